@@ -1,0 +1,138 @@
+//! Throughput of the distance kernels: one query against N = 20 000 base rows stored
+//! contiguously (one `Vec<f32>` of N·d), for l2_squared, dot and cosine × d ∈ {128, 384,
+//! 1536} × every ISA this CPU runs. Criterion reports bytes of base data read per
+//! second, so the numbers compare directly with `benchmarks/kernels.py` (numpy).
+//!
+//! With `NUSTERDB_BENCH_DATA_DIR` set, base and query come from the raw little-endian
+//! f32 files `base_{d}.f32` and `query_{d}.f32` there (written by the driver, so Rust
+//! and numpy see the same numbers); otherwise they are generated with a seeded
+//! xorshift. This measures the kernels alone, single-threaded, not an index search.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{
+    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+};
+use nusterdb_core::distance::{available_isas, Kernels};
+
+/// Base rows when the data is generated.
+const N: usize = 20_000;
+const DIMS: [usize; 3] = [128, 384, 1536];
+
+/// One dimension's data set.
+struct Data {
+    d: usize,
+    /// `rows · d` floats, row-major.
+    base: Vec<f32>,
+    query: Vec<f32>,
+}
+
+impl Data {
+    fn rows(&self) -> usize {
+        self.base.len() / self.d
+    }
+}
+
+fn read_f32_file(path: &Path) -> Vec<f32> {
+    let bytes =
+        std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    assert!(
+        bytes.len().is_multiple_of(4),
+        "{}: not a whole number of f32",
+        path.display()
+    );
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// Values in [-1, 1) from a 64-bit xorshift.
+fn xorshift(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+fn load(d: usize) -> Data {
+    match std::env::var_os("NUSTERDB_BENCH_DATA_DIR") {
+        Some(dir) => {
+            let dir = Path::new(&dir);
+            let base = read_f32_file(&dir.join(format!("base_{d}.f32")));
+            let query = read_f32_file(&dir.join(format!("query_{d}.f32")));
+            assert!(
+                query.len() == d && !base.is_empty() && base.len().is_multiple_of(d),
+                "{}: base_{d}.f32 must hold whole rows of {d} floats and query_{d}.f32 one row",
+                dir.display()
+            );
+            Data { d, base, query }
+        }
+        None => Data {
+            d,
+            base: xorshift(N * d, 0x5eed + d as u64),
+            query: xorshift(d, 0xc0ffee + d as u64),
+        },
+    }
+}
+
+/// Computes `f(row, query)` for every base row into `out`.
+#[inline(never)]
+fn scan<T>(data: &Data, f: impl Fn(&[f32], &[f32]) -> T, out: &mut [T]) {
+    for (row, o) in data.base.chunks_exact(data.d).zip(out.iter_mut()) {
+        *o = f(row, &data.query);
+    }
+}
+
+fn kernels(c: &mut Criterion) {
+    let tables: Vec<Kernels> = available_isas()
+        .into_iter()
+        .filter_map(Kernels::for_isa)
+        .collect();
+    let sets: Vec<Data> = DIMS.into_iter().map(load).collect();
+    let mut out: Vec<f32> = Vec::new();
+    for kernel in ["l2_squared", "dot", "cosine_parts"] {
+        let mut group = c.benchmark_group(kernel);
+        // One iteration reads up to 123 MB; flat sampling suits such long iterations.
+        group.sampling_mode(SamplingMode::Flat);
+        for data in &sets {
+            out.resize(data.rows(), 0.0);
+            group.throughput(Throughput::Bytes((data.base.len() * 4) as u64));
+            for k in &tables {
+                let id = BenchmarkId::new(k.isa.name(), data.d);
+                group.bench_function(id, |b| match kernel {
+                    "l2_squared" => b.iter(|| scan(data, k.l2_squared, black_box(&mut out))),
+                    "dot" => b.iter(|| scan(data, k.dot, black_box(&mut out))),
+                    // The cosine similarity itself, as numpy's equivalent computes it.
+                    _ => b.iter(|| {
+                        let parts = k.cosine_parts;
+                        let cosine = |row: &[f32], q: &[f32]| {
+                            let (ab, aa, bb) = parts(row, q);
+                            ab / (aa * bb).sqrt()
+                        };
+                        scan(data, cosine, black_box(&mut out))
+                    }),
+                });
+            }
+        }
+        group.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    // Short, so the driver finishes in a few minutes on 2 cores.
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = kernels
+}
+criterion_main!(benches);

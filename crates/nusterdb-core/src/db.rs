@@ -1,0 +1,912 @@
+//! `Database`: the one module that owns the others. It keeps RocksDB (the source of
+//! truth), the id map, the vector index and the payload index consistent.
+//!
+//! Every write is validated completely, then written to RocksDB as one atomic batch,
+//! and only then applied to the in-memory structures — so a rejected or failed call
+//! changes nothing, and an acknowledged one survives a crash (the in-memory state is
+//! rebuilt from RocksDB on open). Readers share a lock; writers take it exclusively.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use roaring::RoaringBitmap;
+use rocksdb::WriteBatch;
+
+use crate::config::{DatabaseConfig, IndexType, StorageConfig};
+use crate::error::{Error, Result};
+use crate::filter::{Filter, PayloadIndex};
+use crate::id_map::{check_id, IdMap};
+use crate::index::flat::FlatIndex;
+use crate::index::{SearchParams, VectorIndex};
+use crate::metadata::Metadata;
+use crate::metric::DistanceMetric;
+use crate::snapshot::{self, SnapshotInfo};
+use crate::storage::codec::{self, decode_config, decode_format, encode_config, encode_format};
+use crate::storage::keys::{self, CONFIG_KEY, FORMAT_KEY, METADATA_PREFIX, VECTOR_PREFIX};
+use crate::storage::{DirState, Store};
+use crate::vector::{check_dims, check_finite};
+
+/// Largest n·k a `batch_search` may return (the result arrays are n·k in size).
+pub const MAX_BATCH_RESULTS: u64 = 1 << 28;
+
+/// Where and how to open a database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// A directory on disk.
+    Path(PathBuf),
+    /// RocksDB's in-memory environment: same behaviour, no durability.
+    Memory,
+}
+
+/// Figures from [`Database::stats`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stats {
+    pub vector_count: u64,
+    pub dimension: usize,
+    pub index_type: IndexType,
+    pub metric: DistanceMetric,
+    /// Distinct metadata field names in use, sorted.
+    pub metadata_keys: Vec<String>,
+    /// Slots freed by removals and not yet reused.
+    pub deleted_count: u64,
+    /// Heap bytes of the in-memory structures (vectors, id map, payload index).
+    pub memory_bytes: u64,
+    /// Bytes of the database directory on disk (0 in memory).
+    pub disk_bytes: u64,
+    /// RocksDB's statistics dump, when statistics are enabled.
+    pub engine_statistics: Option<String>,
+}
+
+/// In-memory state derived from RocksDB.
+struct State {
+    store: Store,
+    ids: IdMap,
+    index: Box<dyn VectorIndex>,
+    payload: PayloadIndex,
+}
+
+struct Shared {
+    config: DatabaseConfig,
+    location: Location,
+    read_only: bool,
+    state: RwLock<Option<State>>,
+}
+
+impl Shared {
+    fn snapshot_root(&self) -> Result<&Path> {
+        match &self.location {
+            Location::Path(p) => Ok(p),
+            Location::Memory => Err(Error::invalid("an in-memory database has no snapshots")),
+        }
+    }
+
+    fn snapshot(&self, name: &str, metadata: &Metadata) -> Result<SnapshotInfo> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        let root = self.snapshot_root()?.to_path_buf();
+        // A read lock: searches go on, writes wait, so the count matches the contents.
+        let guard = self.state.read();
+        let st = guard.as_ref().ok_or(Error::Closed)?;
+        snapshot::create(&root, name, metadata, st.ids.len() as u64, |dir| {
+            st.store.checkpoint(dir)
+        })
+    }
+}
+
+struct AutoSnapshotter {
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+/// An open NusterDB database.
+pub struct Database {
+    shared: Arc<Shared>,
+    auto: Mutex<Option<AutoSnapshotter>>,
+}
+
+fn corruption(path: &Path, detail: impl Into<String>) -> Error {
+    Error::Corruption {
+        path: path.to_path_buf(),
+        detail: detail.into(),
+    }
+}
+
+/// Compares the structural fields of a stored and a given config.
+fn check_compatible(stored: &DatabaseConfig, given: &DatabaseConfig) -> Result<()> {
+    let mismatch = |field: &'static str, s: String, g: String| {
+        Err(Error::ConfigMismatch {
+            field,
+            stored: s,
+            given: g,
+        })
+    };
+    if stored.dim != given.dim {
+        return mismatch("dim", stored.dim.to_string(), given.dim.to_string());
+    }
+    if stored.index_type != given.index_type {
+        return mismatch(
+            "index_type",
+            stored.index_type.name().into(),
+            given.index_type.name().into(),
+        );
+    }
+    if stored.distance_metric != given.distance_metric {
+        return mismatch(
+            "distance_metric",
+            stored.distance_metric.name().into(),
+            given.distance_metric.name().into(),
+        );
+    }
+    if stored.index_type == IndexType::Hnsw {
+        let (s, g) = (&stored.hnsw, &given.hnsw);
+        if s.max_nb_connection != g.max_nb_connection {
+            return mismatch(
+                "max_nb_connection",
+                s.max_nb_connection.to_string(),
+                g.max_nb_connection.to_string(),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn new_index(config: &DatabaseConfig, capacity: usize) -> Box<dyn VectorIndex> {
+    // The HNSW index plugs in here (open refuses index types not yet served).
+    Box::new(FlatIndex::new(config.dim, config.distance_metric, capacity))
+}
+
+/// The in-memory structures rebuilt from the store.
+type Maps = (IdMap, Box<dyn VectorIndex>, PayloadIndex);
+
+/// Reads every record from `store` into fresh in-memory structures.
+fn load_maps(store: &Store, config: &DatabaseConfig) -> Result<Maps> {
+    let path = store.path().to_path_buf();
+    let mut ids = IdMap::with_capacity(config.hnsw.max_nb_elements.min(1 << 20));
+    let mut index = new_index(config, 0);
+    let mut buf = vec![0.0f32; config.dim];
+    store.scan(VECTOR_PREFIX, |id, bytes| {
+        codec::decode_vector_into(bytes, &mut buf)
+            .map_err(|d| corruption(&path, format!("vector {id}: {d}")))?;
+        let slot = ids.assign(id)?;
+        index.insert(slot, &buf);
+        Ok(())
+    })?;
+    let mut payload = PayloadIndex::new();
+    let mut with_metadata = 0usize;
+    store.scan(METADATA_PREFIX, |id, bytes| {
+        let m = codec::decode_metadata(bytes)
+            .map_err(|d| corruption(&path, format!("metadata of {id}: {d}")))?;
+        let slot = ids
+            .slot(id)
+            .ok_or_else(|| corruption(&path, format!("metadata of {id} without a vector")))?;
+        payload.insert(slot, &m);
+        with_metadata += 1;
+        Ok(())
+    })?;
+    if with_metadata != ids.len() {
+        return Err(corruption(
+            &path,
+            format!("{} vectors but {with_metadata} metadata records", ids.len()),
+        ));
+    }
+    Ok((ids, index, payload))
+}
+
+fn load_state(store: Store, config: &DatabaseConfig) -> Result<State> {
+    let (ids, index, payload) = load_maps(&store, config)?;
+    Ok(State {
+        store,
+        ids,
+        index,
+        payload,
+    })
+}
+
+/// Reads and checks the format marker and config of an existing store.
+fn read_stored_config(store: &Store) -> Result<DatabaseConfig> {
+    let path = store.path();
+    let format = store.get(FORMAT_KEY)?.ok_or_else(|| {
+        corruption(
+            path,
+            "not a NusterDB database: the format marker is missing",
+        )
+    })?;
+    decode_format(&format).map_err(|d| corruption(path, d))?;
+    let cfg = store
+        .get(CONFIG_KEY)?
+        .ok_or_else(|| corruption(path, "the stored configuration is missing"))?;
+    decode_config(&cfg).map_err(|d| corruption(path, d))
+}
+
+impl Database {
+    /// Opens or creates a database.
+    ///
+    /// - New location: `config` is required and stored.
+    /// - Existing database: its stored config is used; a given `config` must agree on
+    ///   dim, index type, metric (and M for HNSW) or the open fails with
+    ///   [`Error::ConfigMismatch`]. The given storage knobs apply to this open.
+    /// - `read_only`: a follower that works beside a live writer.
+    ///
+    /// # Errors
+    /// Locked, corrupt or foreign directories, config mismatches, I/O errors.
+    pub fn open(
+        location: Location,
+        config: Option<DatabaseConfig>,
+        read_only: bool,
+    ) -> Result<Database> {
+        if let Some(c) = &config {
+            c.validate()?;
+            Self::check_supported(c)?;
+        }
+        let (store, config) = match &location {
+            Location::Memory => {
+                if read_only {
+                    return Err(Error::invalid(
+                        "an in-memory database cannot be opened read-only",
+                    ));
+                }
+                let config = config.ok_or_else(|| {
+                    Error::invalid("an in-memory database needs a dimension or a config")
+                })?;
+                let store = Store::open_in_memory(&config.storage)?;
+                Self::initialise(&store, &config)?;
+                (store, config)
+            }
+            Location::Path(path) if read_only => {
+                let storage = config
+                    .as_ref()
+                    .map_or_else(StorageConfig::default, |c| c.storage.clone());
+                let store = Store::open_read_only(path, &storage)?;
+                let stored = read_stored_config(&store)?;
+                if let Some(given) = &config {
+                    check_compatible(&stored, given)?;
+                }
+                (store, stored)
+            }
+            Location::Path(path) => Self::open_writer(path, config)?,
+        };
+        Self::check_supported(&config)?;
+        let state = load_state(store, &config)?;
+        let shared = Arc::new(Shared {
+            config,
+            location,
+            read_only,
+            state: RwLock::new(Some(state)),
+        });
+        let db = Database {
+            shared,
+            auto: Mutex::new(None),
+        };
+        if db.shared.config.auto_snapshot && !read_only && db.path().is_some() {
+            db.start_auto_snapshots();
+        }
+        Ok(db)
+    }
+
+    /// Refuses index types this build cannot serve, rather than serving them with
+    /// something else.
+    fn check_supported(c: &DatabaseConfig) -> Result<()> {
+        match c.index_type {
+            IndexType::Flat => Ok(()),
+            IndexType::Hnsw => Err(Error::invalid(
+                "index_type \"hnsw\" is not available in this release; use \"flat\" (exact search)",
+            )),
+        }
+    }
+
+    fn open_writer(path: &Path, given: Option<DatabaseConfig>) -> Result<(Store, DatabaseConfig)> {
+        let storage = match (&given, crate::storage::rocks::inspect_dir(path)?) {
+            (Some(g), _) => g.storage.clone(),
+            (None, DirState::New) => {
+                // Nothing to open and nothing to create it with: touch nothing.
+                return Err(Error::Io {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "no database here; give a dimension or a config to create one",
+                    ),
+                });
+            }
+            // Recovery must run with the knobs the database was created with (compression
+            // of the files it writes, the WAL recovery mode): read them first through a
+            // follower, which replays the log in memory only and writes nothing.
+            (None, DirState::Existing) => {
+                let follower = Store::open_read_only(path, &StorageConfig::default())?;
+                read_stored_config(&follower)?.storage
+            }
+        };
+        let (store, state) = Store::open_writer(path, &storage)?;
+        if state == DirState::New || store.is_empty()? {
+            let config = given.ok_or_else(|| Error::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no database here; give a dimension or a config to create one",
+                ),
+            })?;
+            Self::initialise(&store, &config)?;
+            return Ok((store, config));
+        }
+        let stored = read_stored_config(&store)?;
+        if let Some(g) = &given {
+            check_compatible(&stored, g)?;
+        }
+        Ok((store, stored))
+    }
+
+    fn initialise(store: &Store, config: &DatabaseConfig) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.put(FORMAT_KEY, encode_format());
+        batch.put(CONFIG_KEY, encode_config(config));
+        store.write(batch)?;
+        store.sync_wal()
+    }
+
+    /// The configuration in force (the stored one for existing databases).
+    pub fn config(&self) -> &DatabaseConfig {
+        &self.shared.config
+    }
+
+    /// The directory, or `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.shared.location {
+            Location::Path(p) => Some(p),
+            Location::Memory => None,
+        }
+    }
+
+    /// Whether this handle is a read-only follower.
+    pub fn is_read_only(&self) -> bool {
+        self.shared.read_only
+    }
+
+    /// `Ok` while open.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] after [`Database::close`].
+    pub fn ensure_open(&self) -> Result<()> {
+        self.read(|_| Ok(()))
+    }
+
+    /// Whether [`Database::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.state.read().is_none()
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&State) -> Result<T>) -> Result<T> {
+        let guard = self.shared.state.read();
+        f(guard.as_ref().ok_or(Error::Closed)?)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
+        if self.shared.read_only {
+            return Err(Error::ReadOnly);
+        }
+        let mut guard = self.shared.state.write();
+        f(guard.as_mut().ok_or(Error::Closed)?)
+    }
+
+    /// Checks a vector for this database: dimension, finiteness, and non-negativity
+    /// under Jaccard.
+    fn check_vector(&self, v: &[f32]) -> Result<()> {
+        check_dims(self.shared.config.dim, v.len())?;
+        check_finite(v)?;
+        if self.shared.config.distance_metric == DistanceMetric::Jaccard {
+            if let Some(i) = v.iter().position(|&x| x < 0.0) {
+                return Err(Error::invalid(format!(
+                    "jaccard databases need non-negative components; found {} at position {i}",
+                    v[i]
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a new vector.
+    ///
+    /// # Errors
+    /// [`Error::DuplicateId`] if `id` exists; bad id, dimension or values; storage errors.
+    pub fn add(&self, id: u64, v: &[f32], metadata: Option<Metadata>) -> Result<()> {
+        check_id(id)?;
+        self.check_vector(v)?;
+        self.bulk_add(&[id], v, metadata.map(|m| vec![m]))
+            .map(|_| ())
+    }
+
+    /// Adds many vectors atomically: all or nothing. `vectors` is row-major, one row per id.
+    ///
+    /// # Errors
+    /// Any bad row, an existing id or an id repeated in the batch (naming it): nothing
+    /// is stored.
+    pub fn bulk_add(
+        &self,
+        ids: &[u64],
+        vectors: &[f32],
+        metadata: Option<Vec<Metadata>>,
+    ) -> Result<usize> {
+        let dim = self.shared.config.dim;
+        if vectors.len() != ids.len() * dim {
+            return Err(Error::invalid(format!(
+                "{} ids but {} values for dimension {dim} ({} rows)",
+                ids.len(),
+                vectors.len(),
+                vectors.len() as f64 / dim as f64
+            )));
+        }
+        if let Some(m) = &metadata {
+            if m.len() != ids.len() {
+                return Err(Error::invalid(format!(
+                    "{} ids but {} metadata entries",
+                    ids.len(),
+                    m.len()
+                )));
+            }
+        }
+        for (row, &id) in vectors.chunks_exact(dim).zip(ids) {
+            check_id(id)?;
+            self.check_vector(row).map_err(|e| match e {
+                Error::NonFinite { position, value } => Error::invalid(format!(
+                    "vector for id {id} has a non-finite value ({value}) at position {position}"
+                )),
+                other => other,
+            })?;
+        }
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        for &id in ids {
+            if !seen.insert(id) {
+                return Err(Error::DuplicateId(id));
+            }
+        }
+        let metadata = metadata.unwrap_or_else(|| vec![Metadata::new(); ids.len()]);
+        self.write(|st| {
+            if let Some(&id) = ids.iter().find(|&&id| st.ids.contains(id)) {
+                return Err(Error::DuplicateId(id));
+            }
+            let mut batch = WriteBatch::default();
+            for ((row, &id), m) in vectors.chunks_exact(dim).zip(ids).zip(&metadata) {
+                batch.put(keys::vector_key(id), codec::encode_vector(row));
+                batch.put(keys::metadata_key(id), codec::encode_metadata(m));
+            }
+            st.store.write(batch)?;
+            for ((row, &id), m) in vectors.chunks_exact(dim).zip(ids).zip(&metadata) {
+                let slot = st.ids.assign(id)?;
+                st.index.insert(slot, row);
+                st.payload.insert(slot, m);
+            }
+            Ok(ids.len())
+        })
+    }
+
+    /// Inserts or replaces `id`'s vector. Given metadata replaces the stored one;
+    /// without it an existing id keeps its metadata and a new id gets empty metadata.
+    ///
+    /// # Errors
+    /// Bad id, dimension or values; storage errors.
+    pub fn upsert(&self, id: u64, v: &[f32], metadata: Option<Metadata>) -> Result<()> {
+        check_id(id)?;
+        self.check_vector(v)?;
+        self.write(|st| match st.ids.slot(id) {
+            Some(slot) => Self::replace(st, id, slot, Some(v), metadata),
+            None => {
+                let m = metadata.unwrap_or_default();
+                let mut batch = WriteBatch::default();
+                batch.put(keys::vector_key(id), codec::encode_vector(v));
+                batch.put(keys::metadata_key(id), codec::encode_metadata(&m));
+                st.store.write(batch)?;
+                let slot = st.ids.assign(id)?;
+                st.index.insert(slot, v);
+                st.payload.insert(slot, &m);
+                Ok(())
+            }
+        })
+    }
+
+    /// Changes the vector and/or the metadata of an existing id.
+    ///
+    /// # Errors
+    /// [`Error::IdNotFound`]; bad dimension or values; storage errors.
+    pub fn update(&self, id: u64, v: Option<&[f32]>, metadata: Option<Metadata>) -> Result<()> {
+        check_id(id)?;
+        if let Some(v) = v {
+            self.check_vector(v)?;
+        }
+        self.write(|st| {
+            let slot = st.ids.slot(id).ok_or(Error::IdNotFound(id))?;
+            Self::replace(st, id, slot, v, metadata)
+        })
+    }
+
+    fn stored_metadata(st: &State, id: u64) -> Result<Metadata> {
+        let bytes = st
+            .store
+            .get(&keys::metadata_key(id))?
+            .ok_or_else(|| corruption(st.store.path(), format!("metadata of {id} missing")))?;
+        codec::decode_metadata(&bytes)
+            .map_err(|d| corruption(st.store.path(), format!("metadata of {id}: {d}")))
+    }
+
+    fn replace(
+        st: &mut State,
+        id: u64,
+        slot: u32,
+        v: Option<&[f32]>,
+        metadata: Option<Metadata>,
+    ) -> Result<()> {
+        let old_meta = match &metadata {
+            Some(_) => Some(Self::stored_metadata(st, id)?),
+            None => None,
+        };
+        let mut batch = WriteBatch::default();
+        if let Some(v) = v {
+            batch.put(keys::vector_key(id), codec::encode_vector(v));
+        }
+        if let Some(m) = &metadata {
+            batch.put(keys::metadata_key(id), codec::encode_metadata(m));
+        }
+        st.store.write(batch)?;
+        if let Some(v) = v {
+            st.index.insert(slot, v);
+        }
+        if let (Some(old), Some(new)) = (old_meta, &metadata) {
+            st.payload.remove(slot, &old);
+            st.payload.insert(slot, new);
+        }
+        Ok(())
+    }
+
+    /// Removes `id`; returns whether it was there.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn remove(&self, id: u64) -> Result<bool> {
+        self.bulk_remove(&[id]).map(|n| n == 1)
+    }
+
+    /// Removes every present id among `ids` atomically; returns how many were removed.
+    ///
+    /// # Errors
+    /// Storage errors (nothing removed).
+    pub fn bulk_remove(&self, ids: &[u64]) -> Result<usize> {
+        self.write(|st| {
+            let mut present = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for &id in ids {
+                if st.ids.contains(id) && seen.insert(id) {
+                    present.push((id, Self::stored_metadata(st, id)?));
+                }
+            }
+            if present.is_empty() {
+                return Ok(0);
+            }
+            let mut batch = WriteBatch::default();
+            for (id, _) in &present {
+                batch.delete(keys::vector_key(*id));
+                batch.delete(keys::metadata_key(*id));
+            }
+            st.store.write(batch)?;
+            for (id, m) in &present {
+                if let Some(slot) = st.ids.release(*id) {
+                    st.index.remove(slot);
+                    st.payload.remove(slot, m);
+                }
+            }
+            Ok(present.len())
+        })
+    }
+
+    /// The vector stored for `id`.
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
+        self.read(|st| {
+            Ok(st
+                .ids
+                .slot(id)
+                .and_then(|s| st.index.get(s))
+                .map(<[f32]>::to_vec))
+        })
+    }
+
+    /// The metadata stored for `id`.
+    ///
+    /// # Errors
+    /// [`Error::Closed`]; storage errors.
+    pub fn get_metadata(&self, id: u64) -> Result<Option<Metadata>> {
+        self.read(|st| {
+            if st.ids.contains(id) {
+                Self::stored_metadata(st, id).map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+    }
+
+    /// Whether `id` is stored.
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub fn contains(&self, id: u64) -> Result<bool> {
+        self.read(|st| Ok(st.ids.contains(id)))
+    }
+
+    /// Number of stored vectors.
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub fn count(&self) -> Result<usize> {
+        self.read(|st| Ok(st.ids.len()))
+    }
+
+    /// Every id, ascending.
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub fn list_ids(&self) -> Result<Vec<u64>> {
+        self.read(|st| Ok(st.ids.sorted_ids()))
+    }
+
+    fn check_query(&self, q: &[f32], k: usize) -> Result<()> {
+        if k == 0 {
+            return Err(Error::invalid("k must be at least 1"));
+        }
+        self.check_vector(q)
+    }
+
+    fn allowed(st: &State, filter: Option<&Filter>) -> Option<RoaringBitmap> {
+        match filter {
+            None => None,
+            Some(f) if f.is_all() => None,
+            Some(f) => Some(st.payload.evaluate(f)),
+        }
+    }
+
+    fn to_ids(st: &State, hits: Vec<(u32, f32)>) -> Vec<(u64, f32)> {
+        let mut out: Vec<(u64, f32)> = hits
+            .into_iter()
+            .filter_map(|(slot, d)| st.ids.id(slot).map(|id| (id, d)))
+            .collect();
+        // Equal distances are ordered by id, so results do not depend on slot reuse.
+        out.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        out
+    }
+
+    /// The min(k, matches) nearest vectors to `q`, nearest first, as (id, distance).
+    ///
+    /// # Errors
+    /// `k == 0`, wrong dimension, non-finite query, [`Error::Closed`].
+    pub fn search(
+        &self,
+        q: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        ef_search: Option<usize>,
+    ) -> Result<Vec<(u64, f32)>> {
+        self.check_query(q, k)?;
+        let params = SearchParams { ef_search };
+        self.read(|st| {
+            let allow = Self::allowed(st, filter);
+            let hits = st.index.search(q, k, allow.as_ref(), &params);
+            Ok(Self::to_ids(st, hits))
+        })
+    }
+
+    /// Searches for every row of `queries` (row-major), in parallel.
+    ///
+    /// # Errors
+    /// As [`Database::search`] for any row; n·k above [`MAX_BATCH_RESULTS`].
+    pub fn batch_search(
+        &self,
+        queries: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        ef_search: Option<usize>,
+    ) -> Result<Vec<Vec<(u64, f32)>>> {
+        let dim = self.shared.config.dim;
+        if k == 0 {
+            return Err(Error::invalid("k must be at least 1"));
+        }
+        if !queries.len().is_multiple_of(dim) {
+            return Err(Error::DimensionMismatch {
+                expected: dim,
+                got: queries.len(),
+            });
+        }
+        let n = queries.len() / dim;
+        if (n as u64).saturating_mul(k as u64) > MAX_BATCH_RESULTS {
+            return Err(Error::invalid(format!(
+                "batch_search would return {n} x {k} results, above the limit of {MAX_BATCH_RESULTS}; \
+                 lower k or split the batch"
+            )));
+        }
+        for (row, q) in queries.chunks_exact(dim).enumerate() {
+            self.check_vector(q).map_err(|e| match e {
+                Error::NonFinite { position, value } => Error::invalid(format!(
+                    "query {row} has a non-finite value ({value}) at position {position}"
+                )),
+                Error::InvalidArgument(msg) => Error::invalid(format!("query {row}: {msg}")),
+                other => other,
+            })?;
+        }
+        let params = SearchParams { ef_search };
+        self.read(|st| {
+            let allow = Self::allowed(st, filter);
+            let hits = st.index.batch_search(queries, k, allow.as_ref(), &params);
+            Ok(hits.into_iter().map(|h| Self::to_ids(st, h)).collect())
+        })
+    }
+
+    /// Syncs the WAL: every acknowledged write then survives power loss.
+    ///
+    /// # Errors
+    /// [`Error::Closed`]; storage errors.
+    pub fn flush(&self) -> Result<()> {
+        self.read(|st| st.store.sync_wal())
+    }
+
+    /// Catches a read-only handle up with the writer (a no-op on a writer).
+    ///
+    /// # Errors
+    /// [`Error::Closed`]; storage or corruption errors.
+    pub fn refresh(&self) -> Result<()> {
+        if !self.shared.read_only {
+            return self.ensure_open();
+        }
+        let mut guard = self.shared.state.write();
+        let st = guard.as_mut().ok_or(Error::Closed)?;
+        st.store.catch_up()?;
+        // On failure the previous state stays in place and searchable.
+        let (ids, index, payload) = load_maps(&st.store, &self.shared.config)?;
+        st.ids = ids;
+        st.index = index;
+        st.payload = payload;
+        Ok(())
+    }
+
+    /// Figures about the database.
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub fn stats(&self) -> Result<Stats> {
+        let disk_bytes = self.path().map_or(0, dir_size);
+        self.read(|st| {
+            Ok(Stats {
+                vector_count: st.ids.len() as u64,
+                dimension: self.shared.config.dim,
+                index_type: self.shared.config.index_type,
+                metric: self.shared.config.distance_metric,
+                metadata_keys: st.payload.keys().into_iter().map(str::to_owned).collect(),
+                deleted_count: st.ids.free_slots() as u64,
+                memory_bytes: (st.index.memory_bytes()
+                    + st.payload.memory_bytes()
+                    + st.ids.memory_bytes()) as u64,
+                disk_bytes,
+                engine_statistics: st.store.statistics(),
+            })
+        })
+    }
+
+    /// One RocksDB statistics ticker (0 with statistics off).
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub fn ticker(&self, t: rocksdb::statistics::Ticker) -> Result<u64> {
+        self.read(|st| Ok(st.store.ticker(t)))
+    }
+
+    /// Flushes RocksDB's memtables to files (so on-disk size reflects every write).
+    ///
+    /// # Errors
+    /// [`Error::Closed`]; storage errors.
+    pub fn compact_memtables(&self) -> Result<()> {
+        self.read(|st| st.store.flush_memtables())
+    }
+
+    fn snapshot_root(&self) -> Result<&Path> {
+        self.shared.snapshot_root()
+    }
+
+    /// Takes a consistent snapshot named `name` with the caller's `metadata`.
+    ///
+    /// # Errors
+    /// Read-only or in-memory handles, bad or existing names, storage errors.
+    pub fn snapshot(&self, name: &str, metadata: &Metadata) -> Result<SnapshotInfo> {
+        self.shared.snapshot(name, metadata)
+    }
+
+    /// Every snapshot, oldest first.
+    ///
+    /// # Errors
+    /// In-memory handles; I/O errors.
+    pub fn list_snapshots(&self) -> Result<Vec<SnapshotInfo>> {
+        self.ensure_open()?;
+        snapshot::list(self.snapshot_root()?)
+    }
+
+    /// Copies snapshot `name` to `target` as a database of its own.
+    ///
+    /// # Errors
+    /// Unknown names, occupied targets, I/O errors.
+    pub fn restore_snapshot(&self, name: &str, target: &Path) -> Result<()> {
+        self.ensure_open()?;
+        snapshot::restore(self.snapshot_root()?, name, target)
+    }
+
+    /// Deletes snapshot `name`.
+    ///
+    /// # Errors
+    /// Read-only handles, unknown names, I/O errors.
+    pub fn delete_snapshot(&self, name: &str) -> Result<()> {
+        if self.shared.read_only {
+            return Err(Error::ReadOnly);
+        }
+        self.ensure_open()?;
+        snapshot::delete(self.snapshot_root()?, name)
+    }
+
+    fn start_auto_snapshots(&self) {
+        let (tx, rx) = mpsc::channel::<()>();
+        let shared = Arc::clone(&self.shared);
+        let interval = Duration::from_secs(shared.config.snapshot_interval_secs.max(1));
+        let thread = std::thread::Builder::new()
+            .name("nusterdb-auto-snapshot".into())
+            .spawn(move || loop {
+                match rx.recv_timeout(interval) {
+                    Err(RecvTimeoutError::Timeout) => {
+                        // Failures (e.g. a full disk) must not kill the thread; the next
+                        // interval tries again.
+                        if shared
+                            .snapshot(&snapshot::auto_name(), &Metadata::new())
+                            .is_ok()
+                        {
+                            if let Ok(root) = shared.snapshot_root() {
+                                let _ = snapshot::prune_auto(root);
+                            }
+                        }
+                    }
+                    _ => return,
+                }
+            });
+        if let Ok(thread) = thread {
+            *self.auto.lock() = Some(AutoSnapshotter { stop: tx, thread });
+        }
+    }
+
+    /// Closes the database: stops the auto-snapshot thread, releases the writer lock
+    /// and the engine. A second close is a no-op; any other use afterwards is
+    /// [`Error::Closed`].
+    pub fn close(&self) {
+        if let Some(auto) = self.auto.lock().take() {
+            let _ = auto.stop.send(());
+            let _ = auto.thread.join();
+        }
+        let state = self.shared.state.write().take();
+        drop(state);
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Total bytes of the files under `dir` (not following symlinks).
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
+}

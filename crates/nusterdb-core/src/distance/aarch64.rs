@@ -1,0 +1,266 @@
+//! aarch64 kernels with NEON intrinsics (4 `f32` lanes).
+//!
+//! Deliberately simple: four accumulators over 16 floats per iteration, then whole
+//! vectors of 4, then a scalar tail (NEON has no masked load). Like the x86 kernels,
+//! each is an `unsafe fn` whose only requirement is the CPU feature, reads only the
+//! common prefix of its two slices, and is reachable only through the table that
+//! [`neon`] builds after runtime detection. This file is compiled only on aarch64.
+
+use std::arch::aarch64::*;
+
+use super::{Isa, Kernels};
+
+/// The NEON kernels, if this CPU has NEON (every aarch64 Linux/macOS CPU does).
+pub(super) fn neon() -> Option<Kernels> {
+    if !std::arch::is_aarch64_feature_detected!("neon") {
+        return None;
+    }
+    safe_wrapper!(l2_squared = l2_squared_neon(a, b) -> f32);
+    safe_wrapper!(dot = dot_neon(a, b) -> f32);
+    safe_wrapper!(cosine_parts = cosine_parts_neon(a, b) -> (f32, f32, f32));
+    safe_wrapper!(l1 = l1_neon(a, b) -> f32);
+    safe_wrapper!(linf = linf_neon(a, b) -> f32);
+    safe_wrapper!(norm_squared = norm_squared_neon(a) -> f32);
+    Some(Kernels {
+        isa: Isa::Neon,
+        l2_squared,
+        dot,
+        cosine_parts,
+        l1,
+        linf,
+        norm_squared,
+    })
+}
+
+/// Loads 4 lanes from `p`.
+///
+/// # Safety
+/// `p..p + 4` must be readable.
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn load4(p: *const f32) -> float32x4_t {
+    // SAFETY: guaranteed by the caller; vld1q has no alignment requirement beyond f32's.
+    unsafe { vld1q_f32(p) }
+}
+
+/// Σ (a−b)².
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+unsafe fn l2_squared_neon(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let [mut s0, mut s1, mut s2, mut s3] = [vdupq_n_f32(0.0); 4];
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n, so lanes i..i + 16 are in bounds of both slices.
+        let (d0, d1, d2, d3) = unsafe {
+            (
+                vsubq_f32(load4(pa.add(i)), load4(pb.add(i))),
+                vsubq_f32(load4(pa.add(i + 4)), load4(pb.add(i + 4))),
+                vsubq_f32(load4(pa.add(i + 8)), load4(pb.add(i + 8))),
+                vsubq_f32(load4(pa.add(i + 12)), load4(pb.add(i + 12))),
+            )
+        };
+        s0 = vfmaq_f32(s0, d0, d0);
+        s1 = vfmaq_f32(s1, d1, d1);
+        s2 = vfmaq_f32(s2, d2, d2);
+        s3 = vfmaq_f32(s3, d3, d3);
+        i += 16;
+    }
+    while i + 4 <= n {
+        // SAFETY: i + 4 <= n.
+        let d = unsafe { vsubq_f32(load4(pa.add(i)), load4(pb.add(i))) };
+        s0 = vfmaq_f32(s0, d, d);
+        i += 4;
+    }
+    let mut tail = 0.0f32;
+    for (x, y) in a[i..n].iter().zip(&b[i..n]) {
+        tail += (x - y) * (x - y);
+    }
+    vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3))) + tail
+}
+
+/// Σ a·b.
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+unsafe fn dot_neon(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let [mut s0, mut s1, mut s2, mut s3] = [vdupq_n_f32(0.0); 4];
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n, so lanes i..i + 16 are in bounds of both slices.
+        unsafe {
+            s0 = vfmaq_f32(s0, load4(pa.add(i)), load4(pb.add(i)));
+            s1 = vfmaq_f32(s1, load4(pa.add(i + 4)), load4(pb.add(i + 4)));
+            s2 = vfmaq_f32(s2, load4(pa.add(i + 8)), load4(pb.add(i + 8)));
+            s3 = vfmaq_f32(s3, load4(pa.add(i + 12)), load4(pb.add(i + 12)));
+        }
+        i += 16;
+    }
+    while i + 4 <= n {
+        // SAFETY: i + 4 <= n.
+        unsafe { s0 = vfmaq_f32(s0, load4(pa.add(i)), load4(pb.add(i))) };
+        i += 4;
+    }
+    let mut tail = 0.0f32;
+    for (x, y) in a[i..n].iter().zip(&b[i..n]) {
+        tail += x * y;
+    }
+    vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3))) + tail
+}
+
+/// (Σ a·b, Σ a², Σ b²), two vectors per iteration (6 accumulators).
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+unsafe fn cosine_parts_neon(a: &[f32], b: &[f32]) -> (f32, f32, f32) {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let z = vdupq_n_f32(0.0);
+    let ([mut ab0, mut ab1], [mut aa0, mut aa1], [mut bb0, mut bb1]) = ([z; 2], [z; 2], [z; 2]);
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n, so lanes i..i + 8 are in bounds of both slices.
+        let (x0, y0, x1, y1) = unsafe {
+            (
+                load4(pa.add(i)),
+                load4(pb.add(i)),
+                load4(pa.add(i + 4)),
+                load4(pb.add(i + 4)),
+            )
+        };
+        ab0 = vfmaq_f32(ab0, x0, y0);
+        aa0 = vfmaq_f32(aa0, x0, x0);
+        bb0 = vfmaq_f32(bb0, y0, y0);
+        ab1 = vfmaq_f32(ab1, x1, y1);
+        aa1 = vfmaq_f32(aa1, x1, x1);
+        bb1 = vfmaq_f32(bb1, y1, y1);
+        i += 8;
+    }
+    while i + 4 <= n {
+        // SAFETY: i + 4 <= n.
+        let (x, y) = unsafe { (load4(pa.add(i)), load4(pb.add(i))) };
+        ab0 = vfmaq_f32(ab0, x, y);
+        aa0 = vfmaq_f32(aa0, x, x);
+        bb0 = vfmaq_f32(bb0, y, y);
+        i += 4;
+    }
+    let (mut tab, mut taa, mut tbb) = (0.0f32, 0.0f32, 0.0f32);
+    for (&x, &y) in a[i..n].iter().zip(&b[i..n]) {
+        tab += x * y;
+        taa += x * x;
+        tbb += y * y;
+    }
+    (
+        vaddvq_f32(vaddq_f32(ab0, ab1)) + tab,
+        vaddvq_f32(vaddq_f32(aa0, aa1)) + taa,
+        vaddvq_f32(vaddq_f32(bb0, bb1)) + tbb,
+    )
+}
+
+/// Σ |a−b| (`vabdq_f32` is the absolute difference in one instruction).
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+unsafe fn l1_neon(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let [mut s0, mut s1, mut s2, mut s3] = [vdupq_n_f32(0.0); 4];
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n, so lanes i..i + 16 are in bounds of both slices.
+        unsafe {
+            s0 = vaddq_f32(s0, vabdq_f32(load4(pa.add(i)), load4(pb.add(i))));
+            s1 = vaddq_f32(s1, vabdq_f32(load4(pa.add(i + 4)), load4(pb.add(i + 4))));
+            s2 = vaddq_f32(s2, vabdq_f32(load4(pa.add(i + 8)), load4(pb.add(i + 8))));
+            s3 = vaddq_f32(s3, vabdq_f32(load4(pa.add(i + 12)), load4(pb.add(i + 12))));
+        }
+        i += 16;
+    }
+    while i + 4 <= n {
+        // SAFETY: i + 4 <= n.
+        unsafe { s0 = vaddq_f32(s0, vabdq_f32(load4(pa.add(i)), load4(pb.add(i)))) };
+        i += 4;
+    }
+    let mut tail = 0.0f32;
+    for (x, y) in a[i..n].iter().zip(&b[i..n]) {
+        tail += (x - y).abs();
+    }
+    vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3))) + tail
+}
+
+/// max |a−b|, 0 for empty slices.
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+unsafe fn linf_neon(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let [mut m0, mut m1] = [vdupq_n_f32(0.0); 2];
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n, so lanes i..i + 8 are in bounds of both slices.
+        unsafe {
+            m0 = vmaxq_f32(m0, vabdq_f32(load4(pa.add(i)), load4(pb.add(i))));
+            m1 = vmaxq_f32(m1, vabdq_f32(load4(pa.add(i + 4)), load4(pb.add(i + 4))));
+        }
+        i += 8;
+    }
+    while i + 4 <= n {
+        // SAFETY: i + 4 <= n.
+        unsafe { m0 = vmaxq_f32(m0, vabdq_f32(load4(pa.add(i)), load4(pb.add(i)))) };
+        i += 4;
+    }
+    let mut tail = 0.0f32;
+    for (x, y) in a[i..n].iter().zip(&b[i..n]) {
+        tail = tail.max((x - y).abs());
+    }
+    vmaxvq_f32(vmaxq_f32(m0, m1)).max(tail)
+}
+
+/// Σ a².
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+unsafe fn norm_squared_neon(a: &[f32]) -> f32 {
+    let n = a.len();
+    let pa = a.as_ptr();
+    let [mut s0, mut s1, mut s2, mut s3] = [vdupq_n_f32(0.0); 4];
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n.
+        let (x0, x1, x2, x3) = unsafe {
+            (
+                load4(pa.add(i)),
+                load4(pa.add(i + 4)),
+                load4(pa.add(i + 8)),
+                load4(pa.add(i + 12)),
+            )
+        };
+        s0 = vfmaq_f32(s0, x0, x0);
+        s1 = vfmaq_f32(s1, x1, x1);
+        s2 = vfmaq_f32(s2, x2, x2);
+        s3 = vfmaq_f32(s3, x3, x3);
+        i += 16;
+    }
+    while i + 4 <= n {
+        // SAFETY: i + 4 <= n.
+        let x = unsafe { load4(pa.add(i)) };
+        s0 = vfmaq_f32(s0, x, x);
+        i += 4;
+    }
+    let mut tail = 0.0f32;
+    for &x in &a[i..n] {
+        tail += x * x;
+    }
+    vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3))) + tail
+}

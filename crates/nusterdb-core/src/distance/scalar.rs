@@ -1,0 +1,238 @@
+//! Portable kernels in plain Rust: the fallback on every CPU and the reference the SIMD
+//! kernels are tested against.
+//!
+//! They are not deliberately slow: each sum runs in [`LANES`] independent `f32`
+//! accumulators, which breaks the add-latency chain and lets the compiler vectorise
+//! with whatever the build target guarantees (SSE2 on x86_64). They use no intrinsics,
+//! no `unsafe` and no `mul_add` (without hardware FMA that is a slow libm call).
+//! The `*_f64` versions (tests only) accumulate in `f64` as a more exact oracle.
+
+/// Independent accumulators per sum.
+const LANES: usize = 8;
+
+/// Restricts both slices to their common length, so mismatched input (a caller bug,
+/// caught by the `debug_assert`) cannot make the two iterations disagree.
+#[inline]
+fn common<'a>(a: &'a [f32], b: &'a [f32]) -> (&'a [f32], &'a [f32]) {
+    debug_assert_eq!(
+        a.len(),
+        b.len(),
+        "distance kernels need equal-length slices"
+    );
+    let n = a.len().min(b.len());
+    (&a[..n], &b[..n])
+}
+
+/// Adds the accumulators pairwise (a balanced tree keeps the rounding error low).
+#[inline]
+fn sum_lanes(acc: [f32; LANES]) -> f32 {
+    let [a0, a1, a2, a3, a4, a5, a6, a7] = acc;
+    ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))
+}
+
+/// Folds `f(x, y)` over both slices into `LANES` accumulators with `+`, then the tail.
+#[inline(always)]
+fn sum_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    let (a, b) = common(a, b);
+    let (ca, ta) = a.as_chunks::<LANES>();
+    let (cb, tb) = b.as_chunks::<LANES>();
+    let mut acc = [0.0f32; LANES];
+    for (x, y) in ca.iter().zip(cb) {
+        for k in 0..LANES {
+            acc[k] += f(x[k], y[k]);
+        }
+    }
+    let tail: f32 = ta.iter().zip(tb).map(|(&x, &y)| f(x, y)).sum();
+    sum_lanes(acc) + tail
+}
+
+/// Σ (a−b)².
+pub(super) fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
+    sum_pairs(a, b, |x, y| (x - y) * (x - y))
+}
+
+/// Σ a·b.
+pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    sum_pairs(a, b, |x, y| x * y)
+}
+
+/// Σ |a−b|.
+pub(super) fn l1(a: &[f32], b: &[f32]) -> f32 {
+    sum_pairs(a, b, |x, y| (x - y).abs())
+}
+
+/// Σ a².
+pub(super) fn norm_squared(a: &[f32]) -> f32 {
+    sum_pairs(a, a, |x, _| x * x)
+}
+
+/// `acc[k] += Σ x[k]·y[k]` over lane-chunks.
+#[inline(always)]
+fn mul_add_lanes(acc: &mut [f32; LANES], x: &[[f32; LANES]], y: &[[f32; LANES]]) {
+    for (x, y) in x.iter().zip(y) {
+        for k in 0..LANES {
+            acc[k] += x[k] * y[k];
+        }
+    }
+}
+
+/// Lane-chunks per block in [`cosine_parts`]: 128 floats, 512 bytes per slice.
+const BLOCK: usize = 16;
+
+/// (Σ a·b, Σ a², Σ b²) in one pass over memory.
+pub(super) fn cosine_parts(a: &[f32], b: &[f32]) -> (f32, f32, f32) {
+    let (a, b) = common(a, b);
+    let (ca, ta) = a.as_chunks::<LANES>();
+    let (cb, tb) = b.as_chunks::<LANES>();
+    let mut ab = [0.0f32; LANES];
+    let mut aa = [0.0f32; LANES];
+    let mut bb = [0.0f32; LANES];
+    // The three sums run one after another over each L1-resident block: one loop
+    // updating all three at once is vectorised so poorly (lane shuffles) that this is
+    // about twice as fast, while memory is still streamed only once.
+    for (x, y) in ca.chunks(BLOCK).zip(cb.chunks(BLOCK)) {
+        mul_add_lanes(&mut ab, x, y);
+        mul_add_lanes(&mut aa, x, x);
+        mul_add_lanes(&mut bb, y, y);
+    }
+    let (mut tab, mut taa, mut tbb) = (0.0f32, 0.0f32, 0.0f32);
+    for (&x, &y) in ta.iter().zip(tb) {
+        tab += x * y;
+        taa += x * x;
+        tbb += y * y;
+    }
+    (
+        sum_lanes(ab) + tab,
+        sum_lanes(aa) + taa,
+        sum_lanes(bb) + tbb,
+    )
+}
+
+/// max |a−b|, 0 for empty slices. `f32::max` ignores a NaN operand, so NaNs in the
+/// input are skipped rather than propagated.
+pub(super) fn linf(a: &[f32], b: &[f32]) -> f32 {
+    let (a, b) = common(a, b);
+    let (ca, ta) = a.as_chunks::<LANES>();
+    let (cb, tb) = b.as_chunks::<LANES>();
+    let mut acc = [0.0f32; LANES];
+    for (x, y) in ca.iter().zip(cb) {
+        for k in 0..LANES {
+            acc[k] = acc[k].max((x[k] - y[k]).abs());
+        }
+    }
+    let tail = ta
+        .iter()
+        .zip(tb)
+        .fold(0.0f32, |m, (&x, &y)| m.max((x - y).abs()));
+    acc.into_iter().fold(tail, f32::max)
+}
+
+/// `f64`-accumulating oracles: each term and the running sum in `f64`, in order.
+#[cfg(test)]
+pub(crate) mod oracle {
+    fn pairs<'a>(a: &'a [f32], b: &'a [f32]) -> impl Iterator<Item = (f64, f64)> + 'a {
+        assert_eq!(a.len(), b.len());
+        a.iter().zip(b).map(|(&x, &y)| (f64::from(x), f64::from(y)))
+    }
+
+    pub(crate) fn l2_squared_f64(a: &[f32], b: &[f32]) -> f64 {
+        pairs(a, b).map(|(x, y)| (x - y) * (x - y)).sum()
+    }
+
+    pub(crate) fn dot_f64(a: &[f32], b: &[f32]) -> f64 {
+        pairs(a, b).map(|(x, y)| x * y).sum()
+    }
+
+    pub(crate) fn cosine_parts_f64(a: &[f32], b: &[f32]) -> (f64, f64, f64) {
+        pairs(a, b).fold((0.0, 0.0, 0.0), |(ab, aa, bb), (x, y)| {
+            (ab + x * y, aa + x * x, bb + y * y)
+        })
+    }
+
+    pub(crate) fn l1_f64(a: &[f32], b: &[f32]) -> f64 {
+        pairs(a, b).map(|(x, y)| (x - y).abs()).sum()
+    }
+
+    pub(crate) fn linf_f64(a: &[f32], b: &[f32]) -> f64 {
+        pairs(a, b).fold(0.0, |m, (x, y)| m.max((x - y).abs()))
+    }
+
+    pub(crate) fn norm_squared_f64(a: &[f32]) -> f64 {
+        a.iter().map(|&x| f64::from(x) * f64::from(x)).sum()
+    }
+
+    /// Deterministic test vectors in [-scale, scale) (xorshift32), no dependencies.
+    pub(crate) fn vector(len: usize, seed: u32, scale: f32) -> Vec<f32> {
+        let mut s = seed.max(1);
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                // 24 random bits -> [0, 1) exactly, then to [-scale, scale).
+                let unit = (s >> 8) as f32 / (1u32 << 24) as f32;
+                (unit * 2.0 - 1.0) * scale
+            })
+            .collect()
+    }
+
+    /// Checks `got` against `exact` within `(len + 3)·2⁻²⁴·magnitude` plus a tiny floor:
+    /// any summation order of `len` f32 terms, each with up to two roundings, stays
+    /// within that, where `magnitude` is Σ|termᵢ| (Higham, Accuracy and Stability of
+    /// Numerical Algorithms, §4.2).
+    pub(crate) fn assert_close(what: &str, got: f32, exact: f64, magnitude: f64, len: usize) {
+        let tol = (len as f64 + 3.0) * f64::from(f32::EPSILON / 2.0) * magnitude * 1.01 + 1e-30;
+        let err = (f64::from(got) - exact).abs();
+        assert!(
+            err <= tol,
+            "{what} (len {len}): got {got}, exact {exact}, error {err:e} > tolerance {tol:e}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::oracle::*;
+    use super::*;
+
+    #[test]
+    fn agrees_with_the_f64_oracle_on_every_tail_length() {
+        for len in 0..=70 {
+            let a = vector(len, 7 + len as u32, 100.0);
+            let b = vector(len, 1000 + len as u32, 100.0);
+            let l1_mag = l1_f64(&a, &b);
+            let abs_dot: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(&x, &y)| (f64::from(x) * f64::from(y)).abs())
+                .sum();
+            let l2 = l2_squared_f64(&a, &b);
+            assert_close("l2_squared", l2_squared(&a, &b), l2, l2, len);
+            assert_close("dot", dot(&a, &b), dot_f64(&a, &b), abs_dot, len);
+            assert_close("l1", l1(&a, &b), l1_mag, l1_mag, len);
+            let na = norm_squared_f64(&a);
+            assert_close("norm_squared", norm_squared(&a), na, na, len);
+            let (ab, aa, bb) = cosine_parts(&a, &b);
+            let (eab, eaa, ebb) = cosine_parts_f64(&a, &b);
+            assert_close("cosine ab", ab, eab, abs_dot, len);
+            assert_close("cosine aa", aa, eaa, eaa, len);
+            assert_close("cosine bb", bb, ebb, ebb, len);
+            // |x−y| rounded once to f32 is what both compute, so the max matches exactly.
+            assert_eq!(linf(&a, &b), linf_f64(&a, &b) as f32);
+        }
+    }
+
+    #[test]
+    fn small_exact_cases() {
+        let a = [1.0, 2.0, 3.0];
+        let b = [4.0, 6.0, 3.0];
+        assert_eq!(l2_squared(&a, &b), 25.0);
+        assert_eq!(dot(&a, &b), 25.0);
+        assert_eq!(l1(&a, &b), 7.0);
+        assert_eq!(linf(&a, &b), 4.0);
+        assert_eq!(norm_squared(&a), 14.0);
+        assert_eq!(cosine_parts(&a, &b), (25.0, 14.0, 61.0));
+        assert_eq!(linf(&[], &[]), 0.0);
+        assert_eq!(l2_squared(&[], &[]), 0.0);
+    }
+}

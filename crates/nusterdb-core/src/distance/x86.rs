@@ -1,0 +1,829 @@
+//! x86_64 kernels with AVX2+FMA (8 `f32` lanes) and AVX-512F (16 lanes) intrinsics.
+//!
+//! Each kernel is an `unsafe fn` compiled with `#[target_feature]`; its only safety
+//! requirement is that the CPU has those features. Slices may have any length and
+//! alignment: loads are unaligned, the last partial vector is read with a masked load
+//! (masked-off lanes are neither read nor faulted on, and come back as 0.0, which adds
+//! nothing to any of these sums or maxima), and only the common prefix of two slices
+//! of different lengths is read. The main loops keep four (cosine: twelve) independent
+//! accumulators so that consecutive FMAs do not wait on each other's latency.
+//!
+//! Nothing here is reachable without runtime detection: the kernels and their safe
+//! wrappers are private, and the only way out is the table returned by [`avx2_fma`] or
+//! [`avx512`], which check `is_x86_feature_detected!` first.
+
+use std::arch::x86_64::*;
+
+use super::{Isa, Kernels};
+
+// ------------------------------------------------------------------------------------
+// AVX2 + FMA
+// ------------------------------------------------------------------------------------
+
+/// The AVX2+FMA kernels, if this CPU has both features.
+pub(super) fn avx2_fma() -> Option<Kernels> {
+    if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+        return None;
+    }
+    safe_wrapper!(l2_squared = l2_squared_avx2(a, b) -> f32);
+    safe_wrapper!(dot = dot_avx2(a, b) -> f32);
+    safe_wrapper!(cosine_parts = cosine_parts_avx2(a, b) -> (f32, f32, f32));
+    safe_wrapper!(l1 = l1_avx2(a, b) -> f32);
+    safe_wrapper!(linf = linf_avx2(a, b) -> f32);
+    safe_wrapper!(norm_squared = norm_squared_avx2(a) -> f32);
+    Some(Kernels {
+        isa: Isa::Avx2Fma,
+        l2_squared,
+        dot,
+        cosine_parts,
+        l1,
+        linf,
+        norm_squared,
+    })
+}
+
+/// Sum of the 8 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn hsum8(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
+}
+
+/// Maximum of the 8 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn hmax8(v: __m256) -> f32 {
+    let s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)))
+}
+
+/// |v|: clears the sign bits.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn abs8(v: __m256) -> __m256 {
+    _mm256_andnot_ps(_mm256_set1_ps(-0.0), v)
+}
+
+/// A mask selecting the first `r` lanes (`r` is clamped to 8).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn mask8(r: usize) -> __m256i {
+    let r = r.min(8) as i32;
+    _mm256_cmpgt_epi32(
+        _mm256_set1_epi32(r),
+        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+    )
+}
+
+/// Loads 8 lanes from `p`, unaligned.
+///
+/// # Safety
+/// `p..p + 8` must be readable.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn load8(p: *const f32) -> __m256 {
+    // SAFETY: guaranteed by the caller.
+    unsafe { _mm256_loadu_ps(p) }
+}
+
+/// Loads the first `r < 8` lanes from `p` and zeroes the others, reading nothing else.
+///
+/// # Safety
+/// `p..p + r` must be readable.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn load8_partial(p: *const f32, r: usize) -> __m256 {
+    // SAFETY: the caller guarantees the first `r` lanes are readable; vmaskmovps reads
+    // (and can fault on) only the lanes whose mask is set.
+    unsafe { _mm256_maskload_ps(p, mask8(r)) }
+}
+
+/// Σ (a−b)².
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn l2_squared_avx2(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let [mut s0, mut s1, mut s2, mut s3] = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 32 <= n {
+        // SAFETY: i + 32 <= n, so lanes i..i + 32 are in bounds of both slices.
+        let (d0, d1, d2, d3) = unsafe {
+            (
+                _mm256_sub_ps(load8(pa.add(i)), load8(pb.add(i))),
+                _mm256_sub_ps(load8(pa.add(i + 8)), load8(pb.add(i + 8))),
+                _mm256_sub_ps(load8(pa.add(i + 16)), load8(pb.add(i + 16))),
+                _mm256_sub_ps(load8(pa.add(i + 24)), load8(pb.add(i + 24))),
+            )
+        };
+        s0 = _mm256_fmadd_ps(d0, d0, s0);
+        s1 = _mm256_fmadd_ps(d1, d1, s1);
+        s2 = _mm256_fmadd_ps(d2, d2, s2);
+        s3 = _mm256_fmadd_ps(d3, d3, s3);
+        i += 32;
+    }
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n.
+        let d = unsafe { _mm256_sub_ps(load8(pa.add(i)), load8(pb.add(i))) };
+        s0 = _mm256_fmadd_ps(d, d, s0);
+        i += 8;
+    }
+    if i < n {
+        // SAFETY: lanes i..n are in bounds and n - i < 8.
+        let d = unsafe {
+            _mm256_sub_ps(
+                load8_partial(pa.add(i), n - i),
+                load8_partial(pb.add(i), n - i),
+            )
+        };
+        s1 = _mm256_fmadd_ps(d, d, s1);
+    }
+    hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)))
+}
+
+/// Σ a·b.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let [mut s0, mut s1, mut s2, mut s3] = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 32 <= n {
+        // SAFETY: i + 32 <= n, so lanes i..i + 32 are in bounds of both slices.
+        unsafe {
+            s0 = _mm256_fmadd_ps(load8(pa.add(i)), load8(pb.add(i)), s0);
+            s1 = _mm256_fmadd_ps(load8(pa.add(i + 8)), load8(pb.add(i + 8)), s1);
+            s2 = _mm256_fmadd_ps(load8(pa.add(i + 16)), load8(pb.add(i + 16)), s2);
+            s3 = _mm256_fmadd_ps(load8(pa.add(i + 24)), load8(pb.add(i + 24)), s3);
+        }
+        i += 32;
+    }
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n.
+        unsafe { s0 = _mm256_fmadd_ps(load8(pa.add(i)), load8(pb.add(i)), s0) };
+        i += 8;
+    }
+    if i < n {
+        // SAFETY: lanes i..n are in bounds and n - i < 8.
+        unsafe {
+            s1 = _mm256_fmadd_ps(
+                load8_partial(pa.add(i), n - i),
+                load8_partial(pb.add(i), n - i),
+                s1,
+            );
+        }
+    }
+    hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)))
+}
+
+/// (Σ a·b, Σ a², Σ b²). Three FMAs per pair of loads make this FMA-bound, so the
+/// main loop keeps 4 × 3 accumulators (12 of the 16 ymm registers).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn cosine_parts_avx2(a: &[f32], b: &[f32]) -> (f32, f32, f32) {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let z = _mm256_setzero_ps();
+    let ([mut ab0, mut ab1, mut ab2, mut ab3], [mut aa0, mut aa1, mut aa2, mut aa3]) =
+        ([z; 4], [z; 4]);
+    let [mut bb0, mut bb1, mut bb2, mut bb3] = [z; 4];
+    let mut i = 0;
+    while i + 32 <= n {
+        // SAFETY: i + 32 <= n, so lanes i..i + 32 are in bounds of both slices.
+        let (x0, y0, x1, y1, x2, y2, x3, y3) = unsafe {
+            (
+                load8(pa.add(i)),
+                load8(pb.add(i)),
+                load8(pa.add(i + 8)),
+                load8(pb.add(i + 8)),
+                load8(pa.add(i + 16)),
+                load8(pb.add(i + 16)),
+                load8(pa.add(i + 24)),
+                load8(pb.add(i + 24)),
+            )
+        };
+        ab0 = _mm256_fmadd_ps(x0, y0, ab0);
+        aa0 = _mm256_fmadd_ps(x0, x0, aa0);
+        bb0 = _mm256_fmadd_ps(y0, y0, bb0);
+        ab1 = _mm256_fmadd_ps(x1, y1, ab1);
+        aa1 = _mm256_fmadd_ps(x1, x1, aa1);
+        bb1 = _mm256_fmadd_ps(y1, y1, bb1);
+        ab2 = _mm256_fmadd_ps(x2, y2, ab2);
+        aa2 = _mm256_fmadd_ps(x2, x2, aa2);
+        bb2 = _mm256_fmadd_ps(y2, y2, bb2);
+        ab3 = _mm256_fmadd_ps(x3, y3, ab3);
+        aa3 = _mm256_fmadd_ps(x3, x3, aa3);
+        bb3 = _mm256_fmadd_ps(y3, y3, bb3);
+        i += 32;
+    }
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n.
+        let (x, y) = unsafe { (load8(pa.add(i)), load8(pb.add(i))) };
+        ab0 = _mm256_fmadd_ps(x, y, ab0);
+        aa0 = _mm256_fmadd_ps(x, x, aa0);
+        bb0 = _mm256_fmadd_ps(y, y, bb0);
+        i += 8;
+    }
+    if i < n {
+        // SAFETY: lanes i..n are in bounds and n - i < 8.
+        let (x, y) = unsafe {
+            (
+                load8_partial(pa.add(i), n - i),
+                load8_partial(pb.add(i), n - i),
+            )
+        };
+        ab1 = _mm256_fmadd_ps(x, y, ab1);
+        aa1 = _mm256_fmadd_ps(x, x, aa1);
+        bb1 = _mm256_fmadd_ps(y, y, bb1);
+    }
+    let sum4 = |p: __m256, q: __m256, r: __m256, s: __m256| {
+        _mm256_add_ps(_mm256_add_ps(p, q), _mm256_add_ps(r, s))
+    };
+    (
+        hsum8(sum4(ab0, ab1, ab2, ab3)),
+        hsum8(sum4(aa0, aa1, aa2, aa3)),
+        hsum8(sum4(bb0, bb1, bb2, bb3)),
+    )
+}
+
+/// Σ |a−b|.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn l1_avx2(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let [mut s0, mut s1, mut s2, mut s3] = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 32 <= n {
+        // SAFETY: i + 32 <= n, so lanes i..i + 32 are in bounds of both slices.
+        unsafe {
+            s0 = _mm256_add_ps(s0, abs8(_mm256_sub_ps(load8(pa.add(i)), load8(pb.add(i)))));
+            s1 = _mm256_add_ps(
+                s1,
+                abs8(_mm256_sub_ps(load8(pa.add(i + 8)), load8(pb.add(i + 8)))),
+            );
+            s2 = _mm256_add_ps(
+                s2,
+                abs8(_mm256_sub_ps(load8(pa.add(i + 16)), load8(pb.add(i + 16)))),
+            );
+            s3 = _mm256_add_ps(
+                s3,
+                abs8(_mm256_sub_ps(load8(pa.add(i + 24)), load8(pb.add(i + 24)))),
+            );
+        }
+        i += 32;
+    }
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n.
+        unsafe { s0 = _mm256_add_ps(s0, abs8(_mm256_sub_ps(load8(pa.add(i)), load8(pb.add(i))))) };
+        i += 8;
+    }
+    if i < n {
+        // SAFETY: lanes i..n are in bounds and n - i < 8.
+        let d = unsafe {
+            _mm256_sub_ps(
+                load8_partial(pa.add(i), n - i),
+                load8_partial(pb.add(i), n - i),
+            )
+        };
+        s1 = _mm256_add_ps(s1, abs8(d));
+    }
+    hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)))
+}
+
+/// max |a−b|, 0 for empty slices (the accumulators start at 0 and |x| ≥ 0).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn linf_avx2(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let [mut m0, mut m1, mut m2, mut m3] = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 32 <= n {
+        // SAFETY: i + 32 <= n, so lanes i..i + 32 are in bounds of both slices.
+        unsafe {
+            m0 = _mm256_max_ps(m0, abs8(_mm256_sub_ps(load8(pa.add(i)), load8(pb.add(i)))));
+            m1 = _mm256_max_ps(
+                m1,
+                abs8(_mm256_sub_ps(load8(pa.add(i + 8)), load8(pb.add(i + 8)))),
+            );
+            m2 = _mm256_max_ps(
+                m2,
+                abs8(_mm256_sub_ps(load8(pa.add(i + 16)), load8(pb.add(i + 16)))),
+            );
+            m3 = _mm256_max_ps(
+                m3,
+                abs8(_mm256_sub_ps(load8(pa.add(i + 24)), load8(pb.add(i + 24)))),
+            );
+        }
+        i += 32;
+    }
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n.
+        unsafe { m0 = _mm256_max_ps(m0, abs8(_mm256_sub_ps(load8(pa.add(i)), load8(pb.add(i))))) };
+        i += 8;
+    }
+    if i < n {
+        // SAFETY: lanes i..n are in bounds and n - i < 8; masked-off lanes give |0 − 0| = 0.
+        let d = unsafe {
+            _mm256_sub_ps(
+                load8_partial(pa.add(i), n - i),
+                load8_partial(pb.add(i), n - i),
+            )
+        };
+        m1 = _mm256_max_ps(m1, abs8(d));
+    }
+    hmax8(_mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)))
+}
+
+/// Σ a².
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn norm_squared_avx2(a: &[f32]) -> f32 {
+    let n = a.len();
+    let pa = a.as_ptr();
+    let [mut s0, mut s1, mut s2, mut s3] = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 32 <= n {
+        // SAFETY: i + 32 <= n.
+        let (x0, x1, x2, x3) = unsafe {
+            (
+                load8(pa.add(i)),
+                load8(pa.add(i + 8)),
+                load8(pa.add(i + 16)),
+                load8(pa.add(i + 24)),
+            )
+        };
+        s0 = _mm256_fmadd_ps(x0, x0, s0);
+        s1 = _mm256_fmadd_ps(x1, x1, s1);
+        s2 = _mm256_fmadd_ps(x2, x2, s2);
+        s3 = _mm256_fmadd_ps(x3, x3, s3);
+        i += 32;
+    }
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n.
+        let x = unsafe { load8(pa.add(i)) };
+        s0 = _mm256_fmadd_ps(x, x, s0);
+        i += 8;
+    }
+    if i < n {
+        // SAFETY: lanes i..n are in bounds and n - i < 8.
+        let x = unsafe { load8_partial(pa.add(i), n - i) };
+        s1 = _mm256_fmadd_ps(x, x, s1);
+    }
+    hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)))
+}
+
+// ------------------------------------------------------------------------------------
+// AVX-512F
+// ------------------------------------------------------------------------------------
+
+/// The AVX-512F kernels, if this CPU has AVX-512F.
+pub(super) fn avx512() -> Option<Kernels> {
+    if !is_x86_feature_detected!("avx512f") {
+        return None;
+    }
+    safe_wrapper!(l2_squared = l2_squared_avx512(a, b) -> f32);
+    safe_wrapper!(dot = dot_avx512(a, b) -> f32);
+    safe_wrapper!(cosine_parts = cosine_parts_avx512(a, b) -> (f32, f32, f32));
+    safe_wrapper!(l1 = l1_avx512(a, b) -> f32);
+    safe_wrapper!(linf = linf_avx512(a, b) -> f32);
+    safe_wrapper!(norm_squared = norm_squared_avx512(a) -> f32);
+    Some(Kernels {
+        isa: Isa::Avx512,
+        l2_squared,
+        dot,
+        cosine_parts,
+        l1,
+        linf,
+        norm_squared,
+    })
+}
+
+/// The mask of the first `r` lanes (`r` is clamped to 16).
+#[inline]
+fn mask16(r: usize) -> __mmask16 {
+    ((1u32 << r.min(16)) - 1) as __mmask16
+}
+
+/// Loads 16 lanes from `p`, unaligned.
+///
+/// # Safety
+/// `p..p + 16` must be readable.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn load16(p: *const f32) -> __m512 {
+    // SAFETY: guaranteed by the caller.
+    unsafe { _mm512_loadu_ps(p) }
+}
+
+/// Loads the first `r < 16` lanes from `p` and zeroes the others, reading nothing else.
+///
+/// # Safety
+/// `p..p + r` must be readable.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn load16_partial(p: *const f32, r: usize) -> __m512 {
+    // SAFETY: the caller guarantees the first `r` lanes are readable; a zero-masked
+    // load reads (and can fault on) only the lanes whose mask bit is set.
+    unsafe { _mm512_maskz_loadu_ps(mask16(r), p) }
+}
+
+/// Σ (a−b)².
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn l2_squared_avx512(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let [mut s0, mut s1, mut s2, mut s3] = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 64 <= n {
+        // SAFETY: i + 64 <= n, so lanes i..i + 64 are in bounds of both slices.
+        let (d0, d1, d2, d3) = unsafe {
+            (
+                _mm512_sub_ps(load16(pa.add(i)), load16(pb.add(i))),
+                _mm512_sub_ps(load16(pa.add(i + 16)), load16(pb.add(i + 16))),
+                _mm512_sub_ps(load16(pa.add(i + 32)), load16(pb.add(i + 32))),
+                _mm512_sub_ps(load16(pa.add(i + 48)), load16(pb.add(i + 48))),
+            )
+        };
+        s0 = _mm512_fmadd_ps(d0, d0, s0);
+        s1 = _mm512_fmadd_ps(d1, d1, s1);
+        s2 = _mm512_fmadd_ps(d2, d2, s2);
+        s3 = _mm512_fmadd_ps(d3, d3, s3);
+        i += 64;
+    }
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n.
+        let d = unsafe { _mm512_sub_ps(load16(pa.add(i)), load16(pb.add(i))) };
+        s0 = _mm512_fmadd_ps(d, d, s0);
+        i += 16;
+    }
+    if i < n {
+        // SAFETY: lanes i..n are in bounds and n - i < 16.
+        let d = unsafe {
+            _mm512_sub_ps(
+                load16_partial(pa.add(i), n - i),
+                load16_partial(pb.add(i), n - i),
+            )
+        };
+        s1 = _mm512_fmadd_ps(d, d, s1);
+    }
+    _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)))
+}
+
+/// Σ a·b.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let [mut s0, mut s1, mut s2, mut s3] = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 64 <= n {
+        // SAFETY: i + 64 <= n, so lanes i..i + 64 are in bounds of both slices.
+        unsafe {
+            s0 = _mm512_fmadd_ps(load16(pa.add(i)), load16(pb.add(i)), s0);
+            s1 = _mm512_fmadd_ps(load16(pa.add(i + 16)), load16(pb.add(i + 16)), s1);
+            s2 = _mm512_fmadd_ps(load16(pa.add(i + 32)), load16(pb.add(i + 32)), s2);
+            s3 = _mm512_fmadd_ps(load16(pa.add(i + 48)), load16(pb.add(i + 48)), s3);
+        }
+        i += 64;
+    }
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n.
+        unsafe { s0 = _mm512_fmadd_ps(load16(pa.add(i)), load16(pb.add(i)), s0) };
+        i += 16;
+    }
+    if i < n {
+        // SAFETY: lanes i..n are in bounds and n - i < 16.
+        unsafe {
+            s1 = _mm512_fmadd_ps(
+                load16_partial(pa.add(i), n - i),
+                load16_partial(pb.add(i), n - i),
+                s1,
+            );
+        }
+    }
+    _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)))
+}
+
+/// (Σ a·b, Σ a², Σ b²) with 4 × 3 accumulators, as in the AVX2 version.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn cosine_parts_avx512(a: &[f32], b: &[f32]) -> (f32, f32, f32) {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let z = _mm512_setzero_ps();
+    let ([mut ab0, mut ab1, mut ab2, mut ab3], [mut aa0, mut aa1, mut aa2, mut aa3]) =
+        ([z; 4], [z; 4]);
+    let [mut bb0, mut bb1, mut bb2, mut bb3] = [z; 4];
+    let mut i = 0;
+    while i + 64 <= n {
+        // SAFETY: i + 64 <= n, so lanes i..i + 64 are in bounds of both slices.
+        let (x0, y0, x1, y1, x2, y2, x3, y3) = unsafe {
+            (
+                load16(pa.add(i)),
+                load16(pb.add(i)),
+                load16(pa.add(i + 16)),
+                load16(pb.add(i + 16)),
+                load16(pa.add(i + 32)),
+                load16(pb.add(i + 32)),
+                load16(pa.add(i + 48)),
+                load16(pb.add(i + 48)),
+            )
+        };
+        ab0 = _mm512_fmadd_ps(x0, y0, ab0);
+        aa0 = _mm512_fmadd_ps(x0, x0, aa0);
+        bb0 = _mm512_fmadd_ps(y0, y0, bb0);
+        ab1 = _mm512_fmadd_ps(x1, y1, ab1);
+        aa1 = _mm512_fmadd_ps(x1, x1, aa1);
+        bb1 = _mm512_fmadd_ps(y1, y1, bb1);
+        ab2 = _mm512_fmadd_ps(x2, y2, ab2);
+        aa2 = _mm512_fmadd_ps(x2, x2, aa2);
+        bb2 = _mm512_fmadd_ps(y2, y2, bb2);
+        ab3 = _mm512_fmadd_ps(x3, y3, ab3);
+        aa3 = _mm512_fmadd_ps(x3, x3, aa3);
+        bb3 = _mm512_fmadd_ps(y3, y3, bb3);
+        i += 64;
+    }
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n.
+        let (x, y) = unsafe { (load16(pa.add(i)), load16(pb.add(i))) };
+        ab0 = _mm512_fmadd_ps(x, y, ab0);
+        aa0 = _mm512_fmadd_ps(x, x, aa0);
+        bb0 = _mm512_fmadd_ps(y, y, bb0);
+        i += 16;
+    }
+    if i < n {
+        // SAFETY: lanes i..n are in bounds and n - i < 16.
+        let (x, y) = unsafe {
+            (
+                load16_partial(pa.add(i), n - i),
+                load16_partial(pb.add(i), n - i),
+            )
+        };
+        ab1 = _mm512_fmadd_ps(x, y, ab1);
+        aa1 = _mm512_fmadd_ps(x, x, aa1);
+        bb1 = _mm512_fmadd_ps(y, y, bb1);
+    }
+    let sum4 = |p: __m512, q: __m512, r: __m512, s: __m512| {
+        _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(p, q), _mm512_add_ps(r, s)))
+    };
+    (
+        sum4(ab0, ab1, ab2, ab3),
+        sum4(aa0, aa1, aa2, aa3),
+        sum4(bb0, bb1, bb2, bb3),
+    )
+}
+
+/// Σ |a−b|.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn l1_avx512(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let [mut s0, mut s1, mut s2, mut s3] = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 64 <= n {
+        // SAFETY: i + 64 <= n, so lanes i..i + 64 are in bounds of both slices.
+        unsafe {
+            s0 = _mm512_add_ps(
+                s0,
+                _mm512_abs_ps(_mm512_sub_ps(load16(pa.add(i)), load16(pb.add(i)))),
+            );
+            s1 = _mm512_add_ps(
+                s1,
+                _mm512_abs_ps(_mm512_sub_ps(
+                    load16(pa.add(i + 16)),
+                    load16(pb.add(i + 16)),
+                )),
+            );
+            s2 = _mm512_add_ps(
+                s2,
+                _mm512_abs_ps(_mm512_sub_ps(
+                    load16(pa.add(i + 32)),
+                    load16(pb.add(i + 32)),
+                )),
+            );
+            s3 = _mm512_add_ps(
+                s3,
+                _mm512_abs_ps(_mm512_sub_ps(
+                    load16(pa.add(i + 48)),
+                    load16(pb.add(i + 48)),
+                )),
+            );
+        }
+        i += 64;
+    }
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n.
+        unsafe {
+            s0 = _mm512_add_ps(
+                s0,
+                _mm512_abs_ps(_mm512_sub_ps(load16(pa.add(i)), load16(pb.add(i)))),
+            )
+        };
+        i += 16;
+    }
+    if i < n {
+        // SAFETY: lanes i..n are in bounds and n - i < 16.
+        let d = unsafe {
+            _mm512_sub_ps(
+                load16_partial(pa.add(i), n - i),
+                load16_partial(pb.add(i), n - i),
+            )
+        };
+        s1 = _mm512_add_ps(s1, _mm512_abs_ps(d));
+    }
+    _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)))
+}
+
+/// max |a−b|, 0 for empty slices.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn linf_avx512(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let [mut m0, mut m1, mut m2, mut m3] = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 64 <= n {
+        // SAFETY: i + 64 <= n, so lanes i..i + 64 are in bounds of both slices.
+        unsafe {
+            m0 = _mm512_max_ps(
+                m0,
+                _mm512_abs_ps(_mm512_sub_ps(load16(pa.add(i)), load16(pb.add(i)))),
+            );
+            m1 = _mm512_max_ps(
+                m1,
+                _mm512_abs_ps(_mm512_sub_ps(
+                    load16(pa.add(i + 16)),
+                    load16(pb.add(i + 16)),
+                )),
+            );
+            m2 = _mm512_max_ps(
+                m2,
+                _mm512_abs_ps(_mm512_sub_ps(
+                    load16(pa.add(i + 32)),
+                    load16(pb.add(i + 32)),
+                )),
+            );
+            m3 = _mm512_max_ps(
+                m3,
+                _mm512_abs_ps(_mm512_sub_ps(
+                    load16(pa.add(i + 48)),
+                    load16(pb.add(i + 48)),
+                )),
+            );
+        }
+        i += 64;
+    }
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n.
+        unsafe {
+            m0 = _mm512_max_ps(
+                m0,
+                _mm512_abs_ps(_mm512_sub_ps(load16(pa.add(i)), load16(pb.add(i)))),
+            )
+        };
+        i += 16;
+    }
+    if i < n {
+        // SAFETY: lanes i..n are in bounds and n - i < 16; masked-off lanes give 0.
+        let d = unsafe {
+            _mm512_sub_ps(
+                load16_partial(pa.add(i), n - i),
+                load16_partial(pb.add(i), n - i),
+            )
+        };
+        m1 = _mm512_max_ps(m1, _mm512_abs_ps(d));
+    }
+    _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)))
+}
+
+/// Σ a².
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn norm_squared_avx512(a: &[f32]) -> f32 {
+    let n = a.len();
+    let pa = a.as_ptr();
+    let [mut s0, mut s1, mut s2, mut s3] = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 64 <= n {
+        // SAFETY: i + 64 <= n.
+        let (x0, x1, x2, x3) = unsafe {
+            (
+                load16(pa.add(i)),
+                load16(pa.add(i + 16)),
+                load16(pa.add(i + 32)),
+                load16(pa.add(i + 48)),
+            )
+        };
+        s0 = _mm512_fmadd_ps(x0, x0, s0);
+        s1 = _mm512_fmadd_ps(x1, x1, s1);
+        s2 = _mm512_fmadd_ps(x2, x2, s2);
+        s3 = _mm512_fmadd_ps(x3, x3, s3);
+        i += 64;
+    }
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n.
+        let x = unsafe { load16(pa.add(i)) };
+        s0 = _mm512_fmadd_ps(x, x, s0);
+        i += 16;
+    }
+    if i < n {
+        // SAFETY: lanes i..n are in bounds and n - i < 16.
+        let x = unsafe { load16_partial(pa.add(i), n - i) };
+        s1 = _mm512_fmadd_ps(x, x, s1);
+    }
+    _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::scalar::oracle::*;
+    use super::*;
+
+    /// Every kernel of `k` against the f64 oracle on every length 0..=200, at every
+    /// starting offset within a vector (so loads are misaligned in every way).
+    fn check_table(k: &Kernels) {
+        let buf_a = vector(220, 11, 100.0);
+        let buf_b = vector(220, 29, 100.0);
+        for off in 0..8 {
+            for len in 0..=200 {
+                let (a, b) = (&buf_a[off..off + len], &buf_b[off + 3..off + 3 + len]);
+                let abs_dot: f64 = a
+                    .iter()
+                    .zip(b)
+                    .map(|(&x, &y)| (f64::from(x) * f64::from(y)).abs())
+                    .sum();
+                let l2 = l2_squared_f64(a, b);
+                assert_close("l2_squared", (k.l2_squared)(a, b), l2, l2, len);
+                assert_close("dot", (k.dot)(a, b), dot_f64(a, b), abs_dot, len);
+                let l1 = l1_f64(a, b);
+                assert_close("l1", (k.l1)(a, b), l1, l1, len);
+                let na = norm_squared_f64(a);
+                assert_close("norm_squared", (k.norm_squared)(a), na, na, len);
+                let (ab, aa, bb) = (k.cosine_parts)(a, b);
+                let (eab, eaa, ebb) = cosine_parts_f64(a, b);
+                assert_close("cosine ab", ab, eab, abs_dot, len);
+                assert_close("cosine aa", aa, eaa, eaa, len);
+                assert_close("cosine bb", bb, ebb, ebb, len);
+                assert_eq!((k.linf)(a, b), linf_f64(a, b) as f32, "linf len {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn avx2_fma_matches_the_oracle() {
+        match avx2_fma() {
+            Some(k) => check_table(&k),
+            None => eprintln!("AVX2+FMA not available on this CPU: skipped"),
+        }
+    }
+
+    #[test]
+    fn avx512_matches_the_oracle() {
+        match avx512() {
+            Some(k) => check_table(&k),
+            None => eprintln!("AVX-512F not available on this CPU: skipped"),
+        }
+    }
+
+    #[test]
+    fn masks_select_leading_lanes() {
+        assert_eq!(mask16(0), 0);
+        assert_eq!(mask16(1), 0b1);
+        assert_eq!(mask16(15), 0x7fff);
+        assert_eq!(mask16(16), 0xffff);
+        assert_eq!(mask16(99), 0xffff);
+    }
+}

@@ -1,0 +1,91 @@
+//! The one error type of the core. Every fallible public function returns
+//! [`Result<T>`]; variants carry the data a caller needs (numbers, ids, paths) so the
+//! bindings can map each to a typed exception without parsing messages.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout the core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in NusterDB.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Two vectors (or a vector and a database) disagree on dimension.
+    #[error("dimension mismatch: expected {expected}, got {got}")]
+    DimensionMismatch { expected: usize, got: usize },
+
+    /// A vector with no components.
+    #[error("vector is empty: a vector needs at least one component")]
+    EmptyVector,
+
+    /// NaN or ±Inf in a vector, a query or an arithmetic result.
+    #[error("vector has a non-finite value ({value}) at position {position}")]
+    NonFinite { position: usize, value: f32 },
+
+    /// An argument outside its documented domain (bad name, zero capacity, ...).
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    /// Division of a vector by zero (a scalar zero or a zero component).
+    #[error("division by zero at position {position}")]
+    DivisionByZero { position: usize },
+
+    /// An id that is already stored.
+    #[error("id {0} already exists")]
+    DuplicateId(u64),
+
+    /// An id that is not stored (for operations that need it, like `update`).
+    #[error("id {0} not found")]
+    IdNotFound(u64),
+
+    /// A given configuration disagrees with the one stored in the database.
+    #[error("config mismatch for {field}: the database stores {stored}, {given} was given")]
+    ConfigMismatch {
+        field: &'static str,
+        stored: String,
+        given: String,
+    },
+
+    /// A malformed metadata filter; `at` is the path into the filter.
+    #[error("invalid filter at {at}: {msg}")]
+    Filter { at: String, msg: String },
+
+    /// Another writer holds the database.
+    #[error(
+        "database at {path} is locked by another writer (another process, or another handle \
+         in this process); close it, or open with read_only=True"
+    )]
+    Locked { path: PathBuf },
+
+    /// Files that are damaged or were not written by NusterDB.
+    #[error("corruption in {path}: {detail}")]
+    Corruption { path: PathBuf, detail: String },
+
+    /// Use of a handle after `close()`.
+    #[error("the database is closed")]
+    Closed,
+
+    /// A write through a read-only handle.
+    #[error("the database is open read-only")]
+    ReadOnly,
+
+    /// An operating-system I/O failure on a path.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A failure reported by the storage engine that is none of the above.
+    #[error("storage engine error: {0}")]
+    Storage(String),
+}
+
+impl Error {
+    /// Shorthand for [`Error::InvalidArgument`].
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Error::InvalidArgument(msg.into())
+    }
+}

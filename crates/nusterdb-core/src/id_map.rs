@@ -1,0 +1,161 @@
+//! `IdMap`: external ids (u64 below 2^63) ↔ internal slots (u32 positions in the
+//! index's buffers). Slots are dense and reused after removal, so the vector buffer
+//! does not grow under churn and indexes can address vectors by a small integer.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+
+/// Largest accepted id + 1: ids fit numpy int64, so batch results can pad with -1.
+pub const ID_LIMIT: u64 = 1 << 63;
+
+/// Checks an external id.
+///
+/// # Errors
+/// An id ≥ 2^63.
+pub fn check_id(id: u64) -> Result<()> {
+    if id < ID_LIMIT {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "id {id} is out of range: ids must be below 2^63"
+        )))
+    }
+}
+
+const FREE: u64 = u64::MAX;
+
+/// The two-way map with a free list of slots.
+#[derive(Debug, Default)]
+pub struct IdMap {
+    slot_of: HashMap<u64, u32>,
+    id_at: Vec<u64>,
+    free: Vec<u32>,
+}
+
+impl IdMap {
+    /// An empty map with room for `capacity` ids.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            slot_of: HashMap::with_capacity(capacity),
+            id_at: Vec::with_capacity(capacity),
+            free: Vec::new(),
+        }
+    }
+
+    /// The slot of `id`.
+    pub fn slot(&self, id: u64) -> Option<u32> {
+        self.slot_of.get(&id).copied()
+    }
+
+    /// The id at `slot`.
+    pub fn id(&self, slot: u32) -> Option<u64> {
+        self.id_at
+            .get(slot as usize)
+            .copied()
+            .filter(|&id| id != FREE)
+    }
+
+    /// Whether `id` is present.
+    pub fn contains(&self, id: u64) -> bool {
+        self.slot_of.contains_key(&id)
+    }
+
+    /// Number of ids.
+    pub fn len(&self) -> usize {
+        self.slot_of.len()
+    }
+
+    /// No ids.
+    pub fn is_empty(&self) -> bool {
+        self.slot_of.is_empty()
+    }
+
+    /// Slots ever allocated (live + free); the extent of the index buffers.
+    pub fn slot_extent(&self) -> usize {
+        self.id_at.len()
+    }
+
+    /// Free slots awaiting reuse (left by removals).
+    pub fn free_slots(&self) -> usize {
+        self.free.len()
+    }
+
+    /// The slot the next [`IdMap::assign`] will return, without assigning it.
+    pub fn next_slot(&self) -> Option<u32> {
+        match self.free.last() {
+            Some(&s) => Some(s),
+            None => u32::try_from(self.id_at.len()).ok(),
+        }
+    }
+
+    /// Assigns a slot to a new id (reusing a free one first).
+    ///
+    /// # Errors
+    /// More than 2^32 − 1 slots.
+    pub fn assign(&mut self, id: u64) -> Result<u32> {
+        debug_assert!(!self.contains(id));
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.id_at[s as usize] = id;
+                s
+            }
+            None => {
+                let s = u32::try_from(self.id_at.len())
+                    .ok()
+                    .filter(|&s| s != u32::MAX)
+                    .ok_or_else(|| Error::invalid("the database is full (2^32 - 1 vectors)"))?;
+                self.id_at.push(id);
+                s
+            }
+        };
+        self.slot_of.insert(id, slot);
+        Ok(slot)
+    }
+
+    /// Removes `id`, freeing its slot.
+    pub fn release(&mut self, id: u64) -> Option<u32> {
+        let slot = self.slot_of.remove(&id)?;
+        self.id_at[slot as usize] = FREE;
+        self.free.push(slot);
+        Some(slot)
+    }
+
+    /// Every id, ascending.
+    pub fn sorted_ids(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.slot_of.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Rough heap bytes.
+    pub fn memory_bytes(&self) -> usize {
+        self.slot_of.capacity() * 16 + self.id_at.capacity() * 8 + self.free.capacity() * 4
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_reused_after_release() {
+        let mut m = IdMap::default();
+        assert_eq!(m.assign(10).unwrap(), 0);
+        assert_eq!(m.assign(20).unwrap(), 1);
+        assert_eq!(m.release(10), Some(0));
+        assert_eq!(m.id(0), None);
+        assert_eq!(m.next_slot(), Some(0));
+        assert_eq!(m.assign(30).unwrap(), 0);
+        assert_eq!(m.id(0), Some(30));
+        assert_eq!(m.sorted_ids(), vec![20, 30]);
+        assert_eq!(m.release(99), None);
+    }
+
+    #[test]
+    fn ids_at_or_above_2_pow_63_are_rejected() {
+        assert!(check_id((1 << 63) - 1).is_ok());
+        assert!(check_id(1 << 63).is_err());
+    }
+}

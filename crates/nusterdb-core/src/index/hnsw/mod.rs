@@ -1,0 +1,493 @@
+//! NusterDB's own HNSW graph index (Malkov & Yashunin, "Efficient and robust
+//! approximate nearest neighbor search using Hierarchical Navigable Small World
+//! graphs", 2016/2018), written for speed and for what a database needs: slots reused
+//! after removal, deletes that never come back, filters, every metric.
+//!
+//! # Layout
+//! - Vectors: one contiguous, 64-byte aligned buffer, row `s` at `s·dim` (as
+//!   [`super::FlatIndex`]); for cosine and angular also `1/‖x‖` per slot (0 for a zero
+//!   vector).
+//! - Graph ([`graph`]): flat fixed-stride arrays of neighbour lists, no `Vec` per node:
+//!   layer 0 holds `1 + 2M` words per slot (a count, then up to 2M neighbours); a node
+//!   of level `L ≥ 1` owns a block of `L · (1 + M)` words for its upper lists.
+//! - Per slot a state: empty, live, or *tombstone* (removed).
+//! - A pool of scratch spaces ([`visited`]): an epoch-marked visited set (one `u16` per
+//!   slot, cleared only when the epoch wraps), the two heaps and the buffers of a search
+//!   or an insertion; a search allocates nothing but its result once the pool is warm.
+//!
+//! # Scores
+//! The graph is navigated by a *score* that orders like the metric's distance and is
+//! the same function for query–node and node–node pairs (the neighbour-selection
+//! heuristic compares the two): squared L2 for euclidean, `−q·x` for inner product,
+//! `−q̂·x/‖x‖` (q̂ the normalised query; `−x·y/(‖x‖‖y‖)` between nodes) for cosine and
+//! angular, and the distance itself for the other metrics. Kernels are resolved once
+//! ([`crate::distance::kernels`]). The `k` results get their reported distance exactly
+//! as [`DistanceMetric::distance_unchecked`] computes it (the square root of the same
+//! kernel's value for euclidean, a recomputation for cosine/angular) and are sorted by
+//! (distance, slot).
+//!
+//! # Search ([`search`])
+//! Greedy descent from the entry point through the upper layers, then a beam search on
+//! layer 0 with `ef = max(ef_search, k)` (`ef_search`: the call's, else the config's,
+//! else `max(k, ef_construction / 2)`). The candidates' vectors are prefetched a few
+//! ahead of the distance computations, and the next candidate's neighbour list while
+//! the current one is scored. When the index holds no more than `ef` live vectors the
+//! search is exact (a scan).
+//!
+//! # Insertion ([`build`])
+//! The paper's algorithm: a random level (`⌊−ln U · 1/ln M⌋`, at most `max_layer`);
+//! descent to that level; on each layer from there down a beam search with
+//! `ef_construction`, then the node's `M` neighbours chosen among the results by the
+//! paper's heuristic (a candidate is kept only if it is closer to the node than to
+//! every neighbour kept so far; `use_heuristic = false`: simply the `M` nearest), and
+//! reverse links, a full list (`M`, `2M` on layer 0) being re-selected by the same rule.
+//! [`HnswIndex::build_parallel`] inserts a batch with rayon: vectors and levels are
+//! written first (serially), then nodes are linked in parallel, each node's lists
+//! guarded by its own lock; a node that raises the top level holds a global lock.
+//!
+//! # Removal
+//! A removed slot becomes a tombstone: never returned, and never chosen as a new
+//! neighbour, but still traversed (its vector and lists stay), so routes through it
+//! survive. Its neighbours are *repaired* at once: each live neighbour that links to it
+//! re-selects its list (same heuristic) from its live neighbours and the live
+//! neighbours of every tombstone in its list, so the graph around a deleted region
+//! stays connected and recall does not decay under churn. Reinserting at a tombstone's
+//! slot (the database reuses slots) clears its lists and links it anew with the same
+//! level; replacing a live slot is a removal then an insertion. Removing the last live
+//! vector resets the graph.
+//!
+//! # Filters
+//! With `allow`, when the allowed set is small — `a² ≤ F · ef · n` for `a` allowed
+//! slots among `n` live ones, the point where scoring the `a` vectors costs less than a
+//! graph search that must see about `ef / (a/n)` nodes to find `ef` allowed ones (`F`
+//! = [`HnswIndex::set_filter_brute_force_factor`], default
+//! [`DEFAULT_FILTER_BRUTE_FORCE_FACTOR`]) — the allowed live slots are scored exactly.
+//! Otherwise the graph is traversed through every node but only allowed live nodes
+//! enter the results, and the search goes on until `ef` of them are found and no
+//! candidate is closer than the worst, which widens the beam by itself as the filter
+//! gets more selective.
+
+mod build;
+mod graph;
+mod search;
+mod visited;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use roaring::RoaringBitmap;
+
+use self::graph::Graph;
+use self::visited::ScratchPool;
+use super::{SearchParams, VectorIndex};
+use crate::config::HnswConfig;
+use crate::distance::kernels;
+use crate::metric::DistanceMetric;
+use crate::rng::SplitMix64;
+
+/// Default `F` of the filtered-search rule (see the module docs): brute force over the
+/// allowed set when `allowed² ≤ F · ef · live`.
+pub const DEFAULT_FILTER_BRUTE_FORCE_FACTOR: f64 = 16.0;
+
+/// The seed of the level generator (levels are reproducible run to run).
+const LEVEL_SEED: u64 = 0x6e75_7374_6572_6462;
+
+/// Slot states.
+const EMPTY: u8 = 0;
+const LIVE: u8 = 1;
+const TOMBSTONE: u8 = 2;
+
+/// No entry point (packed form).
+const NO_ENTRY: u64 = u64::MAX;
+
+/// 16 floats, 64-byte aligned: the unit the row buffer is allocated in.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Block([f32; 16]);
+
+const BLOCK_FLOATS: usize = 16;
+const _: () = assert!(
+    std::mem::size_of::<Block>() == 64 && std::mem::align_of::<Block>() == 64,
+    "Block must be 16 f32 with no padding"
+);
+
+/// How scores are computed (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Squared L2 (`f` = l2_squared).
+    L2,
+    /// `−q·x` (`f` = dot).
+    Ip,
+    /// `−q̂·x / ‖x‖` (`f` = dot, with the per-slot inverse norms).
+    Cos,
+    /// The kernel's value is the distance (`f` = l1 or linf).
+    Direct,
+    /// `distance_unchecked` (hamming, jaccard).
+    Other,
+}
+
+/// The score function, resolved once.
+#[derive(Clone, Copy)]
+struct Space {
+    kind: Kind,
+    metric: DistanceMetric,
+    f: fn(&[f32], &[f32]) -> f32,
+}
+
+impl Space {
+    fn of(metric: DistanceMetric) -> Space {
+        let k = kernels();
+        let (kind, f) = match metric {
+            DistanceMetric::Euclidean => (Kind::L2, k.l2_squared),
+            DistanceMetric::InnerProduct => (Kind::Ip, k.dot),
+            DistanceMetric::Cosine | DistanceMetric::Angular => (Kind::Cos, k.dot),
+            DistanceMetric::Manhattan => (Kind::Direct, k.l1),
+            DistanceMetric::Chebyshev => (Kind::Direct, k.linf),
+            DistanceMetric::Hamming | DistanceMetric::Jaccard => (Kind::Other, k.dot),
+        };
+        Space { kind, metric, f }
+    }
+}
+
+/// The HNSW index. See the module docs.
+pub struct HnswIndex {
+    dim: usize,
+    metric: DistanceMetric,
+    space: Space,
+    /// M (lists on layers ≥ 1; new nodes get up to M neighbours on every layer).
+    m: usize,
+    /// Highest level a node may get.
+    max_layer: usize,
+    /// Beam width while inserting (at least M).
+    ef_construction: usize,
+    /// Default beam width while searching.
+    ef_search: Option<usize>,
+    use_heuristic: bool,
+    /// 1 / ln M.
+    level_mult: f64,
+    /// The rows, `cap · dim` floats of them.
+    blocks: Vec<Block>,
+    /// Per slot 1/‖x‖ (cosine, angular), else empty.
+    inv_norm: Vec<f32>,
+    graph: Graph,
+    /// Per slot: `EMPTY`, `LIVE` or `TOMBSTONE`.
+    state: Vec<u8>,
+    /// Slots every per-slot array holds.
+    cap: usize,
+    /// One past the highest non-empty slot.
+    end: usize,
+    /// Live vectors.
+    live: usize,
+    /// Tombstones.
+    tombstones: usize,
+    /// `(level << 32) | slot` of the entry point, or `NO_ENTRY`.
+    entry: AtomicU64,
+    /// Held by an insertion that raises the top level, for its whole duration.
+    top_lock: Mutex<()>,
+    rng: SplitMix64,
+    pool: ScratchPool,
+    filter_brute_force_factor: f64,
+    /// Cache lines of one row, for prefetching.
+    row_lines: usize,
+}
+
+impl std::fmt::Debug for HnswIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HnswIndex")
+            .field("dim", &self.dim)
+            .field("metric", &self.metric)
+            .field("m", &self.m)
+            .field("ef_construction", &self.ef_construction)
+            .field("live", &self.live)
+            .field("tombstones", &self.tombstones)
+            .field("cap", &self.cap)
+            .field("entry", &self.entry_point())
+            .finish()
+    }
+}
+
+impl HnswIndex {
+    /// An empty index for vectors of `dim` under `metric`, with `cfg`'s parameters
+    /// (`max_nb_elements` rows are reserved if the allocator agrees; the index grows
+    /// past it). Out-of-range parameters are clamped (M ≥ 2, ef_construction ≥ M,
+    /// level ≤ 255); [`HnswConfig::validate`] is where they are rejected.
+    pub fn new(dim: usize, metric: DistanceMetric, cfg: &HnswConfig) -> Self {
+        let m = cfg.max_nb_connection.max(2);
+        let hint = cfg.max_nb_elements;
+        let mut blocks = Vec::new();
+        let mut inv_norm = Vec::new();
+        let space = Space::of(metric);
+        if blocks
+            .try_reserve_exact(hint.saturating_mul(dim).div_ceil(BLOCK_FLOATS))
+            .is_ok()
+            && space.kind == Kind::Cos
+        {
+            let _ = inv_norm.try_reserve_exact(hint);
+        }
+        let row_bytes = dim * 4;
+        let row_lines = row_bytes.div_ceil(64) + usize::from(!dim.is_multiple_of(16));
+        Self {
+            dim,
+            metric,
+            space,
+            m,
+            max_layer: cfg.max_layer.min(usize::from(u8::MAX)),
+            ef_construction: cfg.ef_construction.max(m),
+            ef_search: cfg.ef_search.filter(|&e| e > 0),
+            use_heuristic: cfg.use_heuristic,
+            level_mult: 1.0 / (m as f64).ln(),
+            blocks,
+            inv_norm,
+            graph: Graph::new(m, 2 * m, hint),
+            state: Vec::new(),
+            cap: 0,
+            end: 0,
+            live: 0,
+            tombstones: 0,
+            entry: AtomicU64::new(NO_ENTRY),
+            top_lock: Mutex::new(()),
+            rng: SplitMix64::new(LEVEL_SEED),
+            pool: ScratchPool::default(),
+            filter_brute_force_factor: DEFAULT_FILTER_BRUTE_FORCE_FACTOR,
+            row_lines,
+        }
+    }
+
+    /// The `F` of the filtered-search rule: brute force over the allowed set when
+    /// `allowed² ≤ F · ef · live` (0: always traverse the graph, unless fewer slots are
+    /// allowed than `ef`; `f64::INFINITY`: always brute force).
+    pub fn set_filter_brute_force_factor(&mut self, f: f64) {
+        self.filter_brute_force_factor = if f.is_nan() { 0.0 } else { f.max(0.0) };
+    }
+
+    /// Removed slots still kept in the graph as routing nodes (until their slot is
+    /// reused or the last live vector is removed).
+    pub fn tombstones(&self) -> usize {
+        self.tombstones
+    }
+
+    /// The entry point `(slot, level)`, if any node is in the graph.
+    pub fn entry_point(&self) -> Option<(u32, usize)> {
+        let e = self.entry.load(Ordering::Acquire);
+        (e != NO_ENTRY).then_some((e as u32, (e >> 32) as usize))
+    }
+
+    /// Sets the entry point (`None`: no node).
+    fn set_entry(&self, e: Option<(u32, usize)>) {
+        let packed = e.map_or(NO_ENTRY, |(s, l)| ((l as u64) << 32) | u64::from(s));
+        self.entry.store(packed, Ordering::Release);
+    }
+
+    /// The beam width of a search for `k` results.
+    fn ef_for(&self, k: usize, p: &SearchParams) -> usize {
+        p.ef_search
+            .filter(|&e| e > 0)
+            .or(self.ef_search)
+            .unwrap_or_else(|| k.max(self.ef_construction / 2))
+            .max(k)
+            .max(1)
+    }
+
+    /// All row storage as floats.
+    #[inline]
+    fn data(&self) -> &[f32] {
+        // SAFETY: `Block` is `repr(C)` around `[f32; 16]` with no padding (checked by the
+        // const assertion above), so the vector's `len` blocks are `16 · len`
+        // initialised, contiguous `f32`s starting at its (64-aligned) pointer; the
+        // shared borrow of `self` keeps them alive and unmodified for the returned
+        // lifetime.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.blocks.as_ptr().cast::<f32>(),
+                self.blocks.len() * BLOCK_FLOATS,
+            )
+        }
+    }
+
+    /// All row storage as mutable floats.
+    fn data_mut(&mut self) -> &mut [f32] {
+        // SAFETY: as in `data`; the exclusive borrow of `self` makes this the only
+        // access, and any bit pattern is a valid `f32`.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.blocks.as_mut_ptr().cast::<f32>(),
+                self.blocks.len() * BLOCK_FLOATS,
+            )
+        }
+    }
+
+    /// The row of `slot` (empty past the end).
+    #[inline]
+    fn row(&self, slot: u32) -> &[f32] {
+        let s = slot as usize;
+        self.data()
+            .get(s * self.dim..(s + 1) * self.dim)
+            .unwrap_or_default()
+    }
+
+    /// Whether `slot` holds a live vector.
+    #[inline]
+    fn is_live(&self, slot: u32) -> bool {
+        self.state.get(slot as usize) == Some(&LIVE)
+    }
+
+    /// The score between a prepared query and the vector at `slot`.
+    #[inline(always)]
+    fn score(&self, q: &[f32], slot: u32) -> f32 {
+        let x = self.row(slot);
+        let sp = &self.space;
+        match sp.kind {
+            Kind::L2 | Kind::Direct => (sp.f)(q, x),
+            Kind::Ip => -(sp.f)(q, x),
+            Kind::Cos => -(sp.f)(q, x) * self.inv_norm.get(slot as usize).copied().unwrap_or(0.0),
+            Kind::Other => sp.metric.distance_unchecked(q, x),
+        }
+    }
+
+    /// The score between the vectors at two slots (the same function as
+    /// [`HnswIndex::score`] with the first prepared as a query).
+    #[inline]
+    fn score_nodes(&self, a: u32, b: u32) -> f32 {
+        match self.space.kind {
+            Kind::Cos => {
+                let inv = |s: u32| self.inv_norm.get(s as usize).copied().unwrap_or(0.0);
+                -(self.space.f)(self.row(a), self.row(b)) * inv(a) * inv(b)
+            }
+            _ => self.score(self.row(a), b),
+        }
+    }
+
+    /// Writes `q` prepared for scoring into `out`: normalised for cosine/angular (zero
+    /// stays zero), as is otherwise.
+    fn prepare_query(&self, q: &[f32], out: &mut Vec<f32>) {
+        out.clear();
+        out.extend_from_slice(q);
+        if self.space.kind == Kind::Cos {
+            let ns = (kernels().norm_squared)(q);
+            let inv = inv_sqrt(ns);
+            out.iter_mut().for_each(|x| *x *= inv);
+        }
+    }
+
+    /// The reported distance of a kept candidate (see the module docs).
+    #[inline]
+    fn finish(&self, q: &[f32], score: f32, slot: u32) -> f32 {
+        match self.space.kind {
+            Kind::L2 if score.is_finite() => score.sqrt(),
+            Kind::Ip | Kind::Direct | Kind::Other => score,
+            Kind::L2 | Kind::Cos => self.metric.distance_unchecked(q, self.row(slot)),
+        }
+    }
+
+    /// Grows every per-slot array so `slot` fits, at least doubling.
+    fn ensure_slot(&mut self, slot: usize) {
+        if slot < self.cap {
+            return;
+        }
+        let target = (slot + 1).max(self.cap.saturating_mul(2)).max(16);
+        let blocks = target.saturating_mul(self.dim).div_ceil(BLOCK_FLOATS);
+        self.blocks.resize(blocks, Block([0.0; BLOCK_FLOATS]));
+        if self.space.kind == Kind::Cos {
+            self.inv_norm.resize(target, 0.0);
+        }
+        self.state.resize(target, EMPTY);
+        self.graph.grow(target);
+        self.cap = target;
+    }
+
+    /// Writes `v` into the row of `slot` (which fits) and its inverse norm.
+    fn write_row(&mut self, slot: u32, v: &[f32]) {
+        let s = slot as usize;
+        let d = self.dim;
+        let row = &mut self.data_mut()[s * d..(s + 1) * d];
+        let n = v.len().min(d);
+        row[..n].copy_from_slice(&v[..n]);
+        row[n..].fill(0.0);
+        if self.space.kind == Kind::Cos {
+            let ns = (kernels().norm_squared)(self.row(slot));
+            self.inv_norm[s] = inv_sqrt(ns);
+        }
+    }
+
+    /// Forgets every node (after the last live vector went); capacity is kept.
+    fn reset_graph(&mut self) {
+        self.graph.clear();
+        self.state.fill(EMPTY);
+        self.live = 0;
+        self.tombstones = 0;
+        self.end = 0;
+        self.set_entry(None);
+    }
+}
+
+/// `1/√x` computed in f64, 0 for `x ≤ 0` (a zero vector).
+fn inv_sqrt(x: f32) -> f32 {
+    if x > 0.0 {
+        (1.0 / f64::from(x).sqrt()) as f32
+    } else {
+        0.0
+    }
+}
+
+impl VectorIndex for HnswIndex {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn metric(&self) -> DistanceMetric {
+        self.metric
+    }
+
+    fn len(&self) -> usize {
+        self.live
+    }
+
+    fn insert(&mut self, slot: u32, v: &[f32]) {
+        self.insert_one(slot, v);
+    }
+
+    fn remove(&mut self, slot: u32) {
+        self.remove_one(slot);
+    }
+
+    fn get(&self, slot: u32) -> Option<&[f32]> {
+        self.is_live(slot).then(|| self.row(slot))
+    }
+
+    fn search(
+        &self,
+        q: &[f32],
+        k: usize,
+        allow: Option<&RoaringBitmap>,
+        p: &SearchParams,
+    ) -> Vec<(u32, f32)> {
+        self.search_one(q, k, allow, p)
+    }
+
+    fn batch_search(
+        &self,
+        qs: &[f32],
+        k: usize,
+        allow: Option<&RoaringBitmap>,
+        p: &SearchParams,
+    ) -> Vec<Vec<(u32, f32)>> {
+        use rayon::prelude::*;
+        if self.dim == 0 {
+            return Vec::new();
+        }
+        let nq = qs.len() / self.dim;
+        qs[..nq * self.dim]
+            .par_chunks_exact(self.dim)
+            .map(|q| self.search_one(q, k, allow, p))
+            .collect()
+    }
+
+    fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.blocks.capacity() * std::mem::size_of::<Block>()
+            + self.inv_norm.capacity() * 4
+            + self.state.capacity()
+            + self.graph.memory_bytes()
+            + self.pool.memory_bytes()
+    }
+}

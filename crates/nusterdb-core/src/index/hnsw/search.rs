@@ -1,0 +1,287 @@
+//! Searching the graph: greedy descent through the upper layers, beam search on one
+//! layer with the pooled visited set, prefetching, and the exact scans used for tiny
+//! indexes and selective filters.
+//!
+//! `CONC` (a const parameter) is true during a parallel build: every neighbour list is
+//! then read under its node's lock. Queries never run concurrently with writers (those
+//! need `&mut self`), so they read without locks.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use roaring::RoaringBitmap;
+
+use super::graph::Graph;
+use super::visited::{Cand, Scratch, Work};
+use super::{HnswIndex, Kind};
+use crate::index::topk::sort_results;
+use crate::index::SearchParams;
+
+/// How many candidates ahead of the one being scored have their vectors prefetched.
+const PREFETCH_AHEAD: usize = 2;
+/// Cache lines prefetched per vector at most (the hardware prefetcher follows on).
+const PREFETCH_MAX_LINES: usize = 24;
+
+/// Hints the CPU to bring the cache line at `p` into L1. Never dereferences `p`.
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 is a hint: it never faults and has no architectural effect,
+    // whatever the address (SSE, part of the x86-64 baseline).
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+impl HnswIndex {
+    /// Prefetches the vector (and inverse norm) of `slot`.
+    #[inline(always)]
+    fn prefetch_row(&self, slot: u32) {
+        let p = self
+            .blocks
+            .as_ptr()
+            .cast::<u8>()
+            .wrapping_add(slot as usize * self.dim * 4);
+        for line in 0..self.row_lines.min(PREFETCH_MAX_LINES) {
+            prefetch(p.wrapping_add(line * 64));
+        }
+        if self.space.kind == Kind::Cos {
+            prefetch(self.inv_norm.as_ptr().wrapping_add(slot as usize).cast());
+        }
+    }
+
+    /// Prefetches the layer-0 list of `slot`.
+    #[inline(always)]
+    fn prefetch_list0(&self, slot: u32) {
+        let p = self.graph.list0_ptr(slot);
+        let bytes = self.graph.list0_bytes();
+        let mut off = 0;
+        while off < bytes {
+            prefetch(p.wrapping_add(off));
+            off += 64;
+        }
+    }
+
+    /// Copies into `w.nbuf` the neighbours of `slot` on `layer` not visited yet, and
+    /// marks them visited.
+    #[inline(always)]
+    fn gather_unvisited<const CONC: bool>(&self, slot: u32, layer: usize, w: &mut Work) {
+        w.nbuf.clear();
+        let _guard = if CONC { self.graph.lock(slot) } else { None };
+        for a in Graph::entries(self.graph.list(slot, layer)) {
+            let id = a.load(Relaxed);
+            if w.visited.insert(id) {
+                w.nbuf.push(id);
+            }
+        }
+    }
+
+    /// Greedy descent on `layer` from `cur`: moves to the closest neighbour while that
+    /// is closer. Visits tombstones too (they route).
+    pub(super) fn greedy<const CONC: bool>(
+        &self,
+        q: &[f32],
+        mut cur: Cand,
+        layer: usize,
+        w: &mut Work,
+    ) -> Cand {
+        loop {
+            w.nbuf.clear();
+            {
+                let _guard = if CONC { self.graph.lock(cur.id) } else { None };
+                w.nbuf.extend(
+                    Graph::entries(self.graph.list(cur.id, layer))
+                        .iter()
+                        .map(|a| a.load(Relaxed)),
+                );
+            }
+            let mut moved = false;
+            let nb = &w.nbuf;
+            for j in 0..nb.len().min(PREFETCH_AHEAD) {
+                self.prefetch_row(nb[j]);
+            }
+            for j in 0..nb.len() {
+                if let Some(&ahead) = nb.get(j + PREFETCH_AHEAD) {
+                    self.prefetch_row(ahead);
+                }
+                let id = nb[j];
+                let d = self.score(q, id);
+                if d < cur.d {
+                    cur = Cand { d, id };
+                    moved = true;
+                }
+            }
+            if !moved {
+                return cur;
+            }
+        }
+    }
+
+    /// Beam search on `layer` from `ep` with width `ef`: afterwards `w.res` holds the
+    /// (at most `ef`) closest nodes found for which `accept` is true. Every node is
+    /// traversed; `accept` is asked only of nodes close enough to enter the results.
+    #[inline]
+    pub(super) fn beam<const CONC: bool, A: Fn(u32) -> bool>(
+        &self,
+        q: &[f32],
+        ep: Cand,
+        ef: usize,
+        layer: usize,
+        w: &mut Work,
+        accept: A,
+    ) {
+        w.cand.clear();
+        w.res.clear();
+        w.visited.reset(self.cap);
+        w.visited.insert(ep.id);
+        w.cand.push(ep);
+        if accept(ep.id) {
+            w.res.push(ep);
+        }
+        while let Some(c) = w.cand.pop() {
+            if w.res.len() >= ef {
+                if let Some(worst) = w.res.top() {
+                    if c.d > worst.d {
+                        break;
+                    }
+                }
+            }
+            self.gather_unvisited::<CONC>(c.id, layer, w);
+            if layer == 0 {
+                if let Some(next) = w.cand.top() {
+                    self.prefetch_list0(next.id);
+                }
+            }
+            let n = w.nbuf.len();
+            for j in 0..n.min(PREFETCH_AHEAD) {
+                self.prefetch_row(w.nbuf[j]);
+            }
+            for j in 0..n {
+                if j + PREFETCH_AHEAD < n {
+                    self.prefetch_row(w.nbuf[j + PREFETCH_AHEAD]);
+                }
+                let id = w.nbuf[j];
+                let d = self.score(q, id);
+                let admit = match w.res.top() {
+                    Some(worst) if w.res.len() >= ef => d < worst.d,
+                    _ => true,
+                };
+                if admit {
+                    let c = Cand { d, id };
+                    w.cand.push(c);
+                    if accept(id) {
+                        w.res.push(c);
+                        if w.res.len() > ef {
+                            w.res.pop();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Offers `slot` to the bounded max-heap `w.res` of the `k` best (ties keep the
+    /// earlier offer: scans go by ascending slot).
+    #[inline]
+    fn offer(&self, q: &[f32], slot: u32, k: usize, w: &mut Work) {
+        let d = self.score(q, slot);
+        if w.res.len() < k {
+            w.res.push(Cand { d, id: slot });
+        } else if let Some(worst) = w.res.top() {
+            if d < worst.d {
+                w.res.pop();
+                w.res.push(Cand { d, id: slot });
+            }
+        }
+    }
+
+    /// The search behind [`crate::index::VectorIndex::search`].
+    pub(super) fn search_one(
+        &self,
+        q: &[f32],
+        k: usize,
+        allow: Option<&RoaringBitmap>,
+        p: &SearchParams,
+    ) -> Vec<(u32, f32)> {
+        if k == 0 || self.live == 0 || q.len() != self.dim {
+            return Vec::new();
+        }
+        let ef = self.ef_for(k, p);
+        let mut guard = self.pool.take();
+        let s: &mut Scratch = &mut guard;
+        self.prepare_query(q, &mut s.q);
+        let qp = &s.q[..];
+        let w = &mut s.w;
+        w.res.clear();
+        match allow {
+            Some(a) => {
+                let allowed = match self.end {
+                    0 => 0,
+                    end => a.range_cardinality(0..=((end - 1).min(u32::MAX as usize) as u32)),
+                };
+                if allowed == 0 {
+                    return Vec::new();
+                }
+                if self.filter_prefers_scan(allowed, ef) {
+                    for slot in a.iter() {
+                        if slot as usize >= self.end {
+                            break;
+                        }
+                        if self.is_live(slot) {
+                            self.offer(qp, slot, k, w);
+                        }
+                    }
+                } else {
+                    self.graph_search(qp, ef, w, |id| self.is_live(id) && a.contains(id));
+                }
+            }
+            None if self.live <= ef => {
+                for slot in 0..self.end as u32 {
+                    if self.is_live(slot) {
+                        self.offer(qp, slot, k, w);
+                    }
+                }
+            }
+            None if self.tombstones == 0 => self.graph_search(qp, ef, w, |_| true),
+            None => self.graph_search(qp, ef, w, |id| self.is_live(id)),
+        }
+        self.collect(q, k, s)
+    }
+
+    /// Whether a filter allowing `allowed` slots is answered by scoring them all.
+    fn filter_prefers_scan(&self, allowed: u64, ef: usize) -> bool {
+        let a = allowed as f64;
+        a <= ef as f64 || a * a <= self.filter_brute_force_factor * ef as f64 * self.live as f64
+    }
+
+    /// Descent from the entry point and beam search on layer 0; results in `w.res`.
+    fn graph_search<A: Fn(u32) -> bool>(&self, q: &[f32], ef: usize, w: &mut Work, accept: A) {
+        let Some((ep, top)) = self.entry_point() else {
+            return;
+        };
+        let mut cur = Cand {
+            d: self.score(q, ep),
+            id: ep,
+        };
+        for layer in (1..=top).rev() {
+            cur = self.greedy::<false>(q, cur, layer, w);
+        }
+        self.beam::<false, _>(q, cur, ef, 0, w, accept);
+    }
+
+    /// The `k` best of `s.w.res` as `(slot, distance)`, sorted by (distance, slot).
+    fn collect(&self, q: &[f32], k: usize, s: &mut Scratch) -> Vec<(u32, f32)> {
+        s.sel.clear();
+        s.sel.extend(s.w.res.drain_unordered());
+        s.sel
+            .sort_unstable_by(|a, b| a.d.total_cmp(&b.d).then(a.id.cmp(&b.id)));
+        let n = k.min(s.sel.len());
+        let mut out: Vec<(u32, f32)> = s.sel[..n]
+            .iter()
+            .map(|c| (c.id, self.finish(q, c.d, c.id)))
+            .collect();
+        sort_results(&mut out);
+        out
+    }
+}

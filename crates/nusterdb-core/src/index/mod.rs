@@ -1,0 +1,92 @@
+//! Vector indexes: in-memory structures that answer k-nearest-neighbour queries over
+//! vectors addressed by *slot*.
+//!
+//! A slot is a dense `u32` handed out by the database's id map (and reused after a
+//! removal); an index stores vectors at the slots it is given and never invents slots.
+//! The database validates every vector (dimension, finiteness, non-negativity for
+//! Jaccard) before it reaches an index, so indexes do no validation of their own; given
+//! wrong input anyway they return wrong or empty answers, never panic.
+//!
+//! - [`VectorIndex`]: the interface the database calls, the same for every index kind.
+//! - [`flat::FlatIndex`]: exact search by a full scan, the reference the approximate
+//!   indexes are measured against.
+//! - [`topk::TopK`]: the bounded "k best so far" collector every index shares.
+//!
+//! Search semantics (SPEC §1): results are the `min(k, matches)` nearest eligible slots,
+//! nearest first, as `(slot, distance)` with the metric's true distance (exactly
+//! [`DistanceMetric::distance_unchecked`] of the query and the stored vector); ties in
+//! distance go to the smaller slot. Removed slots are never returned. No allocation is
+//! proportional to `k`, which may be arbitrarily large.
+
+pub mod flat;
+pub mod hnsw;
+pub mod topk;
+
+use roaring::RoaringBitmap;
+
+use crate::metric::DistanceMetric;
+
+pub use flat::FlatIndex;
+pub use topk::TopK;
+
+/// Parameters of one search.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SearchParams {
+    /// The HNSW candidate-list size for this search (`None`: the index's default).
+    /// Exact indexes ignore it.
+    pub ef_search: Option<usize>,
+}
+
+/// An index over vectors addressed by slot (u32). Slots are assigned by the caller (the
+/// database's id map: dense, reused after removal); the index never invents them.
+pub trait VectorIndex: Send + Sync {
+    /// The dimension of every vector stored and every query.
+    fn dim(&self) -> usize;
+
+    /// The metric distances are measured in.
+    fn metric(&self) -> DistanceMetric;
+
+    /// Live vectors.
+    fn len(&self) -> usize;
+
+    /// No live vector.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Stores `v` (already validated: right dim, finite) at `slot`, replacing any vector
+    /// there.
+    fn insert(&mut self, slot: u32, v: &[f32]);
+
+    /// Removes the vector at `slot`; a no-op if there is none.
+    fn remove(&mut self, slot: u32);
+
+    /// The vector stored at `slot`, if any.
+    fn get(&self, slot: u32) -> Option<&[f32]>;
+
+    /// The `min(k, matches)` nearest live slots to `q`, nearest first, as
+    /// `(slot, distance)` with the metric's true distance (euclidean = L2 not squared,
+    /// etc., exactly as [`DistanceMetric::distance_unchecked`]). `allow`: if `Some`, only
+    /// these slots are eligible. `k = 0` or a query of the wrong dimension gives nothing.
+    fn search(
+        &self,
+        q: &[f32],
+        k: usize,
+        allow: Option<&RoaringBitmap>,
+        p: &SearchParams,
+    ) -> Vec<(u32, f32)>;
+
+    /// Many queries (row-major, `n = qs.len() / dim`; a trailing partial row is
+    /// ignored), parallel over queries with rayon. Entry `i` answers query `i` as
+    /// [`VectorIndex::search`] would.
+    fn batch_search(
+        &self,
+        qs: &[f32],
+        k: usize,
+        allow: Option<&RoaringBitmap>,
+        p: &SearchParams,
+    ) -> Vec<Vec<(u32, f32)>>;
+
+    /// Heap bytes held by the index (an estimate: allocated capacity, not just use).
+    fn memory_bytes(&self) -> usize;
+}

@@ -1,0 +1,324 @@
+//! `Metadata`: typed key/value fields and tags attached to a stored vector, with
+//! bookkeeping (created/updated timestamps, a version bumped on every change).
+//!
+//! Values keep their type (str, int, float, bool) so filters compare like with like.
+//! Keys and tags are kept sorted (BTreeMap/BTreeSet): iteration order is
+//! deterministic and independent of insertion order, which makes stored bytes and
+//! test expectations stable.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, Result};
+
+/// A typed metadata value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl Value {
+    /// The value's type name as users see it.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "str",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Bool(_) => "bool",
+        }
+    }
+
+    /// Checks the value can be stored: floats must be finite, because NaN compares
+    /// unequal to itself and would make range filters meaningless.
+    ///
+    /// # Errors
+    /// A non-finite float.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Value::Float(f) if !f.is_finite() => Err(Error::invalid(format!(
+                "metadata float values must be finite, got {f}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x:?}"),
+            Value::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch, 0 if the clock is before it.
+pub fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Checks a metadata key: non-empty and not starting with `$`, which the filter
+/// language reserves for operators.
+///
+/// # Errors
+/// An empty key or one starting with `$`.
+pub fn validate_key(key: &str) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::invalid("metadata keys must not be empty"));
+    }
+    if key.starts_with('$') {
+        return Err(Error::invalid(format!(
+            "metadata key {key:?} starts with '$', which is reserved for filter operators"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a tag: non-empty.
+///
+/// # Errors
+/// An empty tag.
+pub fn validate_tag(tag: &str) -> Result<()> {
+    if tag.is_empty() {
+        Err(Error::invalid("tags must not be empty"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Fields, tags and bookkeeping of one stored vector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Metadata {
+    fields: BTreeMap<String, Value>,
+    tags: BTreeSet<String>,
+    created_at: u64,
+    updated_at: u64,
+    version: u64,
+}
+
+impl Default for Metadata {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metadata {
+    /// Empty metadata, version 1, created now.
+    pub fn new() -> Self {
+        let now = now_unix();
+        Self {
+            fields: BTreeMap::new(),
+            tags: BTreeSet::new(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
+    /// Metadata holding `fields` and `tags` (version 1).
+    ///
+    /// # Errors
+    /// A bad key, value or tag; nothing is built.
+    pub fn with_parts(
+        fields: impl IntoIterator<Item = (String, Value)>,
+        tags: impl IntoIterator<Item = String>,
+    ) -> Result<Self> {
+        let mut m = Self::new();
+        for (k, v) in fields {
+            validate_key(&k)?;
+            v.validate()?;
+            m.fields.insert(k, v);
+        }
+        for t in tags {
+            validate_tag(&t)?;
+            m.tags.insert(t);
+        }
+        Ok(m)
+    }
+
+    /// Rebuilds metadata exactly as stored, bookkeeping included (used by decoders).
+    pub fn from_stored(
+        fields: BTreeMap<String, Value>,
+        tags: BTreeSet<String>,
+        created_at: u64,
+        updated_at: u64,
+        version: u64,
+    ) -> Self {
+        Self {
+            fields,
+            tags,
+            created_at,
+            updated_at,
+            version,
+        }
+    }
+
+    fn touch(&mut self) {
+        self.version = self.version.saturating_add(1);
+        self.updated_at = now_unix();
+    }
+
+    /// Sets `key` to `value` (a change even when the value is equal: the caller wrote it).
+    ///
+    /// # Errors
+    /// A bad key or value; the metadata is unchanged.
+    pub fn set(&mut self, key: impl Into<String>, value: Value) -> Result<()> {
+        let key = key.into();
+        validate_key(&key)?;
+        value.validate()?;
+        self.fields.insert(key, value);
+        self.touch();
+        Ok(())
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.fields.get(key)
+    }
+
+    /// Removes `key`, returning its value; bumps the version only if it was there.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        let old = self.fields.remove(key);
+        if old.is_some() {
+            self.touch();
+        }
+        old
+    }
+
+    /// Whether `key` is set.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.fields.contains_key(key)
+    }
+
+    /// Number of fields (tags not counted).
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// No fields and no tags.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.tags.is_empty()
+    }
+
+    /// The fields, sorted by key.
+    pub fn fields(&self) -> &BTreeMap<String, Value> {
+        &self.fields
+    }
+
+    /// Adds a tag; returns whether it was new (the version bumps only then).
+    ///
+    /// # Errors
+    /// An empty tag.
+    pub fn add_tag(&mut self, tag: impl Into<String>) -> Result<bool> {
+        let tag = tag.into();
+        validate_tag(&tag)?;
+        let added = self.tags.insert(tag);
+        if added {
+            self.touch();
+        }
+        Ok(added)
+    }
+
+    /// Removes a tag; returns whether it was there.
+    pub fn remove_tag(&mut self, tag: &str) -> bool {
+        let removed = self.tags.remove(tag);
+        if removed {
+            self.touch();
+        }
+        removed
+    }
+
+    /// Whether the tag is present.
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.tags.contains(tag)
+    }
+
+    /// The tags, sorted.
+    pub fn tags(&self) -> &BTreeSet<String> {
+        &self.tags
+    }
+
+    /// Creation time, Unix seconds.
+    pub fn created_at(&self) -> u64 {
+        self.created_at
+    }
+
+    /// Time of the last change, Unix seconds.
+    pub fn updated_at(&self) -> u64 {
+        self.updated_at
+    }
+
+    /// Starts at 1, +1 on every change.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Seconds since creation (0 if the clock went backwards).
+    pub fn age_seconds(&self) -> u64 {
+        now_unix().saturating_sub(self.created_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_bumps_on_every_change_only() {
+        let mut m = Metadata::new();
+        assert_eq!(m.version(), 1);
+        m.set("a", Value::Int(1)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.version(), 2);
+        assert_eq!(m.remove("missing"), None);
+        assert_eq!(m.version(), 2);
+        assert_eq!(m.add_tag("x").ok(), Some(true));
+        assert_eq!(m.add_tag("x").ok(), Some(false));
+        assert_eq!(m.version(), 3);
+        assert!(m.remove_tag("x"));
+        assert!(!m.remove_tag("x"));
+        assert_eq!(m.version(), 4);
+    }
+
+    #[test]
+    fn rejects_bad_keys_values_and_tags_without_change() {
+        let mut m = Metadata::new();
+        assert!(m.set("", Value::Int(1)).is_err());
+        assert!(m.set("$gt", Value::Int(1)).is_err());
+        assert!(m.set("x", Value::Float(f64::NAN)).is_err());
+        assert!(m.add_tag("").is_err());
+        assert_eq!(m, {
+            let mut n = m.clone();
+            n.version = 1;
+            n
+        });
+        assert_eq!(m.version(), 1);
+    }
+
+    #[test]
+    fn values_keep_their_type() {
+        let m = Metadata::with_parts(
+            [
+                ("s".to_string(), Value::Str("x".into())),
+                ("i".to_string(), Value::Int(3)),
+                ("f".to_string(), Value::Float(3.0)),
+                ("b".to_string(), Value::Bool(true)),
+            ],
+            ["t".to_string()],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.get("i"), Some(&Value::Int(3)));
+        assert_eq!(m.get("f"), Some(&Value::Float(3.0)));
+        assert_ne!(m.get("i"), m.get("f"));
+        assert!(m.has_tag("t"));
+        assert_eq!(m.len(), 4);
+    }
+}

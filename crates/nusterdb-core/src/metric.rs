@@ -1,0 +1,305 @@
+//! Distance metrics: names, exact definitions, and the dispatch onto the SIMD kernels.
+//!
+//! Smaller distance = closer for every metric. Definitions (also in the README):
+//!
+//! | metric | distance | similarity |
+//! |---|---|---|
+//! | euclidean | ‖a−b‖₂ | 1 / (1 + d) |
+//! | manhattan | Σ\|aᵢ−bᵢ\| | 1 / (1 + d) |
+//! | chebyshev | max \|aᵢ−bᵢ\| | 1 / (1 + d) |
+//! | cosine | 1 − cos(a,b) | cos(a,b) = 1 − d |
+//! | angular | arccos(cos(a,b)) / π | 1 − d |
+//! | inner_product | −a·b | a·b = −d |
+//! | hamming | #{i : (aᵢ>0) ≠ (bᵢ>0)} | 1 − d / dim |
+//! | jaccard | 1 − Σmin(aᵢ,bᵢ) / Σmax(aᵢ,bᵢ) (non-negative input) | 1 − d |
+//!
+//! cos(a,b) is clamped to [−1, 1] and defined as 0 when either vector is zero, so
+//! cosine gives 1.0 and angular 0.5 there — never NaN. Jaccard of two zero vectors
+//! is 0 (they are identical).
+
+use crate::distance::kernels;
+use crate::error::{Error, Result};
+use crate::vector::check_dims;
+
+/// One of the eight supported metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DistanceMetric {
+    Euclidean,
+    Manhattan,
+    Cosine,
+    Angular,
+    Chebyshev,
+    Jaccard,
+    Hamming,
+    InnerProduct,
+}
+
+impl DistanceMetric {
+    /// Every metric, in a stable order.
+    pub const ALL: [DistanceMetric; 8] = [
+        DistanceMetric::Euclidean,
+        DistanceMetric::Manhattan,
+        DistanceMetric::Cosine,
+        DistanceMetric::Angular,
+        DistanceMetric::Chebyshev,
+        DistanceMetric::Jaccard,
+        DistanceMetric::Hamming,
+        DistanceMetric::InnerProduct,
+    ];
+
+    /// The canonical lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DistanceMetric::Euclidean => "euclidean",
+            DistanceMetric::Manhattan => "manhattan",
+            DistanceMetric::Cosine => "cosine",
+            DistanceMetric::Angular => "angular",
+            DistanceMetric::Chebyshev => "chebyshev",
+            DistanceMetric::Jaccard => "jaccard",
+            DistanceMetric::Hamming => "hamming",
+            DistanceMetric::InnerProduct => "inner_product",
+        }
+    }
+
+    /// Parses a name, case-insensitively; accepts the common aliases `l2`, `l1`,
+    /// `linf`, `ip`, `dot`.
+    ///
+    /// # Errors
+    /// An unknown name, with the list of valid ones.
+    pub fn from_name(name: &str) -> Result<Self> {
+        let lower = name.trim().to_ascii_lowercase();
+        let metric = match lower.as_str() {
+            "euclidean" | "l2" => DistanceMetric::Euclidean,
+            "manhattan" | "l1" => DistanceMetric::Manhattan,
+            "cosine" => DistanceMetric::Cosine,
+            "angular" => DistanceMetric::Angular,
+            "chebyshev" | "linf" => DistanceMetric::Chebyshev,
+            "jaccard" => DistanceMetric::Jaccard,
+            "hamming" => DistanceMetric::Hamming,
+            "inner_product" | "ip" | "dot" => DistanceMetric::InnerProduct,
+            _ => {
+                let names: Vec<&str> = Self::ALL.iter().map(|m| m.name()).collect();
+                return Err(Error::invalid(format!(
+                    "unknown distance metric {name:?}; expected one of {}",
+                    names.join(", ")
+                )));
+            }
+        };
+        Ok(metric)
+    }
+
+    /// The distance between `a` and `b`, validated.
+    ///
+    /// # Errors
+    /// Different lengths; negative components under Jaccard.
+    pub fn distance(self, a: &[f32], b: &[f32]) -> Result<f32> {
+        check_dims(a.len(), b.len())?;
+        if self == DistanceMetric::Jaccard {
+            check_non_negative(a)?;
+            check_non_negative(b)?;
+        }
+        Ok(self.distance_unchecked(a, b))
+    }
+
+    /// The distance for inputs already validated (equal lengths; non-negative for
+    /// Jaccard). This is the hot path: no checks beyond a debug assertion.
+    pub fn distance_unchecked(self, a: &[f32], b: &[f32]) -> f32 {
+        debug_assert_eq!(a.len(), b.len());
+        let k = kernels();
+        match self {
+            DistanceMetric::Euclidean => {
+                let sq = (k.l2_squared)(a, b);
+                if sq.is_finite() {
+                    sq.sqrt()
+                } else {
+                    l2_f64(a, b) as f32
+                }
+            }
+            DistanceMetric::Manhattan => (k.l1)(a, b),
+            DistanceMetric::Chebyshev => (k.linf)(a, b),
+            DistanceMetric::InnerProduct => -(k.dot)(a, b),
+            DistanceMetric::Cosine => 1.0 - cosine(a, b),
+            DistanceMetric::Angular => cosine(a, b).acos() / std::f32::consts::PI,
+            DistanceMetric::Hamming => hamming(a, b),
+            DistanceMetric::Jaccard => jaccard(a, b),
+        }
+    }
+
+    /// The documented monotone similarity for a distance `d` between vectors of
+    /// dimension `dim` (larger = more similar).
+    pub fn similarity_from_distance(self, d: f32, dim: usize) -> f32 {
+        match self {
+            DistanceMetric::Euclidean | DistanceMetric::Manhattan | DistanceMetric::Chebyshev => {
+                1.0 / (1.0 + d)
+            }
+            DistanceMetric::Cosine | DistanceMetric::Angular | DistanceMetric::Jaccard => 1.0 - d,
+            DistanceMetric::InnerProduct => -d,
+            DistanceMetric::Hamming => 1.0 - d / dim.max(1) as f32,
+        }
+    }
+
+    /// The similarity between `a` and `b`.
+    ///
+    /// # Errors
+    /// As [`DistanceMetric::distance`].
+    pub fn similarity(self, a: &[f32], b: &[f32]) -> Result<f32> {
+        Ok(self.similarity_from_distance(self.distance(a, b)?, a.len()))
+    }
+}
+
+/// cos(a, b): 0 when either vector is zero, clamped against rounding, never NaN.
+///
+/// The SIMD kernel sums in f32; when a sum overflows (components above ~1e19) or a
+/// squared norm underflows to zero or the subnormal range (components below ~1e-19),
+/// the result is recomputed in f64, which has the range for any finite f32 input.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let (dot, na, nb) = (kernels().cosine_parts)(a, b);
+    let (dot, na, nb) = if dot.is_finite() && na.is_normal() && nb.is_normal() {
+        (f64::from(dot), f64::from(na), f64::from(nb))
+    } else {
+        cosine_parts_f64(a, b)
+    };
+    let denom = na.sqrt() * nb.sqrt();
+    if denom == 0.0 {
+        return 0.0;
+    }
+    ((dot / denom) as f32).clamp(-1.0, 1.0)
+}
+
+/// (a·b, ‖a‖², ‖b‖²) in f64 with the vectors pre-scaled by their largest magnitude,
+/// so neither overflow nor underflow can occur; the scale cancels in the cosine.
+fn cosine_parts_f64(a: &[f32], b: &[f32]) -> (f64, f64, f64) {
+    let scale = |v: &[f32]| {
+        let m = v.iter().fold(0.0f64, |m, &x| m.max(f64::from(x).abs()));
+        if m == 0.0 {
+            1.0
+        } else {
+            m
+        }
+    };
+    let (sa, sb) = (scale(a), scale(b));
+    let (mut dot, mut na, mut nb) = (0.0f64, 0.0f64, 0.0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(x) / sa, f64::from(y) / sb);
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    (dot, na, nb)
+}
+
+/// ‖a − b‖₂ in f64 (for inputs whose f32 sum of squares overflows).
+fn l2_f64(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// ‖a‖₂ in f64.
+pub fn norm_f64(a: &[f32]) -> f64 {
+    a.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt()
+}
+
+fn hamming(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .filter(|(&x, &y)| (x > 0.0) != (y > 0.0))
+        .count() as f32
+}
+
+fn jaccard(a: &[f32], b: &[f32]) -> f32 {
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        num += f64::from(x.min(y));
+        den += f64::from(x.max(y));
+    }
+    if den == 0.0 {
+        0.0
+    } else {
+        (1.0 - num / den) as f32
+    }
+}
+
+fn check_non_negative(v: &[f32]) -> Result<()> {
+    match v.iter().position(|&x| x < 0.0) {
+        None => Ok(()),
+        Some(i) => Err(Error::invalid(format!(
+            "jaccard distance needs non-negative components; found {} at position {i}",
+            v[i]
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(m: DistanceMetric, a: &[f32], b: &[f32]) -> f32 {
+        m.distance(a, b).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for m in DistanceMetric::ALL {
+            assert_eq!(DistanceMetric::from_name(m.name()).ok(), Some(m));
+        }
+        assert!(DistanceMetric::from_name("nope").is_err());
+        assert_eq!(
+            DistanceMetric::from_name("L2").ok(),
+            Some(DistanceMetric::Euclidean)
+        );
+    }
+
+    #[test]
+    fn zero_vector_under_cosine_and_angular_is_defined() {
+        let z = [0.0, 0.0, 0.0];
+        let a = [1.0, 2.0, 3.0];
+        assert_eq!(d(DistanceMetric::Cosine, &z, &a), 1.0);
+        assert_eq!(d(DistanceMetric::Angular, &z, &a), 0.5);
+        assert_eq!(d(DistanceMetric::Cosine, &z, &z), 1.0);
+    }
+
+    #[test]
+    fn definitions_on_small_cases() {
+        let a = [1.0, 0.0, -2.0];
+        let b = [0.0, 2.0, 1.0];
+        assert!((d(DistanceMetric::Euclidean, &a, &b) - 14f32.sqrt()).abs() < 1e-6);
+        assert_eq!(d(DistanceMetric::Manhattan, &a, &b), 6.0);
+        assert_eq!(d(DistanceMetric::Chebyshev, &a, &b), 3.0);
+        assert_eq!(d(DistanceMetric::InnerProduct, &a, &b), 2.0);
+        assert_eq!(d(DistanceMetric::Hamming, &a, &b), 3.0);
+        assert!((d(DistanceMetric::Angular, &[1.0, 0.0], &[0.0, 1.0]) - 0.5).abs() < 1e-6);
+        assert!(
+            (d(DistanceMetric::Jaccard, &[1.0, 1.0, 0.0], &[1.0, 0.0, 1.0]) - 2.0 / 3.0).abs()
+                < 1e-6
+        );
+        assert_eq!(d(DistanceMetric::Jaccard, &[0.0, 0.0], &[0.0, 0.0]), 0.0);
+        assert!(DistanceMetric::Jaccard.distance(&[-1.0], &[1.0]).is_err());
+    }
+
+    #[test]
+    fn extreme_magnitudes_never_give_nan_or_inf() {
+        let big = [1e20f32, 2e20, 3e20];
+        let big2 = [3e20f32, 2e20, 1e20];
+        let c = d(DistanceMetric::Cosine, &big, &big2);
+        assert!((c - (1.0 - 10.0 / 14.0)).abs() < 1e-6, "{c}");
+        let tiny = [1e-30f32, 2e-30, 3e-30];
+        assert!(d(DistanceMetric::Cosine, &tiny, &tiny).abs() < 1e-6);
+        assert!(d(DistanceMetric::Angular, &tiny, &tiny).abs() < 1e-3);
+        let e = d(DistanceMetric::Euclidean, &[1e20, 1e20], &[-1e20, -1e20]);
+        assert!((e / (8f32.sqrt() * 1e20) - 1.0).abs() < 1e-6, "{e}");
+    }
+
+    #[test]
+    fn dimension_mismatch_is_typed() {
+        assert!(matches!(
+            DistanceMetric::Euclidean.distance(&[1.0], &[1.0, 2.0]),
+            Err(Error::DimensionMismatch {
+                expected: 1,
+                got: 2
+            })
+        ));
+    }
+}

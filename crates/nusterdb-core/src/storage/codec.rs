@@ -1,0 +1,451 @@
+//! Byte encodings of everything NusterDB stores in RocksDB: vectors, metadata, the
+//! configuration and the format marker. Little-endian always; every record starts
+//! with a one-byte record version so a future layout can be told apart.
+//!
+//! Decoders treat their input as untrusted: every length is checked before use and
+//! every failure is a message (the caller wraps it in `Error::Corruption` with the
+//! path) — never a panic, never an allocation sized by unchecked input.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::config::{
+    Compression, DatabaseConfig, HnswConfig, IndexType, StorageConfig, MAX_DIMENSION,
+};
+use crate::metadata::{validate_key, validate_tag, Metadata, Value};
+use crate::metric::DistanceMetric;
+
+/// Magic bytes of the format marker.
+pub const MAGIC: &[u8; 8] = b"NUSTERDB";
+/// The on-disk format this build writes.
+pub const FORMAT_VERSION: u32 = 1;
+const RECORD_VERSION: u8 = 1;
+
+/// A decoding failure, as a human-readable detail.
+pub type DecodeResult<T> = std::result::Result<T, String>;
+
+/// A bounds-checked little-endian reader.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    fn take(&mut self, n: usize, what: &str) -> DecodeResult<&'a [u8]> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or_else(|| {
+                format!(
+                    "truncated record: {what} needs {n} bytes at offset {}, record has {}",
+                    self.pos,
+                    self.buf.len()
+                )
+            })?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn array<const N: usize>(&mut self, what: &str) -> DecodeResult<[u8; N]> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N, what)?);
+        Ok(a)
+    }
+
+    fn u8(&mut self, what: &str) -> DecodeResult<u8> {
+        Ok(self.array::<1>(what)?[0])
+    }
+
+    fn u32(&mut self, what: &str) -> DecodeResult<u32> {
+        Ok(u32::from_le_bytes(self.array(what)?))
+    }
+
+    fn u64(&mut self, what: &str) -> DecodeResult<u64> {
+        Ok(u64::from_le_bytes(self.array(what)?))
+    }
+
+    fn bool(&mut self, what: &str) -> DecodeResult<bool> {
+        match self.u8(what)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            b => Err(format!("{what}: invalid bool byte {b}")),
+        }
+    }
+
+    fn string(&mut self, what: &str) -> DecodeResult<String> {
+        let len = self.u32(what)? as usize;
+        let bytes = self.take(len, what)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| format!("{what}: invalid UTF-8"))
+    }
+
+    fn version(&mut self, what: &str) -> DecodeResult<()> {
+        match self.u8(what)? {
+            RECORD_VERSION => Ok(()),
+            v => Err(format!(
+                "{what}: record version {v} not supported (max {RECORD_VERSION})"
+            )),
+        }
+    }
+
+    fn finish(self, what: &str) -> DecodeResult<()> {
+        if self.pos == self.buf.len() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{what}: {} unexpected trailing bytes",
+                self.buf.len() - self.pos
+            ))
+        }
+    }
+}
+
+fn put_u32(out: &mut Vec<u8>, x: u32) {
+    out.extend_from_slice(&x.to_le_bytes());
+}
+
+fn put_u64(out: &mut Vec<u8>, x: u64) {
+    out.extend_from_slice(&x.to_le_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    // Keys, tags and values are far below 4 GiB; the length is checked on decode.
+    put_u32(out, s.len() as u32);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// The format marker value.
+pub fn encode_format() -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    put_u32(&mut out, FORMAT_VERSION);
+    out
+}
+
+/// Checks a format marker.
+///
+/// # Errors
+/// Wrong magic, or a format version newer than this build reads.
+pub fn decode_format(bytes: &[u8]) -> DecodeResult<u32> {
+    let mut r = Reader::new(bytes);
+    if r.take(MAGIC.len(), "format magic")? != MAGIC {
+        return Err("format marker has the wrong magic bytes".into());
+    }
+    let v = r.u32("format version")?;
+    r.finish("format marker")?;
+    if v == 0 || v > FORMAT_VERSION {
+        return Err(format!(
+            "format version {v} not supported (max {FORMAT_VERSION})"
+        ));
+    }
+    Ok(v)
+}
+
+/// A vector record.
+pub fn encode_vector(v: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + 4 * v.len());
+    out.push(RECORD_VERSION);
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out
+}
+
+/// Decodes a vector record of dimension `dim` into `out` (which has length `dim`).
+///
+/// # Errors
+/// Wrong version or length, or non-finite components.
+pub fn decode_vector_into(bytes: &[u8], out: &mut [f32]) -> DecodeResult<()> {
+    let mut r = Reader::new(bytes);
+    r.version("vector record")?;
+    let body = r.take(out.len() * 4, "vector components")?;
+    r.finish("vector record")?;
+    for (dst, chunk) in out.iter_mut().zip(body.chunks_exact(4)) {
+        let x = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        if !x.is_finite() {
+            return Err(format!("vector record holds a non-finite value ({x})"));
+        }
+        *dst = x;
+    }
+    Ok(())
+}
+
+/// Decodes a vector record of dimension `dim`.
+///
+/// # Errors
+/// As [`decode_vector_into`].
+pub fn decode_vector(bytes: &[u8], dim: usize) -> DecodeResult<Vec<f32>> {
+    let mut v = vec![0.0f32; dim];
+    decode_vector_into(bytes, &mut v)?;
+    Ok(v)
+}
+
+const TAG_STR: u8 = 0;
+const TAG_INT: u8 = 1;
+const TAG_FLOAT: u8 = 2;
+const TAG_BOOL: u8 = 3;
+
+/// A metadata record: bookkeeping, fields (sorted), tags (sorted).
+pub fn encode_metadata(m: &Metadata) -> Vec<u8> {
+    let mut out = vec![RECORD_VERSION];
+    put_u64(&mut out, m.created_at());
+    put_u64(&mut out, m.updated_at());
+    put_u64(&mut out, m.version());
+    put_u32(&mut out, m.fields().len() as u32);
+    for (k, v) in m.fields() {
+        put_str(&mut out, k);
+        match v {
+            Value::Str(s) => {
+                out.push(TAG_STR);
+                put_str(&mut out, s);
+            }
+            Value::Int(i) => {
+                out.push(TAG_INT);
+                out.extend_from_slice(&i.to_le_bytes());
+            }
+            Value::Float(f) => {
+                out.push(TAG_FLOAT);
+                out.extend_from_slice(&f.to_le_bytes());
+            }
+            Value::Bool(b) => {
+                out.push(TAG_BOOL);
+                out.push(u8::from(*b));
+            }
+        }
+    }
+    put_u32(&mut out, m.tags().len() as u32);
+    for t in m.tags() {
+        put_str(&mut out, t);
+    }
+    out
+}
+
+/// Decodes a metadata record, re-checking every invariant `Metadata` keeps.
+///
+/// # Errors
+/// Truncation, bad tags/UTF-8, invalid keys or values, trailing bytes.
+pub fn decode_metadata(bytes: &[u8]) -> DecodeResult<Metadata> {
+    let mut r = Reader::new(bytes);
+    r.version("metadata record")?;
+    let created = r.u64("created_at")?;
+    let updated = r.u64("updated_at")?;
+    let version = r.u64("version")?;
+    let nfields = r.u32("field count")?;
+    let mut fields = BTreeMap::new();
+    for _ in 0..nfields {
+        let key = r.string("field key")?;
+        validate_key(&key).map_err(|e| e.to_string())?;
+        let value = match r.u8("value type")? {
+            TAG_STR => Value::Str(r.string("str value")?),
+            TAG_INT => Value::Int(i64::from_le_bytes(r.array("int value")?)),
+            TAG_FLOAT => Value::Float(f64::from_le_bytes(r.array("float value")?)),
+            TAG_BOOL => Value::Bool(r.bool("bool value")?),
+            t => return Err(format!("unknown metadata value type {t}")),
+        };
+        value.validate().map_err(|e| e.to_string())?;
+        if fields.insert(key, value).is_some() {
+            return Err("metadata record repeats a key".into());
+        }
+    }
+    let ntags = r.u32("tag count")?;
+    let mut tags = BTreeSet::new();
+    for _ in 0..ntags {
+        let t = r.string("tag")?;
+        validate_tag(&t).map_err(|e| e.to_string())?;
+        if !tags.insert(t) {
+            return Err("metadata record repeats a tag".into());
+        }
+    }
+    r.finish("metadata record")?;
+    Ok(Metadata::from_stored(
+        fields, tags, created, updated, version,
+    ))
+}
+
+fn metric_code(m: DistanceMetric) -> u8 {
+    match m {
+        DistanceMetric::Euclidean => 0,
+        DistanceMetric::Manhattan => 1,
+        DistanceMetric::Cosine => 2,
+        DistanceMetric::Angular => 3,
+        DistanceMetric::Chebyshev => 4,
+        DistanceMetric::Jaccard => 5,
+        DistanceMetric::Hamming => 6,
+        DistanceMetric::InnerProduct => 7,
+    }
+}
+
+fn metric_from_code(c: u8) -> DecodeResult<DistanceMetric> {
+    DistanceMetric::ALL
+        .into_iter()
+        .find(|m| metric_code(*m) == c)
+        .ok_or_else(|| format!("unknown metric code {c}"))
+}
+
+fn compression_code(c: Compression) -> u8 {
+    match c {
+        Compression::None => 0,
+        Compression::Snappy => 1,
+        Compression::Lz4 => 2,
+        Compression::Zstd => 3,
+    }
+}
+
+fn compression_from_code(c: u8) -> DecodeResult<Compression> {
+    [
+        Compression::None,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ]
+    .into_iter()
+    .find(|x| compression_code(*x) == c)
+    .ok_or_else(|| format!("unknown compression code {c}"))
+}
+
+/// The configuration record.
+pub fn encode_config(c: &DatabaseConfig) -> Vec<u8> {
+    let mut out = vec![RECORD_VERSION];
+    put_u32(&mut out, c.dim as u32);
+    out.push(match c.index_type {
+        IndexType::Flat => 0,
+        IndexType::Hnsw => 1,
+    });
+    out.push(metric_code(c.distance_metric));
+    let h = &c.hnsw;
+    put_u32(&mut out, h.max_nb_connection as u32);
+    put_u64(&mut out, h.max_nb_elements as u64);
+    put_u32(&mut out, h.max_layer as u32);
+    put_u32(&mut out, h.ef_construction as u32);
+    put_u32(&mut out, h.ef_search.map_or(0, |e| e as u32));
+    out.push(u8::from(h.use_heuristic));
+    let s = &c.storage;
+    put_u64(&mut out, s.cache_size_mb);
+    put_u64(&mut out, s.write_buffer_size_mb);
+    put_u32(&mut out, s.max_write_buffer_number);
+    out.push(compression_code(s.compression));
+    out.push(u8::from(s.enable_statistics));
+    out.push(u8::from(s.enable_bloom_filter));
+    put_u32(&mut out, s.bloom_filter_bits_per_key);
+    put_u32(&mut out, s.max_background_jobs);
+    out.push(u8::from(s.sync_writes));
+    out.push(u8::from(c.auto_snapshot));
+    put_u64(&mut out, c.snapshot_interval_secs);
+    out
+}
+
+/// Decodes and validates a configuration record.
+///
+/// # Errors
+/// Truncation, unknown codes, out-of-range values.
+pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
+    let mut r = Reader::new(bytes);
+    r.version("config record")?;
+    let dim = r.u32("dim")? as usize;
+    if dim == 0 || dim > MAX_DIMENSION {
+        return Err(format!("stored dimension {dim} out of range"));
+    }
+    let index_type = match r.u8("index type")? {
+        0 => IndexType::Flat,
+        1 => IndexType::Hnsw,
+        t => return Err(format!("unknown index type code {t}")),
+    };
+    let distance_metric = metric_from_code(r.u8("metric")?)?;
+    let hnsw = HnswConfig {
+        max_nb_connection: r.u32("max_nb_connection")? as usize,
+        max_nb_elements: usize::try_from(r.u64("max_nb_elements")?)
+            .map_err(|_| "max_nb_elements out of range".to_string())?,
+        max_layer: r.u32("max_layer")? as usize,
+        ef_construction: r.u32("ef_construction")? as usize,
+        ef_search: match r.u32("ef_search")? {
+            0 => None,
+            e => Some(e as usize),
+        },
+        use_heuristic: r.bool("use_heuristic")?,
+    };
+    let storage = StorageConfig {
+        cache_size_mb: r.u64("cache_size_mb")?,
+        write_buffer_size_mb: r.u64("write_buffer_size_mb")?,
+        max_write_buffer_number: r.u32("max_write_buffer_number")?,
+        compression: compression_from_code(r.u8("compression")?)?,
+        enable_statistics: r.bool("enable_statistics")?,
+        enable_bloom_filter: r.bool("enable_bloom_filter")?,
+        bloom_filter_bits_per_key: r.u32("bloom_filter_bits_per_key")?,
+        max_background_jobs: r.u32("max_background_jobs")?,
+        sync_writes: r.bool("sync_writes")?,
+    };
+    let auto_snapshot = r.bool("auto_snapshot")?;
+    let snapshot_interval_secs = r.u64("snapshot_interval_secs")?;
+    r.finish("config record")?;
+    let c = DatabaseConfig {
+        dim,
+        index_type,
+        distance_metric,
+        hnsw,
+        storage,
+        auto_snapshot,
+        snapshot_interval_secs,
+    };
+    c.validate()
+        .map_err(|e| format!("stored config is invalid: {e}"))?;
+    Ok(c)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vector_round_trip_and_rejects_bad_lengths() {
+        let v = vec![1.5f32, -2.0, 0.0];
+        let b = encode_vector(&v);
+        assert_eq!(decode_vector(&b, 3).unwrap(), v);
+        assert!(decode_vector(&b, 4).is_err());
+        assert!(decode_vector(&b, 2).is_err());
+        assert!(decode_vector(&b[..5], 3).is_err());
+        assert!(decode_vector(&[], 3).is_err());
+        let mut nan = encode_vector(&[1.0]);
+        nan[1..].copy_from_slice(&f32::NAN.to_le_bytes());
+        assert!(decode_vector(&nan, 1).is_err());
+    }
+
+    #[test]
+    fn metadata_round_trip() {
+        let mut m = Metadata::with_parts(
+            [
+                ("a".to_string(), Value::Int(-3)),
+                ("b".to_string(), Value::Float(2.5)),
+                ("c".to_string(), Value::Str("x".into())),
+                ("d".to_string(), Value::Bool(true)),
+            ],
+            ["t1".to_string(), "t2".to_string()],
+        )
+        .unwrap();
+        m.set("e", Value::Int(i64::MAX)).unwrap();
+        let back = decode_metadata(&encode_metadata(&m)).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn config_round_trip() {
+        let mut c = DatabaseConfig::simple(384, true).unwrap();
+        c.distance_metric = DistanceMetric::Cosine;
+        c.hnsw.ef_search = Some(77);
+        c.storage.compression = Compression::Zstd;
+        assert_eq!(decode_config(&encode_config(&c)).unwrap(), c);
+    }
+
+    #[test]
+    fn format_marker_checks_magic_and_version() {
+        assert_eq!(decode_format(&encode_format()).unwrap(), FORMAT_VERSION);
+        let mut future = MAGIC.to_vec();
+        future.extend_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+        let err = decode_format(&future).unwrap_err();
+        assert!(err.contains("not supported (max 1)"), "{err}");
+        assert!(decode_format(b"NOTNUSTR\x01\x00\x00\x00").is_err());
+    }
+}

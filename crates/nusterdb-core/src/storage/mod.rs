@@ -1,0 +1,18 @@
+//! The storage layer on RocksDB, the source of truth for every stored vector.
+//!
+//! - [`options`]: how a [`StorageConfig`] becomes RocksDB options, and the durability choices.
+//! - [`keys`]: the key layout. [`codec`]: the record encodings (untrusted-input decoders).
+//! - [`lock`]: the one-writer lock file. [`rocks`]: the `Store` handle (open modes,
+//!   atomic batches, scans, WAL sync, checkpoints).
+//!
+//! It knows nothing about indexes or Python.
+//!
+//! [`StorageConfig`]: crate::config::StorageConfig
+
+pub mod codec;
+pub mod keys;
+pub mod lock;
+pub mod options;
+pub mod rocks;
+
+pub use rocks::{DirState, OpenMode, Store};

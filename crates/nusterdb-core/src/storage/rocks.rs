@@ -1,0 +1,366 @@
+//! `Store`: NusterDB's handle on RocksDB — open modes, atomic write batches, prefix
+//! scans, WAL sync, checkpoints and engine statistics. Errors from RocksDB become
+//! typed [`Error`]s carrying the path.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rocksdb::{Direction, Env, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+
+use super::keys;
+use super::lock::{WriterLock, LOCK_FILE};
+use super::options::{db_options, write_options};
+use crate::config::StorageConfig;
+use crate::error::{Error, Result};
+
+/// How a store was opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// The one writer (holds the writer lock).
+    Writer,
+    /// A read-only follower beside a possible live writer (a RocksDB secondary
+    /// instance); catches up on [`Store::catch_up`].
+    ReadOnly,
+    /// In memory (RocksDB's in-memory environment): same behaviour, no durability.
+    InMemory,
+}
+
+/// What the directory at a path holds, judged without modifying it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirState {
+    /// Does not exist, or is an empty directory (or holds only our lock file).
+    New,
+    /// A NusterDB database (RocksDB files and our lock file).
+    Existing,
+}
+
+/// Classifies `path` without touching it.
+///
+/// # Errors
+/// [`Error::Corruption`] for a regular file, a directory of other files, or a RocksDB
+/// directory NusterDB did not make; [`Error::Io`] if it cannot be read.
+pub fn inspect_dir(path: &Path) -> Result<DirState> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DirState::New),
+        Err(e) => return Err(io(e)),
+    };
+    let foreign = |detail: &str| Error::Corruption {
+        path: path.to_path_buf(),
+        detail: format!("not a NusterDB database: {detail}"),
+    };
+    if !meta.is_dir() {
+        return Err(foreign("the path is a file, not a directory"));
+    }
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(io)? {
+        names.push(
+            entry
+                .map_err(io)?
+                .file_name()
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    let has = |n: &str| names.iter().any(|x| x == n);
+    match (has("CURRENT"), has(LOCK_FILE)) {
+        (true, true) => Ok(DirState::Existing),
+        (true, false) => Err(foreign(
+            "a RocksDB directory without NusterDB's lock file (made by another program)",
+        )),
+        (false, _) if names.iter().all(|n| n == LOCK_FILE) => Ok(DirState::New),
+        (false, true) => Err(Error::Corruption {
+            path: path.to_path_buf(),
+            detail: "RocksDB's CURRENT file is missing from a NusterDB database".into(),
+        }),
+        (false, false) => Err(foreign("the directory is not empty")),
+    }
+}
+
+/// Maps a RocksDB error, naming `path`.
+pub fn map_rocks(path: &Path, e: rocksdb::Error) -> Error {
+    use rocksdb::ErrorKind;
+    let msg = e.to_string();
+    match e.kind() {
+        ErrorKind::Corruption => Error::Corruption {
+            path: path.to_path_buf(),
+            detail: msg,
+        },
+        ErrorKind::IOError => Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(msg),
+        },
+        _ => Error::Storage(format!("{msg} (at {})", path.display())),
+    }
+}
+
+/// An open RocksDB with NusterDB's options.
+pub struct Store {
+    db: DB,
+    opts: Options,
+    write_opts: WriteOptions,
+    path: PathBuf,
+    mode: OpenMode,
+    // Kept alive for the store's life: the in-memory Env, the writer lock, and the
+    // scratch directory a secondary instance needs for its own logs.
+    _env: Option<Env>,
+    _lock: Option<WriterLock>,
+    secondary_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the writer store at `path`, taking the writer lock first.
+    ///
+    /// # Errors
+    /// [`Error::Locked`], foreign or damaged directories, engine errors.
+    pub fn open_writer(path: &Path, cfg: &StorageConfig) -> Result<(Self, DirState)> {
+        let state = inspect_dir(path)?;
+        std::fs::create_dir_all(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let lock = WriterLock::acquire(path)?;
+        let mut opts = db_options(cfg);
+        // Never create a fresh database over a directory that should hold one.
+        opts.create_if_missing(state == DirState::New);
+        let db = DB::open(&opts, path).map_err(|e| map_rocks(path, e))?;
+        Ok((
+            Self {
+                db,
+                opts,
+                write_opts: write_options(cfg),
+                path: path.to_path_buf(),
+                mode: OpenMode::Writer,
+                _env: None,
+                _lock: Some(lock),
+                secondary_dir: None,
+            },
+            state,
+        ))
+    }
+
+    /// Opens a read-only follower of the database at `path`, safe beside a live writer.
+    ///
+    /// # Errors
+    /// A path that holds no NusterDB database; engine errors.
+    pub fn open_read_only(path: &Path, cfg: &StorageConfig) -> Result<Self> {
+        if inspect_dir(path)? == DirState::New {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no database to open read-only",
+                ),
+            });
+        }
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let scratch = std::env::temp_dir().join(format!(
+            "nusterdb-secondary-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&scratch).map_err(|source| Error::Io {
+            path: scratch.clone(),
+            source,
+        })?;
+        let mut opts = db_options(cfg);
+        opts.create_if_missing(false);
+        // Secondaries must keep every file open: the primary may delete them.
+        opts.set_max_open_files(-1);
+        let db = match DB::open_as_secondary(&opts, path, &scratch) {
+            Ok(db) => db,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&scratch);
+                return Err(map_rocks(path, e));
+            }
+        };
+        Ok(Self {
+            db,
+            opts,
+            write_opts: write_options(cfg),
+            path: path.to_path_buf(),
+            mode: OpenMode::ReadOnly,
+            _env: None,
+            _lock: None,
+            secondary_dir: Some(scratch),
+        })
+    }
+
+    /// Opens a fresh store in RocksDB's in-memory environment.
+    ///
+    /// # Errors
+    /// Engine errors.
+    pub fn open_in_memory(cfg: &StorageConfig) -> Result<Self> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let path = PathBuf::from(format!(
+            "/nusterdb-memory/{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let env = Env::mem_env().map_err(|e| map_rocks(&path, e))?;
+        let mut opts = db_options(cfg);
+        opts.set_env(&env);
+        opts.create_if_missing(true);
+        let db = DB::open(&opts, &path).map_err(|e| map_rocks(&path, e))?;
+        Ok(Self {
+            db,
+            opts,
+            write_opts: write_options(cfg),
+            path,
+            mode: OpenMode::InMemory,
+            _env: Some(env),
+            _lock: None,
+            secondary_dir: None,
+        })
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How this store was opened.
+    pub fn mode(&self) -> OpenMode {
+        self.mode
+    }
+
+    fn err(&self, e: rocksdb::Error) -> Error {
+        map_rocks(&self.path, e)
+    }
+
+    /// The value at `key`.
+    ///
+    /// # Errors
+    /// Engine errors.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.db.get(key).map_err(|e| self.err(e))
+    }
+
+    /// Applies `batch` atomically (one WAL record; fsync'd when `sync_writes`).
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] on a follower; engine errors (nothing applied).
+    pub fn write(&self, batch: WriteBatch) -> Result<()> {
+        if self.mode == OpenMode::ReadOnly {
+            return Err(Error::ReadOnly);
+        }
+        self.db
+            .write_opt(batch, &self.write_opts)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every `(id, value)` record under `prefix`, in id order.
+    ///
+    /// # Errors
+    /// Engine errors, or a malformed key under the prefix.
+    pub fn scan(&self, prefix: u8, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
+        let start = keys::record_key(prefix, 0);
+        for item in self
+            .db
+            .iterator(IteratorMode::From(&start, Direction::Forward))
+        {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            if k.first() != Some(&prefix) {
+                break;
+            }
+            let id = keys::parse_record_key(prefix, &k).ok_or_else(|| Error::Corruption {
+                path: self.path.clone(),
+                detail: format!("malformed record key of {} bytes", k.len()),
+            })?;
+            f(id, &v)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the keyspace holds no key at all.
+    ///
+    /// # Errors
+    /// Engine errors.
+    pub fn is_empty(&self) -> Result<bool> {
+        match self.db.iterator(IteratorMode::Start).next() {
+            None => Ok(true),
+            Some(Ok(_)) => Ok(false),
+            Some(Err(e)) => Err(self.err(e)),
+        }
+    }
+
+    /// Syncs the WAL to stable storage, making every acknowledged write survive power loss.
+    ///
+    /// # Errors
+    /// Engine errors.
+    pub fn sync_wal(&self) -> Result<()> {
+        // A follower writes nothing; an in-memory store has nothing durable to sync.
+        if self.mode != OpenMode::Writer {
+            return Ok(());
+        }
+        self.db.flush_wal(true).map_err(|e| self.err(e))
+    }
+
+    /// Catches a read-only follower up with the writer's acknowledged writes.
+    ///
+    /// # Errors
+    /// Engine errors.
+    pub fn catch_up(&self) -> Result<()> {
+        if self.mode != OpenMode::ReadOnly {
+            return Ok(());
+        }
+        self.db.try_catch_up_with_primary().map_err(|e| self.err(e))
+    }
+
+    /// Writes a consistent point-in-time copy of the database into `dir` (which must
+    /// not exist), hard-linking immutable files where possible.
+    ///
+    /// # Errors
+    /// Engine or I/O errors.
+    pub fn checkpoint(&self, dir: &Path) -> Result<()> {
+        let cp = rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(|e| self.err(e))?;
+        cp.create_checkpoint(dir).map_err(|e| map_rocks(dir, e))
+    }
+
+    /// An integer engine property (e.g. `rocksdb.total-sst-files-size`).
+    pub fn int_property(&self, name: &str) -> Option<u64> {
+        self.db.property_int_value(name).ok().flatten()
+    }
+
+    /// The statistics dump when statistics are enabled.
+    pub fn statistics(&self) -> Option<String> {
+        self.opts.get_statistics()
+    }
+
+    /// The value of one statistics ticker (0 when statistics are off).
+    pub fn ticker(&self, t: rocksdb::statistics::Ticker) -> u64 {
+        self.opts.get_ticker_count(t)
+    }
+
+    /// Flushes memtables to SST files (used before measuring on-disk size).
+    ///
+    /// # Errors
+    /// Engine errors.
+    pub fn flush_memtables(&self) -> Result<()> {
+        if self.mode == OpenMode::ReadOnly {
+            return Ok(());
+        }
+        self.db.flush().map_err(|e| self.err(e))
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.secondary_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}

@@ -1,0 +1,751 @@
+//! `nusterdb.NusterDB` and `DatabaseStats`: bind the core `Database`. Converts
+//! arguments, releases the GIL around storage and search work, maps errors.
+
+use std::path::PathBuf;
+
+use numpy::{
+    PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArray,
+    PyUntypedArrayMethods,
+};
+use nusterdb_core::db::{Location, Stats};
+use nusterdb_core::filter::Filter;
+use nusterdb_core::{Database, DatabaseConfig, Metadata};
+use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyList, PyTuple};
+
+use crate::config::PyDatabaseConfig;
+use crate::convert::{from_value, to_metadata, to_vector, type_name};
+use crate::errors::IntoPyResult;
+use crate::filter::to_filter;
+use crate::metadata::PyMetadata;
+use crate::metric::PyDistanceMetric;
+use crate::vector::PyVector;
+
+/// One id from Python: a non-negative int below 2^63 (numpy integers too; not bool).
+pub fn to_id(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
+    if obj.is_instance_of::<PyBool>() || !obj.hasattr("__index__")? {
+        return Err(PyTypeError::new_err(format!(
+            "ids must be integers, got {}",
+            type_name(obj)
+        )));
+    }
+    match obj.extract::<i64>() {
+        Ok(i) if i >= 0 => Ok(i as u64),
+        Ok(i) => Err(PyValueError::new_err(format!(
+            "ids must be non-negative, got {i}"
+        ))),
+        Err(_) => Err(PyOverflowError::new_err(format!(
+            "id {obj} is out of range: ids must be below 2^63"
+        ))),
+    }
+}
+
+/// Many ids: an integer numpy array or any iterable of ints.
+fn to_ids(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
+    if let Ok(arr) = obj.cast::<PyUntypedArray>() {
+        if arr.ndim() != 1 {
+            return Err(PyValueError::new_err(format!(
+                "ids must be a 1-D array, got shape {:?}",
+                arr.shape()
+            )));
+        }
+        if let Ok(a) = obj.extract::<PyReadonlyArray1<'_, i64>>() {
+            return a
+                .as_array()
+                .iter()
+                .map(|&i| {
+                    u64::try_from(i).map_err(|_| {
+                        PyValueError::new_err(format!("ids must be non-negative, got {i}"))
+                    })
+                })
+                .collect();
+        }
+        if let Ok(a) = obj.extract::<PyReadonlyArray1<'_, u64>>() {
+            return a
+                .as_array()
+                .iter()
+                .map(|&i| {
+                    if i < (1 << 63) {
+                        Ok(i)
+                    } else {
+                        Err(PyOverflowError::new_err(format!(
+                            "id {i} is out of range: ids must be below 2^63"
+                        )))
+                    }
+                })
+                .collect();
+        }
+        let kind: String = arr.dtype().getattr("kind")?.extract()?;
+        if kind != "i" && kind != "u" {
+            return Err(PyTypeError::new_err(format!(
+                "ids must be integers, got an array of dtype {}",
+                arr.dtype()
+            )));
+        }
+    }
+    obj.try_iter()
+        .map_err(|_| {
+            PyTypeError::new_err(format!(
+                "ids must be a sequence of integers, got {}",
+                type_name(obj)
+            ))
+        })?
+        .map(|item| to_id(&item?))
+        .collect()
+}
+
+/// A positive k from Python.
+fn to_k(k: i64) -> PyResult<usize> {
+    if k <= 0 {
+        return Err(PyValueError::new_err(format!(
+            "k must be at least 1, got {k}"
+        )));
+    }
+    Ok(usize::try_from(k).unwrap_or(usize::MAX))
+}
+
+/// Row-major f32 data of an (n, dim) batch, borrowed when the caller passed a
+/// C-contiguous float32 array, converted otherwise.
+enum Rows<'py> {
+    Borrowed(PyReadonlyArray2<'py, f32>),
+    Owned(Vec<f32>),
+}
+
+impl Rows<'_> {
+    fn as_slice(&self) -> PyResult<&[f32]> {
+        match self {
+            Rows::Borrowed(a) => a
+                .as_slice()
+                .map_err(|e| PyValueError::new_err(e.to_string())),
+            Rows::Owned(v) => Ok(v),
+        }
+    }
+}
+
+/// An (n, dim) matrix from a 2-D numpy array of any real dtype or a sequence of
+/// vector-likes. Returns the rows and n.
+fn to_rows<'py>(obj: &Bound<'py, PyAny>, dim: usize, what: &str) -> PyResult<(Rows<'py>, usize)> {
+    let py = obj.py();
+    if let Ok(arr) = obj.cast::<PyUntypedArray>() {
+        let shape = arr.shape().to_vec();
+        if shape.len() != 2 {
+            return Err(PyValueError::new_err(format!(
+                "{what} must be a 2-D array of shape (n, {dim}), got shape {shape:?}"
+            )));
+        }
+        if shape[1] != dim {
+            return Err(crate::errors::DimensionMismatchError::new_err(format!(
+                "dimension mismatch: expected {dim}, got {}",
+                shape[1]
+            )));
+        }
+        let kind: String = arr.dtype().getattr("kind")?.extract()?;
+        if !matches!(kind.as_str(), "f" | "i" | "u" | "b") {
+            return Err(PyTypeError::new_err(format!(
+                "{what} must be a numeric array, got dtype {}",
+                arr.dtype()
+            )));
+        }
+        if let Ok(a) = obj.extract::<PyReadonlyArray2<'py, f32>>() {
+            if a.is_c_contiguous() {
+                return Ok((Rows::Borrowed(a), shape[0]));
+            }
+        }
+        // float64, integers, Fortran order or strided views: numpy makes a C-ordered
+        // float64 copy (exact for every real dtype), and the narrowing to f32 happens
+        // here, so a value that overflows f32 becomes inf and is reported with its
+        // position by validation — not as a numpy cast warning.
+        let np = py.import("numpy")?;
+        let conv = np.call_method1("ascontiguousarray", (obj, np.getattr("float64")?))?;
+        let a = conv.extract::<PyReadonlyArray2<'py, f64>>()?;
+        let data: Vec<f32> = a
+            .as_slice()
+            .map_err(|e| PyValueError::new_err(e.to_string()))?
+            .iter()
+            .map(|&x| x as f32)
+            .collect();
+        return Ok((Rows::Owned(data), shape[0]));
+    }
+    let mut data = Vec::new();
+    let mut n = 0usize;
+    for item in obj.try_iter().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{what} must be a 2-D numpy array or a sequence of vectors, got {}",
+            type_name(obj)
+        ))
+    })? {
+        let v = to_vector(&item?)?;
+        if v.dimension() != dim {
+            return Err(crate::errors::DimensionMismatchError::new_err(format!(
+                "dimension mismatch: expected {dim}, got {} (row {n})",
+                v.dimension()
+            )));
+        }
+        data.extend_from_slice(v.as_slice());
+        n += 1;
+    }
+    Ok((Rows::Owned(data), n))
+}
+
+/// Figures about a database.
+#[pyclass(name = "DatabaseStats", module = "nusterdb._core", frozen)]
+pub struct PyDatabaseStats {
+    inner: Stats,
+}
+
+#[pymethods]
+impl PyDatabaseStats {
+    #[getter]
+    fn vector_count(&self) -> u64 {
+        self.inner.vector_count
+    }
+
+    #[getter]
+    fn dimension(&self) -> usize {
+        self.inner.dimension
+    }
+
+    #[getter]
+    fn index_type(&self) -> &'static str {
+        self.inner.index_type.name()
+    }
+
+    #[getter]
+    fn distance_metric(&self) -> &'static str {
+        self.inner.metric.name()
+    }
+
+    /// Distinct metadata field names in use, sorted.
+    #[getter]
+    fn metadata_keys(&self) -> Vec<String> {
+        self.inner.metadata_keys.clone()
+    }
+
+    /// Slots freed by removals and not yet reused.
+    #[getter]
+    fn deleted_count(&self) -> u64 {
+        self.inner.deleted_count
+    }
+
+    #[getter]
+    fn memory_bytes(&self) -> u64 {
+        self.inner.memory_bytes
+    }
+
+    #[getter]
+    fn disk_bytes(&self) -> u64 {
+        self.inner.disk_bytes
+    }
+
+    /// RocksDB's statistics dump (None when statistics are disabled).
+    #[getter]
+    fn engine_statistics(&self) -> Option<String> {
+        self.inner.engine_statistics.clone()
+    }
+
+    fn __repr__(&self) -> String {
+        let s = &self.inner;
+        format!(
+            "DatabaseStats(vector_count={}, dimension={}, index_type={:?}, metadata_keys={:?}, \
+             deleted_count={}, memory_bytes={}, disk_bytes={})",
+            s.vector_count,
+            s.dimension,
+            s.index_type.name(),
+            s.metadata_keys,
+            s.deleted_count,
+            s.memory_bytes,
+            s.disk_bytes
+        )
+    }
+}
+
+/// An embedded vector database.
+#[pyclass(name = "NusterDB", module = "nusterdb._core", frozen)]
+pub struct PyNusterDB {
+    db: Database,
+}
+
+fn location(path: Option<&Bound<'_, PyAny>>) -> PyResult<Location> {
+    let Some(p) = path else {
+        return Ok(Location::Memory);
+    };
+    if p.is_none() {
+        return Ok(Location::Memory);
+    }
+    let pb: PathBuf = p.extract().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "path must be a str, an os.PathLike or None, got {}",
+            type_name(p)
+        ))
+    })?;
+    if pb.as_os_str() == ":memory:" {
+        Ok(Location::Memory)
+    } else {
+        Ok(Location::Path(pb))
+    }
+}
+
+fn optional_metadata(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Metadata>> {
+    match obj {
+        None => Ok(None),
+        Some(o) if o.is_none() => Ok(None),
+        Some(o) => to_metadata(o).map(Some),
+    }
+}
+
+impl PyNusterDB {
+    fn open_with(
+        py: Python<'_>,
+        path: Option<&Bound<'_, PyAny>>,
+        config: Option<DatabaseConfig>,
+        read_only: bool,
+    ) -> PyResult<Self> {
+        let loc = location(path)?;
+        let db = py
+            .detach(move || Database::open(loc, config, read_only))
+            .py()?;
+        Ok(Self { db })
+    }
+
+    fn pairs<'py>(py: Python<'py>, hits: Vec<(u64, f32)>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, hits)
+    }
+}
+
+#[pymethods]
+impl PyNusterDB {
+    /// NusterDB(path=None, config=None, dim=None, read_only=False).
+    ///
+    /// path None or ":memory:" → in memory. A new database needs `config` or `dim`; an
+    /// existing one uses its stored config (a conflicting `config` → ConfigMismatchError).
+    #[new]
+    #[pyo3(signature = (path = None, config = None, dim = None, read_only = false))]
+    fn new(
+        py: Python<'_>,
+        path: Option<&Bound<'_, PyAny>>,
+        config: Option<PyRef<'_, PyDatabaseConfig>>,
+        dim: Option<usize>,
+        read_only: bool,
+    ) -> PyResult<Self> {
+        let config = match (config, dim) {
+            (Some(c), Some(d)) if c.inner.dim != d => {
+                return Err(PyValueError::new_err(format!(
+                    "dim={d} disagrees with config.dim={}",
+                    c.inner.dim
+                )))
+            }
+            (Some(c), _) => Some(c.inner.clone()),
+            (None, Some(d)) => Some(DatabaseConfig::new(d).py()?),
+            (None, None) => None,
+        };
+        Self::open_with(py, path, config, read_only)
+    }
+
+    /// Opens an existing database with its stored config.
+    #[staticmethod]
+    #[pyo3(signature = (path, read_only = false))]
+    fn open(py: Python<'_>, path: &Bound<'_, PyAny>, read_only: bool) -> PyResult<Self> {
+        Self::open_with(py, Some(path), None, read_only)
+    }
+
+    /// A flat (exact) or HNSW database with defaults.
+    #[staticmethod]
+    #[pyo3(signature = (path, dim, use_hnsw = false))]
+    fn simple(
+        py: Python<'_>,
+        path: Option<&Bound<'_, PyAny>>,
+        dim: usize,
+        use_hnsw: bool,
+    ) -> PyResult<Self> {
+        let cfg = DatabaseConfig::simple(dim, use_hnsw).py()?;
+        Self::open_with(py, path, Some(cfg), false)
+    }
+
+    /// A flat database (alias of the one exact search).
+    #[staticmethod]
+    fn optimized_flat(
+        py: Python<'_>,
+        path: Option<&Bound<'_, PyAny>>,
+        dim: usize,
+    ) -> PyResult<Self> {
+        Self::simple(py, path, dim, false)
+    }
+
+    /// A flat database (alias of the one exact search).
+    #[staticmethod]
+    fn ultra_fast_flat(
+        py: Python<'_>,
+        path: Option<&Bound<'_, PyAny>>,
+        dim: usize,
+    ) -> PyResult<Self> {
+        Self::simple(py, path, dim, false)
+    }
+
+    /// A flat database (alias of the one exact search).
+    #[staticmethod]
+    fn super_optimized_flat(
+        py: Python<'_>,
+        path: Option<&Bound<'_, PyAny>>,
+        dim: usize,
+    ) -> PyResult<Self> {
+        Self::simple(py, path, dim, false)
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> bool {
+        self.close(py);
+        false
+    }
+
+    /// Closes the database; a second close is a no-op, any other use raises ClosedError.
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| self.db.close());
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.db.is_closed()
+    }
+
+    #[getter]
+    fn read_only(&self) -> bool {
+        self.db.is_read_only()
+    }
+
+    /// The directory, or None in memory.
+    #[getter]
+    fn path(&self) -> Option<String> {
+        self.db.path().map(|p| p.to_string_lossy().into_owned())
+    }
+
+    #[getter]
+    fn config(&self) -> PyDatabaseConfig {
+        PyDatabaseConfig {
+            inner: self.db.config().clone(),
+        }
+    }
+
+    /// Syncs the write-ahead log: every acknowledged write then survives power loss.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.db.flush()).py()
+    }
+
+    /// Catches a read-only handle up with the writer's later writes.
+    fn refresh(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.db.refresh()).py()
+    }
+
+    fn dimension(&self) -> PyResult<usize> {
+        self.db.ensure_open().py()?;
+        Ok(self.db.config().dim)
+    }
+
+    fn index_type(&self) -> PyResult<&'static str> {
+        self.db.ensure_open().py()?;
+        Ok(self.db.config().index_type.name())
+    }
+
+    fn is_hnsw(&self) -> PyResult<bool> {
+        self.db.ensure_open().py()?;
+        Ok(self.db.config().index_type == nusterdb_core::IndexType::Hnsw)
+    }
+
+    fn is_flat(&self) -> PyResult<bool> {
+        self.db.ensure_open().py()?;
+        Ok(self.db.config().index_type == nusterdb_core::IndexType::Flat)
+    }
+
+    fn distance_metric(&self) -> PyResult<PyDistanceMetric> {
+        self.db.ensure_open().py()?;
+        Ok(self.db.config().distance_metric.into())
+    }
+
+    fn __len__(&self) -> PyResult<usize> {
+        self.db.count().py()
+    }
+
+    fn count(&self) -> PyResult<usize> {
+        self.db.count().py()
+    }
+
+    fn __contains__(&self, id: &Bound<'_, PyAny>) -> PyResult<bool> {
+        match to_id(id) {
+            Ok(id) => self.db.contains(id).py(),
+            // Anything that cannot be an id is not in the database.
+            Err(_) => self.db.count().py().map(|_| false),
+        }
+    }
+
+    fn contains(&self, id: &Bound<'_, PyAny>) -> PyResult<bool> {
+        self.db.contains(to_id(id)?).py()
+    }
+
+    /// Every id, ascending.
+    fn list_ids(&self) -> PyResult<Vec<u64>> {
+        self.db.list_ids().py()
+    }
+
+    fn stats(&self, py: Python<'_>) -> PyResult<PyDatabaseStats> {
+        let inner = py.detach(|| self.db.stats()).py()?;
+        Ok(PyDatabaseStats { inner })
+    }
+
+    /// Adds a vector; an existing id raises DuplicateIdError.
+    #[pyo3(signature = (id, vector, metadata = None))]
+    fn add(
+        &self,
+        py: Python<'_>,
+        id: &Bound<'_, PyAny>,
+        vector: &Bound<'_, PyAny>,
+        metadata: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let id = to_id(id)?;
+        let v = to_vector(vector)?;
+        let m = optional_metadata(metadata)?;
+        py.detach(|| self.db.add(id, v.as_slice(), m)).py()
+    }
+
+    /// Inserts or replaces a vector (metadata replaced when given, kept otherwise).
+    #[pyo3(signature = (id, vector, metadata = None))]
+    fn upsert(
+        &self,
+        py: Python<'_>,
+        id: &Bound<'_, PyAny>,
+        vector: &Bound<'_, PyAny>,
+        metadata: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let id = to_id(id)?;
+        let v = to_vector(vector)?;
+        let m = optional_metadata(metadata)?;
+        py.detach(|| self.db.upsert(id, v.as_slice(), m)).py()
+    }
+
+    /// Changes the vector and/or metadata of an existing id (IdNotFoundError otherwise).
+    #[pyo3(signature = (id, vector = None, metadata = None))]
+    fn update(
+        &self,
+        py: Python<'_>,
+        id: &Bound<'_, PyAny>,
+        vector: Option<&Bound<'_, PyAny>>,
+        metadata: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let id = to_id(id)?;
+        let v = match vector {
+            Some(o) if !o.is_none() => Some(to_vector(o)?),
+            _ => None,
+        };
+        let m = optional_metadata(metadata)?;
+        py.detach(|| self.db.update(id, v.as_ref().map(|v| v.as_slice()), m))
+            .py()
+    }
+
+    /// Adds many vectors atomically (all or nothing); returns how many were added.
+    #[pyo3(signature = (ids, vectors, metadata = None))]
+    fn bulk_add(
+        &self,
+        py: Python<'_>,
+        ids: &Bound<'_, PyAny>,
+        vectors: &Bound<'_, PyAny>,
+        metadata: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<usize> {
+        let ids = to_ids(ids)?;
+        let (rows, n) = to_rows(vectors, self.db.config().dim, "vectors")?;
+        if n != ids.len() {
+            return Err(PyValueError::new_err(format!(
+                "{} ids but {n} vectors",
+                ids.len()
+            )));
+        }
+        let metas = match metadata {
+            Some(o) if !o.is_none() => {
+                let mut out = Vec::with_capacity(ids.len());
+                for item in o.try_iter()? {
+                    let item = item?;
+                    out.push(if item.is_none() {
+                        Metadata::new()
+                    } else {
+                        to_metadata(&item)?
+                    });
+                }
+                Some(out)
+            }
+            _ => None,
+        };
+        let data = rows.as_slice()?;
+        py.detach(|| self.db.bulk_add(&ids, data, metas)).py()
+    }
+
+    /// Removes an id; returns whether it was there.
+    fn remove(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let id = to_id(id)?;
+        py.detach(|| self.db.remove(id)).py()
+    }
+
+    /// Removes many ids atomically; returns how many were there.
+    fn bulk_remove(&self, py: Python<'_>, ids: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let ids = to_ids(ids)?;
+        py.detach(|| self.db.bulk_remove(&ids)).py()
+    }
+
+    fn get(&self, id: &Bound<'_, PyAny>) -> PyResult<Option<PyVector>> {
+        let id = to_id(id)?;
+        let v = self.db.get(id).py()?;
+        v.map(|d| nusterdb_core::Vector::new(d).py().map(PyVector::wrap))
+            .transpose()
+    }
+
+    fn get_metadata(&self, id: &Bound<'_, PyAny>) -> PyResult<Option<PyMetadata>> {
+        let id = to_id(id)?;
+        Ok(self
+            .db
+            .get_metadata(id)
+            .py()?
+            .map(|inner| PyMetadata { inner }))
+    }
+
+    /// The min(k, matches) nearest vectors as [(id, distance)], nearest first.
+    #[pyo3(signature = (query, k = 10, filter = None, ef_search = None))]
+    fn search<'py>(
+        &self,
+        py: Python<'py>,
+        query: &Bound<'py, PyAny>,
+        k: i64,
+        filter: Option<&Bound<'py, PyAny>>,
+        ef_search: Option<usize>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let k = to_k(k)?;
+        let q = to_vector(query)?;
+        let f: Option<Filter> = to_filter(filter)?;
+        let hits = py
+            .detach(|| self.db.search(q.as_slice(), k, f.as_ref(), ef_search))
+            .py()?;
+        Self::pairs(py, hits)
+    }
+
+    /// Searches every row of an (n, dim) batch; returns (ids, distances) arrays of shape
+    /// (n, k), padded with -1 / inf where fewer than k match.
+    #[pyo3(signature = (queries, k = 10, filter = None, ef_search = None))]
+    fn batch_search<'py>(
+        &self,
+        py: Python<'py>,
+        queries: &Bound<'py, PyAny>,
+        k: i64,
+        filter: Option<&Bound<'py, PyAny>>,
+        ef_search: Option<usize>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let k = to_k(k)?;
+        let (rows, n) = to_rows(queries, self.db.config().dim, "queries")?;
+        let f = to_filter(filter)?;
+        let total = (n as u64).saturating_mul(k as u64);
+        if total > nusterdb_core::db::MAX_BATCH_RESULTS {
+            return Err(PyValueError::new_err(format!(
+                "batch_search would return {n} x {k} results, above the limit of {}; lower k \
+                 or split the batch",
+                nusterdb_core::db::MAX_BATCH_RESULTS
+            )));
+        }
+        let data = rows.as_slice()?;
+        let (ids, dists) = py
+            .detach(|| -> nusterdb_core::Result<(Vec<i64>, Vec<f32>)> {
+                let hits = if n == 0 {
+                    Vec::new()
+                } else {
+                    self.db.batch_search(data, k, f.as_ref(), ef_search)?
+                };
+                // k is at most MAX_BATCH_RESULTS / n here, so n·k fits in memory.
+                let mut ids = vec![-1i64; n * k];
+                let mut dists = vec![f32::INFINITY; n * k];
+                for (row, h) in hits.iter().enumerate() {
+                    for (j, &(id, d)) in h.iter().enumerate() {
+                        ids[row * k + j] = id as i64;
+                        dists[row * k + j] = d;
+                    }
+                }
+                Ok((ids, dists))
+            })
+            .py()?;
+        let ids = PyArray1::from_vec(py, ids).reshape([n, k])?.into_any();
+        let dists = PyArray1::from_vec(py, dists).reshape([n, k])?.into_any();
+        Ok((ids, dists))
+    }
+
+    /// Takes a snapshot with an automatic name; returns the name.
+    fn snapshot(&self, py: Python<'_>) -> PyResult<String> {
+        let name = nusterdb_core::snapshot::auto_name().replacen("auto-", "snapshot-", 1);
+        self.snapshot_named(py, &name)
+    }
+
+    /// Takes a snapshot named `name`; returns the name.
+    fn snapshot_named(&self, py: Python<'_>, name: &str) -> PyResult<String> {
+        let m = Metadata::new();
+        let info = py.detach(|| self.db.snapshot(name, &m)).py()?;
+        Ok(info.name)
+    }
+
+    /// Takes a snapshot named `name` carrying the caller's metadata; returns the name.
+    fn snapshot_with_metadata(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        metadata: &Bound<'_, PyAny>,
+    ) -> PyResult<String> {
+        let m = to_metadata(metadata)?;
+        let info = py.detach(|| self.db.snapshot(name, &m)).py()?;
+        Ok(info.name)
+    }
+
+    /// Every snapshot, oldest first, as dicts: name, path, created_at, vector_count,
+    /// metadata.
+    fn list_snapshots<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let infos = py.detach(|| self.db.list_snapshots()).py()?;
+        let out = PyList::empty(py);
+        for s in infos {
+            let d = PyDict::new(py);
+            d.set_item("name", &s.name)?;
+            d.set_item("path", s.path.to_string_lossy().into_owned())?;
+            d.set_item("created_at", s.created_at)?;
+            d.set_item("vector_count", s.vector_count)?;
+            let md = PyDict::new(py);
+            for (k, v) in s.metadata.fields() {
+                md.set_item(k, from_value(py, v)?)?;
+            }
+            d.set_item("metadata", md)?;
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
+    /// Copies snapshot `name` to `target_path` as a database of its own.
+    fn restore_snapshot(&self, py: Python<'_>, name: &str, target_path: PathBuf) -> PyResult<()> {
+        py.detach(|| self.db.restore_snapshot(name, &target_path))
+            .py()
+    }
+
+    /// Deletes snapshot `name`.
+    fn delete_snapshot(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        py.detach(|| self.db.delete_snapshot(name)).py()
+    }
+
+    fn __repr__(&self) -> String {
+        let c = self.db.config();
+        let place = self
+            .db
+            .path()
+            .map_or_else(|| ":memory:".to_string(), |p| p.display().to_string());
+        let count = self
+            .db
+            .count()
+            .map_or_else(|_| "closed".to_string(), |n| n.to_string());
+        format!(
+            "NusterDB(path={place:?}, dim={}, index_type={:?}, metric={:?}, count={count})",
+            c.dim,
+            c.index_type.name(),
+            c.distance_metric.name()
+        )
+    }
+}

@@ -1,0 +1,92 @@
+//! Python filter dicts → the core's `FilterInput` tree (parsing and meaning live in
+//! the core).
+
+use nusterdb_core::filter::{Filter, FilterInput};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+
+use crate::convert::type_name;
+use crate::errors::{FilterError, IntoPyResult};
+
+/// Nesting deeper than this is refused before the core sees it (the core's own limit
+/// is lower; this one only keeps the conversion's recursion bounded).
+const MAX_DEPTH: usize = 128;
+
+fn convert(obj: &Bound<'_, PyAny>, at: &str, depth: usize) -> PyResult<FilterInput> {
+    if depth > MAX_DEPTH {
+        return Err(FilterError::new_err(format!(
+            "invalid filter at {at}: nested deeper than {MAX_DEPTH} levels"
+        )));
+    }
+    if obj.is_none() {
+        return Ok(FilterInput::Null);
+    }
+    if obj.is_instance_of::<PyBool>() {
+        return Ok(FilterInput::Bool(obj.extract()?));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return obj.extract::<i64>().map(FilterInput::Int).map_err(|_| {
+            FilterError::new_err(format!(
+                "invalid filter at {at}: integer {obj} does not fit in 64 bits"
+            ))
+        });
+    }
+    if obj.is_instance_of::<PyFloat>() {
+        return Ok(FilterInput::Float(obj.extract()?));
+    }
+    if obj.is_instance_of::<PyString>() {
+        return Ok(FilterInput::Str(obj.extract()?));
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut entries = Vec::with_capacity(d.len());
+        for (k, v) in d.iter() {
+            let key: String = k.extract().map_err(|_| {
+                FilterError::new_err(format!(
+                    "invalid filter at {at}: keys must be str, got {}",
+                    type_name(&k)
+                ))
+            })?;
+            let child = format!("{at}[{key:?}]");
+            entries.push((key, convert(&v, &child, depth + 1)?));
+        }
+        return Ok(FilterInput::Map(entries));
+    }
+    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        let mut items = Vec::new();
+        for (i, item) in obj.try_iter()?.enumerate() {
+            items.push(convert(&item?, &format!("{at}[{i}]"), depth + 1)?);
+        }
+        return Ok(FilterInput::List(items));
+    }
+    // numpy scalars and other numbers.
+    if obj.hasattr("__index__")? {
+        if let Ok(i) = obj.extract::<i64>() {
+            return Ok(FilterInput::Int(i));
+        }
+    }
+    if let Ok(f) = obj.extract::<f64>() {
+        return Ok(FilterInput::Float(f));
+    }
+    Err(FilterError::new_err(format!(
+        "invalid filter at {at}: unsupported value of type {}",
+        type_name(obj)
+    )))
+}
+
+/// Parses an optional Python filter; `None` means no filter.
+pub fn to_filter(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Filter>> {
+    let Some(obj) = obj else {
+        return Ok(None);
+    };
+    if obj.is_none() {
+        return Ok(None);
+    }
+    if !obj.is_instance_of::<PyDict>() {
+        return Err(FilterError::new_err(format!(
+            "invalid filter at filter: expected a dict, got {}",
+            type_name(obj)
+        )));
+    }
+    let input = convert(obj, "filter", 0)?;
+    Filter::parse(&input).py().map(Some)
+}

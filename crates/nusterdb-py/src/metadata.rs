@@ -1,0 +1,195 @@
+//! `nusterdb.Metadata`: binds the core `Metadata` (typed fields, tags, bookkeeping).
+
+use nusterdb_core::Metadata;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use crate::convert::{fields_from_dict, from_value, to_metadata, to_value};
+use crate::errors::IntoPyResult;
+
+/// Typed key/value fields and tags attached to a stored vector.
+#[pyclass(name = "Metadata", module = "nusterdb._core")]
+pub struct PyMetadata {
+    pub inner: Metadata,
+}
+
+#[pymethods]
+impl PyMetadata {
+    #[new]
+    fn new() -> Self {
+        Self {
+            inner: Metadata::new(),
+        }
+    }
+
+    /// Metadata from a dict of str → str | int | float | bool, and optional tags.
+    #[staticmethod]
+    #[pyo3(signature = (data, tags = None))]
+    fn with_data(data: &Bound<'_, PyDict>, tags: Option<Vec<String>>) -> PyResult<Self> {
+        let inner = Metadata::with_parts(fields_from_dict(data)?, tags.unwrap_or_default()).py()?;
+        Ok(Self { inner })
+    }
+
+    #[staticmethod]
+    fn with_tags(tags: Vec<String>) -> PyResult<Self> {
+        let inner = Metadata::with_parts(Vec::new(), tags).py()?;
+        Ok(Self { inner })
+    }
+
+    fn set(&mut self, key: String, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let v = to_value(value)?;
+        self.inner.set(key, v).py()
+    }
+
+    #[pyo3(signature = (key, default = None))]
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        key: &str,
+        default: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match self.inner.get(key) {
+            Some(v) => from_value(py, v),
+            None => Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
+        }
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.inner.fields().keys().cloned().collect()
+    }
+
+    fn values<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let vals = self
+            .inner
+            .fields()
+            .values()
+            .map(|v| from_value(py, v))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, vals)
+    }
+
+    fn items<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let items = self
+            .inner
+            .fields()
+            .iter()
+            .map(|(k, v)| PyTuple::new(py, [k.into_pyobject(py)?.into_any(), from_value(py, v)?]))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    fn contains_key(&self, key: &str) -> bool {
+        self.inner.contains_key(key)
+    }
+
+    fn __contains__(&self, key: &Bound<'_, PyAny>) -> bool {
+        // Like a dict: a non-str key is simply not there.
+        key.extract::<String>()
+            .is_ok_and(|k| self.inner.contains_key(&k))
+    }
+
+    fn __getitem__<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+        match self.inner.get(key) {
+            Some(v) => from_value(py, v),
+            None => Err(pyo3::exceptions::PyKeyError::new_err(key.to_owned())),
+        }
+    }
+
+    /// Removes a field, returning its value (None if absent).
+    fn remove<'py>(&mut self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+        match self.inner.remove(key) {
+            Some(v) => from_value(py, &v),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    /// Adds a tag; returns whether it was new.
+    fn add_tag(&mut self, tag: String) -> PyResult<bool> {
+        self.inner.add_tag(tag).py()
+    }
+
+    /// Removes a tag; returns whether it was there.
+    fn remove_tag(&mut self, tag: &str) -> bool {
+        self.inner.remove_tag(tag)
+    }
+
+    fn has_tag(&self, tag: &str) -> bool {
+        self.inner.has_tag(tag)
+    }
+
+    fn tags(&self) -> Vec<String> {
+        self.inner.tags().iter().cloned().collect()
+    }
+
+    /// The fields as a dict (tags are not fields: see `tags()`).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in self.inner.fields() {
+            d.set_item(k, from_value(py, v)?)?;
+        }
+        Ok(d)
+    }
+
+    #[getter]
+    fn created_at(&self) -> u64 {
+        self.inner.created_at()
+    }
+
+    #[getter]
+    fn updated_at(&self) -> u64 {
+        self.inner.updated_at()
+    }
+
+    #[getter]
+    fn version(&self) -> u64 {
+        self.inner.version()
+    }
+
+    fn age_seconds(&self) -> u64 {
+        self.inner.age_seconds()
+    }
+
+    /// Equal when fields and tags are equal (bookkeeping is not compared).
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        to_metadata(other)
+            .is_ok_and(|o| o.fields() == self.inner.fields() && o.tags() == self.inner.tags())
+    }
+
+    fn __hash__(&self) -> PyResult<isize> {
+        Err(pyo3::exceptions::PyTypeError::new_err(
+            "unhashable type: 'Metadata'",
+        ))
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let mut fields = Vec::with_capacity(self.inner.len());
+        for (k, v) in self.inner.fields() {
+            let key = k.into_pyobject(py)?.repr()?;
+            fields.push(format!("{key}: {}", from_value(py, v)?.repr()?));
+        }
+        let tags = self
+            .inner
+            .tags()
+            .iter()
+            .map(|t| Ok(t.into_pyobject(py)?.repr()?.to_string()))
+            .collect::<PyResult<Vec<String>>>()?;
+        Ok(format!(
+            "Metadata({{{}}}, tags=[{}], version={})",
+            fields.join(", "),
+            tags.join(", "),
+            self.inner.version()
+        ))
+    }
+}

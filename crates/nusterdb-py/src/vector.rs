@@ -1,0 +1,304 @@
+//! `nusterdb.Vector`: binds the core `Vector` (maths, distances, arithmetic, numpy).
+
+use numpy::PyArray1;
+use nusterdb_core::{DistanceMetric, Vector};
+use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+
+use crate::convert::to_vector;
+use crate::errors::IntoPyResult;
+
+/// A dense float32 vector: non-empty, every component finite.
+#[pyclass(name = "Vector", module = "nusterdb._core")]
+pub struct PyVector {
+    pub inner: Vector,
+}
+
+impl PyVector {
+    pub fn wrap(inner: Vector) -> Self {
+        Self { inner }
+    }
+
+    fn distance(&self, other: &Bound<'_, PyAny>, metric: DistanceMetric) -> PyResult<f32> {
+        let other = to_vector(other)?;
+        self.inner.distance(&other, metric).py()
+    }
+
+    fn similarity(&self, other: &Bound<'_, PyAny>, metric: DistanceMetric) -> PyResult<f32> {
+        let other = to_vector(other)?;
+        metric
+            .similarity(self.inner.as_slice(), other.as_slice())
+            .py()
+    }
+}
+
+/// The right-hand side of an arithmetic operator.
+enum Operand {
+    Scalar(f32),
+    Vector(Vector),
+}
+
+fn operand(obj: &Bound<'_, PyAny>) -> Option<Operand> {
+    if let Ok(v) = obj.extract::<PyRef<'_, PyVector>>() {
+        return Some(Operand::Vector(v.inner.clone()));
+    }
+    obj.extract::<f64>().ok().map(|s| Operand::Scalar(s as f32))
+}
+
+/// The Python result of an operator: a new Vector, or NotImplemented for an
+/// operand type we do not handle (so Python tries the reflected operation).
+fn op_result(
+    py: Python<'_>,
+    lhs: &Vector,
+    rhs: &Bound<'_, PyAny>,
+    on_vec: fn(&Vector, &Vector) -> nusterdb_core::Result<Vector>,
+    on_scalar: fn(&Vector, f32) -> nusterdb_core::Result<Vector>,
+) -> PyResult<Py<PyAny>> {
+    let out = match operand(rhs) {
+        None => return Ok(py.NotImplemented()),
+        Some(Operand::Vector(v)) => on_vec(lhs, &v),
+        Some(Operand::Scalar(s)) => on_scalar(lhs, s),
+    };
+    Ok(Py::new(py, PyVector::wrap(out.py()?))?.into_any())
+}
+
+#[pymethods]
+impl PyVector {
+    /// Vector(data): from any sequence of numbers or a 1-D numpy array.
+    #[new]
+    fn new(data: &Bound<'_, PyAny>) -> PyResult<Self> {
+        Ok(Self::wrap(to_vector(data)?))
+    }
+
+    #[staticmethod]
+    fn zeros(dim: usize) -> PyResult<Self> {
+        Vector::zeros(dim).py().map(Self::wrap)
+    }
+
+    #[staticmethod]
+    fn ones(dim: usize) -> PyResult<Self> {
+        Vector::ones(dim).py().map(Self::wrap)
+    }
+
+    #[staticmethod]
+    #[pyo3(signature = (dim, min = -1.0, max = 1.0, seed = None),
+           text_signature = "(dim, min=-1.0, max=1.0, seed=None)")]
+    fn random(dim: usize, min: f32, max: f32, seed: Option<u64>) -> PyResult<Self> {
+        Vector::random(dim, min, max, seed).py().map(Self::wrap)
+    }
+
+    #[staticmethod]
+    #[pyo3(signature = (dim, seed = None))]
+    fn unit_random(dim: usize, seed: Option<u64>) -> PyResult<Self> {
+        Vector::unit_random(dim, seed).py().map(Self::wrap)
+    }
+
+    #[getter]
+    fn dimension(&self) -> usize {
+        self.inner.dimension()
+    }
+
+    #[getter]
+    fn data(&self) -> Vec<f32> {
+        self.inner.as_slice().to_vec()
+    }
+
+    fn dim(&self) -> usize {
+        self.inner.dimension()
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.dimension()
+    }
+
+    fn __getitem__(&self, index: isize) -> PyResult<f32> {
+        let n = self.inner.dimension() as isize;
+        let i = if index < 0 { index + n } else { index };
+        if i < 0 || i >= n {
+            return Err(PyIndexError::new_err(format!(
+                "index {index} out of range for a vector of dimension {n}"
+            )));
+        }
+        self.inner
+            .get(i as usize)
+            .ok_or_else(|| PyIndexError::new_err("index out of range"))
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(PyList::new(py, self.inner.as_slice())?
+            .try_iter()?
+            .into_any())
+    }
+
+    fn __repr__(&self) -> String {
+        let d = self.inner.as_slice();
+        let shown: Vec<String> = d.iter().take(8).map(|x| format!("{x:?}")).collect();
+        let more = if d.len() > 8 { ", ..." } else { "" };
+        format!(
+            "Vector([{}{}], dimension={})",
+            shown.join(", "),
+            more,
+            d.len()
+        )
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .extract::<PyRef<'_, PyVector>>()
+            .is_ok_and(|o| o.inner == self.inner)
+    }
+
+    /// Vectors are mutable (`normalize_mut`), so they are not hashable.
+    fn __hash__(&self) -> PyResult<isize> {
+        Err(PyTypeError::new_err("unhashable type: 'Vector'"))
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let data = PyList::new(py, slf.borrow().inner.as_slice())?;
+        PyTuple::new(
+            py,
+            [
+                slf.get_type().into_any(),
+                PyTuple::new(py, [data])?.into_any(),
+            ],
+        )
+    }
+
+    /// A float32 numpy array (a copy).
+    fn to_numpy<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f32>> {
+        PyArray1::from_slice(py, self.inner.as_slice())
+    }
+
+    /// numpy's array protocol: `np.asarray(v)`. The data lives in Rust, so an
+    /// array is always a copy; `copy=False` therefore raises, as numpy 2 specifies.
+    #[pyo3(signature = (dtype = None, copy = None))]
+    fn __array__<'py>(
+        &self,
+        py: Python<'py>,
+        dtype: Option<Bound<'py, PyAny>>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if copy == Some(false) {
+            return Err(PyValueError::new_err(
+                "a Vector cannot be viewed as a numpy array without a copy",
+            ));
+        }
+        let arr = PyArray1::from_slice(py, self.inner.as_slice()).into_any();
+        match dtype {
+            None => Ok(arr),
+            Some(dt) if dt.is_none() => Ok(arr),
+            Some(dt) => arr.call_method1("astype", (dt,)),
+        }
+    }
+
+    fn dot(&self, other: &Bound<'_, PyAny>) -> PyResult<f32> {
+        self.inner.dot(&to_vector(other)?).py()
+    }
+
+    fn norm(&self) -> f32 {
+        self.inner.norm()
+    }
+
+    fn l1_norm(&self) -> f32 {
+        self.inner.l1_norm()
+    }
+
+    fn linf_norm(&self) -> f32 {
+        self.inner.linf_norm()
+    }
+
+    fn norm_squared(&self) -> f32 {
+        self.inner.norm_squared()
+    }
+
+    fn normalize(&self) -> PyResult<Self> {
+        self.inner.normalize().py().map(Self::wrap)
+    }
+
+    fn normalize_mut(&mut self) -> PyResult<()> {
+        self.inner.normalize_mut().py()
+    }
+
+    #[pyo3(signature = (tolerance = 1e-6))]
+    fn is_normalized(&self, tolerance: f32) -> bool {
+        self.inner.is_normalized(tolerance)
+    }
+
+    fn is_finite(&self) -> bool {
+        self.inner.is_finite()
+    }
+
+    fn euclidean_distance(&self, other: &Bound<'_, PyAny>) -> PyResult<f32> {
+        self.distance(other, DistanceMetric::Euclidean)
+    }
+
+    fn manhattan_distance(&self, other: &Bound<'_, PyAny>) -> PyResult<f32> {
+        self.distance(other, DistanceMetric::Manhattan)
+    }
+
+    fn cosine_distance(&self, other: &Bound<'_, PyAny>) -> PyResult<f32> {
+        self.distance(other, DistanceMetric::Cosine)
+    }
+
+    fn cosine_similarity(&self, other: &Bound<'_, PyAny>) -> PyResult<f32> {
+        self.similarity(other, DistanceMetric::Cosine)
+    }
+
+    fn angular_distance(&self, other: &Bound<'_, PyAny>) -> PyResult<f32> {
+        self.distance(other, DistanceMetric::Angular)
+    }
+
+    fn chebyshev_distance(&self, other: &Bound<'_, PyAny>) -> PyResult<f32> {
+        self.distance(other, DistanceMetric::Chebyshev)
+    }
+
+    fn hamming_distance(&self, other: &Bound<'_, PyAny>) -> PyResult<f32> {
+        self.distance(other, DistanceMetric::Hamming)
+    }
+
+    fn jaccard_similarity(&self, other: &Bound<'_, PyAny>) -> PyResult<f32> {
+        self.similarity(other, DistanceMetric::Jaccard)
+    }
+
+    fn jaccard_distance(&self, other: &Bound<'_, PyAny>) -> PyResult<f32> {
+        self.distance(other, DistanceMetric::Jaccard)
+    }
+
+    fn __add__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        op_result(py, &self.inner, other, Vector::add, Vector::add_scalar)
+    }
+
+    fn __radd__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        op_result(py, &self.inner, other, |a, b| b.add(a), Vector::add_scalar)
+    }
+
+    fn __sub__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        op_result(py, &self.inner, other, Vector::sub, Vector::sub_scalar)
+    }
+
+    fn __rsub__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        op_result(py, &self.inner, other, |a, b| b.sub(a), Vector::rsub_scalar)
+    }
+
+    fn __mul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        op_result(py, &self.inner, other, Vector::mul, Vector::mul_scalar)
+    }
+
+    fn __rmul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        op_result(py, &self.inner, other, |a, b| b.mul(a), Vector::mul_scalar)
+    }
+
+    fn __truediv__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        op_result(py, &self.inner, other, Vector::div, Vector::div_scalar)
+    }
+
+    fn __rtruediv__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        op_result(py, &self.inner, other, |a, b| b.div(a), Vector::rdiv_scalar)
+    }
+
+    fn __neg__(&self) -> Self {
+        Self::wrap(self.inner.neg())
+    }
+}

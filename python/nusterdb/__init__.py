@@ -1,0 +1,70 @@
+"""NusterDB: an embedded vector database with a Rust core.
+
+Open a database at a path, store vectors with metadata, and get nearest neighbours
+back, exact or approximate, filtered by metadata. This package re-exports the
+extension module ``nusterdb._core`` and the exception classes.
+"""
+
+from __future__ import annotations
+
+from nusterdb import exceptions
+from nusterdb._core import (
+    DEFAULT_CACHE_SIZE_MB,
+    DEFAULT_HNSW_EF_CONSTRUCTION,
+    DEFAULT_HNSW_M,
+    DatabaseConfig,
+    DatabaseStats,
+    DistanceMetric,
+    HNSWConfig,
+    Metadata,
+    NusterDB,
+    StorageConfiguration,
+    Vector,
+    __version__,
+    simd_isa,
+)
+from nusterdb.exceptions import (
+    ClosedError,
+    ConfigMismatchError,
+    CorruptionError,
+    DatabaseLockedError,
+    DimensionMismatchError,
+    DuplicateIdError,
+    FilterError,
+    IdNotFoundError,
+    InvalidArgumentError,
+    InvalidVectorError,
+    NusterDBError,
+    NusterDBIOError,
+    ReadOnlyError,
+)
+
+__all__ = [
+    "DEFAULT_CACHE_SIZE_MB",
+    "DEFAULT_HNSW_EF_CONSTRUCTION",
+    "DEFAULT_HNSW_M",
+    "ClosedError",
+    "ConfigMismatchError",
+    "CorruptionError",
+    "DatabaseConfig",
+    "DatabaseLockedError",
+    "DatabaseStats",
+    "DimensionMismatchError",
+    "DistanceMetric",
+    "DuplicateIdError",
+    "FilterError",
+    "HNSWConfig",
+    "IdNotFoundError",
+    "InvalidArgumentError",
+    "InvalidVectorError",
+    "Metadata",
+    "NusterDB",
+    "NusterDBError",
+    "NusterDBIOError",
+    "ReadOnlyError",
+    "StorageConfiguration",
+    "Vector",
+    "__version__",
+    "exceptions",
+    "simd_isa",
+]

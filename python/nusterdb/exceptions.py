@@ -1,0 +1,81 @@
+"""The exception classes of NusterDB.
+
+They live in Python so each can also be a built-in exception (a
+``DimensionMismatchError`` is a ``ValueError``), and the Rust extension raises them
+directly. Catch ``NusterDBError`` to handle every error NusterDB raises itself.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ClosedError",
+    "ConfigMismatchError",
+    "CorruptionError",
+    "DatabaseLockedError",
+    "DimensionMismatchError",
+    "DuplicateIdError",
+    "FilterError",
+    "IdNotFoundError",
+    "InvalidArgumentError",
+    "InvalidVectorError",
+    "NusterDBError",
+    "NusterDBIOError",
+    "ReadOnlyError",
+]
+
+
+class NusterDBError(Exception):
+    """Base class of every error raised by NusterDB."""
+
+
+class DimensionMismatchError(NusterDBError, ValueError):
+    """Two vectors, or a vector and a database, have different dimensions."""
+
+
+class InvalidVectorError(NusterDBError, ValueError):
+    """An empty vector, or one with NaN/±Inf (the message names the position)."""
+
+
+class InvalidArgumentError(NusterDBError, ValueError):
+    """An argument outside its documented domain: an unknown metric or compression
+    name, a configuration value out of range, a bad metadata key."""
+
+
+class DuplicateIdError(NusterDBError, ValueError):
+    """An id that is already stored, or repeated within one batch."""
+
+
+class IdNotFoundError(NusterDBError, KeyError):
+    """An operation that needs an existing id (``update``) was given an absent one."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; a sentence reads better unquoted.
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigMismatchError(NusterDBError, ValueError):
+    """The configuration given when reopening disagrees with the stored one."""
+
+
+class FilterError(NusterDBError, ValueError):
+    """A malformed metadata filter; the message gives the path into the filter."""
+
+
+class DatabaseLockedError(NusterDBError):
+    """Another writer (process or handle) holds the database."""
+
+
+class CorruptionError(NusterDBError):
+    """Damaged files, or files not written by NusterDB."""
+
+
+class ClosedError(NusterDBError):
+    """The database handle was used after ``close()``."""
+
+
+class ReadOnlyError(NusterDBError):
+    """A write through a read-only handle."""
+
+
+class NusterDBIOError(NusterDBError, OSError):
+    """An operating-system I/O failure; ``.filename`` holds the path."""

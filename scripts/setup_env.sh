@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Prepares a machine to build and test NusterDB, idempotently:
+#   - system packages RocksDB's bindings need (clang, libclang-dev) via apt, if missing;
+#   - a virtual env at .venv with maturin, numpy and the test/lint tools;
+#   - CARGO_TARGET_DIR pointing at a cache outside the clone, so RocksDB's C++
+#     (~15 minutes on 2 cores) is compiled once per machine, not once per clone.
+# Source it (`. scripts/setup_env.sh`) to get the variables in your shell.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/nusterdb/target}"
+export NUSTERDB_VENV="${NUSTERDB_VENV:-$ROOT/.venv}"
+mkdir -p "$CARGO_TARGET_DIR"
+
+if command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1 \
+  && ! { dpkg -s clang >/dev/null 2>&1 && dpkg -s libclang-dev >/dev/null 2>&1; }; then
+  echo "==> installing clang and libclang-dev (needed by RocksDB's bindings)"
+  SUDO=""
+  if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang libclang-dev >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: cargo not found; install Rust (https://rustup.rs) first" >&2
+  exit 1
+fi
+
+if [ ! -x "$NUSTERDB_VENV/bin/python" ]; then
+  echo "==> creating virtual env $NUSTERDB_VENV"
+  python3 -m venv "$NUSTERDB_VENV"
+fi
+if ! "$NUSTERDB_VENV/bin/python" -c "import maturin, numpy, pytest, pytest_timeout, hypothesis, yaml, mypy, ruff" >/dev/null 2>&1; then
+  echo "==> installing Python build and test tools into $NUSTERDB_VENV"
+  "$NUSTERDB_VENV/bin/python" -m pip install -q --upgrade pip
+  "$NUSTERDB_VENV/bin/python" -m pip install -q "maturin>=1.7,<2" numpy pytest pytest-timeout \
+    hypothesis pytest-benchmark pyyaml ruff mypy
+fi
+export PATH="$NUSTERDB_VENV/bin:$PATH"
+export VIRTUAL_ENV="$NUSTERDB_VENV"
