@@ -11,9 +11,10 @@ Three sections, each printing tables (nothing here asserts a timing):
    NusterDB (in memory, euclidean and inner_product) vs faiss ``IndexFlatL2`` /
    ``IndexFlatIP`` vs numpy (``queries @ base.T`` in blocks of 256 queries, then
    ``np.argpartition``; base norms precomputed for L2). Recall@10 of every engine
-   against an exact float64 numpy search, and NusterDB / faiss and NusterDB / numpy
-   ratios, with 2 threads and with 1 thread. Each configuration runs in its own
-   subprocess with its environment set before the libraries start their thread pools:
+   against an exact float64 numpy search and against numpy's float32 result, and
+   NusterDB / faiss and NusterDB / numpy ratios, with 2 threads and with 1 thread.
+   Each configuration runs in its own subprocess with its environment set before the
+   libraries start their thread pools:
    NusterDB uses rayon's default pool (``RAYON_NUM_THREADS`` unset; it equals the
    core count, 2 here) or ``RAYON_NUM_THREADS=1``; faiss ``omp_set_num_threads``, and
    with 2 threads once more with ``OMP_WAIT_POLICY=PASSIVE`` ("faiss-passive": libgomp's
@@ -23,7 +24,12 @@ Three sections, each printing tables (nothing here asserts a timing):
 3. Python overhead: the median latency of one ``search`` call from Python (10,000 x
    128, k = 10, 2,000 calls) against the same ``Database::search`` call from Rust
    (``crates/nusterdb-core/examples/search_latency.rs``, run with ``cargo run
-   --release``) on the same data, alternating 5 rounds; the overhead in us and %.
+   --release -p nusterdb-core --example search_latency``; ``CARGO_TARGET_DIR`` as set,
+   else ~/.cache/nusterdb/target) on the same data files, 5 alternating rounds, with
+   rayon's default pool and with ``RAYON_NUM_THREADS=1``; the overhead in us and %.
+   The Rust side is compiled from the working tree, the Python side is the installed
+   package: the script warns when a source file is newer than the installed extension
+   or cargo recompiled during the rounds.
 
 Timings are medians of repeats; ratios compare figures from the same run on the same
 data. ``--quick`` shrinks every size for a smoke run of well under a minute (once the
@@ -52,6 +58,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
+import nusterdb
 from common import (
     F32,
     I64,
@@ -136,7 +143,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     doc = __doc__ or ""
     parser = argparse.ArgumentParser(
         description=doc.split("\n\n")[0],
-        epilog=doc.split("Usage")[-1] if "Usage" in doc else None,
+        epilog="Usage" + doc.split("Usage")[-1] if "Usage" in doc else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -159,13 +166,15 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--skip-rust", action="store_true", help="section 3 without the Rust figure (no cargo)"
     )
     # Internal: one measurement in a subprocess whose environment the parent chose.
-    parser.add_argument("--worker", choices=("numpy", "engines"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("numpy", "engines", "latency"), help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=2, help=argparse.SUPPRESS)
     parser.add_argument("--truth", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--k", type=int, default=10, help=argparse.SUPPRESS)
     parser.add_argument("--engines", default="nusterdb,faiss", help=argparse.SUPPRESS)
     parser.add_argument("--faiss-label", default="faiss", help=argparse.SUPPRESS)
+    parser.add_argument("--dim", type=int, default=128, help=argparse.SUPPRESS)
+    parser.add_argument("--calls", type=int, default=2000, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -178,8 +187,6 @@ def log(msg: str) -> None:
 
 
 def bench_bulk_add(sizes: Sizes, seed: int, tmpdir: Optional[Path]) -> None:
-    import nusterdb
-
     n, dim, batch = sizes.bulk_rows, sizes.bulk_dim, sizes.bulk_batch
     section(f"1. bulk_add {n:,} x {dim} float32 (batches of {batch:,}), close, reopen")
     log(f"generating {n:,} x {dim} rows")
@@ -327,8 +334,6 @@ def worker_engines(
     ``engines`` names which of "nusterdb" and "faiss" run; faiss's figures are filed
     under ``faiss_label``.
     """
-    import nusterdb
-
     base, queries = load_search_data(directory)
     dim = base.shape[1]
     ids_all = np.arange(base.shape[0], dtype=np.int64)
@@ -430,6 +435,7 @@ class Row:
     threads: int
     timing: Timing
     recall: float
+    recall_f32: float
 
 
 def bench_search(sizes: Sizes, seed: int, tmpdir: Optional[Path]) -> None:
@@ -482,6 +488,7 @@ def bench_search(sizes: Sizes, seed: int, tmpdir: Optional[Path]) -> None:
             )
 
         truth = {m: np.load(directory / f"truth_{m}.npy") for m in METRICS}
+        truth_f32 = {m: np.load(ids_path(directory, "numpy", m, multi)) for m in METRICS}
         rows: List[Row] = []
         for threads, results in (
             (multi, (eng_multi, *passive, np_multi)),
@@ -498,6 +505,7 @@ def bench_search(sizes: Sizes, seed: int, tmpdir: Optional[Path]) -> None:
                             threads,
                             Timing(tuple(float(s) for s in samples)),
                             recall_at_k(found, truth[metric]),
+                            recall_at_k(found, truth_f32[metric]),
                         )
                     )
 
@@ -510,7 +518,16 @@ def bench_search(sizes: Sizes, seed: int, tmpdir: Optional[Path]) -> None:
     for result in (eng_multi, *passive):
         adds.update(result["add_seconds"])
     print_table(
-        ["engine", "metric", "threads", "QPS (median)", "QPS range", "recall@10", "add s"],
+        [
+            "engine",
+            "metric",
+            "threads",
+            "QPS (median)",
+            "QPS range",
+            "recall@10 (f64)",
+            "recall@10 (numpy f32)",
+            "add s",
+        ],
         [
             (
                 r.engine,
@@ -519,13 +536,14 @@ def bench_search(sizes: Sizes, seed: int, tmpdir: Optional[Path]) -> None:
                 fmt_rate(r.timing.rate(nq)),
                 f"{fmt_rate(nq / r.timing.worst)}-{fmt_rate(nq / r.timing.best)}",
                 f"{r.recall:.4f}",
+                f"{r.recall_f32:.4f}",
                 f"{adds[f'{r.engine}/{r.metric}']:.2f}"
                 if r.threads == multi and f"{r.engine}/{r.metric}" in adds
                 else "",
             )
             for r in rows
         ],
-        right=[2, 3, 4, 5, 6],
+        right=[2, 3, 4, 5, 6, 7],
     )
     by_key = {(r.engine, r.metric, r.threads): r for r in rows}
     ratio_rows = []
@@ -570,7 +588,9 @@ def bench_search(sizes: Sizes, seed: int, tmpdir: Optional[Path]) -> None:
     print(
         f"Notes: QPS = {nq} queries / median wall time of one batch call over "
         f"{sizes.repeats} repeats (after one warm-up call); 'QPS range' is slowest-fastest "
-        "repeat. recall@10 is against an exact float64 numpy search."
+        "repeat. recall@10 (f64) is against an exact float64 numpy search; (numpy f32) against "
+        "the numpy baseline's own float32 result (2 threads). Near-ties that float32 cannot "
+        "order make the first fall just below 1 for every float32 engine alike."
     )
     print(
         "  NusterDB: in-memory DatabaseConfig(dim, distance_metric=...), one batch_search; "
@@ -604,15 +624,34 @@ def parse_key_values(text: str) -> Dict[str, str]:
     return out
 
 
-def run_rust_latency(
-    base_file: Path, query_file: Path, dim: int, k: int, calls: int
-) -> Dict[str, str]:
+def cargo_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     env = dict(os.environ)
     env.setdefault("CARGO_TARGET_DIR", str(DEFAULT_TARGET_DIR))
+    env.update(extra or {})
+    return env
+
+
+def build_rust_example() -> str:
+    """Builds the example up front (so no round pays for it); says what cargo did."""
+    cmd = ["cargo", "build", "--release", "-p", "nusterdb-core", "--example", "search_latency"]
+    env = cargo_env()
+    log(f"running {shlex.join(cmd)} (CARGO_TARGET_DIR={env['CARGO_TARGET_DIR']})")
+    proc = subprocess.run(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True, check=False)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise RuntimeError(f"cargo build failed with exit code {proc.returncode}")
+    compiled = [
+        line.split()[1] for line in proc.stderr.splitlines() if line.strip().startswith("Compiling")
+    ]
+    return f"compiled {', '.join(compiled)}" if compiled else "up to date"
+
+
+def run_rust_latency(
+    base_file: Path, query_file: Path, dim: int, k: int, calls: int, env_extra: Dict[str, str]
+) -> Dict[str, str]:
     cmd = [
         "cargo",
         "run",
-        "--quiet",
         "--release",
         "-p",
         "nusterdb-core",
@@ -625,14 +664,27 @@ def run_rust_latency(
         str(k),
         str(calls),
     ]
-    log(f"running {shlex.join(cmd)} (CARGO_TARGET_DIR={env['CARGO_TARGET_DIR']})")
-    proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True, check=False)
+    env = cargo_env(env_extra)
+    log(f"running {shlex.join(cmd)} ({env_extra or 'default env'})")
+    proc = subprocess.run(
+        cmd,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
         raise RuntimeError(f"cargo run failed with exit code {proc.returncode}")
-    return parse_key_values(proc.stdout)
+    out = parse_key_values(proc.stdout)
+    out["recompiled"] = "yes" if "Compiling" in proc.stderr else "no"
+    return out
 
 
-def python_latency(db: Any, queries: F32, k: int, calls: int, warmup: int = 200) -> List[float]:
+def python_latency(
+    db: nusterdb.NusterDB, queries: F32, k: int, calls: int, warmup: int = 200
+) -> List[float]:
     """Per-call seconds of ``db.search`` over ``calls`` calls, cycling through ``queries``."""
     n = queries.shape[0]
     rows = [queries[i] for i in range(n)]
@@ -648,66 +700,155 @@ def python_latency(db: Any, queries: F32, k: int, calls: int, warmup: int = 200)
     return out
 
 
-def bench_overhead(sizes: Sizes, seed: int, tmpdir: Optional[Path], skip_rust: bool) -> None:
-    import nusterdb
+def worker_latency(directory: Path, dim: int, k: int, calls: int) -> None:
+    """The Python side of section 3, on the files the Rust example reads."""
+    base = np.fromfile(directory / "base.f32", dtype="<f4").astype(np.float32).reshape(-1, dim)
+    queries = np.fromfile(directory / "queries.f32", dtype="<f4").astype(np.float32)
+    queries = queries.reshape(-1, dim)
+    db = nusterdb.NusterDB(None, nusterdb.DatabaseConfig(dim))
+    db.bulk_add(np.arange(base.shape[0], dtype=np.int64), base)
+    per_call = python_latency(db, queries, k, calls)
+    first_ids = ",".join(str(i) for i, _ in db.search(queries[0], k=k))
+    db.close()
+    emit({"median_us": median(per_call) * 1e6, "first_ids": first_ids})
 
+
+def stale_extension() -> Optional[str]:
+    """Names a core or binding source file newer than the installed extension module.
+
+    The Rust example is compiled from the working tree; the Python figure comes from
+    the installed wheel. A newer source file means they may run different code.
+    """
+    so = Path(nusterdb._core.__file__)
+    built = so.stat().st_mtime
+    newest: Optional[Tuple[float, Path]] = None
+    for crate in ("nusterdb-core", "nusterdb-py"):
+        for f in (REPO / "crates" / crate / "src").rglob("*.rs"):
+            m = f.stat().st_mtime
+            if m > built and (newest is None or m > newest[0]):
+                newest = (m, f)
+    if newest is None:
+        return None
+    return (
+        f"{newest[1].relative_to(REPO)} changed {newest[0] - built:.0f} s after the installed "
+        f"extension ({so}) was written"
+    )
+
+
+@dataclass(frozen=True)
+class Pool:
+    label: str
+    env: Dict[str, str]
+
+
+def bench_overhead(sizes: Sizes, seed: int, tmpdir: Optional[Path], skip_rust: bool) -> None:
     n, dim, k, calls = sizes.latency_rows, sizes.latency_dim, sizes.k, sizes.latency_calls
     section(f"3. Python overhead: one search call, {n:,} x {dim}, k={k}, median of {calls:,} calls")
     base, queries = clustered(n, calls, dim, seed + 2)
-    db = nusterdb.NusterDB(None, nusterdb.DatabaseConfig(dim))
-    db.bulk_add(np.arange(n, dtype=np.int64), base)
-    py_ids = ",".join(str(i) for i, _ in db.search(queries[0], k=k))
-    py_medians: List[float] = []
-    rust_medians: List[float] = []
-    rust_last: Dict[str, str] = {}
+    cores = os.cpu_count() or 2
+    pools = [
+        Pool(f"default ({cores} threads)", {}),
+        Pool("RAYON_NUM_THREADS=1", {"RAYON_NUM_THREADS": "1"}),
+    ]
+    build = "skipped (--skip-rust)" if skip_rust else build_rust_example()
+    py_medians: Dict[str, List[float]] = {p.label: [] for p in pools}
+    rust_medians: Dict[str, List[float]] = {p.label: [] for p in pools}
+    mismatches: List[str] = []
+    recompiled = False
     with tempfile.TemporaryDirectory(prefix="nusterdb-bench-latency-", dir=tmpdir) as tmp:
-        base_file, query_file = Path(tmp) / "base.f32", Path(tmp) / "queries.f32"
-        write_f32(base_file, base)
-        write_f32(query_file, queries)
-        for _ in range(sizes.latency_rounds):
-            if not skip_rust:
-                rust_last = run_rust_latency(base_file, query_file, dim, k, calls)
-                rust_medians.append(float(rust_last["median_us"]))
-            py_medians.append(median(python_latency(db, queries, k, calls)) * 1e6)
-    db.close()
+        directory = Path(tmp)
+        write_f32(directory / "base.f32", base)
+        write_f32(directory / "queries.f32", queries)
+        for pool in pools:
+            base_env = env_without(("RAYON_NUM_THREADS",))
+            for _ in range(sizes.latency_rounds):
+                py_ids = ""
+                py = run_worker(
+                    "latency",
+                    directory,
+                    k,
+                    1,
+                    int(pool.env.get("RAYON_NUM_THREADS", cores)),
+                    {**base_env, **pool.env},
+                    "--dim",
+                    str(dim),
+                    "--calls",
+                    str(calls),
+                )
+                py_medians[pool.label].append(float(py["median_us"]))
+                py_ids = str(py["first_ids"])
+                if not skip_rust:
+                    rust = run_rust_latency(
+                        directory / "base.f32", directory / "queries.f32", dim, k, calls, pool.env
+                    )
+                    rust_medians[pool.label].append(float(rust["median_us"]))
+                    recompiled = recompiled or rust["recompiled"] == "yes"
+                    if rust.get("first_ids") != py_ids:
+                        mismatches.append(
+                            f"{pool.label}: python {py_ids} / rust {rust.get('first_ids')}"
+                        )
 
-    def row(name: str, medians: List[float]) -> Tuple[str, str, str, str]:
-        return (
-            name,
-            f"{median(medians):.2f}",
-            f"{min(medians):.2f}",
-            ", ".join(f"{m:.2f}" for m in medians),
-        )
-
-    rows = [row("Python NusterDB.search", py_medians)]
-    if rust_medians:
-        rows.append(row("Rust Database::search", rust_medians))
-    print_table(
-        ["call", "median of rounds (us)", "best round (us)", "per-round medians (us)"],
-        rows,
-        right=[1, 2],
-    )
-    if rust_medians:
-        for label, py, rust in (
-            ("median of rounds", median(py_medians), median(rust_medians)),
-            ("best rounds", min(py_medians), min(rust_medians)),
+    rows: List[Tuple[str, str, str, str, str]] = []
+    for pool in pools:
+        for name, medians in (
+            ("Python NusterDB.search", py_medians[pool.label]),
+            ("Rust Database::search", rust_medians[pool.label]),
         ):
-            print(
-                f"Python overhead ({label}): {py - rust:+.2f} us per call "
-                f"({(py - rust) / rust * 100:+.1f}% over Rust's {rust:.2f} us)."
-            )
-        same = rust_last.get("first_ids") == py_ids
-        print(f"Same top-{k} ids for query 0 from Python and Rust: {'yes' if same else 'NO'}")
-        if not same:
-            print(f"  python: {py_ids}\n  rust:   {rust_last.get('first_ids')}")
-    else:
+            if medians:
+                rows.append(
+                    (
+                        pool.label,
+                        name,
+                        f"{median(medians):.2f}",
+                        f"{min(medians):.2f}",
+                        ", ".join(f"{m:.2f}" for m in medians),
+                    )
+                )
+    print_table(
+        [
+            "rayon pool",
+            "call",
+            "median of rounds (us)",
+            "best round (us)",
+            "per-round medians (us)",
+        ],
+        rows,
+        right=[2, 3],
+    )
+    if skip_rust:
         print("Rust figure skipped (--skip-rust).")
+    else:
+        for pool in pools:
+            py_m, rust_m = py_medians[pool.label], rust_medians[pool.label]
+            for label, py_us, rust_us in (
+                ("median of rounds", median(py_m), median(rust_m)),
+                ("best rounds", min(py_m), min(rust_m)),
+            ):
+                print(
+                    f"Python overhead, {pool.label} pool, {label}: {py_us - rust_us:+.2f} us "
+                    f"per call ({(py_us - rust_us) / rust_us * 100:+.1f}% over Rust's "
+                    f"{rust_us:.2f} us)."
+                )
+        print(
+            f"Same top-{k} ids for query 0 from Python and Rust in every round: "
+            + ("yes" if not mismatches else "NO: " + "; ".join(mismatches))
+        )
+        target = cargo_env()["CARGO_TARGET_DIR"]
+        print(f"Rust example build before the rounds (CARGO_TARGET_DIR={target}): {build}.")
+        if recompiled:
+            print("WARNING: cargo recompiled the example during the rounds (source changed).")
+    stale = stale_extension()
+    if stale:
+        print(f"WARNING: the Python and Rust figures may come from different code: {stale}.")
+    else:
+        print("No core or binding source file is newer than the installed extension module.")
     print(
-        f"Notes: {sizes.latency_rounds} rounds alternate the Rust binary and the Python loop; "
-        f"each round times {calls:,} calls one by one (200 warm-up calls first), cycling "
-        f"through {calls:,} query rows (1-D float32 numpy arrays from Python, &[f32] slices "
-        "in Rust); a round's figure is its median call. Both use rayon's default pool, "
-        "which one search may use for its scan."
+        f"Notes: each round runs the Python side (a fresh process, same files) and then the "
+        f"Rust binary, {sizes.latency_rounds} rounds per pool setting; each side times "
+        f"{calls:,} calls one by one (200 warm-up calls first), cycling through {calls:,} "
+        "query rows (1-D float32 numpy arrays in Python, &[f32] slices in Rust); a round's "
+        "figure is its median call. With the default pool one search may split its scan "
+        "across threads, which makes it sensitive to other load on the machine."
     )
 
 
@@ -722,6 +863,9 @@ def main(argv: Sequence[str]) -> int:
     if args.worker == "numpy":
         worker_numpy(args.data, args.k, sizes.repeats, args.threads, args.truth)
         return 0
+    if args.worker == "latency":
+        worker_latency(args.data, args.dim, args.k, args.calls)
+        return 0
     if args.worker == "engines":
         engines = args.engines.split(",")
         worker_engines(args.data, args.k, sizes.repeats, args.threads, engines, args.faiss_label)
@@ -733,6 +877,9 @@ def main(argv: Sequence[str]) -> int:
     print(f"date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
     print()
     print_environment()
+    stale = stale_extension()
+    if stale:
+        print(f"WARNING: the installed nusterdb may be older than the working tree: {stale}.")
     started = time.perf_counter()
     if 1 in args.sections:
         bench_bulk_add(sizes, args.seed, args.tmpdir)

@@ -16,10 +16,12 @@ region, since the Rust kernels get no precomputed norms either):
 * dot: ``base @ q``;
 * cosine: ``base @ q / (sqrt(norms) * |q|)``.
 
-The Rust kernels run on one thread. numpy uses its BLAS's default threading unless
-``--numpy-threads`` pins it (set before numpy is imported).
+The Rust kernels run on one thread, so by default numpy's BLAS is pinned to one thread
+too (``--numpy-threads 0`` keeps the BLAS default: on an idle machine that makes
+``base @ q`` up to ~2x faster on 2 cores, but on a busy one OpenBLAS's spinning threads
+collapse to a fraction of that). The pin is set before numpy is first imported.
 
-Usage: python3 benchmarks/kernels.py [--skip-cargo] [--numpy-threads 1]
+Usage: python3 benchmarks/kernels.py [--skip-cargo] [--numpy-threads N] [--data-dir DIR]
 Requires numpy; the cargo part also needs the Rust toolchain. Takes a few minutes.
 """
 
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parent.parent
 KERNELS = ("l2_squared", "dot", "cosine_parts")
-DEFAULT_DIMS = (128, 384, 1536)
+DIMS = (128, 384, 1536)  # the Rust bench's, too
 DEFAULT_TARGET_DIR = Path.home() / ".cache" / "nusterdb" / "target"
 THREAD_ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -84,20 +86,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--skip-cargo", action="store_true", help="only time numpy")
     parser.add_argument("--rows", type=int, default=20_000, help="base rows N (default 20000)")
-    parser.add_argument(
-        "--dims",
-        type=int,
-        nargs="+",
-        default=list(DEFAULT_DIMS),
-        help="dimensions (default 128 384 1536; the Rust bench always runs those three)",
-    )
     parser.add_argument("--repeats", type=int, default=9, help="numpy timings per case (median)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
         "--numpy-threads",
         type=int,
-        default=0,
-        help="pin numpy's BLAS to this many threads (0 = its default)",
+        default=1,
+        help="numpy BLAS threads (default 1, like the kernels; 0 = the BLAS default)",
     )
     parser.add_argument(
         "--data-dir",
@@ -274,8 +269,8 @@ def main(argv: Sequence[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="nusterdb-kernels-") as tmp:
         directory = args.data_dir if args.data_dir is not None else Path(tmp)
         directory.mkdir(parents=True, exist_ok=True)
-        write_data(directory, args.dims, args.rows, args.seed)
-        numpy_results = time_numpy(directory, args.dims, args.repeats)
+        write_data(directory, DIMS, args.rows, args.seed)
+        numpy_results = time_numpy(directory, DIMS, args.repeats)
         rust = None if args.skip_cargo else run_cargo_bench(directory)
 
     import numpy as np

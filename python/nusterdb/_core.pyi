@@ -7,7 +7,6 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
-    "__version__",
     "DEFAULT_CACHE_SIZE_MB",
     "DEFAULT_HNSW_EF_CONSTRUCTION",
     "DEFAULT_HNSW_M",
@@ -19,6 +18,7 @@ __all__ = [
     "NusterDB",
     "StorageConfiguration",
     "Vector",
+    "__version__",
     "simd_isa",
 ]
 
@@ -48,9 +48,7 @@ class Vector:
     @staticmethod
     def ones(dim: int) -> Vector: ...
     @staticmethod
-    def random(
-        dim: int, min: float = -1.0, max: float = 1.0, seed: Optional[int] = None
-    ) -> Vector:
+    def random(dim: int, min: float = -1.0, max: float = 1.0, seed: Optional[int] = None) -> Vector:
         """Components uniform in [min, max); the same seed gives the same vector."""
     @staticmethod
     def unit_random(dim: int, seed: Optional[int] = None) -> Vector:

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import weakref
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Type
 
@@ -390,7 +389,7 @@ def test_objects_hold_no_hidden_references(make: Callable[[], object]) -> None:
     for _ in range(100):
         repr(obj)
         len(obj)  # type: ignore[arg-type]
-        obj == obj  # noqa: B015, PLR0124
+        obj == obj  # noqa: B015
     assert sys.getrefcount(obj) == before
 
 

@@ -476,8 +476,9 @@ fn index_huge_k_zero_k_and_bad_queries() {
     assert!(index.batch_search(&q, 0, None, &P)[0].is_empty());
     assert!(index.search(&q[..7], 5, None, &P).is_empty());
     assert!(index.batch_search(&[], 5, None, &P).is_empty());
-    let empty = FlatIndex::new(8, DistanceMetric::Cosine, 1 << 40); // absurd hint: ignored
+    let empty = FlatIndex::new(8, DistanceMetric::Cosine, 1 << 40); // absurd hint: capped
     assert!(empty.is_empty());
+    assert!(empty.memory_bytes() <= nusterdb_core::index::flat::MAX_RESERVE_BYTES * 2);
     assert!(empty.search(&q, 5, None, &P).is_empty());
     assert_eq!(empty.dim(), 8);
     assert_eq!(empty.metric(), DistanceMetric::Cosine);

@@ -23,14 +23,17 @@
 //! exactly `distance_unchecked(q, x)`**, bit for bit, and the results are sorted by it,
 //! ties by slot.
 //!
-//! Where the score is not the metric's own arithmetic, the *choice* of the `k` may differ
-//! from an exact ranking between candidates whose distances are within the rounding of
-//! the score. Bounds (u = 2⁻²⁴, d = dim, γ = (d + 2)·u): euclidean squared distances
-//! within γ·(‖q‖ + ‖x‖)² of each other (for the GEMM form; `(d + 3)·u·‖q − x‖²` for
-//! the kernel form); inner products within γ·Σ|qᵢxᵢ|; cosines within about
-//! γ·Σ|qᵢxᵢ| / (‖q‖‖x‖) + 2u. Outside those bands the result equals exact search.
-//! The euclidean GEMM form cancels catastrophically for near-duplicates, which is why
-//! the reported distance is recomputed and not derived from the score.
+//! Where the score is the metric's own arithmetic (single-query euclidean and inner
+//! product; manhattan, chebyshev, hamming and jaccard everywhere) the answer is exactly
+//! brute force over `distance_unchecked`. Elsewhere the *choice* of the `k` may differ
+//! from it between candidates whose scores are within rounding of each other. Bounds
+//! on the error of one score (u = 2⁻²⁴, d = dim, γ = (d + 2)·u; two candidates can swap
+//! only if their exact values differ by less than the sum of their errors): euclidean
+//! GEMM form γ·(‖q‖ + ‖x‖)² on the squared distance; inner product γ·Σ|qᵢxᵢ|; cosine
+//! and angular about γ·Σ|qᵢxᵢ| / (‖q‖‖x‖) + 3u on cos. Outside those bands the result
+//! equals exact search. The euclidean GEMM form cancels catastrophically for
+//! near-duplicates (a query equal to a stored vector scores ~γ‖x‖², not 0), which is why
+//! the reported distance is recomputed and never derived from the score.
 //!
 //! # Batch search
 //! [`FlatIndex::batch_search`] splits the queries into blocks of up to [`QUERY_BLOCK`]
@@ -44,19 +47,31 @@
 //! queries per tile, 12 AVX2 accumulators, queries packed `[dim][16]` so each step is
 //! 2 vector loads, 6 broadcasts and 12 FMAs. Each tile's scores are compared with the
 //! 16 queries' current thresholds ([`TopK::worst`]) in registers, and only the
-//! survivors (a movemask) reach the heaps. Measured on a 2-core AMD EPYC (Zen 3,
-//! AVX2), 100 000 × 384, 1 000 queries, k = 10: this is ~5× faster than a scan with the
-//! one-pair kernels blocked the same way and streams the base ≥ 10× less often than
-//! scanning per query. Without AVX2+FMA (or with `NUSTERDB_FORCE_ISA=scalar`) a portable
-//! version of the same tile is used. The other metrics score pair by pair with
-//! `distance_unchecked`, still blocked.
+//! survivors (a movemask) reach the heaps. The first pass over a chunk prefetches each
+//! next tile. Measured on one core of an AMD EPYC (Zen 3, AVX2; FMA peak measured at
+//! ~97 GFLOP/s), 100 000 × 384, 1 000 queries, k = 10, euclidean:
+//!
+//! | approach | QPS |
+//! |---|---|
+//! | `search` per query (memory-bound scan, 8.5 ms) | 118 |
+//! | one-pair kernels, blocked 16 queries × chunk | 341 |
+//! | this micro-kernel (~94 GFLOP/s) | 1 210 |
+//! | faiss-cpu 1.15 `IndexFlatL2` / `IndexFlatIP`, 1 thread | 1 100 / 1 140 |
+//!
+//! At ~96 % of the FMA peak no other tile shape (4 queries × 1 row, 1 × 4 rows sharing
+//! loads, which also need a horizontal sum per pair) can be meaningfully faster, so
+//! the broadcast form is what is kept. Without AVX2+FMA (or with `NUSTERDB_FORCE_ISA=scalar`) a portable version of
+//! the same tile is used. The other metrics score pair by pair with
+//! `distance_unchecked`, still blocked. Large `k` costs extra (heap updates and the
+//! exact re-scoring of `k` rows per query): k = 100 −8 %, k = 1 000 −45 %.
 //!
 //! # Filters
-//! With `allow`, when the allowed set is small relative to the scan
-//! (`|allow| · SPARSE_FACTOR < end`), only the allowed slots are visited (rows gathered
-//! into a contiguous chunk for the GEMM path); otherwise the whole base is scanned and a
-//! slot's membership is checked only when its score passes the threshold, which after
-//! the first `k` hits is rare.
+//! With `allow`, when the allowed set is small relative to the scan (below 1/8 of it
+//! for a single search, 1/4 for rows of ≥ 256 floats, 4/5 for a batch: see
+//! `SPARSE_FACTOR` and `BATCH_SPARSE` for the measurements), only the allowed live
+//! slots are visited (gathered into contiguous chunks for the GEMM path); otherwise
+//! the whole base is scanned and a slot's membership is checked only when its score
+//! passes the threshold, which after the first `k` hits is rare.
 
 use std::ops::Range;
 
@@ -72,18 +87,33 @@ use crate::metric::DistanceMetric;
 /// blocks read the base from memory less often; measured (1 thread, 100k rows, d = 128,
 /// 384, 1536): 32 → 64 → 128 → 256 gives +8 %, +3 %, +2 %.
 pub const QUERY_BLOCK: usize = 256;
+/// At most this many bytes of packed queries per block (caps the block for long rows;
+/// at d = 1536 a full block of 256 is 1.5 MiB and still the fastest measured).
+const QPACK_BYTES: usize = 4 << 20;
 /// Bytes of base rows per chunk, sized to stay in L2 while every panel of the query
 /// block passes over it (96–192 KiB measured equal; 384 KiB 2 % slower).
 pub const CHUNK_BYTES: usize = 128 * 1024;
+/// The most row memory [`FlatIndex::new`] reserves for its capacity hint, so a generous
+/// hint (a `max_nb_elements` of 10⁹, say) neither claims terabytes nor shows up as such
+/// in [`VectorIndex::memory_bytes`] before any vector arrives.
+pub const MAX_RESERVE_BYTES: usize = 256 << 20;
 /// Queries scored together by the pair-by-pair path.
 const GENERIC_QUERY_BLOCK: usize = 16;
 /// Below this many floats of eligible rows a single search runs on one thread.
 const PAR_MIN_FLOATS: usize = 1 << 20;
 /// A parallel slice of the base has at least this many floats of rows.
 const PAR_PART_FLOATS: usize = 1 << 18;
-/// An `allow` set (or the live set, for batches) this many times smaller than the scan
-/// range is visited slot by slot instead of scanned.
+/// A single search visits the `allow` set slot by slot instead of scanning when it is
+/// this many times smaller than the scan (rows of ≥ 256 floats: half this factor, as
+/// a long row is read as efficiently at random as in sequence). Measured, 1 thread,
+/// 38.4 M floats of rows: list vs scan at |allow|/rows = 1/8 is 12.7 vs 15.3 ms (d = 16),
+/// 6.3 vs 9.8 ms (d = 64); at 1/4, 4.7 vs 8.6 ms (d = 384) but 28 vs 16 ms (d = 16).
 const SPARSE_FACTOR: u64 = 8;
+/// A batch visits the allowed (or live) slots by list, gathering them into contiguous
+/// chunks, when they are fewer than `num / den` of the scan: the gather is paid once
+/// per query block, so the list wins up to ~0.85 (measured at d = 16 and 384: 1.2–1.3×
+/// faster at 0.75, even at 0.9).
+const BATCH_SPARSE: (u64, u64) = (4, 5);
 /// Batches of fewer queries run query by query (each search is parallel itself).
 const GEMM_MIN_QUERIES: usize = 2;
 
@@ -97,6 +127,13 @@ const _: () = assert!(
     std::mem::size_of::<Block>() == 64 && std::mem::align_of::<Block>() == 64,
     "Block must be 16 f32 with no padding"
 );
+
+/// Whether a candidate scoring `s` may enter a collector whose threshold is `thr`
+/// ([`TopK::worst`], never NaN): `s ≤ thr`, or NaN (which the collector ranks last).
+#[inline]
+fn passes(s: f32, thr: f32) -> bool {
+    s <= thr || s.is_nan()
+}
 
 /// How the scan ranks candidates (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,6 +202,7 @@ impl Plan<'_> {
 }
 
 /// The exact index. See the module docs for layout, scoring and accuracy.
+#[derive(Clone)]
 pub struct FlatIndex {
     dim: usize,
     metric: DistanceMetric,
@@ -197,14 +235,15 @@ impl std::fmt::Debug for FlatIndex {
 }
 
 impl FlatIndex {
-    /// An empty index. `capacity_hint` rows are reserved up front if the allocator
-    /// agrees (a hint too large to reserve is ignored, never an abort); the index grows
-    /// past it by doubling.
+    /// An empty index. `capacity_hint` rows (at most [`MAX_RESERVE_BYTES`] of them) are
+    /// reserved up front if the allocator agrees (a reservation that fails is skipped,
+    /// never an abort); the index grows past it by doubling.
     pub fn new(dim: usize, metric: DistanceMetric, capacity_hint: usize) -> Self {
         let fast = Fast::of(metric);
         let mut blocks = Vec::new();
         let mut live = Vec::new();
         let mut aux = Vec::new();
+        let capacity_hint = capacity_hint.min(MAX_RESERVE_BYTES / (4 * dim.max(1)));
         let hint_blocks = capacity_hint.saturating_mul(dim).div_ceil(BLOCK_FLOATS);
         if blocks.try_reserve_exact(hint_blocks).is_ok() {
             // Small next to the rows; failures here only mean growing later.
@@ -283,7 +322,15 @@ impl FlatIndex {
     /// list (the GEMM path computes dead rows; a single scan just skips them).
     fn plan<'a>(&self, allow: Option<&'a RoaringBitmap>, batch: bool) -> Plan<'a> {
         let end = self.end;
-        let sparse = |n: u64| n.saturating_mul(SPARSE_FACTOR) < end as u64;
+        let sparse = |n: u64| {
+            if batch {
+                n.saturating_mul(BATCH_SPARSE.1) < (end as u64).saturating_mul(BATCH_SPARSE.0)
+            } else if self.dim >= 256 {
+                n.saturating_mul(SPARSE_FACTOR / 2) < end as u64
+            } else {
+                n.saturating_mul(SPARSE_FACTOR) < end as u64
+            }
+        };
         match allow {
             Some(a) if sparse(a.len()) => Plan::List(
                 a.iter()
@@ -325,7 +372,7 @@ impl FlatIndex {
                         continue;
                     }
                     let s = score(self.row(slot), slot);
-                    if !(s > top.worst()) && allow.is_none_or(|a| a.contains(slot as u32)) {
+                    if passes(s, top.worst()) && allow.is_none_or(|a| a.contains(slot as u32)) {
                         top.push(s, slot as u32);
                     }
                 }
@@ -333,7 +380,7 @@ impl FlatIndex {
             Plan::List(list) => {
                 for &slot in &list[range] {
                     let s = score(self.row(slot as usize), slot as usize);
-                    if !(s > top.worst()) {
+                    if passes(s, top.worst()) {
                         top.push(s, slot);
                     }
                 }
@@ -672,7 +719,9 @@ impl VectorIndex for FlatIndex {
         let isa = Self::gemm_isa();
         let threads = rayon::current_num_threads().max(1);
         let (qb, step) = if use_gemm {
-            (QUERY_BLOCK, gemm::NR)
+            // Long queries: fewer per block, so the packed block stays ≤ QPACK_BYTES.
+            let fit = (QPACK_BYTES / (4 * d)) / gemm::NR * gemm::NR;
+            (QUERY_BLOCK.min(fit.max(gemm::NR)), gemm::NR)
         } else {
             (GENERIC_QUERY_BLOCK, 1)
         };
@@ -861,7 +910,7 @@ mod gemm {
                 for (j, &dot) in acc.iter().enumerate() {
                     let s = base[r] + scale[r] * dot;
                     out[r * NR + j] = s;
-                    if !(s > thr[j]) {
+                    if super::super::passes(s, thr[j]) {
                         mask |= 1u128 << (r * NR + j);
                     }
                 }
@@ -915,6 +964,7 @@ mod gemm {
         /// AVX2 and FMA are available; `x` is valid for `R` rows of `d` floats, `qp`
         /// for `d · 16` floats, `base` and `scale` for `R` floats.
         #[inline]
+        #[allow(clippy::too_many_arguments)]
         #[target_feature(enable = "avx2,fma")]
         unsafe fn tile<const R: usize>(
             x: *const f32,

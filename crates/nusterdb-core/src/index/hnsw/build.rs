@@ -87,7 +87,8 @@ impl HnswIndex {
     }
 
     /// [`crate::index::VectorIndex::remove`]: the slot becomes a tombstone and its
-    /// neighbours are repaired; the last live vector's removal resets the graph.
+    /// neighbours are repaired (the entry point, if it was, moves to the live node of
+    /// highest level); the last live vector's removal resets the graph.
     pub(super) fn remove_one(&mut self, slot: u32) {
         if !self.is_live(slot) {
             return;
@@ -98,6 +99,10 @@ impl HnswIndex {
         if self.live == 0 {
             self.reset_graph();
             return;
+        }
+        if self.entry_point().is_some_and(|(e, _)| e == slot) {
+            // Searches start from a live node of the top level where there is one.
+            self.move_entry_off(|s| s == slot);
         }
         let mut s = self.pool.take();
         self.repair_around(slot, &mut s);
@@ -212,7 +217,7 @@ impl HnswIndex {
             if out.len() >= m {
                 break;
             }
-            if out.iter().all(|&o| !(self.score_nodes(c.id, o) < c.d)) {
+            if out.iter().all(|&o| self.score_nodes(c.id, o) >= c.d) {
                 out.push(c.id);
             }
         }
@@ -251,15 +256,35 @@ impl HnswIndex {
         self.graph.write(n, layer, out);
     }
 
-    /// After `slot` became a tombstone: every live neighbour of it that links back
-    /// re-selects its list (see [`HnswIndex::relink`]).
+    /// After `slot` became a tombstone: every live node within two hops of it (its
+    /// neighbours and theirs, where nearly all nodes linking to it are) whose list
+    /// holds it re-selects that list (see [`HnswIndex::relink`]), so the tombstone
+    /// is cut out of the graph and a later reuse of the slot finds few stale links.
     fn repair_around(&self, slot: u32, s: &mut Scratch) {
         for layer in 0..=self.graph.level(slot) {
             self.graph.read_into(slot, layer, &mut s.list);
-            for &n in &s.list {
-                if n != slot && self.is_live(n) && self.graph.contains(n, layer, slot) {
-                    self.relink(n, layer, &mut s.w, &mut s.sel2, &mut s.out2);
+            let w = &mut s.w;
+            w.visited.reset(self.cap);
+            w.visited.insert(slot);
+            s.todo.clear();
+            let check = |x: u32, todo: &mut Vec<u32>| {
+                if self.is_live(x) && self.graph.contains(x, layer, slot) {
+                    todo.push(x);
                 }
+            };
+            for &n in &s.list {
+                if w.visited.insert(n) {
+                    check(n, &mut s.todo);
+                }
+                for a in Graph::entries(self.graph.list(n, layer)) {
+                    let m = a.load(Relaxed);
+                    if w.visited.insert(m) {
+                        check(m, &mut s.todo);
+                    }
+                }
+            }
+            for &n in &s.todo {
+                self.relink(n, layer, &mut s.w, &mut s.sel2, &mut s.out2);
             }
         }
     }
@@ -293,6 +318,17 @@ impl HnswIndex {
         }
         sort_cands(sel);
         self.select(sel, self.graph.cap_of(layer), out);
+        // Keep the node's degree: the heuristic alone would thin the graph a little
+        // more with every repair.
+        let degree = w.nbuf.len().min(self.graph.cap_of(layer));
+        for c in sel.iter() {
+            if out.len() >= degree {
+                break;
+            }
+            if !out.contains(&c.id) {
+                out.push(c.id);
+            }
+        }
         self.graph.write(n, layer, out);
     }
 }

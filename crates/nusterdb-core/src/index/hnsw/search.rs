@@ -17,7 +17,7 @@ use crate::index::topk::sort_results;
 use crate::index::SearchParams;
 
 /// How many candidates ahead of the one being scored have their vectors prefetched.
-const PREFETCH_AHEAD: usize = 2;
+const PREFETCH_AHEAD: usize = 3;
 /// Cache lines prefetched per vector at most (the hardware prefetcher follows on).
 const PREFETCH_MAX_LINES: usize = 24;
 
@@ -98,14 +98,13 @@ impl HnswIndex {
             }
             let mut moved = false;
             let nb = &w.nbuf;
-            for j in 0..nb.len().min(PREFETCH_AHEAD) {
-                self.prefetch_row(nb[j]);
+            for &id in nb.iter().take(PREFETCH_AHEAD) {
+                self.prefetch_row(id);
             }
-            for j in 0..nb.len() {
+            for (j, &id) in nb.iter().enumerate() {
                 if let Some(&ahead) = nb.get(j + PREFETCH_AHEAD) {
                     self.prefetch_row(ahead);
                 }
-                let id = nb[j];
                 let d = self.score(q, id);
                 if d < cur.d {
                     cur = Cand { d, id };
@@ -121,6 +120,12 @@ impl HnswIndex {
     /// Beam search on `layer` from `ep` with width `ef`: afterwards `w.res` holds the
     /// (at most `ef`) closest nodes found for which `accept` is true. Every node is
     /// traversed; `accept` is asked only of nodes close enough to enter the results.
+    ///
+    /// Fewer than `ef` results means every node reachable from `ep` was seen (the beam
+    /// only stops early once it holds `ef`); the search then goes on from the entry
+    /// point, in case `ep` lay in a part of the layer the entry's part does not reach
+    /// (pruning and removals can leave such islands). Afterwards `w.visited` holds
+    /// every node scored.
     #[inline]
     pub(super) fn beam<const CONC: bool, A: Fn(u32) -> bool>(
         &self,
@@ -134,7 +139,33 @@ impl HnswIndex {
         w.cand.clear();
         w.res.clear();
         w.visited.reset(self.cap);
-        w.visited.insert(ep.id);
+        self.expand::<CONC, _>(q, ep, ef, layer, w, &accept);
+        if w.res.len() < ef {
+            if let Some((e, _)) = self.entry_point() {
+                let start = Cand {
+                    d: self.score(q, e),
+                    id: e,
+                };
+                self.expand::<CONC, _>(q, start, ef, layer, w, &accept);
+            }
+        }
+    }
+
+    /// The beam's main loop from `ep` (nothing if `ep` was visited), adding to the
+    /// candidates and results already in `w`.
+    #[inline]
+    fn expand<const CONC: bool, A: Fn(u32) -> bool>(
+        &self,
+        q: &[f32],
+        ep: Cand,
+        ef: usize,
+        layer: usize,
+        w: &mut Work,
+        accept: &A,
+    ) {
+        if !w.visited.insert(ep.id) {
+            return;
+        }
         w.cand.push(ep);
         if accept(ep.id) {
             w.res.push(ep);
@@ -153,15 +184,13 @@ impl HnswIndex {
                     self.prefetch_list0(next.id);
                 }
             }
-            let n = w.nbuf.len();
-            for j in 0..n.min(PREFETCH_AHEAD) {
-                self.prefetch_row(w.nbuf[j]);
+            for &id in w.nbuf.iter().take(PREFETCH_AHEAD) {
+                self.prefetch_row(id);
             }
-            for j in 0..n {
-                if j + PREFETCH_AHEAD < n {
-                    self.prefetch_row(w.nbuf[j + PREFETCH_AHEAD]);
+            for (j, &id) in w.nbuf.iter().enumerate() {
+                if let Some(&ahead) = w.nbuf.get(j + PREFETCH_AHEAD) {
+                    self.prefetch_row(ahead);
                 }
-                let id = w.nbuf[j];
                 let d = self.score(q, id);
                 let admit = match w.res.top() {
                     Some(worst) if w.res.len() >= ef => d < worst.d,
@@ -234,6 +263,18 @@ impl HnswIndex {
                     }
                 } else {
                     self.graph_search(qp, ef, w, |id| self.is_live(id) && a.contains(id));
+                    if (w.res.len() as u64) < allowed.min(ef as u64) {
+                        // Allowed nodes the graph does not reach (or dead ones): score the
+                        // rest of the allowed set.
+                        for slot in a.iter() {
+                            if slot as usize >= self.end {
+                                break;
+                            }
+                            if self.is_live(slot) && w.visited.insert(slot) {
+                                self.offer(qp, slot, ef, w);
+                            }
+                        }
+                    }
                 }
             }
             None if self.live <= ef => {
@@ -243,8 +284,21 @@ impl HnswIndex {
                     }
                 }
             }
-            None if self.tombstones == 0 => self.graph_search(qp, ef, w, |_| true),
-            None => self.graph_search(qp, ef, w, |id| self.is_live(id)),
+            None => {
+                if self.tombstones == 0 {
+                    self.graph_search(qp, ef, w, |_| true);
+                } else {
+                    self.graph_search(qp, ef, w, |id| self.is_live(id));
+                }
+                if w.res.len() < ef.min(self.live) {
+                    // Live nodes the graph does not reach: score them too.
+                    for slot in 0..self.end as u32 {
+                        if self.is_live(slot) && w.visited.insert(slot) {
+                            self.offer(qp, slot, ef, w);
+                        }
+                    }
+                }
+            }
         }
         self.collect(q, k, s)
     }

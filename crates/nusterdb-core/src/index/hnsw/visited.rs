@@ -189,13 +189,15 @@ pub(crate) struct Scratch {
     pub(crate) out2: Vec<u32>,
     /// A copy of a neighbour list.
     pub(crate) list: Vec<u32>,
+    /// Nodes waiting to be repaired.
+    pub(crate) todo: Vec<u32>,
 }
 
 impl Scratch {
     fn memory_bytes(&self) -> usize {
         self.w.memory_bytes()
             + (self.q.capacity() + self.out.capacity() + self.out2.capacity()) * 4
-            + self.list.capacity() * 4
+            + (self.list.capacity() + self.todo.capacity()) * 4
             + (self.sel.capacity() + self.sel2.capacity()) * std::mem::size_of::<Cand>()
     }
 }
@@ -204,7 +206,7 @@ impl Scratch {
 /// at the same time, created on demand and kept for reuse.
 #[derive(Debug, Default)]
 pub(crate) struct ScratchPool {
-    free: Mutex<Vec<Box<Scratch>>>,
+    free: Mutex<Vec<Scratch>>,
 }
 
 impl ScratchPool {
@@ -221,18 +223,15 @@ impl ScratchPool {
     /// Heap bytes held by the pooled scratch spaces.
     pub(crate) fn memory_bytes(&self) -> usize {
         let free = self.free.lock();
-        free.capacity() * std::mem::size_of::<Box<Scratch>>()
-            + free
-                .iter()
-                .map(|s| std::mem::size_of::<Scratch>() + s.memory_bytes())
-                .sum::<usize>()
+        free.capacity() * std::mem::size_of::<Scratch>()
+            + free.iter().map(Scratch::memory_bytes).sum::<usize>()
     }
 }
 
 /// A scratch space on loan from a [`ScratchPool`].
 pub(crate) struct PooledScratch<'a> {
     pool: &'a ScratchPool,
-    s: Option<Box<Scratch>>,
+    s: Option<Scratch>,
 }
 
 impl Deref for PooledScratch<'_> {
@@ -240,14 +239,14 @@ impl Deref for PooledScratch<'_> {
     #[inline]
     fn deref(&self) -> &Scratch {
         // Always `Some` until dropped.
-        self.s.as_deref().unwrap_or_else(|| unreachable!())
+        self.s.as_ref().unwrap_or_else(|| unreachable!())
     }
 }
 
 impl DerefMut for PooledScratch<'_> {
     #[inline]
     fn deref_mut(&mut self) -> &mut Scratch {
-        self.s.as_deref_mut().unwrap_or_else(|| unreachable!())
+        self.s.as_mut().unwrap_or_else(|| unreachable!())
     }
 }
 
