@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::filter::{Filter, PayloadIndex};
 use crate::id_map::{check_id, IdMap};
 use crate::index::flat::FlatIndex;
+use crate::index::hnsw::HnswIndex;
 use crate::index::{SearchParams, VectorIndex};
 use crate::metadata::Metadata;
 use crate::metric::DistanceMetric;
@@ -156,8 +157,14 @@ fn check_compatible(stored: &DatabaseConfig, given: &DatabaseConfig) -> Result<(
 }
 
 fn new_index(config: &DatabaseConfig, capacity: usize) -> Box<dyn VectorIndex> {
-    // The HNSW index plugs in here (open refuses index types not yet served).
-    Box::new(FlatIndex::new(config.dim, config.distance_metric, capacity))
+    match config.index_type {
+        IndexType::Flat => Box::new(FlatIndex::new(config.dim, config.distance_metric, capacity)),
+        IndexType::Hnsw => Box::new(HnswIndex::new(
+            config.dim,
+            config.distance_metric,
+            &config.hnsw,
+        )),
+    }
 }
 
 /// The in-memory structures rebuilt from the store.
@@ -168,14 +175,23 @@ fn load_maps(store: &Store, config: &DatabaseConfig) -> Result<Maps> {
     let path = store.path().to_path_buf();
     let mut ids = IdMap::with_capacity(config.hnsw.max_nb_elements.min(1 << 20));
     let mut index = new_index(config, 0);
-    let mut buf = vec![0.0f32; config.dim];
+    // Decode everything first, then hand the index one batch: an HNSW graph is then
+    // built in parallel instead of one insert at a time.
+    let mut slots: Vec<u32> = Vec::new();
+    let mut data: Vec<f32> = Vec::new();
+    let dim = config.dim;
     store.scan(VECTOR_PREFIX, |id, bytes| {
-        codec::decode_vector_into(bytes, &mut buf)
+        let start = data.len();
+        data.resize(start + dim, 0.0);
+        codec::decode_vector_into(bytes, &mut data[start..])
             .map_err(|d| corruption(&path, format!("vector {id}: {d}")))?;
-        let slot = ids.assign(id)?;
-        index.insert(slot, &buf);
+        slots.push(ids.assign(id)?);
         Ok(())
     })?;
+    let items: Vec<(u32, &[f32])> = slots.iter().copied().zip(data.chunks_exact(dim)).collect();
+    index.insert_many(&items);
+    drop(items);
+    drop(data);
     let mut payload = PayloadIndex::new();
     let mut with_metadata = 0usize;
     store.scan(METADATA_PREFIX, |id, bytes| {
@@ -241,7 +257,6 @@ impl Database {
     ) -> Result<Database> {
         if let Some(c) = &config {
             c.validate()?;
-            Self::check_supported(c)?;
         }
         let (store, config) = match &location {
             Location::Memory => {
@@ -270,7 +285,6 @@ impl Database {
             }
             Location::Path(path) => Self::open_writer(path, config)?,
         };
-        Self::check_supported(&config)?;
         let state = load_state(store, &config)?;
         let shared = Arc::new(Shared {
             config,
@@ -286,17 +300,6 @@ impl Database {
             db.start_auto_snapshots();
         }
         Ok(db)
-    }
-
-    /// Refuses index types this build cannot serve, rather than serving them with
-    /// something else.
-    fn check_supported(c: &DatabaseConfig) -> Result<()> {
-        match c.index_type {
-            IndexType::Flat => Ok(()),
-            IndexType::Hnsw => Err(Error::invalid(
-                "index_type \"hnsw\" is not available in this release; use \"flat\" (exact search)",
-            )),
-        }
     }
 
     fn open_writer(path: &Path, given: Option<DatabaseConfig>) -> Result<(Store, DatabaseConfig)> {
@@ -473,11 +476,13 @@ impl Database {
                 batch.put(keys::metadata_key(id), codec::encode_metadata(m));
             }
             st.store.write(batch)?;
+            let mut items = Vec::with_capacity(ids.len());
             for ((row, &id), m) in vectors.chunks_exact(dim).zip(ids).zip(&metadata) {
                 let slot = st.ids.assign(id)?;
-                st.index.insert(slot, row);
                 st.payload.insert(slot, m);
+                items.push((slot, row));
             }
+            st.index.insert_many(&items);
             Ok(ids.len())
         })
     }

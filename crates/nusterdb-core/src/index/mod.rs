@@ -58,6 +58,14 @@ pub trait VectorIndex: Send + Sync {
     /// there.
     fn insert(&mut self, slot: u32, v: &[f32]);
 
+    /// Stores many `(slot, vector)` pairs, as [`VectorIndex::insert`] would one by
+    /// one; indexes that can build in parallel override it (HNSW does).
+    fn insert_many(&mut self, items: &[(u32, &[f32])]) {
+        for &(slot, v) in items {
+            self.insert(slot, v);
+        }
+    }
+
     /// Removes the vector at `slot`; a no-op if there is none.
     fn remove(&mut self, slot: u32);
 

@@ -439,6 +439,10 @@ fn inv_sqrt(x: f32) -> f32 {
 }
 
 impl VectorIndex for HnswIndex {
+    fn insert_many(&mut self, items: &[(u32, &[f32])]) {
+        self.build_parallel(items);
+    }
+
     fn dim(&self) -> usize {
         self.dim
     }
