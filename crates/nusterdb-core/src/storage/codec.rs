@@ -439,6 +439,94 @@ mod tests {
         assert_eq!(decode_config(&encode_config(&c)).unwrap(), c);
     }
 
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// The exact bytes of format version 1. Changing any encoding must fail this test:
+    /// bump `FORMAT_VERSION` (or the record version), keep a decoder for the old bytes,
+    /// add a fixture under tests/data/, and only then update these strings.
+    #[test]
+    fn golden_bytes_of_format_v1() {
+        assert_eq!(FORMAT_VERSION, 1, "a new format needs new golden bytes");
+        assert_eq!(
+            hex(&encode_format()),
+            "4e55535445524442".to_string() + "01000000"
+        );
+        assert_eq!(hex(&encode_vector(&[1.0, -2.5])), "010000803f000020c0");
+        let m = Metadata::from_stored(
+            [
+                ("b".to_string(), Value::Bool(true)),
+                ("f".to_string(), Value::Float(0.5)),
+                ("i".to_string(), Value::Int(-2)),
+                ("s".to_string(), Value::Str("x".into())),
+            ]
+            .into_iter()
+            .collect(),
+            ["t".to_string()].into_iter().collect(),
+            1,
+            2,
+            3,
+        );
+        assert_eq!(
+            hex(&encode_metadata(&m)),
+            concat!(
+                "01",
+                "0100000000000000",
+                "0200000000000000",
+                "0300000000000000",
+                "04000000",
+                "01000000",
+                "62",
+                "03",
+                "01",
+                "01000000",
+                "66",
+                "02",
+                "000000000000e03f",
+                "01000000",
+                "69",
+                "01",
+                "feffffffffffffff",
+                "01000000",
+                "73",
+                "00",
+                "01000000",
+                "78",
+                "01000000",
+                "01000000",
+                "74",
+            )
+        );
+        let c = DatabaseConfig::new(3).unwrap();
+        assert_eq!(
+            hex(&encode_config(&c)),
+            concat!(
+                "01",
+                "03000000",
+                "00",
+                "00",
+                "10000000",
+                "0004000000000000",
+                "10000000",
+                "c8000000",
+                "00000000",
+                "01",
+                "0001000000000000",
+                "4000000000000000",
+                "03000000",
+                "02",
+                "01",
+                "01",
+                "0a000000",
+                "04000000",
+                "00",
+                "00",
+                "100e000000000000",
+            )
+        );
+    }
+
     #[test]
     fn format_marker_checks_magic_and_version() {
         assert_eq!(decode_format(&encode_format()).unwrap(), FORMAT_VERSION);
