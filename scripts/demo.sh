@@ -12,5 +12,6 @@ rm -rf dist
 maturin build --release --out dist
 echo "==> installing it"
 python -m pip install -q --force-reinstall --no-deps dist/nusterdb-*.whl
-echo "==> running examples/examples_advanced.py"
+echo "==> running examples/quickstart.py (the database) and examples/examples_advanced.py"
+python examples/quickstart.py
 python examples/examples_advanced.py
