@@ -417,7 +417,7 @@ impl Database {
     pub fn add(&self, id: u64, v: &[f32], metadata: Option<Metadata>) -> Result<()> {
         check_id(id)?;
         self.check_vector(v)?;
-        self.bulk_add(&[id], v, metadata.map(|m| vec![m]))
+        self.insert_checked(&[id], v, vec![metadata.unwrap_or_default()])
             .map(|_| ())
     }
 
@@ -466,6 +466,19 @@ impl Database {
             }
         }
         let metadata = metadata.unwrap_or_else(|| vec![Metadata::new(); ids.len()]);
+        self.insert_checked(ids, vectors, metadata)
+    }
+
+    /// Stores rows already checked (ids, dimensions, values, no repeats within the batch)
+    /// in one atomic batch; only the clash with stored ids is checked here, under the
+    /// write lock.
+    fn insert_checked(
+        &self,
+        ids: &[u64],
+        vectors: &[f32],
+        metadata: Vec<Metadata>,
+    ) -> Result<usize> {
+        let dim = self.shared.config.dim;
         self.write(|st| {
             if let Some(&id) = ids.iter().find(|&&id| st.ids.contains(id)) {
                 return Err(Error::DuplicateId(id));
