@@ -40,7 +40,9 @@ def recall(
 def test_hnsw_database_recall_at_default_ef(rng: np.random.Generator, metric: str) -> None:
     base = clustered(rng, 5000, 32)
     ids = np.arange(5000, dtype=np.int64) * 3
-    queries = clustered(rng, 50, 32)
+    # 200 queries: recall over 2,000 hits varies by about ±0.006 between seeds, well
+    # inside the margin to 0.95 (50 queries left too little).
+    queries = clustered(rng, 200, 32)
     if metric == "inner_product":
         # Maximum inner product on vectors of very different norms is not a metric
         # search, and graph recall there needs a much larger ef (a known limit of HNSW
