@@ -348,7 +348,8 @@ class NusterDB:
     @property
     def config(self) -> DatabaseConfig: ...
     def flush(self) -> None:
-        """Syncs the write-ahead log: acknowledged writes then survive power loss."""
+        """Syncs the write-ahead log (acknowledged writes then survive power loss) and
+        saves the HNSW graph if it changed since its last save."""
     def refresh(self) -> None:
         """Catches a read-only handle up with the writer's later writes."""
     def dimension(self) -> int: ...

@@ -16,6 +16,7 @@ __all__ = [
     "DuplicateIdError",
     "FilterError",
     "IdNotFoundError",
+    "IndexRebuiltWarning",
     "InvalidArgumentError",
     "InvalidVectorError",
     "NusterDBError",
@@ -79,3 +80,9 @@ class ReadOnlyError(NusterDBError):
 
 class NusterDBIOError(NusterDBError, OSError):
     """An operating-system I/O failure; ``.filename`` holds the path."""
+
+
+class IndexRebuiltWarning(RuntimeWarning):
+    """The saved HNSW graph file could not be used (damaged, unreadable, or made with
+    other parameters) and the graph was rebuilt from the stored vectors. Nothing was
+    lost; only the open took longer. The rebuilt graph is saved again at once."""

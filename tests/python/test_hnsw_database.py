@@ -3,9 +3,12 @@ numpy brute force (recall), with filters, deletes, updates and reopening."""
 
 from __future__ import annotations
 
+import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
+import nusterdb
 import pytest
 from nusterdb import DatabaseConfig, HNSWConfig, NusterDB
 
@@ -119,3 +122,108 @@ def test_hnsw_database_reopens_with_its_vectors(tmp_path: Path, rng: np.random.G
             )
             >= 0.95
         )
+
+
+def answers(db: NusterDB, queries: np.ndarray) -> list[list[tuple[int, float]]]:
+    out = []
+    for q in queries:
+        out.append(db.search(q, k=10))
+        out.append(db.search(q, k=5, ef_search=12))
+        out.append(db.search(q, k=10, filter={"group": {"$lt": 10}}))
+    ids, dists = db.batch_search(queries, k=10)
+    out.extend([list(zip(i.tolist(), d.tolist())) for i, d in zip(ids, dists)])
+    return out
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_hnsw_graph_round_trip_answers_identically(
+    tmp_path: Path, rng: np.random.Generator, metric: str
+) -> None:
+    base = clustered(rng, 3000, 24)
+    ids = np.arange(3000, dtype=np.int64) * 5
+    queries = clustered(rng, 40, 24)
+    path = str(tmp_path / "db")
+    cfg = DatabaseConfig(24, index_type="hnsw", distance_metric=metric)
+    with NusterDB(path, cfg) as db:
+        db.bulk_add(ids, base, [{"group": int(i % 100)} for i in range(3000)])
+        db.bulk_remove([int(i) for i in ids[::11]])
+        db.add(99_999, base[0] + 1.0, {"group": 1})
+        before = answers(db, queries)
+    assert (tmp_path / "db" / "hnsw.graph").is_file()
+    with NusterDB.open(path) as db:
+        after = answers(db, queries)
+    assert after == before
+
+
+def test_hnsw_corrupted_graph_file_is_rebuilt_with_a_warning(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    base = clustered(rng, 2000, 16)
+    ids = np.arange(2000, dtype=np.int64)
+    queries = clustered(rng, 30, 16)
+    path = tmp_path / "db"
+    with NusterDB(str(path), DatabaseConfig(16, index_type="hnsw")) as db:
+        db.bulk_add(ids, base)
+    graph = path / "hnsw.graph"
+    data = bytearray(graph.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    graph.write_bytes(bytes(data))
+    with pytest.warns(nusterdb.IndexRebuiltWarning, match="checksum"):
+        db = NusterDB.open(str(path))
+    with db:
+        assert len(db) == 2000
+        assert recall(db, base, ids, queries, "euclidean") >= 0.95
+    # The rebuilt graph was saved: the next open loads it without a warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with NusterDB.open(str(path)) as db:
+            assert recall(db, base, ids, queries, "euclidean") >= 0.95
+
+
+def test_hnsw_search_while_inserting_from_threads(rng: np.random.Generator) -> None:
+    """Searches from 3 threads while 2 threads insert: no error, every result sorted,
+    nothing returned that was not inserted, and the final graph finds everything."""
+    dim = 16
+    base = clustered(rng, 6000, dim)
+    db = NusterDB(None, DatabaseConfig(dim, index_type="hnsw"))
+    db.bulk_add(np.arange(1000, dtype=np.int64), base[:1000])
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    searches = [0]
+
+    def writer(part: int) -> None:
+        try:
+            lo = 1000 + part * 2500
+            for start in range(lo, lo + 2500, 50):
+                db.bulk_add(np.arange(start, start + 50, dtype=np.int64), base[start : start + 50])
+        except BaseException as e:
+            errors.append(e)
+
+    def reader(seed: int) -> None:
+        local = np.random.default_rng(seed)
+        try:
+            while not stop.is_set():
+                q = base[local.integers(0, 6000)]
+                got = db.search(q, k=10)
+                dists = [d for _, d in got]
+                assert dists == sorted(dists)
+                assert all(0 <= i < 6000 for i, _ in got)
+                searches[0] += 1
+        except BaseException as e:
+            errors.append(e)
+
+    readers = [threading.Thread(target=reader, args=(s,)) for s in range(3)]
+    writers = [threading.Thread(target=writer, args=(p,)) for p in range(2)]
+    for t in readers + writers:
+        t.start()
+    for t in writers:
+        t.join()
+    stop.set()
+    for t in readers:
+        t.join()
+    assert not errors, errors
+    assert len(db) == 6000
+    print(f"{searches[0]} searches ran during the inserts")
+    assert searches[0] > 0
+    hits = sum(db.search(base[i], k=1)[0][0] == i for i in range(0, 6000, 60))
+    assert hits >= 98

@@ -7,12 +7,13 @@
 //! rebuilt from RocksDB on open). Readers share a lock; writers take it exclusively.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 use roaring::RoaringBitmap;
 use rocksdb::WriteBatch;
 
@@ -21,18 +22,47 @@ use crate::error::{Error, Result};
 use crate::filter::{Filter, PayloadIndex};
 use crate::id_map::{check_id, IdMap};
 use crate::index::flat::FlatIndex;
-use crate::index::hnsw::HnswIndex;
+use crate::index::hnsw::{vector_hash, HnswIndex};
 use crate::index::{SearchParams, VectorIndex};
 use crate::metadata::Metadata;
 use crate::metric::DistanceMetric;
 use crate::snapshot::{self, SnapshotInfo};
 use crate::storage::codec::{self, decode_config, decode_format, encode_config, encode_format};
+use crate::storage::fileio::{write_atomic, FileIo, OsIo};
 use crate::storage::keys::{self, CONFIG_KEY, FORMAT_KEY, METADATA_PREFIX, VECTOR_PREFIX};
 use crate::storage::{DirState, Store};
 use crate::vector::{check_dims, check_finite};
 
 /// Largest n·k a `batch_search` may return (the result arrays are n·k in size).
 pub const MAX_BATCH_RESULTS: u64 = 1 << 28;
+
+/// The HNSW graph file in a database (or snapshot) directory.
+pub const GRAPH_FILE: &str = "hnsw.graph";
+
+/// A graph save is due once this many vectors changed since the last one, or an eighth
+/// of the live count if that is more: saving costs O(n), so saves stay a small share
+/// of the insertion work, and an open after a crash re-links at most that many.
+pub const GRAPH_SAVE_MIN_CHANGES: usize = 4096;
+
+/// How the HNSW graph of an open (or a refresh) came to be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GraphLoad {
+    /// Not an HNSW database, or in memory.
+    NotPersisted,
+    /// No graph file: built from the vectors.
+    Built,
+    /// Loaded from the graph file and brought up to date with RocksDB: `reused` nodes
+    /// as saved, `inserted` new or changed vectors linked, `removed` vectors gone
+    /// since the save cut out.
+    Loaded {
+        reused: usize,
+        inserted: usize,
+        removed: usize,
+    },
+    /// The graph file was unreadable (damaged, or made with other parameters) and the
+    /// graph was rebuilt from the vectors; `reason` says why.
+    Rebuilt { reason: String },
+}
 
 /// Where and how to open a database.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,6 +98,36 @@ struct State {
     ids: IdMap,
     index: Box<dyn VectorIndex>,
     payload: PayloadIndex,
+    graph_load: GraphLoad,
+    /// Vectors added, changed or removed since the graph was last saved.
+    unsaved: AtomicUsize,
+    /// `unsaved` at which the next automatic save is due (pushed back after a failure).
+    save_at: AtomicUsize,
+}
+
+impl State {
+    fn new(store: Store, maps: Maps, graph_load: GraphLoad) -> Self {
+        let (ids, index, payload) = maps;
+        let live = ids.len();
+        Self {
+            store,
+            ids,
+            index,
+            payload,
+            graph_load,
+            unsaved: AtomicUsize::new(0),
+            save_at: AtomicUsize::new(save_threshold(live)),
+        }
+    }
+
+    /// Counts `n` changed vectors towards the next graph save.
+    fn changed(&self, n: usize) {
+        self.unsaved.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+fn save_threshold(live: usize) -> usize {
+    GRAPH_SAVE_MIN_CHANGES.max(live / 8)
 }
 
 struct Shared {
@@ -75,9 +135,62 @@ struct Shared {
     location: Location,
     read_only: bool,
     state: RwLock<Option<State>>,
+    io: Arc<dyn FileIo>,
+    /// One graph save at a time (saves run under the shared lock).
+    save_lock: Mutex<()>,
 }
 
 impl Shared {
+    /// Where the graph file of this database lives, if it has one.
+    fn graph_path(&self) -> Option<PathBuf> {
+        match &self.location {
+            Location::Path(p) if self.config.index_type == IndexType::Hnsw => {
+                Some(p.join(GRAPH_FILE))
+            }
+            _ => None,
+        }
+    }
+
+    /// Writes the graph of `st` to `path` (atomically).
+    fn write_graph(&self, st: &State, path: &Path) -> Result<()> {
+        let Some(h) = st.index.as_hnsw() else {
+            return Ok(());
+        };
+        let _one = self.save_lock.lock();
+        write_atomic(self.io.as_ref(), path, |w| {
+            h.write_graph(w, &|s| st.ids.id(s), st.ids.slot_extent())
+        })
+    }
+
+    /// Saves the database's graph file if anything changed since the last save.
+    fn save_graph(&self, st: &State) -> Result<()> {
+        let Some(path) = self.graph_path() else {
+            return Ok(());
+        };
+        if self.read_only {
+            return Ok(());
+        }
+        let unsaved = st.unsaved.load(Ordering::Relaxed);
+        if unsaved == 0 {
+            return Ok(());
+        }
+        match self.write_graph(st, &path) {
+            Ok(()) => {
+                // Writers are excluded while a save runs, so nothing was counted meanwhile.
+                st.unsaved.fetch_sub(unsaved, Ordering::Relaxed);
+                st.save_at
+                    .store(save_threshold(st.ids.len()), Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                // Try again after as many changes again, not on every write.
+                st.save_at
+                    .store(unsaved + save_threshold(st.ids.len()), Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
     fn snapshot_root(&self) -> Result<&Path> {
         match &self.location {
             Location::Path(p) => Ok(p),
@@ -94,7 +207,12 @@ impl Shared {
         let guard = self.state.read();
         let st = guard.as_ref().ok_or(Error::Closed)?;
         snapshot::create(&root, name, metadata, st.ids.len() as u64, |dir| {
-            st.store.checkpoint(dir)
+            st.store.checkpoint(dir)?;
+            // The graph goes with the checkpoint, so the snapshot opens without a rebuild.
+            match self.graph_path() {
+                Some(_) => self.write_graph(st, &dir.join(GRAPH_FILE)),
+                None => Ok(()),
+            }
         })
     }
 }
@@ -170,28 +288,37 @@ fn new_index(config: &DatabaseConfig, capacity: usize) -> Box<dyn VectorIndex> {
 /// The in-memory structures rebuilt from the store.
 type Maps = (IdMap, Box<dyn VectorIndex>, PayloadIndex);
 
-/// Reads every record from `store` into fresh in-memory structures.
-fn load_maps(store: &Store, config: &DatabaseConfig) -> Result<Maps> {
+/// Reads every record from `store` into fresh in-memory structures; an HNSW graph comes
+/// from the graph file at `graph` when it is readable (see [`load_vectors_into_graph`]).
+fn load_maps(
+    store: &Store,
+    config: &DatabaseConfig,
+    graph: Option<(&dyn FileIo, &Path)>,
+) -> Result<(Maps, GraphLoad)> {
     let path = store.path().to_path_buf();
-    let mut ids = IdMap::with_capacity(config.hnsw.max_nb_elements.min(1 << 20));
-    let mut index = new_index(config, 0);
-    // Decode everything first, then hand the index one batch: an HNSW graph is then
-    // built in parallel instead of one insert at a time.
-    let mut slots: Vec<u32> = Vec::new();
-    let mut data: Vec<f32> = Vec::new();
-    let dim = config.dim;
-    store.scan(VECTOR_PREFIX, |id, bytes| {
-        let start = data.len();
-        data.resize(start + dim, 0.0);
-        codec::decode_vector_into(bytes, &mut data[start..])
-            .map_err(|d| corruption(&path, format!("vector {id}: {d}")))?;
-        slots.push(ids.assign(id)?);
-        Ok(())
-    })?;
-    let items: Vec<(u32, &[f32])> = slots.iter().copied().zip(data.chunks_exact(dim)).collect();
-    index.insert_many(&items);
-    drop(items);
-    drop(data);
+    let (ids, index, graph_load) = match graph {
+        Some((io, file)) => match read_graph_file(io, file, config) {
+            Ok(Some(image)) => match load_vectors_into_graph(store, config, image)? {
+                Ok(loaded) => loaded,
+                Err(reason) => {
+                    let (ids, index) = load_vectors(store, config)?;
+                    (ids, index, GraphLoad::Rebuilt { reason })
+                }
+            },
+            Ok(None) => {
+                let (ids, index) = load_vectors(store, config)?;
+                (ids, index, GraphLoad::Built)
+            }
+            Err(reason) => {
+                let (ids, index) = load_vectors(store, config)?;
+                (ids, index, GraphLoad::Rebuilt { reason })
+            }
+        },
+        None => {
+            let (ids, index) = load_vectors(store, config)?;
+            (ids, index, GraphLoad::NotPersisted)
+        }
+    };
     let mut payload = PayloadIndex::new();
     let mut with_metadata = 0usize;
     store.scan(METADATA_PREFIX, |id, bytes| {
@@ -210,17 +337,138 @@ fn load_maps(store: &Store, config: &DatabaseConfig) -> Result<Maps> {
             format!("{} vectors but {with_metadata} metadata records", ids.len()),
         ));
     }
-    Ok((ids, index, payload))
+    Ok(((ids, index, payload), graph_load))
 }
 
-fn load_state(store: Store, config: &DatabaseConfig) -> Result<State> {
-    let (ids, index, payload) = load_maps(&store, config)?;
-    Ok(State {
-        store,
+/// Every stored vector into a fresh index, handed over as one batch (an HNSW graph is
+/// then built in parallel instead of one insert at a time).
+fn load_vectors(store: &Store, config: &DatabaseConfig) -> Result<(IdMap, Box<dyn VectorIndex>)> {
+    let path = store.path();
+    let mut ids = IdMap::with_capacity(config.hnsw.max_nb_elements.min(1 << 20));
+    let mut index = new_index(config, 0);
+    let mut slots: Vec<u32> = Vec::new();
+    let mut data: Vec<f32> = Vec::new();
+    let dim = config.dim;
+    store.scan(VECTOR_PREFIX, |id, bytes| {
+        let start = data.len();
+        data.resize(start + dim, 0.0);
+        codec::decode_vector_into(bytes, &mut data[start..])
+            .map_err(|d| corruption(path, format!("vector {id}: {d}")))?;
+        slots.push(ids.assign(id)?);
+        Ok(())
+    })?;
+    let items: Vec<(u32, &[f32])> = slots.iter().copied().zip(data.chunks_exact(dim)).collect();
+    index.insert_many(&items);
+    Ok((ids, index))
+}
+
+/// Ids and an index brought up to date from a graph file.
+type LoadedGraph = (IdMap, Box<dyn VectorIndex>, GraphLoad);
+
+/// The graph file, if there is one: `Ok(None)` when absent, `Err(reason)` when it
+/// cannot be used.
+fn read_graph_file(
+    io: &dyn FileIo,
+    file: &Path,
+    config: &DatabaseConfig,
+) -> std::result::Result<Option<crate::index::hnsw::GraphImage>, String> {
+    let bytes = match io.read(file) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", file.display())),
+    };
+    HnswIndex::read_graph(&bytes, config.dim, config.distance_metric, &config.hnsw)
+        .map(Some)
+        .map_err(|d| format!("{}: {d}", file.display()))
+}
+
+/// Brings a saved graph up to date with RocksDB, the source of truth. Matching is by
+/// content, not by a sequence number, so any saved graph can be reconciled with any
+/// state of the store — also one that lost unsynced writes the graph had seen (a
+/// power cut under point-in-time recovery), or a snapshot's:
+/// - a stored id in the same slot with the same vector (same [`vector_hash`]) keeps its
+///   node as saved;
+/// - a stored id whose vector changed is re-linked; an id the graph lacks is inserted
+///   (all in one parallel batch);
+/// - a node whose id RocksDB no longer holds is removed (tombstone and repair).
+///
+/// The outer error is a storage failure; the inner one a graph that does not fit the
+/// store (ids clash), which the caller answers by rebuilding.
+fn load_vectors_into_graph(
+    store: &Store,
+    config: &DatabaseConfig,
+    image: crate::index::hnsw::GraphImage,
+) -> Result<std::result::Result<LoadedGraph, String>> {
+    let path = store.path();
+    let dim = config.dim;
+    let crate::index::hnsw::GraphImage {
+        mut index,
         ids,
-        index,
-        payload,
-    })
+        hashes,
+    } = image;
+    let mut ids = match IdMap::from_slots(ids) {
+        Ok(m) => m,
+        Err(d) => return Ok(Err(format!("graph file: {d}"))),
+    };
+    let mut seen = RoaringBitmap::new();
+    let mut row = vec![0f32; dim];
+    let mut pending_ids: Vec<u64> = Vec::new();
+    let mut pending: Vec<f32> = Vec::new();
+    let mut changed: Vec<u32> = Vec::new();
+    let mut reused = 0usize;
+    store.scan(VECTOR_PREFIX, |id, bytes| {
+        codec::decode_vector_into(bytes, &mut row)
+            .map_err(|d| corruption(path, format!("vector {id}: {d}")))?;
+        match ids.slot(id) {
+            Some(s) if index.restore_row(s, &row) => {
+                seen.insert(s);
+                if hashes[s as usize] == vector_hash(&row) {
+                    reused += 1;
+                } else {
+                    changed.push(s);
+                }
+            }
+            _ => {
+                pending_ids.push(id);
+                pending.extend_from_slice(&row);
+            }
+        }
+        Ok(())
+    })?;
+    let gone: Vec<u64> = (0..ids.slot_extent() as u32)
+        .filter(|&s| !seen.contains(s))
+        .filter_map(|s| ids.id(s))
+        .collect();
+    for &id in &gone {
+        if let Some(s) = ids.release(id) {
+            index.remove(s);
+        }
+    }
+    // Changed vectors: re-linked by the batch below (a live slot is replaced). Their
+    // rows already hold the stored vector.
+    let changed_rows: Vec<Vec<f32>> = changed
+        .iter()
+        .map(|&s| index.get(s).map(<[f32]>::to_vec).unwrap_or_default())
+        .collect();
+    let mut items: Vec<(u32, &[f32])> = Vec::with_capacity(pending_ids.len() + changed.len());
+    for (&id, v) in pending_ids.iter().zip(pending.chunks_exact(dim)) {
+        items.push((ids.assign(id)?, v));
+    }
+    for (&s, v) in changed.iter().zip(&changed_rows) {
+        items.push((s, v));
+    }
+    let inserted = items.len();
+    index.insert_many(&items);
+    drop(items);
+    Ok(Ok((
+        ids,
+        Box::new(index),
+        GraphLoad::Loaded {
+            reused,
+            inserted,
+            removed: gone.len(),
+        },
+    )))
 }
 
 /// Reads and checks the format marker and config of an existing store.
@@ -255,6 +503,20 @@ impl Database {
         config: Option<DatabaseConfig>,
         read_only: bool,
     ) -> Result<Database> {
+        Self::open_with_io(location, config, read_only, Arc::new(OsIo))
+    }
+
+    /// [`Database::open`] with the files NusterDB writes itself (the graph file) going
+    /// through `io` — a [`crate::storage::fileio::FaultyIo`] in fault-injection tests.
+    ///
+    /// # Errors
+    /// As [`Database::open`].
+    pub fn open_with_io(
+        location: Location,
+        config: Option<DatabaseConfig>,
+        read_only: bool,
+        io: Arc<dyn FileIo>,
+    ) -> Result<Database> {
         if let Some(c) = &config {
             c.validate()?;
         }
@@ -285,13 +547,41 @@ impl Database {
             }
             Location::Path(path) => Self::open_writer(path, config)?,
         };
-        let state = load_state(store, &config)?;
+        let graph_path = match &location {
+            Location::Path(p) if config.index_type == IndexType::Hnsw => Some(p.join(GRAPH_FILE)),
+            _ => None,
+        };
+        let graph = graph_path.as_deref().map(|p| (io.as_ref(), p));
+        let (maps, graph_load) = load_maps(&store, &config, graph)?;
+        let state = State::new(store, maps, graph_load);
         let shared = Arc::new(Shared {
             config,
             location,
             read_only,
             state: RwLock::new(Some(state)),
+            io,
+            save_lock: Mutex::new(()),
         });
+        if !read_only {
+            if let Some(st) = shared.state.read().as_ref() {
+                // A graph rebuilt or brought up to date is saved at once, so the next
+                // open (perhaps after a crash) loads it instead of doing that again.
+                let redo = match &st.graph_load {
+                    GraphLoad::Built | GraphLoad::Rebuilt { .. } => st.ids.len(),
+                    GraphLoad::Loaded {
+                        inserted, removed, ..
+                    } => inserted + removed,
+                    GraphLoad::NotPersisted => 0,
+                };
+                st.changed(redo);
+                if redo >= GRAPH_SAVE_MIN_CHANGES
+                    || matches!(st.graph_load, GraphLoad::Rebuilt { .. })
+                {
+                    // Failing to save costs only time on the next open.
+                    let _ = shared.save_graph(st);
+                }
+            }
+        }
         let db = Database {
             shared,
             auto: Mutex::new(None),
@@ -391,7 +681,37 @@ impl Database {
             return Err(Error::ReadOnly);
         }
         let mut guard = self.shared.state.write();
-        f(guard.as_mut().ok_or(Error::Closed)?)
+        let st = guard.as_mut().ok_or(Error::Closed)?;
+        let out = f(st)?;
+        if st.unsaved.load(Ordering::Relaxed) >= st.save_at.load(Ordering::Relaxed)
+            && self.shared.graph_path().is_some()
+        {
+            // Searches go on during the save; writers wait for it.
+            let guard = RwLockWriteGuard::downgrade(guard);
+            if let Some(st) = guard.as_ref() {
+                // The write itself is durable in RocksDB; a failed save only means a
+                // longer open, and is retried after more changes.
+                let _ = self.shared.save_graph(st);
+            }
+        }
+        Ok(out)
+    }
+
+    /// How the HNSW graph was obtained at open (or the last refresh).
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub fn graph_load(&self) -> Result<GraphLoad> {
+        self.read(|st| Ok(st.graph_load.clone()))
+    }
+
+    /// Saves the HNSW graph now if it changed since the last save (a no-op for flat,
+    /// in-memory and read-only databases).
+    ///
+    /// # Errors
+    /// [`Error::Closed`]; I/O errors writing the graph file.
+    pub fn save_graph(&self) -> Result<()> {
+        self.read(|st| self.shared.save_graph(st))
     }
 
     /// Checks a vector for this database: dimension, finiteness, and non-negativity
@@ -496,6 +816,7 @@ impl Database {
                 items.push((slot, row));
             }
             st.index.insert_many(&items);
+            st.changed(items.len());
             Ok(ids.len())
         })
     }
@@ -518,6 +839,7 @@ impl Database {
                 st.store.write(batch)?;
                 let slot = st.ids.assign(id)?;
                 st.index.insert(slot, v);
+                st.changed(1);
                 st.payload.insert(slot, &m);
                 Ok(())
             }
@@ -569,6 +891,7 @@ impl Database {
         st.store.write(batch)?;
         if let Some(v) = v {
             st.index.insert(slot, v);
+            st.changed(1);
         }
         if let (Some(old), Some(new)) = (old_meta, &metadata) {
             st.payload.remove(slot, &old);
@@ -610,6 +933,7 @@ impl Database {
             for (id, m) in &present {
                 if let Some(slot) = st.ids.release(*id) {
                     st.index.remove(slot);
+                    st.changed(1);
                     st.payload.remove(slot, m);
                 }
             }
@@ -764,7 +1088,10 @@ impl Database {
     /// # Errors
     /// [`Error::Closed`]; storage errors.
     pub fn flush(&self) -> Result<()> {
-        self.read(|st| st.store.sync_wal())
+        self.read(|st| {
+            st.store.sync_wal()?;
+            self.shared.save_graph(st)
+        })
     }
 
     /// Catches a read-only handle up with the writer (a no-op on a writer).
@@ -779,10 +1106,13 @@ impl Database {
         let st = guard.as_mut().ok_or(Error::Closed)?;
         st.store.catch_up()?;
         // On failure the previous state stays in place and searchable.
-        let (ids, index, payload) = load_maps(&st.store, &self.shared.config)?;
+        let graph_path = self.shared.graph_path();
+        let graph = graph_path.as_deref().map(|p| (self.shared.io.as_ref(), p));
+        let ((ids, index, payload), graph_load) = load_maps(&st.store, &self.shared.config, graph)?;
         st.ids = ids;
         st.index = index;
         st.payload = payload;
+        st.graph_load = graph_load;
         Ok(())
     }
 
@@ -904,6 +1234,11 @@ impl Database {
             let _ = auto.thread.join();
         }
         let state = self.shared.state.write().take();
+        if let Some(st) = &state {
+            // Saved so the next open loads the graph; a failure costs only that time
+            // (the vectors are safe in RocksDB) and cannot be reported from `drop`.
+            let _ = self.shared.save_graph(st);
+        }
         drop(state);
     }
 }

@@ -43,6 +43,35 @@ impl IdMap {
         }
     }
 
+    /// The map whose slot `s` holds `ids[s]` (`u64::MAX`: a free slot), as saved with
+    /// an HNSW graph.
+    ///
+    /// # Errors
+    /// An id repeated or out of range, as a message.
+    pub fn from_slots(ids: Vec<u64>) -> std::result::Result<Self, String> {
+        if ids.len() > u32::MAX as usize {
+            return Err(format!(
+                "{} slots is more than the id map can hold",
+                ids.len()
+            ));
+        }
+        let mut slot_of = HashMap::with_capacity(ids.len());
+        let mut free = Vec::new();
+        for (s, &id) in ids.iter().enumerate().rev() {
+            if id == FREE {
+                free.push(s as u32);
+            } else if id >= ID_LIMIT || slot_of.insert(id, s as u32).is_some() {
+                return Err(format!("slot {s}: id {id} out of range or repeated"));
+            }
+        }
+        // Collected from the top down: the lowest free slot is reused first.
+        Ok(Self {
+            slot_of,
+            id_at: ids,
+            free,
+        })
+    }
+
     /// The slot of `id`.
     pub fn slot(&self, id: u64) -> Option<u32> {
         self.slot_of.get(&id).copied()
@@ -151,6 +180,16 @@ mod tests {
         assert_eq!(m.id(0), Some(30));
         assert_eq!(m.sorted_ids(), vec![20, 30]);
         assert_eq!(m.release(99), None);
+    }
+
+    #[test]
+    fn from_slots_restores_ids_and_free_slots() {
+        let m = IdMap::from_slots(vec![7, FREE, 9, FREE]).unwrap();
+        assert_eq!((m.len(), m.slot_extent(), m.free_slots()), (2, 4, 2));
+        assert_eq!((m.slot(7), m.slot(9), m.id(1)), (Some(0), Some(2), None));
+        assert_eq!(m.next_slot(), Some(1));
+        assert!(IdMap::from_slots(vec![7, 7]).is_err());
+        assert!(IdMap::from_slots(vec![1 << 63]).is_err());
     }
 
     #[test]

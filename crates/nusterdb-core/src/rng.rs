@@ -29,6 +29,11 @@ impl SplitMix64 {
         Self::new(nanos ^ bump ^ u64::from(std::process::id()).rotate_left(32))
     }
 
+    /// The internal state: `SplitMix64::new(g.state())` continues where `g` is.
+    pub fn state(&self) -> u64 {
+        self.state
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);

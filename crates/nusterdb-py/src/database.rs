@@ -7,7 +7,7 @@ use numpy::{
     PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArray,
     PyUntypedArrayMethods,
 };
-use nusterdb_core::db::{Location, Stats};
+use nusterdb_core::db::{GraphLoad, Location, Stats};
 use nusterdb_core::filter::Filter;
 use nusterdb_core::{Database, DatabaseConfig, Metadata};
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
@@ -16,7 +16,7 @@ use pyo3::types::{PyBool, PyDict, PyList, PyTuple};
 
 use crate::config::PyDatabaseConfig;
 use crate::convert::{from_value, to_metadata, to_vector, type_name};
-use crate::errors::IntoPyResult;
+use crate::errors::{IndexRebuiltWarning, IntoPyResult};
 use crate::filter::to_filter;
 use crate::metadata::PyMetadata;
 use crate::metric::PyDistanceMetric;
@@ -305,7 +305,25 @@ impl PyNusterDB {
         let db = py
             .detach(move || Database::open(loc, config, read_only))
             .py()?;
-        Ok(Self { db })
+        let this = Self { db };
+        this.warn_if_rebuilt(py)?;
+        Ok(this)
+    }
+
+    /// Raises an `IndexRebuiltWarning` if the graph file was unusable at the last
+    /// open or refresh (an error if the warning filters turn warnings into errors).
+    fn warn_if_rebuilt(&self, py: Python<'_>) -> PyResult<()> {
+        if let Ok(GraphLoad::Rebuilt { reason }) = self.db.graph_load() {
+            let msg = format!(
+                "the HNSW graph file was not usable and the graph was rebuilt from the \
+                 stored vectors (nothing was lost): {reason}"
+            );
+            let msg = std::ffi::CString::new(msg.replace('\0', " "))
+                .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            let category = py.get_type::<IndexRebuiltWarning>();
+            PyErr::warn(py, &category, &msg, 2)?;
+        }
+        Ok(())
     }
 
     fn pairs<'py>(py: Python<'py>, hits: Vec<(u64, f32)>) -> PyResult<Bound<'py, PyList>> {
@@ -437,7 +455,8 @@ impl PyNusterDB {
 
     /// Catches a read-only handle up with the writer's later writes.
     fn refresh(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.db.refresh()).py()
+        py.detach(|| self.db.refresh()).py()?;
+        self.warn_if_rebuilt(py)
     }
 
     fn dimension(&self) -> PyResult<usize> {

@@ -21,6 +21,7 @@ pyo3::import_exception!(nusterdb.exceptions, CorruptionError);
 pyo3::import_exception!(nusterdb.exceptions, ClosedError);
 pyo3::import_exception!(nusterdb.exceptions, ReadOnlyError);
 pyo3::import_exception!(nusterdb.exceptions, NusterDBIOError);
+pyo3::import_exception!(nusterdb.exceptions, IndexRebuiltWarning);
 
 /// The Python exception for a core error.
 pub fn to_py_err(err: Error) -> PyErr {

@@ -97,4 +97,10 @@ pub trait VectorIndex: Send + Sync {
 
     /// Heap bytes held by the index (an estimate: allocated capacity, not just use).
     fn memory_bytes(&self) -> usize;
+
+    /// The HNSW index behind this trait object, if it is one: the database saves its
+    /// graph, which (unlike a flat index) is costly to rebuild from the vectors.
+    fn as_hnsw(&self) -> Option<&hnsw::HnswIndex> {
+        None
+    }
 }

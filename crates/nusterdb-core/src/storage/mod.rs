@@ -2,6 +2,7 @@
 //!
 //! - [`options`]: how a [`StorageConfig`] becomes RocksDB options, and the durability choices.
 //! - [`keys`]: the key layout. [`codec`]: the record encodings (untrusted-input decoders).
+//! - [`fileio`]: the files NusterDB writes itself, through a trait tests can fault.
 //! - [`lock`]: the one-writer lock file. [`rocks`]: the `Store` handle (open modes,
 //!   atomic batches, scans, WAL sync, checkpoints).
 //!
@@ -10,6 +11,7 @@
 //! [`StorageConfig`]: crate::config::StorageConfig
 
 pub mod codec;
+pub mod fileio;
 pub mod keys;
 pub mod lock;
 pub mod options;

@@ -20,23 +20,23 @@ use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use parking_lot::{Mutex, MutexGuard};
 
 /// `upper_off` of a node that has no block (level 0).
-const NO_BLOCK: u32 = u32::MAX;
+pub(super) const NO_BLOCK: u32 = u32::MAX;
 
 /// The neighbour lists of every node on every layer.
 #[derive(Debug)]
 pub(crate) struct Graph {
     /// M: capacity of a list on layers ≥ 1.
-    m: usize,
+    pub(super) m: usize,
     /// M0: capacity of a list on layer 0.
-    m0: usize,
+    pub(super) m0: usize,
     /// Layer-0 lists, `1 + m0` words per slot.
-    links0: Vec<AtomicU32>,
+    pub(super) links0: Vec<AtomicU32>,
     /// Blocks of the layers ≥ 1.
-    upper: Vec<AtomicU32>,
+    pub(super) upper: Vec<AtomicU32>,
     /// Per slot: the word where its block starts, or [`NO_BLOCK`].
-    upper_off: Vec<u32>,
+    pub(super) upper_off: Vec<u32>,
     /// Per slot: its level (the highest layer it is on).
-    levels: Vec<u8>,
+    pub(super) levels: Vec<u8>,
     /// Per slot: the lock of its lists during a parallel build.
     locks: Vec<Mutex<()>>,
 }
@@ -65,6 +65,32 @@ impl Graph {
             levels,
             locks,
         }
+    }
+
+    /// A graph from the arrays of a graph file (checked by the reader), grown to `cap`
+    /// slots.
+    pub(super) fn from_parts(
+        m: usize,
+        m0: usize,
+        links0: Vec<u32>,
+        upper: Vec<u32>,
+        upper_off: Vec<u32>,
+        levels: Vec<u8>,
+        cap: usize,
+    ) -> Self {
+        let n = levels.len();
+        let mut g = Self {
+            m,
+            m0,
+            links0: links0.into_iter().map(AtomicU32::new).collect(),
+            upper: upper.into_iter().map(AtomicU32::new).collect(),
+            upper_off,
+            levels,
+            locks: Vec::new(),
+        };
+        g.locks.resize_with(n, || Mutex::new(()));
+        g.grow(cap);
+        g
     }
 
     /// The list capacity on `layer`.

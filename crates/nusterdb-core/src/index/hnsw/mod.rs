@@ -76,8 +76,18 @@
 //! ef 64) the two strategies cross between 10 % and 20 % selectivity, where the default
 //! `F` puts the switch.
 
+//!
+//! # Persistence (`persist.rs`)
+//! [`HnswIndex::write_graph`] writes the whole structure (slot states, levels, every
+//! list, the entry point, the level generator, the vectors of tombstones) with the id
+//! and a hash of the vector of every live slot; [`HnswIndex::read_graph`] checks and
+//! reads it back, and the database restores the live vectors from RocksDB into it
+//! ([`HnswIndex::restore_row`]). A loaded index is the saved one: it answers every
+//! query exactly as before.
+
 mod build;
 mod graph;
+mod persist;
 mod search;
 mod visited;
 
@@ -87,6 +97,7 @@ use parking_lot::Mutex;
 use roaring::RoaringBitmap;
 
 use self::graph::Graph;
+pub use self::persist::{vector_hash, GraphImage, GRAPH_FORMAT_VERSION, GRAPH_MAGIC, NO_ID};
 use self::visited::ScratchPool;
 use super::{SearchParams, VectorIndex};
 use crate::config::HnswConfig;
@@ -493,6 +504,10 @@ impl VectorIndex for HnswIndex {
             .par_chunks_exact(self.dim)
             .map(|q| self.search_one(q, k, allow, p))
             .collect()
+    }
+
+    fn as_hnsw(&self) -> Option<&HnswIndex> {
+        Some(self)
     }
 
     fn memory_bytes(&self) -> usize {
