@@ -593,35 +593,40 @@ impl Database {
     }
 
     fn open_writer(path: &Path, given: Option<DatabaseConfig>) -> Result<(Store, DatabaseConfig)> {
-        let storage = match (&given, crate::storage::rocks::inspect_dir(path)?) {
-            (Some(g), _) => g.storage.clone(),
-            (None, DirState::New) => {
-                // Nothing to open and nothing to create it with: touch nothing.
-                return Err(Error::Io {
-                    path: path.to_path_buf(),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        "no database here; give a dimension or a config to create one",
-                    ),
-                });
-            }
-            // Recovery must run with the knobs the database was created with (compression
-            // of the files it writes, the WAL recovery mode): read them first through a
-            // follower, which replays the log in memory only and writes nothing.
-            (None, DirState::Existing) => {
+        let not_found = || Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no database here; give a dimension or a config to create one",
+            ),
+        };
+        let storage = match crate::storage::rocks::inspect_dir(path)? {
+            DirState::New => given.as_ref().ok_or_else(not_found)?.storage.clone(),
+            // An existing directory is checked through a follower first, which replays
+            // the log in memory only and writes nothing: a foreign, damaged or newer
+            // database is refused with its files untouched (a writer's open would
+            // already have flushed the log into new files), and recovery then runs with
+            // the knobs the database was created with (compression, WAL recovery mode).
+            DirState::Existing => {
                 let follower = Store::open_read_only(path, &StorageConfig::default())?;
-                read_stored_config(&follower)?.storage
+                if follower.is_empty()? {
+                    // Created but never initialised (a crash during creation).
+                    given.as_ref().ok_or_else(not_found)?.storage.clone()
+                } else {
+                    let stored = read_stored_config(&follower)?;
+                    match &given {
+                        Some(g) => {
+                            check_compatible(&stored, g)?;
+                            g.storage.clone()
+                        }
+                        None => stored.storage,
+                    }
+                }
             }
         };
         let (store, state) = Store::open_writer(path, &storage)?;
         if state == DirState::New || store.is_empty()? {
-            let config = given.ok_or_else(|| Error::Io {
-                path: path.to_path_buf(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no database here; give a dimension or a config to create one",
-                ),
-            })?;
+            let config = given.ok_or_else(not_found)?;
             Self::initialise(&store, &config)?;
             return Ok((store, config));
         }
