@@ -593,3 +593,31 @@ def test_flat_search_equals_numpy_brute_force_hypothesis(
             assert (bids[r, len(single) :] == -1).all()
     finally:
         db.bulk_remove(ids)
+
+
+@pytest.mark.parametrize("index_type", ["flat", "hnsw"])
+def test_repeated_filters_follow_every_change(index_type: str) -> None:
+    """Filter results are cached between searches; every write must be seen."""
+    db = NusterDB(None, DatabaseConfig(4, index_type=index_type))
+    vecs = np.eye(4, dtype=np.float32).repeat(5, axis=0) + np.arange(20)[:, None] * 1e-3
+    db.bulk_add(np.arange(20), vecs.astype(np.float32), [{"g": i % 4} for i in range(20)])
+    f = {"g": {"$lte": 1}}
+    q = np.ones(4, dtype=np.float32)
+
+    def ids() -> set[int]:
+        return {i for i, _ in db.search(q, k=50, filter=f)}
+
+    assert ids() == {i for i in range(20) if i % 4 <= 1}
+    db.update(2, metadata={"g": 0})
+    assert 2 in ids()
+    db.remove(0)
+    assert 0 not in ids()
+    db.add(100, q, {"g": 1})
+    assert 100 in ids()
+    for i in range(20):
+        if i != 0:
+            db.update(i, metadata={"g": 0})
+    # Now every live vector passes the filter (the "no filter" shortcut).
+    assert ids() == set(range(1, 20)) | {100}
+    db.update(5, metadata={"g": 3})
+    assert 5 not in ids()

@@ -99,6 +99,7 @@ struct State {
     index: Box<dyn VectorIndex>,
     payload: PayloadIndex,
     graph_load: GraphLoad,
+    filter_cache: Mutex<FilterCache>,
     /// Vectors added, changed or removed since the graph was last saved.
     unsaved: AtomicUsize,
     /// `unsaved` at which the next automatic save is due (pushed back after a failure).
@@ -115,6 +116,7 @@ impl State {
             index,
             payload,
             graph_load,
+            filter_cache: Mutex::new(FilterCache::default()),
             unsaved: AtomicUsize::new(0),
             save_at: AtomicUsize::new(save_threshold(live)),
         }
@@ -124,6 +126,17 @@ impl State {
     fn changed(&self, n: usize) {
         self.unsaved.fetch_add(n, Ordering::Relaxed);
     }
+}
+
+/// Filter results kept by [`Database`]'s filter cache.
+pub const FILTER_CACHE_ENTRIES: usize = 8;
+
+/// Recently evaluated filters and their allowed sets (`None`: every vector), valid for
+/// one version of the payload index.
+#[derive(Default)]
+struct FilterCache {
+    version: u64,
+    entries: std::collections::VecDeque<(Filter, Option<Arc<RoaringBitmap>>)>,
 }
 
 fn save_threshold(live: usize) -> usize {
@@ -1005,12 +1018,36 @@ impl Database {
         self.check_vector(q)
     }
 
-    fn allowed(st: &State, filter: Option<&Filter>) -> Option<RoaringBitmap> {
-        match filter {
-            None => None,
-            Some(f) if f.is_all() => None,
-            Some(f) => Some(st.payload.evaluate(f)),
+    /// The slots `filter` allows, `None` meaning all of them. Evaluating a broad
+    /// filter (a range over many values) can cost more than the search itself, and a
+    /// query stream usually repeats a few filters: the last [`FILTER_CACHE_ENTRIES`]
+    /// results are kept while the payload index is unchanged.
+    fn allowed(st: &State, filter: Option<&Filter>) -> Option<Arc<RoaringBitmap>> {
+        let f = match filter {
+            None => return None,
+            Some(f) if f.is_all() => return None,
+            Some(f) => f,
+        };
+        let version = st.payload.version();
+        {
+            let mut cache = st.filter_cache.lock();
+            if cache.version != version {
+                cache.entries.clear();
+                cache.version = version;
+            }
+            if let Some((_, hit)) = cache.entries.iter().find(|(g, _)| g == f) {
+                return hit.clone();
+            }
         }
+        let bits = st.payload.evaluate(f);
+        // A filter every live vector passes is no filter: the search runs unfiltered.
+        let allowed = (bits.len() < st.ids.len() as u64).then(|| Arc::new(bits));
+        let mut cache = st.filter_cache.lock();
+        if cache.version == version {
+            cache.entries.push_front((f.clone(), allowed.clone()));
+            cache.entries.truncate(FILTER_CACHE_ENTRIES);
+        }
+        allowed
     }
 
     fn to_ids(st: &State, hits: Vec<(u32, f32)>) -> Vec<(u64, f32)> {
@@ -1038,7 +1075,7 @@ impl Database {
         let params = SearchParams { ef_search };
         self.read(|st| {
             let allow = Self::allowed(st, filter);
-            let hits = st.index.search(q, k, allow.as_ref(), &params);
+            let hits = st.index.search(q, k, allow.as_deref(), &params);
             Ok(Self::to_ids(st, hits))
         })
     }
@@ -1083,7 +1120,7 @@ impl Database {
         let params = SearchParams { ef_search };
         self.read(|st| {
             let allow = Self::allowed(st, filter);
-            let hits = st.index.batch_search(queries, k, allow.as_ref(), &params);
+            let hits = st.index.batch_search(queries, k, allow.as_deref(), &params);
             Ok(hits.into_iter().map(|h| Self::to_ids(st, h)).collect())
         })
     }
@@ -1117,6 +1154,8 @@ impl Database {
         st.ids = ids;
         st.index = index;
         st.payload = payload;
+        // The new payload index counts its versions afresh.
+        *st.filter_cache.get_mut() = FilterCache::default();
         st.graph_load = graph_load;
         Ok(())
     }

@@ -374,6 +374,8 @@ pub struct PayloadIndex {
     live: RoaringBitmap,
     fields: HashMap<String, FieldIndex>,
     tags: HashMap<String, RoaringBitmap>,
+    /// Bumped by every change, so results computed from the index can be cached.
+    version: u64,
 }
 
 /// A lower and an upper bound of a match count.
@@ -385,8 +387,14 @@ impl PayloadIndex {
         Self::default()
     }
 
+    /// A counter that changes whenever the index does.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
     /// Indexes `slot` with metadata `m` and marks it live.
     pub fn insert(&mut self, slot: u32, m: &Metadata) {
+        self.version += 1;
         self.live.insert(slot);
         for (key, value) in m.fields() {
             match self.fields.get_mut(key.as_str()) {
@@ -415,6 +423,7 @@ impl PayloadIndex {
     /// Unindexes `slot`; `m` is the metadata inserted for it. Emptied buckets and keys
     /// are dropped.
     pub fn remove(&mut self, slot: u32, m: &Metadata) {
+        self.version += 1;
         self.live.remove(slot);
         for (key, value) in m.fields() {
             if let Some(field) = self.fields.get_mut(key.as_str()) {
