@@ -269,17 +269,28 @@ fn main() -> BoxResult<()> {
     let min = Duration::from_millis(500);
     let (qps, _) = measure(&queries, dim, &truth, min, |q| exact.search(q, K, None, &p));
     println!("brute force (FlatIndex::search, 1 query at a time): {qps:.0} QPS");
+    // Both traversals on the same graph: on the 8-bit codes with an exact re-rank
+    // (the default), and on the full vectors.
+    let modes: &[(bool, &str)] = if h.quantized_search() {
+        &[(true, "codes"), (false, "f32")]
+    } else {
+        &[(false, "f32")]
+    };
     println!(
-        "{:>6} {:>10} {:>10} {:>9}",
-        "ef", "QPS", "us/query", "recall@10"
+        "{:>6} {:>6} {:>10} {:>10} {:>9}",
+        "walk", "ef", "QPS", "us/query", "recall@10"
     );
-    for &ef in &o.efs {
-        let p = SearchParams {
-            ef_search: Some(ef),
-        };
-        let (qps, r) = measure(&queries, dim, &truth, min, |q| h.search(q, K, None, &p));
-        println!("{ef:>6} {qps:>10.0} {:>10.1} {r:>9.4}", 1e6 / qps);
+    for &(quantized, name) in modes {
+        h.set_quantized_search(quantized);
+        for &ef in &o.efs {
+            let p = SearchParams {
+                ef_search: Some(ef),
+            };
+            let (qps, r) = measure(&queries, dim, &truth, min, |q| h.search(q, K, None, &p));
+            println!("{name:>6} {ef:>6} {qps:>10.0} {:>10.1} {r:>9.4}", 1e6 / qps);
+        }
     }
+    h.set_quantized_search(true);
 
     if o.filters {
         let ef = 64;

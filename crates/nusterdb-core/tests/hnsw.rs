@@ -642,3 +642,38 @@ fn hnsw_random_operations_match_a_model() {
         }
     }
 }
+
+/// Traversal on 8-bit codes (the default) against traversal on the full vectors, on
+/// the same graph: recall within 0.01 at each ef, and (checked by `recall`) every
+/// returned distance still exact.
+#[test]
+fn hnsw_quantized_traversal_keeps_recall() {
+    for metric in [
+        DistanceMetric::Euclidean,
+        DistanceMetric::Cosine,
+        DistanceMetric::InnerProduct,
+    ] {
+        let (base, queries) = data_and_queries(seed(metric.name()), 8000, 100, 48, metric);
+        let mut h = build_parallel(&base, 48, metric, &cfg());
+        let f = flat(&base, 48, metric);
+        assert!(h.quantized_search());
+        for ef in [16, 64] {
+            let codes = recall(&h, &f, &queries, None, Some(ef));
+            h.set_quantized_search(false);
+            let full = recall(&h, &f, &queries, None, Some(ef));
+            h.set_quantized_search(true);
+            eprintln!(
+                "{}: ef {ef}: recall@10 on codes {codes:.4}, on f32 {full:.4}",
+                metric.name()
+            );
+            assert!(
+                codes >= full - 0.01,
+                "{}: ef {ef}: {codes} vs {full}",
+                metric.name()
+            );
+        }
+    }
+    // Metrics whose score is not linear in the vector have no codes.
+    let h = HnswIndex::new(8, DistanceMetric::Manhattan, &cfg());
+    assert!(!h.quantized_search());
+}

@@ -75,6 +75,11 @@ fn check_all(k: &Kernels, a: &[f32], b: &[f32]) {
     check("cosine_parts.0 (Σab)", isa, ab, dot, n);
     check("cosine_parts.1 (Σa²)", isa, got_aa, aa, n);
     check("cosine_parts.2 (Σb²)", isa, got_bb, bb, n);
+    // The 8-bit kernel: `b` turned into codes (its bits' low byte, any value 0..=255).
+    let codes: Vec<u8> = b.iter().map(|y| (y.to_bits() & 0xff) as u8).collect();
+    let as_f32: Vec<f32> = codes.iter().map(|&c| f32::from(c)).collect();
+    let dot_u8 = reference(a, &as_f32, |x, y| x * y);
+    check("dot_u8", isa, (k.dot_u8)(a, &codes), dot_u8, n);
     let linf = a.iter().zip(b).fold(0.0f64, |m, (&x, &y)| {
         m.max((f64::from(x) - f64::from(y)).abs())
     });

@@ -29,6 +29,9 @@ pub(super) fn neon() -> Option<Kernels> {
         l1,
         linf,
         norm_squared,
+        // Quantized traversal is not hand-vectorised for NEON; the portable loop is
+        // auto-vectorised by the compiler.
+        dot_u8: super::scalar::dot_u8,
     })
 }
 

@@ -118,6 +118,8 @@ pub struct Kernels {
     pub linf: fn(&[f32], &[f32]) -> f32,
     /// Σ a².
     pub norm_squared: fn(&[f32]) -> f32,
+    /// Σ q·c for 8-bit codes `c` (quantized vectors; lengths as for the others).
+    pub dot_u8: fn(&[f32], &[u8]) -> f32,
 }
 
 impl Kernels {
@@ -148,6 +150,7 @@ impl Kernels {
             l1: scalar::l1,
             linf: scalar::linf,
             norm_squared: scalar::norm_squared,
+            dot_u8: scalar::dot_u8,
         }
     }
 }

@@ -56,6 +56,22 @@ pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
     sum_pairs(a, b, |x, y| x * y)
 }
 
+/// Σ q·c with `c` 8-bit codes (the quantized-vector dot product).
+pub(super) fn dot_u8(q: &[f32], c: &[u8]) -> f32 {
+    let n = q.len().min(c.len());
+    let (q, c) = (&q[..n], &c[..n]);
+    let (cq, tq) = q.as_chunks::<LANES>();
+    let (cc, tc) = c.as_chunks::<LANES>();
+    let mut acc = [0.0f32; LANES];
+    for (x, y) in cq.iter().zip(cc) {
+        for k in 0..LANES {
+            acc[k] += x[k] * f32::from(y[k]);
+        }
+    }
+    let tail: f32 = tq.iter().zip(tc).map(|(&x, &y)| x * f32::from(y)).sum();
+    sum_lanes(acc) + tail
+}
+
 /// Σ |a−b|.
 pub(super) fn l1(a: &[f32], b: &[f32]) -> f32 {
     sum_pairs(a, b, |x, y| (x - y).abs())

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use super::graph::Graph;
+use super::quant::{Exact, Scorer};
 use super::visited::{Cand, Scratch, Work};
 use super::{HnswIndex, EMPTY, LIVE, TOMBSTONE};
 
@@ -171,16 +172,20 @@ impl HnswIndex {
             return;
         }
         self.prepare_query(self.row(slot), &mut s.q);
-        let q = &s.q[..];
+        // The graph is built on exact scores, whatever searches traverse on.
+        let sc = Exact {
+            ix: self,
+            q: &s.q[..],
+        };
         let mut cur = Cand {
-            d: self.score(q, ep),
+            d: sc.score(ep),
             id: ep,
         };
         for layer in (level + 1..=top).rev() {
-            cur = self.greedy::<CONC>(q, cur, layer, &mut s.w);
+            cur = self.greedy::<CONC, _>(&sc, cur, layer, &mut s.w);
         }
         for layer in (0..=level.min(top)).rev() {
-            self.beam::<CONC, _>(q, cur, self.ef_construction, layer, &mut s.w, |id| {
+            self.beam::<CONC, _, _>(&sc, cur, self.ef_construction, layer, &mut s.w, |id| {
                 id != slot && self.is_live(id)
             });
             s.sel.clear();

@@ -77,6 +77,13 @@
 //! `F` puts the switch.
 
 //!
+//! # Quantized traversal (`quant.rs`)
+//! For euclidean, inner product, cosine and angular every row is also kept as 8-bit
+//! codes (per-row offset and step). Searches walk the graph on the codes — a quarter of
+//! the memory traffic — and re-score the `ef` candidates they end with exactly, so
+//! returned distances are exact. Insertion uses the full vectors.
+//! [`HnswIndex::set_quantized_search`] turns it off (for comparison).
+//!
 //! # Persistence (`persist.rs`)
 //! [`HnswIndex::write_graph`] writes the whole structure (slot states, levels, every
 //! list, the entry point, the level generator, the vectors of tombstones) with the id
@@ -88,6 +95,7 @@
 mod build;
 mod graph;
 mod persist;
+mod quant;
 mod search;
 mod visited;
 
@@ -209,6 +217,10 @@ pub struct HnswIndex {
     filter_brute_force_factor: f64,
     /// Cache lines of one row, for prefetching.
     row_lines: usize,
+    /// The rows' 8-bit codes (metrics whose score is linear in the row), else `None`.
+    codes: Option<quant::Codes>,
+    /// Whether searches traverse on `codes` (with an exact re-rank).
+    quantized_search: bool,
 }
 
 impl std::fmt::Debug for HnswIndex {
@@ -270,7 +282,21 @@ impl HnswIndex {
             pool: ScratchPool::default(),
             filter_brute_force_factor: DEFAULT_FILTER_BRUTE_FORCE_FACTOR,
             row_lines,
+            codes: quant::uses_codes(space.kind).then(|| quant::Codes::new(dim)),
+            quantized_search: true,
         }
+    }
+
+    /// Whether searches walk the graph on the rows' 8-bit codes and re-rank the
+    /// candidates exactly (the default, for euclidean, inner product, cosine and
+    /// angular), or on the full vectors. Insertion always uses the full vectors.
+    pub fn set_quantized_search(&mut self, on: bool) {
+        self.quantized_search = on;
+    }
+
+    /// Whether searches traverse on codes (see [`HnswIndex::set_quantized_search`]).
+    pub fn quantized_search(&self) -> bool {
+        self.quantized_search && self.codes.is_some()
     }
 
     /// The `F` of the filtered-search rule: brute force over the allowed set when
@@ -411,6 +437,9 @@ impl HnswIndex {
             self.inv_norm.resize(target, 0.0);
         }
         self.state.resize(target, EMPTY);
+        if let Some(c) = &mut self.codes {
+            c.grow(target);
+        }
         self.graph.grow(target);
         self.cap = target;
     }
@@ -426,6 +455,10 @@ impl HnswIndex {
         if self.space.kind == Kind::Cos {
             let ns = (kernels().norm_squared)(self.row(slot));
             self.inv_norm[s] = inv_sqrt(ns);
+        }
+        if let Some(mut c) = self.codes.take() {
+            c.encode(slot, self.row(slot));
+            self.codes = Some(c);
         }
     }
 
@@ -517,5 +550,6 @@ impl VectorIndex for HnswIndex {
             + self.state.capacity()
             + self.graph.memory_bytes()
             + self.pool.memory_bytes()
+            + self.codes.as_ref().map_or(0, quant::Codes::memory_bytes)
     }
 }

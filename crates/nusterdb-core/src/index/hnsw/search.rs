@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use roaring::RoaringBitmap;
 
 use super::graph::Graph;
+use super::quant::{Codes, Exact, Quantized, Scorer};
 use super::visited::{Cand, Scratch, Work};
 use super::{HnswIndex, Kind};
 use crate::index::topk::sort_results;
@@ -23,7 +24,7 @@ const PREFETCH_MAX_LINES: usize = 24;
 
 /// Hints the CPU to bring the cache line at `p` into L1. Never dereferences `p`.
 #[inline(always)]
-fn prefetch(p: *const u8) {
+pub(super) fn prefetch(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: PREFETCHT0 is a hint: it never faults and has no architectural effect,
     // whatever the address (SSE, part of the x86-64 baseline).
@@ -37,7 +38,7 @@ fn prefetch(p: *const u8) {
 impl HnswIndex {
     /// Prefetches the vector (and inverse norm) of `slot`.
     #[inline(always)]
-    fn prefetch_row(&self, slot: u32) {
+    pub(super) fn prefetch_row(&self, slot: u32) {
         let p = self
             .blocks
             .as_ptr()
@@ -79,9 +80,9 @@ impl HnswIndex {
 
     /// Greedy descent on `layer` from `cur`: moves to the closest neighbour while that
     /// is closer. Visits tombstones too (they route).
-    pub(super) fn greedy<const CONC: bool>(
+    pub(super) fn greedy<const CONC: bool, S: Scorer>(
         &self,
-        q: &[f32],
+        sc: &S,
         mut cur: Cand,
         layer: usize,
         w: &mut Work,
@@ -99,13 +100,13 @@ impl HnswIndex {
             let mut moved = false;
             let nb = &w.nbuf;
             for &id in nb.iter().take(PREFETCH_AHEAD) {
-                self.prefetch_row(id);
+                sc.prefetch(id);
             }
             for (j, &id) in nb.iter().enumerate() {
                 if let Some(&ahead) = nb.get(j + PREFETCH_AHEAD) {
-                    self.prefetch_row(ahead);
+                    sc.prefetch(ahead);
                 }
-                let d = self.score(q, id);
+                let d = sc.score(id);
                 if d < cur.d {
                     cur = Cand { d, id };
                     moved = true;
@@ -127,9 +128,9 @@ impl HnswIndex {
     /// (pruning and removals can leave such islands). Afterwards `w.visited` holds
     /// every node scored.
     #[inline]
-    pub(super) fn beam<const CONC: bool, A: Fn(u32) -> bool>(
+    pub(super) fn beam<const CONC: bool, S: Scorer, A: Fn(u32) -> bool>(
         &self,
-        q: &[f32],
+        sc: &S,
         ep: Cand,
         ef: usize,
         layer: usize,
@@ -139,14 +140,14 @@ impl HnswIndex {
         w.cand.clear();
         w.res.clear();
         w.visited.reset(self.cap);
-        self.expand::<CONC, _>(q, ep, ef, layer, w, &accept);
+        self.expand::<CONC, _, _>(sc, ep, ef, layer, w, &accept);
         if w.res.len() < ef {
             if let Some((e, _)) = self.entry_point() {
                 let start = Cand {
-                    d: self.score(q, e),
+                    d: sc.score(e),
                     id: e,
                 };
-                self.expand::<CONC, _>(q, start, ef, layer, w, &accept);
+                self.expand::<CONC, _, _>(sc, start, ef, layer, w, &accept);
             }
         }
     }
@@ -154,9 +155,9 @@ impl HnswIndex {
     /// The beam's main loop from `ep` (nothing if `ep` was visited), adding to the
     /// candidates and results already in `w`.
     #[inline]
-    fn expand<const CONC: bool, A: Fn(u32) -> bool>(
+    fn expand<const CONC: bool, S: Scorer, A: Fn(u32) -> bool>(
         &self,
-        q: &[f32],
+        sc: &S,
         ep: Cand,
         ef: usize,
         layer: usize,
@@ -185,13 +186,13 @@ impl HnswIndex {
                 }
             }
             for &id in w.nbuf.iter().take(PREFETCH_AHEAD) {
-                self.prefetch_row(id);
+                sc.prefetch(id);
             }
             for (j, &id) in w.nbuf.iter().enumerate() {
                 if let Some(&ahead) = w.nbuf.get(j + PREFETCH_AHEAD) {
-                    self.prefetch_row(ahead);
+                    sc.prefetch(ahead);
                 }
-                let d = self.score(q, id);
+                let d = sc.score(id);
                 let admit = match w.res.top() {
                     Some(worst) if w.res.len() >= ef => d < worst.d,
                     _ => true,
@@ -311,23 +312,42 @@ impl HnswIndex {
 
     /// Descent from the entry point and beam search on layer 0; results in `w.res`.
     fn graph_search<A: Fn(u32) -> bool>(&self, q: &[f32], ef: usize, w: &mut Work, accept: A) {
+        match self.traversal_codes() {
+            Some(codes) => self.walk(&Quantized::new(self, codes, q), ef, w, accept),
+            None => self.walk(&Exact { ix: self, q }, ef, w, accept),
+        }
+    }
+
+    /// The codes searches traverse on, if quantized traversal is on.
+    #[inline]
+    fn traversal_codes(&self) -> Option<&Codes> {
+        self.codes.as_ref().filter(|_| self.quantized_search)
+    }
+
+    fn walk<S: Scorer, A: Fn(u32) -> bool>(&self, sc: &S, ef: usize, w: &mut Work, accept: A) {
         let Some((ep, top)) = self.entry_point() else {
             return;
         };
         let mut cur = Cand {
-            d: self.score(q, ep),
+            d: sc.score(ep),
             id: ep,
         };
         for layer in (1..=top).rev() {
-            cur = self.greedy::<false>(q, cur, layer, w);
+            cur = self.greedy::<false, _>(sc, cur, layer, w);
         }
-        self.beam::<false, _>(q, cur, ef, 0, w, accept);
+        self.beam::<false, _, _>(sc, cur, ef, 0, w, accept);
     }
 
     /// The `k` best of `s.w.res` as `(slot, distance)`, sorted by (distance, slot).
     fn collect(&self, q: &[f32], k: usize, s: &mut Scratch) -> Vec<(u32, f32)> {
         s.sel.clear();
         s.sel.extend(s.w.res.drain_unordered());
+        if self.traversal_codes().is_some() {
+            // Candidates chosen on the codes: re-scored exactly, then ranked.
+            for c in &mut s.sel {
+                c.d = self.score(&s.q, c.id);
+            }
+        }
         s.sel
             .sort_unstable_by(|a, b| a.d.total_cmp(&b.d).then(a.id.cmp(&b.id)));
         let n = k.min(s.sel.len());
