@@ -23,6 +23,19 @@ pyo3::import_exception!(nusterdb.exceptions, ReadOnlyError);
 pyo3::import_exception!(nusterdb.exceptions, NusterDBIOError);
 pyo3::import_exception!(nusterdb.exceptions, IndexRebuiltWarning);
 
+/// The POSIX errno of an error kind, for errors that carry no OS code (RocksDB's).
+fn errno_of(kind: std::io::ErrorKind) -> i32 {
+    use std::io::ErrorKind as K;
+    match kind {
+        K::NotFound => 2,
+        K::PermissionDenied => 13,
+        K::StorageFull => 28,
+        K::ReadOnlyFilesystem => 30,
+        K::QuotaExceeded => 122,
+        _ => 5, // EIO
+    }
+}
+
 /// The Python exception for a core error.
 pub fn to_py_err(err: Error) -> PyErr {
     let msg = err.to_string();
@@ -41,7 +54,9 @@ pub fn to_py_err(err: Error) -> PyErr {
         Error::ReadOnly => ReadOnlyError::new_err(msg),
         Error::Io { path, source } => {
             // OSError's (errno, strerror, filename) form fills .errno and .filename.
-            let errno = source.raw_os_error().unwrap_or(0);
+            let errno = source
+                .raw_os_error()
+                .unwrap_or_else(|| errno_of(source.kind()));
             NusterDBIOError::new_err((errno, msg, path.to_string_lossy().into_owned()))
         }
         Error::Storage(_) => NusterDBError::new_err(msg),

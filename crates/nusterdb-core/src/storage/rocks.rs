@@ -92,10 +92,28 @@ pub fn map_rocks(path: &Path, e: rocksdb::Error) -> Error {
         },
         ErrorKind::IOError => Error::Io {
             path: path.to_path_buf(),
-            source: std::io::Error::other(msg),
+            source: std::io::Error::new(io_kind_of(&msg), msg),
         },
         _ => Error::Storage(format!("{msg} (at {})", path.display())),
     }
+}
+
+/// The I/O error kind behind a RocksDB I/O error, read from its message (RocksDB
+/// reports the operating system's error only as text), so callers can tell a full disk
+/// from a permission problem.
+fn io_kind_of(msg: &str) -> std::io::ErrorKind {
+    use std::io::ErrorKind as K;
+    const KINDS: [(&str, K); 5] = [
+        ("No space left on device", K::StorageFull),
+        ("Permission denied", K::PermissionDenied),
+        ("No such file or directory", K::NotFound),
+        ("Read-only file system", K::ReadOnlyFilesystem),
+        ("Disk quota exceeded", K::QuotaExceeded),
+    ];
+    KINDS
+        .iter()
+        .find(|(text, _)| msg.contains(text))
+        .map_or(K::Other, |&(_, k)| k)
 }
 
 /// An open RocksDB with NusterDB's options.
