@@ -80,6 +80,18 @@ fn check_all(k: &Kernels, a: &[f32], b: &[f32]) {
     let as_f32: Vec<f32> = codes.iter().map(|&c| f32::from(c)).collect();
     let dot_u8 = reference(a, &as_f32, |x, y| x * y);
     check("dot_u8", isa, (k.dot_u8)(a, &codes), dot_u8, n);
+    let codes_a: Vec<u8> = a.iter().map(|x| (x.to_bits() >> 8) as u8).collect();
+    let exact: u32 = codes_a
+        .iter()
+        .zip(&codes)
+        .map(|(&x, &y)| u32::from(x) * u32::from(y))
+        .sum();
+    assert_eq!(
+        (k.dot_u8u8)(&codes_a, &codes),
+        exact,
+        "{} dot_u8u8, n = {n}",
+        isa.name()
+    );
     let linf = a.iter().zip(b).fold(0.0f64, |m, (&x, &y)| {
         m.max((f64::from(x) - f64::from(y)).abs())
     });

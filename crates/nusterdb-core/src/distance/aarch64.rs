@@ -32,6 +32,7 @@ pub(super) fn neon() -> Option<Kernels> {
         // Quantized traversal is not hand-vectorised for NEON; the portable loop is
         // auto-vectorised by the compiler.
         dot_u8: super::scalar::dot_u8,
+        dot_u8u8: super::scalar::dot_u8u8,
     })
 }
 

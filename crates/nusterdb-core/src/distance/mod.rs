@@ -120,6 +120,9 @@ pub struct Kernels {
     pub norm_squared: fn(&[f32]) -> f32,
     /// Σ q·c for 8-bit codes `c` (quantized vectors; lengths as for the others).
     pub dot_u8: fn(&[f32], &[u8]) -> f32,
+    /// Σ a·b of two 8-bit code vectors, exact (u32 arithmetic: exact below 66 051
+    /// components, wrapping beyond).
+    pub dot_u8u8: fn(&[u8], &[u8]) -> u32,
 }
 
 impl Kernels {
@@ -151,6 +154,7 @@ impl Kernels {
             linf: scalar::linf,
             norm_squared: scalar::norm_squared,
             dot_u8: scalar::dot_u8,
+            dot_u8u8: scalar::dot_u8u8,
         }
     }
 }

@@ -72,6 +72,14 @@ pub(super) fn dot_u8(q: &[f32], c: &[u8]) -> f32 {
     sum_lanes(acc) + tail
 }
 
+/// Σ a·b of two code vectors, exactly (u32: no overflow below 66 051 dimensions).
+pub(super) fn dot_u8u8(a: &[u8], b: &[u8]) -> u32 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| u32::from(x) * u32::from(y))
+        .fold(0u32, u32::wrapping_add)
+}
+
 /// Σ |a−b|.
 pub(super) fn l1(a: &[f32], b: &[f32]) -> f32 {
     sum_pairs(a, b, |x, y| (x - y).abs())

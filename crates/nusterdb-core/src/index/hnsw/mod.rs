@@ -79,8 +79,9 @@
 //!
 //! # Quantized traversal (`quant.rs`)
 //! For euclidean, inner product, cosine and angular every row is also kept as 8-bit
-//! codes (per-row offset and step). Searches walk the graph on the codes — a quarter of
-//! the memory traffic — and re-score the `ef` candidates they end with exactly, so
+//! codes (per-row offset and step); a query is quantized likewise. Searches walk the
+//! graph on integer dot products of the codes — a quarter of the memory traffic — and
+//! re-score the `ef` candidates they end with exactly, so
 //! returned distances are exact. Insertion uses the full vectors.
 //! [`HnswIndex::set_quantized_search`] turns it off (for comparison).
 //!

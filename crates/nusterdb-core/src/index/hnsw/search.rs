@@ -313,7 +313,11 @@ impl HnswIndex {
     /// Descent from the entry point and beam search on layer 0; results in `w.res`.
     fn graph_search<A: Fn(u32) -> bool>(&self, q: &[f32], ef: usize, w: &mut Work, accept: A) {
         match self.traversal_codes() {
-            Some(codes) => self.walk(&Quantized::new(self, codes, q), ef, w, accept),
+            Some(codes) => {
+                let sc = Quantized::new(self, codes, q, std::mem::take(&mut w.qcodes));
+                self.walk(&sc, ef, w, accept);
+                w.qcodes = sc.into_buffer();
+            }
             None => self.walk(&Exact { ix: self, q }, ef, w, accept),
         }
     }

@@ -161,6 +161,8 @@ pub(crate) struct Work {
     pub(crate) res: Heap<true>,
     /// The unvisited neighbours of the node being expanded.
     pub(crate) nbuf: Vec<u32>,
+    /// The query's 8-bit codes (quantized traversal).
+    pub(crate) qcodes: Vec<u8>,
 }
 
 impl Work {
@@ -169,6 +171,7 @@ impl Work {
             + self.cand.memory_bytes()
             + self.res.memory_bytes()
             + self.nbuf.capacity() * 4
+            + self.qcodes.capacity()
     }
 }
 
