@@ -3,7 +3,9 @@ queries and their answers, so every later release can check it still opens and a
 identically (tests/python/test_format_compat.py).
 
 Run once per on-disk format version, when the format changes:
-    python scripts/make_format_fixture.py 1
+    python scripts/make_format_fixture.py 1          # tests/data/format_v1 (flat)
+    python scripts/make_format_fixture.py 1 hnsw     # tests/data/format_v1_hnsw (with
+                                                     # the HNSW graph file)
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from nusterdb import DatabaseConfig, Metadata, NusterDB
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def main(version: int) -> None:
-    out = ROOT / "tests" / "data" / f"format_v{version}"
+def main(version: int, index_type: str) -> None:
+    suffix = "" if index_type == "flat" else f"_{index_type}"
+    out = ROOT / "tests" / "data" / f"format_v{version}{suffix}"
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     rng = np.random.default_rng(20261127)
-    dim, n = 8, 120
+    dim, n = (8, 120) if index_type == "flat" else (8, 600)
     base = rng.normal(size=(n, dim)).astype(np.float32)
     ids = np.arange(n, dtype=np.int64) * 7 + 1
     metas = [
@@ -41,7 +44,8 @@ def main(version: int) -> None:
         for i in range(n)
     ]
     db_path = out / "db"
-    with NusterDB(str(db_path), DatabaseConfig(dim, distance_metric="cosine")) as db:
+    cfg = DatabaseConfig(dim, distance_metric="cosine", index_type=index_type)
+    with NusterDB(str(db_path), cfg) as db:
         db.bulk_add(ids, base, metas)
         db.remove(int(ids[5]))
         db.update(int(ids[6]), metadata={"group": 99, "name": "updated"})
@@ -79,10 +83,22 @@ def main(version: int) -> None:
     for log in db_path.glob("LOG*"):
         log.unlink()
     (out / "expected.json").write_text(
-        json.dumps({"dim": dim, "metric": "cosine", "cases": cases, "records": records}, indent=1)
+        json.dumps(
+            {
+                "dim": dim,
+                "metric": "cosine",
+                "index_type": index_type,
+                "cases": cases,
+                "records": records,
+            },
+            indent=1,
+        )
     )
     print(f"wrote {out}")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
+    main(
+        int(sys.argv[1]) if len(sys.argv) > 1 else 1,
+        sys.argv[2] if len(sys.argv) > 2 else "flat",
+    )

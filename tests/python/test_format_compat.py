@@ -18,6 +18,10 @@ FIXTURES = sorted(DATA.glob("format_v*"))
 
 def test_there_is_a_fixture_for_the_current_format() -> None:
     assert (DATA / "format_v1" / "expected.json").is_file()
+    # An HNSW database with its graph file: opening it must load the graph as saved
+    # (a rebuild would raise IndexRebuiltWarning, an error under this suite's filters,
+    # and could change the approximate answers).
+    assert (DATA / "format_v1_hnsw" / "db" / "hnsw.graph").is_file()
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=[f.name for f in FIXTURES])
@@ -28,6 +32,8 @@ def test_old_database_opens_and_answers_identically(fixture: Path, tmp_path: Pat
     expected: dict[str, Any] = json.loads((fixture / "expected.json").read_text())
     with NusterDB.open(str(db_path)) as db:
         assert db.dimension() == expected["dim"]
+        # Fixtures older than the index_type field are flat.
+        assert db.is_hnsw() == (expected.get("index_type", "flat") == "hnsw")
         assert db.distance_metric().name == expected["metric"]
         records: dict[str, Any] = expected["records"]
         assert db.list_ids() == sorted(int(i) for i in records)
