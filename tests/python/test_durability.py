@@ -1,9 +1,7 @@
-"""Durability, locks, damaged files and snapshots (RELIABILITY.md T1-lite, T5, T3-lite;
-SPEC §1 "Snapshots", §2).
+"""Durability, locks, damaged files and snapshots (RELIABILITY.md T5, T3-lite; SPEC §1
+"Snapshots", §2). The kill -9 tests (T1) are in ``test_crash.py``, the corrupt-file
+sweep (T3) in ``test_corruption.py``.
 
-* Crashes: a child process does seeded ``bulk_add`` batches and prints ``ack <batch>``
-  after each returns; the parent SIGKILLs it at a random moment, reopens and checks every
-  acknowledged batch is present and bit-identical and no batch is partially present.
 * Locks: one writer per database across processes and within one; the lock dies with its
   process; read-only followers beside a live writer.
 * Damaged or foreign files: a typed ``NusterDBError``, in a subprocess that exits cleanly
@@ -17,20 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import queue
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import numpy as np
-import numpy.typing as npt
 import pytest
+from crash_workload import BATCH_DIM, batch_vectors
 from db_helpers import state_checksum
 from nusterdb import (
     CorruptionError,
@@ -41,234 +36,11 @@ from nusterdb import (
     NusterDBError,
     NusterDBIOError,
     ReadOnlyError,
-    StorageConfiguration,
 )
+from proc_helpers import Child, env_int, patch_wal
 
-BATCH = 500
-CRASH_DIM = 32
+CRASH_DIM = BATCH_DIM
 TESTS_DIR = str(Path(__file__).resolve().parent)
-
-# Shared by the parent and the child scripts: the vectors of batch b under a seed.
-BATCH_VECTORS_SRC = """
-import numpy as np
-def batch_vectors(seed, b, n, dim):
-    return np.random.default_rng([seed, b]).standard_normal((n, dim), dtype=np.float32)
-"""
-_ns: Dict[str, Any] = {}
-exec(BATCH_VECTORS_SRC, _ns)
-
-
-def batch_vectors(
-    seed: int, b: int, n: int = BATCH, dim: int = CRASH_DIM
-) -> npt.NDArray[np.float32]:
-    out: npt.NDArray[np.float32] = _ns["batch_vectors"](seed, b, n, dim)
-    return out
-
-
-class Child:
-    """A ``python -c script`` child whose stdout lines arrive on a queue (read by a
-    thread, so the parent never blocks on it) and whose stderr goes to a file."""
-
-    def __init__(self, script: str, *args: str, stdin: bool = False) -> None:
-        # Closed by stderr() once the child has exited.
-        self._err = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
-        self._err_text = ""
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", script, *args],
-            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=self._err,
-            text=True,
-            bufsize=1,
-        )
-        self.lines: queue.Queue[Optional[str]] = queue.Queue()
-        self.seen: List[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def expect(self, prefix: str, timeout: float = 60.0) -> str:
-        """The next line, which must start with ``prefix``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                self.kill()
-                raise AssertionError(
-                    f"no {prefix!r} line within {timeout}s; saw {self.seen}; "
-                    f"stderr: {self.stderr()}"
-                ) from None
-            if line is None:
-                rc, err = self.finish()
-                raise AssertionError(
-                    f"child exited ({rc}) before {prefix!r}; saw {self.seen}; stderr: {err}"
-                )
-            self.seen.append(line)
-            if line.startswith(prefix):
-                return line
-
-    def send(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def _drain(self) -> None:
-        self._reader.join(timeout=30)
-        while True:
-            try:
-                line = self.lines.get_nowait()
-            except queue.Empty:
-                break
-            if line is not None:
-                self.seen.append(line)
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None:
-                pipe.close()
-
-    def kill(self) -> List[str]:
-        """SIGKILLs the child; returns every stdout line it wrote."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-        self._drain()
-        self.stderr()
-        return self.seen
-
-    def finish(self, timeout: float = 60.0) -> Tuple[int, str]:
-        """Closes the child's stdin, waits for it to exit; returns (exit code, stderr)."""
-        if self.proc.stdin is not None and not self.proc.stdin.closed:
-            self.proc.stdin.close()
-        rc = self.proc.wait(timeout=timeout)
-        self._drain()
-        return rc, self.stderr()
-
-    def stderr(self) -> str:
-        """What the child wrote to stderr (so far, while it runs)."""
-        if self._err.closed:
-            return self._err_text
-        self._err.seek(0)
-        self._err_text = self._err.read()
-        if self.proc.poll() is not None:
-            self._err.close()
-        return self._err_text
-
-
-# ============================================================== T1-lite: kill -9
-
-CRASH_CHILD = (
-    BATCH_VECTORS_SRC
-    + """
-import sys, time
-from nusterdb import NusterDB
-path, seed, start, pause, n, dim = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \\
-    float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
-db = NusterDB.open(path)
-print("ready", flush=True)
-b = start
-while True:
-    ids = np.arange(b * n, (b + 1) * n, dtype=np.int64)
-    meta = [{"batch": b, "row": r} for r in range(n)]
-    print(f"pending {b}", flush=True)
-    db.bulk_add(ids, batch_vectors(seed, b, n, dim), meta)
-    print(f"ack {b}", flush=True)
-    b += 1
-    time.sleep(pause)
-"""
-)
-
-
-def verify_batches(db: NusterDB, seed: int, acked: set[int]) -> Tuple[int, int, int]:
-    """(lost, partial, complete batches) of a crash-test database."""
-    ids = np.array(db.list_ids(), dtype=np.int64)
-    counts = np.bincount(ids // BATCH) if len(ids) else np.zeros(0, np.int64)
-    partial = int(((counts > 0) & (counts < BATCH)).sum())
-    complete = [int(b) for b in np.flatnonzero(counts == BATCH)]
-    lost = 0
-    for b in sorted(acked):
-        if b >= len(counts) or counts[b] != BATCH:
-            lost += 1
-    # Every complete batch (acknowledged or not) holds exactly what was written.
-    for b in complete:
-        expected = batch_vectors(seed, b)
-        for r in range(BATCH):
-            v = db.get(b * BATCH + r)
-            assert v is not None
-            assert v.to_numpy().tobytes() == expected[r].tobytes(), (
-                f"batch {b} row {r}: the vector differs from what was written"
-            )
-        for r in (0, BATCH // 2, BATCH - 1):
-            m = db.get_metadata(b * BATCH + r)
-            assert m is not None, (b, r)
-            assert m.to_dict() == {"batch": b, "row": r}, (b, r)
-    # Batches are written in order: complete ones form a prefix.
-    assert complete == list(range(len(complete))), f"gap in complete batches {complete[:20]}..."
-    return lost, partial, len(complete)
-
-
-def crash_cycles(
-    path: str, seed: int, cycles: int, rng: np.random.Generator, sync_writes: bool
-) -> Tuple[int, int, int, int]:
-    storage = StorageConfiguration(sync_writes=sync_writes)
-    NusterDB(path, DatabaseConfig(CRASH_DIM, storage_config=storage)).close()
-    acked: set[int] = set()
-    lost = partial = 0
-    start = 0
-    for cycle in range(cycles):
-        child = Child(CRASH_CHILD, path, str(seed), str(start), "0.006", str(BATCH), str(CRASH_DIM))
-        child.expect("ready")
-        delay = float(rng.uniform(0.2, 1.5))
-        time.sleep(delay)
-        lines = child.kill()
-        assert child.proc.returncode == -signal.SIGKILL
-        new_acks = {int(ln.split()[1]) for ln in lines if ln.startswith("ack ")}
-        pending = [int(ln.split()[1]) for ln in lines if ln.startswith("pending ")]
-        in_flight = bool(pending) and pending[-1] not in new_acks
-        acked |= new_acks
-        t0 = time.perf_counter()
-        with NusterDB.open(path) as db:
-            reopen = time.perf_counter() - t0
-            assert db.config.storage_config.sync_writes == sync_writes
-            cycle_lost, cycle_partial, complete = verify_batches(db, seed, acked)
-            count = db.count()
-        print(
-            f"cycle {cycle}: killed after {delay:.2f}s, {len(new_acks)} acks, "
-            f"in-flight batch: {in_flight}, complete batches {complete}, count {count}, "
-            f"reopen {reopen:.2f}s"
-        )
-        assert reopen < 5.0, f"reopen took {reopen:.2f}s"
-        lost += cycle_lost
-        partial += cycle_partial
-        start = complete
-    return cycles, len(acked), lost, partial
-
-
-def test_kill_9_during_bulk_adds_loses_no_acknowledged_batch(
-    tmp_path: Path, seed: int, rng: np.random.Generator
-) -> None:
-    n, a, lost, partial = crash_cycles(str(tmp_path / "db"), seed, 6, rng, sync_writes=False)
-    print(f"crash: {n} cycles, {a} acknowledged, {lost} lost, {partial} partial (seed {seed})")
-    assert a > 0, "the child never acknowledged a batch"
-    assert lost == 0
-    assert partial == 0
-
-
-def test_kill_9_with_sync_writes_loses_no_acknowledged_batch(
-    tmp_path: Path, seed: int, rng: np.random.Generator
-) -> None:
-    n, a, lost, partial = crash_cycles(str(tmp_path / "db"), seed, 2, rng, sync_writes=True)
-    print(
-        f"crash (sync_writes): {n} cycles, {a} acknowledged, {lost} lost, {partial} partial "
-        f"(seed {seed})"
-    )
-    assert a > 0
-    assert lost == 0
-    assert partial == 0
 
 
 # ============================================================== T5: locks
@@ -345,41 +117,51 @@ time.sleep(120)
 def test_lock_is_released_when_the_writer_is_killed(tmp_path: Path) -> None:
     path = str(tmp_path / "db")
     NusterDB(path, dim=4).close()
-    for round_ in range(2):
+    rounds = env_int("NUSTERDB_LOCK_KILL_ROUNDS", 10)
+    times = []
+    for round_ in range(rounds):
         child = Child(HOLDING_WRITER_CHILD, path, str(round_))
         child.expect("ready")
         with pytest.raises(DatabaseLockedError):
             NusterDB.open(path)
-        child.kill()
+        # From the SIGKILL to a new writer holding the database.
         t0 = time.perf_counter()
+        child.kill()
         with NusterDB.open(path) as db:
             elapsed = time.perf_counter() - t0
             assert db.list_ids() == list(range(round_ + 1))
-        print(f"round {round_}: new writer opened {elapsed * 1000:.0f} ms after the kill")
-        assert elapsed < 1.0
+        times.append(elapsed)
+        assert elapsed < 1.0, f"round {round_}: the new writer needed {elapsed:.2f}s"
+    print(
+        f"writer killed {rounds} times: a new writer opened every time, at most "
+        f"{max(times) * 1000:.0f} ms after the SIGKILL ({rounds}/{rounds} within 1 s)"
+    )
 
 
-def test_close_then_reopen_twenty_times(tmp_path: Path) -> None:
+def test_close_then_reopen_a_hundred_times(tmp_path: Path) -> None:
     path = str(tmp_path / "db")
-    for i in range(20):
+    rounds = env_int("NUSTERDB_REOPEN_ROUNDS", 100)
+    t0 = time.perf_counter()
+    for i in range(rounds):
         db = NusterDB(path, dim=3) if i == 0 else NusterDB.open(path)
         assert db.list_ids() == list(range(i))
         db.add(i, [float(i), 1.0, 2.0], {"i": i})
         db.close()
         assert db.closed
     with NusterDB.open(path) as db:
-        assert db.count() == 20
-        for i in range(20):
+        assert db.count() == rounds
+        for i in range(rounds):
             m = db.get_metadata(i)
             assert m is not None
             assert m["i"] == i
+    print(f"close -> reopen: {rounds}/{rounds} in {time.perf_counter() - t0:.2f}s")
 
 
-READER_CHILD = (
-    BATCH_VECTORS_SRC
-    + """
+READER_CHILD = """
 import sys
+sys.path.insert(0, sys.argv[5])
 import nusterdb
+from crash_workload import batch_vectors
 path, seed, n, dim = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 db = nusterdb.NusterDB.open(path, read_only=True)
 assert db.read_only
@@ -416,39 +198,43 @@ for line in sys.stdin:
         db.refresh()
         report()
 """
-)
 
 
 def test_read_only_processes_beside_a_live_writer_see_acknowledged_writes(
     tmp_path: Path, seed: int
 ) -> None:
+    """4 read-only processes open one after another while the writer keeps writing:
+    each sees every batch acknowledged before it opened, then catches up on refresh()."""
     path = str(tmp_path / "db")
     n = 200
     with NusterDB(path, dim=CRASH_DIM) as writer:
-        for b in range(3):
-            writer.bulk_add(np.arange(b * n, (b + 1) * n), batch_vectors(seed, b, n))
-        readers = [
-            Child(READER_CHILD, path, str(seed), str(n), str(CRASH_DIM), stdin=True)
-            for _ in range(2)
-        ]
-        for r in readers:
+        readers: List[Child] = []
+        batches = 0
+        for _ in range(4):
+            for _ in range(2):
+                writer.bulk_add(
+                    np.arange(batches * n, (batches + 1) * n), batch_vectors(seed, batches, n)
+                )
+                batches += 1
+            r = Child(READER_CHILD, path, str(seed), str(n), str(CRASH_DIM), TESTS_DIR, stdin=True)
             # Every write acknowledged before the reader opened is visible.
-            assert r.expect("state") == f"state {3 * n} True"
+            assert r.expect("state") == f"state {batches * n} True"
             assert r.expect("readonly") == "readonly ok"
+            readers.append(r)
         # Later writes while the readers are open: visible after refresh().
-        for b in range(3, 6):
-            writer.bulk_add(np.arange(b * n, (b + 1) * n), batch_vectors(seed, b, n))
-        for r in readers:
-            r.send("refresh")
-            assert r.expect("state") == f"state {6 * n} True"
-        writer.bulk_add(np.arange(6 * n, 7 * n), batch_vectors(seed, 6, n))
-        for r in readers:
-            r.send("refresh")
-            assert r.expect("state") == f"state {7 * n} True"
+        for _ in range(2):
+            writer.bulk_add(
+                np.arange(batches * n, (batches + 1) * n), batch_vectors(seed, batches, n)
+            )
+            batches += 1
+            for r in readers:
+                r.send("refresh")
+                assert r.expect("state") == f"state {batches * n} True"
         for r in readers:
             rc, err = r.finish()
             assert rc == 0, err
-        assert writer.count() == 7 * n
+        assert writer.count() == batches * n
+    print(f"4 read-only processes beside the writer: each saw all {batches} batches")
 
 
 def test_read_only_handle_in_process_refuses_writes_and_refreshes(tmp_path: Path) -> None:
@@ -572,7 +358,28 @@ def damaged_copies(pristine: Tuple[Path, str, int], root: Path) -> Iterator[Tupl
         yield name, dst
 
 
-@pytest.mark.parametrize("mode", ["rw", "ro"])
+GARBAGE_SST_LOOKS_EMPTY = (
+    "BUG (since 7bbc444, 'Open with a config checks an existing directory through a "
+    "follower first'): NusterDB.open(path) of a database whose data all sits in an SST "
+    "file that is now random bytes (empty WAL) raises NusterDBIOError 'no database here; "
+    "give a dimension or a config to create one' instead of CorruptionError: the follower "
+    "(a RocksDB secondary) iterates past the unreadable table, is_empty() is true, and the "
+    "directory is taken for one created but never initialised"
+)
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        pytest.param(
+            "rw",
+            marks=pytest.mark.xfail(
+                strict=True, raises=AssertionError, reason=GARBAGE_SST_LOOKS_EMPTY
+            ),
+        ),
+        "ro",
+    ],
+)
 def test_random_bytes_over_sst_or_manifest_give_a_typed_error_never_a_crash(
     tmp_path: Path, pristine: Tuple[Path, str, int], mode: str
 ) -> None:
@@ -612,6 +419,17 @@ def _foreign(kind: str, root: Path, pristine: Tuple[Path, str, int]) -> Path:
     elif kind == "current_garbage":
         shutil.copytree(pristine[0], path)
         (path / "CURRENT").write_bytes(rng.bytes(16))
+    elif kind in ("no_format_marker", "future_format_version"):
+        # A fresh database keeps its first write (format marker + config) in the WAL:
+        # change it there, with the record's checksum fixed, so RocksDB replays a valid
+        # log. No marker: a RocksDB database NusterDB did not make (but with the lock
+        # file, so the format check itself is what refuses it). A marker of version 2:
+        # a database from a future release.
+        NusterDB(str(path), dim=4).close()
+        if kind == "no_format_marker":
+            patch_wal(path, b"\x00format", b"\x00formaX")
+        else:
+            patch_wal(path, b"NUSTERDB\x01\x00\x00\x00", b"NUSTERDB\x02\x00\x00\x00")
     else:
         raise ValueError(kind)
     return path
@@ -626,6 +444,8 @@ def _foreign(kind: str, root: Path, pristine: Tuple[Path, str, int]) -> Path:
         "rocksdb_files_removed",
         "rocksdb_without_nusterdb_lock",
         "current_garbage",
+        "no_format_marker",
+        "future_format_version",
     ],
 )
 def test_foreign_or_damaged_paths_are_corruption_errors_and_left_untouched(
@@ -640,10 +460,63 @@ def test_foreign_or_damaged_paths_are_corruption_errors_and_left_untouched(
     assert out == "ERR"
     assert rest[0] == "CorruptionError", rest
     assert str(path) in rest[1]
+    if kind == "future_format_version":
+        assert "format version 2 not supported (max 1)" in rest[1], rest
+    if kind == "no_format_marker":
+        assert "not a NusterDB database" in rest[1], rest
     assert tree_hashes(path, skip_logs) == before, "the files were modified"
     # And in this process too: the same typed error.
     with pytest.raises(CorruptionError):
         NusterDB.open(str(path), read_only=(mode == "ro"))
+    assert tree_hashes(path, skip_logs) == before, "the files were modified"
+
+
+FOREIGN_KINDS = (
+    "regular_file",
+    "random_files",
+    "rocksdb_files_removed",
+    "rocksdb_without_nusterdb_lock",
+    "current_garbage",
+    "no_format_marker",
+    "future_format_version",
+)
+
+
+@pytest.mark.parametrize("mode", ["rw", "ro"])
+@pytest.mark.parametrize("kind", FOREIGN_KINDS)
+def test_foreign_or_damaged_paths_opened_with_a_config_are_left_untouched(
+    tmp_path: Path, pristine: Tuple[Path, str, int], kind: str, mode: str
+) -> None:
+    """With a config the open must not create or recover anything either (found by this
+    test: the writer used to open, replaying the WAL, before the format check)."""
+    path = _foreign(kind, tmp_path, pristine)
+    skip_logs = kind == "current_garbage"
+    before = tree_hashes(path, skip_logs)
+    with pytest.raises(CorruptionError):
+        NusterDB(str(path), dim=4, read_only=(mode == "ro"))
+    assert tree_hashes(path, skip_logs) == before, "the files were modified"
+
+
+def open_read_only(path: Path, how: str) -> NusterDB:
+    if how == "open":
+        return NusterDB.open(str(path), read_only=True)
+    return NusterDB(str(path), dim=4, read_only=True)
+
+
+@pytest.mark.parametrize("how", ["open", "with_config"])
+def test_empty_or_missing_directory_opened_read_only_is_an_error_and_stays_untouched(
+    tmp_path: Path, how: str
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = tmp_path / "missing"
+    for path in (empty, missing):
+        with pytest.raises(NusterDBIOError, match="read-only") as info:
+            open_read_only(path, how)
+        print(f"{path.name} ({how}): {type(info.value).__name__}: {info.value}")
+        assert str(path) in str(info.value)
+    assert sorted(os.listdir(empty)) == []
+    assert not missing.exists()
 
 
 def test_lock_file_only_directory_opens_as_new_only_with_a_config(tmp_path: Path) -> None:
@@ -837,47 +710,6 @@ def test_list_snapshots_while_snapshots_are_taken_never_fails(tmp_path: Path) ->
         assert not errors, errors
         assert not failures, failures[:3]
         assert {s["name"] for s in db.list_snapshots()} == set(taken)
-
-
-SNAPSHOT_CHILD = """
-import sys
-from nusterdb import NusterDB
-db = NusterDB.open(sys.argv[1])
-print("ready", flush=True)
-i = int(sys.argv[2])
-while True:
-    name = f"k{i}"
-    print(f"pending {name}", flush=True)
-    db.snapshot_named(name)
-    print(f"ack {name}", flush=True)
-    i += 1
-"""
-
-
-def test_kill_9_during_snapshots_leaves_only_complete_snapshots_listed(
-    tmp_path: Path, rng: np.random.Generator
-) -> None:
-    path = str(tmp_path / "db")
-    data = np.random.default_rng(4).standard_normal((5000, 32)).astype(np.float32)
-    with NusterDB(path, dim=32) as db:
-        db.bulk_add(np.arange(5000), data)
-        expected = state_checksum(db)
-    acked: List[str] = []
-    for cycle in range(2):
-        child = Child(SNAPSHOT_CHILD, path, str(100 * cycle))
-        child.expect("ready")
-        time.sleep(float(rng.uniform(0.2, 0.8)))
-        lines = child.kill()
-        acked += [ln.split()[1] for ln in lines if ln.startswith("ack ")]
-        with NusterDB.open(path) as db:
-            listed = [s["name"] for s in db.list_snapshots()]
-        print(f"cycle {cycle}: {len(acked)} acknowledged snapshots, {len(listed)} listed")
-        assert set(acked) <= set(listed), "an acknowledged snapshot is missing"
-    for name in (acked[0], acked[-1]) if acked else ():
-        with NusterDB.open(path) as db:
-            db.restore_snapshot(name, str(tmp_path / f"r-{name}"))
-        with NusterDB.open(str(tmp_path / f"r-{name}")) as r:
-            assert state_checksum(r) == expected
 
 
 def test_list_snapshots_ignores_leftovers_of_interrupted_snapshots(tmp_path: Path) -> None:

