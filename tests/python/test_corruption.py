@@ -60,7 +60,7 @@ KNOWN_WAL_READER_HANG = True
 KNOWN_WRITES_BEFORE_LOAD = True
 #: CURRENT naming a MANIFEST that does not exist gives RocksDB's TryAgain ("the primary may
 #: have switched to a new MANIFEST"), raised as a plain NusterDBError, not CorruptionError.
-KNOWN_MISSING_MANIFEST_TRY_AGAIN = True
+KNOWN_MISSING_MANIFEST_TRY_AGAIN = False
 
 
 @dataclass

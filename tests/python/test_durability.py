@@ -358,25 +358,12 @@ def damaged_copies(pristine: Tuple[Path, str, int], root: Path) -> Iterator[Tupl
         yield name, dst
 
 
-GARBAGE_SST_LOOKS_EMPTY = (
-    "BUG (since 7bbc444, 'Open with a config checks an existing directory through a "
-    "follower first'): NusterDB.open(path) of a database whose data all sits in an SST "
-    "file that is now random bytes (empty WAL) raises NusterDBIOError 'no database here; "
-    "give a dimension or a config to create one' instead of CorruptionError: the follower "
-    "(a RocksDB secondary) iterates past the unreadable table, is_empty() is true, and the "
-    "directory is taken for one created but never initialised"
-)
 
 
 @pytest.mark.parametrize(
     "mode",
     [
-        pytest.param(
-            "rw",
-            marks=pytest.mark.xfail(
-                strict=True, raises=AssertionError, reason=GARBAGE_SST_LOOKS_EMPTY
-            ),
-        ),
+        "rw",
         "ro",
     ],
 )

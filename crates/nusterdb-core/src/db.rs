@@ -622,9 +622,17 @@ impl Database {
             // the knobs the database was created with (compression, WAL recovery mode).
             DirState::Existing => {
                 let follower = Store::open_read_only(path, &StorageConfig::default())?;
-                if follower.is_empty()? {
+                if follower.is_empty()? && !has_table_files(path) {
                     // Created but never initialised (a crash during creation).
                     given.as_ref().ok_or_else(not_found)?.storage.clone()
+                } else if follower.is_empty()? {
+                    // Table files the follower could not read anything from: damage,
+                    // not an empty database (which would be initialised over).
+                    return Err(corruption(
+                        path,
+                        "not a NusterDB database: the format marker is missing (the data \
+                         files hold nothing readable)",
+                    ));
                 } else {
                     let stored = read_stored_config(&follower)?;
                     match &given {
@@ -1291,6 +1299,15 @@ impl Drop for Database {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// Whether `dir` holds any RocksDB table file (`*.sst`).
+fn has_table_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .filter_map(|e| e.ok())
+            .any(|e| e.path().extension().is_some_and(|x| x == "sst"))
+    })
 }
 
 /// Total bytes of the files under `dir` (not following symlinks).

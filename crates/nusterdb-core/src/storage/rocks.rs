@@ -202,6 +202,14 @@ impl Store {
             Ok(db) => db,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&scratch);
+                // At open there is no "primary switching MANIFEST" to wait for: a
+                // TryAgain here means CURRENT names a MANIFEST that cannot be read.
+                if e.kind() == rocksdb::ErrorKind::TryAgain {
+                    return Err(Error::Corruption {
+                        path: path.to_path_buf(),
+                        detail: format!("the MANIFEST named by CURRENT cannot be read: {e}"),
+                    });
+                }
                 return Err(map_rocks(path, e));
             }
         };
