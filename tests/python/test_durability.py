@@ -358,8 +358,6 @@ def damaged_copies(pristine: Tuple[Path, str, int], root: Path) -> Iterator[Tupl
         yield name, dst
 
 
-
-
 @pytest.mark.parametrize(
     "mode",
     [
