@@ -63,9 +63,9 @@ def test_hnsw_database_recall_at_default_ef(rng: np.random.Generator, metric: st
 def test_hnsw_ef_search_is_used(rng: np.random.Generator) -> None:
     base = clustered(rng, 4000, 24)
     ids = np.arange(4000, dtype=np.int64)
-    queries = clustered(rng, 40, 24)
+    queries = clustered(rng, 150, 24)
     cfg = DatabaseConfig(
-        24, index_type="hnsw", hnsw_config=HNSWConfig(max_nb_connection=8, ef_construction=40)
+        24, index_type="hnsw", hnsw_config=HNSWConfig(max_nb_connection=8, ef_construction=100)
     )
     db = NusterDB(None, cfg)
     db.bulk_add(ids, base)
