@@ -48,20 +48,6 @@ WORKERS = env_int("NUSTERDB_CORRUPT_WORKERS", 2)
 CASE_TIMEOUT = env_float("NUSTERDB_CORRUPT_TIMEOUT", 20.0)
 CONTROLS = [-1, -2, -3, -4]
 
-# Bugs the sweep finds today, each pinned by a deterministic strict-xfail test at the end
-# of this file. While a flag is True the sweep prints those cases (as "known") but does not
-# fail on them; once the bug is fixed its xfail test passes, which fails the suite (strict),
-# and the flag is to be set to False so the sweep holds the line again.
-#: RocksDB's secondary-instance WAL reader (log::FragmentBufferedReader, RocksDB 11.8.1)
-#: loops forever on some garbage logs; every NusterDB open goes through a secondary.
-KNOWN_WAL_READER_HANG = True
-#: An open that fails while loading records (a damaged SST data block) has already opened
-#: RocksDB as a writer, which replayed the WAL into a new SST and rewrote the MANIFEST.
-KNOWN_WRITES_BEFORE_LOAD = True
-#: CURRENT naming a MANIFEST that does not exist gives RocksDB's TryAgain ("the primary may
-#: have switched to a new MANIFEST"), raised as a plain NusterDBError, not CorruptionError.
-KNOWN_MISSING_MANIFEST_TRY_AGAIN = False
-
 
 @dataclass
 class Sweep:
@@ -78,23 +64,6 @@ class Sweep:
 
     def modified(self) -> List[Dict[str, Any]]:
         return [r for c, r in sorted(self.results.items()) if c >= 0 and r.get("modified")]
-
-
-def known_hang(r: Dict[str, Any]) -> bool:
-    return KNOWN_WAL_READER_HANG and r["outcome"] == "timeout" and r["file"].endswith(".log")
-
-
-def known_other_class(r: Dict[str, Any]) -> bool:
-    return (
-        KNOWN_MISSING_MANIFEST_TRY_AGAIN
-        and r["file"] == "CURRENT"
-        and r["type"] == "NusterDBError"
-        and "Try again" in r["msg"]
-    )
-
-
-def known_modified(r: Dict[str, Any]) -> bool:
-    return KNOWN_WRITES_BEFORE_LOAD and r["file"].endswith(".sst")
 
 
 class Worker:
@@ -215,8 +184,7 @@ def test_corrupt_files_never_crash_hang_or_panic(sweep: Sweep) -> None:
     signals = sweep.where("signal")
     died = sweep.where("died")
     panics = sweep.where("panic") + [r for r in cases if "stderr_panic" in r]
-    timeouts = [r for r in sweep.where("timeout") if not known_hang(r)]
-    known = [r for r in sweep.where("timeout") if known_hang(r)]
+    timeouts = sweep.where("timeout")
     untyped = sweep.where("untyped")
     wrong = sweep.wrong()
     opened = sweep.where("open")
@@ -233,7 +201,7 @@ def test_corrupt_files_never_crash_hang_or_panic(sweep: Sweep) -> None:
     per_kind = collections.Counter(r["kind"] for r in cases)
     print(
         f"corrupt: {len(cases)} cases, {len(signals)} signals, {len(panics)} panics, "
-        f"{len(timeouts) + len(known)} timeouts, {len(wrong)} wrong ({len(untyped)} untyped "
+        f"{len(timeouts)} timeouts, {len(wrong)} wrong ({len(untyped)} untyped "
         f"exceptions, {len(died)} other deaths; seed {sweep.seed}; {sweep.seconds:.0f}s with "
         f"{WORKERS} workers)"
     )
@@ -247,8 +215,6 @@ def test_corrupt_files_never_crash_hang_or_panic(sweep: Sweep) -> None:
     )
     for r in signals + died + panics + timeouts + untyped:
         print("  FAIL " + show(r))
-    for r in known:
-        print("  KNOWN BUG (RocksDB WAL reader hang, see KNOWN_WAL_READER_HANG) " + show(r))
     # The controls: the checker passes the pristine fixtures and catches a changed value.
     for c in (-1, -2):
         assert res[c]["outcome"] == "open", show(res[c])
@@ -278,32 +244,22 @@ def test_corrupt_files_fail_with_corruption_error(sweep: Sweep) -> None:
     NusterDBError (an I/O error would send the user looking at the disk, a "no database
     here" would invite them to create one over it)."""
     other = [r for r in sweep.where("error") if r["type"] != "CorruptionError"]
-    known = [r for r in other if known_other_class(r)]
-    other = [r for r in other if not known_other_class(r)]
-    print(
-        f"corrupt: {len(other) + len(known)} failed opens raised another class than "
-        f"CorruptionError ({len(known)} of them the known KNOWN_MISSING_MANIFEST_TRY_AGAIN)"
-    )
+    print(f"corrupt: {len(other)} failed opens raised another class than CorruptionError")
     for r in other[:20]:
         print("  OTHER CLASS " + show(r))
-    for r in known[:3]:
-        print("  KNOWN BUG (TryAgain) " + show(r))
     assert not other
 
 
 def test_failed_opens_of_corrupt_files_leave_them_untouched(sweep: Sweep) -> None:
     failed = [r for c, r in sweep.results.items() if c >= 0 and r["outcome"] != "open"]
-    modified = [r for r in sweep.modified() if not known_modified(r)]
-    known = [r for r in sweep.modified() if known_modified(r)]
-    by_file: Set[str] = {r["file"] for r in modified + known}
+    modified = sweep.modified()
+    by_file: Set[str] = {r["file"] for r in modified}
     print(
-        f"corrupt: {len(modified) + len(known)} of {len(failed)} failed opens modified files "
-        f"({sorted(by_file)}; {len(known)} of them the known bug KNOWN_WRITES_BEFORE_LOAD)"
+        f"corrupt: {len(modified)} of {len(failed)} failed opens modified files "
+        f"({sorted(by_file)})"
     )
     for r in modified[:20]:
         print("  MODIFIED " + show(r))
-    for r in known[:3]:
-        print("  KNOWN BUG (writes before load) " + show(r))
     assert not modified
 
 
@@ -324,7 +280,7 @@ def test_every_file_of_both_fixtures_is_damaged_every_way(sweep: Sweep) -> None:
     assert len(ssts) >= 2, sweep.files
 
 
-# ------------------------------------------------------------------ the bugs found, pinned
+# ------------------------------------------------ regression cases of bugs the sweep found
 
 HANG_CHILD = """
 import sys
@@ -343,42 +299,44 @@ except nusterdb.NusterDBError as e:
 """
 
 
-@pytest.mark.xfail(
-    KNOWN_WAL_READER_HANG,
-    strict=True,
-    reason="BUG: an open hangs forever in RocksDB's log::FragmentBufferedReader (the secondary "
-    "instance every open goes through) on this garbage write-ahead log",
-)
+#: A record header of a recycled log (type 5, "recyclable full", with its log number),
+#: which NusterDB never writes: RocksDB's log readers re-read it forever after a plain
+#: record.
+RECYCLED_HEADER = bytes(4) + (0).to_bytes(2, "little") + bytes([5]) + (7).to_bytes(4, "little")
+
+
 @pytest.mark.parametrize("how", ["open", "read_only", "with_config"])
-def test_open_with_a_garbage_write_ahead_log_does_not_hang(tmp_path: Path, how: str) -> None:
-    """Regression case of the corruption sweep (seed 3793081658871029653, case 81): a
-    fresh database whose log is replaced by 124 random bytes. The first record header
-    then claims a recyclable full record of 48,627 bytes."""
+@pytest.mark.parametrize("damage", ["garbage_log", "recycled_record_in_manifest"])
+def test_a_log_that_rocksdb_would_loop_on_is_a_corruption_error(
+    tmp_path: Path, how: str, damage: str
+) -> None:
+    """Regression cases of the corruption sweep. `garbage_log` (seed 3793081658871029653,
+    case 81): a fresh database whose log is replaced by 124 random bytes; the first
+    record header then claims a recyclable full record of 48,627 bytes. Damage to the
+    MANIFEST hung opens the same way (seed 3994725415016695970, case 87). Both used to
+    hang every open inside RocksDB's log readers."""
     path = tmp_path / "db"
-    NusterDB(str(path), dim=4).close()
-    (log,) = path.glob("*.log")
-    log.write_bytes(np.random.default_rng(1).bytes(124))
+    with NusterDB(str(path), dim=4) as db:
+        db.add(1, [1.0, 2.0, 3.0, 4.0])
+    if damage == "garbage_log":
+        (log,) = path.glob("*.log")
+        log.write_bytes(np.random.default_rng(1).bytes(124))
+    else:
+        manifest = path / (path / "CURRENT").read_text().strip()
+        manifest.write_bytes(manifest.read_bytes() + RECYCLED_HEADER)
     try:
         r = subprocess.run(
             [sys.executable, "-c", HANG_CHILD, str(path), how],
             capture_output=True,
             text=True,
-            timeout=8,
+            timeout=30,
         )
     except subprocess.TimeoutExpired:
-        pytest.fail(f"{how}: no answer within 8 s (hung)")
+        pytest.fail(f"{how}: no answer within 30 s (hung)")
     assert r.returncode == 0, r.stderr
-    print(f"{how}: {r.stdout.strip()}")
-    assert r.stdout.startswith(("opened", "error")), r.stdout + r.stderr
+    assert r.stdout.strip() == "error CorruptionError", r.stdout + r.stderr
 
 
-@pytest.mark.xfail(
-    KNOWN_WRITES_BEFORE_LOAD,
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: an open that fails on a damaged SST data block has already opened RocksDB "
-    "as a writer: the WAL is replayed into a new SST and deleted, the MANIFEST rewritten",
-)
 def test_failed_open_of_a_damaged_sst_leaves_the_files_untouched(tmp_path: Path) -> None:
     path = tmp_path / "db"
     rng = np.random.default_rng(0)
@@ -411,14 +369,6 @@ def test_failed_open_of_a_damaged_sst_leaves_the_files_untouched(tmp_path: Path)
     assert not changed, f"a failed open changed {changed}"
 
 
-@pytest.mark.xfail(
-    KNOWN_MISSING_MANIFEST_TRY_AGAIN,
-    strict=True,
-    raises=NusterDBError,
-    reason="BUG: CURRENT naming a MANIFEST that does not exist raises a plain NusterDBError "
-    "'storage engine error: Operation failed. Try again.: The primary may have switched to a "
-    "new MANIFEST' (RocksDB's TryAgain from the follower), not CorruptionError",
-)
 @pytest.mark.parametrize("read_only", [False, True], ids=["rw", "ro"])
 def test_current_naming_a_missing_manifest_is_a_corruption_error(
     tmp_path: Path, read_only: bool

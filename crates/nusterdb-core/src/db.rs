@@ -30,6 +30,8 @@ use crate::snapshot::{self, SnapshotInfo};
 use crate::storage::codec::{self, decode_config, decode_format, encode_config, encode_format};
 use crate::storage::fileio::{write_atomic, FileIo, OsIo};
 use crate::storage::keys::{self, CONFIG_KEY, FORMAT_KEY, METADATA_PREFIX, VECTOR_PREFIX};
+use crate::storage::lock::WriterLock;
+use crate::storage::rocks::inspect_dir;
 use crate::storage::{DirState, Store};
 use crate::vector::{check_dims, check_finite};
 
@@ -301,13 +303,16 @@ fn new_index(config: &DatabaseConfig, capacity: usize) -> Box<dyn VectorIndex> {
 /// The in-memory structures rebuilt from the store.
 type Maps = (IdMap, Box<dyn VectorIndex>, PayloadIndex);
 
+/// The maps loaded from a store, and how the graph was.
+type Loaded = (Maps, GraphLoad);
+
 /// Reads every record from `store` into fresh in-memory structures; an HNSW graph comes
 /// from the graph file at `graph` when it is readable (see [`load_vectors_into_graph`]).
 fn load_maps(
     store: &Store,
     config: &DatabaseConfig,
     graph: Option<(&dyn FileIo, &Path)>,
-) -> Result<(Maps, GraphLoad)> {
+) -> Result<Loaded> {
     let path = store.path().to_path_buf();
     let (ids, index, graph_load) = match graph {
         Some((io, file)) => match read_graph_file(io, file, config) {
@@ -484,6 +489,11 @@ fn load_vectors_into_graph(
     )))
 }
 
+/// Where the HNSW graph of the database at `dir` is saved; `None` for a flat index.
+fn graph_file(dir: &Path, config: &DatabaseConfig) -> Option<PathBuf> {
+    (config.index_type == IndexType::Hnsw).then(|| dir.join(GRAPH_FILE))
+}
+
 /// Reads and checks the format marker and config of an existing store.
 fn read_stored_config(store: &Store) -> Result<DatabaseConfig> {
     let path = store.path();
@@ -533,7 +543,7 @@ impl Database {
         if let Some(c) = &config {
             c.validate()?;
         }
-        let (store, config) = match &location {
+        let (store, config, loaded) = match &location {
             Location::Memory => {
                 if read_only {
                     return Err(Error::invalid(
@@ -545,7 +555,7 @@ impl Database {
                 })?;
                 let store = Store::open_in_memory(&config.storage)?;
                 Self::initialise(&store, &config)?;
-                (store, config)
+                (store, config, None)
             }
             Location::Path(path) if read_only => {
                 let storage = config
@@ -556,16 +566,20 @@ impl Database {
                 if let Some(given) = &config {
                     check_compatible(&stored, given)?;
                 }
-                (store, stored)
+                (store, stored, None)
             }
-            Location::Path(path) => Self::open_writer(path, config)?,
+            Location::Path(path) => Self::open_writer(path, config, io.as_ref())?,
         };
-        let graph_path = match &location {
-            Location::Path(p) if config.index_type == IndexType::Hnsw => Some(p.join(GRAPH_FILE)),
-            _ => None,
+        let (maps, graph_load) = match loaded {
+            Some(loaded) => loaded,
+            None => {
+                let graph = match &location {
+                    Location::Path(p) => graph_file(p, &config),
+                    Location::Memory => None,
+                };
+                load_maps(&store, &config, graph.as_deref().map(|g| (io.as_ref(), g)))?
+            }
         };
-        let graph = graph_path.as_deref().map(|p| (io.as_ref(), p));
-        let (maps, graph_load) = load_maps(&store, &config, graph)?;
         let state = State::new(store, maps, graph_load);
         let shared = Arc::new(Shared {
             config,
@@ -605,7 +619,17 @@ impl Database {
         Ok(db)
     }
 
-    fn open_writer(path: &Path, given: Option<DatabaseConfig>) -> Result<(Store, DatabaseConfig)> {
+    /// Opens the writer. An existing database is checked and loaded first through a
+    /// [`Store::open_frozen`] store under the writer lock, which writes nothing: a
+    /// foreign, damaged or newer database, or one whose records cannot all be read, is
+    /// refused with its files untouched (a writer's open would already have flushed
+    /// the log into new files and rewritten the MANIFEST). The loaded maps are returned
+    /// with the store; they are `None` for a database created here.
+    fn open_writer(
+        path: &Path,
+        given: Option<DatabaseConfig>,
+        io: &dyn FileIo,
+    ) -> Result<(Store, DatabaseConfig, Option<Loaded>)> {
         let not_found = || Error::Io {
             path: path.to_path_buf(),
             source: std::io::Error::new(
@@ -613,49 +637,56 @@ impl Database {
                 "no database here; give a dimension or a config to create one",
             ),
         };
-        let storage = match crate::storage::rocks::inspect_dir(path)? {
-            DirState::New => given.as_ref().ok_or_else(not_found)?.storage.clone(),
-            // An existing directory is checked through a follower first, which replays
-            // the log in memory only and writes nothing: a foreign, damaged or newer
-            // database is refused with its files untouched (a writer's open would
-            // already have flushed the log into new files), and recovery then runs with
-            // the knobs the database was created with (compression, WAL recovery mode).
-            DirState::Existing => {
-                let follower = Store::open_read_only(path, &StorageConfig::default())?;
-                if follower.is_empty()? && !has_table_files(path) {
-                    // Created but never initialised (a crash during creation).
-                    given.as_ref().ok_or_else(not_found)?.storage.clone()
-                } else if follower.is_empty()? {
-                    // Table files the follower could not read anything from: damage,
-                    // not an empty database (which would be initialised over).
-                    return Err(corruption(
-                        path,
-                        "not a NusterDB database: the format marker is missing (the data \
-                         files hold nothing readable)",
-                    ));
-                } else {
-                    let stored = read_stored_config(&follower)?;
-                    match &given {
-                        Some(g) => {
-                            check_compatible(&stored, g)?;
-                            g.storage.clone()
-                        }
-                        None => stored.storage,
-                    }
-                }
+        if inspect_dir(path)? == DirState::New && given.is_none() {
+            return Err(not_found());
+        }
+        std::fs::create_dir_all(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let lock = WriterLock::acquire(path)?;
+        // Judged again under the lock: another process may have created it meanwhile.
+        if inspect_dir(path)? == DirState::Existing {
+            let frozen = Store::open_frozen(path, &StorageConfig::default(), &lock)?;
+            let empty = frozen.is_empty()?;
+            if empty && has_table_files(path) {
+                // Table files nothing could be read from: damage, not an empty database
+                // (which would be initialised over).
+                return Err(corruption(
+                    path,
+                    "not a NusterDB database: the format marker is missing (the data \
+                     files hold nothing readable)",
+                ));
             }
-        };
-        let (store, state) = Store::open_writer(path, &storage)?;
-        if state == DirState::New || store.is_empty()? {
-            let config = given.ok_or_else(not_found)?;
-            Self::initialise(&store, &config)?;
-            return Ok((store, config));
+            if !empty {
+                let stored = read_stored_config(&frozen)?;
+                let storage = match &given {
+                    Some(g) => {
+                        check_compatible(&stored, g)?;
+                        g.storage.clone()
+                    }
+                    None => stored.storage.clone(),
+                };
+                // Recovery (the WAL recovery mode above all) must run with the knobs the
+                // writer will use, or the loaded maps could differ from its records.
+                let frozen = if storage == StorageConfig::default() {
+                    frozen
+                } else {
+                    drop(frozen);
+                    Store::open_frozen(path, &storage, &lock)?
+                };
+                let graph = graph_file(path, &stored);
+                let loaded = load_maps(&frozen, &stored, graph.as_deref().map(|g| (io, g)))?;
+                drop(frozen);
+                let (store, _) = Store::open_writer(path, &storage, lock)?;
+                return Ok((store, stored, Some(loaded)));
+            }
+            // Otherwise created but never initialised (a crash during creation).
         }
-        let stored = read_stored_config(&store)?;
-        if let Some(g) = &given {
-            check_compatible(&stored, g)?;
-        }
-        Ok((store, stored))
+        let config = given.ok_or_else(not_found)?;
+        let (store, _) = Store::open_writer(path, &config.storage, lock)?;
+        Self::initialise(&store, &config)?;
+        Ok((store, config, None))
     }
 
     fn initialise(store: &Store, config: &DatabaseConfig) -> Result<()> {

@@ -78,6 +78,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
+use super::rows::Rows;
 use super::topk::{sort_results, TopK};
 use super::{SearchParams, VectorIndex};
 use crate::distance::{kernels, Isa};
@@ -116,17 +117,6 @@ const SPARSE_FACTOR: u64 = 8;
 const BATCH_SPARSE: (u64, u64) = (4, 5);
 /// Batches of fewer queries run query by query (each search is parallel itself).
 const GEMM_MIN_QUERIES: usize = 2;
-
-/// 16 floats, 64-byte aligned: the unit the row buffer is allocated in.
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct Block([f32; 16]);
-
-const BLOCK_FLOATS: usize = 16;
-const _: () = assert!(
-    std::mem::size_of::<Block>() == 64 && std::mem::align_of::<Block>() == 64,
-    "Block must be 16 f32 with no padding"
-);
 
 /// Whether a candidate scoring `s` may enter a collector whose threshold is `thr`
 /// ([`TopK::worst`], never NaN): `s ≤ thr`, or NaN (which the collector ranks last).
@@ -207,8 +197,8 @@ pub struct FlatIndex {
     dim: usize,
     metric: DistanceMetric,
     fast: Fast,
-    /// The rows; `blocks.len() · 16 ≥ cap_rows · dim`.
-    blocks: Vec<Block>,
+    /// The rows; `rows.as_slice().len() ≥ cap_rows · dim`.
+    rows: Rows,
     /// Rows the buffer holds (live or not).
     cap_rows: usize,
     /// One past the highest live slot.
@@ -240,12 +230,12 @@ impl FlatIndex {
     /// never an abort); the index grows past it by doubling.
     pub fn new(dim: usize, metric: DistanceMetric, capacity_hint: usize) -> Self {
         let fast = Fast::of(metric);
-        let mut blocks = Vec::new();
         let mut live = Vec::new();
         let mut aux = Vec::new();
         let capacity_hint = capacity_hint.min(MAX_RESERVE_BYTES / (4 * dim.max(1)));
-        let hint_blocks = capacity_hint.saturating_mul(dim).div_ceil(BLOCK_FLOATS);
-        if blocks.try_reserve_exact(hint_blocks).is_ok() {
+        let hint_floats = capacity_hint.saturating_mul(dim);
+        let rows = Rows::with_capacity_hint(hint_floats);
+        if rows.reserved(hint_floats) {
             // Small next to the rows; failures here only mean growing later.
             let _ = live.try_reserve_exact(capacity_hint);
             if fast != Fast::Ip && fast != Fast::None {
@@ -256,7 +246,7 @@ impl FlatIndex {
             dim,
             metric,
             fast,
-            blocks,
+            rows,
             cap_rows: 0,
             end: 0,
             live,
@@ -266,30 +256,15 @@ impl FlatIndex {
     }
 
     /// All row storage as floats (`cap_rows · dim` of them are rows).
+    #[inline]
     fn data(&self) -> &[f32] {
-        // SAFETY: `Block` is `repr(C)` around `[f32; 16]` with no padding (checked by the
-        // const assertion above), so the vector's `len` blocks are `16 · len`
-        // initialised, contiguous `f32`s starting at its (64-aligned) pointer; the
-        // shared borrow of `self` keeps them alive and unmodified for the returned
-        // lifetime.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.blocks.as_ptr().cast::<f32>(),
-                self.blocks.len() * BLOCK_FLOATS,
-            )
-        }
+        self.rows.as_slice()
     }
 
     /// All row storage as mutable floats.
+    #[inline]
     fn data_mut(&mut self) -> &mut [f32] {
-        // SAFETY: as in `data`; the exclusive borrow of `self` makes this the only
-        // access, and any bit pattern is a valid `f32`.
-        unsafe {
-            std::slice::from_raw_parts_mut(
-                self.blocks.as_mut_ptr().cast::<f32>(),
-                self.blocks.len() * BLOCK_FLOATS,
-            )
-        }
+        self.rows.as_mut_slice()
     }
 
     /// The row of `slot` (which must be `< cap_rows`), live or not.
@@ -304,13 +279,10 @@ impl FlatIndex {
             return;
         }
         let target = (slot + 1).max(self.cap_rows.saturating_mul(2)).max(16);
-        let cap_rows = if self.dim == 0 {
-            target
-        } else {
-            let blocks = (target * self.dim).div_ceil(BLOCK_FLOATS);
-            self.blocks.resize(blocks, Block([0.0; BLOCK_FLOATS]));
-            blocks * BLOCK_FLOATS / self.dim
-        };
+        // The rows fill whole blocks: use the room past `target` too.
+        let cap_rows = (self.rows.resize(target * self.dim))
+            .checked_div(self.dim)
+            .unwrap_or(target);
         self.cap_rows = cap_rows;
         self.live.resize(cap_rows, false);
         if self.fast == Fast::L2 || self.fast == Fast::Cos {
@@ -774,7 +746,7 @@ impl VectorIndex for FlatIndex {
 
     fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
-            + self.blocks.capacity() * std::mem::size_of::<Block>()
+            + self.rows.capacity_bytes()
             + self.live.capacity()
             + self.aux.capacity() * std::mem::size_of::<f32>()
     }

@@ -10,6 +10,7 @@
 //! - [`VectorIndex`]: the interface the database calls, the same for every index kind.
 //! - [`flat::FlatIndex`]: exact search by a full scan, the reference the approximate
 //!   indexes are measured against.
+//! - `rows::Rows`: the aligned float buffer the indexes keep their vectors in.
 //! - [`topk::TopK`]: the bounded "k best so far" collector every index shares.
 //!
 //! Search semantics (SPEC §1): results are the `min(k, matches)` nearest eligible slots,
@@ -20,6 +21,7 @@
 
 pub mod flat;
 pub mod hnsw;
+mod rows;
 pub mod topk;
 
 use roaring::RoaringBitmap;

@@ -3,6 +3,7 @@
 //! - [`options`]: how a [`StorageConfig`] becomes RocksDB options, and the durability choices.
 //! - [`keys`]: the key layout. [`codec`]: the record encodings (untrusted-input decoders).
 //! - [`fileio`]: the files NusterDB writes itself, through a trait tests can fault.
+//! - [`logscan`]: a check of RocksDB's log files for damage its readers loop on.
 //! - [`lock`]: the one-writer lock file. [`rocks`]: the `Store` handle (open modes,
 //!   atomic batches, scans, WAL sync, checkpoints).
 //!
@@ -14,6 +15,7 @@ pub mod codec;
 pub mod fileio;
 pub mod keys;
 pub mod lock;
+pub mod logscan;
 pub mod options;
 pub mod rocks;
 

@@ -9,6 +9,7 @@ use rocksdb::{Direction, Env, IteratorMode, Options, WriteBatch, WriteOptions, D
 
 use super::keys;
 use super::lock::{WriterLock, LOCK_FILE};
+use super::logscan;
 use super::options::{db_options, write_options};
 use crate::config::StorageConfig;
 use crate::error::{Error, Result};
@@ -23,6 +24,9 @@ pub enum OpenMode {
     ReadOnly,
     /// In memory (RocksDB's in-memory environment): same behaviour, no durability.
     InMemory,
+    /// Read-only with no writer beside it (the caller holds the writer lock); see
+    /// [`Store::open_frozen`].
+    Frozen,
 }
 
 /// What the directory at a path holds, judged without modifying it.
@@ -78,6 +82,16 @@ pub fn inspect_dir(path: &Path) -> Result<DirState> {
             detail: "RocksDB's CURRENT file is missing from a NusterDB database".into(),
         }),
         (false, false) => Err(foreign("the directory is not empty")),
+    }
+}
+
+fn no_database(path: &Path) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no database to open read-only",
+        ),
     }
 }
 
@@ -140,17 +154,20 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (or creates) the writer store at `path`, taking the writer lock first.
+    /// Opens (or creates) the writer store at `path`, under the writer `lock` the
+    /// caller took (see [`Store::open_frozen`] for why it is taken before the open).
     ///
     /// # Errors
-    /// [`Error::Locked`], foreign or damaged directories, engine errors.
-    pub fn open_writer(path: &Path, cfg: &StorageConfig) -> Result<(Self, DirState)> {
+    /// Foreign or damaged directories, engine errors.
+    pub fn open_writer(
+        path: &Path,
+        cfg: &StorageConfig,
+        lock: WriterLock,
+    ) -> Result<(Self, DirState)> {
         let state = inspect_dir(path)?;
-        std::fs::create_dir_all(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let lock = WriterLock::acquire(path)?;
+        if state == DirState::Existing {
+            logscan::check_logs(path)?;
+        }
         let mut opts = db_options(cfg);
         // Never create a fresh database over a directory that should hold one.
         opts.create_if_missing(state == DirState::New);
@@ -170,20 +187,45 @@ impl Store {
         ))
     }
 
+    /// Opens the existing database at `path` read-only, with nothing written: RocksDB
+    /// replays the write-ahead log into memory exactly as a writer's open would, but
+    /// keeps the result there instead of flushing it to new files. Holding the writer
+    /// `lock` means no writer changes the files meanwhile, so what this store reads is
+    /// what a writer opened next will hold: a writer's open is checked and loaded
+    /// through it first, and a database that fails either is refused untouched.
+    ///
+    /// # Errors
+    /// A path that holds no NusterDB database; engine errors.
+    pub fn open_frozen(path: &Path, cfg: &StorageConfig, lock: &WriterLock) -> Result<Self> {
+        debug_assert!(lock.path().starts_with(path));
+        if inspect_dir(path)? == DirState::New {
+            return Err(no_database(path));
+        }
+        logscan::check_logs(path)?;
+        let mut opts = db_options(cfg);
+        opts.create_if_missing(false);
+        let db = DB::open_for_read_only(&opts, path, false).map_err(|e| map_rocks(path, e))?;
+        Ok(Self {
+            db,
+            opts,
+            write_opts: write_options(cfg),
+            path: path.to_path_buf(),
+            mode: OpenMode::Frozen,
+            _env: None,
+            _lock: None,
+            secondary_dir: None,
+        })
+    }
+
     /// Opens a read-only follower of the database at `path`, safe beside a live writer.
     ///
     /// # Errors
     /// A path that holds no NusterDB database; engine errors.
     pub fn open_read_only(path: &Path, cfg: &StorageConfig) -> Result<Self> {
         if inspect_dir(path)? == DirState::New {
-            return Err(Error::Io {
-                path: path.to_path_buf(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no database to open read-only",
-                ),
-            });
+            return Err(no_database(path));
         }
+        logscan::check_logs(path)?;
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let scratch = std::env::temp_dir().join(format!(
             "nusterdb-secondary-{}-{}",
@@ -280,7 +322,7 @@ impl Store {
     /// # Errors
     /// [`Error::ReadOnly`] on a follower; engine errors (nothing applied).
     pub fn write(&self, batch: WriteBatch) -> Result<()> {
-        if self.mode == OpenMode::ReadOnly {
+        if matches!(self.mode, OpenMode::ReadOnly | OpenMode::Frozen) {
             return Err(Error::ReadOnly);
         }
         self.db
@@ -376,7 +418,7 @@ impl Store {
     /// # Errors
     /// Engine errors.
     pub fn flush_memtables(&self) -> Result<()> {
-        if self.mode == OpenMode::ReadOnly {
+        if matches!(self.mode, OpenMode::ReadOnly | OpenMode::Frozen) {
             return Ok(());
         }
         self.db.flush().map_err(|e| self.err(e))

@@ -108,6 +108,7 @@ use roaring::RoaringBitmap;
 use self::graph::Graph;
 pub use self::persist::{vector_hash, GraphImage, GRAPH_FORMAT_VERSION, GRAPH_MAGIC, NO_ID};
 use self::visited::ScratchPool;
+use super::rows::Rows;
 use super::{SearchParams, VectorIndex};
 use crate::config::HnswConfig;
 use crate::distance::kernels;
@@ -128,17 +129,6 @@ const TOMBSTONE: u8 = 2;
 
 /// No entry point (packed form).
 const NO_ENTRY: u64 = u64::MAX;
-
-/// 16 floats, 64-byte aligned: the unit the row buffer is allocated in.
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct Block([f32; 16]);
-
-const BLOCK_FLOATS: usize = 16;
-const _: () = assert!(
-    std::mem::size_of::<Block>() == 64 && std::mem::align_of::<Block>() == 64,
-    "Block must be 16 f32 with no padding"
-);
 
 /// How scores are computed (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -195,7 +185,7 @@ pub struct HnswIndex {
     /// 1 / ln M.
     level_mult: f64,
     /// The rows, `cap · dim` floats of them.
-    blocks: Vec<Block>,
+    rows: Rows,
     /// Per slot 1/‖x‖ (cosine, angular), else empty.
     inv_norm: Vec<f32>,
     graph: Graph,
@@ -247,14 +237,10 @@ impl HnswIndex {
     pub fn new(dim: usize, metric: DistanceMetric, cfg: &HnswConfig) -> Self {
         let m = cfg.max_nb_connection.max(2);
         let hint = cfg.max_nb_elements;
-        let mut blocks = Vec::new();
         let mut inv_norm = Vec::new();
         let space = Space::of(metric);
-        if blocks
-            .try_reserve_exact(hint.saturating_mul(dim).div_ceil(BLOCK_FLOATS))
-            .is_ok()
-            && space.kind == Kind::Cos
-        {
+        let rows = Rows::with_capacity_hint(hint.saturating_mul(dim));
+        if rows.reserved(hint.saturating_mul(dim)) && space.kind == Kind::Cos {
             let _ = inv_norm.try_reserve_exact(hint);
         }
         let row_bytes = dim * 4;
@@ -269,7 +255,7 @@ impl HnswIndex {
             ef_search: cfg.ef_search.filter(|&e| e > 0),
             use_heuristic: cfg.use_heuristic,
             level_mult: 1.0 / (m as f64).ln(),
-            blocks,
+            rows,
             inv_norm,
             graph: Graph::new(m, 2 * m, hint),
             state: Vec::new(),
@@ -338,29 +324,13 @@ impl HnswIndex {
     /// All row storage as floats.
     #[inline]
     fn data(&self) -> &[f32] {
-        // SAFETY: `Block` is `repr(C)` around `[f32; 16]` with no padding (checked by the
-        // const assertion above), so the vector's `len` blocks are `16 · len`
-        // initialised, contiguous `f32`s starting at its (64-aligned) pointer; the
-        // shared borrow of `self` keeps them alive and unmodified for the returned
-        // lifetime.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.blocks.as_ptr().cast::<f32>(),
-                self.blocks.len() * BLOCK_FLOATS,
-            )
-        }
+        self.rows.as_slice()
     }
 
     /// All row storage as mutable floats.
+    #[inline]
     fn data_mut(&mut self) -> &mut [f32] {
-        // SAFETY: as in `data`; the exclusive borrow of `self` makes this the only
-        // access, and any bit pattern is a valid `f32`.
-        unsafe {
-            std::slice::from_raw_parts_mut(
-                self.blocks.as_mut_ptr().cast::<f32>(),
-                self.blocks.len() * BLOCK_FLOATS,
-            )
-        }
+        self.rows.as_mut_slice()
     }
 
     /// The row of `slot` (empty past the end).
@@ -432,8 +402,7 @@ impl HnswIndex {
             return;
         }
         let target = (slot + 1).max(self.cap.saturating_mul(2)).max(16);
-        let blocks = target.saturating_mul(self.dim).div_ceil(BLOCK_FLOATS);
-        self.blocks.resize(blocks, Block([0.0; BLOCK_FLOATS]));
+        self.rows.resize(target.saturating_mul(self.dim));
         if self.space.kind == Kind::Cos {
             self.inv_norm.resize(target, 0.0);
         }
@@ -546,7 +515,7 @@ impl VectorIndex for HnswIndex {
 
     fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
-            + self.blocks.capacity() * std::mem::size_of::<Block>()
+            + self.rows.capacity_bytes()
             + self.inv_norm.capacity() * 4
             + self.state.capacity()
             + self.graph.memory_bytes()

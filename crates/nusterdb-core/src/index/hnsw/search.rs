@@ -40,7 +40,7 @@ impl HnswIndex {
     #[inline(always)]
     pub(super) fn prefetch_row(&self, slot: u32) {
         let p = self
-            .blocks
+            .rows
             .as_ptr()
             .cast::<u8>()
             .wrapping_add(slot as usize * self.dim * 4);
