@@ -39,7 +39,7 @@ import numpy as np
 import pytest
 from conftest import SEED_ENV, new_seed
 from corruption_worker import KINDS, build_fixture, case_plan, fixture_files
-from nusterdb import CorruptionError, NusterDB, NusterDBError
+from nusterdb import CorruptionError, NusterDB
 from proc_helpers import Child, env_float, env_int
 
 WORKER = str(Path(__file__).resolve().with_name("corruption_worker.py"))
@@ -255,8 +255,7 @@ def test_failed_opens_of_corrupt_files_leave_them_untouched(sweep: Sweep) -> Non
     modified = sweep.modified()
     by_file: Set[str] = {r["file"] for r in modified}
     print(
-        f"corrupt: {len(modified)} of {len(failed)} failed opens modified files "
-        f"({sorted(by_file)})"
+        f"corrupt: {len(modified)} of {len(failed)} failed opens modified files ({sorted(by_file)})"
     )
     for r in modified[:20]:
         print("  MODIFIED " + show(r))
