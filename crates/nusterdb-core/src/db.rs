@@ -221,7 +221,8 @@ impl Shared {
         // A read lock: searches go on, writes wait, so the count matches the contents.
         let guard = self.state.read();
         let st = guard.as_ref().ok_or(Error::Closed)?;
-        snapshot::create(&root, name, metadata, st.ids.len() as u64, |dir| {
+        let io = self.io.as_ref();
+        snapshot::create(io, &root, name, metadata, st.ids.len() as u64, |dir| {
             st.store.checkpoint(dir)?;
             // The graph goes with the checkpoint, so the snapshot opens without a rebuild.
             match self.graph_path() {
@@ -1265,7 +1266,7 @@ impl Database {
     /// Unknown names, occupied targets, I/O errors.
     pub fn restore_snapshot(&self, name: &str, target: &Path) -> Result<()> {
         self.ensure_open()?;
-        snapshot::restore(self.snapshot_root()?, name, target)
+        snapshot::restore(self.shared.io.as_ref(), self.snapshot_root()?, name, target)
     }
 
     /// Deletes snapshot `name`.

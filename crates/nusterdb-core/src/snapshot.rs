@@ -13,12 +13,13 @@
 //! CRC32 of everything before it.
 
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::metadata::{now_unix, Metadata, Value};
 use crate::storage::codec::{decode_metadata, encode_metadata};
+use crate::storage::fileio::FileIo;
 use crate::storage::lock::LOCK_FILE;
 
 const MAGIC: &[u8; 8] = b"NDBSNAP1";
@@ -79,17 +80,6 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-fn sync_dir(dir: &Path) -> Result<()> {
-    // Directory fsync makes a rename durable on POSIX; Windows has no equivalent.
-    #[cfg(unix)]
-    File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(io_err(dir))?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
-
 /// Encodes a manifest.
 pub fn encode_manifest(info_meta: &Metadata) -> Vec<u8> {
     let body = encode_metadata(info_meta);
@@ -136,11 +126,15 @@ pub fn decode_manifest(bytes: &[u8]) -> std::result::Result<Metadata, String> {
 }
 
 /// Creates snapshot `name` of the database at `db` by calling `checkpoint(dir)` to fill
-/// a fresh directory. `user` is the caller's metadata; `vector_count` is recorded.
+/// a fresh directory. `user` is the caller's metadata; `vector_count` is recorded. The
+/// files written here go through `io` (fault injection in tests).
 ///
 /// # Errors
-/// A bad or existing name; I/O or engine errors (a partial directory is removed).
+/// A bad or existing name; I/O or engine errors. An error leaves no snapshot: the
+/// partial directory is removed, and so is the renamed one when only the final
+/// directory sync failed.
 pub fn create(
+    io: &dyn FileIo,
     db: &Path,
     name: &str,
     user: &Metadata,
@@ -161,9 +155,11 @@ pub fn create(
             fs::remove_dir_all(&leftover).map_err(io_err(&leftover))?;
         }
     }
+    let mut renamed = false;
     let result = (|| {
         checkpoint(&partial)?;
-        File::create(partial.join(LOCK_FILE)).map_err(io_err(&partial))?;
+        io.create(&partial.join(LOCK_FILE))
+            .map_err(io_err(&partial))?;
         let mut meta = user.clone();
         meta.set("name", Value::Str(name.to_string()))?;
         meta.set(
@@ -171,17 +167,20 @@ pub fn create(
             Value::Int(i64::try_from(vector_count).unwrap_or(i64::MAX)),
         )?;
         let manifest = partial.join(MANIFEST);
-        let mut f = File::create(&manifest).map_err(io_err(&manifest))?;
+        let mut f = io.create(&manifest).map_err(io_err(&manifest))?;
         f.write_all(&encode_manifest(&meta))
-            .and_then(|()| f.sync_all())
+            .and_then(|()| f.sync())
             .map_err(io_err(&manifest))?;
-        sync_dir(&partial)?;
-        fs::rename(&partial, &final_dir).map_err(io_err(&final_dir))?;
-        sync_dir(&root)?;
+        drop(f);
+        io.sync_dir(&partial).map_err(io_err(&partial))?;
+        io.rename(&partial, &final_dir)
+            .map_err(io_err(&final_dir))?;
+        renamed = true;
+        io.sync_dir(&root).map_err(io_err(&root))?;
         read_info(&final_dir)
     })();
     if result.is_err() {
-        let _ = fs::remove_dir_all(&partial);
+        let _ = fs::remove_dir_all(if renamed { &final_dir } else { &partial });
     }
     result
 }
@@ -270,11 +269,11 @@ pub fn delete(db: &Path, name: &str) -> Result<()> {
 }
 
 /// Copies snapshot `name` to `target` (which must not exist or be empty) as a database
-/// of its own.
+/// of its own, writing the copies through `io`.
 ///
 /// # Errors
 /// A bad name, an occupied target, I/O errors (a partial target is removed).
-pub fn restore(db: &Path, name: &str, target: &Path) -> Result<()> {
+pub fn restore(io: &dyn FileIo, db: &Path, name: &str, target: &Path) -> Result<()> {
     let src = find(db, name)?;
     if target.exists() {
         let empty = fs::read_dir(target)
@@ -297,12 +296,16 @@ pub fn restore(db: &Path, name: &str, target: &Path) -> Result<()> {
                 continue;
             }
             let to = target.join(&name);
-            fs::copy(entry.path(), &to).map_err(io_err(&to))?;
-            File::open(&to)
-                .and_then(|f| f.sync_all())
-                .map_err(io_err(&to))?;
+            let copy = || -> std::io::Result<()> {
+                let mut from = File::open(entry.path())?;
+                // Few large writes: table files are copied in 1 MiB calls.
+                let mut w = BufWriter::with_capacity(1 << 20, io.create(&to)?);
+                std::io::copy(&mut from, &mut w)?;
+                w.into_inner().map_err(|e| e.into_error())?.sync()
+            };
+            copy().map_err(io_err(&to))?;
         }
-        sync_dir(target)
+        io.sync_dir(target).map_err(io_err(target))
     })();
     if result.is_err() {
         let _ = fs::remove_dir_all(target);

@@ -354,6 +354,91 @@ fn every_fault_during_a_graph_save_leaves_a_good_database() {
     assert!(cases > 20);
 }
 
+/// T2 for snapshots: `snapshot` and `restore_snapshot` through an I/O layer that fails
+/// its n-th operation, for every n until each completes, once and persistently. Every
+/// failure is an error and leaves nothing half made (no snapshot listed, no directory
+/// left; no restored directory); the database answers as before; the snapshot that
+/// completes restores to a database that loads its graph and answers the same.
+#[test]
+fn every_fault_during_a_snapshot_or_restore_leaves_nothing_half_made() {
+    let mut rng = SplitMix64::new(seed(
+        "every_fault_during_a_snapshot_or_restore_leaves_nothing_half_made",
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let db = open(&path, DistanceMetric::Euclidean);
+    let truth = add(&db, &mut rng, 0, 600);
+    drop(db);
+    let queries = clustered(&mut rng, 10);
+    let mut cases = 0;
+    for mode in [FaultMode::Once, FaultMode::Persistent] {
+        for kind in [ErrorKind::StorageFull, ErrorKind::PermissionDenied] {
+            let io = Arc::new(FaultyIo::new(0, mode, kind));
+            let db = Database::open_with_io(Location::Path(path.clone()), None, false, io.clone())
+                .unwrap();
+            let before = answers(&db, &queries);
+            let what = format!("{mode:?} {kind:?}");
+            // Snapshots, failing at n = 1, 2, ... until one completes.
+            let mut n = 1;
+            let done = loop {
+                let name = format!("s-{cases}");
+                io.rearm(n);
+                let r = db.snapshot(&name, &Metadata::new());
+                let failed = io.has_failed();
+                io.rearm(0);
+                cases += 1;
+                assert_eq!(r.is_err(), failed, "{what} at {n}: {r:?}");
+                let root = path.join("snapshots");
+                let listed = db.list_snapshots().unwrap();
+                if failed {
+                    assert!(listed.iter().all(|s| s.name != name), "{what} at {n}");
+                    for leftover in [name.clone(), format!("{name}.partial")] {
+                        assert!(!root.join(&leftover).exists(), "{what} at {n}: {leftover}");
+                    }
+                } else {
+                    assert!(listed.iter().any(|s| s.name == name), "{what} at {n}");
+                }
+                assert_eq!(answers(&db, &queries), before, "{what} at {n}");
+                if !failed {
+                    break name;
+                }
+                n += 1;
+                assert!(n < 10_000, "the snapshot never completed");
+            };
+            // Restores of the completed snapshot, failing the same way.
+            let mut n = 1;
+            loop {
+                let target = dir.path().join(format!("restored-{cases}"));
+                io.rearm(n);
+                let r = db.restore_snapshot(&done, &target);
+                let failed = io.has_failed();
+                io.rearm(0);
+                cases += 1;
+                assert_eq!(r.is_err(), failed, "{what} at {n}: {r:?}");
+                if failed {
+                    assert!(!target.exists(), "{what} at {n}");
+                    n += 1;
+                    assert!(n < 10_000, "the restore never completed");
+                    continue;
+                }
+                let restored = reopen(&target);
+                assert!(
+                    matches!(restored.graph_load().unwrap(), GraphLoad::Loaded { .. }),
+                    "{what}: {:?}",
+                    restored.graph_load()
+                );
+                assert_eq!(answers(&restored, &queries), before, "{what}");
+                check_contents(&restored, &truth);
+                break;
+            }
+        }
+    }
+    eprintln!(
+        "fault injection: {cases} snapshots and restores, every fault an error, nothing half made"
+    );
+    assert!(cases > 40);
+}
+
 /// A graph file that cannot be read at all (an I/O error, not damage) is rebuilt.
 #[test]
 fn a_failing_read_of_the_graph_file_rebuilds() {
