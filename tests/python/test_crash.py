@@ -165,6 +165,14 @@ class Tally:
     reopen_max: float = 0.0
     details: List[str] = field(default_factory=list)
 
+    def cycle(self, in_flight: int, lost: int, partial: int, reopen: float) -> None:
+        """Counts one kill cycle of a batch workload."""
+        self.cycles += 1
+        self.in_flight += in_flight
+        self.lost += lost
+        self.partial += partial
+        self.reopen_max = max(self.reopen_max, reopen)
+
     def note(self, what: str) -> None:
         if len(self.details) < 20:
             self.details.append(what)
@@ -285,11 +293,7 @@ def test_kill_9_during_bulk_adds_loses_no_acknowledged_batch(
             f"in-flight batch: {in_flight}, complete batches {complete}, count {count}, "
             f"reopen {reopen:.2f}s"
         )
-        tally.cycles += 1
-        tally.in_flight += in_flight
-        tally.lost += lost
-        tally.partial += partial
-        tally.reopen_max = max(tally.reopen_max, reopen)
+        tally.cycle(in_flight, lost, partial, reopen)
         start = complete
     tally.acknowledged += len(acked)
     tally.report(seed)
@@ -515,11 +519,7 @@ def test_kill_9_during_reopen_after_a_crash_loses_nothing(
             f"round {rnd}: {len(new_acks)} acks, in-flight batch: {in_flight}, "
             f"{mid_open}/{openers} opens killed midway so far, count {count}, reopen {reopen:.2f}s"
         )
-        tally.cycles += 1
-        tally.in_flight += in_flight
-        tally.lost += lost
-        tally.partial += partial
-        tally.reopen_max = max(tally.reopen_max, reopen)
+        tally.cycle(in_flight, lost, partial, reopen)
         start = complete
     tally.report(seed, f", {mid_open} of {openers} opens killed midway")
     assert mid_open > 0 or REOPEN_ROUNDS < 3, "no kill landed while a database was opening"
@@ -606,11 +606,7 @@ def test_kill_9_during_snapshots_lists_only_complete_snapshots(
             f"acknowledged, {len(listed)} listed, all restored; snapshot in flight: "
             f"{snap_in_flight}, batch in flight: {in_flight}, reopen {reopen:.2f}s"
         )
-        tally.cycles += 1
-        tally.in_flight += in_flight + snap_in_flight
-        tally.lost += lost
-        tally.partial += partial
-        tally.reopen_max = max(tally.reopen_max, reopen)
+        tally.cycle(in_flight + snap_in_flight, lost, partial, reopen)
         start = complete
     tally.acknowledged += len(acked) + len(acked_snaps)
     tally.report(seed, f", {restored} snapshots restored and checked")
@@ -653,10 +649,6 @@ def test_kill_9_reopen_of_a_big_hnsw_database_is_fast_without_a_rebuild(
             count = db.count()
         print(f"cycle {cycle}: count {count}, reopen {reopen:.2f}s, {len(new_acks)} acks")
         assert count <= 100_000
-        tally.cycles += 1
-        tally.in_flight += in_flight
-        tally.lost += lost
-        tally.partial += partial
-        tally.reopen_max = max(tally.reopen_max, reopen)
+        tally.cycle(in_flight, lost, partial, reopen)
         start = complete
     tally.report(seed)
