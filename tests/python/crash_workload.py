@@ -34,7 +34,10 @@ BATCH = 500
 BATCH_DIM = 32
 DIM = 16
 THREADS = 4
-RANGE = 10**6
+#: Ids per thread. Fresh ids only grow (an id is never reused, so every id's history is
+#: one sequence), at up to ~4,000 a cycle per thread: 10**12 outlasts any run (10**6 ran
+#: out at cycle ~270 of the long tier, and the next thread's ids were written twice).
+RANGE = 10**12
 BIG_BATCH = 1500
 
 Scalar = Union[str, int, float, bool]
@@ -236,6 +239,8 @@ def _run_mixed(argv: Sequence[str]) -> None:
             while True:
                 n += 1
                 grow = len(pool) < target
+                # A fresh id past the range would belong to the next thread.
+                assert fresh + BIG_BATCH < hi, f"thread {t} ran out of fresh ids"
                 r = float(rng.random())
                 m = int(rng.random() < 0.6)
                 if not pool or (r < 0.25 and grow):
