@@ -1,10 +1,12 @@
 """The workloads of the kill -9 tests (RELIABILITY.md T1), shared by the child that runs
 one and the parent that checks what survived.
 
-``python crash_workload.py batches PATH SEED START PAUSE N DIM [SNAPSHOTS]``: seeded
+``python crash_workload.py batches PATH SEED START PAUSE N DIM [SNAPSHOTS [STOP]]``: seeded
 ``bulk_add`` batches of ``N`` rows, batch ``b`` holding ids ``[b·N, (b+1)·N)``, each
 logged ``pending b`` before and ``ack b`` after the call; with ``SNAPSHOTS`` = 1 a
 ``snapshot_named("s<b>")`` after each batch, logged ``pending s<b>`` / ``ack s<b>``.
+With ``STOP``, batch ``STOP`` is not written: the process logs ``idle`` and waits to be
+killed (a cap on the database's size over many cycles).
 
 ``python crash_workload.py mixed PATH SEED CYCLE KIND TARGET``: opens the database and
 lets 4 threads write until it is killed. Thread ``t`` owns the
@@ -164,10 +166,14 @@ def _run_batches(argv: Sequence[str]) -> None:
     path, seed, start, pause = argv[0], int(argv[1]), int(argv[2]), float(argv[3])
     n, dim = int(argv[4]), int(argv[5])
     snapshots = len(argv) > 6 and argv[6] == "1"
+    stop = int(argv[7]) if len(argv) > 7 else None
     db = NusterDB.open(path)
     print("ready", flush=True)
     b = start
     while True:
+        if b == stop:
+            print("idle", flush=True)
+            time.sleep(3600)
         ids = np.arange(b * n, (b + 1) * n, dtype=np.int64)
         print(f"pending {b}", flush=True)
         db.bulk_add(ids, batch_vectors(seed, b, n, dim), batch_metadata(b, n))

@@ -635,9 +635,21 @@ def test_kill_9_reopen_of_a_big_hnsw_database_is_fast_without_a_rebuild(
     tally = Tally("hnsw big")
     acked: Set[int] = set(range(start))
     cycles = env_int("NUSTERDB_CRASH_BIG_CYCLES", 5)
+    # At most 100,000 vectors: the writer stops at batch 200. The pause between batches
+    # spreads the 25,000 vectors of room over the cycles (~2 batches a cycle at 5 cycles).
+    pause = 0.2 * max(1.0, cycles / 5)
     for cycle in range(cycles):
-        # A pause between batches keeps the growth to <= 5,000 vectors a cycle.
-        child = spawn("batches", path, str(seed), str(start), "0.2", str(BATCH), str(BATCH_DIM))
+        child = spawn(
+            "batches",
+            path,
+            str(seed),
+            str(start),
+            str(pause),
+            str(BATCH),
+            str(BATCH_DIM),
+            "0",
+            str(100_000 // BATCH),
+        )
         child.expect("ready", timeout=120)
         new_acks, in_flight = acks_of(kill_after(child, kill_delay(rng)))
         acked |= new_acks
