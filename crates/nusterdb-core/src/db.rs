@@ -648,7 +648,10 @@ impl Database {
         let lock = WriterLock::acquire(path)?;
         // Judged again under the lock: another process may have created it meanwhile.
         if inspect_dir(path)? == DirState::Existing {
-            let frozen = Store::open_frozen(path, &StorageConfig::default(), &lock)?;
+            let first = given
+                .as_ref()
+                .map_or_else(StorageConfig::default, |g| g.storage.clone());
+            let frozen = Store::open_frozen(path, &first, &lock)?;
             let empty = frozen.is_empty()?;
             if empty && has_table_files(path) {
                 // Table files nothing could be read from: damage, not an empty database
@@ -670,7 +673,7 @@ impl Database {
                 };
                 // Recovery (the WAL recovery mode above all) must run with the knobs the
                 // writer will use, or the loaded maps could differ from its records.
-                let frozen = if storage == StorageConfig::default() {
+                let frozen = if storage == first {
                     frozen
                 } else {
                     drop(frozen);
@@ -679,13 +682,13 @@ impl Database {
                 let graph = graph_file(path, &stored);
                 let loaded = load_maps(&frozen, &stored, graph.as_deref().map(|g| (io, g)))?;
                 drop(frozen);
-                let (store, _) = Store::open_writer(path, &storage, lock)?;
+                let store = Store::open_writer(path, &storage, lock)?;
                 return Ok((store, stored, Some(loaded)));
             }
             // Otherwise created but never initialised (a crash during creation).
         }
         let config = given.ok_or_else(not_found)?;
-        let (store, _) = Store::open_writer(path, &config.storage, lock)?;
+        let store = Store::open_writer(path, &config.storage, lock)?;
         Self::initialise(&store, &config)?;
         Ok((store, config, None))
     }

@@ -13,13 +13,12 @@
 //! CRC32 of everything before it.
 
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::metadata::{now_unix, Metadata, Value};
 use crate::storage::codec::{decode_metadata, encode_metadata};
-use crate::storage::fileio::FileIo;
+use crate::storage::fileio::{write_synced, FileIo};
 use crate::storage::lock::LOCK_FILE;
 
 const MAGIC: &[u8; 8] = b"NDBSNAP1";
@@ -167,11 +166,8 @@ pub fn create(
             Value::Int(i64::try_from(vector_count).unwrap_or(i64::MAX)),
         )?;
         let manifest = partial.join(MANIFEST);
-        let mut f = io.create(&manifest).map_err(io_err(&manifest))?;
-        f.write_all(&encode_manifest(&meta))
-            .and_then(|()| f.sync())
+        write_synced(io, &manifest, |w| w.write_all(&encode_manifest(&meta)))
             .map_err(io_err(&manifest))?;
-        drop(f);
         io.sync_dir(&partial).map_err(io_err(&partial))?;
         io.rename(&partial, &final_dir)
             .map_err(io_err(&final_dir))?;
@@ -296,14 +292,11 @@ pub fn restore(io: &dyn FileIo, db: &Path, name: &str, target: &Path) -> Result<
                 continue;
             }
             let to = target.join(&name);
-            let copy = || -> std::io::Result<()> {
-                let mut from = File::open(entry.path())?;
-                // Few large writes: table files are copied in 1 MiB calls.
-                let mut w = BufWriter::with_capacity(1 << 20, io.create(&to)?);
-                std::io::copy(&mut from, &mut w)?;
-                w.into_inner().map_err(|e| e.into_error())?.sync()
-            };
-            copy().map_err(io_err(&to))?;
+            File::open(entry.path())
+                .and_then(|mut from| {
+                    write_synced(io, &to, |w| std::io::copy(&mut from, w).map(drop))
+                })
+                .map_err(io_err(&to))?;
         }
         io.sync_dir(target).map_err(io_err(target))
     })();

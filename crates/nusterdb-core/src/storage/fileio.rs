@@ -5,6 +5,7 @@
 //!   one; [`FaultyIo`] wraps it and fails the n-th operation, once or from then on, as
 //!   a countdown — the fault-injection test walks n = 1, 2, … until the operation under
 //!   test completes.
+//! - [`write_synced`]: a file written through a buffer and fsync'd.
 //! - [`write_atomic`]: the only way a file of ours is replaced: written to
 //!   `<name>.tmp`, fsync'd, renamed over the old one, and the directory fsync'd. A
 //!   crash at any point leaves the old file or the new one, never a mix (a leftover
@@ -254,6 +255,21 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
     }
 }
 
+/// Creates (or truncates) `path`, lets `fill` write it through a 1 MiB buffer (large
+/// files go out in a few hundred calls, not millions) and fsyncs it.
+///
+/// # Errors
+/// I/O errors, from `fill` or from the file system.
+pub fn write_synced(
+    io: &dyn FileIo,
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut w = BufWriter::with_capacity(1 << 20, io.create(path)?);
+    fill(&mut w)?;
+    w.into_inner().map_err(|e| e.into_error())?.sync()
+}
+
 /// Replaces `path` atomically with what `fill` writes (see the module docs). On any
 /// error the old file is untouched and the temporary file is removed (best effort).
 ///
@@ -266,13 +282,7 @@ pub fn write_atomic(
 ) -> Result<()> {
     let tmp = tmp_path(path);
     let result = (|| {
-        let file = io.create(&tmp).map_err(io_error(&tmp))?;
-        // Large writes: the graph file is written in a few hundred calls, not millions.
-        let mut w = BufWriter::with_capacity(1 << 20, file);
-        fill(&mut w).map_err(io_error(&tmp))?;
-        let mut file = w.into_inner().map_err(|e| io_error(&tmp)(e.into_error()))?;
-        file.sync().map_err(io_error(&tmp))?;
-        drop(file);
+        write_synced(io, &tmp, fill).map_err(io_error(&tmp))?;
         io.rename(&tmp, path).map_err(io_error(path))?;
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,

@@ -155,36 +155,28 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens (or creates) the writer store at `path`, under the writer `lock` the
-    /// caller took (see [`Store::open_frozen`] for why it is taken before the open).
+    /// caller took. An existing database is to be opened through [`Store::open_frozen`]
+    /// under the same lock first: that checks its logs (unchanged since, as the lock
+    /// was held) and is why the lock is taken before this open.
     ///
     /// # Errors
     /// Foreign or damaged directories, engine errors.
-    pub fn open_writer(
-        path: &Path,
-        cfg: &StorageConfig,
-        lock: WriterLock,
-    ) -> Result<(Self, DirState)> {
+    pub fn open_writer(path: &Path, cfg: &StorageConfig, lock: WriterLock) -> Result<Self> {
         let state = inspect_dir(path)?;
-        if state == DirState::Existing {
-            logscan::check_logs(path)?;
-        }
         let mut opts = db_options(cfg);
         // Never create a fresh database over a directory that should hold one.
         opts.create_if_missing(state == DirState::New);
         let db = DB::open(&opts, path).map_err(|e| map_rocks(path, e))?;
-        Ok((
-            Self {
-                db,
-                opts,
-                write_opts: write_options(cfg),
-                path: path.to_path_buf(),
-                mode: OpenMode::Writer,
-                _env: None,
-                _lock: Some(lock),
-                secondary_dir: None,
-            },
-            state,
-        ))
+        Ok(Self {
+            db,
+            opts,
+            write_opts: write_options(cfg),
+            path: path.to_path_buf(),
+            mode: OpenMode::Writer,
+            _env: None,
+            _lock: Some(lock),
+            secondary_dir: None,
+        })
     }
 
     /// Opens the existing database at `path` read-only, with nothing written: RocksDB
