@@ -33,7 +33,7 @@ use crate::storage::keys::{self, CONFIG_KEY, FORMAT_KEY, METADATA_PREFIX, VECTOR
 use crate::storage::lock::WriterLock;
 use crate::storage::rocks::inspect_dir;
 use crate::storage::{DirState, Store};
-use crate::vector::{check_dims, check_finite};
+use crate::vector::{check_dims, check_finite, check_magnitude};
 
 /// Largest n·k a `batch_search` may return (the result arrays are n·k in size).
 pub const MAX_BATCH_RESULTS: u64 = 1 << 28;
@@ -775,11 +775,12 @@ impl Database {
         self.read(|st| self.shared.save_graph(st))
     }
 
-    /// Checks a vector for this database: dimension, finiteness, and non-negativity
-    /// under Jaccard.
+    /// Checks a vector for this database: dimension, finiteness, a norm float32 can
+    /// score ([`check_magnitude`]), and non-negativity under Jaccard.
     fn check_vector(&self, v: &[f32]) -> Result<()> {
         check_dims(self.shared.config.dim, v.len())?;
         check_finite(v)?;
+        check_magnitude(v)?;
         if self.shared.config.distance_metric == DistanceMetric::Jaccard {
             if let Some(i) = v.iter().position(|&x| x < 0.0) {
                 return Err(Error::invalid(format!(

@@ -11,7 +11,8 @@
 //! - [`storage`]: RocksDB, the source of truth: options, key layout, record codec,
 //!   writer lock, the `Store` handle.
 //! - [`filter`]: the metadata filter language and the per-key payload indexes.
-//! - [`index`]: the `VectorIndex` trait and its implementations (flat, exact).
+//! - [`index`]: the `VectorIndex` trait and its implementations: flat (exact) and
+//!   HNSW (approximate, walked on 8-bit codes with an exact re-rank).
 //! - [`id_map`]: external ids ↔ internal slots.
 //! - [`snapshot`]: point-in-time copies that open as databases.
 //! - [`db`]: `Database`, the one module that owns the others.

@@ -36,6 +36,52 @@ pub fn check_finite(data: &[f32]) -> Result<()> {
     }
 }
 
+/// The largest Euclidean norm a stored or query vector may have: 2⁶⁰ ≈ 1.15·10¹⁸.
+/// Past it, squared distances (up to (2·2⁶⁰)² = 2¹²²), inner products and the sums
+/// the float32 kernels accumulate could overflow float32's 3.4·10³⁸.
+pub const MAX_NORM: f64 = (1u64 << 60) as f64;
+
+/// The smallest Euclidean norm of a non-zero stored or query vector: 2⁻⁶⁰ ≈ 8.7·10⁻¹⁹.
+/// Below it, squared norms and distances fall into float32's subnormal range
+/// (< 1.2·10⁻³⁸), where they keep too few bits to be ranked. The zero vector is allowed.
+pub const MIN_NORM: f64 = 1.0 / (1u64 << 60) as f64;
+
+/// ‖x‖ accumulated in f64 (exact enough for any finite f32 input: no overflow, no
+/// underflow).
+pub fn norm_f64(x: &[f32]) -> f64 {
+    x.iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// 1/‖x‖ computed in f64, 0 for a zero vector.
+pub fn inv_norm(x: &[f32]) -> f32 {
+    let n = norm_f64(x);
+    if n > 0.0 {
+        (1.0 / n) as f32
+    } else {
+        0.0
+    }
+}
+
+/// Checks a vector's norm is 0 or within [`MIN_NORM`, `MAX_NORM`], the range in which
+/// every metric's float32 arithmetic neither overflows nor underflows.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] with the norm and the bounds.
+pub fn check_magnitude(data: &[f32]) -> Result<()> {
+    let n = norm_f64(data);
+    if n == 0.0 || (MIN_NORM..=MAX_NORM).contains(&n) {
+        return Ok(());
+    }
+    let side = if n > MAX_NORM { "above" } else { "below" };
+    Err(Error::invalid(format!(
+        "vector norm {n:e} is {side} the range NusterDB can score exactly in float32 \
+         (0, or 2^-60 ≈ 8.7e-19 to 2^60 ≈ 1.15e18); rescale the data"
+    )))
+}
+
 /// Checks two dimensions agree.
 ///
 /// # Errors

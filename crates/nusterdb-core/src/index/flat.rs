@@ -2,17 +2,18 @@
 //!
 //! # Layout
 //! One contiguous, 64-byte aligned buffer of slot-major rows (row `s` is
-//! `data[s·dim .. (s+1)·dim]`), grown by doubling; a `live` flag per slot; and per slot
-//! one precomputed number for the metrics that use it: ‖x‖² (euclidean) or 1/‖x‖
-//! (cosine, angular; 0 for a zero vector). Slots past the end extend the buffer; the
-//! slots in a gap stay dead. Scans stop at one past the highest live slot.
+//! `data[s·dim .. (s+1)·dim]`), grown by doubling; a `live` flag per slot; for cosine
+//! and angular 1/‖x‖ per slot (computed in f64; 0 for a zero vector); for euclidean the
+//! per-dimension sum of the live rows (f64), whose mean `μ` centres the batch path.
+//! Slots past the end extend the buffer; the slots in a gap stay dead. Scans stop at
+//! one past the highest live slot.
 //!
 //! # Scoring
 //! Candidates are ranked by a *score* that orders like the distance and is cheaper:
 //!
 //! | metric | single query ([`FlatIndex::search`]) | many queries (GEMM path) |
 //! |---|---|---|
-//! | euclidean | Σ(q−x)² (the metric's own kernel) | ‖x‖² − 2 q·x |
+//! | euclidean | Σ(q−x)² (the metric's own kernel) | ‖x−μ‖² − 2 (q−μ)·(x−μ) |
 //! | inner_product | −q·x (the metric's own kernel) | −q·x |
 //! | cosine, angular | −q·x / ‖x‖ | −q·x / ‖x‖ |
 //! | the others | the distance itself | the distance itself |
@@ -29,11 +30,16 @@
 //! from it between candidates whose scores are within rounding of each other. Bounds
 //! on the error of one score (u = 2⁻²⁴, d = dim, γ = (d + 2)·u; two candidates can swap
 //! only if their exact values differ by less than the sum of their errors): euclidean
-//! GEMM form γ·(‖q‖ + ‖x‖)² on the squared distance; inner product γ·Σ|qᵢxᵢ|; cosine
-//! and angular about γ·Σ|qᵢxᵢ| / (‖q‖‖x‖) + 3u on cos. Outside those bands the result
-//! equals exact search. The euclidean GEMM form cancels catastrophically for
-//! near-duplicates (a query equal to a stored vector scores ~γ‖x‖², not 0), which is why
-//! the reported distance is recomputed and never derived from the score.
+//! GEMM form γ·(‖q−μ‖ + ‖x−μ‖)² on the squared distance; inner product γ·Σ|qᵢxᵢ|;
+//! cosine and angular about γ·Σ|qᵢxᵢ| / (‖q‖‖x‖) + 3u on cos. Outside those bands the
+//! result equals exact search. Centring on the rows' mean `μ` is what keeps the
+//! euclidean band proportional to the data's spread: uncentred, rows around a common
+//! offset of 100 (spread ±0.1, d = 384) had a band of ~350 on squared distances of ~7,
+//! and batch results were mostly wrong. The chunk is centred as it is streamed (one
+//! subtraction per value per query block), so `μ` can follow inserts and removals with
+//! nothing to recompute. Near-duplicates still cancel (a query equal to a stored vector
+//! scores ~γ‖x−μ‖², not 0), which is why the reported distance is recomputed and never
+//! derived from the score.
 //!
 //! # Batch search
 //! [`FlatIndex::batch_search`] splits the queries into blocks of up to [`QUERY_BLOCK`]
@@ -205,9 +211,12 @@ pub struct FlatIndex {
     end: usize,
     /// `live[s]`: slot `s` holds a vector. Length `cap_rows`.
     live: Vec<bool>,
-    /// Per slot ‖x‖² (L2) or 1/‖x‖ (cosine/angular); length `cap_rows`, or 0 for
-    /// metrics that need nothing.
+    /// Per slot 1/‖x‖ (cosine/angular; computed in f64, 0 for a zero vector); length
+    /// `cap_rows`, or 0 for the other metrics.
     aux: Vec<f32>,
+    /// Euclidean: the per-dimension sum of the live rows (f64), whose mean centres the
+    /// GEMM path (see the module docs); empty for the other metrics.
+    sum: Vec<f64>,
     /// Live slots.
     len: usize,
 }
@@ -238,7 +247,7 @@ impl FlatIndex {
         if rows.reserved(hint_floats) {
             // Small next to the rows; failures here only mean growing later.
             let _ = live.try_reserve_exact(capacity_hint);
-            if fast != Fast::Ip && fast != Fast::None {
+            if fast == Fast::Cos {
                 let _ = aux.try_reserve_exact(capacity_hint);
             }
         }
@@ -251,7 +260,33 @@ impl FlatIndex {
             end: 0,
             live,
             aux,
+            sum: if fast == Fast::L2 {
+                vec![0.0; dim]
+            } else {
+                Vec::new()
+            },
             len: 0,
+        }
+    }
+
+    /// The mean of the live rows (euclidean; zeros before any row or for the other
+    /// metrics).
+    fn center(&self) -> Vec<f32> {
+        let n = self.len.max(1) as f64;
+        let mut c: Vec<f32> = self.sum.iter().map(|&s| (s / n) as f32).collect();
+        c.resize(self.dim, 0.0);
+        c
+    }
+
+    /// Adds (`sign` 1.0) or takes away (−1.0) the row of `slot` from the running sum.
+    fn account(&mut self, slot: usize, sign: f64) {
+        if self.fast != Fast::L2 {
+            return;
+        }
+        let d = self.dim;
+        let row = &self.rows.as_slice()[slot * d..(slot + 1) * d];
+        for (s, &x) in self.sum.iter_mut().zip(row) {
+            *s += sign * f64::from(x);
         }
     }
 
@@ -285,7 +320,7 @@ impl FlatIndex {
             .unwrap_or(target);
         self.cap_rows = cap_rows;
         self.live.resize(cap_rows, false);
-        if self.fast == Fast::L2 || self.fast == Fast::Cos {
+        if self.fast == Fast::Cos {
             self.aux.resize(cap_rows, 0.0);
         }
     }
@@ -448,13 +483,17 @@ impl FlatIndex {
         let bound = plan.bound(&prange);
         let mut tops: Vec<TopK> = (0..nqb).map(|_| TopK::new(k, bound)).collect();
         let panels = nqb.div_ceil(NR);
+        // Euclidean scores are taken relative to the mean of the rows, `μ`: the score
+        // ‖x−μ‖² − 2(q−μ)·(x−μ) orders like ‖q−x‖², and its rounding error scales with
+        // the data's spread instead of its distance from the origin (see the module docs).
+        let center = (self.fast == Fast::L2).then(|| self.center());
         // Queries packed [panel][dim][16], padded with zeros.
         let mut qpack = vec![0.0f32; panels * d * NR];
         for (j, qi) in qrange.clone().enumerate() {
             let q = &qs[qi * d..(qi + 1) * d];
             let panel = &mut qpack[(j / NR) * d * NR..(j / NR + 1) * d * NR];
             for (t, &v) in q.iter().enumerate() {
-                panel[t * NR + j % NR] = v;
+                panel[t * NR + j % NR] = v - center.as_ref().map_or(0.0, |c| c[t]);
             }
         }
         let mut thr = vec![[f32::INFINITY; NR]; panels];
@@ -475,14 +514,26 @@ impl FlatIndex {
         while start < prange.end {
             let stop = (start + chunk_rows).min(prange.end);
             let cnt = stop - start;
-            // The chunk's rows, and the slot of its row r.
-            let (rows, list): (&[f32], Option<&[u32]>) = match plan {
-                Plan::Scan { .. } => (&data[start * d..stop * d], None),
-                Plan::List(list) => {
+            // The chunk's rows (centred for euclidean: a subtraction per value, paid
+            // once for the whole query block), and the slot of its row r.
+            let (rows, list): (&[f32], Option<&[u32]>) = match (plan, &center) {
+                (Plan::Scan { .. }, None) => (&data[start * d..stop * d], None),
+                (Plan::Scan { .. }, Some(c)) => {
+                    gathered.clear();
+                    for row in data[start * d..stop * d].chunks_exact(d.max(1)) {
+                        gathered.extend(row.iter().zip(c).map(|(&x, &m)| x - m));
+                    }
+                    (&gathered[..], None)
+                }
+                (Plan::List(list), _) => {
                     let slots = &list[start..stop];
                     gathered.clear();
                     for &s in slots {
-                        gathered.extend_from_slice(self.row(s as usize));
+                        let row = self.row(s as usize);
+                        match &center {
+                            Some(c) => gathered.extend(row.iter().zip(c).map(|(&x, &m)| x - m)),
+                            None => gathered.extend_from_slice(row),
+                        }
                     }
                     (&gathered[..], Some(slots))
                 }
@@ -496,7 +547,7 @@ impl FlatIndex {
             for r in 0..cnt {
                 let s = slot_of(r) as usize;
                 (base[r], scale[r]) = match self.fast {
-                    Fast::L2 => (self.aux[s], -2.0),
+                    Fast::L2 => ((kernels().norm_squared)(&rows[r * d..(r + 1) * d]), -2.0),
                     Fast::Ip => (0.0, -1.0),
                     Fast::Cos => (0.0, -self.aux[s]),
                     Fast::None => (0.0, 0.0),
@@ -577,23 +628,18 @@ impl VectorIndex for FlatIndex {
         debug_assert_eq!(v.len(), self.dim, "insert: wrong dimension");
         let s = slot as usize;
         self.ensure_slot(s);
+        if self.live[s] {
+            self.account(s, -1.0);
+        }
         let d = self.dim;
         let row = &mut self.data_mut()[s * d..(s + 1) * d];
         let n = v.len().min(d);
         row[..n].copy_from_slice(&v[..n]);
         row[n..].fill(0.0);
-        let norm_squared = || (kernels().norm_squared)(self.row(s));
-        match self.fast {
-            Fast::L2 => self.aux[s] = norm_squared(),
-            Fast::Cos => {
-                let ns = norm_squared();
-                self.aux[s] = if ns > 0.0 {
-                    (1.0 / f64::from(ns).sqrt()) as f32
-                } else {
-                    0.0
-                };
-            }
-            Fast::Ip | Fast::None => {}
+        self.account(s, 1.0);
+        if self.fast == Fast::Cos {
+            // In f64: a row's ‖x‖² under- or overflows f32 long before ‖x‖ does.
+            self.aux[s] = crate::vector::inv_norm(self.row(s));
         }
         if !self.live[s] {
             self.live[s] = true;
@@ -605,8 +651,13 @@ impl VectorIndex for FlatIndex {
     fn remove(&mut self, slot: u32) {
         let s = slot as usize;
         if s < self.end && self.live[s] {
+            self.account(s, -1.0);
             self.live[s] = false;
             self.len -= 1;
+            if self.len == 0 {
+                // Start the running sum afresh rather than keep its rounding residue.
+                self.sum.fill(0.0);
+            }
             while self.end > 0 && !self.live[self.end - 1] {
                 self.end -= 1;
             }
@@ -749,6 +800,7 @@ impl VectorIndex for FlatIndex {
             + self.rows.capacity_bytes()
             + self.live.capacity()
             + self.aux.capacity() * std::mem::size_of::<f32>()
+            + self.sum.capacity() * std::mem::size_of::<f64>()
     }
 }
 

@@ -3,13 +3,14 @@
 //!
 //! A slot is a dense `u32` handed out by the database's id map (and reused after a
 //! removal); an index stores vectors at the slots it is given and never invents slots.
-//! The database validates every vector (dimension, finiteness, non-negativity for
-//! Jaccard) before it reaches an index, so indexes do no validation of their own; given
+//! The database validates every vector (dimension, finiteness, a norm in the range
+//! float32 can score, non-negativity for Jaccard) before it reaches an index, so indexes do no validation of their own; given
 //! wrong input anyway they return wrong or empty answers, never panic.
 //!
 //! - [`VectorIndex`]: the interface the database calls, the same for every index kind.
 //! - [`flat::FlatIndex`]: exact search by a full scan, the reference the approximate
 //!   indexes are measured against.
+//! - [`hnsw::HnswIndex`]: the HNSW graph, approximate search.
 //! - `rows::Rows`: the aligned float buffer the indexes keep their vectors in.
 //! - [`topk::TopK`]: the bounded "k best so far" collector every index shares.
 //!

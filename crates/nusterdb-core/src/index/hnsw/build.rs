@@ -83,8 +83,11 @@ impl HnswIndex {
             self.move_entry_off(|s| s == slot);
         }
         self.place(slot, v);
-        let mut s = self.pool.take();
-        self.link::<false>(slot, &mut s);
+        {
+            let mut s = self.pool.take();
+            self.link::<false>(slot, &mut s);
+        }
+        self.maybe_recentre();
     }
 
     /// [`crate::index::VectorIndex::remove`]: the slot becomes a tombstone and its
@@ -150,6 +153,7 @@ impl HnswIndex {
         rest.par_iter()
             .with_min_len(16)
             .for_each_init(|| this.pool.take(), |s, &slot| this.link::<true>(slot, s));
+        self.maybe_recentre();
     }
 
     /// Links the node at `slot` (stored, live, lists empty) into the graph: descent to

@@ -79,7 +79,8 @@
 //!
 //! # Quantized traversal (`quant.rs`)
 //! For euclidean, inner product, cosine and angular every row is also kept as 8-bit
-//! codes (per-row offset and step); a query is quantized likewise. Searches walk the
+//! codes (centred on the rows' mean, then a per-row offset and step; the centre follows
+//! the data as it doubles and is saved with the graph); a query is quantized likewise. Searches walk the
 //! graph on integer dot products of the codes — a quarter of the memory traffic — and
 //! re-score the `ef` candidates they end with exactly, so
 //! returned distances are exact. Insertion uses the full vectors.
@@ -380,8 +381,7 @@ impl HnswIndex {
         out.clear();
         out.extend_from_slice(q);
         if self.space.kind == Kind::Cos {
-            let ns = (kernels().norm_squared)(q);
-            let inv = inv_sqrt(ns);
+            let inv = crate::vector::inv_norm(q);
             out.iter_mut().for_each(|x| *x *= inv);
         }
     }
@@ -423,8 +423,8 @@ impl HnswIndex {
         row[..n].copy_from_slice(&v[..n]);
         row[n..].fill(0.0);
         if self.space.kind == Kind::Cos {
-            let ns = (kernels().norm_squared)(self.row(slot));
-            self.inv_norm[s] = inv_sqrt(ns);
+            // In f64: ‖x‖² under- or overflows f32 long before ‖x‖ does.
+            self.inv_norm[s] = crate::vector::inv_norm(self.row(slot));
         }
         if let Some(mut c) = self.codes.take() {
             c.encode(slot, self.row(slot));
@@ -432,23 +432,37 @@ impl HnswIndex {
         }
     }
 
+    /// Re-centres the codes on the mean of the stored rows and re-codes them all, when
+    /// their number has doubled since the last time (see `quant.rs`).
+    fn maybe_recentre(&mut self) {
+        let n = (self.live + self.tombstones) as u64;
+        let Some(mut c) = self.codes.take() else {
+            return;
+        };
+        if c.wants_recentre(n) {
+            let stored = |s: &usize| self.state.get(*s).is_some_and(|&st| st != EMPTY);
+            c.recentre(
+                (0..self.end).filter(|s| stored(s)).map(|s| self.row(s as u32)),
+                n,
+            );
+            for s in (0..self.end).filter(|s| stored(s)) {
+                c.encode(s as u32, self.row(s as u32));
+            }
+        }
+        self.codes = Some(c);
+    }
+
     /// Forgets every node (after the last live vector went); capacity is kept.
     fn reset_graph(&mut self) {
+        if let Some(c) = &mut self.codes {
+            c.forget_centre();
+        }
         self.graph.clear();
         self.state.fill(EMPTY);
         self.live = 0;
         self.tombstones = 0;
         self.end = 0;
         self.set_entry(None);
-    }
-}
-
-/// `1/√x` computed in f64, 0 for `x ≤ 0` (a zero vector).
-fn inv_sqrt(x: f32) -> f32 {
-    if x > 0.0 {
-        (1.0 / f64::from(x).sqrt()) as f32
-    } else {
-        0.0
     }
 }
 

@@ -17,12 +17,16 @@
 //! | 4n | offset of each slot's upper block (`u32::MAX`: none) |
 //! | 4n(1 + 2M) | layer-0 lists |
 //! | 4w | upper-layer blocks |
+//! | 8 + 4·dim | version ≥ 2: the row count the codes' centre was computed at, and the centre (zeros for metrics without codes) |
 //! | 4·dim·t | the vectors of the tombstones, in slot order (they route searches but are no longer in RocksDB) |
 //! | 4 | CRC-32 of everything before it |
 //!
 //! Live vectors are not in the file: RocksDB has them. The ids and hashes let the
 //! database match the file against RocksDB on open (see `db.rs`): a slot whose id is
 //! still stored with the same vector is reused as is; anything else is repaired.
+//!
+//! Version 1 files (no centre) are read with a zero centre that is replaced at the next
+//! insertion.
 //!
 //! Reading treats the file as untrusted: the CRC, the length, every count, neighbour,
 //! offset, level and the entry point are checked, and any failure is an error (the
@@ -41,7 +45,7 @@ use crate::rng::SplitMix64;
 pub const GRAPH_MAGIC: &[u8; 8] = b"NDBGRAPH";
 
 /// The graph file format this build writes (and the newest it reads).
-pub const GRAPH_FORMAT_VERSION: u32 = 1;
+pub const GRAPH_FORMAT_VERSION: u32 = 2;
 
 /// Bytes before the per-slot sections.
 const HEADER_BYTES: usize = 8 + 4 + 8 + 8 + 8 * 6;
@@ -211,6 +215,10 @@ impl HnswIndex {
             u32::to_le_bytes,
         )?;
         put_all(&mut w, load_words(&g.upper), u32::to_le_bytes)?;
+        let zeros = vec![0f32; self.dim];
+        let (center, centred_at) = self.codes.as_ref().map_or((&zeros[..], 0), |c| c.centre());
+        w.write_all(&centred_at.to_le_bytes())?;
+        put_all(&mut w, center.iter().copied(), f32::to_le_bytes)?;
         for s in (0..n).filter(|&s| state(s) == TOMBSTONE) {
             put_all(&mut w, self.row(s as u32).iter().copied(), f32::to_le_bytes)?;
         }
@@ -291,6 +299,7 @@ impl HnswIndex {
             n.checked_mul(per_slot)?
                 .checked_add(words.checked_mul(4)?)?
                 .checked_add(t.checked_mul(dim)?.checked_mul(4)?)?
+                .checked_add(if version >= 2 { 8 + dim.checked_mul(4)? } else { 0 })?
                 .checked_add(HEADER_BYTES + 4)
         })();
         if expected != Some(bytes.len()) {
@@ -384,6 +393,19 @@ impl HnswIndex {
             .entry
             .store(entry, std::sync::atomic::Ordering::Release);
         index.rng = SplitMix64::new(rng_state);
+        if version >= 2 {
+            let centred_at = r.u64()?;
+            let mut center = vec![0f32; dim];
+            for x in &mut center {
+                *x = r.f32()?;
+            }
+            if !center.iter().all(|x| x.is_finite()) {
+                return Err("graph file centre is not finite".into());
+            }
+            if let Some(c) = &mut index.codes {
+                c.set_centre(center, centred_at);
+            }
+        }
         let mut row = vec![0f32; dim];
         for s in (0..n).filter(|&s| states[s] == TOMBSTONE) {
             for x in &mut row {
@@ -498,11 +520,42 @@ mod tests {
     /// The graph file's encoding is pinned: a change to it must come with a new
     /// `GRAPH_FORMAT_VERSION` (and a reader for the old one), never silently.
     #[test]
-    fn golden_bytes_of_format_1() {
+    fn golden_bytes_of_format_2() {
         let b = golden_bytes();
         assert_eq!(&b[..8], GRAPH_MAGIC);
         assert_eq!(b.len(), GOLDEN_LEN, "graph file length changed");
         assert_eq!(crc32fast::hash(&b), GOLDEN_CRC, "graph file bytes changed");
+    }
+
+    /// A version-1 file (no centre section) still reads, with the same structure and a
+    /// zero centre.
+    #[test]
+    fn reads_format_1() {
+        let b = golden_bytes();
+        let dim = 2;
+        let tomb = 4 * dim; // one tombstone
+        let centre_at = b.len() - 4 - tomb - (8 + 4 * dim);
+        let mut v1 = b[..8].to_vec();
+        v1.extend_from_slice(&1u32.to_le_bytes());
+        v1.extend_from_slice(&b[12..centre_at]);
+        v1.extend_from_slice(&b[b.len() - 4 - tomb..b.len() - 4]);
+        let crc = crc32fast::hash(&v1);
+        v1.extend_from_slice(&crc.to_le_bytes());
+        let cfg = HnswConfig {
+            max_nb_connection: 2,
+            ef_construction: 4,
+            ..HnswConfig::default()
+        };
+        let img = HnswIndex::read_graph(&v1, 2, DistanceMetric::Euclidean, &cfg).unwrap();
+        let h = golden_index();
+        assert_eq!(img.index.entry_point(), h.entry_point());
+        assert_eq!(img.index.row(4), h.row(4));
+        let (centre, at) = img.index.codes.as_ref().unwrap().centre();
+        assert_eq!((centre, at), (&[0.0f32, 0.0][..], 0));
+        // One byte short of the version-2 length is refused, not misread.
+        let mut bad = b.clone();
+        bad[8..12].copy_from_slice(&1u32.to_le_bytes());
+        assert!(HnswIndex::read_graph(&bad, 2, DistanceMetric::Euclidean, &cfg).is_err());
     }
 
     const GOLDEN_LEN: usize = 508;
