@@ -474,7 +474,10 @@ fn filter_semantics_table() {
             vec![0, 1, 2, 5, 6, 7, 1000],
         ),
         (
-            map(vec![("n", map(vec![("$in", list(vec![fl(two53 as f64)]))]))]),
+            map(vec![(
+                "n",
+                map(vec![("$in", list(vec![fl(two53 as f64)]))]),
+            )]),
             vec![6],
         ),
         (
@@ -1018,7 +1021,10 @@ fn num_float() -> impl Strategy<Value = f64> {
 }
 
 fn num_value() -> impl Strategy<Value = Value> {
-    prop_oneof![num_int().prop_map(Value::Int), num_float().prop_map(Value::Float)]
+    prop_oneof![
+        num_int().prop_map(Value::Int),
+        num_float().prop_map(Value::Float)
+    ]
 }
 
 /// A filter bound: a stored-like number, or an infinity.
@@ -1032,7 +1038,13 @@ fn num_bound() -> impl Strategy<Value = Value> {
 /// The library's comparison of `stored` with `q` under `op`, asserted equal to the
 /// reference.
 fn check_pair(stored: &Value, q: &Value) -> Result<(), TestCaseError> {
-    prop_assert_eq!(cmp_num(stored, q), ref_cmp(stored, q), "{:?} vs {:?}", stored, q);
+    prop_assert_eq!(
+        cmp_num(stored, q),
+        ref_cmp(stored, q),
+        "{:?} vs {:?}",
+        stored,
+        q
+    );
     for op in OPS {
         prop_assert_eq!(
             compare_op(stored, op, q),
@@ -1085,8 +1097,18 @@ fn numeric_grid_matches_exact_semantics() {
                 op,
                 value: q.clone(),
             };
-            assert_eq!(oracle(&f, &data), expected, "matches() a {} {q:?}", op.as_str());
-            assert_eq!(index.evaluate(&f), expected, "evaluate() a {} {q:?}", op.as_str());
+            assert_eq!(
+                oracle(&f, &data),
+                expected,
+                "matches() a {} {q:?}",
+                op.as_str()
+            );
+            assert_eq!(
+                index.evaluate(&f),
+                expected,
+                "evaluate() a {} {q:?}",
+                op.as_str()
+            );
         }
         // $in / $nin of one value are $eq / $ne.
         for negate in [false, true] {
@@ -1109,21 +1131,34 @@ fn numeric_grid_matches_exact_semantics() {
 
 #[test]
 fn infinite_bounds_and_nan() {
-    let data: Vec<(u32, Metadata)> = [Value::Int(i64::MAX), Value::Int(i64::MIN), Value::Float(1e300)]
-        .into_iter()
-        .enumerate()
-        .map(|(slot, v)| (slot as u32, meta(vec![("a", v)], &[])))
-        .collect();
+    let data: Vec<(u32, Metadata)> = [
+        Value::Int(i64::MAX),
+        Value::Int(i64::MIN),
+        Value::Float(1e300),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(slot, v)| (slot as u32, meta(vec![("a", v)], &[])))
+    .collect();
     let mut index = PayloadIndex::new();
     for (slot, m) in &data {
         index.insert(*slot, m);
     }
     let all: RoaringBitmap = (0..3).collect();
     for (input, expected) in [
-        (map(vec![("a", map(vec![("$lt", fl(f64::INFINITY))]))]), all.clone()),
-        (map(vec![("a", map(vec![("$gt", fl(f64::NEG_INFINITY))]))]), all.clone()),
+        (
+            map(vec![("a", map(vec![("$lt", fl(f64::INFINITY))]))]),
+            all.clone(),
+        ),
+        (
+            map(vec![("a", map(vec![("$gt", fl(f64::NEG_INFINITY))]))]),
+            all.clone(),
+        ),
         (map(vec![("a", fl(f64::INFINITY))]), RoaringBitmap::new()),
-        (map(vec![("a", map(vec![("$ne", fl(f64::INFINITY))]))]), all.clone()),
+        (
+            map(vec![("a", map(vec![("$ne", fl(f64::INFINITY))]))]),
+            all.clone(),
+        ),
         (
             map(vec![("a", map(vec![("$gte", fl(1e300))]))]),
             [2u32].into_iter().collect(),

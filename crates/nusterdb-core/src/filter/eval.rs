@@ -32,9 +32,7 @@ pub fn cmp_int_float(i: i64, f: f64) -> Option<Ordering> {
     let whole_int = whole as i64;
     Some(match i.cmp(&whole_int) {
         // The fraction `f - whole` is exact and lies in (-1, 1).
-        Ordering::Equal => 0.0f64
-            .partial_cmp(&(f - whole))
-            .unwrap_or(Ordering::Equal),
+        Ordering::Equal => 0.0f64.partial_cmp(&(f - whole)).unwrap_or(Ordering::Equal),
         other => other,
     })
 }

@@ -18,9 +18,9 @@
 //!   compare exactly across them ([`cmp_int_float`]): equality and ranges are unions
 //!   over both maps. Against an int query `q`, the int map is queried with exact `i64`
 //!   bounds; the float map with the float `g` nearest to `q`: when `g == q` exactly the
-//!   bounds are `g`'s, otherwise no float lies strictly between `q` and `g`, so `q`'s
-//!   range is `g`'s with `g` itself moved to the side of `q` it is on (and no float
-//!   equals `q`). Against a float query `x`, the float map is queried with `x` and the
+//!   bounds are `g`'s; otherwise no float lies strictly between `q` and `g`, so the
+//!   bound at `g` is inclusive or exclusive according to the side of `q` that `g` is on
+//!   (and no float equals `q`). Against a float query `x`, the float map is queried with `x` and the
 //!   int map with the `i64` interval `{i : i op x}` (exactly), found by binary search
 //!   over `i64` (valid because the exact comparison is monotone in `i`), so ints beyond
 //!   ±2^53 that `f64` cannot tell apart are included exactly when [`Filter::matches`]
@@ -38,8 +38,8 @@
 //! live content under churn.
 
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, HashMap};
 use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
 use std::mem::size_of;
 use std::ops::Bound;
 
@@ -792,7 +792,10 @@ mod tests {
             "no int equals 2.5"
         );
         assert_eq!(int_interval_for_float(CmpOp::Gt, 2.5), (3, INT_END));
-        assert_eq!(int_interval_for_float(CmpOp::Lt, -2.5), (i128::from(i64::MIN), -2));
+        assert_eq!(
+            int_interval_for_float(CmpOp::Lt, -2.5),
+            (i128::from(i64::MIN), -2)
+        );
         assert_eq!(
             int_interval_for_float(CmpOp::Lt, f64::NEG_INFINITY),
             (i128::from(i64::MIN), i128::from(i64::MIN))
