@@ -147,8 +147,8 @@ def test_wide_grid_many_rows_per_value() -> None:
 def test_nanosecond_timestamps_against_a_float_bound() -> None:
     """The realistic case: int nanosecond timestamps (beyond 2**53) and a float cut-off."""
     base = 1_733_450_000_000_000_000  # ~2024-12 in ns
-    stamps = [base + d for d in range(-300, 300, 7)]
-    cut = float(base)  # base is not a multiple of the float spacing near it (256)
+    stamps = [base + d for d in range(-301, 301, 7)]  # base itself included
+    cut = float(base)  # floats are 256 apart here: ints within 128 of cut round onto it
     with build(stamps) as db:
         for op in OPS:
             assert found(db, {"a": {op: cut}}) == expected(stamps, op, cut), op
