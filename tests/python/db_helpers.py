@@ -225,14 +225,10 @@ def _cmp(stored: Scalar, query: Scalar) -> Optional[int]:
     if ks != kq:
         return None
     if ks == "num":
-        if isinstance(stored, int) and isinstance(query, int):
-            return (stored > query) - (stored < query)
-        # int against float: the int rounded to the nearest double (what `as f64` does,
-        # and what float() does); Python's own int/float comparison is exact, so convert.
-        a, b = float(stored), float(query)
-        if math.isnan(a) or math.isnan(b):
+        # Filters compare int and float exactly, as Python does (2**53 + 1 > 2.0**53).
+        if any(isinstance(v, float) and math.isnan(v) for v in (stored, query)):
             return None
-        return (a > b) - (a < b)
+        return (stored > query) - (stored < query)  # type: ignore[operator]
     if ks == "str":
         assert isinstance(stored, str)
         assert isinstance(query, str)

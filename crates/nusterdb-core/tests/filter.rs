@@ -1,11 +1,15 @@
 //! The filter engine: parse errors (paths and messages), the semantics table, and
 //! property tests that `PayloadIndex::evaluate` equals `Filter::matches` slot by slot,
-//! before and after removals, and that the parser never panics.
+//! before and after removals, that the parser never panics, and that numbers compare
+//! exactly across int and float (against an `i128` reference) in both.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use std::cmp::Ordering;
+
+use nusterdb_core::filter::eval::{cmp_int_float, cmp_num, compare_op};
 use nusterdb_core::filter::{CmpOp, Filter, FilterInput, PayloadIndex, RoaringBitmap};
 use nusterdb_core::{Error, Metadata, Value};
 use proptest::prelude::*;
@@ -456,14 +460,29 @@ fn filter_semantics_table() {
             map(vec![("n", map(vec![("$lte", fl(3.25))]))]),
             vec![0, 1, 7, 1000],
         ),
-        // large ints: exact among ints, through f64 against floats
+        // large ints: exact among ints and against floats (2^53 + 1 > 2^53 as a float)
         (map(vec![("n", i(two53))]), vec![6]),
         (map(vec![("n", i(two53 + 1))]), vec![5]),
-        (map(vec![("n", fl(two53 as f64))]), vec![5, 6]),
+        (map(vec![("n", fl(two53 as f64))]), vec![6]),
         (map(vec![("n", map(vec![("$gt", i(two53))]))]), vec![5]),
         (
             map(vec![("n", map(vec![("$gt", fl(two53 as f64))]))]),
-            vec![],
+            vec![5],
+        ),
+        (
+            map(vec![("n", map(vec![("$lt", fl((two53 + 2) as f64))]))]),
+            vec![0, 1, 2, 5, 6, 7, 1000],
+        ),
+        (
+            map(vec![(
+                "n",
+                map(vec![("$in", list(vec![fl(two53 as f64)]))]),
+            )]),
+            vec![6],
+        ),
+        (
+            map(vec![("n", map(vec![("$ne", fl(two53 as f64))]))]),
+            vec![0, 1, 2, 3, 4, 5, 7, 1000, 4_000_000_000],
         ),
         // strings: byte order, only with strings
         (map(vec![("s", map(vec![("$gt", s("apple"))]))]), vec![1]),
@@ -612,7 +631,12 @@ fn filter_estimates_are_exact_for_equality_and_exists() {
     assert_eq!(index.estimate(&parse(&map(vec![("n", i(3))]))), 2);
     assert_eq!(
         index.estimate(&parse(&map(vec![("n", fl(9007199254740992.0))]))),
-        2
+        1
+    );
+    // 2^53 + 1 is stored as an int only; no float equals it.
+    assert_eq!(
+        index.estimate(&parse(&map(vec![("n", i((1 << 53) + 1))]))),
+        1
     );
     assert_eq!(
         index.estimate(&parse(&map(vec![("n", map(vec![("$ne", i(3))]))]))),
@@ -684,6 +708,7 @@ fn value_strategy() -> impl Strategy<Value = Value> {
         (-8i32..9).prop_map(|h| Value::Float(f64::from(h) / 2.0)),
         proptest::sample::select(nums).prop_map(Value::Int),
         proptest::sample::select(nums2).prop_map(|n| Value::Float(n as f64)),
+        proptest::sample::select(float_anchors()).prop_map(Value::Float),
         (-(1i64 << 60)..(1i64 << 60)).prop_map(Value::Int),
         Just(Value::Float(-0.0)),
         proptest::sample::select(STRS.to_vec()).prop_map(|s| Value::Str(s.to_string())),
@@ -873,6 +898,367 @@ proptest! {
                 prop_assert!(!msg.is_empty());
             }
             Err(other) => prop_assert!(false, "not a filter error: {other}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- exact numbers
+
+/// Reference int/float order, independent of the library's: through `floor` and `i128`
+/// (every float with magnitude below 2^100 has an exact `i128` floor).
+fn ref_cmp_int_float(i: i64, f: f64) -> Option<Ordering> {
+    if f.is_nan() {
+        return None;
+    }
+    let fl = f.floor();
+    if fl.abs() >= 2f64.powi(100) {
+        return Some(if f > 0.0 {
+            Ordering::Less
+        } else {
+            Ordering::Greater
+        });
+    }
+    Some(match i128::from(i).cmp(&(fl as i128)) {
+        Ordering::Equal if f > fl => Ordering::Less,
+        other => other,
+    })
+}
+
+fn ref_cmp(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Some(i128::from(*x).cmp(&i128::from(*y))),
+        (Value::Int(x), Value::Float(y)) => ref_cmp_int_float(*x, *y),
+        (Value::Float(x), Value::Int(y)) => ref_cmp_int_float(*y, *x).map(Ordering::reverse),
+        (Value::Float(x), Value::Float(y)) => x.partial_cmp(y),
+        _ => None,
+    }
+}
+
+/// Whether a slot holding `stored` (`None`: key missing) passes `key op q`, by the
+/// reference order and the documented missing-key rule.
+fn ref_holds(stored: Option<&Value>, op: CmpOp, q: &Value) -> bool {
+    let Some(v) = stored else {
+        return op == CmpOp::Ne;
+    };
+    let ord = ref_cmp(v, q);
+    match op {
+        CmpOp::Eq => ord == Some(Ordering::Equal),
+        CmpOp::Ne => ord != Some(Ordering::Equal),
+        CmpOp::Gt => ord == Some(Ordering::Greater),
+        CmpOp::Gte => matches!(ord, Some(Ordering::Greater | Ordering::Equal)),
+        CmpOp::Lt => ord == Some(Ordering::Less),
+        CmpOp::Lte => matches!(ord, Some(Ordering::Less | Ordering::Equal)),
+    }
+}
+
+const OPS: [CmpOp; 6] = [
+    CmpOp::Eq,
+    CmpOp::Ne,
+    CmpOp::Gt,
+    CmpOp::Gte,
+    CmpOp::Lt,
+    CmpOp::Lte,
+];
+
+/// Ints where `f64` loses exactness, and their neighbours.
+fn int_anchors() -> Vec<i64> {
+    let mut out = Vec::new();
+    for base in [0i64, 1 << 53, -(1 << 53), 1 << 62, -(1 << 62), 1 << 60] {
+        for d in -3i64..=3 {
+            out.push(base + d);
+        }
+    }
+    for d in 0i64..4 {
+        out.push(i64::MAX - d);
+        out.push(i64::MIN + d);
+    }
+    out
+}
+
+/// Floats at the same places: the images of those ints, their float neighbours, 2^63
+/// and -2^63 (and beyond), fractions.
+fn float_anchors() -> Vec<f64> {
+    let mut out = vec![0.0, -0.0, 0.5, -0.5, 2.5, -2.5, 1e300, -1e300];
+    for base in [
+        2f64.powi(53),
+        -(2f64.powi(53)),
+        2f64.powi(62),
+        -(2f64.powi(62)),
+        2f64.powi(63),
+        -(2f64.powi(63)),
+        2f64.powi(64),
+        -(2f64.powi(64)),
+        2f64.powi(60),
+    ] {
+        let (mut up, mut down) = (base, base);
+        out.push(base);
+        for _ in 0..3 {
+            up = up.next_up();
+            down = down.next_down();
+            out.push(up);
+            out.push(down);
+        }
+    }
+    out
+}
+
+fn num_int() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        3 => proptest::sample::select(int_anchors()),
+        1 => any::<i64>(),
+        1 => -5i64..6,
+    ]
+}
+
+fn num_float() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        3 => proptest::sample::select(float_anchors()),
+        // The float image of an anchor int (rounded to nearest), exactly integral.
+        2 => proptest::sample::select(int_anchors()).prop_map(|i| i as f64),
+        1 => any::<f64>().prop_filter("finite", |f| f.is_finite()),
+        1 => (-10i32..11).prop_map(|h| f64::from(h) / 2.0),
+    ]
+}
+
+fn num_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        num_int().prop_map(Value::Int),
+        num_float().prop_map(Value::Float)
+    ]
+}
+
+/// A filter bound: a stored-like number, or an infinity.
+fn num_bound() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        8 => num_value(),
+        1 => proptest::sample::select(vec![f64::INFINITY, f64::NEG_INFINITY]).prop_map(Value::Float),
+    ]
+}
+
+/// The library's comparison of `stored` with `q` under `op`, asserted equal to the
+/// reference.
+fn check_pair(stored: &Value, q: &Value) -> Result<(), TestCaseError> {
+    prop_assert_eq!(
+        cmp_num(stored, q),
+        ref_cmp(stored, q),
+        "{:?} vs {:?}",
+        stored,
+        q
+    );
+    for op in OPS {
+        prop_assert_eq!(
+            compare_op(stored, op, q),
+            ref_holds(Some(stored), op, q),
+            "{:?} {} {:?}",
+            stored,
+            op.as_str(),
+            q
+        );
+    }
+    Ok(())
+}
+
+/// The grid from the report: values around 2^53 and 2^63, as ints and floats, each
+/// stored and each a bound, under every operator, through the evaluator and the index.
+#[test]
+fn numeric_grid_matches_exact_semantics() {
+    let two53 = 1i64 << 53;
+    let values = [
+        Value::Int(two53),
+        Value::Int(two53 + 1),
+        Value::Float(two53 as f64),
+        Value::Float((two53 + 2) as f64),
+        Value::Int(i64::MAX),
+        Value::Float(2f64.powi(63)),
+    ];
+    let data: Vec<(u32, Metadata)> = values
+        .iter()
+        .enumerate()
+        .map(|(slot, v)| (slot as u32, meta(vec![("a", v.clone())], &[])))
+        .collect();
+    let mut index = PayloadIndex::new();
+    for (slot, m) in &data {
+        index.insert(*slot, m);
+    }
+    // Spot checks of the cases that used to be wrong.
+    assert!(compare_op(&values[1], CmpOp::Gt, &values[2]));
+    assert!(compare_op(&values[1], CmpOp::Ne, &values[2]));
+    assert!(compare_op(&values[4], CmpOp::Lt, &values[5]));
+    assert!(!compare_op(&values[5], CmpOp::Eq, &values[4]));
+    for q in &values {
+        for op in OPS {
+            let expected: RoaringBitmap = data
+                .iter()
+                .filter(|(_, m)| ref_holds(m.get("a"), op, q))
+                .map(|(s, _)| *s)
+                .collect();
+            let f = Filter::Cmp {
+                key: "a".into(),
+                op,
+                value: q.clone(),
+            };
+            assert_eq!(
+                oracle(&f, &data),
+                expected,
+                "matches() a {} {q:?}",
+                op.as_str()
+            );
+            assert_eq!(
+                index.evaluate(&f),
+                expected,
+                "evaluate() a {} {q:?}",
+                op.as_str()
+            );
+        }
+        // $in / $nin of one value are $eq / $ne.
+        for negate in [false, true] {
+            let op = if negate { CmpOp::Ne } else { CmpOp::Eq };
+            let expected: RoaringBitmap = data
+                .iter()
+                .filter(|(_, m)| ref_holds(m.get("a"), op, q))
+                .map(|(s, _)| *s)
+                .collect();
+            let f = Filter::In {
+                key: "a".into(),
+                values: vec![q.clone()],
+                negate,
+            };
+            assert_eq!(oracle(&f, &data), expected, "matches() {f:?}");
+            assert_eq!(index.evaluate(&f), expected, "evaluate() {f:?}");
+        }
+    }
+}
+
+#[test]
+fn infinite_bounds_and_nan() {
+    let data: Vec<(u32, Metadata)> = [
+        Value::Int(i64::MAX),
+        Value::Int(i64::MIN),
+        Value::Float(1e300),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(slot, v)| (slot as u32, meta(vec![("a", v)], &[])))
+    .collect();
+    let mut index = PayloadIndex::new();
+    for (slot, m) in &data {
+        index.insert(*slot, m);
+    }
+    let all: RoaringBitmap = (0..3).collect();
+    for (input, expected) in [
+        (
+            map(vec![("a", map(vec![("$lt", fl(f64::INFINITY))]))]),
+            all.clone(),
+        ),
+        (
+            map(vec![("a", map(vec![("$gt", fl(f64::NEG_INFINITY))]))]),
+            all.clone(),
+        ),
+        (map(vec![("a", fl(f64::INFINITY))]), RoaringBitmap::new()),
+        (
+            map(vec![("a", map(vec![("$ne", fl(f64::INFINITY))]))]),
+            all.clone(),
+        ),
+        (
+            map(vec![("a", map(vec![("$gte", fl(1e300))]))]),
+            [2u32].into_iter().collect(),
+        ),
+    ] {
+        let f = parse(&input);
+        assert_eq!(oracle(&f, &data), expected, "{f:?}");
+        assert_eq!(index.evaluate(&f), expected, "{f:?}");
+    }
+    assert_err(
+        map(vec![("a", map(vec![("$lt", fl(f64::NAN))]))]),
+        r#"filter["a"]["$lt"]"#,
+        &["NaN"],
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+    /// Every operator on an int/float pair (either side stored) agrees with the `i128`
+    /// reference, and so does the int/float order itself.
+    #[test]
+    fn numeric_compare_is_exact(i in num_int(), f in num_float()) {
+        prop_assert_eq!(cmp_int_float(i, f), ref_cmp_int_float(i, f), "{} vs {:?}", i, f);
+        check_pair(&Value::Int(i), &Value::Float(f))?;
+        check_pair(&Value::Float(f), &Value::Int(i))?;
+        check_pair(&Value::Int(i), &Value::Int(i))?;
+        check_pair(&Value::Float(f), &Value::Float(f))?;
+    }
+}
+
+/// A slot's value of the key "a": mostly a number, sometimes missing, a str or a bool.
+fn num_slot_value() -> impl Strategy<Value = Option<Value>> {
+    prop_oneof![
+        10 => num_value().prop_map(Some),
+        1 => Just(None),
+        1 => Just(Some(Value::Str("1".into()))),
+        1 => any::<bool>().prop_map(|b| Some(Value::Bool(b))),
+    ]
+}
+
+/// A numeric filter on "a" with its reference set computed from `ref_holds`.
+fn num_filter() -> impl Strategy<Value = Filter> {
+    prop_oneof![
+        3 => (proptest::sample::select(OPS.to_vec()), num_bound()).prop_map(|(op, value)| {
+            Filter::Cmp { key: "a".into(), op, value }
+        }),
+        1 => (proptest::collection::vec(num_bound(), 0..4), any::<bool>()).prop_map(
+            |(values, negate)| Filter::In { key: "a".into(), values, negate }
+        ),
+    ]
+}
+
+fn ref_filter(f: &Filter, stored: Option<&Value>) -> bool {
+    match f {
+        Filter::Cmp { op, value, .. } => ref_holds(stored, *op, value),
+        Filter::In { values, negate, .. } => {
+            values.iter().any(|v| ref_holds(stored, CmpOp::Eq, v)) != *negate
+        }
+        Filter::And(parts) => parts.iter().all(|p| ref_filter(p, stored)),
+        _ => unreachable!("only numeric filters are generated"),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(600))]
+
+    /// On numbers clustered where int/float comparison is delicate, the index, the
+    /// evaluator and the reference select exactly the same slots, for single operators,
+    /// `$in` / `$nin`, and ranges (an AND of two bounds).
+    #[test]
+    fn numeric_index_equals_evaluator_and_reference(
+        values in proptest::collection::vec(num_slot_value(), 1..120),
+        filters in proptest::collection::vec(num_filter(), 6),
+        ranges in proptest::collection::vec((num_filter(), num_filter()), 3),
+    ) {
+        let data: Vec<(u32, Metadata)> = values
+            .iter()
+            .enumerate()
+            .map(|(slot, v)| {
+                let fields: Vec<(&str, Value)> = v.iter().map(|v| ("a", v.clone())).collect();
+                (slot as u32 * 3, meta(fields, &[]))
+            })
+            .collect();
+        let mut index = PayloadIndex::new();
+        for (slot, m) in &data {
+            index.insert(*slot, m);
+        }
+        let all = filters
+            .into_iter()
+            .chain(ranges.into_iter().map(|(a, b)| Filter::And(vec![a, b])));
+        for f in all {
+            let expected: RoaringBitmap = data
+                .iter()
+                .filter(|(_, m)| ref_filter(&f, m.get("a")))
+                .map(|(s, _)| *s)
+                .collect();
+            prop_assert_eq!(oracle(&f, &data), expected.clone(), "matches() {:?}", f);
+            prop_assert_eq!(index.evaluate(&f), expected.clone(), "evaluate() {:?}", f);
+            prop_assert!(index.estimate(&f) >= expected.len(), "estimate {:?}", f);
         }
     }
 }

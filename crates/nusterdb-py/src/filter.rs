@@ -25,11 +25,7 @@ fn convert(obj: &Bound<'_, PyAny>, at: &str, depth: usize) -> PyResult<FilterInp
         return Ok(FilterInput::Bool(obj.extract()?));
     }
     if obj.is_instance_of::<PyInt>() {
-        return obj.extract::<i64>().map(FilterInput::Int).map_err(|_| {
-            FilterError::new_err(format!(
-                "invalid filter at {at}: integer {obj} does not fit in 64 bits"
-            ))
-        });
+        return int_input(obj, at);
     }
     if obj.is_instance_of::<PyFloat>() {
         return Ok(FilterInput::Float(obj.extract()?));
@@ -58,11 +54,15 @@ fn convert(obj: &Bound<'_, PyAny>, at: &str, depth: usize) -> PyResult<FilterInp
         }
         return Ok(FilterInput::List(items));
     }
-    // numpy scalars and other numbers.
+    // numpy scalars and other numbers. numpy's bool is a bool, as in metadata (it is not
+    // a Python bool, and not an int). An integer type is never read as a float: that
+    // would round a numpy uint64 above 2^63 - 1 instead of refusing it.
+    let tn = type_name(obj);
+    if tn == "bool_" || tn == "bool" {
+        return Ok(FilterInput::Bool(obj.is_truthy()?));
+    }
     if obj.hasattr("__index__")? {
-        if let Ok(i) = obj.extract::<i64>() {
-            return Ok(FilterInput::Int(i));
-        }
+        return int_input(obj, at);
     }
     if let Ok(f) = obj.extract::<f64>() {
         return Ok(FilterInput::Float(f));
@@ -71,6 +71,19 @@ fn convert(obj: &Bound<'_, PyAny>, at: &str, depth: usize) -> PyResult<FilterInp
         "invalid filter at {at}: unsupported value of type {}",
         type_name(obj)
     )))
+}
+
+/// An integer bound. Stored ints are `i64`, so only those are accepted: a wider one is
+/// refused rather than rounded, which would change what it matches. The message does
+/// not print the int (it may have thousands of digits).
+fn int_input(obj: &Bound<'_, PyAny>, at: &str) -> PyResult<FilterInput> {
+    obj.extract::<i64>().map(FilterInput::Int).map_err(|_| {
+        FilterError::new_err(format!(
+            "invalid filter at {at}: the integer is outside the signed 64-bit range \
+             [-2**63, 2**63 - 1] of metadata ints (a float bound such as 2.0**64 compares \
+             exactly with every stored number)"
+        ))
+    })
 }
 
 /// Parses an optional Python filter; `None` means no filter.

@@ -7,17 +7,58 @@ use std::cmp::Ordering;
 use super::{CmpOp, Filter};
 use crate::metadata::{Metadata, Value};
 
+/// 2^63 as an `f64` (exact): the first float above every `i64`.
+const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+
+/// Orders the int `i` against the float `f` exactly (as Python does), or `None` when
+/// `f` is NaN.
+///
+/// Converting `i` to `f64` would round beyond ±2^53 (2^53 + 1 would equal 2^53), and
+/// converting `f` to `i64` would saturate, so: a float outside [-2^63, 2^63) is beyond
+/// every `i64` and its sign decides; otherwise its integer part converts to `i64`
+/// exactly, and when that equals `i` the fractional part decides.
+pub fn cmp_int_float(i: i64, f: f64) -> Option<Ordering> {
+    if f.is_nan() {
+        return None;
+    }
+    if f >= TWO_POW_63 {
+        return Some(Ordering::Less);
+    }
+    if f < -TWO_POW_63 {
+        return Some(Ordering::Greater);
+    }
+    let whole = f.trunc();
+    // -2^63 <= whole < 2^63 and integral: the conversion is exact.
+    let whole_int = whole as i64;
+    Some(match i.cmp(&whole_int) {
+        // The fraction `f - whole` is exact and lies in (-1, 1).
+        Ordering::Equal => 0.0f64.partial_cmp(&(f - whole)).unwrap_or(Ordering::Equal),
+        other => other,
+    })
+}
+
+/// Orders two numbers exactly, whatever mix of int and float (`None` with a NaN).
+/// `-0.0 == 0.0 == 0`.
+pub fn cmp_num(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
+        (Value::Int(x), Value::Float(y)) => cmp_int_float(*x, *y),
+        (Value::Float(x), Value::Int(y)) => cmp_int_float(*y, *x).map(Ordering::reverse),
+        (Value::Float(x), Value::Float(y)) => x.partial_cmp(y),
+        _ => None,
+    }
+}
+
 /// Orders a stored value against a comparison value, or `None` when they are not
 /// comparable (different type classes, or a NaN).
 ///
-/// int/int compares exactly; int/float and float/float compare as `f64` (the int
-/// rounded to nearest); str/str by bytes; bool/bool with `false < true`.
+/// Numbers compare exactly across int and float ([`cmp_num`]); str/str by bytes;
+/// bool/bool with `false < true`. A bool is not a number here (`true != 1`).
 pub fn compare(stored: &Value, query: &Value) -> Option<Ordering> {
     match (stored, query) {
-        (Value::Int(a), Value::Int(b)) => Some(a.cmp(b)),
-        (Value::Int(a), Value::Float(b)) => (*a as f64).partial_cmp(b),
-        (Value::Float(a), Value::Int(b)) => a.partial_cmp(&(*b as f64)),
-        (Value::Float(a), Value::Float(b)) => a.partial_cmp(b),
+        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+            cmp_num(stored, query)
+        }
         (Value::Str(a), Value::Str(b)) => Some(a.as_bytes().cmp(b.as_bytes())),
         (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
         _ => None,
@@ -88,9 +129,10 @@ mod tests {
             compare(&Value::Int(big), &Value::Int(1 << 53)),
             Some(Ordering::Greater)
         );
+        // Exact between an int and a float too (Python's semantics), not through f64.
         assert_eq!(
             compare(&Value::Int(big), &Value::Float(9007199254740992.0)),
-            Some(Ordering::Equal)
+            Some(Ordering::Greater)
         );
         assert_eq!(compare(&Value::Bool(true), &Value::Int(1)), None);
         assert_eq!(compare(&Value::Str("1".into()), &Value::Int(1)), None);
@@ -119,5 +161,37 @@ mod tests {
             CmpOp::Ne,
             &Value::Float(f64::NAN)
         ));
+    }
+
+    #[test]
+    fn int_float_edges() {
+        use Ordering::{Equal, Greater, Less};
+        let two63 = 9223372036854775808.0;
+        let cases: [(i64, f64, Option<Ordering>); 16] = [
+            (i64::MAX, two63, Some(Less)),
+            (i64::MIN, -two63, Some(Equal)),
+            (i64::MIN + 1, -two63, Some(Greater)),
+            (i64::MIN, -18446744073709551616.0, Some(Greater)),
+            ((1 << 53) + 1, 9007199254740992.0, Some(Greater)),
+            ((1 << 53) + 1, 9007199254740994.0, Some(Less)),
+            (-(1 << 53) - 1, -9007199254740992.0, Some(Less)),
+            (0, -0.0, Some(Equal)),
+            (0, 0.5, Some(Less)),
+            (0, -0.5, Some(Greater)),
+            (-1, -0.5, Some(Less)),
+            (3, 2.999999999999999, Some(Greater)),
+            (i64::MAX, f64::INFINITY, Some(Less)),
+            (i64::MIN, f64::NEG_INFINITY, Some(Greater)),
+            (5, 1e300, Some(Less)),
+            (5, f64::NAN, None),
+        ];
+        for (i, f, want) in cases {
+            assert_eq!(cmp_int_float(i, f), want, "{i} vs {f:?}");
+            assert_eq!(
+                cmp_num(&Value::Float(f), &Value::Int(i)),
+                want.map(Ordering::reverse),
+                "{f:?} vs {i}"
+            );
+        }
     }
 }

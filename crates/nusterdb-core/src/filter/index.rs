@@ -14,13 +14,17 @@
 //!     semantics; equality is a lookup, ranges are `range(..)` unions;
 //!   - `falses`, `trues` — bool values.
 //!
-//!   Ints and floats live in two maps so that both are exact: equality and ranges are
-//!   unions over both. Against an int query `q`, the int map is queried with exact `i64`
-//!   bounds and the float map with `q as f64` (the semantics compare a float with an int
-//!   through `f64`). Against a float query `x`, the float map is queried with `x` and the
-//!   int map with the `i64` interval `{i : (i as f64) op x}`, found by binary search over
-//!   `i64` (valid because `i as f64` is monotone), so ints beyond ±2^53 that round onto
-//!   `x` are included exactly when [`Filter::matches`] includes them.
+//!   Ints and floats live in two maps, each keyed by its own exact type, and numbers
+//!   compare exactly across them ([`cmp_int_float`]): equality and ranges are unions
+//!   over both maps. Against an int query `q`, the int map is queried with exact `i64`
+//!   bounds; the float map with the float `g` nearest to `q`: when `g == q` exactly the
+//!   bounds are `g`'s; otherwise no float lies strictly between `q` and `g`, so the
+//!   bound at `g` is inclusive or exclusive according to the side of `q` that `g` is on
+//!   (and no float equals `q`). Against a float query `x`, the float map is queried with `x` and the
+//!   int map with the `i64` interval `{i : i op x}` (exactly), found by binary search
+//!   over `i64` (valid because the exact comparison is monotone in `i`), so ints beyond
+//!   ±2^53 that `f64` cannot tell apart are included exactly when [`Filter::matches`]
+//!   includes them.
 //!   There are no separate hash equality buckets: the ordered maps answer equality with
 //!   one lookup each, and a second copy of every posting list would double the memory.
 //! - `tags: HashMap<String, bitmap>`.
@@ -34,12 +38,14 @@
 //! live content under churn.
 
 use std::borrow::Borrow;
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::mem::size_of;
 use std::ops::Bound;
 
 use roaring::{MultiOps, RoaringBitmap};
 
+use super::eval::cmp_int_float;
 use super::{CmpOp, Filter};
 use crate::metadata::{Metadata, Value};
 
@@ -95,17 +101,41 @@ fn int_interval_for_int(op: CmpOp, q: i64) -> (i128, i128) {
     }
 }
 
-/// The half-open interval of ints `i` with `(i as f64) op x`, `x` not NaN (`Ne` as `Eq`).
+/// The half-open interval of ints `i` with `i op x` compared exactly, `x` not NaN
+/// (`Ne` as `Eq`).
 fn int_interval_for_float(op: CmpOp, x: f64) -> (i128, i128) {
     let min = i128::from(i64::MIN);
-    let first_gte = || first_true(|i| i as f64 >= x);
-    let first_gt = || first_true(|i| i as f64 > x);
+    let first_gte = || first_true(|i| cmp_int_float(i, x) != Some(Ordering::Less));
+    let first_gt = || first_true(|i| cmp_int_float(i, x) == Some(Ordering::Greater));
     match op {
         CmpOp::Eq | CmpOp::Ne => (first_gte(), first_gt()),
         CmpOp::Gt => (first_gt(), INT_END),
         CmpOp::Gte => (first_gte(), INT_END),
         CmpOp::Lt => (min, first_gte()),
         CmpOp::Lte => (min, first_gt()),
+    }
+}
+
+/// The float-key bounds selecting floats `f` with `f op q` compared exactly (`Ne` as
+/// `Eq`), or `None` when no float qualifies.
+fn float_bounds_for_int(op: CmpOp, q: i64) -> Option<(Bound<FloatKey>, Bound<FloatKey>)> {
+    // The float nearest to q (never NaN, so neither `?` returns early).
+    let g = q as f64;
+    let k = FloatKey::new(g)?;
+    match cmp_int_float(q, g)? {
+        Ordering::Equal => Some(bounds(op, k)),
+        // q < g, and no float lies strictly between them: f > q  <=>  f >= g.
+        Ordering::Less => match op {
+            CmpOp::Eq | CmpOp::Ne => None,
+            CmpOp::Gt | CmpOp::Gte => Some((Bound::Included(k), Bound::Unbounded)),
+            CmpOp::Lt | CmpOp::Lte => Some((Bound::Unbounded, Bound::Excluded(k))),
+        },
+        // q > g: f < q  <=>  f <= g.
+        Ordering::Greater => match op {
+            CmpOp::Eq | CmpOp::Ne => None,
+            CmpOp::Gt | CmpOp::Gte => Some((Bound::Excluded(k), Bound::Unbounded)),
+            CmpOp::Lt | CmpOp::Lte => Some((Bound::Unbounded, Bound::Included(k))),
+        },
     }
 }
 
@@ -271,6 +301,14 @@ impl FieldIndex {
         }
     }
 
+    /// Floats `f` with `f op q`, exactly.
+    fn float_range_for_int(&self, op: CmpOp, q: i64) -> RoaringBitmap {
+        match float_bounds_for_int(op, q) {
+            Some(range) => self.floats.range(range).map(|(_, b)| b).union(),
+            None => RoaringBitmap::new(),
+        }
+    }
+
     fn bool_set(&self, op: CmpOp, q: bool) -> RoaringBitmap {
         let (f, t) = (&self.falses, &self.trues);
         match (op, q) {
@@ -287,7 +325,7 @@ impl FieldIndex {
         match q {
             Value::Int(i) => {
                 let mut out = self.int_range(int_interval_for_int(op, *i));
-                out |= self.float_range(op, *i as f64);
+                out |= self.float_range_for_int(op, *i);
                 out
             }
             Value::Float(x) if x.is_nan() => RoaringBitmap::new(),
@@ -317,7 +355,14 @@ impl FieldIndex {
         };
         match q {
             Value::Int(i) => {
-                self.ints.get(i).map_or(0, RoaringBitmap::len) + float_count(*i as f64)
+                // Only a float exactly equal to the int counts.
+                let g = *i as f64;
+                let floats = if cmp_int_float(*i, g) == Some(Ordering::Equal) {
+                    float_count(g)
+                } else {
+                    0
+                };
+                self.ints.get(i).map_or(0, RoaringBitmap::len) + floats
             }
             Value::Float(x) if x.is_nan() => 0,
             Value::Float(x) => {
@@ -732,11 +777,15 @@ mod tests {
     }
 
     #[test]
-    fn int_intervals_for_floats_match_rounding() {
+    fn int_intervals_for_floats_are_exact() {
         let two53 = 1i64 << 53;
-        // 2^53 + 1 rounds to 2^53 (ties to even), 2^53 - 1 is exact.
+        // Only 2^53 itself equals the float 2^53; 2^53 + 1 is above it.
         let (lo, hi) = int_interval_for_float(CmpOp::Eq, two53 as f64);
-        assert_eq!((lo, hi), (i128::from(two53), i128::from(two53) + 2));
+        assert_eq!((lo, hi), (i128::from(two53), i128::from(two53) + 1));
+        assert_eq!(
+            int_interval_for_float(CmpOp::Gt, two53 as f64),
+            (i128::from(two53) + 1, INT_END)
+        );
         assert_eq!(
             int_interval_for_float(CmpOp::Eq, 2.5),
             (3, 3),
@@ -744,11 +793,52 @@ mod tests {
         );
         assert_eq!(int_interval_for_float(CmpOp::Gt, 2.5), (3, INT_END));
         assert_eq!(
+            int_interval_for_float(CmpOp::Lt, -2.5),
+            (i128::from(i64::MIN), -2)
+        );
+        assert_eq!(
             int_interval_for_float(CmpOp::Lt, f64::NEG_INFINITY),
             (i128::from(i64::MIN), i128::from(i64::MIN))
         );
-        // i64::MAX rounds to 2^63: it equals 2^63 as a float.
-        let (lo, hi) = int_interval_for_float(CmpOp::Eq, 9223372036854775808.0);
-        assert!(lo <= i128::from(i64::MAX) && hi == INT_END);
+        // Every i64 is below 2^63, none equals it.
+        assert_eq!(
+            int_interval_for_float(CmpOp::Eq, 9223372036854775808.0),
+            (INT_END, INT_END)
+        );
+        assert_eq!(
+            int_interval_for_float(CmpOp::Lt, 9223372036854775808.0),
+            (i128::from(i64::MIN), INT_END)
+        );
+    }
+
+    #[test]
+    fn float_bounds_for_ints_are_exact() {
+        let two53 = 1i64 << 53;
+        let k = |f: f64| FloatKey::new(f).unwrap_or_else(|| panic!("NaN"));
+        // 2^53 + 1 rounds down to 2^53: floats above it start strictly after 2^53.
+        assert_eq!(float_bounds_for_int(CmpOp::Eq, two53 + 1), None);
+        assert_eq!(
+            float_bounds_for_int(CmpOp::Gte, two53 + 1),
+            Some((Bound::Excluded(k(two53 as f64)), Bound::Unbounded))
+        );
+        assert_eq!(
+            float_bounds_for_int(CmpOp::Lte, two53 + 1),
+            Some((Bound::Unbounded, Bound::Included(k(two53 as f64))))
+        );
+        // i64::MAX rounds up to 2^63: the float 2^63 is above it.
+        let two63 = 9223372036854775808.0;
+        assert_eq!(
+            float_bounds_for_int(CmpOp::Gt, i64::MAX),
+            Some((Bound::Included(k(two63)), Bound::Unbounded))
+        );
+        assert_eq!(
+            float_bounds_for_int(CmpOp::Lte, i64::MAX),
+            Some((Bound::Unbounded, Bound::Excluded(k(two63))))
+        );
+        // Exactly representable: the float's own bounds.
+        assert_eq!(
+            float_bounds_for_int(CmpOp::Eq, i64::MIN),
+            Some((Bound::Included(k(-two63)), Bound::Included(k(-two63))))
+        );
     }
 }

@@ -37,13 +37,19 @@
 //!
 //! # Semantics
 //!
-//! - **Numbers** compare numerically across int and float: `3 == 3.0`. Two ints compare
-//!   exactly as `i64`; an int against a float compares as `(int as f64)` against the
-//!   float (round-to-nearest), so beyond ±2^53 an int may equal a nearby float: with
-//!   `x = 2^53 + 1` stored as an int, `{"x": 9007199254740992.0}` matches (the int rounds
-//!   to 2^53) but `{"x": 9007199254740992}` (an int) does not. `-0.0 == 0.0`.
+//! - **Numbers** compare numerically and **exactly** across int and float, as Python
+//!   compares them ([`eval::cmp_num`]): `3 == 3.0`, `-0.0 == 0.0 == 0`, and no value is
+//!   rounded to the other's type, so beyond ±2^53, where `f64` cannot hold every int,
+//!   `2^53 + 1 > 9007199254740992.0`, `2^53 + 1 != float(2^53 + 1)` (that float is
+//!   2^53) and `2^63 - 1 < 9223372036854775808.0`. Both [`Filter::matches`] and
+//!   [`PayloadIndex`] use this one comparison, so every operator (`$eq` … `$lte`, `$in`,
+//!   `$nin`, plain equality) agrees between them. Stored ints are `i64` (the bindings
+//!   refuse a Python int outside it, in metadata and in filters alike); stored floats are
+//!   finite, while a filter bound may be `±inf` (`{"$lt": inf}` matches every number,
+//!   `{"$eq": inf}` none) but not NaN (an error).
 //! - **Strings** compare only with strings, lexicographically by UTF-8 bytes.
-//! - **Bools** compare only with bools (`true != 1`); they are ordered `false < true`.
+//! - **Bools** compare only with bools (`true != 1`, `false != 0`, unlike Python, where
+//!   bool is an int); they are ordered `false < true`.
 //! - A comparison between **incompatible types is false**, never an error:
 //!   `{"year": {"$gt": "abc"}}` matches nothing when `year` is an int.
 //! - `$eq`, `$gt`, `$gte`, `$lt`, `$lte` and `$in` need the key present.
