@@ -227,7 +227,9 @@ static STAGING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 static STAGING_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn staging_guard() -> std::sync::MutexGuard<'static, ()> {
-    STAGING.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    STAGING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Opens (creating it if needed) the lock file at `path` and takes its exclusive lock
@@ -854,7 +856,12 @@ mod tests {
     fn staging_names_are_recognised_exactly() {
         assert!(is_staging_name(".creating-12-3", CREATING));
         assert!(is_staging_name("db.restoring-1-0", "db.restoring-"));
-        for not in [".creating-", ".creating-1", ".creating-x-1", ".creating-1-2-3"] {
+        for not in [
+            ".creating-",
+            ".creating-1",
+            ".creating-x-1",
+            ".creating-1-2-3",
+        ] {
             assert!(!is_staging_name(not, CREATING), "{not}");
         }
         // Staging directories are never snapshot names, so never listed.

@@ -184,7 +184,10 @@ fn restores_racing_delete_and_recreate_are_complete_or_report_the_snapshot_missi
                 missing += 1;
             }
         }
-        assert_eq!(entries_with(dir.path(), ".restoring-"), Vec::<String>::new());
+        assert_eq!(
+            entries_with(dir.path(), ".restoring-"),
+            Vec::<String>::new()
+        );
     }
     eprintln!(
         "restore vs delete+create: {ROUNDS} rounds, {ok} complete copies, {missing} reported the snapshot missing, 0 unusable"
@@ -208,8 +211,7 @@ fn racing_restores_into_one_target_exactly_one_wins() {
         let barrier = Arc::new(Barrier::new(2));
         let results: Vec<_> = (0..2)
             .map(|_| {
-                let (db, barrier, target) =
-                    (Arc::clone(&db), Arc::clone(&barrier), target.clone());
+                let (db, barrier, target) = (Arc::clone(&db), Arc::clone(&barrier), target.clone());
                 std::thread::spawn(move || {
                     barrier.wait();
                     db.restore_snapshot("s", &target)
@@ -383,7 +385,10 @@ fn automatic_retention_prunes_only_automatic_snapshots() {
         .map(|s| s.name)
         .collect();
     for name in mine.iter().chain(&["auto-old-backup"]) {
-        assert!(left.iter().any(|n| n == name), "{name} was pruned: {left:?}");
+        assert!(
+            left.iter().any(|n| n == name),
+            "{name} was pruned: {left:?}"
+        );
     }
     // The legacy automatic one is the oldest and went first; then the oldest new ones.
     assert!(!left.iter().any(|n| n == "auto-1600000000-4"));
@@ -418,7 +423,10 @@ fn pruning_skips_a_snapshot_being_restored() {
     assert_eq!(snapshot::prune_auto(&db).unwrap(), 0, "pruned while pinned");
     release.send(()).unwrap();
     restorer.join().unwrap().unwrap();
-    assert_eq!(std::fs::read(target.join("DATA")).unwrap(), names[0].as_bytes());
+    assert_eq!(
+        std::fs::read(target.join("DATA")).unwrap(),
+        names[0].as_bytes()
+    );
     assert_eq!(snapshot::prune_auto(&db).unwrap(), 1);
     assert!(snapshot::find(&db, &names[0]).is_err());
 }
@@ -455,10 +463,7 @@ fn a_snapshot_refuses_writer_opens_and_read_only_opens_change_nothing() {
     for config in [None, Some(DatabaseConfig::new(DIM).unwrap())] {
         let r = Database::open(Location::Path(snap.clone()), config, false);
         let e = r.err().expect("a writer open of a snapshot succeeded");
-        assert!(
-            matches!(e, Error::SnapshotNotWritable { .. }),
-            "{e:?}"
-        );
+        assert!(matches!(e, Error::SnapshotNotWritable { .. }), "{e:?}");
         assert!(e.to_string().contains("restore_snapshot"), "{e}");
     }
     let ro = Database::open(Location::Path(snap.clone()), None, true).unwrap();
@@ -470,7 +475,11 @@ fn a_snapshot_refuses_writer_opens_and_read_only_opens_change_nothing() {
     let q = &data[..DIM];
     assert_eq!(ro.search(q, 1, None, None).unwrap()[0].0, 0);
     drop(ro);
-    assert_eq!(files(&snap), before, "a read-only open changed the snapshot");
+    assert_eq!(
+        files(&snap),
+        before,
+        "a read-only open changed the snapshot"
+    );
     let target = dir.path().join("restored");
     db.restore_snapshot("s", &target).unwrap();
     check_restored(&target, &data, 1000);
@@ -501,11 +510,18 @@ fn a_damaged_manifest_is_reported_not_fatal() {
     let mut expected = vec!["bad", bad_auto_name.as_str()];
     expected.sort_unstable();
     assert_eq!(damaged, expected);
-    assert!(listing.damaged.iter().all(|d| d.reason.contains("manifest")));
+    assert!(listing
+        .damaged
+        .iter()
+        .all(|d| d.reason.contains("manifest")));
     assert_eq!(listing.snapshots.len(), 1 + snapshot::AUTO_RETENTION + 2);
     assert_eq!(snapshot::prune_auto(db).unwrap(), 2);
     let listing = snapshot::list_report(db).unwrap();
-    assert_eq!(listing.damaged.len(), 2, "pruning removed a damaged snapshot");
+    assert_eq!(
+        listing.damaged.len(),
+        2,
+        "pruning removed a damaged snapshot"
+    );
     assert_eq!(listing.snapshots.len(), 1 + snapshot::AUTO_RETENTION);
     snapshot::delete(db, "bad").unwrap();
     assert_eq!(snapshot::list_report(db).unwrap().damaged.len(), 1);
