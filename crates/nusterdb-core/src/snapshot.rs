@@ -130,7 +130,9 @@ pub fn refuse_writer_open(path: &Path) -> Result<()> {
 }
 
 /// Checks a snapshot name: 1–128 of `A-Z a-z 0-9 . _ -`, not starting with `.`, not
-/// ending with `.partial` or `.tmp` (the names of directories under construction).
+/// ending with `.partial` or `.tmp` (names of directories under construction: staging
+/// directories start with `.`, earlier versions' end with `.partial`, RocksDB's with
+/// `.tmp`).
 ///
 /// # Errors
 /// Any other name.
@@ -626,7 +628,7 @@ pub fn list_report(db: &Path) -> Result<Listing> {
     for entry in entries {
         let entry = entry.map_err(io_err(&root))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        // Staging directories start with '.', earlier versions' with `.partial`.
+        // Staging directories start with '.', earlier versions' end with `.partial`.
         if validate_name(&name).is_err() || !is_snapshot_dir(&entry.path()) {
             continue;
         }
