@@ -11,6 +11,7 @@ __all__ = [
     "ClosedError",
     "ConfigMismatchError",
     "CorruptionError",
+    "DamagedSnapshotWarning",
     "DatabaseLockedError",
     "DimensionMismatchError",
     "DuplicateIdError",
@@ -75,14 +76,23 @@ class ClosedError(NusterDBError):
 
 
 class ReadOnlyError(NusterDBError):
-    """A write through a read-only handle."""
+    """A write through a read-only handle, or a writer open of a snapshot directory
+    (snapshots open only with ``read_only=True``; ``restore_snapshot`` makes a writable
+    copy)."""
 
 
 class NusterDBIOError(NusterDBError, OSError):
-    """An operating-system I/O failure; ``.filename`` holds the path."""
+    """An operating-system I/O failure; ``.filename`` holds the path. A snapshot name
+    or restore target that is already taken has ``errno == errno.EEXIST``."""
 
 
 class IndexRebuiltWarning(RuntimeWarning):
     """The saved HNSW graph file could not be used (damaged, unreadable, or made with
     other parameters) and the graph was rebuilt from the stored vectors. Nothing was
     lost; only the open took longer. The rebuilt graph is saved again at once."""
+
+
+class DamagedSnapshotWarning(RuntimeWarning):
+    """A snapshot whose manifest cannot be read was left out of ``list_snapshots()``
+    (and out of automatic pruning). The other snapshots are listed as usual;
+    ``delete_snapshot(name)`` removes the damaged one."""

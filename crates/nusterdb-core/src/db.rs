@@ -26,7 +26,7 @@ use crate::index::hnsw::{vector_hash, HnswIndex};
 use crate::index::{SearchParams, VectorIndex};
 use crate::metadata::Metadata;
 use crate::metric::DistanceMetric;
-use crate::snapshot::{self, SnapshotInfo};
+use crate::snapshot::{self, Listing, SnapshotInfo};
 use crate::storage::codec::{self, decode_config, decode_format, encode_config, encode_format};
 use crate::storage::fileio::{write_atomic, FileIo, OsIo};
 use crate::storage::keys::{self, CONFIG_KEY, FORMAT_KEY, METADATA_PREFIX, VECTOR_PREFIX};
@@ -213,7 +213,7 @@ impl Shared {
         }
     }
 
-    fn snapshot(&self, name: &str, metadata: &Metadata) -> Result<SnapshotInfo> {
+    fn snapshot(&self, name: &str, metadata: &Metadata, auto: bool) -> Result<SnapshotInfo> {
         if self.read_only {
             return Err(Error::ReadOnly);
         }
@@ -222,7 +222,8 @@ impl Shared {
         let guard = self.state.read();
         let st = guard.as_ref().ok_or(Error::Closed)?;
         let io = self.io.as_ref();
-        snapshot::create(io, &root, name, metadata, st.ids.len() as u64, |dir| {
+        let count = st.ids.len() as u64;
+        snapshot::create(io, &root, name, metadata, count, auto, |dir| {
             st.store.checkpoint(dir)?;
             // The graph goes with the checkpoint, so the snapshot opens without a rebuild.
             match self.graph_path() {
@@ -638,6 +639,7 @@ impl Database {
                 "no database here; give a dimension or a config to create one",
             ),
         };
+        snapshot::refuse_writer_open(path)?;
         if inspect_dir(path)? == DirState::New && given.is_none() {
             return Err(not_found());
         }
@@ -1247,33 +1249,49 @@ impl Database {
         self.shared.snapshot_root()
     }
 
-    /// Takes a consistent snapshot named `name` with the caller's `metadata`.
+    /// Takes a consistent snapshot named `name` with the caller's `metadata` (never
+    /// pruned by the automatic snapshots' retention).
     ///
     /// # Errors
-    /// Read-only or in-memory handles, bad or existing names, storage errors.
+    /// Read-only or in-memory handles, bad names, [`Error::AlreadyExists`] for a taken
+    /// name, storage errors.
     pub fn snapshot(&self, name: &str, metadata: &Metadata) -> Result<SnapshotInfo> {
-        self.shared.snapshot(name, metadata)
+        self.shared.snapshot(name, metadata, false)
     }
 
-    /// Every snapshot, oldest first.
+    /// Every readable snapshot, oldest first (damaged ones left out:
+    /// [`Database::snapshot_listing`] names them).
     ///
     /// # Errors
     /// In-memory handles; I/O errors.
     pub fn list_snapshots(&self) -> Result<Vec<SnapshotInfo>> {
-        self.ensure_open()?;
-        snapshot::list(self.snapshot_root()?)
+        self.snapshot_listing().map(|l| l.snapshots)
     }
 
-    /// Copies snapshot `name` to `target` as a database of its own.
+    /// Every readable snapshot, oldest first, and the damaged ones (a manifest that
+    /// cannot be read), which are listed apart instead of failing the listing.
     ///
     /// # Errors
-    /// Unknown names, occupied targets, I/O errors.
+    /// In-memory handles; I/O errors reading the snapshots directory.
+    pub fn snapshot_listing(&self) -> Result<Listing> {
+        self.ensure_open()?;
+        snapshot::list_report(self.snapshot_root()?)
+    }
+
+    /// Copies snapshot `name` to `target` as a database of its own: the target appears
+    /// complete or not at all, and the snapshot cannot be deleted while it is copied.
+    ///
+    /// # Errors
+    /// Unknown names (also a snapshot deleted as the restore began),
+    /// [`Error::AlreadyExists`] for an occupied target (also one a racing restore
+    /// filled first), I/O errors.
     pub fn restore_snapshot(&self, name: &str, target: &Path) -> Result<()> {
         self.ensure_open()?;
         snapshot::restore(self.shared.io.as_ref(), self.snapshot_root()?, name, target)
     }
 
-    /// Deletes snapshot `name`.
+    /// Deletes snapshot `name` (also a damaged one), waiting for restores of it in
+    /// progress to finish.
     ///
     /// # Errors
     /// Read-only handles, unknown names, I/O errors.
@@ -1297,7 +1315,7 @@ impl Database {
                         // Failures (e.g. a full disk) must not kill the thread; the next
                         // interval tries again.
                         if shared
-                            .snapshot(&snapshot::auto_name(), &Metadata::new())
+                            .snapshot(&snapshot::auto_name(), &Metadata::new(), true)
                             .is_ok()
                         {
                             if let Ok(root) = shared.snapshot_root() {
@@ -1346,17 +1364,38 @@ fn has_table_files(dir: &Path) -> bool {
     })
 }
 
-/// Total bytes of the files under `dir` (not following symlinks).
+/// Total bytes of the files under `dir` (not following symlinks). A file with several
+/// links (a snapshot's hard-linked table files) is counted once.
 fn dir_size(dir: &Path) -> u64 {
+    dir_size_counting(dir, &mut std::collections::HashSet::new())
+}
+
+fn dir_size_counting(dir: &Path, seen: &mut std::collections::HashSet<(u64, u64)>) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
     entries
         .filter_map(|e| e.ok())
         .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            Ok(t) if t.is_dir() => dir_size_counting(&e.path(), seen),
+            Ok(t) if t.is_file() => e
+                .metadata()
+                .map(|m| if first_link(&m, seen) { m.len() } else { 0 })
+                .unwrap_or(0),
             _ => 0,
         })
         .sum()
+}
+
+/// Whether this is the first time the file behind `m` is met (by device and inode).
+#[cfg(unix)]
+fn first_link(m: &std::fs::Metadata, seen: &mut std::collections::HashSet<(u64, u64)>) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    m.nlink() <= 1 || seen.insert((m.dev(), m.ino()))
+}
+
+/// Without stable file ids elsewhere, every link is counted.
+#[cfg(not(unix))]
+fn first_link(_m: &std::fs::Metadata, _seen: &mut std::collections::HashSet<(u64, u64)>) -> bool {
+    true
 }

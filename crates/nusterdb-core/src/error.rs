@@ -81,6 +81,20 @@ pub enum Error {
     /// A failure reported by the storage engine that is none of the above.
     #[error("storage engine error: {0}")]
     Storage(String),
+
+    /// A snapshot name or a restore target that is already taken (also by a racing
+    /// thread or process that got there first).
+    #[error("{detail}")]
+    AlreadyExists { path: PathBuf, detail: String },
+
+    /// A writer open of a snapshot directory: snapshots are read-only, so a restore
+    /// returns what was snapshotted.
+    #[error(
+        "{path} is a snapshot, which cannot be opened for writing: open it with \
+         read_only=True, or copy it to a database of its own with \
+         restore_snapshot(name, target_path)"
+    )]
+    SnapshotNotWritable { path: PathBuf },
 }
 
 impl Error {

@@ -392,10 +392,18 @@ fn every_fault_during_a_snapshot_or_restore_leaves_nothing_half_made() {
                 let listed = db.list_snapshots().unwrap();
                 if failed {
                     assert!(listed.iter().all(|s| s.name != name), "{what} at {n}");
-                    for leftover in [name.clone(), format!("{name}.partial")] {
-                        assert!(!root.join(&leftover).exists(), "{what} at {n}: {leftover}");
-                    }
-                } else {
+                    assert!(!root.join(&name).exists(), "{what} at {n}");
+                }
+                // Nothing but complete snapshots: no staging directory left behind.
+                let mut present: Vec<String> = std::fs::read_dir(&root)
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect();
+                present.sort();
+                let mut names: Vec<String> = listed.iter().map(|s| s.name.clone()).collect();
+                names.sort();
+                assert_eq!(present, names, "{what} at {n}");
+                if !failed {
                     assert!(listed.iter().any(|s| s.name == name), "{what} at {n}");
                 }
                 assert_eq!(answers(&db, &queries), before, "{what} at {n}");
@@ -415,6 +423,13 @@ fn every_fault_during_a_snapshot_or_restore_leaves_nothing_half_made() {
                 io.rearm(0);
                 cases += 1;
                 assert_eq!(r.is_err(), failed, "{what} at {n}: {r:?}");
+                // No staging directory beside the target, failed or not.
+                let staged = std::fs::read_dir(dir.path())
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter(|f| f.contains(".restoring-"))
+                    .collect::<Vec<_>>();
+                assert!(staged.is_empty(), "{what} at {n}: {staged:?}");
                 if failed {
                     assert!(!target.exists(), "{what} at {n}");
                     n += 1;

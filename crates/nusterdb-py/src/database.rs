@@ -16,7 +16,7 @@ use pyo3::types::{PyBool, PyDict, PyList, PyTuple};
 
 use crate::config::PyDatabaseConfig;
 use crate::convert::{from_value, to_metadata, to_vector, type_name};
-use crate::errors::{IndexRebuiltWarning, IntoPyResult};
+use crate::errors::{DamagedSnapshotWarning, IndexRebuiltWarning, IntoPyResult};
 use crate::filter::to_filter;
 use crate::metadata::PyMetadata;
 use crate::metric::PyDistanceMetric;
@@ -719,16 +719,30 @@ impl PyNusterDB {
     }
 
     /// Every snapshot, oldest first, as dicts: name, path, created_at, vector_count,
-    /// metadata.
+    /// auto, metadata. A snapshot whose manifest cannot be read is left out with a
+    /// `DamagedSnapshotWarning` naming it.
     fn list_snapshots<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let infos = py.detach(|| self.db.list_snapshots()).py()?;
+        let listing = py.detach(|| self.db.snapshot_listing()).py()?;
+        for bad in &listing.damaged {
+            let msg = format!(
+                "snapshot {:?} at {} is damaged and was left out of the listing \
+                 (delete_snapshot removes it): {}",
+                bad.name,
+                bad.path.display(),
+                bad.reason
+            );
+            let msg = std::ffi::CString::new(msg.replace('\0', " "))
+                .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            PyErr::warn(py, &py.get_type::<DamagedSnapshotWarning>(), &msg, 1)?;
+        }
         let out = PyList::empty(py);
-        for s in infos {
+        for s in listing.snapshots {
             let d = PyDict::new(py);
             d.set_item("name", &s.name)?;
             d.set_item("path", s.path.to_string_lossy().into_owned())?;
             d.set_item("created_at", s.created_at)?;
             d.set_item("vector_count", s.vector_count)?;
+            d.set_item("auto", s.auto)?;
             let md = PyDict::new(py);
             for (k, v) in s.metadata.fields() {
                 md.set_item(k, from_value(py, v)?)?;

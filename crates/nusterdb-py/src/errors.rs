@@ -22,6 +22,7 @@ pyo3::import_exception!(nusterdb.exceptions, ClosedError);
 pyo3::import_exception!(nusterdb.exceptions, ReadOnlyError);
 pyo3::import_exception!(nusterdb.exceptions, NusterDBIOError);
 pyo3::import_exception!(nusterdb.exceptions, IndexRebuiltWarning);
+pyo3::import_exception!(nusterdb.exceptions, DamagedSnapshotWarning);
 
 /// The POSIX errno of an error kind, for errors that carry no OS code (RocksDB's).
 fn errno_of(kind: std::io::ErrorKind) -> i32 {
@@ -60,6 +61,11 @@ pub fn to_py_err(err: Error) -> PyErr {
             NusterDBIOError::new_err((errno, msg, path.to_string_lossy().into_owned()))
         }
         Error::Storage(_) => NusterDBError::new_err(msg),
+        // An OSError with errno EEXIST, like the one a taken path gives.
+        Error::AlreadyExists { path, .. } => {
+            NusterDBIOError::new_err((17, msg, path.to_string_lossy().into_owned()))
+        }
+        Error::SnapshotNotWritable { .. } => ReadOnlyError::new_err(msg),
         _ => NusterDBError::new_err(msg),
     }
 }
