@@ -19,7 +19,7 @@
 
 use crate::distance::kernels;
 use crate::error::{Error, Result};
-use crate::vector::check_dims;
+use crate::vector::{check_dims, norm_f64};
 
 /// One of the eight supported metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -118,8 +118,18 @@ impl DistanceMetric {
             DistanceMetric::Manhattan => (k.l1)(a, b),
             DistanceMetric::Chebyshev => (k.linf)(a, b),
             DistanceMetric::InnerProduct => -(k.dot)(a, b),
-            DistanceMetric::Cosine => 1.0 - cosine(a, b),
-            DistanceMetric::Angular => cosine(a, b).acos() / std::f32::consts::PI,
+            DistanceMetric::Cosine => cos_and_gap(a, b).1 as f32,
+            DistanceMetric::Angular => {
+                let (cos, gap) = cos_and_gap(a, b);
+                // Nearly parallel: the angle from the chord ‖â − b̂‖ = √(2·gap), where
+                // acos(cos) would have lost it to cos's rounding.
+                let angle = if cos > 0.5 {
+                    2.0 * ((2.0 * gap).sqrt() / 2.0).asin()
+                } else {
+                    cos.acos()
+                };
+                (angle / std::f64::consts::PI) as f32
+            }
             DistanceMetric::Hamming => hamming(a, b),
             DistanceMetric::Jaccard => jaccard(a, b),
         }
@@ -153,6 +163,33 @@ impl DistanceMetric {
 /// squared norm underflows to zero or the subnormal range (components below ~1e-19),
 /// the result is recomputed in f64, which has the range for any finite f32 input.
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    cos_and_gap(a, b).0 as f32
+}
+
+/// cos(a, b) and 1 − cos(a, b) (0 and 1 when either vector is zero). For nearly
+/// parallel vectors (cos > 0.5) the gap is computed as ‖â − b̂‖²/2 in f64 from the
+/// exact (f64) norms: `1 − cos` from a float32 dot product keeps only ~10⁻⁷ of
+/// absolute precision, too little for vectors far from the origin, whose cosine
+/// distances to their neighbours are ~10⁻⁶ and smaller.
+fn cos_and_gap(a: &[f32], b: &[f32]) -> (f64, f64) {
+    let cos = f64::from(cos_f32_parts(a, b));
+    if cos <= 0.5 {
+        return (cos, 1.0 - cos);
+    }
+    let (na, nb) = (norm_f64(a), norm_f64(b));
+    let (ia, ib) = (1.0 / na, 1.0 / nb);
+    let gap = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) * ia - f64::from(y) * ib).powi(2))
+        .sum::<f64>()
+        / 2.0;
+    let gap = gap.clamp(0.0, 2.0);
+    (1.0 - gap, gap)
+}
+
+/// cos(a, b) from the SIMD kernel's one-pass sums (f64 fallback out of f32's range).
+fn cos_f32_parts(a: &[f32], b: &[f32]) -> f32 {
     let (dot, na, nb) = (kernels().cosine_parts)(a, b);
     let (dot, na, nb) = if dot.is_finite() && na.is_normal() && nb.is_normal() {
         (f64::from(dot), f64::from(na), f64::from(nb))
@@ -197,10 +234,6 @@ fn l2_f64(a: &[f32], b: &[f32]) -> f64 {
         .sqrt()
 }
 
-/// ‖a‖₂ in f64.
-pub fn norm_f64(a: &[f32]) -> f64 {
-    a.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt()
-}
 
 fn hamming(a: &[f32], b: &[f32]) -> f32 {
     a.iter()

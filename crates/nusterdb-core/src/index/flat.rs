@@ -14,8 +14,12 @@
 //! | metric | single query ([`FlatIndex::search`]) | many queries (GEMM path) |
 //! |---|---|---|
 //! | euclidean | Σ(q−x)² (the metric's own kernel) | ‖x−μ‖² − 2 (q−μ)·(x−μ) |
-//! | inner_product | −q·x (the metric's own kernel) | −q·x |
-//! | cosine, angular | −q·x / ‖x‖ | −q·x / ‖x‖ |
+//! | inner_product | −q·x (the metric's own kernel) | −q·(x−μ) |
+//! | cosine, angular | ‖q̂ − x/‖x‖‖² = 2 − 2 cos | −q̂·(x/‖x‖ − μ̂) |
+//!
+//! `μ` is the mean of the live rows (`μ̂` of the normalised rows), `q̂ = q/‖q‖`; the
+//! terms that only depend on the query (‖q−μ‖², q·μ, q̂·μ̂) are left out, as they do not
+//! change the order.
 //! | the others | the distance itself | the distance itself |
 //!
 //! The `k` survivors then get their reported distance from
@@ -30,14 +34,16 @@
 //! from it between candidates whose scores are within rounding of each other. Bounds
 //! on the error of one score (u = 2⁻²⁴, d = dim, γ = (d + 2)·u; two candidates can swap
 //! only if their exact values differ by less than the sum of their errors): euclidean
-//! GEMM form γ·(‖q−μ‖ + ‖x−μ‖)² on the squared distance; inner product γ·Σ|qᵢxᵢ|;
-//! cosine and angular about γ·Σ|qᵢxᵢ| / (‖q‖‖x‖) + 3u on cos. Outside those bands the
-//! result equals exact search. Centring on the rows' mean `μ` is what keeps the
-//! euclidean band proportional to the data's spread: uncentred, rows around a common
-//! offset of 100 (spread ±0.1, d = 384) had a band of ~350 on squared distances of ~7,
-//! and batch results were mostly wrong. The chunk is centred as it is streamed (one
-//! subtraction per value per query block), so `μ` can follow inserts and removals with
-//! nothing to recompute. Near-duplicates still cancel (a query equal to a stored vector
+//! GEMM form γ·(‖q−μ‖ + ‖x−μ‖)² on the squared distance; inner product γ·Σ|qᵢ(xᵢ−μᵢ)|;
+//! cosine and angular about γ·Σ|q̂ᵢ(x̂ᵢ−μ̂ᵢ)| + 3u on cos for the GEMM form, and
+//! γ·‖q̂ − x̂‖² + 2u on 2 − 2 cos for the single-query difference. Outside those bands
+//! the result equals exact search. Centring on the rows' mean is what keeps the bands
+//! proportional to the data's spread: uncentred, rows around a common offset of 100
+//! (spread ±0.1, d = 384) had a euclidean band of ~350 on squared distances of ~7, and
+//! batch results were mostly wrong; and cosine scored as −q̂·x/‖x‖ could not rank rows
+//! that are all nearly parallel (cosine distances ~10⁻⁶, below float32's resolution of
+//! cos). The chunk is centred as it is streamed (one pass per value per query block), so
+//! `μ` can follow inserts and removals with nothing to recompute. Near-duplicates still cancel (a query equal to a stored vector
 //! scores ~γ‖x−μ‖², not 0), which is why the reported distance is recomputed and never
 //! derived from the score.
 //!
@@ -123,6 +129,12 @@ const SPARSE_FACTOR: u64 = 8;
 const BATCH_SPARSE: (u64, u64) = (4, 5);
 /// Batches of fewer queries run query by query (each search is parallel itself).
 const GEMM_MIN_QUERIES: usize = 2;
+
+/// `q / ‖q‖` (the norm in f64); a zero vector stays zero.
+fn normalise(q: &[f32]) -> Vec<f32> {
+    let inv = crate::vector::inv_norm(q);
+    q.iter().map(|&x| x * inv).collect()
+}
 
 /// Whether a candidate scoring `s` may enter a collector whose threshold is `thr`
 /// ([`TopK::worst`], never NaN): `s ≤ thr`, or NaN (which the collector ranks last).
@@ -214,8 +226,9 @@ pub struct FlatIndex {
     /// Per slot 1/‖x‖ (cosine/angular; computed in f64, 0 for a zero vector); length
     /// `cap_rows`, or 0 for the other metrics.
     aux: Vec<f32>,
-    /// Euclidean: the per-dimension sum of the live rows (f64), whose mean centres the
-    /// GEMM path (see the module docs); empty for the other metrics.
+    /// The per-dimension sum (f64) of the live rows (of the normalised rows for cosine
+    /// and angular), whose mean centres the GEMM path (see the module docs); empty for
+    /// the metrics without one.
     sum: Vec<f64>,
     /// Live slots.
     len: usize,
@@ -260,7 +273,7 @@ impl FlatIndex {
             end: 0,
             live,
             aux,
-            sum: if fast == Fast::L2 {
+            sum: if fast != Fast::None {
                 vec![0.0; dim]
             } else {
                 Vec::new()
@@ -269,8 +282,8 @@ impl FlatIndex {
         }
     }
 
-    /// The mean of the live rows (euclidean; zeros before any row or for the other
-    /// metrics).
+    /// The mean of the live rows (normalised rows for cosine and angular; zeros before
+    /// any row, and for the metrics without a GEMM path).
     fn center(&self) -> Vec<f32> {
         let n = self.len.max(1) as f64;
         let mut c: Vec<f32> = self.sum.iter().map(|&s| (s / n) as f32).collect();
@@ -278,15 +291,18 @@ impl FlatIndex {
         c
     }
 
-    /// Adds (`sign` 1.0) or takes away (−1.0) the row of `slot` from the running sum.
+    /// Adds (`sign` 1.0) or takes away (−1.0) the row of `slot` (normalised for
+    /// cosine and angular: its `aux` must be set) from the running sum.
     fn account(&mut self, slot: usize, sign: f64) {
-        if self.fast != Fast::L2 {
-            return;
-        }
+        let scale = match self.fast {
+            Fast::L2 | Fast::Ip => 1.0,
+            Fast::Cos => f64::from(self.aux[slot]),
+            Fast::None => return,
+        };
         let d = self.dim;
         let row = &self.rows.as_slice()[slot * d..(slot + 1) * d];
         for (s, &x) in self.sum.iter_mut().zip(row) {
-            *s += sign * f64::from(x);
+            *s += sign * scale * f64::from(x);
         }
     }
 
@@ -411,9 +427,15 @@ impl FlatIndex {
                 Finish::Exact
             }
             Fast::Cos => {
-                let f = k.dot;
+                // `q` is normalised (see `search`): ‖q̂ − x/‖x‖‖² = 2 − 2·cos, a
+                // difference that keeps its precision for nearly parallel vectors where
+                // −q̂·x/‖x‖ would not (see the module docs); 2 for a zero row (cos = 0).
+                let f = k.l2_scaled;
                 let aux = &self.aux;
-                self.scan_with(plan, range, top, |x, s| -f(q, x) * aux[s]);
+                self.scan_with(plan, range, top, |x, s| match aux[s] {
+                    0.0 => 2.0,
+                    inv => f(q, x, inv),
+                });
                 Finish::Recompute
             }
             Fast::None => {
@@ -483,17 +505,27 @@ impl FlatIndex {
         let bound = plan.bound(&prange);
         let mut tops: Vec<TopK> = (0..nqb).map(|_| TopK::new(k, bound)).collect();
         let panels = nqb.div_ceil(NR);
-        // Euclidean scores are taken relative to the mean of the rows, `μ`: the score
-        // ‖x−μ‖² − 2(q−μ)·(x−μ) orders like ‖q−x‖², and its rounding error scales with
-        // the data's spread instead of its distance from the origin (see the module docs).
-        let center = (self.fast == Fast::L2).then(|| self.center());
-        // Queries packed [panel][dim][16], padded with zeros.
+        // Scores are taken relative to the mean of the rows, `μ` (of the normalised rows
+        // for cosine): ‖x−μ‖² − 2(q−μ)·(x−μ) orders like ‖q−x‖², −q·(x−μ) like −q·x and
+        // −q̂·(x̂−μ) like −cos, and their rounding error scales with the data's spread
+        // instead of its distance from the origin (see the module docs).
+        let center = (self.fast != Fast::None).then(|| self.center());
+        // Queries packed [panel][dim][16], padded with zeros: centred for euclidean,
+        // normalised for cosine.
         let mut qpack = vec![0.0f32; panels * d * NR];
         for (j, qi) in qrange.clone().enumerate() {
             let q = &qs[qi * d..(qi + 1) * d];
+            let inv = if self.fast == Fast::Cos {
+                crate::vector::inv_norm(q)
+            } else {
+                1.0
+            };
             let panel = &mut qpack[(j / NR) * d * NR..(j / NR + 1) * d * NR];
             for (t, &v) in q.iter().enumerate() {
-                panel[t * NR + j % NR] = v - center.as_ref().map_or(0.0, |c| c[t]);
+                panel[t * NR + j % NR] = match (self.fast, &center) {
+                    (Fast::L2, Some(c)) => v - c[t],
+                    _ => v * inv,
+                };
             }
         }
         let mut thr = vec![[f32::INFINITY; NR]; panels];
@@ -514,28 +546,29 @@ impl FlatIndex {
         while start < prange.end {
             let stop = (start + chunk_rows).min(prange.end);
             let cnt = stop - start;
-            // The chunk's rows (centred for euclidean: a subtraction per value, paid
-            // once for the whole query block), and the slot of its row r.
-            let (rows, list): (&[f32], Option<&[u32]>) = match (plan, &center) {
-                (Plan::Scan { .. }, None) => (&data[start * d..stop * d], None),
-                (Plan::Scan { .. }, Some(c)) => {
+            // The chunk's rows, centred (normalised first for cosine): one pass per
+            // value, paid once for the whole query block. And the slot of its row r.
+            let slots = match plan {
+                Plan::Scan { .. } => None,
+                Plan::List(list) => Some(&list[start..stop]),
+            };
+            let slot_at = |r: usize| -> usize { slots.map_or(start + r, |l| l[r] as usize) };
+            let (rows, list): (&[f32], Option<&[u32]>) = match &center {
+                None if slots.is_none() => (&data[start * d..stop * d], None),
+                _ => {
                     gathered.clear();
-                    for row in data[start * d..stop * d].chunks_exact(d.max(1)) {
-                        gathered.extend(row.iter().zip(c).map(|(&x, &m)| x - m));
-                    }
-                    (&gathered[..], None)
-                }
-                (Plan::List(list), _) => {
-                    let slots = &list[start..stop];
-                    gathered.clear();
-                    for &s in slots {
-                        let row = self.row(s as usize);
+                    for r in 0..cnt {
+                        let s = slot_at(r);
+                        let row = self.row(s);
                         match &center {
-                            Some(c) => gathered.extend(row.iter().zip(c).map(|(&x, &m)| x - m)),
+                            Some(c) => {
+                                let scale = if self.fast == Fast::Cos { self.aux[s] } else { 1.0 };
+                                gathered.extend(row.iter().zip(c).map(|(&x, &m)| x * scale - m));
+                            }
                             None => gathered.extend_from_slice(row),
                         }
                     }
-                    (&gathered[..], Some(slots))
+                    (&gathered[..], slots)
                 }
             };
             let slot_of = |r: usize| -> u32 {
@@ -545,11 +578,9 @@ impl FlatIndex {
                 }
             };
             for r in 0..cnt {
-                let s = slot_of(r) as usize;
                 (base[r], scale[r]) = match self.fast {
                     Fast::L2 => ((kernels().norm_squared)(&rows[r * d..(r + 1) * d]), -2.0),
-                    Fast::Ip => (0.0, -1.0),
-                    Fast::Cos => (0.0, -self.aux[s]),
+                    Fast::Ip | Fast::Cos => (0.0, -1.0),
                     Fast::None => (0.0, 0.0),
                 };
             }
@@ -636,11 +667,11 @@ impl VectorIndex for FlatIndex {
         let n = v.len().min(d);
         row[..n].copy_from_slice(&v[..n]);
         row[n..].fill(0.0);
-        self.account(s, 1.0);
         if self.fast == Fast::Cos {
             // In f64: a row's ‖x‖² under- or overflows f32 long before ‖x‖ does.
             self.aux[s] = crate::vector::inv_norm(self.row(s));
         }
+        self.account(s, 1.0);
         if !self.live[s] {
             self.live[s] = true;
             self.len += 1;
@@ -688,6 +719,14 @@ impl VectorIndex for FlatIndex {
         let threads = rayon::current_num_threads();
         let work = n.saturating_mul(self.dim.max(1));
         let how = self.scan_finish();
+        let original = q;
+        let normalised;
+        let q = if self.fast == Fast::Cos {
+            normalised = normalise(q);
+            &normalised[..]
+        } else {
+            q
+        };
         let top = if threads > 1 && work >= PAR_MIN_FLOATS {
             let parts = (work / PAR_PART_FLOATS).clamp(1, 2 * threads);
             let ranges: Vec<Range<usize>> = Self::split(n, parts).collect();
@@ -708,7 +747,7 @@ impl VectorIndex for FlatIndex {
             self.scan_one(q, &plan, all, &mut t);
             t
         };
-        self.finish(q, top, how)
+        self.finish(original, top, how)
     }
 
     fn batch_search(

@@ -20,8 +20,11 @@
 //! The graph is navigated by a *score* that orders like the metric's distance and is
 //! the same function for query–node and node–node pairs (the neighbour-selection
 //! heuristic compares the two): squared L2 for euclidean, `−q·x` for inner product,
-//! `−q̂·x/‖x‖` (q̂ the normalised query; `−x·y/(‖x‖‖y‖)` between nodes) for cosine and
-//! angular, and the distance itself for the other metrics. Kernels are resolved once
+//! `‖q̂ − x/‖x‖‖² = 2 − 2·cos` (q̂ the normalised query; `‖x/‖x‖ − y/‖y‖‖²` between
+//! nodes; 2 against a zero vector) for cosine and angular, and the distance itself for
+//! the other metrics. Cosine is scored as a difference, not as `−q̂·x/‖x‖`, because a
+//! float32 dot product keeps only ~10⁻⁷ of cos, too little to rank rows far from the
+//! origin (all nearly parallel); the difference keeps the precision of the gap itself. Kernels are resolved once
 //! ([`crate::distance::kernels`]). The `k` results get their reported distance exactly
 //! as [`DistanceMetric::distance_unchecked`] computes it (the square root of the same
 //! kernel's value for euclidean, a recomputation for cosine/angular) and are sorted by
@@ -138,7 +141,7 @@ enum Kind {
     L2,
     /// `−q·x` (`f` = dot).
     Ip,
-    /// `−q̂·x / ‖x‖` (`f` = dot, with the per-slot inverse norms).
+    /// `‖q̂ − x/‖x‖‖²` (`scaled`, with the per-slot inverse norms).
     Cos,
     /// The kernel's value is the distance (`f` = l1 or linf).
     Direct,
@@ -152,6 +155,8 @@ struct Space {
     kind: Kind,
     metric: DistanceMetric,
     f: fn(&[f32], &[f32]) -> f32,
+    /// Σ (a − s·b)² (cosine).
+    scaled: fn(&[f32], &[f32], f32) -> f32,
 }
 
 impl Space {
@@ -165,7 +170,12 @@ impl Space {
             DistanceMetric::Chebyshev => (Kind::Direct, k.linf),
             DistanceMetric::Hamming | DistanceMetric::Jaccard => (Kind::Other, k.dot),
         };
-        Space { kind, metric, f }
+        Space {
+            kind,
+            metric,
+            f,
+            scaled: k.l2_scaled,
+        }
     }
 }
 
@@ -357,7 +367,11 @@ impl HnswIndex {
         match sp.kind {
             Kind::L2 | Kind::Direct => (sp.f)(q, x),
             Kind::Ip => -(sp.f)(q, x),
-            Kind::Cos => -(sp.f)(q, x) * self.inv_norm.get(slot as usize).copied().unwrap_or(0.0),
+            Kind::Cos => match self.inv_norm.get(slot as usize).copied().unwrap_or(0.0) {
+                // A zero vector: cos = 0 with anything.
+                0.0 => 2.0,
+                inv => (sp.scaled)(q, x, inv),
+            },
             Kind::Other => sp.metric.distance_unchecked(q, x),
         }
     }
@@ -369,7 +383,12 @@ impl HnswIndex {
         match self.space.kind {
             Kind::Cos => {
                 let inv = |s: u32| self.inv_norm.get(s as usize).copied().unwrap_or(0.0);
-                -(self.space.f)(self.row(a), self.row(b)) * inv(a) * inv(b)
+                let (ia, ib) = (inv(a), inv(b));
+                if ia == 0.0 || ib == 0.0 {
+                    return 2.0;
+                }
+                // ‖ia·x − ib·y‖² = ia²·‖x − (ib/ia)·y‖².
+                ia * ia * (self.space.scaled)(self.row(a), self.row(b), ib / ia)
             }
             _ => self.score(self.row(a), b),
         }
@@ -427,9 +446,24 @@ impl HnswIndex {
             self.inv_norm[s] = crate::vector::inv_norm(self.row(slot));
         }
         if let Some(mut c) = self.codes.take() {
-            c.encode(slot, self.row(slot));
+            let mut buf = Vec::new();
+            c.encode(slot, self.coded_row(slot, &mut buf));
             self.codes = Some(c);
         }
+    }
+
+    /// The row of `slot` as it is coded: normalised for cosine and angular (whose
+    /// scores are euclidean on the normalised rows), as stored otherwise. `buf` holds
+    /// the normalised copy.
+    fn coded_row<'b>(&'b self, slot: u32, buf: &'b mut Vec<f32>) -> &'b [f32] {
+        let row = self.row(slot);
+        if self.space.kind != Kind::Cos {
+            return row;
+        }
+        let inv = self.inv_norm.get(slot as usize).copied().unwrap_or(0.0);
+        buf.clear();
+        buf.extend(row.iter().map(|&x| x * inv));
+        buf
     }
 
     /// Re-centres the codes on the mean of the stored rows and re-codes them all, when
@@ -441,12 +475,14 @@ impl HnswIndex {
         };
         if c.wants_recentre(n) {
             let stored = |s: &usize| self.state.get(*s).is_some_and(|&st| st != EMPTY);
-            c.recentre(
-                (0..self.end).filter(|s| stored(s)).map(|s| self.row(s as u32)),
-                n,
-            );
+            let mut buf = Vec::new();
+            c.recentre_start();
             for s in (0..self.end).filter(|s| stored(s)) {
-                c.encode(s as u32, self.row(s as u32));
+                c.recentre_add(self.coded_row(s as u32, &mut buf));
+            }
+            c.recentre_finish(n);
+            for s in (0..self.end).filter(|s| stored(s)) {
+                c.encode(s as u32, self.coded_row(s as u32, &mut buf));
             }
         }
         self.codes = Some(c);

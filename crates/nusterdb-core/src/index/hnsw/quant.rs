@@ -18,7 +18,7 @@
 //! with `a = min x'`, `b = (max x' − min x') / 255`, so `x̂_i = a + b·c_i` is within
 //! `b/2` of `x'_i`. Per row `a`, `b`, `Σc` and `b²·Σc²` are kept. A query `p` (centred
 //! for euclidean, as given for the others) is coded the same way once per search:
-//! `p̃_i = pa + pb·d_i`.
+//! `p̃_i = pa + pb·d_i` (for cosine, rows and query are normalised first).
 //!
 //! # Scores
 //! - Euclidean scores the difference of the two coded vectors directly,
@@ -27,7 +27,8 @@
 //!   magnitude, so near neighbours are told apart even far from the origin.
 //! - Inner product: `−q·x = −(q·x' + q·μ)`; `q·μ` is the same for every row and is
 //!   dropped, and `q·x̂' = a·Σq + b·(qa·Σc + qb·(d·c))`.
-//! - Cosine and angular: `−(q̂·x̂' + q̂·μ) / ‖x‖`.
+//! - Cosine and angular: the rows are normalised before they are centred and coded,
+//!   and scored like euclidean against the normalised query (‖q̂ − x̂‖² = 2 − 2·cos).
 //!
 //! `d·c` is an exact integer dot product of two byte vectors (AVX2: `vpmaddwd`, 32
 //! bytes per step): one pass over `dim` bytes instead of `4·dim`.
@@ -52,6 +53,8 @@ pub(super) struct Codes {
     center: Vec<f32>,
     /// How many rows were coded when `center` was last computed (0: never).
     centred_at: u64,
+    /// The sums of a centre being computed.
+    sum: Vec<f64>,
 }
 
 impl Codes {
@@ -92,18 +95,26 @@ impl Codes {
         rows > 0 && rows >= self.centred_at.saturating_mul(2)
     }
 
-    /// Sets the centre to the mean of `rows` (each `dim` floats; their count is `n`)
-    /// and forgets nothing else: the caller re-codes every row afterwards.
-    pub(super) fn recentre<'r>(&mut self, rows: impl Iterator<Item = &'r [f32]>, n: u64) {
-        let mut sum = vec![0f64; self.dim];
-        for row in rows {
-            for (s, &x) in sum.iter_mut().zip(row) {
-                *s += f64::from(x);
-            }
+    /// Starts computing a new centre: [`Codes::recentre_add`] every stored row, then
+    /// [`Codes::recentre_finish`]; the caller re-codes every row afterwards.
+    pub(super) fn recentre_start(&mut self) {
+        self.sum.clear();
+        self.sum.resize(self.dim, 0.0);
+    }
+
+    /// Adds one row (as coded) to the new centre's sums.
+    pub(super) fn recentre_add(&mut self, row: &[f32]) {
+        for (s, &x) in self.sum.iter_mut().zip(row) {
+            *s += f64::from(x);
         }
+    }
+
+    /// Sets the centre to the mean of the `n` rows added.
+    pub(super) fn recentre_finish(&mut self, n: u64) {
         let n = n.max(1);
-        self.center = sum.iter().map(|&s| (s / n as f64) as f32).collect();
+        self.center = self.sum.iter().map(|&s| (s / n as f64) as f32).collect();
         self.centred_at = n;
+        self.sum = Vec::new();
     }
 
     /// Encodes `row` as the codes of `slot` (which fits).
@@ -207,18 +218,17 @@ pub(super) struct Quantized<'a> {
     n: f32,
     ps: f32,
     p2: f32,
-    /// Inner product and cosine: `Σq` and `q·μ`.
+    /// Inner product: `Σq`.
     sum_q: f32,
-    q_mu: f32,
     dot: fn(&[u8], &[u8]) -> u32,
 }
 
 impl<'a> Quantized<'a> {
     /// A scorer for the prepared query `q`, its codes written into `buf`.
     pub(super) fn new(ix: &'a HnswIndex, codes: &'a Codes, q: &[f32], mut buf: Vec<u8>) -> Self {
-        let l2 = ix.space.kind == Kind::L2;
-        // The query as coded: centred for euclidean (the score is translation
-        // invariant), as given for the scores that are not.
+        let l2 = matches!(ix.space.kind, Kind::L2 | Kind::Cos);
+        // The query as coded: centred for euclidean and cosine (scored as euclidean on
+        // normalised vectors; `q` is already normalised), as given for inner product.
         let at = |i: usize| -> f32 {
             let x = q.get(i).copied().unwrap_or(0.0);
             if l2 {
@@ -239,14 +249,7 @@ impl<'a> Quantized<'a> {
             sum2 += u64::from(d) * u64::from(d);
             d
         }));
-        let (pb64, sum_q, q_mu) = (
-            f64::from(pb),
-            q.iter().map(|&x| f64::from(x)).sum::<f64>(),
-            q.iter()
-                .zip(&codes.center)
-                .map(|(&x, &m)| f64::from(x) * f64::from(m))
-                .sum::<f64>(),
-        );
+        let (pb64, sum_q) = (f64::from(pb), q.iter().map(|&x| f64::from(x)).sum::<f64>());
         Self {
             ix,
             codes,
@@ -257,7 +260,6 @@ impl<'a> Quantized<'a> {
             ps: (pb64 * sum as f64) as f32,
             p2: (pb64 * pb64 * sum2 as f64) as f32,
             sum_q: sum_q as f32,
-            q_mu: q_mu as f32,
             dot: kernels().dot_u8u8,
         }
     }
@@ -279,25 +281,15 @@ impl Scorer for Quantized<'_> {
             .unwrap_or_default();
         let dc = (self.dot)(&self.qc, self.codes.code(slot)) as f32;
         match self.ix.space.kind {
-            Kind::L2 => {
+            Kind::L2 | Kind::Cos => {
                 let delta = self.pa - a;
                 (self.n * delta * delta + self.p2 + x2 + 2.0 * delta * (self.ps - b * sum_c)
                     - 2.0 * self.pb * b * dc)
                     .max(0.0)
             }
-            kind => {
-                // q·x̂' (the centred row's codes against the query's).
-                let dot = a * self.sum_q + b * (self.pa * sum_c + self.pb * dc);
-                match kind {
-                    Kind::Cos => {
-                        -(dot + self.q_mu)
-                            * self.ix.inv_norm.get(slot as usize).copied().unwrap_or(0.0)
-                    }
-                    // Inner product (q·μ is the same for every row); never built for
-                    // the other metrics (see `uses_codes`).
-                    _ => -dot,
-                }
-            }
+            // Inner product: −q·x̂' (q·μ is the same for every row). Never built for
+            // the other metrics (see `uses_codes`).
+            _ => -(a * self.sum_q + b * (self.pa * sum_c + self.pb * dc)),
         }
     }
 
@@ -308,9 +300,6 @@ impl Scorer for Quantized<'_> {
         while off < self.codes.dim {
             super::search::prefetch(p.wrapping_add(off));
             off += 64;
-        }
-        if self.ix.space.kind == Kind::Cos {
-            super::search::prefetch(self.ix.inv_norm.as_ptr().wrapping_add(slot as usize).cast());
         }
     }
 }
