@@ -1,6 +1,6 @@
 //! Throughput of the distance kernels: one query against N = 20 000 base rows stored
-//! contiguously (one `Vec<f32>` of N·d), for l2_squared, dot and cosine × d ∈ {128, 384,
-//! 1536} × every ISA this CPU runs. Criterion reports bytes of base data read per
+//! contiguously (one `Vec<f32>` of N·d), for l2_squared, l2_scaled, dot and cosine × d ∈
+//! {128, 384, 1536} × every ISA this CPU runs. Criterion reports bytes of base data read per
 //! second, so the numbers compare directly with `benchmarks/kernels.py` (numpy).
 //!
 //! With `NUSTERDB_BENCH_DATA_DIR` set, base and query come from the raw little-endian
@@ -98,7 +98,7 @@ fn kernels(c: &mut Criterion) {
         .collect();
     let sets: Vec<Data> = DIMS.into_iter().map(load).collect();
     let mut out: Vec<f32> = Vec::new();
-    for kernel in ["l2_squared", "dot", "cosine_parts"] {
+    for kernel in ["l2_squared", "l2_scaled", "dot", "cosine_parts"] {
         let mut group = c.benchmark_group(kernel);
         // One iteration reads up to 123 MB; flat sampling suits such long iterations.
         group.sampling_mode(SamplingMode::Flat);
@@ -109,6 +109,12 @@ fn kernels(c: &mut Criterion) {
                 let id = BenchmarkId::new(k.isa.name(), data.d);
                 group.bench_function(id, |b| match kernel {
                     "l2_squared" => b.iter(|| scan(data, k.l2_squared, black_box(&mut out))),
+                    // One fixed scale for every row: the kernel's cost does not depend
+                    // on its value.
+                    "l2_scaled" => b.iter(|| {
+                        let f = k.l2_scaled;
+                        scan(data, |row, q| f(q, row, 0.75), black_box(&mut out))
+                    }),
                     "dot" => b.iter(|| scan(data, k.dot, black_box(&mut out))),
                     // The cosine similarity itself, as numpy's equivalent computes it.
                     _ => b.iter(|| {

@@ -14,6 +14,12 @@
 //! cost nothing. `linf` is compared exactly: |a−b| is one correctly rounded f32
 //! subtraction in every kernel, and computing it in f64 then rounding to f32 gives the
 //! same value (double rounding is harmless for p' ≥ 2p + 2, 53 ≥ 50).
+//!
+//! `l2_scaled` = Σ(aᵢ − s·bᵢ)² gets one more term in its bound. The SIMD kernels form
+//! dᵢ = aᵢ − s·bᵢ in one FMA (one rounding, as above), but the scalar kernel rounds s·bᵢ
+//! before subtracting, an error of u·|s·bᵢ| that is not relative to dᵢ and is magnified
+//! exactly where aᵢ ≈ s·bᵢ. Squaring turns it into at most 2u·|dᵢ|·|s·bᵢ| + 2u²·(s·bᵢ)²,
+//! so that sum is added to the bound (see [`check_l2_scaled`]).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -58,11 +64,51 @@ fn check(what: &str, isa: Isa, got: f32, (exact, magnitude): (f64, f64), n: usiz
     );
 }
 
-/// Checks all six kernels of `k` on one pair of equal-length vectors.
+/// Checks `(k.l2_scaled)(a, b, s)` against Σ(aᵢ − s·bᵢ)² in f64 (where each s·bᵢ is
+/// exact: 24 + 24 significant bits), with the bound of the module comment. The floor,
+/// n·1e-44, covers terms that underflow to f32 subnormals (e.g. s = 1e-20 on tiny bᵢ).
+fn check_l2_scaled(k: &Kernels, a: &[f32], b: &[f32], s: f32) {
+    let n = a.len();
+    let u = f64::from(f32::EPSILON) / 2.0;
+    let s64 = f64::from(s);
+    let (mut exact, mut cross, mut scaled) = (0.0f64, 0.0f64, 0.0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        let sb = s64 * f64::from(y);
+        let d = f64::from(x) - sb;
+        exact += d * d;
+        cross += d.abs() * sb.abs();
+        scaled += sb * sb;
+    }
+    // Every term dᵢ² is ≥ 0, so Σ|tᵢ| is the exact value itself.
+    let tol = ((n as f64 + 3.0) * u * exact + 2.0 * u * cross + 2.0 * u * u * scaled) * 1.01
+        + n as f64 * 1e-44;
+    let got = (k.l2_scaled)(a, b, s);
+    let err = (f64::from(got) - exact).abs();
+    assert!(
+        err <= tol,
+        "{} l2_scaled, n = {n}, s = {s:e}: got {got}, reference {exact}, |error| {err:e} > {tol:e}",
+        k.isa.name()
+    );
+}
+
+/// 1/‖b‖ as the f32 a caller would pass (1 for a zero `b`, where it is undefined).
+fn inv_norm(b: &[f32]) -> f32 {
+    let norm = b.iter().map(|&y| f64::from(y).powi(2)).sum::<f64>().sqrt();
+    if norm > 0.0 {
+        (1.0 / norm) as f32
+    } else {
+        1.0
+    }
+}
+
+/// Checks every kernel of `k` on one pair of equal-length vectors.
 fn check_all(k: &Kernels, a: &[f32], b: &[f32]) {
     let n = a.len();
     let isa = k.isa;
     let l2 = reference(a, b, |x, y| (x - y) * (x - y));
+    for s in [0.0, 1.0, -0.75, inv_norm(b)] {
+        check_l2_scaled(k, a, b, s);
+    }
     let dot = reference(a, b, |x, y| x * y);
     let aa = reference(a, a, |x, _| x * x);
     let bb = reference(b, b, |y, _| y * y);
@@ -122,6 +168,56 @@ proptest! {
         });
         for k in tables_quiet() {
             check_all(&k, &a, &b);
+        }
+    }
+}
+
+/// `(a, b, s)` for `l2_scaled`: lengths 0..=70 or a large one (384, 1536, 1537); `s` one
+/// of 0, ±1, ±1e-20, ±1e10, 1/‖b‖, or random over 30 orders of magnitude; and `a` either
+/// independent of `b` or s·b plus a little noise (the cancelling case, as for
+/// normalised near neighbours).
+fn scaled_case() -> impl Strategy<Value = (Vec<f32>, Vec<f32>, f32)> {
+    let len = prop_oneof![
+        3 => 0usize..=70,
+        1 => prop::sample::select(vec![384usize, 1536, 1537]),
+    ];
+    len.prop_flat_map(|n| {
+        let v = prop::collection::vec(-100.0f32..=100.0f32, n);
+        (v.clone(), v, any::<bool>())
+    })
+    .prop_flat_map(|(a, b, near)| {
+        let fixed = vec![0.0f32, 1.0, -1.0, 1e-20, -1e-20, 1e10, -1e10, inv_norm(&b)];
+        let s = prop_oneof![
+            2 => prop::sample::select(fixed),
+            1 => -10.0f32..=10.0f32,
+            1 => (-20i32..=10, 1.0f32..10.0f32, any::<bool>()).prop_map(|(e, m, neg)| {
+                let s = m * 10f32.powi(e);
+                if neg { -s } else { s }
+            }),
+        ];
+        (Just(a), Just(b), s, Just(near))
+    })
+    .prop_map(|(a, b, s, near)| {
+        let a = if near {
+            // a = s·b + noise up to 1e-4·|s|, a millionth of s·b's scale.
+            a.iter()
+                .zip(&b)
+                .map(|(&x, &y)| s * y + x * 1e-6 * s.abs())
+                .collect()
+        } else {
+            a
+        };
+        (a, b, s)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn l2_scaled_agrees_with_the_f64_reference_on_every_isa((a, b, s) in scaled_case()) {
+        for k in tables_quiet() {
+            check_l2_scaled(&k, &a, &b, s);
         }
     }
 }
@@ -206,6 +302,126 @@ fn edge_cases() {
         let b: Vec<f32> = (0..100).map(|i| (i % 5) as f32 - 2.0).collect();
         let exact_dot: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
         assert_eq!((k.dot)(&a, &b), exact_dot, "{name}");
+    }
+}
+
+#[test]
+fn l2_scaled_edge_cases() {
+    for k in tables("l2_scaled_edge_cases") {
+        let name = k.isa.name();
+        assert_eq!((k.l2_scaled)(&[], &[], 2.5), 0.0, "{name}");
+        assert_eq!((k.l2_scaled)(&[1.0], &[4.0], 0.5), 1.0, "{name}");
+        assert_eq!((k.l2_scaled)(&[1.0], &[4.0], -2.0), 81.0, "{name}");
+        for n in [1, 7, 8, 9, 16, 17, 33, 64, 65, 128, 1536, 1537] {
+            let a = xorshift_vec(n, 3 * n as u64);
+            let b = xorshift_vec(n, 5 * n as u64);
+            // a − 1·a is exactly 0, in an FMA as in two roundings.
+            assert_eq!((k.l2_scaled)(&a, &a, 1.0), 0.0, "{name} n={n}");
+            // s = 0 leaves a, so the sum is Σa² in norm_squared's own order: bit-equal.
+            assert_eq!(
+                (k.l2_scaled)(&a, &b, 0.0).to_bits(),
+                (k.norm_squared)(&a).to_bits(),
+                "{name} n={n}"
+            );
+            // s = 1 is l2_squared, in the same order (x − 1·y rounds like x − y):
+            // bit-equal even on non-integer values.
+            assert_eq!(
+                (k.l2_scaled)(&a, &b, 1.0).to_bits(),
+                (k.l2_squared)(&a, &b).to_bits(),
+                "{name} n={n}"
+            );
+        }
+    }
+}
+
+#[test]
+fn l2_scaled_with_unit_scale_is_l2_squared_on_integers() {
+    for k in tables("l2_scaled_with_unit_scale_is_l2_squared_on_integers") {
+        let name = k.isa.name();
+        for n in (0..=70).chain([384, 1536, 1537]) {
+            // Small integers: every term and partial sum is an exact f32, so any order
+            // of summation gives exactly the integer total.
+            let a: Vec<f32> = (0..n).map(|i| (i * 7 % 23) as f32 - 11.0).collect();
+            let b: Vec<f32> = (0..n).map(|i| (i * 5 % 17) as f32 - 8.0).collect();
+            let exact: i64 = a
+                .iter()
+                .zip(&b)
+                .map(|(&x, &y)| (x as i64 - y as i64).pow(2))
+                .sum();
+            let got = (k.l2_scaled)(&a, &b, 1.0);
+            assert_eq!(got, (k.l2_squared)(&a, &b), "{name} n={n}");
+            assert_eq!(got, exact as f32, "{name} n={n}");
+            // And with s = 2 (s·b still small integers), against the integer sum.
+            let exact2: i64 = a
+                .iter()
+                .zip(&b)
+                .map(|(&x, &y)| (x as i64 - 2 * y as i64).pow(2))
+                .sum();
+            assert_eq!((k.l2_scaled)(&a, &b, 2.0), exact2 as f32, "{name} n={n}");
+        }
+    }
+}
+
+#[test]
+fn l2_scaled_of_normalised_vectors_is_two_minus_two_cos() {
+    for k in tables("l2_scaled_of_normalised_vectors_is_two_minus_two_cos") {
+        let name = k.isa.name();
+        for n in [
+            1usize, 2, 3, 8, 15, 16, 17, 31, 33, 64, 100, 128, 384, 768, 1536, 1537,
+        ] {
+            let q = xorshift_vec(n, 11 + n as u64);
+            let noise = xorshift_vec(n, 13 + n as u64);
+            let other = xorshift_vec(n, 17 + n as u64);
+            // x: unrelated to q, near-parallel, near-antiparallel, and exactly parallel,
+            // each at a scale far from 1 so that the 1/‖x‖ matters.
+            let cases: [Vec<f32>; 4] = [
+                other.iter().map(|&v| v * 37.5).collect(),
+                q.iter()
+                    .zip(&noise)
+                    .map(|(&v, &e)| (v + 0.01 * e) * 0.02)
+                    .collect(),
+                q.iter()
+                    .zip(&noise)
+                    .map(|(&v, &e)| (0.05 * e - v) * 3.0)
+                    .collect(),
+                q.iter().map(|&v| v * 1000.0).collect(),
+            ];
+            let norm = |v: &[f32]| v.iter().map(|&y| f64::from(y).powi(2)).sum::<f64>().sqrt();
+            let q_norm = norm(&q);
+            let q_hat: Vec<f32> = q.iter().map(|&v| (f64::from(v) / q_norm) as f32).collect();
+            for (case, x) in cases.iter().enumerate() {
+                let x_norm = norm(x);
+                let dot: f64 = q
+                    .iter()
+                    .zip(x)
+                    .map(|(&u, &v)| f64::from(u) * f64::from(v))
+                    .sum();
+                let expected = 2.0 - 2.0 * dot / (q_norm * x_norm);
+                let got = (k.l2_scaled)(&q_hat, x, (1.0 / x_norm) as f32);
+                assert!(
+                    (f64::from(got) - expected).abs() <= 1e-6,
+                    "{name} n={n} case {case}: got {got}, 2 − 2cos = {expected}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn l2_scaled_reads_only_the_common_prefix() {
+    if cfg!(debug_assertions) {
+        // Unequal lengths trip the kernels' debug_assert; release builds take the prefix.
+        eprintln!("debug build: unequal-length call skipped");
+        return;
+    }
+    for k in tables("l2_scaled_reads_only_the_common_prefix") {
+        for n in [0usize, 1, 7, 9, 17, 63, 65, 100] {
+            let a = xorshift_vec(n + 40, 7);
+            let b = xorshift_vec(n, 8);
+            let prefix = (k.l2_scaled)(&a[..n], &b, 0.3);
+            assert_eq!((k.l2_scaled)(&a, &b, 0.3), prefix, "{} n={n}", k.isa.name());
+            assert_eq!((k.l2_scaled)(&b, &a, 0.3), (k.l2_scaled)(&b, &a[..n], 0.3));
+        }
     }
 }
 

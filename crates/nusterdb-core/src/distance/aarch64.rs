@@ -16,6 +16,7 @@ pub(super) fn neon() -> Option<Kernels> {
         return None;
     }
     safe_wrapper!(l2_squared = l2_squared_neon(a, b) -> f32);
+    safe_wrapper!(l2_scaled = l2_scaled_neon(a, b, s: f32) -> f32);
     safe_wrapper!(dot = dot_neon(a, b) -> f32);
     safe_wrapper!(cosine_parts = cosine_parts_neon(a, b) -> (f32, f32, f32));
     safe_wrapper!(l1 = l1_neon(a, b) -> f32);
@@ -24,6 +25,7 @@ pub(super) fn neon() -> Option<Kernels> {
     Some(Kernels {
         isa: Isa::Neon,
         l2_squared,
+        l2_scaled,
         dot,
         cosine_parts,
         l1,
@@ -82,6 +84,50 @@ unsafe fn l2_squared_neon(a: &[f32], b: &[f32]) -> f32 {
     let mut tail = 0.0f32;
     for (x, y) in a[i..n].iter().zip(&b[i..n]) {
         tail += (x - y) * (x - y);
+    }
+    vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3))) + tail
+}
+
+/// Σ (a − s·b)²: [`l2_squared_neon`] with the difference formed by one FMA
+/// (`vfmsq_f32`: a − b·s, rounded once like the plain subtraction there).
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+unsafe fn l2_scaled_neon(a: &[f32], b: &[f32], s: f32) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let sv = vdupq_n_f32(s);
+    let [mut s0, mut s1, mut s2, mut s3] = [vdupq_n_f32(0.0); 4];
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n, so lanes i..i + 16 are in bounds of both slices.
+        let (d0, d1, d2, d3) = unsafe {
+            (
+                vfmsq_f32(load4(pa.add(i)), load4(pb.add(i)), sv),
+                vfmsq_f32(load4(pa.add(i + 4)), load4(pb.add(i + 4)), sv),
+                vfmsq_f32(load4(pa.add(i + 8)), load4(pb.add(i + 8)), sv),
+                vfmsq_f32(load4(pa.add(i + 12)), load4(pb.add(i + 12)), sv),
+            )
+        };
+        s0 = vfmaq_f32(s0, d0, d0);
+        s1 = vfmaq_f32(s1, d1, d1);
+        s2 = vfmaq_f32(s2, d2, d2);
+        s3 = vfmaq_f32(s3, d3, d3);
+        i += 16;
+    }
+    while i + 4 <= n {
+        // SAFETY: i + 4 <= n.
+        let d = unsafe { vfmsq_f32(load4(pa.add(i)), load4(pb.add(i)), sv) };
+        s0 = vfmaq_f32(s0, d, d);
+        i += 4;
+    }
+    let mut tail = 0.0f32;
+    for (&x, &y) in a[i..n].iter().zip(&b[i..n]) {
+        // aarch64 always has scalar FMA, so `mul_add` is one instruction (fmsub) and the
+        // tail rounds a − s·b once, like the vector lanes.
+        let d = (-s).mul_add(y, x);
+        tail += d * d;
     }
     vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3))) + tail
 }

@@ -1,4 +1,4 @@
-//! Distance kernels: the raw per-pair arithmetic (Σ(a−b)², Σab, Σ|a−b|, …) on `f32`
+//! Distance kernels: the raw per-pair arithmetic (Σ(a−b)², Σ(a−s·b)², Σab, Σ|a−b|, …) on `f32`
 //! slices, in one portable version and SIMD versions for AVX2+FMA, AVX-512F and NEON.
 //!
 //! This module only does arithmetic on equal-length slices. It does not validate
@@ -27,6 +27,18 @@ macro_rules! safe_wrapper {
             // its ISA, which is built only after runtime detection found the features
             // the kernel is compiled for.
             unsafe { $kernel($a, $b) }
+        }
+    };
+    ($name:ident = $kernel:ident($a:ident, $b:ident, $s:ident: $st:ty) -> $ret:ty) => {
+        fn $name($a: &[f32], $b: &[f32], $s: $st) -> $ret {
+            debug_assert_eq!(
+                $a.len(),
+                $b.len(),
+                "distance kernels need equal-length slices"
+            );
+            // SAFETY: as for the two-slice form: reachable only through the kernel table
+            // of its ISA, built only after runtime detection found the kernel's features.
+            unsafe { $kernel($a, $b, $s) }
         }
     };
     ($name:ident = $kernel:ident($a:ident) -> $ret:ty) => {
@@ -107,6 +119,10 @@ pub struct Kernels {
     pub isa: Isa,
     /// Σ (a−b)².
     pub l2_squared: fn(&[f32], &[f32]) -> f32,
+    /// Σ (a − s·b)²: the squared distance between `a` and `b` scaled by `s`, without forming
+    /// `s·b` (cosine as a difference of normalised vectors: ‖q̂ − x/‖x‖‖² = 2 − 2·cos).
+    /// For a finite `s` (an infinite one may give NaN where the exact answer is +∞).
+    pub l2_scaled: fn(&[f32], &[f32], f32) -> f32,
     /// Σ a·b.
     pub dot: fn(&[f32], &[f32]) -> f32,
     /// (Σ a·b, Σ a², Σ b²) in one pass over both slices.
@@ -148,6 +164,7 @@ impl Kernels {
         Kernels {
             isa: Isa::Scalar,
             l2_squared: scalar::l2_squared,
+            l2_scaled: scalar::l2_scaled,
             dot: scalar::dot,
             cosine_parts: scalar::cosine_parts,
             l1: scalar::l1,

@@ -51,6 +51,13 @@ pub(super) fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
     sum_pairs(a, b, |x, y| (x - y) * (x - y))
 }
 
+/// Σ (a − s·b)². `s·b` is rounded before the subtraction (no `mul_add`, see above): one
+/// rounding more per term than the SIMD kernels' fused a − s·b, which matters only where
+/// a ≈ s·b and the tests' tolerance allows for.
+pub(super) fn l2_scaled(a: &[f32], b: &[f32], s: f32) -> f32 {
+    sum_pairs(a, b, |x, y| (x - s * y) * (x - s * y))
+}
+
 /// Σ a·b.
 pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
     sum_pairs(a, b, |x, y| x * y)
@@ -163,6 +170,12 @@ pub(crate) mod oracle {
         pairs(a, b).map(|(x, y)| (x - y) * (x - y)).sum()
     }
 
+    /// Σ (a − s·b)² in f64 (each s·b is exact there: 24 + 24 significant bits).
+    pub(crate) fn l2_scaled_f64(a: &[f32], b: &[f32], s: f32) -> f64 {
+        let s = f64::from(s);
+        pairs(a, b).map(|(x, y)| (x - s * y) * (x - s * y)).sum()
+    }
+
     pub(crate) fn dot_f64(a: &[f32], b: &[f32]) -> f64 {
         pairs(a, b).map(|(x, y)| x * y).sum()
     }
@@ -212,6 +225,31 @@ pub(crate) mod oracle {
             "{what} (len {len}): got {got}, exact {exact}, error {err:e} > tolerance {tol:e}"
         );
     }
+
+    /// Checks `got` = Σ (aᵢ − s·bᵢ)² against [`l2_scaled_f64`]. With dᵢ = aᵢ − s·bᵢ, the
+    /// error allowed is (len + 3)·u·Σdᵢ² (as in [`assert_close`]: the SIMD kernels round
+    /// dᵢ once, in an FMA) plus 2u·Σ|dᵢ|·|s·bᵢ| + 2u²·Σ(s·bᵢ)² for the scalar kernel's
+    /// separate rounding of s·bᵢ, whose error is relative to s·bᵢ, not to dᵢ; u = 2⁻²⁴.
+    /// The floor covers terms that underflow to subnormals.
+    pub(crate) fn assert_close_l2_scaled(got: f32, a: &[f32], b: &[f32], s: f32) {
+        let u = f64::from(f32::EPSILON / 2.0);
+        let n = a.len() as f64;
+        let s64 = f64::from(s);
+        let (mut t, mut p, mut q) = (0.0f64, 0.0f64, 0.0f64);
+        for (&x, &y) in a.iter().zip(b) {
+            let sb = s64 * f64::from(y);
+            let d = f64::from(x) - sb;
+            (t, p, q) = (t + d * d, p + d.abs() * sb.abs(), q + sb * sb);
+        }
+        let exact = l2_scaled_f64(a, b, s);
+        let tol = ((n + 3.0) * u * t + 2.0 * u * p + 2.0 * u * u * q) * 1.01 + n * 1e-44;
+        let err = (f64::from(got) - exact).abs();
+        assert!(
+            err <= tol,
+            "l2_scaled (len {n}, s {s:e}): got {got}, exact {exact}, error {err:e} > \
+             tolerance {tol:e}"
+        );
+    }
 }
 
 #[cfg(test)]
@@ -232,6 +270,10 @@ mod tests {
                 .sum();
             let l2 = l2_squared_f64(&a, &b);
             assert_close("l2_squared", l2_squared(&a, &b), l2, l2, len);
+            let inv_norm_b = (1.0 / norm_squared_f64(&b).sqrt()) as f32;
+            for s in [0.0, 1.0, -0.75, 1e-20, -1e10, inv_norm_b] {
+                assert_close_l2_scaled(l2_scaled(&a, &b, s), &a, &b, s);
+            }
             assert_close("dot", dot(&a, &b), dot_f64(&a, &b), abs_dot, len);
             assert_close("l1", l1(&a, &b), l1_mag, l1_mag, len);
             let na = norm_squared_f64(&a);
@@ -251,6 +293,11 @@ mod tests {
         let a = [1.0, 2.0, 3.0];
         let b = [4.0, 6.0, 3.0];
         assert_eq!(l2_squared(&a, &b), 25.0);
+        // (1 − 8)² + (2 − 12)² + (3 − 6)² = 49 + 100 + 9.
+        assert_eq!(l2_scaled(&a, &b, 2.0), 158.0);
+        assert_eq!(l2_scaled(&a, &b, 0.0), 14.0);
+        assert_eq!(l2_scaled(&a, &a, 1.0), 0.0);
+        assert_eq!(l2_scaled(&[], &[], 3.0), 0.0);
         assert_eq!(dot(&a, &b), 25.0);
         assert_eq!(l1(&a, &b), 7.0);
         assert_eq!(linf(&a, &b), 4.0);

@@ -4,8 +4,8 @@
 //! requirement is that the CPU has those features. Slices may have any length and
 //! alignment: loads are unaligned, the last partial vector is read with a masked load
 //! (masked-off lanes are neither read nor faulted on, and come back as 0.0, which adds
-//! nothing to any of these sums or maxima), and only the common prefix of two slices
-//! of different lengths is read. The main loops keep four (cosine: twelve) independent
+//! nothing to any of these sums or maxima, nor to Σ(a − s·b)² for a finite `s`), and
+//! only the common prefix of two slices of different lengths is read. The main loops keep four (cosine: twelve) independent
 //! accumulators so that consecutive FMAs do not wait on each other's latency.
 //!
 //! Nothing here is reachable without runtime detection: the kernels and their safe
@@ -26,6 +26,7 @@ pub(super) fn avx2_fma() -> Option<Kernels> {
         return None;
     }
     safe_wrapper!(l2_squared = l2_squared_avx2(a, b) -> f32);
+    safe_wrapper!(l2_scaled = l2_scaled_avx2(a, b, s: f32) -> f32);
     safe_wrapper!(dot = dot_avx2(a, b) -> f32);
     safe_wrapper!(cosine_parts = cosine_parts_avx2(a, b) -> (f32, f32, f32));
     safe_wrapper!(l1 = l1_avx2(a, b) -> f32);
@@ -34,6 +35,7 @@ pub(super) fn avx2_fma() -> Option<Kernels> {
     Some(Kernels {
         isa: Isa::Avx2Fma,
         l2_squared,
+        l2_scaled,
         dot,
         cosine_parts,
         l1,
@@ -241,6 +243,55 @@ unsafe fn l2_squared_avx2(a: &[f32], b: &[f32]) -> f32 {
             _mm256_sub_ps(
                 load8_partial(pa.add(i), n - i),
                 load8_partial(pb.add(i), n - i),
+            )
+        };
+        s1 = _mm256_fmadd_ps(d, d, s1);
+    }
+    hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)))
+}
+
+/// Σ (a − s·b)²: [`l2_squared_avx2`] with the difference formed by one FMA
+/// (`vfnmadd`: a − s·b, rounded once like the plain subtraction there).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn l2_scaled_avx2(a: &[f32], b: &[f32], s: f32) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let sv = _mm256_set1_ps(s);
+    let [mut s0, mut s1, mut s2, mut s3] = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 32 <= n {
+        // SAFETY: i + 32 <= n, so lanes i..i + 32 are in bounds of both slices.
+        let (d0, d1, d2, d3) = unsafe {
+            (
+                _mm256_fnmadd_ps(sv, load8(pb.add(i)), load8(pa.add(i))),
+                _mm256_fnmadd_ps(sv, load8(pb.add(i + 8)), load8(pa.add(i + 8))),
+                _mm256_fnmadd_ps(sv, load8(pb.add(i + 16)), load8(pa.add(i + 16))),
+                _mm256_fnmadd_ps(sv, load8(pb.add(i + 24)), load8(pa.add(i + 24))),
+            )
+        };
+        s0 = _mm256_fmadd_ps(d0, d0, s0);
+        s1 = _mm256_fmadd_ps(d1, d1, s1);
+        s2 = _mm256_fmadd_ps(d2, d2, s2);
+        s3 = _mm256_fmadd_ps(d3, d3, s3);
+        i += 32;
+    }
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n.
+        let d = unsafe { _mm256_fnmadd_ps(sv, load8(pb.add(i)), load8(pa.add(i))) };
+        s0 = _mm256_fmadd_ps(d, d, s0);
+        i += 8;
+    }
+    if i < n {
+        // SAFETY: lanes i..n are in bounds and n - i < 8; masked-off lanes give
+        // 0 − s·0 = 0 for any finite `s`.
+        let d = unsafe {
+            _mm256_fnmadd_ps(
+                sv,
+                load8_partial(pb.add(i), n - i),
+                load8_partial(pa.add(i), n - i),
             )
         };
         s1 = _mm256_fmadd_ps(d, d, s1);
@@ -502,6 +553,7 @@ pub(super) fn avx512() -> Option<Kernels> {
         return None;
     }
     safe_wrapper!(l2_squared = l2_squared_avx512(a, b) -> f32);
+    safe_wrapper!(l2_scaled = l2_scaled_avx512(a, b, s: f32) -> f32);
     safe_wrapper!(dot = dot_avx512(a, b) -> f32);
     safe_wrapper!(cosine_parts = cosine_parts_avx512(a, b) -> (f32, f32, f32));
     safe_wrapper!(l1 = l1_avx512(a, b) -> f32);
@@ -523,6 +575,7 @@ pub(super) fn avx512() -> Option<Kernels> {
     Some(Kernels {
         isa: Isa::Avx512,
         l2_squared,
+        l2_scaled,
         dot,
         cosine_parts,
         l1,
@@ -600,6 +653,55 @@ unsafe fn l2_squared_avx512(a: &[f32], b: &[f32]) -> f32 {
             _mm512_sub_ps(
                 load16_partial(pa.add(i), n - i),
                 load16_partial(pb.add(i), n - i),
+            )
+        };
+        s1 = _mm512_fmadd_ps(d, d, s1);
+    }
+    _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)))
+}
+
+/// Σ (a − s·b)²: [`l2_squared_avx512`] with the difference formed by one FMA
+/// (`vfnmadd`: a − s·b, rounded once like the plain subtraction there).
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn l2_scaled_avx512(a: &[f32], b: &[f32], s: f32) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let sv = _mm512_set1_ps(s);
+    let [mut s0, mut s1, mut s2, mut s3] = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 64 <= n {
+        // SAFETY: i + 64 <= n, so lanes i..i + 64 are in bounds of both slices.
+        let (d0, d1, d2, d3) = unsafe {
+            (
+                _mm512_fnmadd_ps(sv, load16(pb.add(i)), load16(pa.add(i))),
+                _mm512_fnmadd_ps(sv, load16(pb.add(i + 16)), load16(pa.add(i + 16))),
+                _mm512_fnmadd_ps(sv, load16(pb.add(i + 32)), load16(pa.add(i + 32))),
+                _mm512_fnmadd_ps(sv, load16(pb.add(i + 48)), load16(pa.add(i + 48))),
+            )
+        };
+        s0 = _mm512_fmadd_ps(d0, d0, s0);
+        s1 = _mm512_fmadd_ps(d1, d1, s1);
+        s2 = _mm512_fmadd_ps(d2, d2, s2);
+        s3 = _mm512_fmadd_ps(d3, d3, s3);
+        i += 64;
+    }
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n.
+        let d = unsafe { _mm512_fnmadd_ps(sv, load16(pb.add(i)), load16(pa.add(i))) };
+        s0 = _mm512_fmadd_ps(d, d, s0);
+        i += 16;
+    }
+    if i < n {
+        // SAFETY: lanes i..n are in bounds and n - i < 16; masked-off lanes give
+        // 0 − s·0 = 0 for any finite `s`.
+        let d = unsafe {
+            _mm512_fnmadd_ps(
+                sv,
+                load16_partial(pb.add(i), n - i),
+                load16_partial(pa.add(i), n - i),
             )
         };
         s1 = _mm512_fmadd_ps(d, d, s1);
@@ -904,6 +1006,9 @@ mod tests {
                     .sum();
                 let l2 = l2_squared_f64(a, b);
                 assert_close("l2_squared", (k.l2_squared)(a, b), l2, l2, len);
+                for s in [0.0, 1.0, -0.75, 1e-20, 1e10] {
+                    assert_close_l2_scaled((k.l2_scaled)(a, b, s), a, b, s);
+                }
                 assert_close("dot", (k.dot)(a, b), dot_f64(a, b), abs_dot, len);
                 let l1 = l1_f64(a, b);
                 assert_close("l1", (k.l1)(a, b), l1, l1, len);
