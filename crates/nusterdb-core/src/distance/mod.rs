@@ -1,5 +1,6 @@
-//! Distance kernels: the raw per-pair arithmetic (Σ(a−b)², Σ(a−s·b)², Σab, Σ|a−b|, …) on `f32`
-//! slices, in one portable version and SIMD versions for AVX2+FMA, AVX-512F and NEON.
+//! Distance kernels: the raw per-pair arithmetic (Σ(a−b)², Σ(a−s·b)², Σab, Σ|a−b|, …)
+//! on `f32` slices, in one portable version and SIMD versions for AVX2+FMA, AVX-512F
+//! and NEON.
 //!
 //! This module only does arithmetic on equal-length slices. It does not validate
 //! dimensions (callers do, see `metric.rs`), does not take square roots or turn

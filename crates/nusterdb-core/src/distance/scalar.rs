@@ -52,8 +52,8 @@ pub(super) fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Σ (a − s·b)². `s·b` is rounded before the subtraction (no `mul_add`, see above): one
-/// rounding more per term than the SIMD kernels' fused a − s·b, which matters only where
-/// a ≈ s·b and the tests' tolerance allows for.
+/// rounding more per term than the SIMD kernels' fused a − s·b. It matters only where
+/// a ≈ s·b, and the tests' tolerance allows for it.
 pub(super) fn l2_scaled(a: &[f32], b: &[f32], s: f32) -> f32 {
     sum_pairs(a, b, |x, y| (x - s * y) * (x - s * y))
 }
