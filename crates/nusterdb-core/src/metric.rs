@@ -234,7 +234,6 @@ fn l2_f64(a: &[f32], b: &[f32]) -> f64 {
         .sqrt()
 }
 
-
 fn hamming(a: &[f32], b: &[f32]) -> f32 {
     a.iter()
         .zip(b)

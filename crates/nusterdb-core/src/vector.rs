@@ -242,7 +242,7 @@ impl Vector {
         if sq.is_finite() {
             sq.sqrt()
         } else {
-            crate::metric::norm_f64(&self.data) as f32
+            norm_f64(&self.data) as f32
         }
     }
 

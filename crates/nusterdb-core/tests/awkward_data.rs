@@ -144,7 +144,11 @@ fn coded_walk_matches_full_precision_on_offset_data() {
     for offset in [0.0f32, 100.0, 10_000.0] {
         let all = offset_clusters(&mut rng, n + nq, dim, offset, 0.1);
         let (data, queries) = all.split_at(n * dim);
-        for metric in [DistanceMetric::Euclidean, DistanceMetric::InnerProduct, DistanceMetric::Cosine] {
+        for metric in [
+            DistanceMetric::Euclidean,
+            DistanceMetric::InnerProduct,
+            DistanceMetric::Cosine,
+        ] {
             let mut h = build_hnsw(metric, data, dim);
             let (coded, full) = walks(&mut h, data, queries, dim, 20);
             eprintln!("offset {offset} {metric:?}: coded {coded:.3} full {full:.3}");
@@ -153,7 +157,10 @@ fn coded_walk_matches_full_precision_on_offset_data() {
                 "offset {offset} {metric:?}: coded walk recall {coded:.3} vs full {full:.3}"
             );
             if metric == DistanceMetric::Euclidean {
-                assert!(full >= 0.9, "offset {offset}: full-precision recall {full:.3}");
+                assert!(
+                    full >= 0.9,
+                    "offset {offset}: full-precision recall {full:.3}"
+                );
             }
         }
     }
@@ -220,15 +227,24 @@ fn exact_and_hnsw_answers_at_extreme_scales() {
         let queries: Vec<f32> = (0..40 * dim)
             .map(|_| scale * rng.next_gaussian() as f32)
             .collect();
-        for metric in [DistanceMetric::Euclidean, DistanceMetric::InnerProduct, DistanceMetric::Cosine] {
+        for metric in [
+            DistanceMetric::Euclidean,
+            DistanceMetric::InnerProduct,
+            DistanceMetric::Cosine,
+        ] {
             let mut flat = FlatIndex::new(dim, metric, 0);
             let mut h = HnswIndex::new(dim, metric, &HnswConfig::default());
             for (i, r) in data.chunks_exact(dim).enumerate() {
-                assert!(check_magnitude(r).is_ok(), "scale {scale}: generated row out of range");
+                assert!(
+                    check_magnitude(r).is_ok(),
+                    "scale {scale}: generated row out of range"
+                );
                 flat.insert(i as u32, r);
                 h.insert(i as u32, r);
             }
-            let p = SearchParams { ef_search: Some(64) };
+            let p = SearchParams {
+                ef_search: Some(64),
+            };
             let batch = flat.batch_search(&queries, K, None, &p);
             let mut hits = [0usize; 2];
             for (qi, q) in queries.chunks_exact(dim).enumerate() {
@@ -241,10 +257,16 @@ fn exact_and_hnsw_answers_at_extreme_scales() {
                 ] {
                     assert_eq!(got.len(), K, "{what} {metric:?} scale {scale}");
                     for w in got.windows(2) {
-                        assert!(w[0].1 <= w[1].1, "{what} {metric:?} scale {scale}: unsorted {got:?}");
+                        assert!(
+                            w[0].1 <= w[1].1,
+                            "{what} {metric:?} scale {scale}: unsorted {got:?}"
+                        );
                     }
                     for &(s, d) in &got {
-                        assert!(d.is_finite(), "{what} {metric:?} scale {scale}: distance {d}");
+                        assert!(
+                            d.is_finite(),
+                            "{what} {metric:?} scale {scale}: distance {d}"
+                        );
                         let x = &data[s as usize * dim..(s as usize + 1) * dim];
                         let exact = dist64(metric, q, x);
                         let tol = 1e-4 * exact.abs().max(kth.abs()) + 1e-30;
@@ -265,7 +287,10 @@ fn exact_and_hnsw_answers_at_extreme_scales() {
             }
             // HNSW is approximate: on 620 rows at ef 64 it finds nearly all.
             let hnsw_recall = hits[1] as f64 / (40 * K) as f64;
-            assert!(hnsw_recall >= 0.95, "hnsw {metric:?} scale {scale}: recall {hnsw_recall}");
+            assert!(
+                hnsw_recall >= 0.95,
+                "hnsw {metric:?} scale {scale}: recall {hnsw_recall}"
+            );
         }
     }
 }
@@ -289,7 +314,10 @@ fn exact_batch_search_on_offset_data() {
         for (q, got) in queries.chunks_exact(dim).zip(&batch) {
             worst = worst.min(recall(DistanceMetric::Euclidean, data, dim, q, got));
         }
-        assert!(worst >= 0.99, "offset {offset}: a batch query got recall {worst}");
+        assert!(
+            worst >= 0.99,
+            "offset {offset}: a batch query got recall {worst}"
+        );
     }
 }
 

@@ -562,7 +562,11 @@ impl FlatIndex {
                         let row = self.row(s);
                         match &center {
                             Some(c) => {
-                                let scale = if self.fast == Fast::Cos { self.aux[s] } else { 1.0 };
+                                let scale = if self.fast == Fast::Cos {
+                                    self.aux[s]
+                                } else {
+                                    1.0
+                                };
                                 gathered.extend(row.iter().zip(c).map(|(&x, &m)| x * scale - m));
                             }
                             None => gathered.extend_from_slice(row),

@@ -120,13 +120,13 @@ impl Codes {
     /// Encodes `row` as the codes of `slot` (which fits).
     pub(super) fn encode(&mut self, slot: u32, row: &[f32]) {
         let s = slot as usize;
-        let (lo, hi) = row
-            .iter()
-            .zip(&self.center)
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), (&x, &m)| {
+        let (lo, hi) = row.iter().zip(&self.center).fold(
+            (f32::INFINITY, f32::NEG_INFINITY),
+            |(l, h), (&x, &m)| {
                 let c = x - m;
                 (l.min(c), h.max(c))
-            });
+            },
+        );
         let (a, b) = affine_of(lo, hi);
         let out = &mut self.bytes[s * self.dim..(s + 1) * self.dim];
         let mut sum = 0u64;
