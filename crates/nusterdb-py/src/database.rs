@@ -137,9 +137,12 @@ fn to_rows(obj: &Bound<'_, PyAny>, dim: usize, what: &str) -> PyResult<(Vec<f32>
             )));
         }
         if let Ok(a) = obj.extract::<PyReadonlyArray2<'_, f32>>() {
-            if let Ok(slice) = a.as_slice() {
-                // C-contiguous float32: one memcpy.
-                return Ok((slice.to_vec(), shape[0]));
+            // C-contiguous float32: one memcpy. (`as_slice` alone also takes Fortran
+            // order, whose memory is column-major.)
+            if a.is_c_contiguous() {
+                if let Ok(slice) = a.as_slice() {
+                    return Ok((slice.to_vec(), shape[0]));
+                }
             }
         }
         // float64, integers, Fortran order or strided views: numpy makes a C-ordered
