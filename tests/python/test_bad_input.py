@@ -5,6 +5,7 @@ stored vector and metadata are equal before and after)."""
 from __future__ import annotations
 
 import resource
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Tuple, Type, Union
 
@@ -343,7 +344,7 @@ def test_batch_search_above_the_result_cap_raises_before_allocating(db: NusterDB
     queries = np.full((14_000, DIM), 0.5, dtype=np.float32)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for k in (2**40, 20_000):
-        err = rejected(db, lambda d: d.batch_search(queries, k=k), ValueError)
+        err = rejected(db, partial(lambda d, kk: d.batch_search(queries, k=kk), kk=k), ValueError)
         assert "limit" in str(err) or "cap" in str(err), str(err)
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert rss_after - rss_before < 256 * 1024, "allocated before raising (KiB)"

@@ -45,9 +45,7 @@ class Scribbler:
     of ``alternatives`` (whole-row writes), and every ``nan_every``-th write with NaN
     (then put back), so NaN comes and goes while the other thread reads."""
 
-    def __init__(
-        self, arr: F32, alternatives: List[F32], nan_every: int, seed: int
-    ) -> None:
+    def __init__(self, arr: F32, alternatives: List[F32], nan_every: int, seed: int) -> None:
         self.arr = arr
         self.alternatives = alternatives
         self.nan_every = nan_every
