@@ -142,7 +142,7 @@ def test_batch_search_while_another_thread_writes_the_queries(tmp_path: Path) ->
         ref_b = db.batch_search(qb, k=k)
         queries = qa.copy()
         results = {"ok": 0, "rejected": 0}
-        with Scribbler(queries, [qa, qb], nan_every=8, seed=seed) as s:
+        with Scribbler(queries, [qa, qb], nan_every=64, seed=seed) as s:
             for _ in range(30):
                 try:
                     ids, dists = db.batch_search(queries, k=k)

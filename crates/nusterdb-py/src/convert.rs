@@ -9,7 +9,7 @@ use pyo3::exceptions::{PyTypeError, PyUnicodeEncodeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyString};
 
-use crate::errors::{overflow_error, value_error, InvalidArgumentError, IntoPyResult};
+use crate::errors::{overflow_error, value_error, IntoPyResult, InvalidArgumentError};
 use crate::metadata::PyMetadata;
 use crate::vector::PyVector;
 
@@ -93,9 +93,8 @@ pub fn utf8_str(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Option<String>> 
 
 /// A `String` from a Python `str` (`utf8_str`), or a `TypeError` naming `what`.
 pub fn require_str(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
-    utf8_str(obj, what)?.ok_or_else(|| {
-        PyTypeError::new_err(format!("{what} must be str, got {}", type_name(obj)))
-    })
+    utf8_str(obj, what)?
+        .ok_or_else(|| PyTypeError::new_err(format!("{what} must be str, got {}", type_name(obj))))
 }
 
 /// "{what} '\\ud800x' {problem}: it contains a lone surrogate U+D800 at index 0", the

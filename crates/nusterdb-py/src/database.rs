@@ -683,7 +683,9 @@ impl PyNusterDB {
             })
             .py()?;
         let ids = PyArray1::from_vec(py, ids).reshape([n, width])?.into_any();
-        let dists = PyArray1::from_vec(py, dists).reshape([n, width])?.into_any();
+        let dists = PyArray1::from_vec(py, dists)
+            .reshape([n, width])?
+            .into_any();
         Ok((ids, dists))
     }
 

@@ -106,9 +106,7 @@ impl PyMetadata {
     }
 
     fn contains_key(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
-        Ok(self
-            .inner
-            .contains_key(&require_str(key, "metadata key")?))
+        Ok(self.inner.contains_key(&require_str(key, "metadata key")?))
     }
 
     fn __contains__(&self, key: &Bound<'_, PyAny>) -> bool {
