@@ -41,7 +41,9 @@ class Vector:
         """From a sequence of numbers or a 1-D numpy array.
 
         Raises InvalidVectorError for empty or non-finite input (naming the position),
-        TypeError for non-numeric input, ValueError for arrays that are not 1-D.
+        TypeError for non-numeric input (``str``, ``bytes`` and ``bytearray`` too: for a
+        float32 buffer use ``numpy.frombuffer(data, dtype=numpy.float32)``), ValueError
+        for arrays that are not 1-D.
         """
     @staticmethod
     def zeros(dim: int) -> Vector: ...
@@ -133,7 +135,10 @@ class DistanceMetric:
 
 @final
 class Metadata:
-    """Typed fields (str, int, float, bool) and tags, with created/updated/version."""
+    """Typed fields (str, int, float, bool) and tags, with created/updated/version.
+
+    Keys, str values and tags are stored as UTF-8: a str holding a lone surrogate (such
+    as ``"\\ud800"``) raises InvalidArgumentError naming it."""
 
     def __new__(cls) -> Metadata: ...
     @staticmethod
@@ -382,8 +387,11 @@ class NusterDB:
         vectors: Union[Sequence[_VectorLike], npt.NDArray[Any]],
         metadata: Optional[Sequence[Optional[_MetadataLike]]] = None,
     ) -> int:
-        """Adds many vectors in one atomic write; a float32 C-contiguous (n, dim) array
-        is read without a copy. Returns the number added."""
+        """Adds many vectors in one atomic write. Returns the number added.
+
+        The rows are copied (one memcpy for a float32 C-contiguous (n, dim) array) while
+        the GIL is held, and that copy is what is validated, stored and indexed: another
+        thread changing the array during the call cannot make them disagree."""
     def remove(self, id: int) -> bool: ...
     def bulk_remove(self, ids: Union[Sequence[int], npt.NDArray[np.integer[Any]]]) -> int: ...
     def get(self, id: int) -> Optional[Vector]: ...
@@ -403,7 +411,9 @@ class NusterDB:
         filter: Optional[_Filter] = None,
         ef_search: Optional[int] = None,
     ) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """(ids, distances) of shape (n, k), padded with -1 / inf."""
+        """(ids, distances) of shape (n, min(k, number of stored vectors)), nearest
+        first, padded with -1 / inf where fewer match (a filter). A huge k allocates
+        nothing k-sized. The queries are copied while the GIL is held."""
     def snapshot(self) -> str: ...
     def snapshot_named(self, name: str) -> str: ...
     def snapshot_with_metadata(self, name: str, metadata: _MetadataLike) -> str: ...

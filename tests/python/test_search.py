@@ -17,7 +17,14 @@ import pytest
 from db_helpers import METRICS, assert_hits_match, brute_force, matches
 from hypothesis import given
 from hypothesis import strategies as st
-from nusterdb import DatabaseConfig, DistanceMetric, FilterError, Metadata, NusterDB, NusterDBError
+from nusterdb import (
+    DatabaseConfig,
+    DistanceMetric,
+    FilterError,
+    Metadata,
+    NusterDB,
+    NusterDBError,
+)
 
 F32 = npt.NDArray[np.float32]
 Filter = Dict[str, Any]
@@ -109,12 +116,11 @@ def test_k_larger_than_count_returns_every_vector(tmp_path: Path, rng: np.random
         got = db.search(q, k=26)
         assert_hits_match(got, base, range(25), q, 26, "euclidean")
         assert len(got) == 25
+        # batch_search: min(k, count) columns, every vector in search's order.
         ids, d = db.batch_search(q[None, :], k=30)
-        assert ids.shape == (1, 30)
-        assert [int(i) for i in ids[0, :25]] == [i for i, _ in got]
-        assert (ids[0, 25:] == -1).all()
-        assert np.isinf(d[0, 25:]).all()
-        assert (d[0, 25:] > 0).all()
+        assert ids.shape == d.shape == (1, 25)
+        assert [int(i) for i in ids[0]] == [i for i, _ in got]
+        assert np.isfinite(d).all()
 
 
 def test_huge_k_returns_count_results_quickly(tmp_path: Path, rng: np.random.Generator) -> None:
@@ -146,39 +152,42 @@ def test_non_positive_k_is_a_value_error(tmp_path: Path, k: int) -> None:
             db.batch_search(np.ones((0, 2), np.float32), k=k)
 
 
-def test_empty_database_returns_nothing_and_padding(tmp_path: Path) -> None:
+def test_empty_database_returns_nothing(tmp_path: Path) -> None:
     with make_db(tmp_path / "db", 5) as db:
         assert db.search([1.0] * 5, k=3) == []
         assert db.search([1.0] * 5, k=3, filter={"a": 1}) == []
+        # min(k, 0) = 0 columns.
         ids, d = db.batch_search(np.ones((4, 5), np.float32), k=3)
         assert ids.dtype == np.int64
         assert d.dtype == np.float32
-        assert ids.shape == d.shape == (4, 3)
-        assert (ids == -1).all()
-        assert np.isposinf(d).all()
+        assert ids.shape == d.shape == (4, 0)
         # Emptied by removals: the same.
         db.bulk_add([1, 2], np.ones((2, 5), np.float32))
         db.bulk_remove([1, 2])
         assert db.search([1.0] * 5, k=3) == []
         ids, d = db.batch_search(np.ones((2, 5), np.float32), k=3)
-        assert (ids == -1).all()
-        assert np.isposinf(d).all()
+        assert ids.shape == d.shape == (2, 0)
+        # The queries are still checked.
+        with pytest.raises(ValueError, match="query 0 has a non-finite value"):
+            db.batch_search(np.full((2, 5), np.nan, np.float32), k=3)
 
 
-@pytest.mark.parametrize("populated", [False, True])
-def test_empty_batch_gives_arrays_of_shape_zero_by_k(tmp_path: Path, populated: bool) -> None:
+@pytest.mark.parametrize(("stored", "width"), [(0, 0), (2, 2), (9, 7)])
+def test_empty_batch_gives_arrays_of_shape_zero_by_width(
+    tmp_path: Path, stored: int, width: int
+) -> None:
     with make_db(tmp_path / "db", 5) as db:
-        if populated:
-            db.bulk_add([1, 2], np.ones((2, 5), np.float32))
+        if stored:
+            db.bulk_add(range(stored), np.ones((stored, 5), np.float32))
         for queries in (np.zeros((0, 5), np.float32), np.zeros((0, 5), np.float64)):
             ids, d = db.batch_search(queries, k=7)
-            assert ids.shape == (0, 7)
-            assert d.shape == (0, 7)
+            assert ids.shape == (0, width)
+            assert d.shape == (0, width)
             assert ids.dtype == np.int64
             assert d.dtype == np.float32
         ids, d = db.batch_search([], k=7)
-        assert ids.shape == (0, 7)
-        assert d.shape == (0, 7)
+        assert ids.shape == (0, width)
+        assert d.shape == (0, width)
 
 
 def test_batch_search_accepts_lists_and_any_real_array(
@@ -217,7 +226,8 @@ def test_removed_vectors_are_never_returned(tmp_path: Path, rng: np.random.Gener
             assert {i for i, _ in got} == set(live)
             assert_hits_match(db.search(q, k=10), base[live], live, q, 10, "euclidean")
             ids, _ = db.batch_search(q[None, :], k=n)
-            assert set(int(i) for i in ids[0] if i >= 0) == set(live)
+            assert ids.shape == (1, len(live))
+            assert set(int(i) for i in ids[0]) == set(live)
         # Removed ids come back with their new vectors only; freed slots are reused.
         back = sorted(gone)[:50]
         fresh = rng.standard_normal((50, 8)).astype(np.float32)
@@ -587,7 +597,7 @@ def test_flat_search_equals_numpy_brute_force_hypothesis(
             ref_ids, _ = brute_force(base, ids, q, k, metric)
             assert len(got) == len(ref_ids)
         bids, bd = db.batch_search(queries, k=k)
-        assert bids.shape == (len(queries), k)
+        assert bids.shape == bd.shape == (len(queries), min(k, len(ids)))
         for r, q in enumerate(queries):
             single = db.search(q, k=k)
             assert [int(i) for i in bids[r, : len(single)]] == [i for i, _ in single]

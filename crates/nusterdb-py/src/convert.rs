@@ -1,21 +1,26 @@
 //! Conversions between Python objects and core values: vector-likes (a `Vector`, a
 //! 1-D numpy array, any sequence of numbers) and typed metadata values.
 
+use std::path::{Path, PathBuf};
+
 use numpy::{PyReadonlyArray1, PyUntypedArray, PyUntypedArrayMethods};
 use nusterdb_core::{Metadata, Value, Vector};
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyUnicodeEncodeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyString};
 
-use crate::errors::{overflow_error, value_error, IntoPyResult};
+use crate::errors::{overflow_error, value_error, IntoPyResult, InvalidArgumentError};
 use crate::metadata::PyMetadata;
 use crate::vector::PyVector;
 
 /// A validated `Vector` from any vector-like Python object.
 ///
-/// float32 numpy arrays are read directly; float64 and integer arrays and Python
+/// float32 numpy arrays are copied as they are; float64 and integer arrays and Python
 /// sequences are converted to f32 (values that overflow f32 are rejected as
-/// non-finite). Arrays that are not 1-D are a `ValueError`.
+/// non-finite). Arrays that are not 1-D are a `ValueError`. `str`, `bytes` and
+/// `bytearray` are refused with a `TypeError`: iterating them gives characters or raw
+/// byte values, never the floats a caller means (a float32 buffer would be read as
+/// 4 components per float).
 pub fn to_vector(obj: &Bound<'_, PyAny>) -> PyResult<Vector> {
     if let Ok(v) = obj.extract::<PyRef<'_, PyVector>>() {
         return Ok(v.inner.clone());
@@ -46,9 +51,15 @@ pub fn to_vector(obj: &Bound<'_, PyAny>) -> PyResult<Vector> {
         let a = converted.extract::<PyReadonlyArray1<'_, f64>>()?;
         return Vector::from_f64(&a.as_array().to_vec()).py();
     }
-    if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyBytes>() {
+    if obj.is_instance_of::<PyString>() {
+        return Err(PyTypeError::new_err(
+            "expected a sequence of numbers or a 1-D numpy array, got str",
+        ));
+    }
+    if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<PyByteArray>() {
         return Err(PyTypeError::new_err(format!(
-            "expected a sequence of numbers or a 1-D numpy array, got {}",
+            "expected a sequence of numbers or a 1-D numpy array, got {}; raw bytes are not \
+             read as a vector (for a float32 buffer use numpy.frombuffer(data, dtype=numpy.float32))",
             type_name(obj)
         )));
     }
@@ -61,12 +72,153 @@ pub fn to_vector(obj: &Bound<'_, PyAny>) -> PyResult<Vector> {
     }
 }
 
+/// A Rust `String` from a Python `str` that must be valid UTF-8 (a key, a tag, a name,
+/// a path). A `str` holding a lone surrogate (such as `'\ud800'`) cannot be encoded;
+/// it is an `InvalidArgumentError` naming `what` and the position, never a raw
+/// `UnicodeEncodeError` or a "must be str, got str". Returns `None` for a non-`str`,
+/// so each caller keeps its own type error.
+pub fn utf8_str(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Option<String>> {
+    let Ok(s) = obj.cast::<PyString>() else {
+        return Ok(None);
+    };
+    match s.to_cow() {
+        Ok(text) => Ok(Some(text.into_owned())),
+        Err(_) => Err(InvalidArgumentError::new_err(surrogate_message(
+            s,
+            what,
+            "is not valid UTF-8",
+        ))),
+    }
+}
+
+/// A `String` from a Python `str` (`utf8_str`), or a `TypeError` naming `what`.
+pub fn require_str(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
+    utf8_str(obj, what)?
+        .ok_or_else(|| PyTypeError::new_err(format!("{what} must be str, got {}", type_name(obj))))
+}
+
+/// "{what} '\\ud800x' {problem}: it contains a lone surrogate U+D800 at index 0", the
+/// string shown by its repr (which escapes surrogates), cut to 120 characters.
+pub fn surrogate_message(s: &Bound<'_, PyString>, what: &str, problem: &str) -> String {
+    let py = s.py();
+    let shown = s
+        .repr()
+        .ok()
+        .and_then(|r| r.to_cow().ok().map(|t| truncate_chars(&t, 120)))
+        .unwrap_or_else(|| "<str>".to_string());
+    // Python's own encoder names the first code point UTF-8 cannot hold.
+    let found = s.call_method1("encode", ("utf-8",)).err().and_then(|e| {
+        let err = e.value(py);
+        let start: usize = err.getattr("start").ok()?.extract().ok()?;
+        let ch = err.getattr("object").ok()?.get_item(start).ok()?;
+        let cp: u32 = py
+            .import("builtins")
+            .ok()?
+            .call_method1("ord", (ch,))
+            .ok()?
+            .extract()
+            .ok()?;
+        Some((start, cp))
+    });
+    match found {
+        Some((i, cp)) => format!(
+            "{what} {shown} {problem}: it contains a lone surrogate U+{cp:04X} at index {i}"
+        ),
+        None => format!("{what} {shown} {problem}"),
+    }
+}
+
+/// A snapshot name argument: a `str` that is valid UTF-8 (`require_str`), so a lone
+/// surrogate is an `InvalidArgumentError` naming it, not a raw `UnicodeEncodeError`.
+pub struct SnapshotName(pub String);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for SnapshotName {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        require_str(&obj, "snapshot name").map(SnapshotName)
+    }
+}
+
+impl std::ops::Deref for SnapshotName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A file-system path argument (`str`, `bytes` or `os.PathLike`). A `str` the file
+/// system encoding cannot hold (a lone surrogate outside the `surrogateescape` range)
+/// is an `InvalidArgumentError` naming it; other types are a `TypeError`.
+pub struct FsPath(pub PathBuf);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for FsPath {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let py = obj.py();
+        match obj.extract::<PathBuf>() {
+            Ok(p) => Ok(FsPath(p)),
+            Err(e) if e.is_instance_of::<PyUnicodeEncodeError>(py) => {
+                let text = py.import("os")?.call_method1("fspath", (&*obj,))?;
+                match text.cast::<PyString>() {
+                    Ok(s) => Err(InvalidArgumentError::new_err(surrogate_message(
+                        s,
+                        "path",
+                        "cannot be encoded as a file-system path",
+                    ))),
+                    Err(_) => Err(e),
+                }
+            }
+            Err(_) => Err(PyTypeError::new_err(format!(
+                "path must be a str, bytes or an os.PathLike, got {}",
+                type_name(&obj)
+            ))),
+        }
+    }
+}
+
+impl std::ops::Deref for FsPath {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+/// At most `max` characters of `s`, with "..." when cut (messages stay short).
+fn truncate_chars(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max).collect();
+        out.push_str("...");
+        out
+    }
+}
+
 /// The qualified type name of `obj`, for messages.
 pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type()
         .name()
         .map(|n| n.to_string())
         .unwrap_or_else(|_| "object".to_string())
+}
+
+/// `to_value` for the field `key`: a `str` value that is not valid UTF-8 is reported
+/// with the key it was given for.
+pub fn to_value_for(obj: &Bound<'_, PyAny>, key: &str) -> PyResult<Value> {
+    to_value(obj).map_err(|e| match obj.cast::<PyString>() {
+        Ok(s) if e.is_instance_of::<InvalidArgumentError>(obj.py()) => {
+            InvalidArgumentError::new_err(surrogate_message(
+                s,
+                &format!("metadata value of key {key:?}:"),
+                "is not valid UTF-8",
+            ))
+        }
+        _ => e,
+    })
 }
 
 /// A typed metadata value from a Python str, int, float or bool (numpy scalars too).
@@ -85,8 +237,8 @@ pub fn to_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     if obj.is_instance_of::<PyFloat>() {
         return Ok(Value::Float(obj.extract()?));
     }
-    if obj.is_instance_of::<PyString>() {
-        return Ok(Value::Str(obj.extract()?));
+    if let Some(s) = utf8_str(obj, "metadata value")? {
+        return Ok(Value::Str(s));
     }
     // numpy scalars: bool_ has neither __index__ nor is it a bool; integer types have
     // __index__; floating types have __float__.
@@ -123,10 +275,11 @@ pub fn from_value<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>
 pub fn fields_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Vec<(String, Value)>> {
     d.iter()
         .map(|(k, v)| {
-            let key: String = k.extract().map_err(|_| {
+            let key = utf8_str(&k, "metadata key")?.ok_or_else(|| {
                 PyTypeError::new_err(format!("metadata keys must be str, got {}", type_name(&k)))
             })?;
-            Ok((key, to_value(&v)?))
+            let value = to_value_for(&v, &key)?;
+            Ok((key, value))
         })
         .collect()
 }

@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList, PyTuple};
 
 use crate::config::PyDatabaseConfig;
-use crate::convert::{from_value, to_metadata, to_vector, type_name};
+use crate::convert::{from_value, to_metadata, to_vector, type_name, FsPath, SnapshotName};
 use crate::errors::{DamagedSnapshotWarning, IndexRebuiltWarning, IntoPyResult};
 use crate::filter::to_filter;
 use crate::metadata::PyMetadata;
@@ -105,27 +105,16 @@ fn to_k(k: i64) -> PyResult<usize> {
     Ok(usize::try_from(k).unwrap_or(usize::MAX))
 }
 
-/// Row-major f32 data of an (n, dim) batch, borrowed when the caller passed a
-/// C-contiguous float32 array, converted otherwise.
-enum Rows<'py> {
-    Borrowed(PyReadonlyArray2<'py, f32>),
-    Owned(Vec<f32>),
-}
-
-impl Rows<'_> {
-    fn as_slice(&self) -> PyResult<&[f32]> {
-        match self {
-            Rows::Borrowed(a) => a
-                .as_slice()
-                .map_err(|e| PyValueError::new_err(e.to_string())),
-            Rows::Owned(v) => Ok(v),
-        }
-    }
-}
-
 /// An (n, dim) matrix from a 2-D numpy array of any real dtype or a sequence of
-/// vector-likes. Returns the rows and n.
-fn to_rows<'py>(obj: &Bound<'py, PyAny>, dim: usize, what: &str) -> PyResult<(Rows<'py>, usize)> {
+/// vector-likes, as row-major f32 data of its own. Returns the rows and n.
+///
+/// Always a copy, made here while the GIL is held: the core reads each row more than
+/// once (validation, then the write batch, then the index; validation, then the
+/// search), after the GIL is released. Reading the caller's array in place then would
+/// let another Python thread change it between those reads, so a NaN could pass
+/// validation, or the index disagree with what was stored. The copy is what is
+/// validated, stored and indexed.
+fn to_rows(obj: &Bound<'_, PyAny>, dim: usize, what: &str) -> PyResult<(Vec<f32>, usize)> {
     let py = obj.py();
     if let Ok(arr) = obj.cast::<PyUntypedArray>() {
         let shape = arr.shape().to_vec();
@@ -147,9 +136,13 @@ fn to_rows<'py>(obj: &Bound<'py, PyAny>, dim: usize, what: &str) -> PyResult<(Ro
                 arr.dtype()
             )));
         }
-        if let Ok(a) = obj.extract::<PyReadonlyArray2<'py, f32>>() {
+        if let Ok(a) = obj.extract::<PyReadonlyArray2<'_, f32>>() {
+            // C-contiguous float32: one memcpy. (`as_slice` alone also takes Fortran
+            // order, whose memory is column-major.)
             if a.is_c_contiguous() {
-                return Ok((Rows::Borrowed(a), shape[0]));
+                if let Ok(slice) = a.as_slice() {
+                    return Ok((slice.to_vec(), shape[0]));
+                }
             }
         }
         // float64, integers, Fortran order or strided views: numpy makes a C-ordered
@@ -158,14 +151,14 @@ fn to_rows<'py>(obj: &Bound<'py, PyAny>, dim: usize, what: &str) -> PyResult<(Ro
         // position by validation — not as a numpy cast warning.
         let np = py.import("numpy")?;
         let conv = np.call_method1("ascontiguousarray", (obj, np.getattr("float64")?))?;
-        let a = conv.extract::<PyReadonlyArray2<'py, f64>>()?;
+        let a = conv.extract::<PyReadonlyArray2<'_, f64>>()?;
         let data: Vec<f32> = a
             .as_slice()
             .map_err(|e| PyValueError::new_err(e.to_string()))?
             .iter()
             .map(|&x| x as f32)
             .collect();
-        return Ok((Rows::Owned(data), shape[0]));
+        return Ok((data, shape[0]));
     }
     let mut data = Vec::new();
     let mut n = 0usize;
@@ -185,7 +178,7 @@ fn to_rows<'py>(obj: &Bound<'py, PyAny>, dim: usize, what: &str) -> PyResult<(Ro
         data.extend_from_slice(v.as_slice());
         n += 1;
     }
-    Ok((Rows::Owned(data), n))
+    Ok((data, n))
 }
 
 /// Figures about a database.
@@ -273,12 +266,16 @@ fn location(path: Option<&Bound<'_, PyAny>>) -> PyResult<Location> {
     if p.is_none() {
         return Ok(Location::Memory);
     }
-    let pb: PathBuf = p.extract().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "path must be a str, an os.PathLike or None, got {}",
-            type_name(p)
-        ))
-    })?;
+    let pb: PathBuf = match p.extract::<FsPath>() {
+        Ok(path) => path.0,
+        Err(e) if e.is_instance_of::<PyTypeError>(p.py()) => {
+            return Err(PyTypeError::new_err(format!(
+                "path must be a str, an os.PathLike or None, got {}",
+                type_name(p)
+            )))
+        }
+        Err(e) => return Err(e),
+    };
     if pb.as_os_str() == ":memory:" {
         Ok(Location::Memory)
     } else {
@@ -595,8 +592,7 @@ impl PyNusterDB {
             }
             _ => None,
         };
-        let data = rows.as_slice()?;
-        py.detach(|| self.db.bulk_add(&ids, data, metas)).py()
+        py.detach(|| self.db.bulk_add(&ids, &rows, metas)).py()
     }
 
     /// Removes an id; returns whether it was there.
@@ -647,7 +643,7 @@ impl PyNusterDB {
     }
 
     /// Searches every row of an (n, dim) batch; returns (ids, distances) arrays of shape
-    /// (n, k), padded with -1 / inf where fewer than k match.
+    /// (n, min(k, number of stored vectors)), padded with -1 / inf where fewer match.
     #[pyo3(signature = (queries, k = 10, filter = None, ef_search = None))]
     fn batch_search<'py>(
         &self,
@@ -660,49 +656,49 @@ impl PyNusterDB {
         let k = to_k(k)?;
         let (rows, n) = to_rows(queries, self.db.config().dim, "queries")?;
         let f = to_filter(filter)?;
-        let total = (n as u64).saturating_mul(k as u64);
-        if total > nusterdb_core::db::MAX_BATCH_RESULTS {
-            return Err(PyValueError::new_err(format!(
-                "batch_search would return {n} x {k} results, above the limit of {}; lower k \
-                 or split the batch",
-                nusterdb_core::db::MAX_BATCH_RESULTS
-            )));
-        }
-        let data = rows.as_slice()?;
-        let (ids, dists) = py
-            .detach(|| -> nusterdb_core::Result<(Vec<i64>, Vec<f32>)> {
+        let (width, ids, dists) = py
+            .detach(|| -> nusterdb_core::Result<(usize, Vec<i64>, Vec<f32>)> {
+                // No row can hold more than the stored vectors, so the arrays are that
+                // wide at most: a huge k allocates nothing k-sized. The core gets the
+                // clamped k too (at least 1, so it still validates the queries), and
+                // its n·k cap then bounds what is allocated here.
+                let width = k.min(self.db.count()?);
                 let hits = if n == 0 {
                     Vec::new()
                 } else {
-                    self.db.batch_search(data, k, f.as_ref(), ef_search)?
+                    self.db
+                        .batch_search(&rows, width.max(1), f.as_ref(), ef_search)?
                 };
-                // k is at most MAX_BATCH_RESULTS / n here, so n·k fits in memory.
-                let mut ids = vec![-1i64; n * k];
-                let mut dists = vec![f32::INFINITY; n * k];
+                let mut ids = vec![-1i64; n * width];
+                let mut dists = vec![f32::INFINITY; n * width];
                 for (row, h) in hits.iter().enumerate() {
-                    for (j, &(id, d)) in h.iter().enumerate() {
-                        ids[row * k + j] = id as i64;
-                        dists[row * k + j] = d;
+                    // Rows hold at most `width` hits, except when the count was 0 (the
+                    // core ran with k = 1) and a writer added a vector since.
+                    for (j, &(id, d)) in h.iter().take(width).enumerate() {
+                        ids[row * width + j] = id as i64;
+                        dists[row * width + j] = d;
                     }
                 }
-                Ok((ids, dists))
+                Ok((width, ids, dists))
             })
             .py()?;
-        let ids = PyArray1::from_vec(py, ids).reshape([n, k])?.into_any();
-        let dists = PyArray1::from_vec(py, dists).reshape([n, k])?.into_any();
+        let ids = PyArray1::from_vec(py, ids).reshape([n, width])?.into_any();
+        let dists = PyArray1::from_vec(py, dists)
+            .reshape([n, width])?
+            .into_any();
         Ok((ids, dists))
     }
 
     /// Takes a snapshot with an automatic name; returns the name.
     fn snapshot(&self, py: Python<'_>) -> PyResult<String> {
         let name = nusterdb_core::snapshot::auto_name().replacen("auto-", "snapshot-", 1);
-        self.snapshot_named(py, &name)
+        self.snapshot_named(py, SnapshotName(name))
     }
 
     /// Takes a snapshot named `name`; returns the name.
-    fn snapshot_named(&self, py: Python<'_>, name: &str) -> PyResult<String> {
+    fn snapshot_named(&self, py: Python<'_>, name: SnapshotName) -> PyResult<String> {
         let m = Metadata::new();
-        let info = py.detach(|| self.db.snapshot(name, &m)).py()?;
+        let info = py.detach(|| self.db.snapshot(&name, &m)).py()?;
         Ok(info.name)
     }
 
@@ -710,11 +706,11 @@ impl PyNusterDB {
     fn snapshot_with_metadata(
         &self,
         py: Python<'_>,
-        name: &str,
+        name: SnapshotName,
         metadata: &Bound<'_, PyAny>,
     ) -> PyResult<String> {
         let m = to_metadata(metadata)?;
-        let info = py.detach(|| self.db.snapshot(name, &m)).py()?;
+        let info = py.detach(|| self.db.snapshot(&name, &m)).py()?;
         Ok(info.name)
     }
 
@@ -754,14 +750,19 @@ impl PyNusterDB {
     }
 
     /// Copies snapshot `name` to `target_path` as a database of its own.
-    fn restore_snapshot(&self, py: Python<'_>, name: &str, target_path: PathBuf) -> PyResult<()> {
-        py.detach(|| self.db.restore_snapshot(name, &target_path))
+    fn restore_snapshot(
+        &self,
+        py: Python<'_>,
+        name: SnapshotName,
+        target_path: FsPath,
+    ) -> PyResult<()> {
+        py.detach(|| self.db.restore_snapshot(&name, &target_path))
             .py()
     }
 
     /// Deletes snapshot `name`.
-    fn delete_snapshot(&self, py: Python<'_>, name: &str) -> PyResult<()> {
-        py.detach(|| self.db.delete_snapshot(name)).py()
+    fn delete_snapshot(&self, py: Python<'_>, name: SnapshotName) -> PyResult<()> {
+        py.detach(|| self.db.delete_snapshot(&name)).py()
     }
 
     fn __repr__(&self) -> String {

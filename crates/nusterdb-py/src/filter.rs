@@ -5,7 +5,7 @@ use nusterdb_core::filter::{Filter, FilterInput};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
-use crate::convert::type_name;
+use crate::convert::{type_name, utf8_str};
 use crate::errors::{FilterError, IntoPyResult};
 
 /// Nesting deeper than this is refused before the core sees it (the core's own limit
@@ -31,17 +31,22 @@ fn convert(obj: &Bound<'_, PyAny>, at: &str, depth: usize) -> PyResult<FilterInp
         return Ok(FilterInput::Float(obj.extract()?));
     }
     if obj.is_instance_of::<PyString>() {
-        return Ok(FilterInput::Str(obj.extract()?));
+        return utf8_str(obj, &format!("invalid filter at {at}: string"))
+            .map_err(|e| as_filter_error(obj.py(), e))?
+            .map(FilterInput::Str)
+            .ok_or_else(|| FilterError::new_err(format!("invalid filter at {at}")));
     }
     if let Ok(d) = obj.cast::<PyDict>() {
         let mut entries = Vec::with_capacity(d.len());
         for (k, v) in d.iter() {
-            let key: String = k.extract().map_err(|_| {
-                FilterError::new_err(format!(
-                    "invalid filter at {at}: keys must be str, got {}",
-                    type_name(&k)
-                ))
-            })?;
+            let key = utf8_str(&k, &format!("invalid filter at {at}: key"))
+                .map_err(|e| as_filter_error(obj.py(), e))?
+                .ok_or_else(|| {
+                    FilterError::new_err(format!(
+                        "invalid filter at {at}: keys must be str, got {}",
+                        type_name(&k)
+                    ))
+                })?;
             let child = format!("{at}[{key:?}]");
             entries.push((key, convert(&v, &child, depth + 1)?));
         }
@@ -84,6 +89,11 @@ fn int_input(obj: &Bound<'_, PyAny>, at: &str) -> PyResult<FilterInput> {
              exactly with every stored number)"
         ))
     })
+}
+
+/// A malformed filter is a `FilterError` (the message already names the place).
+fn as_filter_error(py: Python<'_>, e: PyErr) -> PyErr {
+    FilterError::new_err(e.value(py).to_string())
 }
 
 /// Parses an optional Python filter; `None` means no filter.

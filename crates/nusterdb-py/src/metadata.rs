@@ -4,8 +4,29 @@ use nusterdb_core::Metadata;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
-use crate::convert::{fields_from_dict, from_value, to_metadata, to_value};
+use crate::convert::{
+    fields_from_dict, from_value, require_str, to_metadata, to_value_for, type_name,
+};
 use crate::errors::IntoPyResult;
+
+/// Tags from any iterable of `str` (each valid UTF-8; `require_str`). A lone `str` is
+/// refused: iterating it would make each character a tag.
+pub fn to_tags(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    if obj.is_instance_of::<pyo3::types::PyString>() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(
+            "tags must be a sequence of str, got a str",
+        ));
+    }
+    obj.try_iter()
+        .map_err(|_| {
+            pyo3::exceptions::PyTypeError::new_err(format!(
+                "tags must be a sequence of str, got {}",
+                type_name(obj)
+            ))
+        })?
+        .map(|t| require_str(&t?, "tag"))
+        .collect()
+}
 
 /// Typed key/value fields and tags attached to a stored vector.
 #[pyclass(name = "Metadata", module = "nusterdb._core")]
@@ -25,19 +46,24 @@ impl PyMetadata {
     /// Metadata from a dict of str → str | int | float | bool, and optional tags.
     #[staticmethod]
     #[pyo3(signature = (data, tags = None))]
-    fn with_data(data: &Bound<'_, PyDict>, tags: Option<Vec<String>>) -> PyResult<Self> {
-        let inner = Metadata::with_parts(fields_from_dict(data)?, tags.unwrap_or_default()).py()?;
+    fn with_data(data: &Bound<'_, PyDict>, tags: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let tags = match tags {
+            Some(t) if !t.is_none() => to_tags(t)?,
+            _ => Vec::new(),
+        };
+        let inner = Metadata::with_parts(fields_from_dict(data)?, tags).py()?;
         Ok(Self { inner })
     }
 
     #[staticmethod]
-    fn with_tags(tags: Vec<String>) -> PyResult<Self> {
-        let inner = Metadata::with_parts(Vec::new(), tags).py()?;
+    fn with_tags(tags: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let inner = Metadata::with_parts(Vec::new(), to_tags(tags)?).py()?;
         Ok(Self { inner })
     }
 
-    fn set(&mut self, key: String, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let v = to_value(value)?;
+    fn set(&mut self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let key = require_str(key, "metadata key")?;
+        let v = to_value_for(value, &key)?;
         self.inner.set(key, v).py()
     }
 
@@ -45,10 +71,11 @@ impl PyMetadata {
     fn get<'py>(
         &self,
         py: Python<'py>,
-        key: &str,
+        key: &Bound<'py, PyAny>,
         default: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        match self.inner.get(key) {
+        let key = require_str(key, "metadata key")?;
+        match self.inner.get(&key) {
             Some(v) => from_value(py, v),
             None => Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
         }
@@ -78,8 +105,8 @@ impl PyMetadata {
         PyList::new(py, items)
     }
 
-    fn contains_key(&self, key: &str) -> bool {
-        self.inner.contains_key(key)
+    fn contains_key(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        Ok(self.inner.contains_key(&require_str(key, "metadata key")?))
     }
 
     fn __contains__(&self, key: &Bound<'_, PyAny>) -> bool {
@@ -88,16 +115,26 @@ impl PyMetadata {
             .is_ok_and(|k| self.inner.contains_key(&k))
     }
 
-    fn __getitem__<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
-        match self.inner.get(key) {
+    fn __getitem__<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let key = require_str(key, "metadata key")?;
+        match self.inner.get(&key) {
             Some(v) => from_value(py, v),
-            None => Err(pyo3::exceptions::PyKeyError::new_err(key.to_owned())),
+            None => Err(pyo3::exceptions::PyKeyError::new_err(key)),
         }
     }
 
     /// Removes a field, returning its value (None if absent).
-    fn remove<'py>(&mut self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
-        match self.inner.remove(key) {
+    fn remove<'py>(
+        &mut self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let key = require_str(key, "metadata key")?;
+        match self.inner.remove(&key) {
             Some(v) => from_value(py, &v),
             None => Ok(py.None().into_bound(py)),
         }
@@ -116,17 +153,17 @@ impl PyMetadata {
     }
 
     /// Adds a tag; returns whether it was new.
-    fn add_tag(&mut self, tag: String) -> PyResult<bool> {
-        self.inner.add_tag(tag).py()
+    fn add_tag(&mut self, tag: &Bound<'_, PyAny>) -> PyResult<bool> {
+        self.inner.add_tag(require_str(tag, "tag")?).py()
     }
 
     /// Removes a tag; returns whether it was there.
-    fn remove_tag(&mut self, tag: &str) -> bool {
-        self.inner.remove_tag(tag)
+    fn remove_tag(&mut self, tag: &Bound<'_, PyAny>) -> PyResult<bool> {
+        Ok(self.inner.remove_tag(&require_str(tag, "tag")?))
     }
 
-    fn has_tag(&self, tag: &str) -> bool {
-        self.inner.has_tag(tag)
+    fn has_tag(&self, tag: &Bound<'_, PyAny>) -> PyResult<bool> {
+        Ok(self.inner.has_tag(&require_str(tag, "tag")?))
     }
 
     fn tags(&self) -> Vec<String> {
