@@ -48,4 +48,7 @@ def test_old_database_opens_and_answers_identically(fixture: Path, tmp_path: Pat
         for case in expected["cases"]:
             hits = db.search(case["query"], k=5, filter=case["filter"])
             assert [i for i, _ in hits] == case["ids"]
-            assert [d for _, d in hits] == pytest.approx(case["distances"], rel=1e-6, abs=1e-7)
+            # Distances to float32 rounding of cos: since the fixtures were written, a
+            # cosine distance of nearly parallel vectors is computed from the chord in
+            # float64 (more exact than 1 - cos with cos rounded to float32).
+            assert [d for _, d in hits] == pytest.approx(case["distances"], rel=1e-6, abs=1e-6)

@@ -176,8 +176,7 @@ def test_exact_search_matches_float64_reference(
     q = (base[0].astype(np.float64) + rng.standard_normal(d) * 10.0 ** rng.integers(-16, 16)).astype(np.float32)
     if np.linalg.norm(q.astype(np.float64)) > MAX_NORM * 0.5:
         q = base[0].copy()
-    path = tmp_path / f"h{seed}-{metric}-{len(base)}-{k}"
-    db = NusterDB(str(path), DatabaseConfig(d, distance_metric=metric))
+    db = NusterDB(None, DatabaseConfig(d, distance_metric=metric))
     db.bulk_add(np.arange(len(base)), base)
     assert_exact(metric, base, q, db.search(q, k=k), k)
     ids, dists = db.batch_search(np.stack([q, base[1], base[-1]]), k=k)
