@@ -1,0 +1,107 @@
+//! RocksDB across `fork()`.
+//!
+//! RocksDB runs its flushes and compactions on the threads of one process-wide pool,
+//! started by the first database a process opens and kept until the process exits. A
+//! child made by `fork()` has only the forking thread, yet the pool's bookkeeping,
+//! copied from the parent, still counts the parent's threads. In such a child:
+//!
+//! - no database can work: flushes queue for threads that do not exist, so writes
+//!   stall once the memtables are full, and closing waits forever. Opening one is
+//!   refused with [`Error::ForkedEngine`] ([`check_usable`]);
+//! - the exit itself crashes: a static destructor of RocksDB joins the pool's threads,
+//!   and joining the parent's threads in the child faults (SIGSEGV). On glibc an exit
+//!   handler registered after that destructor (so it runs first) ends such a child at
+//!   that point with its exit status, after flushing C's stdio buffers. The process
+//!   that started the pool exits normally.
+//!
+//! Handles opened before the fork are refused separately (`Database::check_process`).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Once;
+
+use crate::error::{Error, Result};
+
+/// The process that started RocksDB's thread pool (0: none yet).
+static ENGINE_PID: AtomicU32 = AtomicU32::new(0);
+
+/// `Ok` unless this process was forked from one whose RocksDB pool was running.
+///
+/// # Errors
+/// [`Error::ForkedEngine`].
+pub fn check_usable() -> Result<()> {
+    let started_in = ENGINE_PID.load(Ordering::Relaxed);
+    let current = std::process::id();
+    if started_in == 0 || started_in == current {
+        Ok(())
+    } else {
+        Err(Error::ForkedEngine {
+            started_in,
+            current,
+        })
+    }
+}
+
+/// Records that this process is about to open a RocksDB database (which starts the
+/// pool), after [`check_usable`] passed. Must follow the creation of RocksDB options,
+/// which registers RocksDB's thread-joining destructor, so the exit handler registered
+/// here runs before it.
+pub fn engine_starting() {
+    let _ =
+        ENGINE_PID.compare_exchange(0, std::process::id(), Ordering::Relaxed, Ordering::Relaxed);
+    static HANDLER: Once = Once::new();
+    HANDLER.call_once(register_exit_handler);
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod exit_handler {
+    use std::os::raw::{c_int, c_void};
+    use std::sync::atomic::Ordering;
+
+    extern "C" {
+        // glibc: like `atexit`, but the handler receives the exit status.
+        fn on_exit(function: extern "C" fn(c_int, *mut c_void), arg: *mut c_void) -> c_int;
+        fn fflush(stream: *mut c_void) -> c_int;
+        fn _exit(status: c_int) -> !;
+    }
+
+    extern "C" fn skip_pool_join_in_forked_child(status: c_int, _arg: *mut c_void) {
+        let started_in = super::ENGINE_PID.load(Ordering::Relaxed);
+        if started_in != 0 && started_in != std::process::id() {
+            // SAFETY: fflush(NULL) flushes every open C stream; _exit ends the process
+            // without running the remaining exit handlers (RocksDB's, which would
+            // join threads this process does not have).
+            unsafe {
+                fflush(std::ptr::null_mut());
+                _exit(status);
+            }
+        }
+    }
+
+    pub fn register() {
+        // A RocksDB Options object makes RocksDB create its default environment and
+        // register the destructor that joins the pool, if that had not happened yet.
+        drop(rocksdb::Options::default());
+        // SAFETY: registers a handler that lives as long as the program (a plain fn);
+        // a failure to register (out of memory) leaves the default behaviour.
+        unsafe {
+            on_exit(skip_pool_join_in_forked_child, std::ptr::null_mut());
+        }
+    }
+}
+
+fn register_exit_handler() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    exit_handler::register();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usable_in_the_starting_process() {
+        engine_starting();
+        assert!(check_usable().is_ok());
+        assert_eq!(ENGINE_PID.load(Ordering::Relaxed), std::process::id());
+    }
+}
