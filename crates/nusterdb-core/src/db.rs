@@ -1594,3 +1594,211 @@ fn dir_size(dir: &Path) -> u64 {
         })
         .sum()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::metadata::Value;
+
+    fn meta(i: u64) -> Metadata {
+        let mut m = Metadata::new();
+        m.set("k", Value::Int(i as i64)).unwrap();
+        m
+    }
+
+    fn k_of(m: Option<Metadata>) -> Option<i64> {
+        match m?.get("k") {
+            Some(Value::Int(k)) => Some(*k),
+            _ => None,
+        }
+    }
+
+    fn writer(path: &Path) -> Database {
+        let db = Database::open(
+            Location::Path(path.to_path_buf()),
+            Some(DatabaseConfig::new(4).unwrap()),
+            false,
+        )
+        .unwrap();
+        for i in 0..10u64 {
+            db.add(i, &[i as f32, 1.0, 2.0, 3.0], Some(meta(i)))
+                .unwrap();
+        }
+        db
+    }
+
+    fn follower(path: &Path) -> Database {
+        Database::open(Location::Path(path.to_path_buf()), None, true).unwrap()
+    }
+
+    /// Writes a record the loader cannot decode straight into the writer's store.
+    fn put_raw(db: &Database, key: &[u8], value: &[u8]) {
+        let guard = db.shared.state.read();
+        let mut batch = WriteBatch::default();
+        batch.put(key, value);
+        guard.as_ref().unwrap().store.write(batch).unwrap();
+    }
+
+    #[test]
+    fn a_failed_refresh_keeps_the_previous_state_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let w = writer(&path);
+        let r = follower(&path);
+        let old_scratch = r.read(|st| Ok(st.store.scratch_dir().map(Path::to_path_buf)));
+        let old_scratch = old_scratch.unwrap().unwrap();
+        assert!(old_scratch.is_dir());
+
+        // The writer removes 3 and stores metadata for 5 that does not decode: catching
+        // up succeeds, loading the maps fails.
+        assert!(w.remove(3).unwrap());
+        put_raw(&w, &keys::metadata_key(5), b"\xff not metadata");
+        w.flush().unwrap();
+        assert!(matches!(r.refresh(), Err(Error::Corruption { .. })));
+
+        // Store and maps still agree on the state before the refresh: 3 is there, with
+        // its metadata (a half-done refresh answered CorruptionError here).
+        assert_eq!(r.count().unwrap(), 10);
+        assert!(r.contains(3).unwrap());
+        assert_eq!(k_of(r.get_metadata(3).unwrap()), Some(3));
+        assert_eq!(k_of(r.get_metadata(5).unwrap()), Some(5));
+        assert_eq!(
+            r.search(&[3.0, 1.0, 2.0, 3.0], 1, None, None).unwrap()[0].0,
+            3
+        );
+        assert!(old_scratch.is_dir());
+
+        // Repaired by the writer: the next refresh takes everything, and the old
+        // follower's scratch directory goes with it.
+        put_raw(
+            &w,
+            &keys::metadata_key(5),
+            &codec::encode_metadata(&meta(50)),
+        );
+        w.flush().unwrap();
+        r.refresh().unwrap();
+        assert_eq!(r.count().unwrap(), 9);
+        assert!(!r.contains(3).unwrap());
+        assert_eq!(r.get_metadata(3).unwrap(), None);
+        assert_eq!(k_of(r.get_metadata(5).unwrap()), Some(50));
+        assert!(!old_scratch.exists());
+        let new_scratch = r.read(|st| Ok(st.store.scratch_dir().map(Path::to_path_buf)));
+        let new_scratch = new_scratch.unwrap().unwrap();
+        assert!(new_scratch.is_dir());
+        r.close();
+        assert!(!new_scratch.exists());
+    }
+
+    #[test]
+    fn a_handle_in_a_forked_process_refuses_everything_and_closes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut w = writer(&path);
+        // As a fork() child sees it: the handle was opened by another process.
+        let real = w.pid;
+        w.pid = real.wrapping_add(1);
+        let forked = |r: Result<()>| matches!(r, Err(Error::Forked { .. }));
+        assert!(forked(w.add(100, &[0.0; 4], None)));
+        assert!(forked(w.bulk_add(&[101], &[0.0; 4], None).map(|_| ())));
+        assert!(forked(w.search(&[0.0; 4], 1, None, None).map(|_| ())));
+        assert!(forked(w.count().map(|_| ())));
+        assert!(forked(w.flush()));
+        assert!(forked(w.refresh()));
+        assert!(forked(w.snapshot("s", &Metadata::new()).map(|_| ())));
+        assert!(forked(w.delete_snapshot("s")));
+        assert!(forked(w.list_snapshots().map(|_| ())));
+        assert!(w.is_closed());
+        // close() in the child releases nothing of the parent's.
+        w.close();
+        w.pid = real;
+        assert!(!w.is_closed());
+        assert_eq!(w.count().unwrap(), 10);
+        w.add(100, &[0.0; 4], None).unwrap();
+        assert_eq!(w.count().unwrap(), 11);
+    }
+
+    #[test]
+    fn an_empty_path_is_refused_and_nothing_is_made() {
+        let r = Database::open(
+            Location::Path(PathBuf::new()),
+            Some(DatabaseConfig::new(4).unwrap()),
+            false,
+        );
+        assert!(matches!(r, Err(Error::InvalidArgument(_))));
+        assert!(!Path::new(LOCK_FILE).exists());
+        let r = Database::open(Location::Path(PathBuf::new()), None, true);
+        assert!(matches!(r, Err(Error::InvalidArgument(_))));
+    }
+
+    #[test]
+    fn a_failed_creation_removes_what_it_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        std::fs::create_dir(&path).unwrap();
+        // A directory where RocksDB writes its IDENTITY file: the creation fails.
+        std::fs::create_dir(path.join("IDENTITY")).unwrap();
+        std::fs::write(path.join(LOCK_FILE), b"").unwrap();
+        let before = {
+            let mut n = dir_names(&path).unwrap();
+            n.sort();
+            n
+        };
+        let r = Database::open(
+            Location::Path(path.clone()),
+            Some(DatabaseConfig::new(4).unwrap()),
+            false,
+        );
+        assert!(r.is_err());
+        let mut after = dir_names(&path).unwrap();
+        after.sort();
+        assert_eq!(before, after);
+
+        // In a directory this open made, the directory and the lock file go too.
+        let fresh = dir.path().join("fresh");
+        std::fs::create_dir(&fresh).unwrap();
+        let lock = Arc::new(WriterLock::acquire(&fresh).unwrap());
+        assert!(lock.created());
+        std::fs::write(fresh.join("000001.dbtmp"), b"x").unwrap();
+        remove_creation(&fresh, &[], lock, true);
+        assert!(!fresh.exists());
+    }
+
+    #[test]
+    fn followers_wait_only_for_a_creation_in_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = StorageConfig::default();
+        // Missing or empty: no database, at once.
+        let missing = dir.path().join("missing");
+        assert!(matches!(
+            try_open_follower(&missing, &storage),
+            Err(Error::Io { .. })
+        ));
+        // Our lock file and no CURRENT yet: being created, worth waiting for.
+        let starting = dir.path().join("starting");
+        std::fs::create_dir(&starting).unwrap();
+        std::fs::write(starting.join(LOCK_FILE), b"").unwrap();
+        std::fs::write(starting.join("IDENTITY"), b"id").unwrap();
+        assert!(matches!(try_open_follower(&starting, &storage), Ok(Err(_))));
+        // CURRENT but no format marker yet: the same.
+        let created = dir.path().join("created");
+        std::fs::create_dir(&created).unwrap();
+        let lock = Arc::new(WriterLock::acquire(&created).unwrap());
+        let store = Store::open_writer(&created, &storage, lock).unwrap();
+        assert!(matches!(try_open_follower(&created, &storage), Ok(Err(_))));
+        drop(store);
+        // Initialised: opens.
+        let path = dir.path().join("db");
+        let w = writer(&path);
+        let (store, config) = try_open_follower(&path, &storage).unwrap().unwrap();
+        assert_eq!(config.dim, 4);
+        drop(store);
+        drop(w);
+        // Our lock file beside data files without CURRENT: damage, not a creation.
+        std::fs::remove_file(path.join("CURRENT")).unwrap();
+        assert!(matches!(
+            try_open_follower(&path, &storage),
+            Err(Error::Corruption { .. })
+        ));
+    }
+}
