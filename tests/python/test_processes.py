@@ -14,7 +14,6 @@ create one database, followers' scratch directories, and opens that fail.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import stat
 import subprocess
@@ -290,7 +289,10 @@ def test_processes_racing_to_create_one_path(tmp_path: Path) -> None:
         for c in everyone:
             c.kill()
     assert not [p for p in scratch_root.iterdir() if p.name.startswith(SCRATCH_PREFIX)]
-    print(f"creation race: 40 rounds x 4 writers: 40 won, 120 locked; followers: {opened} opened, {absent} absent, 0 errors")
+    print(
+        "creation race: 40 rounds x 4 writers: 40 won, 120 locked; "
+        f"followers: {opened} opened, {absent} absent, 0 errors"
+    )
 
 
 # ================================================================== scratch directories
@@ -337,7 +339,8 @@ def test_a_planted_symlink_is_never_used_as_a_scratch_directory(tmp_path: Path) 
         own = [p for p in scratch_dirs(root) if not p.is_symlink()]
         assert len(own) == 1
         mode = own[0].lstat().st_mode
-        assert stat.S_ISDIR(mode) and stat.S_IMODE(mode) == 0o700
+        assert stat.S_ISDIR(mode)
+        assert stat.S_IMODE(mode) == 0o700
         assert [p.name for p in victim.iterdir()] == ["LOG"]
         assert (victim / "LOG").read_text() == "keep"
         child.send("close")
@@ -369,7 +372,8 @@ def test_scratch_directory_is_gone_after_close_and_a_killed_followers_is_swept(
     assert len(first) == 1
     r.refresh()
     second = scratch_dirs(root)
-    assert len(second) == 1 and second != first
+    assert len(second) == 1
+    assert second != first
     r.close()
     assert scratch_dirs(root) == []
 
@@ -378,13 +382,15 @@ def test_scratch_directory_is_gone_after_close_and_a_killed_followers_is_swept(
     child.send("open")
     child.expect("opened")
     stale = scratch_dirs(root)
-    assert len(stale) == 1 and f"-{child.proc.pid}-" in stale[0].name
+    assert len(stale) == 1
+    assert f"-{child.proc.pid}-" in stale[0].name
     child.kill()
     assert scratch_dirs(root) == stale  # nothing removed it
 
-    with NusterDB.open(str(db_path), read_only=True) as r2:
+    with NusterDB.open(str(db_path), read_only=True):
         now = scratch_dirs(root)
-        assert len(now) == 1 and now != stale
+        assert len(now) == 1
+        assert now != stale
         assert f"-{os.getpid()}-" in now[0].name
     assert scratch_dirs(root) == []
 
@@ -453,4 +459,3 @@ def test_forked_process_error_is_a_nusterdb_error() -> None:
     assert not issubclass(ForkedProcessError, ValueError)
     assert ForkedProcessError.__module__ == "nusterdb.exceptions"
     assert ForkedProcessError.__doc__
-
