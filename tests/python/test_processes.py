@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 import numpy as np
 import pytest
@@ -411,12 +411,13 @@ def test_an_empty_path_is_refused_and_leaves_nothing(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.txt").write_text("mine")
     before = listing(tmp_path)
-    for attempt in (
+    attempts: List[Callable[[], NusterDB]] = [
         lambda: NusterDB("", dim=4),
         lambda: NusterDB(""),
         lambda: NusterDB.open(""),
         lambda: NusterDB.open("", read_only=True),
-    ):
+    ]
+    for attempt in attempts:
         with pytest.raises(InvalidArgumentError, match="path is empty"):
             attempt()
     assert listing(tmp_path) == before
@@ -430,11 +431,12 @@ def test_a_non_database_directory_is_refused_untouched(tmp_path: Path) -> None:
     (d / "a.jpg").write_bytes(b"\xff\xd8 not a database")
     (d / "sub").mkdir()
     before = listing(d)
-    for attempt in (
+    attempts: List[Callable[[], NusterDB]] = [
         lambda: NusterDB(str(d), dim=4),
         lambda: NusterDB(str(d)),
         lambda: NusterDB.open(str(d), read_only=True),
-    ):
+    ]
+    for attempt in attempts:
         with pytest.raises(CorruptionError, match="not a NusterDB database"):
             attempt()
     assert listing(d) == before
