@@ -29,6 +29,7 @@ use crate::metric::DistanceMetric;
 use crate::snapshot::{self, SnapshotInfo};
 use crate::storage::codec::{self, decode_config, decode_format, encode_config, encode_format};
 use crate::storage::fileio::{write_atomic, FileIo, OsIo};
+use crate::storage::fork::ProcessToken;
 use crate::storage::keys::{self, CONFIG_KEY, FORMAT_KEY, METADATA_PREFIX, VECTOR_PREFIX};
 use crate::storage::lock::WriterLock;
 use crate::storage::lock::LOCK_FILE;
@@ -261,7 +262,7 @@ pub struct Database {
     shared: Arc<Shared>,
     auto: Mutex<Option<AutoSnapshotter>>,
     /// The process that opened the handle.
-    pid: u32,
+    process: ProcessToken,
     /// The writer lock (also held by the store), kept here so a forked child can close
     /// its inherited copy without touching the state lock; `None` after `close`.
     lock: Mutex<Option<Arc<WriterLock>>>,
@@ -564,7 +565,7 @@ impl Database {
         read_only: bool,
         io: Arc<dyn FileIo>,
     ) -> Result<Database> {
-        let pid = std::process::id();
+        let process = ProcessToken::current();
         crate::storage::fork::check_usable()?;
         if let Some(c) = &config {
             c.validate()?;
@@ -650,7 +651,7 @@ impl Database {
         let db = Database {
             shared,
             auto: Mutex::new(None),
-            pid,
+            process,
             lock: Mutex::new(lock),
         };
         if db.shared.config.auto_snapshot && !read_only && db.path().is_some() {
@@ -808,7 +809,7 @@ impl Database {
 
     /// Whether this process is a `fork()` child of the one that opened the handle.
     fn forked(&self) -> bool {
-        std::process::id() != self.pid
+        self.process.is_other_process()
     }
 
     /// `Ok` in the process that opened the handle; [`Error::Forked`] in a forked child,
@@ -819,8 +820,7 @@ impl Database {
     /// # Errors
     /// [`Error::Forked`].
     pub fn check_process(&self) -> Result<()> {
-        let current = std::process::id();
-        if current == self.pid {
+        if !self.forked() {
             return Ok(());
         }
         if let Some(guard) = self.lock.try_lock() {
@@ -829,8 +829,8 @@ impl Database {
             }
         }
         Err(Error::Forked {
-            opened_in: self.pid,
-            current,
+            opened_in: self.process.pid(),
+            current: std::process::id(),
         })
     }
 
@@ -1696,8 +1696,11 @@ mod tests {
         let path = dir.path().join("db");
         let mut w = writer(&path);
         // As a fork() child sees it: the handle was opened by another process.
-        let real = w.pid;
-        w.pid = real.wrapping_add(1);
+        let real = w.process;
+        w.process = ProcessToken {
+            pid: real.pid.wrapping_add(1),
+            forks: real.forks.wrapping_sub(1),
+        };
         let forked = |r: Result<()>| matches!(r, Err(Error::Forked { .. }));
         assert!(forked(w.add(100, &[0.0; 4], None)));
         assert!(forked(w.bulk_add(&[101], &[0.0; 4], None).map(|_| ())));
@@ -1711,7 +1714,7 @@ mod tests {
         assert!(w.is_closed());
         // close() in the child releases nothing of the parent's.
         w.close();
-        w.pid = real;
+        w.process = real;
         assert!(!w.is_closed());
         assert_eq!(w.count().unwrap(), 10);
         w.add(100, &[0.0; 4], None).unwrap();

@@ -14,15 +14,81 @@
 //!   that point with its exit status, after flushing C's stdio buffers. The process
 //!   that started the pool exits normally.
 //!
-//! Handles opened before the fork are refused separately (`Database::check_process`).
+//! Handles opened before the fork are refused separately (`Database::check_process`),
+//! by a [`ProcessToken`] taken at open: comparing it costs one atomic load where a
+//! `pthread_atfork` handler counts forks, a `getpid` call elsewhere.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Once;
 
 use crate::error::{Error, Result};
 
 /// The process that started RocksDB's thread pool (0: none yet).
 static ENGINE_PID: AtomicU32 = AtomicU32::new(0);
+
+/// Forks since the process started, counted in the child by a `pthread_atfork` handler
+/// (the count a child inherits is its parent's; the handler bumps it).
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
+/// Whether the `pthread_atfork` handler is registered (else [`ProcessToken`] compares
+/// process ids).
+static COUNTING: AtomicBool = AtomicBool::new(false);
+
+/// Which process a handle belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcessToken {
+    pub(crate) pid: u32,
+    pub(crate) forks: u64,
+}
+
+impl ProcessToken {
+    /// This process.
+    pub fn current() -> Self {
+        static WATCH: Once = Once::new();
+        WATCH.call_once(|| COUNTING.store(count_forks(), Ordering::Relaxed));
+        Self {
+            pid: std::process::id(),
+            forks: FORKS.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether this is no longer the process the token was taken in (a `fork()` since).
+    pub fn is_other_process(&self) -> bool {
+        if COUNTING.load(Ordering::Relaxed) {
+            FORKS.load(Ordering::Relaxed) != self.forks
+        } else {
+            std::process::id() != self.pid
+        }
+    }
+
+    /// The process the token was taken in.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+}
+
+/// Registers the fork counter; whether that worked.
+fn count_forks() -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::raw::c_int;
+        extern "C" {
+            fn pthread_atfork(
+                prepare: Option<extern "C" fn()>,
+                parent: Option<extern "C" fn()>,
+                child: Option<extern "C" fn()>,
+            ) -> c_int;
+        }
+        // Runs in the child right after fork(): one atomic add, async-signal-safe.
+        extern "C" fn forked() {
+            FORKS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: registers a plain function for the life of the program.
+        unsafe { pthread_atfork(None, None, Some(forked)) == 0 }
+    }
+    #[cfg(not(unix))]
+    false
+}
 
 /// `Ok` unless this process was forked from one whose RocksDB pool was running.
 ///
@@ -97,6 +163,19 @@ fn register_exit_handler() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_belongs_to_this_process_until_a_fork() {
+        let t = ProcessToken::current();
+        assert!(!t.is_other_process());
+        assert_eq!(t.pid(), std::process::id());
+        // As after a fork: the counter (or the pid) moved on.
+        let before = ProcessToken {
+            pid: t.pid.wrapping_add(1),
+            forks: t.forks.wrapping_sub(1),
+        };
+        assert!(before.is_other_process());
+    }
 
     #[test]
     fn usable_in_the_starting_process() {
