@@ -155,6 +155,37 @@ def test_a_forked_child_is_refused_exits_cleanly_and_loses_nothing(
     print(f"fork[{action}, {handle}]: 3 runs, child exit 0, {len(EXPECTED_IDS)} ids kept")
 
 
+IDLE_CHILD_SCRIPT = r"""
+import os, sys
+from nusterdb import NusterDB
+
+path = sys.argv[1]
+db = NusterDB(path, dim=4)
+db.add(1, [1.0, 2.0, 3.0, 4.0])
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(w)
+    os.read(r, 1)  # idles, never touching the handle, until the parent is done
+    sys.exit(0)
+os.close(r)
+db.close()
+db = NusterDB(path)  # the writer again, while the child still runs
+db.add(2, [1.0, 1.0, 1.0, 1.0])
+db.close()
+os.write(w, b"x")
+_, status = os.waitpid(pid, 0)
+print(f"reopened {status}", flush=True)
+"""
+
+
+def test_an_idle_forked_child_does_not_keep_the_writer_lock(tmp_path: Path) -> None:
+    """The child's inherited copy of the lock file is let go of at the fork: the parent
+    closes its writer and opens it again while a child that never touched the handle
+    still runs (a copy kept in the child held the lock: DatabaseLockedError)."""
+    assert run(IDLE_CHILD_SCRIPT, str(tmp_path / "db")) == ["reopened 0"]
+
+
 MP_SCRIPT = r"""
 import multiprocessing as mp, sys
 from nusterdb import ForkedProcessError, NusterDB

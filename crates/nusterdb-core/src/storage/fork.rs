@@ -44,8 +44,7 @@ pub struct ProcessToken {
 impl ProcessToken {
     /// This process.
     pub fn current() -> Self {
-        static WATCH: Once = Once::new();
-        WATCH.call_once(|| COUNTING.store(count_forks(), Ordering::Relaxed));
+        watch();
         Self {
             pid: std::process::id(),
             forks: FORKS.load(Ordering::Relaxed),
@@ -67,7 +66,14 @@ impl ProcessToken {
     }
 }
 
-/// Registers the fork counter; whether that worked.
+/// Starts counting forks and detaching inherited lock files in children, once per
+/// process.
+pub fn watch() {
+    static WATCH: Once = Once::new();
+    WATCH.call_once(|| COUNTING.store(count_forks(), Ordering::Relaxed));
+}
+
+/// Registers the fork handler; whether that worked.
 fn count_forks() -> bool {
     #[cfg(unix)]
     {
@@ -79,15 +85,94 @@ fn count_forks() -> bool {
                 child: Option<extern "C" fn()>,
             ) -> c_int;
         }
-        // Runs in the child right after fork(): one atomic add, async-signal-safe.
+        // Runs in the child right after fork(), with only async-signal-safe calls.
         extern "C" fn forked() {
             FORKS.fetch_add(1, Ordering::Relaxed);
+            inherited::detach_all();
         }
         // SAFETY: registers a plain function for the life of the program.
         unsafe { pthread_atfork(None, None, Some(forked)) == 0 }
     }
     #[cfg(not(unix))]
     false
+}
+
+/// The writer lock files open in this process, so that a forked child can let go of its
+/// copies at once: an `flock` lock lasts while any descriptor of its open file is open,
+/// and a child that kept the copy would keep a lock the parent released held for as
+/// long as it runs.
+#[cfg(unix)]
+pub mod inherited {
+    use std::os::raw::{c_char, c_int};
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    /// Lock files tracked at once; more are not detached early (the child then holds
+    /// them until it uses or drops the handle, or exits).
+    const SLOTS: usize = 64;
+
+    static FDS: [AtomicI32; SLOTS] = [const { AtomicI32::new(-1) }; SLOTS];
+
+    /// A tracked descriptor; stops tracking it on drop.
+    #[derive(Debug)]
+    pub struct Tracked(usize);
+
+    /// Tracks `fd` until the returned guard drops (`None`: no free slot).
+    pub fn track(fd: c_int) -> Option<Tracked> {
+        super::watch();
+        (0..SLOTS)
+            .find(|&i| {
+                FDS[i]
+                    .compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+            })
+            .map(Tracked)
+    }
+
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            FDS[self.0].store(-1, Ordering::SeqCst);
+        }
+    }
+
+    extern "C" {
+        fn open(path: *const c_char, flags: c_int, ...) -> c_int;
+        fn dup2(old: c_int, new: c_int) -> c_int;
+        fn close(fd: c_int) -> c_int;
+    }
+
+    /// In a child right after fork(): points every tracked descriptor at /dev/null,
+    /// which drops the child's reference to the lock file while keeping the number
+    /// valid (the handle that owns it closes it later, harmlessly).
+    pub(super) fn detach_all() {
+        // SAFETY: open, dup2 and close are async-signal-safe; the path is a C string.
+        unsafe {
+            let null = open(c"/dev/null".as_ptr(), 0);
+            if null < 0 {
+                return;
+            }
+            for slot in &FDS {
+                let fd = slot.swap(-1, Ordering::SeqCst);
+                if fd >= 0 {
+                    dup2(null, fd);
+                }
+            }
+            close(null);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub mod inherited {
+    /// Nothing to track without `fork()`.
+    #[derive(Debug)]
+    pub struct Tracked;
+
+    /// Nothing to track without `fork()`.
+    pub fn track<T>(_fd: T) -> Option<Tracked> {
+        None
+    }
+
+    pub(super) fn detach_all() {}
 }
 
 /// `Ok` unless this process was forked from one whose RocksDB pool was running.

@@ -11,16 +11,26 @@
 //! Across `fork()`: an `flock` lock belongs to the open file description, which parent
 //! and child share. It is released only when every descriptor of it is closed, so a
 //! forked child closing or exiting never releases the parent's lock — but a child that
-//! kept its copy would keep the lock held after the parent closed. A handle used or
-//! dropped in a forked child therefore closes the child's copy
-//! ([`WriterLock::release_inherited`]).
+//! kept its copy would keep the lock held after the parent closed. A fork handler
+//! therefore points the child's copies at `/dev/null` right after the fork
+//! ([`super::fork::inherited`]), and a handle used or dropped in a forked child closes
+//! its copy too ([`WriterLock::release_inherited`]).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 
+use super::fork::inherited;
 use crate::error::{Error, Result};
+
+/// Tracks a lock file's descriptor, so a forked child lets go of its copy at once.
+fn track(file: &File) -> Option<inherited::Tracked> {
+    #[cfg(unix)]
+    return inherited::track(std::os::unix::io::AsRawFd::as_raw_fd(file));
+    #[cfg(not(unix))]
+    return inherited::track(file);
+}
 
 /// Name of the lock file inside a database directory.
 pub const LOCK_FILE: &str = "nusterdb.lock";
@@ -28,6 +38,8 @@ pub const LOCK_FILE: &str = "nusterdb.lock";
 /// A held writer lock; released on drop.
 #[derive(Debug)]
 pub struct WriterLock {
+    // Dropped first: the descriptor is no longer tracked once it is being closed.
+    _tracked: Option<inherited::Tracked>,
     /// `None` once a forked child closed its inherited copy.
     file: Mutex<Option<File>>,
     path: PathBuf,
@@ -64,6 +76,7 @@ impl WriterLock {
         };
         match file.try_lock() {
             Ok(()) => Ok(Self {
+                _tracked: track(&file),
                 file: Mutex::new(Some(file)),
                 path,
                 created,
