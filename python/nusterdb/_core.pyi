@@ -320,7 +320,9 @@ class NusterDB:
     ``path=None`` or ``":memory:"`` is in memory. An existing database uses its stored
     config; a conflicting ``config`` raises ConfigMismatchError. One writer per
     database: a second one raises DatabaseLockedError; ``read_only=True`` opens a
-    follower beside a live writer (``refresh()`` catches up).
+    follower beside a live writer (``refresh()`` catches up). A handle belongs to the
+    process that opened it: in a child made by ``fork()`` every use raises
+    ForkedProcessError (open the database in the child instead).
     """
 
     def __new__(

@@ -16,6 +16,7 @@ __all__ = [
     "DimensionMismatchError",
     "DuplicateIdError",
     "FilterError",
+    "ForkedProcessError",
     "IdNotFoundError",
     "IndexRebuiltWarning",
     "InvalidArgumentError",
@@ -64,7 +65,7 @@ class FilterError(NusterDBError, ValueError):
 
 
 class DatabaseLockedError(NusterDBError):
-    """Another writer (process or handle) holds the database."""
+    """Another writer (process or handle) holds the database, or is creating it."""
 
 
 class CorruptionError(NusterDBError):
@@ -79,6 +80,16 @@ class ReadOnlyError(NusterDBError):
     """A write through a read-only handle, or a writer open of a snapshot directory
     (snapshots open only with ``read_only=True``; ``restore_snapshot`` makes a writable
     copy)."""
+
+
+class ForkedProcessError(NusterDBError):
+    """A database handle was used in a child process made by ``fork()`` (for example a
+    ``multiprocessing`` worker with the "fork" start method) from the process that
+    opened it, or such a child tried to open a database after its parent had opened one
+    (the storage engine's background threads do not survive ``fork()``). Start workers
+    with the "spawn" or "forkserver" start method and open the database in each.
+    Closing or dropping an inherited handle in the child is harmless and leaves the
+    parent's database untouched."""
 
 
 class NusterDBIOError(NusterDBError, OSError):

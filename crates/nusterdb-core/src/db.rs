@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 use roaring::RoaringBitmap;
@@ -29,9 +29,11 @@ use crate::metric::DistanceMetric;
 use crate::snapshot::{self, Listing, SnapshotInfo};
 use crate::storage::codec::{self, decode_config, decode_format, encode_config, encode_format};
 use crate::storage::fileio::{write_atomic, FileIo, OsIo};
+use crate::storage::fork::ProcessToken;
 use crate::storage::keys::{self, CONFIG_KEY, FORMAT_KEY, METADATA_PREFIX, VECTOR_PREFIX};
 use crate::storage::lock::WriterLock;
-use crate::storage::rocks::inspect_dir;
+use crate::storage::lock::LOCK_FILE;
+use crate::storage::rocks::{inspect_dir, MANIFEST_UNREADABLE};
 use crate::storage::{DirState, Store};
 use crate::vector::{check_dims, check_finite, check_magnitude};
 
@@ -40,6 +42,14 @@ pub const MAX_BATCH_RESULTS: u64 = 1 << 28;
 
 /// The HNSW graph file in a database (or snapshot) directory.
 pub const GRAPH_FILE: &str = "hnsw.graph";
+
+/// How long a read-only open waits for a database that another process is still
+/// creating (its directory holds our lock file but no initialised database yet) before
+/// it reports that there is none.
+pub const CREATION_WAIT: Duration = Duration::from_secs(10);
+
+/// The pause between a follower's attempts to open a database still being created.
+const CREATION_POLL: Duration = Duration::from_millis(20);
 
 /// A graph save is due once this many vectors changed since the last one, or an eighth
 /// of the live count if that is more: saving costs O(n), so saves stay a small share
@@ -153,6 +163,8 @@ struct Shared {
     io: Arc<dyn FileIo>,
     /// One graph save at a time (saves run under the shared lock).
     save_lock: Mutex<()>,
+    /// One refresh at a time, so a state built later is never replaced by an earlier one.
+    refresh_lock: Mutex<()>,
 }
 
 impl Shared {
@@ -240,9 +252,21 @@ struct AutoSnapshotter {
 }
 
 /// An open NusterDB database.
+///
+/// A handle belongs to the process that opened it. In a child made by `fork()` every
+/// use fails with [`Error::Forked`], and closing or dropping it there releases nothing:
+/// the child shares the parent's files but has none of its threads (RocksDB's, the
+/// auto-snapshot thread), so closing the engine there would write into the parent's
+/// database (a flush and a new MANIFEST the parent does not know of) and then join
+/// threads that do not exist. The child leaks its copy instead.
 pub struct Database {
     shared: Arc<Shared>,
     auto: Mutex<Option<AutoSnapshotter>>,
+    /// The process that opened the handle.
+    process: ProcessToken,
+    /// The writer lock (also held by the store), kept here so a forked child can close
+    /// its inherited copy without touching the state lock; `None` after `close`.
+    lock: Mutex<Option<Arc<WriterLock>>>,
 }
 
 fn corruption(path: &Path, detail: impl Into<String>) -> Error {
@@ -542,9 +566,19 @@ impl Database {
         read_only: bool,
         io: Arc<dyn FileIo>,
     ) -> Result<Database> {
+        let process = ProcessToken::current();
+        crate::storage::fork::check_usable()?;
         if let Some(c) = &config {
             c.validate()?;
         }
+        if matches!(&location, Location::Path(p) if p.as_os_str().is_empty()) {
+            // An empty path would put the database's files in the working directory.
+            return Err(Error::invalid(
+                "the path is empty: give a directory, or None / \":memory:\" for an \
+                 in-memory database",
+            ));
+        }
+        let mut lock = None;
         let (store, config, loaded) = match &location {
             Location::Memory => {
                 if read_only {
@@ -563,14 +597,17 @@ impl Database {
                 let storage = config
                     .as_ref()
                     .map_or_else(StorageConfig::default, |c| c.storage.clone());
-                let store = Store::open_read_only(path, &storage)?;
-                let stored = read_stored_config(&store)?;
+                let (store, stored) = open_follower(path, &storage)?;
                 if let Some(given) = &config {
                     check_compatible(&stored, given)?;
                 }
                 (store, stored, None)
             }
-            Location::Path(path) => Self::open_writer(path, config, io.as_ref())?,
+            Location::Path(path) => {
+                let (store, config, loaded, held) = Self::open_writer(path, config, io.as_ref())?;
+                lock = Some(held);
+                (store, config, loaded)
+            }
         };
         let (maps, graph_load) = match loaded {
             Some(loaded) => loaded,
@@ -590,6 +627,7 @@ impl Database {
             state: RwLock::new(Some(state)),
             io,
             save_lock: Mutex::new(()),
+            refresh_lock: Mutex::new(()),
         });
         if !read_only {
             if let Some(st) = shared.state.read().as_ref() {
@@ -614,6 +652,8 @@ impl Database {
         let db = Database {
             shared,
             auto: Mutex::new(None),
+            process,
+            lock: Mutex::new(lock),
         };
         if db.shared.config.auto_snapshot && !read_only && db.path().is_some() {
             db.start_auto_snapshots();
@@ -627,11 +667,14 @@ impl Database {
     /// refused with its files untouched (a writer's open would already have flushed
     /// the log into new files and rewritten the MANIFEST). The loaded maps are returned
     /// with the store; they are `None` for a database created here.
+    ///
+    /// A creation that fails removes what it made (the files, the lock file, the
+    /// directory), so the path is left as it was found.
     fn open_writer(
         path: &Path,
         given: Option<DatabaseConfig>,
         io: &dyn FileIo,
-    ) -> Result<(Store, DatabaseConfig, Option<Loaded>)> {
+    ) -> Result<(Store, DatabaseConfig, Option<Loaded>, Arc<WriterLock>)> {
         let not_found = || Error::Io {
             path: path.to_path_buf(),
             source: std::io::Error::new(
@@ -640,14 +683,29 @@ impl Database {
             ),
         };
         snapshot::refuse_writer_open(path)?;
+        // Judged first without the lock, so nothing is made in a foreign directory and
+        // nothing is made at all without a config. A database another process is
+        // creating counts as new here: the lock below then refuses this open.
         if inspect_dir(path)? == DirState::New && given.is_none() {
             return Err(not_found());
         }
+        let made_dir = matches!(
+            std::fs::symlink_metadata(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound
+        );
         std::fs::create_dir_all(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        let lock = WriterLock::acquire(path)?;
+        let lock = match WriterLock::acquire(path) {
+            Ok(l) => Arc::new(l),
+            Err(e) => {
+                if made_dir && !matches!(e, Error::Locked { .. }) {
+                    let _ = std::fs::remove_dir(path);
+                }
+                return Err(e);
+            }
+        };
         // Judged again under the lock: another process may have created it meanwhile.
         if inspect_dir(path)? == DirState::Existing {
             let first = given
@@ -684,15 +742,30 @@ impl Database {
                 let graph = graph_file(path, &stored);
                 let loaded = load_maps(&frozen, &stored, graph.as_deref().map(|g| (io, g)))?;
                 drop(frozen);
-                let store = Store::open_writer(path, &storage, lock)?;
-                return Ok((store, stored, Some(loaded)));
+                let store = Store::open_writer(path, &storage, Arc::clone(&lock))?;
+                return Ok((store, stored, Some(loaded), lock));
             }
             // Otherwise created but never initialised (a crash during creation).
+            let config = given.ok_or_else(not_found)?;
+            let store = Store::open_writer(path, &config.storage, Arc::clone(&lock))?;
+            Self::initialise(&store, &config)?;
+            return Ok((store, config, None, lock));
         }
-        let config = given.ok_or_else(not_found)?;
-        let store = Store::open_writer(path, &config.storage, lock)?;
-        Self::initialise(&store, &config)?;
-        Ok((store, config, None))
+        // A new database: empty, or only what a creation that stopped early left.
+        let before = dir_names(path)?;
+        let created = given.ok_or_else(not_found).and_then(|config| {
+            let store = Store::open_writer(path, &config.storage, Arc::clone(&lock))?;
+            Self::initialise(&store, &config)?;
+            Ok((store, config))
+        });
+        match created {
+            Ok((store, config)) => Ok((store, config, None, lock)),
+            Err(e) => {
+                // The store is closed; the lock is still held while the files go.
+                remove_creation(path, &before, lock, made_dir);
+                Err(e)
+            }
+        }
     }
 
     fn initialise(store: &Store, config: &DatabaseConfig) -> Result<()> {
@@ -730,16 +803,47 @@ impl Database {
     }
 
     /// Whether [`Database::close`] was called.
+    ///
+    /// In a forked child the handle counts as closed (it can do nothing there).
     pub fn is_closed(&self) -> bool {
-        self.shared.state.read().is_none()
+        self.forked() || self.shared.state.read().is_none()
+    }
+
+    /// Whether this process is a `fork()` child of the one that opened the handle.
+    fn forked(&self) -> bool {
+        self.process.is_other_process()
+    }
+
+    /// `Ok` in the process that opened the handle; [`Error::Forked`] in a forked child,
+    /// after closing the child's copy of the writer lock (see [`WriterLock`]). Checked
+    /// before any lock of the handle is taken: a lock held by a parent's thread at the
+    /// fork stays held in the child forever.
+    ///
+    /// # Errors
+    /// [`Error::Forked`].
+    pub fn check_process(&self) -> Result<()> {
+        if !self.forked() {
+            return Ok(());
+        }
+        if let Some(guard) = self.lock.try_lock() {
+            if let Some(lock) = guard.as_ref() {
+                lock.release_inherited();
+            }
+        }
+        Err(Error::Forked {
+            opened_in: self.process.pid(),
+            current: std::process::id(),
+        })
     }
 
     fn read<T>(&self, f: impl FnOnce(&State) -> Result<T>) -> Result<T> {
+        self.check_process()?;
         let guard = self.shared.state.read();
         f(guard.as_ref().ok_or(Error::Closed)?)
     }
 
     fn write<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
+        self.check_process()?;
         if self.shared.read_only {
             return Err(Error::ReadOnly);
         }
@@ -1184,25 +1288,33 @@ impl Database {
 
     /// Catches a read-only handle up with the writer (a no-op on a writer).
     ///
+    /// All or nothing: the new state is built beside the current one — a new follower
+    /// of the database and every map loaded from it — and replaces it only when
+    /// complete. On failure the handle keeps answering from its previous state, store
+    /// and maps alike. Searches go on meanwhile.
+    ///
     /// # Errors
     /// [`Error::Closed`]; storage or corruption errors.
     pub fn refresh(&self) -> Result<()> {
         if !self.shared.read_only {
             return self.ensure_open();
         }
-        let mut guard = self.shared.state.write();
-        let st = guard.as_mut().ok_or(Error::Closed)?;
-        st.store.catch_up()?;
-        // On failure the previous state stays in place and searchable.
+        self.check_process()?;
+        let _one = self.shared.refresh_lock.lock();
+        let (path, storage) =
+            self.read(|st| Ok((st.store.path().to_path_buf(), st.store.storage().clone())))?;
+        let (store, _) = open_follower(&path, &storage)?;
         let graph_path = self.shared.graph_path();
         let graph = graph_path.as_deref().map(|p| (self.shared.io.as_ref(), p));
-        let ((ids, index, payload), graph_load) = load_maps(&st.store, &self.shared.config, graph)?;
-        st.ids = ids;
-        st.index = index;
-        st.payload = payload;
-        // The new payload index counts its versions afresh.
-        *st.filter_cache.get_mut() = FilterCache::default();
-        st.graph_load = graph_load;
+        let (maps, graph_load) = load_maps(&store, &self.shared.config, graph)?;
+        let fresh = State::new(store, maps, graph_load);
+        let old = {
+            let mut guard = self.shared.state.write();
+            let st = guard.as_mut().ok_or(Error::Closed)?;
+            std::mem::replace(st, fresh)
+        };
+        // The old follower closes outside the lock.
+        drop(old);
         Ok(())
     }
 
@@ -1256,6 +1368,7 @@ impl Database {
     /// Read-only or in-memory handles, bad names, [`Error::AlreadyExists`] for a taken
     /// name, storage errors.
     pub fn snapshot(&self, name: &str, metadata: &Metadata) -> Result<SnapshotInfo> {
+        self.check_process()?;
         self.shared.snapshot(name, metadata, false)
     }
 
@@ -1296,6 +1409,7 @@ impl Database {
     /// # Errors
     /// Read-only handles, unknown names, I/O errors.
     pub fn delete_snapshot(&self, name: &str) -> Result<()> {
+        self.check_process()?;
         if self.shared.read_only {
             return Err(Error::ReadOnly);
         }
@@ -1333,8 +1447,12 @@ impl Database {
 
     /// Closes the database: stops the auto-snapshot thread, releases the writer lock
     /// and the engine. A second close is a no-op; any other use afterwards is
-    /// [`Error::Closed`].
+    /// [`Error::Closed`]. In a forked child it only closes the child's copy of the
+    /// writer lock (see [`Database`]).
     pub fn close(&self) {
+        if self.check_process().is_err() {
+            return;
+        }
         if let Some(auto) = self.auto.lock().take() {
             let _ = auto.stop.send(());
             let _ = auto.thread.join();
@@ -1346,12 +1464,129 @@ impl Database {
             let _ = self.shared.save_graph(st);
         }
         drop(state);
+        // The store held the lock too; this releases it.
+        drop(self.lock.lock().take());
     }
 }
 
 impl Drop for Database {
     fn drop(&mut self) {
+        if self.forked() {
+            // A forked child: nothing of the engine is closed, joined or freed here
+            // (see [`Database`]); only the inherited lock file is closed.
+            if let Some(lock) = self.lock.get_mut().take() {
+                lock.release_inherited();
+                std::mem::forget(lock);
+            }
+            if let Some(auto) = self.auto.get_mut().take() {
+                std::mem::forget(auto);
+            }
+            std::mem::forget(Arc::clone(&self.shared));
+            return;
+        }
         self.close();
+    }
+}
+
+/// Opens a read-only follower of the database at `path` and reads its stored config.
+///
+/// A database another process is still creating — our lock file without `CURRENT`
+/// yet, or `CURRENT` but not yet the format marker — is waited for, up to
+/// [`CREATION_WAIT`]; so is a MANIFEST a live writer replaced between reading
+/// `CURRENT` and opening it. After that wait, a creation that never finished is "no
+/// database" ([`Error::Io`], not found) and an unreadable MANIFEST is corruption.
+fn open_follower(path: &Path, storage: &StorageConfig) -> Result<(Store, DatabaseConfig)> {
+    let deadline = Instant::now() + CREATION_WAIT;
+    loop {
+        let pending = match try_open_follower(path, storage) {
+            Ok(Ok(opened)) => return Ok(opened),
+            Ok(Err(pending)) => pending,
+            Err(Error::Corruption { detail, .. }) if detail.starts_with(MANIFEST_UNREADABLE) => {
+                corruption(path, detail)
+            }
+            Err(e) => return Err(e),
+        };
+        if Instant::now() >= deadline {
+            return Err(pending);
+        }
+        std::thread::sleep(CREATION_POLL);
+    }
+}
+
+/// One attempt of [`open_follower`]: the store and config, or (inner `Err`) the error
+/// to report if the database is still not there when the wait is over.
+fn try_open_follower(
+    path: &Path,
+    storage: &StorageConfig,
+) -> Result<std::result::Result<(Store, DatabaseConfig), Error>> {
+    let unfinished = |what: &str| Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no database to open read-only: {what}"),
+        ),
+    };
+    if inspect_dir(path)? == DirState::New {
+        return if path.join(LOCK_FILE).exists() {
+            Ok(Err(unfinished(
+                "a database creation here has not finished (RocksDB's CURRENT file is missing)",
+            )))
+        } else {
+            Err(unfinished("the directory is empty or missing"))
+        };
+    }
+    let store = Store::open_read_only(path, storage)?;
+    match read_stored_config(&store) {
+        Ok(stored) => Ok(Ok((store, stored))),
+        Err(Error::Corruption { .. }) if store.is_empty()? && !has_table_files(path) => Ok(Err(
+            unfinished("the database was created but not initialised (it holds no record yet)"),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// The names in `dir`.
+fn dir_names(dir: &Path) -> Result<Vec<std::ffi::OsString>> {
+    let io = |source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        names.push(entry.map_err(io)?.file_name());
+    }
+    Ok(names)
+}
+
+/// Undoes a failed creation in `path`, which held only `before` when it started under
+/// `lock`: removes every file made since (never a directory, never following a
+/// symlink), the lock file if this open made it, and the directory if this open made
+/// it and it is empty. Best effort; the files are those of a database never written to.
+fn remove_creation(
+    path: &Path,
+    before: &[std::ffi::OsString],
+    lock: Arc<WriterLock>,
+    made_dir: bool,
+) {
+    if let Ok(now) = dir_names(path) {
+        for name in now {
+            if before.contains(&name) || name == LOCK_FILE {
+                continue;
+            }
+            let file = path.join(&name);
+            if std::fs::symlink_metadata(&file).is_ok_and(|m| !m.is_dir()) {
+                let _ = std::fs::remove_file(&file);
+            }
+        }
+    }
+    if lock.created() {
+        // Removed while still held: an open racing this one finds it locked, or finds
+        // no file and makes its own.
+        let _ = std::fs::remove_file(lock.path());
+    }
+    drop(lock);
+    if made_dir {
+        let _ = std::fs::remove_dir(path);
     }
 }
 
@@ -1398,4 +1633,215 @@ fn first_link(m: &std::fs::Metadata, seen: &mut std::collections::HashSet<(u64, 
 #[cfg(not(unix))]
 fn first_link(_m: &std::fs::Metadata, _seen: &mut std::collections::HashSet<(u64, u64)>) -> bool {
     true
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::metadata::Value;
+
+    fn meta(i: u64) -> Metadata {
+        let mut m = Metadata::new();
+        m.set("k", Value::Int(i as i64)).unwrap();
+        m
+    }
+
+    fn k_of(m: Option<Metadata>) -> Option<i64> {
+        match m?.get("k") {
+            Some(Value::Int(k)) => Some(*k),
+            _ => None,
+        }
+    }
+
+    fn writer(path: &Path) -> Database {
+        let db = Database::open(
+            Location::Path(path.to_path_buf()),
+            Some(DatabaseConfig::new(4).unwrap()),
+            false,
+        )
+        .unwrap();
+        for i in 0..10u64 {
+            db.add(i, &[i as f32, 1.0, 2.0, 3.0], Some(meta(i)))
+                .unwrap();
+        }
+        db
+    }
+
+    fn follower(path: &Path) -> Database {
+        Database::open(Location::Path(path.to_path_buf()), None, true).unwrap()
+    }
+
+    /// Writes a record the loader cannot decode straight into the writer's store.
+    fn put_raw(db: &Database, key: &[u8], value: &[u8]) {
+        let guard = db.shared.state.read();
+        let mut batch = WriteBatch::default();
+        batch.put(key, value);
+        guard.as_ref().unwrap().store.write(batch).unwrap();
+    }
+
+    #[test]
+    fn a_failed_refresh_keeps_the_previous_state_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let w = writer(&path);
+        let r = follower(&path);
+        let old_scratch = r.read(|st| Ok(st.store.scratch_dir().map(Path::to_path_buf)));
+        let old_scratch = old_scratch.unwrap().unwrap();
+        assert!(old_scratch.is_dir());
+
+        // The writer removes 3 and stores metadata for 5 that does not decode: catching
+        // up succeeds, loading the maps fails.
+        assert!(w.remove(3).unwrap());
+        put_raw(&w, &keys::metadata_key(5), b"\xff not metadata");
+        w.flush().unwrap();
+        assert!(matches!(r.refresh(), Err(Error::Corruption { .. })));
+
+        // Store and maps still agree on the state before the refresh: 3 is there, with
+        // its metadata (a half-done refresh answered CorruptionError here).
+        assert_eq!(r.count().unwrap(), 10);
+        assert!(r.contains(3).unwrap());
+        assert_eq!(k_of(r.get_metadata(3).unwrap()), Some(3));
+        assert_eq!(k_of(r.get_metadata(5).unwrap()), Some(5));
+        assert_eq!(
+            r.search(&[3.0, 1.0, 2.0, 3.0], 1, None, None).unwrap()[0].0,
+            3
+        );
+        assert!(old_scratch.is_dir());
+
+        // Repaired by the writer: the next refresh takes everything, and the old
+        // follower's scratch directory goes with it.
+        put_raw(
+            &w,
+            &keys::metadata_key(5),
+            &codec::encode_metadata(&meta(50)),
+        );
+        w.flush().unwrap();
+        r.refresh().unwrap();
+        assert_eq!(r.count().unwrap(), 9);
+        assert!(!r.contains(3).unwrap());
+        assert_eq!(r.get_metadata(3).unwrap(), None);
+        assert_eq!(k_of(r.get_metadata(5).unwrap()), Some(50));
+        assert!(!old_scratch.exists());
+        let new_scratch = r.read(|st| Ok(st.store.scratch_dir().map(Path::to_path_buf)));
+        let new_scratch = new_scratch.unwrap().unwrap();
+        assert!(new_scratch.is_dir());
+        r.close();
+        assert!(!new_scratch.exists());
+    }
+
+    #[test]
+    fn a_handle_in_a_forked_process_refuses_everything_and_closes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut w = writer(&path);
+        // As a fork() child sees it: the handle was opened by another process.
+        let real = w.process;
+        w.process = ProcessToken {
+            pid: real.pid.wrapping_add(1),
+            forks: real.forks.wrapping_sub(1),
+        };
+        let forked = |r: Result<()>| matches!(r, Err(Error::Forked { .. }));
+        assert!(forked(w.add(100, &[0.0; 4], None)));
+        assert!(forked(w.bulk_add(&[101], &[0.0; 4], None).map(|_| ())));
+        assert!(forked(w.search(&[0.0; 4], 1, None, None).map(|_| ())));
+        assert!(forked(w.count().map(|_| ())));
+        assert!(forked(w.flush()));
+        assert!(forked(w.refresh()));
+        assert!(forked(w.snapshot("s", &Metadata::new()).map(|_| ())));
+        assert!(forked(w.delete_snapshot("s")));
+        assert!(forked(w.list_snapshots().map(|_| ())));
+        assert!(w.is_closed());
+        // close() in the child releases nothing of the parent's.
+        w.close();
+        w.process = real;
+        assert!(!w.is_closed());
+        assert_eq!(w.count().unwrap(), 10);
+        w.add(100, &[0.0; 4], None).unwrap();
+        assert_eq!(w.count().unwrap(), 11);
+    }
+
+    #[test]
+    fn an_empty_path_is_refused_and_nothing_is_made() {
+        let r = Database::open(
+            Location::Path(PathBuf::new()),
+            Some(DatabaseConfig::new(4).unwrap()),
+            false,
+        );
+        assert!(matches!(r, Err(Error::InvalidArgument(_))));
+        assert!(!Path::new(LOCK_FILE).exists());
+        let r = Database::open(Location::Path(PathBuf::new()), None, true);
+        assert!(matches!(r, Err(Error::InvalidArgument(_))));
+    }
+
+    #[test]
+    fn a_failed_creation_removes_what_it_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        std::fs::create_dir(&path).unwrap();
+        // A directory where RocksDB writes its IDENTITY file: the creation fails.
+        std::fs::create_dir(path.join("IDENTITY")).unwrap();
+        std::fs::write(path.join(LOCK_FILE), b"").unwrap();
+        let before = {
+            let mut n = dir_names(&path).unwrap();
+            n.sort();
+            n
+        };
+        let r = Database::open(
+            Location::Path(path.clone()),
+            Some(DatabaseConfig::new(4).unwrap()),
+            false,
+        );
+        assert!(r.is_err());
+        let mut after = dir_names(&path).unwrap();
+        after.sort();
+        assert_eq!(before, after);
+
+        // In a directory this open made, the directory and the lock file go too.
+        let fresh = dir.path().join("fresh");
+        std::fs::create_dir(&fresh).unwrap();
+        let lock = Arc::new(WriterLock::acquire(&fresh).unwrap());
+        assert!(lock.created());
+        std::fs::write(fresh.join("000001.dbtmp"), b"x").unwrap();
+        remove_creation(&fresh, &[], lock, true);
+        assert!(!fresh.exists());
+    }
+
+    #[test]
+    fn followers_wait_only_for_a_creation_in_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = StorageConfig::default();
+        // Missing or empty: no database, at once.
+        let missing = dir.path().join("missing");
+        assert!(matches!(
+            try_open_follower(&missing, &storage),
+            Err(Error::Io { .. })
+        ));
+        // Our lock file and no CURRENT yet: being created, worth waiting for.
+        let starting = dir.path().join("starting");
+        std::fs::create_dir(&starting).unwrap();
+        std::fs::write(starting.join(LOCK_FILE), b"").unwrap();
+        std::fs::write(starting.join("IDENTITY"), b"id").unwrap();
+        assert!(matches!(try_open_follower(&starting, &storage), Ok(Err(_))));
+        // CURRENT but no format marker yet: the same.
+        let created = dir.path().join("created");
+        std::fs::create_dir(&created).unwrap();
+        let lock = Arc::new(WriterLock::acquire(&created).unwrap());
+        let store = Store::open_writer(&created, &storage, lock).unwrap();
+        assert!(matches!(try_open_follower(&created, &storage), Ok(Err(_))));
+        drop(store);
+        // Initialised: opens.
+        let path = dir.path().join("db");
+        let w = writer(&path);
+        let (store, config) = try_open_follower(&path, &storage).unwrap().unwrap();
+        assert_eq!(config.dim, 4);
+        drop(store);
+        drop(w);
+        // Our lock file beside data files without CURRENT: damage, not a creation.
+        std::fs::remove_file(path.join("CURRENT")).unwrap();
+        assert!(matches!(
+            try_open_follower(&path, &storage),
+            Err(Error::Corruption { .. })
+        ));
+    }
 }

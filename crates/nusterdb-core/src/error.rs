@@ -70,6 +70,27 @@ pub enum Error {
     #[error("the database is open read-only")]
     ReadOnly,
 
+    /// Use of a handle in a process forked from the one that opened it. The child
+    /// shares the parent's files but not its threads; the handle does nothing there.
+    #[error(
+        "this database handle was opened in process {opened_in} and cannot be used in \
+         process {current}, a child made by fork(); open the database in the child \
+         instead (with multiprocessing: open it in each worker, or use the \"spawn\" or \
+         \"forkserver\" start method)"
+    )]
+    Forked { opened_in: u32, current: u32 },
+
+    /// An open in a process forked from one that had opened a database: RocksDB's
+    /// background threads, started by that open, do not exist in the child.
+    #[error(
+        "this process ({current}) was made by fork() from process {started_in} after that \
+         process had opened a database; the storage engine's background threads do not \
+         survive fork(), so no database can be opened here. Start worker processes \
+         with the \"spawn\" or \"forkserver\" multiprocessing start method, or fork \
+         before opening any database"
+    )]
+    ForkedEngine { started_in: u32, current: u32 },
+
     /// An operating-system I/O failure on a path.
     #[error("I/O error on {path}: {source}")]
     Io {

@@ -20,6 +20,7 @@ pyo3::import_exception!(nusterdb.exceptions, DatabaseLockedError);
 pyo3::import_exception!(nusterdb.exceptions, CorruptionError);
 pyo3::import_exception!(nusterdb.exceptions, ClosedError);
 pyo3::import_exception!(nusterdb.exceptions, ReadOnlyError);
+pyo3::import_exception!(nusterdb.exceptions, ForkedProcessError);
 pyo3::import_exception!(nusterdb.exceptions, NusterDBIOError);
 pyo3::import_exception!(nusterdb.exceptions, IndexRebuiltWarning);
 pyo3::import_exception!(nusterdb.exceptions, DamagedSnapshotWarning);
@@ -53,6 +54,7 @@ pub fn to_py_err(err: Error) -> PyErr {
         Error::Corruption { .. } => CorruptionError::new_err(msg),
         Error::Closed => ClosedError::new_err(msg),
         Error::ReadOnly => ReadOnlyError::new_err(msg),
+        Error::Forked { .. } | Error::ForkedEngine { .. } => ForkedProcessError::new_err(msg),
         Error::Io { path, source } => {
             // OSError's (errno, strerror, filename) form fills .errno and .filename.
             let errno = source

@@ -4,8 +4,10 @@
 //! - [`keys`]: the key layout. [`codec`]: the record encodings (untrusted-input decoders).
 //! - [`fileio`]: the files NusterDB writes itself, through a trait tests can fault.
 //! - [`logscan`]: a check of RocksDB's log files for damage its readers loop on.
+//! - [`fork`]: what a child made by `fork()` may do with the engine.
 //! - [`lock`]: the one-writer lock file. [`rocks`]: the `Store` handle (open modes,
-//!   atomic batches, scans, WAL sync, checkpoints).
+//!   atomic batches, scans, WAL sync, checkpoints). [`scratch`]: a follower's private
+//!   scratch directory.
 //!
 //! It knows nothing about indexes or Python.
 //!
@@ -13,10 +15,12 @@
 
 pub mod codec;
 pub mod fileio;
+pub mod fork;
 pub mod keys;
 pub mod lock;
 pub mod logscan;
 pub mod options;
 pub mod rocks;
+pub mod scratch;
 
 pub use rocks::{DirState, OpenMode, Store};

@@ -4,13 +4,16 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use rocksdb::{Direction, Env, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 
+use super::fork;
 use super::keys;
 use super::lock::{WriterLock, LOCK_FILE};
 use super::logscan;
 use super::options::{db_options, write_options};
+use super::scratch::ScratchDir;
 use crate::config::StorageConfig;
 use crate::error::{Error, Result};
 
@@ -77,6 +80,10 @@ pub fn inspect_dir(path: &Path) -> Result<DirState> {
             "a RocksDB directory without NusterDB's lock file (made by another program)",
         )),
         (false, _) if names.iter().all(|n| n == LOCK_FILE) => Ok(DirState::New),
+        // A creation that stopped (or, without the writer lock, is still running)
+        // before RocksDB wrote CURRENT: nothing was ever stored, and a writer holding
+        // the lock creates the database over it.
+        (false, true) if names.iter().all(|n| is_creation_file(n)) => Ok(DirState::New),
         (false, true) => Err(Error::Corruption {
             path: path.to_path_buf(),
             detail: "RocksDB's CURRENT file is missing from a NusterDB database".into(),
@@ -84,6 +91,21 @@ pub fn inspect_dir(path: &Path) -> Result<DirState> {
         (false, false) => Err(foreign("the directory is not empty")),
     }
 }
+
+/// Whether `name` is a file a RocksDB creation writes before `CURRENT` (`NewDB`: the
+/// info log, the identity, RocksDB's lock, the first MANIFEST, temporary files), or our
+/// lock file. A directory of nothing else holds no stored record.
+fn is_creation_file(name: &str) -> bool {
+    matches!(
+        name,
+        LOCK_FILE | "IDENTITY" | "LOCK" | "LOG" | "MANIFEST-000001"
+    ) || name.starts_with("LOG.old.")
+        || name.ends_with(".dbtmp")
+}
+
+/// The start of the detail of a follower's open that found the MANIFEST named by
+/// `CURRENT` unreadable.
+pub const MANIFEST_UNREADABLE: &str = "the MANIFEST named by CURRENT cannot be read";
 
 fn no_database(path: &Path) -> Error {
     Error::Io {
@@ -132,16 +154,19 @@ fn io_kind_of(msg: &str) -> std::io::ErrorKind {
 
 /// An open RocksDB with NusterDB's options.
 pub struct Store {
+    // Fields drop in this order: RocksDB closes first, then what it needed goes —
+    // the in-memory Env, the writer lock, and the scratch directory a secondary
+    // instance writes its own logs to.
     db: DB,
     opts: Options,
     write_opts: WriteOptions,
     path: PathBuf,
     mode: OpenMode,
-    // Kept alive for the store's life: the in-memory Env, the writer lock, and the
-    // scratch directory a secondary instance needs for its own logs.
+    /// The storage knobs of this open (a follower reopens with them on refresh).
+    cfg: StorageConfig,
     _env: Option<Env>,
-    _lock: Option<WriterLock>,
-    secondary_dir: Option<PathBuf>,
+    _lock: Option<Arc<WriterLock>>,
+    _scratch: Option<ScratchDir>,
 }
 
 impl std::fmt::Debug for Store {
@@ -161,9 +186,11 @@ impl Store {
     ///
     /// # Errors
     /// Foreign or damaged directories, engine errors.
-    pub fn open_writer(path: &Path, cfg: &StorageConfig, lock: WriterLock) -> Result<Self> {
+    pub fn open_writer(path: &Path, cfg: &StorageConfig, lock: Arc<WriterLock>) -> Result<Self> {
+        fork::check_usable()?;
         let state = inspect_dir(path)?;
         let mut opts = db_options(cfg);
+        fork::engine_starting();
         // Never create a fresh database over a directory that should hold one.
         opts.create_if_missing(state == DirState::New);
         let db = DB::open(&opts, path).map_err(|e| map_rocks(path, e))?;
@@ -173,9 +200,10 @@ impl Store {
             write_opts: write_options(cfg),
             path: path.to_path_buf(),
             mode: OpenMode::Writer,
+            cfg: cfg.clone(),
             _env: None,
             _lock: Some(lock),
-            secondary_dir: None,
+            _scratch: None,
         })
     }
 
@@ -193,8 +221,10 @@ impl Store {
         if inspect_dir(path)? == DirState::New {
             return Err(no_database(path));
         }
+        fork::check_usable()?;
         logscan::check_logs(path)?;
         let mut opts = db_options(cfg);
+        fork::engine_starting();
         opts.create_if_missing(false);
         let db = DB::open_for_read_only(&opts, path, false).map_err(|e| map_rocks(path, e))?;
         Ok(Self {
@@ -203,9 +233,10 @@ impl Store {
             write_opts: write_options(cfg),
             path: path.to_path_buf(),
             mode: OpenMode::Frozen,
+            cfg: cfg.clone(),
             _env: None,
             _lock: None,
-            secondary_dir: None,
+            _scratch: None,
         })
     }
 
@@ -218,45 +249,47 @@ impl Store {
             return Err(no_database(path));
         }
         logscan::check_logs(path)?;
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let scratch = std::env::temp_dir().join(format!(
-            "nusterdb-secondary-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&scratch).map_err(|source| Error::Io {
-            path: scratch.clone(),
-            source,
-        })?;
+        fork::check_usable()?;
+        let scratch = ScratchDir::create()?;
         let mut opts = db_options(cfg);
+        fork::engine_starting();
         opts.create_if_missing(false);
         // Secondaries must keep every file open: the primary may delete them.
         opts.set_max_open_files(-1);
-        let db = match DB::open_as_secondary(&opts, path, &scratch) {
-            Ok(db) => db,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&scratch);
-                // At open there is no "primary switching MANIFEST" to wait for: a
-                // TryAgain here means CURRENT names a MANIFEST that cannot be read.
-                if e.kind() == rocksdb::ErrorKind::TryAgain {
-                    return Err(Error::Corruption {
-                        path: path.to_path_buf(),
-                        detail: format!("the MANIFEST named by CURRENT cannot be read: {e}"),
-                    });
+        // On failure the scratch directory is removed as `scratch` drops.
+        let db = DB::open_as_secondary(&opts, path, scratch.path()).map_err(|e| {
+            // A TryAgain here means CURRENT named a MANIFEST that could not be read
+            // (a live writer may just have switched MANIFESTs; the caller retries).
+            if e.kind() == rocksdb::ErrorKind::TryAgain {
+                Error::Corruption {
+                    path: path.to_path_buf(),
+                    detail: format!("{MANIFEST_UNREADABLE}: {e}"),
                 }
-                return Err(map_rocks(path, e));
+            } else {
+                map_rocks(path, e)
             }
-        };
+        })?;
         Ok(Self {
             db,
             opts,
             write_opts: write_options(cfg),
             path: path.to_path_buf(),
             mode: OpenMode::ReadOnly,
+            cfg: cfg.clone(),
             _env: None,
             _lock: None,
-            secondary_dir: Some(scratch),
+            _scratch: Some(scratch),
         })
+    }
+
+    /// The storage knobs this store was opened with.
+    pub fn storage(&self) -> &StorageConfig {
+        &self.cfg
+    }
+
+    /// The scratch directory of a follower.
+    pub fn scratch_dir(&self) -> Option<&Path> {
+        self._scratch.as_ref().map(ScratchDir::path)
     }
 
     /// Opens a fresh store in RocksDB's in-memory environment.
@@ -270,8 +303,10 @@ impl Store {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
+        fork::check_usable()?;
         let env = Env::mem_env().map_err(|e| map_rocks(&path, e))?;
         let mut opts = db_options(cfg);
+        fork::engine_starting();
         opts.set_env(&env);
         opts.create_if_missing(true);
         let db = DB::open(&opts, &path).map_err(|e| map_rocks(&path, e))?;
@@ -281,9 +316,10 @@ impl Store {
             write_opts: write_options(cfg),
             path,
             mode: OpenMode::InMemory,
+            cfg: cfg.clone(),
             _env: Some(env),
             _lock: None,
-            secondary_dir: None,
+            _scratch: None,
         })
     }
 
@@ -414,13 +450,5 @@ impl Store {
             return Ok(());
         }
         self.db.flush().map_err(|e| self.err(e))
-    }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.secondary_dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
     }
 }
