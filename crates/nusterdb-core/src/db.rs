@@ -17,7 +17,7 @@ use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 use roaring::RoaringBitmap;
 use rocksdb::WriteBatch;
 
-use crate::config::{DatabaseConfig, IndexType, StorageConfig};
+use crate::config::{check_ef_search, DatabaseConfig, IndexType, StorageConfig};
 use crate::error::{Error, Result};
 use crate::filter::{Filter, PayloadIndex};
 use crate::id_map::{check_id, IdMap};
@@ -86,7 +86,9 @@ pub struct Stats {
     pub metadata_keys: Vec<String>,
     /// Slots freed by removals and not yet reused.
     pub deleted_count: u64,
-    /// Heap bytes of the in-memory structures (vectors, id map, payload index).
+    /// Bytes of memory held: the in-memory structures (vectors, graph, id map, payload
+    /// index) and the storage engine's (memtables, block-cache usage, table readers'
+    /// index and filter blocks).
     pub memory_bytes: u64,
     /// Bytes of the database directory on disk (0 in memory).
     pub disk_bytes: u64,
@@ -168,10 +170,15 @@ impl Shared {
 
     /// Writes the graph of `st` to `path` (atomically).
     fn write_graph(&self, st: &State, path: &Path) -> Result<()> {
+        let _one = self.save_lock.lock();
+        self.write_graph_locked(st, path)
+    }
+
+    /// [`Shared::write_graph`] for a caller holding `save_lock`.
+    fn write_graph_locked(&self, st: &State, path: &Path) -> Result<()> {
         let Some(h) = st.index.as_hnsw() else {
             return Ok(());
         };
-        let _one = self.save_lock.lock();
         write_atomic(self.io.as_ref(), path, |w| {
             h.write_graph(w, &|s| st.ids.id(s), st.ids.slot_extent())
         })
@@ -185,14 +192,24 @@ impl Shared {
         if self.read_only {
             return Ok(());
         }
+        // The count is read and reset under the lock the save holds: two saves at once
+        // (a flush beside a triggered save) run one after the other, and the second
+        // finds nothing left to save instead of subtracting the same count again.
+        let _one = self.save_lock.lock();
         let unsaved = st.unsaved.load(Ordering::Relaxed);
         if unsaved == 0 {
             return Ok(());
         }
-        match self.write_graph(st, &path) {
+        match self.write_graph_locked(st, &path) {
             Ok(()) => {
-                // Writers are excluded while a save runs, so nothing was counted meanwhile.
-                st.unsaved.fetch_sub(unsaved, Ordering::Relaxed);
+                // Writers are excluded while a save runs (saves hold the shared lock),
+                // so nothing was counted meanwhile; saturating all the same, as a
+                // wrapped count would make every later write save the whole graph.
+                let _ = st
+                    .unsaved
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                        Some(u.saturating_sub(unsaved))
+                    });
                 st.save_at
                     .store(save_threshold(st.ids.len()), Ordering::Relaxed);
                 Ok(())
@@ -249,45 +266,6 @@ fn corruption(path: &Path, detail: impl Into<String>) -> Error {
         path: path.to_path_buf(),
         detail: detail.into(),
     }
-}
-
-/// Compares the structural fields of a stored and a given config.
-fn check_compatible(stored: &DatabaseConfig, given: &DatabaseConfig) -> Result<()> {
-    let mismatch = |field: &'static str, s: String, g: String| {
-        Err(Error::ConfigMismatch {
-            field,
-            stored: s,
-            given: g,
-        })
-    };
-    if stored.dim != given.dim {
-        return mismatch("dim", stored.dim.to_string(), given.dim.to_string());
-    }
-    if stored.index_type != given.index_type {
-        return mismatch(
-            "index_type",
-            stored.index_type.name().into(),
-            given.index_type.name().into(),
-        );
-    }
-    if stored.distance_metric != given.distance_metric {
-        return mismatch(
-            "distance_metric",
-            stored.distance_metric.name().into(),
-            given.distance_metric.name().into(),
-        );
-    }
-    if stored.index_type == IndexType::Hnsw {
-        let (s, g) = (&stored.hnsw, &given.hnsw);
-        if s.max_nb_connection != g.max_nb_connection {
-            return mismatch(
-                "max_nb_connection",
-                s.max_nb_connection.to_string(),
-                g.max_nb_connection.to_string(),
-            );
-        }
-    }
-    Ok(())
 }
 
 fn new_index(config: &DatabaseConfig, capacity: usize) -> Box<dyn VectorIndex> {
@@ -515,9 +493,11 @@ impl Database {
     /// Opens or creates a database.
     ///
     /// - New location: `config` is required and stored.
-    /// - Existing database: its stored config is used; a given `config` must agree on
-    ///   dim, index type, metric (and M for HNSW) or the open fails with
-    ///   [`Error::ConfigMismatch`]. The given storage knobs apply to this open.
+    /// - Existing database: its stored config is used, with the fields a given
+    ///   `config` states ([`DatabaseConfig::stated`]) applied by
+    ///   [`DatabaseConfig::reopened_with`]: stated structural fields must agree or the
+    ///   open fails with [`Error::ConfigMismatch`]; stated runtime knobs are applied,
+    ///   and a writer stores them as the new stored config.
     /// - `read_only`: a follower that works beside a live writer.
     ///
     /// # Errors
@@ -559,15 +539,23 @@ impl Database {
                 (store, config, None)
             }
             Location::Path(path) if read_only => {
-                let storage = config
+                let first = config
                     .as_ref()
                     .map_or_else(StorageConfig::default, |c| c.storage.clone());
-                let store = Store::open_read_only(path, &storage)?;
+                let store = Store::open_read_only(path, &first)?;
                 let stored = read_stored_config(&store)?;
-                if let Some(given) = &config {
-                    check_compatible(&stored, given)?;
-                }
-                (store, stored, None)
+                let config = match &config {
+                    Some(given) => stored.reopened_with(given)?,
+                    None => stored,
+                };
+                // Reopened if the knobs in force differ from those of the first open.
+                let store = if config.storage == first {
+                    store
+                } else {
+                    drop(store);
+                    Store::open_read_only(path, &config.storage)?
+                };
+                (store, config, None)
             }
             Location::Path(path) => Self::open_writer(path, config, io.as_ref())?,
         };
@@ -664,13 +652,11 @@ impl Database {
             }
             if !empty {
                 let stored = read_stored_config(&frozen)?;
-                let storage = match &given {
-                    Some(g) => {
-                        check_compatible(&stored, g)?;
-                        g.storage.clone()
-                    }
-                    None => stored.storage.clone(),
+                let config = match &given {
+                    Some(g) => stored.reopened_with(g)?,
+                    None => stored.clone(),
                 };
+                let storage = config.storage.clone();
                 // Recovery (the WAL recovery mode above all) must run with the knobs the
                 // writer will use, or the loaded maps could differ from its records.
                 let frozen = if storage == first {
@@ -679,11 +665,16 @@ impl Database {
                     drop(frozen);
                     Store::open_frozen(path, &storage, &lock)?
                 };
-                let graph = graph_file(path, &stored);
-                let loaded = load_maps(&frozen, &stored, graph.as_deref().map(|g| (io, g)))?;
+                let graph = graph_file(path, &config);
+                let loaded = load_maps(&frozen, &config, graph.as_deref().map(|g| (io, g)))?;
                 drop(frozen);
                 let store = Store::open_writer(path, &storage, lock)?;
-                return Ok((store, stored, Some(loaded)));
+                if config != stored {
+                    // Runtime knobs given at open are the stored config from now on: a
+                    // later open that states nothing runs as this one does.
+                    Self::store_config(&store, &config)?;
+                }
+                return Ok((store, config, Some(loaded)));
             }
             // Otherwise created but never initialised (a crash during creation).
         }
@@ -701,7 +692,16 @@ impl Database {
         store.sync_wal()
     }
 
-    /// The configuration in force (the stored one for existing databases).
+    /// Replaces the stored config (synced: it decides how the next open runs).
+    fn store_config(store: &Store, config: &DatabaseConfig) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.put(CONFIG_KEY, encode_config(config));
+        store.write(batch)?;
+        store.sync_wal()
+    }
+
+    /// The configuration in force: the stored one, with the runtime knobs given at
+    /// open applied (see [`DatabaseConfig::reopened_with`]).
     pub fn config(&self) -> &DatabaseConfig {
         &self.shared.config
     }
@@ -1115,6 +1115,9 @@ impl Database {
         ef_search: Option<usize>,
     ) -> Result<Vec<(u64, f32)>> {
         self.check_query(q, k)?;
+        if let Some(ef) = ef_search {
+            check_ef_search(ef)?;
+        }
         let params = SearchParams { ef_search };
         self.read(|st| {
             let allow = Self::allowed(st, filter);
@@ -1143,6 +1146,9 @@ impl Database {
                 expected: dim,
                 got: queries.len(),
             });
+        }
+        if let Some(ef) = ef_search {
+            check_ef_search(ef)?;
         }
         let n = queries.len() / dim;
         if (n as u64).saturating_mul(k as u64) > MAX_BATCH_RESULTS {
@@ -1219,7 +1225,8 @@ impl Database {
                 deleted_count: st.ids.free_slots() as u64,
                 memory_bytes: (st.index.memory_bytes()
                     + st.payload.memory_bytes()
-                    + st.ids.memory_bytes()) as u64,
+                    + st.ids.memory_bytes()) as u64
+                    + st.store.memory_bytes(),
                 disk_bytes,
                 engine_statistics: st.store.statistics(),
             })
@@ -1232,6 +1239,15 @@ impl Database {
     /// [`Error::Closed`].
     pub fn ticker(&self, t: rocksdb::statistics::Ticker) -> Result<u64> {
         self.read(|st| Ok(st.store.ticker(t)))
+    }
+
+    /// One integer property of the storage engine (e.g. `rocksdb.block-cache-capacity`),
+    /// `None` if the engine does not know it.
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub fn engine_property(&self, name: &str) -> Result<Option<u64>> {
+        self.read(|st| Ok(st.store.int_property(name)))
     }
 
     /// Flushes RocksDB's memtables to files (so on-disk size reflects every write).

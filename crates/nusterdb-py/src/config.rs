@@ -2,8 +2,15 @@
 //!
 //! The objects are immutable (like frozen dataclasses): a `DatabaseConfig` copies the
 //! configs it is given, so mutable ones would invite edits that silently reach nothing.
+//!
+//! Each object remembers which constructor arguments were passed (`stated`): opening
+//! an existing database checks or applies only those (see
+//! `DatabaseConfig::reopened_with` in the core). The defaults stand in for the others
+//! and are what a new database is created with. Equality compares values only.
 
-use nusterdb_core::config::{Compression, DatabaseConfig, HnswConfig, IndexType, StorageConfig};
+use nusterdb_core::config::{
+    Compression, DatabaseConfig, Field, Fields, HnswConfig, IndexType, StorageConfig,
+};
 use nusterdb_core::DistanceMetric;
 use pyo3::prelude::*;
 
@@ -18,40 +25,68 @@ use crate::metric::{to_metric, PyDistanceMetric};
     eq,
     skip_from_py_object
 )]
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct PyHnswConfig {
     pub inner: HnswConfig,
+    /// The HNSW fields passed to the constructor.
+    pub stated: Fields,
+}
+
+impl PartialEq for PyHnswConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.inner == other.inner
+    }
+}
+
+/// `value` if given (and records `field` as stated), else `default`.
+fn arg<T>(stated: &mut Fields, field: Field, value: Option<T>, default: T) -> T {
+    match value {
+        Some(v) => {
+            *stated = stated.with(field);
+            v
+        }
+        None => default,
+    }
 }
 
 #[pymethods]
 impl PyHnswConfig {
+    // None stands for "not passed" (the default applies, and a reopen leaves the
+    // stored value); the text signature shows the defaults.
     #[new]
-    #[pyo3(signature = (max_nb_connection = 16, max_nb_elements = 1024, max_layer = 16,
-                        ef_construction = 200, ef_search = None, use_heuristic = true))]
+    #[pyo3(signature = (max_nb_connection = None, max_nb_elements = None, max_layer = None,
+                        ef_construction = None, ef_search = None, use_heuristic = None),
+           text_signature = "(max_nb_connection=16, max_nb_elements=1024, max_layer=16, \
+                             ef_construction=200, ef_search=None, use_heuristic=True)")]
     fn new(
-        max_nb_connection: usize,
-        max_nb_elements: usize,
-        max_layer: usize,
-        ef_construction: usize,
+        max_nb_connection: Option<usize>,
+        max_nb_elements: Option<usize>,
+        max_layer: Option<usize>,
+        ef_construction: Option<usize>,
         ef_search: Option<usize>,
-        use_heuristic: bool,
+        use_heuristic: Option<bool>,
     ) -> PyResult<Self> {
+        let d = HnswConfig::default();
+        let mut stated = Fields::NONE;
+        let st = &mut stated;
         let inner = HnswConfig {
-            max_nb_connection,
-            max_nb_elements,
-            max_layer,
-            ef_construction,
-            ef_search,
-            use_heuristic,
+            max_nb_connection: arg(st, Field::MaxNbConnection, max_nb_connection, d.max_nb_connection),
+            max_nb_elements: arg(st, Field::MaxNbElements, max_nb_elements, d.max_nb_elements),
+            max_layer: arg(st, Field::MaxLayer, max_layer, d.max_layer),
+            ef_construction: arg(st, Field::EfConstruction, ef_construction, d.ef_construction),
+            ef_search: arg(st, Field::EfSearch, ef_search.map(Some), d.ef_search),
+            use_heuristic: arg(st, Field::UseHeuristic, use_heuristic, d.use_heuristic),
         };
         inner.validate().py()?;
-        Ok(Self { inner })
+        Ok(Self { inner, stated })
     }
 
+    /// The defaults, every field stated.
     #[staticmethod]
     fn default() -> Self {
         Self {
             inner: HnswConfig::default(),
+            stated: Fields::of(Field::HNSW),
         }
     }
 
@@ -108,48 +143,98 @@ impl PyHnswConfig {
     eq,
     skip_from_py_object
 )]
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct PyStorageConfig {
     pub inner: StorageConfig,
+    /// The storage fields passed to the constructor.
+    pub stated: Fields,
+}
+
+impl PartialEq for PyStorageConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.inner == other.inner
+    }
 }
 
 #[pymethods]
 impl PyStorageConfig {
+    // None stands for "not passed", as in HNSWConfig.
     #[new]
-    #[pyo3(signature = (cache_size_mb = 256, write_buffer_size_mb = 64, max_write_buffer_number = 3,
-                        compression = "lz4", enable_statistics = true, enable_bloom_filter = true,
-                        bloom_filter_bits_per_key = 10, max_background_jobs = 4, sync_writes = false))]
+    #[pyo3(signature = (cache_size_mb = None, write_buffer_size_mb = None,
+                        max_write_buffer_number = None, compression = None,
+                        enable_statistics = None, enable_bloom_filter = None,
+                        bloom_filter_bits_per_key = None, max_background_jobs = None,
+                        sync_writes = None),
+           text_signature = "(cache_size_mb=256, write_buffer_size_mb=64, \
+                             max_write_buffer_number=3, compression='lz4', \
+                             enable_statistics=True, enable_bloom_filter=True, \
+                             bloom_filter_bits_per_key=10, max_background_jobs=4, \
+                             sync_writes=False)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        cache_size_mb: u64,
-        write_buffer_size_mb: u64,
-        max_write_buffer_number: u32,
-        compression: &str,
-        enable_statistics: bool,
-        enable_bloom_filter: bool,
-        bloom_filter_bits_per_key: u32,
-        max_background_jobs: u32,
-        sync_writes: bool,
+        cache_size_mb: Option<u64>,
+        write_buffer_size_mb: Option<u64>,
+        max_write_buffer_number: Option<u32>,
+        compression: Option<&str>,
+        enable_statistics: Option<bool>,
+        enable_bloom_filter: Option<bool>,
+        bloom_filter_bits_per_key: Option<u32>,
+        max_background_jobs: Option<u32>,
+        sync_writes: Option<bool>,
     ) -> PyResult<Self> {
+        let d = StorageConfig::default();
+        let mut stated = Fields::NONE;
+        let st = &mut stated;
+        let compression = match compression {
+            Some(c) => Some(Compression::from_name(c).py()?),
+            None => None,
+        };
         let inner = StorageConfig {
-            cache_size_mb,
-            write_buffer_size_mb,
-            max_write_buffer_number,
-            compression: Compression::from_name(compression).py()?,
-            enable_statistics,
-            enable_bloom_filter,
-            bloom_filter_bits_per_key,
-            max_background_jobs,
-            sync_writes,
+            cache_size_mb: arg(st, Field::CacheSizeMb, cache_size_mb, d.cache_size_mb),
+            write_buffer_size_mb: arg(
+                st,
+                Field::WriteBufferSizeMb,
+                write_buffer_size_mb,
+                d.write_buffer_size_mb,
+            ),
+            max_write_buffer_number: arg(
+                st,
+                Field::MaxWriteBufferNumber,
+                max_write_buffer_number,
+                d.max_write_buffer_number,
+            ),
+            compression: arg(st, Field::Compression, compression, d.compression),
+            enable_statistics: arg(st, Field::EnableStatistics, enable_statistics, d.enable_statistics),
+            enable_bloom_filter: arg(
+                st,
+                Field::EnableBloomFilter,
+                enable_bloom_filter,
+                d.enable_bloom_filter,
+            ),
+            bloom_filter_bits_per_key: arg(
+                st,
+                Field::BloomFilterBitsPerKey,
+                bloom_filter_bits_per_key,
+                d.bloom_filter_bits_per_key,
+            ),
+            max_background_jobs: arg(
+                st,
+                Field::MaxBackgroundJobs,
+                max_background_jobs,
+                d.max_background_jobs,
+            ),
+            sync_writes: arg(st, Field::SyncWrites, sync_writes, d.sync_writes),
         };
         inner.validate().py()?;
-        Ok(Self { inner })
+        Ok(Self { inner, stated })
     }
 
+    /// The defaults, every knob stated.
     #[staticmethod]
     fn default() -> Self {
         Self {
             inner: StorageConfig::default(),
+            stated: Fields::of(Field::STORAGE),
         }
     }
 
@@ -234,37 +319,82 @@ pub struct PyDatabaseConfig {
 
 impl PyDatabaseConfig {
     fn flat(dim: usize) -> PyResult<Self> {
-        Ok(Self {
-            inner: DatabaseConfig::new(dim).py()?,
-        })
+        Self::simple(dim, false)
     }
+}
+
+/// A config of `dim` with defaults (HNSW if `use_hnsw`) stating only `dim` and the
+/// index type: a reopen checks those and leaves everything else as stored.
+pub fn simple_config(dim: usize, use_hnsw: bool) -> PyResult<DatabaseConfig> {
+    let stated = Fields::of([Field::Dim, Field::IndexType]);
+    Ok(DatabaseConfig::simple(dim, use_hnsw).py()?.stating(stated))
+}
+
+/// A config of `dim` with defaults stating only `dim`: creating needs it, and a
+/// reopen then checks it and leaves everything else as stored.
+pub fn dim_config(dim: usize) -> PyResult<DatabaseConfig> {
+    Ok(DatabaseConfig::new(dim)
+        .py()?
+        .stating(Fields::NONE.with(Field::Dim)))
 }
 
 #[pymethods]
 impl PyDatabaseConfig {
+    // None stands for "not passed", as in HNSWConfig; the fields of a given
+    // hnsw_config / storage_config are stated as far as they were passed to those.
     #[new]
-    #[pyo3(signature = (dim, index_type = "flat", distance_metric = None, hnsw_config = None,
-                        storage_config = None, auto_snapshot = false, snapshot_interval_secs = 3600))]
+    #[pyo3(signature = (dim, index_type = None, distance_metric = None, hnsw_config = None,
+                        storage_config = None, auto_snapshot = None,
+                        snapshot_interval_secs = None),
+           text_signature = "(dim, index_type='flat', distance_metric=None, hnsw_config=None, \
+                             storage_config=None, auto_snapshot=False, \
+                             snapshot_interval_secs=3600)")]
     fn new(
         dim: usize,
-        index_type: &str,
+        index_type: Option<&str>,
         distance_metric: Option<&Bound<'_, PyAny>>,
         hnsw_config: Option<PyRef<'_, PyHnswConfig>>,
         storage_config: Option<PyRef<'_, PyStorageConfig>>,
-        auto_snapshot: bool,
-        snapshot_interval_secs: u64,
+        auto_snapshot: Option<bool>,
+        snapshot_interval_secs: Option<u64>,
     ) -> PyResult<Self> {
+        let mut stated = Fields::NONE.with(Field::Dim);
+        let st = &mut stated;
+        let index_type = match index_type {
+            Some(t) => Some(IndexType::from_name(t).py()?),
+            None => None,
+        };
+        let distance_metric = match distance_metric {
+            Some(m) => Some(to_metric(m)?),
+            None => None,
+        };
+        let (hnsw, hnsw_stated) = match hnsw_config {
+            Some(h) => (h.inner.clone(), h.stated),
+            None => (HnswConfig::default(), Fields::NONE),
+        };
+        let (storage, storage_stated) = match storage_config {
+            Some(s) => (s.inner.clone(), s.stated),
+            None => (StorageConfig::default(), Fields::NONE),
+        };
         let inner = DatabaseConfig {
             dim,
-            index_type: IndexType::from_name(index_type).py()?,
-            distance_metric: match distance_metric {
-                None => DistanceMetric::Euclidean,
-                Some(m) => to_metric(m)?,
-            },
-            hnsw: hnsw_config.map(|h| h.inner.clone()).unwrap_or_default(),
-            storage: storage_config.map(|s| s.inner.clone()).unwrap_or_default(),
-            auto_snapshot,
-            snapshot_interval_secs,
+            index_type: arg(st, Field::IndexType, index_type, IndexType::Flat),
+            distance_metric: arg(
+                st,
+                Field::DistanceMetric,
+                distance_metric,
+                DistanceMetric::Euclidean,
+            ),
+            hnsw,
+            storage,
+            auto_snapshot: arg(st, Field::AutoSnapshot, auto_snapshot, false),
+            snapshot_interval_secs: arg(
+                st,
+                Field::SnapshotIntervalSecs,
+                snapshot_interval_secs,
+                3600,
+            ),
+            stated: stated.union(hnsw_stated).union(storage_stated),
         };
         inner.validate().py()?;
         Ok(Self { inner })
@@ -275,7 +405,7 @@ impl PyDatabaseConfig {
     #[pyo3(signature = (dim, use_hnsw = false))]
     fn simple(dim: usize, use_hnsw: bool) -> PyResult<Self> {
         Ok(Self {
-            inner: DatabaseConfig::simple(dim, use_hnsw).py()?,
+            inner: simple_config(dim, use_hnsw)?,
         })
     }
 
@@ -316,6 +446,7 @@ impl PyDatabaseConfig {
     fn hnsw_config(&self) -> PyHnswConfig {
         PyHnswConfig {
             inner: self.inner.hnsw.clone(),
+            stated: Fields::of(Field::HNSW),
         }
     }
 
@@ -323,6 +454,7 @@ impl PyDatabaseConfig {
     fn storage_config(&self) -> PyStorageConfig {
         PyStorageConfig {
             inner: self.inner.storage.clone(),
+            stated: Fields::of(Field::STORAGE),
         }
     }
 
