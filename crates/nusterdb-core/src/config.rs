@@ -646,6 +646,89 @@ mod tests {
     }
 
     #[test]
+    fn ef_construction_below_m_is_rejected_not_clamped() {
+        let h = HnswConfig {
+            ef_construction: 1,
+            ..HnswConfig::default()
+        };
+        let msg = h.validate().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            msg.contains("ef_construction must be at least max_nb_connection (16), got 1"),
+            "{msg}"
+        );
+        let ok = HnswConfig {
+            ef_construction: 16,
+            ..HnswConfig::default()
+        };
+        assert!(ok.validate().is_ok());
+        // As stored by an older build: accepted, and normalised to what the index uses.
+        assert!(h.validate_stored().is_ok());
+        assert_eq!(h.normalised().ef_construction, 16);
+        assert_eq!(ok.normalised(), ok);
+        // A capacity hint of 0 is no hint.
+        let zero = HnswConfig {
+            max_nb_elements: 0,
+            ..HnswConfig::default()
+        };
+        assert!(zero.validate().is_ok());
+        assert!(check_ef_search(MAX_EF).is_ok());
+        assert!(check_ef_search(MAX_EF + 1).is_err());
+        assert!(check_ef_search(0).is_err());
+    }
+
+    #[test]
+    fn reopen_checks_and_applies_only_stated_fields() {
+        let mut stored = DatabaseConfig::simple(8, true).unwrap_or_else(|e| panic!("{e}"));
+        stored.storage.sync_writes = true;
+        stored.hnsw.max_nb_connection = 32;
+        stored.hnsw.ef_construction = 64;
+        let mut given = DatabaseConfig::new(8).unwrap_or_else(|e| panic!("{e}"));
+        given.hnsw.ef_search = Some(50);
+        // Nothing stated: the stored config, unchanged.
+        let same = stored.reopened_with(&given.clone().stating(Fields::NONE));
+        assert_eq!(same.ok().as_ref(), Some(&stored));
+        // dim and ef_search stated: flat, M 16 and sync_writes false are not.
+        let r = stored
+            .reopened_with(&given.clone().stating(Fields::of([Field::Dim, Field::EfSearch])))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.hnsw.ef_search, Some(50));
+        assert!(r.storage.sync_writes);
+        assert_eq!(r.index_type, IndexType::Hnsw);
+        assert_eq!(r.hnsw.max_nb_connection, 32);
+        assert_eq!(r.stated, Fields::all());
+        // Everything stated (a config built in Rust): the first difference is named.
+        let e = stored.reopened_with(&given).err().map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("config mismatch for index_type: the database stores hnsw, flat was given")
+        );
+        // M on a flat database means nothing and is not checked.
+        let flat = DatabaseConfig::new(8).unwrap_or_else(|e| panic!("{e}"));
+        let mut m = flat.clone();
+        m.hnsw.max_nb_connection = 4;
+        m.hnsw.ef_construction = 4;
+        let r = flat.reopened_with(&m.stating(Fields::of([Field::MaxNbConnection])));
+        assert_eq!(r.ok().as_ref(), Some(&flat));
+    }
+
+    #[test]
+    fn field_names_are_distinct_and_classified() {
+        let names: std::collections::HashSet<_> = Field::ALL.iter().map(|f| f.name()).collect();
+        assert_eq!(names.len(), Field::ALL.len());
+        let structural: Vec<_> = Field::ALL
+            .iter()
+            .filter(|f| f.is_structural())
+            .map(|f| f.name())
+            .collect();
+        assert_eq!(
+            structural,
+            ["dim", "index_type", "distance_metric", "max_nb_connection", "max_layer"]
+        );
+        assert_eq!(Fields::of(Field::ALL), Fields::all());
+        assert!(!Fields::NONE.contains(Field::Dim));
+    }
+
+    #[test]
     fn flat_aliases_are_flat() {
         for n in [
             "flat",

@@ -1375,3 +1375,75 @@ fn dir_size(dir: &Path) -> u64 {
         })
         .sum()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::storage::fileio::WriteFile;
+    use std::sync::atomic::AtomicU64;
+    use std::sync::Barrier;
+
+    /// The OS, counting the renames that complete a graph save.
+    #[derive(Debug, Default)]
+    struct CountingIo {
+        saves: AtomicU64,
+    }
+
+    impl FileIo for CountingIo {
+        fn create(&self, path: &Path) -> std::io::Result<Box<dyn WriteFile>> {
+            OsIo.create(path)
+        }
+        fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+            self.saves.fetch_add(1, Ordering::SeqCst);
+            OsIo.rename(from, to)
+        }
+        fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+            OsIo.sync_dir(dir)
+        }
+        fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+            OsIo.read(path)
+        }
+        fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+            OsIo.remove_file(path)
+        }
+    }
+
+    /// Saves racing each other (flush beside a triggered save, both under the shared
+    /// lock) save the graph once per change and leave the count at 0; before the
+    /// count was read and reset under the save lock, each racer subtracted the same
+    /// count, wrapping it, and every later write saved the whole graph.
+    #[test]
+    fn concurrent_graph_saves_save_once_and_keep_the_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let io = Arc::new(CountingIo::default());
+        let db = Database::open_with_io(
+            Location::Path(dir.path().join("db")),
+            Some(DatabaseConfig::simple(4, true).unwrap()),
+            false,
+            io.clone(),
+        )
+        .unwrap();
+        let threads = 8;
+        for round in 0..20u64 {
+            db.add(round, &[round as f32, 1.0, 2.0, 3.0], None).unwrap();
+            let saves_before = io.saves.load(Ordering::SeqCst);
+            let barrier = Barrier::new(threads);
+            std::thread::scope(|s| {
+                for _ in 0..threads {
+                    s.spawn(|| {
+                        barrier.wait();
+                        db.flush().unwrap();
+                    });
+                }
+            });
+            let unsaved = db.read(|st| Ok(st.unsaved.load(Ordering::SeqCst))).unwrap();
+            assert_eq!(unsaved, 0, "round {round}: the count wrapped");
+            assert_eq!(
+                io.saves.load(Ordering::SeqCst) - saves_before,
+                1,
+                "round {round}: one change, one save"
+            );
+        }
+    }
+}

@@ -410,6 +410,40 @@ mod tests {
     }
 
     #[test]
+    fn sizes_over_the_limits_are_refused_naming_the_key() {
+        let mut m = Metadata::new();
+        let long_key = "k".repeat(MAX_KEY_BYTES + 1);
+        let e = m.set(long_key, Value::Int(1)).err().map(|e| e.to_string());
+        let e = e.unwrap_or_default();
+        assert!(e.contains("65537 bytes") && e.contains("\"kkkk"), "{e}");
+        assert!(m.set("k".repeat(MAX_KEY_BYTES), Value::Int(1)).is_ok());
+        let e = m
+            .set("big", Value::Str("x".repeat(MAX_STR_BYTES + 1)))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("\"big\"") && e.contains(&format!("{}", MAX_STR_BYTES + 1)), "{e}");
+        assert!(m.add_tag("t".repeat(MAX_KEY_BYTES + 1)).is_err());
+        assert!(Metadata::with_parts([("k".to_string(), Value::Str("x".repeat(MAX_STR_BYTES + 1)))], [])
+            .is_err());
+        // The whole record: three values of the largest size fit, a fourth does not,
+        // and the refused set changes nothing.
+        let mut m = Metadata::new();
+        for i in 0..3 {
+            m.set(format!("s{i}"), Value::Str("x".repeat(MAX_STR_BYTES))).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let before = m.clone();
+        let e = m
+            .set("s3", Value::Str("x".repeat(MAX_STR_BYTES)))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("above the limit of 67108864 bytes"), "{e}");
+        assert_eq!(m, before);
+        assert!(m.encoded_len() <= MAX_METADATA_BYTES);
+    }
+
+    #[test]
     fn values_keep_their_type() {
         let m = Metadata::with_parts(
             [

@@ -445,6 +445,40 @@ mod tests {
         assert_eq!(back, m);
     }
 
+    fn value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        prop_oneof![
+            ".{0,40}".prop_map(Value::Str),
+            any::<i64>().prop_map(Value::Int),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::Float),
+            any::<bool>().prop_map(Value::Bool),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Any metadata the constructors accept encodes in exactly `encoded_len` bytes
+        /// and decodes to itself.
+        #[test]
+        fn accepted_metadata_round_trips(
+            fields in proptest::collection::vec((".{0,12}", value()), 0..8),
+            tags in proptest::collection::vec(".{0,12}", 0..5),
+            long in proptest::option::of(0usize..3),
+        ) {
+            let mut fields = fields;
+            if let Some(i) = long {
+                // A value at the size limit now and then.
+                fields.push((format!("long{i}"), Value::Str("y".repeat(crate::metadata::MAX_STR_BYTES - i))));
+            }
+            if let Ok(m) = Metadata::with_parts(fields, tags) {
+                let bytes = encode_metadata(&m);
+                proptest::prop_assert_eq!(bytes.len(), m.encoded_len());
+                proptest::prop_assert_eq!(decode_metadata(&bytes).unwrap(), m);
+            }
+        }
+    }
+
     #[test]
     fn config_round_trip() {
         let mut c = DatabaseConfig::simple(384, true).unwrap();
