@@ -195,13 +195,13 @@ impl Shared {
         // The count is read and reset under the lock the save holds: two saves at once
         // (a flush beside a triggered save) run one after the other, and the second
         // finds nothing left to save instead of subtracting the same count again.
-        let _one = self.save_lock.lock();
         let unsaved = st.unsaved.load(Ordering::Relaxed);
         if unsaved == 0 {
             return Ok(());
         }
-        match self.write_graph_locked(st, &path) {
+        match self.write_graph(st, &path) {
             Ok(()) => {
+                st.unsaved.fetch_sub(unsaved, Ordering::Relaxed);
                 // Writers are excluded while a save runs (saves hold the shared lock),
                 // so nothing was counted meanwhile; saturating all the same, as a
                 // wrapped count would make every later write save the whole graph.
