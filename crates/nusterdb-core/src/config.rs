@@ -312,11 +312,11 @@ impl Field {
         Field::SnapshotIntervalSecs,
     ];
 
-    /// The HNSW fields.
-    pub const HNSW: [Field; 6] = [
+    /// The HNSW fields, in the order of [`HnswConfig`]'s fields.
+    pub const HNSW_ORDER: [Field; 6] = [
         Field::MaxNbConnection,
-        Field::MaxLayer,
         Field::MaxNbElements,
+        Field::MaxLayer,
         Field::EfConstruction,
         Field::EfSearch,
         Field::UseHeuristic,

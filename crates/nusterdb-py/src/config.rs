@@ -12,7 +12,9 @@ use nusterdb_core::config::{
     Compression, DatabaseConfig, Field, Fields, HnswConfig, IndexType, StorageConfig,
 };
 use nusterdb_core::DistanceMetric;
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
 
 use crate::errors::IntoPyResult;
 use crate::metric::{to_metric, PyDistanceMetric};
@@ -49,32 +51,91 @@ fn arg<T>(stated: &mut Fields, field: Field, value: Option<T>, default: T) -> T 
     }
 }
 
+/// The arguments of a call, in the order of `fields` (positional ones by their
+/// place): `None` for one not passed. Unlike a `None` default, this tells a value
+/// passed — even `None`, even the default's value — from none.
+///
+/// # Errors
+/// `TypeError` for too many positional arguments, an unknown keyword, or an argument
+/// given twice (as Python's own calls do).
+fn passed<'py>(
+    what: &str,
+    fields: &[Field],
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Vec<Option<Bound<'py, PyAny>>>> {
+    if args.len() > fields.len() {
+        return Err(PyTypeError::new_err(format!(
+            "{what}() takes at most {} positional arguments ({} given)",
+            fields.len(),
+            args.len()
+        )));
+    }
+    let mut out: Vec<Option<Bound<'py, PyAny>>> = vec![None; fields.len()];
+    for (slot, a) in out.iter_mut().zip(args.iter()) {
+        *slot = Some(a);
+    }
+    if let Some(kw) = kwargs {
+        for (k, v) in kw.iter() {
+            let name: String = k.extract()?;
+            let i = fields
+                .iter()
+                .position(|f| f.name() == name)
+                .ok_or_else(|| {
+                    PyTypeError::new_err(format!(
+                        "{what}() got an unexpected keyword argument '{name}'"
+                    ))
+                })?;
+            if out[i].is_some() {
+                return Err(PyTypeError::new_err(format!(
+                    "{what}() got multiple values for argument '{name}'"
+                )));
+            }
+            out[i] = Some(v);
+        }
+    }
+    Ok(out)
+}
+
+/// Extracts a passed argument (a wrong type is a `TypeError`, a negative count an
+/// `OverflowError`, as for any typed argument).
+fn take<'py, T: FromPyObjectOwned<'py>>(v: &Option<Bound<'py, PyAny>>) -> PyResult<Option<T>> {
+    v.as_ref().map(|b| b.extract::<T>().map_err(Into::into)).transpose()
+}
+
 #[pymethods]
 impl PyHnswConfig {
-    // None stands for "not passed" (the default applies, and a reopen leaves the
-    // stored value); the text signature shows the defaults.
+    // The arguments are taken as passed (see `passed`), so that a reopen knows which
+    // ones were; the text signature shows the defaults. ef_search=None passed means
+    // "automatic", stated.
     #[new]
-    #[pyo3(signature = (max_nb_connection = None, max_nb_elements = None, max_layer = None,
-                        ef_construction = None, ef_search = None, use_heuristic = None),
+    #[pyo3(signature = (*args, **kwargs),
            text_signature = "(max_nb_connection=16, max_nb_elements=1024, max_layer=16, \
                              ef_construction=200, ef_search=None, use_heuristic=True)")]
-    fn new(
-        max_nb_connection: Option<usize>,
-        max_nb_elements: Option<usize>,
-        max_layer: Option<usize>,
-        ef_construction: Option<usize>,
-        ef_search: Option<usize>,
-        use_heuristic: Option<bool>,
-    ) -> PyResult<Self> {
+    fn new(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let a = passed("HNSWConfig", &Field::HNSW_ORDER, args, kwargs)?;
+        let max_nb_connection = take::<usize>(&a[0])?;
+        let max_nb_elements = take::<usize>(&a[1])?;
+        let max_layer = take::<usize>(&a[2])?;
+        let ef_construction = take::<usize>(&a[3])?;
+        let ef_search = take::<Option<usize>>(&a[4])?;
+        let use_heuristic = take::<bool>(&a[5])?;
         let d = HnswConfig::default();
         let mut stated = Fields::NONE;
         let st = &mut stated;
+        let m = arg(st, Field::MaxNbConnection, max_nb_connection, d.max_nb_connection);
         let inner = HnswConfig {
-            max_nb_connection: arg(st, Field::MaxNbConnection, max_nb_connection, d.max_nb_connection),
+            max_nb_connection: m,
             max_nb_elements: arg(st, Field::MaxNbElements, max_nb_elements, d.max_nb_elements),
             max_layer: arg(st, Field::MaxLayer, max_layer, d.max_layer),
-            ef_construction: arg(st, Field::EfConstruction, ef_construction, d.ef_construction),
-            ef_search: arg(st, Field::EfSearch, ef_search.map(Some), d.ef_search),
+            // Not given, it follows a large M up (ef_construction ≥ M is a rule).
+            ef_construction: arg(
+                st,
+                Field::EfConstruction,
+                ef_construction,
+                d.ef_construction.max(m),
+            ),
+            ef_search: arg(st, Field::EfSearch, ef_search, d.ef_search),
             use_heuristic: arg(st, Field::UseHeuristic, use_heuristic, d.use_heuristic),
         };
         inner.validate().py()?;
@@ -86,7 +147,7 @@ impl PyHnswConfig {
     fn default() -> Self {
         Self {
             inner: HnswConfig::default(),
-            stated: Fields::of(Field::HNSW),
+            stated: Fields::of(Field::HNSW_ORDER),
         }
     }
 
@@ -158,37 +219,31 @@ impl PartialEq for PyStorageConfig {
 
 #[pymethods]
 impl PyStorageConfig {
-    // None stands for "not passed", as in HNSWConfig.
+    // The arguments are taken as passed, as in HNSWConfig.
     #[new]
-    #[pyo3(signature = (cache_size_mb = None, write_buffer_size_mb = None,
-                        max_write_buffer_number = None, compression = None,
-                        enable_statistics = None, enable_bloom_filter = None,
-                        bloom_filter_bits_per_key = None, max_background_jobs = None,
-                        sync_writes = None),
+    #[pyo3(signature = (*args, **kwargs),
            text_signature = "(cache_size_mb=256, write_buffer_size_mb=64, \
                              max_write_buffer_number=3, compression='lz4', \
                              enable_statistics=True, enable_bloom_filter=True, \
                              bloom_filter_bits_per_key=10, max_background_jobs=4, \
                              sync_writes=False)")]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        cache_size_mb: Option<u64>,
-        write_buffer_size_mb: Option<u64>,
-        max_write_buffer_number: Option<u32>,
-        compression: Option<&str>,
-        enable_statistics: Option<bool>,
-        enable_bloom_filter: Option<bool>,
-        bloom_filter_bits_per_key: Option<u32>,
-        max_background_jobs: Option<u32>,
-        sync_writes: Option<bool>,
-    ) -> PyResult<Self> {
+    fn new(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let a = passed("StorageConfiguration", &Field::STORAGE, args, kwargs)?;
+        let cache_size_mb = take::<u64>(&a[0])?;
+        let write_buffer_size_mb = take::<u64>(&a[1])?;
+        let max_write_buffer_number = take::<u32>(&a[2])?;
+        let compression = match take::<String>(&a[3])? {
+            Some(c) => Some(Compression::from_name(&c).py()?),
+            None => None,
+        };
+        let enable_statistics = take::<bool>(&a[4])?;
+        let enable_bloom_filter = take::<bool>(&a[5])?;
+        let bloom_filter_bits_per_key = take::<u32>(&a[6])?;
+        let max_background_jobs = take::<u32>(&a[7])?;
+        let sync_writes = take::<bool>(&a[8])?;
         let d = StorageConfig::default();
         let mut stated = Fields::NONE;
         let st = &mut stated;
-        let compression = match compression {
-            Some(c) => Some(Compression::from_name(c).py()?),
-            None => None,
-        };
         let inner = StorageConfig {
             cache_size_mb: arg(st, Field::CacheSizeMb, cache_size_mb, d.cache_size_mb),
             write_buffer_size_mb: arg(
@@ -446,7 +501,7 @@ impl PyDatabaseConfig {
     fn hnsw_config(&self) -> PyHnswConfig {
         PyHnswConfig {
             inner: self.inner.hnsw.clone(),
-            stated: Fields::of(Field::HNSW),
+            stated: Fields::of(Field::HNSW_ORDER),
         }
     }
 
