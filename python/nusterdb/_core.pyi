@@ -300,7 +300,9 @@ class DatabaseStats:
     def deleted_count(self) -> int:
         """Slots freed by removals and not yet reused."""
     @property
-    def memory_bytes(self) -> int: ...
+    def memory_bytes(self) -> int:
+        """Memory held: vectors, graph, id map, payload index, and the storage engine's
+        memtables, block-cache usage and table readers."""
     @property
     def disk_bytes(self) -> int: ...
     @property

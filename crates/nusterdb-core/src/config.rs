@@ -562,7 +562,9 @@ impl DatabaseConfig {
             Field::MaxBackgroundJobs => s.max_background_jobs = t.max_background_jobs,
             Field::SyncWrites => s.sync_writes = t.sync_writes,
             Field::AutoSnapshot => self.auto_snapshot = from.auto_snapshot,
-            Field::SnapshotIntervalSecs => self.snapshot_interval_secs = from.snapshot_interval_secs,
+            Field::SnapshotIntervalSecs => {
+                self.snapshot_interval_secs = from.snapshot_interval_secs
+            }
             Field::Dim
             | Field::IndexType
             | Field::DistanceMetric
@@ -651,7 +653,11 @@ mod tests {
             ef_construction: 1,
             ..HnswConfig::default()
         };
-        let msg = h.validate().err().map(|e| e.to_string()).unwrap_or_default();
+        let msg = h
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(
             msg.contains("ef_construction must be at least max_nb_connection (16), got 1"),
             "{msg}"
@@ -689,7 +695,11 @@ mod tests {
         assert_eq!(same.ok().as_ref(), Some(&stored));
         // dim and ef_search stated: flat, M 16 and sync_writes false are not.
         let r = stored
-            .reopened_with(&given.clone().stating(Fields::of([Field::Dim, Field::EfSearch])))
+            .reopened_with(
+                &given
+                    .clone()
+                    .stating(Fields::of([Field::Dim, Field::EfSearch])),
+            )
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.hnsw.ef_search, Some(50));
         assert!(r.storage.sync_writes);
@@ -722,7 +732,13 @@ mod tests {
             .collect();
         assert_eq!(
             structural,
-            ["dim", "index_type", "distance_metric", "max_nb_connection", "max_layer"]
+            [
+                "dim",
+                "index_type",
+                "distance_metric",
+                "max_nb_connection",
+                "max_layer"
+            ]
         );
         assert_eq!(Fields::of(Field::ALL), Fields::all());
         assert!(!Fields::NONE.contains(Field::Dim));

@@ -422,15 +422,22 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(e.contains("\"big\"") && e.contains(&format!("{}", MAX_STR_BYTES + 1)), "{e}");
+        assert!(
+            e.contains("\"big\"") && e.contains(&format!("{}", MAX_STR_BYTES + 1)),
+            "{e}"
+        );
         assert!(m.add_tag("t".repeat(MAX_KEY_BYTES + 1)).is_err());
-        assert!(Metadata::with_parts([("k".to_string(), Value::Str("x".repeat(MAX_STR_BYTES + 1)))], [])
-            .is_err());
+        assert!(Metadata::with_parts(
+            [("k".to_string(), Value::Str("x".repeat(MAX_STR_BYTES + 1)))],
+            []
+        )
+        .is_err());
         // The whole record: three values of the largest size fit, a fourth does not,
         // and the refused set changes nothing.
         let mut m = Metadata::new();
         for i in 0..3 {
-            m.set(format!("s{i}"), Value::Str("x".repeat(MAX_STR_BYTES))).unwrap_or_else(|e| panic!("{e}"));
+            m.set(format!("s{i}"), Value::Str("x".repeat(MAX_STR_BYTES)))
+                .unwrap_or_else(|e| panic!("{e}"));
         }
         let before = m.clone();
         let e = m

@@ -276,7 +276,13 @@ fn hnsw_larger_ef_does_not_lower_recall() {
     }
     // 2,000 answers per point: 0.002 is 4 answers, for ties at the saturated end.
     for i in 1..r.len() {
-        assert!(r[i] + 0.002 >= r[i - 1], "ef {}: {} after {}", efs[i], r[i], r[i - 1]);
+        assert!(
+            r[i] + 0.002 >= r[i - 1],
+            "ef {}: {} after {}",
+            efs[i],
+            r[i],
+            r[i - 1]
+        );
     }
     // Far from saturation each doubling finds measurably more.
     assert!(r[1] >= r[0] + 0.03, "ef 10 -> 20: {} -> {}", r[0], r[1]);

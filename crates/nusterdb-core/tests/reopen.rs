@@ -95,7 +95,10 @@ fn a_reopen_stating_no_storage_keeps_sync_writes() {
     let db = open(&p, Some(stating(off, &[Field::SyncWrites])));
     assert!(!db.config().storage.sync_writes);
     let synced = wal_syncs_for_writes(&db, 50);
-    assert!(synced < 5, "{synced} WAL syncs for 50 writes without sync_writes");
+    assert!(
+        synced < 5,
+        "{synced} WAL syncs for 50 writes without sync_writes"
+    );
     drop(db);
     let db = open(&p, None);
     assert!(!db.config().storage.sync_writes);
@@ -128,7 +131,11 @@ fn storage_knobs_given_at_reopen_reach_the_engine_and_are_stored() {
         let db = open(&p, reopen);
         let s = &db.config().storage;
         assert_eq!(
-            (s.cache_size_mb, s.write_buffer_size_mb, s.max_write_buffer_number),
+            (
+                s.cache_size_mb,
+                s.write_buffer_size_mb,
+                s.max_write_buffer_number
+            ),
             (17, 5, 7)
         );
         assert_eq!(s.compression, Compression::Zstd);
@@ -153,7 +160,10 @@ fn storage_knobs_given_at_reopen_reach_the_engine_and_are_stored() {
     b.storage.enable_bloom_filter = true;
     let db = open(
         &p,
-        Some(stating(b, &[Field::BloomFilterBitsPerKey, Field::EnableBloomFilter])),
+        Some(stating(
+            b,
+            &[Field::BloomFilterBitsPerKey, Field::EnableBloomFilter],
+        )),
     );
     assert_eq!(db.config().storage.bloom_filter_bits_per_key, 13);
     assert_eq!(db.config().storage.cache_size_mb, 17);
@@ -218,7 +228,10 @@ fn hnsw_knobs_given_at_reopen_are_used_and_stored() {
     eprintln!("recall@10: ef_search 1 -> {low:.3}, 400 -> {high:.3}");
     // A weak graph (M 4, ef_construction 8) that a wide beam still searches well.
     assert!(high >= 0.85, "{high}");
-    assert!(low + 0.1 <= high, "ef_search had no effect: {low} vs {high}");
+    assert!(
+        low + 0.1 <= high,
+        "ef_search had no effect: {low} vs {high}"
+    );
     // Stored: a plain open searches with 400 too.
     let db = open(&p, None);
     assert_eq!(db.config().hnsw.ef_search, Some(400));
@@ -235,11 +248,18 @@ fn hnsw_knobs_given_at_reopen_are_used_and_stored() {
         &p,
         Some(stating(
             g,
-            &[Field::EfConstruction, Field::UseHeuristic, Field::MaxNbElements],
+            &[
+                Field::EfConstruction,
+                Field::UseHeuristic,
+                Field::MaxNbElements,
+            ],
         )),
     );
     let h = &db.config().hnsw;
-    assert_eq!((h.ef_construction, h.use_heuristic, h.max_nb_elements), (77, false, 5000));
+    assert_eq!(
+        (h.ef_construction, h.use_heuristic, h.max_nb_elements),
+        (77, false, 5000)
+    );
     assert_eq!(h.ef_search, Some(400));
     assert_eq!(h.max_nb_connection, 4);
     // Loaded, not rebuilt: these knobs do not make the saved graph unusable.
@@ -268,14 +288,16 @@ fn auto_snapshot_given_at_reopen_runs() {
     g.snapshot_interval_secs = 1;
     let db = open(
         &p,
-        Some(stating(g, &[Field::AutoSnapshot, Field::SnapshotIntervalSecs])),
+        Some(stating(
+            g,
+            &[Field::AutoSnapshot, Field::SnapshotIntervalSecs],
+        )),
     );
     assert!(db.config().auto_snapshot);
     assert_eq!(db.config().snapshot_interval_secs, 1);
     // Waits for the thread's first snapshot (a generous bound on a busy machine).
     let start = Instant::now();
-    while db.list_snapshots().unwrap().is_empty() && start.elapsed() < Duration::from_secs(120)
-    {
+    while db.list_snapshots().unwrap().is_empty() && start.elapsed() < Duration::from_secs(120) {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(!db.list_snapshots().unwrap().is_empty(), "no auto snapshot");
@@ -388,7 +410,11 @@ fn a_stored_config_with_ef_construction_below_m_opens_and_reports_what_is_used()
         raw.put(CONFIG_KEY, encode_config(&old)).unwrap();
     }
     let db = open(&p, None);
-    assert_eq!(db.config().hnsw.ef_construction, 8, "the value the index uses");
+    assert_eq!(
+        db.config().hnsw.ef_construction,
+        8,
+        "the value the index uses"
+    );
     add_some(&db, 0, 20);
     db.save_graph().unwrap();
     let bytes = std::fs::read(p.join(GRAPH_FILE)).unwrap();
@@ -402,9 +428,15 @@ fn per_call_ef_search_is_bounded_like_the_config() {
     let q = vec![0.0f32; DIM];
     for bad in [0, MAX_EF + 1, usize::MAX] {
         let e = db.search(&q, 5, None, Some(bad)).err().unwrap();
-        assert!(matches!(e, Error::InvalidArgument(ref m) if m.contains("ef_search")), "{e}");
+        assert!(
+            matches!(e, Error::InvalidArgument(ref m) if m.contains("ef_search")),
+            "{e}"
+        );
         let e = db.batch_search(&q, 5, None, Some(bad)).err().unwrap();
-        assert!(matches!(e, Error::InvalidArgument(ref m) if m.contains("ef_search")), "{e}");
+        assert!(
+            matches!(e, Error::InvalidArgument(ref m) if m.contains("ef_search")),
+            "{e}"
+        );
     }
     assert_eq!(db.search(&q, 5, None, Some(MAX_EF)).unwrap().len(), 5);
     assert_eq!(db.search(&q, 5, None, Some(1)).unwrap().len(), 5);
@@ -419,13 +451,19 @@ fn memory_bytes_counts_the_engine() {
         Some(DatabaseConfig::new(dim).unwrap()),
     );
     let before = db.stats().unwrap().memory_bytes;
-    let mem_before = db.engine_property("rocksdb.size-all-mem-tables").unwrap().unwrap();
+    let mem_before = db
+        .engine_property("rocksdb.size-all-mem-tables")
+        .unwrap()
+        .unwrap();
     let n = 2000u64;
     let ids: Vec<u64> = (0..n).collect();
     let data: Vec<f32> = (0..n as usize * dim).map(|i| i as f32).collect();
     db.bulk_add(&ids, &data, None).unwrap();
     let after = db.stats().unwrap().memory_bytes;
-    let mem_after = db.engine_property("rocksdb.size-all-mem-tables").unwrap().unwrap();
+    let mem_after = db
+        .engine_property("rocksdb.size-all-mem-tables")
+        .unwrap()
+        .unwrap();
     let memtable_growth = mem_after - mem_before;
     // The memtable holds every record: at least the vectors' bytes.
     assert!(memtable_growth >= n * dim as u64 * 4, "{memtable_growth}");

@@ -100,7 +100,9 @@ fn passed<'py>(
 /// Extracts a passed argument (a wrong type is a `TypeError`, a negative count an
 /// `OverflowError`, as for any typed argument).
 fn take<'py, T: FromPyObjectOwned<'py>>(v: &Option<Bound<'py, PyAny>>) -> PyResult<Option<T>> {
-    v.as_ref().map(|b| b.extract::<T>().map_err(Into::into)).transpose()
+    v.as_ref()
+        .map(|b| b.extract::<T>().map_err(Into::into))
+        .transpose()
 }
 
 #[pymethods]
@@ -123,7 +125,12 @@ impl PyHnswConfig {
         let d = HnswConfig::default();
         let mut stated = Fields::NONE;
         let st = &mut stated;
-        let m = arg(st, Field::MaxNbConnection, max_nb_connection, d.max_nb_connection);
+        let m = arg(
+            st,
+            Field::MaxNbConnection,
+            max_nb_connection,
+            d.max_nb_connection,
+        );
         let inner = HnswConfig {
             max_nb_connection: m,
             max_nb_elements: arg(st, Field::MaxNbElements, max_nb_elements, d.max_nb_elements),
@@ -259,7 +266,12 @@ impl PyStorageConfig {
                 d.max_write_buffer_number,
             ),
             compression: arg(st, Field::Compression, compression, d.compression),
-            enable_statistics: arg(st, Field::EnableStatistics, enable_statistics, d.enable_statistics),
+            enable_statistics: arg(
+                st,
+                Field::EnableStatistics,
+                enable_statistics,
+                d.enable_statistics,
+            ),
             enable_bloom_filter: arg(
                 st,
                 Field::EnableBloomFilter,

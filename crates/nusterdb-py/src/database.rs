@@ -228,6 +228,8 @@ impl PyDatabaseStats {
         self.inner.deleted_count
     }
 
+    /// Memory held: vectors, graph, id map, payload index, and the storage engine's
+    /// memtables, block-cache usage and table readers.
     #[getter]
     fn memory_bytes(&self) -> u64 {
         self.inner.memory_bytes
