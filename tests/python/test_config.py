@@ -134,7 +134,10 @@ def test_hnsw_range_limits_are_inclusive(field: str, value: int) -> None:
 
 def test_ef_construction_below_m_is_refused_not_clamped() -> None:
     # It used to report 1 and build with 16.
-    with pytest.raises(InvalidArgumentError, match=r"ef_construction must be at least max_nb_connection \(16\), got 1"):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"ef_construction must be at least max_nb_connection \(16\), got 1",
+    ):
         HNSWConfig(ef_construction=1)
     with pytest.raises(InvalidArgumentError, match="ef_construction"):
         HNSWConfig(max_nb_connection=32, ef_construction=31)

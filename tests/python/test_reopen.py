@@ -53,7 +53,9 @@ def test_a_dim_only_reopen_keeps_sync_writes(tmp_path: Path) -> None:
         assert db.config.storage_config.sync_writes
         assert syncs_for_writes(db, 40) >= 40
     # Other storage knobs passed: sync_writes still as stored.
-    with NusterDB(path, DatabaseConfig(DIM, storage_config=StorageConfiguration(cache_size_mb=8))) as db:
+    with NusterDB(
+        path, DatabaseConfig(DIM, storage_config=StorageConfiguration(cache_size_mb=8))
+    ) as db:
         assert db.config.storage_config.sync_writes
         assert db.config.storage_config.cache_size_mb == 8
         assert syncs_for_writes(db, 40) >= 40
@@ -92,14 +94,17 @@ def test_a_runtime_knob_given_at_reopen_applies_and_is_stored(
     tmp_path: Path, knob: Dict[str, Any]
 ) -> None:
     path = str(tmp_path / "db")
-    (name, value), = knob.items()
+    ((name, value),) = knob.items()
     NusterDB(path, DatabaseConfig(DIM, index_type="hnsw")).close()
-    if name in {"ef_search", "ef_construction", "use_heuristic", "max_nb_elements"}:
+    hnsw = name in {"ef_search", "ef_construction", "use_heuristic", "max_nb_elements"}
+    if hnsw:
         given = DatabaseConfig(DIM, hnsw_config=HNSWConfig(**knob))
-        read = lambda c: getattr(c.hnsw_config, name)  # noqa: E731
     else:
         given = DatabaseConfig(DIM, storage_config=StorageConfiguration(**knob))
-        read = lambda c: getattr(c.storage_config, name)  # noqa: E731
+
+    def read(c: DatabaseConfig) -> Any:
+        return getattr(c.hnsw_config if hnsw else c.storage_config, name)
+
     before = NusterDB.open(path, read_only=True)
     assert read(before.config) != value
     before.close()
