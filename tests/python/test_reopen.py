@@ -240,3 +240,13 @@ def test_ef_search_none_passed_at_reopen_restores_the_automatic_width(tmp_path: 
         assert db.config.hnsw_config.ef_search is None
     with NusterDB.open(path) as db:
         assert db.config.hnsw_config.ef_search is None
+
+
+def test_the_config_of_a_new_database_states_every_field(tmp_path: Path) -> None:
+    path = str(tmp_path / "db")
+    with NusterDB(path, dim=DIM) as db:
+        in_force = db.config
+    NusterDB(str(tmp_path / "other"), DatabaseConfig(DIM, index_type="hnsw")).close()
+    # Passed on, it states everything: index_type "flat" included.
+    with pytest.raises(ConfigMismatchError, match="index_type"):
+        NusterDB(str(tmp_path / "other"), in_force)

@@ -17,7 +17,7 @@ use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 use roaring::RoaringBitmap;
 use rocksdb::WriteBatch;
 
-use crate::config::{check_ef_search, DatabaseConfig, IndexType, StorageConfig};
+use crate::config::{check_ef_search, DatabaseConfig, Fields, IndexType, StorageConfig};
 use crate::error::{Error, Result};
 use crate::filter::{Filter, PayloadIndex};
 use crate::id_map::{check_id, IdMap};
@@ -195,13 +195,13 @@ impl Shared {
         // The count is read and reset under the lock the save holds: two saves at once
         // (a flush beside a triggered save) run one after the other, and the second
         // finds nothing left to save instead of subtracting the same count again.
+        let _one = self.save_lock.lock();
         let unsaved = st.unsaved.load(Ordering::Relaxed);
         if unsaved == 0 {
             return Ok(());
         }
-        match self.write_graph(st, &path) {
+        match self.write_graph_locked(st, &path) {
             Ok(()) => {
-                st.unsaved.fetch_sub(unsaved, Ordering::Relaxed);
                 // Writers are excluded while a save runs (saves hold the shared lock),
                 // so nothing was counted meanwhile; saturating all the same, as a
                 // wrapped count would make every later write save the whole graph.
@@ -531,9 +531,11 @@ impl Database {
                         "an in-memory database cannot be opened read-only",
                     ));
                 }
-                let config = config.ok_or_else(|| {
-                    Error::invalid("an in-memory database needs a dimension or a config")
-                })?;
+                let config = config
+                    .ok_or_else(|| {
+                        Error::invalid("an in-memory database needs a dimension or a config")
+                    })?
+                    .stating(Fields::all());
                 let store = Store::open_in_memory(&config.storage)?;
                 Self::initialise(&store, &config)?;
                 (store, config, None)
@@ -678,7 +680,8 @@ impl Database {
             }
             // Otherwise created but never initialised (a crash during creation).
         }
-        let config = given.ok_or_else(not_found)?;
+        // Created with it: every field is now in force (defaults included).
+        let config = given.ok_or_else(not_found)?.stating(Fields::all());
         let store = Store::open_writer(path, &config.storage, lock)?;
         Self::initialise(&store, &config)?;
         Ok((store, config, None))
