@@ -1109,7 +1109,8 @@ impl Database {
     /// The min(k, matches) nearest vectors to `q`, nearest first, as (id, distance).
     ///
     /// # Errors
-    /// `k == 0`, wrong dimension, non-finite query, [`Error::Closed`].
+    /// `k == 0`, `ef_search` outside 1..=[`crate::config::MAX_EF`], wrong dimension,
+    /// non-finite query, [`Error::Closed`].
     pub fn search(
         &self,
         q: &[f32],
