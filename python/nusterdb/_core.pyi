@@ -171,7 +171,8 @@ class Metadata:
 
 @final
 class HNSWConfig:
-    """HNSW parameters (immutable)."""
+    """HNSW parameters (immutable). Remembers which arguments were passed: reopening a
+    database checks or applies only those (``ef_search=None`` passed: automatic)."""
 
     def __new__(
         cls,
@@ -200,7 +201,8 @@ class HNSWConfig:
 
 @final
 class StorageConfiguration:
-    """RocksDB knobs (immutable); each one reaches the engine."""
+    """RocksDB knobs (immutable); each one reaches the engine. Remembers which arguments
+    were passed: reopening a database applies only those."""
 
     def __new__(
         cls,

@@ -158,6 +158,8 @@ impl HnswIndex {
             .unwrap_or(0) as u8;
         w.write_all(GRAPH_MAGIC)?;
         w.write_all(&GRAPH_FORMAT_VERSION.to_le_bytes())?;
+        // These casts are exact: dim ≤ 65,536, M ≤ 512 and ef_construction ≤ 2^20 (the
+        // config's ranges), max_layer ≤ 255 (clamped in `new`), slots are u32.
         w.write_all(&(self.dim as u32).to_le_bytes())?;
         w.write_all(&[
             metric_code,
