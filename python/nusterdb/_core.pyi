@@ -176,7 +176,8 @@ class Metadata:
 
 @final
 class HNSWConfig:
-    """HNSW parameters (immutable)."""
+    """HNSW parameters (immutable). Remembers which arguments were passed: reopening a
+    database checks or applies only those (``ef_search=None`` passed: automatic)."""
 
     def __new__(
         cls,
@@ -205,7 +206,8 @@ class HNSWConfig:
 
 @final
 class StorageConfiguration:
-    """RocksDB knobs (immutable); each one reaches the engine."""
+    """RocksDB knobs (immutable); each one reaches the engine. Remembers which arguments
+    were passed: reopening a database applies only those."""
 
     def __new__(
         cls,
@@ -305,7 +307,9 @@ class DatabaseStats:
     def deleted_count(self) -> int:
         """Slots freed by removals and not yet reused."""
     @property
-    def memory_bytes(self) -> int: ...
+    def memory_bytes(self) -> int:
+        """Memory held: vectors, graph, id map, payload index, and the storage engine's
+        memtables, block-cache usage and table readers."""
     @property
     def disk_bytes(self) -> int: ...
     @property

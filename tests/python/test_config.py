@@ -12,6 +12,7 @@ from nusterdb import (
     DistanceMetric,
     HNSWConfig,
     InvalidArgumentError,
+    NusterDB,
     NusterDBError,
     StorageConfiguration,
 )
@@ -120,14 +121,49 @@ def test_hnsw_out_of_range_is_invalid_argument_naming_the_field(field: str, valu
         ("max_nb_connection", 512),
         ("max_layer", 1),
         ("max_layer", 64),
-        ("ef_construction", 1),
+        ("ef_construction", 16),
         ("ef_construction", 2**20),
         ("ef_search", 1),
         ("ef_search", 2**20),
+        ("max_nb_elements", 0),
     ],
 )
 def test_hnsw_range_limits_are_inclusive(field: str, value: int) -> None:
     assert getattr(HNSWConfig(**kwargs(field, value)), field) == value
+
+
+def test_ef_construction_below_m_is_refused_not_clamped() -> None:
+    # It used to report 1 and build with 16.
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"ef_construction must be at least max_nb_connection \(16\), got 1",
+    ):
+        HNSWConfig(ef_construction=1)
+    with pytest.raises(InvalidArgumentError, match="ef_construction"):
+        HNSWConfig(max_nb_connection=32, ef_construction=31)
+    assert HNSWConfig(max_nb_connection=2, ef_construction=2).ef_construction == 2
+    # Not given, ef_construction follows a large M up: what is reported is what is used.
+    assert HNSWConfig(max_nb_connection=512).ef_construction == 512
+    assert HNSWConfig(max_nb_connection=8).ef_construction == 200
+
+
+def test_max_nb_elements_is_a_hint_that_caps_nothing() -> None:
+    cfg = DatabaseConfig(4, index_type="hnsw", hnsw_config=HNSWConfig(max_nb_elements=0))
+    db = NusterDB(None, cfg)
+    db.bulk_add(list(range(50)), [[float(i), 0.0, 0.0, 1.0] for i in range(50)])
+    assert db.count() == 50
+    assert db.config.hnsw_config.max_nb_elements == 0
+
+
+@pytest.mark.parametrize("ef", [0, 2**20 + 1, 2**64 - 1])
+def test_per_call_ef_search_has_the_config_bound(ef: int) -> None:
+    db = NusterDB(None, DatabaseConfig(4, index_type="hnsw"))
+    db.add(1, [1.0, 0.0, 0.0, 0.0])
+    with pytest.raises(InvalidArgumentError, match="ef_search"):
+        db.search([1.0, 0.0, 0.0, 0.0], k=1, ef_search=ef)
+    with pytest.raises(InvalidArgumentError, match="ef_search"):
+        db.batch_search([[1.0, 0.0, 0.0, 0.0]], k=1, ef_search=ef)
+    assert db.search([1.0, 0.0, 0.0, 0.0], k=1, ef_search=2**20) == [(1, 0.0)]
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -22,7 +21,6 @@ from nusterdb import (
     DatabaseStats,
     DistanceMetric,
     IdNotFoundError,
-    InvalidArgumentError,
     Metadata,
     NusterDB,
     NusterDBError,
@@ -48,23 +46,6 @@ def typed_items(m: Optional[Metadata]) -> List[Tuple[str, type, object]]:
     """Fields with their exact types, so 1 == 1.0 == True cannot hide a type change."""
     assert m is not None
     return sorted((k, type(v), v) for k, v in m.to_dict().items())
-
-
-def require_hnsw(path: Path) -> None:
-    """Skips the calling test when this build refuses HNSW databases (the core then
-    raises InvalidArgumentError "index_type "hnsw" is not available in this release"),
-    after checking that the refusal is clean: typed, naming hnsw, creating nothing."""
-    refused: Optional[InvalidArgumentError] = None
-    try:
-        NusterDB(str(path), DatabaseConfig(2, index_type="hnsw")).close()
-    except InvalidArgumentError as e:
-        refused = e
-    if refused is None:
-        shutil.rmtree(path)
-        return
-    assert "hnsw" in str(refused)
-    assert not path.exists() or not any(path.iterdir()), "a refused open left files"
-    pytest.skip(f"HNSW is not available in this build: {refused}")
 
 
 @pytest.fixture
@@ -124,7 +105,6 @@ def test_flat_factories_create_flat_databases(tmp_path: Path, factory: str) -> N
 
 
 def test_simple_factory_with_hnsw_creates_an_hnsw_database(tmp_path: Path) -> None:
-    require_hnsw(tmp_path / "probe")
     with NusterDB.simple(str(tmp_path / "db"), 6, use_hnsw=True) as db:
         assert db.index_type() == "hnsw"
         assert db.is_hnsw()
@@ -178,8 +158,6 @@ def test_open_accepts_path_like_objects(tmp_path: Path) -> None:
 def test_reopen_with_conflicting_config_names_the_field(
     tmp_path: Path, field: str, conflicting: DatabaseConfig
 ) -> None:
-    if field == "index_type":
-        require_hnsw(tmp_path / "probe")  # the only other index type
     path = str(tmp_path / "db")
     with NusterDB(path, dim=DIM) as db:
         db.add(1, [0.5] * DIM)

@@ -75,8 +75,12 @@ def test_hnsw_ef_search_is_used(rng: np.random.Generator) -> None:
         low += len({i for i, _ in db.search(q, k=10, ef_search=10)} & truth)
         high += len({i for i, _ in db.search(q, k=10, ef_search=400)} & truth)
     print(f"hits at ef=10: {low}, at ef=400: {high}")
-    assert high >= low
-    assert high / (10 * len(queries)) >= 0.97
+    # The per-call width must matter: on this graph (M 8) a beam of 10 misses a
+    # measurable share that a beam of 400 finds (about 0.65 vs 1.0 recall), so an
+    # ignored argument (one width for both) fails here.
+    n = 10 * len(queries)
+    assert high / n >= 0.97
+    assert low / n <= high / n - 0.1
 
 
 def test_hnsw_filters_deletes_and_updates(rng: np.random.Generator) -> None:

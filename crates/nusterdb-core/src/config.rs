@@ -13,17 +13,25 @@ pub const DEFAULT_HNSW_EF_CONSTRUCTION: usize = 200;
 pub const DEFAULT_CACHE_SIZE_MB: u64 = 256;
 /// Largest supported vector dimension.
 pub const MAX_DIMENSION: usize = 65_536;
+/// Largest M (`max_nb_connection`).
+pub const MAX_HNSW_M: usize = 512;
+/// Largest `max_layer`.
+pub const MAX_HNSW_LAYER: usize = 64;
+/// Largest beam width, while inserting (`ef_construction`) or searching (`ef_search`,
+/// in the config or per call).
+pub const MAX_EF: usize = 1 << 20;
 
 /// HNSW graph parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HnswConfig {
     /// M: neighbours kept per node on layers ≥ 1 (2·M on layer 0).
     pub max_nb_connection: usize,
-    /// Capacity hint: storage is reserved for this many nodes; the index grows past it.
+    /// Capacity hint: storage is reserved for this many nodes (0: none). It never caps
+    /// anything: the index grows past it.
     pub max_nb_elements: usize,
     /// Highest layer a node may be assigned.
     pub max_layer: usize,
-    /// Beam width while inserting.
+    /// Beam width while inserting; at least `max_nb_connection`.
     pub ef_construction: usize,
     /// Default beam width while searching; `None` = max(k, ef_construction / 2).
     pub ef_search: Option<usize>,
@@ -50,14 +58,46 @@ impl HnswConfig {
     /// # Errors
     /// The first field out of range, with its value and the allowed range.
     pub fn validate(&self) -> Result<()> {
-        in_range("max_nb_connection", self.max_nb_connection, 2, 512)?;
-        in_range("max_layer", self.max_layer, 1, 64)?;
-        in_range("ef_construction", self.ef_construction, 1, 1 << 20)?;
-        if let Some(ef) = self.ef_search {
-            in_range("ef_search", ef, 1, 1 << 20)?;
+        self.validate_stored()?;
+        if self.ef_construction < self.max_nb_connection {
+            return Err(Error::invalid(format!(
+                "ef_construction must be at least max_nb_connection ({}), got {}",
+                self.max_nb_connection, self.ef_construction
+            )));
         }
         Ok(())
     }
+
+    /// The ranges a stored config was written under (format v1): everything
+    /// [`HnswConfig::validate`] checks but `ef_construction ≥ M`, which came later —
+    /// a stored config breaking it is [normalised](HnswConfig::normalised), not refused.
+    fn validate_stored(&self) -> Result<()> {
+        in_range("max_nb_connection", self.max_nb_connection, 2, MAX_HNSW_M)?;
+        in_range("max_layer", self.max_layer, 1, MAX_HNSW_LAYER)?;
+        in_range("ef_construction", self.ef_construction, 1, MAX_EF)?;
+        if let Some(ef) = self.ef_search {
+            check_ef_search(ef)?;
+        }
+        Ok(())
+    }
+
+    /// The config the graph is really built with: `ef_construction` raised to M (what
+    /// the index has always done with a smaller one), so what is reported is what is
+    /// used. A valid config is returned unchanged.
+    pub fn normalised(&self) -> Self {
+        Self {
+            ef_construction: self.ef_construction.max(self.max_nb_connection),
+            ..self.clone()
+        }
+    }
+}
+
+/// Checks a search beam width (a config's `ef_search` or a per-call one).
+///
+/// # Errors
+/// `ef` outside 1..=[`MAX_EF`].
+pub fn check_ef_search(ef: usize) -> Result<()> {
+    in_range("ef_search", ef, 1, MAX_EF)
 }
 
 fn in_range(field: &str, value: usize, min: usize, max: usize) -> Result<()> {
@@ -217,8 +257,170 @@ impl IndexType {
     }
 }
 
+/// A field of a [`DatabaseConfig`], as a reopen sees it.
+///
+/// Structural fields fix what is on disk (the vectors' dimension and metric, the
+/// graph's shape): a reopen that states one must agree with the stored value. Runtime
+/// fields are knobs: a reopen that states one runs with it (see
+/// [`DatabaseConfig::reopened_with`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Field {
+    Dim,
+    IndexType,
+    DistanceMetric,
+    MaxNbConnection,
+    MaxLayer,
+    MaxNbElements,
+    EfConstruction,
+    EfSearch,
+    UseHeuristic,
+    CacheSizeMb,
+    WriteBufferSizeMb,
+    MaxWriteBufferNumber,
+    Compression,
+    EnableStatistics,
+    EnableBloomFilter,
+    BloomFilterBitsPerKey,
+    MaxBackgroundJobs,
+    SyncWrites,
+    AutoSnapshot,
+    SnapshotIntervalSecs,
+}
+
+impl Field {
+    /// Every field, structural ones first.
+    pub const ALL: [Field; 20] = [
+        Field::Dim,
+        Field::IndexType,
+        Field::DistanceMetric,
+        Field::MaxNbConnection,
+        Field::MaxLayer,
+        Field::MaxNbElements,
+        Field::EfConstruction,
+        Field::EfSearch,
+        Field::UseHeuristic,
+        Field::CacheSizeMb,
+        Field::WriteBufferSizeMb,
+        Field::MaxWriteBufferNumber,
+        Field::Compression,
+        Field::EnableStatistics,
+        Field::EnableBloomFilter,
+        Field::BloomFilterBitsPerKey,
+        Field::MaxBackgroundJobs,
+        Field::SyncWrites,
+        Field::AutoSnapshot,
+        Field::SnapshotIntervalSecs,
+    ];
+
+    /// The HNSW fields, in the order of [`HnswConfig`]'s fields.
+    pub const HNSW_ORDER: [Field; 6] = [
+        Field::MaxNbConnection,
+        Field::MaxNbElements,
+        Field::MaxLayer,
+        Field::EfConstruction,
+        Field::EfSearch,
+        Field::UseHeuristic,
+    ];
+
+    /// The storage-engine fields.
+    pub const STORAGE: [Field; 9] = [
+        Field::CacheSizeMb,
+        Field::WriteBufferSizeMb,
+        Field::MaxWriteBufferNumber,
+        Field::Compression,
+        Field::EnableStatistics,
+        Field::EnableBloomFilter,
+        Field::BloomFilterBitsPerKey,
+        Field::MaxBackgroundJobs,
+        Field::SyncWrites,
+    ];
+
+    /// The name users know it by (the keyword argument in Python).
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Dim => "dim",
+            Field::IndexType => "index_type",
+            Field::DistanceMetric => "distance_metric",
+            Field::MaxNbConnection => "max_nb_connection",
+            Field::MaxLayer => "max_layer",
+            Field::MaxNbElements => "max_nb_elements",
+            Field::EfConstruction => "ef_construction",
+            Field::EfSearch => "ef_search",
+            Field::UseHeuristic => "use_heuristic",
+            Field::CacheSizeMb => "cache_size_mb",
+            Field::WriteBufferSizeMb => "write_buffer_size_mb",
+            Field::MaxWriteBufferNumber => "max_write_buffer_number",
+            Field::Compression => "compression",
+            Field::EnableStatistics => "enable_statistics",
+            Field::EnableBloomFilter => "enable_bloom_filter",
+            Field::BloomFilterBitsPerKey => "bloom_filter_bits_per_key",
+            Field::MaxBackgroundJobs => "max_background_jobs",
+            Field::SyncWrites => "sync_writes",
+            Field::AutoSnapshot => "auto_snapshot",
+            Field::SnapshotIntervalSecs => "snapshot_interval_secs",
+        }
+    }
+
+    /// Whether the field is fixed at creation (must match on reopen).
+    pub fn is_structural(self) -> bool {
+        matches!(
+            self,
+            Field::Dim
+                | Field::IndexType
+                | Field::DistanceMetric
+                | Field::MaxNbConnection
+                | Field::MaxLayer
+        )
+    }
+
+    fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+/// A set of [`Field`]s: those a caller stated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Fields(u32);
+
+impl Fields {
+    /// No field.
+    pub const NONE: Fields = Fields(0);
+
+    /// Every field.
+    pub fn all() -> Self {
+        Self::of(Field::ALL)
+    }
+
+    /// The given fields.
+    pub fn of(fields: impl IntoIterator<Item = Field>) -> Self {
+        fields.into_iter().fold(Self::NONE, Self::with)
+    }
+
+    /// This set and `f`.
+    #[must_use]
+    pub fn with(self, f: Field) -> Self {
+        Self(self.0 | f.bit())
+    }
+
+    /// This set and `other`.
+    #[must_use]
+    pub fn union(self, other: Fields) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// Whether `f` is in the set.
+    pub fn contains(self, f: Field) -> bool {
+        self.0 & f.bit() != 0
+    }
+}
+
 /// Everything a database is created with.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// `stated` says which fields the caller really gave (the others hold defaults). It
+/// matters only when an existing database is opened (see
+/// [`DatabaseConfig::reopened_with`]) and is not part of equality. A config built in
+/// Rust states every field; the Python layer states only the arguments passed.
+#[derive(Clone, Debug)]
 pub struct DatabaseConfig {
     pub dim: usize,
     pub index_type: IndexType,
@@ -227,6 +429,19 @@ pub struct DatabaseConfig {
     pub storage: StorageConfig,
     pub auto_snapshot: bool,
     pub snapshot_interval_secs: u64,
+    pub stated: Fields,
+}
+
+impl PartialEq for DatabaseConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.dim == other.dim
+            && self.index_type == other.index_type
+            && self.distance_metric == other.distance_metric
+            && self.hnsw == other.hnsw
+            && self.storage == other.storage
+            && self.auto_snapshot == other.auto_snapshot
+            && self.snapshot_interval_secs == other.snapshot_interval_secs
+    }
 }
 
 impl DatabaseConfig {
@@ -243,6 +458,7 @@ impl DatabaseConfig {
             storage: StorageConfig::default(),
             auto_snapshot: false,
             snapshot_interval_secs: 3600,
+            stated: Fields::all(),
         };
         c.validate()?;
         Ok(c)
@@ -260,11 +476,32 @@ impl DatabaseConfig {
         Ok(c)
     }
 
+    /// This config stating only `stated` (builder style).
+    #[must_use]
+    pub fn stating(self, stated: Fields) -> Self {
+        Self { stated, ..self }
+    }
+
     /// Checks every field.
     ///
     /// # Errors
     /// The first field out of range.
     pub fn validate(&self) -> Result<()> {
+        self.validate_common()?;
+        self.hnsw.validate()
+    }
+
+    /// [`DatabaseConfig::validate`] with the rules a stored config was written under
+    /// (see [`HnswConfig::normalised`]).
+    ///
+    /// # Errors
+    /// The first field out of range.
+    pub fn validate_stored(&self) -> Result<()> {
+        self.validate_common()?;
+        self.hnsw.validate_stored()
+    }
+
+    fn validate_common(&self) -> Result<()> {
         in_range("dim", self.dim, 1, MAX_DIMENSION)?;
         if self.auto_snapshot {
             in_range(
@@ -274,8 +511,109 @@ impl DatabaseConfig {
                 usize::MAX,
             )?;
         }
-        self.hnsw.validate()?;
         self.storage.validate()
+    }
+
+    /// The value of `field`, as text (for messages).
+    pub fn value_of(&self, field: Field) -> String {
+        let (h, s) = (&self.hnsw, &self.storage);
+        match field {
+            Field::Dim => self.dim.to_string(),
+            Field::IndexType => self.index_type.name().into(),
+            Field::DistanceMetric => self.distance_metric.name().into(),
+            Field::MaxNbConnection => h.max_nb_connection.to_string(),
+            Field::MaxLayer => h.max_layer.to_string(),
+            Field::MaxNbElements => h.max_nb_elements.to_string(),
+            Field::EfConstruction => h.ef_construction.to_string(),
+            Field::EfSearch => h.ef_search.map_or_else(|| "auto".into(), |e| e.to_string()),
+            Field::UseHeuristic => h.use_heuristic.to_string(),
+            Field::CacheSizeMb => s.cache_size_mb.to_string(),
+            Field::WriteBufferSizeMb => s.write_buffer_size_mb.to_string(),
+            Field::MaxWriteBufferNumber => s.max_write_buffer_number.to_string(),
+            Field::Compression => s.compression.name().into(),
+            Field::EnableStatistics => s.enable_statistics.to_string(),
+            Field::EnableBloomFilter => s.enable_bloom_filter.to_string(),
+            Field::BloomFilterBitsPerKey => s.bloom_filter_bits_per_key.to_string(),
+            Field::MaxBackgroundJobs => s.max_background_jobs.to_string(),
+            Field::SyncWrites => s.sync_writes.to_string(),
+            Field::AutoSnapshot => self.auto_snapshot.to_string(),
+            Field::SnapshotIntervalSecs => self.snapshot_interval_secs.to_string(),
+        }
+    }
+
+    /// Copies runtime `field` from `from`.
+    fn take_runtime(&mut self, from: &DatabaseConfig, field: Field) {
+        let (h, g) = (&mut self.hnsw, &from.hnsw);
+        let (s, t) = (&mut self.storage, &from.storage);
+        match field {
+            Field::MaxNbElements => h.max_nb_elements = g.max_nb_elements,
+            Field::EfConstruction => h.ef_construction = g.ef_construction,
+            Field::EfSearch => h.ef_search = g.ef_search,
+            Field::UseHeuristic => h.use_heuristic = g.use_heuristic,
+            Field::CacheSizeMb => s.cache_size_mb = t.cache_size_mb,
+            Field::WriteBufferSizeMb => s.write_buffer_size_mb = t.write_buffer_size_mb,
+            Field::MaxWriteBufferNumber => s.max_write_buffer_number = t.max_write_buffer_number,
+            Field::Compression => s.compression = t.compression,
+            Field::EnableStatistics => s.enable_statistics = t.enable_statistics,
+            Field::EnableBloomFilter => s.enable_bloom_filter = t.enable_bloom_filter,
+            Field::BloomFilterBitsPerKey => {
+                s.bloom_filter_bits_per_key = t.bloom_filter_bits_per_key;
+            }
+            Field::MaxBackgroundJobs => s.max_background_jobs = t.max_background_jobs,
+            Field::SyncWrites => s.sync_writes = t.sync_writes,
+            Field::AutoSnapshot => self.auto_snapshot = from.auto_snapshot,
+            Field::SnapshotIntervalSecs => {
+                self.snapshot_interval_secs = from.snapshot_interval_secs
+            }
+            Field::Dim
+            | Field::IndexType
+            | Field::DistanceMetric
+            | Field::MaxNbConnection
+            | Field::MaxLayer => {}
+        }
+    }
+
+    /// The config an existing database with this stored config runs with when opened
+    /// with `given`. The one rule:
+    /// - a field `given` does not state keeps its stored value — so durability
+    ///   (`sync_writes`) is never lowered unless the caller says so;
+    /// - a stated structural field ([`Field::is_structural`]; M and `max_layer` only
+    ///   for HNSW databases, on a flat one they mean nothing) must equal the stored
+    ///   value, or [`Error::ConfigMismatch`] names it;
+    /// - a stated runtime field is applied.
+    ///
+    /// The result states every field.
+    ///
+    /// # Errors
+    /// [`Error::ConfigMismatch`] for the first stated structural field that differs;
+    /// [`Error::InvalidArgument`] if the combination is out of range (e.g. a stated
+    /// `ef_construction` below the stored M).
+    pub fn reopened_with(&self, given: &DatabaseConfig) -> Result<DatabaseConfig> {
+        let mut out = self.clone();
+        out.stated = Fields::all();
+        for f in Field::ALL {
+            if !given.stated.contains(f) {
+                continue;
+            }
+            if f.is_structural() {
+                let hnsw_only = matches!(f, Field::MaxNbConnection | Field::MaxLayer);
+                if hnsw_only && self.index_type != IndexType::Hnsw {
+                    continue;
+                }
+                let (stored, g) = (self.value_of(f), given.value_of(f));
+                if stored != g {
+                    return Err(Error::ConfigMismatch {
+                        field: f.name(),
+                        stored,
+                        given: g,
+                    });
+                }
+            } else {
+                out.take_runtime(given, f);
+            }
+        }
+        out.validate()?;
+        Ok(out)
     }
 }
 
@@ -307,6 +645,103 @@ mod tests {
             ..StorageConfig::default()
         };
         assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn ef_construction_below_m_is_rejected_not_clamped() {
+        let h = HnswConfig {
+            ef_construction: 1,
+            ..HnswConfig::default()
+        };
+        let msg = h
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            msg.contains("ef_construction must be at least max_nb_connection (16), got 1"),
+            "{msg}"
+        );
+        let ok = HnswConfig {
+            ef_construction: 16,
+            ..HnswConfig::default()
+        };
+        assert!(ok.validate().is_ok());
+        // As stored by an older build: accepted, and normalised to what the index uses.
+        assert!(h.validate_stored().is_ok());
+        assert_eq!(h.normalised().ef_construction, 16);
+        assert_eq!(ok.normalised(), ok);
+        // A capacity hint of 0 is no hint.
+        let zero = HnswConfig {
+            max_nb_elements: 0,
+            ..HnswConfig::default()
+        };
+        assert!(zero.validate().is_ok());
+        assert!(check_ef_search(MAX_EF).is_ok());
+        assert!(check_ef_search(MAX_EF + 1).is_err());
+        assert!(check_ef_search(0).is_err());
+    }
+
+    #[test]
+    fn reopen_checks_and_applies_only_stated_fields() {
+        let mut stored = DatabaseConfig::simple(8, true).unwrap_or_else(|e| panic!("{e}"));
+        stored.storage.sync_writes = true;
+        stored.hnsw.max_nb_connection = 32;
+        stored.hnsw.ef_construction = 64;
+        let mut given = DatabaseConfig::new(8).unwrap_or_else(|e| panic!("{e}"));
+        given.hnsw.ef_search = Some(50);
+        // Nothing stated: the stored config, unchanged.
+        let same = stored.reopened_with(&given.clone().stating(Fields::NONE));
+        assert_eq!(same.ok().as_ref(), Some(&stored));
+        // dim and ef_search stated: flat, M 16 and sync_writes false are not.
+        let r = stored
+            .reopened_with(
+                &given
+                    .clone()
+                    .stating(Fields::of([Field::Dim, Field::EfSearch])),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.hnsw.ef_search, Some(50));
+        assert!(r.storage.sync_writes);
+        assert_eq!(r.index_type, IndexType::Hnsw);
+        assert_eq!(r.hnsw.max_nb_connection, 32);
+        assert_eq!(r.stated, Fields::all());
+        // Everything stated (a config built in Rust): the first difference is named.
+        let e = stored.reopened_with(&given).err().map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("config mismatch for index_type: the database stores hnsw, flat was given")
+        );
+        // M on a flat database means nothing and is not checked.
+        let flat = DatabaseConfig::new(8).unwrap_or_else(|e| panic!("{e}"));
+        let mut m = flat.clone();
+        m.hnsw.max_nb_connection = 4;
+        m.hnsw.ef_construction = 4;
+        let r = flat.reopened_with(&m.stating(Fields::of([Field::MaxNbConnection])));
+        assert_eq!(r.ok().as_ref(), Some(&flat));
+    }
+
+    #[test]
+    fn field_names_are_distinct_and_classified() {
+        let names: std::collections::HashSet<_> = Field::ALL.iter().map(|f| f.name()).collect();
+        assert_eq!(names.len(), Field::ALL.len());
+        let structural: Vec<_> = Field::ALL
+            .iter()
+            .filter(|f| f.is_structural())
+            .map(|f| f.name())
+            .collect();
+        assert_eq!(
+            structural,
+            [
+                "dim",
+                "index_type",
+                "distance_metric",
+                "max_nb_connection",
+                "max_layer"
+            ]
+        );
+        assert_eq!(Fields::of(Field::ALL), Fields::all());
+        assert!(!Fields::NONE.contains(Field::Dim));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 use roaring::RoaringBitmap;
 use rocksdb::WriteBatch;
 
-use crate::config::{DatabaseConfig, IndexType, StorageConfig};
+use crate::config::{check_ef_search, DatabaseConfig, Fields, IndexType, StorageConfig};
 use crate::error::{Error, Result};
 use crate::filter::{Filter, PayloadIndex};
 use crate::id_map::{check_id, IdMap};
@@ -96,7 +96,9 @@ pub struct Stats {
     pub metadata_keys: Vec<String>,
     /// Slots freed by removals and not yet reused.
     pub deleted_count: u64,
-    /// Heap bytes of the in-memory structures (vectors, id map, payload index).
+    /// Bytes of memory held: the in-memory structures (vectors, graph, id map, payload
+    /// index) and the storage engine's (memtables, block-cache usage, table readers'
+    /// index and filter blocks).
     pub memory_bytes: u64,
     /// Bytes of the database directory on disk (0 in memory).
     pub disk_bytes: u64,
@@ -180,10 +182,15 @@ impl Shared {
 
     /// Writes the graph of `st` to `path` (atomically).
     fn write_graph(&self, st: &State, path: &Path) -> Result<()> {
+        let _one = self.save_lock.lock();
+        self.write_graph_locked(st, path)
+    }
+
+    /// [`Shared::write_graph`] for a caller holding `save_lock`.
+    fn write_graph_locked(&self, st: &State, path: &Path) -> Result<()> {
         let Some(h) = st.index.as_hnsw() else {
             return Ok(());
         };
-        let _one = self.save_lock.lock();
         write_atomic(self.io.as_ref(), path, |w| {
             h.write_graph(w, &|s| st.ids.id(s), st.ids.slot_extent())
         })
@@ -197,14 +204,24 @@ impl Shared {
         if self.read_only {
             return Ok(());
         }
+        // The count is read and reset under the lock the save holds: two saves at once
+        // (a flush beside a triggered save) run one after the other, and the second
+        // finds nothing left to save instead of subtracting the same count again.
+        let _one = self.save_lock.lock();
         let unsaved = st.unsaved.load(Ordering::Relaxed);
         if unsaved == 0 {
             return Ok(());
         }
-        match self.write_graph(st, &path) {
+        match self.write_graph_locked(st, &path) {
             Ok(()) => {
-                // Writers are excluded while a save runs, so nothing was counted meanwhile.
-                st.unsaved.fetch_sub(unsaved, Ordering::Relaxed);
+                // Writers are excluded while a save runs (saves hold the shared lock),
+                // so nothing was counted meanwhile; saturating all the same, as a
+                // wrapped count would make every later write save the whole graph.
+                let _ = st
+                    .unsaved
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                        Some(u.saturating_sub(unsaved))
+                    });
                 st.save_at
                     .store(save_threshold(st.ids.len()), Ordering::Relaxed);
                 Ok(())
@@ -274,45 +291,6 @@ fn corruption(path: &Path, detail: impl Into<String>) -> Error {
         path: path.to_path_buf(),
         detail: detail.into(),
     }
-}
-
-/// Compares the structural fields of a stored and a given config.
-fn check_compatible(stored: &DatabaseConfig, given: &DatabaseConfig) -> Result<()> {
-    let mismatch = |field: &'static str, s: String, g: String| {
-        Err(Error::ConfigMismatch {
-            field,
-            stored: s,
-            given: g,
-        })
-    };
-    if stored.dim != given.dim {
-        return mismatch("dim", stored.dim.to_string(), given.dim.to_string());
-    }
-    if stored.index_type != given.index_type {
-        return mismatch(
-            "index_type",
-            stored.index_type.name().into(),
-            given.index_type.name().into(),
-        );
-    }
-    if stored.distance_metric != given.distance_metric {
-        return mismatch(
-            "distance_metric",
-            stored.distance_metric.name().into(),
-            given.distance_metric.name().into(),
-        );
-    }
-    if stored.index_type == IndexType::Hnsw {
-        let (s, g) = (&stored.hnsw, &given.hnsw);
-        if s.max_nb_connection != g.max_nb_connection {
-            return mismatch(
-                "max_nb_connection",
-                s.max_nb_connection.to_string(),
-                g.max_nb_connection.to_string(),
-            );
-        }
-    }
-    Ok(())
 }
 
 fn new_index(config: &DatabaseConfig, capacity: usize) -> Box<dyn VectorIndex> {
@@ -540,9 +518,11 @@ impl Database {
     /// Opens or creates a database.
     ///
     /// - New location: `config` is required and stored.
-    /// - Existing database: its stored config is used; a given `config` must agree on
-    ///   dim, index type, metric (and M for HNSW) or the open fails with
-    ///   [`Error::ConfigMismatch`]. The given storage knobs apply to this open.
+    /// - Existing database: its stored config is used, with the fields a given
+    ///   `config` states ([`DatabaseConfig::stated`]) applied by
+    ///   [`DatabaseConfig::reopened_with`]: stated structural fields must agree or the
+    ///   open fails with [`Error::ConfigMismatch`]; stated runtime knobs are applied,
+    ///   and a writer stores them as the new stored config.
     /// - `read_only`: a follower that works beside a live writer.
     ///
     /// # Errors
@@ -586,22 +566,32 @@ impl Database {
                         "an in-memory database cannot be opened read-only",
                     ));
                 }
-                let config = config.ok_or_else(|| {
-                    Error::invalid("an in-memory database needs a dimension or a config")
-                })?;
+                let config = config
+                    .ok_or_else(|| {
+                        Error::invalid("an in-memory database needs a dimension or a config")
+                    })?
+                    .stating(Fields::all());
                 let store = Store::open_in_memory(&config.storage)?;
                 Self::initialise(&store, &config)?;
                 (store, config, None)
             }
             Location::Path(path) if read_only => {
-                let storage = config
+                let first = config
                     .as_ref()
                     .map_or_else(StorageConfig::default, |c| c.storage.clone());
-                let (store, stored) = open_follower(path, &storage)?;
-                if let Some(given) = &config {
-                    check_compatible(&stored, given)?;
-                }
-                (store, stored, None)
+                let (store, stored) = open_follower(path, &first)?;
+                let config = match &config {
+                    Some(given) => stored.reopened_with(given)?,
+                    None => stored,
+                };
+                // Reopened if the knobs in force differ from those of the first open.
+                let store = if config.storage == first {
+                    store
+                } else {
+                    drop(store);
+                    open_follower(path, &config.storage)?.0
+                };
+                (store, config, None)
             }
             Location::Path(path) => {
                 let (store, config, loaded, held) = Self::open_writer(path, config, io.as_ref())?;
@@ -724,13 +714,11 @@ impl Database {
             }
             if !empty {
                 let stored = read_stored_config(&frozen)?;
-                let storage = match &given {
-                    Some(g) => {
-                        check_compatible(&stored, g)?;
-                        g.storage.clone()
-                    }
-                    None => stored.storage.clone(),
+                let config = match &given {
+                    Some(g) => stored.reopened_with(g)?,
+                    None => stored.clone(),
                 };
+                let storage = config.storage.clone();
                 // Recovery (the WAL recovery mode above all) must run with the knobs the
                 // writer will use, or the loaded maps could differ from its records.
                 let frozen = if storage == first {
@@ -739,14 +727,20 @@ impl Database {
                     drop(frozen);
                     Store::open_frozen(path, &storage, &lock)?
                 };
-                let graph = graph_file(path, &stored);
-                let loaded = load_maps(&frozen, &stored, graph.as_deref().map(|g| (io, g)))?;
+                let graph = graph_file(path, &config);
+                let loaded = load_maps(&frozen, &config, graph.as_deref().map(|g| (io, g)))?;
                 drop(frozen);
                 let store = Store::open_writer(path, &storage, Arc::clone(&lock))?;
-                return Ok((store, stored, Some(loaded), lock));
+                if config != stored {
+                    // Runtime knobs given at open are the stored config from now on: a
+                    // later open that states nothing runs as this one does.
+                    Self::store_config(&store, &config)?;
+                }
+                return Ok((store, config, Some(loaded), lock));
             }
-            // Otherwise created but never initialised (a crash during creation).
-            let config = given.ok_or_else(not_found)?;
+            // Otherwise created but never initialised (a crash during creation). Created
+            // with it: every field is now in force (defaults included).
+            let config = given.ok_or_else(not_found)?.stating(Fields::all());
             let store = Store::open_writer(path, &config.storage, Arc::clone(&lock))?;
             Self::initialise(&store, &config)?;
             return Ok((store, config, None, lock));
@@ -754,6 +748,8 @@ impl Database {
         // A new database: empty, or only what a creation that stopped early left.
         let before = dir_names(path)?;
         let created = given.ok_or_else(not_found).and_then(|config| {
+            // Created with it: every field is now in force (defaults included).
+            let config = config.stating(Fields::all());
             let store = Store::open_writer(path, &config.storage, Arc::clone(&lock))?;
             Self::initialise(&store, &config)?;
             Ok((store, config))
@@ -776,7 +772,16 @@ impl Database {
         store.sync_wal()
     }
 
-    /// The configuration in force (the stored one for existing databases).
+    /// Replaces the stored config (synced: it decides how the next open runs).
+    fn store_config(store: &Store, config: &DatabaseConfig) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.put(CONFIG_KEY, encode_config(config));
+        store.write(batch)?;
+        store.sync_wal()
+    }
+
+    /// The configuration in force: the stored one, with the runtime knobs given at
+    /// open applied (see [`DatabaseConfig::reopened_with`]).
     pub fn config(&self) -> &DatabaseConfig {
         &self.shared.config
     }
@@ -1213,7 +1218,8 @@ impl Database {
     /// The min(k, matches) nearest vectors to `q`, nearest first, as (id, distance).
     ///
     /// # Errors
-    /// `k == 0`, wrong dimension, non-finite query, [`Error::Closed`].
+    /// `k == 0`, `ef_search` outside 1..=[`crate::config::MAX_EF`], wrong dimension,
+    /// non-finite query, [`Error::Closed`].
     pub fn search(
         &self,
         q: &[f32],
@@ -1222,6 +1228,9 @@ impl Database {
         ef_search: Option<usize>,
     ) -> Result<Vec<(u64, f32)>> {
         self.check_query(q, k)?;
+        if let Some(ef) = ef_search {
+            check_ef_search(ef)?;
+        }
         let params = SearchParams { ef_search };
         self.read(|st| {
             let allow = Self::allowed(st, filter);
@@ -1250,6 +1259,9 @@ impl Database {
                 expected: dim,
                 got: queries.len(),
             });
+        }
+        if let Some(ef) = ef_search {
+            check_ef_search(ef)?;
         }
         let n = queries.len() / dim;
         if (n as u64).saturating_mul(k as u64) > MAX_BATCH_RESULTS {
@@ -1334,7 +1346,8 @@ impl Database {
                 deleted_count: st.ids.free_slots() as u64,
                 memory_bytes: (st.index.memory_bytes()
                     + st.payload.memory_bytes()
-                    + st.ids.memory_bytes()) as u64,
+                    + st.ids.memory_bytes()) as u64
+                    + st.store.memory_bytes(),
                 disk_bytes,
                 engine_statistics: st.store.statistics(),
             })
@@ -1347,6 +1360,15 @@ impl Database {
     /// [`Error::Closed`].
     pub fn ticker(&self, t: rocksdb::statistics::Ticker) -> Result<u64> {
         self.read(|st| Ok(st.store.ticker(t)))
+    }
+
+    /// One integer property of the storage engine (e.g. `rocksdb.block-cache-capacity`),
+    /// `None` if the engine does not know it.
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub fn engine_property(&self, name: &str) -> Result<Option<u64>> {
+        self.read(|st| Ok(st.store.int_property(name)))
     }
 
     /// Flushes RocksDB's memtables to files (so on-disk size reflects every write).
@@ -1636,7 +1658,7 @@ fn first_link(_m: &std::fs::Metadata, _seen: &mut std::collections::HashSet<(u64
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::metadata::Value;
@@ -1843,5 +1865,73 @@ mod tests {
             try_open_follower(&path, &storage),
             Err(Error::Corruption { .. })
         ));
+    }
+
+    // The graph-save counter under concurrent saves.
+    use crate::storage::fileio::WriteFile;
+    use std::sync::atomic::AtomicU64;
+    use std::sync::Barrier;
+
+    /// The OS, counting the renames that complete a graph save.
+    #[derive(Debug, Default)]
+    struct CountingIo {
+        saves: AtomicU64,
+    }
+
+    impl FileIo for CountingIo {
+        fn create(&self, path: &Path) -> std::io::Result<Box<dyn WriteFile>> {
+            OsIo.create(path)
+        }
+        fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+            self.saves.fetch_add(1, Ordering::SeqCst);
+            OsIo.rename(from, to)
+        }
+        fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+            OsIo.sync_dir(dir)
+        }
+        fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+            OsIo.read(path)
+        }
+        fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+            OsIo.remove_file(path)
+        }
+    }
+
+    /// Saves racing each other (flush beside a triggered save, both under the shared
+    /// lock) save the graph once per change and leave the count at 0; before the
+    /// count was read and reset under the save lock, each racer subtracted the same
+    /// count, wrapping it, and every later write saved the whole graph.
+    #[test]
+    fn concurrent_graph_saves_save_once_and_keep_the_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let io = Arc::new(CountingIo::default());
+        let db = Database::open_with_io(
+            Location::Path(dir.path().join("db")),
+            Some(DatabaseConfig::simple(4, true).unwrap()),
+            false,
+            io.clone(),
+        )
+        .unwrap();
+        let threads = 8;
+        for round in 0..20u64 {
+            db.add(round, &[round as f32, 1.0, 2.0, 3.0], None).unwrap();
+            let saves_before = io.saves.load(Ordering::SeqCst);
+            let barrier = Barrier::new(threads);
+            std::thread::scope(|s| {
+                for _ in 0..threads {
+                    s.spawn(|| {
+                        barrier.wait();
+                        db.flush().unwrap();
+                    });
+                }
+            });
+            let unsaved = db.read(|st| Ok(st.unsaved.load(Ordering::SeqCst))).unwrap();
+            assert_eq!(unsaved, 0, "round {round}: the count wrapped");
+            assert_eq!(
+                io.saves.load(Ordering::SeqCst) - saves_before,
+                1,
+                "round {round}: one change, one save"
+            );
+        }
     }
 }

@@ -58,6 +58,61 @@ impl fmt::Display for Value {
     }
 }
 
+/// Largest metadata key, and largest tag, in bytes of UTF-8 (64 KiB).
+pub const MAX_KEY_BYTES: usize = 64 * 1024;
+/// Largest string value, in bytes of UTF-8 (16 MiB).
+pub const MAX_STR_BYTES: usize = 16 * 1024 * 1024;
+/// Largest encoded metadata record: all fields and tags of one vector (64 MiB). Every
+/// length in the record encoding is a u32, so this bound is what keeps them exact.
+pub const MAX_METADATA_BYTES: usize = 64 * 1024 * 1024;
+
+/// At most the first 40 characters of `s`, for messages about long strings.
+fn head(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        Some((i, _)) => format!("{:?}...", &s[..i]),
+        None => format!("{s:?}"),
+    }
+}
+
+/// Checks the sizes of a field: key ≤ [`MAX_KEY_BYTES`], a string value ≤
+/// [`MAX_STR_BYTES`]. Applied where metadata is built, not when a stored record is
+/// decoded (a record stored before the limits existed still opens).
+///
+/// # Errors
+/// The first size over its limit, naming the key and the size.
+fn check_field_size(key: &str, value: &Value) -> Result<()> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(Error::invalid(format!(
+            "metadata key {} is {} bytes, above the limit of {MAX_KEY_BYTES} bytes",
+            head(key),
+            key.len()
+        )));
+    }
+    if let Value::Str(v) = value {
+        if v.len() > MAX_STR_BYTES {
+            return Err(Error::invalid(format!(
+                "metadata value of key {} is a string of {} bytes, above the limit of \
+                 {MAX_STR_BYTES} bytes",
+                head(key),
+                v.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a tag's size (≤ [`MAX_KEY_BYTES`]), as [`check_field_size`].
+fn check_tag_size(tag: &str) -> Result<()> {
+    if tag.len() > MAX_KEY_BYTES {
+        return Err(Error::invalid(format!(
+            "tag {} is {} bytes, above the limit of {MAX_KEY_BYTES} bytes",
+            head(tag),
+            tag.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Seconds since the Unix epoch, 0 if the clock is before it.
 pub fn now_unix() -> u64 {
     SystemTime::now()
@@ -127,7 +182,8 @@ impl Metadata {
     /// Metadata holding `fields` and `tags` (version 1).
     ///
     /// # Errors
-    /// A bad key, value or tag; nothing is built.
+    /// A bad key, value or tag, or sizes over the limits ([`MAX_KEY_BYTES`],
+    /// [`MAX_STR_BYTES`], [`MAX_METADATA_BYTES`]); nothing is built.
     pub fn with_parts(
         fields: impl IntoIterator<Item = (String, Value)>,
         tags: impl IntoIterator<Item = String>,
@@ -136,13 +192,49 @@ impl Metadata {
         for (k, v) in fields {
             validate_key(&k)?;
             v.validate()?;
+            check_field_size(&k, &v)?;
             m.fields.insert(k, v);
         }
         for t in tags {
             validate_tag(&t)?;
+            check_tag_size(&t)?;
             m.tags.insert(t);
         }
+        m.check_record_size()?;
         Ok(m)
+    }
+
+    /// The size of this metadata's record encoding (`storage::codec`): version byte,
+    /// three u64 of bookkeeping, then each field as `u32 len, key, type byte, value`
+    /// and each tag as `u32 len, tag`, both lists preceded by a u32 count.
+    pub fn encoded_len(&self) -> usize {
+        let fields: usize = self
+            .fields
+            .iter()
+            .map(|(k, v)| {
+                4 + k.len()
+                    + 1
+                    + match v {
+                        Value::Str(s) => 4 + s.len(),
+                        Value::Int(_) | Value::Float(_) => 8,
+                        Value::Bool(_) => 1,
+                    }
+            })
+            .sum();
+        let tags: usize = self.tags.iter().map(|t| 4 + t.len()).sum();
+        1 + 24 + 4 + fields + 4 + tags
+    }
+
+    /// Checks the whole record against [`MAX_METADATA_BYTES`].
+    fn check_record_size(&self) -> Result<()> {
+        let n = self.encoded_len();
+        if n > MAX_METADATA_BYTES {
+            return Err(Error::invalid(format!(
+                "metadata of {n} bytes (encoded) is above the limit of {MAX_METADATA_BYTES} \
+                 bytes for one vector"
+            )));
+        }
+        Ok(())
     }
 
     /// Rebuilds metadata exactly as stored, bookkeeping included (used by decoders).
@@ -170,12 +262,21 @@ impl Metadata {
     /// Sets `key` to `value` (a change even when the value is equal: the caller wrote it).
     ///
     /// # Errors
-    /// A bad key or value; the metadata is unchanged.
+    /// A bad key or value, or sizes over the limits ([`MAX_KEY_BYTES`],
+    /// [`MAX_STR_BYTES`], [`MAX_METADATA_BYTES`]); the metadata is unchanged.
     pub fn set(&mut self, key: impl Into<String>, value: Value) -> Result<()> {
         let key = key.into();
         validate_key(&key)?;
         value.validate()?;
-        self.fields.insert(key, value);
+        check_field_size(&key, &value)?;
+        let old = self.fields.insert(key.clone(), value);
+        if let Err(e) = self.check_record_size() {
+            match old {
+                Some(v) => self.fields.insert(key, v),
+                None => self.fields.remove(&key),
+            };
+            return Err(e);
+        }
         self.touch();
         Ok(())
     }
@@ -217,12 +318,17 @@ impl Metadata {
     /// Adds a tag; returns whether it was new (the version bumps only then).
     ///
     /// # Errors
-    /// An empty tag.
+    /// An empty tag, or sizes over the limits; the metadata is unchanged.
     pub fn add_tag(&mut self, tag: impl Into<String>) -> Result<bool> {
         let tag = tag.into();
         validate_tag(&tag)?;
-        let added = self.tags.insert(tag);
+        check_tag_size(&tag)?;
+        let added = self.tags.insert(tag.clone());
         if added {
+            if let Err(e) = self.check_record_size() {
+                self.tags.remove(&tag);
+                return Err(e);
+            }
             self.touch();
         }
         Ok(added)
@@ -301,6 +407,47 @@ mod tests {
             n
         });
         assert_eq!(m.version(), 1);
+    }
+
+    #[test]
+    fn sizes_over_the_limits_are_refused_naming_the_key() {
+        let mut m = Metadata::new();
+        let long_key = "k".repeat(MAX_KEY_BYTES + 1);
+        let e = m.set(long_key, Value::Int(1)).err().map(|e| e.to_string());
+        let e = e.unwrap_or_default();
+        assert!(e.contains("65537 bytes") && e.contains("\"kkkk"), "{e}");
+        assert!(m.set("k".repeat(MAX_KEY_BYTES), Value::Int(1)).is_ok());
+        let e = m
+            .set("big", Value::Str("x".repeat(MAX_STR_BYTES + 1)))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("\"big\"") && e.contains(&format!("{}", MAX_STR_BYTES + 1)),
+            "{e}"
+        );
+        assert!(m.add_tag("t".repeat(MAX_KEY_BYTES + 1)).is_err());
+        assert!(Metadata::with_parts(
+            [("k".to_string(), Value::Str("x".repeat(MAX_STR_BYTES + 1)))],
+            []
+        )
+        .is_err());
+        // The whole record: three values of the largest size fit, a fourth does not,
+        // and the refused set changes nothing.
+        let mut m = Metadata::new();
+        for i in 0..3 {
+            m.set(format!("s{i}"), Value::Str("x".repeat(MAX_STR_BYTES)))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let before = m.clone();
+        let e = m
+            .set("s3", Value::Str("x".repeat(MAX_STR_BYTES)))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("above the limit of 67108864 bytes"), "{e}");
+        assert_eq!(m, before);
+        assert!(m.encoded_len() <= MAX_METADATA_BYTES);
     }
 
     #[test]

@@ -181,7 +181,10 @@ pub fn encode_manifest(info_meta: &Metadata) -> Vec<u8> {
     let body = encode_metadata(info_meta);
     let mut out = MAGIC.to_vec();
     out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    // Metadata records are bounded by `metadata::MAX_METADATA_BYTES`, far below 4 GiB;
+    // saturating, a violated bound would give a manifest the decoder refuses.
+    let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&body);
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());

@@ -2,10 +2,19 @@
 //!
 //! The objects are immutable (like frozen dataclasses): a `DatabaseConfig` copies the
 //! configs it is given, so mutable ones would invite edits that silently reach nothing.
+//!
+//! Each object remembers which constructor arguments were passed (`stated`): opening
+//! an existing database checks or applies only those (see
+//! `DatabaseConfig::reopened_with` in the core). The defaults stand in for the others
+//! and are what a new database is created with. Equality compares values only.
 
-use nusterdb_core::config::{Compression, DatabaseConfig, HnswConfig, IndexType, StorageConfig};
+use nusterdb_core::config::{
+    Compression, DatabaseConfig, Field, Fields, HnswConfig, IndexType, StorageConfig,
+};
 use nusterdb_core::DistanceMetric;
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
 
 use crate::errors::IntoPyResult;
 use crate::metric::{to_metric, PyDistanceMetric};
@@ -18,40 +27,134 @@ use crate::metric::{to_metric, PyDistanceMetric};
     eq,
     skip_from_py_object
 )]
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct PyHnswConfig {
     pub inner: HnswConfig,
+    /// The HNSW fields passed to the constructor.
+    pub stated: Fields,
+}
+
+impl PartialEq for PyHnswConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.inner == other.inner
+    }
+}
+
+/// `value` if given (and records `field` as stated), else `default`.
+fn arg<T>(stated: &mut Fields, field: Field, value: Option<T>, default: T) -> T {
+    match value {
+        Some(v) => {
+            *stated = stated.with(field);
+            v
+        }
+        None => default,
+    }
+}
+
+/// The arguments of a call, in the order of `fields` (positional ones by their
+/// place): `None` for one not passed. Unlike a `None` default, this tells a value
+/// passed — even `None`, even the default's value — from none.
+///
+/// # Errors
+/// `TypeError` for too many positional arguments, an unknown keyword, or an argument
+/// given twice (as Python's own calls do).
+fn passed<'py>(
+    what: &str,
+    fields: &[Field],
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Vec<Option<Bound<'py, PyAny>>>> {
+    if args.len() > fields.len() {
+        return Err(PyTypeError::new_err(format!(
+            "{what}() takes at most {} positional arguments ({} given)",
+            fields.len(),
+            args.len()
+        )));
+    }
+    let mut out: Vec<Option<Bound<'py, PyAny>>> = vec![None; fields.len()];
+    for (slot, a) in out.iter_mut().zip(args.iter()) {
+        *slot = Some(a);
+    }
+    if let Some(kw) = kwargs {
+        for (k, v) in kw.iter() {
+            let name: String = k.extract()?;
+            let i = fields
+                .iter()
+                .position(|f| f.name() == name)
+                .ok_or_else(|| {
+                    PyTypeError::new_err(format!(
+                        "{what}() got an unexpected keyword argument '{name}'"
+                    ))
+                })?;
+            if out[i].is_some() {
+                return Err(PyTypeError::new_err(format!(
+                    "{what}() got multiple values for argument '{name}'"
+                )));
+            }
+            out[i] = Some(v);
+        }
+    }
+    Ok(out)
+}
+
+/// Extracts a passed argument (a wrong type is a `TypeError`, a negative count an
+/// `OverflowError`, as for any typed argument).
+fn take<'py, T: FromPyObjectOwned<'py>>(v: &Option<Bound<'py, PyAny>>) -> PyResult<Option<T>> {
+    v.as_ref()
+        .map(|b| b.extract::<T>().map_err(Into::into))
+        .transpose()
 }
 
 #[pymethods]
 impl PyHnswConfig {
+    // The arguments are taken as passed (see `passed`), so that a reopen knows which
+    // ones were; the text signature shows the defaults. ef_search=None passed means
+    // "automatic", stated.
     #[new]
-    #[pyo3(signature = (max_nb_connection = 16, max_nb_elements = 1024, max_layer = 16,
-                        ef_construction = 200, ef_search = None, use_heuristic = true))]
-    fn new(
-        max_nb_connection: usize,
-        max_nb_elements: usize,
-        max_layer: usize,
-        ef_construction: usize,
-        ef_search: Option<usize>,
-        use_heuristic: bool,
-    ) -> PyResult<Self> {
-        let inner = HnswConfig {
+    #[pyo3(signature = (*args, **kwargs),
+           text_signature = "(max_nb_connection=16, max_nb_elements=1024, max_layer=16, \
+                             ef_construction=200, ef_search=None, use_heuristic=True)")]
+    fn new(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let a = passed("HNSWConfig", &Field::HNSW_ORDER, args, kwargs)?;
+        let max_nb_connection = take::<usize>(&a[0])?;
+        let max_nb_elements = take::<usize>(&a[1])?;
+        let max_layer = take::<usize>(&a[2])?;
+        let ef_construction = take::<usize>(&a[3])?;
+        let ef_search = take::<Option<usize>>(&a[4])?;
+        let use_heuristic = take::<bool>(&a[5])?;
+        let d = HnswConfig::default();
+        let mut stated = Fields::NONE;
+        let st = &mut stated;
+        let m = arg(
+            st,
+            Field::MaxNbConnection,
             max_nb_connection,
-            max_nb_elements,
-            max_layer,
-            ef_construction,
-            ef_search,
-            use_heuristic,
+            d.max_nb_connection,
+        );
+        let inner = HnswConfig {
+            max_nb_connection: m,
+            max_nb_elements: arg(st, Field::MaxNbElements, max_nb_elements, d.max_nb_elements),
+            max_layer: arg(st, Field::MaxLayer, max_layer, d.max_layer),
+            // Not given, it follows a large M up (ef_construction ≥ M is a rule).
+            ef_construction: arg(
+                st,
+                Field::EfConstruction,
+                ef_construction,
+                d.ef_construction.max(m),
+            ),
+            ef_search: arg(st, Field::EfSearch, ef_search, d.ef_search),
+            use_heuristic: arg(st, Field::UseHeuristic, use_heuristic, d.use_heuristic),
         };
         inner.validate().py()?;
-        Ok(Self { inner })
+        Ok(Self { inner, stated })
     }
 
+    /// The defaults, every field stated.
     #[staticmethod]
     fn default() -> Self {
         Self {
             inner: HnswConfig::default(),
+            stated: Fields::of(Field::HNSW_ORDER),
         }
     }
 
@@ -108,48 +211,97 @@ impl PyHnswConfig {
     eq,
     skip_from_py_object
 )]
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct PyStorageConfig {
     pub inner: StorageConfig,
+    /// The storage fields passed to the constructor.
+    pub stated: Fields,
+}
+
+impl PartialEq for PyStorageConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.inner == other.inner
+    }
 }
 
 #[pymethods]
 impl PyStorageConfig {
+    // The arguments are taken as passed, as in HNSWConfig.
     #[new]
-    #[pyo3(signature = (cache_size_mb = 256, write_buffer_size_mb = 64, max_write_buffer_number = 3,
-                        compression = "lz4", enable_statistics = true, enable_bloom_filter = true,
-                        bloom_filter_bits_per_key = 10, max_background_jobs = 4, sync_writes = false))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        cache_size_mb: u64,
-        write_buffer_size_mb: u64,
-        max_write_buffer_number: u32,
-        compression: &str,
-        enable_statistics: bool,
-        enable_bloom_filter: bool,
-        bloom_filter_bits_per_key: u32,
-        max_background_jobs: u32,
-        sync_writes: bool,
-    ) -> PyResult<Self> {
+    #[pyo3(signature = (*args, **kwargs),
+           text_signature = "(cache_size_mb=256, write_buffer_size_mb=64, \
+                             max_write_buffer_number=3, compression='lz4', \
+                             enable_statistics=True, enable_bloom_filter=True, \
+                             bloom_filter_bits_per_key=10, max_background_jobs=4, \
+                             sync_writes=False)")]
+    fn new(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let a = passed("StorageConfiguration", &Field::STORAGE, args, kwargs)?;
+        let cache_size_mb = take::<u64>(&a[0])?;
+        let write_buffer_size_mb = take::<u64>(&a[1])?;
+        let max_write_buffer_number = take::<u32>(&a[2])?;
+        let compression = match take::<String>(&a[3])? {
+            Some(c) => Some(Compression::from_name(&c).py()?),
+            None => None,
+        };
+        let enable_statistics = take::<bool>(&a[4])?;
+        let enable_bloom_filter = take::<bool>(&a[5])?;
+        let bloom_filter_bits_per_key = take::<u32>(&a[6])?;
+        let max_background_jobs = take::<u32>(&a[7])?;
+        let sync_writes = take::<bool>(&a[8])?;
+        let d = StorageConfig::default();
+        let mut stated = Fields::NONE;
+        let st = &mut stated;
         let inner = StorageConfig {
-            cache_size_mb,
-            write_buffer_size_mb,
-            max_write_buffer_number,
-            compression: Compression::from_name(compression).py()?,
-            enable_statistics,
-            enable_bloom_filter,
-            bloom_filter_bits_per_key,
-            max_background_jobs,
-            sync_writes,
+            cache_size_mb: arg(st, Field::CacheSizeMb, cache_size_mb, d.cache_size_mb),
+            write_buffer_size_mb: arg(
+                st,
+                Field::WriteBufferSizeMb,
+                write_buffer_size_mb,
+                d.write_buffer_size_mb,
+            ),
+            max_write_buffer_number: arg(
+                st,
+                Field::MaxWriteBufferNumber,
+                max_write_buffer_number,
+                d.max_write_buffer_number,
+            ),
+            compression: arg(st, Field::Compression, compression, d.compression),
+            enable_statistics: arg(
+                st,
+                Field::EnableStatistics,
+                enable_statistics,
+                d.enable_statistics,
+            ),
+            enable_bloom_filter: arg(
+                st,
+                Field::EnableBloomFilter,
+                enable_bloom_filter,
+                d.enable_bloom_filter,
+            ),
+            bloom_filter_bits_per_key: arg(
+                st,
+                Field::BloomFilterBitsPerKey,
+                bloom_filter_bits_per_key,
+                d.bloom_filter_bits_per_key,
+            ),
+            max_background_jobs: arg(
+                st,
+                Field::MaxBackgroundJobs,
+                max_background_jobs,
+                d.max_background_jobs,
+            ),
+            sync_writes: arg(st, Field::SyncWrites, sync_writes, d.sync_writes),
         };
         inner.validate().py()?;
-        Ok(Self { inner })
+        Ok(Self { inner, stated })
     }
 
+    /// The defaults, every knob stated.
     #[staticmethod]
     fn default() -> Self {
         Self {
             inner: StorageConfig::default(),
+            stated: Fields::of(Field::STORAGE),
         }
     }
 
@@ -234,37 +386,82 @@ pub struct PyDatabaseConfig {
 
 impl PyDatabaseConfig {
     fn flat(dim: usize) -> PyResult<Self> {
-        Ok(Self {
-            inner: DatabaseConfig::new(dim).py()?,
-        })
+        Self::simple(dim, false)
     }
+}
+
+/// A config of `dim` with defaults (HNSW if `use_hnsw`) stating only `dim` and the
+/// index type: a reopen checks those and leaves everything else as stored.
+pub fn simple_config(dim: usize, use_hnsw: bool) -> PyResult<DatabaseConfig> {
+    let stated = Fields::of([Field::Dim, Field::IndexType]);
+    Ok(DatabaseConfig::simple(dim, use_hnsw).py()?.stating(stated))
+}
+
+/// A config of `dim` with defaults stating only `dim`: creating needs it, and a
+/// reopen then checks it and leaves everything else as stored.
+pub fn dim_config(dim: usize) -> PyResult<DatabaseConfig> {
+    Ok(DatabaseConfig::new(dim)
+        .py()?
+        .stating(Fields::NONE.with(Field::Dim)))
 }
 
 #[pymethods]
 impl PyDatabaseConfig {
+    // None stands for "not passed", as in HNSWConfig; the fields of a given
+    // hnsw_config / storage_config are stated as far as they were passed to those.
     #[new]
-    #[pyo3(signature = (dim, index_type = "flat", distance_metric = None, hnsw_config = None,
-                        storage_config = None, auto_snapshot = false, snapshot_interval_secs = 3600))]
+    #[pyo3(signature = (dim, index_type = None, distance_metric = None, hnsw_config = None,
+                        storage_config = None, auto_snapshot = None,
+                        snapshot_interval_secs = None),
+           text_signature = "(dim, index_type='flat', distance_metric=None, hnsw_config=None, \
+                             storage_config=None, auto_snapshot=False, \
+                             snapshot_interval_secs=3600)")]
     fn new(
         dim: usize,
-        index_type: &str,
+        index_type: Option<&str>,
         distance_metric: Option<&Bound<'_, PyAny>>,
         hnsw_config: Option<PyRef<'_, PyHnswConfig>>,
         storage_config: Option<PyRef<'_, PyStorageConfig>>,
-        auto_snapshot: bool,
-        snapshot_interval_secs: u64,
+        auto_snapshot: Option<bool>,
+        snapshot_interval_secs: Option<u64>,
     ) -> PyResult<Self> {
+        let mut stated = Fields::NONE.with(Field::Dim);
+        let st = &mut stated;
+        let index_type = match index_type {
+            Some(t) => Some(IndexType::from_name(t).py()?),
+            None => None,
+        };
+        let distance_metric = match distance_metric {
+            Some(m) => Some(to_metric(m)?),
+            None => None,
+        };
+        let (hnsw, hnsw_stated) = match hnsw_config {
+            Some(h) => (h.inner.clone(), h.stated),
+            None => (HnswConfig::default(), Fields::NONE),
+        };
+        let (storage, storage_stated) = match storage_config {
+            Some(s) => (s.inner.clone(), s.stated),
+            None => (StorageConfig::default(), Fields::NONE),
+        };
         let inner = DatabaseConfig {
             dim,
-            index_type: IndexType::from_name(index_type).py()?,
-            distance_metric: match distance_metric {
-                None => DistanceMetric::Euclidean,
-                Some(m) => to_metric(m)?,
-            },
-            hnsw: hnsw_config.map(|h| h.inner.clone()).unwrap_or_default(),
-            storage: storage_config.map(|s| s.inner.clone()).unwrap_or_default(),
-            auto_snapshot,
-            snapshot_interval_secs,
+            index_type: arg(st, Field::IndexType, index_type, IndexType::Flat),
+            distance_metric: arg(
+                st,
+                Field::DistanceMetric,
+                distance_metric,
+                DistanceMetric::Euclidean,
+            ),
+            hnsw,
+            storage,
+            auto_snapshot: arg(st, Field::AutoSnapshot, auto_snapshot, false),
+            snapshot_interval_secs: arg(
+                st,
+                Field::SnapshotIntervalSecs,
+                snapshot_interval_secs,
+                3600,
+            ),
+            stated: stated.union(hnsw_stated).union(storage_stated),
         };
         inner.validate().py()?;
         Ok(Self { inner })
@@ -275,7 +472,7 @@ impl PyDatabaseConfig {
     #[pyo3(signature = (dim, use_hnsw = false))]
     fn simple(dim: usize, use_hnsw: bool) -> PyResult<Self> {
         Ok(Self {
-            inner: DatabaseConfig::simple(dim, use_hnsw).py()?,
+            inner: simple_config(dim, use_hnsw)?,
         })
     }
 
@@ -316,6 +513,7 @@ impl PyDatabaseConfig {
     fn hnsw_config(&self) -> PyHnswConfig {
         PyHnswConfig {
             inner: self.inner.hnsw.clone(),
+            stated: Fields::of(Field::HNSW_ORDER),
         }
     }
 
@@ -323,6 +521,7 @@ impl PyDatabaseConfig {
     fn storage_config(&self) -> PyStorageConfig {
         PyStorageConfig {
             inner: self.inner.storage.clone(),
+            stated: Fields::of(Field::STORAGE),
         }
     }
 

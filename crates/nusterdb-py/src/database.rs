@@ -14,7 +14,7 @@ use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList, PyTuple};
 
-use crate::config::PyDatabaseConfig;
+use crate::config::{dim_config, simple_config, PyDatabaseConfig};
 use crate::convert::{from_value, to_metadata, to_vector, type_name, FsPath, SnapshotName};
 use crate::errors::{DamagedSnapshotWarning, IndexRebuiltWarning, IntoPyResult};
 use crate::filter::to_filter;
@@ -221,6 +221,8 @@ impl PyDatabaseStats {
         self.inner.deleted_count
     }
 
+    /// Memory held: vectors, graph, id map, payload index, and the storage engine's
+    /// memtables, block-cache usage and table readers.
     #[getter]
     fn memory_bytes(&self) -> u64 {
         self.inner.memory_bytes
@@ -333,7 +335,8 @@ impl PyNusterDB {
     /// NusterDB(path=None, config=None, dim=None, read_only=False).
     ///
     /// path None or ":memory:" → in memory. A new database needs `config` or `dim`; an
-    /// existing one uses its stored config (a conflicting `config` → ConfigMismatchError).
+    /// existing one uses its stored config with what `config`/`dim` state applied:
+    /// structural fields must match (else ConfigMismatchError), runtime knobs apply.
     #[new]
     #[pyo3(signature = (path = None, config = None, dim = None, read_only = false))]
     fn new(
@@ -351,7 +354,7 @@ impl PyNusterDB {
                 )))
             }
             (Some(c), _) => Some(c.inner.clone()),
-            (None, Some(d)) => Some(DatabaseConfig::new(d).py()?),
+            (None, Some(d)) => Some(dim_config(d)?),
             (None, None) => None,
         };
         Self::open_with(py, path, config, read_only)
@@ -373,7 +376,7 @@ impl PyNusterDB {
         dim: usize,
         use_hnsw: bool,
     ) -> PyResult<Self> {
-        let cfg = DatabaseConfig::simple(dim, use_hnsw).py()?;
+        let cfg = simple_config(dim, use_hnsw)?;
         Self::open_with(py, path, Some(cfg), false)
     }
 

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::{
-    Compression, DatabaseConfig, HnswConfig, IndexType, StorageConfig, MAX_DIMENSION,
+    Compression, DatabaseConfig, Fields, HnswConfig, IndexType, StorageConfig, MAX_DIMENSION,
 };
 use crate::metadata::{validate_key, validate_tag, Metadata, Value};
 use crate::metric::DistanceMetric;
@@ -112,9 +112,17 @@ fn put_u64(out: &mut Vec<u8>, x: u64) {
     out.extend_from_slice(&x.to_le_bytes());
 }
 
+/// A count or length as the u32 the encodings store. Every length reaching here is
+/// bounded far below 4 GiB where the value is built (`metadata::MAX_METADATA_BYTES`
+/// for metadata, the config's validated ranges); saturating rather than wrapping
+/// means a violated bound could only ever give a record the decoder refuses, never
+/// one it misreads.
+fn len_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 fn put_str(out: &mut Vec<u8>, s: &str) {
-    // Keys, tags and values are far below 4 GiB; the length is checked on decode.
-    put_u32(out, s.len() as u32);
+    put_u32(out, len_u32(s.len()));
     out.extend_from_slice(s.as_bytes());
 }
 
@@ -188,13 +196,15 @@ const TAG_INT: u8 = 1;
 const TAG_FLOAT: u8 = 2;
 const TAG_BOOL: u8 = 3;
 
-/// A metadata record: bookkeeping, fields (sorted), tags (sorted).
+/// A metadata record: bookkeeping, fields (sorted), tags (sorted);
+/// [`Metadata::encoded_len`] bytes.
 pub fn encode_metadata(m: &Metadata) -> Vec<u8> {
-    let mut out = vec![RECORD_VERSION];
+    let mut out = Vec::with_capacity(m.encoded_len());
+    out.push(RECORD_VERSION);
     put_u64(&mut out, m.created_at());
     put_u64(&mut out, m.updated_at());
     put_u64(&mut out, m.version());
-    put_u32(&mut out, m.fields().len() as u32);
+    put_u32(&mut out, len_u32(m.fields().len()));
     for (k, v) in m.fields() {
         put_str(&mut out, k);
         match v {
@@ -216,7 +226,7 @@ pub fn encode_metadata(m: &Metadata) -> Vec<u8> {
             }
         }
     }
-    put_u32(&mut out, m.tags().len() as u32);
+    put_u32(&mut out, len_u32(m.tags().len()));
     for t in m.tags() {
         put_str(&mut out, t);
     }
@@ -309,18 +319,18 @@ fn compression_from_code(c: u8) -> DecodeResult<Compression> {
 /// The configuration record.
 pub fn encode_config(c: &DatabaseConfig) -> Vec<u8> {
     let mut out = vec![RECORD_VERSION];
-    put_u32(&mut out, c.dim as u32);
+    put_u32(&mut out, len_u32(c.dim));
     out.push(match c.index_type {
         IndexType::Flat => 0,
         IndexType::Hnsw => 1,
     });
     out.push(metric_code(c.distance_metric));
     let h = &c.hnsw;
-    put_u32(&mut out, h.max_nb_connection as u32);
+    put_u32(&mut out, len_u32(h.max_nb_connection));
     put_u64(&mut out, h.max_nb_elements as u64);
-    put_u32(&mut out, h.max_layer as u32);
-    put_u32(&mut out, h.ef_construction as u32);
-    put_u32(&mut out, h.ef_search.map_or(0, |e| e as u32));
+    put_u32(&mut out, len_u32(h.max_layer));
+    put_u32(&mut out, len_u32(h.ef_construction));
+    put_u32(&mut out, h.ef_search.map_or(0, len_u32));
     out.push(u8::from(h.use_heuristic));
     let s = &c.storage;
     put_u64(&mut out, s.cache_size_mb);
@@ -380,7 +390,7 @@ pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
     let auto_snapshot = r.bool("auto_snapshot")?;
     let snapshot_interval_secs = r.u64("snapshot_interval_secs")?;
     r.finish("config record")?;
-    let c = DatabaseConfig {
+    let mut c = DatabaseConfig {
         dim,
         index_type,
         distance_metric,
@@ -388,9 +398,14 @@ pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
         storage,
         auto_snapshot,
         snapshot_interval_secs,
+        stated: Fields::all(),
     };
-    c.validate()
+    // The ranges the record was written under; a rule added since (ef_construction ≥
+    // M) is applied by normalising, as the index always did, so old databases open
+    // and report what they use.
+    c.validate_stored()
         .map_err(|e| format!("stored config is invalid: {e}"))?;
+    c.hnsw = c.hnsw.normalised();
     Ok(c)
 }
 
@@ -428,6 +443,40 @@ mod tests {
         m.set("e", Value::Int(i64::MAX)).unwrap();
         let back = decode_metadata(&encode_metadata(&m)).unwrap();
         assert_eq!(back, m);
+    }
+
+    fn value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        prop_oneof![
+            ".{0,40}".prop_map(Value::Str),
+            any::<i64>().prop_map(Value::Int),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::Float),
+            any::<bool>().prop_map(Value::Bool),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Any metadata the constructors accept encodes in exactly `encoded_len` bytes
+        /// and decodes to itself.
+        #[test]
+        fn accepted_metadata_round_trips(
+            fields in proptest::collection::vec((".{0,12}", value()), 0..8),
+            tags in proptest::collection::vec(".{0,12}", 0..5),
+            long in proptest::option::of(0usize..3),
+        ) {
+            let mut fields = fields;
+            if let Some(i) = long {
+                // A value at the size limit now and then.
+                fields.push((format!("long{i}"), Value::Str("y".repeat(crate::metadata::MAX_STR_BYTES - i))));
+            }
+            if let Ok(m) = Metadata::with_parts(fields, tags) {
+                let bytes = encode_metadata(&m);
+                proptest::prop_assert_eq!(bytes.len(), m.encoded_len());
+                proptest::prop_assert_eq!(decode_metadata(&bytes).unwrap(), m);
+            }
+        }
     }
 
     #[test]

@@ -431,6 +431,22 @@ impl Store {
         self.db.property_int_value(name).ok().flatten()
     }
 
+    /// Bytes of memory the engine holds, from its own accounting: every memtable
+    /// (`rocksdb.size-all-mem-tables`: the active one, immutable ones waiting for a
+    /// flush, and flushed ones still pinned), the block cache's contents
+    /// (`rocksdb.block-cache-usage`) and the open table files' index and filter blocks
+    /// kept outside the cache (`rocksdb.estimate-table-readers-mem`).
+    pub fn memory_bytes(&self) -> u64 {
+        [
+            "rocksdb.size-all-mem-tables",
+            "rocksdb.block-cache-usage",
+            "rocksdb.estimate-table-readers-mem",
+        ]
+        .iter()
+        .map(|p| self.int_property(p).unwrap_or(0))
+        .fold(0u64, u64::saturating_add)
+    }
+
     /// The statistics dump when statistics are enabled.
     pub fn statistics(&self) -> Option<String> {
         self.opts.get_statistics()

@@ -8,7 +8,7 @@
 //! | 8 | magic `NDBGRAPH` |
 //! | 4 | format version ([`GRAPH_FORMAT_VERSION`]) |
 //! | 4 + 1 + 1 + 1 + 1 | dim, metric (index in [`DistanceMetric::ALL`]), use_heuristic, max_layer, 0 |
-//! | 4 + 4 | M, ef_construction |
+//! | 4 + 4 | M, ef_construction (the saving index's; informative: a reader goes on with its own) |
 //! | 8 × 6 | n, w, entry (`level << 32 \| slot`, or `u64::MAX`), level-generator state, live, tombstones |
 //! | n | slot states (0 empty, 1 live, 2 tombstone) |
 //! | 8n | external id of each live slot (`u64::MAX` otherwise) |
@@ -162,6 +162,8 @@ impl HnswIndex {
             .unwrap_or(0) as u8;
         w.write_all(GRAPH_MAGIC)?;
         w.write_all(&GRAPH_FORMAT_VERSION.to_le_bytes())?;
+        // These casts are exact: dim ≤ 65,536, M ≤ 512 and ef_construction ≤ 2^20 (the
+        // config's ranges), max_layer ≤ 255 (clamped in `new`), slots are u32.
         w.write_all(&(self.dim as u32).to_le_bytes())?;
         w.write_all(&[
             metric_code,
@@ -258,7 +260,10 @@ impl HnswIndex {
         let [metric_code, heuristic, max_layer, _] = r.array::<4>()?;
         let m = r.u32()? as usize;
         let efc = r.u32()? as usize;
-        // The parameters must be exactly those the index would be built with.
+        // The graph's shape (dim, metric, M, max_layer) must be exactly that of the
+        // index; ef_construction and use_heuristic only steer how later nodes are
+        // linked, so a graph built with others is used as is and the index goes on
+        // with `cfg`'s.
         let want = HnswIndex::new(
             dim,
             metric,
@@ -271,8 +276,7 @@ impl HnswIndex {
         if file_dim != dim
             || file_metric != Some(metric)
             || m != want.m
-            || efc != want.ef_construction
-            || heuristic != u8::from(want.use_heuristic)
+            || heuristic > 1
             || usize::from(max_layer) != want.max_layer
         {
             return Err(format!(
