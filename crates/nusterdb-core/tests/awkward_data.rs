@@ -336,3 +336,44 @@ fn magnitude_bounds() {
     // A tiny component beside a normal one is fine: the norm is what counts.
     assert!(check_magnitude(&[1.0, 1e-30]).is_ok());
 }
+
+/// Rows near the origin beside a far outlier (the mean is dragged away from them): the
+/// batch path's rounding band is then wider than the gaps between the near rows, and
+/// those queries must come back exactly as single searches answer them, every metric
+/// with a matrix path.
+#[test]
+fn exact_batch_search_with_a_far_outlier() {
+    let mut rng = SplitMix64::new(seed("exact_batch_search_with_a_far_outlier"));
+    let dim = 6;
+    for metric in [
+        DistanceMetric::Euclidean,
+        DistanceMetric::InnerProduct,
+        DistanceMetric::Cosine,
+    ] {
+        let mut data: Vec<f32> = (0..200 * dim).map(|_| rng.next_gaussian() as f32).collect();
+        for (t, x) in data[..dim].iter_mut().enumerate() {
+            *x = 1e5 * (1.0 + t as f32);
+        }
+        let mut flat = FlatIndex::new(dim, metric, 0);
+        for (i, r) in data.chunks_exact(dim).enumerate() {
+            flat.insert(i as u32, r);
+        }
+        let queries: Vec<f32> = data[dim..41 * dim].to_vec(); // stored rows as queries
+        let p = SearchParams { ef_search: None };
+        for k in [1, 3, 10] {
+            let batch = flat.batch_search(&queries, k, None, &p);
+            for (qi, q) in queries.chunks_exact(dim).enumerate() {
+                let t = truth(metric, &data, dim, q, k);
+                let kth = t.last().unwrap().0;
+                for &(s, _) in &batch[qi] {
+                    let x = &data[s as usize * dim..(s as usize + 1) * dim];
+                    let exact = dist64(metric, q, x);
+                    assert!(
+                        exact <= kth + 1e-5 * kth.abs().max(1e-6),
+                        "{metric:?} k {k} query {qi}: row {s} at {exact}, k-th {kth}"
+                    );
+                }
+            }
+        }
+    }
+}
