@@ -49,8 +49,8 @@
 //! `μ` away from them, and the band then exceeds the gaps between them. So each GEMM
 //! answer is checked: when the worst-case band (with the largest centred row norm the
 //! batch met) is wider than 1/256 of the k-th distance (euclidean; of 1 − cos for
-//! cosine and angular), or centring widened the inner-product band (a row nearer the
-//! origin than its mean), that query is answered again by the single-query scan. On
+//! cosine and angular), or (inner product) more than 4 times the single scan's band
+//! γ‖q‖‖x‖ at the k-th row, that query is answered again by the single-query scan. On
 //! clustered or centred data (the benchmark's 100 000 × 384 rows, say) the band is a
 //! small fraction of that and nothing is recomputed. Near-duplicates still cancel (a query equal to a stored vector
 //! scores ~γ‖x−μ‖², not 0), which is why the reported distance is recomputed and never
@@ -139,12 +139,11 @@ const BATCH_SPARSE: (u64, u64) = (4, 5);
 /// Batches of fewer queries run query by query (each search is parallel itself).
 const GEMM_MIN_QUERIES: usize = 2;
 
-/// The largest squared norms a GEMM task met: of the rows as scored (centred,
-/// normalised for cosine), and (inner product) of the stored rows.
+/// The largest squared norm a GEMM task met among the rows as scored (centred,
+/// normalised for cosine).
 #[derive(Clone, Copy, Debug, Default)]
 struct Spread {
     r2: f32,
-    x2: f32,
 }
 
 /// `q / ‖q‖` (the norm in f64); a zero vector stays zero.
@@ -577,9 +576,6 @@ impl FlatIndex {
                     for r in 0..cnt {
                         let s = slot_at(r);
                         let row = self.row(s);
-                        if self.fast == Fast::Ip {
-                            spread.x2 = spread.x2.max((kernels().norm_squared)(row));
-                        }
                         match center {
                             Some(c) => {
                                 let scale = if self.fast == Fast::Cos {
@@ -682,9 +678,14 @@ impl FlatIndex {
                 let band = gamma * r + 3.0 * f64::from(f32::EPSILON);
                 gap > 0.0 && 2.0 * band > tau * gap
             }
-            // Centring only ever narrows the inner-product band unless the rows sit
-            // closer to the origin than to their mean.
-            Fast::Ip => sp.r2 > sp.x2,
+            // The single scan's band at the k-th row is γ·Σ|qᵢxᵢ| ≤ γ‖q‖‖x‖; the matrix
+            // form's is γ‖q‖R. More than 4 times wider (rows much nearer the origin
+            // than their mean): recompute.
+            Fast::Ip => {
+                let slot = got.last().map_or(0, |&(s, _)| s as usize);
+                let xk = crate::vector::norm_f64(self.row(slot));
+                r > 4.0 * xk
+            }
             Fast::None => false,
         }
     }
@@ -890,7 +891,6 @@ impl VectorIndex for FlatIndex {
             .collect();
         let spread = partial.iter().fold(Spread::default(), |a, (_, b)| Spread {
             r2: a.r2.max(b.r2),
-            x2: a.x2.max(b.x2),
         });
         let partial: Vec<Vec<TopK>> = partial.into_iter().map(|(t, _)| t).collect();
         // Merge the base slices of each block, in query order.
