@@ -27,14 +27,14 @@ os.environ.setdefault("RAYON_NUM_THREADS", "1")
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import clustered, print_environment, print_table  # noqa: E402
+from common import clustered, print_environment, print_table
 
 
 def truth(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     b = base.astype(np.float64)
     out = np.empty((len(queries), k), dtype=np.int64)
     for i, q in enumerate(queries.astype(np.float64)):
-        # Direct differences (no ‖x‖² − 2q·x expansion): exact on offset data.
+        # Direct differences (no |x|^2 - 2 q.x expansion): exact on offset data.
         d = ((b - q) ** 2).sum(axis=1)
         out[i] = np.argsort(d, kind="stable")[:k]
     return out
@@ -58,7 +58,6 @@ def main(argv: Sequence[str]) -> int:
     ap.add_argument("--ef", default="10,20,40,80")
     args = ap.parse_args(argv)
     import hnswlib
-
     import nusterdb
     from nusterdb import DatabaseConfig, HNSWConfig, NusterDB
 
@@ -77,7 +76,9 @@ def main(argv: Sequence[str]) -> int:
             DatabaseConfig(
                 d,
                 index_type="hnsw",
-                hnsw_config=HNSWConfig(max_nb_connection=16, ef_construction=200, max_nb_elements=n),
+                hnsw_config=HNSWConfig(
+                    max_nb_connection=16, ef_construction=200, max_nb_elements=n
+                ),
             ),
         )
         t = time.perf_counter()
@@ -97,7 +98,9 @@ def main(argv: Sequence[str]) -> int:
             rows.append([f"{offset:g}", str(ef), f"{rn:.3f}", f"{rh:.3f}", f"{rn - rh:+.3f}"])
         print(f"offset {offset:g}: build {nb:.1f} s NusterDB (1 thread), {hb:.1f} s hnswlib")
         db.close()
-    print_table(["offset", "ef_search", "NusterDB recall@10", "hnswlib recall@10", "difference"], rows)
+    print_table(
+        ["offset", "ef_search", "NusterDB recall@10", "hnswlib recall@10", "difference"], rows
+    )
     return 0
 
 

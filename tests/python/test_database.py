@@ -732,7 +732,8 @@ def test_every_field_persists_across_reopen(tmp_path: Path, rng: np.random.Gener
     )
     special = np.array(
         # Subnormal components and magnitudes near the accepted norm bound (2**60).
-        [-0.0, 1e-40, -5e17, 5.0000003e17, 1.0 / 3.0, -1e-45, 0.0, 7.0], dtype=np.float32
+        [-0.0, 1e-40, -5e17, 5.0000003e17, 1.0 / 3.0, -1e-45, 0.0, 7.0],
+        dtype=np.float32,
     )
     base = rows(rng, 200)
     base[7] = special

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from nusterdb import DatabaseConfig, HNSWConfig, NusterDB
 from nusterdb.exceptions import InvalidArgumentError
 
@@ -28,7 +27,7 @@ def reference(metric: str, base: np.ndarray, q: np.ndarray) -> np.ndarray:
     b = base.astype(np.float64)
     x = q.astype(np.float64)
     if metric == "euclidean":
-        return np.sqrt(((b - x) ** 2).sum(axis=1))
+        return np.asarray(np.sqrt(((b - x) ** 2).sum(axis=1)), dtype=np.float64)
     if metric == "inner_product":
         return -(b @ x)
     if metric == "cosine":
@@ -37,7 +36,7 @@ def reference(metric: str, base: np.ndarray, q: np.ndarray) -> np.ndarray:
         out = np.ones(len(b))
         ok = (nb > 0) & (nq > 0)
         if nq > 0:
-            # 1 − cos as half the squared chord between the unit vectors: exact in
+            # 1 - cos as half the squared chord between the unit vectors: exact in
             # float64 even for nearly parallel rows.
             unit = b[ok] / nb[ok, None]
             out[ok] = ((unit - x / nq) ** 2).sum(axis=1) / 2.0
@@ -46,11 +45,14 @@ def reference(metric: str, base: np.ndarray, q: np.ndarray) -> np.ndarray:
         cos = 1.0 - reference("cosine", base, q)
         # The chord form, accurate for nearly parallel vectors as acos is not.
         chord = np.sqrt(np.clip(2.0 * (1.0 - cos), 0.0, 4.0))
-        return np.where(cos > 0.5, 2.0 * np.arcsin(chord / 2.0), np.arccos(np.clip(cos, -1, 1))) / np.pi
+        return (
+            np.where(cos > 0.5, 2.0 * np.arcsin(chord / 2.0), np.arccos(np.clip(cos, -1, 1)))
+            / np.pi
+        )
     if metric == "manhattan":
-        return np.abs(b - x).sum(axis=1)
+        return np.asarray(np.abs(b - x).sum(axis=1), dtype=np.float64)
     if metric == "chebyshev":
-        return np.abs(b - x).max(axis=1)
+        return np.asarray(np.abs(b - x).max(axis=1), dtype=np.float64)
     raise AssertionError(metric)
 
 
@@ -63,11 +65,13 @@ def tolerance(metric: str, base: np.ndarray, q: np.ndarray, exact: np.ndarray) -
     if metric in ("cosine", "angular"):
         # Scored as the difference of the normalised vectors: relative to the distance,
         # plus the rounding of cos itself where the vectors are far from parallel.
-        return 1e-4 * np.abs(exact) + 1e-6
-    return 1e-4 * np.abs(exact) + 1e-300
+        return np.asarray(1e-4 * np.abs(exact) + 1e-6, dtype=np.float64)
+    return np.asarray(1e-4 * np.abs(exact) + 1e-300, dtype=np.float64)
 
 
-def assert_exact(metric: str, base: np.ndarray, q: np.ndarray, got: list[tuple[int, float]], k: int) -> None:
+def assert_exact(
+    metric: str, base: np.ndarray, q: np.ndarray, got: list[tuple[int, float]], k: int
+) -> None:
     """got is the k nearest by the float64 reference, up to float32-rounding ties."""
     ref = reference(metric, base, q)
     tol = tolerance(metric, base, q, ref)
@@ -97,7 +101,9 @@ def test_out_of_range_norms_are_refused_and_nothing_is_stored(tmp_path: Path, in
         with pytest.raises(InvalidArgumentError, match="norm"):
             db.bulk_add([5, 6], np.array([[1, 1, 1, 1], bad], dtype=np.float32))
     assert len(db) == 1
-    assert db.get(1) is not None and list(db.get(1).data) == [1.0, 2.0, 3.0, 4.0]
+    stored = db.get(1)
+    assert stored is not None
+    assert list(stored.data) == [1.0, 2.0, 3.0, 4.0]
     # The edges are accepted, and zero is.
     db.add(3, [MAX_NORM / 2 * 0.999] * 4)
     db.add(4, [MIN_NORM / 2 * 1.001] * 4)
@@ -117,9 +123,12 @@ def test_issue_cases_scaled_into_range(tmp_path: Path, index: str) -> None:
     assert [i for i, _ in got] == [2, 1, 0]
     assert_exact("euclidean", rows, q, got, 3)
     ids, dists = e.batch_search(np.stack([q, q]), k=3)
-    assert ids.tolist() == [[2, 1, 0]] * 2 and np.isfinite(dists).all()
+    assert ids.tolist() == [[2, 1, 0]] * 2
+    assert np.isfinite(dists).all()
 
-    ip = NusterDB(str(tmp_path / "ip"), DatabaseConfig(4, index_type=index, distance_metric="inner_product"))
+    ip = NusterDB(
+        str(tmp_path / "ip"), DatabaseConfig(4, index_type=index, distance_metric="inner_product")
+    )
     rows = np.array([[1e17] * 4, [1e17, -1e17, 1e17, 1e17], [1, 2, 3, 4]], dtype=np.float32)
     ip.bulk_add([0, 1, 2], rows)
     q = np.array([1e17] * 4, dtype=np.float32)
@@ -138,8 +147,12 @@ def test_cosine_over_the_whole_magnitude_range(tmp_path: Path, index: str) -> No
     n, d = 300, 8
     scales = 10.0 ** rng.uniform(-17, 17, size=(n, 1))
     base = (rng.standard_normal((n, d)) * scales).astype(np.float32)
-    qs = (rng.standard_normal((480, d)) * 10.0 ** rng.uniform(-17, 17, size=(480, 1))).astype(np.float32)
-    db = NusterDB(str(tmp_path / "c"), DatabaseConfig(d, index_type=index, distance_metric="cosine"))
+    qs = (rng.standard_normal((480, d)) * 10.0 ** rng.uniform(-17, 17, size=(480, 1))).astype(
+        np.float32
+    )
+    db = NusterDB(
+        str(tmp_path / "c"), DatabaseConfig(d, index_type=index, distance_metric="cosine")
+    )
     db.bulk_add(np.arange(n), base)
     for q in qs:
         assert_exact("cosine", base, q, db.search(q, k=10, ef_search=400), 10)
@@ -153,7 +166,9 @@ def test_cosine_over_the_whole_magnitude_range(tmp_path: Path, index: str) -> No
 METRICS = ["euclidean", "inner_product", "cosine", "angular", "manhattan", "chebyshev"]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     metric=st.sampled_from(METRICS),
     exps=st.lists(st.integers(-16, 16), min_size=2, max_size=40),
@@ -173,7 +188,9 @@ def test_exact_search_matches_float64_reference(
     if dup:
         base = np.vstack([base, base[:3]])
     base = base.astype(np.float32)
-    q = (base[0].astype(np.float64) + rng.standard_normal(d) * 10.0 ** rng.integers(-16, 16)).astype(np.float32)
+    q = (
+        base[0].astype(np.float64) + rng.standard_normal(d) * 10.0 ** rng.integers(-16, 16)
+    ).astype(np.float32)
     if np.linalg.norm(q.astype(np.float64)) > MAX_NORM * 0.5:
         q = base[0].copy()
     db = NusterDB(None, DatabaseConfig(d, distance_metric=metric))

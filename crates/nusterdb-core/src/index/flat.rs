@@ -889,9 +889,9 @@ impl VectorIndex for FlatIndex {
                 }
             })
             .collect();
-        let spread = partial.iter().fold(Spread::default(), |a, (_, b)| Spread {
-            r2: a.r2.max(b.r2),
-        });
+        let spread = partial
+            .iter()
+            .fold(Spread::default(), |a, (_, b)| Spread { r2: a.r2.max(b.r2) });
         let partial: Vec<Vec<TopK>> = partial.into_iter().map(|(t, _)| t).collect();
         // Merge the base slices of each block, in query order.
         let mut tops: Vec<TopK> = Vec::with_capacity(nq);
