@@ -53,6 +53,24 @@ def test_metric_list_is_the_documented_eight() -> None:
 # --------------------------------------------------------------------- exact search
 
 
+def assert_same_answer(
+    bids: npt.NDArray[np.int64],
+    bd: npt.NDArray[np.float32],
+    single: List[Tuple[int, float]],
+    ctx: str,
+) -> None:
+    """A batch_search row answers as search does: the same distances, and the same ids
+    except among rows whose distances tie exactly with the last one kept. The two paths
+    rank on differently rounded scores (documented); only reported distances are exact."""
+    assert bd.tolist() == [np.float32(d) for _, d in single], ctx
+    if not single:
+        return
+    last = np.float32(single[-1][1])
+    inner_b = [int(i) for i, d in zip(bids, bd) if d != last]
+    inner_s = [i for i, d in single if np.float32(d) != last]
+    assert inner_b == inner_s, ctx
+
+
 @pytest.mark.parametrize("dim", [3, 17, 128])
 @pytest.mark.parametrize("metric", DistanceMetric.names())
 def test_search_equals_brute_force(
@@ -81,8 +99,7 @@ def test_search_equals_brute_force(
         assert bids.shape == bd.shape == (len(queries), 10)
         for qi, q in enumerate(queries):
             single = db.search(q, k=10)
-            assert [int(i) for i in bids[qi]] == [i for i, _ in single], f"query {qi}"
-            assert bd[qi].tolist() == [np.float32(d) for _, d in single], f"query {qi}"
+            assert_same_answer(bids[qi], bd[qi], single, f"query {qi}")
 
 
 def test_duplicate_vectors_tie_at_distance_zero(tmp_path: Path) -> None:
@@ -600,8 +617,7 @@ def test_flat_search_equals_numpy_brute_force_hypothesis(
         assert bids.shape == bd.shape == (len(queries), min(k, len(ids)))
         for r, q in enumerate(queries):
             single = db.search(q, k=k)
-            assert [int(i) for i in bids[r, : len(single)]] == [i for i, _ in single]
-            assert bd[r, : len(single)].tolist() == [np.float32(d) for _, d in single]
+            assert_same_answer(bids[r, : len(single)], bd[r, : len(single)], single, "")
             assert (bids[r, len(single) :] == -1).all()
     finally:
         db.bulk_remove(ids)

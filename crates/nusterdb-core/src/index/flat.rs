@@ -448,10 +448,16 @@ impl FlatIndex {
                 // −q̂·x/‖x‖ would not (see the module docs); 2 for a zero row (cos = 0).
                 let f = k.l2_scaled;
                 let aux = &self.aux;
-                self.scan_with(plan, range, top, |x, s| match aux[s] {
-                    0.0 => 2.0,
-                    inv => f(q, x, inv),
-                });
+                if q.iter().all(|&x| x == 0.0) {
+                    // The zero query: cos = 0 with every row, an exact tie (the slot
+                    // decides), which rounding in ‖0 − x/‖x‖‖² would break at random.
+                    self.scan_with(plan, range, top, |_, _| 1.0);
+                } else {
+                    self.scan_with(plan, range, top, |x, s| match aux[s] {
+                        0.0 => 2.0,
+                        inv => f(q, x, inv),
+                    });
+                }
                 Finish::Recompute
             }
             Fast::None => {

@@ -17,7 +17,9 @@
 //! Search semantics (SPEC §1): results are the `min(k, matches)` nearest eligible slots,
 //! nearest first, as `(slot, distance)` with the metric's true distance (exactly
 //! [`DistanceMetric::distance_unchecked`] of the query and the stored vector); ties in
-//! distance go to the smaller slot. Removed slots are never returned. No allocation is
+//! distance go to the smaller slot among the candidates kept. Candidates are chosen on
+//! a ranking score rounded differently from the reported distance (see each index), so
+//! rows whose reported distances tie exactly at the k-th place may be chosen either way. Removed slots are never returned. No allocation is
 //! proportional to `k`, which may be arbitrarily large.
 
 pub mod flat;
