@@ -19,11 +19,14 @@ import numpy as np
 import pytest
 from db_helpers import state_checksum
 from nusterdb import (
+    DatabaseConfig,
+    DistanceMetric,
     FilterError,
     InvalidArgumentError,
     Metadata,
     NusterDB,
     NusterDBError,
+    StorageConfiguration,
     Vector,
 )
 
@@ -256,3 +259,19 @@ def test_bytes_and_bytearray_are_refused_alike_as_vectors(
     # The documented way to read a float32 buffer works.
     buf = make(np.arange(1, DIM + 1, dtype=np.float32).tobytes())
     assert Vector(np.frombuffer(buf, dtype=np.float32)).data == [1.0, 2.0, 3.0, 4.0]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: DistanceMetric.from_name(LONE),
+        lambda: DatabaseConfig(4, distance_metric=LONE),
+        lambda: DatabaseConfig(4, index_type=LONE),
+        lambda: StorageConfiguration(compression=LONE),
+        lambda: StorageConfiguration(**{LONE: 1}),  # type: ignore[arg-type]
+    ],
+    ids=["metric-name", "config-metric", "config-index-type", "compression", "keyword"],
+)
+def test_config_names_with_a_lone_surrogate_are_typed_errors(make: Callable[[], object]) -> None:
+    with pytest.raises(InvalidArgumentError, match="lone surrogate"):
+        make()

@@ -16,6 +16,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
+use crate::convert::require_str;
 use crate::errors::IntoPyResult;
 use crate::metric::{to_metric, PyDistanceMetric};
 
@@ -77,7 +78,7 @@ fn passed<'py>(
     }
     if let Some(kw) = kwargs {
         for (k, v) in kw.iter() {
-            let name: String = k.extract()?;
+            let name = require_str(&k, "keyword argument name")?;
             let i = fields
                 .iter()
                 .position(|f| f.name() == name)
@@ -239,8 +240,8 @@ impl PyStorageConfig {
         let cache_size_mb = take::<u64>(&a[0])?;
         let write_buffer_size_mb = take::<u64>(&a[1])?;
         let max_write_buffer_number = take::<u32>(&a[2])?;
-        let compression = match take::<String>(&a[3])? {
-            Some(c) => Some(Compression::from_name(&c).py()?),
+        let compression = match &a[3] {
+            Some(c) => Some(Compression::from_name(&require_str(c, "compression")?).py()?),
             None => None,
         };
         let enable_statistics = take::<bool>(&a[4])?;
@@ -418,7 +419,7 @@ impl PyDatabaseConfig {
                              snapshot_interval_secs=3600)")]
     fn new(
         dim: usize,
-        index_type: Option<&str>,
+        index_type: Option<&Bound<'_, PyAny>>,
         distance_metric: Option<&Bound<'_, PyAny>>,
         hnsw_config: Option<PyRef<'_, PyHnswConfig>>,
         storage_config: Option<PyRef<'_, PyStorageConfig>>,
@@ -428,7 +429,7 @@ impl PyDatabaseConfig {
         let mut stated = Fields::NONE.with(Field::Dim);
         let st = &mut stated;
         let index_type = match index_type {
-            Some(t) => Some(IndexType::from_name(t).py()?),
+            Some(t) => Some(IndexType::from_name(&require_str(t, "index type")?).py()?),
             None => None,
         };
         let distance_metric = match distance_metric {

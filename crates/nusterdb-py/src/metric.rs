@@ -31,7 +31,7 @@ pub fn to_metric(obj: &Bound<'_, PyAny>) -> PyResult<DistanceMetric> {
     if let Ok(m) = obj.extract::<PyRef<'_, PyDistanceMetric>>() {
         return Ok(m.inner);
     }
-    if let Ok(name) = obj.extract::<String>() {
+    if let Some(name) = crate::convert::utf8_str(obj, "metric name")? {
         return DistanceMetric::from_name(&name).py();
     }
     Err(pyo3::exceptions::PyTypeError::new_err(format!(
@@ -84,8 +84,9 @@ impl PyDistanceMetric {
 
     /// Parses a metric name (case-insensitive; aliases l2, l1, linf, ip, dot).
     #[staticmethod]
-    fn from_name(name: &str) -> PyResult<Self> {
-        DistanceMetric::from_name(name).py().map(Self::from)
+    fn from_name(name: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let name = crate::convert::require_str(name, "metric name")?;
+        DistanceMetric::from_name(&name).py().map(Self::from)
     }
 
     /// Every metric name, in a stable order.
