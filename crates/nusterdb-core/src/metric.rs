@@ -184,7 +184,9 @@ fn cos_and_gap(a: &[f32], b: &[f32]) -> (f64, f64) {
         .map(|(&x, &y)| (f64::from(x) * ia - f64::from(y) * ib).powi(2))
         .sum::<f64>()
         / 2.0;
-    let gap = gap.clamp(0.0, 2.0);
+    // Below ~1e-30 (angles under ~1.4e-15) the f64 chord is rounding noise of the two
+    // unit vectors (~1e-16 each, squared): parallel vectors report exactly 0.
+    let gap = if gap < 1e-30 { 0.0 } else { gap.min(2.0) };
     (1.0 - gap, gap)
 }
 
