@@ -530,8 +530,8 @@ impl FlatIndex {
         // Scores are taken relative to the mean of the rows, `μ` (of the normalised rows
         // for cosine): ‖x−μ‖² − 2(q−μ)·(x−μ) orders like ‖q−x‖², −q·(x−μ) like −q·x and
         // −q̂·(x̂−μ) like −cos, and their rounding error scales with the data's spread
-        // instead of its distance from the origin (see the module docs).
-        let center = (self.fast != Fast::None).then_some(center);
+        // instead of its distance from the origin (see the module docs). Only the
+        // metrics with a matrix form get here, so there is always a centre.
         // Queries packed [panel][dim][16], padded with zeros: centred for euclidean,
         // normalised for cosine.
         let mut qpack = vec![0.0f32; panels * d * NR];
@@ -544,9 +544,10 @@ impl FlatIndex {
             };
             let panel = &mut qpack[(j / NR) * d * NR..(j / NR + 1) * d * NR];
             for (t, &v) in q.iter().enumerate() {
-                panel[t * NR + j % NR] = match (self.fast, &center) {
-                    (Fast::L2, Some(c)) => v - c[t],
-                    _ => v * inv,
+                panel[t * NR + j % NR] = if self.fast == Fast::L2 {
+                    v - center[t]
+                } else {
+                    v * inv
                 };
             }
         }
@@ -563,7 +564,6 @@ impl FlatIndex {
         let mut gathered: Vec<f32> = Vec::new();
         let mut base = vec![0.0f32; chunk_rows];
         let mut scale = vec![0.0f32; chunk_rows];
-        let data = self.data();
         let mut start = prange.start;
         while start < prange.end {
             let stop = (start + chunk_rows).min(prange.end);
@@ -575,28 +575,18 @@ impl FlatIndex {
                 Plan::List(list) => Some(&list[start..stop]),
             };
             let slot_at = |r: usize| -> usize { slots.map_or(start + r, |l| l[r] as usize) };
-            let (rows, list): (&[f32], Option<&[u32]>) = match center {
-                None if slots.is_none() => (&data[start * d..stop * d], None),
-                _ => {
-                    gathered.clear();
-                    for r in 0..cnt {
-                        let s = slot_at(r);
-                        let row = self.row(s);
-                        match center {
-                            Some(c) => {
-                                let scale = if self.fast == Fast::Cos {
-                                    self.aux[s]
-                                } else {
-                                    1.0
-                                };
-                                gathered.extend(row.iter().zip(c).map(|(&x, &m)| x * scale - m));
-                            }
-                            None => gathered.extend_from_slice(row),
-                        }
-                    }
-                    (&gathered[..], slots)
-                }
-            };
+            gathered.clear();
+            for r in 0..cnt {
+                let s = slot_at(r);
+                let scale = if self.fast == Fast::Cos {
+                    self.aux[s]
+                } else {
+                    1.0
+                };
+                let row = self.row(s);
+                gathered.extend(row.iter().zip(center).map(|(&x, &m)| x * scale - m));
+            }
+            let (rows, list): (&[f32], Option<&[u32]>) = (&gathered[..], slots);
             let slot_of = |r: usize| -> u32 {
                 match list {
                     Some(l) => l[r],
