@@ -818,6 +818,12 @@ def _node_record(node: BaseNode) -> Tuple[Metadata, str]:
     document = node.get_content(metadata_mode=MetadataMode.NONE)
     flat = node_to_metadata_dict(node, remove_text=text_in_document, flat_metadata=False)
     content = flat[NODE_CONTENT_KEY]
+    try:
+        content.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate somewhere in the node: NusterDB stores UTF-8, so escape it in
+        # the JSON (json.loads restores it).
+        content = json.dumps(json.loads(content), ensure_ascii=True)
     user_metadata = json.loads(content).get("metadata") or {}
     fields: Dict[str, Any] = {}
     tags: List[str] = []
