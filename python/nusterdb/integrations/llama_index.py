@@ -491,7 +491,8 @@ class NusterDBVectorStore(BasePydanticVectorStore):
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """The ``similarity_top_k`` nearest nodes to ``query.query_embedding`` among those
-        matching ``query.filters``, ``query.node_ids`` and ``query.doc_ids``; MMR in
+        matching ``query.filters``, ``query.node_ids`` and ``query.doc_ids`` (an empty
+        list of ids restricts nothing, as LlamaIndex's retriever expects); MMR in
         ``VectorStoreQueryMode.MMR`` (keyword arguments ``mmr_threshold``,
         ``mmr_prefetch_factor``, ``mmr_prefetch_k``)."""
         unknown = sorted(set(kwargs) - set(_QUERY_KWARGS))
@@ -683,9 +684,11 @@ class NusterDBVectorStore(BasePydanticVectorStore):
         translated = self.to_nusterdb_filter(query.filters)
         if translated is not None:
             parts.append(translated)
-        if query.node_ids is not None:
+        # An empty list restricts nothing: VectorIndexRetriever passes node_ids=[] for
+        # stores that keep the nodes themselves (as Chroma's and Qdrant's stores read it).
+        if query.node_ids:
             parts.append({NODE_ID_KEY: {"$in": list(query.node_ids)}})
-        if query.doc_ids is not None:
+        if query.doc_ids:
             parts.append({"ref_doc_id": {"$in": list(query.doc_ids)}})
         if not parts:
             return None
