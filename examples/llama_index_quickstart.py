@@ -15,7 +15,6 @@ from typing import List
 from llama_index.core import Document, StorageContext, VectorStoreIndex
 from llama_index.core.embeddings import BaseEmbedding
 from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
-
 from nusterdb.integrations.llama_index import NusterDBVectorStore
 
 

@@ -53,13 +53,6 @@ from nusterdb.integrations.llama_index import (
     UnsupportedFilterError,
 )
 
-# Hypothesis builds many pydantic filter objects; nothing here should warn, but keep
-# LlamaIndex's own deprecation notices (from_dict etc.) from turning into errors if a
-# version emits them from code these tests do not call directly.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore::DeprecationWarning:llama_index.core.*",
-)
-
 W1 = "AF3BE6C4-5F43-4D74-B075-6B0E07900DE8"
 W2 = "7D9CD555-846C-445C-A9DD-F8924A01411D"
 W3 = "452D24AB-F185-414C-A352-590B4B9EE51B"
