@@ -435,7 +435,14 @@ def test_add_repeated_id_keeps_last_and_needs_embeddings() -> None:
         s.add([TextNode(id_="b", text="no embedding")])
     with pytest.raises(nusterdb.DimensionMismatchError):
         s.add([TextNode(id_="c", text="3-d", embedding=[1.0, 2.0, 3.0])])
-    assert [n.node_id for n in s.get_nodes()] == ["a"]
+    # A rejected batch that also replaces an existing node changes nothing at all.
+    replace_a = TextNode(id_="a", text="third", embedding=[1.0, 1.0])
+    with pytest.raises(nusterdb.DimensionMismatchError, match="'c'"):
+        s.add([replace_a, TextNode(id_="c", text="3-d", embedding=[1.0, 2.0, 3.0])])
+    with pytest.raises(nusterdb.InvalidVectorError, match="'d'"):
+        s.add([replace_a, TextNode(id_="d", text="nan", embedding=[math.nan, 1.0])])
+    (got,) = s.get_nodes()
+    assert (got.node_id, got.get_content()) == ("a", "second")
 
 
 # --- filters against a Python reference -------------------------------------------------

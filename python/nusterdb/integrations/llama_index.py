@@ -103,9 +103,11 @@ from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_
 from nusterdb import (
     ConfigMismatchError,
     DatabaseConfig,
+    DimensionMismatchError,
     FilterError,
     HNSWConfig,
     InvalidArgumentError,
+    InvalidVectorError,
     Metadata,
     NusterDB,
     StorageConfiguration,
@@ -380,18 +382,21 @@ class NusterDBVectorStore(BasePydanticVectorStore):
 
     def _open(self, path: str) -> NusterDB:
         db = NusterDB.open(path)
-        stored = db.config
-        if stored.id_type != "str":
+        try:
+            stored = db.config
+            if stored.id_type != "str":
+                raise ConfigMismatchError(
+                    f"{path} is a NusterDB database with {stored.id_type!r} ids; "
+                    "NusterDBVectorStore needs one with string ids (id_type='str')"
+                )
+            _metric_name(stored.distance_metric.name)  # one with a similarity mapping
+            if not self._options:
+                return db
+            config = self._config(stored.dim, stored)
+        except BaseException:
             db.close()
-            raise ConfigMismatchError(
-                f"{path} is a NusterDB database with {stored.id_type!r} ids; "
-                "NusterDBVectorStore needs one with string ids (id_type='str')"
-            )
-        _metric_name(stored.distance_metric.name)  # a metric without a similarity mapping
-        if not self._options:
-            return db
+            raise
         # Reopen with the options applied (runtime ones) or checked (structural ones).
-        config = self._config(stored.dim, stored)
         db.close()
         return NusterDB(path, config)
 
@@ -415,8 +420,17 @@ class NusterDBVectorStore(BasePydanticVectorStore):
             embedding = node.get_embedding()  # ValueError when the node has none
             metadata, document = _node_record(node)
             latest[node.node_id] = (embedding, metadata, document)
+        # Checked before writing anything, since replacements are written one by one.
+        dim = self._db.dimension() if self._db is not None else len(nodes[0].get_embedding())
+        for node_id, (embedding, _, _) in latest.items():
+            if len(embedding) != dim:
+                raise DimensionMismatchError(
+                    f"node {node_id!r} has a {len(embedding)}-dimensional embedding; "
+                    f"the store's dimension is {dim}"
+                )
+            if not all(math.isfinite(x) for x in embedding):
+                raise InvalidVectorError(f"node {node_id!r} has a non-finite embedding value")
         if self._db is None:
-            dim = len(next(iter(latest.values()))[0])
             self._db = self._create(dim)
         db = self._db
         new_ids = [node_id for node_id in latest if node_id not in db]
