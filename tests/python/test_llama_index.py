@@ -39,6 +39,7 @@ from llama_index.core.schema import (
     RelatedNodeInfo,
     TextNode,
 )
+from llama_index.core.vector_stores import SimpleVectorStore
 from llama_index.core.vector_stores.types import (
     FilterCondition,
     FilterOperator,
@@ -965,3 +966,85 @@ def test_vector_store_index_end_to_end(tmp_path: Path) -> None:
         h.node.ref_doc_id != "food"
         for h in index.as_retriever(similarity_top_k=5).retrieve("pasta")
     )
+
+
+# --- LlamaIndex's own evaluator as a second reference -----------------------------------
+
+_SIMPLE_WORDS = ["a", "ab", "b", "Ba", ""]
+_SIMPLE_NUMS: List[Union[int, float]] = [0, 1, 2, 1.5, -1.0]
+
+
+def _simple_pool(seed: int) -> List[TextNode]:
+    """Nodes on which LlamaIndex's SimpleVectorStore evaluator is defined for every
+    operator used below: a number under "n", a str under "s", a list of strs under "l"."""
+    rng = np.random.default_rng(seed)
+    return [
+        TextNode(
+            id_=f"s{j:02d}",
+            text="t",
+            embedding=rng.normal(size=4).tolist(),
+            metadata={
+                "n": _SIMPLE_NUMS[int(rng.integers(0, len(_SIMPLE_NUMS)))],
+                "s": _SIMPLE_WORDS[int(rng.integers(0, len(_SIMPLE_WORDS)))],
+                "l": [_SIMPLE_WORDS[int(i)] for i in rng.integers(0, 5, int(rng.integers(0, 4)))],
+            },
+        )
+        for j in range(30)
+    ]
+
+
+@st.composite
+def simple_leaves(draw: st.DrawFn) -> MetadataFilter:
+    op = draw(st.sampled_from(list(FilterOperator)))
+    words = st.sampled_from(_SIMPLE_WORDS)
+    nums = st.sampled_from(_SIMPLE_NUMS)
+    if op in (FilterOperator.CONTAINS,):
+        return MetadataFilter(key="l", operator=op, value=draw(words))
+    if op in (FilterOperator.ANY, FilterOperator.ALL):
+        return MetadataFilter(
+            key="l", operator=op, value=draw(st.lists(words, min_size=1, max_size=3))
+        )
+    if op in (FilterOperator.TEXT_MATCH, FilterOperator.TEXT_MATCH_INSENSITIVE):
+        return MetadataFilter(key="s", operator=op, value=draw(words))
+    if op == FilterOperator.IS_EMPTY:
+        return MetadataFilter(
+            key=draw(st.sampled_from(["s", "l", "n", "x"])), operator=op, value=None
+        )
+    key = draw(st.sampled_from(["n", "s"]))
+    values = nums if key == "n" else words
+    if op in (FilterOperator.IN, FilterOperator.NIN):
+        value: Any = draw(st.lists(values, max_size=3))
+        if key == "n":  # MetadataFilter wants one number type per list
+            value = [float(v) for v in value]
+        return MetadataFilter(key=key, operator=op, value=value)
+    return MetadataFilter(key=key, operator=op, value=draw(values))
+
+
+SIMPLE_NODES = _simple_pool(seed=11)
+SIMPLE_OURS = NusterDBVectorStore()
+SIMPLE_OURS.add(SIMPLE_NODES)
+SIMPLE_THEIRS = SimpleVectorStore()
+SIMPLE_THEIRS.add(SIMPLE_NODES)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    leaves=st.lists(simple_leaves(), min_size=1, max_size=3),
+    condition=st.sampled_from(list(FilterCondition)),
+)
+def test_filters_agree_with_simple_vector_store(
+    leaves: List[MetadataFilter], condition: FilterCondition
+) -> None:
+    filters = MetadataFilters(filters=list(leaves), condition=condition)
+    query = q([0.5, -0.5, 0.25, 1.0], len(SIMPLE_NODES), filters)
+    theirs = SIMPLE_THEIRS.query(query)
+    ours = SIMPLE_OURS.query(query)
+    assert theirs.ids is not None
+    assert ours.ids is not None
+    assert set(ours.ids) == set(theirs.ids)
+    # Cosine similarities as SimpleVectorStore computes them.
+    assert theirs.similarities is not None
+    assert ours.similarities is not None
+    expected = dict(zip(theirs.ids, theirs.similarities))
+    for node_id, sim in zip(ours.ids, ours.similarities):
+        assert sim == pytest.approx(expected[node_id], abs=1e-5)
