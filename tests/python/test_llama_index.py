@@ -858,7 +858,7 @@ def test_bad_options(tmp_path: Path) -> None:
 
 def test_persistence_across_reopen(tmp_path: Path) -> None:
     path = tmp_path / "store"
-    s = NusterDBVectorStore(str(path), index="hnsw", distance="euclidean")
+    s = NusterDBVectorStore(str(path), index="hnsw", distance="euclidean", sync_writes=True)
     nodes = rich_nodes()
     s.add(nodes)
     before = s.query(q([0.1, 0.2, 0.3, 0.4], 3))
@@ -880,6 +880,9 @@ def test_persistence_across_reopen(tmp_path: Path) -> None:
     tuned = NusterDBVectorStore(path, ef_search=50, cache_size_mb=8)  # runtime knobs apply
     assert tuned.client is not None
     assert tuned.client.config.hnsw_config.ef_search == 50
+    storage = tuned.client.config.storage_config
+    assert storage.cache_size_mb == 8
+    assert storage.sync_writes  # stored, and not given at this reopen: kept
     assert [n.node_id for n in tuned.get_nodes()] == ["n2"]
     tuned.close()
 
