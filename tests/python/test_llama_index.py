@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Union
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 if os.environ.get("NUSTERDB_REQUIRE_INTEGRATIONS") != "1":
@@ -398,9 +398,6 @@ json_values = st.recursive(
 )
 
 
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
 @given(
     metadata=st.dictionaries(st.text(max_size=6), json_values, max_size=5),
     text=st.text(max_size=30),
@@ -631,7 +628,6 @@ def _as_filters(tree: Union[MetadataFilter, MetadataFilters]) -> MetadataFilters
     return tree if isinstance(tree, MetadataFilters) else MetadataFilters(filters=[tree])
 
 
-@settings(max_examples=150, deadline=None)
 @given(tree=filter_trees)
 def test_filters_match_the_python_reference(tree: Union[MetadataFilter, MetadataFilters]) -> None:
     filters = _as_filters(tree)
@@ -1030,7 +1026,6 @@ SIMPLE_THEIRS = SimpleVectorStore()
 SIMPLE_THEIRS.add(SIMPLE_NODES)
 
 
-@settings(max_examples=120, deadline=None)
 @given(
     leaves=st.lists(simple_leaves(), min_size=1, max_size=3),
     condition=st.sampled_from(list(FilterCondition)),
