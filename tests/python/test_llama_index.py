@@ -254,6 +254,10 @@ def test_delete_ref_doc(store: NusterDBVectorStore) -> None:
 
 
 def test_delete_nodes_get_nodes_and_clear(store: NusterDBVectorStore) -> None:
+    # Outside queries an empty id list selects nothing (deleting everything would be a trap).
+    assert store.get_nodes(node_ids=[]) == []
+    store.delete_nodes(node_ids=[])
+    assert len(store.get_nodes()) == 3
     got = store.get_nodes(node_ids=[W3, "absent", W1, W3])
     assert [n.node_id for n in got] == [W3, W1]
     rank_c = MetadataFilters(filters=[MetadataFilter(key="rank", value="c")])

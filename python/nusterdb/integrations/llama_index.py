@@ -463,8 +463,9 @@ class NusterDBVectorStore(BasePydanticVectorStore):
         filters: Optional[MetadataFilters] = None,
         **delete_kwargs: Any,
     ) -> None:
-        """Deletes the nodes among ``node_ids`` (all when ``None``) that match ``filters``
-        (all when ``None``): with neither, every node, as ``SimpleVectorStore`` does."""
+        """Deletes the nodes among ``node_ids`` (all when ``None``, none when empty) that
+        match ``filters`` (all when ``None``): with neither, every node, as
+        ``SimpleVectorStore`` does."""
         if delete_kwargs:
             raise TypeError(
                 f"delete_nodes() got unexpected keyword argument(s) {sorted(delete_kwargs)}"
