@@ -122,6 +122,19 @@ def one(key: str, op: FilterOperator, value: Any) -> MetadataFilters:
 # --- packaging --------------------------------------------------------------------------
 
 
+def test_llama_index_is_an_extra_not_a_dependency() -> None:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    assert not [d for d in project["dependencies"] if "llama" in d.lower()]
+    assert project["optional-dependencies"]["llama-index"] == [
+        "llama-index-core>=0.12; python_version >= '3.9'"
+    ]
+
+
 def test_import_nusterdb_does_not_import_llama_index() -> None:
     code = (
         "import sys, nusterdb, nusterdb.integrations\n"
