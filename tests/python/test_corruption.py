@@ -61,6 +61,11 @@ class Sweep:
     results: Dict[int, Dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
 
+    @property
+    def name(self) -> str:
+        """How the printed figures name the sweep."""
+        return "corrupt" if self.id_type == "int" else "corrupt[str ids]"
+
     def where(self, outcome: str) -> List[Dict[str, Any]]:
         return [r for c, r in sorted(self.results.items()) if c >= 0 and r["outcome"] == outcome]
 
@@ -205,9 +210,8 @@ def test_corrupt_files_never_crash_hang_or_panic(sweep: Sweep) -> None:
         if not r["nwrong"]
     )
     per_kind = collections.Counter(r["kind"] for r in cases)
-    name = "corrupt" if sweep.id_type == "int" else "corrupt[str ids]"
     print(
-        f"{name}: {len(cases)} cases, {len(signals)} signals, {len(panics)} panics, "
+        f"{sweep.name}: {len(cases)} cases, {len(signals)} signals, {len(panics)} panics, "
         f"{len(timeouts)} timeouts, {len(wrong)} wrong ({len(untyped)} untyped "
         f"exceptions, {len(died)} other deaths; seed {sweep.seed}; {sweep.seconds:.0f}s with "
         f"{WORKERS} workers)"
@@ -240,7 +244,8 @@ def test_corrupt_files_never_crash_hang_or_panic(sweep: Sweep) -> None:
 
 def test_corrupt_files_never_give_silently_wrong_answers(sweep: Sweep) -> None:
     wrong = sweep.wrong()
-    print(f"corrupt: {len(wrong)} of {len(sweep.where('open'))} successful opens answered wrong")
+    opened = len(sweep.where("open"))
+    print(f"{sweep.name}: {len(wrong)} of {opened} successful opens answered wrong")
     for r in wrong:
         print("  WRONG " + show(r))
     assert not wrong
@@ -251,7 +256,7 @@ def test_corrupt_files_fail_with_corruption_error(sweep: Sweep) -> None:
     NusterDBError (an I/O error would send the user looking at the disk, a "no database
     here" would invite them to create one over it)."""
     other = [r for r in sweep.where("error") if r["type"] != "CorruptionError"]
-    print(f"corrupt: {len(other)} failed opens raised another class than CorruptionError")
+    print(f"{sweep.name}: {len(other)} failed opens raised another class than CorruptionError")
     for r in other[:20]:
         print("  OTHER CLASS " + show(r))
     assert not other
@@ -262,7 +267,8 @@ def test_failed_opens_of_corrupt_files_leave_them_untouched(sweep: Sweep) -> Non
     modified = sweep.modified()
     by_file: Set[str] = {r["file"] for r in modified}
     print(
-        f"corrupt: {len(modified)} of {len(failed)} failed opens modified files ({sorted(by_file)})"
+        f"{sweep.name}: {len(modified)} of {len(failed)} failed opens modified files "
+        f"({sorted(by_file)})"
     )
     for r in modified[:20]:
         print("  MODIFIED " + show(r))
