@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -127,6 +127,7 @@ def assert_hits_match(
     k: int,
     metric: str,
     context: str = "",
+    tie_key: Optional[Callable[[int], Any]] = None,
 ) -> None:
     """Asserts ``got`` (a ``search`` result) is exactly the ``k`` nearest of the rows
     ``(ids, base)`` to ``query``, up to float32 rounding:
@@ -136,7 +137,8 @@ def assert_hits_match(
     * the reported distances equal the reference's k smallest, position by position;
     * every row strictly nearer than the k-th reference distance (beyond rounding) is
       present, so only genuine ties at the boundary may be resolved either way;
-    * sorted by distance, ties by ascending id.
+    * sorted by distance, ties by ascending id — ``tie_key(id)`` where the database's
+      ids are not the ints given here (a string-id database orders ties by its strings).
     """
     base_arr = np.asarray(base, dtype=np.float32)
     ids_list = [int(i) for i in ids]
@@ -171,7 +173,10 @@ def assert_hits_match(
     for a, b in zip(got, got[1:]):
         assert a[1] <= b[1], f"{where}: not sorted by distance: {a} before {b}"
         if a[1] == b[1]:
-            assert a[0] < b[0], f"{where}: equal distances not ordered by id: {a} before {b}"
+            key = tie_key or (lambda i: i)
+            assert key(a[0]) < key(b[0]), (
+                f"{where}: equal distances not ordered by id: {a} before {b}"
+            )
 
 
 # ------------------------------------------------------------------- state checksum

@@ -386,3 +386,129 @@ fn reopening_with_another_id_type_is_a_config_mismatch() {
         other => panic!("{:?}", other.map(|_| ())),
     }
 }
+
+/// `select`, `count_where`, `delete_where` and `clear` against a plain model, for both
+/// id kinds: pages in id order by offset and by cursor, filters, and atomic deletes.
+#[test]
+fn selections_page_filter_and_delete_like_a_model() {
+    use nusterdb_core::db::Selection;
+    use nusterdb_core::filter::{Filter, FilterInput};
+    for ids in [IdType::Int, IdType::Str] {
+        for index in [IndexType::Flat, IndexType::Hnsw] {
+            let dir = tempfile::tempdir().unwrap();
+            let db = Database::open(at(dir.path()), Some(config(index, ids)), false).unwrap();
+            let n = 257;
+            let id_of = |i: usize| match ids {
+                IdType::Int => Id::Int((i * 7 % 1000) as u64),
+                IdType::Str => Id::from(format!("k{:03}", i * 7 % 1000)),
+            };
+            let all: Vec<Id> = (0..n).map(id_of).collect();
+            let data = rows(n, 9);
+            let metas = (0..n).map(|i| Some(meta(i % 5))).collect();
+            db.put(PutMode::Add, &all, &data, metas, Vec::new())
+                .unwrap();
+            let mut sorted = all.clone();
+            sorted.sort();
+            let two =
+                Filter::parse(&FilterInput::Map(vec![("n".into(), FilterInput::Int(2))])).unwrap();
+            let in_two: Vec<Id> = sorted
+                .iter()
+                .filter(|id| {
+                    let i = all.iter().position(|x| x == *id).unwrap();
+                    i % 5 == 2
+                })
+                .cloned()
+                .collect();
+            assert_eq!(db.count_where(None).unwrap(), n);
+            assert_eq!(db.count_where(Some(&two)).unwrap(), in_two.len());
+            let page = |sel: Selection<'_>| -> Vec<Id> {
+                db.select(sel, Include::NOTHING)
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| r.id)
+                    .collect()
+            };
+            // Offset pages and cursor pages both walk every id once, in order.
+            let mut by_offset = Vec::new();
+            let mut by_cursor: Vec<Id> = Vec::new();
+            for p in 0.. {
+                let got = page(Selection {
+                    offset: p * 50,
+                    limit: Some(50),
+                    ..Selection::default()
+                });
+                let last = by_cursor.last().cloned();
+                let next = page(Selection {
+                    after: last.as_ref(),
+                    limit: Some(50),
+                    ..Selection::default()
+                });
+                if got.is_empty() {
+                    assert!(next.is_empty());
+                    break;
+                }
+                by_offset.extend(got);
+                by_cursor.extend(next);
+            }
+            assert_eq!(by_offset, sorted);
+            assert_eq!(by_cursor, sorted);
+            let filtered = page(Selection {
+                filter: Some(&two),
+                offset: 3,
+                limit: Some(10),
+                ..Selection::default()
+            });
+            assert_eq!(filtered, in_two[3..13]);
+            // Given ids keep their order; the filter still applies.
+            let asked = [all[2].clone(), all[0].clone(), all[7].clone()];
+            let got = page(Selection {
+                ids: Some(&asked),
+                filter: Some(&two),
+                ..Selection::default()
+            });
+            assert_eq!(got, vec![all[2].clone(), all[7].clone()]);
+            assert!(db
+                .select(
+                    Selection {
+                        ids: Some(&asked),
+                        after: Some(&all[0]),
+                        ..Selection::default()
+                    },
+                    Include::NOTHING
+                )
+                .is_err());
+            // Delete by filter, then by ids and filter together.
+            assert_eq!(db.delete_where(None, Some(&two)).unwrap(), in_two.len());
+            assert_eq!(db.count_where(Some(&two)).unwrap(), 0);
+            assert_eq!(db.count_where(None).unwrap(), n - in_two.len());
+            assert_eq!(db.delete_where(None, None).unwrap(), 0);
+            drop(db);
+            let db = Database::open(at(dir.path()), None, false).unwrap();
+            assert_eq!(db.count().unwrap(), n - in_two.len());
+            assert_eq!(db.clear().unwrap(), n - in_two.len());
+            assert_eq!(db.count().unwrap(), 0);
+            assert!(db.ids().unwrap().is_empty());
+            let q = &data[..DIM];
+            assert!(db
+                .search_records(q, 3, None, None, Include::NOTHING)
+                .unwrap()
+                .is_empty());
+            // The cleared database takes the same ids again, and keeps them.
+            db.put(
+                PutMode::Add,
+                &all[..5],
+                &data[..5 * DIM],
+                Vec::new(),
+                Vec::new(),
+            )
+            .unwrap();
+            drop(db);
+            let db = Database::open(at(dir.path()), None, false).unwrap();
+            assert_eq!(db.count().unwrap(), 5);
+            let hits = db
+                .search_records(q, 1, None, None, Include::NOTHING)
+                .unwrap();
+            assert_eq!(hits[0].0.id, all[0]);
+        }
+    }
+}
