@@ -449,11 +449,14 @@ class NusterDB:
         self,
         id: _Id,
         vector: Optional[_VectorLike] = None,
-        metadata: Optional[_MetadataLike] = None,
+        metadata: Optional[Union[Metadata, Dict[str, Optional[_MetadataValue]]]] = None,
         document: Optional[str] = None,
+        merge: bool = True,
     ) -> None:
         """Changes the vector, metadata and/or document of an existing id
-        (IdNotFoundError otherwise); what is None is kept."""
+        (IdNotFoundError otherwise); what is None is kept. Metadata is merged into the
+        stored one (a key given None is removed; tags are added) or, with merge=False,
+        replaces it; either way ``created_at`` is kept and ``version`` bumped."""
     def bulk_add(
         self,
         ids: _Ids,

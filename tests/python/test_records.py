@@ -127,3 +127,29 @@ def test_filtered_pages_match_a_model(
     assert got == want[offset:end]
     assert db.delete(filter={"g": g}) == len(want)
     assert sorted(db.list_ids()) == sorted(k for k in model if model[k] != g)
+
+
+@pytest.mark.parametrize("ids", ["int", "str"])
+def test_update_merges_metadata_by_default_and_replaces_on_request(ids: str) -> None:
+    db, keys, _ = make(ids, n=6)
+    k = keys[4]
+    first = db.get_metadata(k)
+    assert first is not None
+    assert first.to_dict() == {"g": 1, "i": 4}
+    db.update(k, metadata={"i": 40, "new": "yes", "g": None})
+    merged = db.get_metadata(k)
+    assert merged is not None
+    assert merged.to_dict() == {"i": 40, "new": "yes"}
+    assert merged.created_at == first.created_at
+    assert merged.version == first.version + 1
+    assert db.count({"g": 1}) == 1  # keys[1] only: the removed key left the index
+    assert db.count({"new": "yes"}) == 1
+    db.update(k, metadata={"only": 1.5}, merge=False)
+    replaced = db.get_metadata(k)
+    assert replaced is not None
+    assert replaced.to_dict() == {"only": 1.5}
+    assert replaced.version == first.version + 2
+    assert db.get_document(k) == "d4"  # untouched
+    with pytest.raises(TypeError):
+        db.update(k, metadata={"x": None}, merge=False)  # None removes only when merging
+    assert db.get_metadata(k) == replaced

@@ -512,3 +512,84 @@ fn selections_page_filter_and_delete_like_a_model() {
         }
     }
 }
+
+/// Metadata updates: a merge sets and removes keys over the stored ones, a replace
+/// replaces them; both keep `created_at` and bump `version`, and so does an upsert
+/// that gives metadata. The payload index follows (filters see the new values).
+#[test]
+fn metadata_updates_merge_or_replace_as_the_next_version() {
+    use nusterdb_core::db::MetadataUpdate;
+    use nusterdb_core::filter::{Filter, FilterInput};
+    let db = Database::open(
+        Location::Memory,
+        Some(config(IndexType::Flat, IdType::Str)),
+        false,
+    )
+    .unwrap();
+    let v = rows(1, 3);
+    let mut m = Metadata::new();
+    m.set("a", Value::Int(1)).unwrap();
+    m.set("b", Value::Str("x".into())).unwrap();
+    m.add_tag("t1").unwrap();
+    let id = Id::from("r");
+    db.put(
+        PutMode::Add,
+        std::slice::from_ref(&id),
+        &v,
+        vec![Some(m)],
+        Vec::new(),
+    )
+    .unwrap();
+    let stored = |db: &Database| {
+        db.get_many(std::slice::from_ref(&id), Include::ALL)
+            .unwrap()[0]
+            .metadata
+            .clone()
+            .unwrap()
+    };
+    let first = stored(&db);
+    let mut set = Metadata::new();
+    set.set("a", Value::Int(2)).unwrap();
+    set.set("c", Value::Bool(true)).unwrap();
+    set.add_tag("t2").unwrap();
+    let merge = MetadataUpdate::Merge {
+        set,
+        remove: vec!["b".into(), "absent".into()],
+    };
+    db.update_record(&id, None, Some(merge), None).unwrap();
+    let merged = stored(&db);
+    assert_eq!(merged.get("a"), Some(&Value::Int(2)));
+    assert_eq!(merged.get("b"), None);
+    assert_eq!(merged.get("c"), Some(&Value::Bool(true)));
+    assert_eq!(merged.tags().len(), 2);
+    assert_eq!(merged.created_at(), first.created_at());
+    assert_eq!(merged.version(), first.version() + 1);
+    let count = |key: &str, value: FilterInput| {
+        let f = Filter::parse(&FilterInput::Map(vec![(key.into(), value)])).unwrap();
+        db.count_where(Some(&f)).unwrap()
+    };
+    assert_eq!(count("a", FilterInput::Int(2)), 1);
+    assert_eq!(count("a", FilterInput::Int(1)), 0);
+    assert_eq!(count("b", FilterInput::Str("x".into())), 0);
+    let mut only = Metadata::new();
+    only.set("z", Value::Float(0.5)).unwrap();
+    db.update_record(&id, None, Some(MetadataUpdate::Replace(only.clone())), None)
+        .unwrap();
+    let replaced = stored(&db);
+    assert_eq!(replaced.fields(), only.fields());
+    assert!(replaced.tags().is_empty());
+    assert_eq!(replaced.created_at(), first.created_at());
+    assert_eq!(replaced.version(), first.version() + 2);
+    db.put(
+        PutMode::Upsert,
+        std::slice::from_ref(&id),
+        &v,
+        vec![Some(Metadata::new())],
+        Vec::new(),
+    )
+    .unwrap();
+    let upserted = stored(&db);
+    assert!(upserted.fields().is_empty());
+    assert_eq!(upserted.version(), first.version() + 3);
+    assert_eq!(count("z", FilterInput::Float(0.5)), 0);
+}

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArray, PyUntypedArrayMethods};
-use nusterdb_core::db::{GraphLoad, Include, Location, PutMode, Selection, Stats};
+use nusterdb_core::db::{GraphLoad, Include, Location, MetadataUpdate, PutMode, Selection, Stats};
 use nusterdb_core::filter::Filter;
 use nusterdb_core::{Database, DatabaseConfig, Id, IdType, Metadata};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -13,7 +13,8 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::config::{dim_config, simple_config, PyDatabaseConfig};
 use crate::convert::{
-    from_value, to_metadata, to_vector, type_name, utf8_str, FsPath, SnapshotName,
+    from_value, to_metadata, to_metadata_merge, to_vector, type_name, utf8_str, FsPath,
+    SnapshotName,
 };
 use crate::errors::{DamagedSnapshotWarning, IndexRebuiltWarning, IntoPyResult};
 use crate::filter::to_filter;
@@ -599,8 +600,10 @@ impl PyNusterDB {
     }
 
     /// Changes the vector, metadata and/or document of an existing id
-    /// (IdNotFoundError otherwise); what is None is kept.
-    #[pyo3(signature = (id, vector = None, metadata = None, document = None))]
+    /// (IdNotFoundError otherwise); what is None is kept. Metadata is merged into the
+    /// stored one (a key given None is removed; tags are added) or, with merge=False,
+    /// replaces it; either way `created_at` is kept and `version` bumped.
+    #[pyo3(signature = (id, vector = None, metadata = None, document = None, merge = true))]
     fn update(
         &self,
         py: Python<'_>,
@@ -608,13 +611,21 @@ impl PyNusterDB {
         vector: Option<&Bound<'_, PyAny>>,
         metadata: Option<&Bound<'_, PyAny>>,
         document: Option<&Bound<'_, PyAny>>,
+        merge: bool,
     ) -> PyResult<()> {
         let id = self.id(id)?;
         let v = match vector {
             Some(o) if !o.is_none() => Some(to_vector(o)?),
             _ => None,
         };
-        let m = optional_metadata(metadata)?;
+        let m = match metadata {
+            Some(o) if !o.is_none() && merge => {
+                let (set, remove) = to_metadata_merge(o)?;
+                Some(MetadataUpdate::Merge { set, remove })
+            }
+            Some(o) if !o.is_none() => Some(MetadataUpdate::Replace(to_metadata(o)?)),
+            _ => None,
+        };
         let d = optional_document(document)?;
         py.detach(|| {
             self.db

@@ -34,6 +34,16 @@ pub enum PutMode {
     Upsert,
 }
 
+/// How [`Database::update_record`] changes a record's metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MetadataUpdate {
+    /// The given fields and tags replace the stored ones.
+    Replace(Metadata),
+    /// The given fields are set and tags added over the stored ones, and the keys in
+    /// `remove` are dropped.
+    Merge { set: Metadata, remove: Vec<String> },
+}
+
 /// What a read returns besides the ids.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Include {
@@ -503,16 +513,21 @@ impl Database {
                         let slot = st.ids.slot(key);
                         // An unchanged vector is not re-linked (nor rewritten).
                         let same = slot.and_then(|s| st.index.get(s)) == Some(v);
+                        // Given metadata replaces the stored one as its next version.
+                        let (metadata, old_metadata) = match m {
+                            Some(m) => {
+                                let old = st.stored_metadata(key)?;
+                                (Some(m.succeeding(&old)), Some(old))
+                            }
+                            None => (None, None),
+                        };
                         RowWrite {
                             key,
                             name: None,
                             slot,
                             vector: (!same).then_some(v),
-                            old_metadata: match &m {
-                                Some(_) => Some(st.stored_metadata(key)?),
-                                None => None,
-                            },
-                            metadata: m,
+                            old_metadata,
+                            metadata,
                             document: d,
                         }
                     }
@@ -545,7 +560,8 @@ impl Database {
     }
 
     /// Changes the vector, metadata and/or document of a stored id (what is `None`
-    /// is kept).
+    /// is kept). The metadata becomes the next version of the stored one (its
+    /// `created_at` kept, its `version` + 1), replaced or merged as `metadata` says.
     ///
     /// # Errors
     /// [`Error::IdNotFound`]; a bad id, vector or document; storage errors.
@@ -553,7 +569,7 @@ impl Database {
         &self,
         id: &Id,
         v: Option<&[f32]>,
-        metadata: Option<Metadata>,
+        metadata: Option<MetadataUpdate>,
         document: Option<String>,
     ) -> Result<()> {
         self.check_id(id)?;
@@ -570,9 +586,18 @@ impl Database {
                 (Some(v), Some(s)) => st.index.get(s) == Some(v),
                 _ => true,
             };
-            let old_metadata = match &metadata {
-                Some(_) => Some(st.stored_metadata(key)?),
-                None => None,
+            let (metadata, old_metadata) = match metadata {
+                Some(change) => {
+                    let old = st.stored_metadata(key)?;
+                    let new = match change {
+                        MetadataUpdate::Replace(m) => m.succeeding(&old),
+                        MetadataUpdate::Merge { set, remove } => {
+                            Metadata::merged(&old, &set, &remove)?
+                        }
+                    };
+                    (Some(new), Some(old))
+                }
+                None => (None, None),
             };
             st.commit(
                 vec![RowWrite {
@@ -796,12 +821,13 @@ impl Database {
         .map(|_| ())
     }
 
-    /// Changes the vector and/or the metadata of an existing id.
+    /// Changes the vector and/or the metadata of an existing id; given metadata
+    /// replaces the stored one (as its next version).
     ///
     /// # Errors
     /// [`Error::IdNotFound`]; bad dimension or values; storage errors.
     pub fn update(&self, id: u64, v: Option<&[f32]>, metadata: Option<Metadata>) -> Result<()> {
-        self.update_record(&Id::Int(id), v, metadata, None)
+        self.update_record(&Id::Int(id), v, metadata.map(MetadataUpdate::Replace), None)
     }
 
     /// Removes `id`; returns whether it was there.
