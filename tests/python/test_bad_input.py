@@ -427,6 +427,9 @@ BAD_ID_CASES: List[Tuple[str, Any, Expected]] = [
     ("str_id", "doc-1-é", IdTypeError),
     ("bool", True, IdTypeError),
     ("none", None, IdTypeError),
+    # numpy arrays have __index__, which refuses all but 0-d ones: not an id.
+    ("numpy_int_array_of_one", np.array([5]), IdTypeError),
+    ("numpy_int_array", np.array([5, 6], dtype=np.int64), IdTypeError),
 ]
 
 
@@ -949,6 +952,8 @@ BAD_INCLUDES: List[Tuple[str, Any, Expected, str]] = [
     ("none_entry", [None], TypeError, "got NoneType"),
     ("bytes_entry", [b"vector"], TypeError, "got bytes"),
     ("not_iterable", 5, TypeError, "sequence of names"),
+    # A mapping is not read by its keys: its values would be ignored.
+    ("mapping", {"vector": False, "document": True}, TypeError, "got dict"),
     ("lone_surrogate", ["vector\ud800"], InvalidArgumentError, r"U\+D800 at index 6"),
 ]
 
