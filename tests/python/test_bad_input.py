@@ -992,6 +992,7 @@ def test_bad_progress_is_a_type_error(disk_db: NusterDB, tmp_path: Path, progres
     db = disk_db
     # progress= is None, a bool or a callable(phase, done, total).
     path = db.path
+    assert path is not None
     id_type = db.config.id_type
     fresh = tmp_path / "fresh"
     calls: Dict[str, Call] = {
