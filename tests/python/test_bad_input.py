@@ -454,6 +454,8 @@ BAD_STR_ID_CASES: List[Tuple[str, Any, Expected, str]] = [
     ("bytearray", bytearray(b"doc-1"), IdTypeError, "is bytearray"),
     ("none", None, IdTypeError, "is NoneType"),
     ("float", 1.0, IdTypeError, "is float"),
+    ("numpy_int_array", np.array([1, 2]), IdTypeError, "is ndarray"),
+    ("numpy_2d_str_array", np.array([["doc-1-é"]]), IdTypeError, "is ndarray"),
     ("empty", "", InvalidArgumentError, "empty"),
     ("1025_bytes", "x" * 1025, InvalidArgumentError, "is 1025 bytes, above the limit of 1024"),
     ("513_two_byte_chars", "é" * 513, InvalidArgumentError, "is 1026 bytes"),
