@@ -163,12 +163,17 @@ path = sys.argv[1]
 db = NusterDB(path, dim=4)
 db.add(1, [1.0, 2.0, 3.0, 4.0])
 r, w = os.pipe()
+started_r, started_w = os.pipe()
 pid = os.fork()
 if pid == 0:
     os.close(w)
+    os.write(started_w, b"s")  # running: fork() and its handlers have returned
     os.read(r, 1)  # idles, never touching the handle, until the parent is done
     sys.exit(0)
 os.close(r)
+# The child lets go of its copy in a fork handler, which runs when the child is first
+# scheduled: wait for that, or on a loaded machine this would race the child's start.
+os.read(started_r, 1)
 db.close()
 db = NusterDB(path)  # the writer again, while the child still runs
 db.add(2, [1.0, 1.0, 1.0, 1.0])
@@ -180,9 +185,10 @@ print(f"reopened {status}", flush=True)
 
 
 def test_an_idle_forked_child_does_not_keep_the_writer_lock(tmp_path: Path) -> None:
-    """The child's inherited copy of the lock file is let go of at the fork: the parent
-    closes its writer and opens it again while a child that never touched the handle
-    still runs (a copy kept in the child held the lock: DatabaseLockedError)."""
+    """The child's inherited copy of the lock file is let go of at the fork (by a fork
+    handler, as soon as the child runs): the parent closes its writer and opens it again
+    while a child that never touched the handle still runs (a copy kept in the child
+    held the lock: DatabaseLockedError)."""
     assert run(IDLE_CHILD_SCRIPT, str(tmp_path / "db")) == ["reopened 0"]
 
 

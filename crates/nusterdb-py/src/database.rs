@@ -354,17 +354,6 @@ impl PyNusterDB {
         .py()
         .map(|_| ())
     }
-
-    /// The record of one id with what `include` asks for (None if absent).
-    fn one_record(
-        &self,
-        id: &Bound<'_, PyAny>,
-        include: Include,
-    ) -> PyResult<Option<nusterdb_core::db::Record>> {
-        let py = id.py();
-        let id = self.id(id)?;
-        Ok(py.detach(|| self.db.get_many(&[id], include)).py()?.pop())
-    }
 }
 
 #[pymethods]
@@ -683,29 +672,19 @@ impl PyNusterDB {
     }
 
     /// The vector stored for `id` (None if absent).
-    fn get(&self, id: &Bound<'_, PyAny>) -> PyResult<Option<PyVector>> {
-        let r = self.one_record(
-            id,
-            Include {
-                vector: true,
-                ..Include::NOTHING
-            },
-        )?;
-        r.and_then(|r| r.vector)
+    fn get(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Option<PyVector>> {
+        let id = self.id(id)?;
+        py.detach(|| self.db.vector_of(&id))
+            .py()?
             .map(|d| nusterdb_core::Vector::new(d).py().map(PyVector::wrap))
             .transpose()
     }
 
     /// The metadata stored for `id` (None if absent).
-    fn get_metadata(&self, id: &Bound<'_, PyAny>) -> PyResult<Option<PyMetadata>> {
-        let r = self.one_record(
-            id,
-            Include {
-                metadata: true,
-                ..Include::NOTHING
-            },
-        )?;
-        Ok(r.and_then(|r| r.metadata).map(|inner| PyMetadata { inner }))
+    fn get_metadata(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Option<PyMetadata>> {
+        let id = self.id(id)?;
+        let m = py.detach(|| self.db.metadata_of(&id)).py()?;
+        Ok(m.map(|inner| PyMetadata { inner }))
     }
 
     /// The document stored for `id` (None if absent or stored without one).

@@ -737,6 +737,30 @@ impl Database {
         self.select(sel, include)
     }
 
+    /// The vector stored for `id` of either kind (`None`: no such id).
+    ///
+    /// # Errors
+    /// A bad id; [`Error::Closed`].
+    pub fn vector_of(&self, id: &Id) -> Result<Option<Vec<f32>>> {
+        self.check_id(id)?;
+        self.read(|st| {
+            Ok(st
+                .key_of(id)
+                .and_then(|key| st.ids.slot(key))
+                .and_then(|s| st.index.get(s))
+                .map(<[f32]>::to_vec))
+        })
+    }
+
+    /// The metadata stored for `id` of either kind (`None`: no such id).
+    ///
+    /// # Errors
+    /// A bad id; [`Error::Closed`]; storage errors.
+    pub fn metadata_of(&self, id: &Id) -> Result<Option<Metadata>> {
+        self.check_id(id)?;
+        self.read(|st| st.key_of(id).map(|key| st.stored_metadata(key)).transpose())
+    }
+
     /// The document stored with `id` (`None`: no such id, or no document).
     ///
     /// # Errors
