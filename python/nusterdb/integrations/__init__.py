@@ -1,0 +1,1 @@
+"""Adapters that expose NusterDB to other frameworks (installed with their extras)."""
