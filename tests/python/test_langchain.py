@@ -758,3 +758,14 @@ def test_import_nusterdb_does_not_import_langchain() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_readme_section_is_the_example() -> None:
+    """README.md's LangChain code is examples/langchain_quickstart.py (which CI runs)."""
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("\n## LangChain\n") :]
+    code = section[section.index("```python\n") + len("```python\n") :]
+    code = code[: code.index("```\n")]
+    example = (root / "examples" / "langchain_quickstart.py").read_text(encoding="utf-8")
+    assert code == example[example.index("from __future__") :]

@@ -263,6 +263,13 @@ def _encode(page_content: str, metadata: Mapping[str, Any]) -> Tuple[Metadata, s
     return Metadata.with_data(fields), text
 
 
+def _str_id(value: object) -> str:
+    # The store's database has string ids (checked when it is opened).
+    if not isinstance(value, str):
+        raise TypeError(f"expected a str id from the database, got {value!r}")
+    return value
+
+
 def _decode(doc_id: str, document: Optional[str], metadata: Optional[Metadata]) -> Document:
     """The ``Document`` of one stored entry (the inverse of ``_encode``)."""
     envelope: Any = None
@@ -576,10 +583,9 @@ class NusterDBVectorStore(VectorStore):
         db = self._db
         if db is None:
             return True
-        if ids is None:
-            ids = db.list_ids()
-        if ids:
-            db.bulk_remove(list(ids))
+        doomed = [_str_id(i) for i in db.list_ids()] if ids is None else list(ids)
+        if doomed:
+            db.bulk_remove(doomed)
         return True
 
     # ---------------------------------------------------------------------- reads
@@ -624,7 +630,7 @@ class NusterDBVectorStore(VectorStore):
         """The ``k`` nearest documents with their distances (smaller is closer),
         nearest first; ``filter`` is a NusterDB filter dict."""
         hits = self._hits(embedding, k, filter, ef_search, with_vectors=False)
-        return [(_decode(h.id, h.document, h.metadata), float(h.distance)) for h in hits]
+        return [(_decode(_str_id(h.id), h.document, h.metadata), float(h.distance)) for h in hits]
 
     def similarity_search_with_score(
         self,
@@ -704,7 +710,7 @@ class NusterDBVectorStore(VectorStore):
             return []
         candidates = np.stack([np.asarray(h.vector, dtype=np.float64) for h in hits])
         order = _mmr(np.asarray(embedding, dtype=np.float64), candidates, k, lambda_mult)
-        return [_decode(hits[i].id, hits[i].document, hits[i].metadata) for i in order]
+        return [_decode(_str_id(hits[i].id), hits[i].document, hits[i].metadata) for i in order]
 
     def max_marginal_relevance_search(
         self,
