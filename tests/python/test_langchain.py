@@ -409,6 +409,13 @@ def test_reopening_checks_ids_metric_and_index(tmp_path: Path) -> None:
         assert [d.page_content for d in store.similarity_search("a", k=1)] == ["a"]
 
 
+def test_a_path_that_is_not_a_database_is_refused_untouched(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(nusterdb.CorruptionError, match="not a NusterDB database"):
+        NusterDBVectorStore(tmp_path, embedding=_fake())
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
 def test_entries_written_with_the_plain_api_read_back(tmp_path: Path) -> None:
     path = tmp_path / "db"
     with NusterDB(str(path), DatabaseConfig(2, distance_metric="cosine", id_type="str")) as db:
