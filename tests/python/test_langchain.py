@@ -730,6 +730,9 @@ def test_bad_call_arguments_store_nothing() -> None:
         store.add_texts(["b", "3d"], ids=["b1", "a"])
     with pytest.raises(InvalidArgumentError):
         store.add_texts(["b", "b"], ids=["b1", ""])
+    # An invalid id after a stored one: refused before the stored one is replaced.
+    with pytest.raises(InvalidArgumentError, match="1024"):
+        store.add_texts(["b", "b"], ids=["a", "x" * 2000])
     with pytest.raises(TypeError, match="ids must be str"):
         store.add_texts(["b"], ids=[5])  # type: ignore[list-item]
     assert store.db.list_ids() == ["a"]

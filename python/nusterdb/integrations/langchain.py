@@ -17,16 +17,17 @@ The store keeps one NusterDB database with string ids (``id_type="str"``). Each 
   ``text``, ``nusterdb.langchain``, anything) belongs to the user.
 * the **metadata fields** hold a copy of the top-level scalar values (``str``, ``int``,
   ``float``, ``bool``) so that ``filter=`` (NusterDB's filter language, a dict such as
-  ``{"year": {"$gte": 2020}}``) can select on them. Values NusterDB fields cannot hold —
+  ``{"year": {"$gte": 2020}}``) can select on them. Items NusterDB fields cannot hold —
   ``None``, lists, dicts, an empty key, a key starting with ``$`` (reserved for filter
   operators), a str with a lone surrogate — are kept in the envelope only, so they round-trip
   but cannot be filtered on. The copy is never read back, so it cannot change what a reader
   sees.
 
-Metadata must be JSON data made of exactly those types: anything else (a tuple, a set, a
-numpy scalar, a non-str dict key, a non-finite float) raises ``TypeError`` or
-``nusterdb.InvalidArgumentError`` (a ``ValueError``), and so does an ``int`` outside the
-signed 64-bit range (NusterDB fields are 64-bit). Nothing is stored when a call raises.
+Metadata must be JSON data of exactly these types: dict (str keys), list, str, int, float,
+bool, None. Anything else (a tuple, a set, a numpy scalar, a non-str dict key) raises
+``TypeError``; a non-finite float or an ``int`` outside the signed 64-bit range (NusterDB
+fields are 64-bit) raises ``nusterdb.InvalidArgumentError`` (a ``ValueError``). Bad input
+(metadata, ids, embeddings) raises before anything is written.
 
 Entries written with the plain NusterDB API (a document that is not an envelope) read back
 as ``page_content`` = their document (``""`` if none) and ``metadata`` = their fields.
@@ -562,7 +563,9 @@ class NusterDBVectorStore(VectorStore):
         last = {doc_id: i for i, doc_id in enumerate(ids)}
         rows = sorted(last.values())
         uids = [ids[i] for i in rows]
-        if not any(db.contains(i) for i in uids):
+        # Every id is checked (valid, and whether stored) before anything is written.
+        stored = [db.contains(i) for i in uids]
+        if not any(stored):
             try:
                 db.bulk_add(
                     uids,
