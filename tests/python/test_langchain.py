@@ -764,3 +764,22 @@ def test_readme_section_is_the_example() -> None:
     code = code[: code.index("```\n")]
     example = (root / "examples" / "langchain_quickstart.py").read_text(encoding="utf-8")
     assert code == example[example.index("from __future__") :]
+
+
+def test_from_documents_by_vector_and_ef_search(tmp_path: Path) -> None:
+    docs = [
+        Document(id="x", page_content="x", metadata={"n": 1}),
+        Document(page_content="y", metadata={"n": 2}),
+    ]
+    emb = TableEmbeddings({"x": [1, 0, 0], "y": [0, 1, 0], "q": [0.9, 0.1, 0]})
+    with NusterDBVectorStore.from_documents(docs, emb, path=tmp_path / "db") as store:
+        found = store.similarity_search("q", k=2)
+        assert [d.page_content for d in found] == ["x", "y"]
+        assert found[0] == docs[0]
+        assert store.similarity_search_by_vector([0.9, 0.1, 0.0], k=2) == found
+        assert store.similarity_search("q", k=2, ef_search=64) == found
+        # ef_search reaches the database, which checks it.
+        with pytest.raises(InvalidArgumentError, match="ef_search"):
+            store.similarity_search("q", ef_search=0)
+        with pytest.raises(InvalidArgumentError, match="ef_search"):
+            store.max_marginal_relevance_search("q", ef_search=0)
