@@ -384,6 +384,7 @@ def test_reopening_a_path_keeps_everything(tmp_path: Path) -> None:
         assert third.db is not None
         assert len(third.db) == 4
         assert third.db.config.hnsw_config.ef_search == 77
+        assert third.db.config.hnsw_config.ef_construction == 64  # stored, not passed: kept
         assert third.db.config.storage_config.sync_writes is True
     # A structural option that differs from the stored one is refused (and nothing stays open).
     with pytest.raises(ConfigMismatchError, match="max_nb_connection"):
