@@ -30,11 +30,15 @@ if [ ! -x "$NUSTERDB_VENV/bin/python" ]; then
   echo "==> creating virtual env $NUSTERDB_VENV"
   python3 -m venv "$NUSTERDB_VENV"
 fi
-if ! "$NUSTERDB_VENV/bin/python" -c "import maturin, numpy, pytest, pytest_timeout, hypothesis, yaml, mypy, ruff" >/dev/null 2>&1; then
+# LangChain and LlamaIndex (Python >= 3.9) for the integrations' tests and for mypy, which
+# reads their imports.
+if ! "$NUSTERDB_VENV/bin/python" -c "import sys, maturin, numpy, pytest, pytest_timeout, hypothesis, yaml, mypy, ruff; sys.version_info < (3, 9) or (__import__('langchain_tests'), __import__('llama_index.core'))" >/dev/null 2>&1; then
   echo "==> installing Python build and test tools into $NUSTERDB_VENV"
   "$NUSTERDB_VENV/bin/python" -m pip install -q --upgrade pip
   "$NUSTERDB_VENV/bin/python" -m pip install -q "maturin>=1.7,<2" numpy pytest pytest-timeout \
-    hypothesis pytest-benchmark pyyaml ruff mypy
+    hypothesis pytest-benchmark pyyaml ruff mypy \
+    "langchain-core>=0.3; python_version >= '3.9'" "langchain-tests>=0.3; python_version >= '3.9'" \
+    "llama-index-core>=0.12; python_version >= '3.9'"
 fi
 export PATH="$NUSTERDB_VENV/bin:$PATH"
 export VIRTUAL_ENV="$NUSTERDB_VENV"

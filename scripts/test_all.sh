@@ -51,7 +51,8 @@ export PYTHON="$PY"
 # wheel's `test` extra (pyproject.toml) is installed with it at step 3. tomli stands in for
 # tomllib before Python 3.11. llama-index-core: mypy checks the LlamaIndex integration and its tests.
 DEV_DEPS=(ruff mypy types-PyYAML numpy pytest pytest-timeout pytest-benchmark hypothesis pyyaml
-    "tomli; python_version < '3.11'" "llama-index-core>=0.12; python_version >= '3.9'")
+    "tomli; python_version < '3.11'" "llama-index-core>=0.12; python_version >= '3.9'"
+    "langchain-core>=0.3; python_version >= '3.9'" "langchain-tests>=0.3; python_version >= '3.9'")
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
@@ -78,13 +79,13 @@ WHEELS=("$WORK"/dist/nusterdb-*.whl)
 # --no-deps: reinstall nusterdb itself even at an unchanged version, without reinstalling
 # numpy; the second install then adds any dependency (and test extra) still missing.
 step "$PY" -m pip install --quiet --force-reinstall --no-deps "${WHEELS[0]}"
-step "$PY" -m pip install --quiet "${WHEELS[0]}[test,llama-index]"
+step "$PY" -m pip install --quiet "${WHEELS[0]}[test,langchain,llama-index]"
 
 header "4/6 stubtest"
 step scripts/lint.sh --stubtest-only
 
 header "5/6 Python tests"
-# The integration tests fail instead of skipping when their framework is missing.
+# The framework integrations' tests fail instead of skipping when their extras are missing.
 export NUSTERDB_REQUIRE_INTEGRATIONS=1
 step "$PY" -m pytest tests/python
 
