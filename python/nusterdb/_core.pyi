@@ -1,7 +1,19 @@
 """Type stubs for the NusterDB extension module ``nusterdb._core``."""
 
 import os
-from typing import Any, Dict, Final, Iterator, List, Optional, Sequence, Tuple, Union, final
+from typing import (
+    Any,
+    Dict,
+    Final,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+    final,
+    overload,
+)
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +28,7 @@ __all__ = [
     "HNSWConfig",
     "Metadata",
     "NusterDB",
+    "SearchHit",
     "StorageConfiguration",
     "Vector",
     "__version__",
@@ -256,10 +269,12 @@ class DatabaseConfig:
         storage_config: Optional[StorageConfiguration] = None,
         auto_snapshot: bool = False,
         snapshot_interval_secs: int = 3600,
+        id_type: str = "int",
     ) -> DatabaseConfig:
         """index_type is "flat" or "hnsw" ("optimized_flat", "ultra_fast_flat" and
         "super_optimized_flat" are aliases of "flat"); distance_metric defaults to
-        euclidean."""
+        euclidean; id_type is "int" (ids 0 <= id < 2**63) or "str" (non-empty str ids
+        of at most 1,024 UTF-8 bytes), fixed when the database is created."""
     @staticmethod
     def simple(dim: int, use_hnsw: bool = False) -> DatabaseConfig: ...
     @staticmethod
@@ -282,11 +297,38 @@ class DatabaseConfig:
     def auto_snapshot(self) -> bool: ...
     @property
     def snapshot_interval_secs(self) -> int: ...
+    @property
+    def id_type(self) -> str:
+        """The kind of ids: "int" or "str" (fixed when the database is created)."""
     def __eq__(self, other: object, /) -> bool: ...
 
 _Path = Union[str, "os.PathLike[str]"]
 _Filter = Dict[str, Any]
 _MetadataLike = Union[Metadata, Dict[str, _MetadataValue]]
+# An id: an int for an int-id database, a str for a string-id one.
+_Id = Union[int, str]
+_Ids = Union[Sequence[int], Sequence[str], npt.NDArray[Any]]
+_Include = Sequence[str]
+
+@final
+class SearchHit:
+    """One search result of ``search(..., include=[...])``: the id, the distance, and
+    what was included (None where it was not, and for a record without a document)."""
+    @property
+    def id(self) -> _Id:
+        """The record's id (int or str, as the database's ids)."""
+    @property
+    def distance(self) -> float:
+        """The distance to the query under the database's metric."""
+    @property
+    def vector(self) -> Optional[npt.NDArray[np.float32]]:
+        """The stored vector as a float32 numpy array, if "vector" was included."""
+    @property
+    def metadata(self) -> Optional[Metadata]:
+        """The stored metadata, if "metadata" was included."""
+    @property
+    def document(self) -> Optional[str]:
+        """The stored document, if "document" was included and the record has one."""
 
 @final
 class DatabaseStats:
@@ -370,56 +412,99 @@ class NusterDB:
     def distance_metric(self) -> DistanceMetric: ...
     def __len__(self) -> int: ...
     def count(self) -> int: ...
-    def __contains__(self, id: object, /) -> bool: ...
-    def contains(self, id: int) -> bool: ...
-    def list_ids(self) -> List[int]: ...
+    def __contains__(self, id: object, /) -> bool:
+        """Whether ``id`` is stored; like a dict, a value that cannot be an id of this
+        database is simply not in it."""
+    def contains(self, id: _Id) -> bool:
+        """Whether ``id`` is stored; an id of the wrong kind raises IdTypeError."""
+    def list_ids(self) -> List[Any]:
+        """Every id, sorted: ints ascending, strs by their UTF-8 bytes."""
     def stats(self) -> DatabaseStats: ...
-    def add(self, id: int, vector: _VectorLike, metadata: Optional[_MetadataLike] = None) -> None:
+    def add(
+        self,
+        id: _Id,
+        vector: _VectorLike,
+        metadata: Optional[_MetadataLike] = None,
+        document: Optional[str] = None,
+    ) -> None:
         """Adds a vector; an existing id raises DuplicateIdError."""
     def upsert(
-        self, id: int, vector: _VectorLike, metadata: Optional[_MetadataLike] = None
+        self,
+        id: _Id,
+        vector: _VectorLike,
+        metadata: Optional[_MetadataLike] = None,
+        document: Optional[str] = None,
     ) -> None:
-        """Inserts or replaces; given metadata replaces the stored one, else it is kept."""
+        """Inserts or replaces a vector; metadata and document replace the stored ones
+        when given and are kept otherwise."""
     def update(
         self,
-        id: int,
+        id: _Id,
         vector: Optional[_VectorLike] = None,
         metadata: Optional[_MetadataLike] = None,
+        document: Optional[str] = None,
     ) -> None:
-        """Changes an existing id's vector and/or metadata (IdNotFoundError otherwise)."""
+        """Changes the vector, metadata and/or document of an existing id
+        (IdNotFoundError otherwise); what is None is kept."""
     def bulk_add(
         self,
-        ids: Union[Sequence[int], npt.NDArray[np.integer[Any]]],
+        ids: _Ids,
         vectors: Union[Sequence[_VectorLike], npt.NDArray[Any]],
         metadata: Optional[Sequence[Optional[_MetadataLike]]] = None,
+        documents: Optional[Sequence[Optional[str]]] = None,
     ) -> int:
         """Adds many vectors in one atomic write. Returns the number added.
-
         The rows are copied (one memcpy for a float32 C-contiguous (n, dim) array) while
         the GIL is held, and that copy is what is validated, stored and indexed: another
-        thread changing the array during the call cannot make them disagree."""
-    def remove(self, id: int) -> bool: ...
-    def bulk_remove(self, ids: Union[Sequence[int], npt.NDArray[np.integer[Any]]]) -> int: ...
-    def get(self, id: int) -> Optional[Vector]: ...
-    def get_metadata(self, id: int) -> Optional[Metadata]: ...
+        thread changing the array during the call cannot make them disagree. A bad row
+        is named by its index and id; an id given twice raises DuplicateIdError naming
+        both rows."""
+    def remove(self, id: _Id) -> bool:
+        """Removes an id; returns whether it was there."""
+    def bulk_remove(self, ids: _Ids) -> int:
+        """Removes many ids atomically; returns how many were there."""
+    def get(self, id: _Id) -> Optional[Vector]:
+        """The vector stored for ``id`` (None if absent)."""
+    def get_metadata(self, id: _Id) -> Optional[Metadata]:
+        """The metadata stored for ``id`` (None if absent)."""
+    def get_document(self, id: _Id) -> Optional[str]:
+        """The document stored for ``id`` (None if absent or stored without one)."""
+    def get_many(self, ids: _Ids, include: Optional[_Include] = None) -> Dict[str, Any]:
+        """The stored records among ``ids`` in one call: a dict with "ids" (the found
+        ids, in the order asked, each once; absent ids left out) and, as ``include``
+        asks (default all of "vector", "metadata", "document"): "vectors" (float32
+        array of shape (m, dim)), "metadatas" (list of Metadata), "documents" (list
+        of str or None)."""
+    @overload
     def search(
         self,
         query: _VectorLike,
         k: int = 10,
         filter: Optional[_Filter] = None,
         ef_search: Optional[int] = None,
-    ) -> List[Tuple[int, float]]:
-        """The min(k, matches) nearest vectors as (id, distance), nearest first."""
+        include: None = None,
+    ) -> List[Tuple[Any, float]]: ...
+    @overload
+    def search(
+        self,
+        query: _VectorLike,
+        k: int = 10,
+        filter: Optional[_Filter] = None,
+        ef_search: Optional[int] = None,
+        *,
+        include: _Include,
+    ) -> List[SearchHit]: ...
     def batch_search(
         self,
         queries: Union[Sequence[_VectorLike], npt.NDArray[Any]],
         k: int = 10,
         filter: Optional[_Filter] = None,
         ef_search: Optional[int] = None,
-    ) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    ) -> Tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
         """(ids, distances) of shape (n, min(k, number of stored vectors)), nearest
-        first, padded with -1 / inf where fewer match (a filter). A huge k allocates
-        nothing k-sized. The queries are copied while the GIL is held."""
+        first, padded where fewer match (a filter): ids int64 padded with -1 (string
+        ids: an object array padded with None), distances float32 padded with inf. A
+        huge k allocates nothing k-sized. The queries are copied while the GIL is held."""
     def snapshot(self) -> str: ...
     def snapshot_named(self, name: str) -> str: ...
     def snapshot_with_metadata(self, name: str, metadata: _MetadataLike) -> str: ...

@@ -18,6 +18,7 @@ __all__ = [
     "FilterError",
     "ForkedProcessError",
     "IdNotFoundError",
+    "IdTypeError",
     "IndexRebuiltWarning",
     "InvalidArgumentError",
     "InvalidVectorError",
@@ -42,6 +43,12 @@ class InvalidVectorError(NusterDBError, ValueError):
 class InvalidArgumentError(NusterDBError, ValueError):
     """An argument outside its documented domain: an unknown metric or compression
     name, a configuration value out of range, a bad metadata key."""
+
+
+class IdTypeError(InvalidArgumentError, TypeError):
+    """An id of the wrong kind for the database: a ``str`` for an int-id database, or
+    anything but a ``str`` for a string-id one (``DatabaseConfig(id_type=...)``). Both
+    an ``InvalidArgumentError`` and a ``TypeError``."""
 
 
 class DuplicateIdError(NusterDBError, ValueError):

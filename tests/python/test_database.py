@@ -556,7 +556,7 @@ def test_len_count_contains_and_sorted_list_ids(db: NusterDB, rng: np.random.Gen
 
 def test_contains_method_rejects_non_ids(db: NusterDB) -> None:
     with pytest.raises(TypeError):
-        db.contains("1")  # type: ignore[arg-type]
+        db.contains("1")
     with pytest.raises(ValueError, match="non-negative"):
         db.contains(-1)
     with pytest.raises(OverflowError):

@@ -3,6 +3,7 @@
 //! that exists is a config that can be used; nothing is silently clamped.
 
 use crate::error::{Error, Result};
+use crate::ids::IdType;
 use crate::metric::DistanceMetric;
 
 /// Default HNSW out-degree M (2·M on layer 0).
@@ -285,14 +286,16 @@ pub enum Field {
     SyncWrites,
     AutoSnapshot,
     SnapshotIntervalSecs,
+    IdType,
 }
 
 impl Field {
     /// Every field, structural ones first.
-    pub const ALL: [Field; 20] = [
+    pub const ALL: [Field; 21] = [
         Field::Dim,
         Field::IndexType,
         Field::DistanceMetric,
+        Field::IdType,
         Field::MaxNbConnection,
         Field::MaxLayer,
         Field::MaxNbElements,
@@ -358,6 +361,7 @@ impl Field {
             Field::SyncWrites => "sync_writes",
             Field::AutoSnapshot => "auto_snapshot",
             Field::SnapshotIntervalSecs => "snapshot_interval_secs",
+            Field::IdType => "id_type",
         }
     }
 
@@ -368,6 +372,7 @@ impl Field {
             Field::Dim
                 | Field::IndexType
                 | Field::DistanceMetric
+                | Field::IdType
                 | Field::MaxNbConnection
                 | Field::MaxLayer
         )
@@ -429,6 +434,8 @@ pub struct DatabaseConfig {
     pub storage: StorageConfig,
     pub auto_snapshot: bool,
     pub snapshot_interval_secs: u64,
+    /// The kind of ids (fixed at creation).
+    pub id_type: IdType,
     pub stated: Fields,
 }
 
@@ -441,6 +448,7 @@ impl PartialEq for DatabaseConfig {
             && self.storage == other.storage
             && self.auto_snapshot == other.auto_snapshot
             && self.snapshot_interval_secs == other.snapshot_interval_secs
+            && self.id_type == other.id_type
     }
 }
 
@@ -458,6 +466,7 @@ impl DatabaseConfig {
             storage: StorageConfig::default(),
             auto_snapshot: false,
             snapshot_interval_secs: 3600,
+            id_type: IdType::Int,
             stated: Fields::all(),
         };
         c.validate()?;
@@ -538,6 +547,7 @@ impl DatabaseConfig {
             Field::SyncWrites => s.sync_writes.to_string(),
             Field::AutoSnapshot => self.auto_snapshot.to_string(),
             Field::SnapshotIntervalSecs => self.snapshot_interval_secs.to_string(),
+            Field::IdType => self.id_type.name().into(),
         }
     }
 
@@ -568,6 +578,7 @@ impl DatabaseConfig {
             Field::Dim
             | Field::IndexType
             | Field::DistanceMetric
+            | Field::IdType
             | Field::MaxNbConnection
             | Field::MaxLayer => {}
         }

@@ -17,25 +17,30 @@ use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 use roaring::RoaringBitmap;
 use rocksdb::WriteBatch;
 
-use crate::config::{check_ef_search, DatabaseConfig, Fields, IndexType, StorageConfig};
+use crate::config::{DatabaseConfig, Fields, IndexType, StorageConfig};
 use crate::error::{Error, Result};
 use crate::filter::{Filter, PayloadIndex};
-use crate::id_map::{check_id, IdMap};
+use crate::id_map::IdMap;
+use crate::ids::{IdType, Names, MAX_STR_ID_BYTES};
 use crate::index::flat::FlatIndex;
 use crate::index::hnsw::{vector_hash, HnswIndex};
-use crate::index::{SearchParams, VectorIndex};
+use crate::index::VectorIndex;
 use crate::metadata::Metadata;
 use crate::metric::DistanceMetric;
 use crate::snapshot::{self, Listing, SnapshotInfo};
 use crate::storage::codec::{self, decode_config, decode_format, encode_config, encode_format};
 use crate::storage::fileio::{write_atomic, FileIo, OsIo};
 use crate::storage::fork::ProcessToken;
-use crate::storage::keys::{self, CONFIG_KEY, FORMAT_KEY, METADATA_PREFIX, VECTOR_PREFIX};
+use crate::storage::keys::{CONFIG_KEY, FORMAT_KEY, METADATA_PREFIX, NAME_PREFIX, VECTOR_PREFIX};
 use crate::storage::lock::WriterLock;
 use crate::storage::lock::LOCK_FILE;
 use crate::storage::rocks::{inspect_dir, MANIFEST_UNREADABLE};
 use crate::storage::{DirState, Store};
 use crate::vector::{check_dims, check_finite, check_magnitude};
+
+mod records;
+
+pub use records::{Include, PutMode, Record};
 
 /// Largest n·k a `batch_search` may return (the result arrays are n·k in size).
 pub const MAX_BATCH_RESULTS: u64 = 1 << 28;
@@ -109,7 +114,14 @@ pub struct Stats {
 /// In-memory state derived from RocksDB.
 struct State {
     store: Store,
+    /// Record keys ↔ slots. A key is the id itself in an int-id database, and the key
+    /// `names` gives a string id in a string-id one.
     ids: IdMap,
+    /// String ids ↔ keys (`None` in an int-id database).
+    names: Option<Names>,
+    /// The on-disk format of the store ([`codec::FORMAT_V1`] until something only
+    /// format 2 holds is written).
+    format: u32,
     index: Box<dyn VectorIndex>,
     payload: PayloadIndex,
     graph_load: GraphLoad,
@@ -122,11 +134,19 @@ struct State {
 
 impl State {
     fn new(store: Store, maps: Maps, graph_load: GraphLoad) -> Self {
-        let (ids, index, payload) = maps;
+        let Maps {
+            ids,
+            names,
+            format,
+            index,
+            payload,
+        } = maps;
         let live = ids.len();
         Self {
             store,
             ids,
+            names,
+            format,
             index,
             payload,
             graph_load,
@@ -305,7 +325,13 @@ fn new_index(config: &DatabaseConfig, capacity: usize) -> Box<dyn VectorIndex> {
 }
 
 /// The in-memory structures rebuilt from the store.
-type Maps = (IdMap, Box<dyn VectorIndex>, PayloadIndex);
+struct Maps {
+    ids: IdMap,
+    names: Option<Names>,
+    format: u32,
+    index: Box<dyn VectorIndex>,
+    payload: PayloadIndex,
+}
 
 /// The maps loaded from a store, and how the graph was.
 type Loaded = (Maps, GraphLoad);
@@ -359,7 +385,55 @@ fn load_maps(
             format!("{} vectors but {with_metadata} metadata records", ids.len()),
         ));
     }
-    Ok(((ids, index, payload), graph_load))
+    let names = match config.id_type {
+        IdType::Int => None,
+        IdType::Str => Some(load_names(store, &ids)?),
+    };
+    let format = match store.get(FORMAT_KEY)? {
+        Some(bytes) => decode_format(&bytes).map_err(|d| corruption(&path, d))?,
+        None => return Err(corruption(&path, "the format marker is missing")),
+    };
+    if config.id_type == IdType::Str && format < codec::FORMAT_VERSION {
+        return Err(corruption(
+            &path,
+            format!("a string-id database marked as format {format}"),
+        ));
+    }
+    let maps = Maps {
+        ids,
+        names,
+        format,
+        index,
+        payload,
+    };
+    Ok((maps, graph_load))
+}
+
+/// The string ids of a string-id store: one per stored vector, each naming a key that
+/// holds a vector.
+fn load_names(store: &Store, ids: &IdMap) -> Result<Names> {
+    let path = store.path();
+    let mut names = Names::default();
+    store.scan(NAME_PREFIX, |key, bytes| {
+        let name = codec::decode_text(bytes, MAX_STR_ID_BYTES)
+            .map_err(|d| corruption(path, format!("string id of key {key}: {d}")))?;
+        if name.is_empty() || !ids.contains(key) {
+            return Err(corruption(
+                path,
+                format!("string id record of key {key} without a vector, or empty"),
+            ));
+        }
+        names
+            .insert(name.into(), key)
+            .map_err(|d| corruption(path, d))
+    })?;
+    if names.len() != ids.len() {
+        return Err(corruption(
+            path,
+            format!("{} vectors but {} string ids", ids.len(), names.len()),
+        ));
+    }
+    Ok(names)
 }
 
 /// Every stored vector into a fresh index, handed over as one batch (an HNSW graph is
@@ -766,7 +840,12 @@ impl Database {
 
     fn initialise(store: &Store, config: &DatabaseConfig) -> Result<()> {
         let mut batch = WriteBatch::default();
-        batch.put(FORMAT_KEY, encode_format());
+        // Format 1 unless the database needs 2 from the start (see `FORMAT_VERSION`).
+        let format = match config.id_type {
+            IdType::Int => codec::FORMAT_V1,
+            IdType::Str => codec::FORMAT_VERSION,
+        };
+        batch.put(FORMAT_KEY, encode_format(format));
         batch.put(CONFIG_KEY, encode_config(config));
         store.write(batch)?;
         store.sync_wal()
@@ -903,390 +982,6 @@ impl Database {
         Ok(())
     }
 
-    /// Adds a new vector.
-    ///
-    /// # Errors
-    /// [`Error::DuplicateId`] if `id` exists; bad id, dimension or values; storage errors.
-    pub fn add(&self, id: u64, v: &[f32], metadata: Option<Metadata>) -> Result<()> {
-        check_id(id)?;
-        self.check_vector(v)?;
-        self.insert_checked(&[id], v, vec![metadata.unwrap_or_default()])
-            .map(|_| ())
-    }
-
-    /// Adds many vectors atomically: all or nothing. `vectors` is row-major, one row per id.
-    ///
-    /// # Errors
-    /// Any bad row, an existing id or an id repeated in the batch (naming it): nothing
-    /// is stored.
-    pub fn bulk_add(
-        &self,
-        ids: &[u64],
-        vectors: &[f32],
-        metadata: Option<Vec<Metadata>>,
-    ) -> Result<usize> {
-        let dim = self.shared.config.dim;
-        if vectors.len() != ids.len() * dim {
-            return Err(Error::invalid(format!(
-                "{} ids but {} values for dimension {dim} ({} rows)",
-                ids.len(),
-                vectors.len(),
-                vectors.len() as f64 / dim as f64
-            )));
-        }
-        if let Some(m) = &metadata {
-            if m.len() != ids.len() {
-                return Err(Error::invalid(format!(
-                    "{} ids but {} metadata entries",
-                    ids.len(),
-                    m.len()
-                )));
-            }
-        }
-        for (row, &id) in vectors.chunks_exact(dim).zip(ids) {
-            check_id(id)?;
-            self.check_vector(row).map_err(|e| match e {
-                Error::NonFinite { position, value } => Error::invalid(format!(
-                    "vector for id {id} has a non-finite value ({value}) at position {position}"
-                )),
-                other => other,
-            })?;
-        }
-        let mut seen = std::collections::HashSet::with_capacity(ids.len());
-        for &id in ids {
-            if !seen.insert(id) {
-                return Err(Error::DuplicateId(id));
-            }
-        }
-        let metadata = metadata.unwrap_or_else(|| vec![Metadata::new(); ids.len()]);
-        self.insert_checked(ids, vectors, metadata)
-    }
-
-    /// Stores rows already checked (ids, dimensions, values, no repeats within the batch)
-    /// in one atomic batch; only the clash with stored ids is checked here, under the
-    /// write lock.
-    fn insert_checked(
-        &self,
-        ids: &[u64],
-        vectors: &[f32],
-        metadata: Vec<Metadata>,
-    ) -> Result<usize> {
-        let dim = self.shared.config.dim;
-        self.write(|st| {
-            if let Some(&id) = ids.iter().find(|&&id| st.ids.contains(id)) {
-                return Err(Error::DuplicateId(id));
-            }
-            let mut batch = WriteBatch::default();
-            for ((row, &id), m) in vectors.chunks_exact(dim).zip(ids).zip(&metadata) {
-                batch.put(keys::vector_key(id), codec::encode_vector(row));
-                batch.put(keys::metadata_key(id), codec::encode_metadata(m));
-            }
-            st.store.write(batch)?;
-            let mut items = Vec::with_capacity(ids.len());
-            for ((row, &id), m) in vectors.chunks_exact(dim).zip(ids).zip(&metadata) {
-                let slot = st.ids.assign(id)?;
-                st.payload.insert(slot, m);
-                items.push((slot, row));
-            }
-            st.index.insert_many(&items);
-            st.changed(items.len());
-            Ok(ids.len())
-        })
-    }
-
-    /// Inserts or replaces `id`'s vector. Given metadata replaces the stored one;
-    /// without it an existing id keeps its metadata and a new id gets empty metadata.
-    ///
-    /// # Errors
-    /// Bad id, dimension or values; storage errors.
-    pub fn upsert(&self, id: u64, v: &[f32], metadata: Option<Metadata>) -> Result<()> {
-        check_id(id)?;
-        self.check_vector(v)?;
-        self.write(|st| match st.ids.slot(id) {
-            Some(slot) => Self::replace(st, id, slot, Some(v), metadata),
-            None => {
-                let m = metadata.unwrap_or_default();
-                let mut batch = WriteBatch::default();
-                batch.put(keys::vector_key(id), codec::encode_vector(v));
-                batch.put(keys::metadata_key(id), codec::encode_metadata(&m));
-                st.store.write(batch)?;
-                let slot = st.ids.assign(id)?;
-                st.index.insert(slot, v);
-                st.changed(1);
-                st.payload.insert(slot, &m);
-                Ok(())
-            }
-        })
-    }
-
-    /// Changes the vector and/or the metadata of an existing id.
-    ///
-    /// # Errors
-    /// [`Error::IdNotFound`]; bad dimension or values; storage errors.
-    pub fn update(&self, id: u64, v: Option<&[f32]>, metadata: Option<Metadata>) -> Result<()> {
-        check_id(id)?;
-        if let Some(v) = v {
-            self.check_vector(v)?;
-        }
-        self.write(|st| {
-            let slot = st.ids.slot(id).ok_or(Error::IdNotFound(id))?;
-            Self::replace(st, id, slot, v, metadata)
-        })
-    }
-
-    fn stored_metadata(st: &State, id: u64) -> Result<Metadata> {
-        let bytes = st
-            .store
-            .get(&keys::metadata_key(id))?
-            .ok_or_else(|| corruption(st.store.path(), format!("metadata of {id} missing")))?;
-        codec::decode_metadata(&bytes)
-            .map_err(|d| corruption(st.store.path(), format!("metadata of {id}: {d}")))
-    }
-
-    fn replace(
-        st: &mut State,
-        id: u64,
-        slot: u32,
-        v: Option<&[f32]>,
-        metadata: Option<Metadata>,
-    ) -> Result<()> {
-        let old_meta = match &metadata {
-            Some(_) => Some(Self::stored_metadata(st, id)?),
-            None => None,
-        };
-        let mut batch = WriteBatch::default();
-        if let Some(v) = v {
-            batch.put(keys::vector_key(id), codec::encode_vector(v));
-        }
-        if let Some(m) = &metadata {
-            batch.put(keys::metadata_key(id), codec::encode_metadata(m));
-        }
-        st.store.write(batch)?;
-        if let Some(v) = v {
-            st.index.insert(slot, v);
-            st.changed(1);
-        }
-        if let (Some(old), Some(new)) = (old_meta, &metadata) {
-            st.payload.remove(slot, &old);
-            st.payload.insert(slot, new);
-        }
-        Ok(())
-    }
-
-    /// Removes `id`; returns whether it was there.
-    ///
-    /// # Errors
-    /// Storage errors.
-    pub fn remove(&self, id: u64) -> Result<bool> {
-        self.bulk_remove(&[id]).map(|n| n == 1)
-    }
-
-    /// Removes every present id among `ids` atomically; returns how many were removed.
-    ///
-    /// # Errors
-    /// Storage errors (nothing removed).
-    pub fn bulk_remove(&self, ids: &[u64]) -> Result<usize> {
-        self.write(|st| {
-            let mut present = Vec::new();
-            let mut seen = std::collections::HashSet::new();
-            for &id in ids {
-                if st.ids.contains(id) && seen.insert(id) {
-                    present.push((id, Self::stored_metadata(st, id)?));
-                }
-            }
-            if present.is_empty() {
-                return Ok(0);
-            }
-            let mut batch = WriteBatch::default();
-            for (id, _) in &present {
-                batch.delete(keys::vector_key(*id));
-                batch.delete(keys::metadata_key(*id));
-            }
-            st.store.write(batch)?;
-            for (id, m) in &present {
-                if let Some(slot) = st.ids.release(*id) {
-                    st.index.remove(slot);
-                    st.changed(1);
-                    st.payload.remove(slot, m);
-                }
-            }
-            Ok(present.len())
-        })
-    }
-
-    /// The vector stored for `id`.
-    ///
-    /// # Errors
-    /// [`Error::Closed`].
-    pub fn get(&self, id: u64) -> Result<Option<Vec<f32>>> {
-        self.read(|st| {
-            Ok(st
-                .ids
-                .slot(id)
-                .and_then(|s| st.index.get(s))
-                .map(<[f32]>::to_vec))
-        })
-    }
-
-    /// The metadata stored for `id`.
-    ///
-    /// # Errors
-    /// [`Error::Closed`]; storage errors.
-    pub fn get_metadata(&self, id: u64) -> Result<Option<Metadata>> {
-        self.read(|st| {
-            if st.ids.contains(id) {
-                Self::stored_metadata(st, id).map(Some)
-            } else {
-                Ok(None)
-            }
-        })
-    }
-
-    /// Whether `id` is stored.
-    ///
-    /// # Errors
-    /// [`Error::Closed`].
-    pub fn contains(&self, id: u64) -> Result<bool> {
-        self.read(|st| Ok(st.ids.contains(id)))
-    }
-
-    /// Number of stored vectors.
-    ///
-    /// # Errors
-    /// [`Error::Closed`].
-    pub fn count(&self) -> Result<usize> {
-        self.read(|st| Ok(st.ids.len()))
-    }
-
-    /// Every id, ascending.
-    ///
-    /// # Errors
-    /// [`Error::Closed`].
-    pub fn list_ids(&self) -> Result<Vec<u64>> {
-        self.read(|st| Ok(st.ids.sorted_ids()))
-    }
-
-    fn check_query(&self, q: &[f32], k: usize) -> Result<()> {
-        if k == 0 {
-            return Err(Error::invalid("k must be at least 1"));
-        }
-        self.check_vector(q)
-    }
-
-    /// The slots `filter` allows, `None` meaning all of them. Evaluating a broad
-    /// filter (a range over many values) can cost more than the search itself, and a
-    /// query stream usually repeats a few filters: the last [`FILTER_CACHE_ENTRIES`]
-    /// results are kept while the payload index is unchanged.
-    fn allowed(st: &State, filter: Option<&Filter>) -> Option<Arc<RoaringBitmap>> {
-        let f = match filter {
-            None => return None,
-            Some(f) if f.is_all() => return None,
-            Some(f) => f,
-        };
-        let version = st.payload.version();
-        {
-            let mut cache = st.filter_cache.lock();
-            if cache.version != version {
-                cache.entries.clear();
-                cache.version = version;
-            }
-            if let Some((_, hit)) = cache.entries.iter().find(|(g, _)| g == f) {
-                return hit.clone();
-            }
-        }
-        let bits = st.payload.evaluate(f);
-        // A filter every live vector passes is no filter: the search runs unfiltered.
-        let allowed = (bits.len() < st.ids.len() as u64).then(|| Arc::new(bits));
-        let mut cache = st.filter_cache.lock();
-        if cache.version == version {
-            cache.entries.push_front((f.clone(), allowed.clone()));
-            cache.entries.truncate(FILTER_CACHE_ENTRIES);
-        }
-        allowed
-    }
-
-    fn to_ids(st: &State, hits: Vec<(u32, f32)>) -> Vec<(u64, f32)> {
-        let mut out: Vec<(u64, f32)> = hits
-            .into_iter()
-            .filter_map(|(slot, d)| st.ids.id(slot).map(|id| (id, d)))
-            .collect();
-        // Equal distances are ordered by id, so results do not depend on slot reuse.
-        out.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-        out
-    }
-
-    /// The min(k, matches) nearest vectors to `q`, nearest first, as (id, distance).
-    ///
-    /// # Errors
-    /// `k == 0`, `ef_search` outside 1..=[`crate::config::MAX_EF`], wrong dimension,
-    /// non-finite query, [`Error::Closed`].
-    pub fn search(
-        &self,
-        q: &[f32],
-        k: usize,
-        filter: Option<&Filter>,
-        ef_search: Option<usize>,
-    ) -> Result<Vec<(u64, f32)>> {
-        self.check_query(q, k)?;
-        if let Some(ef) = ef_search {
-            check_ef_search(ef)?;
-        }
-        let params = SearchParams { ef_search };
-        self.read(|st| {
-            let allow = Self::allowed(st, filter);
-            let hits = st.index.search(q, k, allow.as_deref(), &params);
-            Ok(Self::to_ids(st, hits))
-        })
-    }
-
-    /// Searches for every row of `queries` (row-major), in parallel.
-    ///
-    /// # Errors
-    /// As [`Database::search`] for any row; n·k above [`MAX_BATCH_RESULTS`].
-    pub fn batch_search(
-        &self,
-        queries: &[f32],
-        k: usize,
-        filter: Option<&Filter>,
-        ef_search: Option<usize>,
-    ) -> Result<Vec<Vec<(u64, f32)>>> {
-        let dim = self.shared.config.dim;
-        if k == 0 {
-            return Err(Error::invalid("k must be at least 1"));
-        }
-        if !queries.len().is_multiple_of(dim) {
-            return Err(Error::DimensionMismatch {
-                expected: dim,
-                got: queries.len(),
-            });
-        }
-        if let Some(ef) = ef_search {
-            check_ef_search(ef)?;
-        }
-        let n = queries.len() / dim;
-        if (n as u64).saturating_mul(k as u64) > MAX_BATCH_RESULTS {
-            return Err(Error::invalid(format!(
-                "batch_search would return {n} x {k} results, above the limit of {MAX_BATCH_RESULTS}; \
-                 lower k or split the batch"
-            )));
-        }
-        for (row, q) in queries.chunks_exact(dim).enumerate() {
-            self.check_vector(q).map_err(|e| match e {
-                Error::NonFinite { position, value } => Error::invalid(format!(
-                    "query {row} has a non-finite value ({value}) at position {position}"
-                )),
-                Error::InvalidArgument(msg) => Error::invalid(format!("query {row}: {msg}")),
-                other => other,
-            })?;
-        }
-        let params = SearchParams { ef_search };
-        self.read(|st| {
-            let allow = Self::allowed(st, filter);
-            let hits = st.index.batch_search(queries, k, allow.as_deref(), &params);
-            Ok(hits.into_iter().map(|h| Self::to_ids(st, h)).collect())
-        })
-    }
-
     /// Syncs the WAL: every acknowledged write then survives power loss.
     ///
     /// # Errors
@@ -1346,7 +1041,9 @@ impl Database {
                 deleted_count: st.ids.free_slots() as u64,
                 memory_bytes: (st.index.memory_bytes()
                     + st.payload.memory_bytes()
-                    + st.ids.memory_bytes()) as u64
+                    + st.ids.memory_bytes()
+                    + st.names.as_ref().map_or(0, Names::memory_bytes))
+                    as u64
                     + st.store.memory_bytes(),
                 disk_bytes,
                 engine_statistics: st.store.statistics(),
@@ -1709,6 +1406,7 @@ fn first_link(_m: &std::fs::Metadata, _seen: &mut std::collections::HashSet<(u64
 mod tests {
     use super::*;
     use crate::metadata::Value;
+    use crate::storage::keys;
 
     fn meta(i: u64) -> Metadata {
         let mut m = Metadata::new();

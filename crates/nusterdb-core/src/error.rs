@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use crate::ids::Id;
+
 /// Result alias used throughout the core.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -33,11 +35,15 @@ pub enum Error {
 
     /// An id that is already stored.
     #[error("id {0} already exists")]
-    DuplicateId(u64),
+    DuplicateId(Id),
+
+    /// An id given more than once in one batch.
+    #[error("id {id} appears more than once in the batch (rows {first} and {again})")]
+    RepeatedId { id: Id, first: usize, again: usize },
 
     /// An id that is not stored (for operations that need it, like `update`).
     #[error("id {0} not found")]
-    IdNotFound(u64),
+    IdNotFound(Id),
 
     /// A given configuration disagrees with the one stored in the database.
     #[error("config mismatch for {field}: the database stores {stored}, {given} was given")]

@@ -106,6 +106,9 @@ fn decode_everything(b: &[u8]) {
             m
         );
     }
+    if let Ok(t) = codec::decode_text(b, codec::MAX_DOCUMENT_BYTES) {
+        assert_eq!(codec::encode_text(&t), b);
+    }
     if let Ok(c) = codec::decode_config(b) {
         assert_eq!(codec::decode_config(&codec::encode_config(&c)).unwrap(), c);
     }
@@ -176,6 +179,7 @@ proptest! {
 
 #[test]
 fn format_marker_round_trips() {
-    let enc = codec::encode_format();
-    assert_eq!(codec::decode_format(&enc).unwrap(), codec::FORMAT_VERSION);
+    for v in [codec::FORMAT_V1, codec::FORMAT_VERSION] {
+        assert_eq!(codec::decode_format(&codec::encode_format(v)).unwrap(), v);
+    }
 }

@@ -11,7 +11,7 @@
 use nusterdb_core::config::{
     Compression, DatabaseConfig, Field, Fields, HnswConfig, IndexType, StorageConfig,
 };
-use nusterdb_core::DistanceMetric;
+use nusterdb_core::{DistanceMetric, IdType};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -413,10 +413,12 @@ impl PyDatabaseConfig {
     #[new]
     #[pyo3(signature = (dim, index_type = None, distance_metric = None, hnsw_config = None,
                         storage_config = None, auto_snapshot = None,
-                        snapshot_interval_secs = None),
+                        snapshot_interval_secs = None, id_type = None),
            text_signature = "(dim, index_type='flat', distance_metric=None, hnsw_config=None, \
                              storage_config=None, auto_snapshot=False, \
-                             snapshot_interval_secs=3600)")]
+                             snapshot_interval_secs=3600, id_type='int')")]
+    // One parameter per Python keyword argument.
+    #[allow(clippy::too_many_arguments)]
     fn new(
         dim: usize,
         index_type: Option<&Bound<'_, PyAny>>,
@@ -425,8 +427,13 @@ impl PyDatabaseConfig {
         storage_config: Option<PyRef<'_, PyStorageConfig>>,
         auto_snapshot: Option<bool>,
         snapshot_interval_secs: Option<u64>,
+        id_type: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let mut stated = Fields::NONE.with(Field::Dim);
+        let id_type = match id_type {
+            Some(t) => Some(IdType::parse(&require_str(t, "id type")?).py()?),
+            None => None,
+        };
         let st = &mut stated;
         let index_type = match index_type {
             Some(t) => Some(IndexType::from_name(&require_str(t, "index type")?).py()?),
@@ -462,6 +469,7 @@ impl PyDatabaseConfig {
                 snapshot_interval_secs,
                 3600,
             ),
+            id_type: arg(st, Field::IdType, id_type, IdType::Int),
             stated: stated.union(hnsw_stated).union(storage_stated),
         };
         inner.validate().py()?;
@@ -536,16 +544,23 @@ impl PyDatabaseConfig {
         self.inner.snapshot_interval_secs
     }
 
+    /// The kind of ids: "int" or "str" (fixed when the database is created).
+    #[getter]
+    fn id_type(&self) -> &'static str {
+        self.inner.id_type.name()
+    }
+
     fn __repr__(&self) -> String {
         let c = &self.inner;
         format!(
             "DatabaseConfig(dim={}, index_type={:?}, distance_metric={:?}, auto_snapshot={}, \
-             snapshot_interval_secs={})",
+             snapshot_interval_secs={}, id_type={:?})",
             c.dim,
             c.index_type.name(),
             c.distance_metric.name(),
             if c.auto_snapshot { "True" } else { "False" },
-            c.snapshot_interval_secs
+            c.snapshot_interval_secs,
+            c.id_type.name()
         )
     }
 }

@@ -3,97 +3,29 @@
 
 use std::path::PathBuf;
 
-use numpy::{
-    PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArray,
-    PyUntypedArrayMethods,
-};
-use nusterdb_core::db::{GraphLoad, Location, Stats};
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArray, PyUntypedArrayMethods};
+use nusterdb_core::db::{GraphLoad, Include, Location, PutMode, Stats};
 use nusterdb_core::filter::Filter;
-use nusterdb_core::{Database, DatabaseConfig, Metadata};
-use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
+use nusterdb_core::{Database, DatabaseConfig, Id, IdType, Metadata};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::config::{dim_config, simple_config, PyDatabaseConfig};
-use crate::convert::{from_value, to_metadata, to_vector, type_name, FsPath, SnapshotName};
+use crate::convert::{
+    from_value, to_metadata, to_vector, type_name, utf8_str, FsPath, SnapshotName,
+};
 use crate::errors::{DamagedSnapshotWarning, IndexRebuiltWarning, IntoPyResult};
 use crate::filter::to_filter;
+use crate::ids::{id_to_py, to_id, to_ids};
 use crate::metadata::PyMetadata;
 use crate::metric::PyDistanceMetric;
+use crate::records::{records_dict, to_include, PySearchHit};
 use crate::vector::PyVector;
 
-/// One id from Python: a non-negative int below 2^63 (numpy integers too; not bool).
-pub fn to_id(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
-    if obj.is_instance_of::<PyBool>() || !obj.hasattr("__index__")? {
-        return Err(PyTypeError::new_err(format!(
-            "ids must be integers, got {}",
-            type_name(obj)
-        )));
-    }
-    match obj.extract::<i64>() {
-        Ok(i) if i >= 0 => Ok(i as u64),
-        Ok(i) => Err(PyValueError::new_err(format!(
-            "ids must be non-negative, got {i}"
-        ))),
-        Err(_) => Err(PyOverflowError::new_err(format!(
-            "id {obj} is out of range: ids must be below 2^63"
-        ))),
-    }
-}
-
-/// Many ids: an integer numpy array or any iterable of ints.
-fn to_ids(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
-    if let Ok(arr) = obj.cast::<PyUntypedArray>() {
-        if arr.ndim() != 1 {
-            return Err(PyValueError::new_err(format!(
-                "ids must be a 1-D array, got shape {:?}",
-                arr.shape()
-            )));
-        }
-        if let Ok(a) = obj.extract::<PyReadonlyArray1<'_, i64>>() {
-            return a
-                .as_array()
-                .iter()
-                .map(|&i| {
-                    u64::try_from(i).map_err(|_| {
-                        PyValueError::new_err(format!("ids must be non-negative, got {i}"))
-                    })
-                })
-                .collect();
-        }
-        if let Ok(a) = obj.extract::<PyReadonlyArray1<'_, u64>>() {
-            return a
-                .as_array()
-                .iter()
-                .map(|&i| {
-                    if i < (1 << 63) {
-                        Ok(i)
-                    } else {
-                        Err(PyOverflowError::new_err(format!(
-                            "id {i} is out of range: ids must be below 2^63"
-                        )))
-                    }
-                })
-                .collect();
-        }
-        let kind: String = arr.dtype().getattr("kind")?.extract()?;
-        if kind != "i" && kind != "u" {
-            return Err(PyTypeError::new_err(format!(
-                "ids must be integers, got an array of dtype {}",
-                arr.dtype()
-            )));
-        }
-    }
-    obj.try_iter()
-        .map_err(|_| {
-            PyTypeError::new_err(format!(
-                "ids must be a sequence of integers, got {}",
-                type_name(obj)
-            ))
-        })?
-        .map(|item| to_id(&item?))
-        .collect()
-}
+/// What `batch_search` gathers without the GIL: the width, and the ids (ints, or
+/// string ids) and distances, row-major.
+type BatchOut = (usize, Vec<i64>, Vec<Option<Id>>, Vec<f32>);
 
 /// A positive k from Python.
 fn to_k(k: i64) -> PyResult<usize> {
@@ -293,6 +225,55 @@ fn optional_metadata(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Metadata
     }
 }
 
+/// A document: a str, or None for none.
+fn optional_document(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
+    match obj {
+        None => Ok(None),
+        Some(o) if o.is_none() => Ok(None),
+        Some(o) => utf8_str(o, "document")?.map(Some).ok_or_else(|| {
+            PyTypeError::new_err(format!(
+                "document must be str or None, got {}",
+                type_name(o)
+            ))
+        }),
+    }
+}
+
+/// One entry per id from an optional sequence (`None` given: an empty list, meaning
+/// none given for any row), each converted by `one`.
+fn per_row<T>(
+    obj: Option<&Bound<'_, PyAny>>,
+    n: usize,
+    what: &str,
+    one: impl Fn(Option<&Bound<'_, PyAny>>) -> PyResult<Option<T>>,
+) -> PyResult<Vec<Option<T>>> {
+    let Some(o) = obj.filter(|o| !o.is_none()) else {
+        return Ok(Vec::new());
+    };
+    if o.is_instance_of::<pyo3::types::PyString>() || o.is_instance_of::<PyDict>() {
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be a sequence with one entry per id, got {}",
+            type_name(o)
+        )));
+    }
+    let mut out = Vec::with_capacity(n);
+    for item in o.try_iter().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{what} must be a sequence with one entry per id, got {}",
+            type_name(o)
+        ))
+    })? {
+        out.push(one(Some(&item?))?);
+    }
+    if out.len() != n {
+        return Err(PyValueError::new_err(format!(
+            "{n} ids but {} {what} entries",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
 impl PyNusterDB {
     fn open_with(
         py: Python<'_>,
@@ -325,8 +306,52 @@ impl PyNusterDB {
         Ok(())
     }
 
-    fn pairs<'py>(py: Python<'py>, hits: Vec<(u64, f32)>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(py, hits)
+    fn id_type(&self) -> IdType {
+        self.db.config().id_type
+    }
+
+    fn id(&self, obj: &Bound<'_, PyAny>) -> PyResult<Id> {
+        to_id(obj, self.id_type())
+    }
+
+    fn ids(&self, obj: &Bound<'_, PyAny>) -> PyResult<Vec<Id>> {
+        to_ids(obj, self.id_type())
+    }
+
+    fn put_one(
+        &self,
+        py: Python<'_>,
+        mode: PutMode,
+        id: &Bound<'_, PyAny>,
+        vector: &Bound<'_, PyAny>,
+        metadata: Option<&Bound<'_, PyAny>>,
+        document: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let id = self.id(id)?;
+        let v = to_vector(vector)?;
+        let m = optional_metadata(metadata)?;
+        let d = optional_document(document)?;
+        py.detach(|| {
+            self.db.put(
+                mode,
+                std::slice::from_ref(&id),
+                v.as_slice(),
+                vec![m],
+                vec![d],
+            )
+        })
+        .py()
+        .map(|_| ())
+    }
+
+    /// The record of one id with what `include` asks for (None if absent).
+    fn one_record(
+        &self,
+        id: &Bound<'_, PyAny>,
+        include: Include,
+    ) -> PyResult<Option<nusterdb_core::db::Record>> {
+        let id = self.id(id)?;
+        Ok(self.db.get_many(&[id], include).py()?.pop())
     }
 }
 
@@ -492,21 +517,33 @@ impl PyNusterDB {
         self.db.count().py()
     }
 
+    /// `id in db`: whether `id` is stored. Like a dict, a value that cannot be an id of
+    /// this database (another type, out of range) is simply not in it.
     fn __contains__(&self, id: &Bound<'_, PyAny>) -> PyResult<bool> {
-        match to_id(id) {
-            Ok(id) => self.db.contains(id).py(),
-            // Anything that cannot be an id is not in the database.
+        match self.id(id) {
+            Ok(id) => match self.db.contains_id(&id) {
+                Err(nusterdb_core::Error::InvalidArgument(_)) => Ok(false),
+                other => other.py(),
+            },
             Err(_) => self.db.count().py().map(|_| false),
         }
     }
 
+    /// Whether `id` is stored; an id of the wrong kind raises IdTypeError.
     fn contains(&self, id: &Bound<'_, PyAny>) -> PyResult<bool> {
-        self.db.contains(to_id(id)?).py()
+        let id = self.id(id)?;
+        self.db.contains_id(&id).py()
     }
 
-    /// Every id, ascending.
-    fn list_ids(&self) -> PyResult<Vec<u64>> {
-        self.db.list_ids().py()
+    /// Every id, sorted: ints ascending, strs by their UTF-8 bytes.
+    fn list_ids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        match self.id_type() {
+            IdType::Int => PyList::new(py, self.db.list_ids().py()?),
+            IdType::Str => {
+                let ids = self.db.ids().py()?;
+                PyList::new(py, ids.iter().filter_map(Id::as_str))
+            }
+        }
     }
 
     fn stats(&self, py: Python<'_>) -> PyResult<PyDatabaseStats> {
@@ -515,64 +552,68 @@ impl PyNusterDB {
     }
 
     /// Adds a vector; an existing id raises DuplicateIdError.
-    #[pyo3(signature = (id, vector, metadata = None))]
+    #[pyo3(signature = (id, vector, metadata = None, document = None))]
     fn add(
         &self,
         py: Python<'_>,
         id: &Bound<'_, PyAny>,
         vector: &Bound<'_, PyAny>,
         metadata: Option<&Bound<'_, PyAny>>,
+        document: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let id = to_id(id)?;
-        let v = to_vector(vector)?;
-        let m = optional_metadata(metadata)?;
-        py.detach(|| self.db.add(id, v.as_slice(), m)).py()
+        self.put_one(py, PutMode::Add, id, vector, metadata, document)
     }
 
-    /// Inserts or replaces a vector (metadata replaced when given, kept otherwise).
-    #[pyo3(signature = (id, vector, metadata = None))]
+    /// Inserts or replaces a vector; metadata and document replace the stored ones
+    /// when given and are kept otherwise.
+    #[pyo3(signature = (id, vector, metadata = None, document = None))]
     fn upsert(
         &self,
         py: Python<'_>,
         id: &Bound<'_, PyAny>,
         vector: &Bound<'_, PyAny>,
         metadata: Option<&Bound<'_, PyAny>>,
+        document: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let id = to_id(id)?;
-        let v = to_vector(vector)?;
-        let m = optional_metadata(metadata)?;
-        py.detach(|| self.db.upsert(id, v.as_slice(), m)).py()
+        self.put_one(py, PutMode::Upsert, id, vector, metadata, document)
     }
 
-    /// Changes the vector and/or metadata of an existing id (IdNotFoundError otherwise).
-    #[pyo3(signature = (id, vector = None, metadata = None))]
+    /// Changes the vector, metadata and/or document of an existing id
+    /// (IdNotFoundError otherwise); what is None is kept.
+    #[pyo3(signature = (id, vector = None, metadata = None, document = None))]
     fn update(
         &self,
         py: Python<'_>,
         id: &Bound<'_, PyAny>,
         vector: Option<&Bound<'_, PyAny>>,
         metadata: Option<&Bound<'_, PyAny>>,
+        document: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let id = to_id(id)?;
+        let id = self.id(id)?;
         let v = match vector {
             Some(o) if !o.is_none() => Some(to_vector(o)?),
             _ => None,
         };
         let m = optional_metadata(metadata)?;
-        py.detach(|| self.db.update(id, v.as_ref().map(|v| v.as_slice()), m))
-            .py()
+        let d = optional_document(document)?;
+        py.detach(|| {
+            self.db
+                .update_record(&id, v.as_ref().map(|v| v.as_slice()), m, d)
+        })
+        .py()
     }
 
     /// Adds many vectors atomically (all or nothing); returns how many were added.
-    #[pyo3(signature = (ids, vectors, metadata = None))]
+    #[pyo3(signature = (ids, vectors, metadata = None, documents = None))]
     fn bulk_add(
         &self,
         py: Python<'_>,
         ids: &Bound<'_, PyAny>,
         vectors: &Bound<'_, PyAny>,
         metadata: Option<&Bound<'_, PyAny>>,
+        documents: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<usize> {
-        let ids = to_ids(ids)?;
+        let ids = self.ids(ids)?;
         let (rows, n) = to_rows(vectors, self.db.config().dim, "vectors")?;
         if n != ids.len() {
             return Err(PyValueError::new_err(format!(
@@ -580,54 +621,83 @@ impl PyNusterDB {
                 ids.len()
             )));
         }
-        let metas = match metadata {
-            Some(o) if !o.is_none() => {
-                let mut out = Vec::with_capacity(ids.len());
-                for item in o.try_iter()? {
-                    let item = item?;
-                    out.push(if item.is_none() {
-                        Metadata::new()
-                    } else {
-                        to_metadata(&item)?
-                    });
-                }
-                Some(out)
-            }
-            _ => None,
-        };
-        py.detach(|| self.db.bulk_add(&ids, &rows, metas)).py()
+        // An entry of None is empty metadata, as for `add`.
+        let metas = per_row(metadata, n, "metadata", |o| {
+            optional_metadata(o).map(|m| Some(m.unwrap_or_default()))
+        })?;
+        let docs = per_row(documents, n, "documents", optional_document)?;
+        py.detach(|| self.db.put(PutMode::Add, &ids, &rows, metas, docs))
+            .py()
     }
 
     /// Removes an id; returns whether it was there.
     fn remove(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let id = to_id(id)?;
-        py.detach(|| self.db.remove(id)).py()
+        let id = self.id(id)?;
+        py.detach(|| self.db.delete(std::slice::from_ref(&id)))
+            .py()
+            .map(|n| n == 1)
     }
 
     /// Removes many ids atomically; returns how many were there.
     fn bulk_remove(&self, py: Python<'_>, ids: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let ids = to_ids(ids)?;
-        py.detach(|| self.db.bulk_remove(&ids)).py()
+        let ids = self.ids(ids)?;
+        py.detach(|| self.db.delete(&ids)).py()
     }
 
+    /// The vector stored for `id` (None if absent).
     fn get(&self, id: &Bound<'_, PyAny>) -> PyResult<Option<PyVector>> {
-        let id = to_id(id)?;
-        let v = self.db.get(id).py()?;
-        v.map(|d| nusterdb_core::Vector::new(d).py().map(PyVector::wrap))
+        let r = self.one_record(
+            id,
+            Include {
+                vector: true,
+                ..Include::NOTHING
+            },
+        )?;
+        r.and_then(|r| r.vector)
+            .map(|d| nusterdb_core::Vector::new(d).py().map(PyVector::wrap))
             .transpose()
     }
 
+    /// The metadata stored for `id` (None if absent).
     fn get_metadata(&self, id: &Bound<'_, PyAny>) -> PyResult<Option<PyMetadata>> {
-        let id = to_id(id)?;
-        Ok(self
-            .db
-            .get_metadata(id)
-            .py()?
-            .map(|inner| PyMetadata { inner }))
+        let r = self.one_record(
+            id,
+            Include {
+                metadata: true,
+                ..Include::NOTHING
+            },
+        )?;
+        Ok(r.and_then(|r| r.metadata).map(|inner| PyMetadata { inner }))
     }
 
-    /// The min(k, matches) nearest vectors as [(id, distance)], nearest first.
-    #[pyo3(signature = (query, k = 10, filter = None, ef_search = None))]
+    /// The document stored for `id` (None if absent or stored without one).
+    fn get_document(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+        let id = self.id(id)?;
+        py.detach(|| self.db.get_document(&id)).py()
+    }
+
+    /// The stored records among `ids` in one call, as a dict: "ids" (found ids, in
+    /// the order asked, each once; absent ids left out) and, as `include` asks,
+    /// "vectors" (float32 array (m, dim)), "metadatas", "documents".
+    #[pyo3(signature = (ids, include = None))]
+    fn get_many<'py>(
+        &self,
+        py: Python<'py>,
+        ids: &Bound<'py, PyAny>,
+        include: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let ids = self.ids(ids)?;
+        let include = match include {
+            Some(i) if !i.is_none() => to_include(i)?,
+            _ => Include::ALL,
+        };
+        let records = py.detach(|| self.db.get_many(&ids, include)).py()?;
+        records_dict(py, records, include, self.db.config().dim)
+    }
+
+    /// The min(k, matches) nearest vectors, nearest first: [(id, distance)], or with
+    /// `include` (names among "vector", "metadata", "document") [SearchHit].
+    #[pyo3(signature = (query, k = 10, filter = None, ef_search = None, include = None))]
     fn search<'py>(
         &self,
         py: Python<'py>,
@@ -635,18 +705,46 @@ impl PyNusterDB {
         k: i64,
         filter: Option<&Bound<'py, PyAny>>,
         ef_search: Option<usize>,
+        include: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
         let k = to_k(k)?;
         let q = to_vector(query)?;
         let f: Option<Filter> = to_filter(filter)?;
+        let include = match include {
+            Some(i) if !i.is_none() => Some(to_include(i)?),
+            _ => None,
+        };
+        if include.is_none() && self.id_type() == IdType::Int {
+            let hits = py
+                .detach(|| self.db.search(q.as_slice(), k, f.as_ref(), ef_search))
+                .py()?;
+            return PyList::new(py, hits);
+        }
         let hits = py
-            .detach(|| self.db.search(q.as_slice(), k, f.as_ref(), ef_search))
+            .detach(|| {
+                self.db.search_records(
+                    q.as_slice(),
+                    k,
+                    f.as_ref(),
+                    ef_search,
+                    include.unwrap_or(Include::NOTHING),
+                )
+            })
             .py()?;
-        Self::pairs(py, hits)
+        let out = PyList::empty(py);
+        for (record, d) in hits {
+            if include.is_some() {
+                out.append(PySearchHit::new(py, record, d)?)?;
+            } else {
+                out.append((id_to_py(py, &record.id)?, d))?;
+            }
+        }
+        Ok(out)
     }
 
     /// Searches every row of an (n, dim) batch; returns (ids, distances) arrays of shape
-    /// (n, min(k, number of stored vectors)), padded with -1 / inf where fewer match.
+    /// (n, min(k, number of stored vectors)), padded with -1 / inf where fewer match
+    /// (string ids: an object array padded with None).
     #[pyo3(signature = (queries, k = 10, filter = None, ef_search = None))]
     fn batch_search<'py>(
         &self,
@@ -659,33 +757,72 @@ impl PyNusterDB {
         let k = to_k(k)?;
         let (rows, n) = to_rows(queries, self.db.config().dim, "queries")?;
         let f = to_filter(filter)?;
-        let (width, ids, dists) = py
-            .detach(|| -> nusterdb_core::Result<(usize, Vec<i64>, Vec<f32>)> {
+        let str_ids = self.id_type() == IdType::Str;
+        let (width, int_ids, names, dists) = py
+            .detach(|| -> nusterdb_core::Result<BatchOut> {
                 // No row can hold more than the stored vectors, so the arrays are that
                 // wide at most: a huge k allocates nothing k-sized. The core gets the
                 // clamped k too (at least 1, so it still validates the queries), and
                 // its n·k cap then bounds what is allocated here.
                 let width = k.min(self.db.count()?);
-                let hits = if n == 0 {
-                    Vec::new()
+                let kk = width.max(1);
+                // The arrays are allocated once the core accepted the batch (its n·k
+                // cap comes first).
+                let mut int_ids = Vec::new();
+                let mut names: Vec<Option<Id>> = Vec::new();
+                let mut dists: Vec<f32>;
+                // Rows hold at most `width` hits, except when the count was 0 (the core
+                // ran with k = 1) and a writer added a vector since.
+                if str_ids {
+                    let hits = if n == 0 {
+                        Vec::new()
+                    } else {
+                        self.db.batch_search_ids(&rows, kk, f.as_ref(), ef_search)?
+                    };
+                    names = vec![None; n * width];
+                    dists = vec![f32::INFINITY; n * width];
+                    for (row, h) in hits.into_iter().enumerate() {
+                        for (j, (id, d)) in h.into_iter().take(width).enumerate() {
+                            names[row * width + j] = Some(id);
+                            dists[row * width + j] = d;
+                        }
+                    }
                 } else {
-                    self.db
-                        .batch_search(&rows, width.max(1), f.as_ref(), ef_search)?
-                };
-                let mut ids = vec![-1i64; n * width];
-                let mut dists = vec![f32::INFINITY; n * width];
-                for (row, h) in hits.iter().enumerate() {
-                    // Rows hold at most `width` hits, except when the count was 0 (the
-                    // core ran with k = 1) and a writer added a vector since.
-                    for (j, &(id, d)) in h.iter().take(width).enumerate() {
-                        ids[row * width + j] = id as i64;
-                        dists[row * width + j] = d;
+                    let hits = if n == 0 {
+                        Vec::new()
+                    } else {
+                        self.db.batch_search(&rows, kk, f.as_ref(), ef_search)?
+                    };
+                    int_ids = vec![-1i64; n * width];
+                    dists = vec![f32::INFINITY; n * width];
+                    for (row, h) in hits.iter().enumerate() {
+                        for (j, &(id, d)) in h.iter().take(width).enumerate() {
+                            int_ids[row * width + j] = id as i64;
+                            dists[row * width + j] = d;
+                        }
                     }
                 }
-                Ok((width, ids, dists))
+                Ok((width, int_ids, names, dists))
             })
             .py()?;
-        let ids = PyArray1::from_vec(py, ids).reshape([n, width])?.into_any();
+        let ids = if str_ids {
+            let list = PyList::empty(py);
+            for id in &names {
+                match id {
+                    Some(id) => list.append(id_to_py(py, id)?)?,
+                    None => list.append(py.None())?,
+                }
+            }
+            let np = py.import("numpy")?;
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("dtype", np.getattr("object_")?)?;
+            np.call_method("array", (list,), Some(&kwargs))?
+                .call_method1("reshape", ((n, width),))?
+        } else {
+            PyArray1::from_vec(py, int_ids)
+                .reshape([n, width])?
+                .into_any()
+        };
         let dists = PyArray1::from_vec(py, dists)
             .reshape([n, width])?
             .into_any();

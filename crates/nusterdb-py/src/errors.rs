@@ -14,6 +14,7 @@ pyo3::import_exception!(nusterdb.exceptions, InvalidVectorError);
 pyo3::import_exception!(nusterdb.exceptions, InvalidArgumentError);
 pyo3::import_exception!(nusterdb.exceptions, DuplicateIdError);
 pyo3::import_exception!(nusterdb.exceptions, IdNotFoundError);
+pyo3::import_exception!(nusterdb.exceptions, IdTypeError);
 pyo3::import_exception!(nusterdb.exceptions, ConfigMismatchError);
 pyo3::import_exception!(nusterdb.exceptions, FilterError);
 pyo3::import_exception!(nusterdb.exceptions, DatabaseLockedError);
@@ -46,7 +47,7 @@ pub fn to_py_err(err: Error) -> PyErr {
         Error::EmptyVector | Error::NonFinite { .. } => InvalidVectorError::new_err(msg),
         Error::InvalidArgument(_) => InvalidArgumentError::new_err(msg),
         Error::DivisionByZero { .. } => PyZeroDivisionError::new_err(msg),
-        Error::DuplicateId(_) => DuplicateIdError::new_err(msg),
+        Error::DuplicateId(_) | Error::RepeatedId { .. } => DuplicateIdError::new_err(msg),
         Error::IdNotFound(_) => IdNotFoundError::new_err(msg),
         Error::ConfigMismatch { .. } => ConfigMismatchError::new_err(msg),
         Error::Filter { .. } => FilterError::new_err(msg),

@@ -9,8 +9,10 @@ mod convert;
 mod database;
 mod errors;
 mod filter;
+mod ids;
 mod metadata;
 mod metric;
+mod records;
 mod vector;
 
 use nusterdb_core::config::{DEFAULT_CACHE_SIZE_MB, DEFAULT_HNSW_EF_CONSTRUCTION, DEFAULT_HNSW_M};
@@ -37,6 +39,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<config::PyDatabaseConfig>()?;
     m.add_class::<database::PyNusterDB>()?;
     m.add_class::<database::PyDatabaseStats>()?;
+    m.add_class::<records::PySearchHit>()?;
     m.add_function(wrap_pyfunction!(simd_isa, m)?)?;
     Ok(())
 }

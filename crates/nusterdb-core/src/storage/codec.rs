@@ -1,5 +1,5 @@
-//! Byte encodings of everything NusterDB stores in RocksDB: vectors, metadata, the
-//! configuration and the format marker. Little-endian always; every record starts
+//! Byte encodings of everything NusterDB stores in RocksDB: vectors, metadata,
+//! documents, string ids, the configuration and the format marker. Little-endian always; every record starts
 //! with a one-byte record version so a future layout can be told apart.
 //!
 //! Decoders treat their input as untrusted: every length is checked before use and
@@ -11,14 +11,28 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::config::{
     Compression, DatabaseConfig, Fields, HnswConfig, IndexType, StorageConfig, MAX_DIMENSION,
 };
+use crate::ids::IdType;
 use crate::metadata::{validate_key, validate_tag, Metadata, Value};
 use crate::metric::DistanceMetric;
 
 /// Magic bytes of the format marker.
 pub const MAGIC: &[u8; 8] = b"NUSTERDB";
-/// The on-disk format this build writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest on-disk format this build reads and writes.
+///
+/// - 1: int ids, vectors and metadata.
+/// - 2: adds string ids (a config record of version 2 and `n` records) and documents
+///   (`d` records). A database is written as format 1 until it holds something only
+///   format 2 has — created with string ids, or given its first document — so a
+///   build that reads only format 1 keeps reading every database it could, and
+///   refuses the others by their marker instead of misreading them.
+pub const FORMAT_VERSION: u32 = 2;
+/// The format of a database without string ids or documents.
+pub const FORMAT_V1: u32 = 1;
 const RECORD_VERSION: u8 = 1;
+/// The config record of a string-id database (version 1 plus the id type).
+const CONFIG_RECORD_V2: u8 = 2;
+/// Largest document, in UTF-8 bytes (as a metadata string value).
+pub const MAX_DOCUMENT_BYTES: usize = crate::metadata::MAX_STR_BYTES;
 
 /// A decoding failure, as a human-readable detail.
 pub type DecodeResult<T> = std::result::Result<T, String>;
@@ -126,10 +140,10 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// The format marker value.
-pub fn encode_format() -> Vec<u8> {
+/// The format marker value of format `version`.
+pub fn encode_format(version: u32) -> Vec<u8> {
     let mut out = MAGIC.to_vec();
-    put_u32(&mut out, FORMAT_VERSION);
+    put_u32(&mut out, version);
     out
 }
 
@@ -189,6 +203,32 @@ pub fn decode_vector(bytes: &[u8], dim: usize) -> DecodeResult<Vec<f32>> {
     let mut v = vec![0.0f32; dim];
     decode_vector_into(bytes, &mut v)?;
     Ok(v)
+}
+
+/// A text record (a document, or a string id): the record version, then the UTF-8
+/// bytes.
+pub fn encode_text(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + text.len());
+    out.push(RECORD_VERSION);
+    out.extend_from_slice(text.as_bytes());
+    out
+}
+
+/// Decodes a text record of at most `max` bytes.
+///
+/// # Errors
+/// Wrong version, too long, or invalid UTF-8.
+pub fn decode_text(bytes: &[u8], max: usize) -> DecodeResult<String> {
+    let mut r = Reader::new(bytes);
+    r.version("text record")?;
+    let body = &bytes[1..];
+    if body.len() > max {
+        return Err(format!(
+            "text record of {} bytes, above the limit of {max}",
+            body.len()
+        ));
+    }
+    String::from_utf8(body.to_vec()).map_err(|_| "text record: invalid UTF-8".to_string())
 }
 
 const TAG_STR: u8 = 0;
@@ -317,8 +357,15 @@ fn compression_from_code(c: u8) -> DecodeResult<Compression> {
 }
 
 /// The configuration record.
+/// An int-id config keeps the version-1 record byte for byte; a string-id one is a
+/// version-2 record: the same fields and then the id type.
 pub fn encode_config(c: &DatabaseConfig) -> Vec<u8> {
-    let mut out = vec![RECORD_VERSION];
+    let str_ids = c.id_type == IdType::Str;
+    let mut out = vec![if str_ids {
+        CONFIG_RECORD_V2
+    } else {
+        RECORD_VERSION
+    }];
     put_u32(&mut out, len_u32(c.dim));
     out.push(match c.index_type {
         IndexType::Flat => 0,
@@ -344,6 +391,9 @@ pub fn encode_config(c: &DatabaseConfig) -> Vec<u8> {
     out.push(u8::from(s.sync_writes));
     out.push(u8::from(c.auto_snapshot));
     put_u64(&mut out, c.snapshot_interval_secs);
+    if str_ids {
+        out.push(1);
+    }
     out
 }
 
@@ -353,7 +403,12 @@ pub fn encode_config(c: &DatabaseConfig) -> Vec<u8> {
 /// Truncation, unknown codes, out-of-range values.
 pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
     let mut r = Reader::new(bytes);
-    r.version("config record")?;
+    let record = r.u8("config record version")?;
+    if record != RECORD_VERSION && record != CONFIG_RECORD_V2 {
+        return Err(format!(
+            "config record version {record} not supported (max {CONFIG_RECORD_V2})"
+        ));
+    }
     let dim = r.u32("dim")? as usize;
     if dim == 0 || dim > MAX_DIMENSION {
         return Err(format!("stored dimension {dim} out of range"));
@@ -389,6 +444,15 @@ pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
     };
     let auto_snapshot = r.bool("auto_snapshot")?;
     let snapshot_interval_secs = r.u64("snapshot_interval_secs")?;
+    let id_type = if record == CONFIG_RECORD_V2 {
+        match r.u8("id type")? {
+            0 => IdType::Int,
+            1 => IdType::Str,
+            t => return Err(format!("unknown id type code {t}")),
+        }
+    } else {
+        IdType::Int
+    };
     r.finish("config record")?;
     let mut c = DatabaseConfig {
         dim,
@@ -398,6 +462,7 @@ pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
         storage,
         auto_snapshot,
         snapshot_interval_secs,
+        id_type,
         stated: Fields::all(),
     };
     // The ranges the record was written under; a rule added since (ef_construction ≥
@@ -492,14 +557,14 @@ mod tests {
         b.iter().map(|x| format!("{x:02x}")).collect()
     }
 
-    /// The exact bytes of format version 1. Changing any encoding must fail this test:
-    /// bump `FORMAT_VERSION` (or the record version), keep a decoder for the old bytes,
-    /// add a fixture under tests/data/, and only then update these strings.
+    /// The exact bytes of format version 1, which int-id databases without documents
+    /// are still written in. Changing any encoding must fail this test: bump
+    /// `FORMAT_VERSION` (or the record version), keep a decoder for the old bytes, add
+    /// a fixture under tests/data/, and only then update these strings.
     #[test]
     fn golden_bytes_of_format_v1() {
-        assert_eq!(FORMAT_VERSION, 1, "a new format needs new golden bytes");
         assert_eq!(
-            hex(&encode_format()),
+            hex(&encode_format(FORMAT_V1)),
             "4e55535445524442".to_string() + "01000000"
         );
         assert_eq!(hex(&encode_vector(&[1.0, -2.5])), "010000803f000020c0");
@@ -576,13 +641,44 @@ mod tests {
         );
     }
 
+    /// What format 2 adds: the marker, the config record of a string-id database (the
+    /// version-1 fields, then the id type), and text records.
+    #[test]
+    fn golden_bytes_of_format_v2() {
+        assert_eq!(FORMAT_VERSION, 2, "a new format needs new golden bytes");
+        assert_eq!(
+            hex(&encode_format(2)),
+            "4e55535445524442".to_string() + "02000000"
+        );
+        let mut c = DatabaseConfig::new(3).unwrap();
+        let v1 = encode_config(&c);
+        c.id_type = IdType::Str;
+        let v2 = encode_config(&c);
+        assert_eq!(hex(&v2[..1]), "02");
+        assert_eq!(v2[1..v2.len() - 1], v1[1..]);
+        assert_eq!(hex(&v2[v2.len() - 1..]), "01");
+        assert_eq!(decode_config(&v2).unwrap().id_type, IdType::Str);
+        assert_eq!(decode_config(&v1).unwrap().id_type, IdType::Int);
+        assert_eq!(hex(&encode_text("aé")), "0161c3a9");
+        assert_eq!(decode_text(&encode_text("aé"), 3).unwrap(), "aé");
+        assert!(decode_text(&encode_text("aé"), 2).is_err());
+        assert!(decode_text(b"\x01\xff", 8).is_err());
+        assert!(decode_text(b"\x02a", 8).is_err());
+        assert!(decode_text(b"", 8).is_err());
+        let mut bad = v2.clone();
+        *bad.last_mut().unwrap() = 9;
+        assert!(decode_config(&bad).is_err());
+    }
+
     #[test]
     fn format_marker_checks_magic_and_version() {
-        assert_eq!(decode_format(&encode_format()).unwrap(), FORMAT_VERSION);
+        for v in [FORMAT_V1, FORMAT_VERSION] {
+            assert_eq!(decode_format(&encode_format(v)).unwrap(), v);
+        }
         let mut future = MAGIC.to_vec();
         future.extend_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
         let err = decode_format(&future).unwrap_err();
-        assert!(err.contains("not supported (max 1)"), "{err}");
+        assert!(err.contains("not supported (max 2)"), "{err}");
         assert!(decode_format(b"NOTNUSTR\x01\x00\x00\x00").is_err());
     }
 }

@@ -6,9 +6,12 @@
 //! | `0x00` `config` | the database configuration |
 //! | `v` + id (u64 big-endian) | the vector (record codec) |
 //! | `m` + id (u64 big-endian) | its metadata (record codec) |
+//! | `d` + id (u64 big-endian) | its document, if it has one (text record; format 2) |
+//! | `n` + key (u64 big-endian) | the string id stored under this key (text record; string-id databases) |
 //!
 //! Ids are big-endian so RocksDB's byte order is numeric order: a prefix scan lists
-//! ids sorted, and both records of one id are written in one batch.
+//! ids sorted, and the records of one id are written in one batch. A string-id
+//! database keys every record by the u64 key its `n` record names.
 
 /// The format marker: present in every NusterDB database, absent in foreign RocksDB dirs.
 pub const FORMAT_KEY: &[u8] = b"\x00format";
@@ -18,6 +21,10 @@ pub const CONFIG_KEY: &[u8] = b"\x00config";
 pub const VECTOR_PREFIX: u8 = b'v';
 /// Prefix of metadata records.
 pub const METADATA_PREFIX: u8 = b'm';
+/// Prefix of document records.
+pub const DOCUMENT_PREFIX: u8 = b'd';
+/// Prefix of string-id records.
+pub const NAME_PREFIX: u8 = b'n';
 
 /// The key of a record with `prefix` for `id`.
 pub fn record_key(prefix: u8, id: u64) -> [u8; 9] {
@@ -35,6 +42,16 @@ pub fn vector_key(id: u64) -> [u8; 9] {
 /// The key of `id`'s metadata.
 pub fn metadata_key(id: u64) -> [u8; 9] {
     record_key(METADATA_PREFIX, id)
+}
+
+/// The key of `id`'s document.
+pub fn document_key(id: u64) -> [u8; 9] {
+    record_key(DOCUMENT_PREFIX, id)
+}
+
+/// The key of the string id stored under `key`.
+pub fn name_key(key: u64) -> [u8; 9] {
+    record_key(NAME_PREFIX, key)
 }
 
 /// The id of a record key with `prefix`, or `None` if the key is not one.
