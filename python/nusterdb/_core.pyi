@@ -526,9 +526,10 @@ class NusterDB:
         as a reader would and compares the loaded ids and vectors with the stored
         ones, and reads every snapshot manifest. Returns a dict: ``path``,
         ``healthy`` (no problem found), ``live_writer``, ``checked`` (the checks that
-        completed), ``config`` (``dim``, ``index_type``, ``distance_metric``, or None),
-        ``counts`` (``keys_read``, ``bytes_read``, ``vectors``, ``metadata_records``,
-        ``graph_nodes``, ``index_vectors``, ``snapshots``), ``problems`` (dicts of
+        completed), ``config`` (``dim``, ``index_type``, ``distance_metric``,
+        ``id_type``, or None), ``counts`` (``keys_read``, ``bytes_read``, ``vectors``,
+        ``metadata_records``, ``documents``, ``string_ids``, ``graph_nodes``,
+        ``index_vectors``, ``snapshots``), ``problems`` (dicts of
         ``kind`` and ``detail``) and ``notes``. Raises NusterDBIOError only when there
         is no database at path."""
     def compact(self) -> None:

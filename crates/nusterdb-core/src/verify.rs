@@ -7,9 +7,10 @@
 //! 2. every key and value RocksDB holds is read back with block checksums verified and
 //!    the block cache bypassed ([`ProblemKind::Checksum`], [`ProblemKind::Storage`]);
 //! 3. the format marker and the stored configuration decode ([`ProblemKind::Format`],
-//!    [`ProblemKind::Config`]); every vector and metadata record decodes, every vector
-//!    has its metadata record and every metadata record its vector, and no other key
-//!    is present ([`ProblemKind::Record`]);
+//!    [`ProblemKind::Config`]); every vector, metadata, document and string-id record
+//!    decodes, every vector has its metadata record, every metadata record and document
+//!    its vector, a string-id database has one distinct string id per vector (an
+//!    int-id database none), and no other key is present ([`ProblemKind::Record`]);
 //! 4. an HNSW database's graph file reads with its checksum and matches the store:
 //!    the same ids, each with the hash of the vector stored ([`ProblemKind::GraphFile`],
 //!    [`ProblemKind::GraphMismatch`]);
@@ -29,10 +30,13 @@ use std::path::{Path, PathBuf};
 use crate::config::{DatabaseConfig, IndexType, StorageConfig};
 use crate::db::{Database, GraphLoad, Location, GRAPH_FILE};
 use crate::error::{Error, Result};
+use crate::ids::{IdType, MAX_STR_ID_BYTES};
 use crate::index::hnsw::{vector_hash, HnswIndex, NO_ID};
 use crate::snapshot;
 use crate::storage::codec;
-use crate::storage::keys::{self, CONFIG_KEY, FORMAT_KEY, METADATA_PREFIX, VECTOR_PREFIX};
+use crate::storage::keys::{
+    self, CONFIG_KEY, DOCUMENT_PREFIX, FORMAT_KEY, METADATA_PREFIX, NAME_PREFIX, VECTOR_PREFIX,
+};
 use crate::storage::lock::WriterLock;
 use crate::storage::rocks::inspect_dir;
 use crate::storage::{DirState, Store};
@@ -50,12 +54,13 @@ pub enum ProblemKind {
     Checksum,
     /// RocksDB failed to read for another reason.
     Storage,
-    /// The format marker is missing or does not decode.
+    /// The format marker is missing, does not decode, or is older than the records
+    /// need (documents or string ids in a format-1 database).
     Format,
     /// The stored configuration is missing or does not decode.
     Config,
-    /// A vector or metadata record does not decode, lacks its partner, or a key is
-    /// not one NusterDB writes.
+    /// A vector, metadata, document or string-id record does not decode or lacks its
+    /// partner, string ids repeat, or a key is not one NusterDB writes.
     Record,
     /// The HNSW graph file cannot be read (checksum, truncation, other parameters).
     GraphFile,
@@ -113,6 +118,10 @@ pub struct VerifyReport {
     pub vectors: u64,
     /// Metadata records read.
     pub metadata_records: u64,
+    /// Document records read.
+    pub documents: u64,
+    /// String-id records read (0 in an int-id database).
+    pub string_ids: u64,
     /// Live nodes of the graph file, when there is one and it reads.
     pub graph_nodes: Option<u64>,
     /// Vectors in the loaded index, when the database loads.
@@ -242,6 +251,11 @@ fn check_store(report: &mut VerifyReport, store: &Store) -> Scan {
     let mut config: Option<DatabaseConfig> = None;
     let mut config_seen = false;
     let mut metadata_ids: Vec<u64> = Vec::new();
+    let mut document_ids: Vec<u64> = Vec::new();
+    // (key, string id) of every string-id record that decodes.
+    let mut names: Vec<(u64, String)> = Vec::new();
+    let mut name_keys: Vec<u64> = Vec::new();
+    let mut format: Option<u32> = None;
     // Every vector key, decodable or not (a record that does not decode is reported as
     // such, not again as an orphan of its metadata).
     let mut vector_ids: Vec<u64> = Vec::new();
@@ -255,8 +269,9 @@ fn check_store(report: &mut VerifyReport, store: &Store) -> Scan {
         bytes_read += (k.len() + v.len()) as u64;
         if k == FORMAT_KEY {
             format_seen = true;
-            if let Err(d) = codec::decode_format(v) {
-                report.problem(ProblemKind::Format, d);
+            match codec::decode_format(v) {
+                Ok(f) => format = Some(f),
+                Err(d) => report.problem(ProblemKind::Format, d),
             }
         } else if k == CONFIG_KEY {
             config_seen = true;
@@ -284,6 +299,20 @@ fn check_store(report: &mut VerifyReport, store: &Store) -> Scan {
                 record_problems.push(format!("metadata of {id}: {d}"));
             }
             metadata_ids.push(id);
+        } else if let Some(id) = keys::parse_record_key(DOCUMENT_PREFIX, k) {
+            if let Err(d) = codec::decode_text(v, codec::MAX_DOCUMENT_BYTES) {
+                record_problems.push(format!("document of key {id}: {d}"));
+            }
+            document_ids.push(id);
+        } else if let Some(key) = keys::parse_record_key(NAME_PREFIX, k) {
+            name_keys.push(key);
+            match codec::decode_text(v, MAX_STR_ID_BYTES) {
+                Ok(name) if name.is_empty() => {
+                    record_problems.push(format!("string id of key {key} is empty"));
+                }
+                Ok(name) => names.push((key, name)),
+                Err(d) => record_problems.push(format!("string id of key {key}: {d}")),
+            }
         } else {
             record_problems.push(format!("a key NusterDB does not write: {}", show_key(k)));
         }
@@ -292,6 +321,8 @@ fn check_store(report: &mut VerifyReport, store: &Store) -> Scan {
     report.bytes_read = bytes_read;
     report.vectors = vector_ids.len() as u64;
     report.metadata_records = metadata_ids.len() as u64;
+    report.documents = document_ids.len() as u64;
+    report.string_ids = name_keys.len() as u64;
     match read {
         Ok(()) => {
             scan.complete = true;
@@ -344,10 +375,83 @@ fn check_store(report: &mut VerifyReport, store: &Store) -> Scan {
                 ),
             );
         }
+        let (_, no_vector) = differences(&vector_ids, &document_ids);
+        if !no_vector.is_empty() {
+            report.problem(
+                ProblemKind::Record,
+                format!("documents without a vector: {}", name_ids(&no_vector)),
+            );
+        }
+        if let (Some(c), Some(f)) = (&config, format) {
+            check_string_ids(report, c.id_type, &vector_ids, &name_keys, &mut names);
+            let needs_v2 = if c.id_type == IdType::Str {
+                Some("a string-id database")
+            } else if !document_ids.is_empty() {
+                Some("documents")
+            } else {
+                None
+            };
+            if let (Some(what), true) = (needs_v2, f < codec::FORMAT_VERSION) {
+                report.problem(
+                    ProblemKind::Format,
+                    format!("{what} in a database marked as format {f}"),
+                );
+            }
+        }
         report.checked.push("records");
     }
     report.config = config;
     scan
+}
+
+/// String ids: one distinct, decodable string per vector in a string-id database
+/// (`names` holds those that decode, `name_keys` every record's key); none in an
+/// int-id database.
+fn check_string_ids(
+    report: &mut VerifyReport,
+    id_type: IdType,
+    vector_ids: &[u64],
+    name_keys: &[u64],
+    names: &mut [(u64, String)],
+) {
+    if id_type == IdType::Int {
+        if !name_keys.is_empty() {
+            report.problem(
+                ProblemKind::Record,
+                format!(
+                    "string-id records in an int-id database: {}",
+                    name_ids(name_keys)
+                ),
+            );
+        }
+        return;
+    }
+    let (unnamed, stray) = differences(vector_ids, name_keys);
+    if !unnamed.is_empty() {
+        report.problem(
+            ProblemKind::Record,
+            format!("vectors without a string id: keys {}", name_ids(&unnamed)),
+        );
+    }
+    if !stray.is_empty() {
+        report.problem(
+            ProblemKind::Record,
+            format!("string ids without a vector: keys {}", name_ids(&stray)),
+        );
+    }
+    names.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+    let repeated: Vec<String> = names
+        .windows(2)
+        .filter(|w| w[0].1 == w[1].1)
+        .map(|w| format!("{:?} (keys {} and {})", w[0].1, w[0].0, w[1].0))
+        .take(NAMED_IDS)
+        .collect();
+    if !repeated.is_empty() {
+        report.problem(
+            ProblemKind::Record,
+            format!("string ids stored twice: {}", repeated.join(", ")),
+        );
+    }
 }
 
 /// Step 4: the graph file against the store.

@@ -9,14 +9,15 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use nusterdb_core::db::GRAPH_FILE;
+use nusterdb_core::db::{PutMode, GRAPH_FILE};
 use nusterdb_core::rng::SplitMix64;
-use nusterdb_core::storage::keys::{self, CONFIG_KEY};
+use nusterdb_core::storage::codec;
+use nusterdb_core::storage::keys::{self, CONFIG_KEY, FORMAT_KEY};
 use nusterdb_core::storage::lock::WriterLock;
 use nusterdb_core::storage::Store;
 use nusterdb_core::verify::{ProblemKind, VerifyReport};
 use nusterdb_core::{Database, DatabaseConfig, HnswConfig, IndexType, StorageConfig};
-use nusterdb_core::{Error, Location, Metadata, Value};
+use nusterdb_core::{Error, Id, IdType, Location, Metadata, Value};
 use rocksdb::WriteBatch;
 
 const DIM: usize = 8;
@@ -356,4 +357,67 @@ fn compact_gives_back_the_space_of_removed_rows() {
     let f = Database::open(Location::Path(path), None, true).unwrap();
     assert!(matches!(f.compact(), Err(Error::ReadOnly)));
     w.close();
+}
+
+/// A string-id database with documents: `n` string ids, every other row with a document.
+fn build_named(path: &Path, n: usize) {
+    let mut c = config(false);
+    c.id_type = IdType::Str;
+    let db = Database::open(Location::Path(path.to_path_buf()), Some(c), false).unwrap();
+    let ids: Vec<Id> = (0..n).map(|i| Id::from(format!("row-{i}"))).collect();
+    let docs = (0..n)
+        .map(|i| (i % 2 == 0).then(|| format!("text {i}")))
+        .collect();
+    let mut rng = SplitMix64::new(5);
+    db.put(PutMode::Add, &ids, &rows(&mut rng, n), Vec::new(), docs)
+        .unwrap();
+    db.close();
+}
+
+#[test]
+fn string_ids_and_documents_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    build_named(&path, 30);
+    let r = verify(&path);
+    assert!(r.is_healthy(), "{:?}", r.problems);
+    assert_eq!((r.vectors, r.string_ids, r.documents), (30, 30, 15));
+    // Format marker, config, and vector, metadata and string id per row, a document
+    // for every other row.
+    assert_eq!(r.keys_read, 2 + 3 * 30 + 15);
+
+    // Keys are given in order from 0: key 3 names "row-3", key 4 "row-4".
+    write_raw(&path, |b| {
+        b.delete(keys::name_key(3));
+        b.put(keys::name_key(4), codec::encode_text("row-5"));
+        b.put(keys::document_key(999), codec::encode_text("orphan"));
+    });
+    let r = verify(&path);
+    assert!(
+        kinds(&r).iter().all(|&k| k == ProblemKind::Record),
+        "{:?}",
+        r.problems
+    );
+    let details: Vec<&str> = r.problems.iter().map(|p| p.detail.as_str()).collect();
+    let has = |s: &str| details.iter().any(|d| d.contains(s));
+    assert!(
+        has("vectors without a string id: keys 1 (3)"),
+        "{details:?}"
+    );
+    assert!(
+        has("string ids stored twice: \"row-5\" (keys 4 and 5)"),
+        "{details:?}"
+    );
+    assert!(has("documents without a vector: 1 (999)"), "{details:?}");
+}
+
+#[test]
+fn documents_in_a_format_1_database_are_a_format_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    build_named(&path, 4);
+    write_raw(&path, |b| b.put(FORMAT_KEY, codec::encode_format(1)));
+    let r = verify(&path);
+    assert!(kinds(&r).contains(&ProblemKind::Format), "{:?}", r.problems);
+    assert!(r.problems.iter().any(|p| p.detail.contains("format 1")));
 }

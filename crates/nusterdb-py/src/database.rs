@@ -977,6 +977,7 @@ fn verify_report<'py>(
             cd.set_item("dim", c.dim)?;
             cd.set_item("index_type", c.index_type.name())?;
             cd.set_item("distance_metric", c.distance_metric.name())?;
+            cd.set_item("id_type", c.id_type.name())?;
             d.set_item("config", cd)?;
         }
         None => d.set_item("config", py.None())?,
@@ -986,6 +987,8 @@ fn verify_report<'py>(
     counts.set_item("bytes_read", r.bytes_read)?;
     counts.set_item("vectors", r.vectors)?;
     counts.set_item("metadata_records", r.metadata_records)?;
+    counts.set_item("documents", r.documents)?;
+    counts.set_item("string_ids", r.string_ids)?;
     counts.set_item("graph_nodes", r.graph_nodes)?;
     counts.set_item("index_vectors", r.index_vectors)?;
     counts.set_item("snapshots", r.snapshots)?;
