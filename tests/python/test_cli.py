@@ -114,7 +114,7 @@ def check_file(fmt: str, file: Path, rows: Sequence[Row], ids_file: Path) -> Non
         np.testing.assert_array_equal(got, vecs.reshape(len(want), -1))
         assert np.load(ids_file).tolist() == [r[0] for r in want]
     elif fmt == "jsonl":
-        lines = [json.loads(x) for x in file.read_text(encoding="utf-8").splitlines()]
+        lines = [json.loads(x) for x in file.read_text(encoding="utf-8").split("\n") if x]
         assert lines == [{"id": r[0], "vector": v, **r[2]} for r, v in zip(want, vecs.tolist())]
     elif fmt == "csv":
         with open(file, encoding="utf-8", newline="") as f:
