@@ -30,7 +30,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, cast
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -132,24 +132,12 @@ def _open(path: str, read_only: bool) -> NusterDB:
     return NusterDB.open(path, read_only=read_only)
 
 
-def _id_type(db: NusterDB) -> str:
-    """ "int" or "str" (builds without string ids have int ids only)."""
-    return str(getattr(db.config, "id_type", "int"))
-
-
-def _supports_str_ids() -> bool:
-    try:
-        return getattr(DatabaseConfig(1), "id_type", None) is not None
-    except NusterDBError:  # pragma: no cover - DatabaseConfig(1) is valid
-        return False
-
-
 def _config_doc(cfg: DatabaseConfig) -> Dict[str, Any]:
     doc: Dict[str, Any] = {
         "dim": cfg.dim,
         "index_type": cfg.index_type,
         "distance_metric": cfg.distance_metric.name,
-        "id_type": str(getattr(cfg, "id_type", "int")),
+        "id_type": cfg.id_type,
     }
     if cfg.index_type == "hnsw":
         h = cfg.hnsw_config
@@ -169,30 +157,15 @@ def _metadata_dict(m: Any) -> Optional[Dict[str, Any]]:
 
 
 def _fetch(
-    db: NusterDB, ids: Sequence[_Id], documents: bool
+    db: NusterDB, ids: Sequence[_Id]
 ) -> Tuple[npt.NDArray[np.float32], List[Dict[str, Any]], List[Optional[str]]]:
     """Vectors, metadata and documents of `ids` (all present)."""
-    get_many = getattr(db, "get_many", None)
-    if get_many is not None:
-        include = ("vector", "metadata", "document") if documents else ("vector", "metadata")
-        got = get_many(list(ids), include=include)
-        if list(got["ids"]) != list(ids):
-            raise CliError("the database changed during the export (ids vanished)")
-        vecs = np.asarray(got["vectors"], dtype=np.float32).reshape(len(ids), -1)
-        metas = [_metadata_dict(m) or {} for m in got["metadatas"]]
-        docs = list(got["documents"]) if documents else [None] * len(ids)
-        return vecs, metas, docs
-    rows = []
-    metas = []
-    for i in ids:
-        v = db.get(i)
-        if v is None:
-            raise CliError(f"the database changed during the export (id {i!r} vanished)")
-        rows.append(v.to_numpy())
-        metas.append(_metadata_dict(db.get_metadata(i)) or {})
-    dim = db.config.dim
-    vecs = np.asarray(rows, dtype=np.float32).reshape(len(ids), dim)
-    return vecs, metas, [None] * len(ids)
+    got = db.get_many(list(ids), include=("vector", "metadata", "document"))
+    if list(got["ids"]) != list(ids):
+        raise CliError("the database changed during the export (rows were removed)")
+    vecs = np.asarray(got["vectors"], dtype=np.float32).reshape(len(ids), db.config.dim)
+    metas = [_metadata_dict(m) or {} for m in got["metadatas"]]
+    return vecs, metas, list(got["documents"])
 
 
 # ---------------------------------------------------------------------------------------
@@ -426,9 +399,7 @@ def read_csv(
                 for k, cell in rec.items():
                     if k is None or cell is None or cell == "":
                         continue  # a missing value
-                    if k == cols.id:
-                        row[k] = int(cell) if _is_int_text(cell) else cell
-                    elif k in (cols.vector, cols.document):
+                    if k in (cols.id, cols.vector, cols.document):
                         row[k] = cell
                     else:
                         row[k] = _csv_value(cell)
@@ -502,12 +473,24 @@ def _columns(args: argparse.Namespace) -> Columns:
 def _create(args: argparse.Namespace, dim: int, str_ids: bool) -> NusterDB:
     id_type = args.id_type or ("str" if str_ids else "int")
     kwargs: Dict[str, Any] = {"index_type": args.index, "distance_metric": args.metric}
-    if id_type == "str":
-        if not _supports_str_ids():
-            raise CliError("this build of NusterDB has integer ids only")
-        kwargs["id_type"] = "str"
-    cfg = DatabaseConfig(dim, **kwargs)
+    cfg = DatabaseConfig(dim, id_type=id_type, **kwargs)
     return NusterDB(args.path, cfg)
+
+
+def _looks_str(batch: Sequence[_Row], fmt: str) -> bool:
+    """Whether the ids of a first batch make a string-id database: a string id that is
+    not the text of an integer in a CSV file (CSV cells are untyped)."""
+    return any(isinstance(r[0], str) and not (fmt == "csv" and _is_int_text(r[0])) for r in batch)
+
+
+def _ids_for(id_type: str, ids: List[_Id], fmt: str) -> List[_Id]:
+    """Ids in the database's kind: ints become their text in a string-id database; the
+    text of an integer in a CSV file becomes the int in an int-id database."""
+    if id_type == "str":
+        return [str(i) for i in ids]
+    if fmt == "csv":
+        return [int(i) if isinstance(i, str) and _is_int_text(i) else i for i in ids]
+    return ids
 
 
 def _is_new(path: str) -> bool:
@@ -533,13 +516,11 @@ def cmd_import(args: argparse.Namespace, out: IO[str]) -> int:
             if db is None:
                 if _is_new(args.path):
                     dim = args.dim or len(batch[0][1])
-                    db = _create(args, dim, any(isinstance(r[0], str) for r in batch))
+                    db = _create(args, dim, _looks_str(batch, fmt))
                     created = True
                 else:
                     db = _open(args.path, read_only=False)
-            ids = [r[0] for r in batch]
-            if _id_type(db) == "str":
-                ids = [str(i) for i in ids]
+            ids = _ids_for(db.config.id_type, [r[0] for r in batch], fmt)
             dim = db.config.dim
             try:
                 vectors = np.asarray([r[1] for r in batch], dtype=np.float32)
@@ -556,19 +537,12 @@ def cmd_import(args: argparse.Namespace, out: IO[str]) -> int:
             metas = [r[2] for r in batch] if any(r[2] for r in batch) else None
             docs = [r[3] for r in batch]
             try:
-                if any(d is not None for d in docs):
-                    cast(Any, db).bulk_add(ids, vectors, metas, documents=docs)
-                else:
-                    db.bulk_add(ids, vectors, metas)
+                db.bulk_add(ids, vectors, metas, docs if any(d is not None for d in docs) else None)
             except NusterDBError as e:
                 raise type(e)(
                     f"{e} (batch {batch_no + 1}, rows {imported + 1}..{imported + len(batch)}; "
                     f"{imported} rows in {batch_no} earlier batches were imported)"
                 ) from None
-            except TypeError as e:
-                if "documents" in str(e):
-                    raise CliError("this build of NusterDB stores no documents") from None
-                raise
             imported += len(batch)
             batch_no += 1
             progress.update(len(batch))
@@ -620,8 +594,7 @@ def cmd_export(args: argparse.Namespace, out: IO[str]) -> int:
         raise CliError(f"{args.file!r} exists (give --overwrite to replace it)")
     with _open(args.path, read_only=True) as db:
         ids = db.list_ids()
-        str_ids = _id_type(db) == "str"
-        has_docs = hasattr(db, "get_document")
+        str_ids = db.config.id_type == "str"
         n = len(ids)
         dim = db.config.dim
         progress = Progress(
@@ -632,7 +605,7 @@ def cmd_export(args: argparse.Namespace, out: IO[str]) -> int:
         docs: List[Optional[str]] = []
         for start in range(0, n, args.batch_size):
             chunk = ids[start : start + args.batch_size]
-            v, m, d = _fetch(db, chunk, has_docs)
+            v, m, d = _fetch(db, chunk)
             vectors[start : start + len(chunk)] = v
             metas.extend(m)
             docs.extend(d)
@@ -731,17 +704,18 @@ def cmd_search(args: argparse.Namespace, out: IO[str]) -> int:
     if args.filter is not None and not isinstance(args.filter, dict):
         raise CliError("--filter must be a JSON object")
     results: List[List[Dict[str, Any]]] = []
+    include = ["metadata", "document"] if args.show_metadata else []
     with _open(args.path, read_only=True) as db:
-        has_docs = hasattr(db, "get_document")
         for q in queries:
-            hits = db.search(q, k=args.k, filter=args.filter, ef_search=args.ef_search)
+            hits = db.search(
+                q, k=args.k, filter=args.filter, ef_search=args.ef_search, include=include
+            )
             rows = []
-            for hid, dist in hits:
-                row: Dict[str, Any] = {"id": hid, "distance": float(dist)}
+            for hit in hits:
+                row: Dict[str, Any] = {"id": hit.id, "distance": float(hit.distance)}
                 if args.show_metadata:
-                    row["metadata"] = _metadata_dict(db.get_metadata(hid)) or {}
-                    if has_docs:
-                        row["document"] = cast(Any, db).get_document(hid)
+                    row["metadata"] = _metadata_dict(hit.metadata) or {}
+                    row["document"] = hit.document
                 rows.append(row)
             results.append(rows)
     if args.json:

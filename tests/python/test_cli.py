@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pytest
@@ -473,11 +473,6 @@ def test_real_processes(tmp_path: Path) -> None:
         assert json.loads(r.stdout)["count"] == 4
 
 
-def str_ids_supported() -> bool:
-    return getattr(DatabaseConfig(1), "id_type", None) is not None
-
-
-@pytest.mark.skipif(not str_ids_supported(), reason="this build has integer ids only")
 @pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "npy"])
 def test_string_ids_and_documents_round_trip(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
@@ -498,12 +493,11 @@ def test_string_ids_and_documents_round_trip(
     def rows(p: Path) -> List[Tuple[Any, List[float], Dict[str, Any], Optional[str]]]:
         got = []
         with NusterDB.open(str(p), read_only=True) as db:
-            document = cast(Any, db).get_document  # present once string ids are built
             for i in db.list_ids():
                 v, m = db.get(i), db.get_metadata(i)
                 assert v is not None
                 assert m is not None
-                got.append((i, v.to_numpy().tolist(), m.to_dict(), document(i)))
+                got.append((i, v.to_numpy().tolist(), m.to_dict(), db.get_document(i)))
         return got
 
     want = [
@@ -525,3 +519,23 @@ def test_module_docstring_documents_the_exit_codes() -> None:
     doc = nusterdb.cli.__doc__ or ""
     for code in ("0 ", "1 ", "2 "):
         assert any(line.startswith(code) for line in doc.splitlines()), code
+
+
+def test_csv_ids_take_the_database_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "t.csv").write_text('id,vector\n007,"[1, 0]"\n12,"[0, 1]"\n')
+    # CSV cells are untyped: integer text makes an int-id database ...
+    assert run(capsys, "import", str(tmp_path / "a"), str(tmp_path / "t.csv"))[0] == 0
+    assert list(contents(tmp_path / "a")) == [7, 12]
+    # ... unless asked otherwise, when the text is kept as it is (leading zeros too).
+    code, _, err = run(capsys, "import", str(tmp_path / "b"), str(tmp_path / "t.csv"),
+                       "--id-type", "str")  # fmt: skip
+    assert code == 0, err
+    assert sorted(contents(tmp_path / "b")) == ["007", "12"]
+    # A string id for an int-id database is the core's error, on one line.
+    (tmp_path / "s.jsonl").write_text('{"id": "x", "vector": [1, 1]}\n')
+    code, _, err = run(capsys, "import", str(tmp_path / "a"), str(tmp_path / "s.jsonl"))
+    assert code == 1
+    assert err.startswith("nusterdb: error: ")
+    assert err.count("\n") == 1
+    with NusterDB.open(str(tmp_path / "a"), read_only=True) as db:
+        assert len(db) == 2
