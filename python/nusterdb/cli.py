@@ -288,6 +288,28 @@ def _csv_cell(value: Any) -> str:
     return json.dumps(value)
 
 
+def _csv_text(cell: str) -> str:
+    """A CSV document cell as export writes it: a JSON string literal decoded (how the
+    empty string and text that looks like one are written), anything else as is."""
+    if cell.startswith('"'):
+        try:
+            v = json.loads(cell)
+        except ValueError:
+            return cell
+        if isinstance(v, str):
+            return v
+    return cell
+
+
+def _csv_text_cell(text: Optional[str]) -> str:
+    """Inverse of `_csv_text`; no document is an empty cell."""
+    if text is None:
+        return ""
+    if text == "" or _csv_text(text) != text:
+        return json.dumps(text, ensure_ascii=False)
+    return text
+
+
 def _coerce_id(raw: Any, where: str) -> _Id:
     if isinstance(raw, bool):
         raise CliError(f"{where}: an id must be an integer or a string, not a bool")
@@ -399,8 +421,10 @@ def read_csv(
                 for k, cell in rec.items():
                     if k is None or cell is None or cell == "":
                         continue  # a missing value
-                    if k in (cols.id, cols.vector, cols.document):
+                    if k in (cols.id, cols.vector):
                         row[k] = cell
+                    elif k == cols.document:
+                        row[k] = _csv_text(cell)
                     else:
                         row[k] = _csv_value(cell)
                 yield where, row
@@ -649,7 +673,7 @@ def cmd_export(args: argparse.Namespace, out: IO[str]) -> int:
             for i, rid in enumerate(ids):
                 row = [str(rid), json.dumps(vectors[i].tolist())]
                 if any_docs:
-                    row.append(docs[i] or "")
+                    row.append(_csv_text_cell(docs[i]))
                 row.extend(_csv_cell(metas[i][k]) if k in metas[i] else "" for k in keys)
                 w.writerow(row)
     else:

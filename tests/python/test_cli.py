@@ -70,12 +70,14 @@ def contents(path: Path) -> Dict[Any, Tuple[List[float], Dict[str, Any]]]:
     return out
 
 
+text = st.characters(blacklist_characters="\x00")  # CSV cannot hold NUL
+
 # --- strategies: small rows with typed metadata fields (one type per field) ---------
 
 # Multiples of 1/64: exact in float32, and a norm of 0 or at least 1/64 (in range).
 f32 = st.integers(-(10**6), 10**6).map(lambda i: i / 64)
 field_values = {
-    "s": st.text(st.characters(blacklist_characters="\x00"), max_size=8),
+    "s": st.text(text, max_size=8),
     "i": st.integers(min_value=-(2**63), max_value=2**63 - 1),
     "f": st.floats(allow_nan=False, allow_infinity=False),
     "b": st.booleans(),
@@ -83,10 +85,19 @@ field_values = {
 
 
 @st.composite
-def row_sets(draw: st.DrawFn) -> Tuple[int, List[Row]]:
+def row_sets(draw: st.DrawFn) -> Tuple[str, int, List[Row], List[Optional[str]]]:
+    """(id type, dim, rows, documents)."""
+    id_type = draw(st.sampled_from(["int", "str"]))
     dim = draw(st.integers(1, 5))
-    ids = draw(st.lists(st.integers(0, 2**63 - 1), min_size=1, max_size=12, unique=True))
+    if id_type == "int":
+        ids: List[Any] = draw(
+            st.lists(st.integers(0, 2**63 - 1), min_size=1, max_size=12, unique=True)
+        )
+    else:
+        ids = draw(st.lists(st.text(text, min_size=1, max_size=6), min_size=1, max_size=12,
+                            unique=True))  # fmt: skip
     rows: List[Row] = []
+    docs: List[Optional[str]] = []
     for i in ids:
         vec = draw(st.lists(f32, min_size=dim, max_size=dim))
         meta = {}
@@ -94,47 +105,86 @@ def row_sets(draw: st.DrawFn) -> Tuple[int, List[Row]]:
             if draw(st.booleans()):
                 meta[key] = draw(values)
         rows.append((i, vec, meta))
-    return dim, rows
+        docs.append(draw(st.none() | st.text(text, max_size=8)))
+    return id_type, dim, rows, docs
 
 
-def expected(rows: Sequence[Row]) -> Dict[Any, Tuple[List[float], Dict[str, Any]]]:
+def make_rich_db(
+    path: Path, id_type: str, dim: int, rows: Sequence[Row], docs: Sequence[Optional[str]]
+) -> None:
+    with NusterDB(str(path), DatabaseConfig(dim, id_type=id_type)) as db:
+        db.bulk_add(
+            [r[0] for r in rows],
+            np.asarray([r[1] for r in rows], dtype=np.float32),
+            [r[2] for r in rows],
+            list(docs),
+        )
+
+
+Full = Dict[Any, Tuple[List[float], Dict[str, Any], Optional[str]]]
+
+
+def full_contents(path: Path) -> Full:
+    out = {}
+    with NusterDB.open(str(path), read_only=True) as db:
+        for i in db.list_ids():
+            v, m = db.get(i), db.get_metadata(i)
+            assert v is not None
+            assert m is not None
+            out[i] = (v.to_numpy().tolist(), m.to_dict(), db.get_document(i))
+    return out
+
+
+def expected(rows: Sequence[Row], docs: Sequence[Optional[str]]) -> Full:
     return {
-        r[0]: (np.asarray(r[1], dtype=np.float32).tolist(), r[2])
-        for r in sorted(rows, key=lambda r: r[0])
+        r[0]: (np.asarray(r[1], dtype=np.float32).tolist(), r[2], d)
+        for r, d in sorted(zip(rows, docs), key=lambda x: x[0][0])
     }
 
 
-def check_file(fmt: str, file: Path, rows: Sequence[Row], ids_file: Path) -> None:
-    """The exported file, read with an independent reader, holds the rows in id order."""
-    want = sorted(rows, key=lambda r: r[0])
-    vecs = np.asarray([r[1] for r in want], dtype=np.float32)
+def check_file(fmt: str, file: Path, want: Full, ids_file: Path) -> None:
+    """The exported file, read with an independent reader, holds the rows in id order
+    (ints ascending, strings by code point, which is their UTF-8 byte order)."""
+    ids = list(want)
+    vecs = [v for v, _, _ in want.values()]
+    metas = [m for _, m, _ in want.values()]
+    docs = [d for _, _, d in want.values()]
     if fmt == "npy":
         got = np.load(file)
         assert got.dtype == np.float32
-        np.testing.assert_array_equal(got, vecs.reshape(len(want), -1))
-        assert np.load(ids_file).tolist() == [r[0] for r in want]
+        np.testing.assert_array_equal(got, np.asarray(vecs, dtype=np.float32))
+        assert np.load(ids_file).tolist() == ids
     elif fmt == "jsonl":
         lines = [json.loads(x) for x in file.read_text(encoding="utf-8").split("\n") if x]
-        assert lines == [{"id": r[0], "vector": v, **r[2]} for r, v in zip(want, vecs.tolist())]
+        assert lines == [
+            {"id": i, "vector": v, **({} if d is None else {"document": d}), **m}
+            for i, v, m, d in zip(ids, vecs, metas, docs)
+        ]
     elif fmt == "csv":
         with open(file, encoding="utf-8", newline="") as f:
             table = list(csv.DictReader(f))
-        assert [int(t["id"]) for t in table] == [r[0] for r in want]
-        assert [json.loads(t["vector"]) for t in table] == vecs.tolist()
-        for t, r in zip(table, want):
+        assert [t["id"] for t in table] == [str(i) for i in ids]
+        assert [json.loads(t["vector"]) for t in table] == vecs
+        for t, m, d in zip(table, metas, docs):
+            cell = t.get("document", "")
+            if d is None:
+                assert cell == ""
+            else:  # as is, or JSON-quoted when it would read back as something else
+                assert cell == d or json.loads(cell) == d
             for key in field_values:
-                if key not in r[2]:
+                if key not in m:
                     assert t.get(key, "") == ""
-                elif key == "s" and not looks_like_json(r[2][key]):
-                    assert t[key] == r[2][key]  # plain text stays plain
+                elif key == "s" and not looks_like_json(m[key]):
+                    assert t[key] == m[key]  # plain text stays plain
                 else:
-                    assert json.loads(t[key]) == r[2][key]
+                    assert json.loads(t[key]) == m[key]
     else:
         table = pyarrow.parquet.read_table(file).to_pylist()
-        assert [t["id"] for t in table] == [r[0] for r in want]
-        assert [t["vector"] for t in table] == vecs.tolist()
-        for t, r in zip(table, want):
-            assert {k: v for k, v in t.items() if k in field_values and v is not None} == r[2]
+        assert [t["id"] for t in table] == ids
+        assert [t["vector"] for t in table] == vecs
+        for t, m, d in zip(table, metas, docs):
+            assert t.get("document") == d
+            assert {k: v for k, v in t.items() if k in field_values and v is not None} == m
 
 
 def looks_like_json(s: str) -> bool:
@@ -148,21 +198,27 @@ def looks_like_json(s: str) -> bool:
 @pytest.mark.parametrize("fmt", FORMATS)
 @settings(max_examples=8)
 @given(data=row_sets())
-def test_export_then_import_round_trips(fmt: str, data: Tuple[int, List[Row]]) -> None:
-    dim, rows = data
+def test_export_then_import_round_trips(
+    fmt: str, data: Tuple[str, int, List[Row], List[Optional[str]]]
+) -> None:
+    id_type, dim, rows, docs = data
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp, "src"), Path(tmp, "dst")
         file, ids_file = Path(tmp, f"rows.{fmt}"), Path(tmp, "ids.npy")
-        make_db(src, rows, dim)
+        make_rich_db(src, id_type, dim, rows, docs)
+        want = expected(rows, docs)
+        assert full_contents(src) == want
         extra = ["--ids", str(ids_file)] if fmt == "npy" else []
         assert main(["export", str(src), str(file), *extra]) == 0
-        check_file(fmt, file, rows, ids_file)
-        assert main(["import", str(dst), str(file), *extra]) == 0
-        got = contents(dst)
-        want = expected(rows)
+        check_file(fmt, file, want, ids_file)
+        # CSV cells are untyped: the id kind is stated (jsonl, parquet and npy say it).
+        kind = ["--id-type", id_type] if fmt == "csv" else []
+        assert main(["import", str(dst), str(file), *extra, *kind]) == 0
         if fmt == "npy":  # vectors and ids only
-            want = {k: (v, {}) for k, (v, _) in want.items()}
-        assert got == want
+            want = {k: (v, {}, None) for k, (v, _, _) in want.items()}
+        assert full_contents(dst) == want
+        with NusterDB.open(str(dst), read_only=True) as db:
+            assert db.config.id_type == id_type
 
 
 def test_import_npy_numbers_rows_from_id_start_and_creates_as_asked(
