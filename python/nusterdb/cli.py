@@ -496,9 +496,36 @@ def _columns(args: argparse.Namespace) -> Columns:
 
 def _create(args: argparse.Namespace, dim: int, str_ids: bool) -> NusterDB:
     id_type = args.id_type or ("str" if str_ids else "int")
-    kwargs: Dict[str, Any] = {"index_type": args.index, "distance_metric": args.metric}
-    cfg = DatabaseConfig(dim, id_type=id_type, **kwargs)
+    cfg = DatabaseConfig(
+        dim, index_type=args.index or "flat", distance_metric=args.metric, id_type=id_type
+    )
     return NusterDB(args.path, cfg)
+
+
+def _check_stated(args: argparse.Namespace, db: NusterDB) -> None:
+    """The options for a new database, given for an existing one, must agree with it
+    (they cannot change it)."""
+    cfg = db.config
+    stated = [
+        ("--dim", args.dim, cfg.dim),
+        ("--metric", _metric_name(args.metric), cfg.distance_metric.name),
+        ("--index", args.index, cfg.index_type),
+        ("--id-type", args.id_type, cfg.id_type),
+    ]
+    for flag, given, actual in stated:
+        if given is not None and given != actual:
+            db.close()
+            raise CliError(
+                f"{flag} {given} differs from the existing database's {actual} "
+                "(these options apply only to a new database)"
+            )
+
+
+def _metric_name(name: Optional[str]) -> Optional[str]:
+    """The canonical name of a metric name or alias (`None` stays `None`)."""
+    if name is None:
+        return None
+    return DatabaseConfig(1, distance_metric=name).distance_metric.name
 
 
 def _looks_str(batch: Sequence[_Row], fmt: str) -> bool:
@@ -544,6 +571,7 @@ def cmd_import(args: argparse.Namespace, out: IO[str]) -> int:
                     created = True
                 else:
                     db = _open(args.path, read_only=False)
+                    _check_stated(args, db)
             ids = _ids_for(db.config.id_type, [r[0] for r in batch], fmt)
             dim = db.config.dim
             try:
@@ -966,10 +994,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batch-size", type=_positive, default=DEFAULT_BATCH, help="rows per atomic batch"
     )
-    g = p.add_argument_group("a new database")
+    g = p.add_argument_group("a new database (given for an existing one, they must agree with it)")
     g.add_argument("--dim", type=_positive, help="default: the length of the first vector")
-    g.add_argument("--metric", default="cosine", help="distance metric (default: cosine)")
-    g.add_argument("--index", choices=("flat", "hnsw"), default="flat", help="default: flat")
+    g.add_argument("--metric", help="distance metric (default: euclidean)")
+    g.add_argument("--index", choices=("flat", "hnsw"), help="default: flat")
     g.add_argument(
         "--id-type",
         choices=("int", "str"),

@@ -70,7 +70,7 @@ def contents(path: Path) -> Dict[Any, Tuple[List[float], Dict[str, Any]]]:
     return out
 
 
-text = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")  # no NUL in CSV
+text = st.characters(codec="utf-8", blacklist_characters="\x00")  # no NUL in CSV
 
 # --- strategies: small rows with typed metadata fields (one type per field) ---------
 
@@ -595,3 +595,22 @@ def test_csv_ids_take_the_database_kind(tmp_path: Path, capsys: pytest.CaptureFi
     assert err.count("\n") == 1
     with NusterDB.open(str(tmp_path / "a"), read_only=True) as db:
         assert len(db) == 2
+
+
+def test_new_database_options_must_agree_with_an_existing_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    np.save(tmp_path / "v.npy", np.ones((3, 4), dtype=np.float32))
+    db, v = str(tmp_path / "db"), str(tmp_path / "v.npy")
+    assert run(capsys, "import", db, v, "--metric", "cosine", "--index", "hnsw")[0] == 0
+    for flag, value in (("--dim", "5"), ("--metric", "euclidean"), ("--index", "flat"),
+                        ("--id-type", "str")):  # fmt: skip
+        code, _, err = run(capsys, "import", db, v, "--id-start", "10", flag, value)
+        assert code == 1
+        assert f"{flag} {value} differs from the existing database's" in err
+    # Agreeing options are accepted.
+    code, _, err = run(capsys, "import", db, v, "--id-start", "10", "--dim", "4",
+                       "--metric", "cosine", "--index", "hnsw", "--id-type", "int")  # fmt: skip
+    assert code == 0, err
+    with NusterDB.open(db, read_only=True) as h:
+        assert h.list_ids() == [0, 1, 2, 10, 11, 12]
