@@ -49,9 +49,9 @@ PY="${PYTHON:-$NUSTERDB_VENV/bin/python}"
 export PYTHON="$PY"
 # What lint (mypy reads the tests' imports too) and the tests need before the wheel exists; the
 # wheel's `test` extra (pyproject.toml) is installed with it at step 3. tomli stands in for
-# tomllib before Python 3.11.
+# tomllib before Python 3.11. llama-index-core: mypy checks the LlamaIndex integration and its tests.
 DEV_DEPS=(ruff mypy types-PyYAML numpy pytest pytest-timeout pytest-benchmark hypothesis pyyaml
-    "tomli; python_version < '3.11'")
+    "tomli; python_version < '3.11'" "llama-index-core>=0.12; python_version >= '3.9'")
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
@@ -78,12 +78,14 @@ WHEELS=("$WORK"/dist/nusterdb-*.whl)
 # --no-deps: reinstall nusterdb itself even at an unchanged version, without reinstalling
 # numpy; the second install then adds any dependency (and test extra) still missing.
 step "$PY" -m pip install --quiet --force-reinstall --no-deps "${WHEELS[0]}"
-step "$PY" -m pip install --quiet "${WHEELS[0]}[test]"
+step "$PY" -m pip install --quiet "${WHEELS[0]}[test,llama-index]"
 
 header "4/6 stubtest"
 step scripts/lint.sh --stubtest-only
 
 header "5/6 Python tests"
+# The integration tests fail instead of skipping when their framework is missing.
+export NUSTERDB_REQUIRE_INTEGRATIONS=1
 step "$PY" -m pytest tests/python
 
 header "6/6 examples"

@@ -3,6 +3,7 @@
 import os
 from typing import (
     Any,
+    Callable,
     Dict,
     Final,
     Iterator,
@@ -309,6 +310,9 @@ _MetadataLike = Union[Metadata, Dict[str, _MetadataValue]]
 _Id = Union[int, str]
 _Ids = Union[Sequence[int], Sequence[str], npt.NDArray[Any]]
 _Include = Sequence[str]
+# progress=: None (a bar on stderr when it is a terminal and the work lasts over a
+# second), True (a bar), False (none), or callback(phase, done, total).
+_Progress = Union[None, bool, Callable[[str, int, int], object]]
 
 @final
 class SearchHit:
@@ -377,9 +381,12 @@ class NusterDB:
         config: Optional[DatabaseConfig] = None,
         dim: Optional[int] = None,
         read_only: bool = False,
+        progress: _Progress = None,
     ) -> NusterDB: ...
     @staticmethod
-    def open(path: _Path, read_only: bool = False) -> NusterDB: ...
+    def open(path: _Path, read_only: bool = False, progress: _Progress = None) -> NusterDB:
+        """Opens an existing database with its stored config. Loading and graph builds
+        report to ``progress``; Ctrl-C stops them (KeyboardInterrupt), writing nothing."""
     @staticmethod
     def simple(path: Optional[_Path], dim: int, use_hnsw: bool = False) -> NusterDB: ...
     @staticmethod
@@ -452,13 +459,16 @@ class NusterDB:
         vectors: Union[Sequence[_VectorLike], npt.NDArray[Any]],
         metadata: Optional[Sequence[Optional[_MetadataLike]]] = None,
         documents: Optional[Sequence[Optional[str]]] = None,
+        progress: _Progress = None,
     ) -> int:
         """Adds many vectors in one atomic write. Returns the number added.
         The rows are copied (one memcpy for a float32 C-contiguous (n, dim) array) while
         the GIL is held, and that copy is what is validated, stored and indexed: another
         thread changing the array during the call cannot make them disagree. A bad row
         is named by its index and id; an id given twice raises DuplicateIdError naming
-        both rows."""
+        both rows. Indexing reports to ``progress``; Ctrl-C (or a callback that raises)
+        before the write is committed stops the call with nothing stored; one arriving
+        while it is committed is absorbed and the call returns normally."""
     def remove(self, id: _Id) -> bool:
         """Removes an id; returns whether it was there."""
     def bulk_remove(self, ids: _Ids) -> int:
@@ -500,11 +510,13 @@ class NusterDB:
         k: int = 10,
         filter: Optional[_Filter] = None,
         ef_search: Optional[int] = None,
+        progress: _Progress = None,
     ) -> Tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
         """(ids, distances) of shape (n, min(k, number of stored vectors)), nearest
         first, padded where fewer match (a filter): ids int64 padded with -1 (string
         ids: an object array padded with None), distances float32 padded with inf. A
-        huge k allocates nothing k-sized. The queries are copied while the GIL is held."""
+        huge k allocates nothing k-sized. The queries are copied while the GIL is held.
+        Reports to ``progress``; Ctrl-C stops it (KeyboardInterrupt)."""
     def snapshot(self) -> str: ...
     def snapshot_named(self, name: str) -> str: ...
     def snapshot_with_metadata(self, name: str, metadata: _MetadataLike) -> str: ...

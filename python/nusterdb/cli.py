@@ -589,7 +589,13 @@ def cmd_import(args: argparse.Namespace, out: IO[str]) -> int:
             metas = [r[2] for r in batch] if any(r[2] for r in batch) else None
             docs = [r[3] for r in batch]
             try:
-                db.bulk_add(ids, vectors, metas, docs if any(d is not None for d in docs) else None)
+                db.bulk_add(
+                    ids,
+                    vectors,
+                    metas,
+                    docs if any(d is not None for d in docs) else None,
+                    progress=False,  # the import's own bar covers every batch
+                )
             except NusterDBError as e:
                 raise type(e)(
                     f"{e} (batch {batch_no + 1}, rows {imported + 1}..{imported + len(batch)}; "

@@ -747,6 +747,7 @@ mod tests {
                 "dim",
                 "index_type",
                 "distance_metric",
+                "id_type",
                 "max_nb_connection",
                 "max_layer"
             ]

@@ -27,6 +27,7 @@ use crate::index::hnsw::{vector_hash, HnswIndex};
 use crate::index::VectorIndex;
 use crate::metadata::Metadata;
 use crate::metric::DistanceMetric;
+use crate::progress::{in_pieces, Observer, Phase, Unobserved};
 use crate::snapshot::{self, Listing, SnapshotInfo};
 use crate::storage::codec::{self, decode_config, decode_format, encode_config, encode_format};
 use crate::storage::fileio::{write_atomic, FileIo, OsIo};
@@ -338,32 +339,37 @@ type Loaded = (Maps, GraphLoad);
 
 /// Reads every record from `store` into fresh in-memory structures; an HNSW graph comes
 /// from the graph file at `graph` when it is readable (see [`load_vectors_into_graph`]).
+///
+/// `observer` is told of the progress and may stop the load ([`Error::Interrupted`]):
+/// nothing is written while loading, so a stopped open leaves the files as they were.
 fn load_maps(
     store: &Store,
     config: &DatabaseConfig,
     graph: Option<(&dyn FileIo, &Path)>,
+    observer: &dyn Observer,
 ) -> Result<Loaded> {
     let path = store.path().to_path_buf();
+    let load = Loading::new(store, observer);
     let (ids, index, graph_load) = match graph {
         Some((io, file)) => match read_graph_file(io, file, config) {
-            Ok(Some(image)) => match load_vectors_into_graph(store, config, image)? {
+            Ok(Some(image)) => match load_vectors_into_graph(store, config, image, &load)? {
                 Ok(loaded) => loaded,
                 Err(reason) => {
-                    let (ids, index) = load_vectors(store, config)?;
+                    let (ids, index) = load_vectors(store, config, &load)?;
                     (ids, index, GraphLoad::Rebuilt { reason })
                 }
             },
             Ok(None) => {
-                let (ids, index) = load_vectors(store, config)?;
+                let (ids, index) = load_vectors(store, config, &load)?;
                 (ids, index, GraphLoad::Built)
             }
             Err(reason) => {
-                let (ids, index) = load_vectors(store, config)?;
+                let (ids, index) = load_vectors(store, config, &load)?;
                 (ids, index, GraphLoad::Rebuilt { reason })
             }
         },
         None => {
-            let (ids, index) = load_vectors(store, config)?;
+            let (ids, index) = load_vectors(store, config, &load)?;
             (ids, index, GraphLoad::NotPersisted)
         }
     };
@@ -438,7 +444,11 @@ fn load_names(store: &Store, ids: &IdMap) -> Result<Names> {
 
 /// Every stored vector into a fresh index, handed over as one batch (an HNSW graph is
 /// then built in parallel instead of one insert at a time).
-fn load_vectors(store: &Store, config: &DatabaseConfig) -> Result<(IdMap, Box<dyn VectorIndex>)> {
+fn load_vectors(
+    store: &Store,
+    config: &DatabaseConfig,
+    load: &Loading<'_>,
+) -> Result<(IdMap, Box<dyn VectorIndex>)> {
     let path = store.path();
     let mut ids = IdMap::with_capacity(config.hnsw.max_nb_elements.min(1 << 20));
     let mut index = new_index(config, 0);
@@ -451,11 +461,58 @@ fn load_vectors(store: &Store, config: &DatabaseConfig) -> Result<(IdMap, Box<dy
         codec::decode_vector_into(bytes, &mut data[start..])
             .map_err(|d| corruption(path, format!("vector {id}: {d}")))?;
         slots.push(ids.assign(id)?);
-        Ok(())
+        load.record()
     })?;
     let items: Vec<(u32, &[f32])> = slots.iter().copied().zip(data.chunks_exact(dim)).collect();
-    index.insert_many(&items);
+    load.index(index.as_mut(), &items)?;
     Ok((ids, index))
+}
+
+/// Progress of an open: the records read (against RocksDB's estimate of their number)
+/// and the vectors linked, reported to an [`Observer`] that may stop the open.
+struct Loading<'a> {
+    observer: &'a dyn Observer,
+    total: u64,
+    done: std::cell::Cell<u64>,
+}
+
+impl<'a> Loading<'a> {
+    /// Records between two observer calls while reading.
+    const EVERY: u64 = 4096;
+
+    fn new(store: &Store, observer: &'a dyn Observer) -> Self {
+        // Vectors are about half the keys (one metadata record each).
+        let total = store
+            .int_property("rocksdb.estimate-num-keys")
+            .map_or(0, |k| k / 2);
+        Self {
+            observer,
+            total,
+            done: std::cell::Cell::new(0),
+        }
+    }
+
+    /// One vector record read.
+    fn record(&self) -> Result<()> {
+        let done = self.done.get() + 1;
+        self.done.set(done);
+        if done.is_multiple_of(Self::EVERY)
+            && !self
+                .observer
+                .step(Phase::Loading, done, self.total.max(done))
+        {
+            return Err(Error::Interrupted("loading"));
+        }
+        Ok(())
+    }
+
+    /// Links `items` into `index` in pieces the observer may stop between.
+    fn index(&self, index: &mut dyn VectorIndex, items: &[(u32, &[f32])]) -> Result<()> {
+        in_pieces(items, 256, Phase::Indexing, self.observer, |piece| {
+            index.insert_many(piece)
+        })
+        .map_err(|_| Error::Interrupted("indexing"))
+    }
 }
 
 /// Ids and an index brought up to date from a graph file.
@@ -494,6 +551,7 @@ fn load_vectors_into_graph(
     store: &Store,
     config: &DatabaseConfig,
     image: crate::index::hnsw::GraphImage,
+    load: &Loading<'_>,
 ) -> Result<std::result::Result<LoadedGraph, String>> {
     let path = store.path();
     let dim = config.dim;
@@ -529,7 +587,7 @@ fn load_vectors_into_graph(
                 pending.extend_from_slice(&row);
             }
         }
-        Ok(())
+        load.record()
     })?;
     let gone: Vec<u64> = (0..ids.slot_extent() as u32)
         .filter(|&s| !seen.contains(s))
@@ -554,7 +612,7 @@ fn load_vectors_into_graph(
         items.push((s, v));
     }
     let inserted = items.len();
-    index.insert_many(&items);
+    load.index(&mut index, &items)?;
     drop(items);
     Ok(Ok((
         ids,
@@ -606,7 +664,22 @@ impl Database {
         config: Option<DatabaseConfig>,
         read_only: bool,
     ) -> Result<Database> {
-        Self::open_with_io(location, config, read_only, Arc::new(OsIo))
+        Self::open_observed(location, config, read_only, &Unobserved)
+    }
+
+    /// [`Database::open`] watched by `observer`, which is told how the loading and the
+    /// graph build go and may stop them: the open then fails with
+    /// [`Error::Interrupted`], having written nothing.
+    ///
+    /// # Errors
+    /// As [`Database::open`]; [`Error::Interrupted`].
+    pub fn open_observed(
+        location: Location,
+        config: Option<DatabaseConfig>,
+        read_only: bool,
+        observer: &dyn Observer,
+    ) -> Result<Database> {
+        Self::open_inner(location, config, read_only, Arc::new(OsIo), observer)
     }
 
     /// [`Database::open`] with the files NusterDB writes itself (the graph file) going
@@ -619,6 +692,16 @@ impl Database {
         config: Option<DatabaseConfig>,
         read_only: bool,
         io: Arc<dyn FileIo>,
+    ) -> Result<Database> {
+        Self::open_inner(location, config, read_only, io, &Unobserved)
+    }
+
+    fn open_inner(
+        location: Location,
+        config: Option<DatabaseConfig>,
+        read_only: bool,
+        io: Arc<dyn FileIo>,
+        observer: &dyn Observer,
     ) -> Result<Database> {
         let process = ProcessToken::current();
         crate::storage::fork::check_usable()?;
@@ -668,7 +751,8 @@ impl Database {
                 (store, config, None)
             }
             Location::Path(path) => {
-                let (store, config, loaded, held) = Self::open_writer(path, config, io.as_ref())?;
+                let (store, config, loaded, held) =
+                    Self::open_writer(path, config, io.as_ref(), observer)?;
                 lock = Some(held);
                 (store, config, loaded)
             }
@@ -680,7 +764,12 @@ impl Database {
                     Location::Path(p) => graph_file(p, &config),
                     Location::Memory => None,
                 };
-                load_maps(&store, &config, graph.as_deref().map(|g| (io.as_ref(), g)))?
+                load_maps(
+                    &store,
+                    &config,
+                    graph.as_deref().map(|g| (io.as_ref(), g)),
+                    observer,
+                )?
             }
         };
         let state = State::new(store, maps, graph_load);
@@ -738,6 +827,7 @@ impl Database {
         path: &Path,
         given: Option<DatabaseConfig>,
         io: &dyn FileIo,
+        observer: &dyn Observer,
     ) -> Result<(Store, DatabaseConfig, Option<Loaded>, Arc<WriterLock>)> {
         let not_found = || Error::Io {
             path: path.to_path_buf(),
@@ -802,7 +892,12 @@ impl Database {
                     Store::open_frozen(path, &storage, &lock)?
                 };
                 let graph = graph_file(path, &config);
-                let loaded = load_maps(&frozen, &config, graph.as_deref().map(|g| (io, g)))?;
+                let loaded = load_maps(
+                    &frozen,
+                    &config,
+                    graph.as_deref().map(|g| (io, g)),
+                    observer,
+                )?;
                 drop(frozen);
                 let store = Store::open_writer(path, &storage, Arc::clone(&lock))?;
                 if config != stored {
@@ -1013,7 +1108,7 @@ impl Database {
         let (store, _) = open_follower(&path, &storage)?;
         let graph_path = self.shared.graph_path();
         let graph = graph_path.as_deref().map(|p| (self.shared.io.as_ref(), p));
-        let (maps, graph_load) = load_maps(&store, &self.shared.config, graph)?;
+        let (maps, graph_load) = load_maps(&store, &self.shared.config, graph, &Unobserved)?;
         let fresh = State::new(store, maps, graph_load);
         let old = {
             let mut guard = self.shared.state.write();

@@ -41,6 +41,11 @@ pub enum Error {
     #[error("id {id} appears more than once in the batch (rows {first} and {again})")]
     RepeatedId { id: Id, first: usize, again: usize },
 
+    /// Long work stopped by its [`crate::progress::Observer`] (Ctrl-C, or a progress
+    /// callback that raised): nothing was stored or opened.
+    #[error("interrupted while {0}: nothing was changed")]
+    Interrupted(&'static str),
+
     /// An id that is not stored (for operations that need it, like `update`).
     #[error("id {0} not found")]
     IdNotFound(Id),

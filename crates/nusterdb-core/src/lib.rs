@@ -29,6 +29,7 @@ pub mod ids;
 pub mod index;
 pub mod metadata;
 pub mod metric;
+pub mod progress;
 pub mod rng;
 pub mod snapshot;
 pub mod storage;

@@ -20,6 +20,7 @@ use crate::filter::to_filter;
 use crate::ids::{id_to_py, to_id, to_ids};
 use crate::metadata::PyMetadata;
 use crate::metric::PyDistanceMetric;
+use crate::progress::PyObserver;
 use crate::records::{records_dict, to_include, PySearchHit};
 use crate::vector::PyVector;
 
@@ -280,11 +281,12 @@ impl PyNusterDB {
         path: Option<&Bound<'_, PyAny>>,
         config: Option<DatabaseConfig>,
         read_only: bool,
+        progress: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let loc = location(path)?;
-        let db = py
-            .detach(move || Database::open(loc, config, read_only))
-            .py()?;
+        let watch = PyObserver::new(py, progress, "open")?;
+        let opened = py.detach(|| Database::open_observed(loc, config, read_only, &watch));
+        let db = watch.finish(py, opened, false)?;
         let this = Self { db };
         this.warn_if_rebuilt(py)?;
         Ok(this)
@@ -363,13 +365,14 @@ impl PyNusterDB {
     /// existing one uses its stored config with what `config`/`dim` state applied:
     /// structural fields must match (else ConfigMismatchError), runtime knobs apply.
     #[new]
-    #[pyo3(signature = (path = None, config = None, dim = None, read_only = false))]
+    #[pyo3(signature = (path = None, config = None, dim = None, read_only = false, progress = None))]
     fn new(
         py: Python<'_>,
         path: Option<&Bound<'_, PyAny>>,
         config: Option<PyRef<'_, PyDatabaseConfig>>,
         dim: Option<usize>,
         read_only: bool,
+        progress: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let config = match (config, dim) {
             (Some(c), Some(d)) if c.inner.dim != d => {
@@ -382,14 +385,19 @@ impl PyNusterDB {
             (None, Some(d)) => Some(dim_config(d)?),
             (None, None) => None,
         };
-        Self::open_with(py, path, config, read_only)
+        Self::open_with(py, path, config, read_only, progress)
     }
 
     /// Opens an existing database with its stored config.
     #[staticmethod]
-    #[pyo3(signature = (path, read_only = false))]
-    fn open(py: Python<'_>, path: &Bound<'_, PyAny>, read_only: bool) -> PyResult<Self> {
-        Self::open_with(py, Some(path), None, read_only)
+    #[pyo3(signature = (path, read_only = false, progress = None))]
+    fn open(
+        py: Python<'_>,
+        path: &Bound<'_, PyAny>,
+        read_only: bool,
+        progress: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        Self::open_with(py, Some(path), None, read_only, progress)
     }
 
     /// A flat (exact) or HNSW database with defaults.
@@ -402,7 +410,7 @@ impl PyNusterDB {
         use_hnsw: bool,
     ) -> PyResult<Self> {
         let cfg = simple_config(dim, use_hnsw)?;
-        Self::open_with(py, path, Some(cfg), false)
+        Self::open_with(py, path, Some(cfg), false, None)
     }
 
     /// A flat database (alias of the one exact search).
@@ -604,7 +612,9 @@ impl PyNusterDB {
     }
 
     /// Adds many vectors atomically (all or nothing); returns how many were added.
-    #[pyo3(signature = (ids, vectors, metadata = None, documents = None))]
+    /// Ctrl-C (or a progress callback that raises) before the write is committed
+    /// stops it with nothing stored.
+    #[pyo3(signature = (ids, vectors, metadata = None, documents = None, progress = None))]
     fn bulk_add(
         &self,
         py: Python<'_>,
@@ -612,6 +622,7 @@ impl PyNusterDB {
         vectors: &Bound<'_, PyAny>,
         metadata: Option<&Bound<'_, PyAny>>,
         documents: Option<&Bound<'_, PyAny>>,
+        progress: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<usize> {
         let ids = self.ids(ids)?;
         let (rows, n) = to_rows(vectors, self.db.config().dim, "vectors")?;
@@ -626,8 +637,12 @@ impl PyNusterDB {
             optional_metadata(o).map(|m| Some(m.unwrap_or_default()))
         })?;
         let docs = per_row(documents, n, "documents", optional_document)?;
-        py.detach(|| self.db.put(PutMode::Add, &ids, &rows, metas, docs))
-            .py()
+        let watch = PyObserver::new(py, progress, "bulk_add")?;
+        let added = py.detach(|| {
+            self.db
+                .put_observed(PutMode::Add, &ids, &rows, metas, docs, &watch)
+        });
+        watch.finish(py, added, true)
     }
 
     /// Removes an id; returns whether it was there.
@@ -745,7 +760,7 @@ impl PyNusterDB {
     /// Searches every row of an (n, dim) batch; returns (ids, distances) arrays of shape
     /// (n, min(k, number of stored vectors)), padded with -1 / inf where fewer match
     /// (string ids: an object array padded with None).
-    #[pyo3(signature = (queries, k = 10, filter = None, ef_search = None))]
+    #[pyo3(signature = (queries, k = 10, filter = None, ef_search = None, progress = None))]
     fn batch_search<'py>(
         &self,
         py: Python<'py>,
@@ -753,58 +768,61 @@ impl PyNusterDB {
         k: i64,
         filter: Option<&Bound<'py, PyAny>>,
         ef_search: Option<usize>,
+        progress: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let k = to_k(k)?;
         let (rows, n) = to_rows(queries, self.db.config().dim, "queries")?;
         let f = to_filter(filter)?;
         let str_ids = self.id_type() == IdType::Str;
-        let (width, int_ids, names, dists) = py
-            .detach(|| -> nusterdb_core::Result<BatchOut> {
-                // No row can hold more than the stored vectors, so the arrays are that
-                // wide at most: a huge k allocates nothing k-sized. The core gets the
-                // clamped k too (at least 1, so it still validates the queries), and
-                // its n·k cap then bounds what is allocated here.
-                let width = k.min(self.db.count()?);
-                let kk = width.max(1);
-                // The arrays are allocated once the core accepted the batch (its n·k
-                // cap comes first).
-                let mut int_ids = Vec::new();
-                let mut names: Vec<Option<Id>> = Vec::new();
-                let mut dists: Vec<f32>;
-                // Rows hold at most `width` hits, except when the count was 0 (the core
-                // ran with k = 1) and a writer added a vector since.
-                if str_ids {
-                    let hits = if n == 0 {
-                        Vec::new()
-                    } else {
-                        self.db.batch_search_ids(&rows, kk, f.as_ref(), ef_search)?
-                    };
-                    names = vec![None; n * width];
-                    dists = vec![f32::INFINITY; n * width];
-                    for (row, h) in hits.into_iter().enumerate() {
-                        for (j, (id, d)) in h.into_iter().take(width).enumerate() {
-                            names[row * width + j] = Some(id);
-                            dists[row * width + j] = d;
-                        }
-                    }
+        let watch = PyObserver::new(py, progress, "batch_search")?;
+        let found = py.detach(|| -> nusterdb_core::Result<BatchOut> {
+            // No row can hold more than the stored vectors, so the arrays are that
+            // wide at most: a huge k allocates nothing k-sized. The core gets the
+            // clamped k too (at least 1, so it still validates the queries), and
+            // its n·k cap then bounds what is allocated here.
+            let width = k.min(self.db.count()?);
+            let kk = width.max(1);
+            // The arrays are allocated once the core accepted the batch (its n·k
+            // cap comes first).
+            let mut int_ids = Vec::new();
+            let mut names: Vec<Option<Id>> = Vec::new();
+            let mut dists: Vec<f32>;
+            // Rows hold at most `width` hits, except when the count was 0 (the core
+            // ran with k = 1) and a writer added a vector since.
+            if str_ids {
+                let hits = if n == 0 {
+                    Vec::new()
                 } else {
-                    let hits = if n == 0 {
-                        Vec::new()
-                    } else {
-                        self.db.batch_search(&rows, kk, f.as_ref(), ef_search)?
-                    };
-                    int_ids = vec![-1i64; n * width];
-                    dists = vec![f32::INFINITY; n * width];
-                    for (row, h) in hits.iter().enumerate() {
-                        for (j, &(id, d)) in h.iter().take(width).enumerate() {
-                            int_ids[row * width + j] = id as i64;
-                            dists[row * width + j] = d;
-                        }
+                    self.db
+                        .batch_search_ids(&rows, kk, f.as_ref(), ef_search, &watch)?
+                };
+                names = vec![None; n * width];
+                dists = vec![f32::INFINITY; n * width];
+                for (row, h) in hits.into_iter().enumerate() {
+                    for (j, (id, d)) in h.into_iter().take(width).enumerate() {
+                        names[row * width + j] = Some(id);
+                        dists[row * width + j] = d;
                     }
                 }
-                Ok((width, int_ids, names, dists))
-            })
-            .py()?;
+            } else {
+                let hits = if n == 0 {
+                    Vec::new()
+                } else {
+                    self.db
+                        .batch_search_observed(&rows, kk, f.as_ref(), ef_search, &watch)?
+                };
+                int_ids = vec![-1i64; n * width];
+                dists = vec![f32::INFINITY; n * width];
+                for (row, h) in hits.iter().enumerate() {
+                    for (j, &(id, d)) in h.iter().take(width).enumerate() {
+                        int_ids[row * width + j] = id as i64;
+                        dists[row * width + j] = d;
+                    }
+                }
+            }
+            Ok((width, int_ids, names, dists))
+        });
+        let (width, int_ids, names, dists) = watch.finish(py, found, false)?;
         let ids = if str_ids {
             let list = PyList::empty(py);
             for id in &names {

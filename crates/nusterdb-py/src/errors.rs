@@ -54,6 +54,7 @@ pub fn to_py_err(err: Error) -> PyErr {
         Error::Locked { .. } => DatabaseLockedError::new_err(msg),
         Error::Corruption { .. } => CorruptionError::new_err(msg),
         Error::Closed => ClosedError::new_err(msg),
+        Error::Interrupted(_) => pyo3::exceptions::PyKeyboardInterrupt::new_err(msg),
         Error::ReadOnly => ReadOnlyError::new_err(msg),
         Error::Forked { .. } | Error::ForkedEngine { .. } => ForkedProcessError::new_err(msg),
         Error::Io { path, source } => {

@@ -12,6 +12,7 @@ mod filter;
 mod ids;
 mod metadata;
 mod metric;
+mod progress;
 mod records;
 mod vector;
 

@@ -19,6 +19,7 @@ use crate::filter::Filter;
 use crate::ids::{Id, IdType};
 use crate::index::SearchParams;
 use crate::metadata::Metadata;
+use crate::progress::{in_pieces, Observer, Phase, Unobserved};
 use crate::storage::codec::{self, encode_format, FORMAT_VERSION, MAX_DOCUMENT_BYTES};
 use crate::storage::keys::{self, FORMAT_KEY};
 use crate::vector::check_dims;
@@ -150,8 +151,32 @@ impl State {
         })
     }
 
-    /// Stores `rows` in one batch, then applies them to the maps.
-    fn commit(&mut self, rows: Vec<RowWrite<'_>>) -> Result<()> {
+    /// Stores `rows` in one batch and applies them to the maps, all or nothing.
+    ///
+    /// New rows are given slots and indexed first, in pieces `observer` may stop
+    /// between; a stop, or a failed store, takes them back ([`VectorIndex::abandon`])
+    /// and releases their slots, so the database is as before the call. Only then is
+    /// the batch written — the commit point — and the rest applied (replaced vectors
+    /// are re-linked after it: a replacement cannot be taken back cheaply).
+    fn commit(&mut self, rows: Vec<RowWrite<'_>>, observer: &dyn Observer) -> Result<()> {
+        let mut fresh: Vec<(u32, &[f32])> = Vec::new();
+        for r in rows.iter().filter(|r| r.slot.is_none()) {
+            match self.ids.assign(r.key) {
+                Ok(s) => fresh.push((s, r.vector.unwrap_or(&[]))),
+                Err(e) => {
+                    self.take_back(&rows, 0);
+                    return Err(e);
+                }
+            }
+        }
+        let index = &mut self.index;
+        let stopped = in_pieces(&fresh, 256, Phase::Indexing, observer, |piece| {
+            index.insert_many(piece)
+        });
+        if let Err(done) = stopped {
+            self.take_back(&rows, done);
+            return Err(Error::Interrupted("indexing"));
+        }
         let mut batch = WriteBatch::default();
         let mut documents = false;
         for r in &rows {
@@ -180,40 +205,58 @@ impl State {
             // that reads only format 1 then refuses it instead of losing documents.
             batch.put(FORMAT_KEY, encode_format(FORMAT_VERSION));
         }
-        self.store.write(batch)?;
+        if let Err(e) = self.store.write(batch) {
+            self.take_back(&rows, fresh.len());
+            return Err(e);
+        }
+        // Committed.
         if upgrade {
             self.format = FORMAT_VERSION;
         }
-        let mut items: Vec<(u32, &[f32])> = Vec::new();
-        for r in rows {
-            let slot = match r.slot {
-                Some(s) => s,
+        let mut replaced: Vec<(u32, &[f32])> = Vec::new();
+        for r in rows.iter() {
+            match r.slot {
                 None => {
-                    let s = self.ids.assign(r.key)?;
-                    if let (Some(names), Some(name)) = (self.names.as_mut(), r.name) {
+                    // Assigned above; the lookup cannot miss.
+                    let Some(s) = self.ids.slot(r.key) else {
+                        continue;
+                    };
+                    if let (Some(names), Some(name)) = (self.names.as_mut(), &r.name) {
                         names
-                            .insert(name, r.key)
+                            .insert(Arc::clone(name), r.key)
                             .map_err(|d| corruption(self.store.path(), d))?;
                     }
                     self.payload
                         .insert(s, r.metadata.as_ref().unwrap_or(&Metadata::new()));
-                    if let Some(v) = r.vector {
-                        items.push((s, v));
-                    }
-                    continue;
                 }
-            };
-            if let Some(v) = r.vector {
-                items.push((slot, v));
-            }
-            if let (Some(old), Some(new)) = (&r.old_metadata, &r.metadata) {
-                self.payload.remove(slot, old);
-                self.payload.insert(slot, new);
+                Some(slot) => {
+                    if let Some(v) = r.vector {
+                        replaced.push((slot, v));
+                    }
+                    if let (Some(old), Some(new)) = (&r.old_metadata, &r.metadata) {
+                        self.payload.remove(slot, old);
+                        self.payload.insert(slot, new);
+                    }
+                }
             }
         }
-        self.index.insert_many(&items);
-        self.changed(items.len());
+        self.index.insert_many(&replaced);
+        self.changed(fresh.len() + replaced.len());
         Ok(())
+    }
+
+    /// Undoes the first part of [`State::commit`]: the first `indexed` new rows leave
+    /// the index, and every new row's slot is released.
+    fn take_back(&mut self, rows: &[RowWrite<'_>], indexed: usize) {
+        let mut slots = Vec::new();
+        for r in rows.iter().filter(|r| r.slot.is_none()) {
+            if let Some(s) = self.ids.release(r.key) {
+                slots.push(s);
+            }
+        }
+        // `release` hands back the slots in assignment order.
+        slots.truncate(indexed);
+        self.index.abandon(&slots);
     }
 }
 
@@ -282,6 +325,24 @@ impl Database {
         vectors: &[f32],
         metadata: Vec<Option<Metadata>>,
         documents: Vec<Option<String>>,
+    ) -> Result<usize> {
+        self.put_observed(mode, ids, vectors, metadata, documents, &Unobserved)
+    }
+
+    /// [`Database::put`] watched by `observer`, which is told of the indexing's
+    /// progress and may stop it: then nothing is stored ([`Error::Interrupted`]). Once
+    /// the batch is being written the call runs to its end.
+    ///
+    /// # Errors
+    /// As [`Database::put`]; [`Error::Interrupted`].
+    pub fn put_observed(
+        &self,
+        mode: PutMode,
+        ids: &[Id],
+        vectors: &[f32],
+        metadata: Vec<Option<Metadata>>,
+        documents: Vec<Option<String>>,
+        observer: &dyn Observer,
     ) -> Result<usize> {
         let dim = self.shared.config.dim;
         let n = ids.len();
@@ -368,7 +429,7 @@ impl Database {
                 };
                 rows.push(row);
             }
-            st.commit(rows)?;
+            st.commit(rows, observer)?;
             Ok(n)
         })
     }
@@ -403,15 +464,18 @@ impl Database {
                 Some(_) => Some(st.stored_metadata(key)?),
                 None => None,
             };
-            st.commit(vec![RowWrite {
-                key,
-                name: None,
-                slot,
-                vector: if same { None } else { v },
-                metadata,
-                old_metadata,
-                document,
-            }])
+            st.commit(
+                vec![RowWrite {
+                    key,
+                    name: None,
+                    slot,
+                    vector: if same { None } else { v },
+                    metadata,
+                    old_metadata,
+                    document,
+                }],
+                &Unobserved,
+            )
         })
     }
 
@@ -776,14 +840,16 @@ impl Database {
         })
     }
 
-    /// Checks a batch of queries and runs them in parallel under the read lock; each
-    /// row's slot hits are mapped by `map`.
+    /// Checks a batch of queries and runs them in parallel under the read lock, in
+    /// pieces `observer` may stop between ([`Error::Interrupted`]); each row's slot
+    /// hits are mapped by `map`.
     fn batch_slots<T: Send>(
         &self,
         queries: &[f32],
         k: usize,
         filter: Option<&Filter>,
         ef_search: Option<usize>,
+        observer: &dyn Observer,
         map: impl Fn(&State, Vec<(u32, f32)>) -> T,
     ) -> Result<Vec<T>> {
         let dim = self.shared.config.dim;
@@ -818,8 +884,18 @@ impl Database {
         let params = SearchParams { ef_search };
         self.read(|st| {
             let allow = Self::allowed(st, filter);
-            let hits = st.index.batch_search(queries, k, allow.as_deref(), &params);
-            Ok(hits.into_iter().map(|h| map(st, h)).collect())
+            let rows: Vec<usize> = (0..n).collect();
+            let mut out = Vec::with_capacity(n);
+            let min = st.index.batch_granularity();
+            in_pieces(&rows, min, Phase::Searching, observer, |piece| {
+                let (a, b) = (piece[0] * dim, (piece[piece.len() - 1] + 1) * dim);
+                let hits = st
+                    .index
+                    .batch_search(&queries[a..b], k, allow.as_deref(), &params);
+                out.extend(hits.into_iter().map(|h| map(st, h)));
+            })
+            .map_err(|_| Error::Interrupted("searching"))?;
+            Ok(out)
         })
     }
 
@@ -835,21 +911,38 @@ impl Database {
         filter: Option<&Filter>,
         ef_search: Option<usize>,
     ) -> Result<Vec<Vec<(u64, f32)>>> {
-        self.int_ids()?;
-        self.batch_slots(queries, k, filter, ef_search, Self::to_keys)
+        self.batch_search_observed(queries, k, filter, ef_search, &Unobserved)
     }
 
-    /// [`Database::batch_search`] for ids of either kind.
+    /// [`Database::batch_search`] watched by `observer`, which may stop it between
+    /// pieces of queries ([`Error::Interrupted`]).
     ///
     /// # Errors
-    /// As [`Database::batch_search`] (any id type).
+    /// As [`Database::batch_search`]; [`Error::Interrupted`].
+    pub fn batch_search_observed(
+        &self,
+        queries: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        ef_search: Option<usize>,
+        observer: &dyn Observer,
+    ) -> Result<Vec<Vec<(u64, f32)>>> {
+        self.int_ids()?;
+        self.batch_slots(queries, k, filter, ef_search, observer, Self::to_keys)
+    }
+
+    /// [`Database::batch_search_observed`] for ids of either kind.
+    ///
+    /// # Errors
+    /// As [`Database::batch_search_observed`] (any id type).
     pub fn batch_search_ids(
         &self,
         queries: &[f32],
         k: usize,
         filter: Option<&Filter>,
         ef_search: Option<usize>,
+        observer: &dyn Observer,
     ) -> Result<Vec<Vec<(Id, f32)>>> {
-        self.batch_slots(queries, k, filter, ef_search, Self::to_ids)
+        self.batch_slots(queries, k, filter, ef_search, observer, Self::to_ids)
     }
 }

@@ -820,6 +820,12 @@ impl VectorIndex for FlatIndex {
         self.finish(original, top, how)
     }
 
+    /// Each query block streams the whole matrix once: pieces of fewer than a block
+    /// per thread would stream it more often.
+    fn batch_granularity(&self) -> usize {
+        QUERY_BLOCK * rayon::current_num_threads().max(1)
+    }
+
     fn batch_search(
         &self,
         qs: &[f32],

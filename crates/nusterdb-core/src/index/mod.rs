@@ -74,6 +74,22 @@ pub trait VectorIndex: Send + Sync {
     /// Removes the vector at `slot`; a no-op if there is none.
     fn remove(&mut self, slot: u32);
 
+    /// The smallest batch of queries [`VectorIndex::batch_search`] runs at full speed
+    /// (a caller splitting a batch keeps its pieces at least this large).
+    fn batch_granularity(&self) -> usize {
+        16
+    }
+
+    /// Takes back rows just inserted into empty slots that must not stay (a write
+    /// stopped or failed after indexing them): afterwards every search behaves as if
+    /// they had been removed. The default removes them; HNSW does it without
+    /// repairing their neighbours (see [`hnsw::HnswIndex::abandon`]).
+    fn abandon(&mut self, slots: &[u32]) {
+        for &s in slots {
+            self.remove(s);
+        }
+    }
+
     /// The vector stored at `slot`, if any.
     fn get(&self, slot: u32) -> Option<&[f32]>;
 

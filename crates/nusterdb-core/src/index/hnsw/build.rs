@@ -112,6 +112,31 @@ impl HnswIndex {
         self.repair_around(slot, &mut s);
     }
 
+    /// [`crate::index::VectorIndex::abandon`]: the nodes become tombstones at once,
+    /// without the repair a removal does. A node that was never in any answer need not
+    /// be cut out of its neighbours' lists: like every tombstone it still routes
+    /// searches (they step through it and never return it), and a later
+    /// [`HnswIndex::remove_one`]-style repair of a neighbour drops it. This is what
+    /// lets a bulk write stopped by Ctrl-C return at once however much it had linked.
+    pub fn abandon(&mut self, slots: &[u32]) {
+        let mut gone = RoaringBitmap::new();
+        for &slot in slots {
+            if self.is_live(slot) {
+                self.state[slot as usize] = TOMBSTONE;
+                self.live -= 1;
+                self.tombstones += 1;
+                gone.insert(slot);
+            }
+        }
+        if self.live == 0 {
+            self.reset_graph();
+            return;
+        }
+        if self.entry_point().is_some_and(|(e, _)| gone.contains(e)) {
+            self.move_entry_off(|s| gone.contains(s));
+        }
+    }
+
     /// Inserts a batch of `(slot, vector)` in parallel (rayon), with the same result
     /// as inserting them one by one up to the order nodes are linked in: the vectors,
     /// levels and slot states are written first, then nodes are linked concurrently

@@ -527,6 +527,10 @@ impl VectorIndex for HnswIndex {
         self.remove_one(slot);
     }
 
+    fn abandon(&mut self, slots: &[u32]) {
+        HnswIndex::abandon(self, slots);
+    }
+
     fn get(&self, slot: u32) -> Option<&[f32]> {
         self.is_live(slot).then(|| self.row(slot))
     }

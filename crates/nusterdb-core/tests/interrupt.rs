@@ -1,0 +1,232 @@
+//! Long work watched by an `Observer`: progress is reported in order, and a stop —
+//! what Ctrl-C becomes in the bindings — leaves the database exactly as before the
+//! call: a stopped bulk write stores nothing (and the same write then succeeds), a
+//! stopped open writes nothing, a stopped batch search returns no results.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use nusterdb_core::db::{Include, PutMode, GRAPH_FILE};
+use nusterdb_core::progress::{Observer, Phase};
+use nusterdb_core::rng::SplitMix64;
+use nusterdb_core::{Database, DatabaseConfig, Error, Id, IdType, IndexType, Location};
+
+const DIM: usize = 16;
+
+/// Records every step; stops at the `stop_at`-th call (1-based; 0: never).
+struct Watch {
+    stop_at: u64,
+    calls: AtomicU64,
+    seen: Mutex<Vec<(Phase, u64, u64)>>,
+}
+
+impl Watch {
+    fn stopping_at(stop_at: u64) -> Self {
+        Self {
+            stop_at,
+            calls: AtomicU64::new(0),
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl Observer for Watch {
+    fn step(&self, phase: Phase, done: u64, total: u64) -> bool {
+        self.seen.lock().unwrap().push((phase, done, total));
+        let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
+        self.stop_at == 0 || n < self.stop_at
+    }
+}
+
+fn rows(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = SplitMix64::new(seed);
+    (0..n * DIM).map(|_| rng.next_gaussian() as f32).collect()
+}
+
+fn config(index: IndexType, ids: IdType) -> DatabaseConfig {
+    let mut c = DatabaseConfig::new(DIM).unwrap();
+    c.index_type = index;
+    c.id_type = ids;
+    c.hnsw.max_nb_connection = 8;
+    c.hnsw.ef_construction = 64;
+    c
+}
+
+fn id(ids: IdType, i: usize) -> Id {
+    match ids {
+        IdType::Int => Id::Int(i as u64),
+        IdType::Str => Id::from(format!("r{i}")),
+    }
+}
+
+/// recall@10 of the database's answers against brute force over `data`.
+fn recall(db: &Database, data: &[f32], ids: IdType) -> f64 {
+    let n = data.len() / DIM;
+    let mut hit = 0usize;
+    let queries = 40;
+    for qi in 0..queries {
+        let q = &data[(qi * 37 % n) * DIM..(qi * 37 % n + 1) * DIM];
+        let mut all: Vec<(f32, usize)> = (0..n)
+            .map(|i| {
+                let r = &data[i * DIM..(i + 1) * DIM];
+                let d: f32 = r.iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum();
+                (d, i)
+            })
+            .collect();
+        all.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let want: Vec<Id> = all[..10].iter().map(|x| id(ids, x.1)).collect();
+        let got = db
+            .search_records(q, 10, None, Some(64), Include::NOTHING)
+            .unwrap();
+        hit += got.iter().filter(|h| want.contains(&h.0.id)).count();
+    }
+    hit as f64 / (queries * 10) as f64
+}
+
+#[test]
+fn a_stopped_bulk_write_stores_nothing_and_can_be_repeated() {
+    for index in [IndexType::Hnsw, IndexType::Flat] {
+        for ids in [IdType::Int, IdType::Str] {
+            for stop_at in [1, 3, 1_000_000] {
+                let dir = tempfile::tempdir().unwrap();
+                let loc = Location::Path(dir.path().to_path_buf());
+                let db = Database::open(loc.clone(), Some(config(index, ids)), false).unwrap();
+                let old = rows(1500, 1);
+                let old_ids: Vec<Id> = (0..1500).map(|i| id(ids, i)).collect();
+                db.put(PutMode::Add, &old_ids, &old, Vec::new(), Vec::new())
+                    .unwrap();
+                let new = rows(4000, 2);
+                let new_ids: Vec<Id> = (1500..5500).map(|i| id(ids, i)).collect();
+                let docs = (0..4000).map(|i| Some(format!("d{i}"))).collect();
+                // Stop at the 1st or 3rd step, or (a huge count) at the last one, by
+                // refusing the last step below.
+                let watch = Watch::stopping_at(stop_at);
+                let last = LastStep(&watch);
+                let observer: &dyn Observer = if stop_at > 1000 { &last } else { &watch };
+                let r = db.put_observed(PutMode::Add, &new_ids, &new, Vec::new(), docs, observer);
+                assert!(matches!(r, Err(Error::Interrupted(_))), "{r:?}");
+                assert_eq!(db.count().unwrap(), 1500);
+                assert!(!db.contains_id(&new_ids[0]).unwrap());
+                assert_eq!(db.get_document(&new_ids[1]).unwrap(), None);
+                let hits = db
+                    .search_records(&new[..DIM], 5, None, None, Include::NOTHING)
+                    .unwrap();
+                assert!(hits.iter().all(|h| old_ids.contains(&h.0.id)));
+                // The same write now goes through, and the graph is still good.
+                db.put(PutMode::Add, &new_ids, &new, Vec::new(), Vec::new())
+                    .unwrap();
+                let all: Vec<f32> = old.iter().chain(&new).copied().collect();
+                let r = recall(&db, &all, ids);
+                assert!(r >= 0.9, "{index:?} {ids:?} stop {stop_at}: recall {r}");
+                drop(db);
+                let db = Database::open(loc, None, false).unwrap();
+                assert_eq!(db.count().unwrap(), 5500);
+                let r2 = recall(&db, &all, ids);
+                assert!(r2 >= 0.9, "after reopen: recall {r2}");
+            }
+        }
+    }
+}
+
+/// Goes on until the work is complete, then refuses: the stop comes at the last step.
+struct LastStep<'a>(&'a Watch);
+
+impl Observer for LastStep<'_> {
+    fn step(&self, phase: Phase, done: u64, total: u64) -> bool {
+        self.0.step(phase, done, total);
+        done < total
+    }
+}
+
+#[test]
+fn progress_is_reported_in_order_up_to_the_total() {
+    let db = Database::open(
+        Location::Memory,
+        Some(config(IndexType::Hnsw, IdType::Int)),
+        false,
+    )
+    .unwrap();
+    let data = rows(3000, 3);
+    let ids: Vec<Id> = (0..3000).map(|i| Id::Int(i as u64)).collect();
+    let watch = Watch::stopping_at(0);
+    db.put_observed(PutMode::Add, &ids, &data, Vec::new(), Vec::new(), &watch)
+        .unwrap();
+    let seen = watch.seen.lock().unwrap().clone();
+    assert!(seen.len() >= 2, "{seen:?}");
+    assert!(seen.iter().all(|s| s.0 == Phase::Indexing && s.2 == 3000));
+    assert!(seen.windows(2).all(|w| w[0].1 < w[1].1));
+    assert_eq!(seen.last().unwrap().1, 3000);
+    assert_eq!(db.count().unwrap(), 3000);
+}
+
+#[test]
+fn a_stopped_open_writes_nothing_and_a_stopped_batch_search_returns_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = Location::Path(dir.path().to_path_buf());
+    let data = rows(20_000, 4);
+    {
+        let db = Database::open(
+            loc.clone(),
+            Some(config(IndexType::Hnsw, IdType::Int)),
+            false,
+        )
+        .unwrap();
+        let ids: Vec<u64> = (0..20_000).collect();
+        db.bulk_add(&ids, &data, None).unwrap();
+    }
+    // Without the graph file the open reads and links everything: stop it there.
+    std::fs::remove_file(dir.path().join(GRAPH_FILE)).unwrap();
+    let before = listing(dir.path());
+    for stop_at in [1, 2, 4] {
+        let watch = Watch::stopping_at(stop_at);
+        let r = Database::open_observed(loc.clone(), None, false, &watch);
+        assert!(
+            matches!(r, Err(Error::Interrupted(_))),
+            "{:?}",
+            r.map(|_| ())
+        );
+        let phases: Vec<Phase> = watch.seen.lock().unwrap().iter().map(|s| s.0).collect();
+        assert!(phases.contains(&Phase::Loading), "{phases:?}");
+        assert_eq!(
+            listing(dir.path()),
+            before,
+            "a stopped open changed the files"
+        );
+    }
+    let watch = Watch::stopping_at(0);
+    let db = Database::open_observed(loc, None, false, &watch).unwrap();
+    assert_eq!(db.count().unwrap(), 20_000);
+    let phases: Vec<Phase> = watch.seen.lock().unwrap().iter().map(|s| s.0).collect();
+    assert!(phases.contains(&Phase::Loading) && phases.contains(&Phase::Indexing));
+    let queries = &data[..2000 * DIM];
+    let watch = Watch::stopping_at(1);
+    let r = db.batch_search_observed(queries, 5, None, None, &watch);
+    assert!(matches!(r, Err(Error::Interrupted(_))));
+    let all = db.batch_search(queries, 5, None, Some(100)).unwrap();
+    assert_eq!(all.len(), 2000);
+    // Approximate, but a row's nearest is nearly always itself.
+    let found = all
+        .iter()
+        .enumerate()
+        .filter(|(i, h)| h[0].0 == *i as u64)
+        .count();
+    assert!(found >= 1980, "{found} of 2000 rows found themselves");
+}
+
+/// File names and sizes under `dir` (RocksDB's info log aside, which any open writes).
+fn listing(dir: &std::path::Path) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with("LOG"))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}

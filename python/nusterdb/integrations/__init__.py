@@ -1,0 +1,1 @@
+"""Vector-store integrations for LLM frameworks (installed as extras)."""
