@@ -70,6 +70,12 @@ def _human_bytes(n: int) -> str:
     return f"{n} B"
 
 
+def _clock(seconds: float) -> str:
+    """`h:mm:ss` (hours not wrapped at a day)."""
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
 class Progress:
     """A one-line bar on stderr: count, percentage, rate and ETA (when the total is
     known). Silent unless enabled."""
@@ -97,7 +103,7 @@ class Progress:
             width = 30
             filled = int(frac * width)
             eta = (self.total - self.done) / rate if rate > 0 else math.inf
-            eta_s = "?" if math.isinf(eta) else time.strftime("%H:%M:%S", time.gmtime(eta))
+            eta_s = "?" if math.isinf(eta) else _clock(eta)
             line = (
                 f"\r[{'#' * filled}{' ' * (width - filled)}] {self.done}/{self.total} "
                 f"{frac:4.0%} {rate:,.0f} rows/s ETA {eta_s}"

@@ -614,3 +614,12 @@ def test_new_database_options_must_agree_with_an_existing_one(
     assert code == 0, err
     with NusterDB.open(db, read_only=True) as h:
         assert h.list_ids() == [0, 1, 2, 10, 11, 12]
+
+
+def test_progress_clock_does_not_wrap_at_a_day() -> None:
+    from nusterdb.cli import _clock
+
+    assert _clock(0) == "0:00:00"
+    assert _clock(59.9) == "0:00:59"
+    assert _clock(3 * 3600 + 61) == "3:01:01"
+    assert _clock(30 * 3600) == "30:00:00"
