@@ -623,3 +623,15 @@ def test_progress_clock_does_not_wrap_at_a_day() -> None:
     assert _clock(59.9) == "0:00:59"
     assert _clock(3 * 3600 + 61) == "3:01:01"
     assert _clock(30 * 3600) == "30:00:00"
+
+
+def test_verify_beside_a_live_writer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with NusterDB(str(tmp_path / "db"), DatabaseConfig(3, index_type="hnsw")) as db:
+        db.bulk_add([1, 2, 3], np.eye(3, dtype=np.float32))
+        db.flush()
+        doc = run_json(capsys, "verify", str(tmp_path / "db"))
+        assert doc["live_writer"] is True
+        assert doc["healthy"] is True
+        assert doc["counts"]["vectors"] == 3
+        db.add(4, [1.0, 1.0, 0.0])  # the writer is not blocked
+    assert run_json(capsys, "verify", str(tmp_path / "db"))["live_writer"] is False
