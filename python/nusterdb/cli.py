@@ -650,41 +650,21 @@ def _ordered_keys(metas: Sequence[Dict[str, Any]]) -> List[str]:
     return sorted(keys)
 
 
-def cmd_export(args: argparse.Namespace, out: IO[str]) -> int:
-    fmt = _format_of(args.file, args.format)
+def _write_export(
+    fmt: str,
+    tmp: Path,
+    args: argparse.Namespace,
+    ids: List[_Id],
+    str_ids: bool,
+    vectors: npt.NDArray[np.float32],
+    metas: List[Dict[str, Any]],
+    docs: List[Optional[str]],
+    keys: List[str],
+    any_docs: bool,
+) -> None:
+    """Writes the rows to `tmp` in `fmt`."""
     if fmt == "parquet":
         pa = _pyarrow()
-    if Path(args.file).exists() and not args.overwrite:
-        raise CliError(f"{args.file!r} exists (give --overwrite to replace it)")
-    with _open(args.path, read_only=True) as db:
-        ids = db.list_ids()
-        str_ids = db.config.id_type == "str"
-        n = len(ids)
-        dim = db.config.dim
-        progress = Progress(
-            n, args.progress or (args.progress is None and sys.stderr.isatty()), sys.stderr
-        )
-        vectors = np.empty((n, dim), dtype=np.float32)
-        metas: List[Dict[str, Any]] = []
-        docs: List[Optional[str]] = []
-        for start in range(0, n, args.batch_size):
-            chunk = ids[start : start + args.batch_size]
-            v, m, d = _fetch(db, chunk)
-            vectors[start : start + len(chunk)] = v
-            metas.extend(m)
-            docs.extend(d)
-            progress.update(len(chunk))
-        progress.finish()
-    reserved = {args.id_column, args.vector_column, args.document_column}
-    keys = _ordered_keys(metas)
-    clash = sorted(reserved.intersection(keys))
-    if clash and fmt != "npy":
-        raise CliError(
-            f"metadata field(s) {', '.join(clash)} clash with the id/vector/document columns; "
-            "rename those columns with --id-column/--vector-column/--document-column"
-        )
-    any_docs = any(d is not None for d in docs)
-    tmp = Path(str(args.file) + ".partial")
     if fmt == "npy":
         with open(tmp, "wb") as f:
             np.save(f, vectors)
@@ -734,7 +714,50 @@ def cmd_export(args: argparse.Namespace, out: IO[str]) -> int:
                 )
             arrays[k] = pa.array(col)
         pa.parquet.write_table(pa.table(arrays), str(tmp))
-    os.replace(tmp, args.file)
+
+
+def cmd_export(args: argparse.Namespace, out: IO[str]) -> int:
+    fmt = _format_of(args.file, args.format)
+    if fmt == "parquet":
+        _pyarrow()  # before any work: a missing pyarrow is said at once
+    if Path(args.file).exists() and not args.overwrite:
+        raise CliError(f"{args.file!r} exists (give --overwrite to replace it)")
+    with _open(args.path, read_only=True) as db:
+        ids = db.list_ids()
+        str_ids = db.config.id_type == "str"
+        n = len(ids)
+        dim = db.config.dim
+        progress = Progress(
+            n, args.progress or (args.progress is None and sys.stderr.isatty()), sys.stderr
+        )
+        vectors = np.empty((n, dim), dtype=np.float32)
+        metas: List[Dict[str, Any]] = []
+        docs: List[Optional[str]] = []
+        for start in range(0, n, args.batch_size):
+            chunk = ids[start : start + args.batch_size]
+            v, m, d = _fetch(db, chunk)
+            vectors[start : start + len(chunk)] = v
+            metas.extend(m)
+            docs.extend(d)
+            progress.update(len(chunk))
+        progress.finish()
+    reserved = {args.id_column, args.vector_column, args.document_column}
+    keys = _ordered_keys(metas)
+    clash = sorted(reserved.intersection(keys))
+    if clash and fmt != "npy":
+        raise CliError(
+            f"metadata field(s) {', '.join(clash)} clash with the id/vector/document columns; "
+            "rename those columns with --id-column/--vector-column/--document-column"
+        )
+    any_docs = any(d is not None for d in docs)
+    tmp = Path(str(args.file) + ".partial")
+    # Written beside the target and renamed over it: a failure leaves no half file.
+    try:
+        _write_export(fmt, tmp, args, ids, str_ids, vectors, metas, docs, keys, any_docs)
+        os.replace(tmp, args.file)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     doc = {"path": args.path, "file": args.file, "format": fmt, "exported": n}
     if args.json:
         _emit_json(out, doc)

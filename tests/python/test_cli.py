@@ -635,3 +635,20 @@ def test_verify_beside_a_live_writer(tmp_path: Path, capsys: pytest.CaptureFixtu
         assert doc["counts"]["vectors"] == 3
         db.add(4, [1.0, 1.0, 0.0])  # the writer is not blocked
     assert run_json(capsys, "verify", str(tmp_path / "db"))["live_writer"] is False
+
+
+@pytest.mark.skipif(not HAVE_PYARROW, reason="pyarrow is not installed")
+def test_a_failed_export_leaves_no_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    make_db(tmp_path / "db", [(1, [1.0], {"a": 1}), (2, [2.0], {"a": "x"})], 1)
+    code, _, err = run(capsys, "export", str(tmp_path / "db"), str(tmp_path / "o.parquet"))
+    assert code == 1
+    assert "metadata field 'a' holds values of several types (int, str)" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["db"]
+    # jsonl holds them; an existing file is replaced only when asked.
+    assert run(capsys, "export", str(tmp_path / "db"), str(tmp_path / "o.jsonl"))[0] == 0
+    code, _, err = run(capsys, "export", str(tmp_path / "db"), str(tmp_path / "o.jsonl"))
+    assert code == 1
+    assert "--overwrite" in err
+    assert run(capsys, "export", str(tmp_path / "db"), str(tmp_path / "o.jsonl"),
+               "--overwrite")[0] == 0  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["db", "o.jsonl"]
