@@ -543,7 +543,7 @@ class NusterDB:
         ``metadata_records``, ``documents``, ``string_ids``, ``graph_nodes``,
         ``index_vectors``, ``snapshots``), ``problems`` (dicts of
         ``kind`` and ``detail``) and ``notes``. Raises NusterDBIOError only when there
-        is no database at path."""
+        is nothing to check: no database at path, or a directory that cannot be read."""
     def compact(self) -> None:
         """Compacts the whole store into its bottom level, giving back the space of
         removed and replaced records; reads and writes go on meanwhile. ReadOnlyError
