@@ -8,6 +8,7 @@ codes and one-line errors."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import subprocess
@@ -397,6 +398,14 @@ def test_snapshot_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert run(capsys, "snapshot")[0] == 2
 
 
+def file_hashes(root: Path) -> Dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
 def flip_middle(file: Path) -> None:
     data = bytearray(file.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -409,9 +418,11 @@ def test_verify_healthy_and_damaged(tmp_path: Path, capsys: pytest.CaptureFixtur
     with NusterDB(str(path), DatabaseConfig(16, index_type="hnsw")) as db:
         db.bulk_add(np.arange(2000), rng.standard_normal((2000, 16)).astype(np.float32))
         db.compact()  # the rows now sit in a table file
+    before = file_hashes(path)
     code, out, _ = run(capsys, "verify", str(path))
     assert code == 0
     assert "healthy" in out
+    assert file_hashes(path) == before  # verify writes nothing
     doc = run_json(capsys, "verify", str(path))
     assert doc["healthy"] is True
     assert doc["problems"] == []
