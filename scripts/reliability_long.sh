@@ -12,11 +12,13 @@ Usage: $(basename "$0") [STEP...]
 
 Steps (default: all, in this order):
   crash     T1 kill -9: ${NUSTERDB_CRASH_CYCLES:-500} cycles per workload (bulk_add, mixed
-            flat, mixed hnsw), ${NUSTERDB_CRASH_SYNC_CYCLES:-100} each with sync_writes=True,
+            flat, mixed hnsw; each on int ids and on string ids with documents),
+            ${NUSTERDB_CRASH_SYNC_CYCLES:-100} each with sync_writes=True,
             ${NUSTERDB_CRASH_REOPEN_ROUNDS:-100} kill-during-reopen rounds,
             ${NUSTERDB_CRASH_SNAPSHOT_CYCLES:-100} kill-during-snapshot cycles, and the
             big-HNSW reopen test (${NUSTERDB_CRASH_BIG_CYCLES:-20} cycles at <= 100k vectors)
-  corrupt   T3: ${NUSTERDB_CORRUPT_CASES:-20000} corrupt-file cases
+  corrupt   T3: ${NUSTERDB_CORRUPT_CASES:-20000} corrupt-file cases on int ids, as many on
+            string ids with documents
   locks     T5: ${NUSTERDB_LOCK_KILL_ROUNDS:-100} writer kills, ${NUSTERDB_REOPEN_ROUNDS:-1000}
             close/reopen rounds, and the rest of the lock and read-only tests
   threads   T7: 8 search + 2 writer threads for ${NUSTERDB_THREAD_SECONDS:-300} s, flat and hnsw
@@ -127,7 +129,7 @@ for step in "${STEPS[@]}"; do
 done
 
 printf '\n===== summary (logs in %s) =====\n' "$LOGS"
-grep -hE "^[.sxFE]*(crash\[|corrupt:|threads\[|memory\[|valgrind:|second writer|writer killed|close -> reopen|4 read-only|batch_search of)|: (passed|FAILED) (in|after) " \
+grep -hE "^[.sxFE]*(crash\[|corrupt(:|\[)|threads\[|memory\[|valgrind:|second writer|writer killed|close -> reopen|4 read-only|batch_search of)|: (passed|FAILED) (in|after) " \
     "$LOGS"/*.log 2>/dev/null || true
 if [ "${#FAILED[@]}" -gt 0 ]; then
     printf '\nFAILED steps: %s\n' "${FAILED[*]}"

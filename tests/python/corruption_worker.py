@@ -2,15 +2,18 @@
 builds the fixtures and runs workers) and the worker processes that open damaged copies.
 
 The fixture (one flat and one HNSW database, dim 16, 2,000 vectors with metadata and tags)
-is built from a fixed op list: 1,600 vectors in one ``bulk_add``, closed and reopened so
-they sit in an SST file (and, once HNSW graphs are persisted, in a graph file), then 24
-more ops — ``bulk_add`` of 25 rows each, updates, upserts, removes — that stay in the
-write-ahead log. ``states()`` gives the state after each of those ops, the "consistent
-prefixes" a database may open with after damage to its log.
+comes with int ids or with string ids and documents (``ID_TYPES``; the string-id one
+stores id ``i`` as ``crash_workload.str_id(i)`` and a document on most rows, replaced by
+the update and the upsert of the log). It is built from a fixed op list: 1,600 vectors
+in one ``bulk_add``, closed and reopened so they sit in an SST file (and, once HNSW
+graphs are persisted, in a graph file), then 24 more ops — ``bulk_add`` of 25 rows
+each, updates, upserts, removes — that stay in the write-ahead log. ``states()`` gives
+the state after each of those ops, the "consistent prefixes" a database may open with
+after damage to its log.
 
-``python corruption_worker.py FIXTURES WORKDIR SEED`` reads case numbers on stdin, one a
-line; for each it copies a fixture, damages one file (``case_plan``), opens it, reads
-everything, searches, and prints one JSON line. Before each case it writes
+``python corruption_worker.py FIXTURES WORKDIR SEED ID_TYPE`` reads case numbers on
+stdin, one a line; for each it copies a fixture, damages one file (``case_plan``), opens
+it, reads everything, searches, and prints one JSON line. Before each case it writes
 ``### case N`` to stderr, so a panic message found there is attributed to its case.
 """
 
@@ -27,11 +30,12 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
-from crash_workload import Fields, State, frozen
+from crash_workload import Fields, State, db_id, frozen, int_id
 
 DIM = 16
 N_SST = 1600
 KINDS = ("flat", "hnsw")
+ID_TYPES = ("int", "str")
 FIXTURE_SEED = 20261128
 SELF_QUERIES = 20
 QUERIES = 4
@@ -46,11 +50,32 @@ def _fields(i: int, version: int) -> Tuple[Fields, List[str]]:
     )
 
 
-def fixture_ops() -> Tuple[Op, List[Op]]:
-    """(the first bulk_add, the ops left in the write-ahead log)."""
+def _document(i: int, version: int, id_type: str) -> Optional[str]:
+    """The document of id ``i`` at ``version`` (none on int ids and on every 11th id)."""
+    if id_type == "int" or i % 11 == 0:
+        return None
+    return f"document {i} v{version}: ü€😀 " + "ж" * (i % 60)
+
+
+def fixture_ops(id_type: str = "int") -> Tuple[Op, List[Op]]:
+    """(the first bulk_add, the ops left in the write-ahead log). Ids are ints here;
+    ``_run_op`` gives them to a string-id database as ``str_id``. The random draws do
+    not depend on ``id_type``: both fixtures hold the same vectors."""
     rng = np.random.default_rng(FIXTURE_SEED)
     vecs = rng.standard_normal((N_SST, DIM), dtype=np.float32)
-    first: Op = ("bulk_add", (list(range(N_SST)), vecs, [_fields(i, 0) for i in range(N_SST)]))
+
+    def docs(ids: List[int]) -> List[Optional[str]]:
+        return [_document(i, 0, id_type) for i in ids]
+
+    first: Op = (
+        "bulk_add",
+        (
+            list(range(N_SST)),
+            vecs,
+            [_fields(i, 0) for i in range(N_SST)],
+            docs(list(range(N_SST))),
+        ),
+    )
     wal: List[Op] = []
     next_id = N_SST
     for b in range(16):
@@ -63,6 +88,7 @@ def fixture_ops() -> Tuple[Op, List[Op]]:
                     ids,
                     rng.standard_normal((25, DIM), dtype=np.float32),
                     [_fields(i, 0) for i in ids],
+                    docs(ids),
                 ),
             )
         )
@@ -70,11 +96,11 @@ def fixture_ops() -> Tuple[Op, List[Op]]:
             i = int(rng.integers(N_SST))
             kind = ("update", "upsert", "remove", "bulk_remove")[b // 2 % 4]
             if kind == "update":
-                wal.append(
-                    ("update", (i, rng.standard_normal(DIM, dtype=np.float32), _fields(i, 1)))
-                )
+                v = rng.standard_normal(DIM, dtype=np.float32)
+                wal.append(("update", (i, v, _fields(i, 1), _document(i, 1, id_type))))
             elif kind == "upsert":
-                wal.append(("upsert", (i + 1, rng.standard_normal(DIM, dtype=np.float32))))
+                v = rng.standard_normal(DIM, dtype=np.float32)
+                wal.append(("upsert", (i + 1, v, _document(i + 1, 2, id_type))))
             elif kind == "remove":
                 wal.append(("remove", i + 2))
             else:
@@ -85,16 +111,17 @@ def fixture_ops() -> Tuple[Op, List[Op]]:
 def _apply(model: Dict[int, State], op: Op) -> None:
     name, arg = op
     if name == "bulk_add":
-        ids, vecs, metas = arg
-        for i, v, (f, tg) in zip(ids, vecs, metas):
-            model[i] = (v.astype("<f4").tobytes(), *frozen(f, tg))
+        ids, vecs, metas, docs = arg
+        for i, v, (f, tg), doc in zip(ids, vecs, metas, docs):
+            model[i] = (v.astype("<f4").tobytes(), *frozen(f, tg), doc)
     elif name == "update":
-        i, v, (f, tg) = arg
-        model[i] = (v.astype("<f4").tobytes(), *frozen(f, tg))
+        i, v, (f, tg), doc = arg
+        # A document of None keeps the stored one.
+        model[i] = (v.astype("<f4").tobytes(), *frozen(f, tg), model[i][3] if doc is None else doc)
     elif name == "upsert":
-        i, v = arg
+        i, v, doc = arg
         old = model[i]
-        model[i] = (v.astype("<f4").tobytes(), old[1], old[2])
+        model[i] = (v.astype("<f4").tobytes(), old[1], old[2], old[3] if doc is None else doc)
     elif name == "remove":
         model.pop(arg, None)
     elif name == "bulk_remove":
@@ -104,10 +131,10 @@ def _apply(model: Dict[int, State], op: Op) -> None:
         raise ValueError(name)
 
 
-def states() -> List[Dict[int, State]]:
+def states(id_type: str = "int") -> List[Dict[int, State]]:
     """The state after the first bulk_add and after each op of the log: 25 states, the
     last of which is the fixture's."""
-    first, wal = fixture_ops()
+    first, wal = fixture_ops(id_type)
     model: Dict[int, State] = {}
     _apply(model, first)
     out = [dict(model)]
@@ -130,27 +157,34 @@ def _run_op(db: Any, op: Op) -> None:
     def meta(ft: Tuple[Fields, List[str]]) -> Metadata:
         return Metadata.with_data(ft[0], tags=ft[1])
 
+    id_type = db.config.id_type
+
+    def key(i: int) -> Union[int, str]:
+        return db_id(i, id_type)
+
     name, arg = op
     if name == "bulk_add":
-        ids, vecs, metas = arg
-        db.bulk_add(ids, vecs, [meta(m) for m in metas])
+        ids, vecs, metas, docs = arg
+        documents = docs if id_type == "str" else None
+        db.bulk_add([key(i) for i in ids], vecs, [meta(m) for m in metas], documents=documents)
     elif name == "update":
-        i, v, m = arg
-        db.update(i, v, meta(m))
+        i, v, m, doc = arg
+        db.update(key(i), v, meta(m), document=doc)
     elif name == "upsert":
-        db.upsert(arg[0], arg[1])
+        db.upsert(key(arg[0]), arg[1], document=arg[2])
     elif name == "remove":
-        assert db.remove(arg)
+        assert db.remove(key(arg))
     elif name == "bulk_remove":
-        assert db.bulk_remove(arg) == len(arg)
+        assert db.bulk_remove([key(i) for i in arg]) == len(arg)
 
 
-def build_fixture(path: Path, kind: str) -> None:
-    """Writes the fixture database of ``kind`` at ``path`` (see the module doc)."""
+def build_fixture(path: Path, kind: str, id_type: str = "int") -> None:
+    """Writes the fixture database of ``kind`` and ``id_type`` at ``path`` (see the
+    module doc)."""
     from nusterdb import DatabaseConfig, NusterDB
 
-    first, wal = fixture_ops()
-    with NusterDB(str(path), DatabaseConfig(DIM, index_type=kind)) as db:
+    first, wal = fixture_ops(id_type)
+    with NusterDB(str(path), DatabaseConfig(DIM, index_type=kind, id_type=id_type)) as db:
         _run_op(db, first)
     with NusterDB.open(str(path)) as db:
         for op in wal:
@@ -216,8 +250,8 @@ def damage(path: Path, plan: Plan, seed: int) -> str:
         how = f"{how}: empty file filled with {len(new)} random bytes"
     elif how == "replace":
         new = rng.bytes(size)
-    elif how == "tamper":
-        return "tamper"
+    elif how in ("tamper", "tamper_document"):
+        return str(how)
     else:
         positions = sorted(int(p) for p in rng.integers(0, size, size=int(plan["flips"])))
         for p in positions:
@@ -241,8 +275,9 @@ def tree_hash(path: Path) -> Dict[str, str]:
 class Expected:
     """The states a damaged copy may open with."""
 
-    def __init__(self) -> None:
-        self.states = states()
+    def __init__(self, id_type: str = "int") -> None:
+        self.id_type = id_type
+        self.states = states(id_type)
         self.digests = [digest(s) for s in self.states]
         self.final: Dict[int, Set[Optional[State]]] = {}
         self.any_prefix: Dict[int, Set[Optional[State]]] = {}
@@ -254,6 +289,46 @@ class Expected:
 
 def _true_distance(a: npt.NDArray[np.float32], q: npt.NDArray[np.float32]) -> float:
     return float(np.sqrt(((a.astype(np.float64) - q.astype(np.float64)) ** 2).sum()))
+
+
+def _int_id(key: Union[int, str]) -> int:
+    """The workload's int id of ``key``; -1 (an id never stored) for a string the
+    fixture never wrote."""
+    try:
+        return int_id(key)
+    except (ValueError, IndexError):
+        return -1
+
+
+def ints(hits: Sequence[Tuple[Union[int, str], float]]) -> List[Tuple[int, float]]:
+    """Search hits with the workload's int ids."""
+    return [(_int_id(k), d) for k, d in hits]
+
+
+def search(
+    db: Any,
+    q: npt.NDArray[np.float32],
+    got: Dict[int, State],
+    wrong: List[str],
+    flt: Optional[Dict[str, Any]] = None,
+) -> List[Tuple[int, float]]:
+    """``search(q, k=10)`` with int ids; on string ids through ``include=["metadata",
+    "document"]``, each hit's metadata and document checked against ``got`` (what
+    ``get_metadata``/``get_document`` returned)."""
+    if db.config.id_type == "int":
+        return ints(db.search(q, k=10, filter=flt))
+    out = []
+    for h in db.search(q, k=10, filter=flt, include=["metadata", "document"]):
+        i = _int_id(h.id)
+        st = got.get(i)
+        if st is None:
+            wrong.append(f"search returned id {h.id!r}, which was not read")
+        elif h.metadata is None or frozen(h.metadata.to_dict(), h.metadata.tags()) != st[1:3]:
+            wrong.append(f"search hit {h.id!r}: metadata differs from get_metadata")
+        elif h.document != st[3]:
+            wrong.append(f"search hit {h.id!r}: document {h.document!r:.60} != get_document")
+        out.append((i, h.distance))
+    return out
 
 
 def check_open(path: Path, plan: Plan, expected: Expected, seed: int) -> Dict[str, Any]:
@@ -281,26 +356,64 @@ def check_open(path: Path, plan: Plan, expected: Expected, seed: int) -> Dict[st
     rng = case_rng(seed, int(plan["case"]), 2)
     try:
         with db:
-            ids = db.list_ids()
-            if db.count() != len(ids):
-                wrong.append(f"count {db.count()} but {len(ids)} ids listed")
+            strs = expected.id_type == "str"
+            if db.config.id_type != expected.id_type:
+                wrong.append(f"id_type {db.config.id_type!r}, want {expected.id_type!r}")
+            keys = db.list_ids()
+            if db.count() != len(keys):
+                wrong.append(f"count {db.count()} but {len(keys)} ids listed")
             got: Dict[int, State] = {}
-            for i in ids:
+            # What get/get_metadata returned per listed id, for the get_many comparison.
+            read: Dict[Union[int, str], Tuple[int, Any]] = {}
+            for k in keys:
                 try:
-                    v = db.get(i)
-                    m = db.get_metadata(i)
+                    # A string id must be exactly one the fixture wrote.
+                    i = int_id(k)
+                except (ValueError, IndexError):
+                    wrong.append(f"listed id {k!r:.80} the fixture never wrote")
+                    continue
+                try:
+                    v = db.get(k)
+                    m = db.get_metadata(k)
+                    doc = db.get_document(k) if strs else None
                 except nusterdb.NusterDBError:
                     read_errors += 1
                     continue
                 if v is None or m is None:
                     wrong.append(
-                        f"listed id {i} has vector {v is not None}, metadata {m is not None}"
+                        f"listed id {k!r} has vector {v is not None}, metadata {m is not None}"
                     )
                     continue
-                st: State = (v.to_numpy().astype("<f4").tobytes(), *frozen(m.to_dict(), m.tags()))
+                st: State = (
+                    v.to_numpy().astype("<f4").tobytes(),
+                    *frozen(m.to_dict(), m.tags()),
+                    doc,
+                )
                 if st not in allowed.get(i, {None}):
-                    wrong.append(f"id {i}: a value the fixture never held: {st!r:.200}")
+                    wrong.append(f"id {k!r}: a value the fixture never held: {st!r:.200}")
                 got[i] = st
+                read[k] = (i, m)
+            if strs and read_errors == 0:
+                # get_many (every listed id, and some absent ones) agrees with the reads.
+                absent = [db_id(i, "str") for i in range(N_SST, N_SST + 3)] + ["t0-é-x"]
+                asked = list(reversed(keys)) + [k for k in absent if k not in keys]
+                try:
+                    many = db.get_many(asked, include=["vector", "metadata", "document"])
+                except nusterdb.NusterDBError:
+                    read_errors += 1
+                else:
+                    want_ids = [k for k in reversed(keys) if k in read]
+                    states = [got[read[k][0]] for k in want_ids]
+                    if many["ids"] != want_ids:
+                        wrong.append(f"get_many found {len(many['ids'])} of {len(want_ids)} ids")
+                    elif many["vectors"].astype("<f4").tobytes() != b"".join(
+                        st[0] for st in states
+                    ):
+                        wrong.append("get_many returned a vector get did not")
+                    elif many["documents"] != [st[3] for st in states]:
+                        wrong.append("get_many returned a document get_document did not")
+                    elif many["metadatas"] != [read[k][1] for k in want_ids]:
+                        wrong.append("get_many returned metadata get_metadata did not")
             if read_errors == 0:
                 d = digest(got)
                 if d in allowed_digests:
@@ -320,7 +433,7 @@ def check_open(path: Path, plan: Plan, expected: Expected, seed: int) -> Dict[st
                 for _ in range(QUERIES):
                     q = rng.standard_normal(DIM).astype(np.float32)
                     try:
-                        hits = db.search(q, k=10)
+                        hits = search(db, q, got, wrong)
                     except nusterdb.NusterDBError:
                         read_errors += 1
                         continue
@@ -344,7 +457,7 @@ def check_open(path: Path, plan: Plan, expected: Expected, seed: int) -> Dict[st
                 for p in rng.choice(len(gids), size=min(SELF_QUERIES, len(gids)), replace=False):
                     i = gids[int(p)]
                     try:
-                        hits = db.search(base[int(p)], k=1)
+                        hits = ints(db.search(base[int(p)], k=1))
                     except nusterdb.NusterDBError:
                         read_errors += 1
                         continue
@@ -352,7 +465,7 @@ def check_open(path: Path, plan: Plan, expected: Expected, seed: int) -> Dict[st
                         # HNSW misses a few self-queries on a sound graph too (recall; see
                         # test_crash.self_query_misses): an exhaustive search must not.
                         approx_misses += 1
-                        hits = db.search(base[int(p)], k=1, ef_search=len(gids) + 16)
+                        hits = ints(db.search(base[int(p)], k=1, ef_search=len(gids) + 16))
                         if not hits or hits[0][0] != i:
                             wrong.append(f"self-query of id {i} found {hits} exhaustively")
                 flt = {"b": True}
@@ -361,7 +474,7 @@ def check_open(path: Path, plan: Plan, expected: Expected, seed: int) -> Dict[st
                     q = rng.standard_normal(DIM).astype(np.float32)
                     try:
                         assert_hits_match(
-                            db.search(q, k=10, filter=flt),
+                            search(db, q, got, wrong, flt),
                             base[elig],
                             [gids[p] for p in elig],
                             q,
@@ -401,13 +514,14 @@ def run_case(
     """Copies, damages, opens and checks one case; the result as a dict."""
     if case < 0:
         # Controls: -1/-2 the pristine flat/hnsw fixture (must open exactly), -3/-4 one
-        # value changed through the API (must be reported wrong: the checker can fail).
+        # vector changed through the API, -5/-6 (string ids) one document changed (must
+        # be reported wrong: the checker can fail).
         kind = KINDS[(-case - 1) % 2]
         plan: Plan = {
             "case": case,
             "kind": kind,
             "file": "-",
-            "how": "pristine" if case >= -2 else "tamper",
+            "how": "pristine" if case >= -2 else "tamper" if case >= -4 else "tamper_document",
             "mode": "rw",
         }
     else:
@@ -422,8 +536,14 @@ def run_case(
         import nusterdb
 
         with nusterdb.NusterDB.open(str(dst)) as db:
-            db.update(5, [9.0] * DIM)
+            db.update(db_id(5, expected.id_type), [9.0] * DIM)
         what = "vector of id 5 changed through the API"
+    elif plan["how"] == "tamper_document":
+        import nusterdb
+
+        with nusterdb.NusterDB.open(str(dst)) as db:
+            db.update(db_id(5, expected.id_type), document="not what was written")
+        what = "document of id 5 changed through the API"
     else:
         what = damage(dst, plan, seed)
     before = tree_hash(dst)
@@ -440,10 +560,10 @@ def run_case(
 
 
 def main(argv: Sequence[str]) -> None:
-    fixtures, work, seed = Path(argv[0]), Path(argv[1]), int(argv[2])
+    fixtures, work, seed, id_type = Path(argv[0]), Path(argv[1]), int(argv[2]), argv[3]
     work.mkdir(parents=True, exist_ok=True)
     files = fixture_files(fixtures)
-    expected = Expected()
+    expected = Expected(id_type)
     print("ready", flush=True)
     for line in sys.stdin:
         case = int(line)

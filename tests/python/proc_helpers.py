@@ -2,7 +2,7 @@
 with a line-by-line stdout, test sizes read from the environment (so the long tier runs
 the same code with bigger numbers), the process's resident memory, and surgery on
 RocksDB's write-ahead log (to make a foreign or future-version database the way a real
-one would look, with valid checksums).
+one would look, with valid checksums) and the format markers written to it.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import os
 import queue
+import re
 import signal
 import struct
 import subprocess
@@ -29,6 +30,7 @@ __all__ = [
     "patch_wal",
     "rss_mb",
     "trimmed_rss_mb",
+    "wal_format_markers",
 ]
 
 
@@ -261,3 +263,39 @@ def patch_wal(db_dir: Path, old: bytes, new: bytes) -> str:
                 return log.name
             pos = end
     raise ValueError(f"{old!r} is in no log record under {db_dir}")
+
+
+#: A write batch's put of the format marker (RocksDB ``db/write_batch.cc``: type 1 =
+#: value of the default column family, varint key length, key, varint value length,
+#: value): key ``b"\x00format"``, value ``b"NUSTERDB"`` + the version as u32 LE
+#: (``storage/keys.rs``, ``storage/codec.rs``).
+_MARKER_PUT = re.compile(rb"\x01\x07\x00format\x0cNUSTERDB(.{4})", re.S)
+
+
+def wal_format_markers(log: Path) -> List[int]:
+    """The format versions of every format-marker write in the write-ahead log ``log``,
+    in log order. Records are checked (masked CRC-32C) and fragments reassembled, so a
+    marker split across a 32 KiB block is found too; a damaged record fails."""
+    data = log.read_bytes()
+    out: List[int] = []
+    pos = 0
+    pending = b""
+    while pos + _LEGACY_HEADER <= len(data):
+        left_in_block = _BLOCK - pos % _BLOCK
+        if left_in_block < _LEGACY_HEADER:
+            pos += left_in_block  # trailer padding
+            continue
+        crc, length, rtype = struct.unpack_from("<IHB", data, pos)
+        if rtype == 0 and length == 0:
+            break  # preallocated zeros: the end of the log
+        header = _RECYCLABLE_HEADER if 5 <= rtype <= 8 else _LEGACY_HEADER
+        start, end = pos + header, pos + header + length
+        if end > len(data) or _masked(crc32c(bytes(data[pos + 6 : end]))) != crc:
+            raise ValueError(f"{log.name}: damaged record at byte {pos}")
+        kind = rtype - 4 if rtype >= 5 else rtype  # 1 full, 2 first, 3 middle, 4 last
+        pending = data[start:end] if kind in (1, 2) else pending + data[start:end]
+        if kind in (1, 4):
+            out += [int.from_bytes(m.group(1), "little") for m in _MARKER_PUT.finditer(pending)]
+            pending = b""
+        pos = end
+    return out

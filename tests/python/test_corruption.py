@@ -1,6 +1,9 @@
 """Corrupt files (RELIABILITY.md T3): every file of a 2,000-vector fixture with metadata,
 flat and HNSW, damaged in turn — truncated to 0, to half, by one byte, replaced by random
-bytes, random bytes flipped — and opened in a worker process with a timeout.
+bytes, random bytes flipped — and opened in a worker process with a timeout. Two sweeps
+of the same size: int ids (``corrupt:``) and string ids with documents
+(``corrupt[str ids]:``; every document, ``get_many`` and ``search(include=[...])`` are
+checked too).
 
 Pass: 0 signals, 0 ``PanicException``, 0 timeouts, 0 untyped exceptions, 0 silently
 wrong answers: if the open succeeds, every read equals the fixture's value or raises a
@@ -11,10 +14,10 @@ damage to the write-ahead log. A failed open leaves the files as they were.
 
 Two workers (``corruption_worker.py``) take cases from a queue; a worker that dies or
 hangs is replaced and the case it was on is charged with it. Controls run first: the
-pristine fixtures must open exactly, and a copy with one vector changed through the API
-must be reported wrong (the checker can fail).
+pristine fixtures must open exactly, and a copy with one vector (string ids: also one
+document) changed through the API must be reported wrong (the checker can fail).
 
-Sizes: ``NUSTERDB_CORRUPT_CASES`` (default 520; the long tier 20,000),
+Sizes: ``NUSTERDB_CORRUPT_CASES`` per sweep (default 520; the long tier 20,000),
 ``NUSTERDB_CORRUPT_WORKERS`` (2), ``NUSTERDB_CORRUPT_TIMEOUT`` (seconds per case, 20;
 a case takes well under a second).
 Replay: ``NUSTERDB_TEST_SEED``; every case is also printed with its damage.
@@ -38,7 +41,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 import numpy as np
 import pytest
 from conftest import SEED_ENV, new_seed
-from corruption_worker import KINDS, build_fixture, case_plan, fixture_files
+from corruption_worker import ID_TYPES, KINDS, build_fixture, case_plan, fixture_files
 from nusterdb import CorruptionError, NusterDB
 from proc_helpers import Child, env_float, env_int
 
@@ -46,15 +49,22 @@ WORKER = str(Path(__file__).resolve().with_name("corruption_worker.py"))
 CASES = env_int("NUSTERDB_CORRUPT_CASES", 520)
 WORKERS = env_int("NUSTERDB_CORRUPT_WORKERS", 2)
 CASE_TIMEOUT = env_float("NUSTERDB_CORRUPT_TIMEOUT", 20.0)
-CONTROLS = [-1, -2, -3, -4]
+#: Pristine flat/hnsw, a vector changed flat/hnsw, (string ids) a document changed.
+CONTROLS = {"int": [-1, -2, -3, -4], "str": [-1, -2, -3, -4, -5, -6]}
 
 
 @dataclass
 class Sweep:
     seed: int
+    id_type: str
     files: List[Tuple[str, str]]
     results: Dict[int, Dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
+
+    @property
+    def name(self) -> str:
+        """How the printed figures name the sweep."""
+        return "corrupt" if self.id_type == "int" else "corrupt[str ids]"
 
     def where(self, outcome: str) -> List[Dict[str, Any]]:
         return [r for c, r in sorted(self.results.items()) if c >= 0 and r["outcome"] == outcome]
@@ -69,8 +79,8 @@ class Sweep:
 class Worker:
     """One worker process; replaced when it dies or hangs."""
 
-    def __init__(self, fixtures: Path, work: Path, seed: int) -> None:
-        self.args = (str(fixtures), str(work), str(seed))
+    def __init__(self, fixtures: Path, work: Path, seed: int, id_type: str) -> None:
+        self.args = (str(fixtures), str(work), str(seed), id_type)
         self.stderr_texts: List[str] = []
         self.child = self._spawn()
 
@@ -125,21 +135,22 @@ def panics_in_stderr(texts: List[str]) -> Dict[int, str]:
     return out
 
 
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
+@pytest.fixture(scope="module", params=ID_TYPES, ids=[f"{t}_ids" for t in ID_TYPES])
+def sweep(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Sweep:
+    id_type: str = request.param
     seed = new_seed()
-    print(f"\ncorruption sweep seed: {seed}  (replay with {SEED_ENV}={seed})")
-    root = tmp_path_factory.mktemp("corrupt")
+    print(f"\ncorruption sweep ({id_type} ids) seed: {seed}  (replay with {SEED_ENV}={seed})")
+    root = tmp_path_factory.mktemp(f"corrupt_{id_type}")
     fixtures = root / "fixtures"
     for kind in KINDS:
-        build_fixture(fixtures / kind, kind)
+        build_fixture(fixtures / kind, kind, id_type)
     files = fixture_files(fixtures)
     print(f"fixture files ({len(files)}): {files}")
-    result = Sweep(seed, files)
+    result = Sweep(seed, id_type, files)
     todo: queue.Queue[int] = queue.Queue()
-    for c in CONTROLS + list(range(CASES)):
+    for c in CONTROLS[id_type] + list(range(CASES)):
         todo.put(c)
-    workers = [Worker(fixtures, root / f"work{w}", seed) for w in range(WORKERS)]
+    workers = [Worker(fixtures, root / f"work{w}", seed, id_type) for w in range(WORKERS)]
     lock = threading.Lock()
 
     def drive(w: Worker) -> None:
@@ -200,7 +211,7 @@ def test_corrupt_files_never_crash_hang_or_panic(sweep: Sweep) -> None:
     )
     per_kind = collections.Counter(r["kind"] for r in cases)
     print(
-        f"corrupt: {len(cases)} cases, {len(signals)} signals, {len(panics)} panics, "
+        f"{sweep.name}: {len(cases)} cases, {len(signals)} signals, {len(panics)} panics, "
         f"{len(timeouts)} timeouts, {len(wrong)} wrong ({len(untyped)} untyped "
         f"exceptions, {len(died)} other deaths; seed {sweep.seed}; {sweep.seconds:.0f}s with "
         f"{WORKERS} workers)"
@@ -220,9 +231,9 @@ def test_corrupt_files_never_crash_hang_or_panic(sweep: Sweep) -> None:
         assert res[c]["outcome"] == "open", show(res[c])
         assert res[c]["nwrong"] == 0, show(res[c])
         assert res[c]["prefix"] == 24, show(res[c])
-    for c in (-3, -4):
+    for c in CONTROLS[sweep.id_type][2:]:
         assert res[c]["outcome"] == "open", show(res[c])
-        assert res[c]["nwrong"] > 0, f"the checker missed a changed vector: {show(res[c])}"
+        assert res[c]["nwrong"] > 0, f"the checker missed a changed value: {show(res[c])}"
     assert len(cases) == CASES
     assert not signals
     assert not died
@@ -233,7 +244,8 @@ def test_corrupt_files_never_crash_hang_or_panic(sweep: Sweep) -> None:
 
 def test_corrupt_files_never_give_silently_wrong_answers(sweep: Sweep) -> None:
     wrong = sweep.wrong()
-    print(f"corrupt: {len(wrong)} of {len(sweep.where('open'))} successful opens answered wrong")
+    opened = len(sweep.where("open"))
+    print(f"{sweep.name}: {len(wrong)} of {opened} successful opens answered wrong")
     for r in wrong:
         print("  WRONG " + show(r))
     assert not wrong
@@ -244,7 +256,7 @@ def test_corrupt_files_fail_with_corruption_error(sweep: Sweep) -> None:
     NusterDBError (an I/O error would send the user looking at the disk, a "no database
     here" would invite them to create one over it)."""
     other = [r for r in sweep.where("error") if r["type"] != "CorruptionError"]
-    print(f"corrupt: {len(other)} failed opens raised another class than CorruptionError")
+    print(f"{sweep.name}: {len(other)} failed opens raised another class than CorruptionError")
     for r in other[:20]:
         print("  OTHER CLASS " + show(r))
     assert not other
@@ -255,7 +267,8 @@ def test_failed_opens_of_corrupt_files_leave_them_untouched(sweep: Sweep) -> Non
     modified = sweep.modified()
     by_file: Set[str] = {r["file"] for r in modified}
     print(
-        f"corrupt: {len(modified)} of {len(failed)} failed opens modified files ({sorted(by_file)})"
+        f"{sweep.name}: {len(modified)} of {len(failed)} failed opens modified files "
+        f"({sorted(by_file)})"
     )
     for r in modified[:20]:
         print("  MODIFIED " + show(r))

@@ -12,7 +12,12 @@ removes absent); the op in flight is all or nothing; the index agrees with stora
 Workloads: bulk_add batches; mixed add/upsert/update/remove/bulk ops with metadata and
 tags from 4 threads, on a flat and on an HNSW database (big batches and ``flush()``
 there, so the graph is saved while the process dies); kills while the database is
-being reopened after a crash; kills during ``snapshot_named``.
+being reopened after a crash; kills during ``snapshot_named``. The batches and mixed
+workloads run on int ids and on string ids with documents (``crash[..., str ids]``):
+there the document is checked like metadata (acknowledged: present and equal; the op in
+flight all or nothing, its documents included; removed: no document left), and
+``get_many`` and ``search(include=[...])`` must agree with ``get``, ``get_metadata`` and
+``get_document``.
 
 Cycle counts come from the environment so ``scripts/reliability_long.sh`` runs the same
 tests with the long tier's numbers: ``NUSTERDB_CRASH_CYCLES`` (per workload, default
@@ -42,14 +47,25 @@ from crash_workload import (
     Model,
     State,
     apply_op,
+    batch_document,
     batch_metadata,
     batch_vectors,
+    db_id,
+    db_ids,
     frozen,
+    int_id,
     owner,
     parse_line,
+    str_id,
 )
 from db_helpers import assert_hits_match
-from nusterdb import DatabaseConfig, IndexRebuiltWarning, NusterDB, StorageConfiguration
+from nusterdb import (
+    DatabaseConfig,
+    IndexRebuiltWarning,
+    Metadata,
+    NusterDB,
+    StorageConfiguration,
+)
 from proc_helpers import Child, env_int
 
 WORKLOAD = str(Path(__file__).resolve().with_name("crash_workload.py"))
@@ -135,11 +151,11 @@ def self_query_misses(
     for p in pick:
         i = ids[int(p)]
         hits = db.search(vectors[i], k=1)
-        if hits and hits[0][0] == i:
+        if hits and int_id(hits[0][0]) == i:
             continue
         approx += 1
         exhaustive = db.search(vectors[i], k=1, ef_search=max(db.count(), 16))
-        if not exhaustive or exhaustive[0][0] != i:
+        if not exhaustive or int_id(exhaustive[0][0]) != i:
             misses.append((i, exhaustive))
             tally.note(f"{where}: self-query of id {i} found {exhaustive} even exhaustively")
     tally.self_queries += len(pick)
@@ -206,8 +222,10 @@ def verify_batches(
     db: NusterDB, seed: int, acked: Set[int], n: int = BATCH
 ) -> Tuple[int, int, int]:
     """(lost, partial, complete batches) of a batches-workload database of ``n``-row
-    batches."""
-    ids = np.array(db.list_ids(), dtype=np.int64)
+    batches (int or string ids, as the database's)."""
+    listed = db.list_ids()
+    assert listed == sorted(set(listed)), "list_ids is not sorted and distinct"
+    ids = np.array([int_id(k) for k in listed], dtype=np.int64)
     counts = np.bincount(ids // n) if len(ids) else np.zeros(0, np.int64)
     partial = int(((counts > 0) & (counts < n)).sum())
     complete = [int(b) for b in np.flatnonzero(counts == n)]
@@ -216,7 +234,9 @@ def verify_batches(
         if b >= len(counts) or counts[b] != n:
             lost += 1
     # Every complete batch (acknowledged or not) holds exactly what was written.
-    for b in complete:
+    for b in complete if db.config.id_type == "str" else []:
+        verify_str_batch(db, seed, b, n)
+    for b in complete if db.config.id_type == "int" else []:
         expected = batch_vectors(seed, b, n)
         for r in range(n):
             v = db.get(b * n + r)
@@ -231,6 +251,28 @@ def verify_batches(
     # Batches are written in order: complete ones form a prefix.
     assert complete == list(range(len(complete))), f"gap in complete batches {complete[:20]}..."
     return lost, partial, len(complete)
+
+
+def verify_str_batch(db: NusterDB, seed: int, b: int, n: int) -> None:
+    """Batch ``b`` of a string-id database holds exactly what was written: every vector
+    and document read through ``get_many``; metadata, and ``get``, ``get_metadata`` and
+    ``get_document`` (which must agree), for a few rows (as the int check reads metadata)."""
+    keys = [str_id(b * n + r) for r in range(n)]
+    got = db.get_many(keys, include=["vector", "document"])
+    assert got["ids"] == keys, f"batch {b}: get_many found {len(got['ids'])} of {n} ids"
+    expected = batch_vectors(seed, b, n)
+    assert got["vectors"].astype("<f4").tobytes() == expected.astype("<f4").tobytes(), (
+        f"batch {b}: a vector differs from what was written"
+    )
+    want_docs = [batch_document(b, r) for r in range(n)]
+    assert got["documents"] == want_docs, f"batch {b}: documents differ"
+    for r in (0, 3, n // 2, n - 1):
+        v, m = db.get(keys[r]), db.get_metadata(keys[r])
+        assert v is not None, (b, r)
+        assert m is not None, (b, r)
+        assert v.to_numpy().tobytes() == expected[r].tobytes(), (b, r)
+        assert m.to_dict() == {"batch": b, "row": r}, (b, r)
+        assert db.get_document(keys[r]) == want_docs[r], (b, r)
 
 
 def batch_self_queries(
@@ -261,13 +303,19 @@ def acks_of(lines: List[str]) -> Tuple[Set[int], bool]:
     return acked, in_flight
 
 
+def workload_name(name: str, id_type: str, sync_writes: bool) -> str:
+    """``name``, ``name, str ids``, ``name, sync_writes``, ``name, str ids, sync_writes``."""
+    return name + (", str ids" if id_type == "str" else "") + (", sync_writes" * sync_writes)
+
+
+@pytest.mark.parametrize("id_type", ["int", "str"])
 @pytest.mark.parametrize("sync_writes", [False, True], ids=["default", "sync_writes"])
 def test_kill_9_during_bulk_adds_loses_no_acknowledged_batch(
-    tmp_path: Path, seed: int, rng: np.random.Generator, sync_writes: bool
+    tmp_path: Path, seed: int, rng: np.random.Generator, sync_writes: bool, id_type: str
 ) -> None:
     cycles = SYNC_CYCLES if sync_writes else CYCLES
-    cfg = DatabaseConfig(BATCH_DIM, storage_config=storage(sync_writes))
-    tally = Tally("bulk_add, sync_writes" if sync_writes else "bulk_add")
+    cfg = DatabaseConfig(BATCH_DIM, storage_config=storage(sync_writes), id_type=id_type)
+    tally = Tally(workload_name("bulk_add", id_type, sync_writes))
     path = ""
     acked: Set[int] = set()
     start = 0
@@ -286,6 +334,7 @@ def test_kill_9_during_bulk_adds_loses_no_acknowledged_batch(
         db, reopen = timed_open(path, tally)
         with db:
             assert db.config.storage_config.sync_writes == sync_writes
+            assert db.config.id_type == id_type
             lost, partial, complete = verify_batches(db, seed, acked, ROWS)
             count = db.count()
         print(
@@ -302,20 +351,50 @@ def test_kill_9_during_bulk_adds_loses_no_acknowledged_batch(
 # ============================================================== mixed ops from 4 threads
 
 
-def read_state(db: NusterDB, i: int) -> Optional[State]:
-    v = db.get(i)
-    m = db.get_metadata(i)
+def as_state(v: Optional[bytes], m: Optional[Metadata], doc: Optional[str]) -> Optional[State]:
+    """The :data:`State` of what was read for one id (``v``: the vector's little-endian
+    float32 bytes; None: nothing at all)."""
     if v is None and m is None:
-        return None
+        # Removed: no document may be left behind either.
+        return None if doc is None else (b"HALF", (), ("DOCUMENT LEFT",), doc)
     if v is None or m is None:
         # Half an id: a vector without metadata or the reverse. Never equal to a state.
-        return (b"HALF" if v is None else v.to_numpy().astype("<f4").tobytes(), (), ("HALF",))
+        return (b"HALF" if v is None else v, (), ("HALF",), doc)
     fields, tags = frozen(m.to_dict(), m.tags())
-    return v.to_numpy().astype("<f4").tobytes(), fields, tags
+    return v, fields, tags, doc
+
+
+def read_state(db: NusterDB, i: int, id_type: str) -> Optional[State]:
+    k = db_id(i, id_type)
+    doc = db.get_document(k) if id_type == "str" else None
+    v = db.get(k)
+    return as_state(
+        None if v is None else v.to_numpy().astype("<f4").tobytes(), db.get_metadata(k), doc
+    )
+
+
+def check_get_many(db: NusterDB, reads: Dict[int, Optional[State]], id_type: str) -> None:
+    """``get_many`` of every id read (present or not, in a shuffled order) returns what
+    ``get``, ``get_metadata`` and ``get_document`` returned, found ids in the order asked."""
+    order = sorted(reads, key=lambda i: (i * 2654435761) % 1000003)
+    keys = db_ids(order, id_type)
+    got = db.get_many(keys, include=["vector", "metadata", "document"])
+    want = [k for k, i in zip(keys, order) if reads[i] is not None]
+    assert got["ids"] == want, f"get_many found {len(got['ids'])} ids, get found {len(want)}"
+    for p, k in enumerate(got["ids"]):
+        v = got["vectors"][p].astype("<f4").tobytes()
+        s = as_state(v, got["metadatas"][p], got["documents"][p])
+        assert s == reads[int_id(k)], f"get_many of {k!r}: {s!r:.200} != {reads[int_id(k)]!r:.200}"
 
 
 def check_mixed_cycle(
-    db: NusterDB, model: Model, lines: List[str], seed: int, cycle: int, tally: Tally
+    db: NusterDB,
+    model: Model,
+    lines: List[str],
+    seed: int,
+    cycle: int,
+    tally: Tally,
+    id_type: str = "int",
 ) -> int:
     """Replays the acknowledged ops of ``lines`` into ``model``, checks the database
     against it (and the in-flight ops for all-or-nothing), then sets ``model`` to what
@@ -343,13 +422,16 @@ def check_mixed_cycle(
         t: apply_op(model, seed, cycle, t, n, op, args) for t, (n, op, args) in open_ops.items()
     }
     touched = {i for after in after_of.values() for i in after}
-    listed = db.list_ids()
-    assert listed == sorted(set(listed)), "list_ids is not sorted and distinct"
-    assert db.count() == len(listed) == db.stats().vector_count
+    listed_keys = db.list_ids()
+    assert listed_keys == sorted(set(listed_keys)), "list_ids is not sorted and distinct"
+    assert db.count() == len(listed_keys) == db.stats().vector_count
+    listed = [int_id(k) for k in listed_keys]
     everyone = set(listed) | set(model) | touched
-    reads = {i: read_state(db, i) for i in everyone}
+    reads = {i: read_state(db, i, id_type) for i in everyone}
+    if id_type == "str":
+        check_get_many(db, reads, id_type)
     for i in set(model) - set(listed):
-        assert not db.contains(i) or i in touched
+        assert not db.contains(db_id(i, id_type)) or i in touched
     for t, after in after_of.items():
         n, op, args = open_ops[t]
         before = {i: model.get(i) for i in after}
@@ -383,8 +465,38 @@ def check_mixed_cycle(
     return acked
 
 
+def search_hits(
+    db: NusterDB,
+    model: Model,
+    q: np.ndarray,
+    id_type: str,
+    flt: Optional[Dict[str, object]] = None,
+) -> List[Tuple[int, float]]:
+    """``search(q, k=10)`` as (int id, distance). On string ids through
+    ``include=["metadata", "document"]``: each hit's metadata and document must be the
+    stored ones (the model, already checked against ``get_metadata``/``get_document``)."""
+    if id_type == "int":
+        return [(int(i), d) for i, d in db.search(q, k=10, filter=flt)]
+    out = []
+    for h in db.search(q, k=10, filter=flt, include=["metadata", "document"]):
+        i = int_id(h.id)
+        assert h.metadata is not None, h
+        assert h.vector is None, h
+        want = model[i]
+        assert frozen(h.metadata.to_dict(), h.metadata.tags()) == (want[1], want[2]), h
+        assert h.document == want[3], f"search hit {h.id!r}: document {h.document!r:.80}"
+        out.append((i, h.distance))
+    return out
+
+
 def check_index(
-    db: NusterDB, model: Model, kind: str, rng: np.random.Generator, cycle: int, tally: Tally
+    db: NusterDB,
+    model: Model,
+    kind: str,
+    rng: np.random.Generator,
+    cycle: int,
+    tally: Tally,
+    id_type: str = "int",
 ) -> None:
     """The index agrees with storage: sampled self-queries; flat results equal numpy's."""
     if not model:
@@ -395,11 +507,12 @@ def check_index(
     if kind == "flat":
         for _ in range(3):
             q = rng.standard_normal(DIM).astype(np.float32)
-            assert_hits_match(db.search(q, k=10), base, ids, q, 10, "euclidean", f"cycle {cycle}")
+            hits = search_hits(db, model, q, id_type)
+            assert_hits_match(hits, base, ids, q, 10, "euclidean", f"cycle {cycle}")
         odd = [p for p, i in enumerate(ids) if ("odd", "bool", True) in model[i][1]]
         q = rng.standard_normal(DIM).astype(np.float32)
         assert_hits_match(
-            db.search(q, k=10, filter={"odd": True}),
+            search_hits(db, model, q, id_type, {"odd": True}),
             base[odd],
             [ids[p] for p in odd],
             q,
@@ -412,7 +525,7 @@ def check_index(
         pos = {i: p for p, i in enumerate(ids)}
         for _ in range(3):
             q = rng.standard_normal(DIM).astype(np.float32)
-            hits = db.search(q, k=10)
+            hits = search_hits(db, model, q, id_type)
             assert len(hits) == min(10, len(ids)), hits
             for i, d in hits:
                 true = float(np.linalg.norm(base[pos[i]].astype(np.float64) - q))
@@ -420,17 +533,22 @@ def check_index(
             assert [d for _, d in hits] == sorted(d for _, d in hits), hits
 
 
+@pytest.mark.parametrize("id_type", ["int", "str"])
 @pytest.mark.parametrize("sync_writes", [False, True], ids=["default", "sync_writes"])
 @pytest.mark.parametrize("kind", ["flat", "hnsw"])
 def test_kill_9_during_mixed_writes_from_4_threads_loses_nothing_acknowledged(
-    tmp_path: Path, seed: int, rng: np.random.Generator, kind: str, sync_writes: bool
+    tmp_path: Path,
+    seed: int,
+    rng: np.random.Generator,
+    kind: str,
+    sync_writes: bool,
+    id_type: str,
 ) -> None:
     path = str(tmp_path / "db")
     cycles = SYNC_CYCLES if sync_writes else CYCLES
-    cfg = DatabaseConfig(DIM, index_type=kind, storage_config=storage(sync_writes))
+    cfg = DatabaseConfig(DIM, index_type=kind, storage_config=storage(sync_writes), id_type=id_type)
     NusterDB(path, cfg).close()
-    name = "mixed" if kind == "flat" else "hnsw"
-    tally = Tally(f"{name}, sync_writes" if sync_writes else name)
+    tally = Tally(workload_name("mixed" if kind == "flat" else "hnsw", id_type, sync_writes))
     model: Model = {}
     for cycle in range(cycles):
         child = spawn("mixed", path, str(seed), str(cycle), kind, str(TARGET[kind]))
@@ -441,8 +559,9 @@ def test_kill_9_during_mixed_writes_from_4_threads_loses_nothing_acknowledged(
         with db:
             assert db.index_type() == kind
             assert db.config.storage_config.sync_writes == sync_writes
-            acked = check_mixed_cycle(db, model, lines, seed, cycle, tally)
-            check_index(db, model, kind, rng, cycle, tally)
+            assert db.config.id_type == id_type
+            acked = check_mixed_cycle(db, model, lines, seed, cycle, tally, id_type)
+            check_index(db, model, kind, rng, cycle, tally, id_type)
             count = db.count()
         tally.cycles += 1
         tally.acknowledged += acked

@@ -218,3 +218,45 @@ def test_ctrl_c_stops_a_long_call_promptly_and_changes_nothing(tmp_path: Path, k
         assert out["retry_count"] == 1100
     else:
         assert out["count"] == 50_000
+
+
+def test_other_threads_reading_during_a_watched_bulk_add_do_not_deadlock() -> None:
+    """A watched call takes the GIL while holding the database lock (to check for Ctrl-C
+    and call the callback): every other call must wait for that lock without the GIL."""
+    import threading
+
+    db = NusterDB(None, hnsw_config())
+    db.bulk_add(np.arange(100), rows(100, 6))
+    stop = threading.Event()
+    reads = [0]
+    errors: List[str] = []
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                _ = (len(db), 5 in db, db.contains(5), db.closed, db.dimension(), repr(db))
+                _ = (db.get(5), db.get_metadata(5), db.list_ids()[:1], db.is_hnsw())
+                _ids, _d = db.batch_search(rows(4, 7), k=3)
+                reads[0] += 1
+        except BaseException as e:  # reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    calls = [0]
+
+    def callback(phase: str, done: int, total: int) -> None:
+        calls[0] += 1
+
+    try:
+        db.bulk_add(np.arange(100, 8100), rows(8000, 8), progress=callback)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a reader is stuck"
+    assert errors == []
+    assert calls[0] >= 1
+    assert reads[0] >= 1
+    assert len(db) == 8100

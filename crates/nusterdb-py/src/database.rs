@@ -295,7 +295,7 @@ impl PyNusterDB {
     /// Raises an `IndexRebuiltWarning` if the graph file was unusable at the last
     /// open or refresh (an error if the warning filters turn warnings into errors).
     fn warn_if_rebuilt(&self, py: Python<'_>) -> PyResult<()> {
-        if let Ok(GraphLoad::Rebuilt { reason }) = self.db.graph_load() {
+        if let Ok(GraphLoad::Rebuilt { reason }) = py.detach(|| self.db.graph_load()) {
             let msg = format!(
                 "the HNSW graph file was not usable and the graph was rebuilt from the \
                  stored vectors (nothing was lost): {reason}"
@@ -310,6 +310,14 @@ impl PyNusterDB {
 
     fn id_type(&self) -> IdType {
         self.db.config().id_type
+    }
+
+    /// `Ok` while open. Like every call that takes the database's lock, it waits for
+    /// the lock without the GIL: long calls hold the lock while they report progress
+    /// and check for Ctrl-C, which needs the GIL, so waiting for the lock while holding
+    /// the GIL could deadlock.
+    fn ensure_open(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.db.ensure_open()).py()
     }
 
     fn id(&self, obj: &Bound<'_, PyAny>) -> PyResult<Id> {
@@ -352,8 +360,9 @@ impl PyNusterDB {
         id: &Bound<'_, PyAny>,
         include: Include,
     ) -> PyResult<Option<nusterdb_core::db::Record>> {
+        let py = id.py();
         let id = self.id(id)?;
-        Ok(self.db.get_many(&[id], include).py()?.pop())
+        Ok(py.detach(|| self.db.get_many(&[id], include)).py()?.pop())
     }
 }
 
@@ -459,8 +468,8 @@ impl PyNusterDB {
     }
 
     #[getter]
-    fn closed(&self) -> bool {
-        self.db.is_closed()
+    fn closed(&self, py: Python<'_>) -> bool {
+        py.detach(|| self.db.is_closed())
     }
 
     #[getter]
@@ -492,63 +501,63 @@ impl PyNusterDB {
         self.warn_if_rebuilt(py)
     }
 
-    fn dimension(&self) -> PyResult<usize> {
-        self.db.ensure_open().py()?;
+    fn dimension(&self, py: Python<'_>) -> PyResult<usize> {
+        self.ensure_open(py)?;
         Ok(self.db.config().dim)
     }
 
-    fn index_type(&self) -> PyResult<&'static str> {
-        self.db.ensure_open().py()?;
+    fn index_type(&self, py: Python<'_>) -> PyResult<&'static str> {
+        self.ensure_open(py)?;
         Ok(self.db.config().index_type.name())
     }
 
-    fn is_hnsw(&self) -> PyResult<bool> {
-        self.db.ensure_open().py()?;
+    fn is_hnsw(&self, py: Python<'_>) -> PyResult<bool> {
+        self.ensure_open(py)?;
         Ok(self.db.config().index_type == nusterdb_core::IndexType::Hnsw)
     }
 
-    fn is_flat(&self) -> PyResult<bool> {
-        self.db.ensure_open().py()?;
+    fn is_flat(&self, py: Python<'_>) -> PyResult<bool> {
+        self.ensure_open(py)?;
         Ok(self.db.config().index_type == nusterdb_core::IndexType::Flat)
     }
 
-    fn distance_metric(&self) -> PyResult<PyDistanceMetric> {
-        self.db.ensure_open().py()?;
+    fn distance_metric(&self, py: Python<'_>) -> PyResult<PyDistanceMetric> {
+        self.ensure_open(py)?;
         Ok(self.db.config().distance_metric.into())
     }
 
-    fn __len__(&self) -> PyResult<usize> {
-        self.db.count().py()
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        py.detach(|| self.db.count()).py()
     }
 
-    fn count(&self) -> PyResult<usize> {
-        self.db.count().py()
+    fn count(&self, py: Python<'_>) -> PyResult<usize> {
+        py.detach(|| self.db.count()).py()
     }
 
     /// `id in db`: whether `id` is stored. Like a dict, a value that cannot be an id of
     /// this database (another type, out of range) is simply not in it.
-    fn __contains__(&self, id: &Bound<'_, PyAny>) -> PyResult<bool> {
+    fn __contains__(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<bool> {
         match self.id(id) {
-            Ok(id) => match self.db.contains_id(&id) {
+            Ok(id) => match py.detach(|| self.db.contains_id(&id)) {
                 Err(nusterdb_core::Error::InvalidArgument(_)) => Ok(false),
                 other => other.py(),
             },
-            Err(_) => self.db.count().py().map(|_| false),
+            Err(_) => py.detach(|| self.db.count()).py().map(|_| false),
         }
     }
 
     /// Whether `id` is stored; an id of the wrong kind raises IdTypeError.
-    fn contains(&self, id: &Bound<'_, PyAny>) -> PyResult<bool> {
+    fn contains(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<bool> {
         let id = self.id(id)?;
-        self.db.contains_id(&id).py()
+        py.detach(|| self.db.contains_id(&id)).py()
     }
 
     /// Every id, sorted: ints ascending, strs by their UTF-8 bytes.
     fn list_ids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         match self.id_type() {
-            IdType::Int => PyList::new(py, self.db.list_ids().py()?),
+            IdType::Int => PyList::new(py, py.detach(|| self.db.list_ids()).py()?),
             IdType::Str => {
-                let ids = self.db.ids().py()?;
+                let ids = py.detach(|| self.db.ids()).py()?;
                 PyList::new(py, ids.iter().filter_map(Id::as_str))
             }
         }
@@ -936,10 +945,12 @@ impl PyNusterDB {
         py.detach(|| self.db.compact()).py()
     }
 
-    /// How the HNSW graph was obtained at the last open or refresh, as a dict.
+    /// How the HNSW graph was obtained at the last open or refresh, as a dict. The
+    /// database's lock is waited for without the GIL, as by every call that takes it.
     fn graph_load<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let load = py.detach(|| self.db.graph_load()).py()?;
         let d = PyDict::new(py);
-        match self.db.graph_load().py()? {
+        match load {
             GraphLoad::NotPersisted => d.set_item("state", "not_persisted")?,
             GraphLoad::Built => d.set_item("state", "built")?,
             GraphLoad::Loaded {
@@ -960,15 +971,14 @@ impl PyNusterDB {
         Ok(d)
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         let c = self.db.config();
         let place = self
             .db
             .path()
             .map_or_else(|| ":memory:".to_string(), |p| p.display().to_string());
-        let count = self
-            .db
-            .count()
+        let count = py
+            .detach(|| self.db.count())
             .map_or_else(|_| "closed".to_string(), |n| n.to_string());
         format!(
             "NusterDB(path={place:?}, dim={}, index_type={:?}, metric={:?}, count={count})",

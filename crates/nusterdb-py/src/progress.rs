@@ -5,6 +5,10 @@
 //! Python's signal handlers (a Ctrl-C there raises `KeyboardInterrupt`) and the
 //! progress callback, and stops the work if either raised. The call then returns that
 //! exception, the database unchanged.
+//!
+//! The observer runs while the call holds the database's lock, so it takes the GIL
+//! while holding that lock: every binding therefore waits for the database lock with
+//! the GIL released (`py.detach`), or the two could deadlock.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -35,6 +39,9 @@ pub struct PyObserver {
     callback: Option<Py<PyAny>>,
     /// Whether `callback` is a bar this call made (closed at the end).
     bar: bool,
+    /// Whether the call runs on Python's main thread, the only one signal handlers
+    /// run on: elsewhere, without a callback, there is nothing to take the GIL for.
+    main_thread: bool,
     last: Mutex<Option<Instant>>,
     /// The exception that stopped the work.
     pending: Mutex<Option<PyErr>>,
@@ -81,9 +88,14 @@ impl PyObserver {
                 )))
             }
         };
+        let threading = py.import("threading")?;
+        let main_thread = threading
+            .call_method0("current_thread")?
+            .is(&threading.call_method0("main_thread")?);
         Ok(Self {
             callback,
             bar: is_bar,
+            main_thread,
             last: Mutex::new(None),
             pending: Mutex::new(None),
         })
@@ -127,6 +139,9 @@ impl PyObserver {
 
 impl Observer for PyObserver {
     fn step(&self, phase: Phase, done: u64, total: u64) -> bool {
+        if !self.main_thread && self.callback.is_none() {
+            return true;
+        }
         {
             let mut last = lock(&self.last);
             let now = Instant::now();
