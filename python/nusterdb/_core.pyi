@@ -418,7 +418,8 @@ class NusterDB:
     def is_flat(self) -> bool: ...
     def distance_metric(self) -> DistanceMetric: ...
     def __len__(self) -> int: ...
-    def count(self) -> int: ...
+    def count(self, filter: Optional[_Filter] = None) -> int:
+        """The number of records ``filter`` allows (all of them without one)."""
     def __contains__(self, id: object, /) -> bool:
         """Whether ``id`` is stored; like a dict, a value that cannot be an id of this
         database is simply not in it."""
@@ -448,11 +449,14 @@ class NusterDB:
         self,
         id: _Id,
         vector: Optional[_VectorLike] = None,
-        metadata: Optional[_MetadataLike] = None,
+        metadata: Optional[Union[Metadata, Dict[str, Optional[_MetadataValue]]]] = None,
         document: Optional[str] = None,
+        merge: bool = True,
     ) -> None:
         """Changes the vector, metadata and/or document of an existing id
-        (IdNotFoundError otherwise); what is None is kept."""
+        (IdNotFoundError otherwise); what is None is kept. Metadata is merged into the
+        stored one (a key given None is removed; tags are added) or, with merge=False,
+        replaces it; either way ``created_at`` is kept and ``version`` bumped."""
     def bulk_add(
         self,
         ids: _Ids,
@@ -479,12 +483,27 @@ class NusterDB:
         """The metadata stored for ``id`` (None if absent)."""
     def get_document(self, id: _Id) -> Optional[str]:
         """The document stored for ``id`` (None if absent or stored without one)."""
-    def get_many(self, ids: _Ids, include: Optional[_Include] = None) -> Dict[str, Any]:
-        """The stored records among ``ids`` in one call: a dict with "ids" (the found
-        ids, in the order asked, each once; absent ids left out) and, as ``include``
-        asks (default all of "vector", "metadata", "document"): "vectors" (float32
-        array of shape (m, dim)), "metadatas" (list of Metadata), "documents" (list
-        of str or None)."""
+    def get_many(
+        self,
+        ids: Optional[_Ids] = None,
+        include: Optional[_Include] = None,
+        filter: Optional[_Filter] = None,
+        limit: Optional[int] = None,
+        offset: int = 0,
+        after: Optional[_Id] = None,
+    ) -> Dict[str, Any]:
+        """Many records in one call: a dict with "ids" and, as ``include`` asks (default
+        all of "vector", "metadata", "document"): "vectors" (float32 array of shape
+        (m, dim)), "metadatas" (list of Metadata), "documents" (list of str or None).
+        ``ids``: those ids in the order asked (absent ones and repeats left out); None:
+        every record in id order (ints ascending, strs by their UTF-8 bytes). Then only
+        those ``filter`` allows, after the id ``after`` (id order only: pass the last id
+        of a page to get the next), skipping ``offset``, at most ``limit``."""
+    def delete(self, ids: Optional[_Ids] = None, filter: Optional[_Filter] = None) -> int:
+        """Removes atomically the records among ``ids`` and/or those ``filter`` allows;
+        returns how many were removed. Give at least one (``clear()`` removes all)."""
+    def clear(self) -> int:
+        """Removes every record atomically; returns how many there were."""
     @overload
     def search(
         self,

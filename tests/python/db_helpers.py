@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -42,7 +42,8 @@ METRICS: Tuple[str, ...] = (
 )
 
 Hits = List[Tuple[int, float]]
-Checksum = Tuple[int, List[int], str]
+# (count, ids — ints or strs, a hex digest)
+Checksum = Tuple[int, List[Any], str]
 Scalar = Union[str, int, float, bool]
 FloatArray = npt.NDArray[np.float64]
 
@@ -127,6 +128,7 @@ def assert_hits_match(
     k: int,
     metric: str,
     context: str = "",
+    tie_key: Optional[Callable[[int], Any]] = None,
 ) -> None:
     """Asserts ``got`` (a ``search`` result) is exactly the ``k`` nearest of the rows
     ``(ids, base)`` to ``query``, up to float32 rounding:
@@ -136,7 +138,8 @@ def assert_hits_match(
     * the reported distances equal the reference's k smallest, position by position;
     * every row strictly nearer than the k-th reference distance (beyond rounding) is
       present, so only genuine ties at the boundary may be resolved either way;
-    * sorted by distance, ties by ascending id.
+    * sorted by distance, ties by ascending id — ``tie_key(id)`` where the database's
+      ids are not the ints given here (a string-id database orders ties by its strings).
     """
     base_arr = np.asarray(base, dtype=np.float32)
     ids_list = [int(i) for i in ids]
@@ -171,7 +174,10 @@ def assert_hits_match(
     for a, b in zip(got, got[1:]):
         assert a[1] <= b[1], f"{where}: not sorted by distance: {a} before {b}"
         if a[1] == b[1]:
-            assert a[0] < b[0], f"{where}: equal distances not ordered by id: {a} before {b}"
+            key = tie_key or (lambda i: i)
+            assert key(a[0]) < key(b[0]), (
+                f"{where}: equal distances not ordered by id: {a} before {b}"
+            )
 
 
 # ------------------------------------------------------------------- state checksum
@@ -185,21 +191,29 @@ def _value_repr(v: object) -> str:
 
 
 def state_checksum(db: NusterDB) -> Checksum:
-    """(count, list_ids, a hash of every vector's bytes and every metadata's fields,
-    tags and bookkeeping) — equal before and after any rejected call."""
+    """(count, list_ids, a hash of every vector's bytes, every metadata's fields, tags
+    and bookkeeping, and every document) — equal before and after any rejected call.
+
+    Ints and str ids alike; the records are read in one ``get_many``. A record without a
+    document adds nothing to the hash, so a database without documents hashes as it
+    did before documents existed."""
     ids = db.list_ids()
+    got = db.get_many(ids)
+    assert got["ids"] == ids, f"get_many of the listed ids found {got['ids']!r}, not {ids!r}"
+    vectors = got["vectors"]
     h = hashlib.sha256()
-    for i in ids:
-        v = db.get(i)
-        m = db.get_metadata(i)
-        assert v is not None, f"listed id {i} has no vector"
-        assert m is not None, f"listed id {i} has no metadata"
-        h.update(f"id:{i};".encode())
-        h.update(v.to_numpy().astype("<f4").tobytes())
+    for row, (i, m, doc) in enumerate(zip(ids, got["metadatas"], got["documents"])):
+        assert m is not None, f"listed id {i!r} has no metadata"
+        # repr: an int shows as before, a str id with its quotes and escapes.
+        h.update(f"id:{i!r};".encode())
+        h.update(np.asarray(vectors[row]).astype("<f4").tobytes())
         fields = sorted(m.to_dict().items())
         h.update(repr([(k, _value_repr(x)) for k, x in fields]).encode())
         h.update(repr(sorted(m.tags())).encode())
         h.update(f"v{m.version};c{m.created_at};u{m.updated_at};".encode())
+        if doc is not None:
+            data = doc.encode("utf-8")
+            h.update(f"doc:{len(data)}:".encode() + data)
     return (db.count(), ids, h.hexdigest())
 
 

@@ -41,7 +41,7 @@ use crate::vector::{check_dims, check_finite, check_magnitude};
 
 mod records;
 
-pub use records::{Include, PutMode, Record};
+pub use records::{Include, MetadataUpdate, PutMode, Record, Selection};
 
 /// Largest n·k a `batch_search` may return (the result arrays are n·k in size).
 pub const MAX_BATCH_RESULTS: u64 = 1 << 28;

@@ -8,8 +8,9 @@
 //! so the indexes, the graph file and the crash and snapshot machinery work on keys
 //! exactly as for int ids.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -164,10 +165,11 @@ impl fmt::Display for Id {
     }
 }
 
-/// String ids ↔ their keys, with the next free key.
+/// String ids ↔ their keys, with the next free key. The ids are kept sorted, so pages
+/// of records in id order cost what they return.
 #[derive(Debug, Default, Clone)]
 pub struct Names {
-    key_of: HashMap<Arc<str>, u64>,
+    key_of: BTreeMap<Arc<str>, u64>,
     name_of: HashMap<u64, Arc<str>>,
     next: u64,
 }
@@ -238,15 +240,25 @@ impl Names {
 
     /// Every name, sorted by bytes.
     pub fn sorted(&self) -> Vec<Arc<str>> {
-        let mut v: Vec<Arc<str>> = self.key_of.keys().cloned().collect();
-        v.sort_unstable();
-        v
+        self.key_of.keys().cloned().collect()
+    }
+
+    /// (name, key) in name order, from the first name after `after` (all with `None`).
+    pub fn after<'a>(
+        &'a self,
+        after: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a Arc<str>, u64)> + 'a {
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.key_of
+            .range::<str, _>((from, Bound::Unbounded))
+            .map(|(n, &k)| (n, k))
     }
 
     /// Rough heap bytes: both maps and the strings.
     pub fn memory_bytes(&self) -> usize {
         let strings: usize = self.name_of.values().map(|s| s.len() + 16).sum();
-        (self.key_of.capacity() + self.name_of.capacity()) * 32 + strings
+        // A B-tree entry (name, key) plus its share of the nodes; a hash entry.
+        self.key_of.len() * 40 + self.name_of.capacity() * 32 + strings
     }
 }
 
@@ -288,6 +300,11 @@ mod tests {
         assert_eq!(n.remove(0).as_deref(), Some("a"));
         assert_eq!(n.key("a"), None);
         assert_eq!(n.sorted(), vec![Arc::<str>::from("b")]);
+        n.insert("d".into(), 7).unwrap();
+        n.insert("c".into(), 8).unwrap();
+        let after_b: Vec<u64> = n.after(Some("b")).map(|x| x.1).collect();
+        assert_eq!(after_b, vec![8, 7]);
+        assert_eq!(n.after(None).count(), 3);
         // Keys only grow while open (after a reopen a removed top key may come back:
         // every record of it went in the batch that removed it).
         assert_eq!(n.fresh_keys(1).unwrap(), 6..7);

@@ -254,6 +254,33 @@ impl Metadata {
         }
     }
 
+    /// `self` as the next version of `previous`, the metadata it replaces: created when
+    /// `previous` was, its version + 1, updated now.
+    #[must_use]
+    pub fn succeeding(mut self, previous: &Metadata) -> Self {
+        self.created_at = previous.created_at;
+        self.version = previous.version.saturating_add(1);
+        self.updated_at = now_unix();
+        self
+    }
+
+    /// `previous` with the fields of `changes` set, its tags added and the `removed`
+    /// keys gone, as the next version of `previous` (see [`Metadata::succeeding`]).
+    ///
+    /// # Errors
+    /// The merged record over [`MAX_METADATA_BYTES`].
+    pub fn merged(previous: &Metadata, changes: &Metadata, removed: &[String]) -> Result<Self> {
+        let mut m = previous.clone();
+        for k in removed {
+            m.fields.remove(k);
+        }
+        m.fields
+            .extend(changes.fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+        m.tags.extend(changes.tags.iter().cloned());
+        m.check_record_size()?;
+        Ok(m.succeeding(previous))
+    }
+
     fn touch(&mut self) {
         self.version = self.version.saturating_add(1);
         self.updated_at = now_unix();

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use nusterdb_core::db::{Include, Location, PutMode};
+use nusterdb_core::db::{Include, Location, MetadataUpdate, PutMode};
 use nusterdb_core::filter::{Filter, FilterInput};
 use nusterdb_core::{Database, DatabaseConfig, DistanceMetric, Error, Id, IdType, IndexType};
 use nusterdb_core::{Metadata, Value};
@@ -251,7 +251,14 @@ fn run(ops: &[Op], index: IndexType, api: Api) {
             Op::UpdateGroup(id, g) => {
                 let r = match api {
                     Api::Int => db.update(*id, None, Some(group(*g))),
-                    _ => db.update_record(&api.id(*id), None, Some(group(*g)), None),
+                    _ => {
+                        // The group is the only field: a merge sets it as a replace would.
+                        let set = MetadataUpdate::Merge {
+                            set: group(*g),
+                            remove: Vec::new(),
+                        };
+                        db.update_record(&api.id(*id), None, Some(set), None)
+                    }
                 };
                 match r {
                     Ok(()) => model.get_mut(id).unwrap().1 = *g,

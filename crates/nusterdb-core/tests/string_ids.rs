@@ -386,3 +386,210 @@ fn reopening_with_another_id_type_is_a_config_mismatch() {
         other => panic!("{:?}", other.map(|_| ())),
     }
 }
+
+/// `select`, `count_where`, `delete_where` and `clear` against a plain model, for both
+/// id kinds: pages in id order by offset and by cursor, filters, and atomic deletes.
+#[test]
+fn selections_page_filter_and_delete_like_a_model() {
+    use nusterdb_core::db::Selection;
+    use nusterdb_core::filter::{Filter, FilterInput};
+    for ids in [IdType::Int, IdType::Str] {
+        for index in [IndexType::Flat, IndexType::Hnsw] {
+            let dir = tempfile::tempdir().unwrap();
+            let db = Database::open(at(dir.path()), Some(config(index, ids)), false).unwrap();
+            let n = 257;
+            let id_of = |i: usize| match ids {
+                IdType::Int => Id::Int((i * 7 % 1000) as u64),
+                IdType::Str => Id::from(format!("k{:03}", i * 7 % 1000)),
+            };
+            let all: Vec<Id> = (0..n).map(id_of).collect();
+            let data = rows(n, 9);
+            let metas = (0..n).map(|i| Some(meta(i % 5))).collect();
+            db.put(PutMode::Add, &all, &data, metas, Vec::new())
+                .unwrap();
+            let mut sorted = all.clone();
+            sorted.sort();
+            let two =
+                Filter::parse(&FilterInput::Map(vec![("n".into(), FilterInput::Int(2))])).unwrap();
+            let in_two: Vec<Id> = sorted
+                .iter()
+                .filter(|id| {
+                    let i = all.iter().position(|x| x == *id).unwrap();
+                    i % 5 == 2
+                })
+                .cloned()
+                .collect();
+            assert_eq!(db.count_where(None).unwrap(), n);
+            assert_eq!(db.count_where(Some(&two)).unwrap(), in_two.len());
+            let page = |sel: Selection<'_>| -> Vec<Id> {
+                db.select(sel, Include::NOTHING)
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| r.id)
+                    .collect()
+            };
+            // Offset pages and cursor pages both walk every id once, in order.
+            let mut by_offset = Vec::new();
+            let mut by_cursor: Vec<Id> = Vec::new();
+            for p in 0.. {
+                let got = page(Selection {
+                    offset: p * 50,
+                    limit: Some(50),
+                    ..Selection::default()
+                });
+                let last = by_cursor.last().cloned();
+                let next = page(Selection {
+                    after: last.as_ref(),
+                    limit: Some(50),
+                    ..Selection::default()
+                });
+                if got.is_empty() {
+                    assert!(next.is_empty());
+                    break;
+                }
+                by_offset.extend(got);
+                by_cursor.extend(next);
+            }
+            assert_eq!(by_offset, sorted);
+            assert_eq!(by_cursor, sorted);
+            let filtered = page(Selection {
+                filter: Some(&two),
+                offset: 3,
+                limit: Some(10),
+                ..Selection::default()
+            });
+            assert_eq!(filtered, in_two[3..13]);
+            // Given ids keep their order; the filter still applies.
+            let asked = [all[2].clone(), all[0].clone(), all[7].clone()];
+            let got = page(Selection {
+                ids: Some(&asked),
+                filter: Some(&two),
+                ..Selection::default()
+            });
+            assert_eq!(got, vec![all[2].clone(), all[7].clone()]);
+            assert!(db
+                .select(
+                    Selection {
+                        ids: Some(&asked),
+                        after: Some(&all[0]),
+                        ..Selection::default()
+                    },
+                    Include::NOTHING
+                )
+                .is_err());
+            // Delete by filter, then by ids and filter together.
+            assert_eq!(db.delete_where(None, Some(&two)).unwrap(), in_two.len());
+            assert_eq!(db.count_where(Some(&two)).unwrap(), 0);
+            assert_eq!(db.count_where(None).unwrap(), n - in_two.len());
+            assert_eq!(db.delete_where(None, None).unwrap(), 0);
+            drop(db);
+            let db = Database::open(at(dir.path()), None, false).unwrap();
+            assert_eq!(db.count().unwrap(), n - in_two.len());
+            assert_eq!(db.clear().unwrap(), n - in_two.len());
+            assert_eq!(db.count().unwrap(), 0);
+            assert!(db.ids().unwrap().is_empty());
+            let q = &data[..DIM];
+            assert!(db
+                .search_records(q, 3, None, None, Include::NOTHING)
+                .unwrap()
+                .is_empty());
+            // The cleared database takes the same ids again, and keeps them.
+            db.put(
+                PutMode::Add,
+                &all[..5],
+                &data[..5 * DIM],
+                Vec::new(),
+                Vec::new(),
+            )
+            .unwrap();
+            drop(db);
+            let db = Database::open(at(dir.path()), None, false).unwrap();
+            assert_eq!(db.count().unwrap(), 5);
+            let hits = db
+                .search_records(q, 1, None, None, Include::NOTHING)
+                .unwrap();
+            assert_eq!(hits[0].0.id, all[0]);
+        }
+    }
+}
+
+/// Metadata updates: a merge sets and removes keys over the stored ones, a replace
+/// replaces them; both keep `created_at` and bump `version`, and so does an upsert
+/// that gives metadata. The payload index follows (filters see the new values).
+#[test]
+fn metadata_updates_merge_or_replace_as_the_next_version() {
+    use nusterdb_core::db::MetadataUpdate;
+    use nusterdb_core::filter::{Filter, FilterInput};
+    let db = Database::open(
+        Location::Memory,
+        Some(config(IndexType::Flat, IdType::Str)),
+        false,
+    )
+    .unwrap();
+    let v = rows(1, 3);
+    let mut m = Metadata::new();
+    m.set("a", Value::Int(1)).unwrap();
+    m.set("b", Value::Str("x".into())).unwrap();
+    m.add_tag("t1").unwrap();
+    let id = Id::from("r");
+    db.put(
+        PutMode::Add,
+        std::slice::from_ref(&id),
+        &v,
+        vec![Some(m)],
+        Vec::new(),
+    )
+    .unwrap();
+    let stored = |db: &Database| {
+        db.get_many(std::slice::from_ref(&id), Include::ALL)
+            .unwrap()[0]
+            .metadata
+            .clone()
+            .unwrap()
+    };
+    let first = stored(&db);
+    let mut set = Metadata::new();
+    set.set("a", Value::Int(2)).unwrap();
+    set.set("c", Value::Bool(true)).unwrap();
+    set.add_tag("t2").unwrap();
+    let merge = MetadataUpdate::Merge {
+        set,
+        remove: vec!["b".into(), "absent".into()],
+    };
+    db.update_record(&id, None, Some(merge), None).unwrap();
+    let merged = stored(&db);
+    assert_eq!(merged.get("a"), Some(&Value::Int(2)));
+    assert_eq!(merged.get("b"), None);
+    assert_eq!(merged.get("c"), Some(&Value::Bool(true)));
+    assert_eq!(merged.tags().len(), 2);
+    assert_eq!(merged.created_at(), first.created_at());
+    assert_eq!(merged.version(), first.version() + 1);
+    let count = |key: &str, value: FilterInput| {
+        let f = Filter::parse(&FilterInput::Map(vec![(key.into(), value)])).unwrap();
+        db.count_where(Some(&f)).unwrap()
+    };
+    assert_eq!(count("a", FilterInput::Int(2)), 1);
+    assert_eq!(count("a", FilterInput::Int(1)), 0);
+    assert_eq!(count("b", FilterInput::Str("x".into())), 0);
+    let mut only = Metadata::new();
+    only.set("z", Value::Float(0.5)).unwrap();
+    db.update_record(&id, None, Some(MetadataUpdate::Replace(only.clone())), None)
+        .unwrap();
+    let replaced = stored(&db);
+    assert_eq!(replaced.fields(), only.fields());
+    assert!(replaced.tags().is_empty());
+    assert_eq!(replaced.created_at(), first.created_at());
+    assert_eq!(replaced.version(), first.version() + 2);
+    db.put(
+        PutMode::Upsert,
+        std::slice::from_ref(&id),
+        &v,
+        vec![Some(Metadata::new())],
+        Vec::new(),
+    )
+    .unwrap();
+    let upserted = stored(&db);
+    assert!(upserted.fields().is_empty());
+    assert_eq!(upserted.version(), first.version() + 3);
+    assert_eq!(count("z", FilterInput::Float(0.5)), 0);
+}

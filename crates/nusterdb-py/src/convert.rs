@@ -284,6 +284,27 @@ pub fn fields_from_dict(d: &Bound<'_, PyDict>) -> PyResult<Vec<(String, Value)>>
         .collect()
 }
 
+/// A metadata merge from a `Metadata` object or a dict, where a `None` value removes
+/// its key: (the fields to set, the keys to remove).
+pub fn to_metadata_merge(obj: &Bound<'_, PyAny>) -> PyResult<(Metadata, Vec<String>)> {
+    let Ok(d) = obj.cast::<PyDict>() else {
+        return Ok((to_metadata(obj)?, Vec::new()));
+    };
+    let set = PyDict::new(obj.py());
+    let mut remove = Vec::new();
+    for (k, v) in d.iter() {
+        if v.is_none() {
+            let key = utf8_str(&k, "metadata key")?.ok_or_else(|| {
+                PyTypeError::new_err(format!("metadata keys must be str, got {}", type_name(&k)))
+            })?;
+            remove.push(key);
+        } else {
+            set.set_item(k, v)?;
+        }
+    }
+    Ok((to_metadata(&set)?, remove))
+}
+
 /// `Metadata` from a `Metadata` object or a plain dict (accepted wherever `Metadata` is).
 pub fn to_metadata(obj: &Bound<'_, PyAny>) -> PyResult<Metadata> {
     if let Ok(m) = obj.extract::<PyRef<'_, PyMetadata>>() {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArray, PyUntypedArrayMethods};
-use nusterdb_core::db::{GraphLoad, Include, Location, PutMode, Stats};
+use nusterdb_core::db::{GraphLoad, Include, Location, MetadataUpdate, PutMode, Selection, Stats};
 use nusterdb_core::filter::Filter;
 use nusterdb_core::{Database, DatabaseConfig, Id, IdType, Metadata};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -13,7 +13,8 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::config::{dim_config, simple_config, PyDatabaseConfig};
 use crate::convert::{
-    from_value, to_metadata, to_vector, type_name, utf8_str, FsPath, SnapshotName,
+    from_value, to_metadata, to_metadata_merge, to_vector, type_name, utf8_str, FsPath,
+    SnapshotName,
 };
 use crate::errors::{DamagedSnapshotWarning, IndexRebuiltWarning, IntoPyResult};
 use crate::filter::to_filter;
@@ -530,8 +531,11 @@ impl PyNusterDB {
         py.detach(|| self.db.count()).py()
     }
 
-    fn count(&self, py: Python<'_>) -> PyResult<usize> {
-        py.detach(|| self.db.count()).py()
+    /// The number of records `filter` allows (all of them without one).
+    #[pyo3(signature = (filter = None))]
+    fn count(&self, py: Python<'_>, filter: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
+        let f = to_filter(filter)?;
+        py.detach(|| self.db.count_where(f.as_ref())).py()
     }
 
     /// `id in db`: whether `id` is stored. Like a dict, a value that cannot be an id of
@@ -596,8 +600,10 @@ impl PyNusterDB {
     }
 
     /// Changes the vector, metadata and/or document of an existing id
-    /// (IdNotFoundError otherwise); what is None is kept.
-    #[pyo3(signature = (id, vector = None, metadata = None, document = None))]
+    /// (IdNotFoundError otherwise); what is None is kept. Metadata is merged into the
+    /// stored one (a key given None is removed; tags are added) or, with merge=False,
+    /// replaces it; either way `created_at` is kept and `version` bumped.
+    #[pyo3(signature = (id, vector = None, metadata = None, document = None, merge = true))]
     fn update(
         &self,
         py: Python<'_>,
@@ -605,13 +611,21 @@ impl PyNusterDB {
         vector: Option<&Bound<'_, PyAny>>,
         metadata: Option<&Bound<'_, PyAny>>,
         document: Option<&Bound<'_, PyAny>>,
+        merge: bool,
     ) -> PyResult<()> {
         let id = self.id(id)?;
         let v = match vector {
             Some(o) if !o.is_none() => Some(to_vector(o)?),
             _ => None,
         };
-        let m = optional_metadata(metadata)?;
+        let m = match metadata {
+            Some(o) if !o.is_none() && merge => {
+                let (set, remove) = to_metadata_merge(o)?;
+                Some(MetadataUpdate::Merge { set, remove })
+            }
+            Some(o) if !o.is_none() => Some(MetadataUpdate::Replace(to_metadata(o)?)),
+            _ => None,
+        };
         let d = optional_document(document)?;
         py.detach(|| {
             self.db
@@ -700,23 +714,74 @@ impl PyNusterDB {
         py.detach(|| self.db.get_document(&id)).py()
     }
 
-    /// The stored records among `ids` in one call, as a dict: "ids" (found ids, in
-    /// the order asked, each once; absent ids left out) and, as `include` asks,
-    /// "vectors" (float32 array (m, dim)), "metadatas", "documents".
-    #[pyo3(signature = (ids, include = None))]
+    /// Many records in one call, as a dict: "ids" and, as `include` asks (default all
+    /// of "vector", "metadata", "document"), "vectors" (float32 array (m, dim)),
+    /// "metadatas", "documents". `ids`: those ids in the order asked (absent ones and
+    /// repeats left out); None: every record in id order. Then only those `filter`
+    /// allows, after the id `after` (id order only: a cursor for paging), skipping
+    /// `offset`, at most `limit`.
+    #[pyo3(signature = (ids = None, include = None, filter = None, limit = None, offset = 0, after = None))]
+    #[allow(clippy::too_many_arguments)] // one per Python keyword argument
     fn get_many<'py>(
         &self,
         py: Python<'py>,
-        ids: &Bound<'py, PyAny>,
+        ids: Option<&Bound<'py, PyAny>>,
         include: Option<&Bound<'py, PyAny>>,
+        filter: Option<&Bound<'py, PyAny>>,
+        limit: Option<usize>,
+        offset: usize,
+        after: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let ids = self.ids(ids)?;
+        let ids = match ids {
+            Some(i) if !i.is_none() => Some(self.ids(i)?),
+            _ => None,
+        };
+        let after = match after {
+            Some(a) if !a.is_none() => Some(self.id(a)?),
+            _ => None,
+        };
         let include = match include {
             Some(i) if !i.is_none() => to_include(i)?,
             _ => Include::ALL,
         };
-        let records = py.detach(|| self.db.get_many(&ids, include)).py()?;
+        let f = to_filter(filter)?;
+        let sel = Selection {
+            ids: ids.as_deref(),
+            filter: f.as_ref(),
+            after: after.as_ref(),
+            offset,
+            limit,
+        };
+        let records = py.detach(|| self.db.select(sel, include)).py()?;
         records_dict(py, records, include, self.db.config().dim)
+    }
+
+    /// Removes atomically the records among `ids` and/or those `filter` allows;
+    /// returns how many were removed. Give at least one (`clear()` removes all).
+    #[pyo3(signature = (ids = None, filter = None))]
+    fn delete(
+        &self,
+        py: Python<'_>,
+        ids: Option<&Bound<'_, PyAny>>,
+        filter: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<usize> {
+        let ids = match ids {
+            Some(i) if !i.is_none() => Some(self.ids(i)?),
+            _ => None,
+        };
+        let f = to_filter(filter)?;
+        if ids.is_none() && f.is_none() {
+            return Err(PyTypeError::new_err(
+                "delete() needs ids and/or a filter; clear() removes every record",
+            ));
+        }
+        py.detach(|| self.db.delete_where(ids.as_deref(), f.as_ref()))
+            .py()
+    }
+
+    /// Removes every record atomically; returns how many there were.
+    fn clear(&self, py: Python<'_>) -> PyResult<usize> {
+        py.detach(|| self.db.clear()).py()
     }
 
     /// The min(k, matches) nearest vectors, nearest first: [(id, distance)], or with

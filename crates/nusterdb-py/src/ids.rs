@@ -42,9 +42,13 @@ fn to_int_id(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
         Ok(i) => Err(InvalidArgumentError::new_err(format!(
             "id {i} is negative: ids must be non-negative"
         ))),
-        Err(_) => Err(PyOverflowError::new_err(format!(
-            "id {obj} is out of range: ids must be below 2^63"
-        ))),
+        Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => Err(PyOverflowError::new_err(
+            format!("id {obj} is out of range: ids must be below 2^63"),
+        )),
+        // `__index__` refused: not an integer after all (a numpy array of ints has
+        // `__index__`, which raises TypeError unless it is 0-d).
+        Err(e) if e.is_instance_of::<PyTypeError>(obj.py()) => Err(wrong_kind(obj, IdType::Int)),
+        Err(e) => Err(e),
     }
 }
 

@@ -6,7 +6,7 @@ use nusterdb_core::db::{Include, Record};
 use nusterdb_core::Metadata;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::{PyDict, PyList, PyMapping, PyString};
 
 use crate::convert::{type_name, utf8_str};
 use crate::errors::InvalidArgumentError;
@@ -22,6 +22,14 @@ pub fn to_include(obj: &Bound<'_, PyAny>) -> PyResult<Include> {
     if obj.is_instance_of::<PyString>() {
         return Err(PyTypeError::new_err(format!(
             "include must be a sequence of names ({INCLUDE_NAMES}), got a single str"
+        )));
+    }
+    // A mapping would be read by its keys, its values ignored: {"vector": False}
+    // would include the vector.
+    if obj.is_instance_of::<PyDict>() || obj.cast::<PyMapping>().is_ok() {
+        return Err(PyTypeError::new_err(format!(
+            "include must be a sequence of names ({INCLUDE_NAMES}), got {}",
+            type_name(obj)
         )));
     }
     let mut inc = Include::NOTHING;

@@ -6,7 +6,7 @@
 //! kept because they need no conversion at all. Each write is validated completely,
 //! then written as one RocksDB batch, then applied to the in-memory maps.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use roaring::RoaringBitmap;
@@ -32,6 +32,16 @@ pub enum PutMode {
     /// A stored id is replaced: its vector, and its metadata or document where given
     /// (kept where not).
     Upsert,
+}
+
+/// How [`Database::update_record`] changes a record's metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MetadataUpdate {
+    /// The given fields and tags replace the stored ones.
+    Replace(Metadata),
+    /// The given fields are set and tags added over the stored ones, and the keys in
+    /// `remove` are dropped.
+    Merge { set: Metadata, remove: Vec<String> },
 }
 
 /// What a read returns besides the ids.
@@ -66,6 +76,21 @@ pub struct Record {
     pub vector: Option<Vec<f32>>,
     pub metadata: Option<Metadata>,
     pub document: Option<String>,
+}
+
+/// Which records a read or a delete applies to (see [`Database::select`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Selection<'a> {
+    /// These ids in this order; `None`: every record, in id order.
+    pub ids: Option<&'a [Id]>,
+    /// Only the records this filter allows.
+    pub filter: Option<&'a Filter>,
+    /// In id order, only the records after this id.
+    pub after: Option<&'a Id>,
+    /// Records to skip (after the filter).
+    pub offset: usize,
+    /// At most this many records.
+    pub limit: Option<usize>,
 }
 
 /// One row of a write, resolved against the stored state.
@@ -149,6 +174,101 @@ impl State {
             metadata,
             document,
         })
+    }
+
+    /// The (id, key) a selection picks, in its order (see [`Database::select`]).
+    /// `allow`: `Some(bits)` when a filter was given (`Some(None)`: it allows all).
+    fn selected(
+        &self,
+        sel: &Selection<'_>,
+        allow: Option<Option<&RoaringBitmap>>,
+    ) -> Result<Vec<(Id, u64)>> {
+        let passes = |key: u64| match allow.flatten() {
+            None => true,
+            Some(bits) => self.ids.slot(key).is_some_and(|s| bits.contains(s)),
+        };
+        let limit = sel.limit.unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        let mut skip = sel.offset;
+        // Takes one candidate; false once the page is full.
+        let mut take = |id: Id, key: u64, out: &mut Vec<(Id, u64)>| {
+            if !passes(key) {
+                return true;
+            }
+            if skip > 0 {
+                skip -= 1;
+                return true;
+            }
+            out.push((id, key));
+            out.len() < limit
+        };
+        match (sel.ids, &self.names) {
+            (Some(ids), _) => {
+                let mut seen = HashSet::new();
+                for id in ids {
+                    if let Some(key) = self.key_of(id) {
+                        if seen.insert(key) && !take(id.clone(), key, &mut out) {
+                            break;
+                        }
+                    }
+                }
+            }
+            // Int ids: RocksDB's keys are in id order.
+            (None, None) => {
+                let from = match sel.after {
+                    Some(Id::Int(i)) => i.saturating_add(1),
+                    _ => 0,
+                };
+                self.store.ids_from(keys::VECTOR_PREFIX, from, |key| {
+                    take(Id::Int(key), key, &mut out)
+                })?;
+            }
+            (None, Some(names)) => {
+                for (name, key) in names.after(sel.after.and_then(Id::as_str)) {
+                    if !take(Id::Str(Arc::clone(name)), key, &mut out) {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes the records under `keys` (stored, distinct) in one batch.
+    fn remove_keys(&mut self, keys: &[u64]) -> Result<usize> {
+        let mut present = Vec::with_capacity(keys.len());
+        for &key in keys {
+            present.push((key, self.stored_metadata(key)?));
+        }
+        if present.is_empty() {
+            return Ok(0);
+        }
+        let mut batch = WriteBatch::default();
+        for (key, _) in &present {
+            batch.delete(keys::vector_key(*key));
+            batch.delete(keys::metadata_key(*key));
+            if self.format >= FORMAT_VERSION {
+                batch.delete(keys::document_key(*key));
+            }
+            if self.names.is_some() {
+                batch.delete(keys::name_key(*key));
+            }
+        }
+        self.store.write(batch)?;
+        for (key, m) in &present {
+            if let Some(slot) = self.ids.release(*key) {
+                self.index.remove(slot);
+                self.changed(1);
+                self.payload.remove(slot, m);
+            }
+            if let Some(names) = self.names.as_mut() {
+                names.remove(*key);
+            }
+        }
+        Ok(present.len())
     }
 
     /// Stores `rows` in one batch and applies them to the maps, all or nothing.
@@ -393,16 +513,21 @@ impl Database {
                         let slot = st.ids.slot(key);
                         // An unchanged vector is not re-linked (nor rewritten).
                         let same = slot.and_then(|s| st.index.get(s)) == Some(v);
+                        // Given metadata replaces the stored one as its next version.
+                        let (metadata, old_metadata) = match m {
+                            Some(m) => {
+                                let old = st.stored_metadata(key)?;
+                                (Some(m.succeeding(&old)), Some(old))
+                            }
+                            None => (None, None),
+                        };
                         RowWrite {
                             key,
                             name: None,
                             slot,
                             vector: (!same).then_some(v),
-                            old_metadata: match &m {
-                                Some(_) => Some(st.stored_metadata(key)?),
-                                None => None,
-                            },
-                            metadata: m,
+                            old_metadata,
+                            metadata,
                             document: d,
                         }
                     }
@@ -435,7 +560,8 @@ impl Database {
     }
 
     /// Changes the vector, metadata and/or document of a stored id (what is `None`
-    /// is kept).
+    /// is kept). The metadata becomes the next version of the stored one (its
+    /// `created_at` kept, its `version` + 1), replaced or merged as `metadata` says.
     ///
     /// # Errors
     /// [`Error::IdNotFound`]; a bad id, vector or document; storage errors.
@@ -443,7 +569,7 @@ impl Database {
         &self,
         id: &Id,
         v: Option<&[f32]>,
-        metadata: Option<Metadata>,
+        metadata: Option<MetadataUpdate>,
         document: Option<String>,
     ) -> Result<()> {
         self.check_id(id)?;
@@ -460,9 +586,18 @@ impl Database {
                 (Some(v), Some(s)) => st.index.get(s) == Some(v),
                 _ => true,
             };
-            let old_metadata = match &metadata {
-                Some(_) => Some(st.stored_metadata(key)?),
-                None => None,
+            let (metadata, old_metadata) = match metadata {
+                Some(change) => {
+                    let old = st.stored_metadata(key)?;
+                    let new = match change {
+                        MetadataUpdate::Replace(m) => m.succeeding(&old),
+                        MetadataUpdate::Merge { set, remove } => {
+                            Metadata::merged(&old, &set, &remove)?
+                        }
+                    };
+                    (Some(new), Some(old))
+                }
+                None => (None, None),
             };
             st.commit(
                 vec![RowWrite {
@@ -484,45 +619,108 @@ impl Database {
     /// # Errors
     /// A bad id; storage errors (nothing removed).
     pub fn delete(&self, ids: &[Id]) -> Result<usize> {
-        for id in ids {
+        self.delete_where(Some(ids), None)
+    }
+
+    /// Removes atomically every record a selection picks — `ids` (absent ones ignored)
+    /// and/or those `filter` allows; both `None`: nothing (use [`Database::clear`]).
+    /// Returns how many were removed.
+    ///
+    /// # Errors
+    /// A bad id; storage errors (nothing removed).
+    pub fn delete_where(&self, ids: Option<&[Id]>, filter: Option<&Filter>) -> Result<usize> {
+        for id in ids.unwrap_or(&[]) {
             self.check_id(id)?;
         }
+        if ids.is_none() && filter.is_none() {
+            return Ok(0);
+        }
         self.write(|st| {
-            let mut present = Vec::new();
-            let mut seen = std::collections::HashSet::new();
-            for id in ids {
-                if let Some(key) = st.key_of(id) {
-                    if seen.insert(key) {
-                        present.push((key, st.stored_metadata(key)?));
-                    }
-                }
-            }
-            if present.is_empty() {
-                return Ok(0);
-            }
+            let allow = Self::allowed(st, filter);
+            let sel = Selection {
+                ids,
+                ..Selection::default()
+            };
+            let keys: Vec<u64> = st
+                .selected(&sel, filter.map(|_| allow.as_deref()))?
+                .into_iter()
+                .map(|(_, key)| key)
+                .collect();
+            st.remove_keys(&keys)
+        })
+    }
+
+    /// Removes every record atomically (one range deletion per record kind); returns
+    /// how many there were.
+    ///
+    /// # Errors
+    /// Storage errors (nothing removed).
+    pub fn clear(&self) -> Result<usize> {
+        let config = self.shared.config.clone();
+        self.write(|st| {
+            let n = st.ids.len();
             let mut batch = WriteBatch::default();
-            for (key, _) in &present {
-                batch.delete(keys::vector_key(*key));
-                batch.delete(keys::metadata_key(*key));
-                if st.format >= FORMAT_VERSION {
-                    batch.delete(keys::document_key(*key));
-                }
-                if st.names.is_some() {
-                    batch.delete(keys::name_key(*key));
-                }
+            for prefix in [
+                keys::VECTOR_PREFIX,
+                keys::METADATA_PREFIX,
+                keys::DOCUMENT_PREFIX,
+                keys::NAME_PREFIX,
+            ] {
+                let (from, to) = (keys::record_key(prefix, 0), [prefix + 1]);
+                batch.delete_range(&from[..], &to[..]);
             }
             st.store.write(batch)?;
-            for (key, m) in &present {
-                if let Some(slot) = st.ids.release(*key) {
-                    st.index.remove(slot);
-                    st.changed(1);
-                    st.payload.remove(slot, m);
-                }
-                if let Some(names) = st.names.as_mut() {
-                    names.remove(*key);
-                }
+            st.ids = crate::id_map::IdMap::default();
+            st.index = super::new_index(&config, 0);
+            st.payload = crate::filter::PayloadIndex::new();
+            *st.filter_cache.lock() = super::FilterCache::default();
+            if let Some(names) = st.names.as_mut() {
+                *names = crate::ids::Names::default();
             }
-            Ok(present.len())
+            st.changed(n.max(1));
+            // The graph file is saved now (by `write`), or the next open would cut
+            // every old node out of it one by one.
+            st.save_at.store(0, std::sync::atomic::Ordering::Relaxed);
+            Ok(n)
+        })
+    }
+
+    /// Counts the records `filter` allows (all with `None`).
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub fn count_where(&self, filter: Option<&Filter>) -> Result<usize> {
+        self.read(|st| {
+            Ok(match Self::allowed(st, filter) {
+                None => st.ids.len(),
+                Some(bits) => bits.len() as usize,
+            })
+        })
+    }
+
+    /// The records a selection picks, with what `include` asks for: `sel.ids` in the
+    /// order asked (absent ones and repeats left out) or every record in id order (ints
+    /// ascending, strings by their UTF-8 bytes), then only those `sel.filter` allows,
+    /// after the id `sel.after` (id order only: a cursor for paging), skipping
+    /// `sel.offset` and at most `sel.limit`. A page costs what it skips and returns.
+    ///
+    /// # Errors
+    /// A bad id; `after` with `ids`; [`Error::Closed`]; storage errors.
+    pub fn select(&self, sel: Selection<'_>, include: Include) -> Result<Vec<Record>> {
+        for id in sel.ids.unwrap_or(&[]).iter().chain(sel.after) {
+            self.check_id(id)?;
+        }
+        if sel.ids.is_some() && sel.after.is_some() {
+            return Err(Error::invalid(
+                "`after` pages through the records in id order: give it without ids",
+            ));
+        }
+        self.read(|st| {
+            let allow = Self::allowed(st, sel.filter);
+            st.selected(&sel, sel.filter.map(|_| allow.as_deref()))?
+                .into_iter()
+                .map(|(id, key)| st.record(id, key, include))
+                .collect()
         })
     }
 
@@ -532,21 +730,11 @@ impl Database {
     /// # Errors
     /// A bad id; [`Error::Closed`]; storage errors.
     pub fn get_many(&self, ids: &[Id], include: Include) -> Result<Vec<Record>> {
-        for id in ids {
-            self.check_id(id)?;
-        }
-        self.read(|st| {
-            let mut seen = std::collections::HashSet::new();
-            let mut out = Vec::new();
-            for id in ids {
-                if let Some(key) = st.key_of(id) {
-                    if seen.insert(key) {
-                        out.push(st.record(id.clone(), key, include)?);
-                    }
-                }
-            }
-            Ok(out)
-        })
+        let sel = Selection {
+            ids: Some(ids),
+            ..Selection::default()
+        };
+        self.select(sel, include)
     }
 
     /// The document stored with `id` (`None`: no such id, or no document).
@@ -633,12 +821,13 @@ impl Database {
         .map(|_| ())
     }
 
-    /// Changes the vector and/or the metadata of an existing id.
+    /// Changes the vector and/or the metadata of an existing id; given metadata
+    /// replaces the stored one (as its next version).
     ///
     /// # Errors
     /// [`Error::IdNotFound`]; bad dimension or values; storage errors.
     pub fn update(&self, id: u64, v: Option<&[f32]>, metadata: Option<Metadata>) -> Result<()> {
-        self.update_record(&Id::Int(id), v, metadata, None)
+        self.update_record(&Id::Int(id), v, metadata.map(MetadataUpdate::Replace), None)
     }
 
     /// Removes `id`; returns whether it was there.

@@ -361,6 +361,32 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// The ids of the records with `prefix`, ascending from `from`, while `f` returns
+    /// `true`.
+    ///
+    /// # Errors
+    /// Storage errors; a malformed key.
+    pub fn ids_from(&self, prefix: u8, from: u64, mut f: impl FnMut(u64) -> bool) -> Result<()> {
+        let start = keys::record_key(prefix, from);
+        for item in self
+            .db
+            .iterator(IteratorMode::From(&start, Direction::Forward))
+        {
+            let (k, _) = item.map_err(|e| self.err(e))?;
+            if k.first() != Some(&prefix) {
+                break;
+            }
+            let id = keys::parse_record_key(prefix, &k).ok_or_else(|| Error::Corruption {
+                path: self.path.clone(),
+                detail: format!("malformed record key of {} bytes", k.len()),
+            })?;
+            if !f(id) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Every `(id, value)` record under `prefix`, in id order.
     ///
     /// # Errors
