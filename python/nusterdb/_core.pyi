@@ -547,3 +547,28 @@ class NusterDB:
         not at all; an occupied target raises NusterDBIOError (errno.EEXIST)."""
     def delete_snapshot(self, name: str) -> None:
         """Deletes the snapshot, waiting for restores of it in progress."""
+    @staticmethod
+    def verify(path: _Path) -> Dict[str, Any]:
+        """Checks the database at path without modifying it; a writer may have it open.
+
+        Reads every RocksDB block with its checksum verified, decodes the format
+        marker, the config and every record, reads the HNSW graph file with its
+        checksum and compares it with the stored ids and vectors, loads the database
+        as a reader would and compares the loaded ids and vectors with the stored
+        ones, and reads every snapshot manifest. Returns a dict: ``path``,
+        ``healthy`` (no problem found), ``live_writer``, ``checked`` (the checks that
+        completed), ``config`` (``dim``, ``index_type``, ``distance_metric``,
+        ``id_type``, or None), ``counts`` (``keys_read``, ``bytes_read``, ``vectors``,
+        ``metadata_records``, ``documents``, ``string_ids``, ``graph_nodes``,
+        ``index_vectors``, ``snapshots``), ``problems`` (dicts of
+        ``kind`` and ``detail``) and ``notes``. Raises NusterDBIOError only when there
+        is nothing to check: no database at path, or a directory that cannot be read."""
+    def compact(self) -> None:
+        """Compacts the whole store into its bottom level, giving back the space of
+        removed and replaced records; reads and writes go on meanwhile. ReadOnlyError
+        on a follower."""
+    def graph_load(self) -> Dict[str, Any]:
+        """How the HNSW graph was obtained at the last open or refresh: ``state`` is
+        ``"not_persisted"`` (flat or in memory), ``"built"`` (no graph file),
+        ``"loaded"`` (with ``reused``, ``inserted``, ``removed`` node counts) or
+        ``"rebuilt"`` (with the ``reason`` the file was unusable)."""

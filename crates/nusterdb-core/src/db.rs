@@ -1302,6 +1302,53 @@ impl Drop for Database {
     }
 }
 
+/// Integrity checks ([`crate::verify`]) and manual compaction.
+impl Database {
+    /// Checks the database at `path` without modifying it; see [`crate::verify`].
+    ///
+    /// # Errors
+    /// No database at `path`, or its directory cannot be read; what is found inside
+    /// one is reported, not raised.
+    pub fn verify(path: &Path) -> Result<crate::verify::VerifyReport> {
+        crate::verify::verify(path)
+    }
+
+    /// Runs `f` on the store this handle's maps were loaded from and a view of those
+    /// maps, under the shared lock, so both show the same state.
+    ///
+    /// # Errors
+    /// [`Error::Closed`], [`Error::Forked`].
+    pub fn verify_loaded<T>(
+        &self,
+        f: impl FnOnce(&Store, &crate::verify::LoadedView<'_>) -> T,
+    ) -> Result<T> {
+        self.read(|st| {
+            let row = |id: u64| st.ids.slot(id).and_then(|s| st.index.get(s));
+            let view = crate::verify::LoadedView {
+                ids: st.ids.sorted_ids(),
+                index_len: st.index.len(),
+                graph_load: &st.graph_load,
+                row: &row,
+            };
+            Ok(f(&st.store, &view))
+        })
+    }
+
+    /// A full manual compaction: every table file is rewritten into the bottommost
+    /// level, so space held by removed and replaced records is given back. Reads and
+    /// writes go on meanwhile.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] on a follower, [`Error::Closed`], storage errors.
+    pub fn compact(&self) -> Result<()> {
+        self.check_process()?;
+        if self.shared.read_only {
+            return Err(Error::ReadOnly);
+        }
+        self.read(|st| st.store.compact_all())
+    }
+}
+
 /// Opens a read-only follower of the database at `path` and reads its stored config.
 ///
 /// A database another process is still creating — our lock file without `CURRENT`

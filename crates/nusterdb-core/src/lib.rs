@@ -17,6 +17,7 @@
 //! - [`snapshot`]: point-in-time copies that open as databases.
 //! - [`db`]: `Database`, the one module that owns the others.
 //! - [`rng`]: the small seeded generator behind `Vector::random`.
+//! - [`verify`]: the full integrity check of a database directory, as a report.
 
 pub mod config;
 pub mod db;
@@ -33,6 +34,7 @@ pub mod rng;
 pub mod snapshot;
 pub mod storage;
 pub mod vector;
+pub mod verify;
 
 pub use config::{Compression, DatabaseConfig, HnswConfig, IndexType, StorageConfig};
 pub use db::{Database, Location, Stats};

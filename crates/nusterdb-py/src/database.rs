@@ -976,6 +976,45 @@ impl PyNusterDB {
         py.detach(|| self.db.delete_snapshot(&name)).py()
     }
 
+    /// Checks the database at `path` without modifying it (see the core's `verify`
+    /// module); the report as a dict. Raises only when there is no database to check.
+    #[staticmethod]
+    fn verify<'py>(py: Python<'py>, path: FsPath) -> PyResult<Bound<'py, PyDict>> {
+        let report = py.detach(|| Database::verify(&path.0)).py()?;
+        verify_report(py, &report)
+    }
+
+    /// A full manual compaction (space of removed and replaced records given back).
+    fn compact(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.db.compact()).py()
+    }
+
+    /// How the HNSW graph was obtained at the last open or refresh, as a dict. The
+    /// database's lock is waited for without the GIL, as by every call that takes it.
+    fn graph_load<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let load = py.detach(|| self.db.graph_load()).py()?;
+        let d = PyDict::new(py);
+        match load {
+            GraphLoad::NotPersisted => d.set_item("state", "not_persisted")?,
+            GraphLoad::Built => d.set_item("state", "built")?,
+            GraphLoad::Loaded {
+                reused,
+                inserted,
+                removed,
+            } => {
+                d.set_item("state", "loaded")?;
+                d.set_item("reused", reused)?;
+                d.set_item("inserted", inserted)?;
+                d.set_item("removed", removed)?;
+            }
+            GraphLoad::Rebuilt { reason } => {
+                d.set_item("state", "rebuilt")?;
+                d.set_item("reason", reason)?;
+            }
+        }
+        Ok(d)
+    }
+
     fn __repr__(&self, py: Python<'_>) -> String {
         let c = self.db.config();
         let place = self
@@ -992,4 +1031,48 @@ impl PyNusterDB {
             c.distance_metric.name()
         )
     }
+}
+
+/// A verify report as plain Python values (the keys `NusterDB.verify` documents).
+fn verify_report<'py>(
+    py: Python<'py>,
+    r: &nusterdb_core::verify::VerifyReport,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("path", r.path.to_string_lossy().into_owned())?;
+    d.set_item("healthy", r.is_healthy())?;
+    d.set_item("live_writer", r.live_writer)?;
+    d.set_item("checked", r.checked.clone())?;
+    match &r.config {
+        Some(c) => {
+            let cd = PyDict::new(py);
+            cd.set_item("dim", c.dim)?;
+            cd.set_item("index_type", c.index_type.name())?;
+            cd.set_item("distance_metric", c.distance_metric.name())?;
+            cd.set_item("id_type", c.id_type.name())?;
+            d.set_item("config", cd)?;
+        }
+        None => d.set_item("config", py.None())?,
+    }
+    let counts = PyDict::new(py);
+    counts.set_item("keys_read", r.keys_read)?;
+    counts.set_item("bytes_read", r.bytes_read)?;
+    counts.set_item("vectors", r.vectors)?;
+    counts.set_item("metadata_records", r.metadata_records)?;
+    counts.set_item("documents", r.documents)?;
+    counts.set_item("string_ids", r.string_ids)?;
+    counts.set_item("graph_nodes", r.graph_nodes)?;
+    counts.set_item("index_vectors", r.index_vectors)?;
+    counts.set_item("snapshots", r.snapshots)?;
+    d.set_item("counts", counts)?;
+    let problems = PyList::empty(py);
+    for p in &r.problems {
+        let pd = PyDict::new(py);
+        pd.set_item("kind", p.kind.name())?;
+        pd.set_item("detail", &p.detail)?;
+        problems.append(pd)?;
+    }
+    d.set_item("problems", problems)?;
+    d.set_item("notes", r.notes.clone())?;
+    Ok(d)
 }

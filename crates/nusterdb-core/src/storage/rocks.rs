@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use rocksdb::{Direction, Env, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{
+    BottommostLevelCompaction, CompactOptions, Direction, Env, IteratorMode, Options, ReadOptions,
+    WriteBatch, WriteOptions, DB,
+};
 
 use super::fork;
 use super::keys;
@@ -492,5 +495,43 @@ impl Store {
             return Ok(());
         }
         self.db.flush().map_err(|e| self.err(e))
+    }
+
+    /// Reads every key and value of the keyspace in key order with block checksums
+    /// verified and without filling the block cache (so every block is read from its
+    /// file, not answered from memory), handing each pair to `f`.
+    ///
+    /// # Errors
+    /// The first engine error (a checksum mismatch is [`Error::Corruption`]); the pairs
+    /// before it were handed to `f`.
+    pub fn scan_all_checked(&self, mut f: impl FnMut(&[u8], &[u8])) -> Result<()> {
+        let mut ro = ReadOptions::default();
+        ro.set_verify_checksums(true);
+        ro.fill_cache(false);
+        for item in self.db.iterator_opt(IteratorMode::Start, ro) {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            f(&k, &v);
+        }
+        Ok(())
+    }
+
+    /// Compacts the whole keyspace into the bottommost level, rewriting every table
+    /// file (also the bottommost ones), so deleted and overwritten records stop taking
+    /// space. Memtables are flushed first.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] on a follower; engine errors of the flush (RocksDB reports
+    /// none from the compaction itself).
+    pub fn compact_all(&self) -> Result<()> {
+        if matches!(self.mode, OpenMode::ReadOnly | OpenMode::Frozen) {
+            return Err(Error::ReadOnly);
+        }
+        self.db.flush().map_err(|e| self.err(e))?;
+        let mut opts = CompactOptions::default();
+        opts.set_bottommost_level_compaction(BottommostLevelCompaction::Force);
+        opts.set_exclusive_manual_compaction(false);
+        self.db
+            .compact_range_opt(None::<&[u8]>, None::<&[u8]>, &opts);
+        Ok(())
     }
 }
