@@ -473,6 +473,20 @@ class NusterDB:
         both rows. Indexing reports to ``progress``; Ctrl-C (or a callback that raises)
         before the write is committed stops the call with nothing stored; one arriving
         while it is committed is absorbed and the call returns normally."""
+    def bulk_upsert(
+        self,
+        ids: _Ids,
+        vectors: Union[Sequence[_VectorLike], npt.NDArray[Any]],
+        metadata: Optional[Sequence[Optional[_MetadataLike]]] = None,
+        documents: Optional[Sequence[Optional[str]]] = None,
+        progress: _Progress = None,
+    ) -> int:
+        """Inserts or replaces many vectors atomically (all or nothing); returns how many
+        were written. Metadata and documents replace the stored ones where given (an
+        entry of None keeps them); an unchanged vector is not re-indexed. Ctrl-C or a
+        raising progress callback stops it with nothing stored while new rows are being
+        indexed; replaced vectors are re-linked after the write is committed, and that
+        part runs to its end."""
     def remove(self, id: _Id) -> bool:
         """Removes an id; returns whether it was there."""
     def bulk_remove(self, ids: _Ids) -> int:

@@ -13,6 +13,7 @@ __all__ = [
     "CorruptionError",
     "DamagedSnapshotWarning",
     "DatabaseLockedError",
+    "DatabaseNotFoundError",
     "DimensionMismatchError",
     "DuplicateIdError",
     "FilterError",
@@ -22,6 +23,7 @@ __all__ = [
     "IndexRebuiltWarning",
     "InvalidArgumentError",
     "InvalidVectorError",
+    "NotADatabaseError",
     "NusterDBError",
     "NusterDBIOError",
     "ReadOnlyError",
@@ -79,6 +81,12 @@ class CorruptionError(NusterDBError):
     """Damaged files, or files not written by NusterDB."""
 
 
+class NotADatabaseError(CorruptionError):
+    """The path holds something other than a NusterDB database: a file, an unrelated
+    directory, another program's RocksDB database. Nothing in it was touched. (A
+    ``CorruptionError`` subclass, so handlers written for that still catch it.)"""
+
+
 class ClosedError(NusterDBError):
     """The database handle was used after ``close()``."""
 
@@ -102,6 +110,11 @@ class ForkedProcessError(NusterDBError):
 class NusterDBIOError(NusterDBError, OSError):
     """An operating-system I/O failure; ``.filename`` holds the path. A snapshot name
     or restore target that is already taken has ``errno == errno.EEXIST``."""
+
+
+class DatabaseNotFoundError(NusterDBIOError, FileNotFoundError):
+    """No database at the path where one must exist: an open without a config or
+    ``dim``, a read-only open, a verify. ``errno`` is ``ENOENT``; ``filename`` the path."""
 
 
 class IndexRebuiltWarning(RuntimeWarning):

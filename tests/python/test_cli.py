@@ -491,7 +491,7 @@ def test_wrong_paths_and_files_are_one_line_errors(
     (tmp_path / "foreign" / "x").write_text("x")
     code, _, err = run(capsys, "info", str(tmp_path / "foreign"))
     assert code == 1
-    assert err.startswith("nusterdb: error: CorruptionError: ")
+    assert err.startswith("nusterdb: error: NotADatabaseError: ")
     code, _, err = run(capsys, "import", str(tmp_path / "db"), str(tmp_path / "none.jsonl"))
     assert code == 1
     assert "no input file" in err

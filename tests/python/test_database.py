@@ -348,8 +348,11 @@ def test_update_changes_vector_only(db: NusterDB) -> None:
 
 def test_update_changes_metadata_only(db: NusterDB) -> None:
     db.add(1, [1.0] * DIM, {"a": 1})
-    db.update(1, metadata={"b": True})
+    db.update(1, metadata={"b": True})  # merged: "a" stays
     assert vec_bytes(db.get(1)) == np.full(DIM, 1.0, "<f4").tobytes()
+    assert typed_items(db.get_metadata(1)) == [("a", int, 1), ("b", bool, True)]
+    assert db.search([1.0] * DIM, k=5, filter={"b": True}) == [(1, 0.0)]
+    db.update(1, metadata={"b": True}, merge=False)  # replaced: "a" goes
     assert typed_items(db.get_metadata(1)) == [("b", bool, True)]
     assert db.search([1.0] * DIM, k=5, filter={"b": True}) == [(1, 0.0)]
     assert db.search([1.0] * DIM, k=5, filter={"a": 1}) == []
@@ -357,7 +360,7 @@ def test_update_changes_metadata_only(db: NusterDB) -> None:
 
 def test_update_changes_both(db: NusterDB) -> None:
     db.add(1, [1.0] * DIM, {"a": 1})
-    db.update(1, [2.0] * DIM, Metadata.with_tags(["z"]))
+    db.update(1, [2.0] * DIM, Metadata.with_tags(["z"]), merge=False)
     assert vec_bytes(db.get(1)) == np.full(DIM, 2.0, "<f4").tobytes()
     m = db.get_metadata(1)
     assert m is not None
@@ -766,7 +769,7 @@ def test_every_field_persists_across_reopen(tmp_path: Path, rng: np.random.Gener
     with NusterDB(path, cfg) as db:
         db.bulk_add(ids, base, metas)
         db.remove(ids[5])
-        db.update(ids[6], metadata=Metadata.with_tags(["updated"]))
+        db.update(ids[6], metadata=Metadata.with_tags(["updated"]), merge=False)
         db.upsert(ids[8], base[9])
         before = state_checksum(db)
         before_meta = {i: db.get_metadata(i) for i in ids[:10] if i != ids[5]}

@@ -443,7 +443,8 @@ def test_foreign_or_damaged_paths_are_corruption_errors_and_left_untouched(
     out, rest = open_in_subprocess(path, mode)
     print(f"{kind} ({mode}): {out} {' '.join(rest)[:200]}")
     assert out == "ERR"
-    assert rest[0] == "CorruptionError", rest
+    # Something that is no NusterDB database at all is told apart from a damaged one.
+    assert rest[0] == ("NotADatabaseError" if kind in UNRELATED else "CorruptionError"), rest
     assert str(path) in rest[1]
     if kind == "future_format_version":
         assert "format version 3 not supported (max 2)" in rest[1], rest
@@ -455,6 +456,9 @@ def test_foreign_or_damaged_paths_are_corruption_errors_and_left_untouched(
         NusterDB.open(str(path), read_only=(mode == "ro"))
     assert tree_hashes(path, skip_logs) == before, "the files were modified"
 
+
+# Paths that hold no NusterDB database at all (NotADatabaseError, a CorruptionError).
+UNRELATED = ("regular_file", "random_files", "rocksdb_without_nusterdb_lock")
 
 FOREIGN_KINDS = (
     "regular_file",

@@ -10,7 +10,18 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from nusterdb import DatabaseConfig, FilterError, IdTypeError, NusterDB
+from nusterdb import (
+    ConfigMismatchError,
+    CorruptionError,
+    DatabaseConfig,
+    DatabaseNotFoundError,
+    DuplicateIdError,
+    FilterError,
+    IdTypeError,
+    NotADatabaseError,
+    NusterDB,
+    NusterDBIOError,
+)
 
 DIM = 4
 
@@ -153,3 +164,60 @@ def test_update_merges_metadata_by_default_and_replaces_on_request(ids: str) -> 
     with pytest.raises(TypeError):
         db.update(k, metadata={"x": None}, merge=False)  # None removes only when merging
     assert db.get_metadata(k) == replaced
+
+
+@pytest.mark.parametrize("ids", ["int", "str"])
+def test_bulk_upsert_inserts_replaces_and_keeps_what_is_not_given(ids: str) -> None:
+    db, keys, data = make(ids, n=10)
+    new_key = "id-new" if ids == "str" else 500
+    vectors = np.stack([data[0] + 1, data[1], np.full(DIM, 0.5, np.float32)])
+    n = db.bulk_upsert(
+        [keys[0], keys[1], new_key],
+        vectors,
+        metadata=[{"g": 9}, None, {"g": 7}],
+        documents=[None, "replaced", "fresh"],
+    )
+    assert n == 3
+    assert len(db) == 11
+    got = db.get_many([keys[0], keys[1], new_key])
+    np.testing.assert_array_equal(got["vectors"], vectors)
+    assert [m.to_dict() for m in got["metadatas"]] == [{"g": 9}, {"g": 1, "i": 1}, {"g": 7}]
+    assert got["documents"] == ["d0", "replaced", "fresh"]
+    assert db.search(vectors[0], k=1)[0][0] == keys[0]
+    with pytest.raises(DuplicateIdError, match="rows 0 and 1"):
+        db.bulk_upsert([keys[2], keys[2]], data[:2])
+    assert len(db) == 11
+
+
+def test_missing_and_unrelated_paths_have_their_own_errors(tmp_path: Path) -> None:
+    import errno
+
+    missing = tmp_path / "missing"
+    with pytest.raises(DatabaseNotFoundError) as info:
+        NusterDB.open(str(missing))
+    assert isinstance(info.value, FileNotFoundError)
+    assert isinstance(info.value, NusterDBIOError)
+    assert info.value.errno == errno.ENOENT
+    assert info.value.filename == str(missing)
+    with pytest.raises(DatabaseNotFoundError):
+        NusterDB.open(str(missing), read_only=True)
+    assert not missing.exists()
+    unrelated = tmp_path / "photos"
+    unrelated.mkdir()
+    (unrelated / "cat.jpg").write_bytes(b"\xff\xd8")
+    with pytest.raises(NotADatabaseError, match="is not a NusterDB database") as bad:
+        NusterDB(str(unrelated), dim=4)
+    assert isinstance(bad.value, CorruptionError)  # handlers written for that still work
+    assert "corruption" not in str(bad.value)
+    assert sorted(p.name for p in unrelated.iterdir()) == ["cat.jpg"]
+
+
+def test_a_reopen_mismatch_names_the_field_and_suggests_open(tmp_path: Path) -> None:
+    path = str(tmp_path / "db")
+    NusterDB(path, DatabaseConfig(4, distance_metric="cosine")).close()
+    with NusterDB(path, dim=4) as db:  # only dim is stated: the stored metric stands
+        assert db.distance_metric().name == "cosine"
+    with pytest.raises(ConfigMismatchError, match=r"dim: the database stores 4, 8 was given"):
+        NusterDB(path, dim=8)
+    with pytest.raises(ConfigMismatchError, match=r"NusterDB\.open\(path\)"):
+        NusterDB(path, DatabaseConfig(4, distance_metric="euclidean"))

@@ -721,7 +721,11 @@ mod tests {
         let e = stored.reopened_with(&given).err().map(|e| e.to_string());
         assert_eq!(
             e.as_deref(),
-            Some("config mismatch for index_type: the database stores hnsw, flat was given")
+            Some(
+                "config mismatch for index_type: the database stores hnsw, flat was given \
+                 (only what is passed is checked; NusterDB.open(path) opens it with its \
+                 stored config)"
+            )
         );
         // M on a flat database means nothing and is not checked.
         let flat = DatabaseConfig::new(8).unwrap_or_else(|e| panic!("{e}"));

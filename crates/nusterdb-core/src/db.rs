@@ -633,6 +633,8 @@ fn graph_file(dir: &Path, config: &DatabaseConfig) -> Option<PathBuf> {
 /// Reads and checks the format marker and config of an existing store.
 fn read_stored_config(store: &Store) -> Result<DatabaseConfig> {
     let path = store.path();
+    // The directory holds NusterDB's lock file (`inspect_dir` sent everything else
+    // away as `NotADatabase`): a missing marker is damage.
     let format = store.get(FORMAT_KEY)?.ok_or_else(|| {
         corruption(
             path,
@@ -829,12 +831,9 @@ impl Database {
         io: &dyn FileIo,
         observer: &dyn Observer,
     ) -> Result<(Store, DatabaseConfig, Option<Loaded>, Arc<WriterLock>)> {
-        let not_found = || Error::Io {
+        let not_found = || Error::NoDatabase {
             path: path.to_path_buf(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no database here; give a dimension or a config to create one",
-            ),
+            detail: "give a dimension or a config to create one".into(),
         };
         snapshot::refuse_writer_open(path)?;
         // Judged first without the lock, so nothing is made in a foreign directory and
@@ -1380,12 +1379,9 @@ fn try_open_follower(
     path: &Path,
     storage: &StorageConfig,
 ) -> Result<std::result::Result<(Store, DatabaseConfig), Error>> {
-    let unfinished = |what: &str| Error::Io {
+    let unfinished = |what: &str| Error::NoDatabase {
         path: path.to_path_buf(),
-        source: std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("no database to open read-only: {what}"),
-        ),
+        detail: format!("nothing to open read-only: {what}"),
     };
     if inspect_dir(path)? == DirState::New {
         return if path.join(LOCK_FILE).exists() {
@@ -1677,7 +1673,7 @@ mod tests {
         let missing = dir.path().join("missing");
         assert!(matches!(
             try_open_follower(&missing, &storage),
-            Err(Error::Io { .. })
+            Err(Error::NoDatabase { .. })
         ));
         // Our lock file and no CURRENT yet: being created, worth waiting for.
         let starting = dir.path().join("starting");

@@ -51,7 +51,10 @@ pub enum Error {
     IdNotFound(Id),
 
     /// A given configuration disagrees with the one stored in the database.
-    #[error("config mismatch for {field}: the database stores {stored}, {given} was given")]
+    #[error(
+        "config mismatch for {field}: the database stores {stored}, {given} was given \
+         (only what is passed is checked; NusterDB.open(path) opens it with its stored config)"
+    )]
     ConfigMismatch {
         field: &'static str,
         stored: String,
@@ -70,6 +73,17 @@ pub enum Error {
     Locked { path: PathBuf },
 
     /// Files that are damaged or were not written by NusterDB.
+    /// A path that holds something other than a NusterDB database (a file, an
+    /// unrelated directory, another program's RocksDB database); nothing in it is
+    /// touched.
+    #[error("{path} is not a NusterDB database: {detail}")]
+    NotADatabase { path: PathBuf, detail: String },
+
+    /// No database at `path` where one must exist (an open without a config, a
+    /// read-only open, a verify).
+    #[error("no database at {path}: {detail}")]
+    NoDatabase { path: PathBuf, detail: String },
+
     #[error("corruption in {path}: {detail}")]
     Corruption { path: PathBuf, detail: String },
 

@@ -172,8 +172,8 @@ pub struct LoadedView<'a> {
 /// Checks the database at `path` (see the module docs); never modifies it.
 ///
 /// # Errors
-/// Only when there is nothing to check: no database at `path` ([`Error::Io`], not
-/// found) or the directory cannot be read. Everything found in a database is a
+/// Only when there is nothing to check: no database at `path`
+/// ([`Error::NoDatabase`]) or the directory cannot be read. Everything found in a database is a
 /// [`Problem`] in the report.
 pub fn verify(path: &Path) -> Result<VerifyReport> {
     let mut report = VerifyReport {
@@ -183,12 +183,9 @@ pub fn verify(path: &Path) -> Result<VerifyReport> {
     match inspect_dir(path) {
         Ok(DirState::Existing) => {}
         Ok(DirState::New) => {
-            return Err(Error::Io {
+            return Err(Error::NoDatabase {
                 path: path.to_path_buf(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no database here to verify",
-                ),
+                detail: "nothing to verify".into(),
             })
         }
         Err(e @ Error::Io { .. }) => return Err(e),

@@ -312,7 +312,7 @@ fn a_missing_current_file_is_an_open_problem_and_no_database_is_an_error() {
     assert_eq!(kinds(&r), vec![ProblemKind::Open], "{:?}", r.problems);
     assert!(matches!(
         Database::verify(&dir.path().join("missing")),
-        Err(Error::Io { .. })
+        Err(Error::NoDatabase { .. })
     ));
     assert!(!dir.path().join("missing").exists());
 }

@@ -657,6 +657,39 @@ impl PyNusterDB {
         watch.finish(py, added, true)
     }
 
+    /// Inserts or replaces many vectors atomically (all or nothing); returns how many
+    /// were written. Metadata and documents replace the stored ones where given (an
+    /// entry of None keeps them). Ctrl-C or a raising progress callback stops it with
+    /// nothing stored while new rows are being indexed; replaced vectors are re-linked
+    /// after the write is committed, and that part runs to its end.
+    #[pyo3(signature = (ids, vectors, metadata = None, documents = None, progress = None))]
+    fn bulk_upsert(
+        &self,
+        py: Python<'_>,
+        ids: &Bound<'_, PyAny>,
+        vectors: &Bound<'_, PyAny>,
+        metadata: Option<&Bound<'_, PyAny>>,
+        documents: Option<&Bound<'_, PyAny>>,
+        progress: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<usize> {
+        let ids = self.ids(ids)?;
+        let (rows, n) = to_rows(vectors, self.db.config().dim, "vectors")?;
+        if n != ids.len() {
+            return Err(PyValueError::new_err(format!(
+                "{} ids but {n} vectors",
+                ids.len()
+            )));
+        }
+        let metas = per_row(metadata, n, "metadata", optional_metadata)?;
+        let docs = per_row(documents, n, "documents", optional_document)?;
+        let watch = PyObserver::new(py, progress, "bulk_upsert")?;
+        let written = py.detach(|| {
+            self.db
+                .put_observed(PutMode::Upsert, &ids, &rows, metas, docs, &watch)
+        });
+        watch.finish(py, written, true)
+    }
+
     /// Removes an id; returns whether it was there.
     fn remove(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<bool> {
         let id = self.id(id)?;

@@ -19,6 +19,8 @@ pyo3::import_exception!(nusterdb.exceptions, ConfigMismatchError);
 pyo3::import_exception!(nusterdb.exceptions, FilterError);
 pyo3::import_exception!(nusterdb.exceptions, DatabaseLockedError);
 pyo3::import_exception!(nusterdb.exceptions, CorruptionError);
+pyo3::import_exception!(nusterdb.exceptions, NotADatabaseError);
+pyo3::import_exception!(nusterdb.exceptions, DatabaseNotFoundError);
 pyo3::import_exception!(nusterdb.exceptions, ClosedError);
 pyo3::import_exception!(nusterdb.exceptions, ReadOnlyError);
 pyo3::import_exception!(nusterdb.exceptions, ForkedProcessError);
@@ -53,6 +55,11 @@ pub fn to_py_err(err: Error) -> PyErr {
         Error::Filter { .. } => FilterError::new_err(msg),
         Error::Locked { .. } => DatabaseLockedError::new_err(msg),
         Error::Corruption { .. } => CorruptionError::new_err(msg),
+        Error::NotADatabase { .. } => NotADatabaseError::new_err(msg),
+        // An OSError with errno ENOENT, like a missing path's.
+        Error::NoDatabase { path, .. } => {
+            DatabaseNotFoundError::new_err((2, msg, path.to_string_lossy().into_owned()))
+        }
         Error::Closed => ClosedError::new_err(msg),
         Error::Interrupted(_) => pyo3::exceptions::PyKeyboardInterrupt::new_err(msg),
         Error::ReadOnly => ReadOnlyError::new_err(msg),

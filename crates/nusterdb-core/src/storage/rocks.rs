@@ -59,9 +59,9 @@ pub fn inspect_dir(path: &Path) -> Result<DirState> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DirState::New),
         Err(e) => return Err(io(e)),
     };
-    let foreign = |detail: &str| Error::Corruption {
+    let foreign = |detail: &str| Error::NotADatabase {
         path: path.to_path_buf(),
-        detail: format!("not a NusterDB database: {detail}"),
+        detail: detail.to_string(),
     };
     if !meta.is_dir() {
         return Err(foreign("the path is a file, not a directory"));
@@ -111,12 +111,9 @@ fn is_creation_file(name: &str) -> bool {
 pub const MANIFEST_UNREADABLE: &str = "the MANIFEST named by CURRENT cannot be read";
 
 fn no_database(path: &Path) -> Error {
-    Error::Io {
+    Error::NoDatabase {
         path: path.to_path_buf(),
-        source: std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            "no database to open read-only",
-        ),
+        detail: "nothing to open read-only".into(),
     }
 }
 
