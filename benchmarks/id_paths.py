@@ -21,8 +21,9 @@ Every measurement runs on N x dim clustered float32 rows (``common.clustered``, 
 
 "Keeping their speed" also means no slower than the build before string ids: with
 ``--python-old`` (an interpreter whose ``nusterdb`` is that build) every repeat runs the
-``int`` variant under both interpreters, alternating which goes first, each in a fresh
-subprocess on the same data, so old and new share the machine's noise. The report gives
+``int`` variant under both interpreters in back-to-back fresh subprocesses on the same
+data (which goes first alternates), so old and new share the machine's load of the
+moment; the other variants of the new build follow in a third process. The report gives
 the medians over repeats with their spread (min-max of the per-repeat figures), the
 ratios str / int of the new build, and new / old for the int figures (the median of the
 per-repeat ratios, paired by repeat, with their range). Ratios are of times: > 1 is
@@ -526,19 +527,26 @@ def main(argv: Sequence[str]) -> None:
         for index in args.indexes:
             runs: List[Dict[str, Dict[str, Any]]] = []
             for rep in range(args.repeats):
-                order = ["old", "new"] if rep % 2 == 0 else ["new", "old"]
+                # The int variant of each build in back-to-back processes (which goes
+                # first alternates), so the pair sees the same load; then the others.
+                pair = ["old", "new"] if rep % 2 == 0 else ["new", "old"]
+                if not have_old:
+                    pair = ["new"]
+                rest = tuple(v for v in variants_of[index] if v != "int")
+                steps = [(lab, ("int",)) for lab in pair] + ([("new", rest)] if rest else [])
                 run: Dict[str, Dict[str, Any]] = {}
-                for label in order:
-                    if label == "old" and not have_old:
-                        continue
+                for label, variants in steps:
                     python = args.python_old if label == "old" else args.python_new
-                    variants = ("int",) if label == "old" else variants_of[index]
                     log(f"{index} {dim}-d repeat {rep + 1}/{args.repeats}: {label} {variants}")
-                    run[label] = run_worker(python, label, index, dim, variants, args)
+                    res = run_worker(python, label, index, dim, variants, args)
                     log(
-                        f"  load {run[label]['load_before']} -> {run[label]['load_after']}: "
-                        + json.dumps(run[label]["variants"])
+                        f"  load {res['load_before']} -> {res['load_after']}: "
+                        + json.dumps(res["variants"])
                     )
+                    if label in run:
+                        run[label]["variants"].update(res["variants"])
+                    else:
+                        run[label] = res
                 runs.append(run)
                 # The raw per-repeat figures, for the log.
                 print(f"RAW {index} {dim} repeat {rep + 1}: {json.dumps(run)}")
