@@ -51,6 +51,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -63,7 +64,6 @@ from common import (
     load_average,
     print_environment,
     print_table,
-    time_once,
 )
 
 RESULT_PREFIX = "RESULT "
@@ -73,7 +73,8 @@ HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 200
 DOC_BYTES = 200
 REOPEN_CYCLES = 3
-GET_REPEATS = 5
+#: Repeats of the short figures (get, get_many, list_ids) inside one process.
+SMALL_REPEATS = 15
 WORDS = (
     "vector",
     "database",
@@ -188,6 +189,17 @@ def documents(n: int, seed: int) -> List[str]:
 # --------------------------------------------------------------------------- worker
 
 
+def timed(fn: Callable[[], object]) -> Tuple[float, float]:
+    """(wall seconds, CPU seconds of the whole process) of one call of ``fn``.
+
+    CPU time (``time.process_time``: every thread, rayon's and RocksDB's included) does
+    not count the time the process waits for a core, which on a shared machine is most
+    of the noise of the wall clock."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w0, time.process_time() - c0
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q))
 
@@ -236,39 +248,52 @@ def run_variant(
 
     path = tmp / f"db-{index}-{variant}"
     out: Dict[str, float] = {}
+
+    def record(key: str, samples: Sequence[Tuple[float, float]], p99: bool = False) -> None:
+        """The median wall and CPU seconds of ``samples``; with ``p99`` also the 99th
+        percentile, as ``KEY_p50`` / ``KEY_p99`` (+ ``@cpu``)."""
+        walls, cpus = [w for w, _ in samples], [c for _, c in samples]
+        if p99:
+            out[f"{key}_p50"], out[f"{key}_p50@cpu"] = (
+                statistics.median(walls),
+                statistics.median(cpus),
+            )
+            out[f"{key}_p99"], out[f"{key}_p99@cpu"] = percentile(walls, 99), percentile(cpus, 99)
+        else:
+            out[key], out[f"{key}@cpu"] = statistics.median(walls), statistics.median(cpus)
+
     db = nusterdb.NusterDB(str(path), make_config(nusterdb, index, dim, n, variant[:3]))
 
-    start = time.perf_counter()
-    for lo in range(0, n, sizes.batch):
-        hi = min(n, lo + sizes.batch)
-        if docs is None:
-            db.bulk_add(ids[lo:hi], base[lo:hi])
-        else:
-            db.bulk_add(ids[lo:hi], base[lo:hi], documents=docs[lo:hi])
-    out["bulk_add"] = time.perf_counter() - start
+    def add_all() -> None:
+        for lo in range(0, n, sizes.batch):
+            hi = min(n, lo + sizes.batch)
+            if docs is None:
+                db.bulk_add(ids[lo:hi], base[lo:hi])
+            else:
+                db.bulk_add(ids[lo:hi], base[lo:hi], documents=docs[lo:hi])
+
+    record("bulk_add", [timed(add_all)])
     if len(db) != n:
         raise RuntimeError(f"{len(db)} rows stored, expected {n}")
 
-    # Single-query latency: every call timed on its own (one warm-up pass first).
+    # Single-query latency: every call timed on its own (a short warm-up first).
     lat_q = queries[: sizes.latency_queries[index]]
     for q in lat_q[:20]:
         db.search(q, K, ef_search=EF_SEARCH)
-    samples = []
-    for q in lat_q:
-        t0 = time.perf_counter()
-        db.search(q, K, ef_search=EF_SEARCH)
-        samples.append(time.perf_counter() - t0)
-    out["search_p50"] = statistics.median(samples)
-    out["search_p99"] = percentile(samples, 99)
+    record(
+        "search", [timed(partial(db.search, q, K, ef_search=EF_SEARCH)) for q in lat_q], p99=True
+    )
 
-    db.batch_search(queries, K, ef_search=EF_SEARCH)
     found, _dist = db.batch_search(queries, K, ef_search=EF_SEARCH)
     want_dtype = object if str_ids else np.int64
     if found.dtype != want_dtype or found.shape != (len(queries), K):
         raise RuntimeError(f"batch_search ids {found.dtype} {found.shape}")
-    out["batch_search"] = statistics.median(
-        time_once(lambda: db.batch_search(queries, K, ef_search=EF_SEARCH))
-        for _ in range(sizes.batch_calls)
+    record(
+        "batch_search",
+        [
+            timed(partial(db.batch_search, queries, K, ef_search=EF_SEARCH))
+            for _ in range(sizes.batch_calls)
+        ],
     )
 
     def get_loop() -> None:
@@ -277,33 +302,30 @@ def run_variant(
                 raise RuntimeError(f"get({i!r}) is None")
 
     get_loop()
-    out["get_x1000"] = statistics.median(time_once(get_loop) for _ in range(GET_REPEATS))
+    record("get_x1000", [timed(get_loop) for _ in range(SMALL_REPEATS)])
     if hasattr(db, "get_many"):
         got = db.get_many(lookup_ids)
         if len(got["ids"]) != sizes.lookups:
             raise RuntimeError("get_many lost ids")
-        out["get_many"] = statistics.median(
-            time_once(lambda: db.get_many(lookup_ids)) for _ in range(GET_REPEATS)
-        )
+        record("get_many", [timed(partial(db.get_many, lookup_ids)) for _ in range(SMALL_REPEATS)])
     db.list_ids()
-    out["list_ids"] = statistics.median(time_once(db.list_ids) for _ in range(GET_REPEATS))
+    record("list_ids", [timed(db.list_ids) for _ in range(SMALL_REPEATS)])
 
     db.close()
-    opens: List[float] = []
+    opens: List[Tuple[float, float]] = []
+    handles: List[Any] = []
     for _ in range(1 + REOPEN_CYCLES):
-        t0 = time.perf_counter()
-        db = nusterdb.NusterDB.open(str(path))
-        opens.append(time.perf_counter() - t0)
-        if len(db) != n:
+        opens.append(timed(lambda: handles.append(nusterdb.NusterDB.open(str(path)))))
+        if len(handles[-1]) != n:
             raise RuntimeError("reopened database lost rows")
-        db.close()
-    out["open_first"] = opens[0]
-    out["open"] = statistics.median(opens[1:])
+        handles[-1].close()
+    record("open_first", opens[:1])
+    record("open", opens[1:])
 
     db = nusterdb.NusterDB.open(str(path))
-    t0 = time.perf_counter()
-    removed = db.bulk_remove(remove_ids)
-    out["bulk_remove"] = time.perf_counter() - t0
+    removed_box: List[int] = []
+    record("bulk_remove", [timed(lambda: removed_box.append(db.bulk_remove(remove_ids)))])
+    removed = removed_box[0]
     if removed != sizes.removes or len(db) != n - sizes.removes:
         raise RuntimeError(f"bulk_remove removed {removed}")
     db.close()
@@ -420,45 +442,55 @@ def report(
             if key in r[label]["variants"].get(variant, {})
         ]
 
-    title = f"### {index}, {sizes.rows:,} x {dim}: median over {len(runs)} repeats (min-max)"
+    def label_of(name: str) -> str:
+        return name.format(lookups=sizes.lookups, removes=sizes.removes)
+
     columns = [("new", v) for v in variants] + ([("old", "int")] if have_old else [])
     headers = ["figure"] + [f"{v} ({lab})" for lab, v in columns]
-    rows = []
-    for key, name, unit, items_of in FIGURES:
-        items = items_of(sizes) if items_of else None
-        row: List[str] = [name.format(lookups=sizes.lookups, removes=sizes.removes)]
-        for lab, v in columns:
-            vals = series(lab, v, key)
-            row.append(spread(vals, unit, items) if vals else "-")
-        rows.append(row)
-    print(title)
-    print()
-    print_table(headers, rows)
+    for clock, suffix in (("wall clock", ""), ("CPU time of the process", "@cpu")):
+        rows = []
+        for key, name, unit, items_of in FIGURES:
+            items = items_of(sizes) if items_of else None
+            row: List[str] = [label_of(name)]
+            for lab, v in columns:
+                vals = series(lab, v, key + suffix)
+                row.append(spread(vals, unit, items) if vals else "-")
+            rows.append(row)
+        print(
+            f"### {index}, {sizes.rows:,} x {dim}, {clock}: "
+            f"median over {len(runs)} repeats (min-max)"
+        )
+        print()
+        print_table(headers, rows)
 
     ratio_headers = ["figure (ratio of times, > 1 slower)"]
-    ratio_headers += [f"{v} / int (new)" for v in variants if v != "int"]
+    ratio_headers += [f"{v} / int, new: wall / cpu" for v in variants if v != "int"]
     if have_old:
-        ratio_headers.append("int: new / old, paired per repeat")
+        ratio_headers += ["int new / old, wall (paired)", "int new / old, cpu (paired)"]
     ratio_rows = []
     for key, name, _unit, _items in FIGURES:
-        row = [name.format(lookups=sizes.lookups, removes=sizes.removes).split(" (")[0]]
-        ints = series("new", "int", key)
+        row = [label_of(name).split(" (")[0]]
         for v in variants:
             if v == "int":
                 continue
-            other = series("new", v, key)
-            row.append(
-                f"{statistics.median(other) / statistics.median(ints):.2f}"
-                if other and ints
-                else "-"
-            )
+            cells = []
+            for suffix in ("", "@cpu"):
+                other, ints = series("new", v, key + suffix), series("new", "int", key + suffix)
+                cells.append(
+                    f"{statistics.median(other) / statistics.median(ints):.2f}"
+                    if other and ints
+                    else "-"
+                )
+            row.append(" / ".join(cells))
         if have_old:
-            paired = [
-                float(r["new"]["variants"]["int"][key]) / float(r["old"]["variants"]["int"][key])
-                for r in runs
-                if key in r["old"]["variants"]["int"] and key in r["new"]["variants"]["int"]
-            ]
-            row.append(ratio_text(paired) if paired else "- (not in the old build)")
+            for suffix in ("", "@cpu"):
+                k = key + suffix
+                paired = [
+                    float(r["new"]["variants"]["int"][k]) / float(r["old"]["variants"]["int"][k])
+                    for r in runs
+                    if k in r["old"]["variants"]["int"] and k in r["new"]["variants"]["int"]
+                ]
+                row.append(ratio_text(paired) if paired else "- (not in the old build)")
         ratio_rows.append(row)
     print_table(ratio_headers, ratio_rows)
 
