@@ -517,6 +517,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--dims", type=int, nargs="+", default=[128], help="dimensions")
     parser.add_argument("--indexes", nargs="+", choices=("flat", "hnsw"), default=["flat", "hnsw"])
     parser.add_argument(
+        "--flat-variants",
+        default=",".join(DEFAULT_VARIANTS["flat"]),
+        help="variants of the new build on flat (comma-separated, of int,int+doc,str,str+doc)",
+    )
+    parser.add_argument(
         "--hnsw-variants",
         default=",".join(DEFAULT_VARIANTS["hnsw"]),
         help="variants of the new build on HNSW (comma-separated, of int,int+doc,str,str+doc)",
@@ -541,7 +546,7 @@ def main(argv: Sequence[str]) -> None:
     sizes = QUICK_SIZES if args.quick else DEFAULT_SIZES
     have_old = args.python_old is not None
     variants_of = {
-        "flat": DEFAULT_VARIANTS["flat"],
+        "flat": tuple(args.flat_variants.split(",")),
         "hnsw": tuple(args.hnsw_variants.split(",")),
     }
     for vs in variants_of.values():
