@@ -30,6 +30,13 @@ per-repeat ratios, paired by repeat, with their range). Ratios are of times: > 1
 slower. Rayon's pool has ``--threads`` threads (default 1: on a shared 2-core machine one
 thread gives steadier figures; the database's own code paths are what is compared).
 
+Every figure is taken twice, by the wall clock and in CPU time of the process
+(``time.process_time``: all its threads, rayon's and RocksDB's included), which leaves out
+the time spent waiting for a core; the report has a table of each and ratios of both.
+The short figures (``get`` loop, ``get_many``, ``list_ids``) are medians of 15 calls in
+the process, ``batch_search`` of 3, the searches' of one call per query (300 on flat,
+1,000 on HNSW); ``bulk_add``, the first open and ``bulk_remove`` are single calls.
+
 Usage (after building and installing the wheel of each build, see BENCHMARKS.md):
     .venv/bin/python benchmarks/id_paths.py --python-old /tmp/venv-old/bin/python
     .venv/bin/python benchmarks/id_paths.py --quick          # smoke run, 10,000 rows
