@@ -29,6 +29,14 @@ use crate::vector::PyVector;
 /// string ids) and distances, row-major.
 type BatchOut = (usize, Vec<i64>, Vec<Option<Id>>, Vec<f32>);
 
+/// The rows of a bulk write as Python gave them: ids, vectors, metadata, documents.
+type BulkRows<'a, 'py> = (
+    &'a Bound<'py, PyAny>,
+    &'a Bound<'py, PyAny>,
+    Option<&'a Bound<'py, PyAny>>,
+    Option<&'a Bound<'py, PyAny>>,
+);
+
 /// A positive k from Python.
 fn to_k(k: i64) -> PyResult<usize> {
     if k <= 0 {
@@ -327,6 +335,32 @@ impl PyNusterDB {
 
     fn ids(&self, obj: &Bound<'_, PyAny>) -> PyResult<Vec<Id>> {
         to_ids(obj, self.id_type())
+    }
+
+    /// `bulk_add` / `bulk_upsert`: the rows (ids, vectors, metadata, documents) written
+    /// in one atomic `put`, watched for Ctrl-C and progress. A metadata entry of None
+    /// keeps the stored metadata of a stored id and gives a new one empty metadata.
+    fn bulk_put(
+        &self,
+        py: Python<'_>,
+        mode: PutMode,
+        what: &str,
+        (ids, vectors, metadata, documents): BulkRows<'_, '_>,
+        progress: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<usize> {
+        let ids = self.ids(ids)?;
+        let (rows, n) = to_rows(vectors, self.db.config().dim, "vectors")?;
+        if n != ids.len() {
+            return Err(PyValueError::new_err(format!(
+                "{} ids but {n} vectors",
+                ids.len()
+            )));
+        }
+        let metas = per_row(metadata, n, "metadata", optional_metadata)?;
+        let docs = per_row(documents, n, "documents", optional_document)?;
+        let watch = PyObserver::new(py, progress, what)?;
+        let written = py.detach(|| self.db.put_observed(mode, &ids, &rows, metas, docs, &watch));
+        watch.finish(py, written, true)
     }
 
     fn put_one(
@@ -636,25 +670,8 @@ impl PyNusterDB {
         documents: Option<&Bound<'_, PyAny>>,
         progress: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<usize> {
-        let ids = self.ids(ids)?;
-        let (rows, n) = to_rows(vectors, self.db.config().dim, "vectors")?;
-        if n != ids.len() {
-            return Err(PyValueError::new_err(format!(
-                "{} ids but {n} vectors",
-                ids.len()
-            )));
-        }
-        // An entry of None is empty metadata, as for `add`.
-        let metas = per_row(metadata, n, "metadata", |o| {
-            optional_metadata(o).map(|m| Some(m.unwrap_or_default()))
-        })?;
-        let docs = per_row(documents, n, "documents", optional_document)?;
-        let watch = PyObserver::new(py, progress, "bulk_add")?;
-        let added = py.detach(|| {
-            self.db
-                .put_observed(PutMode::Add, &ids, &rows, metas, docs, &watch)
-        });
-        watch.finish(py, added, true)
+        let rows = (ids, vectors, metadata, documents);
+        self.bulk_put(py, PutMode::Add, "bulk_add", rows, progress)
     }
 
     /// Inserts or replaces many vectors atomically (all or nothing); returns how many
@@ -672,22 +689,8 @@ impl PyNusterDB {
         documents: Option<&Bound<'_, PyAny>>,
         progress: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<usize> {
-        let ids = self.ids(ids)?;
-        let (rows, n) = to_rows(vectors, self.db.config().dim, "vectors")?;
-        if n != ids.len() {
-            return Err(PyValueError::new_err(format!(
-                "{} ids but {n} vectors",
-                ids.len()
-            )));
-        }
-        let metas = per_row(metadata, n, "metadata", optional_metadata)?;
-        let docs = per_row(documents, n, "documents", optional_document)?;
-        let watch = PyObserver::new(py, progress, "bulk_upsert")?;
-        let written = py.detach(|| {
-            self.db
-                .put_observed(PutMode::Upsert, &ids, &rows, metas, docs, &watch)
-        });
-        watch.finish(py, written, true)
+        let rows = (ids, vectors, metadata, documents);
+        self.bulk_put(py, PutMode::Upsert, "bulk_upsert", rows, progress)
     }
 
     /// Removes an id; returns whether it was there.

@@ -99,6 +99,9 @@ from nusterdb import (
     NusterDB,
     StorageConfiguration,
 )
+from nusterdb.integrations._options import DATABASE_OPTIONS as _DATABASE_OPTIONS
+from nusterdb.integrations._options import HNSW_OPTIONS as _HNSW_OPTIONS
+from nusterdb.integrations._options import STORAGE_OPTIONS as _STORAGE_OPTIONS
 
 try:
     from langchain_core.documents import Document
@@ -126,26 +129,6 @@ _I64_MIN = -(2**63)
 _I64_MAX = 2**63 - 1
 
 # Keyword options of the constructor, by the config object they go to.
-_DATABASE_OPTIONS = ("auto_snapshot", "snapshot_interval_secs")
-_HNSW_OPTIONS = (
-    "max_nb_connection",
-    "max_nb_elements",
-    "max_layer",
-    "ef_construction",
-    "ef_search",
-    "use_heuristic",
-)
-_STORAGE_OPTIONS = (
-    "cache_size_mb",
-    "write_buffer_size_mb",
-    "max_write_buffer_number",
-    "compression",
-    "enable_statistics",
-    "enable_bloom_filter",
-    "bloom_filter_bits_per_key",
-    "max_background_jobs",
-    "sync_writes",
-)
 
 _SUPPORTED_METRICS = ("cosine", "euclidean", "inner_product", "angular", "manhattan")
 

@@ -112,6 +112,9 @@ from nusterdb import (
     NusterDB,
     StorageConfiguration,
 )
+from nusterdb.integrations._options import DATABASE_OPTIONS as _DB_OPTIONS
+from nusterdb.integrations._options import HNSW_OPTIONS as _HNSW_OPTIONS
+from nusterdb.integrations._options import STORAGE_OPTIONS as _STORAGE_OPTIONS
 
 __all__ = ["NusterDBVectorStore", "UnsupportedFilterError"]
 
@@ -140,26 +143,6 @@ _METRIC_ALIASES = {
     "dot": "inner_product",
 }
 
-_HNSW_OPTIONS = (
-    "max_nb_connection",
-    "max_nb_elements",
-    "max_layer",
-    "ef_construction",
-    "ef_search",
-    "use_heuristic",
-)
-_STORAGE_OPTIONS = (
-    "cache_size_mb",
-    "write_buffer_size_mb",
-    "max_write_buffer_number",
-    "compression",
-    "enable_statistics",
-    "enable_bloom_filter",
-    "bloom_filter_bits_per_key",
-    "max_background_jobs",
-    "sync_writes",
-)
-_DB_OPTIONS = ("auto_snapshot", "snapshot_interval_secs")
 _ALL_OPTIONS = ("distance", "index", *_HNSW_OPTIONS, *_STORAGE_OPTIONS, *_DB_OPTIONS)
 
 _QUERY_KWARGS = ("mmr_threshold", "mmr_prefetch_factor", "mmr_prefetch_k")

@@ -364,32 +364,18 @@ impl Store {
     /// # Errors
     /// Storage errors; a malformed key.
     pub fn ids_from(&self, prefix: u8, from: u64, mut f: impl FnMut(u64) -> bool) -> Result<()> {
-        let start = keys::record_key(prefix, from);
-        for item in self
-            .db
-            .iterator(IteratorMode::From(&start, Direction::Forward))
-        {
-            let (k, _) = item.map_err(|e| self.err(e))?;
-            if k.first() != Some(&prefix) {
-                break;
-            }
-            let id = keys::parse_record_key(prefix, &k).ok_or_else(|| Error::Corruption {
-                path: self.path.clone(),
-                detail: format!("malformed record key of {} bytes", k.len()),
-            })?;
-            if !f(id) {
-                break;
-            }
-        }
-        Ok(())
+        self.walk(prefix, from, |id, _| Ok(f(id)))
     }
 
-    /// Every `(id, value)` record under `prefix`, in id order.
-    ///
-    /// # Errors
-    /// Engine errors, or a malformed key under the prefix.
-    pub fn scan(&self, prefix: u8, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
-        let start = keys::record_key(prefix, 0);
+    /// The records with `prefix`, ascending by id from `from`, while `f` returns
+    /// `Ok(true)`.
+    fn walk(
+        &self,
+        prefix: u8,
+        from: u64,
+        mut f: impl FnMut(u64, &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        let start = keys::record_key(prefix, from);
         for item in self
             .db
             .iterator(IteratorMode::From(&start, Direction::Forward))
@@ -402,9 +388,19 @@ impl Store {
                 path: self.path.clone(),
                 detail: format!("malformed record key of {} bytes", k.len()),
             })?;
-            f(id, &v)?;
+            if !f(id, &v)? {
+                break;
+            }
         }
         Ok(())
+    }
+
+    /// Every `(id, value)` record under `prefix`, in id order.
+    ///
+    /// # Errors
+    /// Engine errors, or a malformed key under the prefix.
+    pub fn scan(&self, prefix: u8, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
+        self.walk(prefix, 0, |id, v| f(id, v).map(|()| true))
     }
 
     /// Whether the keyspace holds no key at all.
