@@ -738,7 +738,10 @@ def test_bad_metadata_is_rejected_whole(
 ) -> None:
     rejected(db, lambda d: d.add(key(d, 100), ok_vec(), meta, **doc(d, 1)), expected)
     rejected(db, lambda d: d.upsert(key(d, 3), ok_vec(9.0), meta, **doc(d, 1)), expected)
-    rejected(db, lambda d: d.update(key(d, 3), ok_vec(9.0), meta, **doc(d, 1)), expected)
+    # merge=False: in a merge (the default) a None value removes its key, a valid change.
+    rejected(
+        db, lambda d: d.update(key(d, 3), ok_vec(9.0), meta, **doc(d, 1), merge=False), expected
+    )
     rejected(
         db,
         lambda d: d.bulk_add(

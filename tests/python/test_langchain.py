@@ -668,15 +668,15 @@ def test_async_variants_agree_with_sync() -> None:
 
 
 def test_constructor_options_map_to_the_config_classes() -> None:
-    from nusterdb.integrations import langchain as lc
+    from nusterdb.integrations import _options as opts
 
-    assert set(lc._HNSW_OPTIONS) == set(inspect.signature(nusterdb.HNSWConfig).parameters)
-    assert set(lc._STORAGE_OPTIONS) == set(
+    assert set(opts.HNSW_OPTIONS) == set(inspect.signature(nusterdb.HNSWConfig).parameters)
+    assert set(opts.STORAGE_OPTIONS) == set(
         inspect.signature(nusterdb.StorageConfiguration).parameters
     )
     db_params = set(inspect.signature(nusterdb.DatabaseConfig).parameters)
     own = {"dim", "index_type", "distance_metric", "hnsw_config", "storage_config", "id_type"}
-    assert set(lc._DATABASE_OPTIONS) == db_params - own
+    assert set(opts.DATABASE_OPTIONS) == db_params - own
 
     store = NusterDBVectorStore(
         embedding=_fake(),
