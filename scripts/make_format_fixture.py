@@ -80,13 +80,18 @@ def main(version: int, index_type: str, id_type: str) -> None:
         if id_type == "str":
             db.bulk_add(ids, base, metas, documents=[document(i) for i in range(n)])
             db.remove(key(5))
-            db.update(key(6), metadata={"group": 99, "name": "updated"}, document="replaced ✓")
+            db.update(
+                key(6),
+                metadata={"group": 99, "name": "updated"},
+                document="replaced ✓",
+                merge=False,
+            )
             db.upsert(key(7), rng.normal(size=dim).astype(np.float32), document="upserted ✓")
-            db.update(key(8), metadata={"group": 98})  # the document kept
+            db.update(key(8), metadata={"group": 98}, merge=False)  # the document kept
         else:
             db.bulk_add(ids, base, metas)
             db.remove(key(5))
-            db.update(key(6), metadata={"group": 99, "name": "updated"})
+            db.update(key(6), metadata={"group": 99, "name": "updated"}, merge=False)
         queries = rng.normal(size=(6, dim)).astype(np.float32)
         filters: list[dict[str, object] | None] = [
             None,

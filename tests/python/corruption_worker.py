@@ -169,7 +169,7 @@ def _run_op(db: Any, op: Op) -> None:
         db.bulk_add([key(i) for i in ids], vecs, [meta(m) for m in metas], documents=documents)
     elif name == "update":
         i, v, m, doc = arg
-        db.update(key(i), v, meta(m), document=doc)
+        db.update(key(i), v, meta(m), document=doc, merge=False)  # the model replaces
     elif name == "upsert":
         db.upsert(key(arg[0]), arg[1], document=arg[2])
     elif name == "remove":

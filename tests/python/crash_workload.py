@@ -365,6 +365,7 @@ def _run_mixed(argv: Sequence[str]) -> None:
                         op_vectors(seed, cycle, t, n, 1)[0] if wv else None,
                         meta(t, n, 0) if wm else None,
                         document=op_document(cycle, t, n, 0) if wd else None,
+                        merge=False,  # the model replaces the metadata
                     )
                 elif r < 0.85 and grow:
                     big = kind == "hnsw" and rng.random() < 0.06
