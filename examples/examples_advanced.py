@@ -1,9 +1,11 @@
-"""NusterDB by example: every feature of the current API, with readable output.
+"""NusterDB by example: the building blocks of the API, with readable output.
 
 Run: ``python examples/examples_advanced.py`` (exits 0).
 
-The database itself comes in a later release; this tour covers what exists now:
-vectors, distance metrics, metadata, configuration, errors and the SIMD kernels.
+This tour covers vectors, distance metrics, metadata, configuration, errors and the SIMD
+kernels. The database itself (``NusterDB``: storing, searching, filtering, string ids
+and documents) is shown in README.md, ``examples/langchain_quickstart.py`` and
+``examples/llama_index_quickstart.py``.
 """
 
 from __future__ import annotations
