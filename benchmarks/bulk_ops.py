@@ -9,7 +9,7 @@ opened and one operation timed on it:
 * ``remove 10%`` / ``remove 50%`` / ``remove 100%``: ``bulk_remove`` of that many random
   stored ids in one call;
 * ``upsert 10% changed`` / ``upsert 100% changed``: ``bulk_upsert`` of that many stored
-  ids with new vectors (other rows of the same distribution), metadata unchanged;
+  ids with new vectors (other rows from the same clusters), metadata unchanged;
 * ``upsert 100% same``: ``bulk_upsert`` of every stored id with its own vector.
 
 After each operation the recall@10 of 300 queries (``ef_search`` 64) is measured against
@@ -83,8 +83,9 @@ def timed(fn: Any) -> Dict[str, float]:
 def worker(args: argparse.Namespace) -> None:
     from nusterdb import DatabaseConfig, HNSWConfig, NusterDB
 
-    base, queries = common.clustered(args.n, N_QUERIES, args.dim, args.seed)
-    fresh, _ = common.clustered(args.n, 1, args.dim, args.seed + 1)
+    # The replacement rows come from the same clusters as the base and the queries.
+    both, queries = common.clustered(2 * args.n, N_QUERIES, args.dim, args.seed)
+    base, fresh = both[: args.n], both[args.n :]
     ids = np.arange(args.n, dtype=np.int64)
     rng = np.random.default_rng(args.seed)
     cfg = DatabaseConfig(

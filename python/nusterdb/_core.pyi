@@ -512,10 +512,11 @@ class NusterDB:
         ``ids``: those ids in the order asked (absent ones and repeats left out); None:
         every record in id order (ints ascending, strs by their UTF-8 bytes). Then only
         those ``filter`` allows, after the id ``after`` (id order only: pass the last id
-        of a page to get the next), skipping ``offset``, at most ``limit``."""
+        of a page to get the next), skipping ``offset``, at most ``limit`` (ints >= 0)."""
     def delete(self, ids: Optional[_Ids] = None, filter: Optional[_Filter] = None) -> int:
         """Removes atomically the records among ``ids`` and/or those ``filter`` allows;
-        returns how many were removed. Give at least one (``clear()`` removes all)."""
+        returns how many were removed. Give at least one; ``filter={}``, which matches
+        every record, is refused (``clear()`` removes all)."""
     def clear(self) -> int:
         """Removes every record atomically; returns how many there were."""
     @overload
