@@ -154,8 +154,9 @@ def check(
         cos = float(embeddings[by_id[p.id]].astype(np.float64) @ vector.astype(np.float64))
         assert abs(h.distance - (1.0 - cos)) < 1e-5, (h.id, h.distance, 1.0 - cos)
     if q.filter is not None:
-        # A filter that allows few rows is scored exactly (TECHNICAL_DOCS.md, "hnsw"), so
-        # the answer is the exact top K among the allowed passages (ties broken by id).
+        # HNSW scores a filter's allowed rows exactly when allowed^2 <= 16 * ef * live
+        # (TECHNICAL_DOCS.md, "hnsw"; ef = 100 by default), always so for 174 rows: the
+        # answer is the exact top K among the allowed passages (ties broken by id).
         allowed = [i for i, p in enumerate(passages) if q.allows(p)]
         d = 1.0 - embeddings[allowed].astype(np.float64) @ vector.astype(np.float64)
         exact = sorted(zip(d.tolist(), (passages[i].id for i in allowed)))[:K]
