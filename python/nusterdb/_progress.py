@@ -38,6 +38,9 @@ class ProgressBar:
         self.phase = ""
         self.phase_started = self.started
         self.last_draw = 0.0
+        # When the last report came: a phase's work began after its predecessor's last
+        # report (or when the bar was made), not at its own first report.
+        self.last_report = self.started
         self.shown = False
         self.line = ""
 
@@ -46,7 +49,8 @@ class ProgressBar:
         if phase != self.phase:
             if self.shown:
                 self.stream.write("\n")
-            self.phase, self.phase_started = phase, now
+            self.phase, self.phase_started = phase, self.last_report
+        self.last_report = now
         if now - self.started < self.delay:
             return
         if done < total and now - self.last_draw < 0.1:
@@ -65,9 +69,11 @@ class ProgressBar:
         bar = "#" * filled + "-" * (self.width - filled)
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = (total - done) / rate if rate > 0 else 0.0
+        # No time measured yet (a clock tick): no rate to show, rather than 0/s.
+        shown_rate = f"{rate:,.0f}/s" if rate > 0 else "?/s"
         return (
             f"{self.desc} {phase}: {frac * 100:3.0f}%|{bar}| {done}/{total} "
-            f"[{_clock(elapsed)}<{_clock(eta)}, {rate:,.0f}/s]"
+            f"[{_clock(elapsed)}<{_clock(eta)}, {shown_rate}]"
         )
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import os
 import signal
 import subprocess
@@ -118,6 +119,15 @@ def test_the_bar_renders_percent_count_rate_and_eta() -> None:
     late("indexing", 5, 10)
     late.close()
     assert quiet.getvalue() == ""
+    # A phase's time runs from the previous report (here: when the bar was made), so a
+    # call whose only report is its last still shows a rate; no time at all shows "?/s".
+    fast = io.StringIO()
+    bar = ProgressBar("job", stream=fast, width=10)
+    time.sleep(0.02)
+    bar("indexing", 174, 174)
+    assert "174/174" in fast.getvalue() and " 0/s" not in fast.getvalue(), fast.getvalue()
+    assert re.search(r"\[00:00<00:00, [\d,]+/s\]", fast.getvalue()), fast.getvalue()
+    assert bar.render("indexing", 5, 10, 0.0).endswith("?/s]")
 
 
 def test_open_reports_loading_and_a_raising_callback_opens_nothing(tmp_path: Path) -> None:
