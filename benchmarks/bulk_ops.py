@@ -41,13 +41,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+import common
 
 OPS = (
     "remove 10%",
@@ -114,11 +115,11 @@ def worker(args: argparse.Namespace) -> None:
             chosen = np.sort(rng.choice(args.n, size=args.n * share // 100, replace=False))
             vectors = base.copy()
             if op.startswith("remove"):
-                res = timed(lambda: db.bulk_remove(ids[chosen]))
+                res = timed(partial(db.bulk_remove, ids[chosen]))
                 keep = np.setdiff1d(ids, chosen)
             else:
                 new = fresh[chosen] if op.endswith("changed") else base[chosen]
-                res = timed(lambda: db.bulk_upsert(ids[chosen], new))
+                res = timed(partial(db.bulk_upsert, ids[chosen], new))
                 vectors[chosen] = new
                 keep = ids
             assert len(db) == len(keep), (op, len(db), len(keep))
@@ -166,15 +167,17 @@ def report(runs: Dict[str, List[Dict[str, Any]]]) -> None:
     if len(runs) == 2:
         (new_label, new), (base_label, base) = runs.items()
         common.section(f"{new_label} / {base_label}, wall time (median of paired ratios, range)")
-        rows = []
+        ratios = []
         for op in ("build", *OPS):
             r = [n[op]["wall"] / b[op]["wall"] for n, b in zip(new, base)]
-            rows.append((op, f"{statistics.median(r):.3f}", f"{min(r):.3f}-{max(r):.3f}"))
-        common.print_table(("operation", "new/base", "range"), rows)
+            ratios.append((op, f"{statistics.median(r):.3f}", f"{min(r):.3f}-{max(r):.3f}"))
+        common.print_table(("operation", "new/base", "range"), ratios)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--n", type=int, default=50_000)
     p.add_argument("--dim", type=int, default=384)
     p.add_argument("--repeats", type=int, default=3)
@@ -191,8 +194,11 @@ def main(argv: Sequence[str]) -> int:
         worker(args)
         return 0
     common.print_environment()
-    print(f"N = {args.n:,} x {args.dim}, cosine, HNSW M=16 ef_construction=200; "
-          f"rayon threads: {os.environ.get('RAYON_NUM_THREADS', 'all cores')}; load {common.load_average()}")
+    print(
+        f"N = {args.n:,} x {args.dim}, cosine, HNSW M=16 ef_construction=200; "
+        f"rayon threads: {os.environ.get('RAYON_NUM_THREADS', 'all cores')}; "
+        f"load {common.load_average()}"
+    )
     builds = {"this build": sys.executable}
     if args.python_base:
         builds["base"] = args.python_base
@@ -201,8 +207,11 @@ def main(argv: Sequence[str]) -> int:
         order = list(builds.items()) if rep % 2 == 0 else list(reversed(builds.items()))
         for label, python in order:
             runs[label].append(run(python, args))
-            print(f"repeat {rep + 1}/{args.repeats} {label}: build "
-                  f"{runs[label][-1]['build']['wall']:.2f} s", flush=True)
+            print(
+                f"repeat {rep + 1}/{args.repeats} {label}: build "
+                f"{runs[label][-1]['build']['wall']:.2f} s",
+                flush=True,
+            )
     report(runs)
     return 0
 

@@ -475,6 +475,7 @@ impl HnswIndex {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::config::HnswConfig;
