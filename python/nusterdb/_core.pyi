@@ -573,7 +573,7 @@ class NusterDB:
         ``ids``: those ids in the order asked (absent ones and repeats left out); None:
         every record in id order (ints ascending, strs by their UTF-8 bytes). Then only
         those ``filter`` allows, after the id ``after`` (id order only: pass the last id
-        of a page to get the next), skipping ``offset``, at most ``limit``."""
+        of a page to get the next), skipping ``offset``, at most ``limit`` (ints >= 0)."""
     def iter_records(
         self,
         filter: Optional[_Filter] = None,
@@ -583,8 +583,8 @@ class NusterDB:
         """Every record ``filter`` allows as a Record, in id order, read ``batch_size``
         at a time with the ``after=`` cursor (memory: one page). An id stored for the
         whole iteration comes exactly once; one added or removed meanwhile may or may
-        not. batch_size 0: InvalidArgumentError; negative: OverflowError; bool or
-        float: TypeError."""
+        not. batch_size: an int >= 1 (0 or negative: InvalidArgumentError; bool, float
+        or str: TypeError, as for ``limit``)."""
     def iter_pages(
         self,
         filter: Optional[_Filter] = None,
@@ -594,7 +594,8 @@ class NusterDB:
         """As iter_records, yielding each page as the dict get_many returns."""
     def delete(self, ids: Optional[_Ids] = None, filter: Optional[_Filter] = None) -> int:
         """Removes atomically the records among ``ids`` and/or those ``filter`` allows;
-        returns how many were removed. Give at least one (``clear()`` removes all)."""
+        returns how many were removed. Give at least one; ``filter={}``, which matches
+        every record, is refused (``clear()`` removes all)."""
     def clear(self) -> int:
         """Removes every record atomically; returns how many there were."""
     @overload

@@ -986,17 +986,17 @@ def test_bad_include_is_rejected(
 
 # ---------------------------------------------------------------- batch_size=
 
-# As get_many's limit: a negative int is an OverflowError, a float a TypeError; a bool
-# (True would be pages of one) and 0 (no page could make progress) are refused too.
+# As get_many's limit (a negative int is an InvalidArgumentError, a bool, float or str a
+# TypeError), and 0 is refused too: no page could make progress.
 BAD_BATCH_SIZES: List[Tuple[str, Any, Expected, str]] = [
     ("zero", 0, InvalidArgumentError, "batch_size must be at least 1, got 0"),
-    ("negative", -1, OverflowError, ""),
-    ("huge_negative", -(2**70), OverflowError, ""),
+    ("negative", -1, InvalidArgumentError, "batch_size must be 0 or more, got -1"),
+    ("huge_negative", -(2**70), InvalidArgumentError, "batch_size must be 0 or more"),
     ("true", True, TypeError, "batch_size must be an int, got bool"),
     ("false", False, TypeError, "batch_size must be an int, got bool"),
-    ("float", 10.0, TypeError, ""),
-    ("str", "10", TypeError, ""),
-    ("numpy_float", np.float64(3), TypeError, ""),
+    ("float", 10.0, TypeError, "batch_size must be an int, got float"),
+    ("str", "10", TypeError, "batch_size must be an int, got str"),
+    ("numpy_float", np.float64(3), TypeError, "batch_size must be an int"),
 ]
 
 
@@ -1013,6 +1013,72 @@ def test_bad_batch_size_is_rejected(
         "iter_pages": lambda d: d.iter_pages(include=[], batch_size=batch_size),
     }
     all_rejected(db, calls, expected, match)
+
+
+# ------------------------------------------------------------------- paging and record management
+
+BAD_COUNTS: List[Tuple[str, Any, Expected, str]] = [
+    ("negative", -1, InvalidArgumentError, "must be 0 or more, got -1"),
+    ("very_negative", -(2**70), InvalidArgumentError, "must be 0 or more"),
+    # True is an int to Python, but limit=True is a mistake, not 1.
+    ("bool", True, TypeError, "must be an int, got bool"),
+    ("float", 2.0, TypeError, "must be an int, got float"),
+    ("str", "10", TypeError, "must be an int, got str"),
+    ("numpy_float", np.float32(1), TypeError, "must be an int, got"),
+]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected", "match"),
+    [(v, e, m) for _, v, e, m in BAD_COUNTS],
+    ids=[n for n, _, _, _ in BAD_COUNTS],
+)
+def test_bad_limit_and_offset_are_rejected_naming_the_argument(
+    db: NusterDB, value: Any, expected: Expected, match: str
+) -> None:
+    calls: Dict[str, Call] = {
+        "limit": lambda d: d.get_many(limit=value),
+        "offset": lambda d: d.get_many(offset=value),
+        "limit_with_filter": lambda d: d.get_many(filter={"i": {"$gte": 0}}, limit=value),
+        "offset_with_ids": lambda d: d.get_many(keys(d, [1, 2]), offset=value),
+    }
+    for name, err in zip(calls, all_rejected(db, calls, expected, match)):
+        assert name.split("_")[0] in str(err), f"{name}: {err}"
+
+
+def test_delete_needs_ids_or_a_filter_and_refuses_the_empty_filter(db: NusterDB) -> None:
+    rejected(db, lambda d: d.delete(), TypeError, r"needs ids and/or a filter; clear\(\)")
+    rejected(db, lambda d: d.delete(None, None), TypeError, "needs ids and/or a filter")
+    # {} matches every record: a delete by it is refused, clear() says what it does.
+    rejected(db, lambda d: d.delete(filter={}), InvalidArgumentError, r"call clear\(\)")
+    rejected(db, lambda d: d.delete(filter={"i": {"$bogus": 1}}), FilterError, r"\$bogus")
+    rejected(db, lambda d: d.delete(ids=5), TypeError, "sequence")
+    rejected(db, lambda d: d.count(filter={"i": {"$bogus": 1}}), FilterError, r"\$bogus")
+    rejected(db, lambda d: d.count(filter=5), FilterError, "expected a dict")
+
+
+@pytest.mark.parametrize("merge", ["yes", None, 1, 0.0], ids=["str", "none", "int", "float"])
+def test_update_merge_must_be_a_bool(db: NusterDB, merge: Any) -> None:
+    rejected(db, lambda d: d.update(key(d, 1), metadata={"a": 1}, merge=merge), TypeError)
+
+
+def test_bulk_errors_name_the_row_and_id(db: NusterDB) -> None:
+    """A bad metadata or document entry in a long batch names its row and id."""
+    n = 50
+    fresh = keys(db, range(100, 100 + n))
+    meta: List[Any] = [{"a": i} for i in range(n)]
+    meta[37] = {"a": [1, 2]}
+    for call in ("bulk_add", "bulk_upsert"):
+        err = rejected(db, lambda d: getattr(d, call)(fresh, ok_rows(n), meta), TypeError)
+        assert "metadata row 37" in str(err) and re.search(shown(db, 137), str(err)), str(err)
+    empty_key: List[Any] = [None] * n
+    empty_key[3] = {"": 1}
+    err = rejected(db, lambda d: d.bulk_upsert(fresh, ok_rows(n), empty_key), InvalidArgumentError)
+    assert "metadata row 3" in str(err), str(err)
+    documents: List[Any] = ["x"] * n
+    documents[49] = 7
+    err = rejected(db, lambda d: d.bulk_add(fresh, ok_rows(n), documents=documents), TypeError)
+    assert "documents row 49" in str(err), str(err)
 
 
 # ------------------------------------------------------------------- progress=

@@ -593,11 +593,8 @@ fn load_vectors_into_graph(
         .filter(|&s| !seen.contains(s))
         .filter_map(|s| ids.id(s))
         .collect();
-    for &id in &gone {
-        if let Some(s) = ids.release(id) {
-            index.remove(s);
-        }
-    }
+    let gone_slots: Vec<u32> = gone.iter().filter_map(|&id| ids.release(id)).collect();
+    index.remove_many(&gone_slots);
     // Changed vectors: re-linked by the batch below (a live slot is replaced). Their
     // rows already hold the stored vector.
     let changed_rows: Vec<Vec<f32>> = changed

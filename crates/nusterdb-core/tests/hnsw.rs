@@ -590,6 +590,55 @@ fn hnsw_every_metric_small_with_deletes_and_filters() {
     }
 }
 
+/// `remove_many` against removing one by one: the same live set, and recall within
+/// 0.02 of a fresh build of what remains, on each of its three paths (lists gathered
+/// around a few tombstones, a scan of every list, re-linking what remains).
+#[test]
+fn hnsw_batch_removal_keeps_recall() {
+    let metric = DistanceMetric::Euclidean;
+    let (n, dim) = (10_000, 32);
+    let (base, queries) = data_and_queries(seed("batch removal"), n, 200, dim, metric);
+    let mut rng = SplitMix64::new(seed("batch removal") ^ 0xba7c);
+    for share in [0.0005, 0.1, 0.45, 0.7] {
+        let mut h = build_parallel(&base, dim, metric, &cfg());
+        let count = ((n as f64 * share) as usize).max(1);
+        let mut picked = HashSet::new();
+        while picked.len() < count {
+            picked.insert((rng.next_u64() % n as u64) as u32);
+        }
+        let gone: Vec<u32> = picked.iter().copied().collect();
+        let t = Instant::now();
+        h.remove_many(&gone);
+        let took = t.elapsed();
+        assert_eq!(h.len(), n - count);
+        let mut f = flat(&base, dim, metric);
+        let mut rest = Vec::new();
+        for s in 0..n as u32 {
+            if picked.contains(&s) {
+                f.remove(s);
+                assert!(h.get(s).is_none());
+            } else {
+                rest.extend_from_slice(&base[s as usize * dim..(s as usize + 1) * dim]);
+            }
+        }
+        // A fresh build of the rest, its slots renumbered: recall does not depend on them.
+        let fresh = build_parallel(&rest, dim, metric, &cfg());
+        let fresh_flat = flat(&rest, dim, metric);
+        for ef in [None, Some(16)] {
+            let batch = recall(&h, &f, &queries, None, ef);
+            let clean = recall(&fresh, &fresh_flat, &queries, None, ef);
+            eprintln!(
+                "removed {count} of {n} in one batch ({took:.2?}), ef {ef:?}: recall@10 \
+                 {batch:.4} vs fresh build {clean:.4}"
+            );
+            assert!(
+                batch >= clean - 0.02,
+                "{share}: batch {batch} vs fresh {clean}"
+            );
+        }
+    }
+}
+
 #[test]
 fn hnsw_random_operations_match_a_model() {
     use std::collections::BTreeMap;
@@ -615,9 +664,20 @@ fn hnsw_random_operations_match_a_model() {
                 h.insert(slot, &v);
                 model.insert(slot, v);
             }
-            6..=8 => {
+            6..=7 => {
                 h.remove(slot);
                 model.remove(&slot);
+            }
+            8 => {
+                // A batch removal: present and absent slots, a repeat, past the end.
+                let mut slots: Vec<u32> = (0..1 + rng.next_u64() % 40)
+                    .map(|_| (rng.next_u64() % 300) as u32)
+                    .collect();
+                slots.extend([slot, slot, 5_000]);
+                h.remove_many(&slots);
+                for s in &slots {
+                    model.remove(s);
+                }
             }
             _ => {
                 // A batch: new slots, replacements and a duplicate.

@@ -318,3 +318,23 @@ pub fn to_metadata(obj: &Bound<'_, PyAny>) -> PyResult<Metadata> {
         type_name(obj)
     )))
 }
+
+/// A count argument (`limit`, `offset`, page sizes): an int ≥ 0 (numpy ints too),
+/// errors naming `what`. `bool` is refused although it is an int: `limit=True` is a
+/// mistake, not 1. Counts past `usize` saturate (a limit that large is no limit).
+pub fn to_count(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<usize> {
+    if obj.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be an int, got bool"
+        )));
+    }
+    let v: i128 = obj.extract().map_err(|_| {
+        PyTypeError::new_err(format!("{what} must be an int, got {}", type_name(obj)))
+    })?;
+    if v < 0 {
+        return Err(InvalidArgumentError::new_err(format!(
+            "{what} must be 0 or more, got {v}"
+        )));
+    }
+    Ok(usize::try_from(v).unwrap_or(usize::MAX))
+}

@@ -12,11 +12,9 @@ use std::sync::{Mutex, PoisonError};
 use nusterdb_core::db::{Include, Record, Selection};
 use nusterdb_core::filter::Filter;
 use nusterdb_core::Id;
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::PyBool;
 
-use crate::convert::type_name;
+use crate::convert::to_count;
 use crate::database::PyNusterDB;
 use crate::errors::{IntoPyResult, InvalidArgumentError};
 use crate::ids::id_to_py;
@@ -25,27 +23,20 @@ use crate::records::{records_dict, PyRecord};
 /// Records per page when `batch_size` is not given.
 pub const DEFAULT_BATCH_SIZE: usize = 1000;
 
-/// `batch_size=`: an int ≥ 1 (None: the default). Like `get_many`'s `limit`, a
-/// negative int is an `OverflowError` and a float a `TypeError`; bool is refused too
-/// (`True` would be a page of one), and 0 is an `InvalidArgumentError`: no page could
-/// make progress.
+/// `batch_size=`: an int ≥ 1 (None: the default), checked as `get_many`'s `limit`
+/// (`to_count`: a bool, float or str is a `TypeError`, a negative int an
+/// `InvalidArgumentError`), and 0 is an `InvalidArgumentError` too: no page could make
+/// progress.
 pub fn to_batch_size(obj: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
     let Some(o) = obj.filter(|o| !o.is_none()) else {
         return Ok(DEFAULT_BATCH_SIZE);
     };
-    if o.is_instance_of::<PyBool>() {
-        return Err(PyTypeError::new_err(format!(
-            "batch_size must be an int, got {}",
-            type_name(o)
-        )));
-    }
-    let n: usize = o.extract()?;
-    if n == 0 {
-        return Err(InvalidArgumentError::new_err(
+    match to_count(o, "batch_size")? {
+        0 => Err(InvalidArgumentError::new_err(
             "batch_size must be at least 1, got 0",
-        ));
+        )),
+        n => Ok(n),
     }
-    Ok(n)
 }
 
 /// What an iterator yields.

@@ -14,11 +14,13 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 use crate::batch;
 use crate::config::{dim_config, simple_config, PyDatabaseConfig};
 use crate::convert::{
-    from_value, to_metadata, to_metadata_merge, to_vector, type_name, utf8_str, FsPath,
+    from_value, to_count, to_metadata, to_metadata_merge, to_vector, type_name, utf8_str, FsPath,
     SnapshotName,
 };
 use crate::cursor::{to_batch_size, PyRecordIterator, Yields};
-use crate::errors::{DamagedSnapshotWarning, IndexRebuiltWarning, IntoPyResult};
+use crate::errors::{
+    DamagedSnapshotWarning, IndexRebuiltWarning, IntoPyResult, InvalidArgumentError,
+};
 use crate::filter::to_filter;
 use crate::ids::{id_to_py, to_id, to_ids};
 use crate::metadata::PyMetadata;
@@ -266,11 +268,22 @@ fn optional_document(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>>
     }
 }
 
+/// `e`, raised by row `row` of `what`, with the row and its id put in front of its
+/// message (same exception type), so a bad entry in a long batch can be found.
+fn in_row(py: Python<'_>, e: PyErr, what: &str, row: usize, id: Option<&Id>) -> PyErr {
+    let at = match id {
+        Some(id) => format!("{what} row {row} (id {id})"),
+        None => format!("{what} row {row}"),
+    };
+    let msg = format!("{at}: {}", e.value(py));
+    PyErr::from_type(e.get_type(py), msg)
+}
+
 /// One entry per id from an optional sequence (`None` given: an empty list, meaning
 /// none given for any row), each converted by `one`.
 fn per_row<T>(
     obj: Option<&Bound<'_, PyAny>>,
-    n: usize,
+    ids: &[Id],
     what: &str,
     one: impl Fn(Option<&Bound<'_, PyAny>>) -> PyResult<Option<T>>,
 ) -> PyResult<Vec<Option<T>>> {
@@ -283,14 +296,19 @@ fn per_row<T>(
             type_name(o)
         )));
     }
+    let n = ids.len();
     let mut out = Vec::with_capacity(n);
-    for item in o.try_iter().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "{what} must be a sequence with one entry per id, got {}",
-            type_name(o)
-        ))
-    })? {
-        out.push(one(Some(&item?))?);
+    for (row, item) in o
+        .try_iter()
+        .map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{what} must be a sequence with one entry per id, got {}",
+                type_name(o)
+            ))
+        })?
+        .enumerate()
+    {
+        out.push(one(Some(&item?)).map_err(|e| in_row(o.py(), e, what, row, ids.get(row)))?);
     }
     if out.len() != n {
         return Err(PyValueError::new_err(format!(
@@ -404,8 +422,8 @@ impl PyNusterDB {
                 ids.len()
             )));
         }
-        let metas = per_row(metadata, n, "metadata", optional_metadata)?;
-        let docs = per_row(documents, n, "documents", optional_document)?;
+        let metas = per_row(metadata, &ids, "metadata", optional_metadata)?;
+        let docs = per_row(documents, &ids, "documents", optional_document)?;
         let watch = PyObserver::new(py, progress, what)?;
         let written = py.detach(|| self.db.put_observed(mode, &ids, &rows, metas, docs, &watch));
         watch.finish(py, written, true)
@@ -831,8 +849,11 @@ impl PyNusterDB {
     /// "metadatas", "documents". `ids`: those ids in the order asked (absent ones and
     /// repeats left out); None: every record in id order. Then only those `filter`
     /// allows, after the id `after` (id order only: a cursor for paging), skipping
-    /// `offset`, at most `limit`.
-    #[pyo3(signature = (ids = None, include = None, filter = None, limit = None, offset = 0, after = None))]
+    /// `offset`, at most `limit` (ints ≥ 0).
+    #[pyo3(signature = (ids = None, include = None, filter = None, limit = None, offset = None, after = None))]
+    #[pyo3(
+        text_signature = "(self, /, ids=None, include=None, filter=None, limit=None, offset=0, after=None)"
+    )]
     #[allow(clippy::too_many_arguments)] // one per Python keyword argument
     fn get_many<'py>(
         &self,
@@ -840,10 +861,16 @@ impl PyNusterDB {
         ids: Option<&Bound<'py, PyAny>>,
         include: Option<&Bound<'py, PyAny>>,
         filter: Option<&Bound<'py, PyAny>>,
-        limit: Option<usize>,
-        offset: usize,
+        limit: Option<&Bound<'py, PyAny>>,
+        offset: Option<&Bound<'py, PyAny>>,
         after: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
+        let count = |o: Option<&Bound<'py, PyAny>>, what| match o {
+            Some(o) if !o.is_none() => to_count(o, what).map(Some),
+            _ => Ok(None),
+        };
+        let limit = count(limit, "limit")?;
+        let offset = count(offset, "offset")?.unwrap_or(0);
         let ids = match ids {
             Some(i) if !i.is_none() => Some(self.ids(i)?),
             _ => None,
@@ -873,8 +900,8 @@ impl PyNusterDB {
     /// `batch_size` records at a time with the `after=` cursor of `get_many`: memory
     /// holds one page. Writes between pages act as on a cursor: an id stored for the
     /// whole iteration comes exactly once; one added or removed meanwhile may or may
-    /// not. batch_size: an int >= 1 (0: InvalidArgumentError; negative:
-    /// OverflowError; bool or float: TypeError). ClosedError after close.
+    /// not. batch_size: an int >= 1 (0 or negative: InvalidArgumentError; bool, float
+    /// or str: TypeError, as for `limit`). ClosedError after close.
     #[pyo3(signature = (filter = None, include = None, batch_size = None),
            text_signature = "($self, filter=None, include=None, batch_size=1000)")]
     fn iter_records(
@@ -907,7 +934,8 @@ impl PyNusterDB {
     }
 
     /// Removes atomically the records among `ids` and/or those `filter` allows;
-    /// returns how many were removed. Give at least one (`clear()` removes all).
+    /// returns how many were removed. Give at least one; `filter={}`, which matches
+    /// every record, is refused (`clear()` removes all).
     #[pyo3(signature = (ids = None, filter = None))]
     fn delete(
         &self,
@@ -919,6 +947,12 @@ impl PyNusterDB {
             Some(i) if !i.is_none() => Some(self.ids(i)?),
             _ => None,
         };
+        if filter.is_some_and(|f| f.cast::<PyDict>().is_ok_and(|d| d.is_empty())) {
+            // `{}` matches every record: a delete by it is almost always a bug.
+            return Err(InvalidArgumentError::new_err(
+                "delete(filter={}) would remove every record: call clear() for that",
+            ));
+        }
         let f = to_filter(filter)?;
         if ids.is_none() && f.is_none() {
             return Err(PyTypeError::new_err(

@@ -258,16 +258,19 @@ impl State {
             }
         }
         self.store.write(batch)?;
+        let mut slots = Vec::with_capacity(present.len());
         for (key, m) in &present {
             if let Some(slot) = self.ids.release(*key) {
-                self.index.remove(slot);
-                self.changed(1);
+                slots.push(slot);
                 self.payload.remove(slot, m);
             }
             if let Some(names) = self.names.as_mut() {
                 names.remove(*key);
             }
         }
+        // One graph repair for the whole batch.
+        self.index.remove_many(&slots);
+        self.changed(slots.len());
         Ok(present.len())
     }
 

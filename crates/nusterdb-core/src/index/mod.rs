@@ -74,6 +74,14 @@ pub trait VectorIndex: Send + Sync {
     /// Removes the vector at `slot`; a no-op if there is none.
     fn remove(&mut self, slot: u32);
 
+    /// Removes the vectors at `slots`, as [`VectorIndex::remove`] would one by one;
+    /// HNSW overrides it to repair the graph once for the whole batch.
+    fn remove_many(&mut self, slots: &[u32]) {
+        for &slot in slots {
+            self.remove(slot);
+        }
+    }
+
     /// The smallest batch of queries [`VectorIndex::batch_search`] runs at full speed
     /// (a caller splitting a batch keeps its pieces at least this large).
     fn batch_granularity(&self) -> usize {

@@ -152,11 +152,8 @@ impl HnswIndex {
         order.dedup_by_key(|i| items[*i].0);
         order.sort_unstable();
         let slots: Vec<u32> = order.iter().map(|&i| items[i].0).collect();
-        for &slot in &slots {
-            if self.is_live(slot) {
-                self.remove_one(slot);
-            }
-        }
+        let replaced: Vec<u32> = slots.iter().copied().filter(|&s| self.is_live(s)).collect();
+        self.remove_batch(&replaced);
         if let Some(&max) = slots.iter().max() {
             self.ensure_slot(max as usize);
         }
@@ -167,18 +164,122 @@ impl HnswIndex {
         for &i in &order {
             self.place(items[i].0, items[i].1);
         }
-        let this = &*self;
-        let mut rest = &slots[..];
-        if this.entry_point().is_none() {
+        self.link_all(&slots);
+        self.maybe_recentre();
+    }
+
+    /// Links the nodes at `slots` (stored, live, lists empty) in parallel; the first
+    /// serially when the graph has no entry point yet.
+    fn link_all(&self, slots: &[u32]) {
+        let mut rest = slots;
+        if self.entry_point().is_none() {
             if let Some((&first, tail)) = slots.split_first() {
-                this.link::<false>(first, &mut this.pool.take());
+                self.link::<false>(first, &mut self.pool.take());
                 rest = tail;
             }
         }
         rest.par_iter()
             .with_min_len(16)
-            .for_each_init(|| this.pool.take(), |s, &slot| this.link::<true>(slot, s));
-        self.maybe_recentre();
+            .for_each_init(|| self.pool.take(), |s, &slot| self.link::<true>(slot, s));
+    }
+
+    /// [`crate::index::VectorIndex::remove_many`]: every live slot of `slots` becomes
+    /// a tombstone, then the graph is repaired once for all of them — each list that
+    /// holds one of them re-selected once (in parallel), however many of them it held,
+    /// where removing them one by one re-selects a list once per removed neighbour, and
+    /// serially. A batch that leaves fewer live nodes than it removes re-links the rest
+    /// from scratch instead (cheaper than repairing a graph that is mostly tombstones,
+    /// and the tombstones are dropped); the last live vector's removal resets the graph.
+    pub(super) fn remove_batch(&mut self, slots: &[u32]) {
+        let mut gone = RoaringBitmap::new();
+        for &slot in slots {
+            if self.is_live(slot) {
+                self.state[slot as usize] = TOMBSTONE;
+                self.live -= 1;
+                self.tombstones += 1;
+                gone.insert(slot);
+            }
+        }
+        if gone.is_empty() {
+            return;
+        }
+        if self.live == 0 {
+            self.reset_graph();
+            return;
+        }
+        if gone.len() as usize >= self.live {
+            self.relink_live();
+            return;
+        }
+        if self.entry_point().is_some_and(|(e, _)| gone.contains(e)) {
+            self.move_entry_off(|s| gone.contains(s));
+        }
+        let todo = self.lists_to_repair(&gone);
+        todo.par_iter().with_min_len(64).for_each_init(
+            || self.pool.take(),
+            |s, &(n, layer)| {
+                let s = &mut **s;
+                let _guard = self.graph.lock(n);
+                self.relink(n, usize::from(layer), &mut s.w, &mut s.sel2, &mut s.out2);
+            },
+        );
+    }
+
+    /// The `(node, layer)` lists to re-select after the slots of `gone` became
+    /// tombstones: those of live nodes that hold one of them. Gathering the lists
+    /// around each tombstone (as [`HnswIndex::repair_around`] does) reads about `m0³`
+    /// words apiece, a scan of every list `end · m0`; past `end / m0²` tombstones the
+    /// scan is the cheaper, and it also finds the rare list beyond two hops and lists
+    /// that still hold an older tombstone.
+    fn lists_to_repair(&self, gone: &RoaringBitmap) -> Vec<(u32, u8)> {
+        let m0 = self.graph.cap_of(0);
+        if (gone.len() as usize).saturating_mul(m0 * m0) >= self.end {
+            return (0..self.end as u32)
+                .into_par_iter()
+                .with_min_len(1024)
+                .filter(|&n| self.is_live(n))
+                .flat_map_iter(|n| {
+                    (0..=self.graph.level(n))
+                        .filter(move |&layer| {
+                            Graph::entries(self.graph.list(n, layer))
+                                .iter()
+                                .any(|a| !self.is_live(a.load(Relaxed)))
+                        })
+                        .map(move |layer| (n, layer as u8))
+                })
+                .collect();
+        }
+        let mut s = self.pool.take();
+        let mut todo = Vec::new();
+        for slot in gone {
+            for layer in 0..=self.graph.level(slot) {
+                self.holders_around(slot, layer, &mut s);
+                todo.extend(s.todo.iter().map(|&n| (n, layer as u8)));
+            }
+        }
+        todo.sort_unstable();
+        todo.dedup();
+        todo
+    }
+
+    /// Forgets the graph and links every live node anew (fresh levels); tombstones
+    /// become empty slots.
+    fn relink_live(&mut self) {
+        let live: Vec<u32> = (0..self.end as u32).filter(|&s| self.is_live(s)).collect();
+        self.graph.clear();
+        for st in &mut self.state {
+            if *st == TOMBSTONE {
+                *st = EMPTY;
+            }
+        }
+        self.tombstones = 0;
+        self.end = live.last().map_or(0, |&s| s as usize + 1);
+        self.set_entry(None);
+        for &slot in &live {
+            let level = self.random_level();
+            self.graph.assign_level(slot, level);
+        }
+        self.link_all(&live);
     }
 
     /// Links the node at `slot` (stored, live, lists empty) into the graph: descent to
@@ -296,29 +397,35 @@ impl HnswIndex {
     /// is cut out of the graph and a later reuse of the slot finds few stale links.
     fn repair_around(&self, slot: u32, s: &mut Scratch) {
         for layer in 0..=self.graph.level(slot) {
-            self.graph.read_into(slot, layer, &mut s.list);
-            let w = &mut s.w;
-            w.visited.reset(self.cap);
-            w.visited.insert(slot);
-            s.todo.clear();
-            let check = |x: u32, todo: &mut Vec<u32>| {
-                if self.is_live(x) && self.graph.contains(x, layer, slot) {
-                    todo.push(x);
-                }
-            };
-            for &n in &s.list {
-                if w.visited.insert(n) {
-                    check(n, &mut s.todo);
-                }
-                for a in Graph::entries(self.graph.list(n, layer)) {
-                    let m = a.load(Relaxed);
-                    if w.visited.insert(m) {
-                        check(m, &mut s.todo);
-                    }
-                }
-            }
+            self.holders_around(slot, layer, s);
             for &n in &s.todo {
                 self.relink(n, layer, &mut s.w, &mut s.sel2, &mut s.out2);
+            }
+        }
+    }
+
+    /// Sets `s.todo` to the live nodes within two hops of `slot` on `layer` whose list
+    /// there holds `slot`.
+    fn holders_around(&self, slot: u32, layer: usize, s: &mut Scratch) {
+        self.graph.read_into(slot, layer, &mut s.list);
+        let w = &mut s.w;
+        w.visited.reset(self.cap);
+        w.visited.insert(slot);
+        s.todo.clear();
+        let check = |x: u32, todo: &mut Vec<u32>| {
+            if self.is_live(x) && self.graph.contains(x, layer, slot) {
+                todo.push(x);
+            }
+        };
+        for &n in &s.list {
+            if w.visited.insert(n) {
+                check(n, &mut s.todo);
+            }
+            for a in Graph::entries(self.graph.list(n, layer)) {
+                let m = a.load(Relaxed);
+                if w.visited.insert(m) {
+                    check(m, &mut s.todo);
+                }
             }
         }
     }
@@ -364,5 +471,118 @@ impl HnswIndex {
             }
         }
         self.graph.write(n, layer, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HnswConfig;
+    use crate::index::VectorIndex;
+    use crate::metric::DistanceMetric;
+    use crate::rng::SplitMix64;
+
+    fn built(n: usize, dim: usize) -> HnswIndex {
+        let mut rng = SplitMix64::new(11);
+        let data: Vec<f32> = (0..n * dim).map(|_| rng.next_gaussian() as f32).collect();
+        let mut h = HnswIndex::new(dim, DistanceMetric::Euclidean, &HnswConfig::default());
+        let items: Vec<(u32, &[f32])> = data
+            .chunks_exact(dim)
+            .enumerate()
+            .map(|(i, v)| (i as u32, v))
+            .collect();
+        h.build_parallel(&items);
+        h
+    }
+
+    /// Every list of every live node, on every layer.
+    fn lists(h: &HnswIndex) -> Vec<(u32, usize, Vec<u32>)> {
+        let mut out = Vec::new();
+        for n in (0..h.end as u32).filter(|&n| h.is_live(n)) {
+            for layer in 0..=h.graph.level(n) {
+                let mut l = Vec::new();
+                h.graph.read_into(n, layer, &mut l);
+                out.push((n, layer, l));
+            }
+        }
+        out
+    }
+
+    fn mean_degree0(h: &HnswIndex) -> f64 {
+        let l: Vec<usize> = lists(h)
+            .into_iter()
+            .filter(|x| x.1 == 0)
+            .map(|x| x.2.len())
+            .collect();
+        l.iter().sum::<usize>() as f64 / l.len() as f64
+    }
+
+    #[test]
+    fn a_large_batch_removal_cuts_every_removed_node_out_of_every_list() {
+        let mut h = built(3_000, 16);
+        let before = mean_degree0(&h);
+        let gone: Vec<u32> = (0..3_000).step_by(7).collect();
+        h.remove_many(&gone);
+        assert_eq!(h.len(), 3_000 - gone.len());
+        assert_eq!(h.tombstones(), gone.len());
+        for (n, layer, l) in lists(&h) {
+            assert!(
+                l.iter().all(|&x| h.is_live(x)),
+                "node {n} layer {layer} still links a removed node: {l:?}"
+            );
+        }
+        let after = mean_degree0(&h);
+        assert!(after >= 0.95 * before, "degree {before} -> {after}");
+        let (e, _) = h.entry_point().unwrap();
+        assert!(h.is_live(e));
+    }
+
+    #[test]
+    fn a_small_batch_removal_repairs_the_lists_around_each_removed_node() {
+        let mut h = built(3_000, 16);
+        // Nodes linking to the removed ones, within two hops (nearly all of them).
+        let gone = [5u32, 1_234, 2_999];
+        let holders_before: usize = lists(&h)
+            .iter()
+            .filter(|(_, _, l)| l.iter().any(|x| gone.contains(x)))
+            .count();
+        assert!(holders_before > 0);
+        h.remove_many(&gone);
+        let holders_after: usize = lists(&h)
+            .iter()
+            .filter(|(_, _, l)| l.iter().any(|x| gone.contains(x)))
+            .count();
+        assert!(
+            holders_after * 10 <= holders_before,
+            "{holders_after} of {holders_before} lists still hold a removed node"
+        );
+        assert_eq!(h.tombstones(), 3);
+    }
+
+    #[test]
+    fn a_batch_removing_most_nodes_relinks_the_rest_and_drops_the_tombstones() {
+        let mut h = built(2_000, 8);
+        let gone: Vec<u32> = (0..2_000).filter(|s| s % 3 != 0).collect();
+        h.remove_many(&gone);
+        assert_eq!(h.len(), 2_000 - gone.len());
+        assert_eq!(h.tombstones(), 0, "a re-linked graph keeps no tombstones");
+        for (n, layer, l) in lists(&h) {
+            assert!(
+                l.iter().all(|&x| h.is_live(x)),
+                "node {n} layer {layer}: {l:?}"
+            );
+        }
+        assert!(mean_degree0(&h) > 8.0);
+        let (e, _) = h.entry_point().unwrap();
+        assert!(h.is_live(e));
+        // The freed slots take vectors again.
+        let v = vec![0.5f32; 8];
+        h.insert(1, &v);
+        assert_eq!(h.get(1), Some(&v[..]));
+        assert_eq!(h.len(), 2_000 - gone.len() + 1);
+        // Removing every live node resets the graph.
+        let all: Vec<u32> = (0..2_000).collect();
+        h.remove_many(&all);
+        assert_eq!((h.len(), h.tombstones(), h.entry_point()), (0, 0, None));
     }
 }

@@ -62,6 +62,12 @@
 //! heuristic) from its live neighbours and the live neighbours of each tombstone in it,
 //! filled up to its former degree with the nearest of those candidates. If the
 //! tombstone was the entry point, the entry moves to a live node of the top level.
+//! A batch ([`HnswIndex::remove_many`](crate::index::VectorIndex::remove_many): bulk
+//! removes, replaced vectors of a bulk write) tombstones all its slots first and then
+//! re-selects each affected list once, in parallel — found by a scan of every list
+//! once the batch is large enough for that to be cheaper — so a list that held several
+//! of them is not re-selected once per removal; a batch that removes more nodes than it
+//! leaves links the rest anew instead (the tombstones then become empty slots).
 //! Reinserting at a tombstone's slot (the database reuses slots) clears its lists and
 //! links it anew at the same level; replacing a live slot is a removal then an
 //! insertion. Removing the last live vector resets the graph.
@@ -525,6 +531,10 @@ impl VectorIndex for HnswIndex {
 
     fn remove(&mut self, slot: u32) {
         self.remove_one(slot);
+    }
+
+    fn remove_many(&mut self, slots: &[u32]) {
+        self.remove_batch(slots);
     }
 
     fn abandon(&mut self, slots: &[u32]) {
