@@ -109,7 +109,8 @@ def test_iter_db_yields_ids_lazily(ids: str) -> None:
 @pytest.mark.parametrize("ids", ["int", "str"])
 def test_batch_size_is_validated_like_limit(ids: str) -> None:
     db = make(ids)
-    for bad in (-3, -(2**70), True, False, 2.0, "10", np.float64(3)):
+    bads: List[Any] = [-3, -(2**70), True, False, 2.0, "10", np.float64(3)]
+    for bad in bads:
         # The same exception class as get_many's limit, and a message naming batch_size.
         with pytest.raises((TypeError, ValueError)) as limit_error:
             db.get_many(limit=bad)
