@@ -1,7 +1,9 @@
 """Every public class, method, property and function of ``nusterdb`` (and of the
 integrations, when their frameworks are installed) has a real docstring: ``help()``
 must say what a call returns and raises. Dunder methods are covered by the class
-docstring (``__init__``/``__new__`` included), so they are not checked one by one."""
+docstring (``__init__``/``__new__`` included: each constructor parameter must be named
+there, or in a Python class's ``__init__`` docstring), so they are not checked one by
+one."""
 
 from __future__ import annotations
 
@@ -33,10 +35,31 @@ def _is_member(obj: Any) -> bool:
     )
 
 
+def _constructor_params(cls: type) -> List[str]:
+    """The named parameters of ``cls(...)`` (none when it cannot be made directly): of
+    the class's own ``__init__`` when it defines one (a framework base class may add
+    fields of its own), else of the class (an extension class's text signature)."""
+    init = vars(cls).get("__init__")
+    try:
+        sig = inspect.signature(init if inspect.isfunction(init) else cls)
+    except (TypeError, ValueError):
+        return []
+    if inspect.isfunction(init):
+        sig = sig.replace(parameters=list(sig.parameters.values())[1:])  # self
+    kinds = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return [p.name for p in sig.parameters.values() if p.kind not in kinds]
+
+
 def _undocumented_in_class(name: str, cls: type) -> List[str]:
     out = []
     if len(_doc(cls)) < MIN_CHARS:
         out.append(f"{name} (class)")
+    # The constructor is documented by the class docstring (PyO3 keeps no docstring
+    # for __new__) or, for Python classes, by __init__'s: each parameter is named.
+    ctor_doc = _doc(cls) + _doc(vars(cls).get("__init__"))
+    for param in _constructor_params(cls):
+        if param not in ctor_doc:
+            out.append(f"{name}({param}=...) (constructor parameter)")
     for attr, obj in vars(cls).items():
         if attr.startswith("_") or not _is_member(obj):
             continue
@@ -87,6 +110,21 @@ def test_the_walk_finds_what_it_should() -> None:
             return 1
 
     assert _undocumented_in_class("Bare", Bare) == ["Bare (class)", "Bare.method", "Bare.prop"]
+
+    class Made:
+        """A class whose constructor's docstring forgets an argument."""
+
+        def __init__(self, size: int, colour: str = "red") -> None:
+            """Made(size): a thing of this size."""
+
+    assert _undocumented_in_class("Made", Made) == ["Made(colour=...) (constructor parameter)"]
+    assert _constructor_params(nusterdb.NusterDB) == [
+        "path",
+        "config",
+        "dim",
+        "read_only",
+        "progress",
+    ]
 
 
 def test_every_public_name_of_nusterdb_is_documented() -> None:

@@ -20,7 +20,13 @@ use crate::convert::require_str;
 use crate::errors::IntoPyResult;
 use crate::metric::{to_metric, PyDistanceMetric};
 
-/// HNSW graph parameters (M = max_nb_connection; 2·M on layer 0).
+/// HNSW graph parameters (immutable; M = max_nb_connection, 2·M on layer 0).
+///
+/// `HNSWConfig(max_nb_connection=16, max_nb_elements=1024, max_layer=16,
+/// ef_construction=200, ef_search=None, use_heuristic=True)`: InvalidArgumentError for a
+/// value out of range, TypeError for a wrong type. Remembers which arguments were
+/// passed: reopening a database checks or applies only those (`ef_search=None` passed:
+/// automatic). Equality compares values.
 #[pyclass(
     name = "HNSWConfig",
     module = "nusterdb._core",
@@ -211,7 +217,14 @@ impl PyHnswConfig {
     }
 }
 
-/// Storage-engine (RocksDB) knobs; each reaches the engine's options.
+/// Storage-engine (RocksDB) knobs (immutable); each reaches the engine's options.
+///
+/// `StorageConfiguration(cache_size_mb=256, write_buffer_size_mb=64,
+/// max_write_buffer_number=3, compression="lz4", enable_statistics=True,
+/// enable_bloom_filter=True, bloom_filter_bits_per_key=10, max_background_jobs=4,
+/// sync_writes=False)`: InvalidArgumentError for a value out of range or an unknown
+/// compression, TypeError for a wrong type. Remembers which arguments were passed:
+/// reopening a database applies only those. Equality compares values.
 #[pyclass(
     name = "StorageConfiguration",
     module = "nusterdb._core",
@@ -389,7 +402,15 @@ impl PyStorageConfig {
     }
 }
 
-/// Everything a database is created with.
+/// Everything a database is created with (immutable).
+///
+/// `DatabaseConfig(dim, index_type="flat", distance_metric=None, hnsw_config=None,
+/// storage_config=None, auto_snapshot=False, snapshot_interval_secs=3600,
+/// id_type="int")`: index_type "flat" or "hnsw" ("optimized_flat", "ultra_fast_flat" and
+/// "super_optimized_flat" are aliases of "flat"); distance_metric a DistanceMetric or its
+/// name (default euclidean); id_type "int" (ids 0 <= id < 2**63) or "str" (non-empty str
+/// ids of at most 1,024 UTF-8 bytes). InvalidArgumentError for a value out of its
+/// domain. Reopening a database checks or applies only the arguments passed.
 #[pyclass(
     name = "DatabaseConfig",
     module = "nusterdb._core",

@@ -123,7 +123,8 @@ fn to_rows(obj: &Bound<'_, PyAny>, dim: usize, what: &str) -> PyResult<(Vec<f32>
     Ok((data, n))
 }
 
-/// Figures about a database.
+/// Figures about a database when `NusterDB.stats()` was called (frozen; not made
+/// directly).
 #[pyclass(name = "DatabaseStats", module = "nusterdb._core", frozen)]
 pub struct PyDatabaseStats {
     inner: Stats,
@@ -216,7 +217,20 @@ impl PyDatabaseStats {
     }
 }
 
-/// An embedded vector database.
+/// An embedded vector database on RocksDB.
+///
+/// `NusterDB(path=None, config=None, dim=None, read_only=False, progress=None)` creates
+/// or opens; path None or ":memory:" is in memory. A new database needs `config` or
+/// `dim`; an existing one uses its stored config with what `config`/`dim` state applied:
+/// structural fields must match (else ConfigMismatchError), runtime knobs apply. One
+/// writer per database: a second one raises DatabaseLockedError; `read_only=True` opens
+/// a follower beside a live writer (`refresh()` catches up). Opening reports to
+/// `progress`; Ctrl-C stops it (KeyboardInterrupt). Use it as a context manager to close
+/// it at the end of a `with` block.
+///
+/// Facts fixed at open are properties, readable after `close()`: `path`, `config`,
+/// `dim`, `metric`, `index`, `id_type`, `read_only`, `closed`. Everything that reads the
+/// data or takes arguments is a method and raises ClosedError after `close()`.
 #[pyclass(name = "NusterDB", module = "nusterdb._core", frozen)]
 pub struct PyNusterDB {
     db: Database,

@@ -29,6 +29,13 @@ pub fn to_tags(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
 }
 
 /// Typed key/value fields and tags attached to a stored vector.
+///
+/// `Metadata()` is empty; `Metadata.with_data(dict, tags=None)` and
+/// `Metadata.with_tags(tags)` fill it. Values are str, int (64-bit), float (finite) or
+/// bool, each kept with its type; keys, str values and tags are stored as UTF-8 (a lone
+/// surrogate raises InvalidArgumentError naming it). Bookkeeping: `created_at`,
+/// `updated_at`, `version`. Equal when fields and tags are equal; mutable, so not
+/// hashable.
 #[pyclass(name = "Metadata", module = "nusterdb._core")]
 pub struct PyMetadata {
     pub inner: Metadata,

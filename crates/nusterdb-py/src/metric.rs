@@ -7,6 +7,10 @@ use crate::convert::to_vector;
 use crate::errors::IntoPyResult;
 
 /// One of the eight distance metrics; smaller distance = closer for all of them.
+///
+/// Made by the static constructors (`DistanceMetric.cosine()`, ...) or
+/// `DistanceMetric.from_name(name)`; compared and hashed by metric. Definitions of each
+/// distance and similarity are on the constructors and in the README.
 #[pyclass(
     name = "DistanceMetric",
     module = "nusterdb._core",

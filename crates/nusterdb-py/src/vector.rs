@@ -10,6 +10,13 @@ use crate::convert::to_vector;
 use crate::errors::IntoPyResult;
 
 /// A dense float32 vector: non-empty, every component finite.
+///
+/// `Vector(data)`: from a sequence of numbers or a 1-D numpy array (a copy).
+/// InvalidVectorError for empty or non-finite input (naming the position), TypeError for
+/// non-numeric input (str, bytes and bytearray too: for a float32 buffer use
+/// `numpy.frombuffer(data, dtype=numpy.float32)`), ValueError for arrays that are not
+/// 1-D. Supports len(), indexing, iteration, ==, + - * / with vectors and scalars,
+/// pickling and `numpy.asarray(v)`; mutable (`normalize_mut`), so not hashable.
 #[pyclass(name = "Vector", module = "nusterdb._core")]
 pub struct PyVector {
     pub inner: Vector,
