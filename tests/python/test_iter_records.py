@@ -63,6 +63,8 @@ def test_records_equal_get_many_in_id_order(ids: str, batch_size: int) -> None:
         assert r.metadata == ref["metadatas"][j]
         assert r.document == ref["documents"][j]
         assert repr(r).startswith(f"Record(id={r.id!r}")
+    with pytest.raises(AttributeError):
+        got[0].id = 5  # type: ignore[misc]
     pages = list(db.iter_pages(batch_size=batch_size))
     assert all(0 < len(p["ids"]) <= batch_size for p in pages)
     assert [i for p in pages for i in p["ids"]] == ref["ids"]
@@ -98,6 +100,17 @@ def test_iter_db_yields_ids_lazily(ids: str) -> None:
     assert next(it) == key(ids, 0)
     rest = list(it)
     assert len(rest) == 2499
+    # Lazily, a page of 1,000 at a time: after 1,500 ids the third page is unread, so a
+    # removal and an add there show; the first page is not read again.
+    it = iter(db)
+    head = [next(it) for _ in range(1500)]
+    assert db.remove(key(ids, 2400))
+    db.add(key(ids, 9000), vec(9000))
+    assert db.remove(key(ids, 10))  # behind the cursor: already yielded
+    tail = list(it)
+    assert key(ids, 2400) not in tail
+    assert tail[-1] == key(ids, 9000)
+    assert head + tail == order([key(ids, i) for i in range(2500) if i != 2400] + [key(ids, 9000)])
     assert list(db) == db.list_ids()
     assert [x for x in db] == order(db.list_ids())
     assert list(make(ids, n=0)) == []
