@@ -8,6 +8,7 @@ use nusterdb_core::progress::Observer;
 use nusterdb_core::{Database, Id, IdType};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::IntoPyObjectExt;
 
 use crate::ids::id_to_py;
 use crate::metadata::PyMetadata;
@@ -138,7 +139,7 @@ pub fn to_python<'py>(
         int_ids,
         names,
         dists,
-        records,
+        mut records,
     } = hits;
     let ids = if str_ids {
         let list = PyList::empty(py);
@@ -177,34 +178,43 @@ pub fn to_python<'py>(
         let arr = PyArray1::from_vec(py, data).reshape([n, width, dim])?;
         out.set_item("vectors", arr)?;
     }
-    let rows = |pick: &dyn Fn(&Record) -> PyResult<Py<PyAny>>| -> PyResult<Bound<'py, PyList>> {
-        let all = PyList::empty(py);
-        for row in 0..n {
-            let one = PyList::empty(py);
-            for j in 0..width {
-                match records.get(row * width + j).and_then(Option::as_ref) {
-                    Some(r) => one.append(pick(r)?)?,
-                    None => one.append(py.None())?,
-                }
-            }
-            all.append(one)?;
-        }
-        Ok(all)
-    };
     if include.metadata {
-        let metadatas = rows(&|r| {
-            Ok(r.metadata
-                .clone()
+        let metadatas = per_hit(py, n, width, &mut records, |r| {
+            r.metadata
+                .take()
                 .map(|inner| PyMetadata { inner })
-                .into_pyobject(py)?
-                .into_any()
-                .unbind())
+                .into_bound_py_any(py)
         })?;
         out.set_item("metadatas", metadatas)?;
     }
     if include.document {
-        let documents = rows(&|r| Ok(r.document.clone().into_pyobject(py)?.into_any().unbind()))?;
+        let documents = per_hit(py, n, width, &mut records, |r| {
+            r.document.take().into_bound_py_any(py)
+        })?;
         out.set_item("documents", documents)?;
     }
     Ok(out.into_any())
+}
+
+/// n lists of `width` entries: what `take` moves out of each hit's record, None for
+/// padding.
+fn per_hit<'py>(
+    py: Python<'py>,
+    n: usize,
+    width: usize,
+    records: &mut [Option<Record>],
+    take: impl Fn(&mut Record) -> PyResult<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyList>> {
+    let all = PyList::empty(py);
+    for row in 0..n {
+        let one = PyList::empty(py);
+        for j in 0..width {
+            match records.get_mut(row * width + j).and_then(Option::as_mut) {
+                Some(r) => one.append(take(r)?)?,
+                None => one.append(py.None())?,
+            }
+        }
+        all.append(one)?;
+    }
+    Ok(all)
 }
