@@ -1,17 +1,106 @@
-//! `batch_search`: the (n, w) arrays of ids and distances, and with `include=` the
-//! records' payload beside them, aligned hit for hit.
+//! Batches of rows: the (n, dim) matrices bulk writes and `batch_search` take, and
+//! `batch_search`'s (n, w) arrays of ids and distances, with `include=` the records'
+//! payload beside them, aligned hit for hit.
 
-use numpy::{PyArray1, PyArrayMethods};
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArray, PyUntypedArrayMethods};
 use nusterdb_core::db::{Include, Record};
 use nusterdb_core::filter::Filter;
 use nusterdb_core::progress::Observer;
 use nusterdb_core::{Database, Id, IdType};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use pyo3::IntoPyObjectExt;
 
+use crate::convert::{to_vector, type_name};
 use crate::ids::id_to_py;
 use crate::metadata::PyMetadata;
+
+/// A positive k from Python.
+pub fn to_k(k: i64) -> PyResult<usize> {
+    if k <= 0 {
+        return Err(PyValueError::new_err(format!(
+            "k must be at least 1, got {k}"
+        )));
+    }
+    Ok(usize::try_from(k).unwrap_or(usize::MAX))
+}
+
+/// An (n, dim) matrix from a 2-D numpy array of any real dtype or a sequence of
+/// vector-likes, as row-major f32 data of its own. Returns the rows and n.
+///
+/// Always a copy, made here while the GIL is held: the core reads each row more than
+/// once (validation, then the write batch, then the index; validation, then the
+/// search), after the GIL is released. Reading the caller's array in place then would
+/// let another Python thread change it between those reads, so a NaN could pass
+/// validation, or the index disagree with what was stored. The copy is what is
+/// validated, stored and indexed.
+pub fn to_rows(obj: &Bound<'_, PyAny>, dim: usize, what: &str) -> PyResult<(Vec<f32>, usize)> {
+    let py = obj.py();
+    if let Ok(arr) = obj.cast::<PyUntypedArray>() {
+        let shape = arr.shape().to_vec();
+        if shape.len() != 2 {
+            return Err(PyValueError::new_err(format!(
+                "{what} must be a 2-D array of shape (n, {dim}), got shape {shape:?}"
+            )));
+        }
+        if shape[1] != dim {
+            return Err(crate::errors::DimensionMismatchError::new_err(format!(
+                "dimension mismatch: expected {dim}, got {}",
+                shape[1]
+            )));
+        }
+        let kind: String = arr.dtype().getattr("kind")?.extract()?;
+        if !matches!(kind.as_str(), "f" | "i" | "u" | "b") {
+            return Err(PyTypeError::new_err(format!(
+                "{what} must be a numeric array, got dtype {}",
+                arr.dtype()
+            )));
+        }
+        if let Ok(a) = obj.extract::<PyReadonlyArray2<'_, f32>>() {
+            // C-contiguous float32: one memcpy. (`as_slice` alone also takes Fortran
+            // order, whose memory is column-major.)
+            if a.is_c_contiguous() {
+                if let Ok(slice) = a.as_slice() {
+                    return Ok((slice.to_vec(), shape[0]));
+                }
+            }
+        }
+        // float64, integers, Fortran order or strided views: numpy makes a C-ordered
+        // float64 copy (exact for every real dtype), and the narrowing to f32 happens
+        // here, so a value that overflows f32 becomes inf and is reported with its
+        // position by validation — not as a numpy cast warning.
+        let np = py.import("numpy")?;
+        let conv = np.call_method1("ascontiguousarray", (obj, np.getattr("float64")?))?;
+        let a = conv.extract::<PyReadonlyArray2<'_, f64>>()?;
+        let data: Vec<f32> = a
+            .as_slice()
+            .map_err(|e| PyValueError::new_err(e.to_string()))?
+            .iter()
+            .map(|&x| x as f32)
+            .collect();
+        return Ok((data, shape[0]));
+    }
+    let mut data = Vec::new();
+    let mut n = 0usize;
+    for item in obj.try_iter().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{what} must be a 2-D numpy array or a sequence of vectors, got {}",
+            type_name(obj)
+        ))
+    })? {
+        let v = to_vector(&item?)?;
+        if v.dimension() != dim {
+            return Err(crate::errors::DimensionMismatchError::new_err(format!(
+                "dimension mismatch: expected {dim}, got {} (row {n})",
+                v.dimension()
+            )));
+        }
+        data.extend_from_slice(v.as_slice());
+        n += 1;
+    }
+    Ok((data, n))
+}
 
 /// What `batch_search` gathers without the GIL: n rows of `width` hits, row-major,
 /// padded where a row has fewer.

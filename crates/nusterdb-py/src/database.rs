@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use numpy::{PyReadonlyArray2, PyUntypedArray, PyUntypedArrayMethods};
 use nusterdb_core::db::{GraphLoad, Include, Location, MetadataUpdate, PutMode, Selection, Stats};
 use nusterdb_core::filter::Filter;
 use nusterdb_core::{Database, DatabaseConfig, Id, IdType, Metadata};
@@ -11,7 +10,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
-use crate::batch;
+use crate::batch::{self, to_k, to_rows};
 use crate::config::{dim_config, simple_config, PyDatabaseConfig};
 use crate::convert::{
     from_value, to_count, to_metadata, to_metadata_merge, to_vector, type_name, utf8_str, FsPath,
@@ -36,92 +35,6 @@ type BulkRows<'a, 'py> = (
     Option<&'a Bound<'py, PyAny>>,
     Option<&'a Bound<'py, PyAny>>,
 );
-
-/// A positive k from Python.
-fn to_k(k: i64) -> PyResult<usize> {
-    if k <= 0 {
-        return Err(PyValueError::new_err(format!(
-            "k must be at least 1, got {k}"
-        )));
-    }
-    Ok(usize::try_from(k).unwrap_or(usize::MAX))
-}
-
-/// An (n, dim) matrix from a 2-D numpy array of any real dtype or a sequence of
-/// vector-likes, as row-major f32 data of its own. Returns the rows and n.
-///
-/// Always a copy, made here while the GIL is held: the core reads each row more than
-/// once (validation, then the write batch, then the index; validation, then the
-/// search), after the GIL is released. Reading the caller's array in place then would
-/// let another Python thread change it between those reads, so a NaN could pass
-/// validation, or the index disagree with what was stored. The copy is what is
-/// validated, stored and indexed.
-fn to_rows(obj: &Bound<'_, PyAny>, dim: usize, what: &str) -> PyResult<(Vec<f32>, usize)> {
-    let py = obj.py();
-    if let Ok(arr) = obj.cast::<PyUntypedArray>() {
-        let shape = arr.shape().to_vec();
-        if shape.len() != 2 {
-            return Err(PyValueError::new_err(format!(
-                "{what} must be a 2-D array of shape (n, {dim}), got shape {shape:?}"
-            )));
-        }
-        if shape[1] != dim {
-            return Err(crate::errors::DimensionMismatchError::new_err(format!(
-                "dimension mismatch: expected {dim}, got {}",
-                shape[1]
-            )));
-        }
-        let kind: String = arr.dtype().getattr("kind")?.extract()?;
-        if !matches!(kind.as_str(), "f" | "i" | "u" | "b") {
-            return Err(PyTypeError::new_err(format!(
-                "{what} must be a numeric array, got dtype {}",
-                arr.dtype()
-            )));
-        }
-        if let Ok(a) = obj.extract::<PyReadonlyArray2<'_, f32>>() {
-            // C-contiguous float32: one memcpy. (`as_slice` alone also takes Fortran
-            // order, whose memory is column-major.)
-            if a.is_c_contiguous() {
-                if let Ok(slice) = a.as_slice() {
-                    return Ok((slice.to_vec(), shape[0]));
-                }
-            }
-        }
-        // float64, integers, Fortran order or strided views: numpy makes a C-ordered
-        // float64 copy (exact for every real dtype), and the narrowing to f32 happens
-        // here, so a value that overflows f32 becomes inf and is reported with its
-        // position by validation — not as a numpy cast warning.
-        let np = py.import("numpy")?;
-        let conv = np.call_method1("ascontiguousarray", (obj, np.getattr("float64")?))?;
-        let a = conv.extract::<PyReadonlyArray2<'_, f64>>()?;
-        let data: Vec<f32> = a
-            .as_slice()
-            .map_err(|e| PyValueError::new_err(e.to_string()))?
-            .iter()
-            .map(|&x| x as f32)
-            .collect();
-        return Ok((data, shape[0]));
-    }
-    let mut data = Vec::new();
-    let mut n = 0usize;
-    for item in obj.try_iter().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "{what} must be a 2-D numpy array or a sequence of vectors, got {}",
-            type_name(obj)
-        ))
-    })? {
-        let v = to_vector(&item?)?;
-        if v.dimension() != dim {
-            return Err(crate::errors::DimensionMismatchError::new_err(format!(
-                "dimension mismatch: expected {dim}, got {} (row {n})",
-                v.dimension()
-            )));
-        }
-        data.extend_from_slice(v.as_slice());
-        n += 1;
-    }
-    Ok((data, n))
-}
 
 /// Figures about a database when `NusterDB.stats()` was called (frozen; not made
 /// directly).
