@@ -29,6 +29,8 @@ __all__ = [
     "HNSWConfig",
     "Metadata",
     "NusterDB",
+    "Record",
+    "RecordIterator",
     "SearchHit",
     "StorageConfiguration",
     "Vector",
@@ -60,9 +62,11 @@ class Vector:
         for arrays that are not 1-D.
         """
     @staticmethod
-    def zeros(dim: int) -> Vector: ...
+    def zeros(dim: int) -> Vector:
+        """A vector of ``dim`` zeros; InvalidVectorError when dim is 0."""
     @staticmethod
-    def ones(dim: int) -> Vector: ...
+    def ones(dim: int) -> Vector:
+        """A vector of ``dim`` ones; InvalidVectorError when dim is 0."""
     @staticmethod
     def random(dim: int, min: float = -1.0, max: float = 1.0, seed: Optional[int] = None) -> Vector:
         """Components uniform in [min, max); the same seed gives the same vector."""
@@ -70,10 +74,13 @@ class Vector:
     def unit_random(dim: int, seed: Optional[int] = None) -> Vector:
         """A vector uniformly distributed on the unit sphere."""
     @property
-    def dimension(self) -> int: ...
+    def dimension(self) -> int:
+        """The number of components (fixed when the vector is made)."""
     @property
-    def data(self) -> List[float]: ...
-    def dim(self) -> int: ...
+    def data(self) -> List[float]:
+        """The components as a list of floats (a copy)."""
+    def dim(self) -> int:
+        """The number of components. Same as ``v.dimension``; kept for compatibility."""
     def __len__(self) -> int: ...
     def __getitem__(self, index: int, /) -> float: ...
     def __iter__(self) -> Iterator[float]: ...
@@ -291,6 +298,9 @@ class DatabaseConfig:
     @property
     def distance_metric(self) -> DistanceMetric: ...
     @property
+    def metric(self) -> DistanceMetric:
+        """Same as ``distance_metric``, under the name ``NusterDB.metric`` uses."""
+    @property
     def hnsw_config(self) -> HNSWConfig: ...
     @property
     def storage_config(self) -> StorageConfiguration: ...
@@ -335,17 +345,49 @@ class SearchHit:
         """The stored document, if "document" was included and the record has one."""
 
 @final
+class Record:
+    """One stored record as ``iter_records`` yields it: the id and what ``include``
+    asked for (None where it was not, and for a record without a document)."""
+    @property
+    def id(self) -> _Id:
+        """The record's id (int or str, as the database's ids)."""
+    @property
+    def vector(self) -> Optional[npt.NDArray[np.float32]]:
+        """The stored vector as a float32 numpy array, if "vector" was included."""
+    @property
+    def metadata(self) -> Optional[Metadata]:
+        """The stored metadata, if "metadata" was included."""
+    @property
+    def document(self) -> Optional[str]:
+        """The stored document, if "document" was included and the record has one."""
+
+@final
+class RecordIterator(Iterator[Any]):
+    """Iterates over a database in id order a page at a time (``iter(db)``: ids,
+    ``iter_records``: Record objects, ``iter_pages``: get_many dicts). An id stored for
+    the whole iteration comes exactly once; one added or removed meanwhile may or may
+    not."""
+    def __iter__(self) -> RecordIterator: ...
+    def __next__(self) -> Any: ...
+
+@final
 class DatabaseStats:
     """Figures about a database (a snapshot of them at the time of the call)."""
 
     @property
     def vector_count(self) -> int: ...
     @property
-    def dimension(self) -> int: ...
+    def dimension(self) -> int:
+        """Same as ``stats.dim``; kept for compatibility."""
+    @property
+    def dim(self) -> int: ...
     @property
     def index_type(self) -> str: ...
     @property
-    def distance_metric(self) -> str: ...
+    def distance_metric(self) -> str:
+        """The metric's name (``stats.metric`` is the DistanceMetric itself)."""
+    @property
+    def metric(self) -> DistanceMetric: ...
     @property
     def metadata_keys(self) -> List[str]:
         """Distinct metadata field names in use, sorted."""
@@ -407,17 +449,36 @@ class NusterDB:
     def path(self) -> Optional[str]: ...
     @property
     def config(self) -> DatabaseConfig: ...
+    @property
+    def dim(self) -> int:
+        """The vector dimension (readable after close)."""
+    @property
+    def metric(self) -> DistanceMetric:
+        """The distance metric (readable after close)."""
+    @property
+    def index(self) -> str:
+        """The index type, "flat" or "hnsw" (readable after close)."""
+    @property
+    def id_type(self) -> str:
+        """The kind of ids, "int" or "str" (readable after close)."""
     def flush(self) -> None:
         """Syncs the write-ahead log (acknowledged writes then survive power loss) and
         saves the HNSW graph if it changed since its last save."""
     def refresh(self) -> None:
         """Catches a read-only handle up with the writer's later writes."""
-    def dimension(self) -> int: ...
-    def index_type(self) -> str: ...
-    def is_hnsw(self) -> bool: ...
-    def is_flat(self) -> bool: ...
-    def distance_metric(self) -> DistanceMetric: ...
+    def dimension(self) -> int:
+        """Same as ``db.dim``; kept for compatibility (ClosedError after close)."""
+    def index_type(self) -> str:
+        """Same as ``db.index``; kept for compatibility (ClosedError after close)."""
+    def is_hnsw(self) -> bool:
+        """Same as ``db.index == "hnsw"``; kept for compatibility."""
+    def is_flat(self) -> bool:
+        """Same as ``db.index == "flat"``; kept for compatibility."""
+    def distance_metric(self) -> DistanceMetric:
+        """Same as ``db.metric``; kept for compatibility (ClosedError after close)."""
     def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[Any]:
+        """Every id in id order, read 1,000 at a time (a cursor; see iter_records)."""
     def count(self, filter: Optional[_Filter] = None) -> int:
         """The number of records ``filter`` allows (all of them without one)."""
     def __contains__(self, id: object, /) -> bool:
@@ -513,6 +574,24 @@ class NusterDB:
         every record in id order (ints ascending, strs by their UTF-8 bytes). Then only
         those ``filter`` allows, after the id ``after`` (id order only: pass the last id
         of a page to get the next), skipping ``offset``, at most ``limit`` (ints >= 0)."""
+    def iter_records(
+        self,
+        filter: Optional[_Filter] = None,
+        include: Optional[_Include] = None,
+        batch_size: int = 1000,
+    ) -> Iterator[Record]:
+        """Every record ``filter`` allows as a Record, in id order, read ``batch_size``
+        at a time with the ``after=`` cursor (memory: one page). An id stored for the
+        whole iteration comes exactly once; one added or removed meanwhile may or may
+        not. batch_size: an int >= 1 (0 or negative: InvalidArgumentError; bool, float
+        or str: TypeError, as for ``limit``)."""
+    def iter_pages(
+        self,
+        filter: Optional[_Filter] = None,
+        include: Optional[_Include] = None,
+        batch_size: int = 1000,
+    ) -> Iterator[Dict[str, Any]]:
+        """As iter_records, yielding each page as the dict get_many returns."""
     def delete(self, ids: Optional[_Ids] = None, filter: Optional[_Filter] = None) -> int:
         """Removes atomically the records among ``ids`` and/or those ``filter`` allows;
         returns how many were removed. Give at least one; ``filter={}``, which matches
@@ -538,6 +617,7 @@ class NusterDB:
         *,
         include: _Include,
     ) -> List[SearchHit]: ...
+    @overload
     def batch_search(
         self,
         queries: Union[Sequence[_VectorLike], npt.NDArray[Any]],
@@ -545,12 +625,29 @@ class NusterDB:
         filter: Optional[_Filter] = None,
         ef_search: Optional[int] = None,
         progress: _Progress = None,
-    ) -> Tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
+        include: None = None,
+    ) -> Tuple[npt.NDArray[Any], npt.NDArray[np.float32]]: ...
+    @overload
+    def batch_search(
+        self,
+        queries: Union[Sequence[_VectorLike], npt.NDArray[Any]],
+        k: int = 10,
+        filter: Optional[_Filter] = None,
+        ef_search: Optional[int] = None,
+        progress: _Progress = None,
+        *,
+        include: _Include,
+    ) -> Dict[str, Any]:
         """(ids, distances) of shape (n, min(k, number of stored vectors)), nearest
         first, padded where fewer match (a filter): ids int64 padded with -1 (string
         ids: an object array padded with None), distances float32 padded with inf. A
         huge k allocates nothing k-sized. The queries are copied while the GIL is held.
-        Reports to ``progress``; Ctrl-C stops it (KeyboardInterrupt)."""
+        Reports to ``progress``; Ctrl-C stops it (KeyboardInterrupt).
+
+        With ``include`` (names among "vector", "metadata", "document") a dict instead:
+        "ids" and "distances" (the same arrays) and, as asked, "metadatas" and
+        "documents" (n lists of w entries, None for padding) and "vectors" (float32
+        (n, w, dim), NaN rows for padding), read under the same lock as the search."""
     def snapshot(self) -> str: ...
     def snapshot_named(self, name: str) -> str: ...
     def snapshot_with_metadata(self, name: str, metadata: _MetadataLike) -> str: ...

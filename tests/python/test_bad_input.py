@@ -976,6 +976,41 @@ def test_bad_include_is_rejected(
         "search_filtered": lambda d: d.search(ok_vec(), k=3, filter={"i": 1}, include=include),
         "get_many": lambda d: d.get_many(keys(d, [1, 2]), include=include),
         "get_many_no_ids": lambda d: d.get_many([], include=include),
+        "batch_search": lambda d: d.batch_search(ok_rows(2), k=3, include=include),
+        "batch_search_empty": lambda d: d.batch_search(ok_rows(0), k=3, include=include),
+        "iter_records": lambda d: d.iter_records(include=include),
+        "iter_pages": lambda d: d.iter_pages(filter={"i": 1}, include=include),
+    }
+    all_rejected(db, calls, expected, match)
+
+
+# ---------------------------------------------------------------- batch_size=
+
+# As get_many's limit (a negative int is an InvalidArgumentError, a bool, float or str a
+# TypeError), and 0 is refused too: no page could make progress.
+BAD_BATCH_SIZES: List[Tuple[str, Any, Expected, str]] = [
+    ("zero", 0, InvalidArgumentError, "batch_size must be at least 1, got 0"),
+    ("negative", -1, InvalidArgumentError, "batch_size must be 0 or more, got -1"),
+    ("huge_negative", -(2**70), InvalidArgumentError, "batch_size must be 0 or more"),
+    ("true", True, TypeError, "batch_size must be an int, got bool"),
+    ("false", False, TypeError, "batch_size must be an int, got bool"),
+    ("float", 10.0, TypeError, "batch_size must be an int, got float"),
+    ("str", "10", TypeError, "batch_size must be an int, got str"),
+    ("numpy_float", np.float64(3), TypeError, "batch_size must be an int"),
+]
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "expected", "match"),
+    [(b, e, m) for _, b, e, m in BAD_BATCH_SIZES],
+    ids=[n for n, _, _, _ in BAD_BATCH_SIZES],
+)
+def test_bad_batch_size_is_rejected(
+    db: NusterDB, batch_size: Any, expected: Expected, match: str
+) -> None:
+    calls: Dict[str, Call] = {
+        "iter_records": lambda d: d.iter_records(batch_size=batch_size),
+        "iter_pages": lambda d: d.iter_pages(include=[], batch_size=batch_size),
     }
     all_rejected(db, calls, expected, match)
 

@@ -676,6 +676,12 @@ def _closed_calls(tmp_path: Path) -> Dict[str, Callable[[NusterDB], object]]:
         "contains": lambda d: d.contains(1),
         "in": lambda d: 1 in d,
         "list_ids": lambda d: d.list_ids(),
+        "iter": lambda d: iter(d),
+        "iter_records": lambda d: d.iter_records(),
+        "iter_pages": lambda d: d.iter_pages(),
+        "batch_search_include": lambda d: d.batch_search(
+            np.zeros((1, DIM), np.float32), include=["document"]
+        ),
         "stats": lambda d: d.stats(),
         "flush": lambda d: d.flush(),
         "refresh": lambda d: d.refresh(),

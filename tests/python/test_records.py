@@ -18,6 +18,7 @@ from nusterdb import (
     DuplicateIdError,
     FilterError,
     IdTypeError,
+    InvalidArgumentError,
     NotADatabaseError,
     NusterDB,
     NusterDBIOError,
@@ -110,7 +111,7 @@ def test_bad_selection_arguments_are_refused() -> None:
         db.get_many(after=5)
     with pytest.raises(ValueError, match="without ids"):
         db.get_many([keys[0]], after=keys[1])
-    with pytest.raises(OverflowError):
+    with pytest.raises(InvalidArgumentError, match="limit must be 0 or more"):
         db.get_many(limit=-1)
     assert len(db) == 60
 

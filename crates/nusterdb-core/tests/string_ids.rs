@@ -593,3 +593,61 @@ fn metadata_updates_merge_or_replace_as_the_next_version() {
     assert_eq!(upserted.version(), first.version() + 3);
     assert_eq!(count("z", FilterInput::Float(0.5)), 0);
 }
+
+#[test]
+fn batch_search_records_are_the_batch_hits_with_their_records() {
+    use nusterdb_core::filter::{Filter, FilterInput};
+    use nusterdb_core::progress::Unobserved;
+    let n = 120;
+    let queries = rows(9, 99);
+    let some = Include {
+        vector: false,
+        metadata: true,
+        document: true,
+    };
+    let small = Filter::parse(&FilterInput::Map(vec![(
+        "n".into(),
+        FilterInput::Map(vec![("$lt".into(), FilterInput::Int(4))]),
+    )]))
+    .unwrap();
+    for ids in [IdType::Str, IdType::Int] {
+        for index in [IndexType::Flat, IndexType::Hnsw] {
+            let db = Database::open(Location::Memory, Some(config(index, ids)), false).unwrap();
+            let data = rows(n, 7);
+            let keys: Vec<Id> = (0..n)
+                .map(|i| match ids {
+                    IdType::Str => name(i),
+                    IdType::Int => Id::Int(i as u64 * 3),
+                })
+                .collect();
+            let metas = (0..n).map(|i| Some(meta(i))).collect();
+            let docs = (0..n)
+                .map(|i| (i % 3 != 0).then(|| format!("text of {i}")))
+                .collect();
+            db.put(PutMode::Add, &keys, &data, metas, docs).unwrap();
+            for filter in [None, Some(&small)] {
+                for include in [Include::ALL, Include::NOTHING, some] {
+                    let plain = db
+                        .batch_search_ids(&queries, 7, filter, None, &Unobserved)
+                        .unwrap();
+                    let got = db
+                        .batch_search_records(&queries, 7, filter, None, include, &Unobserved)
+                        .unwrap();
+                    assert_eq!(got.len(), plain.len());
+                    for (row, want) in got.iter().zip(&plain) {
+                        // The filter allows 4 records: rows are that short.
+                        assert_eq!(row.len(), if filter.is_some() { 4 } else { 7 });
+                        let hit_ids: Vec<Id> = want.iter().map(|(id, _)| id.clone()).collect();
+                        let records = db.get_many(&hit_ids, include).unwrap();
+                        assert_eq!(row.len(), want.len());
+                        for ((r, d), ((id, wd), rec)) in row.iter().zip(want.iter().zip(&records)) {
+                            assert_eq!(&r.id, id);
+                            assert_eq!(d.to_bits(), wd.to_bits());
+                            assert_eq!(r, rec);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

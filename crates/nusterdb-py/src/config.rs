@@ -20,7 +20,13 @@ use crate::convert::require_str;
 use crate::errors::IntoPyResult;
 use crate::metric::{to_metric, PyDistanceMetric};
 
-/// HNSW graph parameters (M = max_nb_connection; 2·M on layer 0).
+/// HNSW graph parameters (immutable; M = max_nb_connection, 2·M on layer 0).
+///
+/// `HNSWConfig(max_nb_connection=16, max_nb_elements=1024, max_layer=16,
+/// ef_construction=200, ef_search=None, use_heuristic=True)`: InvalidArgumentError for a
+/// value out of range, TypeError for a wrong type. Remembers which arguments were
+/// passed: reopening a database checks or applies only those (`ef_search=None` passed:
+/// automatic). Equality compares values.
 #[pyclass(
     name = "HNSWConfig",
     module = "nusterdb._core",
@@ -159,31 +165,38 @@ impl PyHnswConfig {
         }
     }
 
+    /// M: the links per node on the upper layers (2·M on layer 0).
     #[getter]
     fn max_nb_connection(&self) -> usize {
         self.inner.max_nb_connection
     }
 
+    /// The expected number of vectors: a capacity hint, storage reserved up front.
     #[getter]
     fn max_nb_elements(&self) -> usize {
         self.inner.max_nb_elements
     }
 
+    /// The highest graph layer a node can be placed on.
     #[getter]
     fn max_layer(&self) -> usize {
         self.inner.max_layer
     }
 
+    /// The candidate list size while linking a new vector (build quality vs speed).
     #[getter]
     fn ef_construction(&self) -> usize {
         self.inner.ef_construction
     }
 
+    /// The candidate list size of a search, or None for automatic (from k); a
+    /// search's `ef_search=` argument overrides it.
     #[getter]
     fn ef_search(&self) -> Option<usize> {
         self.inner.ef_search
     }
 
+    /// Whether neighbours are chosen with the diversity heuristic (else the nearest).
     #[getter]
     fn use_heuristic(&self) -> bool {
         self.inner.use_heuristic
@@ -204,7 +217,14 @@ impl PyHnswConfig {
     }
 }
 
-/// Storage-engine (RocksDB) knobs; each reaches the engine's options.
+/// Storage-engine (RocksDB) knobs (immutable); each reaches the engine's options.
+///
+/// `StorageConfiguration(cache_size_mb=256, write_buffer_size_mb=64,
+/// max_write_buffer_number=3, compression="lz4", enable_statistics=True,
+/// enable_bloom_filter=True, bloom_filter_bits_per_key=10, max_background_jobs=4,
+/// sync_writes=False)`: InvalidArgumentError for a value out of range or an unknown
+/// compression, TypeError for a wrong type. Remembers which arguments were passed:
+/// reopening a database applies only those. Equality compares values.
 #[pyclass(
     name = "StorageConfiguration",
     module = "nusterdb._core",
@@ -306,46 +326,56 @@ impl PyStorageConfig {
         }
     }
 
+    /// The RocksDB block cache size, in MiB.
     #[getter]
     fn cache_size_mb(&self) -> u64 {
         self.inner.cache_size_mb
     }
 
+    /// The size of one RocksDB memtable (write buffer), in MiB.
     #[getter]
     fn write_buffer_size_mb(&self) -> u64 {
         self.inner.write_buffer_size_mb
     }
 
+    /// The most memtables RocksDB keeps before it stalls writes.
     #[getter]
     fn max_write_buffer_number(&self) -> u32 {
         self.inner.max_write_buffer_number
     }
 
+    /// The table compression: "none", "snappy", "lz4" or "zstd".
     #[getter]
     fn compression(&self) -> &'static str {
         self.inner.compression.name()
     }
 
+    /// Whether RocksDB gathers statistics (see `DatabaseStats.engine_statistics`).
     #[getter]
     fn enable_statistics(&self) -> bool {
         self.inner.enable_statistics
     }
 
+    /// Whether table files carry bloom filters for point lookups.
     #[getter]
     fn enable_bloom_filter(&self) -> bool {
         self.inner.enable_bloom_filter
     }
 
+    /// Bloom filter bits per key (more bits: fewer false positives).
     #[getter]
     fn bloom_filter_bits_per_key(&self) -> u32 {
         self.inner.bloom_filter_bits_per_key
     }
 
+    /// The most RocksDB background flushes and compactions at a time.
     #[getter]
     fn max_background_jobs(&self) -> u32 {
         self.inner.max_background_jobs
     }
 
+    /// Whether every write syncs the write-ahead log before it returns (durable
+    /// against power loss, slower); else `flush()` syncs.
     #[getter]
     fn sync_writes(&self) -> bool {
         self.inner.sync_writes
@@ -372,7 +402,15 @@ impl PyStorageConfig {
     }
 }
 
-/// Everything a database is created with.
+/// Everything a database is created with (immutable).
+///
+/// `DatabaseConfig(dim, index_type="flat", distance_metric=None, hnsw_config=None,
+/// storage_config=None, auto_snapshot=False, snapshot_interval_secs=3600,
+/// id_type="int")`: index_type "flat" or "hnsw" ("optimized_flat", "ultra_fast_flat" and
+/// "super_optimized_flat" are aliases of "flat"); distance_metric a DistanceMetric or its
+/// name (default euclidean); id_type "int" (ids 0 <= id < 2**63) or "str" (non-empty str
+/// ids of at most 1,024 UTF-8 bytes). InvalidArgumentError for a value out of its
+/// domain. Reopening a database checks or applies only the arguments passed.
 #[pyclass(
     name = "DatabaseConfig",
     module = "nusterdb._core",
@@ -503,21 +541,33 @@ impl PyDatabaseConfig {
         Self::flat(dim)
     }
 
+    /// The vector dimension (every vector stored and every query has it).
     #[getter]
     fn dim(&self) -> usize {
         self.inner.dim
     }
 
+    /// The index: "flat" (exact search) or "hnsw" (approximate).
     #[getter]
     fn index_type(&self) -> &'static str {
         self.inner.index_type.name()
     }
 
+    /// The metric distances are measured with, a DistanceMetric.
     #[getter]
     fn distance_metric(&self) -> PyDistanceMetric {
         self.inner.distance_metric.into()
     }
 
+    /// The metric distances are measured with, a DistanceMetric. Same as
+    /// `config.distance_metric`, under the name `NusterDB.metric` and
+    /// `DatabaseStats.metric` use.
+    #[getter]
+    fn metric(&self) -> PyDistanceMetric {
+        self.inner.distance_metric.into()
+    }
+
+    /// The HNSW parameters, an HNSWConfig (present for a flat index too).
     #[getter]
     fn hnsw_config(&self) -> PyHnswConfig {
         PyHnswConfig {
@@ -526,6 +576,7 @@ impl PyDatabaseConfig {
         }
     }
 
+    /// The storage-engine (RocksDB) knobs, a StorageConfiguration.
     #[getter]
     fn storage_config(&self) -> PyStorageConfig {
         PyStorageConfig {
@@ -534,11 +585,13 @@ impl PyDatabaseConfig {
         }
     }
 
+    /// Whether snapshots are taken automatically every `snapshot_interval_secs`.
     #[getter]
     fn auto_snapshot(&self) -> bool {
         self.inner.auto_snapshot
     }
 
+    /// Seconds between automatic snapshots (when `auto_snapshot` is on).
     #[getter]
     fn snapshot_interval_secs(&self) -> u64 {
         self.inner.snapshot_interval_secs

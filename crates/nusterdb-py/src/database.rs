@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArray, PyUntypedArrayMethods};
 use nusterdb_core::db::{GraphLoad, Include, Location, MetadataUpdate, PutMode, Selection, Stats};
 use nusterdb_core::filter::Filter;
 use nusterdb_core::{Database, DatabaseConfig, Id, IdType, Metadata};
@@ -11,11 +10,13 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
+use crate::batch::{self, to_k, to_rows};
 use crate::config::{dim_config, simple_config, PyDatabaseConfig};
 use crate::convert::{
     from_value, to_count, to_metadata, to_metadata_merge, to_vector, type_name, utf8_str, FsPath,
     SnapshotName,
 };
+use crate::cursor::{to_batch_size, PyRecordIterator, Yields};
 use crate::errors::{
     DamagedSnapshotWarning, IndexRebuiltWarning, IntoPyResult, InvalidArgumentError,
 };
@@ -27,10 +28,6 @@ use crate::progress::PyObserver;
 use crate::records::{records_dict, to_include, PySearchHit};
 use crate::vector::PyVector;
 
-/// What `batch_search` gathers without the GIL: the width, and the ids (ints, or
-/// string ids) and distances, row-major.
-type BatchOut = (usize, Vec<i64>, Vec<Option<Id>>, Vec<f32>);
-
 /// The rows of a bulk write as Python gave them: ids, vectors, metadata, documents.
 type BulkRows<'a, 'py> = (
     &'a Bound<'py, PyAny>,
@@ -39,93 +36,8 @@ type BulkRows<'a, 'py> = (
     Option<&'a Bound<'py, PyAny>>,
 );
 
-/// A positive k from Python.
-fn to_k(k: i64) -> PyResult<usize> {
-    if k <= 0 {
-        return Err(PyValueError::new_err(format!(
-            "k must be at least 1, got {k}"
-        )));
-    }
-    Ok(usize::try_from(k).unwrap_or(usize::MAX))
-}
-
-/// An (n, dim) matrix from a 2-D numpy array of any real dtype or a sequence of
-/// vector-likes, as row-major f32 data of its own. Returns the rows and n.
-///
-/// Always a copy, made here while the GIL is held: the core reads each row more than
-/// once (validation, then the write batch, then the index; validation, then the
-/// search), after the GIL is released. Reading the caller's array in place then would
-/// let another Python thread change it between those reads, so a NaN could pass
-/// validation, or the index disagree with what was stored. The copy is what is
-/// validated, stored and indexed.
-fn to_rows(obj: &Bound<'_, PyAny>, dim: usize, what: &str) -> PyResult<(Vec<f32>, usize)> {
-    let py = obj.py();
-    if let Ok(arr) = obj.cast::<PyUntypedArray>() {
-        let shape = arr.shape().to_vec();
-        if shape.len() != 2 {
-            return Err(PyValueError::new_err(format!(
-                "{what} must be a 2-D array of shape (n, {dim}), got shape {shape:?}"
-            )));
-        }
-        if shape[1] != dim {
-            return Err(crate::errors::DimensionMismatchError::new_err(format!(
-                "dimension mismatch: expected {dim}, got {}",
-                shape[1]
-            )));
-        }
-        let kind: String = arr.dtype().getattr("kind")?.extract()?;
-        if !matches!(kind.as_str(), "f" | "i" | "u" | "b") {
-            return Err(PyTypeError::new_err(format!(
-                "{what} must be a numeric array, got dtype {}",
-                arr.dtype()
-            )));
-        }
-        if let Ok(a) = obj.extract::<PyReadonlyArray2<'_, f32>>() {
-            // C-contiguous float32: one memcpy. (`as_slice` alone also takes Fortran
-            // order, whose memory is column-major.)
-            if a.is_c_contiguous() {
-                if let Ok(slice) = a.as_slice() {
-                    return Ok((slice.to_vec(), shape[0]));
-                }
-            }
-        }
-        // float64, integers, Fortran order or strided views: numpy makes a C-ordered
-        // float64 copy (exact for every real dtype), and the narrowing to f32 happens
-        // here, so a value that overflows f32 becomes inf and is reported with its
-        // position by validation — not as a numpy cast warning.
-        let np = py.import("numpy")?;
-        let conv = np.call_method1("ascontiguousarray", (obj, np.getattr("float64")?))?;
-        let a = conv.extract::<PyReadonlyArray2<'_, f64>>()?;
-        let data: Vec<f32> = a
-            .as_slice()
-            .map_err(|e| PyValueError::new_err(e.to_string()))?
-            .iter()
-            .map(|&x| x as f32)
-            .collect();
-        return Ok((data, shape[0]));
-    }
-    let mut data = Vec::new();
-    let mut n = 0usize;
-    for item in obj.try_iter().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "{what} must be a 2-D numpy array or a sequence of vectors, got {}",
-            type_name(obj)
-        ))
-    })? {
-        let v = to_vector(&item?)?;
-        if v.dimension() != dim {
-            return Err(crate::errors::DimensionMismatchError::new_err(format!(
-                "dimension mismatch: expected {dim}, got {} (row {n})",
-                v.dimension()
-            )));
-        }
-        data.extend_from_slice(v.as_slice());
-        n += 1;
-    }
-    Ok((data, n))
-}
-
-/// Figures about a database.
+/// Figures about a database when `NusterDB.stats()` was called (frozen; not made
+/// directly).
 #[pyclass(name = "DatabaseStats", module = "nusterdb._core", frozen)]
 pub struct PyDatabaseStats {
     inner: Stats,
@@ -133,24 +45,42 @@ pub struct PyDatabaseStats {
 
 #[pymethods]
 impl PyDatabaseStats {
+    /// The number of records stored when the figures were taken.
     #[getter]
     fn vector_count(&self) -> u64 {
         self.inner.vector_count
     }
 
+    /// The vector dimension. Same as `stats.dim`; kept for compatibility.
     #[getter]
     fn dimension(&self) -> usize {
         self.inner.dimension
     }
 
+    /// The vector dimension (the name `NusterDB.dim` and `DatabaseConfig.dim` use).
+    #[getter]
+    fn dim(&self) -> usize {
+        self.inner.dimension
+    }
+
+    /// The index: "flat" or "hnsw".
     #[getter]
     fn index_type(&self) -> &'static str {
         self.inner.index_type.name()
     }
 
+    /// The metric's name, a str such as "cosine" (`stats.metric` is the
+    /// DistanceMetric itself); kept for compatibility.
     #[getter]
     fn distance_metric(&self) -> &'static str {
         self.inner.metric.name()
+    }
+
+    /// The metric, a DistanceMetric (the type `NusterDB.metric` and
+    /// `DatabaseConfig.metric` give); `stats.distance_metric` is its name.
+    #[getter]
+    fn metric(&self) -> PyDistanceMetric {
+        self.inner.metric.into()
     }
 
     /// Distinct metadata field names in use, sorted.
@@ -172,6 +102,7 @@ impl PyDatabaseStats {
         self.inner.memory_bytes
     }
 
+    /// Bytes the database's directory holds on disk (0 in memory).
     #[getter]
     fn disk_bytes(&self) -> u64 {
         self.inner.disk_bytes
@@ -199,7 +130,20 @@ impl PyDatabaseStats {
     }
 }
 
-/// An embedded vector database.
+/// An embedded vector database on RocksDB.
+///
+/// `NusterDB(path=None, config=None, dim=None, read_only=False, progress=None)` creates
+/// or opens; path None or ":memory:" is in memory. A new database needs `config` or
+/// `dim`; an existing one uses its stored config with what `config`/`dim` state applied:
+/// structural fields must match (else ConfigMismatchError), runtime knobs apply. One
+/// writer per database: a second one raises DatabaseLockedError; `read_only=True` opens
+/// a follower beside a live writer (`refresh()` catches up). Opening reports to
+/// `progress`; Ctrl-C stops it (KeyboardInterrupt). Use it as a context manager to close
+/// it at the end of a `with` block.
+///
+/// Facts fixed at open are properties, readable after `close()`: `path`, `config`,
+/// `dim`, `metric`, `index`, `id_type`, `read_only`, `closed`. Everything that reads the
+/// data or takes arguments is a method and raises ClosedError after `close()`.
 #[pyclass(name = "NusterDB", module = "nusterdb._core", frozen)]
 pub struct PyNusterDB {
     db: Database,
@@ -337,6 +281,37 @@ impl PyNusterDB {
 
     fn id_type(&self) -> IdType {
         self.db.config().id_type
+    }
+
+    /// The core database (for the iterators of `cursor.rs`).
+    pub(crate) fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// An iterator over this database in id order (see `cursor.rs`).
+    fn iterator(
+        slf: &Bound<'_, Self>,
+        filter: Option<&Bound<'_, PyAny>>,
+        include: Option<&Bound<'_, PyAny>>,
+        batch_size: Option<&Bound<'_, PyAny>>,
+        yields: Yields,
+    ) -> PyResult<PyRecordIterator> {
+        let this = slf.get();
+        let include = match include {
+            _ if yields == Yields::Ids => Include::NOTHING,
+            Some(i) if !i.is_none() => to_include(i)?,
+            _ => Include::ALL,
+        };
+        let f = to_filter(filter)?;
+        let batch_size = to_batch_size(batch_size)?;
+        this.ensure_open(slf.py())?;
+        Ok(PyRecordIterator::new(
+            slf.clone().unbind(),
+            f,
+            include,
+            batch_size,
+            yields,
+        ))
     }
 
     /// `Ok` while open. Like every call that takes the database's lock, it waits for
@@ -494,10 +469,12 @@ impl PyNusterDB {
         Self::simple(py, path, dim, false)
     }
 
+    /// `with NusterDB(...) as db:` gives the database itself.
     fn __enter__(slf: Py<Self>) -> Py<Self> {
         slf
     }
 
+    /// Closes the database at the end of a `with` block; exceptions propagate.
     #[pyo3(signature = (*_args))]
     fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> bool {
         self.close(py);
@@ -509,27 +486,60 @@ impl PyNusterDB {
         py.detach(|| self.db.close());
     }
 
+    /// Whether `close()` was called. Readable after close, like every property.
     #[getter]
     fn closed(&self, py: Python<'_>) -> bool {
         py.detach(|| self.db.is_closed())
     }
 
+    /// Whether this handle was opened read-only (a follower: writes raise
+    /// ReadOnlyError). Readable after close.
     #[getter]
     fn read_only(&self) -> bool {
         self.db.is_read_only()
     }
 
-    /// The directory, or None in memory.
+    /// The directory as a str, or None in memory. Readable after close.
     #[getter]
     fn path(&self) -> Option<String> {
         self.db.path().map(|p| p.to_string_lossy().into_owned())
     }
 
+    /// The DatabaseConfig the database was opened with (its stored structure and
+    /// the runtime knobs given). Readable after close.
     #[getter]
     fn config(&self) -> PyDatabaseConfig {
         PyDatabaseConfig {
             inner: self.db.config().clone(),
         }
+    }
+
+    /// The vector dimension, an int (fixed when the database was created).
+    /// Readable after close.
+    #[getter]
+    fn dim(&self) -> usize {
+        self.db.config().dim
+    }
+
+    /// The distance metric, a DistanceMetric (fixed when the database was created).
+    /// Readable after close.
+    #[getter]
+    fn metric(&self) -> PyDistanceMetric {
+        self.db.config().distance_metric.into()
+    }
+
+    /// The index type: "flat" (exact search) or "hnsw" (approximate). Readable after
+    /// close.
+    #[getter]
+    fn index(&self) -> &'static str {
+        self.db.config().index_type.name()
+    }
+
+    /// The kind of ids: "int" or "str" (fixed when the database was created).
+    /// Readable after close.
+    #[getter(id_type)]
+    fn id_type_name(&self) -> &'static str {
+        self.db.config().id_type.name()
     }
 
     /// Syncs the write-ahead log: every acknowledged write then survives power loss.
@@ -543,36 +553,48 @@ impl PyNusterDB {
         self.warn_if_rebuilt(py)
     }
 
+    /// The vector dimension. Same as `db.dim`; kept for compatibility (unlike the
+    /// property, it raises ClosedError on a closed handle).
     fn dimension(&self, py: Python<'_>) -> PyResult<usize> {
         self.ensure_open(py)?;
         Ok(self.db.config().dim)
     }
 
+    /// "flat" or "hnsw". Same as `db.index`; kept for compatibility (unlike the
+    /// property, it raises ClosedError on a closed handle).
     fn index_type(&self, py: Python<'_>) -> PyResult<&'static str> {
         self.ensure_open(py)?;
         Ok(self.db.config().index_type.name())
     }
 
+    /// Whether the index is HNSW. Same as `db.index == "hnsw"`; kept for
+    /// compatibility (raises ClosedError on a closed handle).
     fn is_hnsw(&self, py: Python<'_>) -> PyResult<bool> {
         self.ensure_open(py)?;
         Ok(self.db.config().index_type == nusterdb_core::IndexType::Hnsw)
     }
 
+    /// Whether the index is flat (exact). Same as `db.index == "flat"`; kept for
+    /// compatibility (raises ClosedError on a closed handle).
     fn is_flat(&self, py: Python<'_>) -> PyResult<bool> {
         self.ensure_open(py)?;
         Ok(self.db.config().index_type == nusterdb_core::IndexType::Flat)
     }
 
+    /// The DistanceMetric. Same as `db.metric`; kept for compatibility (unlike the
+    /// property, it raises ClosedError on a closed handle).
     fn distance_metric(&self, py: Python<'_>) -> PyResult<PyDistanceMetric> {
         self.ensure_open(py)?;
         Ok(self.db.config().distance_metric.into())
     }
 
+    /// `len(db)`: the number of records stored; ClosedError after close.
     fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
         py.detach(|| self.db.count()).py()
     }
 
-    /// The number of records `filter` allows (all of them without one).
+    /// The number of records `filter` allows (all of them without one). FilterError
+    /// for a malformed filter; ClosedError after close.
     #[pyo3(signature = (filter = None))]
     fn count(&self, py: Python<'_>, filter: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
         let f = to_filter(filter)?;
@@ -608,6 +630,8 @@ impl PyNusterDB {
         }
     }
 
+    /// Figures about the database now, a DatabaseStats (count, dimension, index,
+    /// metric, metadata keys, memory and disk use). ClosedError after close.
     fn stats(&self, py: Python<'_>) -> PyResult<PyDatabaseStats> {
         let inner = py.detach(|| self.db.stats()).py()?;
         Ok(PyDatabaseStats { inner })
@@ -798,6 +822,44 @@ impl PyNusterDB {
         records_dict(py, records, include, self.db.config().dim)
     }
 
+    /// An iterator of `Record` objects (id, vector, metadata, document as `include`
+    /// asks; default all) over every record `filter` allows, in id order, read
+    /// `batch_size` records at a time with the `after=` cursor of `get_many`: memory
+    /// holds one page. Writes between pages act as on a cursor: an id stored for the
+    /// whole iteration comes exactly once; one added or removed meanwhile may or may
+    /// not. batch_size: an int >= 1 (0 or negative: InvalidArgumentError; bool, float
+    /// or str: TypeError, as for `limit`). ClosedError after close.
+    #[pyo3(signature = (filter = None, include = None, batch_size = None),
+           text_signature = "($self, filter=None, include=None, batch_size=1000)")]
+    fn iter_records(
+        slf: &Bound<'_, Self>,
+        filter: Option<&Bound<'_, PyAny>>,
+        include: Option<&Bound<'_, PyAny>>,
+        batch_size: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyRecordIterator> {
+        Self::iterator(slf, filter, include, batch_size, Yields::Records)
+    }
+
+    /// As `iter_records`, but yields each page whole: the dict `get_many` returns
+    /// ("ids" and, as `include` asks, "vectors" (float32 (m, dim)), "metadatas",
+    /// "documents"), at most `batch_size` records each, never an empty one.
+    #[pyo3(signature = (filter = None, include = None, batch_size = None),
+           text_signature = "($self, filter=None, include=None, batch_size=1000)")]
+    fn iter_pages(
+        slf: &Bound<'_, Self>,
+        filter: Option<&Bound<'_, PyAny>>,
+        include: Option<&Bound<'_, PyAny>>,
+        batch_size: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyRecordIterator> {
+        Self::iterator(slf, filter, include, batch_size, Yields::Pages)
+    }
+
+    /// `iter(db)`, `for id in db`: every id in id order, read 1,000 at a time (as
+    /// `iter_records`, writes between pages act as on a cursor).
+    fn __iter__(slf: &Bound<'_, Self>) -> PyResult<PyRecordIterator> {
+        Self::iterator(slf, None, None, None, Yields::Ids)
+    }
+
     /// Removes atomically the records among `ids` and/or those `filter` allows;
     /// returns how many were removed. Give at least one; `filter={}`, which matches
     /// every record, is refused (`clear()` removes all).
@@ -882,8 +944,13 @@ impl PyNusterDB {
 
     /// Searches every row of an (n, dim) batch; returns (ids, distances) arrays of shape
     /// (n, min(k, number of stored vectors)), padded with -1 / inf where fewer match
-    /// (string ids: an object array padded with None).
-    #[pyo3(signature = (queries, k = 10, filter = None, ef_search = None, progress = None))]
+    /// (string ids: an object array padded with None). With `include` (names among
+    /// "vector", "metadata", "document") a dict instead: "ids" and "distances" (those
+    /// arrays) and, as asked, "metadatas" and "documents" (n lists of w entries, None
+    /// for padding) and "vectors" (float32 (n, w, dim), NaN rows for padding), read
+    /// under the same lock as the search.
+    #[pyo3(signature = (queries, k = 10, filter = None, ef_search = None, progress = None, include = None))]
+    #[allow(clippy::too_many_arguments)] // one per Python keyword argument
     fn batch_search<'py>(
         &self,
         py: Python<'py>,
@@ -892,82 +959,31 @@ impl PyNusterDB {
         filter: Option<&Bound<'py, PyAny>>,
         ef_search: Option<usize>,
         progress: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        include: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let k = to_k(k)?;
-        let (rows, n) = to_rows(queries, self.db.config().dim, "queries")?;
+        let dim = self.db.config().dim;
+        let (rows, n) = to_rows(queries, dim, "queries")?;
         let f = to_filter(filter)?;
-        let str_ids = self.id_type() == IdType::Str;
-        let watch = PyObserver::new(py, progress, "batch_search")?;
-        let found = py.detach(|| -> nusterdb_core::Result<BatchOut> {
-            // No row can hold more than the stored vectors, so the arrays are that
-            // wide at most: a huge k allocates nothing k-sized. The core gets the
-            // clamped k too (at least 1, so it still validates the queries), and
-            // its n·k cap then bounds what is allocated here.
-            let width = k.min(self.db.count()?);
-            let kk = width.max(1);
-            // The arrays are allocated once the core accepted the batch (its n·k
-            // cap comes first).
-            let mut int_ids = Vec::new();
-            let mut names: Vec<Option<Id>> = Vec::new();
-            let mut dists: Vec<f32>;
-            // Rows hold at most `width` hits, except when the count was 0 (the core
-            // ran with k = 1) and a writer added a vector since.
-            if str_ids {
-                let hits = if n == 0 {
-                    Vec::new()
-                } else {
-                    self.db
-                        .batch_search_ids(&rows, kk, f.as_ref(), ef_search, &watch)?
-                };
-                names = vec![None; n * width];
-                dists = vec![f32::INFINITY; n * width];
-                for (row, h) in hits.into_iter().enumerate() {
-                    for (j, (id, d)) in h.into_iter().take(width).enumerate() {
-                        names[row * width + j] = Some(id);
-                        dists[row * width + j] = d;
-                    }
-                }
-            } else {
-                let hits = if n == 0 {
-                    Vec::new()
-                } else {
-                    self.db
-                        .batch_search_observed(&rows, kk, f.as_ref(), ef_search, &watch)?
-                };
-                int_ids = vec![-1i64; n * width];
-                dists = vec![f32::INFINITY; n * width];
-                for (row, h) in hits.iter().enumerate() {
-                    for (j, &(id, d)) in h.iter().take(width).enumerate() {
-                        int_ids[row * width + j] = id as i64;
-                        dists[row * width + j] = d;
-                    }
-                }
-            }
-            Ok((width, int_ids, names, dists))
-        });
-        let (width, int_ids, names, dists) = watch.finish(py, found, false)?;
-        let ids = if str_ids {
-            let list = PyList::empty(py);
-            for id in &names {
-                match id {
-                    Some(id) => list.append(id_to_py(py, id)?)?,
-                    None => list.append(py.None())?,
-                }
-            }
-            let np = py.import("numpy")?;
-            let kwargs = PyDict::new(py);
-            kwargs.set_item("dtype", np.getattr("object_")?)?;
-            np.call_method("array", (list,), Some(&kwargs))?
-                .call_method1("reshape", ((n, width),))?
-        } else {
-            PyArray1::from_vec(py, int_ids)
-                .reshape([n, width])?
-                .into_any()
+        let include = match include {
+            Some(i) if !i.is_none() => Some(to_include(i)?),
+            _ => None,
         };
-        let dists = PyArray1::from_vec(py, dists)
-            .reshape([n, width])?
-            .into_any();
-        Ok((ids, dists))
+        let watch = PyObserver::new(py, progress, "batch_search")?;
+        let found = py.detach(|| {
+            batch::gather(
+                &self.db,
+                &rows,
+                n,
+                k,
+                f.as_ref(),
+                ef_search,
+                include,
+                &watch,
+            )
+        });
+        let hits = watch.finish(py, found, false)?;
+        batch::to_python(py, hits, include, self.id_type() == IdType::Str, dim)
     }
 
     /// Takes a snapshot with an automatic name; returns the name.

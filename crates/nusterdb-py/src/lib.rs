@@ -4,8 +4,10 @@
 //! around long Rust work, and maps core errors onto `nusterdb.exceptions`. No
 //! algorithm lives here. One file per class family.
 
+mod batch;
 mod config;
 mod convert;
+mod cursor;
 mod database;
 mod errors;
 mod filter;
@@ -41,6 +43,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<database::PyNusterDB>()?;
     m.add_class::<database::PyDatabaseStats>()?;
     m.add_class::<records::PySearchHit>()?;
+    m.add_class::<records::PyRecord>()?;
+    m.add_class::<cursor::PyRecordIterator>()?;
     m.add_function(wrap_pyfunction!(simd_isa, m)?)?;
     Ok(())
 }

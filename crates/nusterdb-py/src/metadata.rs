@@ -29,6 +29,13 @@ pub fn to_tags(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
 }
 
 /// Typed key/value fields and tags attached to a stored vector.
+///
+/// `Metadata()` is empty; `Metadata.with_data(dict, tags=None)` and
+/// `Metadata.with_tags(tags)` fill it. Values are str, int (64-bit), float (finite) or
+/// bool, each kept with its type; keys, str values and tags are stored as UTF-8 (a lone
+/// surrogate raises InvalidArgumentError naming it). Bookkeeping: `created_at`,
+/// `updated_at`, `version`. Equal when fields and tags are equal; mutable, so not
+/// hashable.
 #[pyclass(name = "Metadata", module = "nusterdb._core")]
 pub struct PyMetadata {
     pub inner: Metadata,
@@ -36,6 +43,7 @@ pub struct PyMetadata {
 
 #[pymethods]
 impl PyMetadata {
+    /// Metadata(): empty metadata (no fields, no tags), version 1.
     #[new]
     fn new() -> Self {
         Self {
@@ -55,18 +63,25 @@ impl PyMetadata {
         Ok(Self { inner })
     }
 
+    /// Metadata with the given tags (any iterable of str; a single str is refused)
+    /// and no fields. InvalidArgumentError for a bad tag.
     #[staticmethod]
     fn with_tags(tags: &Bound<'_, PyAny>) -> PyResult<Self> {
         let inner = Metadata::with_parts(Vec::new(), to_tags(tags)?).py()?;
         Ok(Self { inner })
     }
 
+    /// Sets field `key` to `value` (str, int, float or bool); returns None.
+    /// TypeError for another value type, InvalidArgumentError for a bad key or a size
+    /// over the limits (the metadata is then unchanged).
     fn set(&mut self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let key = require_str(key, "metadata key")?;
         let v = to_value_for(value, &key)?;
         self.inner.set(key, v).py()
     }
 
+    /// The value of field `key`, or `default` (None) when absent. TypeError if `key`
+    /// is not a str.
     #[pyo3(signature = (key, default = None))]
     fn get<'py>(
         &self,
@@ -81,10 +96,12 @@ impl PyMetadata {
         }
     }
 
+    /// The field names, sorted (tags are not fields: see `tags()`).
     fn keys(&self) -> Vec<String> {
         self.inner.fields().keys().cloned().collect()
     }
 
+    /// The field values, in the order of `keys()`.
     fn values<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let vals = self
             .inner
@@ -95,6 +112,7 @@ impl PyMetadata {
         PyList::new(py, vals)
     }
 
+    /// The (key, value) pairs of the fields, sorted by key.
     fn items<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let items = self
             .inner
@@ -105,6 +123,7 @@ impl PyMetadata {
         PyList::new(py, items)
     }
 
+    /// Whether field `key` is present; TypeError if `key` is not a str.
     fn contains_key(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
         Ok(self.inner.contains_key(&require_str(key, "metadata key")?))
     }
@@ -140,6 +159,7 @@ impl PyMetadata {
         }
     }
 
+    /// The number of fields (tags not counted). Same as `len(m)`.
     fn len(&self) -> usize {
         self.inner.len()
     }
@@ -148,6 +168,7 @@ impl PyMetadata {
         self.inner.len()
     }
 
+    /// Whether there are no fields and no tags.
     fn is_empty(&self) -> bool {
         self.inner.is_empty()
     }
@@ -162,10 +183,12 @@ impl PyMetadata {
         Ok(self.inner.remove_tag(&require_str(tag, "tag")?))
     }
 
+    /// Whether `tag` is present; TypeError if it is not a str.
     fn has_tag(&self, tag: &Bound<'_, PyAny>) -> PyResult<bool> {
         Ok(self.inner.has_tag(&require_str(tag, "tag")?))
     }
 
+    /// The tags, sorted (a list of str; a copy).
     fn tags(&self) -> Vec<String> {
         self.inner.tags().iter().cloned().collect()
     }
@@ -179,21 +202,26 @@ impl PyMetadata {
         Ok(d)
     }
 
+    /// Creation time, in Unix seconds (kept by updates of a stored record).
     #[getter]
     fn created_at(&self) -> u64 {
         self.inner.created_at()
     }
 
+    /// Time of the last change, in Unix seconds.
     #[getter]
     fn updated_at(&self) -> u64 {
         self.inner.updated_at()
     }
 
+    /// Starts at 1 and goes up by one on every change.
     #[getter]
     fn version(&self) -> u64 {
         self.inner.version()
     }
 
+    /// Seconds since `created_at` (0 if the clock went backwards); a method because
+    /// the answer changes with time.
     fn age_seconds(&self) -> u64 {
         self.inner.age_seconds()
     }

@@ -1,5 +1,6 @@
 //! What reads return beyond ids: the `include=` argument, `SearchHit` (one search
-//! result with what was asked for), and the dict `get_many` returns.
+//! result with what was asked for), `Record` (one record of `iter_records`), and the
+//! dict `get_many` returns.
 
 use numpy::{PyArray1, PyArrayMethods};
 use nusterdb_core::db::{Include, Record};
@@ -125,6 +126,77 @@ impl PySearchHit {
             .repr()
             .map_or_else(|_| "?".to_string(), |r| r.to_string());
         let mut s = format!("SearchHit(id={id}, distance={}", self.distance);
+        if let Some(d) = &self.document {
+            let head: String = d.chars().take(40).collect();
+            s.push_str(&format!(", document={head:?}"));
+        }
+        if self.metadata.is_some() {
+            s.push_str(", metadata=...");
+        }
+        if self.vector.is_some() {
+            s.push_str(", vector=...");
+        }
+        s.push(')');
+        s
+    }
+}
+
+/// One stored record, as `iter_records` yields it: the id and what `include=` asked
+/// for (None where it was not asked, and for the document of a record without one).
+#[pyclass(name = "Record", module = "nusterdb._core", frozen)]
+pub struct PyRecord {
+    id: Py<PyAny>,
+    vector: Option<Py<PyAny>>,
+    metadata: Option<Metadata>,
+    document: Option<String>,
+}
+
+impl PyRecord {
+    pub fn new(py: Python<'_>, record: Record) -> PyResult<Self> {
+        Ok(Self {
+            id: id_to_py(py, &record.id)?,
+            vector: record
+                .vector
+                .map(|v| PyArray1::from_vec(py, v).into_any().unbind()),
+            metadata: record.metadata,
+            document: record.document,
+        })
+    }
+}
+
+#[pymethods]
+impl PyRecord {
+    /// The record's id (int or str, as the database's ids).
+    #[getter]
+    fn id(&self, py: Python<'_>) -> Py<PyAny> {
+        self.id.clone_ref(py)
+    }
+
+    /// The stored vector as a float32 numpy array, if "vector" was included.
+    #[getter]
+    fn vector(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.vector.as_ref().map(|v| v.clone_ref(py))
+    }
+
+    /// The stored metadata, if "metadata" was included (a copy).
+    #[getter]
+    fn metadata(&self) -> Option<PyMetadata> {
+        self.metadata.clone().map(|inner| PyMetadata { inner })
+    }
+
+    /// The stored document, if "document" was included and the record has one.
+    #[getter]
+    fn document(&self) -> Option<String> {
+        self.document.clone()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let id = self
+            .id
+            .bind(py)
+            .repr()
+            .map_or_else(|_| "?".to_string(), |r| r.to_string());
+        let mut s = format!("Record(id={id}");
         if let Some(d) = &self.document {
             let head: String = d.chars().take(40).collect();
             s.push_str(&format!(", document={head:?}"));

@@ -10,6 +10,13 @@ use crate::convert::to_vector;
 use crate::errors::IntoPyResult;
 
 /// A dense float32 vector: non-empty, every component finite.
+///
+/// `Vector(data)`: from a sequence of numbers or a 1-D numpy array (a copy).
+/// InvalidVectorError for empty or non-finite input (naming the position), TypeError for
+/// non-numeric input (str, bytes and bytearray too: for a float32 buffer use
+/// `numpy.frombuffer(data, dtype=numpy.float32)`), ValueError for arrays that are not
+/// 1-D. Supports len(), indexing, iteration, ==, + - * / with vectors and scalars,
+/// pickling and `numpy.asarray(v)`; mutable (`normalize_mut`), so not hashable.
 #[pyclass(name = "Vector", module = "nusterdb._core")]
 pub struct PyVector {
     pub inner: Vector,
@@ -71,16 +78,21 @@ impl PyVector {
         Ok(Self::wrap(to_vector(data)?))
     }
 
+    /// A vector of `dim` zeros; InvalidVectorError when dim is 0.
     #[staticmethod]
     fn zeros(dim: usize) -> PyResult<Self> {
         Vector::zeros(dim).py().map(Self::wrap)
     }
 
+    /// A vector of `dim` ones; InvalidVectorError when dim is 0.
     #[staticmethod]
     fn ones(dim: usize) -> PyResult<Self> {
         Vector::ones(dim).py().map(Self::wrap)
     }
 
+    /// A vector of `dim` components uniform in [min, max); the same seed gives the
+    /// same vector. InvalidVectorError for dim 0, InvalidArgumentError for non-finite
+    /// bounds or min >= max.
     #[staticmethod]
     #[pyo3(signature = (dim, min = -1.0, max = 1.0, seed = None),
            text_signature = "(dim, min=-1.0, max=1.0, seed=None)")]
@@ -88,22 +100,27 @@ impl PyVector {
         Vector::random(dim, min, max, seed).py().map(Self::wrap)
     }
 
+    /// A vector uniformly distributed on the unit sphere (a normalised Gaussian);
+    /// the same seed gives the same vector. InvalidVectorError when dim is 0.
     #[staticmethod]
     #[pyo3(signature = (dim, seed = None))]
     fn unit_random(dim: usize, seed: Option<u64>) -> PyResult<Self> {
         Vector::unit_random(dim, seed).py().map(Self::wrap)
     }
 
+    /// The number of components (fixed when the vector is made).
     #[getter]
     fn dimension(&self) -> usize {
         self.inner.dimension()
     }
 
+    /// The components as a list of floats (a copy).
     #[getter]
     fn data(&self) -> Vec<f32> {
         self.inner.as_slice().to_vec()
     }
 
+    /// The number of components. Same as `v.dimension`; kept for compatibility.
     fn dim(&self) -> usize {
         self.inner.dimension()
     }
@@ -193,75 +210,105 @@ impl PyVector {
         }
     }
 
+    /// The dot product Σ aᵢbᵢ with a vector-like; DimensionMismatchError if the
+    /// dimensions differ.
     fn dot(&self, other: &Bound<'_, PyAny>) -> PyResult<f32> {
         self.inner.dot(&to_vector(other)?).py()
     }
 
+    /// The Euclidean (L2) norm ‖v‖₂, as a float.
     fn norm(&self) -> f32 {
         self.inner.norm()
     }
 
+    /// The L1 norm Σ|vᵢ|, as a float.
     fn l1_norm(&self) -> f32 {
         self.inner.l1_norm()
     }
 
+    /// The L∞ norm max |vᵢ|, as a float.
     fn linf_norm(&self) -> f32 {
         self.inner.linf_norm()
     }
 
+    /// The squared Euclidean norm Σ vᵢ², as a float.
     fn norm_squared(&self) -> f32 {
         self.inner.norm_squared()
     }
 
+    /// A unit-length copy; InvalidArgumentError for the zero vector.
     fn normalize(&self) -> PyResult<Self> {
         self.inner.normalize().py().map(Self::wrap)
     }
 
+    /// Scales the vector in place to unit length; returns None.
+    /// InvalidArgumentError for the zero vector, which is left unchanged.
     fn normalize_mut(&mut self) -> PyResult<()> {
         self.inner.normalize_mut().py()
     }
 
+    /// Whether | ‖v‖₂ − 1 | ≤ tolerance.
     #[pyo3(signature = (tolerance = 1e-6))]
     fn is_normalized(&self, tolerance: f32) -> bool {
         self.inner.is_normalized(tolerance)
     }
 
+    /// Whether every component is finite (always True for a Vector made by
+    /// NusterDB, which refuses NaN and ±inf).
     fn is_finite(&self) -> bool {
         self.inner.is_finite()
     }
 
+    /// The Euclidean distance ‖a−b‖₂ to a vector-like; DimensionMismatchError if the
+    /// dimensions differ.
     fn euclidean_distance(&self, other: &Bound<'_, PyAny>) -> PyResult<f32> {
         self.distance(other, DistanceMetric::Euclidean)
     }
 
+    /// The Manhattan distance Σ|aᵢ−bᵢ| to a vector-like; DimensionMismatchError if
+    /// the dimensions differ.
     fn manhattan_distance(&self, other: &Bound<'_, PyAny>) -> PyResult<f32> {
         self.distance(other, DistanceMetric::Manhattan)
     }
 
+    /// The cosine distance 1 − cos(a, b) (0..2; 1.0 when either vector is zero) to a
+    /// vector-like; DimensionMismatchError if the dimensions differ.
     fn cosine_distance(&self, other: &Bound<'_, PyAny>) -> PyResult<f32> {
         self.distance(other, DistanceMetric::Cosine)
     }
 
+    /// The cosine similarity cos(a, b) (−1..1; 0.0 when either vector is zero) with a
+    /// vector-like; DimensionMismatchError if the dimensions differ.
     fn cosine_similarity(&self, other: &Bound<'_, PyAny>) -> PyResult<f32> {
         self.similarity(other, DistanceMetric::Cosine)
     }
 
+    /// The angular distance arccos(cos(a, b)) / π (0..1) to a vector-like;
+    /// DimensionMismatchError if the dimensions differ.
     fn angular_distance(&self, other: &Bound<'_, PyAny>) -> PyResult<f32> {
         self.distance(other, DistanceMetric::Angular)
     }
 
+    /// The Chebyshev distance max |aᵢ−bᵢ| to a vector-like; DimensionMismatchError if
+    /// the dimensions differ.
     fn chebyshev_distance(&self, other: &Bound<'_, PyAny>) -> PyResult<f32> {
         self.distance(other, DistanceMetric::Chebyshev)
     }
 
+    /// The Hamming distance: the number of positions where (aᵢ > 0) ≠ (bᵢ > 0), as a
+    /// float; DimensionMismatchError if the dimensions differ.
     fn hamming_distance(&self, other: &Bound<'_, PyAny>) -> PyResult<f32> {
         self.distance(other, DistanceMetric::Hamming)
     }
 
+    /// The weighted Jaccard similarity Σmin(aᵢ,bᵢ) / Σmax(aᵢ,bᵢ) (for non-negative
+    /// input; 1.0 for two zero vectors); DimensionMismatchError if the dimensions differ.
     fn jaccard_similarity(&self, other: &Bound<'_, PyAny>) -> PyResult<f32> {
         self.similarity(other, DistanceMetric::Jaccard)
     }
 
+    /// The weighted Jaccard distance 1 − Σmin(aᵢ,bᵢ) / Σmax(aᵢ,bᵢ) (for
+    /// non-negative input); DimensionMismatchError if the dimensions differ.
     fn jaccard_distance(&self, other: &Bound<'_, PyAny>) -> PyResult<f32> {
         self.distance(other, DistanceMetric::Jaccard)
     }

@@ -461,6 +461,7 @@ class NusterDBVectorStore(VectorStore):
 
     @property
     def embeddings(self) -> Embeddings:
+        """The Embeddings object the store embeds texts and queries with."""
         return self._embedding
 
     def close(self) -> None:
@@ -645,6 +646,9 @@ class NusterDBVectorStore(VectorStore):
         ef_search: Optional[int] = None,
         **kwargs: Any,
     ) -> List[Document]:
+        """The ``k`` documents nearest to ``query`` (embedded with ``embeddings``),
+        nearest first, among those ``filter`` allows; TypeError for an unknown keyword
+        argument."""
         _reject_kwargs("similarity_search", kwargs)
         return [
             doc
@@ -662,6 +666,8 @@ class NusterDBVectorStore(VectorStore):
         ef_search: Optional[int] = None,
         **kwargs: Any,
     ) -> List[Document]:
+        """The ``k`` documents nearest to ``embedding``, nearest first, among those
+        ``filter`` allows; TypeError for an unknown keyword argument."""
         _reject_kwargs("similarity_search_by_vector", kwargs)
         return [
             doc
@@ -709,6 +715,9 @@ class NusterDBVectorStore(VectorStore):
         ef_search: Optional[int] = None,
         **kwargs: Any,
     ) -> List[Document]:
+        """As ``max_marginal_relevance_search_by_vector`` for ``query`` embedded with
+        ``embeddings``: ``k`` documents chosen by maximal marginal relevance among the
+        ``fetch_k`` nearest."""
         _reject_kwargs("max_marginal_relevance_search", kwargs)
         if self._db is None:
             return []

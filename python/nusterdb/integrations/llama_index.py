@@ -325,6 +325,7 @@ class NusterDBVectorStore(BasePydanticVectorStore):
 
     @classmethod
     def class_name(cls) -> str:
+        """The name LlamaIndex serializes this store under: ``"NusterDBVectorStore"``."""
         return "NusterDBVectorStore"
 
     @property

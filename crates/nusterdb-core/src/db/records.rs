@@ -1161,4 +1161,30 @@ impl Database {
     ) -> Result<Vec<Vec<(Id, f32)>>> {
         self.batch_slots(queries, k, filter, ef_search, observer, Self::to_ids)
     }
+
+    /// [`Database::batch_search_ids`] with each hit's record as `include` asks, read
+    /// under the same lock as the search, as [`Database::search_records`] does: a
+    /// concurrent write cannot pair a hit with another record's data, and every hit's
+    /// record is there to read.
+    ///
+    /// # Errors
+    /// As [`Database::batch_search_ids`]; storage errors reading metadata or documents.
+    pub fn batch_search_records(
+        &self,
+        queries: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        ef_search: Option<usize>,
+        include: Include,
+        observer: &dyn Observer,
+    ) -> Result<Vec<Vec<(Record, f32)>>> {
+        let rows = self.batch_slots(queries, k, filter, ef_search, observer, |st, hits| {
+            Self::to_keys(st, hits)
+                .into_iter()
+                .filter_map(|(key, d)| st.id_of(key).map(|id| (id, key, d)))
+                .map(|(id, key, d)| Ok((st.record(id, key, include)?, d)))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        rows.into_iter().collect()
+    }
 }
