@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import pytest
@@ -33,20 +33,29 @@ DIM = 8
 KILL_CYCLES = env_int("NUSTERDB_RESTORE_IN_PLACE_KILL_CYCLES", 8)
 
 
-def ident(id_type: str, i: int) -> object:
-    return i if id_type == "int" else f"doc-{i:05d}/ü"
+def idents(id_type: str, keys: List[int]) -> Union[List[int], List[str]]:
+    if id_type == "int":
+        return list(keys)
+    return [f"doc-{i:05d}/ü" for i in keys]
 
 
 def write(db: NusterDB, id_type: str, keys: List[int], rng: np.random.Generator) -> None:
     """Upserts ``keys`` with fresh rows, metadata (``k`` on even keys, for filters) and a
     document on two keys in three."""
     vectors = rng.standard_normal((len(keys), DIM)).astype(np.float32)
-    metadata = [{"n": int(rng.integers(1 << 40)), **({"k": k} if k % 2 == 0 else {})} for k in keys]
+    metadata: List[Optional[Dict[str, Union[str, int, float, bool]]]] = []
+    for k in keys:
+        m: Dict[str, Union[str, int, float, bool]] = {"n": int(rng.integers(1 << 40))}
+        if k % 2 == 0:
+            m["k"] = k
+        metadata.append(m)
     documents = [f"text {k} {rng.integers(1 << 30)}" if k % 3 else None for k in keys]
-    db.bulk_upsert([ident(id_type, k) for k in keys], vectors, metadata, documents)
+    db.bulk_upsert(idents(id_type, keys), vectors, metadata, documents)
 
 
-def build(path: Path, index: str, id_type: str, n: int = 200) -> Tuple[NusterDB, Dict[str, Checksum]]:
+def build(
+    path: Path, index: str, id_type: str, n: int = 200
+) -> Tuple[NusterDB, Dict[str, Checksum]]:
     """A database with snapshots "a" and "b" and a live state "c" after them; returns the
     handle and each state's checksum."""
     rng = np.random.default_rng(7)
@@ -56,11 +65,11 @@ def build(path: Path, index: str, id_type: str, n: int = 200) -> Tuple[NusterDB,
     write(db, id_type, list(range(n)), rng)
     sums["a"] = state_checksum(db)
     db.snapshot_named("a")
-    db.delete([ident(id_type, k) for k in range(n // 4)])
+    db.delete(idents(id_type, list(range(n // 4))))
     write(db, id_type, list(range(n // 2, n // 2 + n // 8)) + list(range(n, n + n // 4)), rng)
     sums["b"] = state_checksum(db)
     db.snapshot_named("b")
-    db.delete([ident(id_type, k) for k in range(n // 4, n // 2)])
+    db.delete(idents(id_type, list(range(n // 4, n // 2))))
     write(db, id_type, list(range(2 * n, 2 * n + n // 3)), rng)
     sums["c"] = state_checksum(db)
     return db, sums
@@ -71,7 +80,11 @@ def names(db: NusterDB) -> List[str]:
 
 
 def leftovers(path: Path) -> List[str]:
-    return [p.name for p in path.iterdir() if p.name.startswith(("nusterdb.restore", ".in-place-restore-"))]
+    return [
+        p.name
+        for p in path.iterdir()
+        if p.name.startswith(("nusterdb.restore", ".in-place-restore-"))
+    ]
 
 
 def check_answers(db: NusterDB) -> None:
@@ -79,7 +92,7 @@ def check_answers(db: NusterDB) -> None:
     records' metadata says; documents agree with get_many."""
     ids = db.list_ids()
     got = db.get_many(ids, include=["vector", "metadata", "document"])
-    for i, v in list(zip(ids, got["vectors"]))[:25]:
+    for v in got["vectors"][:25]:
         hits = db.search(np.asarray(v, dtype=np.float32), k=1, ef_search=200)
         assert hits[0][1] == pytest.approx(0.0, abs=1e-4)
         assert np.array_equal(np.asarray(db.get(hits[0][0])), np.asarray(v))
@@ -91,7 +104,9 @@ def check_answers(db: NusterDB) -> None:
 
 @pytest.mark.parametrize("index", ["flat", "hnsw"])
 @pytest.mark.parametrize("id_type", ["int", "str"])
-def test_the_same_handle_answers_from_the_restored_state(tmp_path: Path, index: str, id_type: str) -> None:
+def test_the_same_handle_answers_from_the_restored_state(
+    tmp_path: Path, index: str, id_type: str
+) -> None:
     path = tmp_path / "db"
     db, sums = build(path, index, id_type)
     db.restore_snapshot("a")
@@ -148,9 +163,8 @@ def test_refused_restores_change_nothing(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="keep_snapshots=False needs a target_path"):
         db.restore_snapshot("a", keep_snapshots=False)
     unchanged()
-    with NusterDB.open(str(path), read_only=True) as follower:
-        with pytest.raises(ReadOnlyError):
-            follower.restore_snapshot("a")
+    with NusterDB.open(str(path), read_only=True) as follower, pytest.raises(ReadOnlyError):
+        follower.restore_snapshot("a")
     unchanged()
     with NusterDB(None, dim=DIM) as mem:
         mem.add(1, [0.5] * DIM)
@@ -241,7 +255,8 @@ def test_kill_9_during_in_place_restores(tmp_path: Path) -> None:
             outcomes["last acknowledged"] += 1
             current = last
         else:
-            assert in_flight is not None and now == sums[in_flight], (
+            assert in_flight is not None, f"cycle {cycle}: not the last acknowledged {last!r}"
+            assert now == sums[in_flight], (
                 f"cycle {cycle}: neither the last acknowledged state {last!r} nor the one in "
                 f"flight {in_flight!r}"
             )

@@ -16,7 +16,9 @@ use crate::convert::{
     from_value, to_metadata, to_metadata_merge, to_vector, type_name, utf8_str, FsPath,
     SnapshotName,
 };
-use crate::errors::{DamagedSnapshotWarning, IndexRebuiltWarning, IntoPyResult, InvalidArgumentError};
+use crate::errors::{
+    DamagedSnapshotWarning, IndexRebuiltWarning, IntoPyResult, InvalidArgumentError,
+};
 use crate::filter::to_filter;
 use crate::ids::{id_to_py, to_id, to_ids};
 use crate::metadata::PyMetadata;
