@@ -21,6 +21,7 @@ import pytest
 from db_helpers import Checksum, state_checksum
 from nusterdb import (
     ClosedError,
+    CorruptionError,
     DatabaseConfig,
     InvalidArgumentError,
     NusterDB,
@@ -163,6 +164,13 @@ def test_refused_restores_change_nothing(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="keep_snapshots=False needs a target_path"):
         db.restore_snapshot("a", keep_snapshots=False)
     unchanged()
+    manifest = path / "snapshots" / "a" / "SNAPSHOT"
+    good = manifest.read_bytes()
+    manifest.write_bytes(good[:10] + bytes([good[10] ^ 0xFF]) + good[11:])
+    with pytest.raises(CorruptionError, match="checksum"):
+        db.restore_snapshot("a")
+    manifest.write_bytes(good)
+    unchanged()
     with NusterDB.open(str(path), read_only=True) as follower, pytest.raises(ReadOnlyError):
         follower.restore_snapshot("a")
     unchanged()
@@ -238,6 +246,9 @@ def test_kill_9_during_in_place_restores(tmp_path: Path) -> None:
     db.close()
     current = "c"
     outcomes: Dict[str, int] = {"last acknowledged": 0, "in flight": 0}
+    # Kills that left a committed restore (the marker) for the open to complete, and
+    # kills that left only a staging directory (before the commit).
+    completed_at_open = staged_only = 0
     for cycle in range(KILL_CYCLES):
         child = Child(RESTORER, str(path))
         child.expect("ready")
@@ -247,6 +258,9 @@ def test_kill_9_during_in_place_restores(tmp_path: Path) -> None:
         pending = [ln.split()[1] for ln in lines if ln.startswith("pending ")]
         last = acked[-1] if acked else current
         in_flight = pending[-1] if len(pending) > len(acked) else None
+        left = leftovers(path)
+        completed_at_open += "nusterdb.restore" in left
+        staged_only += bool(left) and "nusterdb.restore" not in left
         with NusterDB.open(str(path)) as again:
             now = state_checksum(again)
             assert names(again) == ["a", "b"], f"cycle {cycle}"
@@ -262,4 +276,7 @@ def test_kill_9_during_in_place_restores(tmp_path: Path) -> None:
             )
             outcomes["in flight"] += 1
             current = in_flight
-    print(f"restore in place kill -9: {KILL_CYCLES} cycles, {outcomes}")
+    print(
+        f"restore in place kill -9: {KILL_CYCLES} cycles, {outcomes}, "
+        f"{completed_at_open} completed by the next open, {staged_only} left only staging"
+    )

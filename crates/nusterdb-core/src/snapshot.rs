@@ -1127,6 +1127,32 @@ mod tests {
     }
 
     #[test]
+    fn restore_markers_round_trip_and_damage_is_detected() {
+        let files = vec!["000009.sst".to_string(), "CURRENT".to_string()];
+        let bytes = encode_marker(".in-place-restore-12-3", &files);
+        assert_eq!(
+            decode_marker(&bytes).unwrap(),
+            (".in-place-restore-12-3".to_string(), files)
+        );
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x40;
+            assert!(decode_marker(&bad).is_err(), "flip at {i} undetected");
+        }
+        assert!(decode_marker(&bytes[..bytes.len() - 1]).is_err());
+        // Names that would send a rename or a removal elsewhere are refused.
+        for (staging, file) in [
+            ("../x", "CURRENT"),
+            (".in-place-restore-1-2", "../CURRENT"),
+            (".in-place-restore-1-2", "a/b"),
+            (".in-place-restore-1-2", ".."),
+        ] {
+            let m = encode_marker(staging, &[file.to_string()]);
+            assert!(decode_marker(&m).is_err(), "{staging} {file}");
+        }
+    }
+
+    #[test]
     fn names_are_checked() {
         assert!(validate_name("daily-2026.11_27").is_ok());
         for bad in [
