@@ -1553,7 +1553,10 @@ fn follow_stamp(path: &Path) -> FollowStamp {
                 .modified()
                 .ok()
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
-            (m.len(), t.map_or(0, |d| d.as_nanos() as u64))
+            (
+                m.len(),
+                t.map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            )
         }
     });
     FollowStamp {
