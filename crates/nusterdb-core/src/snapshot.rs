@@ -18,7 +18,8 @@
 //! - **Delete** renames the snapshot to `<snapshots>/.deleting-<pid>-<n>/db` before
 //!   removing its files, so listing never shows a half-deleted one.
 //! - **Restore in place** (the open database rolled back, see [`stage_in_place`]) copies
-//!   the snapshot's files into `<db>/.in-place-restore-<pid>-<n>/db`, fsyncs them, and
+//!   the snapshot's files (tables hard-linked) into `<db>/.in-place-restore-<pid>-<n>/db`,
+//!   fsyncs them, and
 //!   commits by writing the marker `<db>/nusterdb.restore` atomically (a temporary file
 //!   renamed, the directory fsync'd). The marker lists the staged files; from then on
 //!   the switch is rolled forward by [`finish_in_place`], in the restoring handle or by
@@ -32,8 +33,9 @@
 //!
 //! Staging directories are owned through an OS lock on their `staging.lock`, which the
 //! OS drops when the owner dies; one whose lock can be taken is left over from a killed
-//! process and is removed by the next create, delete or prune (snapshot staging) or the
-//! next restore to the same target (restore staging). Names starting with `.` are not
+//! process and is removed by the next create, delete or prune (snapshot staging), the
+//! next restore to the same target (restore staging), or the next writer open or
+//! in-place restore (in-place staging without a marker). Names starting with `.` are not
 //! snapshot names, so listing never shows them.
 //!
 //! **Pinning.** A restore holds a shared OS lock on the snapshot's lock file while it
@@ -796,7 +798,7 @@ pub fn restore_with(
 /// copied. With `link_tables`, table files (`*.sst`, never changed once written) are
 /// hard-linked when the file system allows, as the checkpoint that made the snapshot
 /// did; everything else is copied through `io`. A restore to a target of its own copies
-/// everything, so that database shares no file with the snapshot.
+/// everything, so the restored database's own files share nothing with the snapshot.
 fn copy_snapshot_files(
     io: &dyn FileIo,
     src: &Path,
