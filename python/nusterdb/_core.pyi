@@ -654,9 +654,24 @@ class NusterDB:
     def list_snapshots(self) -> List[Dict[str, Any]]:
         """Oldest first: name, path, created_at, vector_count, auto, metadata. A damaged
         snapshot is left out with a DamagedSnapshotWarning."""
-    def restore_snapshot(self, name: str, target_path: _Path) -> None:
-        """Copies the snapshot to a new database at target_path, which appears complete or
-        not at all; an occupied target raises NusterDBIOError (errno.EEXIST)."""
+    def restore_snapshot(
+        self,
+        name: str,
+        target_path: Optional[_Path] = None,
+        keep_snapshots: Optional[bool] = None,
+    ) -> None:
+        """With target_path: copies the snapshot to a new database there, which appears
+        complete or not at all (an occupied target raises NusterDBIOError, errno.EEXIST);
+        keep_snapshots=True copies this database's snapshots into it too (default: not).
+
+        Without target_path: rolls this open database back to the snapshot in place.
+        Every snapshot is kept (so keep_snapshots=False raises InvalidArgumentError),
+        and the handle then answers from the restored state. A crash at any point
+        leaves the database as before or as the snapshot; the next open completes a
+        restore that was committed. Raises ReadOnlyError on a follower,
+        InvalidArgumentError in memory or for an unknown name, ClosedError,
+        CorruptionError for a damaged snapshot — each with nothing changed. Followers
+        keep their state until refresh(), which loads the restored one."""
     def delete_snapshot(self, name: str) -> None:
         """Deletes the snapshot, waiting for restores of it in progress."""
     @staticmethod

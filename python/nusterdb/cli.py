@@ -869,8 +869,21 @@ def cmd_snapshot_list(args: argparse.Namespace, out: IO[str]) -> int:
 
 
 def cmd_snapshot_restore(args: argparse.Namespace, out: IO[str]) -> int:
+    if args.in_place == (args.target is not None):
+        raise CliError("give either TARGET or --in-place")
+    if args.in_place:
+        if args.keep_snapshots:
+            raise CliError("--keep-snapshots is for a TARGET: in place every snapshot is kept")
+        # Rolls the database itself back: needs the writer lock.
+        with _open(args.path, read_only=False) as db:
+            db.restore_snapshot(args.name)
+        if args.json:
+            _emit_json(out, {"name": args.name, "in_place": True})
+        else:
+            out.write(f"rolled {args.path} back to snapshot {args.name!r}\n")
+        return EXIT_OK
     with _open(args.path, read_only=True) as db:
-        db.restore_snapshot(args.name, args.target)
+        db.restore_snapshot(args.name, args.target, keep_snapshots=args.keep_snapshots)
     if args.json:
         _emit_json(out, {"name": args.name, "target": args.target})
     else:
@@ -1091,10 +1104,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("path", metavar="PATH")
     _add_json(s)
     s.set_defaults(func=cmd_snapshot_list)
-    s = ss.add_parser("restore", help="copy snapshot NAME to TARGET as a database of its own")
+    s = ss.add_parser(
+        "restore",
+        help="copy snapshot NAME to TARGET as a database of its own, or roll PATH back to "
+        "it with --in-place (needs the writer lock)",
+    )
     s.add_argument("path", metavar="PATH")
     s.add_argument("name", metavar="NAME")
-    s.add_argument("target", metavar="TARGET", help="must not exist")
+    s.add_argument("target", metavar="TARGET", nargs="?", help="must not exist")
+    s.add_argument(
+        "--in-place",
+        action="store_true",
+        help="roll the database at PATH back to the snapshot (every snapshot is kept)",
+    )
+    s.add_argument(
+        "--keep-snapshots",
+        action="store_true",
+        help="copy the database's snapshots to TARGET too",
+    )
     _add_json(s)
     s.set_defaults(func=cmd_snapshot_restore)
     s = ss.add_parser("delete", help="delete snapshot NAME (needs the writer lock)")

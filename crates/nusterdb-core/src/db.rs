@@ -256,6 +256,24 @@ impl Shared {
         }
     }
 
+    /// Counts what loading the graph had to redo towards the next save, and saves at
+    /// once if that was much (or a rebuild), so the next open (perhaps after a crash)
+    /// loads the graph instead of doing that again.
+    fn count_graph_redo(&self, st: &State) {
+        let redo = match &st.graph_load {
+            GraphLoad::Built | GraphLoad::Rebuilt { .. } => st.ids.len(),
+            GraphLoad::Loaded {
+                inserted, removed, ..
+            } => inserted + removed,
+            GraphLoad::NotPersisted => 0,
+        };
+        st.changed(redo);
+        if redo >= GRAPH_SAVE_MIN_CHANGES || matches!(st.graph_load, GraphLoad::Rebuilt { .. }) {
+            // Failing to save costs only time on the next open.
+            let _ = self.save_graph(st);
+        }
+    }
+
     fn snapshot_root(&self) -> Result<&Path> {
         match &self.location {
             Location::Path(p) => Ok(p),
@@ -735,19 +753,29 @@ impl Database {
                 let first = config
                     .as_ref()
                     .map_or_else(StorageConfig::default, |c| c.storage.clone());
-                let (store, stored) = open_follower(path, &first)?;
-                let config = match &config {
-                    Some(given) => stored.reopened_with(given)?,
-                    None => stored,
-                };
-                // Reopened if the knobs in force differ from those of the first open.
-                let store = if config.storage == first {
-                    store
-                } else {
-                    drop(store);
-                    open_follower(path, &config.storage)?.0
-                };
-                (store, config, None)
+                // Loaded here, under `follow`, so an in-place restore meanwhile is seen.
+                follow(path, || {
+                    let (store, stored) = open_follower(path, &first)?;
+                    let config = match &config {
+                        Some(given) => stored.reopened_with(given)?,
+                        None => stored,
+                    };
+                    // Reopened if the knobs in force differ from those of the first open.
+                    let store = if config.storage == first {
+                        store
+                    } else {
+                        drop(store);
+                        open_follower(path, &config.storage)?.0
+                    };
+                    let graph = graph_file(path, &config);
+                    let loaded = load_maps(
+                        &store,
+                        &config,
+                        graph.as_deref().map(|g| (io.as_ref(), g)),
+                        observer,
+                    )?;
+                    Ok((store, config, Some(loaded)))
+                })?
             }
             Location::Path(path) => {
                 let (store, config, loaded, held) =
@@ -783,22 +811,7 @@ impl Database {
         });
         if !read_only {
             if let Some(st) = shared.state.read().as_ref() {
-                // A graph rebuilt or brought up to date is saved at once, so the next
-                // open (perhaps after a crash) loads it instead of doing that again.
-                let redo = match &st.graph_load {
-                    GraphLoad::Built | GraphLoad::Rebuilt { .. } => st.ids.len(),
-                    GraphLoad::Loaded {
-                        inserted, removed, ..
-                    } => inserted + removed,
-                    GraphLoad::NotPersisted => 0,
-                };
-                st.changed(redo);
-                if redo >= GRAPH_SAVE_MIN_CHANGES
-                    || matches!(st.graph_load, GraphLoad::Rebuilt { .. })
-                {
-                    // Failing to save costs only time on the next open.
-                    let _ = shared.save_graph(st);
-                }
+                shared.count_graph_redo(st);
             }
         }
         let db = Database {
@@ -856,6 +869,9 @@ impl Database {
                 return Err(e);
             }
         };
+        // An in-place restore that a killed process committed is completed first (see
+        // `snapshot::finish_in_place`); one that never committed leaves only staging.
+        snapshot::finish_in_place(io, path)?;
         // Judged again under the lock: another process may have created it meanwhile.
         if inspect_dir(path)? == DirState::Existing {
             let first = given
@@ -1089,10 +1105,13 @@ impl Database {
     /// All or nothing: the new state is built beside the current one — a new follower
     /// of the database and every map loaded from it — and replaces it only when
     /// complete. On failure the handle keeps answering from its previous state, store
-    /// and maps alike. Searches go on meanwhile.
+    /// and maps alike. Searches go on meanwhile. After an in-place restore by the
+    /// writer ([`Database::restore_snapshot_in_place`]) it loads the restored state;
+    /// during one it waits for it to complete (see `follow`).
     ///
     /// # Errors
-    /// [`Error::Closed`]; storage or corruption errors.
+    /// [`Error::Closed`]; storage or corruption errors; [`Error::Storage`] if an
+    /// in-place restore is still not complete after [`CREATION_WAIT`].
     pub fn refresh(&self) -> Result<()> {
         if !self.shared.read_only {
             return self.ensure_open();
@@ -1101,10 +1120,13 @@ impl Database {
         let _one = self.shared.refresh_lock.lock();
         let (path, storage) =
             self.read(|st| Ok((st.store.path().to_path_buf(), st.store.storage().clone())))?;
-        let (store, _) = open_follower(&path, &storage)?;
         let graph_path = self.shared.graph_path();
-        let graph = graph_path.as_deref().map(|p| (self.shared.io.as_ref(), p));
-        let (maps, graph_load) = load_maps(&store, &self.shared.config, graph, &Unobserved)?;
+        let (store, (maps, graph_load)) = follow(&path, || {
+            let (store, _) = open_follower(&path, &storage)?;
+            let graph = graph_path.as_deref().map(|p| (self.shared.io.as_ref(), p));
+            let loaded = load_maps(&store, &self.shared.config, graph, &Unobserved)?;
+            Ok((store, loaded))
+        })?;
         let fresh = State::new(store, maps, graph_load);
         let old = {
             let mut guard = self.shared.state.write();
@@ -1209,8 +1231,93 @@ impl Database {
     /// [`Error::AlreadyExists`] for an occupied target (also one a racing restore
     /// filled first), I/O errors.
     pub fn restore_snapshot(&self, name: &str, target: &Path) -> Result<()> {
+        self.restore_snapshot_to(name, target, false)
+    }
+
+    /// [`Database::restore_snapshot`]; with `keep_snapshots` the target also gets this
+    /// database's snapshots (every readable one, copied before the target appears), so
+    /// the restored database lists them.
+    ///
+    /// # Errors
+    /// As [`Database::restore_snapshot`].
+    pub fn restore_snapshot_to(
+        &self,
+        name: &str,
+        target: &Path,
+        keep_snapshots: bool,
+    ) -> Result<()> {
         self.ensure_open()?;
-        snapshot::restore(self.shared.io.as_ref(), self.snapshot_root()?, name, target)
+        let io = self.shared.io.as_ref();
+        snapshot::restore_with(io, self.snapshot_root()?, name, target, keep_snapshots)
+    }
+
+    /// Rolls this open database back to snapshot `name`, in place; every snapshot is
+    /// kept. The snapshot is checked and loaded from a staged copy before anything
+    /// changes, then switched in by the protocol in [`crate::snapshot`] (restore in
+    /// place): a crash at any point leaves the database as it was or as the snapshot,
+    /// and the next open completes a switch that was committed. Holds the write lock
+    /// throughout: other threads see the state before or after, never between. The
+    /// handle then answers from the restored state (id map, names, payload index and
+    /// HNSW graph rebuilt from it, the graph loaded from the snapshot's graph file when
+    /// usable); the configuration in force is kept. Followers in other processes keep
+    /// their state until they refresh, which loads the restored one.
+    ///
+    /// # Errors
+    /// Refused with nothing changed: [`Error::ReadOnly`] on a follower,
+    /// [`Error::InvalidArgument`] in memory or for an unknown name,
+    /// [`Error::Closed`], [`Error::Corruption`] for a damaged snapshot,
+    /// [`Error::ConfigMismatch`] for one of another database, I/O errors before the
+    /// switch. An I/O error after the switch was committed returns
+    /// [`Error::Storage`] and leaves the handle closed; the next open completes the
+    /// restore.
+    pub fn restore_snapshot_in_place(&self, name: &str) -> Result<()> {
+        self.check_process()?;
+        if self.shared.read_only {
+            return Err(Error::ReadOnly);
+        }
+        let root = match &self.shared.location {
+            Location::Path(p) => p.clone(),
+            Location::Memory => {
+                return Err(Error::invalid(
+                    "an in-memory database has no snapshots to restore",
+                ))
+            }
+        };
+        let Some(lock) = self.lock.lock().as_ref().map(Arc::clone) else {
+            return Err(Error::Closed);
+        };
+        let mut guard = self.shared.state.write();
+        if guard.is_none() {
+            return Err(Error::Closed);
+        }
+        let io = self.shared.io.as_ref();
+        let config = &self.shared.config;
+        let mut staged = snapshot::stage_in_place(io, &root, name)?;
+        // Checked by loading it whole, as an open would, before anything changes.
+        let (loaded, stored) = load_staged(&staged.dir(), config, io)?;
+        snapshot::commit_in_place(io, &root, &mut staged)?;
+        // Committed: the old store closes before its files are replaced.
+        drop(guard.take());
+        let reopened = snapshot::finish_in_place(io, &root).and_then(|_| {
+            let store = Store::open_writer(&root, &config.storage, lock)?;
+            if stored != *config {
+                Self::store_config(&store, config)?;
+            }
+            Ok(store)
+        });
+        drop(staged);
+        let store = reopened.map_err(|e| {
+            Error::Storage(format!(
+                "the restore of snapshot {name:?} was committed but could not be \
+                 completed ({e}); the handle is closed, and the next open of {} \
+                 completes the restore",
+                root.display()
+            ))
+        })?;
+        let (maps, graph_load) = loaded;
+        let st = guard.insert(State::new(store, maps, graph_load));
+        self.shared.count_graph_redo(st);
+        Ok(())
     }
 
     /// Deletes snapshot `name` (also a damaged one), waiting for restores of it in
@@ -1396,6 +1503,87 @@ fn try_open_follower(
             unfinished("the database was created but not initialised (it holds no record yet)"),
         )),
         Err(e) => Err(e),
+    }
+}
+
+/// Loads the staged copy of an in-place restore at `dir` as a writer's open would (a
+/// frozen store, which writes nothing), checking that it is a database of the same
+/// structure as `config`; returns the maps and the copy's stored config.
+fn load_staged(
+    dir: &Path,
+    config: &DatabaseConfig,
+    io: &dyn FileIo,
+) -> Result<(Loaded, DatabaseConfig)> {
+    let lock = WriterLock::acquire(dir)?;
+    let frozen = Store::open_frozen(dir, &config.storage, &lock)?;
+    let stored = read_stored_config(&frozen)?;
+    // Structural fields must agree (a snapshot of another database is refused).
+    stored.reopened_with(config)?;
+    let graph = graph_file(dir, config);
+    let loaded = load_maps(
+        &frozen,
+        config,
+        graph.as_deref().map(|g| (io, g)),
+        &Unobserved,
+    )?;
+    Ok((loaded, stored))
+}
+
+/// What a follower's load depends on: whether an in-place restore is pending, and
+/// which `CURRENT` file the directory has (every restore renames a new one in).
+#[derive(PartialEq, Eq)]
+struct FollowStamp {
+    pending: bool,
+    current: Option<(u64, u64)>,
+}
+
+fn follow_stamp(path: &Path) -> FollowStamp {
+    let current = std::fs::metadata(path.join("CURRENT")).ok().map(|m| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            (m.dev(), m.ino())
+        }
+        #[cfg(not(unix))]
+        {
+            let t = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+            (
+                m.len(),
+                t.map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            )
+        }
+    });
+    FollowStamp {
+        pending: snapshot::restore_pending(path),
+        current,
+    }
+}
+
+/// Runs a follower's open-and-load `attempt` of the database at `path` so that it never
+/// loads a mix of states across an in-place restore: not while one is pending, and
+/// again if one happened during the attempt (`CURRENT` replaced). Waits up to
+/// [`CREATION_WAIT`] for a pending one to complete.
+fn follow<T>(path: &Path, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
+    let deadline = Instant::now() + CREATION_WAIT;
+    loop {
+        let before = follow_stamp(path);
+        if !before.pending {
+            let out = attempt();
+            if follow_stamp(path) == before {
+                return out;
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Storage(format!(
+                "{}: an in-place restore of a snapshot is in progress, or was interrupted \
+                 (opening the database as the writer completes it); try again",
+                path.display()
+            )));
+        }
+        std::thread::sleep(CREATION_POLL);
     }
 }
 

@@ -17,11 +17,25 @@
 //!   exist, or be an empty directory): the target is absent or complete, never half.
 //! - **Delete** renames the snapshot to `<snapshots>/.deleting-<pid>-<n>/db` before
 //!   removing its files, so listing never shows a half-deleted one.
+//! - **Restore in place** (the open database rolled back, see [`stage_in_place`]) copies
+//!   the snapshot's files (tables hard-linked) into `<db>/.in-place-restore-<pid>-<n>/db`,
+//!   fsyncs them, and
+//!   commits by writing the marker `<db>/nusterdb.restore` atomically (a temporary file
+//!   renamed, the directory fsync'd). The marker lists the staged files; from then on
+//!   the switch is rolled forward by [`finish_in_place`], in the restoring handle or by
+//!   the next writer open after a crash: each staged file still in staging is renamed
+//!   into `<db>` (`CURRENT` last), every other regular file of `<db>` except the lock
+//!   files and the marker is removed, the directory is fsync'd, and only then the marker
+//!   is removed. Each step can be redone, so a crash anywhere gives, on the next open,
+//!   the old database (no marker) or the snapshot's (marker rolled forward). A marker
+//!   whose staging directory is gone is a commit that failed before anything moved, and
+//!   is discarded. Followers wait while the marker exists (see `Database::refresh`).
 //!
 //! Staging directories are owned through an OS lock on their `staging.lock`, which the
 //! OS drops when the owner dies; one whose lock can be taken is left over from a killed
-//! process and is removed by the next create, delete or prune (snapshot staging) or the
-//! next restore to the same target (restore staging). Names starting with `.` are not
+//! process and is removed by the next create, delete or prune (snapshot staging), the
+//! next restore to the same target (restore staging), or the next writer open or
+//! in-place restore (in-place staging without a marker). Names starting with `.` are not
 //! snapshot names, so listing never shows them.
 //!
 //! **Pinning.** A restore holds a shared OS lock on the snapshot's lock file while it
@@ -47,7 +61,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::{Error, Result};
 use crate::metadata::{now_unix, Metadata, Value};
 use crate::storage::codec::{decode_metadata, encode_metadata};
-use crate::storage::fileio::{write_synced, FileIo, OsIo};
+use crate::storage::fileio::{write_atomic, write_synced, FileIo, OsIo};
 use crate::storage::lock::LOCK_FILE;
 
 const MAGIC: &[u8; 8] = b"NDBSNAP1";
@@ -68,6 +82,12 @@ pub const AUTO_FIELD: &str = "nusterdb.auto";
 const CREATING: &str = ".creating-";
 const DELETING: &str = ".deleting-";
 const RESTORING: &str = ".restoring-";
+/// Staging directories of in-place restores, inside the database directory.
+const IN_PLACE: &str = ".in-place-restore-";
+/// The marker of a committed in-place restore, in the database directory.
+pub const RESTORE_MARKER: &str = "nusterdb.restore";
+/// Magic bytes of the marker.
+const MARKER_MAGIC: &[u8; 8] = b"NDBRSTR1";
 /// The owner's lock file inside a staging directory.
 const STAGING_LOCK: &str = "staging.lock";
 /// The directory inside a staging directory that is renamed out when complete.
@@ -261,6 +281,9 @@ fn try_lock_file(path: &Path) -> Result<Option<File>> {
 struct Staging {
     dir: PathBuf,
     lock: Option<File>,
+    /// Left in place when dropped (a committed in-place restore's, which the marker
+    /// names until the restore is complete).
+    keep: bool,
 }
 
 impl Staging {
@@ -280,6 +303,7 @@ impl Staging {
                 return Ok(Self {
                     dir,
                     lock: Some(lock),
+                    keep: false,
                 });
             }
         }
@@ -294,7 +318,9 @@ impl Drop for Staging {
     fn drop(&mut self) {
         // Unlocked first: some systems cannot remove a directory with an open file in it.
         drop(self.lock.take());
-        let _ = fs::remove_dir_all(&self.dir);
+        if !self.keep {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -699,6 +725,22 @@ pub fn delete(db: &Path, name: &str) -> Result<()> {
 /// [`Error::AlreadyExists`] for an occupied target (also when a racing restore filled
 /// it first), I/O errors (nothing is left at the target).
 pub fn restore(io: &dyn FileIo, db: &Path, name: &str, target: &Path) -> Result<()> {
+    restore_with(io, db, name, target, false)
+}
+
+/// [`restore`], and with `keep_snapshots` the database's snapshots too: every readable
+/// one is copied into the target's snapshots directory before the target appears, so
+/// the restored database lists them.
+///
+/// # Errors
+/// As [`restore`].
+pub fn restore_with(
+    io: &dyn FileIo,
+    db: &Path,
+    name: &str,
+    target: &Path,
+    keep_snapshots: bool,
+) -> Result<()> {
     validate_name(name)?;
     let file_name = target
         .file_name()
@@ -732,20 +774,12 @@ pub fn restore(io: &dyn FileIo, db: &Path, name: &str, target: &Path) -> Result<
     fs::create_dir_all(&parent).map_err(io_err(&parent))?;
     let staging = Staging::create(&parent, &prefix)?;
     let work = staging.work();
-    fs::create_dir(&work).map_err(io_err(&work))?;
-    for entry in fs::read_dir(&src).map_err(io_err(&src))? {
-        let entry = entry.map_err(io_err(&src))?;
-        let entry_name = entry.file_name();
-        if entry_name == MANIFEST {
-            continue;
-        }
-        let from = entry.path();
-        let mut reader = File::open(&from).map_err(io_err(&from))?;
-        let to = work.join(&entry_name);
-        write_synced(io, &to, |w| std::io::copy(&mut reader, w).map(drop)).map_err(io_err(&to))?;
-    }
-    io.sync_dir(&work).map_err(io_err(&work))?;
+    copy_snapshot_files(io, &src, &work, false)?;
     drop(pin);
+    if keep_snapshots {
+        copy_snapshots_dir(io, db, &work)?;
+        io.sync_dir(&work).map_err(io_err(&work))?;
+    }
     // An empty directory at the target is replaced (a rename does that on Unix only).
     if is_empty_dir(target) {
         let _ = fs::remove_dir(target);
@@ -757,6 +791,281 @@ pub fn restore(io: &dyn FileIo, db: &Path, name: &str, target: &Path) -> Result<
     }
     drop(staging);
     Ok(())
+}
+
+/// Copies the files of snapshot directory `src` into the fresh directory `work`
+/// (leaving out the manifest), fsyncing each file and then `work`; returns the names
+/// copied. With `link_tables`, table files (`*.sst`, never changed once written) are
+/// hard-linked when the file system allows, as the checkpoint that made the snapshot
+/// did; everything else is copied through `io`. A restore to a target of its own copies
+/// everything, so the restored database's own files share nothing with the snapshot.
+fn copy_snapshot_files(
+    io: &dyn FileIo,
+    src: &Path,
+    work: &Path,
+    link_tables: bool,
+) -> Result<Vec<String>> {
+    fs::create_dir(work).map_err(io_err(work))?;
+    let mut names = Vec::new();
+    for entry in fs::read_dir(src).map_err(io_err(src))? {
+        let entry = entry.map_err(io_err(src))?;
+        let entry_name = entry.file_name();
+        if entry_name == MANIFEST {
+            continue;
+        }
+        let from = entry.path();
+        let to = work.join(&entry_name);
+        let is_table = link_tables
+            && Path::new(&entry_name)
+                .extension()
+                .is_some_and(|x| x == "sst");
+        if !(is_table && fs::hard_link(&from, &to).is_ok()) {
+            let mut reader = File::open(&from).map_err(io_err(&from))?;
+            write_synced(io, &to, |w| std::io::copy(&mut reader, w).map(drop))
+                .map_err(io_err(&to))?;
+        }
+        names.push(entry_name.to_string_lossy().into_owned());
+    }
+    io.sync_dir(work).map_err(io_err(work))?;
+    Ok(names)
+}
+
+/// Copies every readable snapshot of the database at `db` into `<work>/snapshots`, each
+/// pinned while it is copied (one deleted meanwhile is left out), so the database made
+/// of `work` lists them too.
+fn copy_snapshots_dir(io: &dyn FileIo, db: &Path, work: &Path) -> Result<()> {
+    let root = snapshots_dir(db);
+    let out = snapshots_dir(work);
+    fs::create_dir(&out).map_err(io_err(&out))?;
+    for info in list(db)? {
+        let (src, pin) = match pin(&root, &info.name) {
+            Ok(p) => p,
+            Err(Error::InvalidArgument(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        let to = out.join(&info.name);
+        copy_snapshot_files(io, &src, &to, true)?;
+        let manifest = src.join(MANIFEST);
+        let bytes = fs::read(&manifest).map_err(io_err(&manifest))?;
+        let copy = to.join(MANIFEST);
+        write_synced(io, &copy, |w| w.write_all(&bytes)).map_err(io_err(&copy))?;
+        io.sync_dir(&to).map_err(io_err(&to))?;
+        drop(pin);
+    }
+    io.sync_dir(&out).map_err(io_err(&out))
+}
+
+/// An in-place restore staged by [`stage_in_place`]: the snapshot's files, complete and
+/// durable, in a staging directory inside the database directory. Dropping it before
+/// [`commit_in_place`] removes them; the database is untouched until then.
+pub struct StagedRestore {
+    staging: Staging,
+    /// The staged files that replace the database's (the lock file is not among them).
+    files: Vec<String>,
+}
+
+impl StagedRestore {
+    /// The staged copy: a database directory (with its own lock file) that
+    /// [`crate::storage::Store::open_frozen`] can read to check and load it.
+    pub fn dir(&self) -> PathBuf {
+        self.staging.work()
+    }
+}
+
+/// Stages the in-place restore of snapshot `name` of the database at `db` (first step
+/// of the protocol in the module docs). The snapshot is pinned while it is copied, and
+/// its manifest must decode. Stale staging directories of killed restores go first.
+///
+/// # Errors
+/// A bad name or no such snapshot ([`Error::InvalidArgument`]), a damaged one
+/// ([`Error::Corruption`]), I/O errors; nothing is left behind.
+pub fn stage_in_place(io: &dyn FileIo, db: &Path, name: &str) -> Result<StagedRestore> {
+    validate_name(name)?;
+    if restore_pending(db) {
+        // Only a withdrawn commit (its staging gone, nothing moved) can be here while
+        // the database is open: a failure after a commit closes the handle.
+        let marker = db.join(RESTORE_MARKER);
+        let staging = fs::read(&marker)
+            .ok()
+            .and_then(|b| decode_marker(&b).ok())
+            .map(|(staging, _)| db.join(staging));
+        if staging.is_none_or(|s| s.exists()) {
+            return Err(Error::Storage(format!(
+                "{}: an earlier in-place restore was committed but not completed; \
+                 reopen the database to complete it",
+                db.display()
+            )));
+        }
+        io.remove_file(&marker).map_err(io_err(&marker))?;
+        io.sync_dir(db).map_err(io_err(db))?;
+    }
+    clean_stale(db, IN_PLACE);
+    let (src, pin) = pin(&snapshots_dir(db), name)?;
+    read_info(&src)?;
+    let staging = Staging::create(db, IN_PLACE)?;
+    let work = staging.work();
+    let mut files = copy_snapshot_files(io, &src, &work, true)?;
+    drop(pin);
+    files.retain(|f| f != LOCK_FILE);
+    if !files.iter().any(|f| f == "CURRENT") {
+        return Err(Error::Corruption {
+            path: src,
+            detail: "the snapshot has no RocksDB CURRENT file".into(),
+        });
+    }
+    // CURRENT last: until it is replaced the directory still names the old MANIFEST.
+    files.sort_by_key(|f| (f == "CURRENT", f.clone()));
+    Ok(StagedRestore { staging, files })
+}
+
+fn encode_marker(staging: &str, files: &[String]) -> Vec<u8> {
+    let mut out = MARKER_MAGIC.to_vec();
+    for line in std::iter::once(staging).chain(files.iter().map(String::as_str)) {
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// The staging directory name and the file list of a marker.
+fn decode_marker(bytes: &[u8]) -> std::result::Result<(String, Vec<String>), String> {
+    if bytes.len() < MARKER_MAGIC.len() + 4 {
+        return Err("restore marker too short".into());
+    }
+    let (content, crc_bytes) = bytes.split_at(bytes.len() - 4);
+    let mut crc = [0u8; 4];
+    crc.copy_from_slice(crc_bytes);
+    if crc32fast::hash(content) != u32::from_le_bytes(crc) || &content[..8] != MARKER_MAGIC {
+        return Err("restore marker checksum or magic mismatch".into());
+    }
+    let text = std::str::from_utf8(&content[8..]).map_err(|e| e.to_string())?;
+    let mut lines = text.lines().map(str::to_string);
+    let staging = lines
+        .next()
+        .ok_or("restore marker names no staging directory")?;
+    let files: Vec<String> = lines.collect();
+    // Plain names only: the marker must not send renames or removals elsewhere.
+    let plain = |n: &str| !n.is_empty() && !n.contains(['/', '\\']) && n != "." && n != "..";
+    if !is_staging_name(&staging, IN_PLACE) || !files.iter().all(|f| plain(f)) {
+        return Err("restore marker holds a name that is not ours".into());
+    }
+    Ok((staging, files))
+}
+
+/// Commits a staged in-place restore: writes the marker (atomically, durably). On
+/// success the restore is decided and [`finish_in_place`] must complete it (the caller
+/// closes its store first). On error nothing was committed, unless the marker is there
+/// all the same (a failed directory sync after the rename): then this makes it durable
+/// or, failing that, takes it away.
+///
+/// # Errors
+/// I/O errors: nothing committed, the database as it was.
+pub fn commit_in_place(io: &dyn FileIo, db: &Path, staged: &mut StagedRestore) -> Result<()> {
+    let staging_name = staged
+        .staging
+        .dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let marker = db.join(RESTORE_MARKER);
+    let bytes = encode_marker(&staging_name, &staged.files);
+    // From the commit on, the staged files belong to the marker: only
+    // `finish_in_place` removes them, after the marker.
+    let committed = |staged: &mut StagedRestore| {
+        staged.staging.keep = true;
+        Ok(())
+    };
+    match write_atomic(io, &marker, |w| w.write_all(&bytes)) {
+        Ok(()) => committed(staged),
+        Err(e) => {
+            if marker.symlink_metadata().is_ok() {
+                if io.sync_dir(db).is_ok() {
+                    return committed(staged);
+                }
+                // Not known durable: withdrawn. Should it survive a crash anyway, its
+                // staging directory (removed as `staged` drops) is gone, and the next
+                // open discards it.
+                let _ = io.remove_file(&marker);
+                let _ = io.sync_dir(db);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Completes (rolls forward) a committed in-place restore of the database at `db`, if
+/// its marker is there; then removes stale staging directories of restores that never
+/// committed. Called with the writer lock held and no store open on `db`. Returns
+/// whether a restore was completed.
+///
+/// # Errors
+/// I/O errors (the marker stays, and the next call redoes the steps), a damaged marker
+/// or a staged file missing from both places ([`Error::Corruption`]).
+pub fn finish_in_place(io: &dyn FileIo, db: &Path) -> Result<bool> {
+    let marker = db.join(RESTORE_MARKER);
+    let done = match fs::read(&marker) {
+        Ok(bytes) => {
+            let (staging, files) = decode_marker(&bytes).map_err(|detail| Error::Corruption {
+                path: marker.clone(),
+                detail,
+            })?;
+            let stage_dir = db.join(&staging);
+            if stage_dir.is_dir() {
+                roll_forward(io, db, &stage_dir.join(STAGED), &files)?;
+            }
+            // Whether rolled forward or a withdrawn commit (its staging gone before
+            // anything moved), the marker goes last.
+            io.remove_file(&marker).map_err(io_err(&marker))?;
+            io.sync_dir(db).map_err(io_err(db))?;
+            let _ = fs::remove_dir_all(&stage_dir);
+            true
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => return Err(io_err(&marker)(e)),
+    };
+    // A temporary marker of a commit that never completed.
+    let _ = fs::remove_file(crate::storage::fileio::tmp_path(&marker));
+    clean_stale(db, IN_PLACE);
+    Ok(done)
+}
+
+/// Whether an in-place restore of the database at `db` is committed and not yet
+/// completed (its marker exists).
+pub fn restore_pending(db: &Path) -> bool {
+    db.join(RESTORE_MARKER).symlink_metadata().is_ok()
+}
+
+/// The redoable steps of [`finish_in_place`]: the staged files into `db`, the others
+/// out, the directory synced.
+fn roll_forward(io: &dyn FileIo, db: &Path, work: &Path, files: &[String]) -> Result<()> {
+    for f in files {
+        let from = work.join(f);
+        let to = db.join(f);
+        if from.symlink_metadata().is_ok() {
+            io.rename(&from, &to).map_err(io_err(&to))?;
+        } else if to.symlink_metadata().is_err() {
+            return Err(Error::Corruption {
+                path: work.to_path_buf(),
+                detail: format!("the staged file {f} of an in-place restore is missing"),
+            });
+        }
+    }
+    io.sync_dir(db).map_err(io_err(db))?;
+    let keep =
+        |n: &str| files.iter().any(|f| f == n) || matches!(n, LOCK_FILE | "LOCK" | RESTORE_MARKER);
+    for entry in fs::read_dir(db).map_err(io_err(db))? {
+        let entry = entry.map_err(io_err(db))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // Directories (the snapshots, staging) stay; so does anything not a file.
+        if keep(&name) || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        io.remove_file(&entry.path())
+            .map_err(io_err(&entry.path()))?;
+    }
+    io.sync_dir(db).map_err(io_err(db))
 }
 
 /// A name for an automatic snapshot taken now.
@@ -817,6 +1126,32 @@ mod tests {
             assert!(decode_manifest(&bad).is_err(), "flip at {i} undetected");
         }
         assert!(decode_manifest(&bytes[..bytes.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn restore_markers_round_trip_and_damage_is_detected() {
+        let files = vec!["000009.sst".to_string(), "CURRENT".to_string()];
+        let bytes = encode_marker(".in-place-restore-12-3", &files);
+        assert_eq!(
+            decode_marker(&bytes).unwrap(),
+            (".in-place-restore-12-3".to_string(), files)
+        );
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x40;
+            assert!(decode_marker(&bad).is_err(), "flip at {i} undetected");
+        }
+        assert!(decode_marker(&bytes[..bytes.len() - 1]).is_err());
+        // Names that would send a rename or a removal elsewhere are refused.
+        for (staging, file) in [
+            ("../x", "CURRENT"),
+            (".in-place-restore-1-2", "../CURRENT"),
+            (".in-place-restore-1-2", "a/b"),
+            (".in-place-restore-1-2", ".."),
+        ] {
+            let m = encode_marker(staging, &[file.to_string()]);
+            assert!(decode_marker(&m).is_err(), "{staging} {file}");
+        }
     }
 
     #[test]

@@ -1046,15 +1046,31 @@ impl PyNusterDB {
         Ok(out)
     }
 
-    /// Copies snapshot `name` to `target_path` as a database of its own.
+    /// Restores snapshot `name`: with `target_path`, copies it there as a database of
+    /// its own (with this database's snapshots when `keep_snapshots`); without, rolls
+    /// this open database back to it in place, every snapshot kept — so an explicit
+    /// `keep_snapshots=False` without a target is refused rather than ignored.
+    #[pyo3(signature = (name, target_path = None, keep_snapshots = None))]
     fn restore_snapshot(
         &self,
         py: Python<'_>,
         name: SnapshotName,
-        target_path: FsPath,
+        target_path: Option<FsPath>,
+        keep_snapshots: Option<bool>,
     ) -> PyResult<()> {
-        py.detach(|| self.db.restore_snapshot(&name, &target_path))
-            .py()
+        match target_path {
+            Some(target) => py
+                .detach(|| {
+                    self.db
+                        .restore_snapshot_to(&name, &target, keep_snapshots.unwrap_or(false))
+                })
+                .py(),
+            None if keep_snapshots == Some(false) => Err(InvalidArgumentError::new_err(
+                "keep_snapshots=False needs a target_path: a restore in place (no target) \
+                 always keeps every snapshot",
+            )),
+            None => py.detach(|| self.db.restore_snapshot_in_place(&name)).py(),
+        }
     }
 
     /// Deletes snapshot `name`.
