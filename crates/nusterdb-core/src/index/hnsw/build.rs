@@ -112,13 +112,8 @@ impl HnswIndex {
         self.repair_around(slot, &mut s);
     }
 
-    /// [`crate::index::VectorIndex::abandon`]: the nodes become tombstones at once,
-    /// without the repair a removal does. A node that was never in any answer need not
-    /// be cut out of its neighbours' lists: like every tombstone it still routes
-    /// searches (they step through it and never return it), and a later
-    /// [`HnswIndex::remove_one`]-style repair of a neighbour drops it. This is what
-    /// lets a bulk write stopped by Ctrl-C return at once however much it had linked.
-    pub fn abandon(&mut self, slots: &[u32]) {
+    /// Makes the live slots of `slots` tombstones (no repair); returns them.
+    fn tombstone(&mut self, slots: &[u32]) -> RoaringBitmap {
         let mut gone = RoaringBitmap::new();
         for &slot in slots {
             if self.is_live(slot) {
@@ -128,6 +123,17 @@ impl HnswIndex {
                 gone.insert(slot);
             }
         }
+        gone
+    }
+
+    /// [`crate::index::VectorIndex::abandon`]: the nodes become tombstones at once,
+    /// without the repair a removal does. A node that was never in any answer need not
+    /// be cut out of its neighbours' lists: like every tombstone it still routes
+    /// searches (they step through it and never return it), and a later
+    /// [`HnswIndex::remove_one`]-style repair of a neighbour drops it. This is what
+    /// lets a bulk write stopped by Ctrl-C return at once however much it had linked.
+    pub fn abandon(&mut self, slots: &[u32]) {
+        let gone = self.tombstone(slots);
         if self.live == 0 {
             self.reset_graph();
             return;
@@ -191,15 +197,7 @@ impl HnswIndex {
     /// from scratch instead (cheaper than repairing a graph that is mostly tombstones,
     /// and the tombstones are dropped); the last live vector's removal resets the graph.
     pub(super) fn remove_batch(&mut self, slots: &[u32]) {
-        let mut gone = RoaringBitmap::new();
-        for &slot in slots {
-            if self.is_live(slot) {
-                self.state[slot as usize] = TOMBSTONE;
-                self.live -= 1;
-                self.tombstones += 1;
-                gone.insert(slot);
-            }
-        }
+        let gone = self.tombstone(slots);
         if gone.is_empty() {
             return;
         }
