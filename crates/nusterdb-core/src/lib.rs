@@ -15,6 +15,8 @@
 //!   HNSW (approximate, walked on 8-bit codes with an exact re-rank).
 //! - [`id_map`]: external ids ↔ internal slots.
 //! - [`snapshot`]: point-in-time copies that open as databases.
+//! - [`segment`]: the files of sealed segments (so far the memory-mapped vector file),
+//!   not yet used by the database.
 //! - [`db`]: `Database`, the one module that owns the others.
 //! - [`rng`]: the small seeded generator behind `Vector::random`.
 //! - [`verify`]: the full integrity check of a database directory, as a report.
@@ -31,6 +33,7 @@ pub mod metadata;
 pub mod metric;
 pub mod progress;
 pub mod rng;
+pub mod segment;
 pub mod snapshot;
 pub mod storage;
 pub mod vector;

@@ -1,0 +1,449 @@
+//! The vector file of an immutable segment: its rows, written once, then memory-mapped.
+//!
+//! A sealed segment's vectors are never rewritten, so they need no heap copy: the file
+//! is mapped and the page cache holds the rows (a second open, a snapshot's hard link
+//! and a follower share those pages). Rows are laid out for the distance kernels as
+//! the in-RAM indexes lay them out: each at a 64-byte-aligned offset, zero-padded to a
+//! multiple of 16 floats, so a kernel reads a row straight from the mapping.
+//!
+//! # Format (version 1, little-endian)
+//! ```text
+//! header   64 B   magic "NDBVECT\0", version u32, dim u32, count u64,
+//!                 stride u32 (bytes per row, a multiple of 64), block_rows u32,
+//!                 24 reserved zero bytes, CRC-32 of the 60 bytes before it
+//! rows     count · stride B, row i at 64 + i·stride, padding zero
+//! trailer  one CRC-32 per block of block_rows rows (the last may be short),
+//!          the CRC-32 of those CRCs, magic "NDBVEND\0"
+//! ```
+//! Opening checks what costs nothing per row: the header and its CRC, the file length
+//! against dim, count and stride, the trailer's magic and CRC. The rows' block CRCs are
+//! checked by [`VectorFile::verify`] (the integrity check, or a caller that wants it),
+//! not at every open, which must not read every row. A file is written whole to a
+//! temporary name, fsync'd and renamed (`storage::fileio::write_atomic`): it exists
+//! complete or not at all.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use crate::error::{Error, Result};
+use crate::storage::fileio::{write_atomic, FileIo};
+
+/// First bytes of a vector file.
+pub const MAGIC: [u8; 8] = *b"NDBVECT\0";
+/// Last bytes of a vector file (a truncated file lacks them).
+pub const END_MAGIC: [u8; 8] = *b"NDBVEND\0";
+/// The format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Bytes before the first row.
+pub const HEADER_LEN: usize = 64;
+/// Rows per checksummed block: 4,096 rows of 384 floats is 6 MiB, small enough that
+/// a damaged block is found without reading the file twice, large enough that the
+/// trailer stays tiny.
+pub const BLOCK_ROWS: u32 = 4096;
+
+/// Bytes one row of `dim` floats takes in the file: padded to 16 floats (64 bytes),
+/// so every row starts on a cache line.
+pub fn stride_bytes(dim: usize) -> usize {
+    dim.div_ceil(16) * 64
+}
+
+/// Writes `rows` (`count · dim` floats, row-major) as the vector file at `path`,
+/// atomically (see the module docs).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when `rows` is not a whole number of rows of a non-zero
+/// `dim`; [`Error::Io`] naming the file.
+pub fn write(io: &dyn FileIo, path: &Path, dim: usize, rows: &[f32]) -> Result<()> {
+    if dim == 0 || !rows.len().is_multiple_of(dim) {
+        return Err(Error::InvalidArgument(format!(
+            "a vector file needs whole rows of a non-zero dimension: {} floats, dim {dim}",
+            rows.len()
+        )));
+    }
+    let stride = stride_bytes(dim);
+    let count = rows.len() / dim;
+    let (dim32, stride32) = match (u32::try_from(dim), u32::try_from(stride)) {
+        (Ok(d), Ok(s)) => (d, s),
+        _ => {
+            return Err(Error::InvalidArgument(format!(
+                "dimension {dim} is too large for a vector file"
+            )))
+        }
+    };
+    let header = encode_header(dim32, count as u64, stride32, BLOCK_ROWS);
+    write_atomic(io, path, |w| {
+        w.write_all(&header)?;
+        let mut crcs = Vec::with_capacity(count.div_ceil(BLOCK_ROWS as usize));
+        let mut buf = vec![0u8; stride];
+        let mut block = crc32fast::Hasher::new();
+        for (i, row) in rows.chunks_exact(dim).enumerate() {
+            for (out, x) in buf.chunks_exact_mut(4).zip(row) {
+                out.copy_from_slice(&x.to_le_bytes());
+            }
+            w.write_all(&buf)?;
+            block.update(&buf);
+            if (i + 1) % BLOCK_ROWS as usize == 0 || i + 1 == count {
+                crcs.push(std::mem::take(&mut block).finalize());
+            }
+        }
+        write_trailer(w, &crcs)
+    })
+}
+
+fn encode_header(dim: u32, count: u64, stride: u32, block_rows: u32) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[0..8].copy_from_slice(&MAGIC);
+    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[12..16].copy_from_slice(&dim.to_le_bytes());
+    h[16..24].copy_from_slice(&count.to_le_bytes());
+    h[24..28].copy_from_slice(&stride.to_le_bytes());
+    h[28..32].copy_from_slice(&block_rows.to_le_bytes());
+    let crc = crc32fast::hash(&h[..60]);
+    h[60..64].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+fn write_trailer(w: &mut dyn Write, crcs: &[u32]) -> io::Result<()> {
+    let mut bytes = Vec::with_capacity(crcs.len() * 4 + 12);
+    for c in crcs {
+        bytes.extend_from_slice(&c.to_le_bytes());
+    }
+    let all = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&all.to_le_bytes());
+    bytes.extend_from_slice(&END_MAGIC);
+    w.write_all(&bytes)
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+/// An opened (memory-mapped) vector file. Rows are read in place from the mapping.
+#[derive(Debug)]
+pub struct VectorFile {
+    path: PathBuf,
+    map: Mmap,
+    dim: usize,
+    count: usize,
+    /// Floats per row in the file (the stride in floats).
+    stride: usize,
+    block_rows: usize,
+}
+
+impl VectorFile {
+    /// Maps the vector file at `path` and checks its header, length and trailer.
+    ///
+    /// The file must not be changed while it is mapped; NusterDB never changes a
+    /// vector file once written (it is replaced by a new name, never in place).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if it cannot be opened or mapped; [`Error::Corruption`] naming
+    /// the file and what is wrong; [`Error::InvalidArgument`] on a big-endian CPU (the
+    /// rows are read in place as little-endian floats).
+    pub fn open(path: &Path) -> Result<VectorFile> {
+        if cfg!(target_endian = "big") {
+            return Err(Error::InvalidArgument(
+                "memory-mapped vector files need a little-endian CPU".into(),
+            ));
+        }
+        let io_err = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(io_err)?;
+        // SAFETY: the file is NusterDB's own, written once and never modified in place
+        // (see the module docs); a mapping of it stays valid while `map` lives.
+        let map = unsafe { Mmap::map(&file) }.map_err(io_err)?;
+        let corrupt = |detail: String| Error::Corruption {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let b = &map[..];
+        if b.len() < HEADER_LEN + 12 {
+            return Err(corrupt(format!(
+                "vector file of {} bytes is shorter than its header and trailer",
+                b.len()
+            )));
+        }
+        if b[0..8] != MAGIC {
+            return Err(corrupt("not a vector file (bad magic)".into()));
+        }
+        if crc32fast::hash(&b[..60]) != u32_at(b, 60) {
+            return Err(corrupt("vector file header checksum mismatch".into()));
+        }
+        let version = u32_at(b, 8);
+        if version != FORMAT_VERSION {
+            return Err(corrupt(format!(
+                "vector file format {version} not supported (this build reads {FORMAT_VERSION})"
+            )));
+        }
+        let dim = u32_at(b, 12) as usize;
+        let count = u64_at(b, 16);
+        let stride = u32_at(b, 24) as usize;
+        let block_rows = u32_at(b, 28) as usize;
+        if dim == 0 || stride != stride_bytes(dim) || block_rows == 0 {
+            return Err(corrupt(format!(
+                "vector file header is inconsistent: dim {dim}, stride {stride}, \
+                 block rows {block_rows}"
+            )));
+        }
+        let count = usize::try_from(count).map_err(|_| corrupt("row count overflows".into()))?;
+        let blocks = count.div_ceil(block_rows);
+        let expected = count
+            .checked_mul(stride)
+            .and_then(|r| r.checked_add(HEADER_LEN + blocks * 4 + 12));
+        if expected != Some(b.len()) {
+            return Err(corrupt(format!(
+                "vector file is {} bytes, its header says {count} rows of {dim} \
+                 (truncated or extended)",
+                b.len()
+            )));
+        }
+        if b[b.len() - 8..] != END_MAGIC {
+            return Err(corrupt("vector file trailer magic missing".into()));
+        }
+        let crcs = &b[b.len() - 12 - blocks * 4..b.len() - 12];
+        if crc32fast::hash(crcs) != u32_at(b, b.len() - 12) {
+            return Err(corrupt("vector file block checksums are damaged".into()));
+        }
+        Ok(VectorFile {
+            path: path.to_path_buf(),
+            map,
+            dim,
+            count,
+            stride: stride / 4,
+            block_rows,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Floats per vector.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Rows in the file.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// No rows.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Floats from one row's start to the next's (the row plus its zero padding).
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// Every row with its padding, as floats: row `i` at `i · stride()`.
+    pub fn padded_rows(&self) -> &[f32] {
+        let bytes = &self.map[HEADER_LEN..HEADER_LEN + self.count * self.stride * 4];
+        // SAFETY: every bit pattern is a valid f32; `align_to` only yields the
+        // correctly aligned middle part. The mapping is page-aligned and the rows start
+        // 64 bytes in, so there is no prefix or suffix (checked below).
+        let (head, floats, tail) = unsafe { bytes.align_to::<f32>() };
+        if !head.is_empty() || !tail.is_empty() {
+            return &[];
+        }
+        floats
+    }
+
+    /// Row `i` (`dim` floats), or `None` past the end.
+    pub fn row(&self, i: usize) -> Option<&[f32]> {
+        (i < self.count).then(|| {
+            let at = i * self.stride;
+            &self.padded_rows()[at..at + self.dim]
+        })
+    }
+
+    /// Checks every block of rows against its CRC (reads the whole file).
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] naming the first damaged block and its rows.
+    pub fn verify(&self) -> Result<()> {
+        let row_bytes = self.stride * 4;
+        let rows = &self.map[HEADER_LEN..HEADER_LEN + self.count * row_bytes];
+        let blocks = self.count.div_ceil(self.block_rows);
+        let crcs_at = self.map.len() - 12 - blocks * 4;
+        for (k, block) in rows.chunks(self.block_rows * row_bytes).enumerate() {
+            if crc32fast::hash(block) != u32_at(&self.map, crcs_at + 4 * k) {
+                let first = k * self.block_rows;
+                let last = (first + self.block_rows).min(self.count) - 1;
+                return Err(Error::Corruption {
+                    path: self.path.clone(),
+                    detail: format!("vector file rows {first}..={last} fail their checksum"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::storage::fileio::{FaultMode, FaultyIo, OsIo};
+    use proptest::prelude::*;
+
+    fn rows(count: usize, dim: usize, seed: u64) -> Vec<f32> {
+        let mut rng = crate::rng::SplitMix64::new(seed);
+        (0..count * dim)
+            .map(|_| rng.next_gaussian() as f32)
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Rows come back bit for bit, aligned, padding zero, for any shape.
+        #[test]
+        fn rows_round_trip(dim in 1usize..70, count in 0usize..40, seed in any::<u64>()) {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("v.bin");
+            let data = rows(count, dim, seed);
+            write(&OsIo, &p, dim, &data).unwrap();
+            let f = VectorFile::open(&p).unwrap();
+            prop_assert_eq!((f.dim(), f.len()), (dim, count));
+            prop_assert_eq!(f.stride() % 16, 0);
+            prop_assert_eq!(f.padded_rows().as_ptr() as usize % 64, 0);
+            for i in 0..count {
+                let got = f.row(i).unwrap();
+                prop_assert!(got.iter().zip(&data[i * dim..(i + 1) * dim])
+                    .all(|(a, b)| a.to_bits() == b.to_bits()));
+                let pad = &f.padded_rows()[i * f.stride() + dim..(i + 1) * f.stride()];
+                prop_assert!(pad.iter().all(|&x| x == 0.0));
+            }
+            prop_assert!(f.row(count).is_none());
+            f.verify().unwrap();
+        }
+    }
+
+    #[test]
+    fn rows_span_several_checksummed_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v.bin");
+        let n = BLOCK_ROWS as usize * 2 + 3;
+        let data = rows(n, 3, 1);
+        write(&OsIo, &p, 3, &data).unwrap();
+        let f = VectorFile::open(&p).unwrap();
+        f.verify().unwrap();
+        assert_eq!(f.row(n - 1).unwrap(), &data[(n - 1) * 3..]);
+        drop(f);
+        // A flipped bit in the last, short block is found by verify, named by rows.
+        let mut bytes = std::fs::read(&p).unwrap();
+        let at = HEADER_LEN + (n - 1) * stride_bytes(3) + 5;
+        bytes[at] ^= 0x10;
+        std::fs::write(&p, &bytes).unwrap();
+        let f = VectorFile::open(&p).unwrap();
+        let e = f.verify().unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("rows {}..={}", 2 * BLOCK_ROWS, n - 1)),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn damage_outside_the_rows_is_found_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v.bin");
+        write(&OsIo, &p, 5, &rows(10, 5, 2)).unwrap();
+        let good = std::fs::read(&p).unwrap();
+        let mut cases: Vec<(&str, Vec<u8>)> = vec![
+            ("empty", Vec::new()),
+            ("truncated", good[..good.len() - 1].to_vec()),
+            ("extended", [&good[..], &[0u8]].concat()),
+            (
+                "no trailer",
+                good[..HEADER_LEN + 10 * stride_bytes(5)].to_vec(),
+            ),
+        ];
+        for at in [
+            0usize,
+            9,
+            13,
+            17,
+            25,
+            29,
+            61,
+            good.len() - 1,
+            good.len() - 10,
+        ] {
+            let mut b = good.clone();
+            b[at] ^= 0x01;
+            cases.push(("flipped byte", b));
+        }
+        for (what, bytes) in cases {
+            std::fs::write(&p, &bytes).unwrap();
+            match VectorFile::open(&p) {
+                Err(Error::Corruption { detail, .. }) => assert!(!detail.is_empty()),
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn bad_shapes_are_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v.bin");
+        assert!(matches!(
+            write(&OsIo, &p, 0, &[]),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            write(&OsIo, &p, 3, &[1.0; 4]),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(!p.exists());
+    }
+
+    /// A write that fails at any single operation leaves the previous file whole.
+    #[test]
+    fn a_failed_write_leaves_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v.bin");
+        let old = rows(7, 4, 3);
+        let new = rows(9, 4, 4);
+        write(&OsIo, &p, 4, &old).unwrap();
+        for mode in [FaultMode::Once, FaultMode::Persistent] {
+            let mut n = 1;
+            loop {
+                let io = FaultyIo::new(n, mode, io::ErrorKind::Other);
+                let done = write(&io, &p, 4, &new);
+                let f = VectorFile::open(&p).unwrap();
+                f.verify().unwrap();
+                let got: Vec<f32> = (0..f.len())
+                    .flat_map(|i| f.row(i).unwrap().to_vec())
+                    .collect();
+                // A failed directory sync comes after the rename: then the new file
+                // is in place although the write reports the error.
+                assert!(got == old || got == new, "fault at {n}: neither file");
+                if done.is_ok() {
+                    assert_eq!(got, new, "fault at {n}");
+                }
+                if done.is_ok() && !io.has_failed() {
+                    break;
+                }
+                write(&OsIo, &p, 4, &old).unwrap();
+                n += 1;
+            }
+            assert!(n > 3, "the write has several operations to fail");
+        }
+    }
+}
