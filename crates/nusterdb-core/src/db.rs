@@ -11,34 +11,33 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 use roaring::RoaringBitmap;
-use rocksdb::WriteBatch;
 
-use crate::config::{DatabaseConfig, Fields, IndexType, StorageConfig};
+use crate::config::{DatabaseConfig, IndexType};
 use crate::error::{Error, Result};
 use crate::filter::{Filter, PayloadIndex};
 use crate::id_map::IdMap;
-use crate::ids::{IdType, Names, MAX_STR_ID_BYTES};
+use crate::ids::Names;
 use crate::index::flat::FlatIndex;
-use crate::index::hnsw::{vector_hash, HnswIndex};
+use crate::index::hnsw::HnswIndex;
 use crate::index::VectorIndex;
 use crate::metadata::Metadata;
 use crate::metric::DistanceMetric;
-use crate::progress::{in_pieces, Observer, Phase, Unobserved};
+use crate::progress::Unobserved;
 use crate::snapshot::{self, Listing, SnapshotInfo};
-use crate::storage::codec::{self, decode_config, decode_format, encode_config, encode_format};
-use crate::storage::fileio::{write_atomic, FileIo, OsIo};
+use crate::storage::fileio::{write_atomic, FileIo};
 use crate::storage::fork::ProcessToken;
-use crate::storage::keys::{CONFIG_KEY, FORMAT_KEY, METADATA_PREFIX, NAME_PREFIX, VECTOR_PREFIX};
 use crate::storage::lock::WriterLock;
-use crate::storage::lock::LOCK_FILE;
-use crate::storage::rocks::{inspect_dir, MANIFEST_UNREADABLE};
-use crate::storage::{DirState, Store};
+use crate::storage::Store;
 use crate::vector::{check_dims, check_finite, check_magnitude};
+use load::{graph_file, load_maps, read_stored_config};
 
+mod follow;
+mod load;
+mod open;
 mod records;
 
 pub use records::{Include, MetadataUpdate, PutMode, Record, Selection};
@@ -53,9 +52,6 @@ pub const GRAPH_FILE: &str = "hnsw.graph";
 /// creating (its directory holds our lock file but no initialised database yet) before
 /// it reports that there is none.
 pub const CREATION_WAIT: Duration = Duration::from_secs(10);
-
-/// The pause between a follower's attempts to open a database still being created.
-const CREATION_POLL: Duration = Duration::from_millis(20);
 
 /// A graph save is due once this many vectors changed since the last one, or an eighth
 /// of the live count if that is more: saving costs O(n), so saves stay a small share
@@ -120,8 +116,8 @@ struct State {
     ids: IdMap,
     /// String ids ↔ keys (`None` in an int-id database).
     names: Option<Names>,
-    /// The on-disk format of the store ([`codec::FORMAT_V1`] until something only
-    /// format 2 holds is written).
+    /// The on-disk format of the store ([`crate::storage::codec::FORMAT_V1`] until
+    /// something only format 2 holds is written).
     format: u32,
     index: Box<dyn VectorIndex>,
     payload: PayloadIndex,
@@ -355,617 +351,7 @@ struct Maps {
 /// The maps loaded from a store, and how the graph was.
 type Loaded = (Maps, GraphLoad);
 
-/// Reads every record from `store` into fresh in-memory structures; an HNSW graph comes
-/// from the graph file at `graph` when it is readable (see [`load_vectors_into_graph`]).
-///
-/// `observer` is told of the progress and may stop the load ([`Error::Interrupted`]):
-/// nothing is written while loading, so a stopped open leaves the files as they were.
-fn load_maps(
-    store: &Store,
-    config: &DatabaseConfig,
-    graph: Option<(&dyn FileIo, &Path)>,
-    observer: &dyn Observer,
-) -> Result<Loaded> {
-    let path = store.path().to_path_buf();
-    let load = Loading::new(store, observer);
-    let (ids, index, graph_load) = match graph {
-        Some((io, file)) => match read_graph_file(io, file, config) {
-            Ok(Some(image)) => match load_vectors_into_graph(store, config, image, &load)? {
-                Ok(loaded) => loaded,
-                Err(reason) => {
-                    let (ids, index) = load_vectors(store, config, &load)?;
-                    (ids, index, GraphLoad::Rebuilt { reason })
-                }
-            },
-            Ok(None) => {
-                let (ids, index) = load_vectors(store, config, &load)?;
-                (ids, index, GraphLoad::Built)
-            }
-            Err(reason) => {
-                let (ids, index) = load_vectors(store, config, &load)?;
-                (ids, index, GraphLoad::Rebuilt { reason })
-            }
-        },
-        None => {
-            let (ids, index) = load_vectors(store, config, &load)?;
-            (ids, index, GraphLoad::NotPersisted)
-        }
-    };
-    let mut payload = PayloadIndex::new();
-    let mut with_metadata = 0usize;
-    store.scan(METADATA_PREFIX, |id, bytes| {
-        let m = codec::decode_metadata(bytes)
-            .map_err(|d| corruption(&path, format!("metadata of {id}: {d}")))?;
-        let slot = ids
-            .slot(id)
-            .ok_or_else(|| corruption(&path, format!("metadata of {id} without a vector")))?;
-        payload.insert(slot, &m);
-        with_metadata += 1;
-        Ok(())
-    })?;
-    if with_metadata != ids.len() {
-        return Err(corruption(
-            &path,
-            format!("{} vectors but {with_metadata} metadata records", ids.len()),
-        ));
-    }
-    let names = match config.id_type {
-        IdType::Int => None,
-        IdType::Str => Some(load_names(store, &ids)?),
-    };
-    let format = match store.get(FORMAT_KEY)? {
-        Some(bytes) => decode_format(&bytes).map_err(|d| corruption(&path, d))?,
-        None => return Err(corruption(&path, "the format marker is missing")),
-    };
-    if config.id_type == IdType::Str && format < codec::FORMAT_VERSION {
-        return Err(corruption(
-            &path,
-            format!("a string-id database marked as format {format}"),
-        ));
-    }
-    let maps = Maps {
-        ids,
-        names,
-        format,
-        index,
-        payload,
-    };
-    Ok((maps, graph_load))
-}
-
-/// The string ids of a string-id store: one per stored vector, each naming a key that
-/// holds a vector.
-fn load_names(store: &Store, ids: &IdMap) -> Result<Names> {
-    let path = store.path();
-    let mut names = Names::default();
-    store.scan(NAME_PREFIX, |key, bytes| {
-        let name = codec::decode_text(bytes, MAX_STR_ID_BYTES)
-            .map_err(|d| corruption(path, format!("string id of key {key}: {d}")))?;
-        if name.is_empty() || !ids.contains(key) {
-            return Err(corruption(
-                path,
-                format!("string id record of key {key} without a vector, or empty"),
-            ));
-        }
-        names
-            .insert(name.into(), key)
-            .map_err(|d| corruption(path, d))
-    })?;
-    if names.len() != ids.len() {
-        return Err(corruption(
-            path,
-            format!("{} vectors but {} string ids", ids.len(), names.len()),
-        ));
-    }
-    Ok(names)
-}
-
-/// Every stored vector into a fresh index, handed over as one batch (an HNSW graph is
-/// then built in parallel instead of one insert at a time).
-fn load_vectors(
-    store: &Store,
-    config: &DatabaseConfig,
-    load: &Loading<'_>,
-) -> Result<(IdMap, Box<dyn VectorIndex>)> {
-    let path = store.path();
-    let mut ids = IdMap::with_capacity(config.hnsw.max_nb_elements.min(1 << 20));
-    let mut index = new_index(config, 0);
-    let mut slots: Vec<u32> = Vec::new();
-    let mut data: Vec<f32> = Vec::new();
-    let dim = config.dim;
-    store.scan(VECTOR_PREFIX, |id, bytes| {
-        let start = data.len();
-        data.resize(start + dim, 0.0);
-        codec::decode_vector_into(bytes, &mut data[start..])
-            .map_err(|d| corruption(path, format!("vector {id}: {d}")))?;
-        slots.push(ids.assign(id)?);
-        load.record()
-    })?;
-    let items: Vec<(u32, &[f32])> = slots.iter().copied().zip(data.chunks_exact(dim)).collect();
-    load.index(index.as_mut(), &items)?;
-    Ok((ids, index))
-}
-
-/// Progress of an open: the records read (against RocksDB's estimate of their number)
-/// and the vectors linked, reported to an [`Observer`] that may stop the open.
-struct Loading<'a> {
-    observer: &'a dyn Observer,
-    total: u64,
-    done: std::cell::Cell<u64>,
-}
-
-impl<'a> Loading<'a> {
-    /// Records between two observer calls while reading.
-    const EVERY: u64 = 4096;
-
-    fn new(store: &Store, observer: &'a dyn Observer) -> Self {
-        // Vectors are about half the keys (one metadata record each).
-        let total = store
-            .int_property("rocksdb.estimate-num-keys")
-            .map_or(0, |k| k / 2);
-        Self {
-            observer,
-            total,
-            done: std::cell::Cell::new(0),
-        }
-    }
-
-    /// One vector record read.
-    fn record(&self) -> Result<()> {
-        let done = self.done.get() + 1;
-        self.done.set(done);
-        if done.is_multiple_of(Self::EVERY)
-            && !self
-                .observer
-                .step(Phase::Loading, done, self.total.max(done))
-        {
-            return Err(Error::Interrupted("loading"));
-        }
-        Ok(())
-    }
-
-    /// Links `items` into `index` in pieces the observer may stop between.
-    fn index(&self, index: &mut dyn VectorIndex, items: &[(u32, &[f32])]) -> Result<()> {
-        in_pieces(items, 256, Phase::Indexing, self.observer, |piece| {
-            index.insert_many(piece)
-        })
-        .map_err(|_| Error::Interrupted("indexing"))
-    }
-}
-
-/// Ids and an index brought up to date from a graph file.
-type LoadedGraph = (IdMap, Box<dyn VectorIndex>, GraphLoad);
-
-/// The graph file, if there is one: `Ok(None)` when absent, `Err(reason)` when it
-/// cannot be used.
-fn read_graph_file(
-    io: &dyn FileIo,
-    file: &Path,
-    config: &DatabaseConfig,
-) -> std::result::Result<Option<crate::index::hnsw::GraphImage>, String> {
-    let bytes = match io.read(file) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", file.display())),
-    };
-    HnswIndex::read_graph(&bytes, config.dim, config.distance_metric, &config.hnsw)
-        .map(Some)
-        .map_err(|d| format!("{}: {d}", file.display()))
-}
-
-/// Brings a saved graph up to date with RocksDB, the source of truth. Matching is by
-/// content, not by a sequence number, so any saved graph can be reconciled with any
-/// state of the store — also one that lost unsynced writes the graph had seen (a
-/// power cut under point-in-time recovery), or a snapshot's:
-/// - a stored id in the same slot with the same vector (same [`vector_hash`]) keeps its
-///   node as saved;
-/// - a stored id whose vector changed is re-linked; an id the graph lacks is inserted
-///   (all in one parallel batch);
-/// - a node whose id RocksDB no longer holds is removed (tombstone and repair).
-///
-/// The outer error is a storage failure; the inner one a graph that does not fit the
-/// store (ids clash), which the caller answers by rebuilding.
-fn load_vectors_into_graph(
-    store: &Store,
-    config: &DatabaseConfig,
-    image: crate::index::hnsw::GraphImage,
-    load: &Loading<'_>,
-) -> Result<std::result::Result<LoadedGraph, String>> {
-    let path = store.path();
-    let dim = config.dim;
-    let crate::index::hnsw::GraphImage {
-        mut index,
-        ids,
-        hashes,
-    } = image;
-    let mut ids = match IdMap::from_slots(ids) {
-        Ok(m) => m,
-        Err(d) => return Ok(Err(format!("graph file: {d}"))),
-    };
-    let mut seen = RoaringBitmap::new();
-    let mut row = vec![0f32; dim];
-    let mut pending_ids: Vec<u64> = Vec::new();
-    let mut pending: Vec<f32> = Vec::new();
-    let mut changed: Vec<u32> = Vec::new();
-    let mut reused = 0usize;
-    store.scan(VECTOR_PREFIX, |id, bytes| {
-        codec::decode_vector_into(bytes, &mut row)
-            .map_err(|d| corruption(path, format!("vector {id}: {d}")))?;
-        match ids.slot(id) {
-            Some(s) if index.restore_row(s, &row) => {
-                seen.insert(s);
-                if hashes[s as usize] == vector_hash(&row) {
-                    reused += 1;
-                } else {
-                    changed.push(s);
-                }
-            }
-            _ => {
-                pending_ids.push(id);
-                pending.extend_from_slice(&row);
-            }
-        }
-        load.record()
-    })?;
-    let gone: Vec<u64> = (0..ids.slot_extent() as u32)
-        .filter(|&s| !seen.contains(s))
-        .filter_map(|s| ids.id(s))
-        .collect();
-    let gone_slots: Vec<u32> = gone.iter().filter_map(|&id| ids.release(id)).collect();
-    index.remove_many(&gone_slots);
-    // Changed vectors: re-linked by the batch below (a live slot is replaced). Their
-    // rows already hold the stored vector.
-    let changed_rows: Vec<Vec<f32>> = changed
-        .iter()
-        .map(|&s| index.get(s).map(<[f32]>::to_vec).unwrap_or_default())
-        .collect();
-    let mut items: Vec<(u32, &[f32])> = Vec::with_capacity(pending_ids.len() + changed.len());
-    for (&id, v) in pending_ids.iter().zip(pending.chunks_exact(dim)) {
-        items.push((ids.assign(id)?, v));
-    }
-    for (&s, v) in changed.iter().zip(&changed_rows) {
-        items.push((s, v));
-    }
-    let inserted = items.len();
-    load.index(&mut index, &items)?;
-    drop(items);
-    Ok(Ok((
-        ids,
-        Box::new(index),
-        GraphLoad::Loaded {
-            reused,
-            inserted,
-            removed: gone.len(),
-        },
-    )))
-}
-
-/// Where the HNSW graph of the database at `dir` is saved; `None` for a flat index.
-fn graph_file(dir: &Path, config: &DatabaseConfig) -> Option<PathBuf> {
-    (config.index_type == IndexType::Hnsw).then(|| dir.join(GRAPH_FILE))
-}
-
-/// Reads and checks the format marker and config of an existing store.
-fn read_stored_config(store: &Store) -> Result<DatabaseConfig> {
-    let path = store.path();
-    // The directory holds NusterDB's lock file (`inspect_dir` sent everything else
-    // away as `NotADatabase`): a missing marker is damage.
-    let format = store.get(FORMAT_KEY)?.ok_or_else(|| {
-        corruption(
-            path,
-            "not a NusterDB database: the format marker is missing",
-        )
-    })?;
-    decode_format(&format).map_err(|d| corruption(path, d))?;
-    let cfg = store
-        .get(CONFIG_KEY)?
-        .ok_or_else(|| corruption(path, "the stored configuration is missing"))?;
-    decode_config(&cfg).map_err(|d| corruption(path, d))
-}
-
 impl Database {
-    /// Opens or creates a database.
-    ///
-    /// - New location: `config` is required and stored.
-    /// - Existing database: its stored config is used, with the fields a given
-    ///   `config` states ([`DatabaseConfig::stated`]) applied by
-    ///   [`DatabaseConfig::reopened_with`]: stated structural fields must agree or the
-    ///   open fails with [`Error::ConfigMismatch`]; stated runtime knobs are applied,
-    ///   and a writer stores them as the new stored config.
-    /// - `read_only`: a follower that works beside a live writer.
-    ///
-    /// # Errors
-    /// Locked, corrupt or foreign directories, config mismatches, I/O errors.
-    pub fn open(
-        location: Location,
-        config: Option<DatabaseConfig>,
-        read_only: bool,
-    ) -> Result<Database> {
-        Self::open_observed(location, config, read_only, &Unobserved)
-    }
-
-    /// [`Database::open`] watched by `observer`, which is told how the loading and the
-    /// graph build go and may stop them: the open then fails with
-    /// [`Error::Interrupted`], having written nothing.
-    ///
-    /// # Errors
-    /// As [`Database::open`]; [`Error::Interrupted`].
-    pub fn open_observed(
-        location: Location,
-        config: Option<DatabaseConfig>,
-        read_only: bool,
-        observer: &dyn Observer,
-    ) -> Result<Database> {
-        Self::open_inner(location, config, read_only, Arc::new(OsIo), observer)
-    }
-
-    /// [`Database::open`] with the files NusterDB writes itself (the graph file) going
-    /// through `io` — a [`crate::storage::fileio::FaultyIo`] in fault-injection tests.
-    ///
-    /// # Errors
-    /// As [`Database::open`].
-    pub fn open_with_io(
-        location: Location,
-        config: Option<DatabaseConfig>,
-        read_only: bool,
-        io: Arc<dyn FileIo>,
-    ) -> Result<Database> {
-        Self::open_inner(location, config, read_only, io, &Unobserved)
-    }
-
-    fn open_inner(
-        location: Location,
-        config: Option<DatabaseConfig>,
-        read_only: bool,
-        io: Arc<dyn FileIo>,
-        observer: &dyn Observer,
-    ) -> Result<Database> {
-        let process = ProcessToken::current();
-        crate::storage::fork::check_usable()?;
-        if let Some(c) = &config {
-            c.validate()?;
-        }
-        if matches!(&location, Location::Path(p) if p.as_os_str().is_empty()) {
-            // An empty path would put the database's files in the working directory.
-            return Err(Error::invalid(
-                "the path is empty: give a directory, or None / \":memory:\" for an \
-                 in-memory database",
-            ));
-        }
-        let mut lock = None;
-        let (store, config, loaded) = match &location {
-            Location::Memory => {
-                if read_only {
-                    return Err(Error::invalid(
-                        "an in-memory database cannot be opened read-only",
-                    ));
-                }
-                let config = config
-                    .ok_or_else(|| {
-                        Error::invalid("an in-memory database needs a dimension or a config")
-                    })?
-                    .stating(Fields::all());
-                let store = Store::open_in_memory(&config.storage)?;
-                Self::initialise(&store, &config)?;
-                (store, config, None)
-            }
-            Location::Path(path) if read_only => {
-                let first = config
-                    .as_ref()
-                    .map_or_else(StorageConfig::default, |c| c.storage.clone());
-                // Loaded here, under `follow`, so an in-place restore meanwhile is seen.
-                follow(path, || {
-                    let (store, stored) = open_follower(path, &first)?;
-                    let config = match &config {
-                        Some(given) => stored.reopened_with(given)?,
-                        None => stored,
-                    };
-                    // Reopened if the knobs in force differ from those of the first open.
-                    let store = if config.storage == first {
-                        store
-                    } else {
-                        drop(store);
-                        open_follower(path, &config.storage)?.0
-                    };
-                    let graph = graph_file(path, &config);
-                    let loaded = load_maps(
-                        &store,
-                        &config,
-                        graph.as_deref().map(|g| (io.as_ref(), g)),
-                        observer,
-                    )?;
-                    Ok((store, config, Some(loaded)))
-                })?
-            }
-            Location::Path(path) => {
-                let (store, config, loaded, held) =
-                    Self::open_writer(path, config, io.as_ref(), observer)?;
-                lock = Some(held);
-                (store, config, loaded)
-            }
-        };
-        let (maps, graph_load) = match loaded {
-            Some(loaded) => loaded,
-            None => {
-                let graph = match &location {
-                    Location::Path(p) => graph_file(p, &config),
-                    Location::Memory => None,
-                };
-                load_maps(
-                    &store,
-                    &config,
-                    graph.as_deref().map(|g| (io.as_ref(), g)),
-                    observer,
-                )?
-            }
-        };
-        let state = State::new(store, maps, graph_load);
-        let shared = Arc::new(Shared {
-            config,
-            location,
-            read_only,
-            state: RwLock::new(Some(state)),
-            io,
-            save_lock: Mutex::new(()),
-            refresh_lock: Mutex::new(()),
-        });
-        if !read_only {
-            if let Some(st) = shared.state.read().as_ref() {
-                shared.count_graph_redo(st);
-            }
-        }
-        let db = Database {
-            shared,
-            auto: Mutex::new(None),
-            process,
-            lock: Mutex::new(lock),
-        };
-        if db.shared.config.auto_snapshot && !read_only && db.path().is_some() {
-            db.start_auto_snapshots();
-        }
-        Ok(db)
-    }
-
-    /// Opens the writer. An existing database is checked and loaded first through a
-    /// [`Store::open_frozen`] store under the writer lock, which writes nothing: a
-    /// foreign, damaged or newer database, or one whose records cannot all be read, is
-    /// refused with its files untouched (a writer's open would already have flushed
-    /// the log into new files and rewritten the MANIFEST). The loaded maps are returned
-    /// with the store; they are `None` for a database created here.
-    ///
-    /// A creation that fails removes what it made (the files, the lock file, the
-    /// directory), so the path is left as it was found.
-    fn open_writer(
-        path: &Path,
-        given: Option<DatabaseConfig>,
-        io: &dyn FileIo,
-        observer: &dyn Observer,
-    ) -> Result<(Store, DatabaseConfig, Option<Loaded>, Arc<WriterLock>)> {
-        let not_found = || Error::NoDatabase {
-            path: path.to_path_buf(),
-            detail: "give a dimension or a config to create one".into(),
-        };
-        snapshot::refuse_writer_open(path)?;
-        // Judged first without the lock, so nothing is made in a foreign directory and
-        // nothing is made at all without a config. A database another process is
-        // creating counts as new here: the lock below then refuses this open.
-        if inspect_dir(path)? == DirState::New && given.is_none() {
-            return Err(not_found());
-        }
-        let made_dir = matches!(
-            std::fs::symlink_metadata(path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound
-        );
-        std::fs::create_dir_all(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let lock = match WriterLock::acquire(path) {
-            Ok(l) => Arc::new(l),
-            Err(e) => {
-                if made_dir && !matches!(e, Error::Locked { .. }) {
-                    let _ = std::fs::remove_dir(path);
-                }
-                return Err(e);
-            }
-        };
-        // An in-place restore that a killed process committed is completed first (see
-        // `snapshot::finish_in_place`); one that never committed leaves only staging.
-        snapshot::finish_in_place(io, path)?;
-        // Judged again under the lock: another process may have created it meanwhile.
-        if inspect_dir(path)? == DirState::Existing {
-            let first = given
-                .as_ref()
-                .map_or_else(StorageConfig::default, |g| g.storage.clone());
-            let frozen = Store::open_frozen(path, &first, &lock)?;
-            let empty = frozen.is_empty()?;
-            if empty && has_table_files(path) {
-                // Table files nothing could be read from: damage, not an empty database
-                // (which would be initialised over).
-                return Err(corruption(
-                    path,
-                    "not a NusterDB database: the format marker is missing (the data \
-                     files hold nothing readable)",
-                ));
-            }
-            if !empty {
-                let stored = read_stored_config(&frozen)?;
-                let config = match &given {
-                    Some(g) => stored.reopened_with(g)?,
-                    None => stored.clone(),
-                };
-                let storage = config.storage.clone();
-                // Recovery (the WAL recovery mode above all) must run with the knobs the
-                // writer will use, or the loaded maps could differ from its records.
-                let frozen = if storage == first {
-                    frozen
-                } else {
-                    drop(frozen);
-                    Store::open_frozen(path, &storage, &lock)?
-                };
-                let graph = graph_file(path, &config);
-                let loaded = load_maps(
-                    &frozen,
-                    &config,
-                    graph.as_deref().map(|g| (io, g)),
-                    observer,
-                )?;
-                drop(frozen);
-                let store = Store::open_writer(path, &storage, Arc::clone(&lock))?;
-                if config != stored {
-                    // Runtime knobs given at open are the stored config from now on: a
-                    // later open that states nothing runs as this one does.
-                    Self::store_config(&store, &config)?;
-                }
-                return Ok((store, config, Some(loaded), lock));
-            }
-            // Otherwise created but never initialised (a crash during creation). Created
-            // with it: every field is now in force (defaults included).
-            let config = given.ok_or_else(not_found)?.stating(Fields::all());
-            let store = Store::open_writer(path, &config.storage, Arc::clone(&lock))?;
-            Self::initialise(&store, &config)?;
-            return Ok((store, config, None, lock));
-        }
-        // A new database: empty, or only what a creation that stopped early left.
-        let before = dir_names(path)?;
-        let created = given.ok_or_else(not_found).and_then(|config| {
-            // Created with it: every field is now in force (defaults included).
-            let config = config.stating(Fields::all());
-            let store = Store::open_writer(path, &config.storage, Arc::clone(&lock))?;
-            Self::initialise(&store, &config)?;
-            Ok((store, config))
-        });
-        match created {
-            Ok((store, config)) => Ok((store, config, None, lock)),
-            Err(e) => {
-                // The store is closed; the lock is still held while the files go.
-                remove_creation(path, &before, lock, made_dir);
-                Err(e)
-            }
-        }
-    }
-
-    fn initialise(store: &Store, config: &DatabaseConfig) -> Result<()> {
-        let mut batch = WriteBatch::default();
-        // Format 1 unless the database needs 2 from the start (see `FORMAT_VERSION`).
-        let format = match config.id_type {
-            IdType::Int => codec::FORMAT_V1,
-            IdType::Str => codec::FORMAT_VERSION,
-        };
-        batch.put(FORMAT_KEY, encode_format(format));
-        batch.put(CONFIG_KEY, encode_config(config));
-        store.write(batch)?;
-        store.sync_wal()
-    }
-
-    /// Replaces the stored config (synced: it decides how the next open runs).
-    fn store_config(store: &Store, config: &DatabaseConfig) -> Result<()> {
-        let mut batch = WriteBatch::default();
-        batch.put(CONFIG_KEY, encode_config(config));
-        store.write(batch)?;
-        store.sync_wal()
-    }
-
     /// The configuration in force: the stored one, with the runtime knobs given at
     /// open applied (see [`DatabaseConfig::reopened_with`]).
     pub fn config(&self) -> &DatabaseConfig {
@@ -1098,44 +484,6 @@ impl Database {
             st.store.sync_wal()?;
             self.shared.save_graph(st)
         })
-    }
-
-    /// Catches a read-only handle up with the writer (a no-op on a writer).
-    ///
-    /// All or nothing: the new state is built beside the current one — a new follower
-    /// of the database and every map loaded from it — and replaces it only when
-    /// complete. On failure the handle keeps answering from its previous state, store
-    /// and maps alike. Searches go on meanwhile. After an in-place restore by the
-    /// writer ([`Database::restore_snapshot_in_place`]) it loads the restored state;
-    /// during one it waits for it to complete (see `follow`).
-    ///
-    /// # Errors
-    /// [`Error::Closed`]; storage or corruption errors; [`Error::Storage`] if an
-    /// in-place restore is still not complete after [`CREATION_WAIT`].
-    pub fn refresh(&self) -> Result<()> {
-        if !self.shared.read_only {
-            return self.ensure_open();
-        }
-        self.check_process()?;
-        let _one = self.shared.refresh_lock.lock();
-        let (path, storage) =
-            self.read(|st| Ok((st.store.path().to_path_buf(), st.store.storage().clone())))?;
-        let graph_path = self.shared.graph_path();
-        let (store, (maps, graph_load)) = follow(&path, || {
-            let (store, _) = open_follower(&path, &storage)?;
-            let graph = graph_path.as_deref().map(|p| (self.shared.io.as_ref(), p));
-            let loaded = load_maps(&store, &self.shared.config, graph, &Unobserved)?;
-            Ok((store, loaded))
-        })?;
-        let fresh = State::new(store, maps, graph_load);
-        let old = {
-            let mut guard = self.shared.state.write();
-            let st = guard.as_mut().ok_or(Error::Closed)?;
-            std::mem::replace(st, fresh)
-        };
-        // The old follower closes outside the lock.
-        drop(old);
-        Ok(())
     }
 
     /// Figures about the database.
@@ -1452,60 +800,6 @@ impl Database {
     }
 }
 
-/// Opens a read-only follower of the database at `path` and reads its stored config.
-///
-/// A database another process is still creating — our lock file without `CURRENT`
-/// yet, or `CURRENT` but not yet the format marker — is waited for, up to
-/// [`CREATION_WAIT`]; so is a MANIFEST a live writer replaced between reading
-/// `CURRENT` and opening it. After that wait, a creation that never finished is "no
-/// database" ([`Error::Io`], not found) and an unreadable MANIFEST is corruption.
-fn open_follower(path: &Path, storage: &StorageConfig) -> Result<(Store, DatabaseConfig)> {
-    let deadline = Instant::now() + CREATION_WAIT;
-    loop {
-        let pending = match try_open_follower(path, storage) {
-            Ok(Ok(opened)) => return Ok(opened),
-            Ok(Err(pending)) => pending,
-            Err(Error::Corruption { detail, .. }) if detail.starts_with(MANIFEST_UNREADABLE) => {
-                corruption(path, detail)
-            }
-            Err(e) => return Err(e),
-        };
-        if Instant::now() >= deadline {
-            return Err(pending);
-        }
-        std::thread::sleep(CREATION_POLL);
-    }
-}
-
-/// One attempt of [`open_follower`]: the store and config, or (inner `Err`) the error
-/// to report if the database is still not there when the wait is over.
-fn try_open_follower(
-    path: &Path,
-    storage: &StorageConfig,
-) -> Result<std::result::Result<(Store, DatabaseConfig), Error>> {
-    let unfinished = |what: &str| Error::NoDatabase {
-        path: path.to_path_buf(),
-        detail: format!("nothing to open read-only: {what}"),
-    };
-    if inspect_dir(path)? == DirState::New {
-        return if path.join(LOCK_FILE).exists() {
-            Ok(Err(unfinished(
-                "a database creation here has not finished (RocksDB's CURRENT file is missing)",
-            )))
-        } else {
-            Err(unfinished("the directory is empty or missing"))
-        };
-    }
-    let store = Store::open_read_only(path, storage)?;
-    match read_stored_config(&store) {
-        Ok(stored) => Ok(Ok((store, stored))),
-        Err(Error::Corruption { .. }) if store.is_empty()? && !has_table_files(path) => Ok(Err(
-            unfinished("the database was created but not initialised (it holds no record yet)"),
-        )),
-        Err(e) => Err(e),
-    }
-}
-
 /// Loads the staged copy of an in-place restore at `dir` as a writer's open would (a
 /// frozen store, which writes nothing), checking that it is a database of the same
 /// structure as `config`; returns the maps and the copy's stored config.
@@ -1527,118 +821,6 @@ fn load_staged(
         &Unobserved,
     )?;
     Ok((loaded, stored))
-}
-
-/// What a follower's load depends on: whether an in-place restore is pending, and
-/// which `CURRENT` file the directory has (every restore renames a new one in).
-#[derive(PartialEq, Eq)]
-struct FollowStamp {
-    pending: bool,
-    current: Option<(u64, u64)>,
-}
-
-fn follow_stamp(path: &Path) -> FollowStamp {
-    let current = std::fs::metadata(path.join("CURRENT")).ok().map(|m| {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            (m.dev(), m.ino())
-        }
-        #[cfg(not(unix))]
-        {
-            let t = m
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
-            (
-                m.len(),
-                t.map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
-            )
-        }
-    });
-    FollowStamp {
-        pending: snapshot::restore_pending(path),
-        current,
-    }
-}
-
-/// Runs a follower's open-and-load `attempt` of the database at `path` so that it never
-/// loads a mix of states across an in-place restore: not while one is pending, and
-/// again if one happened during the attempt (`CURRENT` replaced). Waits up to
-/// [`CREATION_WAIT`] for a pending one to complete.
-fn follow<T>(path: &Path, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
-    let deadline = Instant::now() + CREATION_WAIT;
-    loop {
-        let before = follow_stamp(path);
-        if !before.pending {
-            let out = attempt();
-            if follow_stamp(path) == before {
-                return out;
-            }
-        }
-        if Instant::now() >= deadline {
-            return Err(Error::Storage(format!(
-                "{}: an in-place restore of a snapshot is in progress, or was interrupted \
-                 (opening the database as the writer completes it); try again",
-                path.display()
-            )));
-        }
-        std::thread::sleep(CREATION_POLL);
-    }
-}
-
-/// The names in `dir`.
-fn dir_names(dir: &Path) -> Result<Vec<std::ffi::OsString>> {
-    let io = |source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        names.push(entry.map_err(io)?.file_name());
-    }
-    Ok(names)
-}
-
-/// Undoes a failed creation in `path`, which held only `before` when it started under
-/// `lock`: removes every file made since (never a directory, never following a
-/// symlink), the lock file if this open made it, and the directory if this open made
-/// it and it is empty. Best effort; the files are those of a database never written to.
-fn remove_creation(
-    path: &Path,
-    before: &[std::ffi::OsString],
-    lock: Arc<WriterLock>,
-    made_dir: bool,
-) {
-    if let Ok(now) = dir_names(path) {
-        for name in now {
-            if before.contains(&name) || name == LOCK_FILE {
-                continue;
-            }
-            let file = path.join(&name);
-            if std::fs::symlink_metadata(&file).is_ok_and(|m| !m.is_dir()) {
-                let _ = std::fs::remove_file(&file);
-            }
-        }
-    }
-    if lock.created() {
-        // Removed while still held: an open racing this one finds it locked, or finds
-        // no file and makes its own.
-        let _ = std::fs::remove_file(lock.path());
-    }
-    drop(lock);
-    if made_dir {
-        let _ = std::fs::remove_dir(path);
-    }
-}
-
-/// Whether `dir` holds any RocksDB table file (`*.sst`).
-fn has_table_files(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries
-            .filter_map(|e| e.ok())
-            .any(|e| e.path().extension().is_some_and(|x| x == "sst"))
-    })
 }
 
 /// Total bytes of the files under `dir` (not following symlinks). A file with several
@@ -1682,22 +864,14 @@ fn first_link(_m: &std::fs::Metadata, _seen: &mut std::collections::HashSet<(u64
 mod tests {
     use super::*;
     use crate::metadata::Value;
-    use crate::storage::keys;
 
-    fn meta(i: u64) -> Metadata {
+    pub(super) fn meta(i: u64) -> Metadata {
         let mut m = Metadata::new();
         m.set("k", Value::Int(i as i64)).unwrap();
         m
     }
 
-    fn k_of(m: Option<Metadata>) -> Option<i64> {
-        match m?.get("k") {
-            Some(Value::Int(k)) => Some(*k),
-            _ => None,
-        }
-    }
-
-    fn writer(path: &Path) -> Database {
+    pub(super) fn writer(path: &Path) -> Database {
         let db = Database::open(
             Location::Path(path.to_path_buf()),
             Some(DatabaseConfig::new(4).unwrap()),
@@ -1709,68 +883,6 @@ mod tests {
                 .unwrap();
         }
         db
-    }
-
-    fn follower(path: &Path) -> Database {
-        Database::open(Location::Path(path.to_path_buf()), None, true).unwrap()
-    }
-
-    /// Writes a record the loader cannot decode straight into the writer's store.
-    fn put_raw(db: &Database, key: &[u8], value: &[u8]) {
-        let guard = db.shared.state.read();
-        let mut batch = WriteBatch::default();
-        batch.put(key, value);
-        guard.as_ref().unwrap().store.write(batch).unwrap();
-    }
-
-    #[test]
-    fn a_failed_refresh_keeps_the_previous_state_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db");
-        let w = writer(&path);
-        let r = follower(&path);
-        let old_scratch = r.read(|st| Ok(st.store.scratch_dir().map(Path::to_path_buf)));
-        let old_scratch = old_scratch.unwrap().unwrap();
-        assert!(old_scratch.is_dir());
-
-        // The writer removes 3 and stores metadata for 5 that does not decode: catching
-        // up succeeds, loading the maps fails.
-        assert!(w.remove(3).unwrap());
-        put_raw(&w, &keys::metadata_key(5), b"\xff not metadata");
-        w.flush().unwrap();
-        assert!(matches!(r.refresh(), Err(Error::Corruption { .. })));
-
-        // Store and maps still agree on the state before the refresh: 3 is there, with
-        // its metadata (a half-done refresh answered CorruptionError here).
-        assert_eq!(r.count().unwrap(), 10);
-        assert!(r.contains(3).unwrap());
-        assert_eq!(k_of(r.get_metadata(3).unwrap()), Some(3));
-        assert_eq!(k_of(r.get_metadata(5).unwrap()), Some(5));
-        assert_eq!(
-            r.search(&[3.0, 1.0, 2.0, 3.0], 1, None, None).unwrap()[0].0,
-            3
-        );
-        assert!(old_scratch.is_dir());
-
-        // Repaired by the writer: the next refresh takes everything, and the old
-        // follower's scratch directory goes with it.
-        put_raw(
-            &w,
-            &keys::metadata_key(5),
-            &codec::encode_metadata(&meta(50)),
-        );
-        w.flush().unwrap();
-        r.refresh().unwrap();
-        assert_eq!(r.count().unwrap(), 9);
-        assert!(!r.contains(3).unwrap());
-        assert_eq!(r.get_metadata(3).unwrap(), None);
-        assert_eq!(k_of(r.get_metadata(5).unwrap()), Some(50));
-        assert!(!old_scratch.exists());
-        let new_scratch = r.read(|st| Ok(st.store.scratch_dir().map(Path::to_path_buf)));
-        let new_scratch = new_scratch.unwrap().unwrap();
-        assert!(new_scratch.is_dir());
-        r.close();
-        assert!(!new_scratch.exists());
     }
 
     #[test]
@@ -1804,92 +916,8 @@ mod tests {
         assert_eq!(w.count().unwrap(), 11);
     }
 
-    #[test]
-    fn an_empty_path_is_refused_and_nothing_is_made() {
-        let r = Database::open(
-            Location::Path(PathBuf::new()),
-            Some(DatabaseConfig::new(4).unwrap()),
-            false,
-        );
-        assert!(matches!(r, Err(Error::InvalidArgument(_))));
-        assert!(!Path::new(LOCK_FILE).exists());
-        let r = Database::open(Location::Path(PathBuf::new()), None, true);
-        assert!(matches!(r, Err(Error::InvalidArgument(_))));
-    }
-
-    #[test]
-    fn a_failed_creation_removes_what_it_made() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db");
-        std::fs::create_dir(&path).unwrap();
-        // A directory where RocksDB writes its IDENTITY file: the creation fails.
-        std::fs::create_dir(path.join("IDENTITY")).unwrap();
-        std::fs::write(path.join(LOCK_FILE), b"").unwrap();
-        let before = {
-            let mut n = dir_names(&path).unwrap();
-            n.sort();
-            n
-        };
-        let r = Database::open(
-            Location::Path(path.clone()),
-            Some(DatabaseConfig::new(4).unwrap()),
-            false,
-        );
-        assert!(r.is_err());
-        let mut after = dir_names(&path).unwrap();
-        after.sort();
-        assert_eq!(before, after);
-
-        // In a directory this open made, the directory and the lock file go too.
-        let fresh = dir.path().join("fresh");
-        std::fs::create_dir(&fresh).unwrap();
-        let lock = Arc::new(WriterLock::acquire(&fresh).unwrap());
-        assert!(lock.created());
-        std::fs::write(fresh.join("000001.dbtmp"), b"x").unwrap();
-        remove_creation(&fresh, &[], lock, true);
-        assert!(!fresh.exists());
-    }
-
-    #[test]
-    fn followers_wait_only_for_a_creation_in_progress() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = StorageConfig::default();
-        // Missing or empty: no database, at once.
-        let missing = dir.path().join("missing");
-        assert!(matches!(
-            try_open_follower(&missing, &storage),
-            Err(Error::NoDatabase { .. })
-        ));
-        // Our lock file and no CURRENT yet: being created, worth waiting for.
-        let starting = dir.path().join("starting");
-        std::fs::create_dir(&starting).unwrap();
-        std::fs::write(starting.join(LOCK_FILE), b"").unwrap();
-        std::fs::write(starting.join("IDENTITY"), b"id").unwrap();
-        assert!(matches!(try_open_follower(&starting, &storage), Ok(Err(_))));
-        // CURRENT but no format marker yet: the same.
-        let created = dir.path().join("created");
-        std::fs::create_dir(&created).unwrap();
-        let lock = Arc::new(WriterLock::acquire(&created).unwrap());
-        let store = Store::open_writer(&created, &storage, lock).unwrap();
-        assert!(matches!(try_open_follower(&created, &storage), Ok(Err(_))));
-        drop(store);
-        // Initialised: opens.
-        let path = dir.path().join("db");
-        let w = writer(&path);
-        let (store, config) = try_open_follower(&path, &storage).unwrap().unwrap();
-        assert_eq!(config.dim, 4);
-        drop(store);
-        drop(w);
-        // Our lock file beside data files without CURRENT: damage, not a creation.
-        std::fs::remove_file(path.join("CURRENT")).unwrap();
-        assert!(matches!(
-            try_open_follower(&path, &storage),
-            Err(Error::Corruption { .. })
-        ));
-    }
-
     // The graph-save counter under concurrent saves.
-    use crate::storage::fileio::WriteFile;
+    use crate::storage::fileio::{OsIo, WriteFile};
     use std::sync::atomic::AtomicU64;
     use std::sync::Barrier;
 
