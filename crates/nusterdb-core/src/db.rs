@@ -5,6 +5,15 @@
 //! and only then applied to the in-memory structures — so a rejected or failed call
 //! changes nothing, and an acknowledged one survives a crash (the in-memory state is
 //! rebuilt from RocksDB on open). Readers share a lock; writers take it exclusively.
+//!
+//! The methods of [`Database`] are split over files by what they do: `open` (opening
+//! and creating), `load` (the maps from a store, for an open, a refresh or a restore in
+//! place), `follow` (read-only followers and [`Database::refresh`]), `snapshots`,
+//! `maintenance` (flush, `save_graph`, stats, compaction, verify) and `records` (the
+//! record API: its types and reads; the writes in `records/write.rs`, search in
+//! `records/search.rs`). This file keeps the handle and its state, how the graph file
+//! is saved, the helpers the others share, validation, the lock discipline and
+//! `close`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -184,14 +184,13 @@ mod tests {
 
     use rocksdb::WriteBatch;
 
-    use super::super::tests::{meta, writer};
     use super::*;
+    use crate::db::tests::{meta, writer};
+    use crate::db::Location;
     use crate::metadata::{Metadata, Value};
     use crate::storage::codec;
     use crate::storage::keys;
     use crate::storage::lock::WriterLock;
-
-    use super::super::Location;
 
     fn k_of(m: Option<Metadata>) -> Option<i64> {
         match m?.get("k") {

@@ -1,7 +1,7 @@
 //! The record API of [`Database`]: its types ([`Include`], [`Record`], [`Selection`];
 //! the writes' [`PutMode`] and [`MetadataUpdate`] are re-exported from `write`), the
-//! resolution of ids to record keys, the filter cache, and the reads (get, get_many,
-//! select, documents, counts), for ids of either kind. The writes are in `write`,
+//! resolution of ids to record keys, filters evaluated through the filter cache, and
+//! the reads (get, get_many, select, documents, counts), for ids of either kind. The writes are in `write`,
 //! search in `search`.
 //!
 //! Every call works on [`Id`]s and resolves them to record keys under the database
