@@ -22,7 +22,7 @@
 //! | 4 | CRC-32 of everything before it |
 //!
 //! Live vectors are not in the file: RocksDB has them. The ids and hashes let the
-//! database match the file against RocksDB on open (see `db.rs`): a slot whose id is
+//! database match the file against RocksDB on open (see `db/load.rs`): a slot whose id is
 //! still stored with the same vector is reused as is; anything else is repaired.
 //!
 //! Version 1 files (no centre) are read with a zero centre that is replaced at the next

@@ -1,0 +1,174 @@
+//! Upkeep and figures of an open [`Database`]: durability ([`Database::flush`], graph
+//! saves), [`Database::stats`] and the storage engine's figures, manual compaction, and
+//! the integrity checks ([`crate::verify`]).
+
+use std::path::Path;
+
+use super::{Database, GraphLoad, Stats};
+use crate::error::{Error, Result};
+use crate::ids::Names;
+use crate::storage::Store;
+
+impl Database {
+    /// How the HNSW graph was obtained at open (or the last refresh).
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub fn graph_load(&self) -> Result<GraphLoad> {
+        self.read(|st| Ok(st.graph_load.clone()))
+    }
+
+    /// Saves the HNSW graph now if it changed since the last save (a no-op for flat,
+    /// in-memory and read-only databases).
+    ///
+    /// # Errors
+    /// [`Error::Closed`]; I/O errors writing the graph file.
+    pub fn save_graph(&self) -> Result<()> {
+        self.read(|st| self.shared.save_graph(st))
+    }
+
+    /// Syncs the WAL: every acknowledged write then survives power loss.
+    ///
+    /// # Errors
+    /// [`Error::Closed`]; storage errors.
+    pub fn flush(&self) -> Result<()> {
+        self.read(|st| {
+            st.store.sync_wal()?;
+            self.shared.save_graph(st)
+        })
+    }
+
+    /// Figures about the database.
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub fn stats(&self) -> Result<Stats> {
+        let disk_bytes = self.path().map_or(0, dir_size);
+        self.read(|st| {
+            Ok(Stats {
+                vector_count: st.ids.len() as u64,
+                dimension: self.shared.config.dim,
+                index_type: self.shared.config.index_type,
+                metric: self.shared.config.distance_metric,
+                metadata_keys: st.payload.keys().into_iter().map(str::to_owned).collect(),
+                deleted_count: st.ids.free_slots() as u64,
+                memory_bytes: (st.index.memory_bytes()
+                    + st.payload.memory_bytes()
+                    + st.ids.memory_bytes()
+                    + st.names.as_ref().map_or(0, Names::memory_bytes))
+                    as u64
+                    + st.store.memory_bytes(),
+                disk_bytes,
+                engine_statistics: st.store.statistics(),
+            })
+        })
+    }
+
+    /// One RocksDB statistics ticker (0 with statistics off).
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub fn ticker(&self, t: rocksdb::statistics::Ticker) -> Result<u64> {
+        self.read(|st| Ok(st.store.ticker(t)))
+    }
+
+    /// One integer property of the storage engine (e.g. `rocksdb.block-cache-capacity`),
+    /// `None` if the engine does not know it.
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub fn engine_property(&self, name: &str) -> Result<Option<u64>> {
+        self.read(|st| Ok(st.store.int_property(name)))
+    }
+
+    /// Flushes RocksDB's memtables to files (so on-disk size reflects every write).
+    ///
+    /// # Errors
+    /// [`Error::Closed`]; storage errors.
+    pub fn compact_memtables(&self) -> Result<()> {
+        self.read(|st| st.store.flush_memtables())
+    }
+}
+
+/// Integrity checks ([`crate::verify`]) and manual compaction.
+impl Database {
+    /// Checks the database at `path` without modifying it; see [`crate::verify`].
+    ///
+    /// # Errors
+    /// No database at `path`, or its directory cannot be read; what is found inside
+    /// one is reported, not raised.
+    pub fn verify(path: &Path) -> Result<crate::verify::VerifyReport> {
+        crate::verify::verify(path)
+    }
+
+    /// Runs `f` on the store this handle's maps were loaded from and a view of those
+    /// maps, under the shared lock, so both show the same state.
+    ///
+    /// # Errors
+    /// [`Error::Closed`], [`Error::Forked`].
+    pub fn verify_loaded<T>(
+        &self,
+        f: impl FnOnce(&Store, &crate::verify::LoadedView<'_>) -> T,
+    ) -> Result<T> {
+        self.read(|st| {
+            let row = |id: u64| st.ids.slot(id).and_then(|s| st.index.get(s));
+            let view = crate::verify::LoadedView {
+                ids: st.ids.sorted_ids(),
+                index_len: st.index.len(),
+                graph_load: &st.graph_load,
+                row: &row,
+            };
+            Ok(f(&st.store, &view))
+        })
+    }
+
+    /// A full manual compaction: every table file is rewritten into the bottommost
+    /// level, so space held by removed and replaced records is given back. Reads and
+    /// writes go on meanwhile.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] on a follower, [`Error::Closed`], storage errors.
+    pub fn compact(&self) -> Result<()> {
+        self.check_process()?;
+        if self.shared.read_only {
+            return Err(Error::ReadOnly);
+        }
+        self.read(|st| st.store.compact_all())
+    }
+}
+
+/// Total bytes of the files under `dir` (not following symlinks). A file with several
+/// links (a snapshot's hard-linked table files) is counted once.
+fn dir_size(dir: &Path) -> u64 {
+    dir_size_counting(dir, &mut std::collections::HashSet::new())
+}
+
+fn dir_size_counting(dir: &Path, seen: &mut std::collections::HashSet<(u64, u64)>) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size_counting(&e.path(), seen),
+            Ok(t) if t.is_file() => e
+                .metadata()
+                .map(|m| if first_link(&m, seen) { m.len() } else { 0 })
+                .unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Whether this is the first time the file behind `m` is met (by device and inode).
+#[cfg(unix)]
+fn first_link(m: &std::fs::Metadata, seen: &mut std::collections::HashSet<(u64, u64)>) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    m.nlink() <= 1 || seen.insert((m.dev(), m.ino()))
+}
+
+/// Without stable file ids elsewhere, every link is counted.
+#[cfg(not(unix))]
+fn first_link(_m: &std::fs::Metadata, _seen: &mut std::collections::HashSet<(u64, u64)>) -> bool {
+    true
+}

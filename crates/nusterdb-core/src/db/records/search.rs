@@ -1,0 +1,241 @@
+//! Search of the record API: [`Database::search`] and [`Database::search_records`], and
+//! batch search ([`Database::batch_search`] and its forms for ids of either kind and
+//! with each hit's record), checked, then run under the read lock with the filter's
+//! allowed set (see `Database::allowed`).
+
+use super::{Include, Record};
+use crate::config::check_ef_search;
+use crate::db::{Database, State, MAX_BATCH_RESULTS};
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::ids::Id;
+use crate::index::SearchParams;
+use crate::progress::{in_pieces, Observer, Phase, Unobserved};
+
+impl Database {
+    fn check_query(&self, q: &[f32], k: usize) -> Result<()> {
+        if k == 0 {
+            return Err(Error::invalid("k must be at least 1"));
+        }
+        self.check_vector(q)
+    }
+
+    /// Slot hits as (key, distance), nearest first; equal distances ordered by id, so
+    /// results do not depend on slot reuse.
+    fn to_keys(st: &State, hits: Vec<(u32, f32)>) -> Vec<(u64, f32)> {
+        let mut out: Vec<(u64, f32)> = hits
+            .into_iter()
+            .filter_map(|(slot, d)| st.ids.id(slot).map(|key| (key, d)))
+            .collect();
+        match &st.names {
+            None => out.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0))),
+            Some(names) => out.sort_by(|a, b| {
+                a.1.total_cmp(&b.1)
+                    .then_with(|| names.name(a.0).cmp(&names.name(b.0)))
+            }),
+        }
+        out
+    }
+
+    /// Slot hits as (id, distance), in the order of [`Database::to_keys`].
+    fn to_ids(st: &State, hits: Vec<(u32, f32)>) -> Vec<(Id, f32)> {
+        Self::to_keys(st, hits)
+            .into_iter()
+            .filter_map(|(key, d)| st.id_of(key).map(|id| (id, d)))
+            .collect()
+    }
+
+    /// The nearest slots to `q` under the read lock, mapped by `map` under it too.
+    fn search_slots<T>(
+        &self,
+        q: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        ef_search: Option<usize>,
+        map: impl FnOnce(&State, Vec<(u32, f32)>) -> Result<T>,
+    ) -> Result<T> {
+        self.check_query(q, k)?;
+        if let Some(ef) = ef_search {
+            check_ef_search(ef)?;
+        }
+        let params = SearchParams { ef_search };
+        self.read(|st| {
+            let allow = Self::allowed(st, filter);
+            let hits = st.index.search(q, k, allow.as_deref(), &params);
+            map(st, hits)
+        })
+    }
+
+    /// The min(k, matches) nearest vectors to `q`, nearest first, as (id, distance).
+    ///
+    /// # Errors
+    /// `k == 0`, `ef_search` outside 1..=[`crate::config::MAX_EF`], wrong dimension,
+    /// non-finite query, [`Error::Closed`]; a string-id database.
+    pub fn search(
+        &self,
+        q: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        ef_search: Option<usize>,
+    ) -> Result<Vec<(u64, f32)>> {
+        self.int_ids()?;
+        self.search_slots(q, k, filter, ef_search, |st, hits| {
+            Ok(Self::to_keys(st, hits))
+        })
+    }
+
+    /// [`Database::search`] for ids of either kind, each hit with what `include` asks
+    /// for, read under the same lock as the search (a concurrent write cannot pair a
+    /// hit with another record's data).
+    ///
+    /// # Errors
+    /// As [`Database::search`]; storage errors reading metadata or documents.
+    pub fn search_records(
+        &self,
+        q: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        ef_search: Option<usize>,
+        include: Include,
+    ) -> Result<Vec<(Record, f32)>> {
+        self.search_slots(q, k, filter, ef_search, |st, hits| {
+            Self::to_keys(st, hits)
+                .into_iter()
+                .filter_map(|(key, d)| st.id_of(key).map(|id| (id, key, d)))
+                .map(|(id, key, d)| Ok((st.record(id, key, include)?, d)))
+                .collect()
+        })
+    }
+
+    /// Checks a batch of queries and runs them in parallel under the read lock, in
+    /// pieces `observer` may stop between ([`Error::Interrupted`]); each row's slot
+    /// hits are mapped by `map`.
+    fn batch_slots<T: Send>(
+        &self,
+        queries: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        ef_search: Option<usize>,
+        observer: &dyn Observer,
+        map: impl Fn(&State, Vec<(u32, f32)>) -> T,
+    ) -> Result<Vec<T>> {
+        let dim = self.shared.config.dim;
+        if k == 0 {
+            return Err(Error::invalid("k must be at least 1"));
+        }
+        if !queries.len().is_multiple_of(dim) {
+            return Err(Error::DimensionMismatch {
+                expected: dim,
+                got: queries.len(),
+            });
+        }
+        if let Some(ef) = ef_search {
+            check_ef_search(ef)?;
+        }
+        let n = queries.len() / dim;
+        if (n as u64).saturating_mul(k as u64) > MAX_BATCH_RESULTS {
+            return Err(Error::invalid(format!(
+                "batch_search would return {n} x {k} results, above the limit of {MAX_BATCH_RESULTS}; \
+                 lower k or split the batch"
+            )));
+        }
+        for (row, q) in queries.chunks_exact(dim).enumerate() {
+            self.check_vector(q).map_err(|e| match e {
+                Error::NonFinite { position, value } => Error::invalid(format!(
+                    "query {row} has a non-finite value ({value}) at position {position}"
+                )),
+                Error::InvalidArgument(msg) => Error::invalid(format!("query {row}: {msg}")),
+                other => other,
+            })?;
+        }
+        let params = SearchParams { ef_search };
+        self.read(|st| {
+            let allow = Self::allowed(st, filter);
+            let rows: Vec<usize> = (0..n).collect();
+            let mut out = Vec::with_capacity(n);
+            let min = st.index.batch_granularity();
+            in_pieces(&rows, min, Phase::Searching, observer, |piece| {
+                let (a, b) = (piece[0] * dim, (piece[piece.len() - 1] + 1) * dim);
+                let hits = st
+                    .index
+                    .batch_search(&queries[a..b], k, allow.as_deref(), &params);
+                out.extend(hits.into_iter().map(|h| map(st, h)));
+            })
+            .map_err(|_| Error::Interrupted("searching"))?;
+            Ok(out)
+        })
+    }
+
+    /// Searches for every row of `queries` (row-major), in parallel.
+    ///
+    /// # Errors
+    /// As [`Database::search`] for any row; n·k above [`MAX_BATCH_RESULTS`]; a
+    /// string-id database.
+    pub fn batch_search(
+        &self,
+        queries: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        ef_search: Option<usize>,
+    ) -> Result<Vec<Vec<(u64, f32)>>> {
+        self.batch_search_observed(queries, k, filter, ef_search, &Unobserved)
+    }
+
+    /// [`Database::batch_search`] watched by `observer`, which may stop it between
+    /// pieces of queries ([`Error::Interrupted`]).
+    ///
+    /// # Errors
+    /// As [`Database::batch_search`]; [`Error::Interrupted`].
+    pub fn batch_search_observed(
+        &self,
+        queries: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        ef_search: Option<usize>,
+        observer: &dyn Observer,
+    ) -> Result<Vec<Vec<(u64, f32)>>> {
+        self.int_ids()?;
+        self.batch_slots(queries, k, filter, ef_search, observer, Self::to_keys)
+    }
+
+    /// [`Database::batch_search_observed`] for ids of either kind.
+    ///
+    /// # Errors
+    /// As [`Database::batch_search_observed`] (any id type).
+    pub fn batch_search_ids(
+        &self,
+        queries: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        ef_search: Option<usize>,
+        observer: &dyn Observer,
+    ) -> Result<Vec<Vec<(Id, f32)>>> {
+        self.batch_slots(queries, k, filter, ef_search, observer, Self::to_ids)
+    }
+
+    /// [`Database::batch_search_ids`] with each hit's record as `include` asks, read
+    /// under the same lock as the search, as [`Database::search_records`] does: a
+    /// concurrent write cannot pair a hit with another record's data, and every hit's
+    /// record is there to read.
+    ///
+    /// # Errors
+    /// As [`Database::batch_search_ids`]; storage errors reading metadata or documents.
+    pub fn batch_search_records(
+        &self,
+        queries: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+        ef_search: Option<usize>,
+        include: Include,
+        observer: &dyn Observer,
+    ) -> Result<Vec<Vec<(Record, f32)>>> {
+        let rows = self.batch_slots(queries, k, filter, ef_search, observer, |st, hits| {
+            Self::to_keys(st, hits)
+                .into_iter()
+                .filter_map(|(key, d)| st.id_of(key).map(|id| (id, key, d)))
+                .map(|(id, key, d)| Ok((st.record(id, key, include)?, d)))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        rows.into_iter().collect()
+    }
+}
