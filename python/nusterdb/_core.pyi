@@ -399,6 +399,13 @@ class DatabaseStats:
         """Memory held: vectors, graph, id map, payload index, and the storage engine's
         memtables, block-cache usage and table readers."""
     @property
+    def memory_by_part(self) -> Dict[str, int]:
+        """``memory_bytes`` by part, as a dict that sums to it: "vectors" (the rows and
+        what is kept per row), for HNSW "graph", "codes" (8-bit codes of the rows) and
+        "scratch" (search buffers), "id_map", "names" (string ids), "payload_index"
+        (filter indexes), and the storage engine's "memtables", "block_cache" and
+        "table_readers"."""
+    @property
     def disk_bytes(self) -> int: ...
     @property
     def engine_statistics(self) -> Optional[str]:

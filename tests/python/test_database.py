@@ -614,6 +614,38 @@ def test_stats_memory_grows_with_the_data(db: NusterDB, rng: np.random.Generator
     assert big - small >= 5000 * DIM * 4
 
 
+@pytest.mark.parametrize("index", ["flat", "hnsw"])
+@pytest.mark.parametrize("id_type", ["int", "str"])
+def test_stats_memory_by_part_sums_to_memory_bytes(
+    tmp_path: Path, index: str, id_type: str, rng: np.random.Generator
+) -> None:
+    n = 3000
+    ids = [f"k{i}" for i in range(n)] if id_type == "str" else list(range(n))
+    cfg = DatabaseConfig(DIM, index_type=index, id_type=id_type)
+    with NusterDB(str(tmp_path / "db"), cfg) as db:
+        db.bulk_add(ids, rows(rng, n), metadata=[{"g": i % 7} for i in range(n)])
+        st = db.stats()
+        parts = st.memory_by_part
+        assert sum(parts.values()) == st.memory_bytes
+        engine = {"memtables", "block_cache", "table_readers"}
+        common = {"vectors", "id_map", "names", "payload_index"} | engine
+        graph = {"graph", "codes", "scratch"}
+        assert set(parts) == (common | graph if index == "hnsw" else common)
+        assert parts["vectors"] >= n * DIM * 4
+        assert parts["id_map"] > 0
+        assert parts["payload_index"] > 0
+        assert (parts["names"] > 0) == (id_type == "str")
+        assert parts["memtables"] > 0  # the rows just written are in the memtable
+        if index == "hnsw":
+            assert parts["graph"] >= n * 4  # at least one neighbour word per node
+            assert parts["codes"] >= n * DIM  # one byte per component
+        db.bulk_remove(ids[: n // 2])
+        st = db.stats()
+        assert sum(st.memory_by_part.values()) == st.memory_bytes
+    with NusterDB(None, cfg) as mem:
+        assert sum(mem.stats().memory_by_part.values()) == mem.stats().memory_bytes
+
+
 def test_stats_engine_statistics_follow_the_knob(tmp_path: Path) -> None:
     on = DatabaseConfig(2, storage_config=StorageConfiguration(enable_statistics=True))
     off = DatabaseConfig(2, storage_config=StorageConfiguration(enable_statistics=False))

@@ -109,6 +109,11 @@ pub struct Stats {
     /// index) and the storage engine's (memtables, block-cache usage, table readers'
     /// index and filter blocks).
     pub memory_bytes: u64,
+    /// `memory_bytes` by part, summing to it: the index's parts (`vectors`, and for
+    /// HNSW `graph`, `codes`, `scratch`), `id_map`, `names` (string ids), `payload_index`
+    /// (the filter indexes), and the storage engine's `memtables`, `block_cache` and
+    /// `table_readers` (index and filter blocks).
+    pub memory_by_part: Vec<(&'static str, u64)>,
     /// Bytes of the database directory on disk (0 in memory).
     pub disk_bytes: u64,
     /// RocksDB's statistics dump, when statistics are enabled.

@@ -102,6 +102,16 @@ impl PyDatabaseStats {
         self.inner.memory_bytes
     }
 
+    /// `memory_bytes` by part, as a dict that sums to it: "vectors" (the rows and
+    /// what is kept per row), for HNSW "graph", "codes" (8-bit codes of the rows) and
+    /// "scratch" (search buffers), "id_map", "names" (string ids), "payload_index"
+    /// (filter indexes), and the storage engine's "memtables", "block_cache" and
+    /// "table_readers".
+    #[getter]
+    fn memory_by_part(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.inner.memory_by_part.iter().copied().collect()
+    }
+
     /// Bytes the database's directory holds on disk (0 in memory).
     #[getter]
     fn disk_bytes(&self) -> u64 {

@@ -45,6 +45,19 @@ impl Database {
     pub fn stats(&self) -> Result<Stats> {
         let disk_bytes = self.path().map_or(0, dir_size);
         self.read(|st| {
+            let mut parts: Vec<(&'static str, u64)> = st
+                .index
+                .memory_parts()
+                .into_iter()
+                .map(|(p, b)| (p, b as u64))
+                .collect();
+            parts.push(("id_map", st.ids.memory_bytes() as u64));
+            parts.push((
+                "names",
+                st.names.as_ref().map_or(0, Names::memory_bytes) as u64,
+            ));
+            parts.push(("payload_index", st.payload.memory_bytes() as u64));
+            parts.extend(st.store.memory_parts());
             Ok(Stats {
                 vector_count: st.ids.len() as u64,
                 dimension: self.shared.config.dim,
@@ -52,12 +65,8 @@ impl Database {
                 metric: self.shared.config.distance_metric,
                 metadata_keys: st.payload.keys().into_iter().map(str::to_owned).collect(),
                 deleted_count: st.ids.free_slots() as u64,
-                memory_bytes: (st.index.memory_bytes()
-                    + st.payload.memory_bytes()
-                    + st.ids.memory_bytes()
-                    + st.names.as_ref().map_or(0, Names::memory_bytes))
-                    as u64
-                    + st.store.memory_bytes(),
+                memory_bytes: parts.iter().fold(0u64, |a, p| a.saturating_add(p.1)),
+                memory_by_part: parts,
                 disk_bytes,
                 engine_statistics: st.store.statistics(),
             })

@@ -927,11 +927,18 @@ impl VectorIndex for FlatIndex {
     }
 
     fn memory_bytes(&self) -> usize {
-        std::mem::size_of::<Self>()
+        self.memory_parts().iter().map(|p| p.1).sum()
+    }
+
+    fn memory_parts(&self) -> Vec<(&'static str, usize)> {
+        // Everything a flat index holds is per row: the rows, their liveness and the
+        // per-row terms of the scan.
+        let vectors = std::mem::size_of::<Self>()
             + self.rows.capacity_bytes()
             + self.live.capacity()
             + self.aux.capacity() * std::mem::size_of::<f32>()
-            + self.sum.capacity() * std::mem::size_of::<f64>()
+            + self.sum.capacity() * std::mem::size_of::<f64>();
+        vec![("vectors", vectors)]
     }
 }
 

@@ -127,6 +127,14 @@ pub trait VectorIndex: Send + Sync {
     /// Heap bytes held by the index (an estimate: allocated capacity, not just use).
     fn memory_bytes(&self) -> usize;
 
+    /// [`VectorIndex::memory_bytes`] by part, as `(part, bytes)` pairs that sum to it:
+    /// `"vectors"` (the rows and what is kept per row beside them), and for indexes
+    /// that have them `"graph"`, `"codes"` and `"scratch"` (search buffers); anything
+    /// else counts as `"index"`.
+    fn memory_parts(&self) -> Vec<(&'static str, usize)> {
+        vec![("index", self.memory_bytes())]
+    }
+
     /// The HNSW index behind this trait object, if it is one: the database saves its
     /// graph, which (unlike a flat index) is costly to rebuild from the vectors.
     fn as_hnsw(&self) -> Option<&hnsw::HnswIndex> {

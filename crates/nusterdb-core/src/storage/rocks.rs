@@ -459,14 +459,22 @@ impl Store {
     /// (`rocksdb.block-cache-usage`) and the open table files' index and filter blocks
     /// kept outside the cache (`rocksdb.estimate-table-readers-mem`).
     pub fn memory_bytes(&self) -> u64 {
+        self.memory_parts()
+            .iter()
+            .fold(0u64, |a, p| a.saturating_add(p.1))
+    }
+
+    /// [`Store::memory_bytes`] by part: `memtables`, `block_cache` (usage) and
+    /// `table_readers` (index and filter blocks outside the cache).
+    pub fn memory_parts(&self) -> Vec<(&'static str, u64)> {
         [
-            "rocksdb.size-all-mem-tables",
-            "rocksdb.block-cache-usage",
-            "rocksdb.estimate-table-readers-mem",
+            ("memtables", "rocksdb.size-all-mem-tables"),
+            ("block_cache", "rocksdb.block-cache-usage"),
+            ("table_readers", "rocksdb.estimate-table-readers-mem"),
         ]
         .iter()
-        .map(|p| self.int_property(p).unwrap_or(0))
-        .fold(0u64, u64::saturating_add)
+        .map(|&(part, p)| (part, self.int_property(p).unwrap_or(0)))
+        .collect()
     }
 
     /// The statistics dump when statistics are enabled.

@@ -578,12 +578,24 @@ impl VectorIndex for HnswIndex {
     }
 
     fn memory_bytes(&self) -> usize {
-        std::mem::size_of::<Self>()
-            + self.rows.capacity_bytes()
-            + self.inv_norm.capacity() * 4
-            + self.state.capacity()
-            + self.graph.memory_bytes()
-            + self.pool.memory_bytes()
-            + self.codes.as_ref().map_or(0, quant::Codes::memory_bytes)
+        self.memory_parts().iter().map(|p| p.1).sum()
+    }
+
+    fn memory_parts(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            (
+                "vectors",
+                std::mem::size_of::<Self>()
+                    + self.rows.capacity_bytes()
+                    + self.inv_norm.capacity() * 4
+                    + self.state.capacity(),
+            ),
+            ("graph", self.graph.memory_bytes()),
+            (
+                "codes",
+                self.codes.as_ref().map_or(0, quant::Codes::memory_bytes),
+            ),
+            ("scratch", self.pool.memory_bytes()),
+        ]
     }
 }
