@@ -22,7 +22,7 @@ The database is built once by one ``bulk_add`` of all N rows and closed; then, p
    increase is printed as a multiple of the raw float32 bytes (N * dim * 4), next to
    ``db.stats().memory_bytes`` and VmHWM. The database is opened and closed once before
    (untimed): the first open after writes replays RocksDB's write-ahead log, which left
-   about 60 MB more resident at 100,000 x 128 on the day of the baseline.
+   about 59 MiB more resident at 100,000 x 128 on the day of the baseline.
 3. search latency while a writer adds: single-query ``search`` latencies, first idle
    (``--latency-queries`` calls), then while a thread of the same process calls
    ``bulk_add`` of ``--batch`` (1,000) new rows in a loop until it has added
@@ -64,8 +64,9 @@ Usage:
     .venv/bin/python benchmarks/scale.py --full --hnswlib-python /tmp/venv-scale/bin/python
 
 ``--full`` (= ``--n 1000000 --dim 384``) gives the sizes the redesign's targets are set at
-and the figures BENCHMARKS.md should carry; it needs several GB of memory and disk and
-takes hours on a 2-core machine.
+and the figures BENCHMARKS.md should carry. It needs several GB of memory and disk, and
+on a 2-core machine well over an hour (the default run takes 2-3 minutes there, and the
+rows hold 30 times the bytes): not for a shared machine while others work.
 """
 
 from __future__ import annotations
