@@ -404,26 +404,49 @@ impl Database {
         f(guard.as_ref().ok_or(Error::Closed)?)
     }
 
+    /// `f` with the state under the lock's *upgradable* read: searches and reads go on,
+    /// but no write runs meanwhile — not even the shared-access part of a staged
+    /// write (see `db/records/write.rs`) — so what `f` saves or copies (the graph file,
+    /// a checkpoint) is one committed state.
+    fn read_between_writes<T>(&self, f: impl FnOnce(&State) -> Result<T>) -> Result<T> {
+        self.check_process()?;
+        let guard = self.shared.state.upgradable_read();
+        f(guard.as_ref().ok_or(Error::Closed)?)
+    }
+
     fn write<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
+        self.check_writable()?;
+        let mut guard = self.shared.state.write();
+        let st = guard.as_mut().ok_or(Error::Closed)?;
+        let out = f(st)?;
+        self.after_write(guard);
+        Ok(out)
+    }
+
+    /// The checks before any write: same process, not read-only.
+    fn check_writable(&self) -> Result<()> {
         self.check_process()?;
         if self.shared.read_only {
             return Err(Error::ReadOnly);
         }
-        let mut guard = self.shared.state.write();
-        let st = guard.as_mut().ok_or(Error::Closed)?;
-        let out = f(st)?;
-        if st.unsaved.load(Ordering::Relaxed) >= st.save_at.load(Ordering::Relaxed)
-            && self.shared.graph_path().is_some()
-        {
-            // Searches go on during the save; writers wait for it.
-            let guard = RwLockWriteGuard::downgrade(guard);
+        Ok(())
+    }
+
+    /// Ends a write: saves the graph if enough changed since the last save, with
+    /// searches going on (the lock downgraded to an upgradable read, so other writes
+    /// wait for the save).
+    fn after_write(&self, guard: RwLockWriteGuard<'_, Option<State>>) {
+        let due = guard.as_ref().is_some_and(|st| {
+            st.unsaved.load(Ordering::Relaxed) >= st.save_at.load(Ordering::Relaxed)
+        });
+        if due && self.shared.graph_path().is_some() {
+            let guard = RwLockWriteGuard::downgrade_to_upgradable(guard);
             if let Some(st) = guard.as_ref() {
                 // The write itself is durable in RocksDB; a failed save only means a
                 // longer open, and is retried after more changes.
                 let _ = self.shared.save_graph(st);
             }
         }
-        Ok(out)
     }
 
     /// Checks a vector for this database: dimension, finiteness, a norm float32 can

@@ -25,6 +25,17 @@ pub fn check_id(id: u64) -> Result<()> {
 
 const FREE: u64 = u64::MAX;
 
+/// Slots taken by [`IdMap::reserve`].
+#[derive(Debug)]
+pub struct Reservation {
+    /// The slots, in the order [`IdMap::assign`] would have given them.
+    pub slots: Vec<u32>,
+    /// How many of them came off the free list (the first ones).
+    from_free: usize,
+    /// The slot extent before.
+    old_len: usize,
+}
+
 /// The two-way map with a free list of slots.
 #[derive(Debug, Default)]
 pub struct IdMap {
@@ -142,6 +153,47 @@ impl IdMap {
         Ok(slot)
     }
 
+    /// Takes `n` slots for rows not yet bound to ids (the slots [`IdMap::assign`] would
+    /// give, in the same order): they stay free to every reader — no id maps to them
+    /// and [`IdMap::id`] answers `None` — until [`IdMap::bind`], and
+    /// [`IdMap::unreserve`] gives them back exactly as they were.
+    ///
+    /// # Errors
+    /// More than 2^32 − 1 slots (nothing reserved then).
+    pub fn reserve(&mut self, n: usize) -> Result<Reservation> {
+        let from_free = n.min(self.free.len());
+        let new = n - from_free;
+        let old_len = self.id_at.len();
+        if old_len + new >= u32::MAX as usize {
+            return Err(Error::invalid("the database is full (2^32 - 1 vectors)"));
+        }
+        let mut slots: Vec<u32> = (0..from_free).filter_map(|_| self.free.pop()).collect();
+        slots.extend((old_len..old_len + new).map(|s| s as u32));
+        self.id_at.resize(old_len + new, FREE);
+        Ok(Reservation {
+            slots,
+            from_free,
+            old_len,
+        })
+    }
+
+    /// Binds `id` (absent) to a reserved `slot`.
+    pub fn bind(&mut self, id: u64, slot: u32) {
+        debug_assert!(!self.contains(id));
+        if let Some(at) = self.id_at.get_mut(slot as usize) {
+            *at = id;
+            self.slot_of.insert(id, slot);
+        }
+    }
+
+    /// Gives back the slots of `r` (none of them bound): the map is as before
+    /// [`IdMap::reserve`].
+    pub fn unreserve(&mut self, r: &Reservation) {
+        self.id_at.truncate(r.old_len);
+        self.free
+            .extend(r.slots[..r.from_free].iter().rev().copied());
+    }
+
     /// Removes `id`, freeing its slot.
     pub fn release(&mut self, id: u64) -> Option<u32> {
         let slot = self.slot_of.remove(&id)?;
@@ -190,6 +242,57 @@ mod tests {
         assert_eq!(m.next_slot(), Some(1));
         assert!(IdMap::from_slots(vec![7, 7]).is_err());
         assert!(IdMap::from_slots(vec![1 << 63]).is_err());
+    }
+
+    /// Reserve then bind gives what assign gives; reserve then unreserve changes
+    /// nothing, with free slots and new ones mixed.
+    #[test]
+    fn reserved_slots_are_assign_order_and_come_back_whole() {
+        let fresh = || {
+            let mut m = IdMap::default();
+            for id in 0..6 {
+                m.assign(id).unwrap();
+            }
+            m.release(4);
+            m.release(1);
+            m
+        };
+        let mut a = fresh();
+        let assigned: Vec<u32> = (100..104).map(|id| a.assign(id).unwrap()).collect();
+        let mut b = fresh();
+        let r = b.reserve(4).unwrap();
+        assert_eq!(r.slots, assigned);
+        // Reserved slots are free to readers until bound.
+        assert_eq!(b.len(), 4);
+        assert!(r.slots.iter().all(|&s| b.id(s).is_none()));
+        for (id, &s) in (100..104).zip(&r.slots) {
+            b.bind(id, s);
+        }
+        assert_eq!(b.sorted_ids(), a.sorted_ids());
+        assert_eq!(
+            (b.slot_extent(), b.free_slots()),
+            (a.slot_extent(), a.free_slots())
+        );
+        let mut c = fresh();
+        let before = (
+            c.sorted_ids(),
+            c.slot_extent(),
+            c.free_slots(),
+            c.next_slot(),
+        );
+        let r = c.reserve(5).unwrap();
+        c.unreserve(&r);
+        assert_eq!(
+            before,
+            (
+                c.sorted_ids(),
+                c.slot_extent(),
+                c.free_slots(),
+                c.next_slot()
+            )
+        );
+        let again: Vec<u32> = (200..205).map(|id| c.assign(id).unwrap()).collect();
+        assert_eq!(again, r.slots);
     }
 
     #[test]

@@ -227,3 +227,96 @@ fn listing(dir: &std::path::Path) -> Vec<(String, u64)> {
     out.sort();
     out
 }
+
+/// While a bulk write links its rows into an HNSW graph, reads and searches on other
+/// threads go on — the observer below waits up to 20 s for one to finish, and stops
+/// the write if it does not — and see the write not at all: the old count, no new id,
+/// no new row among the hits of a query equal to a new row. Afterwards they see it all.
+#[test]
+fn searches_go_on_during_a_bulk_writes_linking_and_never_see_it_half_done() {
+    use std::sync::{mpsc, Arc};
+    use std::time::Duration;
+
+    type Seen = (usize, bool, bool);
+    struct Probe {
+        db: Arc<Database>,
+        ids: IdType,
+        query: Vec<f32>,
+        old_n: usize,
+        seen: Mutex<Vec<Option<Seen>>>,
+    }
+    impl Observer for Probe {
+        fn step(&self, _: Phase, done: u64, total: u64) -> bool {
+            if done == total && !self.seen.lock().unwrap().is_empty() {
+                return true;
+            }
+            let (tx, rx) = mpsc::channel();
+            let (db, ids, q, old_n) = (
+                Arc::clone(&self.db),
+                self.ids,
+                self.query.clone(),
+                self.old_n,
+            );
+            std::thread::spawn(move || {
+                let hits = db.search_records(&q, 10, None, Some(64), Include::NOTHING);
+                let old = |x: &Id| (0..old_n).any(|i| id(ids, i) == *x);
+                let seen = (
+                    db.count().unwrap(),
+                    db.contains_id(&id(ids, old_n)).unwrap(),
+                    hits.unwrap().iter().any(|h| !old(&h.0.id)),
+                );
+                let _ = tx.send(seen);
+            });
+            let seen = rx.recv_timeout(Duration::from_secs(20)).ok();
+            self.seen.lock().unwrap().push(seen);
+            // A search that waited for the write: stop the write, so the test fails
+            // instead of hanging.
+            seen.is_some()
+        }
+    }
+
+    for ids in [IdType::Int, IdType::Str] {
+        let dir = tempfile::tempdir().unwrap();
+        let loc = Location::Path(dir.path().to_path_buf());
+        let db = Database::open(loc.clone(), Some(config(IndexType::Hnsw, ids)), false).unwrap();
+        let db = Arc::new(db);
+        let old = rows(1000, 5);
+        let old_ids: Vec<Id> = (0..1000).map(|i| id(ids, i)).collect();
+        db.put(PutMode::Add, &old_ids, &old, Vec::new(), Vec::new())
+            .unwrap();
+        let new = rows(3000, 6);
+        let new_ids: Vec<Id> = (1000..4000).map(|i| id(ids, i)).collect();
+        let probe = Probe {
+            db: Arc::clone(&db),
+            ids,
+            query: new[..DIM].to_vec(),
+            old_n: 1000,
+            seen: Mutex::new(Vec::new()),
+        };
+        let r = db.put_observed(PutMode::Add, &new_ids, &new, Vec::new(), Vec::new(), &probe);
+        let seen = probe.seen.lock().unwrap().clone();
+        assert!(!seen.is_empty());
+        assert!(
+            seen.iter().all(Option::is_some),
+            "a search waited for the write's linking"
+        );
+        assert!(
+            seen.iter().flatten().all(|&s| s == (1000, false, false)),
+            "saw the write half done: {seen:?}"
+        );
+        r.unwrap();
+        assert_eq!(db.count().unwrap(), 4000);
+        let hit = db
+            .search_records(&new[..DIM], 1, None, Some(64), Include::NOTHING)
+            .unwrap();
+        assert_eq!(hit[0].0.id, new_ids[0]);
+        let all: Vec<f32> = old.iter().chain(&new).copied().collect();
+        assert!(recall(&db, &all, ids) >= 0.9);
+        drop(probe);
+        let db = Arc::try_unwrap(db).ok().unwrap();
+        drop(db);
+        let db = Database::open(loc, None, false).unwrap();
+        assert_eq!(db.count().unwrap(), 4000);
+        assert!(recall(&db, &all, ids) >= 0.9);
+    }
+}

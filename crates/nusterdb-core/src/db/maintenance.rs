@@ -24,7 +24,7 @@ impl Database {
     /// # Errors
     /// [`Error::Closed`]; I/O errors writing the graph file.
     pub fn save_graph(&self) -> Result<()> {
-        self.read(|st| self.shared.save_graph(st))
+        self.read_between_writes(|st| self.shared.save_graph(st))
     }
 
     /// Syncs the WAL: every acknowledged write then survives power loss.
@@ -32,7 +32,7 @@ impl Database {
     /// # Errors
     /// [`Error::Closed`]; storage errors.
     pub fn flush(&self) -> Result<()> {
-        self.read(|st| {
+        self.read_between_writes(|st| {
             st.store.sync_wal()?;
             self.shared.save_graph(st)
         })
@@ -119,7 +119,7 @@ impl Database {
         &self,
         f: impl FnOnce(&Store, &crate::verify::LoadedView<'_>) -> T,
     ) -> Result<T> {
-        self.read(|st| {
+        self.read_between_writes(|st| {
             let row = |id: u64| st.ids.slot(id).and_then(|s| st.index.get(s));
             let view = crate::verify::LoadedView {
                 ids: st.ids.sorted_ids(),

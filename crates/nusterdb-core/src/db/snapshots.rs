@@ -34,8 +34,9 @@ impl Shared {
             return Err(Error::ReadOnly);
         }
         let root = self.snapshot_root()?.to_path_buf();
-        // A read lock: searches go on, writes wait, so the count matches the contents.
-        let guard = self.state.read();
+        // Searches go on, writes wait (none is half-way: see `read_between_writes`), so
+        // the count matches the contents.
+        let guard = self.state.upgradable_read();
         let st = guard.as_ref().ok_or(Error::Closed)?;
         let io = self.io.as_ref();
         let count = st.ids.len() as u64;

@@ -82,15 +82,34 @@ pub trait VectorIndex: Send + Sync {
         }
     }
 
+    /// Whether this index links new rows in three steps — [`VectorIndex::stage`]
+    /// (exclusive access), [`VectorIndex::link_staged`] (shared access: searches run
+    /// meanwhile and never return a staged row), [`VectorIndex::publish`] (exclusive) —
+    /// so a database can let searches go on during a bulk write's graph work. Indexes
+    /// whose insertion is cheap insert under exclusive access instead.
+    fn stages(&self) -> bool {
+        false
+    }
+
+    /// Stores new rows at fresh, distinct slots, not yet visible to searches.
+    fn stage(&mut self, _items: &[(u32, &[f32])]) {}
+
+    /// Does the costly part of indexing the staged `slots` under shared access.
+    fn link_staged(&self, _slots: &[u32]) {}
+
+    /// Makes the staged `slots` visible to searches. [`VectorIndex::abandon`] takes
+    /// them back instead.
+    fn publish(&mut self, _slots: &[u32]) {}
+
     /// The smallest batch of queries [`VectorIndex::batch_search`] runs at full speed
     /// (a caller splitting a batch keeps its pieces at least this large).
     fn batch_granularity(&self) -> usize {
         16
     }
 
-    /// Takes back rows just inserted into empty slots that must not stay (a write
-    /// stopped or failed after indexing them): afterwards every search behaves as if
-    /// they had been removed. The default removes them; HNSW does it without
+    /// Takes back rows just inserted (or staged) into empty slots that must not stay
+    /// (a write stopped or failed after indexing them): afterwards every search behaves
+    /// as if they had been removed. The default removes them; HNSW does it without
     /// repairing their neighbours (see [`hnsw::HnswIndex::abandon`]).
     fn abandon(&mut self, slots: &[u32]) {
         for &s in slots {

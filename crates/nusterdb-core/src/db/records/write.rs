@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use parking_lot::{RwLockUpgradableReadGuard, RwLockWriteGuard};
 use rocksdb::WriteBatch;
 
 use super::Selection;
@@ -97,7 +98,9 @@ impl State {
         Ok(present.len())
     }
 
-    /// Stores `rows` in one batch and applies them to the maps, all or nothing.
+    /// Stores `rows` in one batch and applies them to the maps, all or nothing, under
+    /// exclusive access (the path of indexes that do not stage, and of single-row
+    /// updates).
     ///
     /// New rows are given slots and indexed first, in pieces `observer` may stop
     /// between; a stop, or a failed store, takes them back ([`VectorIndex::abandon`])
@@ -123,9 +126,22 @@ impl State {
             self.take_back(&rows, done);
             return Err(Error::Interrupted("indexing"));
         }
+        let upgrade = match self.store_rows(&rows) {
+            Ok(u) => u,
+            Err(e) => {
+                self.take_back(&rows, fresh.len());
+                return Err(e);
+            }
+        };
+        self.apply_committed(&rows, upgrade, fresh.len())
+    }
+
+    /// Writes `rows` as one RocksDB batch: the commit point. Returns whether the
+    /// batch moved the store to format 2.
+    fn store_rows(&self, rows: &[RowWrite<'_>]) -> Result<bool> {
         let mut batch = WriteBatch::default();
         let mut documents = false;
-        for r in &rows {
+        for r in rows {
             if let Some(v) = r.vector {
                 batch.put(keys::vector_key(r.key), codec::encode_vector(v));
             }
@@ -151,19 +167,27 @@ impl State {
             // that reads only format 1 then refuses it instead of losing documents.
             batch.put(FORMAT_KEY, encode_format(FORMAT_VERSION));
         }
-        if let Err(e) = self.store.write(batch) {
-            self.take_back(&rows, fresh.len());
-            return Err(e);
-        }
-        // Committed.
+        self.store.write(batch)?;
+        Ok(upgrade)
+    }
+
+    /// After the commit point: the new rows' string ids and payload, the replaced
+    /// rows' payload and vectors (re-linked now), the format. The new rows are bound
+    /// to their slots in the id map already.
+    fn apply_committed(
+        &mut self,
+        rows: &[RowWrite<'_>],
+        upgrade: bool,
+        fresh: usize,
+    ) -> Result<()> {
         if upgrade {
             self.format = FORMAT_VERSION;
         }
         let mut replaced: Vec<(u32, &[f32])> = Vec::new();
-        for r in rows.iter() {
+        for r in rows {
             match r.slot {
                 None => {
-                    // Assigned above; the lookup cannot miss.
+                    // Bound before; the lookup cannot miss.
                     let Some(s) = self.ids.slot(r.key) else {
                         continue;
                     };
@@ -187,7 +211,7 @@ impl State {
             }
         }
         self.index.insert_many(&replaced);
-        self.changed(fresh.len() + replaced.len());
+        self.changed(fresh + replaced.len());
         Ok(())
     }
 
@@ -311,7 +335,7 @@ impl Database {
         }
         let mut metadata = metadata.into_iter();
         let mut documents = documents.into_iter();
-        self.write(|st| {
+        self.write_rows(observer, |st| {
             let mut rows = Vec::with_capacity(n);
             let fresh_needed = match &st.names {
                 Some(_) => ids.iter().filter(|id| st.key_of(id).is_none()).count(),
@@ -371,9 +395,88 @@ impl Database {
                 };
                 rows.push(row);
             }
+            Ok(rows)
+        })?;
+        Ok(n)
+    }
+
+    /// Writes the rows `build` resolves against the state, all or nothing (see
+    /// [`State::commit`]). With an index that stages ([`VectorIndex::stages`]: HNSW),
+    /// searches and reads go on while the new rows are linked into the graph — the
+    /// costly part of a bulk write:
+    ///
+    /// 1. under the lock's upgradable read (no other write; searches go on) the rows
+    ///    are resolved; upgraded to exclusive, the new rows get reserved slots (bound to
+    ///    no id yet) and are staged in the index (their vectors stored, never returned
+    ///    by a search);
+    /// 2. back to the upgradable read, the staged rows are linked in pieces `observer`
+    ///    may stop between, while searches walk the graph, and the RocksDB batch is
+    ///    written — the commit point;
+    /// 3. exclusive again: the new rows are bound to their ids and published, the rest
+    ///    applied; or, after a stop or a failed store, taken back
+    ///    ([`VectorIndex::abandon`], the slots unreserved): the database as before.
+    ///
+    /// A reader therefore sees the write whole or not at all: before step 3 no id,
+    /// count, payload or search result shows a new row.
+    fn write_rows<'v>(
+        &self,
+        observer: &dyn Observer,
+        build: impl FnOnce(&State) -> Result<Vec<RowWrite<'v>>>,
+    ) -> Result<()> {
+        self.check_writable()?;
+        let guard = self.shared.state.upgradable_read();
+        let st = guard.as_ref().ok_or(Error::Closed)?;
+        let rows = build(st)?;
+        let fresh_rows = rows.iter().filter(|r| r.slot.is_none()).count();
+        if !st.index.stages() || fresh_rows == 0 {
+            let mut w = RwLockUpgradableReadGuard::upgrade(guard);
+            let st = w.as_mut().ok_or(Error::Closed)?;
             st.commit(rows, observer)?;
-            Ok(n)
-        })
+            self.after_write(w);
+            return Ok(());
+        }
+        // 1. Stage.
+        let mut w = RwLockUpgradableReadGuard::upgrade(guard);
+        let st = w.as_mut().ok_or(Error::Closed)?;
+        let reserved = st.ids.reserve(fresh_rows)?;
+        let fresh: Vec<(u32, &[f32])> = rows
+            .iter()
+            .filter(|r| r.slot.is_none())
+            .zip(&reserved.slots)
+            .map(|(r, &s)| (s, r.vector.unwrap_or(&[])))
+            .collect();
+        st.index.stage(&fresh);
+        // 2. Link and store, searches going on.
+        let guard = RwLockWriteGuard::downgrade_to_upgradable(w);
+        let st = guard.as_ref().ok_or(Error::Closed)?;
+        let stored = match in_pieces(&reserved.slots, 256, Phase::Indexing, observer, |piece| {
+            st.index.link_staged(piece)
+        }) {
+            Err(_) => Err(Error::Interrupted("indexing")),
+            Ok(()) => st.store_rows(&rows),
+        };
+        // 3. Publish, or take back.
+        let mut w = RwLockUpgradableReadGuard::upgrade(guard);
+        let st = w.as_mut().ok_or(Error::Closed)?;
+        let upgrade = match stored {
+            Ok(u) => u,
+            Err(e) => {
+                st.index.abandon(&reserved.slots);
+                st.ids.unreserve(&reserved);
+                return Err(e);
+            }
+        };
+        for (r, &slot) in rows
+            .iter()
+            .filter(|r| r.slot.is_none())
+            .zip(&reserved.slots)
+        {
+            st.ids.bind(r.key, slot);
+        }
+        st.index.publish(&reserved.slots);
+        st.apply_committed(&rows, upgrade, fresh_rows)?;
+        self.after_write(w);
+        Ok(())
     }
 
     /// Changes the vector, metadata and/or document of a stored id (what is `None`

@@ -16,7 +16,7 @@ use roaring::RoaringBitmap;
 use super::graph::Graph;
 use super::quant::{Exact, Scorer};
 use super::visited::{Cand, Scratch, Work};
-use super::{HnswIndex, EMPTY, LIVE, TOMBSTONE};
+use super::{HnswIndex, EMPTY, LIVE, PENDING, TOMBSTONE};
 
 /// Sorts candidates nearest first (ties by slot).
 #[inline]
@@ -36,9 +36,15 @@ impl HnswIndex {
         }
     }
 
-    /// Stores `v` at `slot` (which fits and is not live) and makes it a live node with
-    /// empty lists: a fresh slot gets a random level, a tombstone keeps its own.
+    /// Stores `v` at `slot` (which fits and is neither live nor staged) and makes it a
+    /// live node with empty lists: a fresh slot gets a random level, a tombstone keeps
+    /// its own.
     fn place(&mut self, slot: u32, v: &[f32]) {
+        self.place_as(slot, v, LIVE);
+    }
+
+    /// [`HnswIndex::place`] in state `as_state` (`LIVE` or `PENDING`).
+    fn place_as(&mut self, slot: u32, v: &[f32], as_state: u8) {
         let s = slot as usize;
         self.write_row(slot, v);
         match self.state[s] {
@@ -50,9 +56,46 @@ impl HnswIndex {
             _ => {}
         }
         self.graph.clear_node(slot);
-        self.state[s] = LIVE;
-        self.live += 1;
+        self.state[s] = as_state;
+        if as_state == PENDING {
+            self.pending += 1;
+        } else {
+            self.live += 1;
+        }
         self.end = self.end.max(s + 1);
+    }
+
+    /// [`crate::index::VectorIndex::stage`]: stores the rows of a write at their
+    /// (fresh, distinct) slots as staged nodes with empty lists. Under exclusive
+    /// access; the linking that follows needs only shared access, so searches go on
+    /// while it runs, and never return a staged node.
+    pub(super) fn stage_batch(&mut self, items: &[(u32, &[f32])]) {
+        let Some(max) = items.iter().map(|i| i.0).max() else {
+            return;
+        };
+        self.ensure_slot(max as usize);
+        let batch: RoaringBitmap = items.iter().map(|i| i.0).collect();
+        if self.entry_point().is_some_and(|(e, _)| batch.contains(e)) {
+            // A reused tombstone slot: searches must not start from a node being redone.
+            self.move_entry_off(|s| batch.contains(s));
+        }
+        for &(slot, v) in items {
+            if !self.linkable(slot) {
+                self.place_as(slot, v, PENDING);
+            }
+        }
+    }
+
+    /// [`crate::index::VectorIndex::publish`]: the staged nodes at `slots` become live.
+    pub(super) fn publish_staged(&mut self, slots: &[u32]) {
+        for &slot in slots {
+            if self.state.get(slot as usize) == Some(&PENDING) {
+                self.state[slot as usize] = LIVE;
+                self.pending -= 1;
+                self.live += 1;
+            }
+        }
+        self.maybe_recentre();
     }
 
     /// Moves the entry point to the node of highest level (live preferred) among the
@@ -112,16 +155,18 @@ impl HnswIndex {
         self.repair_around(slot, &mut s);
     }
 
-    /// Makes the live slots of `slots` tombstones (no repair); returns them.
+    /// Makes the live and staged slots of `slots` tombstones (no repair); returns them.
     fn tombstone(&mut self, slots: &[u32]) -> RoaringBitmap {
         let mut gone = RoaringBitmap::new();
         for &slot in slots {
-            if self.is_live(slot) {
-                self.state[slot as usize] = TOMBSTONE;
-                self.live -= 1;
-                self.tombstones += 1;
-                gone.insert(slot);
+            match self.state.get(slot as usize) {
+                Some(&LIVE) => self.live -= 1,
+                Some(&PENDING) => self.pending -= 1,
+                _ => continue,
             }
+            self.state[slot as usize] = TOMBSTONE;
+            self.tombstones += 1;
+            gone.insert(slot);
         }
         gone
     }
@@ -134,7 +179,7 @@ impl HnswIndex {
     /// lets a bulk write stopped by Ctrl-C return at once however much it had linked.
     pub fn abandon(&mut self, slots: &[u32]) {
         let gone = self.tombstone(slots);
-        if self.live == 0 {
+        if self.live == 0 && self.pending == 0 {
             self.reset_graph();
             return;
         }
@@ -176,7 +221,7 @@ impl HnswIndex {
 
     /// Links the nodes at `slots` (stored, live, lists empty) in parallel; the first
     /// serially when the graph has no entry point yet.
-    fn link_all(&self, slots: &[u32]) {
+    pub(super) fn link_all(&self, slots: &[u32]) {
         let mut rest = slots;
         if self.entry_point().is_none() {
             if let Some((&first, tail)) = slots.split_first() {
@@ -314,7 +359,7 @@ impl HnswIndex {
         }
         for layer in (0..=level.min(top)).rev() {
             self.beam::<CONC, _, _>(&sc, cur, self.ef_construction, layer, &mut s.w, |id| {
-                id != slot && self.is_live(id)
+                id != slot && self.linkable(id)
             });
             s.sel.clear();
             s.sel.extend(s.w.res.drain_unordered());
@@ -373,7 +418,7 @@ impl HnswIndex {
         sel.clear();
         for a in Graph::entries(self.graph.list(n, layer)) {
             let id = a.load(Relaxed);
-            if id != n && self.is_live(id) {
+            if id != n && self.linkable(id) {
                 sel.push(Cand {
                     d: self.score_nodes(n, id),
                     id,

@@ -136,6 +136,9 @@ const LEVEL_SEED: u64 = 0x6e75_7374_6572_6462;
 const EMPTY: u8 = 0;
 const LIVE: u8 = 1;
 const TOMBSTONE: u8 = 2;
+/// Staged by a write not yet committed: linked into the graph (searches may walk
+/// through it) but never returned, until published as live or abandoned.
+const PENDING: u8 = 3;
 
 /// No entry point (packed form).
 const NO_ENTRY: u64 = u64::MAX;
@@ -216,6 +219,8 @@ pub struct HnswIndex {
     live: usize,
     /// Tombstones.
     tombstones: usize,
+    /// Staged nodes ([`PENDING`]).
+    pending: usize,
     /// `(level << 32) | slot` of the entry point, or `NO_ENTRY`.
     entry: AtomicU64,
     /// Held by an insertion that raises the top level, for its whole duration.
@@ -280,6 +285,7 @@ impl HnswIndex {
             end: 0,
             live: 0,
             tombstones: 0,
+            pending: 0,
             entry: AtomicU64::new(NO_ENTRY),
             top_lock: Mutex::new(()),
             rng: SplitMix64::new(LEVEL_SEED),
@@ -363,6 +369,13 @@ impl HnswIndex {
     #[inline]
     fn is_live(&self, slot: u32) -> bool {
         self.state.get(slot as usize) == Some(&LIVE)
+    }
+
+    /// Whether `slot` may be chosen as a neighbour: live, or staged by the write
+    /// being linked (its nodes link to each other as a parallel build's do).
+    #[inline]
+    fn linkable(&self, slot: u32) -> bool {
+        matches!(self.state.get(slot as usize), Some(&LIVE) | Some(&PENDING))
     }
 
     /// The score between a prepared query and the vector at `slot`.
@@ -503,6 +516,7 @@ impl HnswIndex {
         self.state.fill(EMPTY);
         self.live = 0;
         self.tombstones = 0;
+        self.pending = 0;
         self.end = 0;
         self.set_entry(None);
     }
@@ -535,6 +549,22 @@ impl VectorIndex for HnswIndex {
 
     fn remove_many(&mut self, slots: &[u32]) {
         self.remove_batch(slots);
+    }
+
+    fn stages(&self) -> bool {
+        true
+    }
+
+    fn stage(&mut self, items: &[(u32, &[f32])]) {
+        self.stage_batch(items);
+    }
+
+    fn link_staged(&self, slots: &[u32]) {
+        self.link_all(slots);
+    }
+
+    fn publish(&mut self, slots: &[u32]) {
+        self.publish_staged(slots);
     }
 
     fn abandon(&mut self, slots: &[u32]) {

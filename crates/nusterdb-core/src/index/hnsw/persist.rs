@@ -36,7 +36,7 @@ use std::io::{self, Write};
 use std::sync::atomic::AtomicU32;
 
 use super::graph::{Graph, NO_BLOCK};
-use super::{HnswIndex, EMPTY, LIVE, NO_ENTRY, TOMBSTONE};
+use super::{HnswIndex, EMPTY, LIVE, NO_ENTRY, PENDING, TOMBSTONE};
 use crate::config::HnswConfig;
 use crate::metric::DistanceMetric;
 use crate::rng::SplitMix64;
@@ -151,7 +151,13 @@ impl HnswIndex {
                 ids.push(NO_ID);
             }
         }
-        let state = |s: usize| self.state.get(s).copied().unwrap_or(EMPTY);
+        // A staged node (a write not committed) is saved as a tombstone: a graph file
+        // holds committed rows only. (Saves and writes are serialised, so there is
+        // none in practice.)
+        let state = |s: usize| match self.state.get(s).copied().unwrap_or(EMPTY) {
+            PENDING => TOMBSTONE,
+            st => st,
+        };
         let mut w = CrcWriter {
             inner: out,
             crc: crc32fast::Hasher::new(),
@@ -181,7 +187,7 @@ impl HnswIndex {
             entry,
             self.rng.state(),
             self.live as u64,
-            self.tombstones as u64,
+            (self.tombstones + self.pending) as u64,
         ] {
             w.write_all(&x.to_le_bytes())?;
         }
