@@ -260,10 +260,11 @@ fn searches_go_on_during_a_bulk_writes_linking_and_never_see_it_half_done() {
             std::thread::spawn(move || {
                 let hits = db.search_records(&q, 10, None, Some(64), Include::NOTHING);
                 let old = |x: &Id| (0..old_n).any(|i| id(ids, i) == *x);
+                let hits = hits.unwrap();
                 let seen = (
                     db.count().unwrap(),
                     db.contains_id(&id(ids, old_n)).unwrap(),
-                    hits.unwrap().iter().any(|h| !old(&h.0.id)),
+                    hits.iter().any(|h| !old(&h.0.id)) || hits.len() != 10,
                 );
                 let _ = tx.send(seen);
             });

@@ -286,7 +286,8 @@ impl HnswIndex {
                 }
             }
             None => {
-                if self.tombstones == 0 {
+                if self.tombstones == 0 && self.pending == 0 {
+                    // Every node is a result: no state to check per node.
                     self.graph_search(qp, ef, w, |_| true);
                 } else {
                     self.graph_search(qp, ef, w, |id| self.is_live(id));
