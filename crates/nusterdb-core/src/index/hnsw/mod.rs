@@ -10,7 +10,9 @@
 //! - Graph (`graph.rs`): flat fixed-stride arrays of neighbour lists, no `Vec` per node:
 //!   layer 0 holds `1 + 2M` words per slot (a count, then up to 2M neighbours); a node
 //!   of level `L ≥ 1` owns a block of `L · (1 + M)` words for its upper lists.
-//! - Per slot a state: empty, live, or *tombstone* (removed).
+//! - Per slot a state: empty, live, *tombstone* (removed), or *pending* (staged by a
+//!   write not yet committed: linked and walked through, never returned; see
+//!   [`VectorIndex::stages`](crate::index::VectorIndex::stages)).
 //! - A pool of scratch spaces (`visited.rs`), one per thread searching or inserting at
 //!   once: an epoch-marked visited set (one `u16` per
 //!   slot, cleared only when the epoch wraps), the two heaps and the buffers of a search
