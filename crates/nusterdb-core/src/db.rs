@@ -2,9 +2,11 @@
 //! truth), the id map, the vector index and the payload index consistent.
 //!
 //! Every write is validated completely, then written to RocksDB as one atomic batch,
-//! and only then applied to the in-memory structures — so a rejected or failed call
-//! changes nothing, and an acknowledged one survives a crash (the in-memory state is
-//! rebuilt from RocksDB on open). Readers share a lock; writers take it exclusively.
+//! and only then made visible in the in-memory structures — so a rejected or failed
+//! call changes nothing, and an acknowledged one survives a crash (the in-memory state
+//! is rebuilt from RocksDB on open). Readers share a lock; a write excludes other
+//! writes throughout, and readers only while it stages, publishes or repairs (an HNSW
+//! write links its new rows with readers going on: `records/write.rs`).
 //!
 //! The methods of [`Database`] are split over files by what they do: `open` (opening
 //! and creating), `load` (the maps from a store, for an open, a refresh or a restore in

@@ -3,8 +3,10 @@
 //! [`Database::clear`], and the `u64` forms (`add`, `upsert`, `update`, `remove`, …).
 //!
 //! Each write is validated completely, then written as one RocksDB batch (the commit
-//! point), then applied to the in-memory maps; `State::commit` indexes new rows first,
-//! so a stopped or failed write is taken back and changes nothing.
+//! point), then applied to the in-memory maps. New rows are indexed first — staged and
+//! linked with searches going on (`Database::write_rows`) where the index stages, under
+//! the exclusive lock otherwise (`State::commit`) — so a stopped or failed write is
+//! taken back and changes nothing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
