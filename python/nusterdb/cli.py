@@ -951,24 +951,22 @@ def cmd_compact(args: argparse.Namespace, out: IO[str]) -> int:
 # The parser
 
 
-def _positive(text: str) -> int:
+def _int_at_least(low: int, text: str) -> int:
     try:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    if n < low:
+        raise argparse.ArgumentTypeError(f"must be at least {low}, got {n}")
     return n
+
+
+def _positive(text: str) -> int:
+    return _int_at_least(1, text)
 
 
 def _non_negative(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {n}")
-    return n
+    return _int_at_least(0, text)
 
 
 def _add_json(p: argparse.ArgumentParser) -> None:
