@@ -23,7 +23,8 @@ pub fn check_id(id: u64) -> Result<()> {
     }
 }
 
-const FREE: u64 = u64::MAX;
+/// The id [`IdMap::slots`] shows for a free (or reserved, unbound) slot.
+pub const FREE: u64 = u64::MAX;
 
 /// Slots taken by [`IdMap::reserve`].
 #[derive(Debug)]
@@ -81,6 +82,43 @@ impl IdMap {
             id_at: ids,
             free,
         })
+    }
+
+    /// The map whose slot `s` holds `ids[s]` ([`FREE`]: a free slot) and whose free
+    /// list is `free` (in [`IdMap::free_list`] order), exactly as saved: the same ids
+    /// in the same slots and the same [`IdMap::next_slot`] sequence.
+    ///
+    /// # Errors
+    /// An id repeated or out of range, or a free list that is not exactly the free
+    /// slots (one entry each), as a message.
+    pub fn from_parts(ids: Vec<u64>, free: Vec<u32>) -> std::result::Result<Self, String> {
+        let mut m = Self::from_slots(ids)?;
+        let mut listed = vec![false; m.id_at.len()];
+        for &s in &free {
+            match listed.get_mut(s as usize) {
+                Some(seen) if !*seen && m.id_at[s as usize] == FREE => *seen = true,
+                _ => return Err(format!("free list: slot {s} is not free, or listed twice")),
+            }
+        }
+        if free.len() != m.free.len() {
+            return Err(format!(
+                "free list has {} slots, the map has {} free",
+                free.len(),
+                m.free.len()
+            ));
+        }
+        m.free = free;
+        Ok(m)
+    }
+
+    /// The id of every slot ([`FREE`] for a free or reserved one).
+    pub fn slots(&self) -> &[u64] {
+        &self.id_at
+    }
+
+    /// The free slots, the last one reused first.
+    pub fn free_list(&self) -> &[u32] {
+        &self.free
     }
 
     /// The slot of `id`.
@@ -242,6 +280,32 @@ mod tests {
         assert_eq!(m.next_slot(), Some(1));
         assert!(IdMap::from_slots(vec![7, 7]).is_err());
         assert!(IdMap::from_slots(vec![1 << 63]).is_err());
+    }
+
+    /// `from_parts` keeps the free list order (so the next assigns are the same) and
+    /// refuses a free list that is not exactly the free slots.
+    #[test]
+    fn from_parts_restores_the_free_list_order() {
+        let mut m = IdMap::default();
+        for id in 0..6 {
+            m.assign(id).unwrap();
+        }
+        for id in [1, 4, 2] {
+            m.release(id);
+        }
+        let back = IdMap::from_parts(m.slots().to_vec(), m.free_list().to_vec()).unwrap();
+        assert_eq!(back.free_list(), &[1, 4, 2]);
+        let mut m2 = back;
+        let next: Vec<u32> = (10..14).map(|id| m2.assign(id).unwrap()).collect();
+        let want: Vec<u32> = (10..14).map(|id| m.assign(id).unwrap()).collect();
+        assert_eq!(next, want);
+        assert_eq!(next, vec![2, 4, 1, 6]);
+        let ids = vec![7, FREE, FREE];
+        assert!(IdMap::from_parts(ids.clone(), vec![1]).is_err(), "slot 2 unlisted");
+        assert!(IdMap::from_parts(ids.clone(), vec![1, 1]).is_err());
+        assert!(IdMap::from_parts(ids.clone(), vec![0, 1]).is_err(), "0 is bound");
+        assert!(IdMap::from_parts(ids.clone(), vec![1, 3]).is_err(), "3 is past the end");
+        assert!(IdMap::from_parts(ids, vec![2, 1]).is_ok());
     }
 
     /// Reserve then bind gives what assign gives; reserve then unreserve changes

@@ -217,6 +217,40 @@ impl Names {
         Ok(())
     }
 
+    /// The names of `pairs` (key, name) with `next` as the next fresh key, checked
+    /// like [`Names::insert`] plus: each name a valid string id, `next` above every
+    /// key and at most 2^63.
+    ///
+    /// # Errors
+    /// A broken invariant, as a message.
+    pub fn from_parts(
+        pairs: Vec<(u64, Arc<str>)>,
+        next: u64,
+    ) -> std::result::Result<Self, String> {
+        let mut names = Names::default();
+        for (key, name) in pairs {
+            if name.is_empty() || name.len() > MAX_STR_ID_BYTES {
+                return Err(format!(
+                    "key {key}: a string id of {} bytes (1 to {MAX_STR_ID_BYTES})",
+                    name.len()
+                ));
+            }
+            names.insert(name, key)?;
+        }
+        if next < names.next || next > ID_LIMIT {
+            return Err(format!(
+                "next key {next} is below a key in use or above 2^63"
+            ));
+        }
+        names.next = next;
+        Ok(names)
+    }
+
+    /// The next fresh key ([`Names::fresh_keys`] starts there).
+    pub fn next_key(&self) -> u64 {
+        self.next
+    }
+
     /// Forgets the name under `key`.
     pub fn remove(&mut self, key: u64) -> Option<Arc<str>> {
         let name = self.name_of.remove(&key)?;
@@ -309,6 +343,26 @@ mod tests {
         assert_eq!(after_b, vec![8, 7]);
         assert_eq!(n.after(None).count(), 3);
         assert_eq!(n.fresh_keys(1).unwrap(), 9..10);
+    }
+
+    #[test]
+    fn from_parts_checks_names_keys_and_next() {
+        let n = Names::from_parts(vec![(3, "a".into()), (1, "b".into())], 9).unwrap();
+        assert_eq!((n.key("a"), n.name(1).map(|s| &**s)), (Some(3), Some("b")));
+        assert_eq!((n.next_key(), n.fresh_keys(1).unwrap()), (9, 9..10));
+        let bad: [(Vec<(u64, Arc<str>)>, u64); 6] = [
+            (vec![(3, "a".into()), (4, "a".into())], 9),
+            (vec![(3, "a".into()), (3, "b".into())], 9),
+            (vec![(3, "".into())], 9),
+            (vec![(3, "x".repeat(MAX_STR_ID_BYTES + 1).into())], 9),
+            (vec![(3, "a".into())], 3),
+            (vec![(ID_LIMIT, "a".into())], ID_LIMIT),
+        ];
+        for (pairs, next) in bad {
+            assert!(Names::from_parts(pairs.clone(), next).is_err(), "{pairs:?} {next}");
+        }
+        assert!(Names::from_parts(Vec::new(), ID_LIMIT + 1).is_err());
+        assert_eq!(Names::from_parts(Vec::new(), ID_LIMIT).unwrap().next_key(), ID_LIMIT);
     }
 
     #[test]

@@ -52,10 +52,10 @@ use crate::metadata::{Metadata, Value};
 /// An `f64` (not NaN) as a totally ordered integer key: the order of the keys is the
 /// numeric order, `-0.0` and `0.0` share one key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-struct FloatKey(u64);
+pub(super) struct FloatKey(pub(super) u64);
 
 impl FloatKey {
-    fn new(f: f64) -> Option<Self> {
+    pub(super) fn new(f: f64) -> Option<Self> {
         if f.is_nan() {
             return None;
         }
@@ -191,18 +191,19 @@ fn bitmap_bytes(b: &RoaringBitmap) -> usize {
 const ENTRY_OVERHEAD: usize = 16;
 
 /// The indexes of one metadata key.
+/// (Fields visible to `filter::persist`, which saves and loads them.)
 #[derive(Clone, Debug, Default)]
-struct FieldIndex {
-    exists: RoaringBitmap,
-    ints: BTreeMap<i64, RoaringBitmap>,
-    floats: BTreeMap<FloatKey, RoaringBitmap>,
-    strs: BTreeMap<String, RoaringBitmap>,
-    falses: RoaringBitmap,
-    trues: RoaringBitmap,
+pub(super) struct FieldIndex {
+    pub(super) exists: RoaringBitmap,
+    pub(super) ints: BTreeMap<i64, RoaringBitmap>,
+    pub(super) floats: BTreeMap<FloatKey, RoaringBitmap>,
+    pub(super) strs: BTreeMap<String, RoaringBitmap>,
+    pub(super) falses: RoaringBitmap,
+    pub(super) trues: RoaringBitmap,
     /// Slots in `ints` or `floats`.
-    num_count: u64,
+    pub(super) num_count: u64,
     /// Slots in `strs`.
-    str_count: u64,
+    pub(super) str_count: u64,
 }
 
 impl FieldIndex {
@@ -264,7 +265,28 @@ impl FieldIndex {
         }
     }
 
-    fn is_empty(&self) -> bool {
+    /// Removes `slots` from every bitmap, dropping emptied value entries.
+    fn remove_slots(&mut self, slots: &RoaringBitmap) {
+        fn sub_all<K: Ord>(map: &mut BTreeMap<K, RoaringBitmap>, slots: &RoaringBitmap) -> u64 {
+            let mut removed = 0;
+            map.retain(|_, b| {
+                let before = b.len();
+                *b -= slots;
+                removed += before - b.len();
+                !b.is_empty()
+            });
+            removed
+        }
+        self.exists -= slots;
+        let nums = sub_all(&mut self.ints, slots) + sub_all(&mut self.floats, slots);
+        self.num_count = self.num_count.saturating_sub(nums);
+        let strs = sub_all(&mut self.strs, slots);
+        self.str_count = self.str_count.saturating_sub(strs);
+        self.falses -= slots;
+        self.trues -= slots;
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
         self.exists.is_empty()
             && self.ints.is_empty()
             && self.floats.is_empty()
@@ -416,11 +438,11 @@ impl FieldIndex {
 /// [module documentation](self) for the layout and exactness guarantees.
 #[derive(Clone, Debug, Default)]
 pub struct PayloadIndex {
-    live: RoaringBitmap,
-    fields: HashMap<String, FieldIndex>,
-    tags: HashMap<String, RoaringBitmap>,
+    pub(super) live: RoaringBitmap,
+    pub(super) fields: HashMap<String, FieldIndex>,
+    pub(super) tags: HashMap<String, RoaringBitmap>,
     /// Bumped by every change, so results computed from the index can be cached.
-    version: u64,
+    pub(super) version: u64,
 }
 
 /// A lower and an upper bound of a match count.
@@ -486,6 +508,25 @@ impl PayloadIndex {
                 }
             }
         }
+    }
+
+    /// Unindexes every slot of `slots` without knowing its metadata (a log replay
+    /// that only knows a slot was overwritten or removed): one pass subtracting
+    /// `slots` from every bitmap — live, exists, each value entry, each tag — dropping
+    /// emptied entries and keys as [`PayloadIndex::remove`] does, so memory tracks the
+    /// live content. Costs a pass over the whole index, not per slot: for one slot
+    /// with known metadata, [`PayloadIndex::remove`] is cheaper.
+    pub fn remove_slots(&mut self, slots: &RoaringBitmap) {
+        self.version += 1;
+        self.live -= slots;
+        self.fields.retain(|_, field| {
+            field.remove_slots(slots);
+            !field.is_empty()
+        });
+        self.tags.retain(|_, b| {
+            *b -= slots;
+            !b.is_empty()
+        });
     }
 
     /// Number of live slots.

@@ -7,6 +7,7 @@
 //!   oracle, and what graph search calls per candidate.
 //! - [`index`]: [`PayloadIndex`], roaring-bitmap posting lists per key, value and tag;
 //!   [`PayloadIndex::evaluate`] returns exactly the slots [`Filter::matches`] accepts.
+//! - `persist`: the byte form of a [`PayloadIndex`] in a segment's maps file.
 //!
 //! # The language
 //!
@@ -76,6 +77,7 @@
 pub mod eval;
 pub mod index;
 pub mod parse;
+pub(crate) mod persist;
 
 pub use index::PayloadIndex;
 pub use roaring::RoaringBitmap;

@@ -9,7 +9,10 @@
 //!
 //! - [`vectors`]: the vector file — rows aligned for the SIMD kernels, checksummed per
 //!   block, written atomically, read in place through a memory map.
+//! - [`maps`]: the maps file — the id map, the string ids and the payload (filter)
+//!   index, checksummed, written atomically, checked whole when read.
 
+pub mod maps;
 pub mod vectors;
 
 pub use vectors::VectorFile;

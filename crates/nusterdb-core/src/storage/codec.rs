@@ -37,18 +37,19 @@ pub const MAX_DOCUMENT_BYTES: usize = crate::metadata::MAX_STR_BYTES;
 /// A decoding failure, as a human-readable detail.
 pub type DecodeResult<T> = std::result::Result<T, String>;
 
-/// A bounds-checked little-endian reader.
-struct Reader<'a> {
+/// A bounds-checked little-endian reader (also used by the segment files'
+/// decoders).
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8]) -> Self {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
         Self { buf, pos: 0 }
     }
 
-    fn take(&mut self, n: usize, what: &str) -> DecodeResult<&'a [u8]> {
+    pub(crate) fn take(&mut self, n: usize, what: &str) -> DecodeResult<&'a [u8]> {
         let end = self
             .pos
             .checked_add(n)
@@ -65,25 +66,25 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
-    fn array<const N: usize>(&mut self, what: &str) -> DecodeResult<[u8; N]> {
+    pub(crate) fn array<const N: usize>(&mut self, what: &str) -> DecodeResult<[u8; N]> {
         let mut a = [0u8; N];
         a.copy_from_slice(self.take(N, what)?);
         Ok(a)
     }
 
-    fn u8(&mut self, what: &str) -> DecodeResult<u8> {
+    pub(crate) fn u8(&mut self, what: &str) -> DecodeResult<u8> {
         Ok(self.array::<1>(what)?[0])
     }
 
-    fn u32(&mut self, what: &str) -> DecodeResult<u32> {
+    pub(crate) fn u32(&mut self, what: &str) -> DecodeResult<u32> {
         Ok(u32::from_le_bytes(self.array(what)?))
     }
 
-    fn u64(&mut self, what: &str) -> DecodeResult<u64> {
+    pub(crate) fn u64(&mut self, what: &str) -> DecodeResult<u64> {
         Ok(u64::from_le_bytes(self.array(what)?))
     }
 
-    fn bool(&mut self, what: &str) -> DecodeResult<bool> {
+    pub(crate) fn bool(&mut self, what: &str) -> DecodeResult<bool> {
         match self.u8(what)? {
             0 => Ok(false),
             1 => Ok(true),
@@ -91,10 +92,29 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn string(&mut self, what: &str) -> DecodeResult<String> {
+    pub(crate) fn string(&mut self, what: &str) -> DecodeResult<String> {
         let len = self.u32(what)? as usize;
         let bytes = self.take(len, what)?;
         String::from_utf8(bytes.to_vec()).map_err(|_| format!("{what}: invalid UTF-8"))
+    }
+
+    /// Bytes not yet read.
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// A u64 count of items that each take at least `min_bytes` (≥ 1) further bytes,
+    /// checked against the bytes left, so a lying count fails here instead of sizing
+    /// an allocation.
+    pub(crate) fn count(&mut self, min_bytes: usize, what: &str) -> DecodeResult<usize> {
+        let n = self.u64(what)?;
+        let left = self.remaining();
+        usize::try_from(n)
+            .ok()
+            .filter(|&n| n.checked_mul(min_bytes.max(1)).is_some_and(|b| b <= left))
+            .ok_or_else(|| {
+                format!("{what}: count {n} is more than the {left} bytes left can hold")
+            })
     }
 
     fn version(&mut self, what: &str) -> DecodeResult<()> {
@@ -106,7 +126,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn finish(self, what: &str) -> DecodeResult<()> {
+    pub(crate) fn finish(self, what: &str) -> DecodeResult<()> {
         if self.pos == self.buf.len() {
             Ok(())
         } else {
