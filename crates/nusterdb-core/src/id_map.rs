@@ -301,10 +301,19 @@ mod tests {
         assert_eq!(next, want);
         assert_eq!(next, vec![2, 4, 1, 6]);
         let ids = vec![7, FREE, FREE];
-        assert!(IdMap::from_parts(ids.clone(), vec![1]).is_err(), "slot 2 unlisted");
+        assert!(
+            IdMap::from_parts(ids.clone(), vec![1]).is_err(),
+            "slot 2 unlisted"
+        );
         assert!(IdMap::from_parts(ids.clone(), vec![1, 1]).is_err());
-        assert!(IdMap::from_parts(ids.clone(), vec![0, 1]).is_err(), "0 is bound");
-        assert!(IdMap::from_parts(ids.clone(), vec![1, 3]).is_err(), "3 is past the end");
+        assert!(
+            IdMap::from_parts(ids.clone(), vec![0, 1]).is_err(),
+            "0 is bound"
+        );
+        assert!(
+            IdMap::from_parts(ids.clone(), vec![1, 3]).is_err(),
+            "3 is past the end"
+        );
         assert!(IdMap::from_parts(ids, vec![2, 1]).is_ok());
     }
 

@@ -223,10 +223,7 @@ impl Names {
     ///
     /// # Errors
     /// A broken invariant, as a message.
-    pub fn from_parts(
-        pairs: Vec<(u64, Arc<str>)>,
-        next: u64,
-    ) -> std::result::Result<Self, String> {
+    pub fn from_parts(pairs: Vec<(u64, Arc<str>)>, next: u64) -> std::result::Result<Self, String> {
         let mut names = Names::default();
         for (key, name) in pairs {
             if name.is_empty() || name.len() > MAX_STR_ID_BYTES {
@@ -350,7 +347,8 @@ mod tests {
         let n = Names::from_parts(vec![(3, "a".into()), (1, "b".into())], 9).unwrap();
         assert_eq!((n.key("a"), n.name(1).map(|s| &**s)), (Some(3), Some("b")));
         assert_eq!((n.next_key(), n.fresh_keys(1).unwrap()), (9, 9..10));
-        let bad: [(Vec<(u64, Arc<str>)>, u64); 6] = [
+        type Parts = (Vec<(u64, Arc<str>)>, u64);
+        let bad: [Parts; 6] = [
             (vec![(3, "a".into()), (4, "a".into())], 9),
             (vec![(3, "a".into()), (3, "b".into())], 9),
             (vec![(3, "".into())], 9),
@@ -359,10 +357,16 @@ mod tests {
             (vec![(ID_LIMIT, "a".into())], ID_LIMIT),
         ];
         for (pairs, next) in bad {
-            assert!(Names::from_parts(pairs.clone(), next).is_err(), "{pairs:?} {next}");
+            assert!(
+                Names::from_parts(pairs.clone(), next).is_err(),
+                "{pairs:?} {next}"
+            );
         }
         assert!(Names::from_parts(Vec::new(), ID_LIMIT + 1).is_err());
-        assert_eq!(Names::from_parts(Vec::new(), ID_LIMIT).unwrap().next_key(), ID_LIMIT);
+        assert_eq!(
+            Names::from_parts(Vec::new(), ID_LIMIT).unwrap().next_key(),
+            ID_LIMIT
+        );
     }
 
     #[test]

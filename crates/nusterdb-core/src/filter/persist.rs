@@ -78,7 +78,9 @@ fn read_set(r: &mut Reader<'_>, within: &RoaringBitmap, what: &str) -> DecodeRes
         return Err(format!("{what}: an empty set is stored"));
     }
     if !b.is_subset(within) {
-        return Err(format!("{what}: holds slots outside its key or the live set"));
+        return Err(format!(
+            "{what}: holds slots outside its key or the live set"
+        ));
     }
     Ok(b)
 }
@@ -296,12 +298,18 @@ pub(crate) mod strategies {
 
     pub(crate) fn metadata() -> impl Strategy<Value = Metadata> {
         (
-            proptest::collection::btree_map(proptest::sample::select(KEYS.to_vec()), value(), 0..=4),
+            proptest::collection::btree_map(
+                proptest::sample::select(KEYS.to_vec()),
+                value(),
+                0..=4,
+            ),
             proptest::collection::btree_set(proptest::sample::select(TAGS.to_vec()), 0..=3),
         )
             .prop_map(|(fields, tags)| {
-                let fields: BTreeMap<String, Value> =
-                    fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+                let fields: BTreeMap<String, Value> = fields
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect();
                 let tags: BTreeSet<String> = tags.into_iter().map(str::to_string).collect();
                 Metadata::from_stored(fields, tags, 0, 0, 1)
             })
@@ -385,7 +393,11 @@ mod tests {
         Ok(back)
     }
 
-    fn same_answers(a: &PayloadIndex, b: &PayloadIndex, filters: &[Filter]) -> Result<(), TestCaseError> {
+    fn same_answers(
+        a: &PayloadIndex,
+        b: &PayloadIndex,
+        filters: &[Filter],
+    ) -> Result<(), TestCaseError> {
         prop_assert_eq!(a.live(), b.live());
         prop_assert_eq!(a.keys(), b.keys());
         prop_assert_eq!(a.memory_bytes(), b.memory_bytes());
@@ -457,7 +469,10 @@ mod tests {
     fn broken_invariants_are_refused() {
         let m = |fields: Vec<(&str, crate::metadata::Value)>| {
             Metadata::from_stored(
-                fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+                fields
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
                 ["t".to_string()].into(),
                 0,
                 0,
@@ -492,7 +507,8 @@ mod tests {
         let mut p = good.clone();
         if let Some(f) = p.fields.get_mut("f") {
             let b = f.floats.pop_first().unwrap().1;
-            f.floats.insert(FloatKey(0x7FF8_0000_0000_0000 | (1 << 63)), b);
+            f.floats
+                .insert(FloatKey(0x7FF8_0000_0000_0000 | (1 << 63)), b);
         }
         cases.push(("NaN key", p));
         let mut p = good.clone();

@@ -241,11 +241,7 @@ fn decode(bytes: &[u8]) -> DecodeResult<Maps> {
 /// What the three maps must agree on: the free list is every free slot (no slot
 /// reserved but unbound), the live set is exactly the bound slots, and the names are
 /// one per key of the id map.
-fn check_agreement(
-    ids: &IdMap,
-    names: Option<&Names>,
-    payload: &PayloadIndex,
-) -> DecodeResult<()> {
+fn check_agreement(ids: &IdMap, names: Option<&Names>, payload: &PayloadIndex) -> DecodeResult<()> {
     let slots = ids.slots();
     let free = slots.iter().filter(|&&id| id == FREE).count();
     if free != ids.free_list().len() {
@@ -274,7 +270,9 @@ fn check_agreement(
             return Err(format!("{} string ids for {} keys", names.len(), ids.len()));
         }
         if let Some((name, key)) = names.after(None).find(|&(_, key)| !ids.contains(key)) {
-            return Err(format!("string id {name:?} names key {key}, which has no slot"));
+            return Err(format!(
+                "string id {name:?} names key {key}, which has no slot"
+            ));
         }
     }
     Ok(())
@@ -355,7 +353,10 @@ mod tests {
                     ("d".to_string(), Value::Bool(i % 2 == 0)),
                 ];
                 let tags = [format!("t{}", i % 4)];
-                (i * 7, Metadata::from_stored(fields.into(), tags.into(), 0, 0, 1))
+                (
+                    i * 7,
+                    Metadata::from_stored(fields.into(), tags.into(), 0, 0, 1),
+                )
             })
             .collect();
         build(&keys, &[3, 9, 4], &[], str_ids)
@@ -391,10 +392,7 @@ mod tests {
     }
 
     fn entries() -> impl Strategy<Value = Vec<(u64, Metadata)>> {
-        proptest::collection::vec(
-            (prop_oneof![0u64..200, 0u64..(1 << 63)], metadata()),
-            0..50,
-        )
+        proptest::collection::vec((prop_oneof![0u64..200, 0u64..(1 << 63)], metadata()), 0..50)
     }
 
     proptest! {
@@ -530,7 +528,8 @@ mod tests {
             at += 12 + len as usize;
         }
         let payload_at = at;
-        let live_len = u32::from_le_bytes(good[payload_at + 8..payload_at + 12].try_into().unwrap());
+        let live_len =
+            u32::from_le_bytes(good[payload_at + 8..payload_at + 12].try_into().unwrap());
         let fields_count_at = payload_at + 12 + live_len as usize;
         assert_eq!(u64_at(fields_count_at), 4, "the layout as documented");
 
@@ -552,7 +551,11 @@ mod tests {
         }
         // A key repeated in two slots; a key at or above 2^63.
         let first_key_at = slot_count_at + 8;
-        assert_corrupt(&p, &set_u64(first_key_at + 8, u64_at(first_key_at)), "repeated key");
+        assert_corrupt(
+            &p,
+            &set_u64(first_key_at + 8, u64_at(first_key_at)),
+            "repeated key",
+        );
         assert_corrupt(&p, &set_u64(first_key_at, 1 << 63), "key out of range");
         // A bound slot made free: the free list and the live set no longer agree.
         assert_corrupt(&p, &set_u64(first_key_at, u64::MAX), "slot freed");

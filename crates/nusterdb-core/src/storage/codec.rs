@@ -112,9 +112,7 @@ impl<'a> Reader<'a> {
         usize::try_from(n)
             .ok()
             .filter(|&n| n.checked_mul(min_bytes.max(1)).is_some_and(|b| b <= left))
-            .ok_or_else(|| {
-                format!("{what}: count {n} is more than the {left} bytes left can hold")
-            })
+            .ok_or_else(|| format!("{what}: count {n} is more than the {left} bytes left can hold"))
     }
 
     fn version(&mut self, what: &str) -> DecodeResult<()> {
