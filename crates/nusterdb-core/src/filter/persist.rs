@@ -59,9 +59,41 @@ fn put_count(w: &mut dyn Write, n: usize) -> io::Result<()> {
     w.write_all(&(n as u64).to_le_bytes())
 }
 
+/// Whether the container count in a roaring header fits in `bytes`: roaring's
+/// deserializer sizes its buffers by that count (up to 65,536 containers, a few MiB)
+/// before reading them, so a lying count is refused here first.
+fn roaring_count_fits(bytes: &[u8]) -> bool {
+    const COOKIE_NO_RUNS: u32 = 12346;
+    const COOKIE_RUNS: u32 = 12347;
+    let word = |at: usize| {
+        let mut a = [0u8; 4];
+        a.copy_from_slice(bytes.get(at..at + 4)?);
+        Some(u32::from_le_bytes(a) as usize)
+    };
+    let Some(cookie) = word(0) else {
+        return true; // Too short for any header: roaring refuses it.
+    };
+    // Bytes before the containers' data: cookie, (size,) run flags, 4 B per container.
+    let needed = if cookie == COOKIE_NO_RUNS as usize {
+        let Some(size) = word(4) else { return true };
+        size.checked_mul(8).and_then(|b| b.checked_add(8))
+    } else if cookie & 0xFFFF == COOKIE_RUNS as usize {
+        let size = (cookie >> 16) + 1;
+        Some(4 + size.div_ceil(8) + 4 * size)
+    } else {
+        return true; // An unknown cookie: roaring refuses it.
+    };
+    needed.is_some_and(|n| n <= bytes.len())
+}
+
 fn read_bitmap(r: &mut Reader<'_>, what: &str) -> DecodeResult<RoaringBitmap> {
     let len = r.u32(what)? as usize;
     let mut bytes = r.take(len, what)?;
+    if !roaring_count_fits(bytes) {
+        return Err(format!(
+            "{what}: bitmap header counts more containers than its bytes hold"
+        ));
+    }
     // The checked deserializer: sorted containers and values, true cardinalities.
     let b = RoaringBitmap::deserialize_from(&mut bytes)
         .map_err(|e| format!("{what}: bad bitmap ({e})"))?;
@@ -462,6 +494,38 @@ mod tests {
             // And the result still satisfies every invariant the decoder checks.
             round_trip(&p).unwrap();
         }
+    }
+
+    /// A bitmap whose header counts more containers than its bytes hold is refused
+    /// before roaring sizes anything by that count; real headers pass.
+    #[test]
+    fn lying_bitmap_headers_are_refused_first() {
+        let mut runs = RoaringBitmap::new();
+        runs.insert_range(0..300_000);
+        runs.optimize();
+        let mut cookies = Vec::new();
+        for b in [
+            RoaringBitmap::new(),
+            (0..10).collect(),
+            (0..200_000).step_by(3).collect(),
+            runs,
+        ] {
+            let mut bytes = Vec::new();
+            b.serialize_into(&mut bytes).unwrap();
+            assert!(roaring_count_fits(&bytes), "{b:?}");
+            cookies.push(u16::from_le_bytes([bytes[0], bytes[1]]));
+        }
+        assert!(
+            cookies.contains(&12346) && cookies.contains(&12347),
+            "{cookies:?}"
+        );
+        let mut lie = 12346u32.to_le_bytes().to_vec();
+        lie.extend(65_536u32.to_le_bytes());
+        assert!(!roaring_count_fits(&lie));
+        assert!(!roaring_count_fits(&(12347u32 | 0xFFFF_0000).to_le_bytes()));
+        let mut framed = (lie.len() as u32).to_le_bytes().to_vec();
+        framed.extend(&lie);
+        assert!(read_bitmap(&mut Reader::new(&framed), "b").is_err());
     }
 
     /// Decoded bytes that break an invariant are refused, each with a message.
