@@ -22,7 +22,7 @@
 //!
 //! Decoding trusts nothing: every count is checked against the bytes left before
 //! anything is sized by it, bitmaps go through roaring's checked deserializer, and the
-//! index's invariants are checked — no empty bitmap, entry or key (the index drops
+//! index's invariants are checked — no empty value entry, tag or key (the index drops
 //! them), every value set inside its key's `exists`, one value per slot and key,
 //! `exists` and tags inside `live`, the two counts equal to what the maps hold — so a
 //! decoded index answers filters exactly like the one saved.

@@ -21,7 +21,7 @@
 //! A file is written whole to a temporary name, fsync'd and renamed
 //! (`storage::fileio::write_atomic`): it exists complete or not at all.
 //!
-//! Reading trusts nothing. The CRC and the length come first; every count is checked
+//! Reading trusts nothing. The length, magic and CRC come first; every count is checked
 //! against the bytes left before anything is sized by it; then the contents must agree
 //! with themselves: keys below 2^63 and in one slot each, the free list exactly the free
 //! slots, names unique, valid and one per key of the id map, every payload set inside
@@ -57,7 +57,9 @@ const CRC_LEN: usize = 4;
 /// caller's check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MapsTag {
+    /// The database the file belongs to.
     pub db_id: u64,
+    /// The change-log position the maps include everything up to.
     pub log_position: u64,
 }
 
