@@ -18,7 +18,7 @@
 //! `close`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -36,20 +36,27 @@ use crate::index::flat::FlatIndex;
 use crate::index::hnsw::HnswIndex;
 use crate::index::VectorIndex;
 use crate::metric::DistanceMetric;
+use crate::storage::changelog::{self, Seal};
+use crate::storage::codec::{encode_format, FORMAT_VERSION};
 use crate::storage::fileio::{write_atomic, FileIo};
 use crate::storage::fork::ProcessToken;
+use crate::storage::keys::{FORMAT_KEY, LOG_NEXT_KEY, LOG_PREFIX};
 use crate::storage::lock::WriterLock;
 use crate::storage::Store;
 use crate::vector::{check_dims, check_finite, check_magnitude};
+use rocksdb::WriteBatch;
 
 mod follow;
 mod load;
 mod maintenance;
 mod open;
 mod records;
+mod replay;
+mod seal;
 mod snapshots;
 
 pub use records::{Include, MetadataUpdate, PutMode, Record, Selection};
+pub use seal::{is_segment_file, live_slots, segment_files, segment_files_in};
 
 /// Largest n·k a `batch_search` may return (the result arrays are n·k in size).
 pub const MAX_BATCH_RESULTS: u64 = 1 << 28;
@@ -136,21 +143,29 @@ struct State {
     index: Box<dyn VectorIndex>,
     payload: PayloadIndex,
     graph_load: GraphLoad,
+    load_source: LoadSource,
     filter_cache: Mutex<FilterCache>,
     /// Vectors added, changed or removed since the graph was last saved.
     unsaved: AtomicUsize,
     /// `unsaved` at which the next automatic save is due (pushed back after a failure).
     save_at: AtomicUsize,
+    /// The position the next change-log entry takes (see `storage::changelog`); for a
+    /// follower, the position its state includes the log up to.
+    log_next: AtomicU64,
+    /// The seal the segment files hold, if any (see `db/seal.rs`).
+    seal: Mutex<Option<Seal>>,
 }
 
 impl State {
-    fn new(store: Store, maps: Maps, graph_load: GraphLoad) -> Self {
+    fn new(store: Store, (maps, graph_load, load_source): Loaded) -> Self {
         let Maps {
             ids,
             names,
             format,
             index,
             payload,
+            log_next,
+            seal,
         } = maps;
         let live = ids.len();
         Self {
@@ -161,10 +176,34 @@ impl State {
             index,
             payload,
             graph_load,
+            load_source,
             filter_cache: Mutex::new(FilterCache::default()),
             unsaved: AtomicUsize::new(0),
             save_at: AtomicUsize::new(save_threshold(live)),
+            log_next: AtomicU64::new(log_next),
+            seal: Mutex::new(seal),
         }
+    }
+
+    /// Writes `batch` with its change-log entry (`keys` touched; `clear`: every record
+    /// removed first) and the log position, in the same atomic batch, moving an older
+    /// store to the current format there too. Returns whether it did; the caller sets
+    /// `format` (callers holding only shared access do it once they are exclusive).
+    /// Writes are serialised by the lock, so the position cannot race.
+    fn write_logged(&self, mut batch: WriteBatch, keys: &[u64], clear: bool) -> Result<bool> {
+        let position = self.log_next.load(Ordering::Acquire);
+        batch.put(
+            crate::storage::keys::record_key(LOG_PREFIX, position),
+            changelog::encode_entry(keys, clear),
+        );
+        batch.put(LOG_NEXT_KEY, changelog::encode_position(position + 1));
+        let upgrade = self.format < FORMAT_VERSION;
+        if upgrade {
+            batch.put(FORMAT_KEY, encode_format(FORMAT_VERSION));
+        }
+        self.store.write(batch)?;
+        self.log_next.store(position + 1, Ordering::Release);
+        Ok(upgrade)
     }
 
     /// Counts `n` changed vectors towards the next graph save.
@@ -194,23 +233,14 @@ struct Shared {
     read_only: bool,
     state: RwLock<Option<State>>,
     io: Arc<dyn FileIo>,
-    /// One graph save at a time (saves run under the shared lock).
+    /// One seal at a time (seals run under the shared lock).
     save_lock: Mutex<()>,
-    /// One refresh at a time, so a state built later is never replaced by an earlier one.
-    refresh_lock: Mutex<()>,
+    /// One refresh at a time, so a state built later is never replaced by an earlier
+    /// one; it holds what a follower's store was opened on (see `db/follow.rs`).
+    refresh_lock: Mutex<Option<follow::FollowStamp>>,
 }
 
 impl Shared {
-    /// Where the graph file of this database lives, if it has one.
-    fn graph_path(&self) -> Option<PathBuf> {
-        match &self.location {
-            Location::Path(p) if self.config.index_type == IndexType::Hnsw => {
-                Some(p.join(GRAPH_FILE))
-            }
-            _ => None,
-        }
-    }
-
     /// Writes the graph of `st` to `path` (atomically).
     fn write_graph(&self, st: &State, path: &Path) -> Result<()> {
         let _one = self.save_lock.lock();
@@ -225,63 +255,6 @@ impl Shared {
         write_atomic(self.io.as_ref(), path, |w| {
             h.write_graph(w, &|s| st.ids.id(s), st.ids.slot_extent())
         })
-    }
-
-    /// Saves the database's graph file if anything changed since the last save.
-    fn save_graph(&self, st: &State) -> Result<()> {
-        let Some(path) = self.graph_path() else {
-            return Ok(());
-        };
-        if self.read_only {
-            return Ok(());
-        }
-        // The count is read and reset under the lock the save holds: two saves at once
-        // (a flush beside a triggered save) run one after the other, and the second
-        // finds nothing left to save instead of subtracting the same count again.
-        let _one = self.save_lock.lock();
-        let unsaved = st.unsaved.load(Ordering::Relaxed);
-        if unsaved == 0 {
-            return Ok(());
-        }
-        match self.write_graph_locked(st, &path) {
-            Ok(()) => {
-                // Writers are excluded while a save runs (saves hold the shared lock),
-                // so nothing was counted meanwhile; saturating all the same, as a
-                // wrapped count would make every later write save the whole graph.
-                let _ = st
-                    .unsaved
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
-                        Some(u.saturating_sub(unsaved))
-                    });
-                st.save_at
-                    .store(save_threshold(st.ids.len()), Ordering::Relaxed);
-                Ok(())
-            }
-            Err(e) => {
-                // Try again after as many changes again, not on every write.
-                st.save_at
-                    .store(unsaved + save_threshold(st.ids.len()), Ordering::Relaxed);
-                Err(e)
-            }
-        }
-    }
-
-    /// Counts what loading the graph had to redo towards the next save, and saves at
-    /// once if that was much (or a rebuild), so the next open (perhaps after a crash)
-    /// loads the graph instead of doing that again.
-    fn count_graph_redo(&self, st: &State) {
-        let redo = match &st.graph_load {
-            GraphLoad::Built | GraphLoad::Rebuilt { .. } => st.ids.len(),
-            GraphLoad::Loaded {
-                inserted, removed, ..
-            } => inserted + removed,
-            GraphLoad::NotPersisted => 0,
-        };
-        st.changed(redo);
-        if redo >= GRAPH_SAVE_MIN_CHANGES || matches!(st.graph_load, GraphLoad::Rebuilt { .. }) {
-            // Failing to save costs only time on the next open.
-            let _ = self.save_graph(st);
-        }
     }
 }
 
@@ -333,10 +306,25 @@ struct Maps {
     format: u32,
     index: Box<dyn VectorIndex>,
     payload: PayloadIndex,
+    /// The log position the maps include every entry below.
+    log_next: u64,
+    /// The seal the maps were loaded from or agree with.
+    seal: Option<Seal>,
 }
 
-/// The maps loaded from a store, and how the graph was.
-type Loaded = (Maps, GraphLoad);
+/// The maps loaded from a store, how the graph was, and where the maps came from.
+type Loaded = (Maps, GraphLoad, LoadSource);
+
+/// Where an open (or a follower's refresh) took the in-memory maps from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoadSource {
+    /// The seal's segment files, and the change-log entries written since: `replayed`
+    /// keys were read from RocksDB.
+    Sealed { replayed: usize },
+    /// Every record in RocksDB: the database has no seal yet (new, in memory, or from
+    /// a build before seals), or `refused` says why its seal could not be used.
+    Records { refused: Option<String> },
+}
 
 impl Database {
     /// The configuration in force: the stored one, with the runtime knobs given at
@@ -434,19 +422,18 @@ impl Database {
         Ok(())
     }
 
-    /// Ends a write: saves the graph if enough changed since the last save, with
-    /// searches going on (the lock downgraded to an upgradable read, so other writes
-    /// wait for the save).
+    /// Ends a write: seals if enough changed since the last seal, with searches going
+    /// on (the lock downgraded to an upgradable read, so other writes wait for it).
     fn after_write(&self, guard: RwLockWriteGuard<'_, Option<State>>) {
         let due = guard.as_ref().is_some_and(|st| {
             st.unsaved.load(Ordering::Relaxed) >= st.save_at.load(Ordering::Relaxed)
         });
-        if due && self.shared.graph_path().is_some() {
+        if due && self.shared.seal_dir().is_some() {
             let guard = RwLockWriteGuard::downgrade_to_upgradable(guard);
             if let Some(st) = guard.as_ref() {
-                // The write itself is durable in RocksDB; a failed save only means a
+                // The write itself is durable in RocksDB; a failed seal only means a
                 // longer open, and is retried after more changes.
-                let _ = self.shared.save_graph(st);
+                let _ = self.shared.seal(st);
             }
         }
     }
@@ -482,9 +469,9 @@ impl Database {
         }
         let state = self.shared.state.write().take();
         if let Some(st) = &state {
-            // Saved so the next open loads the graph; a failure costs only that time
-            // (the vectors are safe in RocksDB) and cannot be reported from `drop`.
-            let _ = self.shared.save_graph(st);
+            // Sealed so the next open reads the files; a failure costs only that time
+            // (the records are safe in RocksDB) and cannot be reported from `drop`.
+            let _ = self.shared.seal(st);
         }
         drop(state);
         // The store held the lock too; this releases it.
@@ -573,7 +560,8 @@ mod tests {
     use std::sync::atomic::AtomicU64;
     use std::sync::Barrier;
 
-    /// The OS, counting the renames that complete a graph save.
+    /// The OS, counting the renames that complete a seal (its maps file is the last of
+    /// its files, one per seal).
     #[derive(Debug, Default)]
     struct CountingIo {
         saves: AtomicU64,
@@ -584,7 +572,9 @@ mod tests {
             OsIo.create(path)
         }
         fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
-            self.saves.fetch_add(1, Ordering::SeqCst);
+            if to.extension().is_some_and(|x| x == "maps") {
+                self.saves.fetch_add(1, Ordering::SeqCst);
+            }
             OsIo.rename(from, to)
         }
         fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
@@ -598,12 +588,12 @@ mod tests {
         }
     }
 
-    /// Saves racing each other (flush beside a triggered save, both under the shared
-    /// lock) save the graph once per change and leave the count at 0; before the
-    /// count was read and reset under the save lock, each racer subtracted the same
-    /// count, wrapping it, and every later write saved the whole graph.
+    /// Seals racing each other (flush beside a triggered seal, both under the shared
+    /// lock) seal once per change and leave the count at 0; before the count was read
+    /// and reset under the save lock, each racer subtracted the same count, wrapping
+    /// it, and every later write saved the whole graph.
     #[test]
-    fn concurrent_graph_saves_save_once_and_keep_the_count() {
+    fn concurrent_seals_seal_once_and_keep_the_count() {
         let dir = tempfile::tempdir().unwrap();
         let io = Arc::new(CountingIo::default());
         let db = Database::open_with_io(

@@ -795,8 +795,8 @@ pub fn restore_with(
 
 /// Copies the files of snapshot directory `src` into the fresh directory `work`
 /// (leaving out the manifest), fsyncing each file and then `work`; returns the names
-/// copied. With `link_tables`, table files (`*.sst`, never changed once written) are
-/// hard-linked when the file system allows, as the checkpoint that made the snapshot
+/// copied. With `link_tables`, table files (`*.sst`) and segment files (never changed
+/// once written) are hard-linked when the file system allows, as the checkpoint that made the snapshot
 /// did; everything else is copied through `io`. A restore to a target of its own copies
 /// everything, so the restored database's own files share nothing with the snapshot.
 fn copy_snapshot_files(
@@ -815,10 +815,12 @@ fn copy_snapshot_files(
         }
         let from = entry.path();
         let to = work.join(&entry_name);
+        // Table files and segment files are never changed once written.
         let is_table = link_tables
-            && Path::new(&entry_name)
+            && (Path::new(&entry_name)
                 .extension()
-                .is_some_and(|x| x == "sst");
+                .is_some_and(|x| x == "sst")
+                || entry_name.to_str().is_some_and(crate::db::is_segment_file));
         if !(is_table && fs::hard_link(&from, &to).is_ok()) {
             let mut reader = File::open(&from).map_err(io_err(&from))?;
             write_synced(io, &to, |w| std::io::copy(&mut reader, w).map(drop))

@@ -28,14 +28,16 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::{DatabaseConfig, IndexType, StorageConfig};
-use crate::db::{Database, GraphLoad, Location, GRAPH_FILE};
+use crate::db::{Database, GraphLoad, LoadSource, Location, GRAPH_FILE};
 use crate::error::{Error, Result};
 use crate::ids::{IdType, MAX_STR_ID_BYTES};
 use crate::index::hnsw::{vector_hash, HnswIndex, NO_ID};
 use crate::snapshot;
+use crate::storage::changelog::{self, Seal};
 use crate::storage::codec;
 use crate::storage::keys::{
-    self, CONFIG_KEY, DOCUMENT_PREFIX, FORMAT_KEY, METADATA_PREFIX, NAME_PREFIX, VECTOR_PREFIX,
+    self, CONFIG_KEY, DOCUMENT_PREFIX, FORMAT_KEY, LOG_NEXT_KEY, LOG_PREFIX, METADATA_PREFIX,
+    NAME_PREFIX, SEAL_KEY, VECTOR_PREFIX,
 };
 use crate::storage::lock::WriterLock;
 use crate::storage::rocks::inspect_dir;
@@ -72,6 +74,12 @@ pub enum ProblemKind {
     Index,
     /// A snapshot's manifest cannot be read.
     Snapshot,
+    /// The change log has a gap or an entry that does not decode, or its position or
+    /// the seal record is damaged.
+    ChangeLog,
+    /// The seal's segment files are missing, damaged or disagree with each other (a
+    /// reader's open then loads every record instead).
+    Segment,
 }
 
 impl ProblemKind {
@@ -89,6 +97,8 @@ impl ProblemKind {
             Self::Load => "load",
             Self::Index => "index",
             Self::Snapshot => "snapshot",
+            Self::ChangeLog => "change_log",
+            Self::Segment => "segment",
         }
     }
 }
@@ -122,6 +132,8 @@ pub struct VerifyReport {
     pub documents: u64,
     /// String-id records read (0 in an int-id database).
     pub string_ids: u64,
+    /// Change-log entries read (see `storage::changelog`).
+    pub log_entries: u64,
     /// Live nodes of the graph file, when there is one and it reads.
     pub graph_nodes: Option<u64>,
     /// Vectors in the loaded index, when the database loads.
@@ -154,6 +166,169 @@ struct Scan {
     complete: bool,
     /// `(id, vector_hash)` of every vector that decodes, ascending by id.
     vectors: Vec<(u64, u64)>,
+    /// The seal record, when there is one and it decodes.
+    seal: Option<Seal>,
+    /// The log position, when stored and readable.
+    log_next: Option<u64>,
+    /// `(position, clear, keys)` of every log entry that decodes, ascending.
+    log: Vec<(u64, bool, Vec<u64>)>,
+}
+
+impl Scan {
+    /// The keys the log entries after the seal touched (`None`: a `clear` among them,
+    /// so every key), or an empty set without a seal.
+    fn touched_since_seal(&self) -> Option<std::collections::HashSet<u64>> {
+        let Some(seal) = self.seal else {
+            return Some(std::collections::HashSet::new());
+        };
+        let mut keys = std::collections::HashSet::new();
+        for (pos, clear, ids) in &self.log {
+            if *pos < seal.position {
+                continue;
+            }
+            if *clear {
+                return None;
+            }
+            keys.extend(ids.iter().copied());
+        }
+        Some(keys)
+    }
+}
+
+/// Step 3b: the change log is whole — every entry from the seal's floor up to the
+/// stored position, none outside — and the seal lies within it.
+fn check_log(report: &mut VerifyReport, scan: &Scan) {
+    if !scan.complete {
+        return;
+    }
+    let next = scan.log_next.unwrap_or(0);
+    let floor = scan
+        .seal
+        .map_or_else(|| scan.log.first().map_or(0, |e| e.0), |s| s.floor);
+    let positions: Vec<u64> = scan.log.iter().map(|e| e.0).collect();
+    let outside: Vec<u64> = positions
+        .iter()
+        .copied()
+        .filter(|&p| p < floor || p >= next)
+        .collect();
+    let inside = positions.len() - outside.len();
+    let mut found = Vec::new();
+    if !outside.is_empty() {
+        found.push(format!(
+            "entries outside {floor}..{next}: {}",
+            name_ids(&outside)
+        ));
+    }
+    if (inside as u64) < next.saturating_sub(floor) {
+        found.push(format!(
+            "{} of the entries {floor}..{next} are missing",
+            next - floor - inside as u64
+        ));
+    }
+    if let Some(seal) = scan.seal {
+        if seal.position > next {
+            found.push(format!(
+                "the seal includes the log up to {} but the log ends at {next}",
+                seal.position
+            ));
+        }
+    }
+    if found.is_empty() {
+        report.checked.push("change_log");
+    } else {
+        report.problem(ProblemKind::ChangeLog, found.join("; "));
+    }
+}
+
+/// Step 4b: the seal's segment files read with their checksums, agree with each other
+/// and with the seal record, and hold what the store holds for every key the log has
+/// not touched since.
+fn check_segments(report: &mut VerifyReport, path: &Path, scan: &Scan) {
+    let (Some(seal), Some(config)) = (scan.seal, report.config.clone()) else {
+        return;
+    };
+    let files = crate::db::segment_files(path, seal.id);
+    let problem = |report: &mut VerifyReport, detail: String| {
+        report.problem(
+            ProblemKind::Segment,
+            format!("{detail} (an open loads every record from the store instead)"),
+        );
+    };
+    let maps = match crate::segment::maps::read(&crate::storage::fileio::OsIo, &files[1]) {
+        Ok(m) => m,
+        Err(e) => return problem(report, e.to_string()),
+    };
+    if maps.tag.db_id != seal.id || maps.tag.log_position != seal.position {
+        return problem(
+            report,
+            format!("{}: made for another seal", files[1].display()),
+        );
+    }
+    let vf = match crate::segment::VectorFile::open(&files[0]).and_then(|vf| {
+        vf.verify()?;
+        Ok(vf)
+    }) {
+        Ok(vf) => vf,
+        Err(e) => return problem(report, e.to_string()),
+    };
+    let live = crate::db::live_slots(&maps.ids);
+    if vf.dim() != config.dim || vf.len() != live.len() {
+        return problem(
+            report,
+            format!(
+                "{}: {} rows of {} floats for {} live slots of {}",
+                files[0].display(),
+                vf.len(),
+                vf.dim(),
+                live.len(),
+                config.dim
+            ),
+        );
+    }
+    report.checked.push("segment_files");
+    if !scan.complete {
+        return;
+    }
+    let Some(touched) = scan.touched_since_seal() else {
+        report.checked.push("segments_match_store");
+        return;
+    };
+    let sealed: Vec<(u64, u64)> = {
+        let mut v: Vec<(u64, u64)> = live
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &s)| Some((maps.ids.id(s)?, vector_hash(vf.row(i)?))))
+            .filter(|(id, _)| !touched.contains(id))
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let stored: Vec<(u64, u64)> = scan
+        .vectors
+        .iter()
+        .copied()
+        .filter(|(id, _)| !touched.contains(id))
+        .collect();
+    if sealed == stored {
+        report.checked.push("segments_match_store");
+        return;
+    }
+    let ids = |v: &[(u64, u64)]| v.iter().map(|e| e.0).collect::<Vec<_>>();
+    let (missing, extra) = differences(&ids(&stored), &ids(&sealed));
+    let changed: Vec<u64> = merge_join_ids(&stored, &sealed)
+        .into_iter()
+        .filter(|&(_, a, b)| a != b)
+        .map(|(id, _, _)| id)
+        .collect();
+    report.problem(
+        ProblemKind::Segment,
+        format!(
+            "the segment files disagree with the store for keys the log has not touched              since the seal (stored, not sealed: {}; sealed, not stored: {}; other              vectors: {})",
+            name_ids(&missing),
+            name_ids(&extra),
+            name_ids(&changed)
+        ),
+    );
 }
 
 /// What a loaded database holds, for the comparison with the store (see
@@ -165,6 +340,8 @@ pub struct LoadedView<'a> {
     pub index_len: usize,
     /// How the graph was obtained.
     pub graph_load: &'a GraphLoad,
+    /// Where the maps came from.
+    pub load_source: &'a LoadSource,
     /// The vector the index holds for an id.
     pub row: &'a dyn Fn(u64) -> Option<&'a [f32]>,
 }
@@ -209,6 +386,8 @@ pub fn verify(path: &Path) -> Result<VerifyReport> {
         Ok(db) => {
             let outcome = db.verify_loaded(|store, loaded| {
                 let scan = check_store(&mut report, store);
+                check_log(&mut report, &scan);
+                check_segments(&mut report, path, &scan);
                 check_graph(&mut report, path, &scan);
                 check_loaded(&mut report, &scan, loaded);
             });
@@ -227,6 +406,8 @@ pub fn verify(path: &Path) -> Result<VerifyReport> {
             match store {
                 Ok(store) => {
                     let scan = check_store(&mut report, &store);
+                    check_log(&mut report, &scan);
+                    check_segments(&mut report, path, &scan);
                     check_graph(&mut report, path, &scan);
                 }
                 Err(e) => report.problem(ProblemKind::Open, e.to_string()),
@@ -301,6 +482,24 @@ fn check_store(report: &mut VerifyReport, store: &Store) -> Scan {
                 record_problems.push(format!("document of key {id}: {d}"));
             }
             document_ids.push(id);
+        } else if k == LOG_NEXT_KEY {
+            match <[u8; 8]>::try_from(v) {
+                Ok(b) => scan.log_next = Some(u64::from_le_bytes(b)),
+                Err(_) => report.problem(
+                    ProblemKind::ChangeLog,
+                    format!("the log position is {} bytes", v.len()),
+                ),
+            }
+        } else if k == SEAL_KEY {
+            match Seal::decode(v) {
+                Ok(s) => scan.seal = Some(s),
+                Err(d) => report.problem(ProblemKind::ChangeLog, d),
+            }
+        } else if let Some(pos) = keys::parse_record_key(LOG_PREFIX, k) {
+            match changelog::decode_entry(v) {
+                Ok((clear, ids)) => scan.log.push((pos, clear, ids)),
+                Err(d) => report.problem(ProblemKind::ChangeLog, format!("{d} (entry {pos})")),
+            }
         } else if let Some(key) = keys::parse_record_key(NAME_PREFIX, k) {
             name_keys.push(key);
             match codec::decode_text(v, MAX_STR_ID_BYTES) {
@@ -320,6 +519,7 @@ fn check_store(report: &mut VerifyReport, store: &Store) -> Scan {
     report.metadata_records = metadata_ids.len() as u64;
     report.documents = document_ids.len() as u64;
     report.string_ids = name_keys.len() as u64;
+    report.log_entries = scan.log.len() as u64;
     match read {
         Ok(()) => {
             scan.complete = true;
@@ -388,7 +588,7 @@ fn check_store(report: &mut VerifyReport, store: &Store) -> Scan {
             } else {
                 None
             };
-            if let (Some(what), true) = (needs_v2, f < codec::FORMAT_VERSION) {
+            if let (Some(what), true) = (needs_v2, f < codec::FORMAT_V2) {
                 report.problem(
                     ProblemKind::Format,
                     format!("{what} in a database marked as format {f}"),
@@ -459,12 +659,16 @@ fn check_graph(report: &mut VerifyReport, path: &Path, scan: &Scan) {
     if config.index_type != IndexType::Hnsw {
         return;
     }
-    let file = path.join(GRAPH_FILE);
+    let file = match scan.seal {
+        Some(seal) => crate::db::segment_files(path, seal.id)[2].clone(),
+        None => path.join(GRAPH_FILE),
+    };
     let bytes = match std::fs::read(&file) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && scan.seal.is_none() => {
             report.notes.push(format!(
-                "no graph file ({GRAPH_FILE}): the graph is built from the vectors at open"
+                "no graph file ({}): the graph is built from the vectors at open",
+                file.display()
             ));
             return;
         }
@@ -512,10 +716,23 @@ fn check_graph(report: &mut VerifyReport, path: &Path, scan: &Scan) {
     if !scan.complete {
         return;
     }
+    // A seal's graph holds the state as of the seal: keys the log touched since are
+    // brought up to date by an open's replay, the others must match.
+    let Some(touched) = scan.touched_since_seal() else {
+        report.checked.push("graph_matches_store");
+        return;
+    };
+    nodes.retain(|(id, _)| !touched.contains(id));
+    let vectors: Vec<(u64, u64)> = scan
+        .vectors
+        .iter()
+        .copied()
+        .filter(|(id, _)| !touched.contains(id))
+        .collect();
     let graph_ids: Vec<u64> = nodes.iter().map(|&(id, _)| id).collect();
-    let store_ids: Vec<u64> = scan.vectors.iter().map(|&(id, _)| id).collect();
+    let store_ids: Vec<u64> = vectors.iter().map(|&(id, _)| id).collect();
     let (missing, extra) = differences(&store_ids, &graph_ids);
-    let changed: Vec<u64> = merge_join_ids(&scan.vectors, &nodes)
+    let changed: Vec<u64> = merge_join_ids(&vectors, &nodes)
         .into_iter()
         .filter(|&(_, stored, saved)| stored != saved)
         .map(|(id, _, _)| id)
@@ -557,6 +774,19 @@ fn check_graph(report: &mut VerifyReport, path: &Path, scan: &Scan) {
 /// Step 5: the loaded id map and index against the store.
 fn check_loaded(report: &mut VerifyReport, scan: &Scan, loaded: &LoadedView<'_>) {
     report.index_vectors = Some(loaded.index_len as u64);
+    if let LoadSource::Records {
+        refused: Some(reason),
+    } = loaded.load_source
+    {
+        let detail = format!("a reader's open could not use the seal: {reason}");
+        if report.live_writer {
+            // The writer may have sealed again and removed the files the follower's
+            // state named meanwhile.
+            report.notes.push(detail);
+        } else {
+            report.problem(ProblemKind::Segment, detail);
+        }
+    }
     if let GraphLoad::Rebuilt { reason } = loaded.graph_load {
         report.notes.push(format!(
             "a reader's open rebuilt the graph from the vectors: {reason}"
@@ -715,6 +945,7 @@ mod tests {
             vectors: (0..4u64)
                 .map(|id| (id, vector_hash(&v(id as f32))))
                 .collect(),
+            ..Scan::default()
         };
         let rows: Vec<(u64, Vec<f32>)> = vec![(0, v(0.0)), (1, v(1.0)), (2, v(9.0)), (7, v(7.0))];
         let row = |id: u64| rows.iter().find(|r| r.0 == id).map(|r| r.1.as_slice());
@@ -722,6 +953,7 @@ mod tests {
             ids: vec![0, 1, 2, 7],
             index_len: 5,
             graph_load: &GraphLoad::NotPersisted,
+            load_source: &LoadSource::Records { refused: None },
             row: &row,
         };
         let mut report = VerifyReport::default();
@@ -749,6 +981,7 @@ mod tests {
             ids: vec![0, 1, 2, 3],
             index_len: 4,
             graph_load: &GraphLoad::NotPersisted,
+            load_source: &LoadSource::Records { refused: None },
             row: &row,
         };
         let mut report = VerifyReport::default();

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use nusterdb_core::db::{Include, PutMode, GRAPH_FILE};
+use nusterdb_core::db::{segment_files_in, Include, PutMode};
 use nusterdb_core::progress::{Observer, Phase};
 use nusterdb_core::rng::SplitMix64;
 use nusterdb_core::{Database, DatabaseConfig, Error, Id, IdType, IndexType, Location};
@@ -175,8 +175,10 @@ fn a_stopped_open_writes_nothing_and_a_stopped_batch_search_returns_nothing() {
         let ids: Vec<u64> = (0..20_000).collect();
         db.bulk_add(&ids, &data, None).unwrap();
     }
-    // Without the graph file the open reads and links everything: stop it there.
-    std::fs::remove_file(dir.path().join(GRAPH_FILE)).unwrap();
+    // Without the segment files the open reads and links everything: stop it there.
+    for f in segment_files_in(dir.path()).unwrap() {
+        std::fs::remove_file(f).unwrap();
+    }
     let before = listing(dir.path());
     for stop_at in [1, 2, 4] {
         let watch = Watch::stopping_at(stop_at);

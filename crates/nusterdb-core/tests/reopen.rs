@@ -4,12 +4,14 @@
 //! leaves every field it does not state — `sync_writes` above all — as stored.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::graph_file;
+
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nusterdb_core::config::{Field, Fields, MAX_EF};
-use nusterdb_core::db::GRAPH_FILE;
 use nusterdb_core::rng::SplitMix64;
 use nusterdb_core::storage::codec::encode_config;
 use nusterdb_core::storage::keys::CONFIG_KEY;
@@ -269,7 +271,7 @@ fn hnsw_knobs_given_at_reopen_are_used_and_stored() {
     ));
     add_some(&db, 10_000, 5);
     db.save_graph().unwrap();
-    let bytes = std::fs::read(p.join(GRAPH_FILE)).unwrap();
+    let bytes = std::fs::read(graph_file(&p)).unwrap();
     assert_eq!(bytes[17], 0, "use_heuristic in the graph header");
     assert_eq!(u32::from_le_bytes(bytes[24..28].try_into().unwrap()), 77);
     drop(db);
@@ -417,7 +419,7 @@ fn a_stored_config_with_ef_construction_below_m_opens_and_reports_what_is_used()
     );
     add_some(&db, 0, 20);
     db.save_graph().unwrap();
-    let bytes = std::fs::read(p.join(GRAPH_FILE)).unwrap();
+    let bytes = std::fs::read(graph_file(&p)).unwrap();
     assert_eq!(u32::from_le_bytes(bytes[24..28].try_into().unwrap()), 8);
 }
 

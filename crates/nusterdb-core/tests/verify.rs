@@ -6,10 +6,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::graph_file;
+
 use std::path::Path;
 use std::sync::Arc;
 
-use nusterdb_core::db::{PutMode, GRAPH_FILE};
+use nusterdb_core::db::PutMode;
 use nusterdb_core::rng::SplitMix64;
 use nusterdb_core::storage::codec;
 use nusterdb_core::storage::keys::{self, CONFIG_KEY, FORMAT_KEY};
@@ -116,7 +119,14 @@ fn clean_databases_are_healthy_with_every_check_run() {
         let r = verify(&path);
         assert!(r.is_healthy(), "hnsw={hnsw}: {:?}", r.problems);
         assert!(!r.live_writer);
-        let mut want = vec!["open", "checksums", "records"];
+        let mut want = vec![
+            "open",
+            "checksums",
+            "records",
+            "change_log",
+            "segment_files",
+            "segments_match_store",
+        ];
         if hnsw {
             want.extend(["graph_file", "graph_matches_store"]);
         }
@@ -124,8 +134,10 @@ fn clean_databases_are_healthy_with_every_check_run() {
         assert_eq!(r.checked, want, "hnsw={hnsw}");
         assert_eq!(r.vectors, 301);
         assert_eq!(r.metadata_records, 301);
-        // Format marker, config and two records per row.
-        assert_eq!(r.keys_read, 2 + 2 * 301);
+        // Format marker, config, log position, seal record, the log entries since the
+        // floor, and two records per row.
+        assert!(r.log_entries >= 1);
+        assert_eq!(r.keys_read, 4 + r.log_entries + 2 * 301);
         assert_eq!(r.index_vectors, Some(301));
         assert_eq!(r.graph_nodes, hnsw.then_some(301));
         assert_eq!(r.snapshots, 1);
@@ -178,9 +190,15 @@ fn a_damaged_graph_file_is_a_graph_file_problem() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     build(&path, true, 300);
-    flip(&path.join(GRAPH_FILE), |n| n / 2);
+    flip(&graph_file(&path), |n| n / 2);
     let r = verify(&path);
-    assert_eq!(kinds(&r), vec![ProblemKind::GraphFile], "{:?}", r.problems);
+    // The graph file, and the seal it belongs to, which an open cannot use.
+    assert_eq!(
+        kinds(&r),
+        vec![ProblemKind::GraphFile, ProblemKind::Segment],
+        "{:?}",
+        r.problems
+    );
     assert!(r.problems[0].detail.contains("checksum mismatch"));
     assert_eq!(r.graph_nodes, None);
     // The reader's open rebuilt the graph, and said so.
@@ -197,7 +215,7 @@ fn a_stale_graph_file_is_a_mismatch_on_a_closed_database_and_a_note_beside_a_wri
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     build(&path, true, 300);
-    let old_graph = std::fs::read(path.join(GRAPH_FILE)).unwrap();
+    let old_graph = std::fs::read(graph_file(&path)).unwrap();
     {
         let db = Database::open(Location::Path(path.clone()), None, false).unwrap();
         db.add(1000, &[0.25; DIM], None).unwrap();
@@ -205,12 +223,13 @@ fn a_stale_graph_file_is_a_mismatch_on_a_closed_database_and_a_note_beside_a_wri
         db.update(8, Some(&[3.0; DIM]), None).unwrap();
         db.close();
     }
-    // As after a writer killed before it saved the graph.
-    std::fs::write(path.join(GRAPH_FILE), &old_graph).unwrap();
+    // The seal's graph replaced by an older one (a seal always writes its own, so
+    // only damage or a copy from elsewhere does this).
+    std::fs::write(graph_file(&path), &old_graph).unwrap();
     let r = verify(&path);
     assert_eq!(
         kinds(&r),
-        vec![ProblemKind::GraphMismatch],
+        vec![ProblemKind::GraphMismatch, ProblemKind::Segment],
         "{:?}",
         r.problems
     );
@@ -221,7 +240,7 @@ fn a_stale_graph_file_is_a_mismatch_on_a_closed_database_and_a_note_beside_a_wri
 
     // Beside a live writer the same lag is a note (the writer has not saved yet).
     let w = Database::open(Location::Path(path.clone()), None, false).unwrap();
-    std::fs::write(path.join(GRAPH_FILE), &old_graph).unwrap();
+    std::fs::write(graph_file(&path), &old_graph).unwrap();
     let r = verify(&path);
     assert!(r.live_writer);
     assert!(r.is_healthy(), "{:?}", r.problems);
@@ -245,13 +264,21 @@ fn records_that_do_not_decode_or_lack_their_partner_are_record_problems() {
         b.put(b"zz-foreign", b"x");
     });
     let r = verify(&path);
-    assert!(
-        kinds(&r).iter().all(|&k| k == ProblemKind::Record),
+    // Records, and — the damage written behind the change log's back — the seal and
+    // the state loaded from it disagree with the store about vector 3.
+    assert_eq!(
+        kinds(&r)
+            .into_iter()
+            .filter(|&k| k != ProblemKind::Record)
+            .collect::<Vec<_>>(),
+        vec![ProblemKind::Segment, ProblemKind::Index],
         "{:?}",
         r.problems
     );
     let details: Vec<&str> = r.problems.iter().map(|p| p.detail.as_str()).collect();
     let has = |s: &str| details.iter().any(|d| d.contains(s));
+    assert!(has("sealed, not stored: 1 (3)"), "{details:?}");
+    assert!(has("loaded ids that are not stored: 1 (3)"), "{details:?}");
     assert!(has("vector 3:"), "{details:?}");
     assert!(has("metadata of 9999:"), "{details:?}");
     assert!(
@@ -266,8 +293,8 @@ fn records_that_do_not_decode_or_lack_their_partner_are_record_problems() {
         has("a key NusterDB does not write: \"zz-foreign\""),
         "{details:?}"
     );
-    // The reader's open failed on them; the records say why, so no separate Load.
-    assert!(r.index_vectors.is_none());
+    // The reader's open read the seal, not the damaged records, so it loaded.
+    assert_eq!(r.index_vectors, Some(50));
 }
 
 #[test]
@@ -382,9 +409,9 @@ fn string_ids_and_documents_are_checked() {
     let r = verify(&path);
     assert!(r.is_healthy(), "{:?}", r.problems);
     assert_eq!((r.vectors, r.string_ids, r.documents), (30, 30, 15));
-    // Format marker, config, and vector, metadata and string id per row, a document
-    // for every other row.
-    assert_eq!(r.keys_read, 2 + 3 * 30 + 15);
+    // Format marker, config, log position, seal record, log entries, and vector,
+    // metadata and string id per row, a document for every other row.
+    assert_eq!(r.keys_read, 4 + r.log_entries + 3 * 30 + 15);
 
     // Keys are given in order from 0: key 3 names "row-3", key 4 "row-4".
     write_raw(&path, |b| {

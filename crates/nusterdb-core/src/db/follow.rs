@@ -8,13 +8,17 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::load::{load_maps, read_stored_config};
+use std::sync::atomic::Ordering;
+
+use super::load::{load_maps, read_format, read_stored_config};
 use super::open::has_table_files;
+use super::replay::{Changes, Target};
 use super::{corruption, Database, State, CREATION_WAIT};
 use crate::config::{DatabaseConfig, StorageConfig};
 use crate::error::{Error, Result};
 use crate::progress::Unobserved;
 use crate::snapshot;
+use crate::storage::changelog;
 use crate::storage::lock::LOCK_FILE;
 use crate::storage::rocks::{inspect_dir, MANIFEST_UNREADABLE};
 use crate::storage::{DirState, Store};
@@ -40,25 +44,92 @@ impl Database {
             return self.ensure_open();
         }
         self.check_process()?;
-        let _one = self.shared.refresh_lock.lock();
+        let mut stamp = self.shared.refresh_lock.lock();
         let (path, storage) =
             self.read(|st| Ok((st.store.path().to_path_buf(), st.store.storage().clone())))?;
-        let graph_path = self.shared.graph_path();
-        let (store, (maps, graph_load)) = follow(&path, || {
+        if let Some(opened) = stamp.as_ref() {
+            // A failed replay leaves the state as it was (see `replay_log`), and the
+            // whole reload below still runs.
+            if let Ok(true) = self.replay_log(&path, &storage, opened) {
+                return Ok(());
+            }
+        }
+        let dir = (self.shared.io.as_ref(), path.as_path());
+        let ((store, loaded), now) = follow(&path, || {
             let (store, _) = open_follower(&path, &storage)?;
-            let graph = graph_path.as_deref().map(|p| (self.shared.io.as_ref(), p));
-            let loaded = load_maps(&store, &self.shared.config, graph, &Unobserved)?;
+            let loaded = load_maps(&store, &self.shared.config, Some(dir), &Unobserved)?;
             Ok((store, loaded))
         })?;
-        let fresh = State::new(store, maps, graph_load);
+        let fresh = State::new(store, loaded);
         let old = {
             let mut guard = self.shared.state.write();
             let st = guard.as_mut().ok_or(Error::Closed)?;
             std::mem::replace(st, fresh)
         };
+        *stamp = Some(now);
         // The old follower closes outside the lock.
         drop(old);
         Ok(())
+    }
+
+    /// A refresh by the change log, when the directory still holds the database the
+    /// follower's store was opened on (`opened`: no in-place restore since). A new
+    /// follower store is opened beside the current one (a store caught up in place
+    /// would be ahead of the maps until they are updated, and a reader between the
+    /// two would find records missing); the log entries written since the state's
+    /// position and the records they name are read from it — searches going on —
+    /// then, under the exclusive lock, applied to the maps and the stores swapped.
+    /// `Ok(false)` when the log cannot do it (entries deleted by a seal since, a
+    /// restore): the caller reloads. On an error nothing has changed.
+    fn replay_log(
+        &self,
+        path: &Path,
+        storage: &StorageConfig,
+        opened: &FollowStamp,
+    ) -> Result<bool> {
+        if follow_stamp(path) != *opened {
+            return Ok(false);
+        }
+        let config = &self.shared.config;
+        let from = self.read(|st| Ok(st.log_next.load(Ordering::Acquire)))?;
+        let (store, _) = open_follower(path, storage)?;
+        let next = changelog::next_position(&store)?;
+        let floor = changelog::stored_seal(&store)?.map_or(0, |s| s.floor);
+        if next < from || floor > from {
+            return Ok(false);
+        }
+        let format = read_format(&store)?;
+        let changes = Changes::read(&store, config, from, next)?;
+        // A restore while the store opened would have mixed two databases.
+        if follow_stamp(path) != *opened {
+            return Ok(false);
+        }
+        let old = {
+            let mut guard = self.shared.state.write();
+            let st = guard.as_mut().ok_or(Error::Closed)?;
+            if !changes.is_empty() {
+                // `apply` checks the string ids before it changes anything; unobserved,
+                // it can then fail only past the id map's 2^32 slots.
+                let path = st.store.path().to_path_buf();
+                changes.apply(
+                    config,
+                    &path,
+                    &mut Target {
+                        ids: &mut st.ids,
+                        names: &mut st.names,
+                        index: &mut st.index,
+                        payload: &mut st.payload,
+                    },
+                    &Unobserved,
+                )?;
+            }
+            st.format = format;
+            st.log_next.store(changes.to, Ordering::Release);
+            std::mem::replace(&mut st.store, store)
+        };
+        // The old follower closes outside the lock.
+        drop(old);
+        Ok(true)
     }
 }
 
@@ -121,8 +192,8 @@ fn try_open_follower(
 
 /// What a follower's load depends on: whether an in-place restore is pending, and
 /// which `CURRENT` file the directory has (every restore renames a new one in).
-#[derive(PartialEq, Eq)]
-struct FollowStamp {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct FollowStamp {
     pending: bool,
     current: Option<(u64, u64)>,
 }
@@ -156,14 +227,17 @@ fn follow_stamp(path: &Path) -> FollowStamp {
 /// loads a mix of states across an in-place restore: not while one is pending, and
 /// again if one happened during the attempt (`CURRENT` replaced). Waits up to
 /// [`CREATION_WAIT`] for a pending one to complete.
-pub(super) fn follow<T>(path: &Path, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
+pub(super) fn follow<T>(
+    path: &Path,
+    mut attempt: impl FnMut() -> Result<T>,
+) -> Result<(T, FollowStamp)> {
     let deadline = Instant::now() + CREATION_WAIT;
     loop {
         let before = follow_stamp(path);
         if !before.pending {
             let out = attempt();
             if follow_stamp(path) == before {
-                return out;
+                return out.map(|t| (t, before));
             }
         }
         if Instant::now() >= deadline {
@@ -203,12 +277,14 @@ mod tests {
         Database::open(Location::Path(path.to_path_buf()), None, true).unwrap()
     }
 
-    /// Writes a record the loader cannot decode straight into the writer's store.
-    fn put_raw(db: &Database, key: &[u8], value: &[u8]) {
+    /// Writes a record the loader cannot decode straight into the writer's store, with
+    /// its change-log entry (naming `logged`), as a write of the writer's would be.
+    fn put_raw(db: &Database, key: &[u8], value: &[u8], logged: u64) {
         let guard = db.shared.state.read();
         let mut batch = WriteBatch::default();
         batch.put(key, value);
-        guard.as_ref().unwrap().store.write(batch).unwrap();
+        let st = guard.as_ref().unwrap();
+        st.write_logged(batch, &[logged], false).unwrap();
     }
 
     #[test]
@@ -224,8 +300,9 @@ mod tests {
         // The writer removes 3 and stores metadata for 5 that does not decode: catching
         // up succeeds, loading the maps fails.
         assert!(w.remove(3).unwrap());
-        put_raw(&w, &keys::metadata_key(5), b"\xff not metadata");
-        w.flush().unwrap();
+        put_raw(&w, &keys::metadata_key(5), b"\xff not metadata", 5);
+        // (No flush: a seal would write the writer's maps, which never saw the raw
+        // records, and a reload would read those instead of the damage.)
         assert!(matches!(r.refresh(), Err(Error::Corruption { .. })));
 
         // Store and maps still agree on the state before the refresh: 3 is there, with
@@ -240,14 +317,15 @@ mod tests {
         );
         assert!(old_scratch.is_dir());
 
-        // Repaired by the writer: the next refresh takes everything, and the old
-        // follower's scratch directory goes with it.
+        // Repaired by the writer: the next refresh replays the log from where the
+        // follower's state is (the removal and the repair) through a new store, and
+        // the old follower's scratch directory goes with the old store.
         put_raw(
             &w,
             &keys::metadata_key(5),
             &codec::encode_metadata(&meta(50)),
+            5,
         );
-        w.flush().unwrap();
         r.refresh().unwrap();
         assert_eq!(r.count().unwrap(), 9);
         assert!(!r.contains(3).unwrap());

@@ -5,11 +5,13 @@
 //! Separate from opening because three callers load: an open, a follower's refresh,
 //! and an in-place restore (which loads the staged copy before switching to it).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use roaring::RoaringBitmap;
 
-use super::{corruption, new_index, GraphLoad, Loaded, Maps, GRAPH_FILE};
+use super::replay::load_sealed;
+use super::seal::SealFiles;
+use super::{corruption, new_index, GraphLoad, LoadSource, Loaded, Maps, GRAPH_FILE};
 use crate::config::{DatabaseConfig, IndexType};
 use crate::error::{Error, Result};
 use crate::filter::PayloadIndex;
@@ -18,22 +20,88 @@ use crate::ids::{IdType, Names, MAX_STR_ID_BYTES};
 use crate::index::hnsw::{vector_hash, HnswIndex};
 use crate::index::VectorIndex;
 use crate::progress::{in_pieces, Observer, Phase};
+use crate::storage::changelog;
 use crate::storage::codec::{self, decode_config, decode_format};
 use crate::storage::fileio::FileIo;
 use crate::storage::keys::{CONFIG_KEY, FORMAT_KEY, METADATA_PREFIX, NAME_PREFIX, VECTOR_PREFIX};
 use crate::storage::Store;
 
-/// Reads every record from `store` into fresh in-memory structures; an HNSW graph comes
-/// from the graph file at `graph` when it is readable (see [`load_vectors_into_graph`]).
+/// The in-memory structures of the database in `store` (whose own files are in
+/// `files`' directory; `None` in memory): from its seal's segment files and the change
+/// log since (`db/replay.rs`) when it has a usable seal, else by reading every record
+/// ([`load_records`]).
 ///
 /// `observer` is told of the progress and may stop the load ([`Error::Interrupted`]):
 /// nothing is written while loading, so a stopped open leaves the files as they were.
 pub(super) fn load_maps(
     store: &Store,
     config: &DatabaseConfig,
-    graph: Option<(&dyn FileIo, &Path)>,
+    files: Option<(&dyn FileIo, &Path)>,
     observer: &dyn Observer,
 ) -> Result<Loaded> {
+    let path = store.path();
+    let next = changelog::next_position(store)?;
+    let seal = changelog::stored_seal(store)?;
+    let format = read_format(store)?;
+    let mut refused = None;
+    if let (Some(files), Some(seal)) = (files, seal) {
+        match load_sealed(store, config, files, seal, next, format, observer)? {
+            Ok((maps, graph_load, applied)) => {
+                return Ok((
+                    maps,
+                    graph_load,
+                    LoadSource::Sealed {
+                        replayed: applied.touched,
+                    },
+                ))
+            }
+            Err(reason) => refused = Some(reason),
+        }
+    }
+    // Without a usable seal, the graph of the seal (or the graph file of a build before
+    // seals) is matched against the records.
+    let graph = files.and_then(|(io, dir)| {
+        (config.index_type == IndexType::Hnsw).then(|| {
+            let sealed = seal.map(|s| SealFiles::of(dir, s.id).graph);
+            match sealed {
+                Some(g) if g.exists() => (io, g),
+                _ => (io, dir.join(GRAPH_FILE)),
+            }
+        })
+    });
+    let (mut maps, graph_load) = load_records(
+        store,
+        config,
+        graph.as_ref().map(|(io, g)| (*io, g.as_path())),
+        observer,
+    )?;
+    if config.id_type == IdType::Str && format < codec::FORMAT_V2 {
+        return Err(corruption(
+            path,
+            format!("a string-id database marked as format {format}"),
+        ));
+    }
+    maps.format = format;
+    maps.log_next = next;
+    maps.seal = seal;
+    Ok((maps, graph_load, LoadSource::Records { refused }))
+}
+
+pub(super) fn read_format(store: &Store) -> Result<u32> {
+    match store.get(FORMAT_KEY)? {
+        Some(bytes) => decode_format(&bytes).map_err(|d| corruption(store.path(), d)),
+        None => Err(corruption(store.path(), "the format marker is missing")),
+    }
+}
+
+/// Reads every record from `store` into fresh in-memory structures; an HNSW graph comes
+/// from the graph file at `graph` when it is readable (see [`load_vectors_into_graph`]).
+fn load_records(
+    store: &Store,
+    config: &DatabaseConfig,
+    graph: Option<(&dyn FileIo, &Path)>,
+    observer: &dyn Observer,
+) -> Result<(Maps, GraphLoad)> {
     let path = store.path().to_path_buf();
     let load = Loading::new(store, observer);
     let (ids, index, graph_load) = match graph {
@@ -81,22 +149,14 @@ pub(super) fn load_maps(
         IdType::Int => None,
         IdType::Str => Some(load_names(store, &ids)?),
     };
-    let format = match store.get(FORMAT_KEY)? {
-        Some(bytes) => decode_format(&bytes).map_err(|d| corruption(&path, d))?,
-        None => return Err(corruption(&path, "the format marker is missing")),
-    };
-    if config.id_type == IdType::Str && format < codec::FORMAT_VERSION {
-        return Err(corruption(
-            &path,
-            format!("a string-id database marked as format {format}"),
-        ));
-    }
     let maps = Maps {
         ids,
         names,
-        format,
+        format: 0,
         index,
         payload,
+        log_next: 0,
+        seal: None,
     };
     Ok((maps, graph_load))
 }
@@ -306,11 +366,6 @@ fn load_vectors_into_graph(
             removed: gone.len(),
         },
     )))
-}
-
-/// Where the HNSW graph of the database at `dir` is saved; `None` for a flat index.
-pub(super) fn graph_file(dir: &Path, config: &DatabaseConfig) -> Option<PathBuf> {
-    (config.index_type == IndexType::Hnsw).then(|| dir.join(GRAPH_FILE))
 }
 
 /// Reads and checks the format marker and config of an existing store.

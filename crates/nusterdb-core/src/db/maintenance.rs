@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{Database, GraphLoad, Stats};
+use super::{Database, GraphLoad, LoadSource, Stats};
 use crate::error::{Error, Result};
 use crate::ids::Names;
 use crate::storage::Store;
@@ -18,13 +18,30 @@ impl Database {
         self.read(|st| Ok(st.graph_load.clone()))
     }
 
-    /// Saves the HNSW graph now if it changed since the last save (a no-op for flat,
-    /// in-memory and read-only databases).
+    /// Seals the state now if it changed since the last seal (see `db/seal.rs`; a no-op
+    /// in memory and for followers): the next open reads the segment files and replays
+    /// nothing.
     ///
     /// # Errors
-    /// [`Error::Closed`]; I/O errors writing the graph file.
+    /// [`Error::Closed`]; I/O errors writing the segment files; storage errors.
+    pub fn seal(&self) -> Result<()> {
+        self.read_between_writes(|st| self.shared.seal(st))
+    }
+
+    /// [`Database::seal`], under its former name.
+    ///
+    /// # Errors
+    /// As [`Database::seal`].
     pub fn save_graph(&self) -> Result<()> {
-        self.read_between_writes(|st| self.shared.save_graph(st))
+        self.seal()
+    }
+
+    /// Where the open (or the last refresh) took the in-memory maps from.
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub fn load_source(&self) -> Result<LoadSource> {
+        self.read(|st| Ok(st.load_source.clone()))
     }
 
     /// Syncs the WAL: every acknowledged write then survives power loss.
@@ -34,7 +51,7 @@ impl Database {
     pub fn flush(&self) -> Result<()> {
         self.read_between_writes(|st| {
             st.store.sync_wal()?;
-            self.shared.save_graph(st)
+            self.shared.seal(st)
         })
     }
 
@@ -125,6 +142,7 @@ impl Database {
                 ids: st.ids.sorted_ids(),
                 index_len: st.index.len(),
                 graph_load: &st.graph_load,
+                load_source: &st.load_source,
                 row: &row,
             };
             Ok(f(&st.store, &view))

@@ -12,11 +12,10 @@ use parking_lot::{Mutex, RwLock};
 use rocksdb::WriteBatch;
 
 use super::follow::{follow, open_follower};
-use super::load::{graph_file, load_maps, read_stored_config};
+use super::load::{load_maps, read_stored_config};
 use super::{corruption, Database, Loaded, Location, Shared, State};
 use crate::config::{DatabaseConfig, Fields, StorageConfig};
 use crate::error::{Error, Result};
-use crate::ids::IdType;
 use crate::progress::{Observer, Unobserved};
 use crate::snapshot;
 use crate::storage::codec::{self, encode_config, encode_format};
@@ -97,6 +96,7 @@ impl Database {
             ));
         }
         let mut lock = None;
+        let mut follower_stamp = None;
         let (store, config, loaded) = match &location {
             Location::Memory => {
                 if read_only {
@@ -118,7 +118,7 @@ impl Database {
                     .as_ref()
                     .map_or_else(StorageConfig::default, |c| c.storage.clone());
                 // Loaded here, under `follow`, so an in-place restore meanwhile is seen.
-                follow(path, || {
+                let (opened, stamp) = follow(path, || {
                     let (store, stored) = open_follower(path, &first)?;
                     let config = match &config {
                         Some(given) => stored.reopened_with(given)?,
@@ -131,15 +131,16 @@ impl Database {
                         drop(store);
                         open_follower(path, &config.storage)?.0
                     };
-                    let graph = graph_file(path, &config);
                     let loaded = load_maps(
                         &store,
                         &config,
-                        graph.as_deref().map(|g| (io.as_ref(), g)),
+                        Some((io.as_ref(), path.as_path())),
                         observer,
                     )?;
                     Ok((store, config, Some(loaded)))
-                })?
+                })?;
+                follower_stamp = Some(stamp);
+                opened
             }
             Location::Path(path) => {
                 let (store, config, loaded, held) =
@@ -148,22 +149,17 @@ impl Database {
                 (store, config, loaded)
             }
         };
-        let (maps, graph_load) = match loaded {
+        let loaded = match loaded {
             Some(loaded) => loaded,
             None => {
-                let graph = match &location {
-                    Location::Path(p) => graph_file(p, &config),
+                let dir = match &location {
+                    Location::Path(p) => Some((io.as_ref(), p.as_path())),
                     Location::Memory => None,
                 };
-                load_maps(
-                    &store,
-                    &config,
-                    graph.as_deref().map(|g| (io.as_ref(), g)),
-                    observer,
-                )?
+                load_maps(&store, &config, dir, observer)?
             }
         };
-        let state = State::new(store, maps, graph_load);
+        let state = State::new(store, loaded);
         let shared = Arc::new(Shared {
             config,
             location,
@@ -171,11 +167,16 @@ impl Database {
             state: RwLock::new(Some(state)),
             io,
             save_lock: Mutex::new(()),
-            refresh_lock: Mutex::new(()),
+            refresh_lock: Mutex::new(follower_stamp),
         });
         if !read_only {
             if let Some(st) = shared.state.read().as_ref() {
-                shared.count_graph_redo(st);
+                if let Some(dir) = shared.seal_dir() {
+                    // Files of seals a crash cut short; failing to list them only
+                    // leaves them for the next open.
+                    let _ = super::seal::sweep(shared.io.as_ref(), dir, *st.seal.lock());
+                }
+                shared.count_load_redo(st);
             }
         }
         let db = Database {
@@ -267,13 +268,7 @@ impl Database {
                     drop(frozen);
                     Store::open_frozen(path, &storage, &lock)?
                 };
-                let graph = graph_file(path, &config);
-                let loaded = load_maps(
-                    &frozen,
-                    &config,
-                    graph.as_deref().map(|g| (io, g)),
-                    observer,
-                )?;
+                let loaded = load_maps(&frozen, &config, Some((io, path)), observer)?;
                 drop(frozen);
                 let store = Store::open_writer(path, &storage, Arc::clone(&lock))?;
                 if config != stored {
@@ -311,12 +306,8 @@ impl Database {
 
     fn initialise(store: &Store, config: &DatabaseConfig) -> Result<()> {
         let mut batch = WriteBatch::default();
-        // Format 1 unless the database needs 2 from the start (see `FORMAT_VERSION`).
-        let format = match config.id_type {
-            IdType::Int => codec::FORMAT_V1,
-            IdType::Str => codec::FORMAT_VERSION,
-        };
-        batch.put(FORMAT_KEY, encode_format(format));
+        // The newest format: this build keeps the change log from the first write.
+        batch.put(FORMAT_KEY, encode_format(codec::FORMAT_VERSION));
         batch.put(CONFIG_KEY, encode_config(config));
         store.write(batch)?;
         store.sync_wal()

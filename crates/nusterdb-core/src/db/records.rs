@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::ids::{Id, IdType};
 use crate::metadata::Metadata;
-use crate::storage::codec::{self, FORMAT_VERSION, MAX_DOCUMENT_BYTES};
+use crate::storage::codec::{self, FORMAT_V2, MAX_DOCUMENT_BYTES};
 use crate::storage::keys;
 
 mod search;
@@ -105,7 +105,7 @@ impl State {
     }
 
     fn stored_document(&self, key: u64) -> Result<Option<String>> {
-        if self.format < FORMAT_VERSION {
+        if self.format < FORMAT_V2 {
             // A format-1 store has never held a document.
             return Ok(None);
         }

@@ -10,8 +10,8 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::load::{graph_file, load_maps, read_stored_config};
-use super::{AutoSnapshotter, Database, Loaded, Location, Shared, State, GRAPH_FILE};
+use super::load::{load_maps, read_stored_config};
+use super::{AutoSnapshotter, Database, Loaded, Location, Shared, State};
 use crate::config::DatabaseConfig;
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
@@ -40,13 +40,11 @@ impl Shared {
         let st = guard.as_ref().ok_or(Error::Closed)?;
         let io = self.io.as_ref();
         let count = st.ids.len() as u64;
+        self.prepare_snapshot(st)?;
         snapshot::create(io, &root, name, metadata, count, auto, |dir| {
             st.store.checkpoint(dir)?;
-            // The graph goes with the checkpoint, so the snapshot opens without a rebuild.
-            match self.graph_path() {
-                Some(_) => self.write_graph(st, &dir.join(GRAPH_FILE)),
-                None => Ok(()),
-            }
+            // The segment files go with the checkpoint, so the snapshot opens from them.
+            self.snapshot_files(st, dir)
         })
     }
 }
@@ -177,9 +175,8 @@ impl Database {
                 root.display()
             ))
         })?;
-        let (maps, graph_load) = loaded;
-        let st = guard.insert(State::new(store, maps, graph_load));
-        self.shared.count_graph_redo(st);
+        let st = guard.insert(State::new(store, loaded));
+        self.shared.count_load_redo(st);
         Ok(())
     }
 
@@ -239,12 +236,6 @@ fn load_staged(
     let stored = read_stored_config(&frozen)?;
     // Structural fields must agree (a snapshot of another database is refused).
     stored.reopened_with(config)?;
-    let graph = graph_file(dir, config);
-    let loaded = load_maps(
-        &frozen,
-        config,
-        graph.as_deref().map(|g| (io, g)),
-        &Unobserved,
-    )?;
+    let loaded = load_maps(&frozen, config, Some((io, dir)), &Unobserved)?;
     Ok((loaded, stored))
 }

@@ -63,8 +63,30 @@ pub fn write(io: &dyn FileIo, path: &Path, dim: usize, rows: &[f32]) -> Result<(
             rows.len()
         )));
     }
+    write_rows(io, path, dim, rows.len() / dim, |i| {
+        rows.get(i * dim..(i + 1) * dim)
+    })
+}
+
+/// Writes `count` rows of `dim` floats as the vector file at `path`, atomically: row
+/// `i` is `row(i)`, or zeros where it is `None` (a slot without a vector).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a zero `dim` or a row of another length;
+/// [`Error::Io`] naming the file.
+pub fn write_rows<'a>(
+    io: &dyn FileIo,
+    path: &Path,
+    dim: usize,
+    count: usize,
+    row: impl Fn(usize) -> Option<&'a [f32]>,
+) -> Result<()> {
+    if dim == 0 {
+        return Err(Error::InvalidArgument(
+            "a vector file needs a non-zero dimension".into(),
+        ));
+    }
     let stride = stride_bytes(dim);
-    let count = rows.len() / dim;
     let (dim32, stride32) = match (u32::try_from(dim), u32::try_from(stride)) {
         (Ok(d), Ok(s)) => (d, s),
         _ => {
@@ -79,8 +101,16 @@ pub fn write(io: &dyn FileIo, path: &Path, dim: usize, rows: &[f32]) -> Result<(
         let mut crcs = Vec::with_capacity(count.div_ceil(BLOCK_ROWS as usize));
         let mut buf = vec![0u8; stride];
         let mut block = crc32fast::Hasher::new();
-        for (i, row) in rows.chunks_exact(dim).enumerate() {
-            for (out, x) in buf.chunks_exact_mut(4).zip(row) {
+        for i in 0..count {
+            let r = row(i);
+            if r.is_some_and(|r| r.len() != dim) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("row {i} of a vector file is not {dim} floats long"),
+                ));
+            }
+            buf[..dim * 4].fill(0);
+            for (out, x) in buf.chunks_exact_mut(4).zip(r.unwrap_or(&[])) {
                 out.copy_from_slice(&x.to_le_bytes());
             }
             w.write_all(&buf)?;

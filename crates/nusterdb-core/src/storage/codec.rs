@@ -21,13 +21,19 @@ pub const MAGIC: &[u8; 8] = b"NUSTERDB";
 ///
 /// - 1: int ids, vectors and metadata.
 /// - 2: adds string ids (a config record of version 2 and `n` records) and documents
-///   (`d` records). A database is written as format 1 until it holds something only
-///   format 2 has — created with string ids, or given its first document — so a
-///   build that reads only format 1 keeps reading every database it could, and
-///   refuses the others by their marker instead of misreading them.
-pub const FORMAT_VERSION: u32 = 2;
-/// The format of a database without string ids or documents.
+///   (`d` records).
+/// - 3: adds the change log (`w` records, `log.next`) and the seal record naming the
+///   segment files ([`super::changelog`]). A build that does not keep the log must
+///   not write to such a database (an open would then miss its writes), so every
+///   database this build creates is format 3, and an older one becomes format 3 with
+///   the first batch this build writes to it (an older build then refuses it by its
+///   marker). Reading never changes the format: formats 1 and 2 open as they are.
+pub const FORMAT_VERSION: u32 = 3;
+/// The format of a database without string ids or documents, written by builds
+/// without the change log.
 pub const FORMAT_V1: u32 = 1;
+/// The first format with string ids and documents.
+pub const FORMAT_V2: u32 = 2;
 const RECORD_VERSION: u8 = 1;
 /// The config record of a string-id database (version 1 plus the id type).
 const CONFIG_RECORD_V2: u8 = 2;
@@ -663,7 +669,6 @@ mod tests {
     /// version-1 fields, then the id type), and text records.
     #[test]
     fn golden_bytes_of_format_v2() {
-        assert_eq!(FORMAT_VERSION, 2, "a new format needs new golden bytes");
         assert_eq!(
             hex(&encode_format(2)),
             "4e55535445524442".to_string() + "02000000"
@@ -688,15 +693,41 @@ mod tests {
         assert!(decode_config(&bad).is_err());
     }
 
+    /// What format 3 adds: the marker, the change-log entries and the seal record.
+    #[test]
+    fn golden_bytes_of_format_v3() {
+        assert_eq!(FORMAT_VERSION, 3, "a new format needs new golden bytes");
+        assert_eq!(
+            hex(&encode_format(3)),
+            "4e55535445524442".to_string() + "03000000"
+        );
+        use crate::storage::changelog::{encode_entry, encode_position, Seal};
+        assert_eq!(
+            hex(&encode_entry(&[1, 258], false)),
+            "0100".to_string() + "02000000" + "0100000000000000" + "0201000000000000"
+        );
+        assert_eq!(hex(&encode_entry(&[], true)), "010100000000");
+        assert_eq!(hex(&encode_position(5)), "0500000000000000");
+        let seal = Seal {
+            id: 0x0102,
+            position: 7,
+            floor: 3,
+        };
+        assert_eq!(
+            hex(&seal.encode()),
+            "01".to_string() + "0201000000000000" + "0700000000000000" + "0300000000000000"
+        );
+    }
+
     #[test]
     fn format_marker_checks_magic_and_version() {
-        for v in [FORMAT_V1, FORMAT_VERSION] {
+        for v in [FORMAT_V1, FORMAT_V2, FORMAT_VERSION] {
             assert_eq!(decode_format(&encode_format(v)).unwrap(), v);
         }
         let mut future = MAGIC.to_vec();
         future.extend_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
         let err = decode_format(&future).unwrap_err();
-        assert!(err.contains("not supported (max 2)"), "{err}");
+        assert!(err.contains("not supported (max 3)"), "{err}");
         assert!(decode_format(b"NOTNUSTR\x01\x00\x00\x00").is_err());
     }
 }

@@ -8,6 +8,9 @@
 //! | `m` + id (u64 big-endian) | its metadata (record codec) |
 //! | `d` + id (u64 big-endian) | its document, if it has one (text record; format 2) |
 //! | `n` + key (u64 big-endian) | the string id stored under this key (text record; string-id databases) |
+//! | `w` + position (u64 big-endian) | a change-log entry: the record keys one write batch touched (format 3, [`super::changelog`]) |
+//! | `0x00` `log.next` | the position the next change-log entry takes (u64 little-endian) |
+//! | `0x00` `seal` | the sealed state the segment files hold ([`super::changelog::Seal`]) |
 //!
 //! Ids are big-endian so RocksDB's byte order is numeric order: a prefix scan lists
 //! ids sorted, and the records of one id are written in one batch. A string-id
@@ -25,6 +28,13 @@ pub const METADATA_PREFIX: u8 = b'm';
 pub const DOCUMENT_PREFIX: u8 = b'd';
 /// Prefix of string-id records.
 pub const NAME_PREFIX: u8 = b'n';
+/// Prefix of change-log entries.
+pub const LOG_PREFIX: u8 = b'w';
+/// The position of the next change-log entry.
+pub const LOG_NEXT_KEY: &[u8] = b"\x00log.next";
+/// The seal record: which segment files hold the sealed state, and up to which log
+/// position.
+pub const SEAL_KEY: &[u8] = b"\x00seal";
 
 /// The key of a record with `prefix` for `id`.
 pub fn record_key(prefix: u8, id: u64) -> [u8; 9] {

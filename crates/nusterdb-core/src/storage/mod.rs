@@ -2,6 +2,7 @@
 //!
 //! - [`options`]: how a [`StorageConfig`] becomes RocksDB options, and the durability choices.
 //! - [`keys`]: the key layout. [`codec`]: the record encodings (untrusted-input decoders).
+//! - [`changelog`]: the change log, one entry per write batch, and the seal record.
 //! - [`fileio`]: the files NusterDB writes itself, through a trait tests can fault.
 //! - [`logscan`]: a check of RocksDB's log files for damage its readers loop on.
 //! - [`fork`]: what a child made by `fork()` may do with the engine.
@@ -13,6 +14,7 @@
 //!
 //! [`StorageConfig`]: crate::config::StorageConfig
 
+pub mod changelog;
 pub mod codec;
 pub mod fileio;
 pub mod fork;

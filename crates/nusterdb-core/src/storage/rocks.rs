@@ -369,7 +369,10 @@ impl Store {
 
     /// The records with `prefix`, ascending by id from `from`, while `f` returns
     /// `Ok(true)`.
-    fn walk(
+    ///
+    /// # Errors
+    /// Engine errors, a malformed key under the prefix, or `f`'s error.
+    pub fn walk(
         &self,
         prefix: u8,
         from: u64,

@@ -21,8 +21,8 @@ use crate::filter::Filter;
 use crate::ids::Id;
 use crate::metadata::Metadata;
 use crate::progress::{in_pieces, Observer, Phase, Unobserved};
-use crate::storage::codec::{self, encode_format, FORMAT_VERSION, MAX_DOCUMENT_BYTES};
-use crate::storage::keys::{self, FORMAT_KEY};
+use crate::storage::codec::{self, FORMAT_V2, MAX_DOCUMENT_BYTES};
+use crate::storage::keys;
 use crate::vector::check_dims;
 
 /// How [`Database::put`] treats ids that are already stored.
@@ -76,14 +76,17 @@ impl State {
         for (key, _) in &present {
             batch.delete(keys::vector_key(*key));
             batch.delete(keys::metadata_key(*key));
-            if self.format >= FORMAT_VERSION {
+            if self.format >= FORMAT_V2 {
                 batch.delete(keys::document_key(*key));
             }
             if self.names.is_some() {
                 batch.delete(keys::name_key(*key));
             }
         }
-        self.store.write(batch)?;
+        let touched: Vec<u64> = present.iter().map(|(k, _)| *k).collect();
+        if self.write_logged(batch, &touched, false)? {
+            self.format = codec::FORMAT_VERSION;
+        }
         let mut slots = Vec::with_capacity(present.len());
         for (key, m) in &present {
             if let Some(slot) = self.ids.release(*key) {
@@ -139,10 +142,9 @@ impl State {
     }
 
     /// Writes `rows` as one RocksDB batch: the commit point. Returns whether the
-    /// batch moved the store to format 2.
+    /// batch moved the store to the current format ([`State::write_logged`]).
     fn store_rows(&self, rows: &[RowWrite<'_>]) -> Result<bool> {
         let mut batch = WriteBatch::default();
-        let mut documents = false;
         for r in rows {
             if let Some(v) = r.vector {
                 batch.put(keys::vector_key(r.key), codec::encode_vector(v));
@@ -157,20 +159,13 @@ impl State {
             }
             if let Some(d) = &r.document {
                 batch.put(keys::document_key(r.key), codec::encode_text(d));
-                documents = true;
             }
             if let Some(name) = &r.name {
                 batch.put(keys::name_key(r.key), codec::encode_text(name));
             }
         }
-        let upgrade = documents && self.format < FORMAT_VERSION;
-        if upgrade {
-            // The first document makes the store format 2, in the same batch: a build
-            // that reads only format 1 then refuses it instead of losing documents.
-            batch.put(FORMAT_KEY, encode_format(FORMAT_VERSION));
-        }
-        self.store.write(batch)?;
-        Ok(upgrade)
+        let touched: Vec<u64> = rows.iter().map(|r| r.key).collect();
+        self.write_logged(batch, &touched, false)
     }
 
     /// After the commit point: the new rows' string ids and payload, the replaced
@@ -183,7 +178,7 @@ impl State {
         fresh: usize,
     ) -> Result<()> {
         if upgrade {
-            self.format = FORMAT_VERSION;
+            self.format = codec::FORMAT_VERSION;
         }
         let mut replaced: Vec<(u32, &[f32])> = Vec::new();
         for r in rows {
@@ -591,7 +586,9 @@ impl Database {
                 let (from, to) = (keys::record_key(prefix, 0), [prefix + 1]);
                 batch.delete_range(&from[..], &to[..]);
             }
-            st.store.write(batch)?;
+            if st.write_logged(batch, &[], true)? {
+                st.format = codec::FORMAT_VERSION;
+            }
             st.ids = crate::id_map::IdMap::default();
             st.index = crate::db::new_index(&config, 0);
             st.payload = crate::filter::PayloadIndex::new();

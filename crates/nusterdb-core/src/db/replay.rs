@@ -1,0 +1,375 @@
+//! Loading from a seal, and replaying the change log: an open reads the segment files
+//! `db/seal.rs` wrote and applies only the writes logged since, and a follower's
+//! refresh applies only those logged since its last one.
+//!
+//! A replay reads each touched key's current records from RocksDB (the source of
+//! truth): a key without a vector now is removed; one whose vector is unchanged keeps
+//! its node; a changed or new one is (re)linked; every touched slot's payload is
+//! rebuilt from its stored metadata, and its string id from its stored name.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use roaring::RoaringBitmap;
+
+use super::seal::{live_slots, SealFiles};
+use super::{corruption, new_index, GraphLoad, Maps};
+use crate::config::DatabaseConfig;
+use crate::error::{Error, Result};
+use crate::filter::PayloadIndex;
+use crate::id_map::IdMap;
+use crate::ids::IdType;
+use crate::ids::{Names, MAX_STR_ID_BYTES};
+use crate::index::hnsw::{HnswIndex, NO_ID};
+use crate::index::VectorIndex;
+use crate::metadata::Metadata;
+use crate::progress::{in_pieces, Observer, Phase};
+use crate::segment::{maps, VectorFile};
+use crate::storage::changelog::{self, Seal};
+use crate::storage::codec;
+use crate::storage::fileio::FileIo;
+use crate::storage::keys;
+use crate::storage::Store;
+
+/// The writes logged in a range of positions, with the touched records' current values.
+pub(super) struct Changes {
+    /// A `clear` is among them: the state starts over empty.
+    cleared: bool,
+    /// Touched keys without a vector now.
+    gone: Vec<u64>,
+    /// Touched keys with a vector now, their rows (`dim` floats each), metadata and,
+    /// in a string-id database, string ids.
+    present: Vec<u64>,
+    rows: Vec<f32>,
+    metadata: Vec<Metadata>,
+    names: Vec<Option<Arc<str>>>,
+    /// The position the state includes the log up to once these are applied.
+    pub to: u64,
+}
+
+/// What applying [`Changes`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Applied {
+    /// Rows linked (new or changed vectors).
+    pub inserted: usize,
+    /// Rows removed.
+    pub removed: usize,
+    /// Touched keys.
+    pub touched: usize,
+}
+
+impl Changes {
+    /// Reads the entries at `from..to` and the current records of the keys they name.
+    ///
+    /// # Errors
+    /// Storage errors; a damaged or incomplete log or record ([`Error::Corruption`]).
+    pub(super) fn read(store: &Store, config: &DatabaseConfig, from: u64, to: u64) -> Result<Self> {
+        let path = store.path();
+        let tail = changelog::read_tail(store, from, to)?;
+        let dim = config.dim;
+        let mut c = Changes {
+            cleared: tail.cleared,
+            gone: Vec::new(),
+            present: Vec::new(),
+            rows: Vec::new(),
+            metadata: Vec::new(),
+            names: Vec::new(),
+            to,
+        };
+        for key in tail.keys {
+            let Some(v) = store.get(&keys::vector_key(key))? else {
+                c.gone.push(key);
+                continue;
+            };
+            let start = c.rows.len();
+            c.rows.resize(start + dim, 0.0);
+            codec::decode_vector_into(&v, &mut c.rows[start..])
+                .map_err(|d| corruption(path, format!("vector {key}: {d}")))?;
+            let m = store
+                .get(&keys::metadata_key(key))?
+                .ok_or_else(|| corruption(path, format!("metadata of {key} missing")))?;
+            c.metadata.push(
+                codec::decode_metadata(&m)
+                    .map_err(|d| corruption(path, format!("metadata of {key}: {d}")))?,
+            );
+            c.names.push(match config.id_type {
+                IdType::Int => None,
+                IdType::Str => {
+                    let n = store.get(&keys::name_key(key))?.ok_or_else(|| {
+                        corruption(path, format!("string id of key {key} missing"))
+                    })?;
+                    let name = codec::decode_text(&n, MAX_STR_ID_BYTES)
+                        .map_err(|d| corruption(path, format!("string id of key {key}: {d}")))?;
+                    Some(name.into())
+                }
+            });
+            c.present.push(key);
+        }
+        Ok(c)
+    }
+
+    /// Whether nothing was logged in the range.
+    pub(super) fn is_empty(&self) -> bool {
+        !self.cleared && self.gone.is_empty() && self.present.is_empty()
+    }
+
+    /// Applies the changes to the maps, linking in pieces `observer` may stop between.
+    /// String ids are checked first (a clash is damage, found before anything
+    /// changes); a stop or a full id map leaves the maps half-updated, so a caller
+    /// that observes applies to maps it throws away on error.
+    ///
+    /// # Errors
+    /// [`Error::Interrupted`]; a string-id clash ([`Error::Corruption`]); more than
+    /// 2^32 slots.
+    pub(super) fn apply(
+        &self,
+        config: &DatabaseConfig,
+        path: &Path,
+        m: &mut Target<'_>,
+        observer: &dyn Observer,
+    ) -> Result<Applied> {
+        self.check_names(path, m.names.as_ref())?;
+        if self.cleared {
+            *m.ids = IdMap::default();
+            *m.index = new_index(config, 0);
+            *m.payload = PayloadIndex::new();
+            if let Some(n) = m.names.as_mut() {
+                *n = Names::default();
+            }
+        }
+        let dim = config.dim;
+        let mut touched_slots = RoaringBitmap::new();
+        let mut removed = Vec::new();
+        for &key in &self.gone {
+            if let Some(s) = m.ids.release(key) {
+                touched_slots.insert(s);
+                removed.push(s);
+            }
+        }
+        for &key in &self.present {
+            if let Some(s) = m.ids.slot(key) {
+                touched_slots.insert(s);
+            }
+        }
+        if let Some(names) = m.names.as_mut() {
+            for &key in self.gone.iter().chain(&self.present) {
+                names.remove(key);
+            }
+        }
+        m.index.remove_many(&removed);
+        m.payload.remove_slots(&touched_slots);
+        let mut items: Vec<(u32, &[f32])> = Vec::new();
+        let mut slots = Vec::with_capacity(self.present.len());
+        for (&key, row) in self.present.iter().zip(self.rows.chunks_exact(dim)) {
+            let slot = match m.ids.slot(key) {
+                Some(s) => {
+                    if m.index.get(s) != Some(row) {
+                        items.push((s, row));
+                    }
+                    s
+                }
+                None => {
+                    let s = m.ids.assign(key)?;
+                    items.push((s, row));
+                    s
+                }
+            };
+            slots.push(slot);
+        }
+        let index = &mut *m.index;
+        in_pieces(&items, 256, Phase::Indexing, observer, |piece| {
+            index.insert_many(piece);
+        })
+        .map_err(|_| Error::Interrupted("indexing"))?;
+        for ((&slot, meta), (&key, name)) in slots
+            .iter()
+            .zip(&self.metadata)
+            .zip(self.present.iter().zip(&self.names))
+        {
+            m.payload.insert(slot, meta);
+            if let (Some(names), Some(name)) = (m.names.as_mut(), name) {
+                names
+                    .insert(Arc::clone(name), key)
+                    .map_err(|d| corruption(path, d))?;
+            }
+        }
+        Ok(Applied {
+            inserted: items.len(),
+            removed: removed.len(),
+            touched: self.gone.len() + self.present.len(),
+        })
+    }
+}
+
+impl Changes {
+    /// Whether every string id the changes set is free once they are applied: held by
+    /// no key they leave alone, and set once.
+    fn check_names(&self, path: &Path, names: Option<&Names>) -> Result<()> {
+        let Some(names) = names else {
+            return Ok(());
+        };
+        let touched: std::collections::HashSet<u64> =
+            self.gone.iter().chain(&self.present).copied().collect();
+        let mut set = std::collections::HashSet::new();
+        for (&key, name) in self.present.iter().zip(&self.names) {
+            let Some(name) = name else { continue };
+            let held = names
+                .key(name)
+                .is_some_and(|holder| !self.cleared && holder != key && !touched.contains(&holder));
+            if held || !set.insert(Arc::clone(name)) {
+                return Err(corruption(
+                    path,
+                    format!("string id {name:?} of key {key} is held by another key"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The maps a replay changes, borrowed from a [`Maps`] or a live state.
+pub(super) struct Target<'a> {
+    pub ids: &'a mut IdMap,
+    pub names: &'a mut Option<Names>,
+    pub index: &'a mut Box<dyn VectorIndex>,
+    pub payload: &'a mut PayloadIndex,
+}
+
+/// The maps of the seal `seal` read from its files in `dir` and brought up to date with
+/// the log up to `next`. The outer error is a storage failure or a stop; the inner one
+/// a seal that cannot be used (a missing or damaged file, files that disagree), which
+/// the caller answers by loading every record instead.
+pub(super) fn load_sealed(
+    store: &Store,
+    config: &DatabaseConfig,
+    (io, dir): (&dyn FileIo, &Path),
+    seal: Seal,
+    next: u64,
+    format: u32,
+    observer: &dyn Observer,
+) -> Result<std::result::Result<(Maps, GraphLoad, Applied), String>> {
+    if seal.position > next {
+        return Ok(Err(format!(
+            "the seal includes the log up to {} but the log ends at {next}",
+            seal.position
+        )));
+    }
+    let files = SealFiles::of(dir, seal.id);
+    let (ids, mut names, mut payload, mut index) = match read_files(io, &files, config, seal) {
+        Ok(parts) => parts,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let mut ids = ids;
+    let changes = Changes::read(store, config, seal.position, next)?;
+    let live_before = ids.len();
+    let applied = changes.apply(
+        config,
+        store.path(),
+        &mut Target {
+            ids: &mut ids,
+            names: &mut names,
+            index: &mut index,
+            payload: &mut payload,
+        },
+        observer,
+    )?;
+    let graph_load = if index.as_hnsw().is_some() {
+        GraphLoad::Loaded {
+            reused: live_before.saturating_sub(applied.touched),
+            inserted: applied.inserted,
+            removed: applied.removed,
+        }
+    } else {
+        GraphLoad::NotPersisted
+    };
+    let maps = Maps {
+        ids,
+        names,
+        format,
+        index,
+        payload,
+        log_next: next,
+        seal: Some(seal),
+    };
+    Ok(Ok((maps, graph_load, applied)))
+}
+
+type SealedParts = (IdMap, Option<Names>, PayloadIndex, Box<dyn VectorIndex>);
+
+/// The maps and the index as the seal's files hold them, every cross-check passed.
+fn read_files(
+    io: &dyn FileIo,
+    files: &SealFiles,
+    config: &DatabaseConfig,
+    seal: Seal,
+) -> std::result::Result<SealedParts, String> {
+    let shown = |p: &Path, e: &dyn std::fmt::Display| format!("{}: {e}", p.display());
+    let m = maps::read(io, &files.maps).map_err(|e| shown(&files.maps, &e))?;
+    if m.tag.db_id != seal.id || m.tag.log_position != seal.position {
+        return Err(format!(
+            "{}: made for another seal ({:?})",
+            files.maps.display(),
+            m.tag
+        ));
+    }
+    if (config.id_type == IdType::Str) != m.names.is_some() {
+        return Err(format!(
+            "{}: string ids do not match the config",
+            files.maps.display()
+        ));
+    }
+    let vf = VectorFile::open(&files.vectors).map_err(|e| shown(&files.vectors, &e))?;
+    let extent = m.ids.slot_extent();
+    let live = live_slots(&m.ids);
+    if vf.dim() != config.dim || vf.len() != live.len() {
+        return Err(format!(
+            "{}: {} rows of {} floats, the seal has {} live slots of {}",
+            files.vectors.display(),
+            vf.len(),
+            vf.dim(),
+            live.len(),
+            config.dim
+        ));
+    }
+    // The rows are read whole to be copied anyway; their block checksums cost little
+    // beside that, and a damaged row must not be answered from.
+    vf.verify().map_err(|e| shown(&files.vectors, &e))?;
+    let items: Vec<(u32, &[f32])> = live
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| (s, vf.row(i).unwrap_or(&[])))
+        .collect();
+    let index: Box<dyn VectorIndex> = match config.index_type {
+        crate::config::IndexType::Flat => {
+            let mut index = new_index(config, extent);
+            index.insert_many(&items);
+            index
+        }
+        crate::config::IndexType::Hnsw => {
+            let bytes = io.read(&files.graph).map_err(|e| shown(&files.graph, &e))?;
+            let image =
+                HnswIndex::read_graph(&bytes, config.dim, config.distance_metric, &config.hnsw)
+                    .map_err(|d| shown(&files.graph, &d))?;
+            drop(bytes);
+            let mut index = image.index;
+            let slots = image.ids.len().max(extent);
+            for s in 0..slots as u32 {
+                let in_graph = image.ids.get(s as usize).copied().unwrap_or(NO_ID);
+                let in_maps = m.ids.id(s).unwrap_or(NO_ID);
+                if in_graph != in_maps {
+                    return Err(format!(
+                        "{}: slot {s} holds id {in_graph:#x}, the id map says {in_maps:#x}",
+                        files.graph.display()
+                    ));
+                }
+            }
+            for &(s, row) in &items {
+                if !index.restore_row(s, row) {
+                    return Err(format!("{}: slot {s} is not live", files.graph.display()));
+                }
+            }
+            Box::new(index)
+        }
+    };
+    Ok((m.ids, m.names, m.payload, index))
+}

@@ -1,0 +1,349 @@
+//! Sealing: the in-memory state written to segment files, so that an open reads those
+//! files and replays only the change-log entries written since (`db/replay.rs`)
+//! instead of reading every record out of RocksDB and relinking the graph.
+//!
+//! A seal runs where the graph save used to (after enough changes, on `flush`, at
+//! close), under the lock's upgradable read: searches go on, no write is half-way. It
+//!
+//! 1. syncs RocksDB's WAL, so the store never holds less than the files (a power cut
+//!    after the seal cannot take back writes the files include);
+//! 2. writes three files named by a fresh seal id, each atomically and checksummed:
+//!    `segment-<id>.vectors` (the live slots' rows, ascending, `segment::vectors`), `segment-<id>.maps`
+//!    (the id map, string ids and payload index, tagged with the id and log position,
+//!    `segment::maps`) and, for HNSW, `segment-<id>.graph` (the graph file format);
+//! 3. stores the [`Seal`] record (id, log position, floor) in RocksDB, synced — the
+//!    commit point: until then the previous seal and its files are the valid ones,
+//!    and a crash leaves only unreferenced files, removed at the next writer open;
+//! 4. deletes the log entries below the floor (the previous seal's position) and the
+//!    previous seal's files.
+//!
+//! Cost: O(live rows) of sequential writes per seal, once per `max(4096, n/8)`
+//! changes — the same share of the insert work as the graph saves it replaces, now
+//! also making every open cost O(file size + changes since the seal).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use rocksdb::WriteBatch;
+
+use super::{
+    save_threshold, GraphLoad, LoadSource, Shared, State, GRAPH_FILE, GRAPH_SAVE_MIN_CHANGES,
+};
+use crate::error::{Error, Result};
+use crate::rng::SplitMix64;
+use crate::segment::maps::{self, MapsTag};
+use crate::segment::vectors;
+use crate::storage::changelog::Seal;
+use crate::storage::codec::{encode_format, FORMAT_VERSION};
+use crate::storage::fileio::FileIo;
+use crate::storage::keys::{record_key, FORMAT_KEY, LOG_PREFIX, SEAL_KEY};
+
+/// The segment files of one seal.
+pub(super) struct SealFiles {
+    pub vectors: PathBuf,
+    pub maps: PathBuf,
+    pub graph: PathBuf,
+}
+
+/// Prefix of every segment file name.
+pub const SEGMENT_PREFIX: &str = "segment-";
+
+impl SealFiles {
+    pub(super) fn of(dir: &Path, id: u64) -> Self {
+        let base = format!("{SEGMENT_PREFIX}{id:016x}");
+        Self {
+            vectors: dir.join(format!("{base}.vectors")),
+            maps: dir.join(format!("{base}.maps")),
+            graph: dir.join(format!("{base}.graph")),
+        }
+    }
+
+    fn all(&self) -> [&Path; 3] {
+        [&self.vectors, &self.maps, &self.graph]
+    }
+}
+
+/// The segment files of seal `id` in `dir`: vectors, maps, graph (a flat index has no
+/// graph file).
+pub fn segment_files(dir: &Path, id: u64) -> [PathBuf; 3] {
+    let f = SealFiles::of(dir, id);
+    [f.vectors, f.maps, f.graph]
+}
+
+/// Whether `name` is a segment file (or a segment file's temporary) of any seal.
+pub fn is_segment_file(name: &str) -> bool {
+    name.starts_with(SEGMENT_PREFIX)
+}
+
+/// A seal id no earlier seal of this database used (ids name files).
+fn fresh_id(previous: Option<Seal>) -> u64 {
+    let mut rng = SplitMix64::from_entropy();
+    loop {
+        let id = rng.next_u64();
+        if previous.is_none_or(|p| p.id != id) {
+            return id;
+        }
+    }
+}
+
+impl Shared {
+    /// The directory seals are written to: a writer's on-disk database.
+    pub(super) fn seal_dir(&self) -> Option<&Path> {
+        match &self.location {
+            super::Location::Path(p) if !self.read_only => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Seals the state if anything changed since the last seal (a no-op in memory and
+    /// for followers). The caller holds the upgradable read or more (no write
+    /// half-way).
+    pub(super) fn seal(&self, st: &State) -> Result<()> {
+        let Some(dir) = self.seal_dir() else {
+            return Ok(());
+        };
+        // The count is read and reset under the lock the seal holds: two seals at once
+        // (a flush beside a triggered one) run one after the other, and the second
+        // finds nothing left to do instead of subtracting the same count again.
+        let _one = self.save_lock.lock();
+        let unsaved = st.unsaved.load(Ordering::Relaxed);
+        if unsaved == 0 {
+            return Ok(());
+        }
+        let written = if st.format < FORMAT_VERSION {
+            // An older store this handle has not written to: reading must not change
+            // its format, so only the graph file of builds before seals is saved.
+            match index_graph(st) {
+                Some(_) => self.write_graph_locked(st, &dir.join(GRAPH_FILE)),
+                None => Ok(()),
+            }
+        } else {
+            self.write_seal(st, dir)
+        };
+        match written {
+            Ok(()) => {
+                // Writers are excluded while a seal runs, so nothing was counted
+                // meanwhile; saturating all the same, as a wrapped count would make
+                // every later write seal again.
+                let _ = st
+                    .unsaved
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                        Some(u.saturating_sub(unsaved))
+                    });
+                st.save_at
+                    .store(save_threshold(st.ids.len()), Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                // Try again after as many changes again, not on every write.
+                st.save_at
+                    .store(unsaved + save_threshold(st.ids.len()), Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    /// The steps of the module docs.
+    fn write_seal(&self, st: &State, dir: &Path) -> Result<()> {
+        let io = self.io.as_ref();
+        st.store.sync_wal()?;
+        let previous = *st.seal.lock();
+        let position = st.log_next.load(Ordering::Acquire);
+        let seal = Seal {
+            id: fresh_id(previous),
+            position,
+            floor: previous.map_or(0, |p| p.position.min(position)),
+        };
+        let files = SealFiles::of(dir, seal.id);
+        let written = self.write_files(st, &files, seal);
+        if let Err(e) = written {
+            remove_files(io, &files);
+            return Err(e);
+        }
+        let mut batch = WriteBatch::default();
+        batch.put(SEAL_KEY, seal.encode());
+        if seal.floor > 0 {
+            let (from, to) = (
+                record_key(LOG_PREFIX, 0),
+                record_key(LOG_PREFIX, seal.floor),
+            );
+            batch.delete_range(&from[..], &to[..]);
+        }
+        if st.format < FORMAT_VERSION {
+            // A seal of an older store: its writes from now on are logged, so an older
+            // build must refuse it (see `FORMAT_VERSION`). The in-memory `format` is
+            // brought along by the next write's batch, which writes the same marker.
+            batch.put(FORMAT_KEY, encode_format(FORMAT_VERSION));
+        }
+        // On an error the record may or may not be stored (a failed sync after a
+        // written batch): the files stay, and the next writer open sweeps them if the
+        // stored record does not name them.
+        st.store.write(batch).and_then(|()| st.store.sync_wal())?;
+        *st.seal.lock() = Some(seal);
+        if let Some(p) = previous {
+            remove_files(io, &SealFiles::of(dir, p.id));
+        }
+        // The graph file of builds before seals: superseded by the seal's.
+        let _ = io.remove_file(&dir.join(GRAPH_FILE));
+        Ok(())
+    }
+
+    fn write_files(&self, st: &State, files: &SealFiles, seal: Seal) -> Result<()> {
+        let io = self.io.as_ref();
+        let extent = st.ids.slot_extent();
+        let index = st.index.as_ref();
+        // The rows of the live slots only, ascending (the maps file says which slots
+        // those are), so the file shrinks with the live count after removals.
+        let live = live_slots(&st.ids);
+        vectors::write_rows(io, &files.vectors, self.config.dim, live.len(), |i| {
+            index.get(live[i])
+        })?;
+        if let Some(h) = index.as_hnsw() {
+            crate::storage::fileio::write_atomic(io, &files.graph, |w| {
+                h.write_graph(w, &|s| st.ids.id(s), extent)
+            })?;
+        }
+        let tag = MapsTag {
+            db_id: seal.id,
+            log_position: seal.position,
+        };
+        maps::write(
+            io,
+            &files.maps,
+            &st.ids,
+            st.names.as_ref(),
+            &st.payload,
+            &tag,
+        )
+    }
+}
+
+/// The slots bound to an id, ascending: row `i` of a seal's vector file is the vector
+/// of the `i`-th of them.
+pub fn live_slots(ids: &crate::id_map::IdMap) -> Vec<u32> {
+    (0..ids.slot_extent() as u32)
+        .filter(|&s| ids.id(s).is_some())
+        .collect()
+}
+
+fn index_graph(st: &State) -> Option<&crate::index::hnsw::HnswIndex> {
+    st.index.as_hnsw()
+}
+
+impl Shared {
+    /// Counts what the load had to redo towards the next seal, and seals at once if
+    /// that was much (or a seal could not be used), so the next open (perhaps after a
+    /// crash) does not do it again.
+    pub(super) fn count_load_redo(&self, st: &State) {
+        let (redo, now) = match (&st.load_source, &st.graph_load) {
+            (LoadSource::Sealed { replayed }, _) => (*replayed, false),
+            // An older store: its graph file is what saves time (see `seal`).
+            (LoadSource::Records { .. }, g) if st.format < FORMAT_VERSION => match g {
+                GraphLoad::Built => (st.ids.len(), false),
+                GraphLoad::Rebuilt { .. } => (st.ids.len(), true),
+                GraphLoad::Loaded {
+                    inserted, removed, ..
+                } => (inserted + removed, false),
+                GraphLoad::NotPersisted => (0, false),
+            },
+            (LoadSource::Records { refused }, _) => (st.ids.len().max(1), refused.is_some()),
+        };
+        st.changed(redo);
+        if now || redo >= GRAPH_SAVE_MIN_CHANGES {
+            // Failing to seal costs only time on the next open.
+            let _ = self.seal(st);
+        }
+    }
+
+    /// Puts what a snapshot needs beside its RocksDB checkpoint into `dir`: the seal's
+    /// files, hard-linked (they are never changed once written; copied where the file
+    /// system cannot link), or, for an older store this handle has not written to, the
+    /// graph file. A database never sealed is sealed first, so the snapshot opens from
+    /// files too. Must run before the checkpoint is taken (the seal writes its record),
+    /// under the upgradable read or more.
+    pub(super) fn prepare_snapshot(&self, st: &State) -> Result<()> {
+        if st.format >= FORMAT_VERSION && st.seal.lock().is_none() {
+            self.seal(st)?;
+        }
+        Ok(())
+    }
+
+    /// The second half of [`Shared::prepare_snapshot`], after the checkpoint.
+    pub(super) fn snapshot_files(&self, st: &State, dir: &Path) -> Result<()> {
+        let Some(db_dir) = self.seal_dir() else {
+            return Ok(());
+        };
+        if st.format < FORMAT_VERSION {
+            return match index_graph(st) {
+                Some(_) => self.write_graph(st, &dir.join(GRAPH_FILE)),
+                None => Ok(()),
+            };
+        }
+        let Some(seal) = *st.seal.lock() else {
+            return Ok(());
+        };
+        let (from, to) = (SealFiles::of(db_dir, seal.id), SealFiles::of(dir, seal.id));
+        for (src, dst) in from.all().into_iter().zip(to.all()) {
+            if !src.exists() {
+                continue;
+            }
+            if std::fs::hard_link(src, dst).is_err() {
+                let mut reader = std::fs::File::open(src).map_err(|e| Error::Io {
+                    path: src.to_path_buf(),
+                    source: e,
+                })?;
+                crate::storage::fileio::write_synced(self.io.as_ref(), dst, |w| {
+                    std::io::copy(&mut reader, w).map(drop)
+                })
+                .map_err(|e| Error::Io {
+                    path: dst.to_path_buf(),
+                    source: e,
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn remove_files(io: &dyn FileIo, files: &SealFiles) {
+    for f in files.all() {
+        let _ = io.remove_file(f);
+    }
+}
+
+/// Removes the segment files in `dir` that `current` does not name: those of seals a
+/// crash cut short, and their temporaries. Called by a writer open (no seal runs).
+///
+/// # Errors
+/// I/O errors listing the directory.
+pub(super) fn sweep(io: &dyn FileIo, dir: &Path, current: Option<Seal>) -> Result<()> {
+    let keep = current.map(|s| SealFiles::of(dir, s.id));
+    for path in segment_files_in(dir)? {
+        if keep
+            .as_ref()
+            .is_some_and(|k| k.all().contains(&path.as_path()))
+        {
+            continue;
+        }
+        let _ = io.remove_file(&path);
+    }
+    Ok(())
+}
+
+/// The segment files (and temporaries of segment files) in `dir`, sorted by name.
+///
+/// # Errors
+/// I/O errors listing the directory.
+pub fn segment_files_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
+    let mut found: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(is_segment_file))
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    Ok(found)
+}

@@ -1,0 +1,573 @@
+//! Seals and the change log through the database: an open reads the segment files and
+//! replays only the log tail, with every kind of write in that tail (adds, changed
+//! vectors, metadata-only updates, removals, `clear`, string ids, documents); a
+//! missing, damaged or foreign segment file is a load of every record (never a wrong
+//! answer); a seal failing at any step leaves a database that opens whole (T2); a
+//! follower's refresh replays the log, and reloads when a seal deleted what it needed.
+//! Seeds are printed; `NUSTERDB_TEST_SEED=<u64>` replays a run.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::io::ErrorKind;
+use std::path::Path;
+use std::sync::Arc;
+
+use nusterdb_core::db::{Include, LoadSource, PutMode, Selection};
+use nusterdb_core::filter::{Filter, FilterInput};
+use nusterdb_core::ids::{Id, IdType};
+use nusterdb_core::rng::SplitMix64;
+use nusterdb_core::storage::fileio::{FaultMode, FaultyIo, FileIo, OsIo};
+use nusterdb_core::{Database, DatabaseConfig, DistanceMetric, HnswConfig, IndexType};
+use nusterdb_core::{Location, Metadata, Value};
+
+const DIM: usize = 12;
+
+fn seed(test: &str) -> u64 {
+    let seed = std::env::var("NUSTERDB_TEST_SEED")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0x7365_616c_0000_0001);
+    eprintln!("{test}: seed {seed} (replay with NUSTERDB_TEST_SEED={seed})");
+    seed
+}
+
+fn config(index: IndexType, id_type: IdType) -> DatabaseConfig {
+    let mut c = DatabaseConfig::new(DIM).unwrap();
+    c.index_type = index;
+    c.id_type = id_type;
+    c.distance_metric = DistanceMetric::Euclidean;
+    c.hnsw = HnswConfig {
+        max_nb_connection: 8,
+        ef_construction: 64,
+        ..HnswConfig::default()
+    };
+    c
+}
+
+fn open_io(path: &Path, cfg: Option<DatabaseConfig>, io: Arc<dyn FileIo>) -> Database {
+    Database::open_with_io(Location::Path(path.to_path_buf()), cfg, false, io).unwrap()
+}
+
+fn reopen(path: &Path) -> Database {
+    Database::open(Location::Path(path.to_path_buf()), None, false).unwrap()
+}
+
+/// A handle whose own files (segment files, graph files) cannot be written once it is
+/// open: its close cannot seal, as after a crash between seals.
+fn open_unsealable(path: &Path) -> Database {
+    let io = Arc::new(FaultyIo::new(
+        0,
+        FaultMode::Persistent,
+        ErrorKind::StorageFull,
+    ));
+    let db = open_io(path, None, io.clone());
+    io.rearm(1);
+    db
+}
+
+/// The model: what every id holds.
+#[derive(Clone, Debug, Default)]
+struct Model {
+    rows: BTreeMap<String, (Vec<f32>, i64, Option<String>)>,
+}
+
+fn id(id_type: IdType, n: u64) -> Id {
+    match id_type {
+        IdType::Int => Id::Int(n),
+        IdType::Str => Id::Str(format!("doc-{n}-é").into()),
+    }
+}
+
+fn key(i: &Id) -> String {
+    format!("{i:?}")
+}
+
+fn meta(bucket: i64) -> Metadata {
+    let mut m = Metadata::new();
+    m.set("bucket", Value::Int(bucket)).unwrap();
+    m
+}
+
+fn vector(rng: &mut SplitMix64) -> Vec<f32> {
+    (0..DIM).map(|_| rng.next_gaussian() as f32).collect()
+}
+
+/// Writes rows `ns` (upserted: new or replaced), each with a vector, a bucket and a
+/// document, in one batch.
+fn put(db: &Database, model: &mut Model, rng: &mut SplitMix64, id_type: IdType, ns: &[u64]) {
+    let ids: Vec<Id> = ns.iter().map(|&n| id(id_type, n)).collect();
+    let mut flat = Vec::new();
+    let mut metas = Vec::new();
+    let mut docs = Vec::new();
+    for (&n, i) in ns.iter().zip(&ids) {
+        let v = vector(rng);
+        let bucket = (rng.next_u64() % 7) as i64;
+        let doc = format!("document {n}");
+        flat.extend_from_slice(&v);
+        metas.push(Some(meta(bucket)));
+        docs.push(Some(doc.clone()));
+        model.rows.insert(key(i), (v, bucket, Some(doc)));
+    }
+    db.put(PutMode::Upsert, &ids, &flat, metas, docs).unwrap();
+}
+
+fn remove(db: &Database, model: &mut Model, id_type: IdType, ns: &[u64]) {
+    let ids: Vec<Id> = ns.iter().map(|&n| id(id_type, n)).collect();
+    db.delete(&ids).unwrap();
+    for i in &ids {
+        model.rows.remove(&key(i));
+    }
+}
+
+/// The database holds exactly the model: ids, vectors, metadata, documents; filters
+/// count as the model does; exact searches (flat) equal brute force and approximate
+/// ones (HNSW) find nearly all of it.
+fn check(db: &Database, model: &Model, what: &str) {
+    assert_eq!(db.count().unwrap(), model.rows.len(), "{what}: count");
+    let got = db
+        .select(Selection::default(), Include::ALL)
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!(got.len(), model.rows.len(), "{what}: records");
+    for r in &got {
+        let (v, bucket, doc) = model
+            .rows
+            .get(&key(&r.id))
+            .unwrap_or_else(|| panic!("{what}: {:?} is not in the model", r.id));
+        assert_eq!(
+            r.vector.as_deref(),
+            Some(v.as_slice()),
+            "{what}: {:?}",
+            r.id
+        );
+        let m = r.metadata.as_ref().unwrap();
+        assert_eq!(
+            m.get("bucket"),
+            Some(&Value::Int(*bucket)),
+            "{what}: {:?}",
+            r.id
+        );
+        assert_eq!(r.document.as_ref(), doc.as_ref(), "{what}: {:?}", r.id);
+    }
+    for b in 0..7i64 {
+        let f = Filter::parse(&FilterInput::Map(vec![(
+            "bucket".into(),
+            FilterInput::Int(b),
+        )]))
+        .unwrap();
+        let want = model.rows.values().filter(|r| r.1 == b).count();
+        assert_eq!(
+            db.count_where(Some(&f)).unwrap(),
+            want,
+            "{what}: bucket {b}"
+        );
+    }
+    let mut rng = SplitMix64::new(99);
+    let mut hits = 0;
+    let mut asked = 0;
+    for _ in 0..20 {
+        let q = vector(&mut rng);
+        let mut exact: Vec<(f32, &String)> = model
+            .rows
+            .iter()
+            .map(|(k, (v, _, _))| {
+                let d: f32 = v.iter().zip(&q).map(|(a, b)| (a - b) * (a - b)).sum();
+                (d, k)
+            })
+            .collect();
+        exact.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let want: Vec<&String> = exact.iter().take(10).map(|e| e.1).collect();
+        let got = db
+            .search_records(&q, 10, None, Some(200), Include::NOTHING)
+            .unwrap();
+        asked += want.len();
+        hits += got.iter().filter(|h| want.contains(&&key(&h.0.id))).count();
+    }
+    assert!(hits * 100 >= asked * 95, "{what}: recall {hits}/{asked}");
+}
+
+fn cases() -> Vec<(IndexType, IdType)> {
+    vec![
+        (IndexType::Flat, IdType::Int),
+        (IndexType::Hnsw, IdType::Int),
+        (IndexType::Hnsw, IdType::Str),
+        (IndexType::Flat, IdType::Str),
+    ]
+}
+
+#[test]
+fn an_open_reads_the_seal_and_replays_only_the_log_tail() {
+    let mut rng = SplitMix64::new(seed("an_open_reads_the_seal_and_replays_only_the_log_tail"));
+    for (index, id_type) in cases() {
+        let what = format!("{index:?}/{id_type:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut model = Model::default();
+        let db = open_io(&path, Some(config(index, id_type)), Arc::new(OsIo));
+        let first: Vec<u64> = (0..1500).collect();
+        for chunk in first.chunks(500) {
+            put(&db, &mut model, &mut rng, id_type, chunk);
+        }
+        remove(
+            &db,
+            &mut model,
+            id_type,
+            &(0..1500).step_by(11).collect::<Vec<_>>(),
+        );
+        drop(db);
+        let db = reopen(&path);
+        assert_eq!(
+            db.load_source().unwrap(),
+            LoadSource::Sealed { replayed: 0 },
+            "{what}"
+        );
+        check(&db, &model, &format!("{what} after a clean close"));
+        drop(db);
+
+        // Every kind of write after the seal, and a close that cannot seal.
+        let db = open_unsealable(&path);
+        put(
+            &db,
+            &mut model,
+            &mut rng,
+            id_type,
+            &(5000..5300).collect::<Vec<_>>(),
+        );
+        put(
+            &db,
+            &mut model,
+            &mut rng,
+            id_type,
+            &(1..1500).step_by(29).collect::<Vec<_>>(),
+        );
+        remove(
+            &db,
+            &mut model,
+            id_type,
+            &(2..1500).step_by(31).collect::<Vec<_>>(),
+        );
+        for n in (3..1500u64).step_by(37) {
+            let i = id(id_type, n);
+            if let Some(row) = model.rows.get_mut(&key(&i)) {
+                db.update_record(
+                    &i,
+                    None,
+                    Some(nusterdb_core::db::MetadataUpdate::Replace(meta(6))),
+                    None,
+                )
+                .unwrap();
+                row.1 = 6;
+            }
+        }
+        // A removed id written again.
+        put(&db, &mut model, &mut rng, id_type, &[0, 11, 22]);
+        let touched: usize = {
+            let mut t: Vec<u64> = (5000..5300).collect();
+            t.extend((1..1500).step_by(29));
+            t.extend((2..1500).step_by(31));
+            t.extend((3..1500).step_by(37));
+            t.extend([0, 11, 22]);
+            t.sort_unstable();
+            t.dedup();
+            t.len()
+        };
+        check(&db, &model, &format!("{what} before the crash"));
+        drop(db);
+        let db = reopen(&path);
+        match db.load_source().unwrap() {
+            LoadSource::Sealed { replayed } => {
+                // Metadata-only updates of removed ids wrote nothing.
+                assert!(
+                    replayed <= touched && replayed + 60 >= touched,
+                    "{what}: {replayed} of {touched}"
+                )
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+        check(&db, &model, &format!("{what} after replaying the tail"));
+        drop(db);
+
+        // A clear in the tail.
+        let db = open_unsealable(&path);
+        db.clear().unwrap();
+        model.rows.clear();
+        put(
+            &db,
+            &mut model,
+            &mut rng,
+            id_type,
+            &(0..40).collect::<Vec<_>>(),
+        );
+        drop(db);
+        let db = reopen(&path);
+        assert!(
+            matches!(db.load_source().unwrap(), LoadSource::Sealed { .. }),
+            "{what}"
+        );
+        check(&db, &model, &format!("{what} after a clear in the tail"));
+    }
+}
+
+/// Damage to each segment file: refused with the file named, every record loaded and
+/// the answers right; the open seals again, so the next one reads files.
+#[test]
+fn a_missing_damaged_or_foreign_segment_file_loads_every_record() {
+    let mut rng = SplitMix64::new(seed(
+        "a_missing_damaged_or_foreign_segment_file_loads_every_record",
+    ));
+    for (index, id_type) in [
+        (IndexType::Hnsw, IdType::Str),
+        (IndexType::Flat, IdType::Int),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut model = Model::default();
+        let db = open_io(&path, Some(config(index, id_type)), Arc::new(OsIo));
+        put(
+            &db,
+            &mut model,
+            &mut rng,
+            id_type,
+            &(0..800).collect::<Vec<_>>(),
+        );
+        drop(db);
+        let files = |path: &Path| -> Vec<std::path::PathBuf> {
+            let mut v: Vec<_> = std::fs::read_dir(path)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(nusterdb_core::db::is_segment_file)
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let present = files(&path);
+        let expected = if index == IndexType::Hnsw { 3 } else { 2 };
+        assert_eq!(present.len(), expected, "{present:?}");
+        type Damage = fn(&Path);
+        let damages: Vec<(&str, Damage)> = vec![
+            ("deleted", |p| std::fs::remove_file(p).unwrap()),
+            ("a flipped byte", |p| {
+                let mut b = std::fs::read(p).unwrap();
+                let at = b.len() / 2;
+                b[at] ^= 0x10;
+                std::fs::write(p, b).unwrap();
+            }),
+            ("truncated", |p| {
+                let b = std::fs::read(p).unwrap();
+                std::fs::write(p, &b[..b.len() - 3]).unwrap();
+            }),
+            ("emptied", |p| std::fs::write(p, b"").unwrap()),
+        ];
+        for target in 0..expected {
+            for (how, damage) in &damages {
+                let present = files(&path);
+                let file = &present[target];
+                let what = format!("{index:?}/{id_type:?}: {} {how}", file.display());
+                damage(file);
+                let db = reopen(&path);
+                match db.load_source().unwrap() {
+                    LoadSource::Records { refused: Some(r) } => {
+                        let name = file.file_name().unwrap().to_str().unwrap();
+                        assert!(r.contains(name), "{what}: {r}");
+                    }
+                    other => panic!("{what}: {other:?}"),
+                }
+                check(&db, &model, &what);
+                // The writes go on; the refused seal was replaced at open.
+                put(
+                    &db,
+                    &mut model,
+                    &mut rng,
+                    id_type,
+                    &[10_000 + target as u64],
+                );
+                drop(db);
+                let db = reopen(&path);
+                assert!(
+                    matches!(db.load_source().unwrap(), LoadSource::Sealed { .. }),
+                    "{what}: {:?}",
+                    db.load_source()
+                );
+                check(&db, &model, &what);
+                drop(db);
+            }
+        }
+        // Segment files of another seal (a stale copy): refused by their tag or name.
+        let other = dir.path().join("other");
+        let db = open_io(&other, Some(config(index, id_type)), Arc::new(OsIo));
+        put(
+            &db,
+            &mut Model::default(),
+            &mut rng,
+            id_type,
+            &(0..50).collect::<Vec<_>>(),
+        );
+        drop(db);
+        let db = reopen(&path);
+        let LoadSource::Sealed { .. } = db.load_source().unwrap() else {
+            panic!("expected a sealed open")
+        };
+        drop(db);
+        let mine = files(&path);
+        for (o, m) in files(&other).iter().zip(&mine) {
+            std::fs::copy(o, m).unwrap();
+        }
+        let db = reopen(&path);
+        assert!(
+            matches!(
+                db.load_source().unwrap(),
+                LoadSource::Records { refused: Some(_) }
+            ),
+            "{:?}",
+            db.load_source()
+        );
+        check(&db, &model, "foreign segment files");
+    }
+}
+
+/// T2 for seals: a seal through an I/O layer that fails its n-th operation, for every
+/// n until it completes, once and persistently. Every failure is an error; the
+/// database then opens holding every acknowledged write, and no file of a failed seal
+/// is left once a writer has opened it.
+#[test]
+fn every_fault_during_a_seal_leaves_a_database_that_opens_whole() {
+    let mut rng = SplitMix64::new(seed(
+        "every_fault_during_a_seal_leaves_a_database_that_opens_whole",
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let id_type = IdType::Str;
+    let mut model = Model::default();
+    let db = open_io(
+        &path,
+        Some(config(IndexType::Hnsw, id_type)),
+        Arc::new(OsIo),
+    );
+    put(
+        &db,
+        &mut model,
+        &mut rng,
+        id_type,
+        &(0..400).collect::<Vec<_>>(),
+    );
+    drop(db);
+    let mut cases = 0;
+    for mode in [FaultMode::Once, FaultMode::Persistent] {
+        for kind in [ErrorKind::StorageFull, ErrorKind::PermissionDenied] {
+            let mut n = 1;
+            loop {
+                let io = Arc::new(FaultyIo::new(0, mode, kind));
+                let db = open_io(&path, None, io.clone());
+                let first = 100_000 * (cases as u64 + 1);
+                put(
+                    &db,
+                    &mut model,
+                    &mut rng,
+                    id_type,
+                    &(first..first + 20).collect::<Vec<_>>(),
+                );
+                io.rearm(n);
+                let r = db.seal();
+                let failed = io.has_failed();
+                // A fault after the commit point (removing the previous seal's files)
+                // is not an error: the next writer open sweeps what is left.
+                assert!(r.is_ok() || failed, "{mode:?} {kind:?} at {n}: {r:?}");
+                // The close may seal again through the failing layer: either way.
+                drop(db);
+                cases += 1;
+                let db = reopen(&path);
+                let what = format!("{mode:?} {kind:?} at {n}");
+                check(&db, &model, &what);
+                let seal_files: Vec<String> = std::fs::read_dir(&path)
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter(|n| nusterdb_core::db::is_segment_file(n))
+                    .collect();
+                assert!(seal_files.len() <= 3, "{what}: {seal_files:?}");
+                drop(db);
+                if !failed {
+                    break;
+                }
+                n += 1;
+                assert!(n < 10_000, "the seal never completed");
+            }
+        }
+    }
+    eprintln!("fault injection: {cases} seals, every fault an error, 0 lost");
+    assert!(cases > 20);
+}
+
+/// A follower's refresh applies the writer's log; after the writer sealed twice (its
+/// entries deleted below the previous seal) it reloads; both answer as the writer does.
+#[test]
+fn a_followers_refresh_replays_the_log_and_reloads_when_it_must() {
+    let mut rng = SplitMix64::new(seed(
+        "a_followers_refresh_replays_the_log_and_reloads_when_it_must",
+    ));
+    for (index, id_type) in [
+        (IndexType::Hnsw, IdType::Str),
+        (IndexType::Flat, IdType::Int),
+    ] {
+        let what = format!("{index:?}/{id_type:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut model = Model::default();
+        let w = open_io(&path, Some(config(index, id_type)), Arc::new(OsIo));
+        put(
+            &w,
+            &mut model,
+            &mut rng,
+            id_type,
+            &(0..600).collect::<Vec<_>>(),
+        );
+        w.seal().unwrap();
+        let f = Database::open(Location::Path(path.clone()), None, true).unwrap();
+        assert!(
+            matches!(f.load_source().unwrap(), LoadSource::Sealed { .. }),
+            "{what}"
+        );
+        check(&f, &model, &what);
+        for round in 0..3u64 {
+            let base = 1000 * (round + 1);
+            put(
+                &w,
+                &mut model,
+                &mut rng,
+                id_type,
+                &(base..base + 200).collect::<Vec<_>>(),
+            );
+            remove(
+                &w,
+                &mut model,
+                id_type,
+                &(round..600).step_by(13).collect::<Vec<_>>(),
+            );
+            put(
+                &w,
+                &mut model,
+                &mut rng,
+                id_type,
+                &(round * 5..round * 5 + 5).collect::<Vec<_>>(),
+            );
+            f.refresh().unwrap();
+            check(&f, &model, &format!("{what} round {round}"));
+        }
+        // Two seals move the floor past the follower's position.
+        for s in 0..2u64 {
+            put(&w, &mut model, &mut rng, id_type, &[50_000 + s]);
+            w.seal().unwrap();
+        }
+        put(&w, &mut model, &mut rng, id_type, &[60_000]);
+        f.refresh().unwrap();
+        check(&f, &model, &format!("{what} after two seals"));
+        w.clear().unwrap();
+        model.rows.clear();
+        put(&w, &mut model, &mut rng, id_type, &[1, 2, 3]);
+        f.refresh().unwrap();
+        check(&f, &model, &format!("{what} after a clear"));
+    }
+}
