@@ -693,7 +693,7 @@ class NusterDB:
         ``healthy`` (no problem found), ``live_writer``, ``checked`` (the checks that
         completed), ``config`` (``dim``, ``index_type``, ``distance_metric``,
         ``id_type``, or None), ``counts`` (``keys_read``, ``bytes_read``, ``vectors``,
-        ``metadata_records``, ``documents``, ``string_ids``, ``graph_nodes``,
+        ``metadata_records``, ``documents``, ``string_ids``, ``log_entries``, ``graph_nodes``,
         ``index_vectors``, ``snapshots``), ``problems`` (dicts of
         ``kind`` and ``detail``) and ``notes``. Raises NusterDBIOError only when there
         is nothing to check: no database at path, or a directory that cannot be read."""
@@ -701,6 +701,17 @@ class NusterDB:
         """Compacts the whole store into its bottom level, giving back the space of
         removed and replaced records; reads and writes go on meanwhile. ReadOnlyError
         on a follower."""
+    def seal(self) -> None:
+        """Writes the state into segment files now if it changed since the last seal
+        (otherwise done after enough changes, by ``flush()`` and at close), so the next
+        open reads those files and replays no change. A no-op in memory and on a
+        follower."""
+    def load_source(self) -> Dict[str, Any]:
+        """Where the last open took the in-memory state from: ``source`` is
+        ``"segments"`` (the seal's files, with ``replayed``: the records written since
+        the seal, read from the store) or ``"records"`` (every record read from the
+        store: no seal yet, or ``refused`` says why the seal's files could not be
+        used). A follower's refresh that replays the change log leaves it as it was."""
     def graph_load(self) -> Dict[str, Any]:
         """How the HNSW graph was obtained at the last open or refresh: ``state`` is
         ``"not_persisted"`` (flat or in memory), ``"built"`` (no graph file),

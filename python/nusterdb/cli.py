@@ -182,7 +182,8 @@ def cmd_info(args: argparse.Namespace, out: IO[str]) -> int:
     with _open(args.path, read_only=True) as db:
         stats = db.stats()
         graph = db.graph_load()
-        graph_file = Path(args.path) / "hnsw.graph"
+        load = db.load_source()
+        segment_files = sorted(Path(args.path).glob("segment-*"))
         snapshots = db.list_snapshots()
         doc: Dict[str, Any] = {
             "path": str(Path(args.path).resolve()),
@@ -192,11 +193,9 @@ def cmd_info(args: argparse.Namespace, out: IO[str]) -> int:
             "metadata_keys": list(stats.metadata_keys),
             "disk_bytes": stats.disk_bytes,
             "memory_bytes": stats.memory_bytes,
-            "index": {
-                "graph_file": graph_file.is_file() if db.config.index_type == "hnsw" else None,
-                "graph_file_bytes": graph_file.stat().st_size if graph_file.is_file() else None,
-                **graph,
-            },
+            "index": graph,
+            "load": load,
+            "segment_files": {p.name: p.stat().st_size for p in segment_files},
             "snapshots": len(snapshots),
         }
     if args.json:
@@ -220,13 +219,23 @@ def cmd_info(args: argparse.Namespace, out: IO[str]) -> int:
     index = doc["index"]
     state = index["state"]
     detail = {
-        "not_persisted": "flat index (no graph file)",
+        "not_persisted": "flat index (no graph)",
         "built": "no graph file: graph built from the vectors at open",
         "loaded": f"graph file loaded ({index.get('reused')} nodes reused, "
         f"{index.get('inserted')} linked, {index.get('removed')} removed)",
         "rebuilt": f"graph file unusable, graph rebuilt: {index.get('reason')}",
     }.get(state, state)
     out.write(f"index:       {detail}\n")
+    load = doc["load"]
+    if load["source"] == "segments":
+        loaded = f"segment files, {load['replayed']} records replayed from the change log"
+    elif load["refused"]:
+        loaded = f"every record (the segment files were refused: {load['refused']})"
+    else:
+        loaded = "every record (not sealed yet)"
+    out.write(f"loaded from: {loaded}\n")
+    seg_bytes = sum(doc["segment_files"].values())
+    out.write(f"segments:    {len(doc['segment_files'])} files, {_human_bytes(seg_bytes)}\n")
     out.write(f"snapshots:   {doc['snapshots']}\n")
     return EXIT_OK
 

@@ -366,13 +366,15 @@ def test_info_reports_config_counts_and_index_state(
     assert doc["count"] == 40
     assert doc["metadata_keys"] == ["k"]
     assert doc["snapshots"] == 1
-    assert doc["index"]["graph_file"] is True
     assert doc["index"]["state"] == "loaded"
     assert doc["index"]["reused"] == 40
+    assert doc["load"] == {"source": "segments", "replayed": 0}
+    assert sorted(Path(n).suffix for n in doc["segment_files"]) == [".graph", ".maps", ".vectors"]
     assert doc["disk_bytes"] > 0
     code, out, _ = run(capsys, "info", str(tmp_path / "db"))
     assert code == 0
     assert "graph file loaded" in out
+    assert "segment files, 0 records replayed" in out
     assert "snapshots:   1" in out
 
 
@@ -430,14 +432,15 @@ def test_verify_healthy_and_damaged(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert doc["counts"]["graph_nodes"] == 2000
     assert "graph_matches_store" in doc["checked"]
 
-    graph = path / "hnsw.graph"
+    (graph,) = path.glob("segment-*.graph")
     saved = graph.read_bytes()
     flip_middle(graph)
     code, out, _ = run(capsys, "verify", str(path), "--json")
     assert code == 1
     doc = json.loads(out)
     assert doc["healthy"] is False
-    assert [p["kind"] for p in doc["problems"]] == ["graph_file"]
+    # The graph file, and the seal it is part of, which an open then cannot use.
+    assert [p["kind"] for p in doc["problems"]] == ["graph_file", "segment"]
     graph.write_bytes(saved)
 
     (sst,) = path.glob("*.sst")

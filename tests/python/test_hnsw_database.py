@@ -153,8 +153,9 @@ def test_hnsw_graph_round_trip_answers_identically(
         db.bulk_remove([int(i) for i in ids[::11]])
         db.add(99_999, base[0] + 1.0, {"group": 1})
         before = answers(db, queries)
-    assert (tmp_path / "db" / "hnsw.graph").is_file()
+    assert len(list((tmp_path / "db").glob("segment-*.graph"))) == 1
     with NusterDB.open(path) as db:
+        assert db.load_source() == {"source": "segments", "replayed": 0}
         after = answers(db, queries)
     assert after == before
 
@@ -168,16 +169,18 @@ def test_hnsw_corrupted_graph_file_is_rebuilt_with_a_warning(
     path = tmp_path / "db"
     with NusterDB(str(path), DatabaseConfig(16, index_type="hnsw")) as db:
         db.bulk_add(ids, base)
-    graph = path / "hnsw.graph"
+    (graph,) = path.glob("segment-*.graph")
     data = bytearray(graph.read_bytes())
     data[len(data) // 2] ^= 0xFF
     graph.write_bytes(bytes(data))
     with pytest.warns(nusterdb.IndexRebuiltWarning, match="checksum"):
         db = NusterDB.open(str(path))
     with db:
+        assert db.load_source()["source"] == "records"
+        assert graph.name in db.load_source()["refused"]
         assert len(db) == 2000
         assert recall(db, base, ids, queries, "euclidean") >= 0.95
-    # The rebuilt graph was saved: the next open loads it without a warning.
+    # The rebuilt graph was sealed: the next open loads it without a warning.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with NusterDB.open(str(path)) as db:

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use nusterdb_core::db::{GraphLoad, Include, Location, MetadataUpdate, PutMode, Selection, Stats};
+use nusterdb_core::db::{
+    GraphLoad, Include, LoadSource, Location, MetadataUpdate, PutMode, Selection, Stats,
+};
 use nusterdb_core::filter::Filter;
 use nusterdb_core::{Database, DatabaseConfig, Id, IdType, Metadata};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -1101,6 +1103,28 @@ impl PyNusterDB {
         py.detach(|| self.db.compact()).py()
     }
 
+    /// Seals the state into segment files now, if it changed since the last seal.
+    fn seal(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.db.seal()).py()
+    }
+
+    /// Where the last open or refresh took the in-memory state from, as a dict.
+    fn load_source<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let source = py.detach(|| self.db.load_source()).py()?;
+        let d = PyDict::new(py);
+        match source {
+            LoadSource::Sealed { replayed } => {
+                d.set_item("source", "segments")?;
+                d.set_item("replayed", replayed)?;
+            }
+            LoadSource::Records { refused } => {
+                d.set_item("source", "records")?;
+                d.set_item("refused", refused)?;
+            }
+        }
+        Ok(d)
+    }
+
     /// How the HNSW graph was obtained at the last open or refresh, as a dict. The
     /// database's lock is waited for without the GIL, as by every call that takes it.
     fn graph_load<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -1173,6 +1197,7 @@ fn verify_report<'py>(
     counts.set_item("metadata_records", r.metadata_records)?;
     counts.set_item("documents", r.documents)?;
     counts.set_item("string_ids", r.string_ids)?;
+    counts.set_item("log_entries", r.log_entries)?;
     counts.set_item("graph_nodes", r.graph_nodes)?;
     counts.set_item("index_vectors", r.index_vectors)?;
     counts.set_item("snapshots", r.snapshots)?;
