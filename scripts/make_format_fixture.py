@@ -8,10 +8,12 @@ Run once per on-disk format version, when the format changes:
                                                      # the HNSW graph file)
     python scripts/make_format_fixture.py 2 hnsw str # tests/data/format_v2_str (HNSW,
                                                      # string ids and documents)
+    python scripts/make_format_fixture.py 3 hnsw str # tests/data/format_v3_str (the
+                                                     # change log and a seal's files)
 
 The version given must be the format marker this build writes for such a database
-(checked: a database of int ids without documents is format 1, one with string ids or
-documents format 2).
+(checked). Builds before the change log wrote format 1 for int ids without documents
+and format 2 otherwise; this build creates every database as format 3.
 """
 
 from __future__ import annotations

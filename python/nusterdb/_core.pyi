@@ -707,11 +707,12 @@ class NusterDB:
         open reads those files and replays no change. A no-op in memory and on a
         follower."""
     def load_source(self) -> Dict[str, Any]:
-        """Where the last open took the in-memory state from: ``source`` is
+        """Where the last open or refresh took the in-memory state from: ``source`` is
         ``"segments"`` (the seal's files, with ``replayed``: the records written since
         the seal, read from the store) or ``"records"`` (every record read from the
         store: no seal yet, or ``refused`` says why the seal's files could not be
-        used). A follower's refresh that replays the change log leaves it as it was."""
+        used); after a follower's refresh by the change log, ``"log"`` (with
+        ``replayed``: the records written since its previous state)."""
     def graph_load(self) -> Dict[str, Any]:
         """How the HNSW graph was obtained at the last open or refresh: ``state`` is
         ``"not_persisted"`` (flat or in memory), ``"built"`` (no graph file),

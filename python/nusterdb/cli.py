@@ -227,7 +227,7 @@ def cmd_info(args: argparse.Namespace, out: IO[str]) -> int:
     }.get(state, state)
     out.write(f"index:       {detail}\n")
     load = doc["load"]
-    if load["source"] == "segments":
+    if load["source"] in ("segments", "log"):
         loaded = f"segment files, {load['replayed']} records replayed from the change log"
     elif load["refused"]:
         loaded = f"every record (the segment files were refused: {load['refused']})"

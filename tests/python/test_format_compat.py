@@ -1,10 +1,11 @@
 """Format compatibility (T10): every database written by a released format version
 opens and answers exactly as it did when written. Fixtures: tests/data/format_v*/,
-made by scripts/make_format_fixture.py: format 1 (int ids, flat and HNSW) and format 2
-(HNSW, string ids and documents).
+made by scripts/make_format_fixture.py: format 1 (int ids, flat and HNSW), format 2
+(HNSW, string ids and documents) and format 3 (the same with the change log and a
+seal's segment files).
 
-Opening a format-1 database and writing int rows without documents must leave it
-format 1 (an older build can still open it); the first document makes it format 2. The
+Opening a format-1 or 2 database and only reading it must leave it as it is (an older
+build can still open it); its first write makes it format 3. The
 format marker (key ``b"\\x00format"``, value ``b"NUSTERDB"`` + u32 LE) is read from the
 write-ahead log (``proc_helpers.wal_format_markers``): the fixtures keep every write
 there, and a write of the marker during a session lands in that session's log (an open
@@ -68,6 +69,14 @@ def test_there_is_a_fixture_for_the_current_format() -> None:
     assert (DATA / "format_v1_hnsw" / "db" / "hnsw.graph").is_file()
     assert (DATA / "format_v2_str" / "db" / "hnsw.graph").is_file()
     assert expected_of(DATA / "format_v2_str")["id_type"] == "str"
+    # The current format: a seal's files, which an open reads instead of the records.
+    v3 = DATA / "format_v3_str"
+    assert expected_of(v3)["format"] == 3
+    assert sorted(p.suffix for p in (v3 / "db").glob("segment-*")) == [
+        ".graph",
+        ".maps",
+        ".vectors",
+    ]
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=[f.name for f in FIXTURES])
@@ -129,26 +138,42 @@ def check_answers(db: NusterDB, expected: Dict[str, Any], searches: bool = True)
 def test_old_database_opens_and_answers_identically(fixture: Path, tmp_path: Path) -> None:
     db_path = copy_db(fixture, tmp_path)
     with open_without_warnings(db_path) as db:
+        if expected_of(fixture).get("format", 1) >= 3:
+            assert db.load_source() == {"source": "segments", "replayed": 0}
         check_answers(db, expected_of(fixture))
 
 
-@pytest.mark.parametrize("with_document", [False, True], ids=["int_rows", "a_document"])
-@pytest.mark.parametrize("fixture", V1, ids=[f.name for f in V1])
-def test_a_v1_database_stays_format_1_until_a_document_is_written(
-    fixture: Path, tmp_path: Path, with_document: bool
+OLDER = [f for f in FIXTURES if expected_of(f).get("format", 1) < 3]
+
+
+@pytest.mark.parametrize("fixture", OLDER, ids=[f.name for f in OLDER])
+def test_an_older_database_keeps_its_format_while_read_and_moves_to_3_with_a_write(
+    fixture: Path, tmp_path: Path
 ) -> None:
-    """Int rows written without documents (add, bulk_add, upsert, update, remove) write
-    no format marker: the database stays format 1, as in its own log. One document
-    writes the marker of format 2 (in the same batch), which also shows the log reader
-    sees a marker write when there is one."""
+    """Opened by a writer and only read, a format-1 or 2 database writes no format
+    marker and no segment file (an older build still opens it). Its first write (add,
+    bulk_add, upsert, update, remove) writes the marker of format 3 in that session's
+    log, since from then on writes are logged; the close then seals it, and the next
+    open reads the seal."""
     db_path = copy_db(fixture, tmp_path)
     expected = expected_of(fixture)
     old_logs = {p.name for p in db_path.glob("*.log")}
-    assert markers(db_path) == [1]
+    assert markers(db_path) == [expected.get("format", 1)]
+    with open_without_warnings(db_path) as db:
+        check_answers(db, expected)
+        assert db.load_source() == {"source": "records", "refused": None}
+        db.flush()
+    assert markers(db_path, old_logs) == []
+    assert list(db_path.glob("segment-*")) == []
+    old_logs = {p.name for p in db_path.glob("*.log")}
     dim = expected["dim"]
+    strs = expected.get("id_type", "int") == "str"
     rng = np.random.default_rng(7)
-    new = {10**6 + j: rng.standard_normal(dim).astype(np.float32) for j in range(40)}
-    first = sorted(new)
+    new = {
+        (f"new-{j}" if strs else 10**6 + j): rng.standard_normal(dim).astype(np.float32)
+        for j in range(40)
+    }
+    first = sorted(new, key=str)
     with open_without_warnings(db_path) as db:
         db.add(first[0], new[first[0]], {"k": "added"})
         db.bulk_add(first[1:30], np.stack([new[i] for i in first[1:30]]))
@@ -156,19 +181,17 @@ def test_a_v1_database_stays_format_1_until_a_document_is_written(
         db.update(first[1], metadata={"k": "updated"})
         db.bulk_add(first[31:], np.stack([new[i] for i in first[31:]]))
         assert db.remove(first[39])
-        if with_document:
-            db.update(first[2], document="the first document ✓")
         db.flush()
-    session = markers(db_path, old_logs)
-    assert session == ([2] if with_document else []), session
+    assert markers(db_path, old_logs) == [3]
+    assert len(list(db_path.glob("segment-*.maps"))) == 1
     with open_without_warnings(db_path) as db:
+        assert db.load_source() == {"source": "segments", "replayed": 0}
         for i in first[:39]:
             v = db.get(i)
             assert v is not None
             assert v.to_numpy().tobytes() == new[i].tobytes()
         assert first[39] not in db
         assert db.get_metadata(first[1]).to_dict() == {"k": "updated"}  # type: ignore[union-attr]
-        assert db.get_document(first[2]) == ("the first document ✓" if with_document else None)
         # The fixture's own records are as before; exact (flat) searches answer as before
         # (an HNSW graph changed by the writes may answer approximate searches otherwise).
         for i in first:

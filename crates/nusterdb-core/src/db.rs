@@ -324,6 +324,9 @@ pub enum LoadSource {
     /// Every record in RocksDB: the database has no seal yet (new, in memory, or from
     /// a build before seals), or `refused` says why its seal could not be used.
     Records { refused: Option<String> },
+    /// A follower's refresh: the state it had, and the change-log entries written
+    /// since, which named `replayed` keys.
+    Log { replayed: usize },
 }
 
 impl Database {

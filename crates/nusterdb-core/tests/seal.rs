@@ -554,6 +554,11 @@ fn a_followers_refresh_replays_the_log_and_reloads_when_it_must() {
                 &(round * 5..round * 5 + 5).collect::<Vec<_>>(),
             );
             f.refresh().unwrap();
+            assert!(
+                matches!(f.load_source().unwrap(), LoadSource::Log { replayed } if replayed > 200),
+                "{what} round {round}: {:?}",
+                f.load_source()
+            );
             check(&f, &model, &format!("{what} round {round}"));
         }
         // Two seals move the floor past the follower's position.
@@ -563,11 +568,28 @@ fn a_followers_refresh_replays_the_log_and_reloads_when_it_must() {
         }
         put(&w, &mut model, &mut rng, id_type, &[60_000]);
         f.refresh().unwrap();
+        // The entries it needed are gone: reloaded from the newest seal and its tail.
+        assert_eq!(
+            f.load_source().unwrap(),
+            LoadSource::Sealed { replayed: 1 },
+            "{what}"
+        );
         check(&f, &model, &format!("{what} after two seals"));
+        // Nothing written: the refresh replays nothing.
+        f.refresh().unwrap();
+        assert_eq!(
+            f.load_source().unwrap(),
+            LoadSource::Log { replayed: 0 },
+            "{what}"
+        );
         w.clear().unwrap();
         model.rows.clear();
         put(&w, &mut model, &mut rng, id_type, &[1, 2, 3]);
         f.refresh().unwrap();
+        assert!(
+            matches!(f.load_source().unwrap(), LoadSource::Log { .. }),
+            "{what}"
+        );
         check(&f, &model, &format!("{what} after a clear"));
     }
 }

@@ -1121,6 +1121,10 @@ impl PyNusterDB {
                 d.set_item("source", "records")?;
                 d.set_item("refused", refused)?;
             }
+            LoadSource::Log { replayed } => {
+                d.set_item("source", "log")?;
+                d.set_item("replayed", replayed)?;
+            }
         }
         Ok(d)
     }

@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use super::load::{load_maps, read_format, read_stored_config};
 use super::open::has_table_files;
 use super::replay::{Changes, Target};
-use super::{corruption, Database, State, CREATION_WAIT};
+use super::{corruption, Database, LoadSource, State, CREATION_WAIT};
 use crate::config::{DatabaseConfig, StorageConfig};
 use crate::error::{Error, Result};
 use crate::progress::Unobserved;
@@ -107,6 +107,9 @@ impl Database {
         let old = {
             let mut guard = self.shared.state.write();
             let st = guard.as_mut().ok_or(Error::Closed)?;
+            st.load_source = LoadSource::Log {
+                replayed: changes.touched(),
+            };
             if !changes.is_empty() {
                 // `apply` checks the string ids before it changes anything; unobserved,
                 // it can then fail only past the id map's 2^32 slots.

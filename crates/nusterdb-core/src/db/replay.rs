@@ -108,6 +108,11 @@ impl Changes {
         Ok(c)
     }
 
+    /// Keys the entries touched (a `clear` counts as none).
+    pub(super) fn touched(&self) -> usize {
+        self.gone.len() + self.present.len()
+    }
+
     /// Whether nothing was logged in the range.
     pub(super) fn is_empty(&self) -> bool {
         !self.cleared && self.gone.is_empty() && self.present.is_empty()

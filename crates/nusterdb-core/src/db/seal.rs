@@ -237,6 +237,8 @@ impl Shared {
     pub(super) fn count_load_redo(&self, st: &State) {
         let (redo, now) = match (&st.load_source, &st.graph_load) {
             (LoadSource::Sealed { replayed }, _) => (*replayed, false),
+            // A follower's refresh: followers never seal.
+            (LoadSource::Log { .. }, _) => (0, false),
             // An older store: its graph file is what saves time (see `seal`).
             (LoadSource::Records { .. }, g) if st.format < FORMAT_VERSION => match g {
                 GraphLoad::Built => (st.ids.len(), false),
