@@ -686,8 +686,9 @@ class NusterDB:
         """Checks the database at path without modifying it; a writer may have it open.
 
         Reads every RocksDB block with its checksum verified, decodes the format
-        marker, the config and every record, reads the HNSW graph file with its
-        checksum and compares it with the stored ids and vectors, loads the database
+        marker, the config, every record and the change log, reads the seal's segment
+        files and the HNSW graph file with their checksums and compares them with the
+        stored ids and vectors, loads the database
         as a reader would and compares the loaded ids and vectors with the stored
         ones, and reads every snapshot manifest. Returns a dict: ``path``,
         ``healthy`` (no problem found), ``live_writer``, ``checked`` (the checks that

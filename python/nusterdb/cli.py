@@ -1142,7 +1142,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="check the whole database; exit 1 if a problem is found",
         description=(
             "Reads every stored block with its checksum, decodes every record, checks the "
-            "HNSW graph file against the store, loads the database as a reader would and "
+            "change log, the segment files and the HNSW graph file against the store, "
+            "loads the database as a reader would and "
             "compares it with the store, and reads every snapshot manifest. Writes nothing; "
             "runs beside a live writer. Exit 0: healthy; 1: problems found (listed)."
         ),

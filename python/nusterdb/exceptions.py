@@ -120,7 +120,7 @@ class DatabaseNotFoundError(NusterDBIOError, FileNotFoundError):
 class IndexRebuiltWarning(RuntimeWarning):
     """The saved HNSW graph file could not be used (damaged, unreadable, or made with
     other parameters) and the graph was rebuilt from the stored vectors. Nothing was
-    lost; only the open took longer. The rebuilt graph is saved again at once."""
+    lost; only the open took longer. The rebuilt graph is sealed again at once."""
 
 
 class DamagedSnapshotWarning(RuntimeWarning):

@@ -265,4 +265,8 @@ def test_compression_knob_shrinks_compressible_data_on_disk(tmp_path: Path, reop
         "was compressed with another setting"
     )
     assert sizes["zstd"] < sizes["none"]
-    assert sizes["zstd"] < 0.5 * sizes["none"]
+    # The knob compresses RocksDB's tables; the seal's segment files beside them (the
+    # payload index holds every distinct string value) are not compressed.
+    assert sst["zstd"] < 0.5 * sst["none"]
+    segments = {c: sizes[c] - sst[c] for c in sizes}
+    assert sizes["zstd"] - sst["zstd"] <= segments["none"] * 1.1

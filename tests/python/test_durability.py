@@ -408,13 +408,13 @@ def _foreign(kind: str, root: Path, pristine: Tuple[Path, str, int]) -> Path:
         # A fresh database keeps its first write (format marker + config) in the WAL:
         # change it there, with the record's checksum fixed, so RocksDB replays a valid
         # log. No marker: a RocksDB database NusterDB did not make (but with the lock
-        # file, so the format check itself is what refuses it). A marker of version 3:
+        # file, so the format check itself is what refuses it). A marker of version 4:
         # a database from a future release.
         NusterDB(str(path), dim=4).close()
         if kind == "no_format_marker":
             patch_wal(path, b"\x00format", b"\x00formaX")
         else:
-            patch_wal(path, b"NUSTERDB\x01\x00\x00\x00", b"NUSTERDB\x03\x00\x00\x00")
+            patch_wal(path, b"NUSTERDB\x03\x00\x00\x00", b"NUSTERDB\x04\x00\x00\x00")
     else:
         raise ValueError(kind)
     return path
@@ -447,7 +447,7 @@ def test_foreign_or_damaged_paths_are_corruption_errors_and_left_untouched(
     assert rest[0] == ("NotADatabaseError" if kind in UNRELATED else "CorruptionError"), rest
     assert str(path) in rest[1]
     if kind == "future_format_version":
-        assert "format version 3 not supported (max 2)" in rest[1], rest
+        assert "format version 4 not supported (max 3)" in rest[1], rest
     if kind == "no_format_marker":
         assert "not a NusterDB database" in rest[1], rest
     assert tree_hashes(path, skip_logs) == before, "the files were modified"
