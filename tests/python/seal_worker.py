@@ -20,11 +20,11 @@ with a document on most rows. Vectors, metadata and documents of batch ``b`` der
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import numpy.typing as npt
-from crash_workload import db_ids, int_id
+from crash_workload import Fields, Scalar, db_ids, int_id
 
 if TYPE_CHECKING:
     from nusterdb import NusterDB
@@ -35,7 +35,8 @@ TARGET = 3000
 MIN_ROWS, MAX_ROWS = 200, 500
 
 #: What one id holds: vector bytes (little-endian f32), sorted metadata items, document.
-State = Tuple[bytes, Tuple[Tuple[str, object], ...], Optional[str]]
+Frozen = Tuple[Tuple[str, Tuple[str, Scalar]], ...]
+State = Tuple[bytes, Frozen, Optional[str]]
 
 
 def batch_rows(seed: int, b: int, k: int) -> npt.NDArray[np.float32]:
@@ -43,7 +44,7 @@ def batch_rows(seed: int, b: int, k: int) -> npt.NDArray[np.float32]:
     return np.random.default_rng([seed, b, 1]).standard_normal((k, DIM), dtype=np.float32)
 
 
-def row_metadata(b: int, r: int) -> Dict[str, object]:
+def row_metadata(b: int, r: int) -> Fields:
     return {"b": b, "r": r, "even": r % 2 == 0, "x": b + r / 4.0}
 
 
@@ -55,7 +56,7 @@ def row_document(b: int, r: int) -> Optional[str]:
     return f"b{b} r{r} ü€😀 " + "ä" * ((b * 13 + r) % 120)
 
 
-def frozen(meta: Dict[str, object]) -> Tuple[Tuple[str, object], ...]:
+def frozen(meta: Mapping[str, Scalar]) -> Frozen:
     # The type is part of the value: 1, 1.0 and True differ.
     return tuple(sorted((k, (type(v).__name__, v)) for k, v in meta.items()))
 
@@ -97,7 +98,9 @@ def _choose(rng: np.random.Generator, live: List[int], fresh: int) -> Tuple[str,
     if len(live) < TARGET // 2 or (r < 0.4 and len(live) < TARGET * 1.3):
         return "add", list(range(fresh, fresh + k)), fresh + k
     if r < 0.75:
-        old = rng.choice(len(live), size=min(len(live), k * 2 // 3), replace=False)
+        # Above the target an upsert replaces stored ids only: the database stays small.
+        share = 1 if len(live) > TARGET * 1.3 else 2 / 3
+        old = rng.choice(len(live), size=min(len(live), int(k * share)), replace=False)
         new_ids = list(range(fresh, fresh + k - len(old)))
         ids = [live[int(p)] for p in old] + new_ids
         return "upsert", [ids[int(p)] for p in rng.permutation(len(ids))], fresh + len(new_ids)
@@ -124,7 +127,7 @@ def base_rows(seed: int, n: int = BASE_ROWS) -> Dict[int, State]:
 
 
 #: One write of the tail: (op, id, vector or None, metadata or None).
-TailOp = Tuple[str, int, Optional[npt.NDArray[np.float32]], Optional[Dict[str, object]]]
+TailOp = Tuple[str, int, Optional[npt.NDArray[np.float32]], Optional[Fields]]
 
 
 def tail_ops(seed: int) -> List[TailOp]:
@@ -157,16 +160,21 @@ def apply_tail(model: Dict[int, State], ops: Sequence[TailOp], strs: bool) -> No
 
 def run_tail(db: NusterDB, ops: Sequence[TailOp]) -> None:
     """Writes ``ops``: the adds in one bulk_add, the removes in one bulk_remove."""
-    ids = db_ids([i for op, i, _, _ in ops if op == "add"], db.config.id_type)
-    adds = [(v, m) for op, _, v, m in ops if op == "add"]
-    db.bulk_add(ids, np.stack([v for v, _ in adds]), [m for _, m in adds])
+    id_type = db.config.id_type
+    adds = [(i, v, m) for op, i, v, m in ops if op == "add" and v is not None and m is not None]
+    db.bulk_add(
+        db_ids([i for i, _, _ in adds], id_type),
+        np.stack([v for _, v, _ in adds]),
+        [m for _, _, m in adds],
+    )
     for op, i, v, meta in ops:
-        k = db_ids([i], db.config.id_type)[0]
+        k = db_ids([i], id_type)[0]
         if op == "update":
-            db.update(k, metadata=meta, merge=False)
+            db.update(k, metadata=dict(meta or {}), merge=False)
         elif op == "upsert":
+            assert v is not None
             db.upsert(k, v, meta)
-    db.bulk_remove(db_ids([i for op, i, _, _ in ops if op == "remove"], db.config.id_type))
+    db.bulk_remove(db_ids([i for op, i, _, _ in ops if op == "remove"], id_type))
 
 
 def main(argv: Sequence[str]) -> None:

@@ -1,8 +1,10 @@
 """Seals and the change log (RELIABILITY.md "T1 seals", T10; TECHNICAL_DOCS.md "Seals
 and the change log").
 
-* kill -9 while a child writes atomic batches and seals every batch or two: every
-  acknowledged batch is there exactly, the batch in flight is all or nothing, at most one
+* kill -9 while a child writes atomic batches and seals every batch or two (killed at a
+  random time after it is ready in odd cycles, 0-4 ms after the start of its 1st-5th
+  seal in even ones, so many kills land mid-seal): every acknowledged batch is there
+  exactly, the batch in flight is all or nothing, at most one
   seal's files remain after a writer open, the open reads the seal, ``verify`` is healthy;
 * an open reads the seal and replays exactly the keys written since it;
 * a missing or damaged segment file makes the open read every record (named in
@@ -28,7 +30,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 import numpy as np
 import pytest
-from crash_workload import db_ids, int_id, str_id
+from crash_workload import Fields, db_ids, int_id, str_id
 from db_helpers import assert_hits_match, matches
 from nusterdb import DatabaseConfig, IndexRebuiltWarning, NusterDB, StorageConfiguration
 from proc_helpers import Child, env_int, wal_format_markers
@@ -168,12 +170,19 @@ def test_kill_9_during_seals_loses_nothing_and_keeps_one_seal(
     kills = mid_seal = lost = partial = in_flight_applied = batches = 0
     sources: Dict[str, int] = {}
     for cycle in range(CYCLES):
-        seal_every = 1 + cycle % 2
+        seal_every = 1 + (cycle // 2) % 2
         child = Child(
             WORKER, "batches", str(path), str(seed), str(next_batch), str(seal_every), is_file=True
         )
         child.expect("ready")
-        delay = float(rng.uniform(0.15, 0.9))
+        if cycle % 2 == 0:
+            # Aimed: within a few ms of the start of a seal (one of these takes ~1-4 ms
+            # on an SSD; the 0-4 ms window lands about half the kills inside one).
+            for _ in range(int(rng.integers(1, 6))):
+                child.expect("S ")
+            delay = float(rng.uniform(0.0, 0.004))
+        else:
+            delay = float(rng.uniform(0.15, 0.9))
         lines = kill_after(child, delay)
         kills += 1
         assert child.proc.returncode == -signal.SIGKILL
@@ -234,7 +243,9 @@ def test_kill_9_during_seals_loses_nothing_and_keeps_one_seal(
         report = NusterDB.verify(str(path))
         assert report["healthy"], report["problems"]
         print(
-            f"cycle {cycle}: killed after {delay:.2f}s (seal every {seal_every}), "
+            f"cycle {cycle}: killed {delay:.3f}s after "
+            f"{'a seal began' if cycle % 2 == 0 else 'ready'} "
+            f"(seal every {seal_every}), "
             f"{len(logged)} batches logged, mid-seal {in_seal}, in flight "
             f"{flight is not None}, {len(model)} live, open from {source}"
         )
@@ -411,7 +422,7 @@ class Writes:
         ids = list(range(self.fresh, self.fresh + adds))
         self.fresh += adds
         vs = self.rng.standard_normal((adds, DIM), dtype=np.float32)
-        metas = [{"i": i, "g": i % 3} for i in ids]
+        metas: List[Fields] = [{"i": i, "g": i % 3} for i in ids]
         docs = [f"doc {i} ✓" for i in ids] if self.strs else None
         self.db.bulk_add(db_ids(ids, self.db.config.id_type), vs, metas, documents=docs)
         for r, i in enumerate(ids):
@@ -429,8 +440,8 @@ class Writes:
             del self.model[i]
         for p in picked[len(live) // 10 : len(live) // 5]:
             i = live[int(p)]
-            meta = {"u": int(p), "g": (i + 1) % 3}
-            self.db.update(db_ids([i], self.db.config.id_type)[0], metadata=meta, merge=False)
+            meta: Fields = {"u": int(p), "g": (i + 1) % 3}
+            self.db.update(db_ids([i], self.db.config.id_type)[0], metadata=dict(meta), merge=False)
             v, _, doc = self.model[i]
             self.model[i] = (v, frozen(meta), doc)
 
@@ -557,7 +568,8 @@ def test_reading_a_format_1_database_changes_nothing_and_a_write_seals_it(
         assert db.load_source() == {"source": "records", "refused": None}
         assert db.search(query, k=5) == before
         db.add(10**6, query, {"new": True})
-        # The first write moves the database to format 3, in this session's log.
+        # The first write moves the database to format 3, in this session's log (so
+        # the reading session had left it as it was: a format-3 store writes no marker).
         assert markers(path, logs) == [3]
     one_seal_files(path, "hnsw")
     with open_quietly(path) as db:
