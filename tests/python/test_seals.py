@@ -15,7 +15,7 @@ and the change log").
   format 3 and the close seals it.
 
 Children run ``seal_worker.py``; the kill cycles per variant come from
-``NUSTERDB_SEAL_CRASH_CYCLES`` (the long tier's figure), default 10.
+``NUSTERDB_SEAL_CRASH_CYCLES`` (default 10), so a longer run needs no other code.
 """
 
 from __future__ import annotations
