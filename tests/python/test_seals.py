@@ -233,7 +233,12 @@ def test_kill_9_during_seals_loses_nothing_and_keeps_one_seal(
                 bad = {i for i in set(got) | set(model) if got.get(i) != model.get(i)}
                 lost += len(bad - touched)
                 partial += bool(bad & touched)
-                assert_same(got, model, f"cycle {cycle} (in-flight batch: {flight is not None})")
+                assert_same(
+                    got,
+                    model,
+                    f"cycle {cycle}: {lost} acknowledged ids lost, the in-flight batch "
+                    f"{'applied in part' if partial else 'whole or absent'}; seed {seed}",
+                )
             assert db.count() == len(model)
             recall = check_searches(db, model, rng, f"cycle {cycle}")
             assert recall >= 0.9, f"cycle {cycle}: recall@10 {recall:.3f}"
