@@ -236,8 +236,9 @@ def test_kill_9_during_seals_loses_nothing_and_keeps_one_seal(
                 assert_same(
                     got,
                     model,
-                    f"cycle {cycle}: {lost} acknowledged ids lost, the in-flight batch "
-                    f"{'applied in part' if partial else 'whole or absent'}; seed {seed}",
+                    f"cycle {cycle}: {len(bad - touched)} ids outside the in-flight batch "
+                    f"and {len(bad & touched)} of its ids differ from the acknowledged state, "
+                    f"which is not the state with the whole batch either; seed {seed}",
                 )
             assert db.count() == len(model)
             recall = check_searches(db, model, rng, f"cycle {cycle}")
