@@ -469,8 +469,8 @@ class NusterDB:
     def id_type(self) -> str:
         """The kind of ids, "int" or "str" (readable after close)."""
     def flush(self) -> None:
-        """Syncs the write-ahead log (acknowledged writes then survive power loss) and
-        saves the HNSW graph if it changed since its last save."""
+        """Syncs the write-ahead log (acknowledged writes then survive power loss), and
+        seals if enough changed since the last seal (``seal()`` seals now)."""
     def refresh(self) -> None:
         """Catches a read-only handle up with the writer's later writes."""
     def dimension(self) -> int:

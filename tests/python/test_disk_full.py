@@ -78,7 +78,7 @@ def test_disk_full_is_an_error_and_loses_nothing(
             for i, v in zip(ids.tolist(), vecs):
                 acked[i] = v
         try:
-            db.flush()  # the WAL sync and, for HNSW, a graph save
+            db.flush()  # the WAL sync and, when one is due, a seal
         except nusterdb.NusterDBError as e:
             failures.append(check_io_error(e, not failures))
         batch += 1

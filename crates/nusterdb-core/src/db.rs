@@ -206,9 +206,14 @@ impl State {
         Ok(upgrade)
     }
 
-    /// Counts `n` changed vectors towards the next graph save.
+    /// Counts `n` changed vectors towards the next seal.
     fn changed(&self, n: usize) {
         self.unsaved.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Whether enough changed since the last seal for the next one.
+    fn seal_due(&self) -> bool {
+        self.unsaved.load(Ordering::Relaxed) >= self.save_at.load(Ordering::Relaxed)
     }
 }
 
@@ -428,9 +433,7 @@ impl Database {
     /// Ends a write: seals if enough changed since the last seal, with searches going
     /// on (the lock downgraded to an upgradable read, so other writes wait for it).
     fn after_write(&self, guard: RwLockWriteGuard<'_, Option<State>>) {
-        let due = guard.as_ref().is_some_and(|st| {
-            st.unsaved.load(Ordering::Relaxed) >= st.save_at.load(Ordering::Relaxed)
-        });
+        let due = guard.as_ref().is_some_and(State::seal_due);
         if due && self.shared.seal_dir().is_some() {
             let guard = RwLockWriteGuard::downgrade_to_upgradable(guard);
             if let Some(st) = guard.as_ref() {
@@ -591,8 +594,8 @@ mod tests {
         }
     }
 
-    /// Seals racing each other (flush beside a triggered seal, both under the shared
-    /// lock) seal once per change and leave the count at 0; before the count was read
+    /// Seals racing each other (explicit seals beside a triggered one, all under the
+    /// shared lock) seal once per change and leave the count at 0; before the count was read
     /// and reset under the save lock, each racer subtracted the same count, wrapping
     /// it, and every later write saved the whole graph.
     #[test]
@@ -615,7 +618,7 @@ mod tests {
                 for _ in 0..threads {
                     s.spawn(|| {
                         barrier.wait();
-                        db.flush().unwrap();
+                        db.seal().unwrap();
                     });
                 }
             });

@@ -331,7 +331,7 @@ fn every_fault_during_a_graph_save_leaves_a_good_database() {
                 let first = 100_000 * (cases as u64 + 1);
                 truth.extend(add(&db, &mut rng, first, 20));
                 io.rearm(n);
-                let r = db.flush();
+                let r = db.seal();
                 let failed = io.has_failed();
                 // A fault after the seal's commit point (removing the previous seal's
                 // files) is not an error: the next writer open sweeps what is left.

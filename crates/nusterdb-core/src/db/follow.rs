@@ -12,6 +12,8 @@ use std::sync::atomic::Ordering;
 
 use super::load::{load_maps, read_format, read_stored_config};
 use super::open::has_table_files;
+use parking_lot::{RwLockUpgradableReadGuard, RwLockWriteGuard};
+
 use super::replay::{Changes, Target};
 use super::{corruption, Database, LoadSource, State, CREATION_WAIT};
 use crate::config::{DatabaseConfig, StorageConfig};
@@ -77,8 +79,9 @@ impl Database {
     /// follower store is opened beside the current one (a store caught up in place
     /// would be ahead of the maps until they are updated, and a reader between the
     /// two would find records missing); the log entries written since the state's
-    /// position and the records they name are read from it — searches going on —
-    /// then, under the exclusive lock, applied to the maps and the stores swapped.
+    /// position and the records they name are read from it — searches going on — and
+    /// the new rows linked (staged and linked as a writer's are); then, under the
+    /// exclusive lock, everything is applied and the stores swapped.
     /// `Ok(false)` when the log cannot do it (entries deleted by a seal since, a
     /// restore): the caller reloads. On an error nothing has changed.
     fn replay_log(
@@ -104,35 +107,57 @@ impl Database {
         if follow_stamp(path) != *opened {
             return Ok(false);
         }
-        let old = {
-            let mut guard = self.shared.state.write();
-            let st = guard.as_mut().ok_or(Error::Closed)?;
-            st.load_source = LoadSource::Log {
-                replayed: changes.touched(),
-            };
-            if !changes.is_empty() {
-                // `apply` checks the string ids before it changes anything; unobserved,
-                // it can then fail only past the id map's 2^32 slots.
-                let path = st.store.path().to_path_buf();
-                changes.apply(
-                    config,
-                    &path,
-                    &mut Target {
-                        ids: &mut st.ids,
-                        names: &mut st.names,
-                        index: &mut st.index,
-                        payload: &mut st.payload,
-                    },
-                    &Unobserved,
-                )?;
-            }
-            st.format = format;
-            st.log_next.store(changes.to, Ordering::Release);
-            std::mem::replace(&mut st.store, store)
+        // New rows are staged (exclusive, brief), linked with searches going on, then
+        // everything is applied at once (exclusive): a reader sees the writes whole or
+        // not at all.
+        let guard = self.shared.state.upgradable_read();
+        let mut w = RwLockUpgradableReadGuard::upgrade(guard);
+        let st = w.as_mut().ok_or(Error::Closed)?;
+        let staged = if changes.is_empty() {
+            None
+        } else {
+            changes.stage(config, &mut target(st))?
         };
+        let guard = RwLockWriteGuard::downgrade_to_upgradable(w);
+        if let (Some(st), Some(staged)) = (guard.as_ref(), staged.as_ref()) {
+            st.index.link_staged(&staged.reservation.slots);
+        }
+        let mut w = RwLockUpgradableReadGuard::upgrade(guard);
+        let st = w.as_mut().ok_or(Error::Closed)?;
+        let path = st.store.path().to_path_buf();
+        // `apply` checks the string ids before it changes anything; unobserved, it can
+        // then fail only past the id map's 2^32 slots.
+        let applied = if changes.is_empty() {
+            Ok(Default::default())
+        } else {
+            changes.apply_staged(config, &path, &mut target(st), staged.as_ref(), &Unobserved)
+        };
+        if let Err(e) = applied {
+            if let Some(staged) = &staged {
+                Changes::unstage(&mut target(st), staged);
+            }
+            return Err(e);
+        }
+        st.load_source = LoadSource::Log {
+            replayed: changes.touched(),
+        };
+        st.format = format;
+        st.log_next.store(changes.to, Ordering::Release);
+        let old = std::mem::replace(&mut st.store, store);
+        drop(w);
         // The old follower closes outside the lock.
         drop(old);
         Ok(true)
+    }
+}
+
+/// The maps of `st` a replay changes.
+fn target(st: &mut State) -> Target<'_> {
+    Target {
+        ids: &mut st.ids,
+        names: &mut st.names,
+        index: &mut st.index,
+        payload: &mut st.payload,
     }
 }
 

@@ -17,7 +17,7 @@ use super::{corruption, new_index, GraphLoad, Maps};
 use crate::config::DatabaseConfig;
 use crate::error::{Error, Result};
 use crate::filter::PayloadIndex;
-use crate::id_map::IdMap;
+use crate::id_map::{IdMap, Reservation};
 use crate::ids::IdType;
 use crate::ids::{Names, MAX_STR_ID_BYTES};
 use crate::index::hnsw::{HnswIndex, NO_ID};
@@ -133,7 +133,72 @@ impl Changes {
         m: &mut Target<'_>,
         observer: &dyn Observer,
     ) -> Result<Applied> {
+        self.apply_staged(config, path, m, None, observer)
+    }
+
+    /// The first step of an apply that links the new rows with searches going on (a
+    /// follower's refresh): under exclusive access, the keys the state lacks get
+    /// reserved slots (bound to no id, so no reader sees them) and their rows are
+    /// staged in the index. `None` when there is nothing to stage, or the index does
+    /// not stage, or a `clear` is among the changes (everything is then new, applied
+    /// by [`Changes::apply`]).
+    ///
+    /// # Errors
+    /// More than 2^32 slots (nothing staged then).
+    pub(super) fn stage(
+        &self,
+        config: &DatabaseConfig,
+        m: &mut Target<'_>,
+    ) -> Result<Option<Staged>> {
+        if self.cleared || !m.index.stages() {
+            return Ok(None);
+        }
+        let rows: Vec<usize> = (0..self.present.len())
+            .filter(|&i| m.ids.slot(self.present[i]).is_none())
+            .collect();
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let reservation = m.ids.reserve(rows.len())?;
+        let dim = config.dim;
+        let items: Vec<(u32, &[f32])> = rows
+            .iter()
+            .zip(&reservation.slots)
+            .map(|(&i, &s)| (s, &self.rows[i * dim..(i + 1) * dim]))
+            .collect();
+        m.index.stage(&items);
+        Ok(Some(Staged { reservation, rows }))
+    }
+
+    /// Takes back a [`Changes::stage`] (the apply failed): the staged rows leave the
+    /// index and the slots go back.
+    pub(super) fn unstage(m: &mut Target<'_>, staged: &Staged) {
+        m.index.abandon(&staged.reservation.slots);
+        m.ids.unreserve(&staged.reservation);
+    }
+
+    /// [`Changes::apply`] after [`Changes::stage`] and the linking of the staged rows
+    /// (`staged`): they are bound to their keys and published instead of inserted.
+    ///
+    /// # Errors
+    /// As [`Changes::apply`]; the caller then takes the staged rows back.
+    pub(super) fn apply_staged(
+        &self,
+        config: &DatabaseConfig,
+        path: &Path,
+        m: &mut Target<'_>,
+        staged: Option<&Staged>,
+        observer: &dyn Observer,
+    ) -> Result<Applied> {
         self.check_names(path, m.names.as_ref())?;
+        let mut linked = 0;
+        if let Some(st) = staged {
+            for (&i, &s) in st.rows.iter().zip(&st.reservation.slots) {
+                m.ids.bind(self.present[i], s);
+            }
+            m.index.publish(&st.reservation.slots);
+            linked = st.rows.len();
+        }
         if self.cleared {
             *m.ids = IdMap::default();
             *m.index = new_index(config, 0);
@@ -163,10 +228,19 @@ impl Changes {
         }
         m.index.remove_many(&removed);
         m.payload.remove_slots(&touched_slots);
+        let staged_rows: std::collections::HashSet<usize> =
+            staged.map_or_else(Default::default, |s| s.rows.iter().copied().collect());
         let mut items: Vec<(u32, &[f32])> = Vec::new();
         let mut slots = Vec::with_capacity(self.present.len());
-        for (&key, row) in self.present.iter().zip(self.rows.chunks_exact(dim)) {
+        for (i, (&key, row)) in self
+            .present
+            .iter()
+            .zip(self.rows.chunks_exact(dim))
+            .enumerate()
+        {
             let slot = match m.ids.slot(key) {
+                // Bound above, linked already.
+                Some(s) if staged_rows.contains(&i) => s,
                 Some(s) => {
                     if m.index.get(s) != Some(row) {
                         items.push((s, row));
@@ -199,7 +273,7 @@ impl Changes {
             }
         }
         Ok(Applied {
-            inserted: items.len(),
+            inserted: items.len() + linked,
             removed: removed.len(),
             touched: self.gone.len() + self.present.len(),
         })
@@ -230,6 +304,13 @@ impl Changes {
         }
         Ok(())
     }
+}
+
+/// Rows [`Changes::stage`] staged: their slots, reserved in the id map, and their
+/// positions among the changes' present rows.
+pub(super) struct Staged {
+    pub reservation: Reservation,
+    rows: Vec<usize>,
 }
 
 /// The maps a replay changes, borrowed from a [`Maps`] or a live state.

@@ -2,8 +2,8 @@
 //! files and replays only the change-log entries written since (`db/replay.rs`)
 //! instead of reading every record out of RocksDB and relinking the graph.
 //!
-//! A seal runs where the graph save used to (after enough changes, on `flush`, at
-//! close), under the lock's upgradable read: searches go on, no write is half-way. It
+//! A seal runs where the graph save used to (after enough changes — checked after each
+//! write and by `flush` —, on `seal`, at close), under the lock's upgradable read: searches go on, no write is half-way. It
 //!
 //! 1. syncs RocksDB's WAL, so the store never holds less than the files (a power cut
 //!    after the seal cannot take back writes the files include);
