@@ -14,8 +14,9 @@ The database is built once by one ``bulk_add`` of all N rows and closed; then, p
 
 1. reopen to first answer: ``NusterDB.open(path)`` + one ``search``, wall time; the first
    open after the build apart (RocksDB replays its write-ahead log then), then the median
-   of ``--repeats`` close/open/search cycles; ``db.graph_load()`` says whether the graph
-   was loaded or rebuilt. Same process, so the files are in the page cache.
+   of ``--repeats`` close/open/search cycles; ``db.load_source()`` says whether the state
+   came from the seal's segment files (and how many logged records were replayed) or
+   from every record. Same process, so the files are in the page cache.
 2. resident memory: a fresh subprocess imports numpy and nusterdb and loads the
    ``--rss-queries`` (10,000) query rows, reads VmRSS (/proc/self/status: the baseline),
    opens the database and runs the queries one ``search`` each, reads VmRSS again. The
@@ -357,6 +358,7 @@ def section_reopen(path: Path, data: Data, repeats: int) -> Dict[str, Any]:
                 "total": done - start,
                 "cpu": time.process_time() - cpu,
                 "graph_load": db.graph_load(),
+                "load_source": db.load_source(),
             }
         )
         db.close()
@@ -372,7 +374,7 @@ def section_reopen(path: Path, data: Data, repeats: int) -> Dict[str, Any]:
             f"{first['search'] * 1e3:.2f}",
             f"{first['total']:.3f}",
             f"{first['cpu']:.3f}",
-            json.dumps(first["graph_load"]),
+            json.dumps(first["load_source"]),
         ),
         (
             f"reopen (median of {len(rest)})",
@@ -380,11 +382,11 @@ def section_reopen(path: Path, data: Data, repeats: int) -> Dict[str, Any]:
             f"{med['search'] * 1e3:.2f}",
             f"{med['total']:.3f}",
             f"{med['cpu']:.3f}",
-            json.dumps(rest[-1]["graph_load"])
-            + ("" if len(states) == 1 else f" (states {states})"),
+            json.dumps(rest[-1]["load_source"])
+            + ("" if len(states) == 1 else f" (graph states {states})"),
         ),
     ]
-    headers = ("open", "open s", "1st search ms", "total s", "CPU s", "graph_load()")
+    headers = ("open", "open s", "1st search ms", "total s", "CPU s", "load_source()")
     common.print_table(headers, table, right=[1, 2, 3, 4])
     totals = " ".join(f"{r['total']:.3f}" for r in rest)
     print(f"reopen totals, s: {totals}")
@@ -789,7 +791,7 @@ def section_follower(path: Path, data: Data, args: argparse.Namespace) -> Dict[s
                 served,
                 len(failures),
                 "yes" if caught_up else f"NO ({len(follower):,} vs {len(writer):,})",
-                json.dumps(follower.graph_load()),
+                json.dumps(follower.load_source()),
             )
         )
         if failures:
@@ -804,7 +806,7 @@ def section_follower(path: Path, data: Data, args: argparse.Namespace) -> Dict[s
         "searches during refresh",
         "failed",
         "caught up",
-        "follower graph_load()",
+        "follower load_source()",
     )
     common.print_table(headers, rows, right=[0, 1, 2, 3, 4, 5])
     med = statistics.median(refresh_times)
@@ -826,7 +828,7 @@ def summary(res: Dict[str, Any], args: argparse.Namespace) -> None:
                 "1 reopen to first answer",
                 "< 0.5 s at 1M x 384",
                 f"{r['median']['total']:.3f} s (first after build {r['first']['total']:.3f} s); "
-                f"graph {', '.join(r['states'])}",
+                f"from {r['cycles'][-1]['load_source']['source']}",
             )
         )
     if "rss" in res:
