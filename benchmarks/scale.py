@@ -31,7 +31,8 @@ The database is built once by one ``bulk_add`` of all N rows and closed; then, p
    how many searches completed while a ``bulk_add`` call was in flight: the bindings
    release the GIL for the Rust work; were it held through a call, no other Python thread
    could run during it (at most about one search per call could end inside it, at a
-   thread switch between the clock read and the call). Runs on a copy.
+   thread switch between the clock read and the call); then the same while the thread
+   removes those rows again, ``--batch`` per ``bulk_remove`` call. Runs on a copy.
 4. single-thread QPS at recall@10 >= ``--recall-target``: a subprocess with
    ``RAYON_NUM_THREADS=1`` opens the database read-only and, for each ``ef_search`` of
    ``--efs``, answers the ``--queries`` queries one ``search`` call each: one untimed pass
@@ -86,7 +87,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -453,41 +454,59 @@ def section_latency(path: Path, data: Data, args: argparse.Namespace) -> Dict[st
             idle_failures.append(err)
     idle_wall = time.perf_counter() - idle_start
 
-    intervals: List[Tuple[float, float]] = []
     writer_errors: List[str] = []
 
-    def writer() -> None:
-        ident = next_id
-        for rows in batches:
-            t0 = time.perf_counter()
-            try:
-                db.bulk_add(np.arange(ident, ident + len(rows), dtype=np.int64), rows)
-            except Exception as e:
-                writer_errors.append(f"{type(e).__name__}: {e}")
-                return
-            intervals.append((t0, time.perf_counter()))
-            ident += len(rows)
+    def busy_phase(
+        calls: List[Callable[[], object]],
+    ) -> Tuple[List[float], List[float], List[str], List[Tuple[float, float]], float]:
+        """Searches in this thread while another makes ``calls`` one after the other:
+        latencies, completion times, failures, the calls' intervals, wall time."""
+        intervals: List[Tuple[float, float]] = []
 
-    busy: List[float] = []
-    busy_done: List[float] = []
-    busy_failures: List[str] = []
-    thread = threading.Thread(target=writer)
-    start = time.perf_counter()
-    thread.start()
-    i = 0
-    while thread.is_alive():
-        err = search_once(i, busy, busy_done)
-        if err:
-            busy_failures.append(err)
-        i += 1
-    thread.join()
-    busy_wall = time.perf_counter() - start
+        def writer() -> None:
+            for call in calls:
+                t0 = time.perf_counter()
+                try:
+                    call()
+                except Exception as e:
+                    writer_errors.append(f"{type(e).__name__}: {e}")
+                    return
+                intervals.append((t0, time.perf_counter()))
+
+        lat: List[float] = []
+        done: List[float] = []
+        failures: List[str] = []
+        thread = threading.Thread(target=writer)
+        start = time.perf_counter()
+        thread.start()
+        i = 0
+        while thread.is_alive():
+            err = search_once(i, lat, done)
+            if err:
+                failures.append(err)
+            i += 1
+        thread.join()
+        return lat, done, failures, intervals, time.perf_counter() - start
+
+    id_batches = [
+        np.arange(next_id + b * args.batch, next_id + (b + 1) * args.batch, dtype=np.int64)
+        for b in range(len(batches))
+    ]
+    busy, busy_done, busy_failures, intervals, busy_wall = busy_phase(
+        [partial(db.bulk_add, ids, rows) for ids, rows in zip(id_batches, batches)]
+    )
     added = len(intervals) * args.batch
+    # The same rows removed again, a batch per call (the graph repaired each time).
+    rm, _, rm_failures, rm_intervals, rm_wall = busy_phase(
+        [partial(db.bulk_remove, ids.tolist()) for ids in id_batches[: len(intervals)]]
+    )
+    removed = len(rm_intervals) * args.batch
     db.close()
 
     inside = sum(1 for t in busy_done if any(a <= t <= b for a, b in intervals))
     add_time = sum(b - a for a, b in intervals)
     p_idle, p_busy = percentiles_ms(idle), percentiles_ms(busy)
+    p_rm = percentiles_ms(rm) if rm else (float("nan"),) * 3
     rows = [
         (
             "idle",
@@ -503,6 +522,13 @@ def section_latency(path: Path, data: Data, args: argparse.Namespace) -> Dict[st
             *(f"{x:.3f}" for x in p_busy),
             len(busy_failures),
         ),
+        (
+            "writer removing",
+            f"{len(rm):,}",
+            common.fmt_rate(len(rm) / rm_wall),
+            *(f"{x:.3f}" for x in p_rm),
+            len(rm_failures),
+        ),
     ]
     headers = ("phase", "searches", "searches/s", "p50 ms", "p99 ms", "max ms", "failed")
     common.print_table(headers, rows)
@@ -517,14 +543,23 @@ def section_latency(path: Path, data: Data, args: argparse.Namespace) -> Dict[st
         f"were held through the call): the GIL is released during bulk_add's Rust work: "
         f"{'yes' if inside > 2 * calls else 'NOT SHOWN'}"
     )
-    if writer_errors or idle_failures or busy_failures:
-        print(f"errors: writer {writer_errors[:3]}, searches {(idle_failures + busy_failures)[:3]}")
+    rm_time = sum(b - a for a, b in rm_intervals)
+    print(
+        f"p99 removing / p99 idle = {p_rm[1] / p_idle[1]:.2f}; the writer removed {removed:,} "
+        f"rows in {len(rm_intervals)} bulk_remove calls ({rm_time:.2f} s inside bulk_remove) "
+        f"while {len(rm):,} searches ran ({rm_wall:.2f} s)"
+    )
+    if writer_errors or idle_failures or busy_failures or rm_failures:
+        failed = (idle_failures + busy_failures + rm_failures)[:3]
+        print(f"errors: writer {writer_errors[:3]}, searches {failed}")
     print()
     return {
         "idle_ms": p_idle,
         "busy_ms": p_busy,
         "ratio_p99": ratio,
-        "failures": len(idle_failures) + len(busy_failures),
+        "removing_ms": p_rm,
+        "ratio_p99_removing": p_rm[1] / p_idle[1],
+        "failures": len(idle_failures) + len(busy_failures) + len(rm_failures),
         "writer_errors": writer_errors,
         "added": added,
         "searches_inside_bulk_add": inside,
@@ -847,7 +882,7 @@ def summary(res: Dict[str, Any], args: argparse.Namespace) -> None:
                 "3 search p99 while a writer adds",
                 "<= 2x idle p99, 0 failed",
                 f"{r['ratio_p99']:.2f}x ({r['busy_ms'][1]:.2f} / {r['idle_ms'][1]:.2f} ms), "
-                f"{r['failures']} failed",
+                f"removing {r['ratio_p99_removing']:.2f}x, {r['failures']} failed",
             )
         )
     if "qps" in res:

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
+use parking_lot::{Mutex, RwLock, RwLockUpgradableReadGuard, RwLockWriteGuard};
 use roaring::RoaringBitmap;
 
 use crate::config::{DatabaseConfig, IndexType};
@@ -441,6 +441,14 @@ impl Database {
                 // longer open, and is retried after more changes.
                 let _ = self.shared.seal(st);
             }
+        }
+    }
+
+    /// [`Database::after_write`] for a write that ends under the upgradable read.
+    fn after_staged_write(&self, guard: &RwLockUpgradableReadGuard<'_, Option<State>>) {
+        if let Some(st) = guard.as_ref().filter(|st| st.seal_due()) {
+            // As in `after_write`: a failed seal is retried after more changes.
+            let _ = self.shared.seal(st);
         }
     }
 

@@ -82,6 +82,18 @@ pub trait VectorIndex: Send + Sync {
         }
     }
 
+    /// Removes the vectors at `slots` in two steps: this one, under exclusive access,
+    /// makes searches stop returning them at once; what it returns (if anything) goes
+    /// to [`VectorIndex::repair_retired`], under shared access, which does the costly
+    /// rest with searches going on. The default removes them here ([`VectorIndex::remove_many`]).
+    fn retire(&mut self, slots: &[u32]) -> Option<RoaringBitmap> {
+        self.remove_many(slots);
+        None
+    }
+
+    /// The second step of [`VectorIndex::retire`].
+    fn repair_retired(&self, _retired: &RoaringBitmap) {}
+
     /// Whether this index links new rows in three steps — [`VectorIndex::stage`]
     /// (exclusive access), [`VectorIndex::link_staged`] (shared access: searches run
     /// meanwhile and never return a staged row), [`VectorIndex::publish`] (exclusive) —

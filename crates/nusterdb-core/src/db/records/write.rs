@@ -63,14 +63,17 @@ struct RowWrite<'a> {
 }
 
 impl State {
-    /// Removes the records under `keys` (stored, distinct) in one batch.
-    fn remove_keys(&mut self, keys: &[u64]) -> Result<usize> {
+    /// Deletes the records under `keys` (stored, distinct) from the store in one batch
+    /// — the commit point — and returns each with the metadata it had (for the payload
+    /// index), and whether the batch moved the store to the current format. The maps
+    /// are left to [`State::forget_removed`].
+    fn store_removal(&self, keys: &[u64]) -> Result<(Vec<(u64, Metadata)>, bool)> {
         let mut present = Vec::with_capacity(keys.len());
         for &key in keys {
             present.push((key, self.stored_metadata(key)?));
         }
         if present.is_empty() {
-            return Ok(0);
+            return Ok((present, false));
         }
         let mut batch = WriteBatch::default();
         for (key, _) in &present {
@@ -84,11 +87,24 @@ impl State {
             }
         }
         let touched: Vec<u64> = present.iter().map(|(k, _)| *k).collect();
-        if self.write_logged(batch, &touched, false)? {
+        let upgrade = self.write_logged(batch, &touched, false)?;
+        Ok((present, upgrade))
+    }
+
+    /// After [`State::store_removal`]: the removed records leave the id map, payload
+    /// index and string ids, and their rows are retired from the index
+    /// ([`VectorIndex::retire`]: searches stop returning them at once). Returns what
+    /// the index still has to repair, for [`VectorIndex::repair_retired`].
+    fn forget_removed(
+        &mut self,
+        present: &[(u64, Metadata)],
+        upgrade: bool,
+    ) -> Option<roaring::RoaringBitmap> {
+        if upgrade {
             self.format = codec::FORMAT_VERSION;
         }
         let mut slots = Vec::with_capacity(present.len());
-        for (key, m) in &present {
+        for (key, m) in present {
             if let Some(slot) = self.ids.release(*key) {
                 slots.push(slot);
                 self.payload.remove(slot, m);
@@ -97,10 +113,9 @@ impl State {
                 names.remove(*key);
             }
         }
-        // One graph repair for the whole batch.
-        self.index.remove_many(&slots);
         self.changed(slots.len());
-        Ok(present.len())
+        // One graph repair for the whole batch.
+        self.index.retire(&slots)
     }
 
     /// Stores `rows` in one batch and applies them to the maps, all or nothing, under
@@ -552,19 +567,35 @@ impl Database {
         if ids.is_none() && filter.is_none() {
             return Ok(0);
         }
-        self.write(|st| {
-            let allow = Self::allowed(st, filter);
-            let sel = Selection {
-                ids,
-                ..Selection::default()
-            };
-            let keys: Vec<u64> = st
-                .selected(&sel, filter.map(|_| allow.as_deref()))?
-                .into_iter()
-                .map(|(_, key)| key)
-                .collect();
-            st.remove_keys(&keys)
-        })
+        self.check_writable()?;
+        // As a staged write (`write_rows`): resolved and stored under the upgradable
+        // read, applied exclusively (searches stop returning the rows), and the graph
+        // repaired under the upgradable read again, searches going on.
+        let guard = self.shared.state.upgradable_read();
+        let st = guard.as_ref().ok_or(Error::Closed)?;
+        let allow = Self::allowed(st, filter);
+        let sel = Selection {
+            ids,
+            ..Selection::default()
+        };
+        let keys: Vec<u64> = st
+            .selected(&sel, filter.map(|_| allow.as_deref()))?
+            .into_iter()
+            .map(|(_, key)| key)
+            .collect();
+        let (present, upgrade) = st.store_removal(&keys)?;
+        if present.is_empty() {
+            return Ok(0);
+        }
+        let mut w = RwLockUpgradableReadGuard::upgrade(guard);
+        let st = w.as_mut().ok_or(Error::Closed)?;
+        let retired = st.forget_removed(&present, upgrade);
+        let guard = RwLockWriteGuard::downgrade_to_upgradable(w);
+        if let (Some(st), Some(retired)) = (guard.as_ref(), retired) {
+            st.index.repair_retired(&retired);
+        }
+        self.after_staged_write(&guard);
+        Ok(present.len())
     }
 
     /// Removes every record atomically (one range deletion per record kind); returns

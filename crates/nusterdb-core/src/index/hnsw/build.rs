@@ -242,22 +242,41 @@ impl HnswIndex {
     /// from scratch instead (cheaper than repairing a graph that is mostly tombstones,
     /// and the tombstones are dropped); the last live vector's removal resets the graph.
     pub(super) fn remove_batch(&mut self, slots: &[u32]) {
+        if let Some(gone) = self.retire_batch(slots) {
+            self.repair_retired(&gone);
+        }
+    }
+
+    /// The first step of [`HnswIndex::remove_batch`], under exclusive access: the slots
+    /// become tombstones (searches step through them and never return them) and the
+    /// entry point moves off them. Returns the tombstones whose neighbours' lists still
+    /// need the repair ([`HnswIndex::repair_retired`]), or `None` when nothing is left
+    /// to do (nothing removed, the graph emptied, or relinked whole because at least
+    /// as many were removed as stay).
+    pub(super) fn retire_batch(&mut self, slots: &[u32]) -> Option<RoaringBitmap> {
         let gone = self.tombstone(slots);
         if gone.is_empty() {
-            return;
+            return None;
         }
         if self.live == 0 {
             self.reset_graph();
-            return;
+            return None;
         }
         if gone.len() as usize >= self.live {
             self.relink_live();
-            return;
+            return None;
         }
         if self.entry_point().is_some_and(|(e, _)| gone.contains(e)) {
             self.move_entry_off(|s| gone.contains(s));
         }
-        let todo = self.lists_to_repair(&gone);
+        Some(gone)
+    }
+
+    /// The second step of [`HnswIndex::remove_batch`], under shared access (searches go
+    /// on; each list is rewritten under its node's lock, as linking does): every live
+    /// list that holds one of the tombstones `gone` is selected anew.
+    pub(super) fn repair_retired(&self, gone: &RoaringBitmap) {
+        let todo = self.lists_to_repair(gone);
         todo.par_iter().with_min_len(64).for_each_init(
             || self.pool.take(),
             |s, &(n, layer)| {

@@ -553,6 +553,14 @@ impl VectorIndex for HnswIndex {
         self.remove_batch(slots);
     }
 
+    fn retire(&mut self, slots: &[u32]) -> Option<RoaringBitmap> {
+        self.retire_batch(slots)
+    }
+
+    fn repair_retired(&self, retired: &RoaringBitmap) {
+        HnswIndex::repair_retired(self, retired);
+    }
+
     fn stages(&self) -> bool {
         true
     }
