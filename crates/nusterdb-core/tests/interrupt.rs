@@ -323,3 +323,77 @@ fn searches_go_on_during_a_bulk_writes_linking_and_never_see_it_half_done() {
         assert!(recall(&db, &all, ids) >= 0.9);
     }
 }
+
+/// Searches on other threads while batches are removed (the graph repaired under the
+/// upgradable read): none fails, each returns k hits, and none returns a row whose
+/// removal had returned before the search began.
+#[test]
+fn searches_during_removals_never_return_a_removed_row() {
+    use std::sync::atomic::AtomicUsize;
+    let db = Database::open(
+        Location::Memory,
+        Some(config(IndexType::Hnsw, IdType::Int)),
+        false,
+    )
+    .unwrap();
+    let n = 6000;
+    let data = rows(n, 41);
+    let ids: Vec<u64> = (0..n as u64).collect();
+    db.bulk_add(&ids, &data, None).unwrap();
+    // Batches of 300 ids, interleaved over the whole set; `done` counts batches whose
+    // removal returned.
+    let batches: Vec<Vec<u64>> = (0..10u64)
+        .map(|b| (0..n as u64).filter(|i| i % 20 == b).collect())
+        .collect();
+    let done = AtomicUsize::new(0);
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let searched = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..2u64 {
+            let (db, data, batches, done, finished, searched) =
+                (&db, &data, &batches, &done, &finished, &searched);
+            s.spawn(move || {
+                let mut q = t as usize;
+                while !finished.load(Ordering::Acquire) {
+                    let before = done.load(Ordering::Acquire);
+                    let row = &data[(q % n) * DIM..(q % n + 1) * DIM];
+                    let hits = db.search(row, 10, None, Some(64)).unwrap();
+                    assert_eq!(hits.len(), 10);
+                    for (id, _) in &hits {
+                        let b = (*id % 20) as usize;
+                        assert!(
+                            b >= 10 || b >= before,
+                            "id {id} of batch {b} returned after {before} batches were removed"
+                        );
+                    }
+                    searched.fetch_add(1, Ordering::Relaxed);
+                    q += 7;
+                }
+            });
+        }
+        for b in &batches {
+            assert_eq!(db.bulk_remove(b).unwrap(), b.len());
+            done.fetch_add(1, Ordering::Release);
+        }
+        finished.store(true, Ordering::Release);
+    });
+    assert_eq!(db.count().unwrap(), n - 3000);
+    assert!(searched.load(Ordering::Relaxed) > 0);
+    // The repaired graph finds what is left.
+    let left: Vec<usize> = (0..n).filter(|i| i % 20 >= 10).collect();
+    let found = left
+        .iter()
+        .step_by(10)
+        .filter(|&&i| {
+            let hits = db
+                .search(&data[i * DIM..(i + 1) * DIM], 1, None, Some(64))
+                .unwrap();
+            hits[0].0 == i as u64
+        })
+        .count();
+    assert!(
+        found * 100 >= left.len() / 10 * 98,
+        "{found} of {}",
+        left.len() / 10
+    );
+}
