@@ -350,8 +350,7 @@ fn searches_during_removals_never_return_a_removed_row() {
     let searched = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for t in 0..2u64 {
-            let (db, data, batches, done, finished, searched) =
-                (&db, &data, &batches, &done, &finished, &searched);
+            let (db, data, done, finished, searched) = (&db, &data, &done, &finished, &searched);
             s.spawn(move || {
                 let mut q = t as usize;
                 while !finished.load(Ordering::Acquire) {
