@@ -396,3 +396,95 @@ fn searches_during_removals_never_return_a_removed_row() {
         left.len() / 10
     );
 }
+
+/// Searches on other threads while stored rows get new vectors (`upsert`: the new vector
+/// staged and linked in a new slot, the old node retired and repaired): none fails, each
+/// returns k hits, and every hit's distance is that of the row's vector before or after
+/// its batch — only after once the batch returned.
+#[test]
+fn searches_during_upserts_see_each_row_before_or_after_never_between() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    let db = Database::open(
+        Location::Memory,
+        Some(config(IndexType::Hnsw, IdType::Int)),
+        false,
+    )
+    .unwrap();
+    let n = 4000;
+    let old = rows(n, 43);
+    let new = rows(n, 44);
+    let ids: Vec<u64> = (0..n as u64).collect();
+    db.bulk_add(&ids, &old, None).unwrap();
+    let l2 = |a: &[f32], b: &[f32]| -> f32 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y) * (x - y))
+            .sum::<f32>()
+            .sqrt()
+    };
+    let batches: Vec<Vec<u64>> = (0..8u64)
+        .map(|b| (0..n as u64).filter(|i| i % 8 == b).collect())
+        .collect();
+    let done = AtomicUsize::new(0);
+    let finished = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for t in 0..2usize {
+            let (db, old, new, done, finished) = (&db, &old, &new, &done, &finished);
+            s.spawn(move || {
+                let mut q = t;
+                while !finished.load(Ordering::Acquire) {
+                    let before = done.load(Ordering::Acquire);
+                    let query = &old[(q % n) * DIM..(q % n + 1) * DIM];
+                    let hits = db.search(query, 10, None, Some(64)).unwrap();
+                    assert_eq!(hits.len(), 10);
+                    for &(id, d) in &hits {
+                        let i = id as usize;
+                        let d_new = l2(query, &new[i * DIM..(i + 1) * DIM]);
+                        let d_old = l2(query, &old[i * DIM..(i + 1) * DIM]);
+                        let near = |x: f32| (d - x).abs() <= 1e-3 * (1.0 + x);
+                        let replaced = (i % 8) < before;
+                        assert!(
+                            near(d_new) || (!replaced && near(d_old)),
+                            "id {id} at {d}: old {d_old}, new {d_new}, batch replaced {replaced}"
+                        );
+                    }
+                    q += 5;
+                }
+            });
+        }
+        for b in &batches {
+            let flat: Vec<f32> = b
+                .iter()
+                .flat_map(|&i| {
+                    new[i as usize * DIM..(i as usize + 1) * DIM]
+                        .iter()
+                        .copied()
+                })
+                .collect();
+            let ids: Vec<nusterdb_core::Id> =
+                b.iter().map(|&i| nusterdb_core::Id::Int(i)).collect();
+            db.put(PutMode::Upsert, &ids, &flat, Vec::new(), Vec::new())
+                .unwrap();
+            done.fetch_add(1, Ordering::Release);
+        }
+        finished.store(true, Ordering::Release);
+    });
+    assert_eq!(db.count().unwrap(), n);
+    for i in (0..n).step_by(97) {
+        assert_eq!(
+            db.get(i as u64).unwrap().unwrap(),
+            new[i * DIM..(i + 1) * DIM]
+        );
+    }
+    // The graph after the moves finds the new vectors.
+    let found = (0..n)
+        .step_by(10)
+        .filter(|&i| {
+            let hits = db
+                .search(&new[i * DIM..(i + 1) * DIM], 1, None, Some(64))
+                .unwrap();
+            hits[0].0 == i as u64
+        })
+        .count();
+    assert!(found * 100 >= (n / 10) * 98, "{found} of {}", n / 10);
+}

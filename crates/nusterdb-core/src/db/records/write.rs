@@ -3,10 +3,11 @@
 //! [`Database::clear`], and the `u64` forms (`add`, `upsert`, `update`, `remove`, …).
 //!
 //! Each write is validated completely, then written as one RocksDB batch (the commit
-//! point), then applied to the in-memory maps. New rows are indexed first — staged and
-//! linked with searches going on (`Database::write_rows`) where the index stages, under
-//! the exclusive lock otherwise (`State::commit`) — so a stopped or failed write is
-//! taken back and changes nothing.
+//! point), then applied to the in-memory maps. New rows (and the new vectors of stored
+//! rows) are indexed first — staged and linked with searches going on
+//! (`Database::write_rows`) where the index stages, under the exclusive lock otherwise
+//! (`State::commit`) — so a stopped or failed write is taken back and changes nothing;
+//! removals retire their rows exclusively and repair the graph with searches going on.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -153,7 +154,7 @@ impl State {
                 return Err(e);
             }
         };
-        self.apply_committed(&rows, upgrade, fresh.len())
+        self.apply_committed(&rows, &[], upgrade, fresh.len())
     }
 
     /// Writes `rows` as one RocksDB batch: the commit point. Returns whether the
@@ -189,6 +190,7 @@ impl State {
     fn apply_committed(
         &mut self,
         rows: &[RowWrite<'_>],
+        moved: &[bool],
         upgrade: bool,
         fresh: usize,
     ) -> Result<()> {
@@ -196,7 +198,11 @@ impl State {
             self.format = codec::FORMAT_VERSION;
         }
         let mut replaced: Vec<(u32, &[f32])> = Vec::new();
-        for r in rows {
+        for (i, r) in rows.iter().enumerate() {
+            if moved.get(i).copied().unwrap_or(false) {
+                // Moved to a new slot by `write_rows`, payload and all.
+                continue;
+            }
             match r.slot {
                 None => {
                     // Bound before; the lookup cannot miss.
@@ -428,8 +434,14 @@ impl Database {
     ///    applied; or, after a stop or a failed store, taken back
     ///    ([`VectorIndex::abandon`], the slots unreserved): the database as before.
     ///
+    /// A stored row whose vector changes (an upsert) moves: its new vector is staged
+    /// and linked in a new slot like a new row's, and in step 3 the id and its payload
+    /// move to that slot while the old node is retired ([`VectorIndex::retire`]); 4.
+    /// under the upgradable read again the old node's neighbours are repaired, as a
+    /// removal's are, searches going on.
+    ///
     /// A reader therefore sees the write whole or not at all: before step 3 no id,
-    /// count, payload or search result shows a new row.
+    /// count, payload or search result shows a new row or a new vector.
     fn write_rows<'v>(
         &self,
         observer: &dyn Observer,
@@ -440,24 +452,44 @@ impl Database {
         let st = guard.as_ref().ok_or(Error::Closed)?;
         let rows = build(st)?;
         let fresh_rows = rows.iter().filter(|r| r.slot.is_none()).count();
-        if !st.index.stages() || fresh_rows == 0 {
+        // Stored rows whose vector changes move to a new slot, staged and linked like
+        // a new row; their old node is retired and repaired like a removal's.
+        let moved: Vec<bool> = rows
+            .iter()
+            .map(|r| st.index.stages() && r.slot.is_some() && r.vector.is_some())
+            .collect();
+        let moving = moved.iter().filter(|&&m| m).count();
+        if !st.index.stages() || fresh_rows + moving == 0 {
             let mut w = RwLockUpgradableReadGuard::upgrade(guard);
             let st = w.as_mut().ok_or(Error::Closed)?;
             st.commit(rows, observer)?;
             self.after_write(w);
             return Ok(());
         }
+        // The metadata a moved row takes to its new slot: the given one, else the
+        // stored one.
+        let mut carried: Vec<Metadata> = Vec::with_capacity(moving);
+        for (r, _) in rows.iter().zip(&moved).filter(|(_, &m)| m) {
+            carried.push(match &r.metadata {
+                Some(m) => m.clone(),
+                None => st.stored_metadata(r.key)?,
+            });
+        }
+        // New rows first, then moved ones, in row order: the staging order.
+        let staged: Vec<usize> = (0..rows.len())
+            .filter(|&i| rows[i].slot.is_none())
+            .chain((0..rows.len()).filter(|&i| moved[i]))
+            .collect();
         // 1. Stage.
         let mut w = RwLockUpgradableReadGuard::upgrade(guard);
         let st = w.as_mut().ok_or(Error::Closed)?;
-        let reserved = st.ids.reserve(fresh_rows)?;
-        let fresh: Vec<(u32, &[f32])> = rows
+        let reserved = st.ids.reserve(staged.len())?;
+        let items: Vec<(u32, &[f32])> = staged
             .iter()
-            .filter(|r| r.slot.is_none())
             .zip(&reserved.slots)
-            .map(|(r, &s)| (s, r.vector.unwrap_or(&[])))
+            .map(|(&i, &s)| (s, rows[i].vector.unwrap_or(&[])))
             .collect();
-        st.index.stage(&fresh);
+        st.index.stage(&items);
         // 2. Link and store, searches going on.
         let guard = RwLockWriteGuard::downgrade_to_upgradable(w);
         let st = guard.as_ref().ok_or(Error::Closed)?;
@@ -478,16 +510,32 @@ impl Database {
                 return Err(e);
             }
         };
-        for (r, &slot) in rows
-            .iter()
-            .filter(|r| r.slot.is_none())
-            .zip(&reserved.slots)
-        {
-            st.ids.bind(r.key, slot);
+        let mut old_slots = Vec::with_capacity(moving);
+        let mut carried = carried.into_iter();
+        for (&i, &slot) in staged.iter().zip(&reserved.slots) {
+            let r = &rows[i];
+            if moved[i] {
+                if let Some(old) = st.ids.release(r.key) {
+                    old_slots.push(old);
+                    st.payload.remove_slots(&std::iter::once(old).collect());
+                }
+                st.ids.bind(r.key, slot);
+                if let Some(m) = carried.next() {
+                    st.payload.insert(slot, &m);
+                }
+            } else {
+                st.ids.bind(r.key, slot);
+            }
         }
         st.index.publish(&reserved.slots);
-        st.apply_committed(&rows, upgrade, fresh_rows)?;
-        self.after_write(w);
+        let retired = st.index.retire(&old_slots);
+        st.apply_committed(&rows, &moved, upgrade, fresh_rows + moving)?;
+        // 4. The moved rows' old nodes repaired, searches going on.
+        let guard = RwLockWriteGuard::downgrade_to_upgradable(w);
+        if let (Some(st), Some(retired)) = (guard.as_ref(), retired) {
+            st.index.repair_retired(&retired);
+        }
+        self.after_staged_write(&guard);
         Ok(())
     }
 
