@@ -173,7 +173,7 @@ def test_an_older_database_keeps_its_format_while_read_and_moves_to_3_with_a_wri
         (f"new-{j}" if strs else 10**6 + j): rng.standard_normal(dim).astype(np.float32)
         for j in range(40)
     }
-    first = sorted(new, key=str)
+    first: List[Any] = sorted(new, key=str)
     with open_without_warnings(db_path) as db:
         db.add(first[0], new[first[0]], {"k": "added"})
         db.bulk_add(first[1:30], np.stack([new[i] for i in first[1:30]]))
