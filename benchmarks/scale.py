@@ -32,7 +32,8 @@ The database is built once by one ``bulk_add`` of all N rows and closed; then, p
    release the GIL for the Rust work; were it held through a call, no other Python thread
    could run during it (at most about one search per call could end inside it, at a
    thread switch between the clock read and the call); then the same while the thread
-   removes those rows again, ``--batch`` per ``bulk_remove`` call. Runs on a copy.
+   gives those rows other vectors (``bulk_upsert``) and then removes them
+   (``bulk_remove``), ``--batch`` per call. Runs on a copy.
 4. single-thread QPS at recall@10 >= ``--recall-target``: a subprocess with
    ``RAYON_NUM_THREADS=1`` opens the database read-only and, for each ``ef_search`` of
    ``--efs``, answers the ``--queries`` queries one ``search`` call each: one untimed pass
@@ -496,6 +497,11 @@ def section_latency(path: Path, data: Data, args: argparse.Namespace) -> Dict[st
         [partial(db.bulk_add, ids, rows) for ids, rows in zip(id_batches, batches)]
     )
     added = len(intervals) * args.batch
+    # The same rows given other vectors (each moves to a new node), a batch per call.
+    others = [data.fresh(args.batch, stream=3000 + b) for b in range(len(intervals))]
+    up, _, up_failures, up_intervals, up_wall = busy_phase(
+        [partial(db.bulk_upsert, ids, rows) for ids, rows in zip(id_batches, others)]
+    )
     # The same rows removed again, a batch per call (the graph repaired each time).
     rm, _, rm_failures, rm_intervals, rm_wall = busy_phase(
         [partial(db.bulk_remove, ids.tolist()) for ids in id_batches[: len(intervals)]]
@@ -507,6 +513,7 @@ def section_latency(path: Path, data: Data, args: argparse.Namespace) -> Dict[st
     add_time = sum(b - a for a, b in intervals)
     p_idle, p_busy = percentiles_ms(idle), percentiles_ms(busy)
     p_rm = percentiles_ms(rm) if rm else (float("nan"),) * 3
+    p_up = percentiles_ms(up) if up else (float("nan"),) * 3
     rows = [
         (
             "idle",
@@ -521,6 +528,13 @@ def section_latency(path: Path, data: Data, args: argparse.Namespace) -> Dict[st
             common.fmt_rate(len(busy) / busy_wall),
             *(f"{x:.3f}" for x in p_busy),
             len(busy_failures),
+        ),
+        (
+            "writer replacing",
+            f"{len(up):,}",
+            common.fmt_rate(len(up) / up_wall),
+            *(f"{x:.3f}" for x in p_up),
+            len(up_failures),
         ),
         (
             "writer removing",
@@ -543,14 +557,21 @@ def section_latency(path: Path, data: Data, args: argparse.Namespace) -> Dict[st
         f"were held through the call): the GIL is released during bulk_add's Rust work: "
         f"{'yes' if inside > 2 * calls else 'NOT SHOWN'}"
     )
+    up_time = sum(b - a for a, b in up_intervals)
+    print(
+        f"p99 replacing / p99 idle = {p_up[1] / p_idle[1]:.2f}; the writer gave "
+        f"{len(up_intervals) * args.batch:,} stored rows new vectors in {len(up_intervals)} "
+        f"bulk_upsert calls ({up_time:.2f} s inside bulk_upsert) while {len(up):,} searches "
+        f"ran ({up_wall:.2f} s)"
+    )
     rm_time = sum(b - a for a, b in rm_intervals)
     print(
         f"p99 removing / p99 idle = {p_rm[1] / p_idle[1]:.2f}; the writer removed {removed:,} "
         f"rows in {len(rm_intervals)} bulk_remove calls ({rm_time:.2f} s inside bulk_remove) "
         f"while {len(rm):,} searches ran ({rm_wall:.2f} s)"
     )
-    if writer_errors or idle_failures or busy_failures or rm_failures:
-        failed = (idle_failures + busy_failures + rm_failures)[:3]
+    if writer_errors or idle_failures or busy_failures or rm_failures or up_failures:
+        failed = (idle_failures + busy_failures + up_failures + rm_failures)[:3]
         print(f"errors: writer {writer_errors[:3]}, searches {failed}")
     print()
     return {
@@ -559,7 +580,9 @@ def section_latency(path: Path, data: Data, args: argparse.Namespace) -> Dict[st
         "ratio_p99": ratio,
         "removing_ms": p_rm,
         "ratio_p99_removing": p_rm[1] / p_idle[1],
-        "failures": len(idle_failures) + len(busy_failures) + len(rm_failures),
+        "replacing_ms": p_up,
+        "ratio_p99_replacing": p_up[1] / p_idle[1],
+        "failures": len(idle_failures) + len(busy_failures) + len(up_failures) + len(rm_failures),
         "writer_errors": writer_errors,
         "added": added,
         "searches_inside_bulk_add": inside,
@@ -882,7 +905,8 @@ def summary(res: Dict[str, Any], args: argparse.Namespace) -> None:
                 "3 search p99 while a writer adds",
                 "<= 2x idle p99, 0 failed",
                 f"{r['ratio_p99']:.2f}x ({r['busy_ms'][1]:.2f} / {r['idle_ms'][1]:.2f} ms), "
-                f"removing {r['ratio_p99_removing']:.2f}x, {r['failures']} failed",
+                f"replacing {r['ratio_p99_replacing']:.2f}x, removing "
+                f"{r['ratio_p99_removing']:.2f}x, {r['failures']} failed",
             )
         )
     if "qps" in res:
