@@ -1,11 +1,11 @@
-//! Segments: the files that will hold sealed vectors apart from RocksDB.
+//! Segments: the files a seal writes beside RocksDB (`db/seal.rs`), which an open reads
+//! instead of every record (then replaying only the change log written since).
 //!
-//! The database's growth path is a set of immutable segments (each written once:
-//! vectors, codes, graph, ids and payload index, memory-mapped at open) plus one small
-//! mutable segment fed by the write-ahead log, so that an open maps files instead of
-//! reading every record, and searches take a reference to the current set instead of
-//! a lock writers hold. The database does not use segments yet; this module holds the
-//! pieces built so far, each with its own format, checks and tests:
+//! Today a seal writes the whole in-memory state as one segment, and an open copies
+//! its rows into memory. The files are made for more: rows laid out for the kernels so
+//! they can be read in place from the mapping, each file written once and never
+//! changed, so several sealed segments could be searched and merged. Each file has its
+//! own format, checks and tests:
 //!
 //! - [`vectors`]: the vector file — rows aligned for the SIMD kernels, checksummed per
 //!   block, written atomically, read in place through a memory map.
