@@ -80,8 +80,9 @@ impl Database {
     /// would be ahead of the maps until they are updated, and a reader between the
     /// two would find records missing); the log entries written since the state's
     /// position and the records they name are read from it — searches going on — and
-    /// the new rows linked (staged and linked as a writer's are); then, under the
-    /// exclusive lock, everything is applied and the stores swapped.
+    /// the new rows and new vectors linked (staged and linked as a writer's are); then,
+    /// under the exclusive lock, everything is applied and the stores swapped; last,
+    /// the removed rows' and moved vectors' old nodes are repaired, searches going on.
     /// `Ok(false)` when the log cannot do it (entries deleted by a seal since, a
     /// restore): the caller reloads. On an error nothing has changed.
     fn replay_log(
@@ -132,19 +133,27 @@ impl Database {
         } else {
             changes.apply_staged(config, &path, &mut target(st), staged.as_ref(), &Unobserved)
         };
-        if let Err(e) = applied {
-            if let Some(staged) = &staged {
-                Changes::unstage(&mut target(st), staged);
+        let retired = match applied {
+            Ok(a) => a.retired,
+            Err(e) => {
+                if let Some(staged) = &staged {
+                    Changes::unstage(&mut target(st), staged);
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
         st.load_source = LoadSource::Log {
             replayed: changes.touched(),
         };
         st.format = format;
         st.log_next.store(changes.to, Ordering::Release);
         let old = std::mem::replace(&mut st.store, store);
-        drop(w);
+        // Removed and moved rows' old nodes repaired, searches going on.
+        let guard = RwLockWriteGuard::downgrade_to_upgradable(w);
+        if let (Some(st), Some(retired)) = (guard.as_ref(), retired) {
+            st.index.repair_retired(&retired);
+        }
+        drop(guard);
         // The old follower closes outside the lock.
         drop(old);
         Ok(true)

@@ -48,7 +48,7 @@ pub(super) struct Changes {
 }
 
 /// What applying [`Changes`] did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Applied {
     /// Rows linked (new or changed vectors).
     pub inserted: usize,
@@ -56,6 +56,9 @@ pub(super) struct Applied {
     pub removed: usize,
     /// Touched keys.
     pub touched: usize,
+    /// Nodes retired and still to repair ([`VectorIndex::repair_retired`]): removed
+    /// rows, and the old nodes of rows whose vector moved to a staged slot.
+    pub retired: Option<RoaringBitmap>,
 }
 
 impl Changes {
@@ -133,13 +136,17 @@ impl Changes {
         m: &mut Target<'_>,
         observer: &dyn Observer,
     ) -> Result<Applied> {
-        self.apply_staged(config, path, m, None, observer)
+        let applied = self.apply_staged(config, path, m, None, observer)?;
+        if let Some(retired) = &applied.retired {
+            m.index.repair_retired(retired);
+        }
+        Ok(applied)
     }
 
     /// The first step of an apply that links the new rows with searches going on (a
-    /// follower's refresh): under exclusive access, the keys the state lacks get
-    /// reserved slots (bound to no id, so no reader sees them) and their rows are
-    /// staged in the index. `None` when there is nothing to stage, or the index does
+    /// follower's refresh): under exclusive access, the keys the state lacks, and
+    /// those whose vector changed, get reserved slots (bound to no id, so no reader
+    /// sees them) and their rows are staged in the index. `None` when there is nothing to stage, or the index does
     /// not stage, or a `clear` is among the changes (everything is then new, applied
     /// by [`Changes::apply`]).
     ///
@@ -153,14 +160,17 @@ impl Changes {
         if self.cleared || !m.index.stages() {
             return Ok(None);
         }
+        let dim = config.dim;
         let rows: Vec<usize> = (0..self.present.len())
-            .filter(|&i| m.ids.slot(self.present[i]).is_none())
+            .filter(|&i| match m.ids.slot(self.present[i]) {
+                None => true,
+                Some(s) => m.index.get(s) != Some(&self.rows[i * dim..(i + 1) * dim]),
+            })
             .collect();
         if rows.is_empty() {
             return Ok(None);
         }
         let reservation = m.ids.reserve(rows.len())?;
-        let dim = config.dim;
         let items: Vec<(u32, &[f32])> = rows
             .iter()
             .zip(&reservation.slots)
@@ -178,7 +188,10 @@ impl Changes {
     }
 
     /// [`Changes::apply`] after [`Changes::stage`] and the linking of the staged rows
-    /// (`staged`): they are bound to their keys and published instead of inserted.
+    /// (`staged`): they are bound to their keys and published instead of inserted (a
+    /// key that had a slot moves to its staged one, its old node retired). Removed
+    /// rows are retired too; the caller repairs what [`Applied::retired`] holds
+    /// (under shared access).
     ///
     /// # Errors
     /// As [`Changes::apply`]; the caller then takes the staged rows back.
@@ -192,13 +205,21 @@ impl Changes {
     ) -> Result<Applied> {
         self.check_names(path, m.names.as_ref())?;
         let mut linked = 0;
+        let mut touched_slots = RoaringBitmap::new();
+        let mut removed = Vec::new();
         if let Some(st) = staged {
             for (&i, &s) in st.rows.iter().zip(&st.reservation.slots) {
-                m.ids.bind(self.present[i], s);
+                let key = self.present[i];
+                if let Some(old) = m.ids.release(key) {
+                    touched_slots.insert(old);
+                    removed.push(old);
+                }
+                m.ids.bind(key, s);
             }
             m.index.publish(&st.reservation.slots);
             linked = st.rows.len();
         }
+        let moved = removed.len();
         if self.cleared {
             *m.ids = IdMap::default();
             *m.index = new_index(config, 0);
@@ -208,8 +229,6 @@ impl Changes {
             }
         }
         let dim = config.dim;
-        let mut touched_slots = RoaringBitmap::new();
-        let mut removed = Vec::new();
         for &key in &self.gone {
             if let Some(s) = m.ids.release(key) {
                 touched_slots.insert(s);
@@ -226,7 +245,7 @@ impl Changes {
                 names.remove(key);
             }
         }
-        m.index.remove_many(&removed);
+        let retired = m.index.retire(&removed);
         m.payload.remove_slots(&touched_slots);
         let staged_rows: std::collections::HashSet<usize> =
             staged.map_or_else(Default::default, |s| s.rows.iter().copied().collect());
@@ -274,8 +293,9 @@ impl Changes {
         }
         Ok(Applied {
             inserted: items.len() + linked,
-            removed: removed.len(),
+            removed: removed.len() - moved,
             touched: self.gone.len() + self.present.len(),
+            retired,
         })
     }
 }

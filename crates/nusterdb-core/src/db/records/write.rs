@@ -559,7 +559,9 @@ impl Database {
         if let Some(d) = &document {
             check_document(d)?;
         }
-        self.write(|st| {
+        // Through `write_rows`: a new vector is staged and linked with searches going
+        // on, like an upsert's.
+        self.write_rows(&Unobserved, |st| {
             let key = st.key_of(id).ok_or_else(|| Error::IdNotFound(id.clone()))?;
             let slot = st.ids.slot(key);
             let same = match (v, slot) {
@@ -579,18 +581,15 @@ impl Database {
                 }
                 None => (None, None),
             };
-            st.commit(
-                vec![RowWrite {
-                    key,
-                    name: None,
-                    slot,
-                    vector: if same { None } else { v },
-                    metadata,
-                    old_metadata,
-                    document,
-                }],
-                &Unobserved,
-            )
+            Ok(vec![RowWrite {
+                key,
+                name: None,
+                slot,
+                vector: if same { None } else { v },
+                metadata,
+                old_metadata,
+                document,
+            }])
         })
     }
 
