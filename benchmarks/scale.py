@@ -514,35 +514,21 @@ def section_latency(path: Path, data: Data, args: argparse.Namespace) -> Dict[st
     p_idle, p_busy = percentiles_ms(idle), percentiles_ms(busy)
     p_rm = percentiles_ms(rm) if rm else (float("nan"),) * 3
     p_up = percentiles_ms(up) if up else (float("nan"),) * 3
+    phases = [
+        ("idle", idle, idle_wall, p_idle, idle_failures),
+        ("writer adding", busy, busy_wall, p_busy, busy_failures),
+        ("writer replacing", up, up_wall, p_up, up_failures),
+        ("writer removing", rm, rm_wall, p_rm, rm_failures),
+    ]
     rows = [
         (
-            "idle",
-            f"{len(idle):,}",
-            common.fmt_rate(len(idle) / idle_wall),
-            *(f"{x:.3f}" for x in p_idle),
-            len(idle_failures),
-        ),
-        (
-            "writer adding",
-            f"{len(busy):,}",
-            common.fmt_rate(len(busy) / busy_wall),
-            *(f"{x:.3f}" for x in p_busy),
-            len(busy_failures),
-        ),
-        (
-            "writer replacing",
-            f"{len(up):,}",
-            common.fmt_rate(len(up) / up_wall),
-            *(f"{x:.3f}" for x in p_up),
-            len(up_failures),
-        ),
-        (
-            "writer removing",
-            f"{len(rm):,}",
-            common.fmt_rate(len(rm) / rm_wall),
-            *(f"{x:.3f}" for x in p_rm),
-            len(rm_failures),
-        ),
+            name,
+            f"{len(lat):,}",
+            common.fmt_rate(len(lat) / wall),
+            *(f"{x:.3f}" for x in pct),
+            len(failed),
+        )
+        for name, lat, wall, pct, failed in phases
     ]
     headers = ("phase", "searches", "searches/s", "p50 ms", "p99 ms", "max ms", "failed")
     common.print_table(headers, rows)

@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use nusterdb_core::index::hnsw::HnswIndex;
 use nusterdb_core::index::{FlatIndex, SearchParams, VectorIndex};
 use nusterdb_core::rng::SplitMix64;
@@ -16,12 +18,7 @@ use nusterdb_core::{DistanceMetric, HnswConfig};
 const K: usize = 10;
 
 fn seed(test: &str) -> u64 {
-    let seed = std::env::var("NUSTERDB_TEST_SEED")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0x4157_4b44_0000_0001);
-    eprintln!("{test}: seed {seed} (replay with NUSTERDB_TEST_SEED={seed})");
-    seed
+    common::seed(test, 0x4157_4b44_0000_0001)
 }
 
 /// `n` rows of `dim` in 40 clusters spread `spread` around `offset` (every component).

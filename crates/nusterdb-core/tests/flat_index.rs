@@ -21,6 +21,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::{BTreeMap, HashSet};
 use std::process::Command;
 
@@ -35,12 +37,7 @@ const U: f64 = f32::EPSILON as f64 / 2.0;
 
 /// The run's seed: `NUSTERDB_TEST_SEED` or a fixed default, printed either way.
 fn seed(test: &str) -> u64 {
-    let seed = std::env::var("NUSTERDB_TEST_SEED")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0x5eed_f1a7_0000_0001);
-    eprintln!("{test}: seed {seed} (replay with NUSTERDB_TEST_SEED={seed})");
-    seed
+    common::seed(test, 0x5eed_f1a7_0000_0001)
 }
 
 /// A random vector for `metric`: non-negative for jaccard, in [-1, 1) otherwise.

@@ -27,12 +27,7 @@ use proptest::prelude::*;
 const DIM: usize = 24;
 
 fn seed(test: &str) -> u64 {
-    let seed = std::env::var("NUSTERDB_TEST_SEED")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0x6772_6170_6800_0001);
-    eprintln!("{test}: seed {seed} (replay with NUSTERDB_TEST_SEED={seed})");
-    seed
+    common::seed(test, 0x6772_6170_6800_0001)
 }
 
 fn clustered(rng: &mut SplitMix64, n: usize) -> Vec<f32> {

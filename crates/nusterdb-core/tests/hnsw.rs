@@ -11,6 +11,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashSet;
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -26,12 +28,7 @@ const P: SearchParams = SearchParams { ef_search: None };
 
 /// The run's seed: `NUSTERDB_TEST_SEED` or a fixed default, printed either way.
 fn seed(test: &str) -> u64 {
-    let seed = std::env::var("NUSTERDB_TEST_SEED")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0x4e53_5744_0000_0001);
-    eprintln!("{test}: seed {seed} (replay with NUSTERDB_TEST_SEED={seed})");
-    seed
+    common::seed(test, 0x4e53_5744_0000_0001)
 }
 
 /// `n` rows of `dim` around `clusters` Gaussian centres (spread 0.5 around N(0, 1)

@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::path::Path;
@@ -24,12 +26,7 @@ use nusterdb_core::{Location, Metadata, Value};
 const DIM: usize = 12;
 
 fn seed(test: &str) -> u64 {
-    let seed = std::env::var("NUSTERDB_TEST_SEED")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0x7365_616c_0000_0001);
-    eprintln!("{test}: seed {seed} (replay with NUSTERDB_TEST_SEED={seed})");
-    seed
+    common::seed(test, 0x7365_616c_0000_0001)
 }
 
 fn config(index: IndexType, id_type: IdType) -> DatabaseConfig {

@@ -41,7 +41,7 @@ use crate::filter::PayloadIndex;
 use crate::id_map::{IdMap, FREE};
 use crate::ids::Names;
 use crate::storage::codec::{DecodeResult, Reader};
-use crate::storage::fileio::{write_atomic, FileIo};
+use crate::storage::fileio::{write_atomic, CrcWriter, FileIo};
 
 /// First bytes of a maps file.
 pub const MAGIC: [u8; 8] = *b"NDBMAPS\0";
@@ -73,24 +73,6 @@ pub struct Maps {
     pub tag: MapsTag,
 }
 
-/// Passes writes through, hashing them for the trailing CRC.
-struct CrcWriter<'a> {
-    inner: &'a mut dyn Write,
-    crc: crc32fast::Hasher,
-}
-
-impl Write for CrcWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.crc.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 /// Writes `ids`, `names` (`None` for an int-id database) and `payload` with `tag` as
 /// the maps file at `path`, atomically (see the module docs).
 ///
@@ -110,10 +92,7 @@ pub fn write(
         Error::InvalidArgument(format!("maps file {} not written: {d}", path.display()))
     })?;
     write_atomic(io, path, |w| {
-        let mut w = CrcWriter {
-            inner: w,
-            crc: crc32fast::Hasher::new(),
-        };
+        let mut w = CrcWriter::new(w);
         w.write_all(&MAGIC)?;
         w.write_all(&FORMAT_VERSION.to_le_bytes())?;
         w.write_all(&[0u8; 4])?;
@@ -148,8 +127,8 @@ pub fn write(
         }
 
         payload.encode(&mut w)?;
-        let crc = w.crc.finalize();
-        w.inner.write_all(&crc.to_le_bytes())
+        let (crc, inner) = w.finish();
+        inner.write_all(&crc.to_le_bytes())
     })
 }
 

@@ -255,6 +255,40 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
     }
 }
 
+/// A `Write` that keeps the CRC-32 of what passes through (the files NusterDB writes
+/// itself end with the CRC of everything before it).
+pub struct CrcWriter<'a> {
+    inner: &'a mut dyn Write,
+    crc: crc32fast::Hasher,
+}
+
+impl<'a> CrcWriter<'a> {
+    /// Hashes what is written to `inner`.
+    pub fn new(inner: &'a mut dyn Write) -> Self {
+        Self {
+            inner,
+            crc: crc32fast::Hasher::new(),
+        }
+    }
+
+    /// The CRC-32 of everything written so far, and the writer it went to.
+    pub fn finish(self) -> (u32, &'a mut dyn Write) {
+        (self.crc.finalize(), self.inner)
+    }
+}
+
+impl Write for CrcWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Creates (or truncates) `path`, lets `fill` write it through a 1 MiB buffer (large
 /// files go out in a few hundred calls, not millions) and fsyncs it.
 ///

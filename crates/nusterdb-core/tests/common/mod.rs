@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests (each test crate uses some of them).
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
@@ -11,4 +12,15 @@ pub fn graph_file(dir: &Path) -> PathBuf {
         .collect();
     assert_eq!(graphs.len(), 1, "{graphs:?}");
     graphs[0].clone()
+}
+
+/// The seed of a randomised test: `NUSTERDB_TEST_SEED` when set, else `default`; printed
+/// with the test's name so a failing run can be replayed.
+pub fn seed(test: &str, default: u64) -> u64 {
+    let seed = std::env::var("NUSTERDB_TEST_SEED")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(default);
+    eprintln!("{test}: seed {seed} (replay with NUSTERDB_TEST_SEED={seed})");
+    seed
 }

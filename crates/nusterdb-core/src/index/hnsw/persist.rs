@@ -40,6 +40,7 @@ use super::{HnswIndex, EMPTY, LIVE, NO_ENTRY, PENDING, TOMBSTONE};
 use crate::config::HnswConfig;
 use crate::metric::DistanceMetric;
 use crate::rng::SplitMix64;
+use crate::storage::fileio::CrcWriter;
 
 /// Magic bytes at the start of a graph file.
 pub const GRAPH_MAGIC: &[u8; 8] = b"NDBGRAPH";
@@ -80,24 +81,6 @@ pub struct GraphImage {
     pub ids: Vec<u64>,
     /// Per slot: the [`vector_hash`] of a live slot's vector.
     pub hashes: Vec<u64>,
-}
-
-/// A `Write` that keeps the CRC-32 of what passes through.
-struct CrcWriter<'a> {
-    inner: &'a mut dyn Write,
-    crc: crc32fast::Hasher,
-}
-
-impl Write for CrcWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.crc.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// Writes `values` as little-endian bytes, in chunks.
@@ -158,10 +141,7 @@ impl HnswIndex {
             PENDING => TOMBSTONE,
             st => st,
         };
-        let mut w = CrcWriter {
-            inner: out,
-            crc: crc32fast::Hasher::new(),
-        };
+        let mut w = CrcWriter::new(out);
         let metric_code = DistanceMetric::ALL
             .iter()
             .position(|&m| m == self.metric)
@@ -230,8 +210,8 @@ impl HnswIndex {
         for s in (0..n).filter(|&s| state(s) == TOMBSTONE) {
             put_all(&mut w, self.row(s as u32).iter().copied(), f32::to_le_bytes)?;
         }
-        let crc = w.crc.finalize();
-        w.inner.write_all(&crc.to_le_bytes())
+        let (crc, inner) = w.finish();
+        inner.write_all(&crc.to_le_bytes())
     }
 
     /// Reads a graph file written for an index of `dim`, `metric` and `cfg`.
