@@ -1,21 +1,22 @@
 //! `Database`: the one module that owns the others. It keeps RocksDB (the source of
 //! truth), the id map, the vector index and the payload index consistent.
 //!
-//! Every write is validated completely, then written to RocksDB as one atomic batch,
-//! and only then made visible in the in-memory structures — so a rejected or failed
-//! call changes nothing, and an acknowledged one survives a crash (the in-memory state
-//! is rebuilt from RocksDB on open). Readers share a lock; a write excludes other
-//! writes throughout, and readers only while it stages, publishes or repairs (an HNSW
-//! write links its new rows with readers going on: `records/write.rs`).
+//! Every write is validated completely, then written to RocksDB as one atomic batch
+//! (with its change-log entry: `State::write_logged`), and only then made visible in
+//! the in-memory structures — so a rejected or failed call changes nothing, and an
+//! acknowledged one survives a crash (the in-memory state is rebuilt on open from the
+//! last seal and the log since). Readers share a lock; a write excludes other writes
+//! throughout, and readers only while it stages, publishes or retires (an HNSW write
+//! links new rows and repairs removed ones with readers going on: `records/write.rs`).
 //!
 //! The methods of [`Database`] are split over files by what they do: `open` (opening
 //! and creating), `load` (the maps from a store, for an open, a refresh or a restore in
-//! place), `follow` (read-only followers and [`Database::refresh`]), `snapshots`,
-//! `maintenance` (flush, `save_graph`, stats, compaction, verify) and `records` (the
-//! record API: its types and reads; the writes in `records/write.rs`, search in
-//! `records/search.rs`). This file keeps the handle and its state, how the graph file
-//! is saved, the helpers the others share, validation, the lock discipline and
-//! `close`.
+//! place), `seal` (the segment files) and `replay` (loading them and replaying the log),
+//! `follow` (read-only followers and [`Database::refresh`]), `snapshots`, `maintenance`
+//! (flush, seal, stats, compaction, verify) and `records` (the record API: its types
+//! and reads; the writes in `records/write.rs`, search in `records/search.rs`). This
+//! file keeps the handle and its state, the logged write, the helpers the others share,
+//! validation, the lock discipline and `close`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
