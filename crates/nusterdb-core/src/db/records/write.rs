@@ -515,14 +515,17 @@ impl Database {
         for (&i, &slot) in staged.iter().zip(&reserved.slots) {
             let r = &rows[i];
             if moved[i] {
+                let Some(m) = carried.next() else { continue };
                 if let Some(old) = st.ids.release(r.key) {
                     old_slots.push(old);
-                    st.payload.remove_slots(&std::iter::once(old).collect());
+                    // The metadata the old slot was indexed with: the replaced one, or
+                    // the kept one (which moves unchanged). Removing by it touches that
+                    // slot's entries only, not every posting list.
+                    st.payload
+                        .remove(old, r.old_metadata.as_ref().unwrap_or(&m));
                 }
                 st.ids.bind(r.key, slot);
-                if let Some(m) = carried.next() {
-                    st.payload.insert(slot, &m);
-                }
+                st.payload.insert(slot, &m);
             } else {
                 st.ids.bind(r.key, slot);
             }
