@@ -31,7 +31,7 @@ use crate::config::{DatabaseConfig, IndexType, StorageConfig};
 use crate::db::{Database, GraphLoad, LoadSource, Location, GRAPH_FILE};
 use crate::error::{Error, Result};
 use crate::ids::{IdType, MAX_STR_ID_BYTES};
-use crate::index::hnsw::{vector_hash, HnswIndex, NO_ID};
+use crate::index::hnsw::{vector_hash, GraphImage, HnswIndex, NO_ID};
 use crate::snapshot;
 use crate::storage::changelog::{self, Seal};
 use crate::storage::codec;
@@ -272,19 +272,30 @@ fn check_segments(report: &mut VerifyReport, path: &Path, scan: &Scan) {
         Err(e) => return problem(report, e.to_string()),
     };
     let live = crate::db::live_slots(&maps.ids);
-    if vf.dim() != config.dim || vf.len() != live.len() {
+    let (rows_needed, by_slot) = match vf.layout() {
+        crate::segment::vectors::Layout::Live => (live.len(), false),
+        crate::segment::vectors::Layout::Slots => (maps.ids.slot_extent(), true),
+    };
+    let rows_ok = if by_slot {
+        vf.len() >= rows_needed
+    } else {
+        vf.len() == rows_needed
+    };
+    if vf.dim() != config.dim || !rows_ok {
         return problem(
             report,
             format!(
-                "{}: {} rows of {} floats for {} live slots of {}",
+                "{}: {} rows of {} floats for {} slots of {}",
                 files[0].display(),
                 vf.len(),
                 vf.dim(),
-                live.len(),
+                rows_needed,
                 config.dim
             ),
         );
     }
+    // Row `i` of the file is the `i`-th live slot (version 1) or slot `i` (version 2).
+    let row_of = |i: usize, s: u32| vf.row(if by_slot { s as usize } else { i });
     report.checked.push("segment_files");
     if !scan.complete {
         return;
@@ -297,7 +308,7 @@ fn check_segments(report: &mut VerifyReport, path: &Path, scan: &Scan) {
         let mut v: Vec<(u64, u64)> = live
             .iter()
             .enumerate()
-            .filter_map(|(i, &s)| Some((maps.ids.id(s)?, vector_hash(vf.row(i)?))))
+            .filter_map(|(i, &s)| Some((maps.ids.id(s)?, vector_hash(row_of(i, s)?))))
             .filter(|(id, _)| !touched.contains(id))
             .collect();
         v.sort_unstable();
@@ -652,6 +663,28 @@ fn check_string_ids(
 }
 
 /// Step 4: the graph file against the store.
+/// The seal's codes file, read as an open reads it, where the seal has one (slot-ordered
+/// vector files of an index that keeps codes); its absence there is reported too, as
+/// an open then loads every record.
+fn check_codes(report: &mut VerifyReport, path: &Path, seal_id: u64, image: &GraphImage) {
+    let files = crate::db::segment_files(path, seal_id);
+    // The codes cover the slots of the vector file (a stale graph is reported apart).
+    let slots = match crate::segment::VectorFile::open(&files[0]) {
+        Ok(vf) if vf.layout() == crate::segment::vectors::Layout::Slots => vf.len(),
+        _ => return,
+    };
+    if !image.index.has_codes() {
+        return;
+    }
+    match image.index.check_codes_file(&files[3], slots) {
+        Ok(()) => report.checked.push("codes_file"),
+        Err(d) => report.problem(
+            ProblemKind::Segment,
+            format!("{d} (an open loads every record from the store instead)"),
+        ),
+    }
+}
+
 fn check_graph(report: &mut VerifyReport, path: &Path, scan: &Scan) {
     let Some(config) = report.config.clone() else {
         return;
@@ -713,6 +746,9 @@ fn check_graph(report: &mut VerifyReport, path: &Path, scan: &Scan) {
         return;
     }
     report.checked.push("graph_file");
+    if let Some(seal) = scan.seal {
+        check_codes(report, path, seal.id, &image);
+    }
     if !scan.complete {
         return;
     }

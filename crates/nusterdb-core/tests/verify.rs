@@ -128,7 +128,7 @@ fn clean_databases_are_healthy_with_every_check_run() {
             "segments_match_store",
         ];
         if hnsw {
-            want.extend(["graph_file", "graph_matches_store"]);
+            want.extend(["graph_file", "codes_file", "graph_matches_store"]);
         }
         want.extend(["index_matches_store", "snapshots"]);
         assert_eq!(r.checked, want, "hnsw={hnsw}");

@@ -24,6 +24,7 @@ use crate::index::hnsw::{HnswIndex, NO_ID};
 use crate::index::VectorIndex;
 use crate::metadata::Metadata;
 use crate::progress::{in_pieces, Observer, Phase};
+use crate::segment::vectors::Layout;
 use crate::segment::{maps, VectorFile};
 use crate::storage::changelog::{self, Seal};
 use crate::storage::codec;
@@ -427,9 +428,16 @@ fn read_files(
     let vf = VectorFile::open(&files.vectors).map_err(|e| shown(&files.vectors, &e))?;
     let extent = m.ids.slot_extent();
     let live = live_slots(&m.ids);
-    if vf.dim() != config.dim || vf.len() != live.len() {
+    // Row `i` of the file is slot `i` (version 2) or the `i`-th live slot (version 1).
+    let by_slot = vf.layout() == Layout::Slots;
+    let rows_ok = if by_slot {
+        vf.len() >= extent
+    } else {
+        vf.len() == live.len()
+    };
+    if vf.dim() != config.dim || !rows_ok {
         return Err(format!(
-            "{}: {} rows of {} floats, the seal has {} live slots of {}",
+            "{}: {} rows of {} floats, the seal has {} live slots of {} in {extent}",
             files.vectors.display(),
             vf.len(),
             vf.dim(),
@@ -437,25 +445,41 @@ fn read_files(
             config.dim
         ));
     }
-    // The rows are read whole to be copied anyway; their block checksums cost little
-    // beside that, and a damaged row must not be answered from.
+    // A damaged row must never be answered from: every block checksum is checked
+    // (in parallel, through a mapping dropped afterwards, so the index's own mapping
+    // of the rows stays untouched).
     vf.verify().map_err(|e| shown(&files.vectors, &e))?;
-    let items: Vec<(u32, &[f32])> = live
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| (s, vf.row(i).unwrap_or(&[])))
-        .collect();
+    let row_of = |i: usize, s: u32| vf.row(if by_slot { s as usize } else { i }).unwrap_or(&[]);
     let index: Box<dyn VectorIndex> = match config.index_type {
         crate::config::IndexType::Flat => {
+            let items: Vec<(u32, &[f32])> = live
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| (s, row_of(i, s)))
+                .collect();
             let mut index = new_index(config, extent);
             index.insert_many(&items);
             index
         }
         crate::config::IndexType::Hnsw => {
             let bytes = io.read(&files.graph).map_err(|e| shown(&files.graph, &e))?;
-            let image =
-                HnswIndex::read_graph(&bytes, config.dim, config.distance_metric, &config.hnsw)
-                    .map_err(|d| shown(&files.graph, &d))?;
+            // Address space to grow into in place: as much again (at least 64 MiB).
+            let room = (vf.len() * config.dim * 4).max(64 << 20);
+            let rows = vf.slot_rows(room).map_err(|e| shown(&files.vectors, &e))?;
+            let image = match rows {
+                Some(rows) => HnswIndex::read_sealed_graph(
+                    &bytes,
+                    config.dim,
+                    config.distance_metric,
+                    &config.hnsw,
+                    rows,
+                    Some(&files.codes),
+                ),
+                None => {
+                    HnswIndex::read_graph(&bytes, config.dim, config.distance_metric, &config.hnsw)
+                }
+            }
+            .map_err(|d| shown(&files.graph, &d))?;
             drop(bytes);
             let mut index = image.index;
             let slots = image.ids.len().max(extent);
@@ -469,9 +493,11 @@ fn read_files(
                     ));
                 }
             }
-            for &(s, row) in &items {
-                if !index.restore_row(s, row) {
-                    return Err(format!("{}: slot {s} is not live", files.graph.display()));
+            if !by_slot {
+                for (i, &s) in live.iter().enumerate() {
+                    if !index.restore_row(s, row_of(i, s)) {
+                        return Err(format!("{}: slot {s} is not live", files.graph.display()));
+                    }
                 }
             }
             Box::new(index)

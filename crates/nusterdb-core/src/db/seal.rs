@@ -7,10 +7,12 @@
 //!
 //! 1. syncs RocksDB's WAL, so the store never holds less than the files (a power cut
 //!    after the seal cannot take back writes the files include);
-//! 2. writes three files named by a fresh seal id, each atomically and checksummed:
-//!    `segment-<id>.vectors` (the live slots' rows, ascending, `segment::vectors`), `segment-<id>.maps`
-//!    (the id map, string ids and payload index, tagged with the id and log position,
-//!    `segment::maps`) and, for HNSW, `segment-<id>.graph` (the graph file format);
+//! 2. writes the files named by a fresh seal id, each atomically and checksummed:
+//!    `segment-<id>.vectors` (`segment::vectors`: for HNSW every slot's row as the
+//!    index holds it, for flat the live rows), `segment-<id>.maps` (the id map, string ids and payload
+//!    index, tagged with the id and log position, `segment::maps`) and, for HNSW,
+//!    `segment-<id>.graph` (the graph file format) and `segment-<id>.codes` (the 8-bit
+//!    codes and what else an open would compute from the rows, `hnsw::codes_file`);
 //! 3. stores the [`Seal`] record (id, log position, floor) in RocksDB, synced — the
 //!    commit point: until then the previous seal and its files are the valid ones,
 //!    and a crash leaves only unreferenced files, removed at the next writer open;
@@ -43,6 +45,7 @@ pub(super) struct SealFiles {
     pub vectors: PathBuf,
     pub maps: PathBuf,
     pub graph: PathBuf,
+    pub codes: PathBuf,
 }
 
 /// Prefix of every segment file name.
@@ -55,19 +58,21 @@ impl SealFiles {
             vectors: dir.join(format!("{base}.vectors")),
             maps: dir.join(format!("{base}.maps")),
             graph: dir.join(format!("{base}.graph")),
+            codes: dir.join(format!("{base}.codes")),
         }
     }
 
-    fn all(&self) -> [&Path; 3] {
-        [&self.vectors, &self.maps, &self.graph]
+    fn all(&self) -> [&Path; 4] {
+        [&self.vectors, &self.maps, &self.graph, &self.codes]
     }
 }
 
-/// The segment files of seal `id` in `dir`: vectors, maps, graph (a flat index has no
-/// graph file).
-pub fn segment_files(dir: &Path, id: u64) -> [PathBuf; 3] {
+/// The segment files of seal `id` in `dir`: vectors, maps, graph, codes (a flat index
+/// has no graph or codes file, nor an HNSW index on a metric without codes; seals of
+/// earlier builds no codes file).
+pub fn segment_files(dir: &Path, id: u64) -> [PathBuf; 4] {
     let f = SealFiles::of(dir, id);
-    [f.vectors, f.maps, f.graph]
+    [f.vectors, f.maps, f.graph, f.codes]
 }
 
 /// Whether `name` is a segment file (or a segment file's temporary) of any seal.
@@ -209,16 +214,36 @@ impl Shared {
         let io = self.io.as_ref();
         let extent = st.ids.slot_extent();
         let index = st.index.as_ref();
-        // The rows of the live slots only, ascending (the maps file says which slots
-        // those are), so the file shrinks with the live count after removals.
-        let live = live_slots(&st.ids);
-        vectors::write_rows(io, &files.vectors, self.config.dim, live.len(), |i| {
-            index.get(live[i])
-        })?;
+        match index.as_hnsw() {
+            // Every slot's row as the index holds it (removed nodes the graph still
+            // routes through included), so an open maps the file as its rows.
+            Some(h) => {
+                vectors::write_slots(
+                    io,
+                    &files.vectors,
+                    self.config.dim,
+                    h.graph_slots(extent),
+                    |s| index.slot_row(s as u32),
+                )?;
+            }
+            // The live rows only (a flat index copies its rows at open): the file
+            // shrinks with the live count after removals.
+            None => {
+                let live = live_slots(&st.ids);
+                vectors::write_live_rows(io, &files.vectors, self.config.dim, live.len(), |i| {
+                    index.get(live[i])
+                })?;
+            }
+        }
         if let Some(h) = index.as_hnsw() {
             crate::storage::fileio::write_atomic(io, &files.graph, |w| {
                 h.write_graph(w, &|s| st.ids.id(s), extent)
             })?;
+            if h.has_codes() {
+                crate::storage::fileio::write_atomic(io, &files.codes, |w| {
+                    h.write_codes(w, h.graph_slots(extent))
+                })?;
+            }
         }
         let tag = MapsTag {
             db_id: seal.id,
@@ -235,8 +260,8 @@ impl Shared {
     }
 }
 
-/// The slots bound to an id, ascending: row `i` of a seal's vector file is the vector
-/// of the `i`-th of them.
+/// The slots bound to an id, ascending: row `i` of a live-rows vector file is the
+/// vector of the `i`-th of them.
 pub fn live_slots(ids: &crate::id_map::IdMap) -> Vec<u32> {
     (0..ids.slot_extent() as u32)
         .filter(|&s| ids.id(s).is_some())

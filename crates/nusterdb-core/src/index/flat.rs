@@ -770,6 +770,11 @@ impl VectorIndex for FlatIndex {
         (s < self.end && self.live[s]).then(|| self.row(s))
     }
 
+    fn slot_row(&self, slot: u32) -> Option<&[f32]> {
+        let s = slot as usize;
+        (s < self.cap_rows).then(|| self.row(s))
+    }
+
     fn search(
         &self,
         q: &[f32],

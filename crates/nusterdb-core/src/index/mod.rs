@@ -11,7 +11,8 @@
 //! - [`flat::FlatIndex`]: exact search by a full scan, the reference the approximate
 //!   indexes are measured against.
 //! - [`hnsw::HnswIndex`]: the HNSW graph, approximate search.
-//! - `rows::Rows`: the aligned float buffer the indexes keep their vectors in.
+//! - `rows::Rows`: the aligned float buffer the indexes keep their vectors in, over a
+//!   `region::Region` (heap memory, or a seal's file mapped in place).
 //! - [`topk::TopK`]: the bounded "k best so far" collector every index shares.
 //!
 //! Search semantics (SPEC §1): results are the `min(k, matches)` nearest eligible slots,
@@ -24,6 +25,7 @@
 
 pub mod flat;
 pub mod hnsw;
+pub(crate) mod region;
 mod rows;
 pub mod topk;
 
@@ -32,6 +34,7 @@ use roaring::RoaringBitmap;
 use crate::metric::DistanceMetric;
 
 pub use flat::FlatIndex;
+pub(crate) use rows::Rows;
 pub use topk::TopK;
 
 /// Parameters of one search.
@@ -132,6 +135,11 @@ pub trait VectorIndex: Send + Sync {
     /// The vector stored at `slot`, if any.
     fn get(&self, slot: u32) -> Option<&[f32]>;
 
+    /// The row buffer's `dim` floats at `slot` whatever the slot holds (a live
+    /// vector, a removed one HNSW still routes through, or zeros or a stale row for an
+    /// empty slot); `None` past the buffer. What a seal's vector file stores by slot.
+    fn slot_row(&self, slot: u32) -> Option<&[f32]>;
+
     /// The `min(k, matches)` nearest live slots to `q`, nearest first, as
     /// `(slot, distance)` with the metric's true distance (euclidean = L2 not squared,
     /// etc., exactly as [`DistanceMetric::distance_unchecked`]). `allow`: if `Some`, only
@@ -157,6 +165,12 @@ pub trait VectorIndex: Send + Sync {
 
     /// Heap bytes held by the index (an estimate: allocated capacity, not just use).
     fn memory_bytes(&self) -> usize;
+
+    /// Bytes of seal files mapped in place of heap memory (rows, codes): their pages
+    /// are the page cache's, counted in a process's RSS only once touched.
+    fn mapped_bytes(&self) -> usize {
+        0
+    }
 
     /// [`VectorIndex::memory_bytes`] by part, as `(part, bytes)` pairs that sum to it:
     /// `"vectors"` (the rows and what is kept per row beside them), and for indexes

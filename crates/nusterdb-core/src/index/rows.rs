@@ -1,84 +1,74 @@
 //! [`Rows`]: the 64-byte-aligned float buffer every index keeps its vectors in, row by
 //! slot (`slot · dim ..`). Alignment to the cache line lets a row start on a line for
 //! dimensions that are multiples of 16, and keeps the SIMD kernels' loads in one line.
+//! The buffer is a [`Region`]: heap memory, or a segment file's rows mapped in place.
 
-/// 16 floats, 64-byte aligned: the unit the buffer is allocated in.
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct Block([f32; 16]);
-
-const BLOCK_FLOATS: usize = 16;
-const _: () = assert!(
-    std::mem::size_of::<Block>() == 64 && std::mem::align_of::<Block>() == 64,
-    "Block must be 16 f32 with no padding"
-);
+use super::region::Region;
 
 /// A growable, zero-initialised, 64-byte-aligned buffer of floats.
 #[derive(Clone, Default)]
 pub(crate) struct Rows {
-    blocks: Vec<Block>,
+    region: Region,
 }
 
 impl Rows {
     /// An empty buffer with room for `floats` reserved when the allocator grants it
     /// (a refusal only means growing later, never an abort).
     pub(crate) fn with_capacity_hint(floats: usize) -> Self {
-        let mut blocks = Vec::new();
-        let _ = blocks.try_reserve_exact(floats.div_ceil(BLOCK_FLOATS));
-        Self { blocks }
+        Self {
+            region: Region::with_capacity_hint(floats.saturating_mul(4)),
+        }
+    }
+
+    /// Rows over `region` (a mapped segment file's rows; its length a multiple of 64).
+    pub(crate) fn from_region(region: Region) -> Self {
+        Self { region }
     }
 
     /// Whether the hinted reservation was granted (`capacity ≥ floats`).
     pub(crate) fn reserved(&self, floats: usize) -> bool {
-        self.blocks.capacity() * BLOCK_FLOATS >= floats
+        self.region.reserved(floats.saturating_mul(4))
     }
 
     /// Grows (with zeros) or shrinks to at least `floats`; the new length in floats (a
-    /// whole number of blocks).
+    /// whole number of 16-float blocks).
     pub(crate) fn resize(&mut self, floats: usize) -> usize {
-        let blocks = floats.div_ceil(BLOCK_FLOATS);
-        self.blocks.resize(blocks, Block([0.0; BLOCK_FLOATS]));
-        blocks * BLOCK_FLOATS
+        self.region.resize(floats.saturating_mul(4)) / 4
     }
 
     /// Every float of the buffer.
     #[inline]
     pub(crate) fn as_slice(&self) -> &[f32] {
-        // SAFETY: `Block` is `repr(C)` around `[f32; 16]` with no padding (checked by the
-        // const assertion above), so the vector's `len` blocks are `16 · len`
-        // initialised, contiguous `f32`s starting at its (64-aligned) pointer; the
-        // shared borrow of `self` keeps them alive and unmodified for the returned
-        // lifetime.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.blocks.as_ptr().cast::<f32>(),
-                self.blocks.len() * BLOCK_FLOATS,
-            )
-        }
+        let bytes = self.region.as_bytes();
+        // SAFETY: the region is 64-byte aligned and a whole number of 64-byte blocks,
+        // and every bit pattern is a valid `f32`; the shared borrow of `self` keeps
+        // the bytes alive and unmodified for the returned lifetime.
+        unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), bytes.len() / 4) }
     }
 
     /// Every float of the buffer, mutably.
     #[inline]
     pub(crate) fn as_mut_slice(&mut self) -> &mut [f32] {
+        let bytes = self.region.as_bytes_mut();
         // SAFETY: as in `as_slice`; the exclusive borrow of `self` makes this the only
-        // access, and any bit pattern is a valid `f32`.
-        unsafe {
-            std::slice::from_raw_parts_mut(
-                self.blocks.as_mut_ptr().cast::<f32>(),
-                self.blocks.len() * BLOCK_FLOATS,
-            )
-        }
+        // access.
+        unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast::<f32>(), bytes.len() / 4) }
     }
 
     /// The start of the buffer, for prefetching (the address may be past the end).
     #[inline]
     pub(crate) fn as_ptr(&self) -> *const f32 {
-        self.blocks.as_ptr().cast::<f32>()
+        self.region.as_bytes().as_ptr().cast::<f32>()
     }
 
-    /// Bytes allocated.
+    /// Heap bytes allocated.
     pub(crate) fn capacity_bytes(&self) -> usize {
-        self.blocks.capacity() * std::mem::size_of::<Block>()
+        self.region.heap_bytes()
+    }
+
+    /// Bytes mapped from a segment file.
+    pub(crate) fn mapped_bytes(&self) -> usize {
+        self.region.mapped_bytes()
     }
 }
 

@@ -1,24 +1,33 @@
-//! The vector file of an immutable segment: its rows, written once, then memory-mapped.
+//! The vector file of a seal: its rows, written once, then memory-mapped.
 //!
-//! A sealed segment's vectors are never rewritten, so they need no heap copy: the file
-//! is mapped and the page cache holds the rows (a second open, a snapshot's hard link
-//! and a follower share those pages). Rows are laid out for the distance kernels as
-//! the in-RAM indexes lay them out: each at a 64-byte-aligned offset, zero-padded to a
-//! multiple of 16 floats, so a kernel reads a row straight from the mapping.
+//! A sealed file's rows are never rewritten, so they need no heap copy: the file is
+//! mapped and the page cache holds the rows (a second open, a snapshot's hard link and
+//! a follower share those pages). Two layouts:
+//! - version 2, by slot ([`Layout::Slots`], HNSW): the rows exactly as the index keeps
+//!   them in memory — row `s` is slot `s`, `dim` floats, back to back from a
+//!   64-byte-aligned offset — so the index maps the file as its row buffer
+//!   (`index::region`) and reads nothing at open;
+//! - version 1, live rows ([`Layout::Live`], the flat index, which copies its rows at
+//!   open): the live slots' rows only, so the file shrinks with removals.
 //!
-//! # Format (version 1, little-endian)
+//! # Format (little-endian)
 //! ```text
 //! header   64 B   magic "NDBVECT\0", version u32, dim u32, count u64,
-//!                 stride u32 (bytes per row, a multiple of 64), block_rows u32,
+//!                 stride u32 (bytes per row), block_rows u32,
 //!                 24 reserved zero bytes, CRC-32 of the 60 bytes before it
-//! rows     count · stride B, row i at 64 + i·stride, padding zero
+//! rows     count · stride B, row i at 64 + i·stride
 //! trailer  one CRC-32 per block of block_rows rows (the last may be short),
 //!          the CRC-32 of those CRCs, magic "NDBVEND\0"
 //! ```
+//! - Version 2 ([`Layout::Slots`]): row `i` is slot `i` (a slot without a live vector
+//!   holds zeros or a removed vector the graph still routes through); stride `4·dim`.
+//! - Version 1 ([`Layout::Live`]): row `i` is the `i`-th live slot, ascending; stride
+//!   `4·dim` rounded up to 64, padding zero (what every seal of the first builds with
+//!   seals wrote, HNSW's too: those are still read, their rows copied).
+//!
 //! Opening checks what costs nothing per row: the header and its CRC, the file length
 //! against dim, count and stride, the trailer's magic and CRC. The rows' block CRCs are
-//! checked by [`VectorFile::verify`] (the integrity check, or a caller that wants it),
-//! not at every open, which must not read every row. A file is written whole to a
+//! checked by [`VectorFile::verify`] (in parallel). A file is written whole to a
 //! temporary name, fsync'd and renamed (`storage::fileio::write_atomic`): it exists
 //! complete or not at all.
 
@@ -27,6 +36,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::storage::fileio::{write_atomic, FileIo};
@@ -35,8 +45,8 @@ use crate::storage::fileio::{write_atomic, FileIo};
 pub const MAGIC: [u8; 8] = *b"NDBVECT\0";
 /// Last bytes of a vector file (a truncated file lacks them).
 pub const END_MAGIC: [u8; 8] = *b"NDBVEND\0";
-/// The format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format (this build writes and reads 1 and 2).
+pub const FORMAT_VERSION: u32 = 2;
 /// Bytes before the first row.
 pub const HEADER_LEN: usize = 64;
 /// Rows per checksummed block: 4,096 rows of 384 floats is 6 MiB, small enough that
@@ -44,14 +54,26 @@ pub const HEADER_LEN: usize = 64;
 /// trailer stays tiny.
 pub const BLOCK_ROWS: u32 = 4096;
 
-/// Bytes one row of `dim` floats takes in the file: padded to 16 floats (64 bytes),
-/// so every row starts on a cache line.
-pub fn stride_bytes(dim: usize) -> usize {
-    dim.div_ceil(16) * 64
+/// What row `i` of a vector file is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Version 1: the `i`-th live slot (ascending), rows padded to 64 bytes.
+    Live,
+    /// Version 2: slot `i`, rows back to back as the index holds them.
+    Slots,
 }
 
-/// Writes `rows` (`count · dim` floats, row-major) as the vector file at `path`,
-/// atomically (see the module docs).
+/// Bytes one row of `dim` floats takes in a file of `version`.
+pub fn stride_bytes(version: u32, dim: usize) -> usize {
+    if version == 1 {
+        dim.div_ceil(16) * 64
+    } else {
+        dim * 4
+    }
+}
+
+/// Writes `rows` (`count · dim` floats, row-major; row `i` is slot `i`) as the vector
+/// file at `path`, atomically (see the module docs).
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] when `rows` is not a whole number of rows of a non-zero
@@ -63,20 +85,46 @@ pub fn write(io: &dyn FileIo, path: &Path, dim: usize, rows: &[f32]) -> Result<(
             rows.len()
         )));
     }
-    write_rows(io, path, dim, rows.len() / dim, |i| {
+    write_slots(io, path, dim, rows.len() / dim, |i| {
         rows.get(i * dim..(i + 1) * dim)
     })
 }
 
-/// Writes `count` rows of `dim` floats as the vector file at `path`, atomically: row
-/// `i` is `row(i)`, or zeros where it is `None` (a slot without a vector).
+/// Writes `count` slots' rows of `dim` floats as the vector file at `path`,
+/// atomically: row `i` is `row(i)`, or zeros where it is `None`.
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for a zero `dim` or a row of another length;
 /// [`Error::Io`] naming the file.
-pub fn write_rows<'a>(
+pub fn write_slots<'a>(
     io: &dyn FileIo,
     path: &Path,
+    dim: usize,
+    count: usize,
+    row: impl Fn(usize) -> Option<&'a [f32]>,
+) -> Result<()> {
+    write_version(io, path, FORMAT_VERSION, dim, count, row)
+}
+
+/// Writes the version-1 file of `count` live rows: row `i` is `row(i)` (the `i`-th live
+/// slot's vector), or zeros where it is `None`.
+///
+/// # Errors
+/// As [`write_slots`].
+pub fn write_live_rows<'a>(
+    io: &dyn FileIo,
+    path: &Path,
+    dim: usize,
+    count: usize,
+    row: impl Fn(usize) -> Option<&'a [f32]>,
+) -> Result<()> {
+    write_version(io, path, 1, dim, count, row)
+}
+
+fn write_version<'a>(
+    io: &dyn FileIo,
+    path: &Path,
+    version: u32,
     dim: usize,
     count: usize,
     row: impl Fn(usize) -> Option<&'a [f32]>,
@@ -86,7 +134,7 @@ pub fn write_rows<'a>(
             "a vector file needs a non-zero dimension".into(),
         ));
     }
-    let stride = stride_bytes(dim);
+    let stride = stride_bytes(version, dim);
     let (dim32, stride32) = match (u32::try_from(dim), u32::try_from(stride)) {
         (Ok(d), Ok(s)) => (d, s),
         _ => {
@@ -95,7 +143,7 @@ pub fn write_rows<'a>(
             )))
         }
     };
-    let header = encode_header(dim32, count as u64, stride32, BLOCK_ROWS);
+    let header = encode_header(version, dim32, count as u64, stride32, BLOCK_ROWS);
     write_atomic(io, path, |w| {
         w.write_all(&header)?;
         let mut crcs = Vec::with_capacity(count.div_ceil(BLOCK_ROWS as usize));
@@ -123,10 +171,16 @@ pub fn write_rows<'a>(
     })
 }
 
-fn encode_header(dim: u32, count: u64, stride: u32, block_rows: u32) -> [u8; HEADER_LEN] {
+fn encode_header(
+    version: u32,
+    dim: u32,
+    count: u64,
+    stride: u32,
+    block_rows: u32,
+) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[0..8].copy_from_slice(&MAGIC);
-    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[8..12].copy_from_slice(&version.to_le_bytes());
     h[12..16].copy_from_slice(&dim.to_le_bytes());
     h[16..24].copy_from_slice(&count.to_le_bytes());
     h[24..28].copy_from_slice(&stride.to_le_bytes());
@@ -163,7 +217,9 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 #[derive(Debug)]
 pub struct VectorFile {
     path: PathBuf,
+    file: File,
     map: Mmap,
+    version: u32,
     dim: usize,
     count: usize,
     /// Floats per row in the file (the stride in floats).
@@ -213,16 +269,17 @@ impl VectorFile {
             return Err(corrupt("vector file header checksum mismatch".into()));
         }
         let version = u32_at(b, 8);
-        if version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&version) {
             return Err(corrupt(format!(
-                "vector file format {version} not supported (this build reads {FORMAT_VERSION})"
+                "vector file format {version} not supported (this build reads 1 to \
+                 {FORMAT_VERSION})"
             )));
         }
         let dim = u32_at(b, 12) as usize;
         let count = u64_at(b, 16);
         let stride = u32_at(b, 24) as usize;
         let block_rows = u32_at(b, 28) as usize;
-        if dim == 0 || stride != stride_bytes(dim) || block_rows == 0 {
+        if dim == 0 || stride != stride_bytes(version, dim) || block_rows == 0 {
             return Err(corrupt(format!(
                 "vector file header is inconsistent: dim {dim}, stride {stride}, \
                  block rows {block_rows}"
@@ -249,7 +306,9 @@ impl VectorFile {
         }
         Ok(VectorFile {
             path: path.to_path_buf(),
+            file,
             map,
+            version,
             dim,
             count,
             stride: stride / 4,
@@ -277,12 +336,21 @@ impl VectorFile {
         self.count == 0
     }
 
-    /// Floats from one row's start to the next's (the row plus its zero padding).
+    /// What row `i` is (by the file's version).
+    pub fn layout(&self) -> Layout {
+        if self.version == 1 {
+            Layout::Live
+        } else {
+            Layout::Slots
+        }
+    }
+
+    /// Floats from one row's start to the next's (the row plus any zero padding).
     pub fn stride(&self) -> usize {
         self.stride
     }
 
-    /// Every row with its padding, as floats: row `i` at `i · stride()`.
+    /// Every row with any padding, as floats: row `i` at `i · stride()`.
     pub fn padded_rows(&self) -> &[f32] {
         let bytes = &self.map[HEADER_LEN..HEADER_LEN + self.count * self.stride * 4];
         // SAFETY: every bit pattern is a valid f32; `align_to` only yields the
@@ -303,7 +371,8 @@ impl VectorFile {
         })
     }
 
-    /// Checks every block of rows against its CRC (reads the whole file).
+    /// Checks every block of rows against its CRC (reads the whole file, the blocks
+    /// in parallel).
     ///
     /// # Errors
     /// [`Error::Corruption`] naming the first damaged block and its rows.
@@ -312,17 +381,44 @@ impl VectorFile {
         let rows = &self.map[HEADER_LEN..HEADER_LEN + self.count * row_bytes];
         let blocks = self.count.div_ceil(self.block_rows);
         let crcs_at = self.map.len() - 12 - blocks * 4;
-        for (k, block) in rows.chunks(self.block_rows * row_bytes).enumerate() {
-            if crc32fast::hash(block) != u32_at(&self.map, crcs_at + 4 * k) {
+        let damaged = rows
+            .par_chunks(self.block_rows * row_bytes)
+            .enumerate()
+            .find_first(|(k, block)| crc32fast::hash(block) != u32_at(&self.map, crcs_at + 4 * k));
+        match damaged {
+            None => Ok(()),
+            Some((k, _)) => {
                 let first = k * self.block_rows;
                 let last = (first + self.block_rows).min(self.count) - 1;
-                return Err(Error::Corruption {
+                Err(Error::Corruption {
                     path: self.path.clone(),
                     detail: format!("vector file rows {first}..={last} fail their checksum"),
-                });
+                })
             }
         }
-        Ok(())
+    }
+
+    /// The rows of a version-2 file as an index's row buffer: the file mapped privately
+    /// (`index::region`) with address space for `room` more bytes (a heap copy off
+    /// unix); `None` for a version-1 file, whose rows are not laid out by slot.
+    ///
+    /// # Errors
+    /// A failed `mmap`.
+    pub(crate) fn slot_rows(&self, room: usize) -> io::Result<Option<crate::index::Rows>> {
+        if self.layout() != Layout::Slots {
+            return Ok(None);
+        }
+        let bytes = self.count * self.stride * 4;
+        #[cfg(unix)]
+        let region = crate::index::region::Region::map_file(&self.file, HEADER_LEN, bytes, room)?;
+        #[cfg(not(unix))]
+        let region = {
+            let mut r = crate::index::region::Region::with_capacity_hint(bytes + room);
+            r.resize(bytes);
+            r.as_bytes_mut()[..bytes].copy_from_slice(&self.map[HEADER_LEN..HEADER_LEN + bytes]);
+            r
+        };
+        Ok(Some(crate::index::Rows::from_region(region)))
     }
 }
 
@@ -342,17 +438,34 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
-        /// Rows come back bit for bit, aligned, padding zero, for any shape.
+        /// Rows come back bit for bit, aligned, padding zero, for any shape, in both
+        /// versions; a version-2 file maps as a row buffer holding the same rows.
         #[test]
-        fn rows_round_trip(dim in 1usize..70, count in 0usize..40, seed in any::<u64>()) {
+        fn rows_round_trip(
+            dim in 1usize..70,
+            count in 0usize..40,
+            seed in any::<u64>(),
+            version in 1u32..=2,
+        ) {
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("v.bin");
             let data = rows(count, dim, seed);
-            write(&OsIo, &p, dim, &data).unwrap();
+            write_version(&OsIo, &p, version, dim, count, |i| data.get(i * dim..(i + 1) * dim))
+                .unwrap();
             let f = VectorFile::open(&p).unwrap();
             prop_assert_eq!((f.dim(), f.len()), (dim, count));
-            prop_assert_eq!(f.stride() % 16, 0);
+            prop_assert_eq!(f.stride() * 4, stride_bytes(version, dim));
+            prop_assert_eq!(f.layout() == Layout::Live, version == 1);
             prop_assert_eq!(f.padded_rows().as_ptr() as usize % 64, 0);
+            let mapped = f.slot_rows(4096).unwrap();
+            prop_assert_eq!(mapped.is_some(), version == 2);
+            if let Some(m) = mapped {
+                let floats = m.as_slice();
+                prop_assert!(floats.len() >= count * dim && floats.len() % 16 == 0);
+                prop_assert!(floats[..count * dim].iter().zip(&data)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()));
+                prop_assert!(floats[count * dim..].iter().all(|&x| x == 0.0));
+            }
             for i in 0..count {
                 let got = f.row(i).unwrap();
                 prop_assert!(got.iter().zip(&data[i * dim..(i + 1) * dim])
@@ -378,7 +491,7 @@ mod tests {
         drop(f);
         // A flipped bit in the last, short block is found by verify, named by rows.
         let mut bytes = std::fs::read(&p).unwrap();
-        let at = HEADER_LEN + (n - 1) * stride_bytes(3) + 5;
+        let at = HEADER_LEN + (n - 1) * stride_bytes(FORMAT_VERSION, 3) + 5;
         bytes[at] ^= 0x10;
         std::fs::write(&p, &bytes).unwrap();
         let f = VectorFile::open(&p).unwrap();
@@ -401,7 +514,7 @@ mod tests {
             ("extended", [&good[..], &[0u8]].concat()),
             (
                 "no trailer",
-                good[..HEADER_LEN + 10 * stride_bytes(5)].to_vec(),
+                good[..HEADER_LEN + 10 * stride_bytes(FORMAT_VERSION, 5)].to_vec(),
             ),
         ];
         for at in [

@@ -106,6 +106,7 @@
 //! query exactly as before.
 
 mod build;
+mod codes_file;
 mod graph;
 mod persist;
 mod quant;
@@ -585,6 +586,11 @@ impl VectorIndex for HnswIndex {
         self.is_live(slot).then(|| self.row(slot))
     }
 
+    fn slot_row(&self, slot: u32) -> Option<&[f32]> {
+        let s = slot as usize;
+        self.data().get(s * self.dim..(s + 1) * self.dim)
+    }
+
     fn search(
         &self,
         q: &[f32],
@@ -619,6 +625,10 @@ impl VectorIndex for HnswIndex {
 
     fn memory_bytes(&self) -> usize {
         self.memory_parts().iter().map(|p| p.1).sum()
+    }
+
+    fn mapped_bytes(&self) -> usize {
+        self.rows.mapped_bytes() + self.codes.as_ref().map_or(0, quant::Codes::mapped_bytes)
     }
 
     fn memory_parts(&self) -> Vec<(&'static str, usize)> {

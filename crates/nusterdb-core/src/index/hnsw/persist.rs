@@ -33,11 +33,13 @@
 //! database then rebuilds the graph from RocksDB).
 
 use std::io::{self, Write};
+use std::path::Path;
 use std::sync::atomic::AtomicU32;
 
 use super::graph::{Graph, NO_BLOCK};
 use super::{HnswIndex, EMPTY, LIVE, NO_ENTRY, PENDING, TOMBSTONE};
 use crate::config::HnswConfig;
+use crate::index::Rows;
 use crate::metric::DistanceMetric;
 use crate::rng::SplitMix64;
 use crate::storage::fileio::CrcWriter;
@@ -84,7 +86,7 @@ pub struct GraphImage {
 }
 
 /// Writes `values` as little-endian bytes, in chunks.
-fn put_all<T: Copy, const B: usize>(
+pub(super) fn put_all<T: Copy, const B: usize>(
     w: &mut dyn Write,
     values: impl Iterator<Item = T>,
     to_le: impl Fn(T) -> [u8; B],
@@ -107,6 +109,12 @@ fn load_words(words: &[AtomicU32]) -> impl Iterator<Item = u32> + '_ {
 }
 
 impl HnswIndex {
+    /// The slots a graph file for an id map spanning `extent` slots covers:
+    /// `max(extent, end)`.
+    pub fn graph_slots(&self, extent: usize) -> usize {
+        extent.max(self.end)
+    }
+
     /// Writes the graph file (see the module docs). `id_of(slot)` is the external id
     /// of each live slot; `extent` the number of slots the caller's id map spans (the
     /// file covers `max(extent, end)` slots).
@@ -119,7 +127,7 @@ impl HnswIndex {
         id_of: &dyn Fn(u32) -> Option<u64>,
         extent: usize,
     ) -> io::Result<()> {
-        let n = extent.max(self.end);
+        let n = self.graph_slots(extent);
         let mut ids = Vec::with_capacity(n);
         for s in 0..n as u32 {
             if self.is_live(s) {
@@ -224,6 +232,35 @@ impl HnswIndex {
         dim: usize,
         metric: DistanceMetric,
         cfg: &HnswConfig,
+    ) -> Result<GraphImage, String> {
+        Self::read_graph_with(bytes, dim, metric, cfg, None)
+    }
+
+    /// [`HnswIndex::read_graph`] over the rows of a seal's slot-ordered vector file
+    /// (`rows`, at least as many slots as the graph) and its codes file (`codes`; needed
+    /// when the index keeps codes): nothing is copied or re-coded, and every live row
+    /// is in place at once (no [`HnswIndex::restore_row`]).
+    ///
+    /// # Errors
+    /// As `read_graph`; rows too short for the graph; a missing, damaged or
+    /// mismatched codes file.
+    pub(crate) fn read_sealed_graph(
+        bytes: &[u8],
+        dim: usize,
+        metric: DistanceMetric,
+        cfg: &HnswConfig,
+        rows: Rows,
+        codes: Option<&Path>,
+    ) -> Result<GraphImage, String> {
+        Self::read_graph_with(bytes, dim, metric, cfg, Some((rows, codes)))
+    }
+
+    fn read_graph_with(
+        bytes: &[u8],
+        dim: usize,
+        metric: DistanceMetric,
+        cfg: &HnswConfig,
+        sealed: Option<(Rows, Option<&Path>)>,
     ) -> Result<GraphImage, String> {
         if bytes.len() < HEADER_BYTES + 4 {
             return Err(format!("graph file too short ({} bytes)", bytes.len()));
@@ -374,6 +411,23 @@ impl HnswIndex {
 
         let mut index = want;
         index.ef_search = cfg.ef_search.filter(|&e| e > 0);
+        let mut preloaded = false;
+        if let Some((rows, codes)) = sealed {
+            if rows.as_slice().len() < n * dim {
+                return Err(format!(
+                    "the vector file holds {} floats, the graph needs {n} rows of {dim}",
+                    rows.as_slice().len()
+                ));
+            }
+            index.rows = rows;
+            if index.codes.is_some() {
+                let path = codes.ok_or("the seal has no codes file")?;
+                let sealed = index.read_codes(path, n)?;
+                index.codes = Some(sealed.codes);
+                index.inv_norm = sealed.inv_norm;
+            }
+            preloaded = true;
+        }
         index.ensure_slot(n.saturating_sub(1));
         index.graph = Graph::from_parts(m, m0, links0, upper, upper_off, levels, index.cap);
         index.state[..n].copy_from_slice(&states);
@@ -397,7 +451,11 @@ impl HnswIndex {
                 return Err("graph file centre is not finite".into());
             }
             if let Some(c) = &mut index.codes {
-                c.set_centre(center, centred_at);
+                if !preloaded {
+                    c.set_centre(center, centred_at);
+                } else if c.centre() != (&center[..], centred_at) {
+                    return Err("the codes file was coded against another centre".into());
+                }
             }
         }
         let mut row = vec![0f32; dim];

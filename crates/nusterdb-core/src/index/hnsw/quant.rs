@@ -41,20 +41,32 @@
 
 use super::{HnswIndex, Kind};
 use crate::distance::kernels;
+use crate::index::region::Region;
 
 /// The codes of every slot.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(super) struct Codes {
-    dim: usize,
-    bytes: Vec<u8>,
+    pub(super) dim: usize,
+    /// `dim` bytes per slot: on the heap, or mapped from a seal's codes file.
+    pub(super) bytes: Region,
     /// Per slot: `[a, b, Σc, b²·Σc²]`.
-    affine: Vec<[f32; 4]>,
+    pub(super) affine: Vec<[f32; 4]>,
     /// The centre `μ` rows are coded relative to (zeros until the first row).
-    center: Vec<f32>,
+    pub(super) center: Vec<f32>,
     /// How many rows were coded when `center` was last computed (0: never).
-    centred_at: u64,
+    pub(super) centred_at: u64,
     /// The sums of a centre being computed.
-    sum: Vec<f64>,
+    pub(super) sum: Vec<f64>,
+}
+
+impl std::fmt::Debug for Codes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Codes")
+            .field("dim", &self.dim)
+            .field("slots", &self.affine.len())
+            .field("centred_at", &self.centred_at)
+            .finish()
+    }
 }
 
 impl Codes {
@@ -68,7 +80,7 @@ impl Codes {
 
     /// Room for `cap` slots.
     pub(super) fn grow(&mut self, cap: usize) {
-        self.bytes.resize(cap * self.dim, 0);
+        self.bytes.resize(cap * self.dim);
         self.affine.resize(cap, [0.0; 4]);
     }
 
@@ -120,7 +132,7 @@ impl Codes {
     /// Encodes `row` as the codes of `slot` (which fits).
     pub(super) fn encode(&mut self, slot: u32, row: &[f32]) {
         let s = slot as usize;
-        let out = &mut self.bytes[s * self.dim..(s + 1) * self.dim];
+        let out = &mut self.bytes.as_bytes_mut()[s * self.dim..(s + 1) * self.dim];
         let (a, b, sum, sum2) = encode_row(row, &self.center, out);
         let x2 = f64::from(b) * f64::from(b) * sum2 as f64;
         self.affine[s] = [a, b, sum as f32, x2 as f32];
@@ -131,17 +143,27 @@ impl Codes {
     fn code(&self, slot: u32) -> &[u8] {
         let s = slot as usize;
         self.bytes
+            .as_bytes()
             .get(s * self.dim..(s + 1) * self.dim)
             .unwrap_or_default()
     }
 
     #[inline(always)]
     fn code_ptr(&self, slot: u32) -> *const u8 {
-        self.bytes.as_ptr().wrapping_add(slot as usize * self.dim)
+        self.bytes
+            .as_bytes()
+            .as_ptr()
+            .wrapping_add(slot as usize * self.dim)
     }
 
+    /// Heap bytes (the mapped code bytes apart: [`Codes::mapped_bytes`]).
     pub(super) fn memory_bytes(&self) -> usize {
-        self.bytes.capacity() + self.affine.capacity() * 16 + self.center.capacity() * 4
+        self.bytes.heap_bytes() + self.affine.capacity() * 16 + self.center.capacity() * 4
+    }
+
+    /// Code bytes mapped from a seal's codes file.
+    pub(super) fn mapped_bytes(&self) -> usize {
+        self.bytes.mapped_bytes()
     }
 }
 

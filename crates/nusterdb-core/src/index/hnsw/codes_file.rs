@@ -1,0 +1,270 @@
+//! The codes file of a seal (`segment-<id>.codes`): what an open would otherwise
+//! recompute from every row — the 8-bit codes (`quant.rs`), their per-slot terms, the
+//! centre they are coded against and, for cosine and angular, the rows' inverse norms.
+//! With it and the slot-ordered vector file, an open of an HNSW index touches no row:
+//! the code bytes are mapped in place (`index::region`) like the rows.
+//!
+//! # Format (version 1, little-endian)
+//! ```text
+//! header    64 B  magic "NDBCODE\0", version u32, dim u32, slots u64, centred_at u64,
+//!                 flags u32 (bit 0: inverse norms present), block_slots u32,
+//!                 20 reserved zero bytes, CRC-32 of the 60 bytes before it
+//! centre    dim f32
+//! terms     slots × [a, b, Σc, b²Σc²] f32
+//! inv_norm  slots f32 (flag bit 0)
+//! CRC-32 of centre, terms and inverse norms
+//! padding   zeros to a multiple of 64 bytes
+//! codes     slots × dim bytes (slot s at codes + s·dim)
+//! trailer   one CRC-32 per block of block_slots slots' codes, the CRC-32 of those,
+//!           magic "NDBCEND\0"
+//! ```
+//! Every checksum is verified when the file is read (the code blocks in parallel): the
+//! file is about a quarter of the vector file's size, and damaged codes would send a
+//! search down the wrong paths.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::Path;
+
+use memmap2::Mmap;
+use rayon::prelude::*;
+
+use super::persist::put_all;
+use super::quant::Codes;
+use super::{HnswIndex, Kind};
+use crate::index::region::Region;
+use crate::storage::fileio::CrcWriter;
+
+/// First bytes of a codes file.
+pub const MAGIC: [u8; 8] = *b"NDBCODE\0";
+/// Last bytes of a codes file.
+pub const END_MAGIC: [u8; 8] = *b"NDBCEND\0";
+/// The format this build writes and reads.
+pub const VERSION: u32 = 1;
+const HEADER_LEN: usize = 64;
+/// Slots per checksummed block of codes (4,096 slots of 384 dims: 1.5 MiB).
+const BLOCK_SLOTS: usize = 4096;
+const FLAG_INV_NORM: u32 = 1;
+
+/// What a codes file holds, ready to be put into an index.
+pub(super) struct SealedCodes {
+    pub(super) codes: Codes,
+    /// Per slot 1/‖x‖ (cosine and angular), else empty.
+    pub(super) inv_norm: Vec<f32>,
+}
+
+impl HnswIndex {
+    /// Whether this index keeps codes (and a seal writes a codes file for it).
+    pub fn has_codes(&self) -> bool {
+        self.codes.is_some()
+    }
+
+    /// Writes the codes file for slots `0..slots` (the graph file's slot count; slots
+    /// past the index's arrays are written as zeros). Nothing for an index without codes.
+    ///
+    /// # Errors
+    /// I/O errors from `out`.
+    pub fn write_codes(&self, out: &mut dyn Write, slots: usize) -> io::Result<()> {
+        let Some(c) = &self.codes else {
+            return Ok(());
+        };
+        let dim = self.dim;
+        let cos = self.space.kind == Kind::Cos;
+        let mut h = [0u8; HEADER_LEN];
+        h[0..8].copy_from_slice(&MAGIC);
+        h[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        // dim ≤ 65,536 (the config's range).
+        h[12..16].copy_from_slice(&(dim as u32).to_le_bytes());
+        h[16..24].copy_from_slice(&(slots as u64).to_le_bytes());
+        h[24..32].copy_from_slice(&c.centred_at.to_le_bytes());
+        let flags = if cos { FLAG_INV_NORM } else { 0 };
+        h[32..36].copy_from_slice(&flags.to_le_bytes());
+        h[36..40].copy_from_slice(&(BLOCK_SLOTS as u32).to_le_bytes());
+        let crc = crc32fast::hash(&h[..60]);
+        h[60..64].copy_from_slice(&crc.to_le_bytes());
+        out.write_all(&h)?;
+
+        let mut w = CrcWriter::new(&mut *out);
+        put_all(&mut w, c.center.iter().copied(), f32::to_le_bytes)?;
+        put_all(
+            &mut w,
+            (0..slots).flat_map(|s| c.affine.get(s).copied().unwrap_or([0.0; 4])),
+            f32::to_le_bytes,
+        )?;
+        if cos {
+            put_all(
+                &mut w,
+                (0..slots).map(|s| self.inv_norm.get(s).copied().unwrap_or(0.0)),
+                f32::to_le_bytes,
+            )?;
+        }
+        let (crc, out) = w.finish();
+        out.write_all(&crc.to_le_bytes())?;
+        let written = HEADER_LEN + 4 * (dim + 4 * slots + if cos { slots } else { 0 }) + 4;
+        out.write_all(&vec![0u8; written.next_multiple_of(64) - written])?;
+
+        let bytes = c.bytes.as_bytes();
+        let mut crcs = Vec::with_capacity(slots.div_ceil(BLOCK_SLOTS) * 4 + 12);
+        let zeros = vec![0u8; BLOCK_SLOTS * dim];
+        for start in (0..slots).step_by(BLOCK_SLOTS) {
+            let end = (start + BLOCK_SLOTS).min(slots);
+            let have = bytes.len().min(end * dim).max(start * dim);
+            let (held, missing) = (&bytes[start * dim..have], end * dim - have);
+            out.write_all(held)?;
+            out.write_all(&zeros[..missing])?;
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(held);
+            crc.update(&zeros[..missing]);
+            crcs.extend_from_slice(&crc.finalize().to_le_bytes());
+        }
+        let all = crc32fast::hash(&crcs);
+        crcs.extend_from_slice(&all.to_le_bytes());
+        crcs.extend_from_slice(&END_MAGIC);
+        out.write_all(&crcs)
+    }
+
+    /// Checks the codes file at `path` as an open reads it (every checksum, the shape of
+    /// this index, `slots` slots).
+    ///
+    /// # Errors
+    /// What is wrong, as a message naming the file.
+    pub fn check_codes_file(&self, path: &Path, slots: usize) -> std::result::Result<(), String> {
+        self.read_codes(path, slots).map(drop)
+    }
+
+    /// Reads the codes file at `path` written for `slots` slots of this index's shape
+    /// (checked: dim, slots, the inverse norms cosine needs, every checksum), the code
+    /// bytes mapped in place with room to grow.
+    pub(super) fn read_codes(
+        &self,
+        path: &Path,
+        slots: usize,
+    ) -> std::result::Result<SealedCodes, String> {
+        let shown = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+        let file = File::open(path).map_err(|e| shown(&e))?;
+        // SAFETY: the file is NusterDB's own, written once and never modified in
+        // place; the mapping is dropped before this function returns.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| shown(&e))?;
+        let b = &map[..];
+        let bad = |what: &str| shown(&format!("codes file {what}"));
+        if b.len() < HEADER_LEN + 16 || b[..8] != MAGIC {
+            return Err(bad("is not a codes file (bad magic or too short)"));
+        }
+        if crc32fast::hash(&b[..60]) != u32_at(b, 60) {
+            return Err(bad("header checksum mismatch"));
+        }
+        let version = u32_at(b, 8);
+        if version != VERSION {
+            return Err(bad(&format!("format {version} not supported")));
+        }
+        let dim = u32_at(b, 12) as usize;
+        let file_slots = u64_at(b, 16);
+        let centred_at = u64_at(b, 24);
+        let flags = u32_at(b, 32);
+        let block = u32_at(b, 36) as usize;
+        let cos = self.space.kind == Kind::Cos;
+        if dim != self.dim
+            || file_slots != slots as u64
+            || block == 0
+            || flags != if cos { FLAG_INV_NORM } else { 0 }
+        {
+            return Err(bad(&format!(
+                "made for another index (dim {dim}, {file_slots} slots, flags {flags})"
+            )));
+        }
+        let terms_end = HEADER_LEN + 4 * (dim + 4 * slots + if cos { slots } else { 0 });
+        let codes_at = (terms_end + 4).next_multiple_of(64);
+        let blocks = slots.div_ceil(block);
+        let expected = codes_at + slots * dim + 4 * blocks + 12;
+        if b.len() != expected {
+            return Err(bad(&format!(
+                "is {} bytes, its header says {expected} (truncated or extended)",
+                b.len()
+            )));
+        }
+        if crc32fast::hash(&b[HEADER_LEN..terms_end]) != u32_at(b, terms_end)
+            || b[terms_end + 4..codes_at].iter().any(|&x| x != 0)
+        {
+            return Err(bad("centre or per-slot terms fail their checksum"));
+        }
+        let trailer = &b[b.len() - 12 - 4 * blocks..];
+        if trailer[4 * blocks + 4..] != END_MAGIC
+            || crc32fast::hash(&trailer[..4 * blocks]) != u32_at(trailer, 4 * blocks)
+        {
+            return Err(bad("trailer damaged"));
+        }
+        let damaged = b[codes_at..codes_at + slots * dim]
+            .par_chunks((block * dim).max(1))
+            .enumerate()
+            .find_first(|(k, chunk)| crc32fast::hash(chunk) != u32_at(trailer, 4 * k));
+        if let Some((k, _)) = damaged {
+            return Err(bad(&format!(
+                "codes of slots {}.. fail their checksum",
+                k * block
+            )));
+        }
+        let floats = |from: usize, n: usize| -> Vec<f32> {
+            b[from..from + 4 * n]
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        };
+        let center = floats(HEADER_LEN, dim);
+        let terms = floats(HEADER_LEN + 4 * dim, 4 * slots);
+        let inv_norm = if cos {
+            floats(HEADER_LEN + 4 * (dim + 4 * slots), slots)
+        } else {
+            Vec::new()
+        };
+        if !center.iter().all(|x| x.is_finite()) {
+            return Err(bad("centre is not finite"));
+        }
+        let affine = terms
+            .chunks_exact(4)
+            .map(|t| [t[0], t[1], t[2], t[3]])
+            .collect();
+        let room = (slots * dim).max(64 << 20);
+        let bytes = code_region(&file, &b[codes_at..codes_at + slots * dim], codes_at, room)
+            .map_err(|e| shown(&e))?;
+        Ok(SealedCodes {
+            codes: Codes {
+                dim,
+                bytes,
+                affine,
+                center,
+                centred_at,
+                ..Codes::default()
+            },
+            inv_norm,
+        })
+    }
+}
+
+/// The code bytes as a region: mapped in place on unix, a heap copy elsewhere.
+fn code_region(file: &File, bytes: &[u8], at: usize, room: usize) -> io::Result<Region> {
+    #[cfg(unix)]
+    {
+        let _ = bytes;
+        Region::map_file(file, at, bytes.len(), room)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, at);
+        let mut r = Region::with_capacity_hint(bytes.len() + room);
+        r.resize(bytes.len());
+        r.as_bytes_mut()[..bytes.len()].copy_from_slice(bytes);
+        Ok(r)
+    }
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}

@@ -1,0 +1,437 @@
+//! [`Region`]: a growable, zero-initialised, 64-byte-aligned byte buffer, held either
+//! on the heap or (unix) as a private copy-on-write mapping of part of a file.
+//!
+//! The mapped form is how an index opened from a seal holds its rows and codes without
+//! reading them: the segment file is mapped at the start of a larger reserved range of
+//! address space, so the buffer stays one contiguous slice that can grow in place
+//! (the kernels index it as `slot · stride`). Pages are read from the page cache on
+//! first touch, shared with every other mapping of the file (a second open, a
+//! snapshot's hard link, a follower); a write copies the one page it lands on
+//! (`MAP_PRIVATE`), so the file is never changed. Growth past the reservation moves
+//! the buffer to the heap (one copy).
+//!
+//! The file must not be truncated while mapped (a read past its end would be a
+//! `SIGBUS`): NusterDB writes segment files once and replaces them by new names, never
+//! in place; a removed file's pages stay valid while mapped.
+
+/// 64 bytes, 64-byte aligned: the unit heap buffers are allocated in.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Block([u8; 64]);
+
+use std::ptr::NonNull;
+
+const BLOCK: usize = 64;
+const _: () =
+    assert!(std::mem::size_of::<Block>() == BLOCK && std::mem::align_of::<Block>() == BLOCK);
+
+/// See the module docs.
+pub(crate) struct Region {
+    repr: Repr,
+    /// The buffer's first byte and length, cached from `repr` (updated by every change
+    /// of it) so that reads in the search loops take no branch.
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: `ptr` points into memory `repr` owns (a `Vec` or a mapping), accessed only
+// through `&self` (reads) and `&mut self` (writes), as for a `Vec`.
+unsafe impl Send for Region {}
+// SAFETY: as above; shared access only reads.
+unsafe impl Sync for Region {}
+
+enum Repr {
+    Heap(Vec<Block>),
+    #[cfg(unix)]
+    Mapped(mapped::Mapping),
+}
+
+impl Default for Region {
+    fn default() -> Self {
+        Self::from_repr(Repr::Heap(Vec::new()))
+    }
+}
+
+impl Clone for Region {
+    /// A heap copy (a clone owns its bytes).
+    fn clone(&self) -> Self {
+        match &self.repr {
+            Repr::Heap(v) => Self::from_repr(Repr::Heap(v.clone())),
+            #[cfg(unix)]
+            Repr::Mapped(m) => Self::heap_copy(m.bytes(), m.bytes().len()),
+        }
+    }
+}
+
+impl Region {
+    fn from_repr(mut repr: Repr) -> Self {
+        let (ptr, len) = Self::extent(&mut repr);
+        Self { repr, ptr, len }
+    }
+
+    fn extent(repr: &mut Repr) -> (NonNull<u8>, usize) {
+        let bytes = match repr {
+            Repr::Heap(v) => blocks_bytes_mut(v),
+            #[cfg(unix)]
+            Repr::Mapped(m) => m.bytes_mut(),
+        };
+        let len = bytes.len();
+        (
+            NonNull::new(bytes.as_mut_ptr()).unwrap_or(NonNull::<Block>::dangling().cast()),
+            len,
+        )
+    }
+
+    /// An empty heap buffer with room for `bytes` reserved when the allocator grants it
+    /// (a refusal only means growing later, never an abort).
+    pub(crate) fn with_capacity_hint(bytes: usize) -> Self {
+        let mut blocks = Vec::new();
+        let _ = blocks.try_reserve_exact(bytes.div_ceil(BLOCK));
+        Self::from_repr(Repr::Heap(blocks))
+    }
+
+    /// A heap buffer of `len` bytes (rounded up to 64) starting with `src`.
+    fn heap_copy(src: &[u8], len: usize) -> Self {
+        let mut blocks = vec![Block([0; BLOCK]); len.max(src.len()).div_ceil(BLOCK)];
+        blocks_bytes_mut(&mut blocks)[..src.len()].copy_from_slice(src);
+        Self::from_repr(Repr::Heap(blocks))
+    }
+
+    /// `len` bytes of `file` from byte `offset` (a multiple of 64), mapped privately
+    /// (see the module docs), with address space for `room` more bytes to grow into.
+    /// The bytes past `len` up to the next multiple of 64 read as zero.
+    ///
+    /// # Errors
+    /// A range outside the file, an `offset` not a multiple of 64, or a failed `mmap`.
+    #[cfg(unix)]
+    pub(crate) fn map_file(
+        file: &std::fs::File,
+        offset: usize,
+        len: usize,
+        room: usize,
+    ) -> std::io::Result<Self> {
+        Ok(Self::from_repr(Repr::Mapped(mapped::Mapping::new(
+            file, offset, len, room,
+        )?)))
+    }
+
+    /// Whether the hinted reservation was granted (`capacity ≥ bytes`).
+    pub(crate) fn reserved(&self, bytes: usize) -> bool {
+        match &self.repr {
+            Repr::Heap(v) => v.capacity() * BLOCK >= bytes,
+            #[cfg(unix)]
+            Repr::Mapped(m) => m.room() >= bytes,
+        }
+    }
+
+    /// Grows (with zeros) or shrinks to at least `bytes`; the new length (a whole
+    /// number of 64-byte blocks).
+    pub(crate) fn resize(&mut self, bytes: usize) -> usize {
+        let len = bytes.div_ceil(BLOCK) * BLOCK;
+        match &mut self.repr {
+            Repr::Heap(v) => v.resize(len / BLOCK, Block([0; BLOCK])),
+            #[cfg(unix)]
+            Repr::Mapped(m) => {
+                if !m.resize(len) {
+                    // Past the reserved address space: one copy to the heap.
+                    let copy = Self::heap_copy(m.bytes(), len);
+                    *self = copy;
+                    return len;
+                }
+            }
+        }
+        (self.ptr, self.len) = Self::extent(&mut self.repr);
+        len
+    }
+
+    /// Every byte of the buffer.
+    #[inline]
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        // SAFETY: `ptr`/`len` describe the bytes `repr` owns (refreshed by every
+        // change of `repr`); the shared borrow of `self` keeps them alive and unchanged.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// Every byte of the buffer, mutably (a write to a mapped page copies that page).
+    #[inline]
+    pub(crate) fn as_bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `as_bytes`; the exclusive borrow makes this the only access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// Heap bytes allocated (0 for a mapping: its pages belong to the page cache
+    /// until written).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match &self.repr {
+            Repr::Heap(v) => v.capacity() * BLOCK,
+            #[cfg(unix)]
+            Repr::Mapped(_) => 0,
+        }
+    }
+
+    /// Bytes mapped from a file (0 on the heap).
+    pub(crate) fn mapped_bytes(&self) -> usize {
+        match &self.repr {
+            Repr::Heap(_) => 0,
+            #[cfg(unix)]
+            Repr::Mapped(m) => m.bytes().len(),
+        }
+    }
+
+    /// Whether the buffer is a file mapping.
+    #[cfg(test)]
+    pub(crate) fn is_mapped(&self) -> bool {
+        self.mapped_bytes() > 0
+    }
+}
+
+fn blocks_bytes_mut(v: &mut [Block]) -> &mut [u8] {
+    // SAFETY: `Block` is `repr(C)` around `[u8; 64]` with no padding (checked by the
+    // const assertion above), so `v` is `64 · len` initialised contiguous bytes; the
+    // exclusive borrow makes this the only access.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), v.len() * BLOCK) }
+}
+
+#[cfg(unix)]
+mod mapped {
+    use std::io;
+    use std::os::fd::AsRawFd;
+    use std::ptr::NonNull;
+
+    /// A file mapped at the start of a reserved range (see the module docs).
+    pub(super) struct Mapping {
+        /// Start of the reservation (page aligned).
+        base: NonNull<u8>,
+        /// Bytes reserved from `base`.
+        reserve: usize,
+        /// Offset of the buffer's first byte from `base` (a multiple of 64).
+        start: usize,
+        /// Bytes of the buffer (a multiple of 64).
+        len: usize,
+        /// Offset from `base` past which no byte was ever exposed or mapped from the
+        /// file: those pages are still the reservation's zero pages, so growing over
+        /// them needs no zeroing (and touches no memory).
+        pristine: usize,
+    }
+
+    // SAFETY: the mapping is plain memory owned by this value; access goes through
+    // `&self` / `&mut self` as for a `Vec`.
+    unsafe impl Send for Mapping {}
+    // SAFETY: as above; shared access only reads.
+    unsafe impl Sync for Mapping {}
+
+    fn page_size() -> usize {
+        // SAFETY: sysconf has no preconditions.
+        let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(p).ok().filter(|&p| p > 0).unwrap_or(4096)
+    }
+
+    fn invalid(msg: String) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidInput, msg)
+    }
+
+    impl Mapping {
+        pub(super) fn new(
+            file: &std::fs::File,
+            offset: usize,
+            len: usize,
+            room: usize,
+        ) -> io::Result<Self> {
+            let file_len = usize::try_from(file.metadata()?.len())
+                .map_err(|_| invalid("file too large to map".into()))?;
+            let end = offset.checked_add(len).filter(|&e| e <= file_len);
+            if end.is_none() || !offset.is_multiple_of(super::BLOCK) {
+                return Err(invalid(format!(
+                    "cannot map {len} bytes at {offset} of a {file_len}-byte file"
+                )));
+            }
+            let page = page_size();
+            let file_map = file_len.div_ceil(page) * page;
+            let exposed = len.div_ceil(super::BLOCK) * super::BLOCK;
+            let reserve = (offset + exposed)
+                .checked_add(room)
+                .map(|r| r.div_ceil(page) * page)
+                .ok_or_else(|| invalid("mapping too large".into()))?
+                .max(file_map);
+            // SAFETY: a fresh anonymous mapping; no existing memory is affected.
+            let base = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    reserve,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                )
+            };
+            if base == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+            let Some(base) = NonNull::new(base.cast::<u8>()) else {
+                return Err(invalid("mmap returned null".into()));
+            };
+            let this = Self {
+                base,
+                reserve,
+                start: offset,
+                len: exposed,
+                pristine: file_map,
+            };
+            if file_map > 0 {
+                // SAFETY: `[base, base + file_map)` lies inside the reservation this
+                // value owns (`file_map ≤ reserve`), so MAP_FIXED replaces only our own
+                // pages; the file is mapped privately (never written through).
+                let at = unsafe {
+                    libc::mmap(
+                        base.as_ptr().cast(),
+                        file_map,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_PRIVATE | libc::MAP_FIXED,
+                        file.as_raw_fd(),
+                        0,
+                    )
+                };
+                if at == libc::MAP_FAILED {
+                    // `this` unmaps the reservation when dropped.
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            let mut this = this;
+            // The bytes between the file's rows and the next 64-byte boundary are
+            // whatever follows in the file: zero them (one page copied at most).
+            let tail = (offset + len).min(file_map)..(offset + exposed).min(file_map);
+            if !tail.is_empty() {
+                this.raw_mut()[tail].fill(0);
+            }
+            Ok(this)
+        }
+
+        /// The whole reservation.
+        fn raw_mut(&mut self) -> &mut [u8] {
+            // SAFETY: `base` points at `reserve` bytes mapped readable and writable for
+            // as long as `self` lives; `&mut self` makes this the only access.
+            unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr(), self.reserve) }
+        }
+
+        pub(super) fn bytes(&self) -> &[u8] {
+            // SAFETY: `[start, start + len)` is inside the reservation (kept by
+            // `new` and `resize`), mapped and readable while `self` lives.
+            unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(self.start), self.len) }
+        }
+
+        pub(super) fn bytes_mut(&mut self) -> &mut [u8] {
+            let (start, len) = (self.start, self.len);
+            &mut self.raw_mut()[start..start + len]
+        }
+
+        /// Bytes the buffer can grow to in place.
+        pub(super) fn room(&self) -> usize {
+            self.reserve - self.start
+        }
+
+        /// Sets the length to `len` (a multiple of 64) in place, zeroing what is newly
+        /// exposed; `false` when `len` does not fit the reservation.
+        pub(super) fn resize(&mut self, len: usize) -> bool {
+            if len > self.room() {
+                return false;
+            }
+            let (old, new) = (self.start + self.len, self.start + len);
+            if new > old {
+                let dirty_end = new.min(self.pristine.max(old));
+                self.raw_mut()[old..dirty_end].fill(0);
+                self.pristine = self.pristine.max(new);
+            }
+            self.len = len;
+            true
+        }
+    }
+
+    impl Drop for Mapping {
+        fn drop(&mut self) {
+            // SAFETY: the reservation was mapped by `new` and is unmapped once, here;
+            // no borrow of it outlives `self`.
+            unsafe {
+                libc::munmap(self.base.as_ptr().cast(), self.reserve);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn heap_regions_are_aligned_zeroed_and_keep_their_bytes_when_grown() {
+        let mut r = Region::with_capacity_hint(160);
+        assert!(r.reserved(160));
+        assert_eq!(r.resize(80), 128);
+        assert_eq!(r.as_bytes().as_ptr() as usize % 64, 0);
+        assert!(r.as_bytes().iter().all(|&x| x == 0));
+        r.as_bytes_mut()[79] = 7;
+        assert_eq!(r.resize(4000), 4032);
+        assert_eq!(r.as_bytes()[79], 7);
+        assert!(r.heap_bytes() >= 4032);
+        assert!(!r.is_mapped());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_mapped_region_reads_the_file_copies_on_write_and_grows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let content: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(&content)
+            .unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        // 1,000 bytes from 128: exposed as 1,024, the last 24 zeroed (not the file's).
+        let mut r = Region::map_file(&file, 128, 1000, 8192).unwrap();
+        assert!(r.is_mapped());
+        assert_eq!(r.as_bytes().len(), 1024);
+        assert_eq!(r.as_bytes().as_ptr() as usize % 64, 0);
+        assert_eq!(&r.as_bytes()[..1000], &content[128..1128]);
+        assert!(r.as_bytes()[1000..].iter().all(|&x| x == 0));
+        r.as_bytes_mut()[5] = 0xEE;
+        // Grown in place over the rest of the file's pages and the reservation: the
+        // file's later bytes never show through.
+        let len = r.resize(9000);
+        assert!(r.is_mapped());
+        assert_eq!(len, 9024);
+        assert_eq!(r.as_bytes()[5], 0xEE);
+        assert_eq!(&r.as_bytes()[6..1000], &content[134..1128]);
+        assert!(r.as_bytes()[1000..].iter().all(|&x| x == 0));
+        // Shrunk, written, grown again: the written bytes past the new end are zeroed.
+        r.resize(2048);
+        r.as_bytes_mut()[2047] = 1;
+        r.resize(1024);
+        r.resize(4096);
+        assert!(r.as_bytes()[1024..].iter().all(|&x| x == 0));
+        // The file is unchanged.
+        assert_eq!(std::fs::read(&path).unwrap(), content);
+        // Past the reservation: moved to the heap with its bytes.
+        let copy = r.clone();
+        r.resize(1 << 20);
+        assert!(!r.is_mapped());
+        assert_eq!(r.as_bytes()[5], 0xEE);
+        assert_eq!(&r.as_bytes()[..4096], copy.as_bytes());
+        assert!(r.as_bytes()[4096..].iter().all(|&x| x == 0));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn ranges_outside_the_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, [1u8; 100]).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        assert!(Region::map_file(&file, 64, 37, 0).is_err());
+        assert!(Region::map_file(&file, 3, 10, 0).is_err());
+        let r = Region::map_file(&file, 64, 36, 0).unwrap();
+        assert_eq!(r.as_bytes().len(), 64);
+        assert_eq!(&r.as_bytes()[..36], &[1u8; 36]);
+    }
+}
