@@ -20,7 +20,7 @@ use crate::filter::PayloadIndex;
 use crate::id_map::{IdMap, Reservation};
 use crate::ids::IdType;
 use crate::ids::{Names, MAX_STR_ID_BYTES};
-use crate::index::hnsw::{HnswIndex, NO_ID};
+use crate::index::hnsw::{GraphImage, HnswIndex, NO_ID};
 use crate::index::VectorIndex;
 use crate::metadata::Metadata;
 use crate::progress::{in_pieces, Observer, Phase};
@@ -403,6 +403,35 @@ pub(super) fn load_sealed(
 
 type SealedParts = (IdMap, Option<Names>, PayloadIndex, Box<dyn VectorIndex>);
 
+/// The seal's graph over the rows of its vector file: mapped in place with its codes
+/// (a slot-ordered file), or with the live rows still to be restored (a live-rows file).
+fn read_graph(
+    files: &SealFiles,
+    config: &DatabaseConfig,
+    vf: &VectorFile,
+) -> std::result::Result<GraphImage, String> {
+    let shown = |p: &Path, e: &dyn std::fmt::Display| format!("{}: {e}", p.display());
+    let file = std::fs::File::open(&files.graph).map_err(|e| shown(&files.graph, &e))?;
+    // SAFETY: the file is NusterDB's own, written once and never modified in place; the
+    // mapping is dropped when this function returns.
+    let bytes = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| shown(&files.graph, &e))?;
+    // Address space to grow into in place: as much again (at least 64 MiB).
+    let room = (vf.len() * config.dim * 4).max(64 << 20);
+    let rows = vf.slot_rows(room).map_err(|e| shown(&files.vectors, &e))?;
+    match rows {
+        Some(rows) => HnswIndex::read_sealed_graph(
+            &bytes,
+            config.dim,
+            config.distance_metric,
+            &config.hnsw,
+            rows,
+            Some(&files.codes),
+        ),
+        None => HnswIndex::read_graph(&bytes, config.dim, config.distance_metric, &config.hnsw),
+    }
+    .map_err(|d| shown(&files.graph, &d))
+}
+
 /// The maps and the index as the seal's files hold them, every cross-check passed.
 fn read_files(
     io: &dyn FileIo,
@@ -411,7 +440,23 @@ fn read_files(
     seal: Seal,
 ) -> std::result::Result<SealedParts, String> {
     let shown = |p: &Path, e: &dyn std::fmt::Display| format!("{}: {e}", p.display());
-    let m = maps::read(io, &files.maps).map_err(|e| shown(&files.maps, &e))?;
+    let vf = VectorFile::open(&files.vectors).map_err(|e| shown(&files.vectors, &e))?;
+    // The three reads are independent: the maps (their hash map of ids), the rows'
+    // block checksums (a damaged row must never be answered from; read through the
+    // file's own mapping, dropped afterwards, so the index's mapping stays untouched)
+    // and the graph with its codes run side by side.
+    let hnsw = config.index_type == crate::config::IndexType::Hnsw;
+    let ((m, verified), graph) = rayon::join(
+        || {
+            rayon::join(
+                || maps::read(io, &files.maps).map_err(|e| shown(&files.maps, &e)),
+                || vf.verify().map_err(|e| shown(&files.vectors, &e)),
+            )
+        },
+        || hnsw.then(|| read_graph(files, config, &vf)),
+    );
+    let m = m?;
+    verified?;
     if m.tag.db_id != seal.id || m.tag.log_position != seal.position {
         return Err(format!(
             "{}: made for another seal ({:?})",
@@ -425,7 +470,6 @@ fn read_files(
             files.maps.display()
         ));
     }
-    let vf = VectorFile::open(&files.vectors).map_err(|e| shown(&files.vectors, &e))?;
     let extent = m.ids.slot_extent();
     let live = live_slots(&m.ids);
     // Row `i` of the file is slot `i` (version 2) or the `i`-th live slot (version 1).
@@ -445,13 +489,9 @@ fn read_files(
             config.dim
         ));
     }
-    // A damaged row must never be answered from: every block checksum is checked
-    // (in parallel, through a mapping dropped afterwards, so the index's own mapping
-    // of the rows stays untouched).
-    vf.verify().map_err(|e| shown(&files.vectors, &e))?;
     let row_of = |i: usize, s: u32| vf.row(if by_slot { s as usize } else { i }).unwrap_or(&[]);
-    let index: Box<dyn VectorIndex> = match config.index_type {
-        crate::config::IndexType::Flat => {
+    let index: Box<dyn VectorIndex> = match graph {
+        None => {
             let items: Vec<(u32, &[f32])> = live
                 .iter()
                 .enumerate()
@@ -461,26 +501,8 @@ fn read_files(
             index.insert_many(&items);
             index
         }
-        crate::config::IndexType::Hnsw => {
-            let bytes = io.read(&files.graph).map_err(|e| shown(&files.graph, &e))?;
-            // Address space to grow into in place: as much again (at least 64 MiB).
-            let room = (vf.len() * config.dim * 4).max(64 << 20);
-            let rows = vf.slot_rows(room).map_err(|e| shown(&files.vectors, &e))?;
-            let image = match rows {
-                Some(rows) => HnswIndex::read_sealed_graph(
-                    &bytes,
-                    config.dim,
-                    config.distance_metric,
-                    &config.hnsw,
-                    rows,
-                    Some(&files.codes),
-                ),
-                None => {
-                    HnswIndex::read_graph(&bytes, config.dim, config.distance_metric, &config.hnsw)
-                }
-            }
-            .map_err(|d| shown(&files.graph, &d))?;
-            drop(bytes);
+        Some(image) => {
+            let image = image?;
             let mut index = image.index;
             let slots = image.ids.len().max(extent);
             for s in 0..slots as u32 {

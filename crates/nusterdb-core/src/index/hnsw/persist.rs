@@ -428,8 +428,10 @@ impl HnswIndex {
             }
             preloaded = true;
         }
+        // The graph first, so that growing the other arrays to `n` slots does not
+        // allocate (and zero) a graph of `n` slots only to drop it.
+        index.graph = Graph::from_parts(m, m0, links0, upper, upper_off, levels, n);
         index.ensure_slot(n.saturating_sub(1));
-        index.graph = Graph::from_parts(m, m0, links0, upper, upper_off, levels, index.cap);
         index.state[..n].copy_from_slice(&states);
         index.live = live as usize;
         index.tombstones = tombstones as usize;
