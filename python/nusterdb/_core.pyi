@@ -406,6 +406,11 @@ class DatabaseStats:
         (filter indexes), and the storage engine's "memtables", "block_cache" and
         "table_readers"."""
     @property
+    def mapped_bytes(self) -> int:
+        """Bytes of seal files mapped in place of heap memory (HNSW rows and codes after
+        an open from a seal), not in memory_bytes: the page cache holds them, shared
+        with other handles and reclaimable; RSS counts the pages a process touched."""
+    @property
     def disk_bytes(self) -> int: ...
     @property
     def engine_statistics(self) -> Optional[str]:

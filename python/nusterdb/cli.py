@@ -193,6 +193,7 @@ def cmd_info(args: argparse.Namespace, out: IO[str]) -> int:
             "metadata_keys": list(stats.metadata_keys),
             "disk_bytes": stats.disk_bytes,
             "memory_bytes": stats.memory_bytes,
+            "mapped_bytes": stats.mapped_bytes,
             "index": graph,
             "load": load,
             "segment_files": {p.name: p.stat().st_size for p in segment_files},
@@ -215,7 +216,10 @@ def cmd_info(args: argparse.Namespace, out: IO[str]) -> int:
     keys = ", ".join(doc["metadata_keys"]) or "(none)"
     out.write(f"metadata:    {keys}\n")
     out.write(f"disk:        {_human_bytes(doc['disk_bytes'])} ({doc['disk_bytes']} bytes)\n")
-    out.write(f"memory:      {_human_bytes(doc['memory_bytes'])}\n")
+    out.write(
+        f"memory:      {_human_bytes(doc['memory_bytes'])} "
+        f"(+ {_human_bytes(doc['mapped_bytes'])} of segment files mapped)\n"
+    )
     index = doc["index"]
     state = index["state"]
     detail = {

@@ -369,7 +369,10 @@ def test_info_reports_config_counts_and_index_state(
     assert doc["index"]["state"] == "loaded"
     assert doc["index"]["reused"] == 40
     assert doc["load"] == {"source": "segments", "replayed": 0}
-    assert sorted(Path(n).suffix for n in doc["segment_files"]) == [".graph", ".maps", ".vectors"]
+    suffixes = sorted(Path(n).suffix for n in doc["segment_files"])
+    assert suffixes == [".codes", ".graph", ".maps", ".vectors"]
+    assert doc["mapped_bytes"] > 0
+    assert doc["memory_bytes"] > 0
     assert doc["disk_bytes"] > 0
     code, out, _ = run(capsys, "info", str(tmp_path / "db"))
     assert code == 0

@@ -50,7 +50,7 @@ from test_crash import kill_after
 WORKER = str(Path(__file__).resolve().with_name("seal_worker.py"))
 DATA = Path(__file__).resolve().parents[1] / "data"
 CYCLES = env_int("NUSTERDB_SEAL_CRASH_CYCLES", 10)
-SEGMENT = re.compile(r"^segment-([0-9a-f]+)\.(vectors|maps|graph)$")
+SEGMENT = re.compile(r"^segment-([0-9a-f]+)\.(vectors|maps|graph|codes)$")
 
 #: (index type, id type) of the two variants: HNSW with string ids and documents, flat
 #: with int ids.
@@ -76,14 +76,15 @@ def segment_files(path: Path) -> List[str]:
 
 
 def one_seal_files(path: Path, kind: str) -> str:
-    """Asserts ``path`` holds exactly one seal's files (two on a flat database, three on
-    HNSW) and nothing else named ``segment-*``; returns the seal id."""
+    """Asserts ``path`` holds exactly one seal's files (two on a flat database, four on
+    HNSW with the default euclidean metric) and nothing else named ``segment-*``; returns
+    the seal id."""
     names = segment_files(path)
     matched = [SEGMENT.match(n) for n in names]
     assert all(matched), f"unexpected segment files: {names}"
     seal_ids = {m.group(1) for m in matched if m}
     assert len(seal_ids) == 1, f"files of {len(seal_ids)} seals: {names}"
-    want = {"vectors", "maps", "graph"} if kind == "hnsw" else {"vectors", "maps"}
+    want = {"vectors", "maps", "graph", "codes"} if kind == "hnsw" else {"vectors", "maps"}
     assert {m.group(2) for m in matched if m} == want, names
     return seal_ids.pop()
 
@@ -211,7 +212,7 @@ def test_kill_9_during_seals_loses_nothing_and_keeps_one_seal(
         try:
             seal_id = one_seal_files(path, kind) if sealed or cycle > 0 else None
             if seal_id is None:
-                assert len(segment_files(path)) <= 3, segment_files(path)
+                assert len(segment_files(path)) <= 4, segment_files(path)
             source = db.load_source()
             sources[source["source"]] = sources.get(source["source"], 0) + 1
             if sealed or cycle > 0:

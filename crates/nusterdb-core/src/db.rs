@@ -124,6 +124,11 @@ pub struct Stats {
     /// (the filter indexes), and the storage engine's `memtables`, `block_cache` and
     /// `table_readers` (index and filter blocks).
     pub memory_by_part: Vec<(&'static str, u64)>,
+    /// Bytes of seal files the index maps in place of heap memory (HNSW rows and
+    /// codes after an open from a seal), not in `memory_bytes`: the page cache holds
+    /// them, shared with every other handle of the files and reclaimable while clean;
+    /// a process's RSS counts the pages it has touched.
+    pub mapped_bytes: u64,
     /// Bytes of the database directory on disk (0 in memory).
     pub disk_bytes: u64,
     /// RocksDB's statistics dump, when statistics are enabled.

@@ -591,3 +591,171 @@ fn a_followers_refresh_replays_the_log_and_reloads_when_it_must() {
         check(&f, &model, &format!("{what} after a clear"));
     }
 }
+
+/// The `k` nearest of `rows` to `q` under `metric`, by brute force.
+fn brute_force(
+    metric: DistanceMetric,
+    rows: &BTreeMap<u64, Vec<f32>>,
+    q: &[f32],
+    k: usize,
+) -> Vec<u64> {
+    let mut all: Vec<(f32, u64)> = rows
+        .iter()
+        .map(|(&id, v)| (metric.distance_unchecked(q, v), id))
+        .collect();
+    all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    all.into_iter().take(k).map(|e| e.1).collect()
+}
+
+/// An HNSW index opened from a seal maps the seal's rows and codes (no heap copy, no
+/// re-coding) and answers exactly as the index that wrote the seal did, for every kind
+/// of metric (codes with their centre, cosine's inverse norms, a metric without codes),
+/// removed nodes the graph still routes through included; writes after the open (rows
+/// past the mapped ones, replaced and removed rows) change only the copy in memory,
+/// never the files, and are there after the next seal and open.
+#[test]
+fn an_open_maps_the_seals_rows_and_answers_as_the_writer_did() {
+    let mut rng = SplitMix64::new(seed("maps_the_seals_rows"));
+    for metric in [
+        DistanceMetric::Euclidean,
+        DistanceMetric::Cosine,
+        DistanceMetric::InnerProduct,
+        DistanceMetric::Manhattan,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut c = config(IndexType::Hnsw, IdType::Int);
+        c.distance_metric = metric;
+        let db = open_io(&path, Some(c), Arc::new(OsIo));
+        let mut rows: BTreeMap<u64, Vec<f32>> = BTreeMap::new();
+        let mut add = |db: &Database, rows: &mut BTreeMap<u64, Vec<f32>>, ids: Vec<u64>| {
+            let mut flat = Vec::new();
+            for &i in &ids {
+                let v = vector(&mut rng);
+                flat.extend_from_slice(&v);
+                rows.insert(i, v);
+            }
+            db.bulk_add(&ids, &flat, None).unwrap();
+        };
+        add(&db, &mut rows, (0..600).collect());
+        let gone: Vec<u64> = (0..600).step_by(7).collect();
+        db.bulk_remove(&gone).unwrap();
+        for g in &gone {
+            rows.remove(g);
+        }
+        let mut qrng = SplitMix64::new(5);
+        let queries: Vec<Vec<f32>> = (0..30).map(|_| vector(&mut qrng)).collect();
+        let answers = |db: &Database| -> Vec<Vec<(u64, u32)>> {
+            queries
+                .iter()
+                .map(|q| {
+                    db.search(q, 10, None, Some(64))
+                        .unwrap()
+                        .into_iter()
+                        .map(|(id, d)| (id, d.to_bits()))
+                        .collect()
+                })
+                .collect()
+        };
+        let before = answers(&db);
+        db.seal().unwrap();
+        let sealed: Vec<(std::path::PathBuf, Vec<u8>)> = nusterdb_core::db::segment_files_in(&path)
+            .unwrap()
+            .into_iter()
+            .map(|p| {
+                let b = std::fs::read(&p).unwrap();
+                (p, b)
+            })
+            .collect();
+        drop(db);
+
+        let db = reopen(&path);
+        let what = format!("{metric:?}");
+        assert!(
+            matches!(
+                db.load_source().unwrap(),
+                LoadSource::Sealed { replayed: 0 }
+            ),
+            "{what}: {:?}",
+            db.load_source()
+        );
+        let stats = db.stats().unwrap();
+        let codes = metric != DistanceMetric::Manhattan;
+        let mapped_at_least = 600 * DIM * 4 + if codes { 600 * DIM } else { 0 };
+        assert!(
+            stats.mapped_bytes as usize >= mapped_at_least,
+            "{what}: {} mapped",
+            stats.mapped_bytes
+        );
+        assert_eq!(answers(&db), before, "{what}: answers after the open");
+
+        // Writes on the mapped rows: new rows past them, replaced and removed rows.
+        add(&db, &mut rows, (600..1400).collect());
+        let replaced: Vec<u64> = (1..600).step_by(5).filter(|i| i % 7 != 0).collect();
+        let mut flat = Vec::new();
+        for &i in &replaced {
+            let v = vector(&mut rng);
+            flat.extend_from_slice(&v);
+            rows.insert(i, v);
+        }
+        let ids: Vec<Id> = replaced.iter().map(|&i| Id::Int(i)).collect();
+        db.put(
+            PutMode::Upsert,
+            &ids,
+            &flat,
+            vec![None; ids.len()],
+            vec![None; ids.len()],
+        )
+        .unwrap();
+        let gone: Vec<u64> = (2..1400)
+            .step_by(11)
+            .filter(|i| rows.contains_key(i))
+            .collect();
+        db.bulk_remove(&gone).unwrap();
+        for g in &gone {
+            rows.remove(g);
+        }
+        // The files of the seal the handle maps are unchanged by all of it.
+        for (p, bytes) in &sealed {
+            assert!(
+                std::fs::read(p).unwrap() == *bytes,
+                "{what}: {} changed",
+                p.display()
+            );
+        }
+        let check_search = |db: &Database, stage: &str| {
+            let (mut hits, mut asked) = (0, 0);
+            for q in &queries {
+                let got = db.search(q, 10, None, Some(200)).unwrap();
+                for (id, d) in &got {
+                    let v = rows
+                        .get(id)
+                        .unwrap_or_else(|| panic!("{what} {stage}: {id} is gone"));
+                    assert_eq!(*d, metric.distance_unchecked(q, v), "{what} {stage}: {id}");
+                }
+                let want = brute_force(metric, &rows, q, 10);
+                asked += want.len();
+                hits += got.iter().filter(|h| want.contains(&h.0)).count();
+            }
+            assert!(
+                hits * 100 >= asked * 95,
+                "{what} {stage}: recall {hits}/{asked}"
+            );
+        };
+        check_search(&db, "after writes");
+        let before = answers(&db);
+        drop(db);
+        let db = reopen(&path);
+        assert!(matches!(
+            db.load_source().unwrap(),
+            LoadSource::Sealed { .. }
+        ));
+        assert_eq!(
+            answers(&db),
+            before,
+            "{what}: answers after the second open"
+        );
+        check_search(&db, "after the second open");
+        assert_eq!(db.count().unwrap(), rows.len(), "{what}");
+    }
+}

@@ -114,6 +114,14 @@ impl PyDatabaseStats {
         self.inner.memory_by_part.iter().copied().collect()
     }
 
+    /// Bytes of seal files mapped in place of heap memory (HNSW rows and codes after
+    /// an open from a seal), not in memory_bytes: the page cache holds them, shared
+    /// with other handles and reclaimable; RSS counts the pages a process touched.
+    #[getter]
+    fn mapped_bytes(&self) -> u64 {
+        self.inner.mapped_bytes
+    }
+
     /// Bytes the database's directory holds on disk (0 in memory).
     #[getter]
     fn disk_bytes(&self) -> u64 {

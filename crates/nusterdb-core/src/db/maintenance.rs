@@ -89,6 +89,7 @@ impl Database {
                 deleted_count: st.ids.free_slots() as u64,
                 memory_bytes: parts.iter().fold(0u64, |a, p| a.saturating_add(p.1)),
                 memory_by_part: parts,
+                mapped_bytes: st.index.mapped_bytes() as u64,
                 disk_bytes,
                 engine_statistics: st.store.statistics(),
             })
