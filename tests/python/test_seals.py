@@ -323,6 +323,7 @@ DAMAGE = [
     ("hnsw", "str", "vectors"),
     ("hnsw", "str", "maps"),
     ("hnsw", "str", "graph"),
+    ("hnsw", "str", "codes"),
     ("flat", "int", "vectors"),
     ("flat", "int", "maps"),
 ]
@@ -385,7 +386,8 @@ def test_a_damaged_segment_file_makes_the_open_read_every_record(
             assert graph["state"] == "built", graph
             assert not caught
         else:
-            # Vectors or maps damaged: the intact graph file is matched to the records.
+            # Vectors, maps or codes damaged: the intact graph file is matched to the
+            # records.
             assert graph == {"state": "loaded", "reused": len(model), "inserted": 0, "removed": 0}
             assert not caught
         assert_same(read_all(db), model, f"{part} {how}")
