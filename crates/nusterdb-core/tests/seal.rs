@@ -759,3 +759,123 @@ fn an_open_maps_the_seals_rows_and_answers_as_the_writer_did() {
         assert_eq!(db.count().unwrap(), rows.len(), "{what}");
     }
 }
+
+/// A follower's refresh publishes up to 4,096 new rows before linking them (searches
+/// score them directly, a thread links them afterwards) and links a larger batch before
+/// it returns: either way every new row is found by its own vector at once, at distance
+/// 0, no search returns an id twice or a removed one, and a row removed or replaced
+/// before its linking is gone from the answers.
+#[test]
+fn a_followers_new_rows_are_found_at_once_linked_or_not() {
+    let mut rng = SplitMix64::new(seed("a_followers_new_rows_are_found_at_once"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let w = open_io(
+        &path,
+        Some(config(IndexType::Hnsw, IdType::Int)),
+        Arc::new(OsIo),
+    );
+    let mut rows: BTreeMap<u64, Vec<f32>> = BTreeMap::new();
+    let mut add = |w: &Database, rows: &mut BTreeMap<u64, Vec<f32>>, ids: std::ops::Range<u64>| {
+        let ids: Vec<u64> = ids.collect();
+        let mut flat = Vec::new();
+        for &i in &ids {
+            let v = vector(&mut rng);
+            flat.extend_from_slice(&v);
+            rows.insert(i, v);
+        }
+        w.bulk_add(&ids, &flat, None).unwrap();
+    };
+    add(&w, &mut rows, 0..2000);
+    w.seal().unwrap();
+    let f = Database::open(Location::Path(path.clone()), None, true).unwrap();
+    let found_at_once = |f: &Database, rows: &BTreeMap<u64, Vec<f32>>, new: &[u64], what: &str| {
+        for &i in new {
+            let got = f.search(&rows[&i], 10, None, None).unwrap();
+            assert_eq!(got.first(), Some(&(i, 0.0)), "{what}: row {i}");
+            let mut ids: Vec<u64> = got.iter().map(|h| h.0).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!(ids.len(), got.len(), "{what}: an id twice");
+            assert!(
+                ids.iter().all(|i| rows.contains_key(i)),
+                "{what}: a removed row"
+            );
+        }
+        assert_eq!(f.count().unwrap(), rows.len(), "{what}");
+    };
+    // Small batches: published unlinked; the second refresh removes and replaces rows
+    // the first published, whether or not they were linked by then.
+    add(&w, &mut rows, 10_000..10_500);
+    w.flush().unwrap();
+    f.refresh().unwrap();
+    found_at_once(
+        &f,
+        &rows,
+        &(10_000..10_500).collect::<Vec<_>>(),
+        "500 new rows",
+    );
+    let gone: Vec<u64> = (10_000..10_500).step_by(3).collect();
+    w.bulk_remove(&gone).unwrap();
+    for g in &gone {
+        rows.remove(g);
+    }
+    let replaced: Vec<u64> = (10_001..10_500).step_by(3).collect();
+    let mut flat = Vec::new();
+    let mut other = SplitMix64::new(0x5eed);
+    for &i in &replaced {
+        let v = vector(&mut other);
+        flat.extend_from_slice(&v);
+        rows.insert(i, v);
+    }
+    let ids: Vec<Id> = replaced.iter().map(|&i| Id::Int(i)).collect();
+    w.put(
+        PutMode::Upsert,
+        &ids,
+        &flat,
+        vec![None; ids.len()],
+        vec![None; ids.len()],
+    )
+    .unwrap();
+    add(&w, &mut rows, 20_000..20_300);
+    w.flush().unwrap();
+    f.refresh().unwrap();
+    let mut new: Vec<u64> = replaced.clone();
+    new.extend(20_000..20_300);
+    found_at_once(&f, &rows, &new, "removed, replaced and new rows");
+    for g in &gone {
+        let got = f
+            .search(&vector(&mut SplitMix64::new(*g)), 50, None, Some(200))
+            .unwrap();
+        assert!(got.iter().all(|h| h.0 != *g), "removed row {g} returned");
+    }
+    // A large batch: linked before the refresh returns.
+    add(&w, &mut rows, 30_000..35_000);
+    w.flush().unwrap();
+    f.refresh().unwrap();
+    found_at_once(
+        &f,
+        &rows,
+        &(30_000..35_000).step_by(7).collect::<Vec<_>>(),
+        "5,000 new rows",
+    );
+    // A refresh with nothing new finishes any linking left: the graph alone then finds
+    // nearly every row by its own vector.
+    f.refresh().unwrap();
+    let sample: Vec<u64> = rows.keys().copied().step_by(5).collect();
+    let hits = sample
+        .iter()
+        .filter(|&&i| {
+            f.search(&rows[&i], 1, None, Some(64))
+                .unwrap()
+                .first()
+                .map(|h| h.0)
+                == Some(i)
+        })
+        .count();
+    assert!(
+        hits * 100 >= sample.len() * 99,
+        "self-recall {hits}/{}",
+        sample.len()
+    );
+}

@@ -178,7 +178,11 @@ impl Changes {
             .map(|(&i, &s)| (s, &self.rows[i * dim..(i + 1) * dim]))
             .collect();
         m.index.stage(&items);
-        Ok(Some(Staged { reservation, rows }))
+        Ok(Some(Staged {
+            reservation,
+            rows,
+            unlinked: false,
+        }))
     }
 
     /// Takes back a [`Changes::stage`] (the apply failed): the staged rows leave the
@@ -217,7 +221,11 @@ impl Changes {
                 }
                 m.ids.bind(key, s);
             }
-            m.index.publish(&st.reservation.slots);
+            if st.unlinked {
+                m.index.publish_unlinked(&st.reservation.slots);
+            } else {
+                m.index.publish(&st.reservation.slots);
+            }
             linked = st.rows.len();
         }
         let moved = removed.len();
@@ -332,6 +340,16 @@ impl Changes {
 pub(super) struct Staged {
     pub reservation: Reservation,
     rows: Vec<usize>,
+    /// Publish the rows unlinked ([`VectorIndex::publish_unlinked`]): they were not
+    /// linked before the apply, and are linked after it.
+    pub unlinked: bool,
+}
+
+impl Staged {
+    /// Rows staged.
+    pub(super) fn len(&self) -> usize {
+        self.rows.len()
+    }
 }
 
 /// The maps a replay changes, borrowed from a [`Maps`] or a live state.

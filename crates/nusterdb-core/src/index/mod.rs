@@ -116,6 +116,27 @@ pub trait VectorIndex: Send + Sync {
     /// them back instead.
     fn publish(&mut self, _slots: &[u32]) {}
 
+    /// Makes the staged `slots` visible to searches before they are linked (exclusive
+    /// access; indexes that do not stage publish them as [`VectorIndex::publish`]
+    /// does): every search scores them directly until [`VectorIndex::link_unlinked`]
+    /// (shared access) and [`VectorIndex::publish_linked`] (exclusive) make them graph
+    /// nodes. Searches are exact over them, so the cost per search grows with their
+    /// number: for a few thousand rows at most.
+    fn publish_unlinked(&mut self, slots: &[u32]) {
+        self.publish(slots);
+    }
+
+    /// Rows published by [`VectorIndex::publish_unlinked`] and not linked since.
+    fn unlinked(&self) -> usize {
+        0
+    }
+
+    /// Links the unlinked rows (shared access: searches go on).
+    fn link_unlinked(&self) {}
+
+    /// Makes the rows linked by [`VectorIndex::link_unlinked`] ordinary graph nodes.
+    fn publish_linked(&mut self) {}
+
     /// The smallest batch of queries [`VectorIndex::batch_search`] runs at full speed
     /// (a caller splitting a batch keeps its pieces at least this large).
     fn batch_granularity(&self) -> usize {

@@ -16,7 +16,7 @@ use roaring::RoaringBitmap;
 use super::graph::Graph;
 use super::quant::{Exact, Scorer};
 use super::visited::{Cand, Scratch, Work};
-use super::{HnswIndex, EMPTY, LIVE, PENDING, TOMBSTONE};
+use super::{HnswIndex, EMPTY, LIVE, PENDING, TOMBSTONE, UNLINKED};
 
 /// Sorts candidates nearest first (ties by slot).
 #[inline]
@@ -98,6 +98,31 @@ impl HnswIndex {
         self.maybe_recentre();
     }
 
+    /// [`crate::index::VectorIndex::publish_unlinked`]: the staged nodes at `slots`
+    /// become live rows searches score directly, not linked yet (their lists are
+    /// empty and no list holds them: staging links nothing).
+    pub(super) fn publish_unlinked(&mut self, slots: &[u32]) {
+        for &slot in slots {
+            if self.state.get(slot as usize) == Some(&PENDING) {
+                self.state[slot as usize] = UNLINKED;
+                self.pending -= 1;
+                self.live += 1;
+                self.unlinked.push(slot);
+            }
+        }
+    }
+
+    /// [`crate::index::VectorIndex::publish_linked`]: the unlinked rows, linked since
+    /// by [`HnswIndex::link_all`], become live graph nodes.
+    pub(super) fn publish_linked(&mut self) {
+        for slot in std::mem::take(&mut self.unlinked) {
+            if self.state.get(slot as usize) == Some(&UNLINKED) {
+                self.state[slot as usize] = LIVE;
+            }
+        }
+        self.maybe_recentre();
+    }
+
     /// Moves the entry point to the node of highest level (live preferred) among the
     /// non-empty slots not `excluded`, or to none.
     fn move_entry_off(&mut self, excluded: impl Fn(u32) -> bool) {
@@ -162,6 +187,10 @@ impl HnswIndex {
             match self.state.get(slot as usize) {
                 Some(&LIVE) => self.live -= 1,
                 Some(&PENDING) => self.pending -= 1,
+                Some(&UNLINKED) => {
+                    self.live -= 1;
+                    self.unlinked.retain(|&s| s != slot);
+                }
                 _ => continue,
             }
             self.state[slot as usize] = TOMBSTONE;

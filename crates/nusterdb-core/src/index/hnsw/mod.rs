@@ -10,9 +10,11 @@
 //! - Graph (`graph.rs`): flat fixed-stride arrays of neighbour lists, no `Vec` per node:
 //!   layer 0 holds `1 + 2M` words per slot (a count, then up to 2M neighbours); a node
 //!   of level `L ≥ 1` owns a block of `L · (1 + M)` words for its upper lists.
-//! - Per slot a state: empty, live, *tombstone* (removed), or *pending* (staged by a
+//! - Per slot a state: empty, live, *tombstone* (removed), *pending* (staged by a
 //!   write not yet committed: linked and walked through, never returned; see
-//!   [`VectorIndex::stages`](crate::index::VectorIndex::stages)).
+//!   [`VectorIndex::stages`](crate::index::VectorIndex::stages)), or *unlinked* (live,
+//!   not yet in the graph: every search scores it directly; a follower's refresh
+//!   publishes its new rows so and links them after it returns).
 //! - A pool of scratch spaces (`visited.rs`), one per thread searching or inserting at
 //!   once: an epoch-marked visited set (one `u16` per
 //!   slot, cleared only when the epoch wraps), the two heaps and the buffers of a search
@@ -142,6 +144,11 @@ const TOMBSTONE: u8 = 2;
 /// Staged by a write not yet committed: linked into the graph (searches may walk
 /// through it) but never returned, until published as live or abandoned.
 const PENDING: u8 = 3;
+/// A live row not (yet) linked (a follower's refresh publishes its new rows so and
+/// links them afterwards): counted as live, scored by every search directly (it is in
+/// [`HnswIndex::unlinked`]), never returned through the graph (which may reach it while
+/// it is being linked), until [`HnswIndex::publish_linked`] makes it [`LIVE`].
+const UNLINKED: u8 = 4;
 
 /// No entry point (packed form).
 const NO_ENTRY: u64 = u64::MAX;
@@ -224,6 +231,8 @@ pub struct HnswIndex {
     tombstones: usize,
     /// Staged nodes ([`PENDING`]).
     pending: usize,
+    /// The [`UNLINKED`] slots (counted in `live`).
+    unlinked: Vec<u32>,
     /// `(level << 32) | slot` of the entry point, or `NO_ENTRY`.
     entry: AtomicU64,
     /// Held by an insertion that raises the top level, for its whole duration.
@@ -289,6 +298,7 @@ impl HnswIndex {
             live: 0,
             tombstones: 0,
             pending: 0,
+            unlinked: Vec::new(),
             entry: AtomicU64::new(NO_ENTRY),
             top_lock: Mutex::new(()),
             rng: SplitMix64::new(LEVEL_SEED),
@@ -374,11 +384,14 @@ impl HnswIndex {
         self.state.get(slot as usize) == Some(&LIVE)
     }
 
-    /// Whether `slot` may be chosen as a neighbour: live, or staged by the write
-    /// being linked (its nodes link to each other as a parallel build's do).
+    /// Whether `slot` may be chosen as a neighbour: live, or staged or unlinked and
+    /// being linked (such nodes link to each other as a parallel build's do).
     #[inline]
     fn linkable(&self, slot: u32) -> bool {
-        matches!(self.state.get(slot as usize), Some(&LIVE) | Some(&PENDING))
+        matches!(
+            self.state.get(slot as usize),
+            Some(&LIVE) | Some(&PENDING) | Some(&UNLINKED)
+        )
     }
 
     /// The score between a prepared query and the vector at `slot`.
@@ -520,6 +533,7 @@ impl HnswIndex {
         self.live = 0;
         self.tombstones = 0;
         self.pending = 0;
+        self.unlinked.clear();
         self.end = 0;
         self.set_entry(None);
     }
@@ -578,12 +592,29 @@ impl VectorIndex for HnswIndex {
         self.publish_staged(slots);
     }
 
+    fn publish_unlinked(&mut self, slots: &[u32]) {
+        HnswIndex::publish_unlinked(self, slots);
+    }
+
+    fn unlinked(&self) -> usize {
+        self.unlinked.len()
+    }
+
+    fn link_unlinked(&self) {
+        self.link_all(&self.unlinked);
+    }
+
+    fn publish_linked(&mut self) {
+        HnswIndex::publish_linked(self);
+    }
+
     fn abandon(&mut self, slots: &[u32]) {
         HnswIndex::abandon(self, slots);
     }
 
     fn get(&self, slot: u32) -> Option<&[f32]> {
-        self.is_live(slot).then(|| self.row(slot))
+        matches!(self.state.get(slot as usize), Some(&LIVE) | Some(&UNLINKED))
+            .then(|| self.row(slot))
     }
 
     fn slot_row(&self, slot: u32) -> Option<&[f32]> {

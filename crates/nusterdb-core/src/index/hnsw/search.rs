@@ -286,7 +286,7 @@ impl HnswIndex {
                 }
             }
             None => {
-                if self.tombstones == 0 && self.pending == 0 {
+                if self.tombstones == 0 && self.pending == 0 && self.unlinked.is_empty() {
                     // Every node is a result: no state to check per node.
                     self.graph_search(qp, ef, w, |_| true);
                 } else {
@@ -300,6 +300,12 @@ impl HnswIndex {
                         }
                     }
                 }
+            }
+        }
+        // Rows not linked yet are scored directly (the graph never returns them).
+        for &slot in &self.unlinked {
+            if allow.is_none_or(|a| a.contains(slot)) {
+                self.offer(qp, slot, ef, w);
             }
         }
         self.collect(q, k, s)
