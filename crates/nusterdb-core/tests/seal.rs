@@ -592,6 +592,31 @@ fn a_followers_refresh_replays_the_log_and_reloads_when_it_must() {
     }
 }
 
+/// Writes rows `ids` with fresh vectors (`bulk_add`, or an upsert of stored ids when
+/// `replace`), recording them in `rows`.
+fn write_rows(
+    db: &Database,
+    rows: &mut BTreeMap<u64, Vec<f32>>,
+    rng: &mut SplitMix64,
+    ids: &[u64],
+    replace: bool,
+) {
+    let mut flat = Vec::new();
+    for &i in ids {
+        let v = vector(rng);
+        flat.extend_from_slice(&v);
+        rows.insert(i, v);
+    }
+    if replace {
+        let keys: Vec<Id> = ids.iter().map(|&i| Id::Int(i)).collect();
+        let n = keys.len();
+        db.put(PutMode::Upsert, &keys, &flat, vec![None; n], vec![None; n])
+            .unwrap();
+    } else {
+        db.bulk_add(ids, &flat, None).unwrap();
+    }
+}
+
 /// The `k` nearest of `rows` to `q` under `metric`, by brute force.
 fn brute_force(
     metric: DistanceMetric,
@@ -628,16 +653,13 @@ fn an_open_maps_the_seals_rows_and_answers_as_the_writer_did() {
         c.distance_metric = metric;
         let db = open_io(&path, Some(c), Arc::new(OsIo));
         let mut rows: BTreeMap<u64, Vec<f32>> = BTreeMap::new();
-        let mut add = |db: &Database, rows: &mut BTreeMap<u64, Vec<f32>>, ids: Vec<u64>| {
-            let mut flat = Vec::new();
-            for &i in &ids {
-                let v = vector(&mut rng);
-                flat.extend_from_slice(&v);
-                rows.insert(i, v);
-            }
-            db.bulk_add(&ids, &flat, None).unwrap();
-        };
-        add(&db, &mut rows, (0..600).collect());
+        write_rows(
+            &db,
+            &mut rows,
+            &mut rng,
+            &(0..600).collect::<Vec<_>>(),
+            false,
+        );
         let gone: Vec<u64> = (0..600).step_by(7).collect();
         db.bulk_remove(&gone).unwrap();
         for g in &gone {
@@ -690,23 +712,15 @@ fn an_open_maps_the_seals_rows_and_answers_as_the_writer_did() {
         assert_eq!(answers(&db), before, "{what}: answers after the open");
 
         // Writes on the mapped rows: new rows past them, replaced and removed rows.
-        add(&db, &mut rows, (600..1400).collect());
+        write_rows(
+            &db,
+            &mut rows,
+            &mut rng,
+            &(600..1400).collect::<Vec<_>>(),
+            false,
+        );
         let replaced: Vec<u64> = (1..600).step_by(5).filter(|i| i % 7 != 0).collect();
-        let mut flat = Vec::new();
-        for &i in &replaced {
-            let v = vector(&mut rng);
-            flat.extend_from_slice(&v);
-            rows.insert(i, v);
-        }
-        let ids: Vec<Id> = replaced.iter().map(|&i| Id::Int(i)).collect();
-        db.put(
-            PutMode::Upsert,
-            &ids,
-            &flat,
-            vec![None; ids.len()],
-            vec![None; ids.len()],
-        )
-        .unwrap();
+        write_rows(&db, &mut rows, &mut rng, &replaced, true);
         let gone: Vec<u64> = (2..1400)
             .step_by(11)
             .filter(|i| rows.contains_key(i))
@@ -776,17 +790,13 @@ fn a_followers_new_rows_are_found_at_once_linked_or_not() {
         Arc::new(OsIo),
     );
     let mut rows: BTreeMap<u64, Vec<f32>> = BTreeMap::new();
-    let mut add = |w: &Database, rows: &mut BTreeMap<u64, Vec<f32>>, ids: std::ops::Range<u64>| {
-        let ids: Vec<u64> = ids.collect();
-        let mut flat = Vec::new();
-        for &i in &ids {
-            let v = vector(&mut rng);
-            flat.extend_from_slice(&v);
-            rows.insert(i, v);
-        }
-        w.bulk_add(&ids, &flat, None).unwrap();
-    };
-    add(&w, &mut rows, 0..2000);
+    write_rows(
+        &w,
+        &mut rows,
+        &mut rng,
+        &(0..2000).collect::<Vec<_>>(),
+        false,
+    );
     w.seal().unwrap();
     let f = Database::open(Location::Path(path.clone()), None, true).unwrap();
     let found_at_once = |f: &Database, rows: &BTreeMap<u64, Vec<f32>>, new: &[u64], what: &str| {
@@ -806,7 +816,13 @@ fn a_followers_new_rows_are_found_at_once_linked_or_not() {
     };
     // Small batches: published unlinked; the second refresh removes and replaces rows
     // the first published, whether or not they were linked by then.
-    add(&w, &mut rows, 10_000..10_500);
+    write_rows(
+        &w,
+        &mut rows,
+        &mut rng,
+        &(10_000..10_500).collect::<Vec<_>>(),
+        false,
+    );
     w.flush().unwrap();
     f.refresh().unwrap();
     found_at_once(
@@ -821,23 +837,14 @@ fn a_followers_new_rows_are_found_at_once_linked_or_not() {
         rows.remove(g);
     }
     let replaced: Vec<u64> = (10_001..10_500).step_by(3).collect();
-    let mut flat = Vec::new();
-    let mut other = SplitMix64::new(0x5eed);
-    for &i in &replaced {
-        let v = vector(&mut other);
-        flat.extend_from_slice(&v);
-        rows.insert(i, v);
-    }
-    let ids: Vec<Id> = replaced.iter().map(|&i| Id::Int(i)).collect();
-    w.put(
-        PutMode::Upsert,
-        &ids,
-        &flat,
-        vec![None; ids.len()],
-        vec![None; ids.len()],
-    )
-    .unwrap();
-    add(&w, &mut rows, 20_000..20_300);
+    write_rows(&w, &mut rows, &mut rng, &replaced, true);
+    write_rows(
+        &w,
+        &mut rows,
+        &mut rng,
+        &(20_000..20_300).collect::<Vec<_>>(),
+        false,
+    );
     w.flush().unwrap();
     f.refresh().unwrap();
     let mut new: Vec<u64> = replaced.clone();
@@ -850,7 +857,13 @@ fn a_followers_new_rows_are_found_at_once_linked_or_not() {
         assert!(got.iter().all(|h| h.0 != *g), "removed row {g} returned");
     }
     // A large batch: linked before the refresh returns.
-    add(&w, &mut rows, 30_000..35_000);
+    write_rows(
+        &w,
+        &mut rows,
+        &mut rng,
+        &(30_000..35_000).collect::<Vec<_>>(),
+        false,
+    );
     w.flush().unwrap();
     f.refresh().unwrap();
     found_at_once(

@@ -39,7 +39,7 @@ use memmap2::Mmap;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::storage::fileio::{write_atomic, FileIo};
+use crate::storage::fileio::{le_u32, le_u64, write_atomic, FileIo};
 
 /// First bytes of a vector file.
 pub const MAGIC: [u8; 8] = *b"NDBVECT\0";
@@ -201,18 +201,6 @@ fn write_trailer(w: &mut dyn Write, crcs: &[u32]) -> io::Result<()> {
     w.write_all(&bytes)
 }
 
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(a)
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
-}
-
 /// An opened (memory-mapped) vector file. Rows are read in place from the mapping.
 #[derive(Debug)]
 pub struct VectorFile {
@@ -265,20 +253,20 @@ impl VectorFile {
         if b[0..8] != MAGIC {
             return Err(corrupt("not a vector file (bad magic)".into()));
         }
-        if crc32fast::hash(&b[..60]) != u32_at(b, 60) {
+        if crc32fast::hash(&b[..60]) != le_u32(b, 60) {
             return Err(corrupt("vector file header checksum mismatch".into()));
         }
-        let version = u32_at(b, 8);
+        let version = le_u32(b, 8);
         if !(1..=FORMAT_VERSION).contains(&version) {
             return Err(corrupt(format!(
                 "vector file format {version} not supported (this build reads 1 to \
                  {FORMAT_VERSION})"
             )));
         }
-        let dim = u32_at(b, 12) as usize;
-        let count = u64_at(b, 16);
-        let stride = u32_at(b, 24) as usize;
-        let block_rows = u32_at(b, 28) as usize;
+        let dim = le_u32(b, 12) as usize;
+        let count = le_u64(b, 16);
+        let stride = le_u32(b, 24) as usize;
+        let block_rows = le_u32(b, 28) as usize;
         if dim == 0 || stride != stride_bytes(version, dim) || block_rows == 0 {
             return Err(corrupt(format!(
                 "vector file header is inconsistent: dim {dim}, stride {stride}, \
@@ -301,7 +289,7 @@ impl VectorFile {
             return Err(corrupt("vector file trailer magic missing".into()));
         }
         let crcs = &b[b.len() - 12 - blocks * 4..b.len() - 12];
-        if crc32fast::hash(crcs) != u32_at(b, b.len() - 12) {
+        if crc32fast::hash(crcs) != le_u32(b, b.len() - 12) {
             return Err(corrupt("vector file block checksums are damaged".into()));
         }
         Ok(VectorFile {
@@ -384,7 +372,7 @@ impl VectorFile {
         let damaged = rows
             .par_chunks(self.block_rows * row_bytes)
             .enumerate()
-            .find_first(|(k, block)| crc32fast::hash(block) != u32_at(&self.map, crcs_at + 4 * k));
+            .find_first(|(k, block)| crc32fast::hash(block) != le_u32(&self.map, crcs_at + 4 * k));
         match damaged {
             None => Ok(()),
             Some((k, _)) => {

@@ -333,6 +333,20 @@ pub fn write_atomic(
     result
 }
 
+/// The little-endian `u32` at byte `at` of `b` (the caller checked the length).
+pub(crate) fn le_u32(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+
+/// The little-endian `u64` at byte `at` of `b` (the caller checked the length).
+pub(crate) fn le_u64(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -33,7 +33,7 @@ use super::persist::put_all;
 use super::quant::Codes;
 use super::{HnswIndex, Kind};
 use crate::index::region::Region;
-use crate::storage::fileio::CrcWriter;
+use crate::storage::fileio::{le_u32, le_u64, CrcWriter};
 
 /// First bytes of a codes file.
 pub const MAGIC: [u8; 8] = *b"NDBCODE\0";
@@ -150,18 +150,18 @@ impl HnswIndex {
         if b.len() < HEADER_LEN + 16 || b[..8] != MAGIC {
             return Err(bad("is not a codes file (bad magic or too short)"));
         }
-        if crc32fast::hash(&b[..60]) != u32_at(b, 60) {
+        if crc32fast::hash(&b[..60]) != le_u32(b, 60) {
             return Err(bad("header checksum mismatch"));
         }
-        let version = u32_at(b, 8);
+        let version = le_u32(b, 8);
         if version != VERSION {
             return Err(bad(&format!("format {version} not supported")));
         }
-        let dim = u32_at(b, 12) as usize;
-        let file_slots = u64_at(b, 16);
-        let centred_at = u64_at(b, 24);
-        let flags = u32_at(b, 32);
-        let block = u32_at(b, 36) as usize;
+        let dim = le_u32(b, 12) as usize;
+        let file_slots = le_u64(b, 16);
+        let centred_at = le_u64(b, 24);
+        let flags = le_u32(b, 32);
+        let block = le_u32(b, 36) as usize;
         let cos = self.space.kind == Kind::Cos;
         if dim != self.dim
             || file_slots != slots as u64
@@ -182,21 +182,21 @@ impl HnswIndex {
                 b.len()
             )));
         }
-        if crc32fast::hash(&b[HEADER_LEN..terms_end]) != u32_at(b, terms_end)
+        if crc32fast::hash(&b[HEADER_LEN..terms_end]) != le_u32(b, terms_end)
             || b[terms_end + 4..codes_at].iter().any(|&x| x != 0)
         {
             return Err(bad("centre or per-slot terms fail their checksum"));
         }
         let trailer = &b[b.len() - 12 - 4 * blocks..];
         if trailer[4 * blocks + 4..] != END_MAGIC
-            || crc32fast::hash(&trailer[..4 * blocks]) != u32_at(trailer, 4 * blocks)
+            || crc32fast::hash(&trailer[..4 * blocks]) != le_u32(trailer, 4 * blocks)
         {
             return Err(bad("trailer damaged"));
         }
         let damaged = b[codes_at..codes_at + slots * dim]
             .par_chunks((block * dim).max(1))
             .enumerate()
-            .find_first(|(k, chunk)| crc32fast::hash(chunk) != u32_at(trailer, 4 * k));
+            .find_first(|(k, chunk)| crc32fast::hash(chunk) != le_u32(trailer, 4 * k));
         if let Some((k, _)) = damaged {
             return Err(bad(&format!(
                 "codes of slots {}.. fail their checksum",
@@ -255,16 +255,4 @@ fn code_region(file: &File, bytes: &[u8], at: usize, room: usize) -> io::Result<
         r.as_bytes_mut()[..bytes.len()].copy_from_slice(bytes);
         Ok(r)
     }
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(a)
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
 }
