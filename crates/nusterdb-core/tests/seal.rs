@@ -592,6 +592,11 @@ fn a_followers_refresh_replays_the_log_and_reloads_when_it_must() {
     }
 }
 
+/// The ids of `r`, as a slice-able vector.
+fn range(r: std::ops::Range<u64>) -> Vec<u64> {
+    r.collect()
+}
+
 /// Writes rows `ids` with fresh vectors (`bulk_add`, or an upsert of stored ids when
 /// `replace`), recording them in `rows`.
 fn write_rows(
@@ -653,13 +658,7 @@ fn an_open_maps_the_seals_rows_and_answers_as_the_writer_did() {
         c.distance_metric = metric;
         let db = open_io(&path, Some(c), Arc::new(OsIo));
         let mut rows: BTreeMap<u64, Vec<f32>> = BTreeMap::new();
-        write_rows(
-            &db,
-            &mut rows,
-            &mut rng,
-            &(0..600).collect::<Vec<_>>(),
-            false,
-        );
+        write_rows(&db, &mut rows, &mut rng, &range(0..600), false);
         let gone: Vec<u64> = (0..600).step_by(7).collect();
         db.bulk_remove(&gone).unwrap();
         for g in &gone {
@@ -712,13 +711,7 @@ fn an_open_maps_the_seals_rows_and_answers_as_the_writer_did() {
         assert_eq!(answers(&db), before, "{what}: answers after the open");
 
         // Writes on the mapped rows: new rows past them, replaced and removed rows.
-        write_rows(
-            &db,
-            &mut rows,
-            &mut rng,
-            &(600..1400).collect::<Vec<_>>(),
-            false,
-        );
+        write_rows(&db, &mut rows, &mut rng, &range(600..1400), false);
         let replaced: Vec<u64> = (1..600).step_by(5).filter(|i| i % 7 != 0).collect();
         write_rows(&db, &mut rows, &mut rng, &replaced, true);
         let gone: Vec<u64> = (2..1400)
@@ -790,13 +783,7 @@ fn a_followers_new_rows_are_found_at_once_linked_or_not() {
         Arc::new(OsIo),
     );
     let mut rows: BTreeMap<u64, Vec<f32>> = BTreeMap::new();
-    write_rows(
-        &w,
-        &mut rows,
-        &mut rng,
-        &(0..2000).collect::<Vec<_>>(),
-        false,
-    );
+    write_rows(&w, &mut rows, &mut rng, &range(0..2000), false);
     w.seal().unwrap();
     let f = Database::open(Location::Path(path.clone()), None, true).unwrap();
     let found_at_once = |f: &Database, rows: &BTreeMap<u64, Vec<f32>>, new: &[u64], what: &str| {
@@ -816,21 +803,10 @@ fn a_followers_new_rows_are_found_at_once_linked_or_not() {
     };
     // Small batches: published unlinked; the second refresh removes and replaces rows
     // the first published, whether or not they were linked by then.
-    write_rows(
-        &w,
-        &mut rows,
-        &mut rng,
-        &(10_000..10_500).collect::<Vec<_>>(),
-        false,
-    );
+    write_rows(&w, &mut rows, &mut rng, &range(10_000..10_500), false);
     w.flush().unwrap();
     f.refresh().unwrap();
-    found_at_once(
-        &f,
-        &rows,
-        &(10_000..10_500).collect::<Vec<_>>(),
-        "500 new rows",
-    );
+    found_at_once(&f, &rows, &range(10_000..10_500), "500 new rows");
     let gone: Vec<u64> = (10_000..10_500).step_by(3).collect();
     w.bulk_remove(&gone).unwrap();
     for g in &gone {
@@ -838,13 +814,7 @@ fn a_followers_new_rows_are_found_at_once_linked_or_not() {
     }
     let replaced: Vec<u64> = (10_001..10_500).step_by(3).collect();
     write_rows(&w, &mut rows, &mut rng, &replaced, true);
-    write_rows(
-        &w,
-        &mut rows,
-        &mut rng,
-        &(20_000..20_300).collect::<Vec<_>>(),
-        false,
-    );
+    write_rows(&w, &mut rows, &mut rng, &range(20_000..20_300), false);
     w.flush().unwrap();
     f.refresh().unwrap();
     let mut new: Vec<u64> = replaced.clone();
@@ -857,13 +827,7 @@ fn a_followers_new_rows_are_found_at_once_linked_or_not() {
         assert!(got.iter().all(|h| h.0 != *g), "removed row {g} returned");
     }
     // A large batch: linked before the refresh returns.
-    write_rows(
-        &w,
-        &mut rows,
-        &mut rng,
-        &(30_000..35_000).collect::<Vec<_>>(),
-        false,
-    );
+    write_rows(&w, &mut rows, &mut rng, &range(30_000..35_000), false);
     w.flush().unwrap();
     f.refresh().unwrap();
     found_at_once(
