@@ -226,6 +226,13 @@ mod mapped {
         usize::try_from(p).ok().filter(|&p| p > 0).unwrap_or(4096)
     }
 
+    /// Reserve address space without reserving swap for it where the flag exists (the
+    /// kernel's accounting would otherwise count the whole reservation).
+    #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+    const NORESERVE: libc::c_int = libc::MAP_NORESERVE;
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+    const NORESERVE: libc::c_int = 0;
+
     fn invalid(msg: String) -> io::Error {
         io::Error::new(io::ErrorKind::InvalidInput, msg)
     }
@@ -259,7 +266,7 @@ mod mapped {
                     std::ptr::null_mut(),
                     reserve,
                     libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | NORESERVE,
                     -1,
                     0,
                 )

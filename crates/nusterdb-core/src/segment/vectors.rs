@@ -205,6 +205,8 @@ fn write_trailer(w: &mut dyn Write, crcs: &[u32]) -> io::Result<()> {
 #[derive(Debug)]
 pub struct VectorFile {
     path: PathBuf,
+    /// Kept to map the rows privately as an index's buffer (unix).
+    #[cfg_attr(not(unix), allow(dead_code))]
     file: File,
     map: Mmap,
     version: u32,
