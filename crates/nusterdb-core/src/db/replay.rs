@@ -1,6 +1,8 @@
 //! Loading from a seal, and replaying the change log: an open reads the segment files
 //! `db/seal.rs` wrote and applies only the writes logged since, and a follower's
-//! refresh applies only those logged since its last one.
+//! refresh applies only those logged since its last one. An HNSW index opened from a
+//! seal maps the vector and codes files as its buffers (`index::region`) rather than
+//! reading them; their block checksums are still all checked at the open.
 //!
 //! A replay reads each touched key's current records from RocksDB (the source of
 //! truth): a key without a vector now is removed; one whose vector is unchanged keeps
