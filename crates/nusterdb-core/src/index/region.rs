@@ -115,6 +115,32 @@ impl Region {
         )?)))
     }
 
+    /// The bytes `bytes` of `file`, which start at byte `offset` of it (a multiple of
+    /// 64), as a region with room for `room` more: mapped in place on unix
+    /// ([`Region::map_file`]), a heap copy of `bytes` elsewhere.
+    ///
+    /// # Errors
+    /// As [`Region::map_file`].
+    pub(crate) fn of_file(
+        file: &std::fs::File,
+        offset: usize,
+        bytes: &[u8],
+        room: usize,
+    ) -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            Self::map_file(file, offset, bytes.len(), room)
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (file, offset);
+            let mut r = Self::with_capacity_hint(bytes.len() + room);
+            r.resize(bytes.len());
+            r.as_bytes_mut()[..bytes.len()].copy_from_slice(bytes);
+            Ok(r)
+        }
+    }
+
     /// Whether the hinted reservation was granted (`capacity ≥ bytes`).
     pub(crate) fn reserved(&self, bytes: usize) -> bool {
         match &self.repr {

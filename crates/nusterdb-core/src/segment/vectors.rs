@@ -205,8 +205,7 @@ fn write_trailer(w: &mut dyn Write, crcs: &[u32]) -> io::Result<()> {
 #[derive(Debug)]
 pub struct VectorFile {
     path: PathBuf,
-    /// Kept to map the rows privately as an index's buffer (unix).
-    #[cfg_attr(not(unix), allow(dead_code))]
+    /// Kept to map the rows privately as an index's buffer.
     file: File,
     map: Mmap,
     version: u32,
@@ -398,16 +397,8 @@ impl VectorFile {
         if self.layout() != Layout::Slots {
             return Ok(None);
         }
-        let bytes = self.count * self.stride * 4;
-        #[cfg(unix)]
-        let region = crate::index::region::Region::map_file(&self.file, HEADER_LEN, bytes, room)?;
-        #[cfg(not(unix))]
-        let region = {
-            let mut r = crate::index::region::Region::with_capacity_hint(bytes + room);
-            r.resize(bytes);
-            r.as_bytes_mut()[..bytes].copy_from_slice(&self.map[HEADER_LEN..HEADER_LEN + bytes]);
-            r
-        };
+        let rows = &self.map[HEADER_LEN..HEADER_LEN + self.count * self.stride * 4];
+        let region = crate::index::region::Region::of_file(&self.file, HEADER_LEN, rows, room)?;
         Ok(Some(crate::index::Rows::from_region(region)))
     }
 }

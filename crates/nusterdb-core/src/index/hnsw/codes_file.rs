@@ -224,7 +224,7 @@ impl HnswIndex {
             .map(|t| [t[0], t[1], t[2], t[3]])
             .collect();
         let room = (slots * dim).max(64 << 20);
-        let bytes = code_region(&file, &b[codes_at..codes_at + slots * dim], codes_at, room)
+        let bytes = Region::of_file(&file, codes_at, &b[codes_at..codes_at + slots * dim], room)
             .map_err(|e| shown(&e))?;
         Ok(SealedCodes {
             codes: Codes {
@@ -237,22 +237,5 @@ impl HnswIndex {
             },
             inv_norm,
         })
-    }
-}
-
-/// The code bytes as a region: mapped in place on unix, a heap copy elsewhere.
-fn code_region(file: &File, bytes: &[u8], at: usize, room: usize) -> io::Result<Region> {
-    #[cfg(unix)]
-    {
-        let _ = bytes;
-        Region::map_file(file, at, bytes.len(), room)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (file, at);
-        let mut r = Region::with_capacity_hint(bytes.len() + room);
-        r.resize(bytes.len());
-        r.as_bytes_mut()[..bytes.len()].copy_from_slice(bytes);
-        Ok(r)
     }
 }
