@@ -597,18 +597,19 @@ fn range(r: std::ops::Range<u64>) -> Vec<u64> {
     r.collect()
 }
 
-/// Writes rows `ids` with fresh vectors (`bulk_add`, or an upsert of stored ids when
-/// `replace`), recording them in `rows`.
-fn write_rows(
+/// Writes rows `ids` with fresh vectors, every component shifted by `offset`
+/// (`bulk_add`, or an upsert of stored ids when `replace`), recording them in `rows`.
+fn write_rows_at(
     db: &Database,
     rows: &mut BTreeMap<u64, Vec<f32>>,
     rng: &mut SplitMix64,
     ids: &[u64],
     replace: bool,
+    offset: f32,
 ) {
     let mut flat = Vec::new();
     for &i in ids {
-        let v = vector(rng);
+        let v: Vec<f32> = vector(rng).into_iter().map(|x| x + offset).collect();
         flat.extend_from_slice(&v);
         rows.insert(i, v);
     }
@@ -620,6 +621,17 @@ fn write_rows(
     } else {
         db.bulk_add(ids, &flat, None).unwrap();
     }
+}
+
+/// [`write_rows_at`] without an offset.
+fn write_rows(
+    db: &Database,
+    rows: &mut BTreeMap<u64, Vec<f32>>,
+    rng: &mut SplitMix64,
+    ids: &[u64],
+    replace: bool,
+) {
+    write_rows_at(db, rows, rng, ids, replace, 0.0);
 }
 
 /// The `k` nearest of `rows` to `q` under `metric`, by brute force.
@@ -646,11 +658,14 @@ fn brute_force(
 #[test]
 fn an_open_maps_the_seals_rows_and_answers_as_the_writer_did() {
     let mut rng = SplitMix64::new(seed("maps_the_seals_rows"));
-    for metric in [
-        DistanceMetric::Euclidean,
-        DistanceMetric::Cosine,
-        DistanceMetric::InnerProduct,
-        DistanceMetric::Manhattan,
+    // The last case: rows far from the origin (a common offset of 100, the data
+    // the 8-bit walk once lost recall on), coded against their saved centre.
+    for (metric, offset) in [
+        (DistanceMetric::Euclidean, 0.0),
+        (DistanceMetric::Cosine, 0.0),
+        (DistanceMetric::InnerProduct, 0.0),
+        (DistanceMetric::Manhattan, 0.0),
+        (DistanceMetric::Euclidean, 100.0f32),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
@@ -658,14 +673,16 @@ fn an_open_maps_the_seals_rows_and_answers_as_the_writer_did() {
         c.distance_metric = metric;
         let db = open_io(&path, Some(c), Arc::new(OsIo));
         let mut rows: BTreeMap<u64, Vec<f32>> = BTreeMap::new();
-        write_rows(&db, &mut rows, &mut rng, &range(0..600), false);
+        write_rows_at(&db, &mut rows, &mut rng, &range(0..600), false, offset);
         let gone: Vec<u64> = (0..600).step_by(7).collect();
         db.bulk_remove(&gone).unwrap();
         for g in &gone {
             rows.remove(g);
         }
         let mut qrng = SplitMix64::new(5);
-        let queries: Vec<Vec<f32>> = (0..30).map(|_| vector(&mut qrng)).collect();
+        let queries: Vec<Vec<f32>> = (0..30)
+            .map(|_| vector(&mut qrng).into_iter().map(|x| x + offset).collect())
+            .collect();
         let answers = |db: &Database| -> Vec<Vec<(u64, u32)>> {
             queries
                 .iter()
@@ -691,7 +708,7 @@ fn an_open_maps_the_seals_rows_and_answers_as_the_writer_did() {
         drop(db);
 
         let db = reopen(&path);
-        let what = format!("{metric:?}");
+        let what = format!("{metric:?} offset {offset}");
         assert!(
             matches!(
                 db.load_source().unwrap(),
@@ -711,9 +728,9 @@ fn an_open_maps_the_seals_rows_and_answers_as_the_writer_did() {
         assert_eq!(answers(&db), before, "{what}: answers after the open");
 
         // Writes on the mapped rows: new rows past them, replaced and removed rows.
-        write_rows(&db, &mut rows, &mut rng, &range(600..1400), false);
+        write_rows_at(&db, &mut rows, &mut rng, &range(600..1400), false, offset);
         let replaced: Vec<u64> = (1..600).step_by(5).filter(|i| i % 7 != 0).collect();
-        write_rows(&db, &mut rows, &mut rng, &replaced, true);
+        write_rows_at(&db, &mut rows, &mut rng, &replaced, true, offset);
         let gone: Vec<u64> = (2..1400)
             .step_by(11)
             .filter(|i| rows.contains_key(i))
