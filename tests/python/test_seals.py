@@ -77,16 +77,24 @@ def segment_files(path: Path) -> List[str]:
 
 def one_seal_files(path: Path, kind: str) -> str:
     """Asserts ``path`` holds exactly one seal's files (two on a flat database, four on
-    HNSW with the default euclidean metric) and nothing else named ``segment-*``; returns
-    the seal id."""
+    HNSW with the default euclidean metric) and, on HNSW, the vector and codes files of
+    the earlier seals its parts keep, nothing else named ``segment-*``; returns the seal
+    id."""
     names = segment_files(path)
     matched = [SEGMENT.match(n) for n in names]
     assert all(matched), f"unexpected segment files: {names}"
-    seal_ids = {m.group(1) for m in matched if m}
-    assert len(seal_ids) == 1, f"files of {len(seal_ids)} seals: {names}"
+    by_id: Dict[str, Set[str]] = {}
+    for m in matched:
+        if m:
+            by_id.setdefault(m.group(1), set()).add(m.group(2))
+    owners = [i for i, kinds in by_id.items() if "maps" in kinds]
+    assert len(owners) == 1, f"files of {len(owners)} seals: {names}"
     want = {"vectors", "maps", "graph", "codes"} if kind == "hnsw" else {"vectors", "maps"}
-    assert {m.group(2) for m in matched if m} == want, names
-    return seal_ids.pop()
+    assert by_id[owners[0]] == want, names
+    parts = [kinds for i, kinds in by_id.items() if i != owners[0]]
+    assert kind == "hnsw" or not parts, names
+    assert all(kinds == {"vectors", "codes"} for kinds in parts), names
+    return owners[0]
 
 
 def open_quietly(path: Path) -> NusterDB:

@@ -37,7 +37,7 @@ use crate::index::flat::FlatIndex;
 use crate::index::hnsw::HnswIndex;
 use crate::index::VectorIndex;
 use crate::metric::DistanceMetric;
-use crate::storage::changelog::{self, Seal};
+use crate::storage::changelog::{self, Part, Seal};
 use crate::storage::codec::{encode_format, FORMAT_VERSION};
 use crate::storage::fileio::{write_atomic, FileIo};
 use crate::storage::fork::ProcessToken;
@@ -57,7 +57,7 @@ mod seal;
 mod snapshots;
 
 pub use records::{Include, MetadataUpdate, PutMode, Record, Selection};
-pub use seal::{is_segment_file, live_slots, segment_files, segment_files_in};
+pub use seal::{is_segment_file, live_slots, part_files, segment_files, segment_files_in};
 
 /// Largest n·k a `batch_search` may return (the result arrays are n·k in size).
 pub const MAX_BATCH_RESULTS: u64 = 1 << 28;
@@ -160,6 +160,9 @@ struct State {
     log_next: AtomicU64,
     /// The seal the segment files hold, if any (see `db/seal.rs`).
     seal: Mutex<Option<Seal>>,
+    /// The parts of the seal's rows and codes a next seal may keep (recorded by this
+    /// build for an HNSW index; empty: the next seal writes every slot).
+    parts: Mutex<Vec<Part>>,
 }
 
 impl State {
@@ -172,6 +175,7 @@ impl State {
             payload,
             log_next,
             seal,
+            parts,
         } = maps;
         let live = ids.len();
         Self {
@@ -188,6 +192,7 @@ impl State {
             save_at: AtomicUsize::new(save_threshold(live)),
             log_next: AtomicU64::new(log_next),
             seal: Mutex::new(seal),
+            parts: Mutex::new(parts),
         }
     }
 
@@ -321,6 +326,8 @@ struct Maps {
     log_next: u64,
     /// The seal the maps were loaded from or agree with.
     seal: Option<Seal>,
+    /// The seal's recorded parts, when the index's rows and codes are theirs.
+    parts: Vec<Part>,
 }
 
 /// The maps loaded from a store, how the graph was, and where the maps came from.

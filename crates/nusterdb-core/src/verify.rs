@@ -33,11 +33,11 @@ use crate::error::{Error, Result};
 use crate::ids::{IdType, MAX_STR_ID_BYTES};
 use crate::index::hnsw::{vector_hash, GraphImage, HnswIndex, NO_ID};
 use crate::snapshot;
-use crate::storage::changelog::{self, Seal};
+use crate::storage::changelog::{self, Part, Seal, SealParts};
 use crate::storage::codec;
 use crate::storage::keys::{
     self, CONFIG_KEY, DOCUMENT_PREFIX, FORMAT_KEY, LOG_NEXT_KEY, LOG_PREFIX, METADATA_PREFIX,
-    NAME_PREFIX, SEAL_KEY, VECTOR_PREFIX,
+    NAME_PREFIX, SEAL_KEY, SEAL_PARTS_KEY, VECTOR_PREFIX,
 };
 use crate::storage::lock::WriterLock;
 use crate::storage::rocks::inspect_dir;
@@ -168,6 +168,8 @@ struct Scan {
     vectors: Vec<(u64, u64)>,
     /// The seal record, when there is one and it decodes.
     seal: Option<Seal>,
+    /// The seal parts record, when there is one and it decodes.
+    parts: Option<SealParts>,
     /// The log position, when stored and readable.
     log_next: Option<u64>,
     /// `(position, clear, keys)` of every log entry that decodes, ascending.
@@ -175,6 +177,18 @@ struct Scan {
 }
 
 impl Scan {
+    /// The parts of the seal's rows and codes (its own files alone unless a parts
+    /// record names it).
+    fn seal_parts(&self, seal: Seal) -> Vec<Part> {
+        match &self.parts {
+            Some(p) if p.seal == seal.id => p.parts.clone(),
+            _ => vec![Part {
+                id: seal.id,
+                first: 0,
+            }],
+        }
+    }
+
     /// The keys the log entries after the seal touched (`None`: a `clear` among them,
     /// so every key), or an empty set without a seal.
     fn touched_since_seal(&self) -> Option<std::collections::HashSet<u64>> {
@@ -264,29 +278,66 @@ fn check_segments(report: &mut VerifyReport, path: &Path, scan: &Scan) {
             format!("{}: made for another seal", files[1].display()),
         );
     }
-    let vf = match crate::segment::VectorFile::open(&files[0]).and_then(|vf| {
-        vf.verify()?;
-        Ok(vf)
-    }) {
-        Ok(vf) => vf,
-        Err(e) => return problem(report, e.to_string()),
+    let parts = scan.seal_parts(seal);
+    let (vector_paths, _) = crate::db::part_files(path, &parts);
+    let mut vfs = Vec::with_capacity(parts.len());
+    for (p, part) in vector_paths.iter().zip(&parts) {
+        match crate::segment::VectorFile::open(p).and_then(|vf| {
+            vf.verify()?;
+            Ok(vf)
+        }) {
+            Ok(vf) if vf.first() as u64 == part.first => vfs.push(vf),
+            Ok(vf) => {
+                return problem(
+                    report,
+                    format!(
+                        "{}: holds slots from {}, the seal's part from {}",
+                        p.display(),
+                        vf.first(),
+                        part.first
+                    ),
+                )
+            }
+            Err(e) => return problem(report, e.to_string()),
+        }
+    }
+    let bounds =
+        crate::segment::vectors::part_bounds(vfs.iter().map(|f| (f.first(), f.first() + f.len())));
+    let (Some(bounds), Some(vf)) = (bounds, vfs.last()) else {
+        return problem(
+            report,
+            format!(
+                "{}: the parts do not follow one another",
+                files[0].display()
+            ),
+        );
     };
+    if vfs.len() > 1
+        && vfs
+            .iter()
+            .any(|f| f.layout() != crate::segment::vectors::Layout::Slots)
+    {
+        return problem(
+            report,
+            format!("{}: parts of rows not laid out by slot", files[0].display()),
+        );
+    }
     let live = crate::db::live_slots(&maps.ids);
     let (rows_needed, by_slot) = match vf.layout() {
         crate::segment::vectors::Layout::Live => (live.len(), false),
         crate::segment::vectors::Layout::Slots => (maps.ids.slot_extent(), true),
     };
     let rows_ok = if by_slot {
-        vf.len() >= rows_needed
+        vf.first() + vf.len() >= rows_needed
     } else {
         vf.len() == rows_needed
     };
-    if vf.dim() != config.dim || !rows_ok {
+    if vfs.iter().any(|f| f.dim() != config.dim) || !rows_ok {
         return problem(
             report,
             format!(
                 "{}: {} rows of {} floats for {} slots of {}",
-                files[0].display(),
+                vf.path().display(),
                 vf.len(),
                 vf.dim(),
                 rows_needed,
@@ -294,8 +345,18 @@ fn check_segments(report: &mut VerifyReport, path: &Path, scan: &Scan) {
             ),
         );
     }
-    // Row `i` of the file is the `i`-th live slot (version 1) or slot `i` (version 2).
-    let row_of = |i: usize, s: u32| vf.row(if by_slot { s as usize } else { i });
+    // Row `i` of the file is the `i`-th live slot (version 1); slot `s` is in the part
+    // whose slots include it (versions 2 and 3).
+    let row_of = |i: usize, s: u32| {
+        if !by_slot {
+            return vf.row(i);
+        }
+        let s = s as usize;
+        let k = bounds
+            .partition_point(|&(_, to)| to <= s)
+            .min(vfs.len() - 1);
+        vfs[k].row(s.checked_sub(vfs[k].first())?)
+    };
     report.checked.push("segment_files");
     if !scan.complete {
         return;
@@ -506,6 +567,11 @@ fn check_store(report: &mut VerifyReport, store: &Store) -> Scan {
                 Ok(s) => scan.seal = Some(s),
                 Err(d) => report.problem(ProblemKind::ChangeLog, d),
             }
+        } else if k == SEAL_PARTS_KEY {
+            match SealParts::decode(v) {
+                Ok(p) => scan.parts = Some(p),
+                Err(d) => report.problem(ProblemKind::ChangeLog, d),
+            }
         } else if let Some(pos) = keys::parse_record_key(LOG_PREFIX, k) {
             match changelog::decode_entry(v) {
                 Ok((clear, ids)) => scan.log.push((pos, clear, ids)),
@@ -666,17 +732,22 @@ fn check_string_ids(
 /// The seal's codes file, read as an open reads it, where the seal has one (slot-ordered
 /// vector files of an index that keeps codes); its absence there is reported too, as
 /// an open then loads every record.
-fn check_codes(report: &mut VerifyReport, path: &Path, seal_id: u64, image: &GraphImage) {
-    let files = crate::db::segment_files(path, seal_id);
-    // The codes cover the slots of the vector file (a stale graph is reported apart).
-    let slots = match crate::segment::VectorFile::open(&files[0]) {
-        Ok(vf) if vf.layout() == crate::segment::vectors::Layout::Slots => vf.len(),
+fn check_codes(report: &mut VerifyReport, path: &Path, parts: &[Part], image: &GraphImage) {
+    let (vector_paths, codes_paths) = crate::db::part_files(path, parts);
+    // The codes cover the slots of the vector files (a stale graph is reported apart).
+    let last = vector_paths
+        .last()
+        .map(|p| crate::segment::VectorFile::open(p));
+    let slots = match last {
+        Some(Ok(vf)) if vf.layout() == crate::segment::vectors::Layout::Slots => {
+            vf.first() + vf.len()
+        }
         _ => return,
     };
     if !image.index.has_codes() {
         return;
     }
-    match image.index.check_codes_file(&files[3], slots) {
+    match image.index.check_codes_file(&codes_paths, slots) {
         Ok(()) => report.checked.push("codes_file"),
         Err(d) => report.problem(
             ProblemKind::Segment,
@@ -747,7 +818,7 @@ fn check_graph(report: &mut VerifyReport, path: &Path, scan: &Scan) {
     }
     report.checked.push("graph_file");
     if let Some(seal) = scan.seal {
-        check_codes(report, path, seal.id, &image);
+        check_codes(report, path, &scan.seal_parts(seal), &image);
     }
     if !scan.complete {
         return;

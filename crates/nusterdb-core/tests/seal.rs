@@ -873,3 +873,189 @@ fn a_followers_new_rows_are_found_at_once_linked_or_not() {
         sample.len()
     );
 }
+
+/// The vector files of the seal in `path`, as `(first slot, rows)` by first slot.
+fn vector_parts(path: &Path) -> Vec<(usize, usize)> {
+    let mut parts: Vec<(usize, usize)> = nusterdb_core::db::segment_files_in(path)
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "vectors"))
+        .map(|p| {
+            let f = nusterdb_core::segment::VectorFile::open(&p).unwrap();
+            (f.first(), f.len())
+        })
+        .collect();
+    parts.sort_unstable();
+    parts
+}
+
+/// A seal writes the rows and codes of the slots changed since the last one as a new
+/// part and keeps the earlier parts' files; parts merge like a binary counter (each
+/// under half the size of the one before), files no part uses are deleted; every open
+/// maps the parts side by side and answers exactly as the writer did; a snapshot and
+/// `verify` follow the parts; re-centred codes (the rows doubled) are one part again.
+#[test]
+fn a_seal_writes_only_the_part_that_changed() {
+    // 1,024 floats a row: parts may start every 64 slots (where both a part's rows and
+    // its codes start on a 64 KiB boundary).
+    const WIDE: usize = 1024;
+    let mut rng = SplitMix64::new(seed("a_seal_writes_only_the_part_that_changed"));
+    for metric in [DistanceMetric::Euclidean, DistanceMetric::Cosine] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut c = DatabaseConfig::new(WIDE).unwrap();
+        c.index_type = IndexType::Hnsw;
+        c.distance_metric = metric;
+        c.hnsw = HnswConfig {
+            max_nb_connection: 8,
+            ef_construction: 48,
+            ..HnswConfig::default()
+        };
+        let mut db = open_io(&path, Some(c), Arc::new(OsIo));
+        let mut rows: BTreeMap<u64, Vec<f32>> = BTreeMap::new();
+        let mut add = |db: &Database, rows: &mut BTreeMap<u64, Vec<f32>>, ids: &[u64]| {
+            let mut flat = Vec::with_capacity(ids.len() * WIDE);
+            for &i in ids {
+                let v: Vec<f32> = (0..WIDE).map(|_| rng.next_gaussian() as f32).collect();
+                flat.extend_from_slice(&v);
+                rows.insert(i, v);
+            }
+            db.bulk_add(ids, &flat, None).unwrap();
+        };
+        let queries: Vec<Vec<f32>> = {
+            let mut q = SplitMix64::new(9);
+            (0..12)
+                .map(|_| (0..WIDE).map(|_| q.next_gaussian() as f32).collect())
+                .collect()
+        };
+        let answers = |db: &Database| -> Vec<Vec<(u64, u32)>> {
+            queries
+                .iter()
+                .map(|q| {
+                    db.search(q, 5, None, Some(400))
+                        .unwrap()
+                        .into_iter()
+                        .map(|(id, d)| (id, d.to_bits()))
+                        .collect()
+                })
+                .collect()
+        };
+        let what = format!("{metric:?}");
+        // 640 rows: the codes are centred at 512 rows, so the next re-centring is at
+        // 1,024 (the seal that crosses it writes one part).
+        add(&db, &mut rows, &range(0..640));
+        db.seal().unwrap();
+        assert_eq!(vector_parts(&path), vec![(0, 640)], "{what}");
+        let mut expected = vec![(0usize, 640usize)];
+        let mut next = 640u64;
+        let mut most = 1;
+        // 64 rows a seal: parts of 64, merged when as large as half the one before.
+        // Up to 1,216 rows by the rule; at 1,280 (twice the 640 the codes were centred
+        // at) every code changes: one part, where the rule alone would keep two.
+        let mut round = 0;
+        while next < 1280 {
+            add(&db, &mut rows, &range(next..next + 64));
+            next += 64;
+            let kept_files: Vec<(std::path::PathBuf, Vec<u8>)> =
+                nusterdb_core::db::segment_files_in(&path)
+                    .unwrap()
+                    .into_iter()
+                    .filter(|p| p.extension().is_some_and(|e| e == "vectors"))
+                    .map(|p| {
+                        let b = std::fs::read(&p).unwrap();
+                        (p, b)
+                    })
+                    .collect();
+            db.seal().unwrap();
+            // The model of the rule.
+            let end = next as usize;
+            let mut first = end - 64;
+            while let Some(&(f, _)) = expected.last() {
+                if (end - first) * 2 < first - f {
+                    break;
+                }
+                first = f;
+                expected.pop();
+            }
+            expected.push((first, end - first));
+            if end == 1280 {
+                assert_eq!(expected.len(), 2, "{what}");
+                expected = vec![(0, 1280)];
+            }
+            assert_eq!(vector_parts(&path), expected, "{what} round {round}");
+            most = most.max(expected.len());
+            // A kept part's file is the same file, unchanged.
+            for (p, b) in &kept_files {
+                if p.exists() {
+                    assert!(
+                        std::fs::read(p).unwrap() == *b,
+                        "{what}: {} changed",
+                        p.display()
+                    );
+                }
+            }
+            db = reopen_sealed(db, &path, &answers, &what);
+            if round == 3 {
+                // A snapshot follows the parts (hard links); a restore opens from them.
+                assert_eq!(expected.len(), 3, "{what}");
+                db.snapshot("s", &Metadata::new()).unwrap();
+                let restored = dir.path().join("restored");
+                db.restore_snapshot("s", &restored).unwrap();
+                assert_eq!(vector_parts(&restored), expected, "{what}");
+                let r = reopen(&restored);
+                assert!(
+                    matches!(r.load_source().unwrap(), LoadSource::Sealed { .. }),
+                    "{what}"
+                );
+                assert_eq!(answers(&r), answers(&db), "{what}: the restored snapshot");
+                drop(r);
+                drop(db);
+                let report = nusterdb_core::verify::verify(&path).unwrap();
+                assert!(report.is_healthy(), "{what}: {report:?}");
+                assert!(report.checked.contains(&"codes_file"), "{what}: {report:?}");
+                db = reopen(&path);
+            }
+            round += 1;
+        }
+        assert_eq!(most, 3, "{what}");
+        let db = reopen_sealed(db, &path, &answers, &what);
+        assert_eq!(db.count().unwrap(), rows.len());
+        for q in &queries {
+            let got: Vec<u64> = db
+                .search(q, 5, None, Some(400))
+                .unwrap()
+                .into_iter()
+                .map(|h| h.0)
+                .collect();
+            let want = brute_force(metric, &rows, q, 5);
+            let hits = got.iter().filter(|i| want.contains(i)).count();
+            assert!(hits >= 4, "{what}: {got:?} vs {want:?}");
+        }
+    }
+}
+
+/// Per query, the hits as `(id, distance bits)`.
+type Answers = Vec<Vec<(u64, u32)>>;
+
+/// Closes `db` and opens `path` again: from the seal, nothing replayed, answering
+/// exactly as before.
+fn reopen_sealed(
+    db: Database,
+    path: &Path,
+    answers: &dyn Fn(&Database) -> Answers,
+    what: &str,
+) -> Database {
+    let before = answers(&db);
+    drop(db);
+    let db = reopen(path);
+    assert!(
+        matches!(
+            db.load_source().unwrap(),
+            LoadSource::Sealed { replayed: 0 }
+        ),
+        "{what}: {:?}",
+        db.load_source()
+    );
+    assert_eq!(answers(&db), before, "{what}: answers after the open");
+    db
+}

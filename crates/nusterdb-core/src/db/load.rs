@@ -157,6 +157,7 @@ fn load_records(
         payload,
         log_next: 0,
         seal: None,
+        parts: Vec::new(),
     };
     Ok((maps, graph_load))
 }

@@ -18,6 +18,7 @@ use crate::config::{DatabaseConfig, Fields, StorageConfig};
 use crate::error::{Error, Result};
 use crate::progress::{Observer, Unobserved};
 use crate::snapshot;
+use crate::storage::changelog;
 use crate::storage::codec::{self, encode_config, encode_format};
 use crate::storage::fileio::{FileIo, OsIo};
 use crate::storage::fork::ProcessToken;
@@ -174,7 +175,14 @@ impl Database {
                 if let Some(dir) = shared.seal_dir() {
                     // Files of seals a crash cut short; failing to list them only
                     // leaves them for the next open.
-                    let _ = super::seal::sweep(shared.io.as_ref(), dir, *st.seal.lock());
+                    let seal = *st.seal.lock();
+                    // The stored parts (not the loaded ones: an open that could not
+                    // use them must not delete what the seal names).
+                    let parts = seal
+                        .and_then(|s| changelog::stored_parts(&st.store, s).ok())
+                        .map(|(p, _)| p)
+                        .unwrap_or_default();
+                    let _ = super::seal::sweep(shared.io.as_ref(), dir, seal, &parts);
                 }
                 shared.count_load_redo(st);
             }

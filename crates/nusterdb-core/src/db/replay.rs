@@ -9,12 +9,13 @@
 //! its node; a changed or new one is (re)linked; every touched slot's payload is
 //! rebuilt from its stored metadata, and its string id from its stored name.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
-use super::seal::{live_slots, SealFiles};
+use super::seal::{live_slots, part_files, SealFiles};
 use super::{corruption, new_index, GraphLoad, Maps};
 use crate::config::DatabaseConfig;
 use crate::error::{Error, Result};
@@ -26,9 +27,9 @@ use crate::index::hnsw::{GraphImage, HnswIndex, NO_ID};
 use crate::index::VectorIndex;
 use crate::metadata::Metadata;
 use crate::progress::{in_pieces, Observer, Phase};
-use crate::segment::vectors::Layout;
+use crate::segment::vectors::{self, Layout};
 use crate::segment::{maps, VectorFile};
-use crate::storage::changelog::{self, Seal};
+use crate::storage::changelog::{self, Part, Seal};
 use crate::storage::codec;
 use crate::storage::fileio::FileIo;
 use crate::storage::keys;
@@ -381,9 +382,14 @@ pub(super) fn load_sealed(
             seal.position
         )));
     }
+    let (parts, recorded) = match changelog::stored_parts(store, seal) {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
     let files = SealFiles::of(dir, seal.id);
-    let (ids, mut names, mut payload, mut index) = match read_files(io, &files, config, seal) {
-        Ok(parts) => parts,
+    let read = read_files(io, (&files, &part_files(dir, &parts)), &parts, config, seal);
+    let (ids, mut names, mut payload, mut index) = match read {
+        Ok(read) => read,
         Err(reason) => return Ok(Err(reason)),
     };
     let mut ids = ids;
@@ -417,18 +423,22 @@ pub(super) fn load_sealed(
         payload,
         log_next: next,
         seal: Some(seal),
+        // Recorded parts are this build's, and the index's rows and codes are theirs
+        // (a replay changes rows only through the index, which records it).
+        parts: if recorded { parts } else { Vec::new() },
     };
     Ok(Ok((maps, graph_load, applied)))
 }
 
 type SealedParts = (IdMap, Option<Names>, PayloadIndex, Box<dyn VectorIndex>);
 
-/// The seal's graph over the rows of its vector file: mapped in place with its codes
-/// (a slot-ordered file), or with the live rows still to be restored (a live-rows file).
+/// The seal's graph over the rows of its vector files: mapped in place with its codes
+/// (slot-ordered files), or with the live rows still to be restored (a live-rows file).
 fn read_graph(
     files: &SealFiles,
+    codes: &[PathBuf],
     config: &DatabaseConfig,
-    vf: &VectorFile,
+    vfs: &[VectorFile],
 ) -> std::result::Result<GraphImage, String> {
     let shown = |p: &Path, e: &dyn std::fmt::Display| format!("{}: {e}", p.display());
     let file = std::fs::File::open(&files.graph).map_err(|e| shown(&files.graph, &e))?;
@@ -436,8 +446,9 @@ fn read_graph(
     // mapping is dropped when this function returns.
     let bytes = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| shown(&files.graph, &e))?;
     // Address space to grow into in place: as much again (at least 64 MiB).
-    let room = (vf.len() * config.dim * 4).max(64 << 20);
-    let rows = vf.slot_rows(room).map_err(|e| shown(&files.vectors, &e))?;
+    let slots = vfs.last().map_or(0, |f| f.first() + f.len());
+    let room = (slots * config.dim * 4).max(64 << 20);
+    let rows = vectors::map_rows(vfs, room).map_err(|e| shown(&files.vectors, &e))?;
     match rows {
         Some(rows) => HnswIndex::read_sealed_graph(
             &bytes,
@@ -445,35 +456,82 @@ fn read_graph(
             config.distance_metric,
             &config.hnsw,
             rows,
-            Some(&files.codes),
+            codes,
         ),
-        None => HnswIndex::read_graph(&bytes, config.dim, config.distance_metric, &config.hnsw),
+        None if vfs.len() == 1 => {
+            HnswIndex::read_graph(&bytes, config.dim, config.distance_metric, &config.hnsw)
+        }
+        None => Err("the parts' vector files do not follow one another by slot".into()),
     }
     .map_err(|d| shown(&files.graph, &d))
 }
 
-/// The maps and the index as the seal's files hold them, every cross-check passed.
+/// The maps and the index as the seal's files hold them (`files` its own, `parts` the
+/// vector and codes files of its parts), every cross-check passed.
 fn read_files(
     io: &dyn FileIo,
-    files: &SealFiles,
+    (files, (vector_paths, codes_paths)): (&SealFiles, &(Vec<PathBuf>, Vec<PathBuf>)),
+    parts: &[Part],
     config: &DatabaseConfig,
     seal: Seal,
 ) -> std::result::Result<SealedParts, String> {
     let shown = |p: &Path, e: &dyn std::fmt::Display| format!("{}: {e}", p.display());
-    let vf = VectorFile::open(&files.vectors).map_err(|e| shown(&files.vectors, &e))?;
+    let vfs = vector_paths
+        .iter()
+        .zip(parts)
+        .map(|(p, part)| {
+            let vf = VectorFile::open(p).map_err(|e| shown(p, &e))?;
+            if vf.first() as u64 != part.first {
+                return Err(shown(
+                    p,
+                    &format!(
+                        "holds slots from {}, the seal's part from {}",
+                        vf.first(),
+                        part.first
+                    ),
+                ));
+            }
+            Ok(vf)
+        })
+        .collect::<std::result::Result<Vec<_>, String>>()?;
+    if config.index_type != crate::config::IndexType::Hnsw && vfs.len() != 1 {
+        return Err(format!(
+            "{}: a flat index's seal has one vector file",
+            files.vectors.display()
+        ));
+    }
+    let vf = vfs.last().ok_or("a seal without vector files")?;
+    read_checked(io, files, codes_paths, config, seal, vf, &vfs)
+}
+
+/// The reads and cross-checks of [`read_files`]; `vf` is the (last) part whose rows
+/// reach to the end, `vfs` every part.
+fn read_checked(
+    io: &dyn FileIo,
+    files: &SealFiles,
+    codes: &[PathBuf],
+    config: &DatabaseConfig,
+    seal: Seal,
+    vf: &VectorFile,
+    vfs: &[VectorFile],
+) -> std::result::Result<SealedParts, String> {
+    let shown = |p: &Path, e: &dyn std::fmt::Display| format!("{}: {e}", p.display());
     // The three reads are independent: the maps (their hash map of ids), the rows'
     // block checksums (a damaged row must never be answered from; read through the
-    // file's own mapping, dropped afterwards, so the index's mapping stays untouched)
+    // files' own mappings, dropped afterwards, so the index's mapping stays untouched)
     // and the graph with its codes run side by side.
     let hnsw = config.index_type == crate::config::IndexType::Hnsw;
     let ((m, verified), graph) = rayon::join(
         || {
             rayon::join(
                 || maps::read(io, &files.maps).map_err(|e| shown(&files.maps, &e)),
-                || vf.verify().map_err(|e| shown(&files.vectors, &e)),
+                || {
+                    vfs.par_iter()
+                        .try_for_each(|vf| vf.verify().map_err(|e| shown(vf.path(), &e)))
+                },
             )
         },
-        || hnsw.then(|| read_graph(files, config, &vf)),
+        || hnsw.then(|| read_graph(files, codes, config, vfs)),
     );
     let m = m?;
     verified?;
@@ -495,14 +553,14 @@ fn read_files(
     // Row `i` of the file is slot `i` (version 2) or the `i`-th live slot (version 1).
     let by_slot = vf.layout() == Layout::Slots;
     let rows_ok = if by_slot {
-        vf.len() >= extent
+        vf.first() + vf.len() >= extent
     } else {
         vf.len() == live.len()
     };
-    if vf.dim() != config.dim || !rows_ok {
+    if vfs.iter().any(|f| f.dim() != config.dim) || !rows_ok {
         return Err(format!(
             "{}: {} rows of {} floats, the seal has {} live slots of {} in {extent}",
-            files.vectors.display(),
+            vf.path().display(),
             vf.len(),
             vf.dim(),
             live.len(),

@@ -8,20 +8,36 @@
 //! 1. syncs RocksDB's WAL, so the store never holds less than the files (a power cut
 //!    after the seal cannot take back writes the files include);
 //! 2. writes the files named by a fresh seal id, each atomically and checksummed:
-//!    `segment-<id>.vectors` (`segment::vectors`: for HNSW every slot's row as the
-//!    index holds it, for flat the live rows), `segment-<id>.maps` (the id map, string ids and payload
-//!    index, tagged with the id and log position, `segment::maps`) and, for HNSW,
-//!    `segment-<id>.graph` (the graph file format) and `segment-<id>.codes` (the 8-bit
-//!    codes and what else an open would compute from the rows, `hnsw::codes_file`);
-//! 3. stores the [`Seal`] record (id, log position, floor) in RocksDB, synced — the
-//!    commit point: until then the previous seal and its files are the valid ones,
-//!    and a crash leaves only unreferenced files, removed at the next writer open;
+//!    `segment-<id>.vectors` (`segment::vectors`: for HNSW the rows of the slots of
+//!    this seal's part (below), for flat the live rows), `segment-<id>.maps` (the id
+//!    map, string ids and payload index, tagged with the id and log position,
+//!    `segment::maps`) and, for HNSW, `segment-<id>.graph` (the graph file format) and
+//!    `segment-<id>.codes` (the 8-bit codes of the part's slots and what else an open
+//!    would compute from the rows, `hnsw::codes_file`);
+//! 3. stores the [`Seal`] record (id, log position, floor) and, for HNSW, its parts
+//!    ([`SealParts`]) in RocksDB, synced — the commit point: until then the previous
+//!    seal and its files are the valid ones, and a crash leaves only unreferenced
+//!    files, removed at the next writer open;
 //! 4. deletes the log entries below the floor (the previous seal's position) and the
-//!    previous seal's files.
+//!    previous seal's files that no part of the new one uses.
 //!
-//! Cost: O(live rows) of sequential writes per seal, once per `max(4096, n/8)`
-//! changes — the same share of the insert work as the graph saves it replaces, now
-//! also making every open cost O(file size + changes since the seal).
+//! # Parts: a seal writes the rows its changes touched
+//! An HNSW seal's rows and codes are a list of parts, each the vector and codes files
+//! of some seal holding the slots from its `first` to the next part's. The index
+//! records the lowest slot whose row or codes changed since the last seal
+//! (`HnswIndex::changed_from`: new rows go to new slots, so that is usually the old
+//! end); a seal keeps the parts below it, rounded down to a part boundary (a multiple
+//! of `segment::vectors::part_granule`, where parts map side by side), and writes one
+//! new part from there to the end. Parts are merged like a binary counter: while the
+//! new part is at least half as large as the kept part before it, that part is
+//! rewritten into the new one — each part is under half the size of the one before,
+//! so there are at most ~log₂(n / granule) of them and each row is rewritten
+//! O(log n) times over the database's life, not at every seal. Re-centring the
+//! codes (each time the rows double) changes every code, so that seal writes one part.
+//! The graph and maps files are written whole at every seal (they change all over).
+//!
+//! Cost: the rows and codes of the changed slots plus the graph and maps, once per
+//! `max(4096, n/8)` changes; every open costs O(file size + changes since the seal).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -35,10 +51,10 @@ use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
 use crate::segment::maps::{self, MapsTag};
 use crate::segment::vectors;
-use crate::storage::changelog::Seal;
+use crate::storage::changelog::{Part, Seal, SealParts};
 use crate::storage::codec::{encode_format, FORMAT_VERSION};
 use crate::storage::fileio::FileIo;
-use crate::storage::keys::{record_key, FORMAT_KEY, LOG_PREFIX, SEAL_KEY};
+use crate::storage::keys::{record_key, FORMAT_KEY, LOG_PREFIX, SEAL_KEY, SEAL_PARTS_KEY};
 
 /// The segment files of one seal.
 pub(super) struct SealFiles {
@@ -65,14 +81,65 @@ impl SealFiles {
     fn all(&self) -> [&Path; 4] {
         [&self.vectors, &self.maps, &self.graph, &self.codes]
     }
+
+    /// Every file of seal `seal` with parts `parts`: its maps and graph, and the
+    /// vector and codes files of each part.
+    pub(super) fn of_parts(dir: &Path, seal: u64, parts: &[Part]) -> Vec<PathBuf> {
+        let own = Self::of(dir, seal);
+        let mut out = vec![own.maps, own.graph];
+        for p in parts {
+            let f = Self::of(dir, p.id);
+            out.push(f.vectors);
+            out.push(f.codes);
+        }
+        out
+    }
+}
+
+/// The parts a seal keeps and the slot its new part starts at (see the module docs):
+/// `kept` are the previous seal's parts, `changed_from` the lowest slot changed since,
+/// `end` the slots the new seal covers, `granule` where parts may start.
+pub(super) fn plan_parts(
+    kept: &[Part],
+    changed_from: usize,
+    end: usize,
+    granule: usize,
+) -> (Vec<Part>, usize) {
+    let granule = granule.max(1) as u64;
+    let mut first = (changed_from.min(end) as u64 / granule) * granule;
+    let mut parts: Vec<Part> = kept.iter().filter(|p| p.first < first).copied().collect();
+    if parts.first().is_none_or(|p| p.first != 0) {
+        return (Vec::new(), 0);
+    }
+    let end = end as u64;
+    while let Some(last) = parts.last() {
+        if (end - first).saturating_mul(2) < first - last.first {
+            break;
+        }
+        first = last.first;
+        parts.pop();
+    }
+    (parts, first as usize)
 }
 
 /// The segment files of seal `id` in `dir`: vectors, maps, graph, codes (a flat index
 /// has no graph or codes file, nor an HNSW index on a metric without codes; seals of
-/// earlier builds no codes file).
+/// earlier builds no codes file). An HNSW seal's rows and codes may be in parts, of
+/// earlier seals' files too: see [`part_files`].
 pub fn segment_files(dir: &Path, id: u64) -> [PathBuf; 4] {
     let f = SealFiles::of(dir, id);
     [f.vectors, f.maps, f.graph, f.codes]
+}
+
+/// The vector and codes files of each of `parts`, by ascending first slot.
+pub fn part_files(dir: &Path, parts: &[Part]) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    parts
+        .iter()
+        .map(|p| {
+            let f = SealFiles::of(dir, p.id);
+            (f.vectors, f.codes)
+        })
+        .unzip()
 }
 
 /// Whether `name` is a segment file (or a segment file's temporary) of any seal.
@@ -153,6 +220,7 @@ impl Shared {
         let io = self.io.as_ref();
         st.store.sync_wal()?;
         let previous = *st.seal.lock();
+        let kept = st.parts.lock().clone();
         let position = st.log_next.load(Ordering::Acquire);
         let seal = Seal {
             id: fresh_id(previous),
@@ -160,13 +228,26 @@ impl Shared {
             floor: previous.map_or(0, |p| p.position.min(position)),
         };
         let files = SealFiles::of(dir, seal.id);
-        let written = self.write_files(st, &files, seal);
-        if let Err(e) = written {
-            remove_files(io, &files);
-            return Err(e);
-        }
+        let parts = match self.write_files(st, &files, seal, &kept) {
+            Ok(parts) => parts,
+            Err(e) => {
+                remove_files(io, &files);
+                return Err(e);
+            }
+        };
         let mut batch = WriteBatch::default();
         batch.put(SEAL_KEY, seal.encode());
+        match &parts {
+            Some((parts, _)) => batch.put(
+                SEAL_PARTS_KEY,
+                SealParts {
+                    seal: seal.id,
+                    parts: parts.clone(),
+                }
+                .encode(),
+            ),
+            None => batch.delete(SEAL_PARTS_KEY),
+        }
         if seal.floor > 0 {
             let (from, to) = (
                 record_key(LOG_PREFIX, 0),
@@ -185,9 +266,25 @@ impl Shared {
         // stored record does not name them.
         st.store.write(batch).and_then(|()| st.store.sync_wal())?;
         *st.seal.lock() = Some(seal);
-        if let Some(p) = previous {
-            remove_files(io, &SealFiles::of(dir, p.id));
+        let (parts, end) = parts.unwrap_or_default();
+        if let Some(h) = st.index.as_hnsw() {
+            h.mark_sealed(end);
         }
+        if let Some(p) = previous {
+            // The previous seal's files, and its parts' files, that no part of this
+            // one uses.
+            let keep = SealFiles::of_parts(dir, seal.id, &parts);
+            let mut old = kept.clone();
+            if !old.iter().any(|k| k.id == p.id) {
+                old.push(Part { id: p.id, first: 0 });
+            }
+            for f in SealFiles::of_parts(dir, p.id, &old) {
+                if !keep.contains(&f) {
+                    let _ = io.remove_file(&f);
+                }
+            }
+        }
+        *st.parts.lock() = parts;
         // Memtables grown past the write buffer (one bulk write larger than it) are
         // flushed now: RocksDB's own flush may not finish before a close, and the next
         // open would replay them from the write-ahead log (33 s for a 1M × 384 batch).
@@ -210,41 +307,54 @@ impl Shared {
         Ok(())
     }
 
-    fn write_files(&self, st: &State, files: &SealFiles, seal: Seal) -> Result<()> {
+    /// Writes the seal's files; for HNSW returns its parts (the kept ones and its own)
+    /// and the slots they cover.
+    fn write_files(
+        &self,
+        st: &State,
+        files: &SealFiles,
+        seal: Seal,
+        kept: &[Part],
+    ) -> Result<Option<(Vec<Part>, usize)>> {
         let io = self.io.as_ref();
         let extent = st.ids.slot_extent();
         let index = st.index.as_ref();
-        match index.as_hnsw() {
-            // Every slot's row as the index holds it (removed nodes the graph still
-            // routes through included), so an open maps the file as its rows.
+        let dim = self.config.dim;
+        let parts = match index.as_hnsw() {
+            // The rows of the slots from the new part's first, as the index holds them
+            // (removed nodes the graph still routes through included), so an open maps
+            // the parts' files side by side as its rows.
             Some(h) => {
-                vectors::write_slots(
-                    io,
-                    &files.vectors,
-                    self.config.dim,
-                    h.graph_slots(extent),
-                    |s| index.slot_row(s as u32),
-                )?;
+                let end = h.graph_slots(extent);
+                let (mut parts, first) =
+                    plan_parts(kept, h.changed_from(), end, vectors::part_granule(dim));
+                vectors::write_part(io, &files.vectors, dim, first, end - first, |s| {
+                    index.slot_row(s as u32)
+                })?;
+                crate::storage::fileio::write_atomic(io, &files.graph, |w| {
+                    h.write_graph(w, &|s| st.ids.id(s), extent)
+                })?;
+                if h.has_codes() {
+                    crate::storage::fileio::write_atomic(io, &files.codes, |w| {
+                        h.write_codes(w, first, end)
+                    })?;
+                }
+                parts.push(Part {
+                    id: seal.id,
+                    first: first as u64,
+                });
+                Some((parts, end))
             }
             // The live rows only (a flat index copies its rows at open): the file
             // shrinks with the live count after removals.
             None => {
                 let live = live_slots(&st.ids);
-                vectors::write_live_rows(io, &files.vectors, self.config.dim, live.len(), |i| {
+                vectors::write_live_rows(io, &files.vectors, dim, live.len(), |i| {
                     index.get(live[i])
                 })?;
+                None
             }
-        }
-        if let Some(h) = index.as_hnsw() {
-            crate::storage::fileio::write_atomic(io, &files.graph, |w| {
-                h.write_graph(w, &|s| st.ids.id(s), extent)
-            })?;
-            if h.has_codes() {
-                crate::storage::fileio::write_atomic(io, &files.codes, |w| {
-                    h.write_codes(w, h.graph_slots(extent))
-                })?;
-            }
-        }
+        };
         let tag = MapsTag {
             db_id: seal.id,
             log_position: seal.position,
@@ -256,7 +366,8 @@ impl Shared {
             st.names.as_ref(),
             &st.payload,
             &tag,
-        )
+        )?;
+        Ok(parts)
     }
 }
 
@@ -326,8 +437,22 @@ impl Shared {
         let Some(seal) = *st.seal.lock() else {
             return Ok(());
         };
-        let (from, to) = (SealFiles::of(db_dir, seal.id), SealFiles::of(dir, seal.id));
-        for (src, dst) in from.all().into_iter().zip(to.all()) {
+        let parts = st.parts.lock().clone();
+        let (from, to) = if parts.is_empty() {
+            let all = |d: &Path| {
+                SealFiles::of(d, seal.id)
+                    .all()
+                    .map(Path::to_path_buf)
+                    .to_vec()
+            };
+            (all(db_dir), all(dir))
+        } else {
+            (
+                SealFiles::of_parts(db_dir, seal.id, &parts),
+                SealFiles::of_parts(dir, seal.id, &parts),
+            )
+        };
+        for (src, dst) in from.iter().zip(&to) {
             if !src.exists() {
                 continue;
             }
@@ -355,21 +480,27 @@ fn remove_files(io: &dyn FileIo, files: &SealFiles) {
     }
 }
 
-/// Removes the segment files in `dir` that `current` does not name: those of seals a
-/// crash cut short, and their temporaries. Called by a writer open (no seal runs).
+/// Removes the segment files in `dir` that neither `current` nor its `parts` name:
+/// those of seals a crash cut short or that later seals replaced, and their
+/// temporaries. Called by a writer open (no seal runs).
 ///
 /// # Errors
 /// I/O errors listing the directory.
-pub(super) fn sweep(io: &dyn FileIo, dir: &Path, current: Option<Seal>) -> Result<()> {
-    let keep = current.map(|s| SealFiles::of(dir, s.id));
+pub(super) fn sweep(
+    io: &dyn FileIo,
+    dir: &Path,
+    current: Option<Seal>,
+    parts: &[Part],
+) -> Result<()> {
+    let mut keep: Vec<PathBuf> = Vec::new();
+    if let Some(s) = current {
+        keep.extend(SealFiles::of(dir, s.id).all().map(Path::to_path_buf));
+        keep.extend(SealFiles::of_parts(dir, s.id, parts));
+    }
     for path in segment_files_in(dir)? {
-        if keep
-            .as_ref()
-            .is_some_and(|k| k.all().contains(&path.as_path()))
-        {
-            continue;
+        if !keep.contains(&path) {
+            let _ = io.remove_file(&path);
         }
-        let _ = io.remove_file(&path);
     }
     Ok(())
 }
@@ -390,4 +521,42 @@ pub fn segment_files_in(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect();
     found.sort();
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Over any run of seals (rows added, now and then a change lower down), the
+        /// parts start at 0 on the granule, the new part at most at the lowest changed
+        /// slot, and each part is more than twice the size of the next: at most
+        /// ~log₂(slots / granule) + 1 of them.
+        #[test]
+        fn parts_shrink_by_half_and_the_new_part_covers_the_change(
+            granule in 1usize..100,
+            steps in proptest::collection::vec((0usize..4000, any::<bool>(), 0usize..5000), 1..30),
+        ) {
+            let mut parts: Vec<Part> = Vec::new();
+            let mut end = 0;
+            for (i, &(grow, lower, at)) in steps.iter().enumerate() {
+                let changed = if lower { at.min(end) } else { end };
+                end += grow;
+                let (mut kept, first) = plan_parts(&parts, changed, end, granule);
+                prop_assert!(first % granule == 0 && first <= changed);
+                prop_assert!(kept.iter().zip(&parts).all(|(a, b)| a == b));
+                kept.push(Part { id: i as u64, first: first as u64 });
+                parts = kept;
+                let mut bounds: Vec<usize> = parts.iter().map(|p| p.first as usize).collect();
+                bounds.push(end);
+                prop_assert_eq!(bounds[0], 0);
+                for w in bounds.windows(3) {
+                    prop_assert!((w[2] - w[1]) * 2 < w[1] - w[0], "{:?}", bounds);
+                }
+                let most = (end / granule).max(1).ilog2() as usize + 2;
+                prop_assert!(parts.len() <= most, "{:?}", bounds);
+            }
+        }
+    }
 }

@@ -40,6 +40,18 @@ unsafe impl Send for Region {}
 // SAFETY: as above; shared access only reads.
 unsafe impl Sync for Region {}
 
+/// One file's part of a [`Region::of_files`] buffer: `bytes`, which are the file's from
+/// byte `offset` (a multiple of 64). For the pieces to be mapped in place rather than
+/// copied, each piece after the first must start at a page boundary of its file and
+/// of the buffer (the first piece's offset within its page plus the lengths before it
+/// a whole number of pages): segment files place their rows and codes at 64 KiB,
+/// the largest page size in use, and cut parts at such boundaries.
+pub(crate) struct Piece<'a> {
+    pub file: &'a std::fs::File,
+    pub offset: usize,
+    pub bytes: &'a [u8],
+}
+
 enum Repr {
     Heap(Vec<Block>),
     #[cfg(unix)]
@@ -103,7 +115,7 @@ impl Region {
     ///
     /// # Errors
     /// A range outside the file, an `offset` not a multiple of 64, or a failed `mmap`.
-    #[cfg(unix)]
+    #[cfg(all(unix, test))]
     pub(crate) fn map_file(
         file: &std::fs::File,
         offset: usize,
@@ -111,34 +123,40 @@ impl Region {
         room: usize,
     ) -> std::io::Result<Self> {
         Ok(Self::from_repr(Repr::Mapped(mapped::Mapping::new(
-            file, offset, len, room,
+            &[(file, offset, len)],
+            room,
         )?)))
     }
 
-    /// The bytes `bytes` of `file`, which start at byte `offset` of it (a multiple of
-    /// 64), as a region with room for `room` more: mapped in place on unix
-    /// ([`Region::map_file`]), a heap copy of `bytes` elsewhere.
+    /// The bytes of `pieces` back to back (each a range of a file, `bytes` its content)
+    /// as one region with room for `room` more: mapped in place on unix when every
+    /// piece after the first starts on a page, in the buffer and in its file
+    /// ([`Piece`]); a heap copy otherwise.
     ///
     /// # Errors
-    /// As [`Region::map_file`].
-    pub(crate) fn of_file(
-        file: &std::fs::File,
-        offset: usize,
-        bytes: &[u8],
-        room: usize,
-    ) -> std::io::Result<Self> {
+    /// A range outside its file or a failed `mmap`.
+    pub(crate) fn of_files(pieces: &[Piece<'_>], room: usize) -> std::io::Result<Self> {
         #[cfg(unix)]
         {
-            Self::map_file(file, offset, bytes.len(), room)
+            let ranges: Vec<(&std::fs::File, usize, usize)> = pieces
+                .iter()
+                .map(|p| (p.file, p.offset, p.bytes.len()))
+                .collect();
+            if mapped::Mapping::fits(&ranges) {
+                return Ok(Self::from_repr(Repr::Mapped(mapped::Mapping::new(
+                    &ranges, room,
+                )?)));
+            }
         }
-        #[cfg(not(unix))]
-        {
-            let _ = (file, offset);
-            let mut r = Self::with_capacity_hint(bytes.len() + room);
-            r.resize(bytes.len());
-            r.as_bytes_mut()[..bytes.len()].copy_from_slice(bytes);
-            Ok(r)
+        let total: usize = pieces.iter().map(|p| p.bytes.len()).sum();
+        let mut r = Self::with_capacity_hint(total.saturating_add(room));
+        r.resize(total);
+        let mut at = 0;
+        for p in pieces {
+            r.as_bytes_mut()[at..at + p.bytes.len()].copy_from_slice(p.bytes);
+            at += p.bytes.len();
         }
+        Ok(r)
     }
 
     /// Whether the hinted reservation was granted (`capacity ≥ bytes`).
@@ -264,28 +282,72 @@ mod mapped {
     }
 
     impl Mapping {
+        /// Whether `pieces` (file, offset, length) can be mapped back to back: every
+        /// piece after the first starts on a page, in its file and in the buffer.
+        pub(super) fn fits(pieces: &[(&std::fs::File, usize, usize)]) -> bool {
+            let page = page_size();
+            let Some(&(_, first, _)) = pieces.first() else {
+                return false;
+            };
+            let mut at = first % page;
+            for (i, &(_, offset, len)) in pieces.iter().enumerate() {
+                if i > 0 && (!at.is_multiple_of(page) || !offset.is_multiple_of(page)) {
+                    return false;
+                }
+                at += len;
+            }
+            true
+        }
+
+        /// Maps `pieces` (file, offset, length) back to back at the start of a new
+        /// reservation with `room` more bytes (see [`Mapping::fits`]). The first
+        /// file is mapped from its start (the buffer starts `offset` bytes in); the
+        /// last to its end, so the bytes past the buffer are the file's until exposed.
         pub(super) fn new(
-            file: &std::fs::File,
-            offset: usize,
-            len: usize,
+            pieces: &[(&std::fs::File, usize, usize)],
             room: usize,
         ) -> io::Result<Self> {
-            let file_len = usize::try_from(file.metadata()?.len())
-                .map_err(|_| invalid("file too large to map".into()))?;
-            let end = offset.checked_add(len).filter(|&e| e <= file_len);
-            if end.is_none() || !offset.is_multiple_of(super::BLOCK) {
+            let page = page_size();
+            let Some(&(_, start, _)) = pieces.first() else {
+                return Err(invalid("nothing to map".into()));
+            };
+            if !start.is_multiple_of(super::BLOCK) || !Self::fits(pieces) {
                 return Err(invalid(format!(
-                    "cannot map {len} bytes at {offset} of a {file_len}-byte file"
+                    "cannot map {} pieces from offset {start}",
+                    pieces.len()
                 )));
             }
-            let page = page_size();
-            let file_map = file_len.div_ceil(page) * page;
+            // Where each piece's file mapping goes (from `base`), from which byte of
+            // its file, and how long it is.
+            let mut plan = Vec::with_capacity(pieces.len());
+            let mut at = start;
+            for (i, &(file, offset, len)) in pieces.iter().enumerate() {
+                let file_len = usize::try_from(file.metadata()?.len())
+                    .map_err(|_| invalid("file too large to map".into()))?;
+                if offset.checked_add(len).is_none_or(|e| e > file_len) {
+                    return Err(invalid(format!(
+                        "cannot map {len} bytes at {offset} of a {file_len}-byte file"
+                    )));
+                }
+                let from = if i == 0 { 0 } else { offset };
+                let map_at = at - (offset - from);
+                let map_len = if i + 1 == pieces.len() {
+                    (file_len - from).div_ceil(page) * page
+                } else {
+                    // `at + len` is the next piece's page-aligned start.
+                    at + len - map_at
+                };
+                plan.push((file, from, map_at, map_len));
+                at += len;
+            }
+            let len = at - start;
+            let file_end = plan.last().map_or(0, |&(_, _, a, l)| a + l);
             let exposed = len.div_ceil(super::BLOCK) * super::BLOCK;
-            let reserve = (offset + exposed)
+            let reserve = (start + exposed)
                 .checked_add(room)
                 .map(|r| r.div_ceil(page) * page)
                 .ok_or_else(|| invalid("mapping too large".into()))?
-                .max(file_map);
+                .max(file_end);
             // SAFETY: a fresh anonymous mapping; no existing memory is affected.
             let base = unsafe {
                 libc::mmap(
@@ -303,36 +365,42 @@ mod mapped {
             let Some(base) = NonNull::new(base.cast::<u8>()) else {
                 return Err(invalid("mmap returned null".into()));
             };
-            let this = Self {
+            // `this` unmaps the reservation when dropped (on an error below too).
+            let mut this = Self {
                 base,
                 reserve,
-                start: offset,
+                start,
                 len: exposed,
-                pristine: file_map,
+                pristine: file_end,
             };
-            if file_map > 0 {
-                // SAFETY: `[base, base + file_map)` lies inside the reservation this
-                // value owns (`file_map ≤ reserve`), so MAP_FIXED replaces only our own
-                // pages; the file is mapped privately (never written through).
-                let at = unsafe {
+            for (file, from, map_at, map_len) in plan {
+                if map_len == 0 {
+                    continue;
+                }
+                let offset = libc::off_t::try_from(from)
+                    .map_err(|_| invalid("file offset too large".into()))?;
+                // SAFETY: `[base + map_at, base + map_at + map_len)` lies inside the
+                // reservation this value owns (`map_at + map_len ≤ file_end ≤
+                // reserve`; the ranges of the pieces do not overlap), so MAP_FIXED
+                // replaces only our own pages; the file is mapped privately (never
+                // written through) from a page-aligned offset.
+                let got = unsafe {
                     libc::mmap(
-                        base.as_ptr().cast(),
-                        file_map,
+                        base.as_ptr().add(map_at).cast(),
+                        map_len,
                         libc::PROT_READ | libc::PROT_WRITE,
                         libc::MAP_PRIVATE | libc::MAP_FIXED,
                         file.as_raw_fd(),
-                        0,
+                        offset,
                     )
                 };
-                if at == libc::MAP_FAILED {
-                    // `this` unmaps the reservation when dropped.
+                if got == libc::MAP_FAILED {
                     return Err(io::Error::last_os_error());
                 }
             }
-            let mut this = this;
-            // The bytes between the file's rows and the next 64-byte boundary are
-            // whatever follows in the file: zero them (one page copied at most).
-            let tail = (offset + len).min(file_map)..(offset + exposed).min(file_map);
+            // The bytes between the buffer's end and the next 64-byte boundary are
+            // whatever follows in the last file: zero them (one page copied at most).
+            let tail = (start + len).min(file_end)..(start + exposed).min(file_end);
             if !tail.is_empty() {
                 this.raw_mut()[tail].fill(0);
             }
@@ -452,6 +520,61 @@ mod tests {
         assert_eq!(r.as_bytes()[5], 0xEE);
         assert_eq!(&r.as_bytes()[..4096], copy.as_bytes());
         assert!(r.as_bytes()[4096..].iter().all(|&x| x == 0));
+    }
+
+    /// Pieces of several files map back to back as one buffer when each after the
+    /// first starts on a page; otherwise they are copied, with the same bytes.
+    #[cfg(unix)]
+    #[test]
+    fn pieces_of_files_make_one_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let page = 1 << 16;
+        let make = |name: &str, len: usize, seed: u32| {
+            let path = dir.path().join(name);
+            let content: Vec<u8> = (0..len as u32)
+                .map(|i| ((i * 7 + seed) % 253) as u8)
+                .collect();
+            std::fs::write(&path, &content).unwrap();
+            (std::fs::File::open(&path).unwrap(), content)
+        };
+        let (fa, a) = make("a", 3 * page, 1);
+        let (fb, b) = make("b", 3 * page + 100, 2);
+        let (fc, c) = make("c", page + 500, 3);
+        // a: bytes 64..2·page (the buffer starts 64 in, so the next piece starts on a
+        // page) or 64 bytes fewer (it does not: copied); b: one page from page; c: 300
+        // bytes from page (its end is not aligned).
+        let rest: Vec<u8> = [&b[page..2 * page], &c[page..page + 300]].concat();
+        for (end0, mapped) in [(2 * page, true), (2 * page - 64, false)] {
+            let pieces = [
+                Piece {
+                    file: &fa,
+                    offset: 64,
+                    bytes: &a[64..end0],
+                },
+                Piece {
+                    file: &fb,
+                    offset: page,
+                    bytes: &b[page..2 * page],
+                },
+                Piece {
+                    file: &fc,
+                    offset: page,
+                    bytes: &c[page..page + 300],
+                },
+            ];
+            let mut r = Region::of_files(&pieces, 4096).unwrap();
+            let want = [&a[64..end0], &rest[..]].concat();
+            assert_eq!(r.is_mapped(), mapped, "first piece to {end0}");
+            assert_eq!(r.as_bytes().as_ptr() as usize % 64, 0);
+            assert_eq!(&r.as_bytes()[..want.len()], &want[..]);
+            assert!(r.as_bytes()[want.len()..].iter().all(|&x| x == 0));
+            // Written and grown: the files never change, growth reads zeros.
+            r.as_bytes_mut()[10] ^= 0xff;
+            let len = r.resize(want.len() + 3000);
+            assert!(r.as_bytes()[want.len()..len].iter().all(|&x| x == 0));
+            assert_eq!(r.as_bytes()[10], want[10] ^ 0xff);
+        }
+        assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), a);
     }
 
     #[cfg(unix)]

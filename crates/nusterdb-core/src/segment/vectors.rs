@@ -2,11 +2,16 @@
 //!
 //! A sealed file's rows are never rewritten, so they need no heap copy: the file is
 //! mapped and the page cache holds the rows (a second open, a snapshot's hard link and
-//! a follower share those pages). Two layouts:
-//! - version 2, by slot ([`Layout::Slots`], HNSW): the rows exactly as the index keeps
-//!   them in memory — row `s` is slot `s`, `dim` floats, back to back from a
-//!   64-byte-aligned offset — so the index maps the file as its row buffer
-//!   (`index::region`) and reads nothing at open;
+//! a follower share those pages). Three layouts:
+//! - version 3, a part by slot ([`Layout::Slots`], HNSW): the rows of slots
+//!   `first..first + count` exactly as the index keeps them in memory — `dim` floats
+//!   per slot, back to back from byte 65,536 —, so the index maps the files of a
+//!   seal's parts side by side as its row buffer (`index::region`) and reads nothing at
+//!   open. A seal writes only the part its changes touched (`db/seal.rs`); the rows
+//!   start on a 64 KiB boundary (the largest page size in use) so that a part can be
+//!   mapped right after the one before it;
+//! - version 2, by slot from slot 0, the rows 64 bytes in (seals of earlier builds:
+//!   still mapped, as one part);
 //! - version 1, live rows ([`Layout::Live`], the flat index, which copies its rows at
 //!   open): the live slots' rows only, so the file shrinks with removals.
 //!
@@ -14,19 +19,23 @@
 //! ```text
 //! header   64 B   magic "NDBVECT\0", version u32, dim u32, count u64,
 //!                 stride u32 (bytes per row), block_rows u32,
-//!                 24 reserved zero bytes, CRC-32 of the 60 bytes before it
-//! rows     count · stride B, row i at 64 + i·stride
+//!                 first u64 (version 3: the slot of row 0; else 0),
+//!                 16 reserved zero bytes, CRC-32 of the 60 bytes before it
+//! padding  version 3: zeros up to byte 65,536
+//! rows     count · stride B, row i at rows_at + i·stride (rows_at: 65,536 for
+//!          version 3, 64 before)
 //! trailer  one CRC-32 per block of block_rows rows (the last may be short),
 //!          the CRC-32 of those CRCs, magic "NDBVEND\0"
 //! ```
-//! - Version 2 ([`Layout::Slots`]): row `i` is slot `i` (a slot without a live vector
-//!   holds zeros or a removed vector the graph still routes through); stride `4·dim`.
+//! - Versions 3 and 2 ([`Layout::Slots`]): row `i` is slot `first + i` (a slot without
+//!   a live vector holds zeros or a removed vector the graph still routes through);
+//!   stride `4·dim`.
 //! - Version 1 ([`Layout::Live`]): row `i` is the `i`-th live slot, ascending; stride
 //!   `4·dim` rounded up to 64, padding zero (what every seal of the first builds with
 //!   seals wrote, HNSW's too: those are still read, their rows copied).
 //!
 //! Opening checks what costs nothing per row: the header and its CRC, the file length
-//! against dim, count and stride, the trailer's magic and CRC. The rows' block CRCs are
+//! against dim, count and stride, the padding, the trailer's magic and CRC. The rows' block CRCs are
 //! checked by [`VectorFile::verify`] (in parallel). A file is written whole to a
 //! temporary name, fsync'd and renamed (`storage::fileio::write_atomic`): it exists
 //! complete or not at all.
@@ -39,16 +48,37 @@ use memmap2::Mmap;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::index::region::{Piece, Region};
 use crate::storage::fileio::{le_u32, le_u64, write_atomic, FileIo};
 
 /// First bytes of a vector file.
 pub const MAGIC: [u8; 8] = *b"NDBVECT\0";
 /// Last bytes of a vector file (a truncated file lacks them).
 pub const END_MAGIC: [u8; 8] = *b"NDBVEND\0";
-/// The newest format (this build writes and reads 1 and 2).
-pub const FORMAT_VERSION: u32 = 2;
-/// Bytes before the first row.
+/// The newest format (this build writes 1 and 3 and reads 1 to 3).
+pub const FORMAT_VERSION: u32 = 3;
+/// Bytes of the header.
 pub const HEADER_LEN: usize = 64;
+/// Where a version-3 file's rows start: a page boundary for every page size in use
+/// (4 KiB on x86-64, 16 KiB on Apple silicon, up to 64 KiB on other arm64 systems).
+pub const PART_ROWS_AT: usize = 1 << 16;
+
+/// Where the rows of a file of `version` start.
+pub fn rows_at(version: u32) -> usize {
+    if version >= 3 {
+        PART_ROWS_AT
+    } else {
+        HEADER_LEN
+    }
+}
+
+/// The slots a part may start at are the multiples of this: there both the part's rows
+/// (`4·dim` bytes a slot) and its codes (`dim` bytes a slot) start on a 64 KiB
+/// boundary of the index's buffers, so parts map side by side.
+pub fn part_granule(dim: usize) -> usize {
+    let pow2 = 1usize << dim.trailing_zeros().min(16);
+    (PART_ROWS_AT / pow2).max(1)
+}
 /// Rows per checksummed block: 4,096 rows of 384 floats is 6 MiB, small enough that
 /// a damaged block is found without reading the file twice, large enough that the
 /// trailer stays tiny.
@@ -90,12 +120,30 @@ pub fn write(io: &dyn FileIo, path: &Path, dim: usize, rows: &[f32]) -> Result<(
     })
 }
 
-/// Writes `count` slots' rows of `dim` floats as the vector file at `path`,
-/// atomically: row `i` is `row(i)`, or zeros where it is `None`.
+/// Writes the rows of slots `first..first + count` (`dim` floats each) as the vector
+/// file (version 3) at `path`, atomically: row `i` is `row(first + i)`, or zeros where
+/// it is `None`.
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for a zero `dim` or a row of another length;
 /// [`Error::Io`] naming the file.
+pub fn write_part<'a>(
+    io: &dyn FileIo,
+    path: &Path,
+    dim: usize,
+    first: usize,
+    count: usize,
+    row: impl Fn(usize) -> Option<&'a [f32]>,
+) -> Result<()> {
+    write_version(io, path, FORMAT_VERSION, dim, first, count, |i| {
+        row(first + i)
+    })
+}
+
+/// Writes `count` slots' rows from slot 0 ([`write_part`] with `first` 0).
+///
+/// # Errors
+/// As [`write_part`].
 pub fn write_slots<'a>(
     io: &dyn FileIo,
     path: &Path,
@@ -103,7 +151,7 @@ pub fn write_slots<'a>(
     count: usize,
     row: impl Fn(usize) -> Option<&'a [f32]>,
 ) -> Result<()> {
-    write_version(io, path, FORMAT_VERSION, dim, count, row)
+    write_part(io, path, dim, 0, count, row)
 }
 
 /// Writes the version-1 file of `count` live rows: row `i` is `row(i)` (the `i`-th live
@@ -118,7 +166,7 @@ pub fn write_live_rows<'a>(
     count: usize,
     row: impl Fn(usize) -> Option<&'a [f32]>,
 ) -> Result<()> {
-    write_version(io, path, 1, dim, count, row)
+    write_version(io, path, 1, dim, 0, count, row)
 }
 
 fn write_version<'a>(
@@ -126,6 +174,7 @@ fn write_version<'a>(
     path: &Path,
     version: u32,
     dim: usize,
+    first: usize,
     count: usize,
     row: impl Fn(usize) -> Option<&'a [f32]>,
 ) -> Result<()> {
@@ -143,9 +192,10 @@ fn write_version<'a>(
             )))
         }
     };
-    let header = encode_header(version, dim32, count as u64, stride32, BLOCK_ROWS);
+    let header = encode_header(version, dim32, count as u64, stride32, first as u64);
     write_atomic(io, path, |w| {
         w.write_all(&header)?;
+        w.write_all(&vec![0u8; rows_at(version) - HEADER_LEN])?;
         let mut crcs = Vec::with_capacity(count.div_ceil(BLOCK_ROWS as usize));
         let mut buf = vec![0u8; stride];
         let mut block = crc32fast::Hasher::new();
@@ -171,20 +221,15 @@ fn write_version<'a>(
     })
 }
 
-fn encode_header(
-    version: u32,
-    dim: u32,
-    count: u64,
-    stride: u32,
-    block_rows: u32,
-) -> [u8; HEADER_LEN] {
+fn encode_header(version: u32, dim: u32, count: u64, stride: u32, first: u64) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[0..8].copy_from_slice(&MAGIC);
     h[8..12].copy_from_slice(&version.to_le_bytes());
     h[12..16].copy_from_slice(&dim.to_le_bytes());
     h[16..24].copy_from_slice(&count.to_le_bytes());
     h[24..28].copy_from_slice(&stride.to_le_bytes());
-    h[28..32].copy_from_slice(&block_rows.to_le_bytes());
+    h[28..32].copy_from_slice(&BLOCK_ROWS.to_le_bytes());
+    h[32..40].copy_from_slice(&first.to_le_bytes());
     let crc = crc32fast::hash(&h[..60]);
     h[60..64].copy_from_slice(&crc.to_le_bytes());
     h
@@ -210,7 +255,11 @@ pub struct VectorFile {
     map: Mmap,
     version: u32,
     dim: usize,
+    /// The slot of row 0 (version 3; else 0).
+    first: usize,
     count: usize,
+    /// Byte of the file where row 0 starts.
+    rows_at: usize,
     /// Floats per row in the file (the stride in floats).
     stride: usize,
     block_rows: usize,
@@ -268,17 +317,30 @@ impl VectorFile {
         let count = le_u64(b, 16);
         let stride = le_u32(b, 24) as usize;
         let block_rows = le_u32(b, 28) as usize;
-        if dim == 0 || stride != stride_bytes(version, dim) || block_rows == 0 {
+        let first = le_u64(b, 32);
+        if dim == 0
+            || stride != stride_bytes(version, dim)
+            || block_rows == 0
+            || (version < 3 && first != 0)
+        {
             return Err(corrupt(format!(
                 "vector file header is inconsistent: dim {dim}, stride {stride}, \
                  block rows {block_rows}"
             )));
         }
         let count = usize::try_from(count).map_err(|_| corrupt("row count overflows".into()))?;
+        let first = usize::try_from(first)
+            .ok()
+            .filter(|f| {
+                f.checked_add(count)
+                    .is_some_and(|e| e <= u32::MAX as usize + 1)
+            })
+            .ok_or_else(|| corrupt(format!("first slot {first} out of range")))?;
+        let rows_at = rows_at(version);
         let blocks = count.div_ceil(block_rows);
         let expected = count
             .checked_mul(stride)
-            .and_then(|r| r.checked_add(HEADER_LEN + blocks * 4 + 12));
+            .and_then(|r| r.checked_add(rows_at + blocks * 4 + 12));
         if expected != Some(b.len()) {
             return Err(corrupt(format!(
                 "vector file is {} bytes, its header says {count} rows of {dim} \
@@ -288,6 +350,11 @@ impl VectorFile {
         }
         if b[b.len() - 8..] != END_MAGIC {
             return Err(corrupt("vector file trailer magic missing".into()));
+        }
+        if b[HEADER_LEN..rows_at].iter().any(|&x| x != 0) {
+            return Err(corrupt(
+                "vector file padding before the rows is not zero".into(),
+            ));
         }
         let crcs = &b[b.len() - 12 - blocks * 4..b.len() - 12];
         if crc32fast::hash(crcs) != le_u32(b, b.len() - 12) {
@@ -299,7 +366,9 @@ impl VectorFile {
             map,
             version,
             dim,
+            first,
             count,
+            rows_at,
             stride: stride / 4,
             block_rows,
         })
@@ -313,6 +382,11 @@ impl VectorFile {
     /// Floats per vector.
     pub fn dim(&self) -> usize {
         self.dim
+    }
+
+    /// The slot of row 0 (0 but for a part of a seal, version 3).
+    pub fn first(&self) -> usize {
+        self.first
     }
 
     /// Rows in the file.
@@ -341,10 +415,10 @@ impl VectorFile {
 
     /// Every row with any padding, as floats: row `i` at `i · stride()`.
     pub fn padded_rows(&self) -> &[f32] {
-        let bytes = &self.map[HEADER_LEN..HEADER_LEN + self.count * self.stride * 4];
+        let bytes = &self.map[self.rows_at..self.rows_at + self.count * self.stride * 4];
         // SAFETY: every bit pattern is a valid f32; `align_to` only yields the
         // correctly aligned middle part. The mapping is page-aligned and the rows start
-        // 64 bytes in, so there is no prefix or suffix (checked below).
+        // 64 or 65,536 bytes in, so there is no prefix or suffix (checked below).
         let (head, floats, tail) = unsafe { bytes.align_to::<f32>() };
         if !head.is_empty() || !tail.is_empty() {
             return &[];
@@ -367,7 +441,7 @@ impl VectorFile {
     /// [`Error::Corruption`] naming the first damaged block and its rows.
     pub fn verify(&self) -> Result<()> {
         let row_bytes = self.stride * 4;
-        let rows = &self.map[HEADER_LEN..HEADER_LEN + self.count * row_bytes];
+        let rows = &self.map[self.rows_at..self.rows_at + self.count * row_bytes];
         let blocks = self.count.div_ceil(self.block_rows);
         let crcs_at = self.map.len() - 12 - blocks * 4;
         let damaged = rows
@@ -387,20 +461,64 @@ impl VectorFile {
         }
     }
 
-    /// The rows of a version-2 file as an index's row buffer: the file mapped privately
-    /// (`index::region`) with address space for `room` more bytes (a heap copy off
-    /// unix); `None` for a version-1 file, whose rows are not laid out by slot.
-    ///
-    /// # Errors
-    /// A failed `mmap`.
-    pub(crate) fn slot_rows(&self, room: usize) -> io::Result<Option<crate::index::Rows>> {
-        if self.layout() != Layout::Slots {
-            return Ok(None);
+    /// The rows of slots `from..to` (inside this file's, by slot) as a piece of an
+    /// index's row buffer.
+    fn piece(&self, from: usize, to: usize) -> Piece<'_> {
+        let row = self.stride * 4;
+        let at = self.rows_at + (from - self.first) * row;
+        Piece {
+            file: &self.file,
+            offset: at,
+            bytes: &self.map[at..at + (to - from) * row],
         }
-        let rows = &self.map[HEADER_LEN..HEADER_LEN + self.count * self.stride * 4];
-        let region = crate::index::region::Region::of_file(&self.file, HEADER_LEN, rows, room)?;
-        Ok(Some(crate::index::Rows::from_region(region)))
     }
+}
+
+/// The rows of a seal's parts (slot-ordered files by ascending `first`, the first
+/// from slot 0) as an index's row buffer: each part gives the slots from its `first`
+/// to the next part's, the last all of its own. Mapped side by side in place
+/// (`index::region`) with address space for `room` more bytes, or copied where they
+/// cannot be; `None` when a file is not laid out by slot or the parts leave a gap.
+///
+/// # Errors
+/// A failed `mmap`.
+pub(crate) fn map_rows(
+    parts: &[VectorFile],
+    room: usize,
+) -> io::Result<Option<crate::index::Rows>> {
+    let bounds = part_bounds(parts.iter().map(|f| (f.first(), f.first() + f.len())));
+    let Some(bounds) = bounds else {
+        return Ok(None);
+    };
+    if parts.iter().any(|f| f.layout() != Layout::Slots) {
+        return Ok(None);
+    }
+    let pieces: Vec<Piece<'_>> = parts
+        .iter()
+        .zip(&bounds)
+        .map(|(f, &(from, to))| f.piece(from, to))
+        .collect();
+    let region = Region::of_files(&pieces, room)?;
+    Ok(Some(crate::index::Rows::from_region(region)))
+}
+
+/// The slots each of the parts `(first, end)` gives (each from its `first` to the next
+/// part's, the last to its own end), or `None` unless they start at slot 0 and follow
+/// one another without a gap (each reaching at least to where the next starts).
+pub fn part_bounds(parts: impl Iterator<Item = (usize, usize)>) -> Option<Vec<(usize, usize)>> {
+    let parts: Vec<(usize, usize)> = parts.collect();
+    if parts.first().is_none_or(|&(first, _)| first != 0) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(parts.len());
+    for (i, &(first, end)) in parts.iter().enumerate() {
+        let to = parts.get(i + 1).map_or(end, |&(next, _)| next);
+        if to < first || to > end {
+            return None;
+        }
+        out.push((first, to));
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -426,20 +544,20 @@ mod tests {
             dim in 1usize..70,
             count in 0usize..40,
             seed in any::<u64>(),
-            version in 1u32..=2,
+            version in 1u32..=3,
         ) {
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("v.bin");
             let data = rows(count, dim, seed);
-            write_version(&OsIo, &p, version, dim, count, |i| data.get(i * dim..(i + 1) * dim))
+            write_version(&OsIo, &p, version, dim, 0, count, |i| data.get(i * dim..(i + 1) * dim))
                 .unwrap();
             let f = VectorFile::open(&p).unwrap();
             prop_assert_eq!((f.dim(), f.len()), (dim, count));
             prop_assert_eq!(f.stride() * 4, stride_bytes(version, dim));
             prop_assert_eq!(f.layout() == Layout::Live, version == 1);
             prop_assert_eq!(f.padded_rows().as_ptr() as usize % 64, 0);
-            let mapped = f.slot_rows(4096).unwrap();
-            prop_assert_eq!(mapped.is_some(), version == 2);
+            let mapped = map_rows(std::slice::from_ref(&f), 4096).unwrap();
+            prop_assert_eq!(mapped.is_some(), version >= 2);
             if let Some(m) = mapped {
                 let floats = m.as_slice();
                 prop_assert!(floats.len() >= count * dim && floats.len() % 16 == 0);
@@ -459,6 +577,51 @@ mod tests {
         }
     }
 
+    /// Parts map side by side as one buffer where each starts the later part's rows
+    /// (older parts' rows past the next part's start are not used), in place when their
+    /// cuts fall on the granule, copied when they do not; gaps are refused.
+    #[test]
+    fn parts_make_one_row_buffer() {
+        for (dim, cuts, mapped) in [
+            (1024, vec![0usize, 64, 192], true),
+            (3, vec![0, 10, 17], false),
+        ] {
+            assert_eq!(part_granule(dim) == 64, mapped);
+            let dir = tempfile::tempdir().unwrap();
+            let end = cuts[cuts.len() - 1] + 5;
+            let mut want = vec![0f32; end * dim];
+            let mut files = Vec::new();
+            for (k, &first) in cuts.iter().enumerate() {
+                // Each part reaches 5 slots past the next one's start (stale there).
+                let count = cuts.get(k + 1).map_or(end, |&n| n + 5) - first;
+                let data = rows(count, dim, k as u64);
+                let to = cuts.get(k + 1).copied().unwrap_or(end);
+                want[first * dim..to * dim].copy_from_slice(&data[..(to - first) * dim]);
+                let p = dir.path().join(format!("p{k}"));
+                write_part(&OsIo, &p, dim, first, count, |s| {
+                    data.get((s - first) * dim..(s - first + 1) * dim)
+                })
+                .unwrap();
+                let f = VectorFile::open(&p).unwrap();
+                assert_eq!((f.first(), f.len()), (first, count));
+                f.verify().unwrap();
+                files.push(f);
+            }
+            let got = map_rows(&files, 1 << 20).unwrap().unwrap();
+            assert_eq!(got.mapped_bytes() > 0, mapped && cfg!(unix), "dim {dim}");
+            let floats = got.as_slice();
+            assert!(floats[..end * dim]
+                .iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+            assert!(floats[end * dim..].iter().all(|&x| x == 0.0));
+            // Without the first part, or with a gap, there is no buffer.
+            assert!(map_rows(&files[1..], 0).unwrap().is_none());
+            let gap = [files.remove(0), files.pop().unwrap()];
+            assert!(map_rows(&gap, 0).unwrap().is_none());
+        }
+    }
+
     #[test]
     fn rows_span_several_checksummed_blocks() {
         let dir = tempfile::tempdir().unwrap();
@@ -472,7 +635,7 @@ mod tests {
         drop(f);
         // A flipped bit in the last, short block is found by verify, named by rows.
         let mut bytes = std::fs::read(&p).unwrap();
-        let at = HEADER_LEN + (n - 1) * stride_bytes(FORMAT_VERSION, 3) + 5;
+        let at = PART_ROWS_AT + (n - 1) * stride_bytes(FORMAT_VERSION, 3) + 5;
         bytes[at] ^= 0x10;
         std::fs::write(&p, &bytes).unwrap();
         let f = VectorFile::open(&p).unwrap();
@@ -495,7 +658,7 @@ mod tests {
             ("extended", [&good[..], &[0u8]].concat()),
             (
                 "no trailer",
-                good[..HEADER_LEN + 10 * stride_bytes(FORMAT_VERSION, 5)].to_vec(),
+                good[..PART_ROWS_AT + 10 * stride_bytes(FORMAT_VERSION, 5)].to_vec(),
             ),
         ];
         for at in [
@@ -505,6 +668,7 @@ mod tests {
             17,
             25,
             29,
+            33,
             61,
             good.len() - 1,
             good.len() - 10,

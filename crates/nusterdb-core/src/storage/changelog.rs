@@ -18,7 +18,7 @@
 use std::collections::BTreeSet;
 
 use super::codec::DecodeResult;
-use super::keys::{LOG_NEXT_KEY, LOG_PREFIX, SEAL_KEY};
+use super::keys::{LOG_NEXT_KEY, LOG_PREFIX, SEAL_KEY, SEAL_PARTS_KEY};
 use super::Store;
 use crate::error::{Error, Result};
 
@@ -26,6 +26,7 @@ const ENTRY_VERSION: u8 = 1;
 const KIND_KEYS: u8 = 0;
 const KIND_CLEAR: u8 = 1;
 const SEAL_VERSION: u8 = 1;
+const PARTS_VERSION: u8 = 1;
 
 /// The entry of a batch that touched `keys` (`clear`: every record was removed first).
 pub fn encode_entry(keys: &[u64], clear: bool) -> Vec<u8> {
@@ -133,6 +134,105 @@ impl Seal {
     }
 }
 
+/// One part of a seal's rows and codes: the vector and codes files of seal `id`,
+/// which hold the slots from `first` on (up to the next part's `first`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Part {
+    pub id: u64,
+    pub first: u64,
+}
+
+/// Which files hold the rows (and codes) of seal `seal`: its parts, by ascending
+/// `first`, the first from slot 0. A seal rewrites only the slots its changes touched
+/// as a new part and keeps the files of the earlier parts (`db/seal.rs`). Stored beside
+/// the seal record, in the same batch; a seal without it (written by an earlier build,
+/// or for a flat index) has one part, its own files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealParts {
+    pub seal: u64,
+    pub parts: Vec<Part>,
+}
+
+impl SealParts {
+    /// The stored form.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(13 + 16 * self.parts.len());
+        out.push(PARTS_VERSION);
+        out.extend_from_slice(&self.seal.to_le_bytes());
+        out.extend_from_slice(&(self.parts.len() as u32).to_le_bytes());
+        for p in &self.parts {
+            out.extend_from_slice(&p.id.to_le_bytes());
+            out.extend_from_slice(&p.first.to_le_bytes());
+        }
+        out
+    }
+
+    /// Decodes a stored parts record.
+    ///
+    /// # Errors
+    /// A detail naming what is wrong.
+    pub fn decode(bytes: &[u8]) -> DecodeResult<SealParts> {
+        let bad = || {
+            format!(
+                "seal parts record: {} bytes or unknown version",
+                bytes.len()
+            )
+        };
+        if bytes.len() < 13 || bytes[0] != PARTS_VERSION {
+            return Err(bad());
+        }
+        let word = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[at..at + 8]);
+            u64::from_le_bytes(b)
+        };
+        let n = u32::from_le_bytes([bytes[9], bytes[10], bytes[11], bytes[12]]) as usize;
+        if bytes.len() != 13 + 16 * n {
+            return Err(bad());
+        }
+        let parts: Vec<Part> = (0..n)
+            .map(|i| Part {
+                id: word(13 + 16 * i),
+                first: word(21 + 16 * i),
+            })
+            .collect();
+        let ordered = parts.first().is_some_and(|p| p.first == 0)
+            && parts.windows(2).all(|w| w[0].first < w[1].first);
+        if !ordered {
+            return Err(format!(
+                "seal parts record: parts do not start at slot 0 in order ({parts:?})"
+            ));
+        }
+        Ok(SealParts {
+            seal: word(1),
+            parts,
+        })
+    }
+}
+
+/// The parts of `seal`'s rows and codes, and whether they were recorded (a seal
+/// without a record of its own, see [`SealParts`], is one part: its files).
+///
+/// # Errors
+/// Storage errors; a damaged record.
+pub fn stored_parts(store: &Store, seal: Seal) -> Result<(Vec<Part>, bool)> {
+    let own = || {
+        vec![Part {
+            id: seal.id,
+            first: 0,
+        }]
+    };
+    match store.get(SEAL_PARTS_KEY)? {
+        None => Ok((own(), false)),
+        Some(b) => match SealParts::decode(&b) {
+            Ok(p) if p.seal == seal.id => Ok((p.parts, true)),
+            // A record left by a seal an earlier build replaced.
+            Ok(_) => Ok((own(), false)),
+            Err(d) => Err(damaged(store, d)),
+        },
+    }
+}
+
 fn damaged(store: &Store, detail: String) -> Error {
     Error::Corruption {
         path: store.path().to_path_buf(),
@@ -219,6 +319,41 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        /// Parts records round-trip; every truncation, extension and out-of-order list
+        /// is refused, never a panic.
+        #[test]
+        fn seal_parts_round_trip(
+            seal: u64,
+            ids in proptest::collection::vec(any::<u64>(), 1..6),
+            gaps in proptest::collection::vec(1u64..1000, 5),
+        ) {
+            let mut first = 0;
+            let parts: Vec<Part> = ids
+                .iter()
+                .zip(&gaps)
+                .map(|(&id, &g)| {
+                    let p = Part { id, first };
+                    first += g;
+                    p
+                })
+                .collect();
+            let p = SealParts { seal, parts };
+            let e = p.encode();
+            prop_assert_eq!(SealParts::decode(&e).unwrap(), p.clone());
+            for cut in 0..e.len() {
+                prop_assert!(SealParts::decode(&e[..cut]).is_err());
+            }
+            prop_assert!(SealParts::decode(&[&e[..], &[0]].concat()).is_err());
+            let mut bad = p.clone();
+            bad.parts[0].first = 1;
+            prop_assert!(SealParts::decode(&bad.encode()).is_err());
+            if bad.parts.len() > 1 {
+                let mut swapped = p;
+                swapped.parts.swap(0, 1);
+                prop_assert!(SealParts::decode(&swapped.encode()).is_err());
+            }
+        }
+
         #[test]
         fn entries_round_trip(keys in proptest::collection::vec(any::<u64>(), 0..50), clear: bool) {
             let e = encode_entry(&keys, clear);

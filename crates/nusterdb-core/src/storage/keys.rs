@@ -35,6 +35,8 @@ pub const LOG_NEXT_KEY: &[u8] = b"\x00log.next";
 /// The seal record: which segment files hold the sealed state, and up to which log
 /// position.
 pub const SEAL_KEY: &[u8] = b"\x00seal";
+/// The parts of the seal's rows and codes (`storage::changelog::SealParts`).
+pub const SEAL_PARTS_KEY: &[u8] = b"\x00seal.parts";
 
 /// The key of a record with `prefix` for `id`.
 pub fn record_key(prefix: u8, id: u64) -> [u8; 9] {

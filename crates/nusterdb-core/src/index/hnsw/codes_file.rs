@@ -4,17 +4,22 @@
 //! With it and the slot-ordered vector file, an open of an HNSW index touches no row:
 //! the code bytes are mapped in place (`index::region`) like the rows.
 //!
-//! # Format (version 1, little-endian)
+//! A seal writes the codes of the slots its changes touched as one part
+//! (`first..first + slots`, like the vector file's parts, `segment::vectors`); an open
+//! maps the parts' code bytes side by side as one buffer.
+//!
+//! # Format (version 2, little-endian)
 //! ```text
 //! header    64 B  magic "NDBCODE\0", version u32, dim u32, slots u64, centred_at u64,
 //!                 flags u32 (bit 0: inverse norms present), block_slots u32,
-//!                 20 reserved zero bytes, CRC-32 of the 60 bytes before it
+//!                 first u64 (version 2: the slot of the first code; else 0),
+//!                 12 reserved zero bytes, CRC-32 of the 60 bytes before it
 //! centre    dim f32
 //! terms     slots × [a, b, Σc, b²Σc²] f32
 //! inv_norm  slots f32 (flag bit 0)
 //! CRC-32 of centre, terms and inverse norms
-//! padding   zeros to a multiple of 64 bytes
-//! codes     slots × dim bytes (slot s at codes + s·dim)
+//! padding   zeros to a multiple of 65,536 bytes (version 1: of 64)
+//! codes     slots × dim bytes (slot first + s at codes + s·dim)
 //! trailer   one CRC-32 per block of block_slots slots' codes, the CRC-32 of those,
 //!           magic "NDBCEND\0"
 //! ```
@@ -24,7 +29,7 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 use rayon::prelude::*;
@@ -32,15 +37,17 @@ use rayon::prelude::*;
 use super::persist::put_all;
 use super::quant::Codes;
 use super::{HnswIndex, Kind};
-use crate::index::region::Region;
+use crate::index::region::{Piece, Region};
 use crate::storage::fileio::{le_u32, le_u64, CrcWriter};
 
 /// First bytes of a codes file.
 pub const MAGIC: [u8; 8] = *b"NDBCODE\0";
 /// Last bytes of a codes file.
 pub const END_MAGIC: [u8; 8] = *b"NDBCEND\0";
-/// The format this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The format this build writes (it reads 1 and 2).
+pub const VERSION: u32 = 2;
+/// Where version 2 places the codes: a multiple of this (see `segment::vectors`).
+const CODES_ALIGN: usize = crate::segment::vectors::PART_ROWS_AT;
 const HEADER_LEN: usize = 64;
 /// Slots per checksummed block of codes (4,096 slots of 384 dims: 1.5 MiB).
 const BLOCK_SLOTS: usize = 4096;
@@ -59,16 +66,18 @@ impl HnswIndex {
         self.codes.is_some()
     }
 
-    /// Writes the codes file for slots `0..slots` (the graph file's slot count; slots
-    /// past the index's arrays are written as zeros). Nothing for an index without codes.
+    /// Writes the codes file of slots `first..end` (`end` at most the graph file's slot
+    /// count; slots past the index's arrays are written as zeros). Nothing for an index
+    /// without codes.
     ///
     /// # Errors
     /// I/O errors from `out`.
-    pub fn write_codes(&self, out: &mut dyn Write, slots: usize) -> io::Result<()> {
+    pub fn write_codes(&self, out: &mut dyn Write, first: usize, end: usize) -> io::Result<()> {
         let Some(c) = &self.codes else {
             return Ok(());
         };
         let dim = self.dim;
+        let slots = end.saturating_sub(first);
         let cos = self.space.kind == Kind::Cos;
         let mut h = [0u8; HEADER_LEN];
         h[0..8].copy_from_slice(&MAGIC);
@@ -80,34 +89,40 @@ impl HnswIndex {
         let flags = if cos { FLAG_INV_NORM } else { 0 };
         h[32..36].copy_from_slice(&flags.to_le_bytes());
         h[36..40].copy_from_slice(&(BLOCK_SLOTS as u32).to_le_bytes());
+        h[40..48].copy_from_slice(&(first as u64).to_le_bytes());
         let crc = crc32fast::hash(&h[..60]);
         h[60..64].copy_from_slice(&crc.to_le_bytes());
         out.write_all(&h)?;
 
+        let range = first..first + slots;
         let mut w = CrcWriter::new(&mut *out);
         put_all(&mut w, c.center.iter().copied(), f32::to_le_bytes)?;
         put_all(
             &mut w,
-            (0..slots).flat_map(|s| c.affine.get(s).copied().unwrap_or([0.0; 4])),
+            range
+                .clone()
+                .flat_map(|s| c.affine.get(s).copied().unwrap_or([0.0; 4])),
             f32::to_le_bytes,
         )?;
         if cos {
             put_all(
                 &mut w,
-                (0..slots).map(|s| self.inv_norm.get(s).copied().unwrap_or(0.0)),
+                range
+                    .clone()
+                    .map(|s| self.inv_norm.get(s).copied().unwrap_or(0.0)),
                 f32::to_le_bytes,
             )?;
         }
         let (crc, out) = w.finish();
         out.write_all(&crc.to_le_bytes())?;
         let written = HEADER_LEN + 4 * (dim + 4 * slots + if cos { slots } else { 0 }) + 4;
-        out.write_all(&vec![0u8; written.next_multiple_of(64) - written])?;
+        out.write_all(&vec![0u8; written.next_multiple_of(CODES_ALIGN) - written])?;
 
         let bytes = c.bytes.as_bytes();
         let mut crcs = Vec::with_capacity(slots.div_ceil(BLOCK_SLOTS) * 4 + 12);
         let zeros = vec![0u8; BLOCK_SLOTS * dim];
-        for start in (0..slots).step_by(BLOCK_SLOTS) {
-            let end = (start + BLOCK_SLOTS).min(slots);
+        for start in range.clone().step_by(BLOCK_SLOTS) {
+            let end = (start + BLOCK_SLOTS).min(range.end);
             let have = bytes.len().min(end * dim).max(start * dim);
             let (held, missing) = (&bytes[start * dim..have], end * dim - have);
             out.write_all(held)?;
@@ -123,27 +138,117 @@ impl HnswIndex {
         out.write_all(&crcs)
     }
 
-    /// Checks the codes file at `path` as an open reads it (every checksum, the shape of
-    /// this index, `slots` slots).
+    /// Checks the codes files of a seal's parts (`paths`, by ascending first slot) as an
+    /// open reads them (every checksum, the shape of this index, `slots` slots).
     ///
     /// # Errors
     /// What is wrong, as a message naming the file.
-    pub fn check_codes_file(&self, path: &Path, slots: usize) -> std::result::Result<(), String> {
-        self.read_codes(path, slots).map(drop)
+    pub fn check_codes_file(
+        &self,
+        paths: &[PathBuf],
+        slots: usize,
+    ) -> std::result::Result<(), String> {
+        self.read_codes(paths, slots).map(drop)
     }
 
-    /// Reads the codes file at `path` written for `slots` slots of this index's shape
-    /// (checked: dim, slots, the inverse norms cosine needs, every checksum), the code
-    /// bytes mapped in place with room to grow.
+    /// Reads the codes files of a seal's parts (`paths`, by ascending first slot), made
+    /// for `slots` slots of this index's shape (checked: dim, the parts following one
+    /// another up to `slots`, one centre, the inverse norms cosine needs, every
+    /// checksum): the code bytes mapped side by side in place with room to grow.
     pub(super) fn read_codes(
         &self,
-        path: &Path,
+        paths: &[PathBuf],
         slots: usize,
     ) -> std::result::Result<SealedCodes, String> {
+        let parts = paths
+            .par_iter()
+            .map(|p| CodesPart::open(p, self.dim, self.space.kind == Kind::Cos))
+            .collect::<std::result::Result<Vec<_>, String>>()?;
+        let shown = |p: &CodesPart, what: &str| format!("{}: codes file {what}", p.path.display());
+        let bounds = crate::segment::vectors::part_bounds(
+            parts.iter().map(|p| (p.first, p.first + p.slots)),
+        );
+        let (Some(bounds), Some(last)) = (bounds, parts.last()) else {
+            return Err(format!(
+                "{}: codes file parts do not cover the slots from 0",
+                paths
+                    .first()
+                    .map_or(Path::new(""), |p| p.as_path())
+                    .display()
+            ));
+        };
+        if last.first + last.slots != slots {
+            return Err(shown(
+                last,
+                &format!(
+                    "ends at slot {}, the graph has {slots}",
+                    last.first + last.slots
+                ),
+            ));
+        }
+        let dim = self.dim;
+        let mut affine = Vec::with_capacity(slots);
+        let mut inv_norm = Vec::new();
+        let mut pieces = Vec::with_capacity(parts.len());
+        for (p, &(from, to)) in parts.iter().zip(&bounds) {
+            if (p.center(), p.centred_at) != (last.center(), last.centred_at) {
+                return Err(shown(
+                    p,
+                    "was coded against another centre than the last part",
+                ));
+            }
+            let (a, b) = (from - p.first, to - p.first);
+            affine.extend((a..b).map(|s| {
+                let t = p.floats(p.terms_at + 16 * s, 4);
+                [t[0], t[1], t[2], t[3]]
+            }));
+            if let Some(at) = p.inv_norm_at {
+                inv_norm.extend(p.floats(at + 4 * a, b - a));
+            }
+            let at = p.codes_at + a * dim;
+            pieces.push(Piece {
+                file: &p.file,
+                offset: at,
+                bytes: &p.map[at..at + (b - a) * dim],
+            });
+        }
+        let room = (slots * dim).max(64 << 20);
+        let bytes = Region::of_files(&pieces, room).map_err(|e| shown(last, &e.to_string()))?;
+        Ok(SealedCodes {
+            codes: Codes {
+                dim,
+                bytes,
+                affine,
+                center: last.center(),
+                centred_at: last.centred_at,
+                ..Codes::default()
+            },
+            inv_norm,
+        })
+    }
+}
+
+/// One codes file, opened and checked.
+struct CodesPart {
+    path: PathBuf,
+    file: File,
+    map: Mmap,
+    first: usize,
+    slots: usize,
+    centred_at: u64,
+    terms_at: usize,
+    inv_norm_at: Option<usize>,
+    codes_at: usize,
+}
+
+impl CodesPart {
+    /// Opens the codes file at `path` and checks it (every checksum, `dim`, the inverse
+    /// norms present exactly for cosine).
+    fn open(path: &Path, dim: usize, cos: bool) -> std::result::Result<Self, String> {
         let shown = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
         let file = File::open(path).map_err(|e| shown(&e))?;
         // SAFETY: the file is NusterDB's own, written once and never modified in
-        // place; the mapping is dropped before this function returns.
+        // place; its pieces are mapped anew (privately) for the index.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| shown(&e))?;
         let b = &map[..];
         let bad = |what: &str| shown(&format!("codes file {what}"));
@@ -154,26 +259,30 @@ impl HnswIndex {
             return Err(bad("header checksum mismatch"));
         }
         let version = le_u32(b, 8);
-        if version != VERSION {
+        if !(1..=VERSION).contains(&version) {
             return Err(bad(&format!("format {version} not supported")));
         }
-        let dim = le_u32(b, 12) as usize;
-        let file_slots = le_u64(b, 16);
+        let file_dim = le_u32(b, 12) as usize;
+        let slots = le_u64(b, 16);
         let centred_at = le_u64(b, 24);
         let flags = le_u32(b, 32);
         let block = le_u32(b, 36) as usize;
-        let cos = self.space.kind == Kind::Cos;
-        if dim != self.dim
-            || file_slots != slots as u64
+        let first = if version >= 2 { le_u64(b, 40) } else { 0 };
+        let fits = |n: u64| n <= u64::from(u32::MAX) + 1;
+        if file_dim != dim
+            || !fits(slots)
+            || !fits(first.saturating_add(slots))
             || block == 0
             || flags != if cos { FLAG_INV_NORM } else { 0 }
         {
             return Err(bad(&format!(
-                "made for another index (dim {dim}, {file_slots} slots, flags {flags})"
+                "made for another index (dim {file_dim}, slots {first}+{slots}, flags {flags})"
             )));
         }
+        let (slots, first) = (slots as usize, first as usize);
         let terms_end = HEADER_LEN + 4 * (dim + 4 * slots + if cos { slots } else { 0 });
-        let codes_at = (terms_end + 4).next_multiple_of(64);
+        let align = if version >= 2 { CODES_ALIGN } else { 64 };
+        let codes_at = (terms_end + 4).next_multiple_of(align);
         let blocks = slots.div_ceil(block);
         let expected = codes_at + slots * dim + 4 * blocks + 12;
         if b.len() != expected {
@@ -200,42 +309,35 @@ impl HnswIndex {
         if let Some((k, _)) = damaged {
             return Err(bad(&format!(
                 "codes of slots {}.. fail their checksum",
-                k * block
+                first + k * block
             )));
         }
-        let floats = |from: usize, n: usize| -> Vec<f32> {
-            b[from..from + 4 * n]
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
+        let part = CodesPart {
+            path: path.to_path_buf(),
+            file,
+            map,
+            first,
+            slots,
+            centred_at,
+            terms_at: HEADER_LEN + 4 * dim,
+            inv_norm_at: cos.then_some(HEADER_LEN + 4 * (dim + 4 * slots)),
+            codes_at,
         };
-        let center = floats(HEADER_LEN, dim);
-        let terms = floats(HEADER_LEN + 4 * dim, 4 * slots);
-        let inv_norm = if cos {
-            floats(HEADER_LEN + 4 * (dim + 4 * slots), slots)
-        } else {
-            Vec::new()
-        };
-        if !center.iter().all(|x| x.is_finite()) {
+        if !part.center().iter().all(|x| x.is_finite()) {
             return Err(bad("centre is not finite"));
         }
-        let affine = terms
+        Ok(part)
+    }
+
+    /// `n` floats from byte `at`.
+    fn floats(&self, at: usize, n: usize) -> Vec<f32> {
+        self.map[at..at + 4 * n]
             .chunks_exact(4)
-            .map(|t| [t[0], t[1], t[2], t[3]])
-            .collect();
-        let room = (slots * dim).max(64 << 20);
-        let bytes = Region::of_file(&file, codes_at, &b[codes_at..codes_at + slots * dim], room)
-            .map_err(|e| shown(&e))?;
-        Ok(SealedCodes {
-            codes: Codes {
-                dim,
-                bytes,
-                affine,
-                center,
-                centred_at,
-                ..Codes::default()
-            },
-            inv_norm,
-        })
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
+
+    fn center(&self) -> Vec<f32> {
+        self.floats(HEADER_LEN, (self.terms_at - HEADER_LEN) / 4)
     }
 }

@@ -115,7 +115,7 @@ mod quant;
 mod search;
 mod visited;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use roaring::RoaringBitmap;
@@ -246,6 +246,10 @@ pub struct HnswIndex {
     codes: Option<quant::Codes>,
     /// Whether searches traverse on `codes` (with an exact re-rank).
     quantized_search: bool,
+    /// The lowest slot whose row, codes or inverse norm changed since the last seal
+    /// wrote them ([`HnswIndex::mark_sealed`]): a seal keeps the files of the slots
+    /// below it (rounded down to a part boundary) and writes only the rest.
+    changed_from: AtomicUsize,
 }
 
 impl std::fmt::Debug for HnswIndex {
@@ -307,6 +311,7 @@ impl HnswIndex {
             row_lines,
             codes: quant::uses_codes(space.kind).then(|| quant::Codes::new(dim)),
             quantized_search: true,
+            changed_from: AtomicUsize::new(0),
         }
     }
 
@@ -471,6 +476,8 @@ impl HnswIndex {
     /// Writes `v` into the row of `slot` (which fits) and its inverse norm.
     fn write_row(&mut self, slot: u32, v: &[f32]) {
         let s = slot as usize;
+        let changed = self.changed_from.get_mut();
+        *changed = (*changed).min(s);
         let d = self.dim;
         let row = &mut self.data_mut()[s * d..(s + 1) * d];
         let n = v.len().min(d);
@@ -509,6 +516,7 @@ impl HnswIndex {
             return;
         };
         if c.wants_recentre(n) {
+            *self.changed_from.get_mut() = 0;
             let stored = |s: &usize| self.state.get(*s).is_some_and(|&st| st != EMPTY);
             let mut buf = Vec::new();
             c.recentre_start();

@@ -33,7 +33,7 @@
 //! database then rebuilds the graph from RocksDB).
 
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::atomic::AtomicU32;
 
 use super::graph::{Graph, NO_BLOCK};
@@ -113,6 +113,19 @@ impl HnswIndex {
     /// `max(extent, end)`.
     pub fn graph_slots(&self, extent: usize) -> usize {
         extent.max(self.end)
+    }
+
+    /// The lowest slot whose row, codes or inverse norm changed since the last
+    /// [`HnswIndex::mark_sealed`] (0 for an index not read from a seal's files).
+    pub fn changed_from(&self) -> usize {
+        self.changed_from.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Records that the rows, codes and inverse norms of slots `0..end` are in a
+    /// seal's files as they are now.
+    pub fn mark_sealed(&self, end: usize) {
+        self.changed_from
+            .store(end, std::sync::atomic::Ordering::Release);
     }
 
     /// Writes the graph file (see the module docs). `id_of(slot)` is the external id
@@ -250,7 +263,7 @@ impl HnswIndex {
         metric: DistanceMetric,
         cfg: &HnswConfig,
         rows: Rows,
-        codes: Option<&Path>,
+        codes: &[PathBuf],
     ) -> Result<GraphImage, String> {
         Self::read_graph_with(bytes, dim, metric, cfg, Some((rows, codes)))
     }
@@ -260,7 +273,7 @@ impl HnswIndex {
         dim: usize,
         metric: DistanceMetric,
         cfg: &HnswConfig,
-        sealed: Option<(Rows, Option<&Path>)>,
+        sealed: Option<(Rows, &[PathBuf])>,
     ) -> Result<GraphImage, String> {
         if bytes.len() < HEADER_BYTES + 4 {
             return Err(format!("graph file too short ({} bytes)", bytes.len()));
@@ -421,8 +434,10 @@ impl HnswIndex {
             }
             index.rows = rows;
             if index.codes.is_some() {
-                let path = codes.ok_or("the seal has no codes file")?;
-                let sealed = index.read_codes(path, n)?;
+                if codes.is_empty() {
+                    return Err("the seal has no codes file".into());
+                }
+                let sealed = index.read_codes(codes, n)?;
                 index.codes = Some(sealed.codes);
                 index.inv_norm = sealed.inv_norm;
             }
@@ -466,6 +481,11 @@ impl HnswIndex {
                 *x = r.f32()?;
             }
             index.write_row(s as u32, &row);
+        }
+        if preloaded {
+            // Every row and code is the files' (the tombstones' rows just written are
+            // the vector file's too).
+            index.mark_sealed(n);
         }
         Ok(GraphImage { index, ids, hashes })
     }
