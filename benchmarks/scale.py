@@ -57,6 +57,13 @@ The database is built once by one ``bulk_add`` of all N rows and closed; then, p
    ``refresh()`` is timed while a thread searches on the follower (searches completed
    during the refresh, failures).
 
+8. seal cost: on a copy, ``--seal-rounds`` times the writer adds ``--batch`` rows and
+   calls ``seal()``, timed; the bytes of the segment files that seal created (new names:
+   an HNSW seal writes its maps and graph whole, and the rows and codes of the slots
+   changed since the previous seal as a new part, merging the parts after it when it
+   is as large as half the one before) against the bytes of every segment file the seal
+   uses (what a seal rewriting everything would write), and the number of parts.
+
 A final table lists each target of the redesign next to the figure measured here. The
 script reports; it asserts nothing. Timings are wall-clock (``time.perf_counter``) and,
 where given, CPU seconds of the process (``time.process_time``, all threads).
@@ -108,6 +115,7 @@ SECTIONS = {
     5: "ingest rate",
     6: "churn",
     7: "follower refresh",
+    8: "seal cost after adds",
 }
 RESULT_PREFIX = "RESULT "
 
@@ -859,6 +867,86 @@ def section_follower(path: Path, data: Data, args: argparse.Namespace) -> Dict[s
     return {"refresh_ms": med * 1e3, "failures": total_failures, "times": refresh_times}
 
 
+def segment_sizes(path: Path) -> Dict[str, int]:
+    """Name -> bytes of every segment file in ``path``."""
+    return {p.name: p.stat().st_size for p in path.iterdir() if p.name.startswith("segment-")}
+
+
+def section_seal(path: Path, data: Data, args: argparse.Namespace) -> Dict[str, Any]:
+    from nusterdb import NusterDB
+
+    db = NusterDB.open(str(path))
+    next_id = len(data.base) + 30_000_000
+    rows = []
+    times: List[float] = []
+    fractions: List[float] = []
+    for r in range(args.seal_rounds):
+        batch = data.fresh(args.batch, stream=7000 + r)
+        ids = np.arange(next_id, next_id + args.batch, dtype=np.int64)
+        next_id += args.batch
+        db.bulk_add(ids, batch, progress=False)
+        before = segment_sizes(path)
+        t0 = time.perf_counter()
+        db.seal()
+        t1 = time.perf_counter()
+        after = segment_sizes(path)
+        written = sum(size for name, size in after.items() if name not in before)
+        whole = sum(after.values())
+        parts = sum(1 for name in after if name.endswith(".vectors"))
+        times.append(t1 - t0)
+        fractions.append(written / whole)
+        rows.append(
+            (
+                r + 1,
+                f"{len(db):,}",
+                f"{(t1 - t0) * 1e3:.0f}",
+                common.fmt_bytes(written),
+                common.fmt_bytes(whole),
+                f"{written / whole:.3f}",
+                parts,
+            )
+        )
+    db.close()
+    headers = (
+        "round",
+        "rows",
+        "seal ms",
+        "written by the seal",
+        "segment files in use",
+        "written / in use",
+        "parts",
+    )
+    common.print_table(headers, rows, right=[0, 1, 2, 3, 4, 5, 6])
+    med_t, med_f = statistics.median(times), statistics.median(fractions)
+    print(
+        f"seal after {args.batch:,} adds, median of {len(times)}: {med_t * 1e3:.0f} ms, "
+        f"{med_f:.3f} of the files in use written"
+    )
+    # The open maps the parts side by side: reopen to first answer on them.
+    opens: List[float] = []
+    source: Dict[str, Any] = {}
+    for _ in range(3):
+        t0 = time.perf_counter()
+        db = NusterDB.open(str(path))
+        db.search(data.queries[0], K)
+        opens.append(time.perf_counter() - t0)
+        source = db.load_source()
+        db.close()
+    reopen = statistics.median(opens)
+    print(
+        f"reopen to first answer on {parts} parts, median of 3: {reopen:.3f} s "
+        f"({json.dumps(source)})"
+    )
+    print()
+    return {
+        "seal_ms": med_t * 1e3,
+        "written_fraction": med_f,
+        "times": times,
+        "reopen_s": reopen,
+        "parts": parts,
+    }
+
+
 # ---------------------------------------------------------------------------- main
 
 
@@ -945,6 +1033,16 @@ def summary(res: Dict[str, Any], args: argparse.Namespace) -> None:
                 f"{f['refresh_ms']:.1f} ms median, {f['failures']} failed searches",
             )
         )
+    if "seal" in res:
+        s = res["seal"]
+        rows.append(
+            (
+                f"8 seal after {args.batch:,} adds",
+                "cost follows what changed",
+                f"{s['seal_ms']:.0f} ms median, {s['written_fraction']:.3f} of the files "
+                f"in use written; reopen on {s['parts']} parts {s['reopen_s']:.3f} s",
+            )
+        )
     common.section(f"Summary: targets of the segment redesign and this build at {at}")
     common.print_table(("target", "issue's target", "measured here"), rows, right=[])
 
@@ -959,7 +1057,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--metric", choices=("euclidean", "cosine"), default="euclidean")
     p.add_argument("--queries", type=int, default=1000, help="queries for recall and QPS")
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--sections", default="1,2,3,4,5,6,7", help="comma-separated, of 1..7")
+    p.add_argument("--sections", default="1,2,3,4,5,6,7,8", help="comma-separated, of 1..8")
     p.add_argument("--repeats", type=int, default=5, help="reopen cycles, follower rounds")
     p.add_argument("--rss-queries", type=int, default=10_000)
     p.add_argument("--latency-queries", type=int, default=3000, help="idle searches")
@@ -970,6 +1068,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--qps-repeats", type=int, default=5)
     p.add_argument("--churn-rounds", type=int, default=3)
     p.add_argument("--churn-ef", type=int, default=32)
+    p.add_argument("--seal-rounds", type=int, default=6, help="add + seal rounds")
     p.add_argument("--hnswlib-python", help="an interpreter with hnswlib, if this one lacks it")
     p.add_argument("--workdir", help="where the databases go (default: a temporary directory)")
     p.add_argument("--out", help="also write the results as JSON here")
@@ -1021,7 +1120,7 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         common.section(f"6. {SECTIONS[6]}: {args.churn_rounds} x 50% churn on a copy")
         res["churn"] = section_churn(built_path, data, args, tmp, queries_file)
     mutable = tmp / "mutable"
-    if 3 in sections or 7 in sections:
+    if sections & {3, 7, 8}:
         shutil.copytree(built_path, mutable)
     if 3 in sections:
         common.section(f"3. {SECTIONS[3]} (k={K}, default ef_search)")
@@ -1031,6 +1130,9 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
             f"7. {SECTIONS[7]}: writer adds {args.batch:,} rows + flush, follower refresh"
         )
         res["follower"] = section_follower(mutable, data, args)
+    if 8 in sections:
+        common.section(f"8. {SECTIONS[8]}: writer adds {args.batch:,} rows + seal()")
+        res["seal"] = section_seal(mutable, data, args)
     summary(res, args)
     return res
 

@@ -47,6 +47,7 @@ use crate::storage::Store;
 use crate::vector::{check_dims, check_finite, check_magnitude};
 use rocksdb::WriteBatch;
 
+mod beside;
 mod follow;
 mod load;
 mod maintenance;

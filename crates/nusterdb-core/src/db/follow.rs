@@ -15,7 +15,7 @@ use super::open::has_table_files;
 use parking_lot::{RwLockUpgradableReadGuard, RwLockWriteGuard};
 
 use super::replay::{Changes, Target};
-use super::{corruption, Database, LoadSource, State, CREATION_WAIT};
+use super::{beside, corruption, Database, LoadSource, State, CREATION_WAIT};
 use crate::config::{DatabaseConfig, StorageConfig};
 use crate::error::{Error, Result};
 use crate::progress::Unobserved;
@@ -131,7 +131,7 @@ impl Database {
         } else {
             let guard = RwLockWriteGuard::downgrade_to_upgradable(w);
             if let (Some(st), Some(staged)) = (guard.as_ref(), staged.as_ref()) {
-                st.index.link_staged(&staged.reservation.slots);
+                beside::run(|| st.index.link_staged(&staged.reservation.slots));
             }
             RwLockUpgradableReadGuard::upgrade(guard)
         };
@@ -162,7 +162,7 @@ impl Database {
         // Removed and moved rows' old nodes repaired, searches going on.
         let guard = RwLockWriteGuard::downgrade_to_upgradable(w);
         if let (Some(st), Some(retired)) = (guard.as_ref(), retired) {
-            st.index.repair_retired(&retired);
+            beside::run(|| st.index.repair_retired(&retired));
         }
         let link_later = guard.as_ref().is_some_and(|st| st.index.unlinked() > 0);
         drop(guard);
@@ -201,7 +201,7 @@ fn finish_linking(
 ) -> RwLockUpgradableReadGuard<'_, Option<State>> {
     match guard.as_ref() {
         Some(st) if st.index.unlinked() > 0 => {
-            st.index.link_unlinked();
+            beside::run(|| st.index.link_unlinked());
             let mut w = RwLockUpgradableReadGuard::upgrade(guard);
             if let Some(st) = w.as_mut() {
                 st.index.publish_linked();

@@ -16,7 +16,7 @@ use parking_lot::{RwLockUpgradableReadGuard, RwLockWriteGuard};
 use rocksdb::WriteBatch;
 
 use super::Selection;
-use crate::db::{corruption, Database, State};
+use crate::db::{beside, corruption, Database, State};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::ids::Id;
@@ -494,7 +494,7 @@ impl Database {
         let guard = RwLockWriteGuard::downgrade_to_upgradable(w);
         let st = guard.as_ref().ok_or(Error::Closed)?;
         let stored = match in_pieces(&reserved.slots, 256, Phase::Indexing, observer, |piece| {
-            st.index.link_staged(piece)
+            beside::run(|| st.index.link_staged(piece))
         }) {
             Err(_) => Err(Error::Interrupted("indexing")),
             Ok(()) => st.store_rows(&rows),
@@ -536,7 +536,7 @@ impl Database {
         // 4. The moved rows' old nodes repaired, searches going on.
         let guard = RwLockWriteGuard::downgrade_to_upgradable(w);
         if let (Some(st), Some(retired)) = (guard.as_ref(), retired) {
-            st.index.repair_retired(&retired);
+            beside::run(|| st.index.repair_retired(&retired));
         }
         self.after_staged_write(&guard);
         Ok(())
@@ -642,7 +642,7 @@ impl Database {
         let retired = st.forget_removed(&present, upgrade);
         let guard = RwLockWriteGuard::downgrade_to_upgradable(w);
         if let (Some(st), Some(retired)) = (guard.as_ref(), retired) {
-            st.index.repair_retired(&retired);
+            beside::run(|| st.index.repair_retired(&retired));
         }
         self.after_staged_write(&guard);
         Ok(present.len())
