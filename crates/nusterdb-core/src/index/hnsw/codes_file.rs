@@ -198,9 +198,10 @@ impl HnswIndex {
                 ));
             }
             let (a, b) = (from - p.first, to - p.first);
-            affine.extend((a..b).map(|s| {
-                let t = p.floats(p.terms_at + 16 * s, 4);
-                [t[0], t[1], t[2], t[3]]
+            let terms = &p.map[p.terms_at + 16 * a..p.terms_at + 16 * b];
+            affine.extend(terms.chunks_exact(16).map(|t| {
+                let f = |i: usize| f32::from_le_bytes([t[i], t[i + 1], t[i + 2], t[i + 3]]);
+                [f(0), f(4), f(8), f(12)]
             }));
             if let Some(at) = p.inv_norm_at {
                 inv_norm.extend(p.floats(at + 4 * a, b - a));
