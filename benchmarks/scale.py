@@ -9,7 +9,8 @@ from the same blobs), ids 0..N-1, one database on disk with ``DatabaseConfig(dim
 index_type="hnsw", distance_metric=--metric)`` and the default ``HNSWConfig()`` (M = 16,
 ef_construction = 200, automatic ef_search), euclidean by default. k = 10 throughout.
 
-The database is built once by one ``bulk_add`` of all N rows and closed; then, per
+The database is built once by one ``bulk_add`` of all N rows (``--build-batch``: of that
+many rows at a time) and closed; then, per
 ``--sections`` (default all):
 
 1. reopen to first answer: ``NusterDB.open(path)`` + one ``search``, wall time; the first
@@ -338,13 +339,16 @@ def worker_hnswlib(args: argparse.Namespace) -> Dict[str, Any]:
 # ------------------------------------------------------------------------- sections
 
 
-def build(path: Path, data: Data, metric: str) -> Dict[str, Any]:
+def build(path: Path, data: Data, metric: str, batch: int = 0) -> Dict[str, Any]:
     from nusterdb import NusterDB
 
     n, dim = data.base.shape
     db = NusterDB(str(path), make_config(dim, metric))
+    step = batch if batch > 0 else n
     wall, cpu = time.perf_counter(), time.process_time()
-    db.bulk_add(np.arange(n, dtype=np.int64), data.base, progress=False)
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        db.bulk_add(np.arange(start, stop, dtype=np.int64), data.base[start:stop], progress=False)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     close = common.time_once(db.close)
     return {"wall": wall, "cpu": cpu, "rate": n / wall, "close": close}
@@ -1069,6 +1073,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--churn-rounds", type=int, default=3)
     p.add_argument("--churn-ef", type=int, default=32)
     p.add_argument("--seal-rounds", type=int, default=6, help="add + seal rounds")
+    p.add_argument(
+        "--build-batch",
+        type=int,
+        default=0,
+        help="rows per bulk_add call of the build (default: all in one call)",
+    )
     p.add_argument("--hnswlib-python", help="an interpreter with hnswlib, if this one lacks it")
     p.add_argument("--workdir", help="where the databases go (default: a temporary directory)")
     p.add_argument("--out", help="also write the results as JSON here")
@@ -1094,7 +1104,7 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
     queries_file = tmp / "rss-queries.npy"
     np.save(queries_file, data.fresh(args.rss_queries, stream=9))
     built_path = tmp / "built"
-    built = build(built_path, data, args.metric)
+    built = build(built_path, data, args.metric, args.build_batch)
     print(
         f"built {args.n:,} rows in {built['wall']:.1f} s; disk "
         f"{common.fmt_bytes(common.dir_size(built_path))}",
