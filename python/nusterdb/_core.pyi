@@ -278,11 +278,17 @@ class DatabaseConfig:
         auto_snapshot: bool = False,
         snapshot_interval_secs: int = 3600,
         id_type: str = "int",
+        vectors: str = "mmap",
     ) -> DatabaseConfig:
         """index_type is "flat" or "hnsw" ("optimized_flat", "ultra_fast_flat" and
         "super_optimized_flat" are aliases of "flat"); distance_metric defaults to
         euclidean; id_type is "int" (ids 0 <= id < 2**63) or "str" (non-empty str ids
-        of at most 1,024 UTF-8 bytes), fixed when the database is created."""
+        of at most 1,024 UTF-8 bytes), fixed when the database is created; vectors is
+        where an HNSW index keeps the rows a seal holds, chosen at each open and never
+        stored: "memory" (read into memory), "mmap" (mapped: the page cache holds them)
+        or "disk" (mapped, and searches read the rows they re-rank from the files, so
+        only the 8-bit codes and the graph become resident; HNSW on euclidean, inner
+        product, cosine or angular)."""
     @staticmethod
     def simple(dim: int, use_hnsw: bool = False) -> DatabaseConfig: ...
     @staticmethod
@@ -311,6 +317,9 @@ class DatabaseConfig:
     @property
     def id_type(self) -> str:
         """The kind of ids: "int" or "str" (fixed when the database is created)."""
+    @property
+    def vectors(self) -> str:
+        """Where an HNSW index keeps its sealed rows: "memory", "mmap" or "disk"."""
     def __eq__(self, other: object, /) -> bool: ...
 
 _Path = Union[str, "os.PathLike[str]"]
@@ -411,6 +420,12 @@ class DatabaseStats:
         an open from a seal), not in memory_bytes: the page cache holds them, shared
         with other handles and reclaimable; RSS counts the pages a process touched."""
     @property
+    def mapped_resident_bytes(self) -> Optional[int]:
+        """The bytes of those mappings resident in this process (the pages its searches
+        and writes touched; with vectors="disk" searches read rows from the files and
+        only the codes' pages become resident); None where the system does not say
+        (off Linux)."""
+    @property
     def disk_bytes(self) -> int: ...
     @property
     def engine_statistics(self) -> Optional[str]:
@@ -438,9 +453,16 @@ class NusterDB:
         progress: _Progress = None,
     ) -> NusterDB: ...
     @staticmethod
-    def open(path: _Path, read_only: bool = False, progress: _Progress = None) -> NusterDB:
+    def open(
+        path: _Path,
+        read_only: bool = False,
+        progress: _Progress = None,
+        vectors: Optional[str] = None,
+    ) -> NusterDB:
         """Opens an existing database with its stored config. Loading and graph builds
-        report to ``progress``; Ctrl-C stops them (KeyboardInterrupt), writing nothing."""
+        report to ``progress``; Ctrl-C stops them (KeyboardInterrupt), writing nothing.
+        ``vectors`` ("memory", "mmap" or "disk", see DatabaseConfig) chooses where an
+        HNSW index keeps its sealed rows for this open (default "mmap")."""
     @staticmethod
     def simple(path: Optional[_Path], dim: int, use_hnsw: bool = False) -> NusterDB: ...
     @staticmethod

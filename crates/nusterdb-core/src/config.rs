@@ -220,6 +220,54 @@ impl StorageConfig {
     }
 }
 
+/// Where an HNSW index keeps the rows a seal holds, chosen at each open (not stored:
+/// processes sharing a database may choose differently). Rows added since the seal
+/// are in memory in every mode. A flat index copies its rows into memory at open
+/// (`memory` and `mmap` alike) and refuses `disk`, as do metrics the graph walk reads
+/// full rows for (manhattan, chebyshev, hamming, jaccard).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum VectorStorage {
+    /// Read into memory at open (a copy of the files, not reclaimed under memory
+    /// pressure; the open reads every row).
+    Memory,
+    /// Mapped from the seal's files (the page cache holds them, shared and reclaimable;
+    /// a process's RSS counts the pages its searches touch). The default.
+    #[default]
+    Mmap,
+    /// Mapped as with `Mmap`, but searches read the rows they re-rank or scan from the
+    /// files (`pread`) instead of through the mapping, so only the 8-bit codes and the
+    /// graph become resident: the page cache may hold the rows, the process does not.
+    /// Each re-ranked row costs a system call. Writes still read the rows they link
+    /// against through the mapping.
+    Disk,
+}
+
+impl VectorStorage {
+    /// The canonical name.
+    pub fn name(self) -> &'static str {
+        match self {
+            VectorStorage::Memory => "memory",
+            VectorStorage::Mmap => "mmap",
+            VectorStorage::Disk => "disk",
+        }
+    }
+
+    /// Parses `memory`, `mmap` or `disk`.
+    ///
+    /// # Errors
+    /// Any other name.
+    pub fn from_name(name: &str) -> Result<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "memory" => Ok(VectorStorage::Memory),
+            "mmap" => Ok(VectorStorage::Mmap),
+            "disk" => Ok(VectorStorage::Disk),
+            _ => Err(Error::invalid(format!(
+                "unknown vectors mode {name:?}; expected \"memory\", \"mmap\" or \"disk\""
+            ))),
+        }
+    }
+}
+
 /// Which index answers searches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IndexType {
@@ -287,11 +335,12 @@ pub enum Field {
     AutoSnapshot,
     SnapshotIntervalSecs,
     IdType,
+    Vectors,
 }
 
 impl Field {
     /// Every field, structural ones first.
-    pub const ALL: [Field; 21] = [
+    pub const ALL: [Field; 22] = [
         Field::Dim,
         Field::IndexType,
         Field::DistanceMetric,
@@ -313,6 +362,7 @@ impl Field {
         Field::SyncWrites,
         Field::AutoSnapshot,
         Field::SnapshotIntervalSecs,
+        Field::Vectors,
     ];
 
     /// The HNSW fields, in the order of [`HnswConfig`]'s fields.
@@ -362,6 +412,7 @@ impl Field {
             Field::AutoSnapshot => "auto_snapshot",
             Field::SnapshotIntervalSecs => "snapshot_interval_secs",
             Field::IdType => "id_type",
+            Field::Vectors => "vectors",
         }
     }
 
@@ -436,6 +487,9 @@ pub struct DatabaseConfig {
     pub snapshot_interval_secs: u64,
     /// The kind of ids (fixed at creation).
     pub id_type: IdType,
+    /// Where an HNSW index keeps its sealed rows: chosen at each open, never stored (a
+    /// stored config reads back the default).
+    pub vectors: VectorStorage,
     pub stated: Fields,
 }
 
@@ -449,6 +503,7 @@ impl PartialEq for DatabaseConfig {
             && self.auto_snapshot == other.auto_snapshot
             && self.snapshot_interval_secs == other.snapshot_interval_secs
             && self.id_type == other.id_type
+            && self.vectors == other.vectors
     }
 }
 
@@ -467,6 +522,7 @@ impl DatabaseConfig {
             auto_snapshot: false,
             snapshot_interval_secs: 3600,
             id_type: IdType::Int,
+            vectors: VectorStorage::default(),
             stated: Fields::all(),
         };
         c.validate()?;
@@ -512,6 +568,29 @@ impl DatabaseConfig {
 
     fn validate_common(&self) -> Result<()> {
         in_range("dim", self.dim, 1, MAX_DIMENSION)?;
+        // Checked against the index type and metric when they are stated (a config
+        // stating only runtime fields is checked again once merged with the stored one).
+        if self.vectors == VectorStorage::Disk && self.stated.contains(Field::Vectors) {
+            if self.index_type == IndexType::Flat && self.stated.contains(Field::IndexType) {
+                return Err(Error::invalid(
+                    "vectors=\"disk\" is for HNSW indexes: a flat index keeps its rows in memory",
+                ));
+            }
+            if !crate::index::hnsw::walks_on_codes(self.distance_metric)
+                && self.stated.contains(Field::DistanceMetric)
+            {
+                return Err(Error::invalid(format!(
+                    "vectors=\"disk\" needs a metric the graph walks on 8-bit codes for \
+                     (euclidean, inner product, cosine, angular); {} reads the rows in the walk",
+                    self.distance_metric.name()
+                )));
+            }
+            if cfg!(not(unix)) {
+                return Err(Error::invalid(
+                    "vectors=\"disk\" needs a unix system (positioned reads of mapped files)",
+                ));
+            }
+        }
         if self.auto_snapshot {
             in_range(
                 "snapshot_interval_secs",
@@ -548,6 +627,7 @@ impl DatabaseConfig {
             Field::AutoSnapshot => self.auto_snapshot.to_string(),
             Field::SnapshotIntervalSecs => self.snapshot_interval_secs.to_string(),
             Field::IdType => self.id_type.name().into(),
+            Field::Vectors => self.vectors.name().into(),
         }
     }
 
@@ -575,6 +655,7 @@ impl DatabaseConfig {
             Field::SnapshotIntervalSecs => {
                 self.snapshot_interval_secs = from.snapshot_interval_secs
             }
+            Field::Vectors => self.vectors = from.vectors,
             Field::Dim
             | Field::IndexType
             | Field::DistanceMetric

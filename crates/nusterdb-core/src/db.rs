@@ -130,6 +130,11 @@ pub struct Stats {
     /// them, shared with every other handle of the files and reclaimable while clean;
     /// a process's RSS counts the pages it has touched.
     pub mapped_bytes: u64,
+    /// The bytes of those mappings resident in this process: the pages its searches
+    /// and writes have touched (`None` where the system does not say: off Linux).
+    /// With `vectors="disk"` searches read rows from the files, and only the codes'
+    /// pages become resident.
+    pub mapped_resident_bytes: Option<u64>,
     /// Bytes of the database directory on disk (0 in memory).
     pub disk_bytes: u64,
     /// RocksDB's statistics dump, when statistics are enabled.

@@ -1059,3 +1059,175 @@ fn reopen_sealed(
     assert_eq!(answers(&db), before, "{what}: answers after the open");
     db
 }
+
+/// Copies the directory `from` (files and subdirectories) to `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// Opens `path` with `vectors` (the only field stated: the rest is the stored config).
+fn open_with_vectors(path: &Path, vectors: nusterdb_core::config::VectorStorage) -> Database {
+    let mut c = DatabaseConfig::new(1).unwrap();
+    c.vectors = vectors;
+    let c = c.stating(nusterdb_core::config::Fields::of([
+        nusterdb_core::config::Field::Vectors,
+    ]));
+    Database::open(Location::Path(path.to_path_buf()), Some(c), false).unwrap()
+}
+
+/// Every `vectors` mode answers exactly as the writer did: `memory` copies the sealed
+/// rows and codes (nothing mapped), `mmap` and `disk` map them; `disk` searches read
+/// the rows they re-rank from the files, so the rows' pages do not become resident
+/// (where the system says: Linux), where `mmap` searches touch most of them. Writes
+/// after the open (new, replaced, removed rows) answer right in every mode. `disk` is
+/// refused for a flat index and a metric the walk reads rows for.
+#[test]
+fn every_vectors_mode_answers_as_the_writer_did() {
+    use nusterdb_core::config::VectorStorage;
+    const WIDE: usize = 128;
+    let mut rng = SplitMix64::new(seed("every_vectors_mode"));
+    for metric in [DistanceMetric::Euclidean, DistanceMetric::Cosine] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut c = DatabaseConfig::new(WIDE).unwrap();
+        c.index_type = IndexType::Hnsw;
+        c.distance_metric = metric;
+        c.hnsw = HnswConfig {
+            max_nb_connection: 16,
+            ef_construction: 100,
+            ..HnswConfig::default()
+        };
+        let db = open_io(&path, Some(c), Arc::new(OsIo));
+        let mut rows: BTreeMap<u64, Vec<f32>> = BTreeMap::new();
+        let mut flat = Vec::new();
+        for i in 0..4000u64 {
+            let v: Vec<f32> = (0..WIDE).map(|_| rng.next_gaussian() as f32).collect();
+            flat.extend_from_slice(&v);
+            rows.insert(i, v);
+        }
+        db.bulk_add(&range(0..4000), &flat, None).unwrap();
+        let queries: Vec<Vec<f32>> = (0..40)
+            .map(|_| (0..WIDE).map(|_| rng.next_gaussian() as f32).collect())
+            .collect();
+        let answers = |db: &Database| -> Answers {
+            queries
+                .iter()
+                .map(|q| {
+                    db.search(q, 10, None, Some(200))
+                        .unwrap()
+                        .into_iter()
+                        .map(|(id, d)| (id, d.to_bits()))
+                        .collect()
+                })
+                .collect()
+        };
+        let before = answers(&db);
+        db.seal().unwrap();
+        drop(db);
+        let rows_bytes = (4000 * WIDE * 4) as u64;
+        for mode in [
+            VectorStorage::Memory,
+            VectorStorage::Mmap,
+            VectorStorage::Disk,
+        ] {
+            let what = format!("{metric:?} {mode:?}");
+            // Each mode on a copy of the sealed database (the writes below change it).
+            let copy = dir.path().join(mode.name());
+            copy_dir(&path, &copy);
+            let db = open_with_vectors(&copy, mode);
+            assert!(
+                matches!(db.load_source().unwrap(), LoadSource::Sealed { .. }),
+                "{what}"
+            );
+            assert_eq!(db.config().vectors, mode, "{what}");
+            assert_eq!(answers(&db), before, "{what}: answers after the open");
+            let stats = db.stats().unwrap();
+            assert_eq!(
+                stats.mapped_bytes == 0,
+                mode == VectorStorage::Memory,
+                "{what}"
+            );
+            if let Some(resident) = stats.mapped_resident_bytes {
+                match mode {
+                    // The codes (a quarter of the rows) and a few pages the open wrote.
+                    VectorStorage::Disk => {
+                        assert!(resident < rows_bytes / 2, "{what}: {resident} resident")
+                    }
+                    VectorStorage::Mmap => {
+                        assert!(resident > rows_bytes / 2, "{what}: {resident} resident")
+                    }
+                    VectorStorage::Memory => assert_eq!(resident, 0, "{what}"),
+                }
+            }
+            // Writes after the open: every hit's distance is the metric on its row, and
+            // recall against brute force holds.
+            let mut model = rows.clone();
+            let mut flat = Vec::new();
+            let new_ids = range(10_000..10_300);
+            for &i in &new_ids {
+                let v: Vec<f32> = (0..WIDE).map(|_| rng.next_gaussian() as f32).collect();
+                flat.extend_from_slice(&v);
+                model.insert(i, v);
+            }
+            db.bulk_add(&new_ids, &flat, None).unwrap();
+            let replaced = range(0..100);
+            let mut flat = Vec::new();
+            for &i in &replaced {
+                let v: Vec<f32> = (0..WIDE).map(|_| rng.next_gaussian() as f32).collect();
+                flat.extend_from_slice(&v);
+                model.insert(i, v);
+            }
+            let keys: Vec<Id> = replaced.iter().map(|&i| Id::Int(i)).collect();
+            db.put(
+                PutMode::Upsert,
+                &keys,
+                &flat,
+                vec![None; 100],
+                vec![None; 100],
+            )
+            .unwrap();
+            let gone: Vec<u64> = (100..4000).step_by(9).collect();
+            db.bulk_remove(&gone).unwrap();
+            for g in &gone {
+                model.remove(g);
+            }
+            let (mut hits, mut asked) = (0, 0);
+            for q in &queries {
+                let got = db.search(q, 10, None, Some(400)).unwrap();
+                for (id, d) in &got {
+                    let v = model
+                        .get(id)
+                        .unwrap_or_else(|| panic!("{what}: {id} is gone"));
+                    assert_eq!(*d, metric.distance_unchecked(q, v), "{what}: {id}");
+                }
+                let want = brute_force(metric, &model, q, 10);
+                asked += want.len();
+                hits += got.iter().filter(|h| want.contains(&h.0)).count();
+            }
+            assert!(hits * 100 >= asked * 95, "{what}: recall {hits}/{asked}");
+        }
+    }
+    // Refused: a flat index, a metric the walk reads rows for.
+    for (index, metric) in [
+        (IndexType::Flat, DistanceMetric::Euclidean),
+        (IndexType::Hnsw, DistanceMetric::Manhattan),
+    ] {
+        let mut c = DatabaseConfig::new(8).unwrap();
+        c.index_type = index;
+        c.distance_metric = metric;
+        c.vectors = VectorStorage::Disk;
+        assert!(
+            matches!(c.validate(), Err(nusterdb_core::Error::InvalidArgument(_))),
+            "{index:?} {metric:?}"
+        );
+    }
+}

@@ -9,7 +9,7 @@
 //! and are what a new database is created with. Equality compares values only.
 
 use nusterdb_core::config::{
-    Compression, DatabaseConfig, Field, Fields, HnswConfig, IndexType, StorageConfig,
+    Compression, DatabaseConfig, Field, Fields, HnswConfig, IndexType, StorageConfig, VectorStorage,
 };
 use nusterdb_core::{DistanceMetric, IdType};
 use pyo3::exceptions::PyTypeError;
@@ -406,11 +406,16 @@ impl PyStorageConfig {
 ///
 /// `DatabaseConfig(dim, index_type="flat", distance_metric=None, hnsw_config=None,
 /// storage_config=None, auto_snapshot=False, snapshot_interval_secs=3600,
-/// id_type="int")`: index_type "flat" or "hnsw" ("optimized_flat", "ultra_fast_flat" and
-/// "super_optimized_flat" are aliases of "flat"); distance_metric a DistanceMetric or its
-/// name (default euclidean); id_type "int" (ids 0 <= id < 2**63) or "str" (non-empty str
-/// ids of at most 1,024 UTF-8 bytes). InvalidArgumentError for a value out of its
-/// domain. Reopening a database checks or applies only the arguments passed.
+/// id_type="int", vectors="mmap")`: index_type "flat" or "hnsw" ("optimized_flat",
+/// "ultra_fast_flat" and "super_optimized_flat" are aliases of "flat"); distance_metric a
+/// DistanceMetric or its name (default euclidean); id_type "int" (ids 0 <= id < 2**63)
+/// or "str" (non-empty str ids of at most 1,024 UTF-8 bytes); vectors where an HNSW
+/// index keeps the rows a seal holds, chosen at each open and never stored: "memory"
+/// (read into memory), "mmap" (mapped: the page cache holds them) or "disk" (mapped,
+/// and searches read the rows they re-rank from the files, so only the 8-bit codes and
+/// the graph become resident; HNSW on euclidean, inner product, cosine or angular).
+/// InvalidArgumentError for a value out of its domain. Reopening a database checks or
+/// applies only the arguments passed.
 #[pyclass(
     name = "DatabaseConfig",
     module = "nusterdb._core",
@@ -436,6 +441,13 @@ pub fn simple_config(dim: usize, use_hnsw: bool) -> PyResult<DatabaseConfig> {
     Ok(DatabaseConfig::simple(dim, use_hnsw).py()?.stating(stated))
 }
 
+/// A config stating only `vectors` (a reopen applies it and keeps everything else).
+pub fn vectors_config(vectors: &str) -> PyResult<DatabaseConfig> {
+    let mut c = DatabaseConfig::new(1).py()?;
+    c.vectors = VectorStorage::from_name(vectors).py()?;
+    Ok(c.stating(Fields::NONE.with(Field::Vectors)))
+}
+
 /// A config of `dim` with defaults stating only `dim`: creating needs it, and a
 /// reopen then checks it and leaves everything else as stored.
 pub fn dim_config(dim: usize) -> PyResult<DatabaseConfig> {
@@ -451,10 +463,10 @@ impl PyDatabaseConfig {
     #[new]
     #[pyo3(signature = (dim, index_type = None, distance_metric = None, hnsw_config = None,
                         storage_config = None, auto_snapshot = None,
-                        snapshot_interval_secs = None, id_type = None),
+                        snapshot_interval_secs = None, id_type = None, vectors = None),
            text_signature = "(dim, index_type='flat', distance_metric=None, hnsw_config=None, \
                              storage_config=None, auto_snapshot=False, \
-                             snapshot_interval_secs=3600, id_type='int')")]
+                             snapshot_interval_secs=3600, id_type='int', vectors='mmap')")]
     // One parameter per Python keyword argument.
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -466,8 +478,13 @@ impl PyDatabaseConfig {
         auto_snapshot: Option<bool>,
         snapshot_interval_secs: Option<u64>,
         id_type: Option<&Bound<'_, PyAny>>,
+        vectors: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let mut stated = Fields::NONE.with(Field::Dim);
+        let vectors = match vectors {
+            Some(v) => Some(VectorStorage::from_name(&require_str(v, "vectors mode")?).py()?),
+            None => None,
+        };
         let id_type = match id_type {
             Some(t) => Some(IdType::parse(&require_str(t, "id type")?).py()?),
             None => None,
@@ -508,6 +525,7 @@ impl PyDatabaseConfig {
                 3600,
             ),
             id_type: arg(st, Field::IdType, id_type, IdType::Int),
+            vectors: arg(st, Field::Vectors, vectors, VectorStorage::default()),
             stated: stated.union(hnsw_stated).union(storage_stated),
         };
         inner.validate().py()?;
@@ -603,17 +621,24 @@ impl PyDatabaseConfig {
         self.inner.id_type.name()
     }
 
+    /// Where an HNSW index keeps its sealed rows: "memory", "mmap" or "disk".
+    #[getter]
+    fn vectors(&self) -> &'static str {
+        self.inner.vectors.name()
+    }
+
     fn __repr__(&self) -> String {
         let c = &self.inner;
         format!(
             "DatabaseConfig(dim={}, index_type={:?}, distance_metric={:?}, auto_snapshot={}, \
-             snapshot_interval_secs={}, id_type={:?})",
+             snapshot_interval_secs={}, id_type={:?}, vectors={:?})",
             c.dim,
             c.index_type.name(),
             c.distance_metric.name(),
             if c.auto_snapshot { "True" } else { "False" },
             c.snapshot_interval_secs,
-            c.id_type.name()
+            c.id_type.name(),
+            c.vectors.name()
         )
     }
 }

@@ -13,10 +13,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::batch::{self, to_k, to_rows};
-use crate::config::{dim_config, simple_config, PyDatabaseConfig};
+use crate::config::{dim_config, simple_config, vectors_config, PyDatabaseConfig};
 use crate::convert::{
-    from_value, to_count, to_metadata, to_metadata_merge, to_vector, type_name, utf8_str, FsPath,
-    SnapshotName,
+    from_value, require_str, to_count, to_metadata, to_metadata_merge, to_vector, type_name,
+    utf8_str, FsPath, SnapshotName,
 };
 use crate::cursor::{to_batch_size, PyRecordIterator, Yields};
 use crate::errors::{
@@ -120,6 +120,15 @@ impl PyDatabaseStats {
     #[getter]
     fn mapped_bytes(&self) -> u64 {
         self.inner.mapped_bytes
+    }
+
+    /// The bytes of those mappings resident in this process (the pages its searches
+    /// and writes touched; with vectors="disk" searches read rows from the files and
+    /// only the codes' pages become resident); None where the system does not say
+    /// (off Linux).
+    #[getter]
+    fn mapped_resident_bytes(&self) -> Option<u64> {
+        self.inner.mapped_resident_bytes
     }
 
     /// Bytes the database's directory holds on disk (0 in memory).
@@ -436,14 +445,19 @@ impl PyNusterDB {
 
     /// Opens an existing database with its stored config.
     #[staticmethod]
-    #[pyo3(signature = (path, read_only = false, progress = None))]
+    #[pyo3(signature = (path, read_only = false, progress = None, vectors = None))]
     fn open(
         py: Python<'_>,
         path: &Bound<'_, PyAny>,
         read_only: bool,
         progress: Option<&Bound<'_, PyAny>>,
+        vectors: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        Self::open_with(py, Some(path), None, read_only, progress)
+        let config = match vectors {
+            Some(v) => Some(vectors_config(&require_str(v, "vectors mode")?)?),
+            None => None,
+        };
+        Self::open_with(py, Some(path), config, read_only, progress)
     }
 
     /// A flat (exact) or HNSW database with defaults.

@@ -90,6 +90,8 @@ impl Database {
                 memory_bytes: parts.iter().fold(0u64, |a, p| a.saturating_add(p.1)),
                 memory_by_part: parts,
                 mapped_bytes: st.index.mapped_bytes() as u64,
+                mapped_resident_bytes: crate::index::region::resident_in(&st.index.mapped_ranges())
+                    .map(|r| r.iter().sum::<usize>() as u64),
                 disk_bytes,
                 engine_statistics: st.store.statistics(),
             })

@@ -88,6 +88,15 @@ impl Database {
         crate::storage::fork::check_usable()?;
         if let Some(c) = &config {
             c.validate()?;
+            if matches!(location, Location::Memory)
+                && c.vectors == crate::config::VectorStorage::Disk
+                && c.stated.contains(crate::config::Field::Vectors)
+            {
+                return Err(Error::invalid(
+                    "vectors=\"disk\" reads rows from a seal's files: an in-memory database \
+                     has none",
+                ));
+            }
         }
         if matches!(&location, Location::Path(p) if p.as_os_str().is_empty()) {
             // An empty path would put the database's files in the working directory.
@@ -298,6 +307,8 @@ impl Database {
         let created = given.ok_or_else(not_found).and_then(|config| {
             // Created with it: every field is now in force (defaults included).
             let config = config.stating(Fields::all());
+            // Every rule, the cross-field ones the caller's partial config skipped.
+            config.validate()?;
             let store = Store::open_writer(path, &config.storage, Arc::clone(&lock))?;
             Self::initialise(&store, &config)?;
             Ok((store, config))

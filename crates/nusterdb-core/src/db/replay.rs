@@ -18,12 +18,13 @@ use roaring::RoaringBitmap;
 use super::seal::{live_slots, part_files, SealFiles};
 use super::{corruption, new_index, GraphLoad, Maps};
 use crate::config::DatabaseConfig;
+use crate::config::VectorStorage;
 use crate::error::{Error, Result};
 use crate::filter::PayloadIndex;
 use crate::id_map::{IdMap, Reservation};
 use crate::ids::IdType;
 use crate::ids::{Names, MAX_STR_ID_BYTES};
-use crate::index::hnsw::{GraphImage, HnswIndex, NO_ID};
+use crate::index::hnsw::{FileRows, GraphImage, HnswIndex, NO_ID};
 use crate::index::VectorIndex;
 use crate::metadata::Metadata;
 use crate::progress::{in_pieces, Observer, Phase};
@@ -448,7 +449,9 @@ fn read_graph(
     // Address space to grow into in place: as much again (at least 64 MiB).
     let slots = vfs.last().map_or(0, |f| f.first() + f.len());
     let room = (slots * config.dim * 4).max(64 << 20);
-    let rows = vectors::map_rows(vfs, room).map_err(|e| shown(&files.vectors, &e))?;
+    // `vectors="memory"` copies the rows and codes; the other modes map them.
+    let map = config.vectors != VectorStorage::Memory;
+    let rows = vectors::map_rows(vfs, room, map).map_err(|e| shown(&files.vectors, &e))?;
     match rows {
         Some(rows) => HnswIndex::read_sealed_graph(
             &bytes,
@@ -457,7 +460,21 @@ fn read_graph(
             &config.hnsw,
             rows,
             codes,
-        ),
+            map,
+        )
+        .and_then(|mut image| {
+            if config.vectors == VectorStorage::Disk {
+                // Searches read the rows from the files from now on.
+                let reads = vectors::row_reads(vfs).map_err(|e| e.to_string())?;
+                let slots = vfs.last().map_or(0, |f| f.first() + f.len());
+                if let Some(reads) = reads {
+                    image
+                        .index
+                        .read_rows_from(FileRows::new(config.dim, reads, slots));
+                }
+            }
+            Ok(image)
+        }),
         None if vfs.len() == 1 => {
             HnswIndex::read_graph(&bytes, config.dim, config.distance_metric, &config.hnsw)
         }

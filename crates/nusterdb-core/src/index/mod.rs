@@ -193,6 +193,11 @@ pub trait VectorIndex: Send + Sync {
         0
     }
 
+    /// The address ranges of those mappings (for the resident bytes in them).
+    fn mapped_ranges(&self) -> Vec<(usize, usize)> {
+        Vec::new()
+    }
+
     /// [`VectorIndex::memory_bytes`] by part, as `(part, bytes)` pairs that sum to it:
     /// `"vectors"` (the rows and what is kept per row beside them), and for indexes
     /// that have them `"graph"`, `"codes"` and `"scratch"` (search buffers); anything

@@ -129,15 +129,15 @@ impl Region {
     }
 
     /// The bytes of `pieces` back to back (each a range of a file, `bytes` its content)
-    /// as one region with room for `room` more: mapped in place on unix when every
-    /// piece after the first starts on a page, in the buffer and in its file
+    /// as one region with room for `room` more: with `map`, mapped in place on unix when
+    /// every piece after the first starts on a page, in the buffer and in its file
     /// ([`Piece`]); a heap copy otherwise.
     ///
     /// # Errors
     /// A range outside its file or a failed `mmap`.
-    pub(crate) fn of_files(pieces: &[Piece<'_>], room: usize) -> std::io::Result<Self> {
+    pub(crate) fn of_files(pieces: &[Piece<'_>], room: usize, map: bool) -> std::io::Result<Self> {
         #[cfg(unix)]
-        {
+        if map {
             let ranges: Vec<(&std::fs::File, usize, usize)> = pieces
                 .iter()
                 .map(|p| (p.file, p.offset, p.bytes.len()))
@@ -219,6 +219,15 @@ impl Region {
             Repr::Heap(_) => 0,
             #[cfg(unix)]
             Repr::Mapped(m) => m.bytes().len(),
+        }
+    }
+
+    /// The address range of a mapped region's reservation (`None` on the heap).
+    pub(crate) fn mapped_range(&self) -> Option<(usize, usize)> {
+        match &self.repr {
+            Repr::Heap(_) => None,
+            #[cfg(unix)]
+            Repr::Mapped(m) => Some(m.range()),
         }
     }
 
@@ -425,6 +434,12 @@ mod mapped {
             &mut self.raw_mut()[start..start + len]
         }
 
+        /// The reservation's address range.
+        pub(super) fn range(&self) -> (usize, usize) {
+            let start = self.base.as_ptr() as usize;
+            (start, start + self.reserve)
+        }
+
         /// Bytes the buffer can grow to in place.
         pub(super) fn room(&self) -> usize {
             self.reserve - self.start
@@ -455,6 +470,45 @@ mod mapped {
                 libc::munmap(self.base.as_ptr().cast(), self.reserve);
             }
         }
+    }
+}
+
+/// Bytes of this process's memory resident in each of `ranges` (address ranges): the
+/// `Rss` of the mappings they span, from `/proc/self/smaps` (Linux; `None` elsewhere
+/// or when it cannot be read). Pages of a file mapping count once this process has
+/// touched them, whether or not other processes share them.
+pub(crate) fn resident_in(ranges: &[(usize, usize)]) -> Option<Vec<usize>> {
+    #[cfg(target_os = "linux")]
+    {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        let mut out = vec![0usize; ranges.len()];
+        let mut current: Option<(usize, usize)> = None;
+        for line in smaps.lines() {
+            let head = line.split_whitespace().next().unwrap_or("");
+            if let Some((a, b)) = head.split_once('-') {
+                if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+                {
+                    current = Some((a, b));
+                    continue;
+                }
+            }
+            if let (Some((a, b)), Some(kib)) = (current, line.strip_prefix("Rss:")) {
+                let kib: usize = kib.trim().trim_end_matches("kB").trim().parse().ok()?;
+                for (o, &(lo, hi)) in out.iter_mut().zip(ranges) {
+                    // A mapping lies inside a reservation or outside it: a reservation
+                    // is split into mappings, never shared with another.
+                    if a >= lo && b <= hi {
+                        *o += kib * 1024;
+                    }
+                }
+            }
+        }
+        Some(out)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = ranges;
+        None
     }
 }
 
@@ -522,8 +576,13 @@ mod tests {
         assert!(r.as_bytes()[4096..].iter().all(|&x| x == 0));
     }
 
+    /// The bytes of the pieces, back to back.
+    fn want_len(pieces: &[Piece<'_>]) -> usize {
+        pieces.iter().map(|p| p.bytes.len()).sum()
+    }
+
     /// Pieces of several files map back to back as one buffer when each after the
-    /// first starts on a page; otherwise they are copied, with the same bytes.
+    /// first starts on a page; otherwise (or asked to) they are copied, same bytes.
     #[cfg(unix)]
     #[test]
     fn pieces_of_files_make_one_buffer() {
@@ -562,7 +621,13 @@ mod tests {
                     bytes: &c[page..page + 300],
                 },
             ];
-            let mut r = Region::of_files(&pieces, 4096).unwrap();
+            let mut r = Region::of_files(&pieces, 4096, true).unwrap();
+            let copy = Region::of_files(&pieces, 0, false).unwrap();
+            assert!(!copy.is_mapped());
+            assert_eq!(
+                &copy.as_bytes()[..want_len(&pieces)],
+                &r.as_bytes()[..want_len(&pieces)]
+            );
             let want = [&a[64..end0], &rest[..]].concat();
             assert_eq!(r.is_mapped(), mapped, "first piece to {end0}");
             assert_eq!(r.as_bytes().as_ptr() as usize % 64, 0);

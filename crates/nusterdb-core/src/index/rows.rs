@@ -70,6 +70,11 @@ impl Rows {
     pub(crate) fn mapped_bytes(&self) -> usize {
         self.region.mapped_bytes()
     }
+
+    /// The address range of the mapping (`None` on the heap).
+    pub(crate) fn mapped_range(&self) -> Option<(usize, usize)> {
+        self.region.mapped_range()
+    }
 }
 
 #[cfg(test)]

@@ -476,15 +476,17 @@ impl VectorFile {
 
 /// The rows of a seal's parts (slot-ordered files by ascending `first`, the first
 /// from slot 0) as an index's row buffer: each part gives the slots from its `first`
-/// to the next part's, the last all of its own. Mapped side by side in place
-/// (`index::region`) with address space for `room` more bytes, or copied where they
-/// cannot be; `None` when a file is not laid out by slot or the parts leave a gap.
+/// to the next part's, the last all of its own. With `map`, mapped side by side in
+/// place (`index::region`) with address space for `room` more bytes, or copied where
+/// they cannot be; copied without; `None` when a file is not laid out by slot or the
+/// parts leave a gap.
 ///
 /// # Errors
 /// A failed `mmap`.
 pub(crate) fn map_rows(
     parts: &[VectorFile],
     room: usize,
+    map: bool,
 ) -> io::Result<Option<crate::index::Rows>> {
     let bounds = part_bounds(parts.iter().map(|f| (f.first(), f.first() + f.len())));
     let Some(bounds) = bounds else {
@@ -498,8 +500,33 @@ pub(crate) fn map_rows(
         .zip(&bounds)
         .map(|(f, &(from, to))| f.piece(from, to))
         .collect();
-    let region = Region::of_files(&pieces, room)?;
+    let region = Region::of_files(&pieces, room, map)?;
     Ok(Some(crate::index::Rows::from_region(region)))
+}
+
+/// A part's rows for positioned reads: its file, first slot, slots, byte of the first.
+pub(crate) type RowRead = (File, usize, usize, u64);
+
+/// For each of a seal's parts, what a positioned read of its rows needs: its file
+/// (opened again), the first slot, how many slots it gives (up to the next part's
+/// first), the byte of its first row; `None` as for [`map_rows`].
+///
+/// # Errors
+/// Reopening a file fails.
+pub(crate) fn row_reads(parts: &[VectorFile]) -> io::Result<Option<Vec<RowRead>>> {
+    let bounds = part_bounds(parts.iter().map(|f| (f.first(), f.first() + f.len())));
+    let Some(bounds) = bounds else {
+        return Ok(None);
+    };
+    if parts.iter().any(|f| f.layout() != Layout::Slots) {
+        return Ok(None);
+    }
+    parts
+        .iter()
+        .zip(&bounds)
+        .map(|(f, &(from, to))| Ok((f.file.try_clone()?, from, to - from, f.rows_at as u64)))
+        .collect::<io::Result<Vec<_>>>()
+        .map(Some)
 }
 
 /// The slots each of the parts `(first, end)` gives (each from its `first` to the next
@@ -556,7 +583,7 @@ mod tests {
             prop_assert_eq!(f.stride() * 4, stride_bytes(version, dim));
             prop_assert_eq!(f.layout() == Layout::Live, version == 1);
             prop_assert_eq!(f.padded_rows().as_ptr() as usize % 64, 0);
-            let mapped = map_rows(std::slice::from_ref(&f), 4096).unwrap();
+            let mapped = map_rows(std::slice::from_ref(&f), 4096, true).unwrap();
             prop_assert_eq!(mapped.is_some(), version >= 2);
             if let Some(m) = mapped {
                 let floats = m.as_slice();
@@ -607,7 +634,7 @@ mod tests {
                 f.verify().unwrap();
                 files.push(f);
             }
-            let got = map_rows(&files, 1 << 20).unwrap().unwrap();
+            let got = map_rows(&files, 1 << 20, true).unwrap().unwrap();
             assert_eq!(got.mapped_bytes() > 0, mapped && cfg!(unix), "dim {dim}");
             let floats = got.as_slice();
             assert!(floats[..end * dim]
@@ -616,9 +643,12 @@ mod tests {
                 .all(|(a, b)| a.to_bits() == b.to_bits()));
             assert!(floats[end * dim..].iter().all(|&x| x == 0.0));
             // Without the first part, or with a gap, there is no buffer.
-            assert!(map_rows(&files[1..], 0).unwrap().is_none());
+            let copied = map_rows(&files, 0, false).unwrap().unwrap();
+            assert_eq!(copied.mapped_bytes(), 0);
+            assert_eq!(&copied.as_slice()[..end * dim], &floats[..end * dim]);
+            assert!(map_rows(&files[1..], 0, true).unwrap().is_none());
             let gap = [files.remove(0), files.pop().unwrap()];
-            assert!(map_rows(&gap, 0).unwrap().is_none());
+            assert!(map_rows(&gap, 0, true).unwrap().is_none());
         }
     }
 

@@ -487,6 +487,8 @@ pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
         auto_snapshot,
         snapshot_interval_secs,
         id_type,
+        // Not stored: each open chooses (`DatabaseConfig::vectors`).
+        vectors: crate::config::VectorStorage::default(),
         stated: Fields::all(),
     };
     // The ranges the record was written under; a rule added since (ef_construction ≥

@@ -148,17 +148,19 @@ impl HnswIndex {
         paths: &[PathBuf],
         slots: usize,
     ) -> std::result::Result<(), String> {
-        self.read_codes(paths, slots).map(drop)
+        self.read_codes(paths, slots, false).map(drop)
     }
 
     /// Reads the codes files of a seal's parts (`paths`, by ascending first slot), made
     /// for `slots` slots of this index's shape (checked: dim, the parts following one
     /// another up to `slots`, one centre, the inverse norms cosine needs, every
-    /// checksum): the code bytes mapped side by side in place with room to grow.
+    /// checksum): the code bytes mapped side by side in place with room to grow
+    /// (`map`), or copied.
     pub(super) fn read_codes(
         &self,
         paths: &[PathBuf],
         slots: usize,
+        map: bool,
     ) -> std::result::Result<SealedCodes, String> {
         let parts = paths
             .par_iter()
@@ -214,7 +216,8 @@ impl HnswIndex {
             });
         }
         let room = (slots * dim).max(64 << 20);
-        let bytes = Region::of_files(&pieces, room).map_err(|e| shown(last, &e.to_string()))?;
+        let bytes =
+            Region::of_files(&pieces, room, map).map_err(|e| shown(last, &e.to_string()))?;
         Ok(SealedCodes {
             codes: Codes {
                 dim,

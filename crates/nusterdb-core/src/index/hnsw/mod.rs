@@ -109,6 +109,7 @@
 
 mod build;
 mod codes_file;
+mod file_rows;
 mod graph;
 mod persist;
 mod quant;
@@ -120,6 +121,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use parking_lot::Mutex;
 use roaring::RoaringBitmap;
 
+pub(crate) use self::file_rows::FileRows;
 use self::graph::Graph;
 pub use self::persist::{vector_hash, GraphImage, GRAPH_FORMAT_VERSION, GRAPH_MAGIC, NO_ID};
 use self::visited::ScratchPool;
@@ -201,6 +203,12 @@ impl Space {
     }
 }
 
+/// Whether the graph walk of an index under `metric` runs on 8-bit codes (the metrics
+/// whose score is linear in the row) rather than on the full rows.
+pub fn walks_on_codes(metric: DistanceMetric) -> bool {
+    quant::uses_codes(Space::of(metric).kind)
+}
+
 /// The HNSW index. See the module docs.
 pub struct HnswIndex {
     dim: usize,
@@ -253,6 +261,8 @@ pub struct HnswIndex {
     /// wrote them ([`HnswIndex::mark_sealed`]): a seal keeps the files of the slots
     /// below it (rounded down to a part boundary) and writes only the rest.
     changed_from: AtomicUsize,
+    /// The seal's rows read from its files by searches (`vectors="disk"`), if so opened.
+    file_rows: Option<file_rows::FileRows>,
 }
 
 impl std::fmt::Debug for HnswIndex {
@@ -315,6 +325,7 @@ impl HnswIndex {
             codes: quant::uses_codes(space.kind).then(|| quant::Codes::new(dim)),
             quantized_search: true,
             changed_from: AtomicUsize::new(0),
+            file_rows: None,
         }
     }
 
@@ -405,7 +416,22 @@ impl HnswIndex {
     /// The score between a prepared query and the vector at `slot`.
     #[inline(always)]
     fn score(&self, q: &[f32], slot: u32) -> f32 {
-        let x = self.row(slot);
+        self.score_row(q, self.row(slot), slot)
+    }
+
+    /// [`HnswIndex::score`], the row read from the seal's files into `buf` where
+    /// searches read it so (`vectors="disk"`, [`file_rows::FileRows`]).
+    #[inline]
+    fn score_read(&self, q: &[f32], slot: u32, buf: &mut Vec<f32>) -> f32 {
+        match &self.file_rows {
+            Some(f) if f.read(slot, buf) => self.score_row(q, buf, slot),
+            _ => self.score(q, slot),
+        }
+    }
+
+    /// The score between a prepared query and `x`, the vector at `slot`.
+    #[inline(always)]
+    fn score_row(&self, q: &[f32], x: &[f32], slot: u32) -> f32 {
         let sp = &self.space;
         match sp.kind {
             Kind::L2 | Kind::Direct => (sp.f)(q, x),
@@ -448,14 +474,23 @@ impl HnswIndex {
         }
     }
 
-    /// The reported distance of a kept candidate (see the module docs).
+    /// The reported distance of a kept candidate (see the module docs); a row it needs
+    /// is read as [`HnswIndex::score_read`] reads it.
     #[inline]
-    fn finish(&self, q: &[f32], score: f32, slot: u32) -> f32 {
+    fn finish(&self, q: &[f32], score: f32, slot: u32, buf: &mut Vec<f32>) -> f32 {
         match self.space.kind {
             Kind::L2 if score.is_finite() => score.sqrt(),
             Kind::Ip | Kind::Direct | Kind::Other => score,
-            Kind::L2 | Kind::Cos => self.metric.distance_unchecked(q, self.row(slot)),
+            Kind::L2 | Kind::Cos => match &self.file_rows {
+                Some(f) if f.read(slot, buf) => self.metric.distance_unchecked(q, buf),
+                _ => self.metric.distance_unchecked(q, self.row(slot)),
+            },
         }
+    }
+
+    /// Searches read the seal's rows from its files from now on (`vectors="disk"`).
+    pub(crate) fn read_rows_from(&mut self, rows: file_rows::FileRows) {
+        self.file_rows = Some(rows);
     }
 
     /// Grows every per-slot array so `slot` fits, in steps of [`GROW_SLOTS`]. Not by
@@ -485,6 +520,9 @@ impl HnswIndex {
         let s = slot as usize;
         let changed = self.changed_from.get_mut();
         *changed = (*changed).min(s);
+        if let Some(f) = &mut self.file_rows {
+            f.changed(s);
+        }
         let d = self.dim;
         let row = &mut self.data_mut()[s * d..(s + 1) * d];
         let n = v.len().min(d);
@@ -675,6 +713,11 @@ impl VectorIndex for HnswIndex {
 
     fn mapped_bytes(&self) -> usize {
         self.rows.mapped_bytes() + self.codes.as_ref().map_or(0, quant::Codes::mapped_bytes)
+    }
+
+    fn mapped_ranges(&self) -> Vec<(usize, usize)> {
+        let codes = self.codes.as_ref().and_then(|c| c.bytes.mapped_range());
+        self.rows.mapped_range().into_iter().chain(codes).collect()
     }
 
     fn memory_parts(&self) -> Vec<(&'static str, usize)> {

@@ -249,10 +249,11 @@ impl HnswIndex {
         Self::read_graph_with(bytes, dim, metric, cfg, None)
     }
 
-    /// [`HnswIndex::read_graph`] over the rows of a seal's slot-ordered vector file
-    /// (`rows`, at least as many slots as the graph) and its codes file (`codes`; needed
-    /// when the index keeps codes): nothing is copied or re-coded, and every live row
-    /// is in place at once (no [`HnswIndex::restore_row`]).
+    /// [`HnswIndex::read_graph`] over the rows of a seal's slot-ordered vector files
+    /// (`rows`, at least as many slots as the graph) and its parts' codes files
+    /// (`codes`; needed when the index keeps codes; mapped with `map`, else copied):
+    /// nothing is re-coded, and every live row is in place at once (no
+    /// [`HnswIndex::restore_row`]).
     ///
     /// # Errors
     /// As `read_graph`; rows too short for the graph; a missing, damaged or
@@ -264,8 +265,9 @@ impl HnswIndex {
         cfg: &HnswConfig,
         rows: Rows,
         codes: &[PathBuf],
+        map: bool,
     ) -> Result<GraphImage, String> {
-        Self::read_graph_with(bytes, dim, metric, cfg, Some((rows, codes)))
+        Self::read_graph_with(bytes, dim, metric, cfg, Some((rows, codes, map)))
     }
 
     fn read_graph_with(
@@ -273,7 +275,7 @@ impl HnswIndex {
         dim: usize,
         metric: DistanceMetric,
         cfg: &HnswConfig,
-        sealed: Option<(Rows, &[PathBuf])>,
+        sealed: Option<(Rows, &[PathBuf], bool)>,
     ) -> Result<GraphImage, String> {
         if bytes.len() < HEADER_BYTES + 4 {
             return Err(format!("graph file too short ({} bytes)", bytes.len()));
@@ -425,7 +427,7 @@ impl HnswIndex {
         let mut index = want;
         index.ef_search = cfg.ef_search.filter(|&e| e > 0);
         let mut preloaded = false;
-        if let Some((rows, codes)) = sealed {
+        if let Some((rows, codes, map)) = sealed {
             if rows.as_slice().len() < n * dim {
                 return Err(format!(
                     "the vector file holds {} floats, the graph needs {n} rows of {dim}",
@@ -437,7 +439,7 @@ impl HnswIndex {
                 if codes.is_empty() {
                     return Err("the seal has no codes file".into());
                 }
-                let sealed = index.read_codes(codes, n)?;
+                let sealed = index.read_codes(codes, n, map)?;
                 index.codes = Some(sealed.codes);
                 index.inv_norm = sealed.inv_norm;
             }

@@ -215,7 +215,7 @@ impl HnswIndex {
     /// earlier offer: scans go by ascending slot).
     #[inline]
     fn offer(&self, q: &[f32], slot: u32, k: usize, w: &mut Work) {
-        let d = self.score(q, slot);
+        let d = self.score_read(q, slot, &mut w.row);
         if w.res.len() < k {
             w.res.push(Cand { d, id: slot });
         } else if let Some(worst) = w.res.top() {
@@ -356,7 +356,7 @@ impl HnswIndex {
         if self.traversal_codes().is_some() {
             // Candidates chosen on the codes: re-scored exactly, then ranked.
             for c in &mut s.sel {
-                c.d = self.score(&s.q, c.id);
+                c.d = self.score_read(&s.q, c.id, &mut s.w.row);
             }
         }
         s.sel
@@ -364,7 +364,7 @@ impl HnswIndex {
         let n = k.min(s.sel.len());
         let mut out: Vec<(u32, f32)> = s.sel[..n]
             .iter()
-            .map(|c| (c.id, self.finish(q, c.d, c.id)))
+            .map(|c| (c.id, self.finish(q, c.d, c.id, &mut s.w.row)))
             .collect();
         sort_results(&mut out);
         out
