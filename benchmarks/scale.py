@@ -52,6 +52,9 @@ many rows at a time) and closed; then, per
    both the RSS increase of section 2's subprocess (after one open and close) and the
    disk bytes after it (``common.dir_size``: the write-ahead log is in table files by
    then); the same again for the churned database after ``db.compact()``.
+
+Sections 2 and 4 run once per mode of ``--vectors`` (comma-separated ``memory``, ``mmap``,
+``disk``: the ``vectors=`` the subprocess opens the database with; default ``mmap``).
 7. follower refresh: on section 3's copy (or a new copy), a writer handle and a read-only
    follower (``NusterDB.open(path, read_only=True)``) in this process; ``--repeats``
    times the writer adds ``--batch`` rows and calls ``flush()``, then the follower's
@@ -235,13 +238,12 @@ def settle(path: Path) -> None:
     NusterDB.open(str(path)).close()
 
 
-def rss_of(db_path: Path, queries_file: Path) -> Dict[str, Any]:
-    """Section 2's subprocess on ``db_path`` after :func:`settle`: the RSS of a reopen."""
+def rss_of(db_path: Path, queries_file: Path, vectors: str = "mmap") -> Dict[str, Any]:
+    """Section 2's subprocess on ``db_path`` after :func:`settle`: the RSS of a reopen
+    with ``vectors``."""
     settle(db_path)
-    return run_worker(
-        sys.executable,
-        ["--worker", "rss", "--db", str(db_path), "--queries-file", str(queries_file)],
-    )
+    argv = ["--worker", "rss", "--db", str(db_path), "--queries-file", str(queries_file)]
+    return run_worker(sys.executable, [*argv, "--vectors-mode", vectors])
 
 
 def fmt_mib(kib: float) -> str:
@@ -257,7 +259,7 @@ def worker_rss(args: argparse.Namespace) -> Dict[str, Any]:
     queries = np.load(args.queries_file)
     base_kib = proc_status_kib("VmRSS")
     start = time.perf_counter()
-    db = nusterdb.NusterDB.open(args.db)
+    db = nusterdb.NusterDB.open(args.db, vectors=args.vectors_mode)
     opened = time.perf_counter() - start
     failures = 0
     for q in queries:
@@ -273,6 +275,9 @@ def worker_rss(args: argparse.Namespace) -> Dict[str, Any]:
         "rss_after_kib": after_kib,
         "hwm_kib": proc_status_kib("VmHWM"),
         "memory_bytes": stats.memory_bytes,
+        "mapped_bytes": stats.mapped_bytes,
+        "mapped_resident_bytes": stats.mapped_resident_bytes,
+        "vectors": args.vectors_mode,
         "vector_count": stats.vector_count,
         "queries": len(queries),
         "failures": failures,
@@ -289,7 +294,7 @@ def worker_qps(args: argparse.Namespace) -> Dict[str, Any]:
 
     queries = np.load(args.queries_file)
     truth = np.load(args.truth_file)
-    db = NusterDB.open(args.db, read_only=True)
+    db = NusterDB.open(args.db, read_only=True, vectors=args.vectors_mode)
     rows = []
     for ef in args.efs:
         found = np.full((len(queries), K), -1, dtype=np.int64)
@@ -408,12 +413,26 @@ def section_reopen(path: Path, data: Data, repeats: int) -> Dict[str, Any]:
     return {"first": first, "cycles": rest, "median": med, "states": states}
 
 
-def section_rss(path: Path, queries_file: Path, n: int, dim: int) -> Dict[str, Any]:
-    res = rss_of(path, queries_file)
+def section_rss(
+    path: Path, queries_file: Path, n: int, dim: int, modes: Sequence[str] = ("mmap",)
+) -> Dict[str, Any]:
+    """Section 2 once per ``vectors`` mode; the first mode's figures at the top level."""
+    by_mode: Dict[str, Dict[str, Any]] = {}
+    for mode in modes:
+        print(f"vectors={mode!r}:")
+        by_mode[mode] = rss_one(path, queries_file, n, dim, mode)
+    out = dict(by_mode[modes[0]])
+    out["by_mode"] = by_mode
+    return out
+
+
+def rss_one(path: Path, queries_file: Path, n: int, dim: int, mode: str) -> Dict[str, Any]:
+    res = rss_of(path, queries_file, mode)
     raw = n * dim * 4
     grown_kib = res["rss_after_kib"] - res["rss_base_kib"]
     res["raw_bytes"] = raw
     res["x_raw"] = grown_kib * 1024 / raw
+    resident = res.get("mapped_resident_bytes")
     rows = [
         ("raw float32 bytes (N x dim x 4)", common.fmt_bytes(raw), ""),
         ("VmRSS after import numpy, nusterdb + queries", fmt_mib(res["rss_base_kib"]) + " MiB", ""),
@@ -428,6 +447,16 @@ def section_rss(path: Path, queries_file: Path, n: int, dim: int) -> Dict[str, A
             "db.stats().memory_bytes",
             common.fmt_bytes(res["memory_bytes"]),
             f"{res['memory_bytes'] / raw:.2f}",
+        ),
+        (
+            "db.stats().mapped_bytes",
+            common.fmt_bytes(res.get("mapped_bytes", 0)),
+            f"{res.get('mapped_bytes', 0) / raw:.2f}",
+        ),
+        (
+            "db.stats().mapped_resident_bytes",
+            "n/a" if resident is None else common.fmt_bytes(resident),
+            "" if resident is None else f"{resident / raw:.2f}",
         ),
     ]
     common.print_table(("what", "value", "x raw"), rows)
@@ -591,13 +620,26 @@ def section_latency(path: Path, data: Data, args: argparse.Namespace) -> Dict[st
 def section_qps(
     path: Path, data: Data, args: argparse.Namespace, tmp: Path, truth: common.I64
 ) -> Dict[str, Any]:
+    """Section 4 once per ``vectors`` mode; the first mode's figures at the top level."""
+    by_mode: Dict[str, Dict[str, Any]] = {}
+    for mode in args.vectors:
+        print(f"vectors={mode!r}:")
+        by_mode[mode] = qps_one(path, data, args, tmp, truth, mode)
+    out = dict(by_mode[args.vectors[0]])
+    out["by_mode"] = by_mode
+    return out
+
+
+def qps_one(
+    path: Path, data: Data, args: argparse.Namespace, tmp: Path, truth: common.I64, mode: str
+) -> Dict[str, Any]:
     queries_file, truth_file = tmp / "qps-queries.npy", tmp / "qps-truth.npy"
     np.save(queries_file, data.queries)
     np.save(truth_file, truth)
     env = dict(os.environ, RAYON_NUM_THREADS="1")
     argv = ["--worker", "qps", "--db", str(path), "--queries-file", str(queries_file)]
     argv += ["--truth-file", str(truth_file), "--qps-repeats", str(args.qps_repeats)]
-    argv += ["--efs", ",".join(str(e) for e in args.efs)]
+    argv += ["--efs", ",".join(str(e) for e in args.efs), "--vectors-mode", mode]
     res = run_worker(sys.executable, argv, env=env)
     chosen = next((r for r in res["rows"] if r["recall"] >= args.recall_target), None)
     rows = [
@@ -968,14 +1010,15 @@ def summary(res: Dict[str, Any], args: argparse.Namespace) -> None:
             )
         )
     if "rss" in res:
-        r = res["rss"]
-        rows.append(
-            (
-                f"2 RSS after reopen + {args.rss_queries:,} queries",
-                "<= 1.3x raw f32",
-                f"{r['x_raw']:.2f}x raw (memory_bytes {r['memory_bytes'] / r['raw_bytes']:.2f}x)",
+        for mode, r in res["rss"]["by_mode"].items():
+            rows.append(
+                (
+                    f"2 RSS after reopen + {args.rss_queries:,} queries, vectors={mode!r}",
+                    "<= 0.35x raw f32" if mode == "disk" else "<= 1.3x raw f32 (memory)",
+                    f"{r['x_raw']:.2f}x raw (memory_bytes "
+                    f"{r['memory_bytes'] / r['raw_bytes']:.2f}x)",
+                )
             )
-        )
     if "latency" in res:
         r = res["latency"]
         rows.append(
@@ -988,19 +1031,20 @@ def summary(res: Dict[str, Any], args: argparse.Namespace) -> None:
             )
         )
     if "qps" in res:
-        c = res["qps"]["chosen"]
-        measured = (
-            f"ef {c['ef']}: {common.fmt_rate(c['qps'])} QPS (recall {c['recall']:.3f})"
-            if c
-            else "target recall not reached"
-        )
-        rows.append(
-            (
-                f"4 single-thread QPS at recall@10 >= {args.recall_target}",
-                "within 10% of this baseline",
-                measured,
+        for mode, q in res["qps"]["by_mode"].items():
+            c = q["chosen"]
+            measured = (
+                f"ef {c['ef']}: {common.fmt_rate(c['qps'])} QPS (recall {c['recall']:.3f})"
+                if c
+                else "target recall not reached"
             )
-        )
+            rows.append(
+                (
+                    f"4 single-thread QPS at recall@10 >= {args.recall_target}, vectors={mode!r}",
+                    "within 10% of this baseline",
+                    measured,
+                )
+            )
     if "ingest" in res:
         nu, peer = res["ingest"]["nusterdb"], res["ingest"]["hnswlib"]
         vs = (
@@ -1074,6 +1118,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--churn-ef", type=int, default=32)
     p.add_argument("--seal-rounds", type=int, default=6, help="add + seal rounds")
     p.add_argument(
+        "--vectors",
+        default="mmap",
+        help="comma-separated vectors= modes (memory, mmap, disk) sections 2 and 4 open with",
+    )
+    p.add_argument("--vectors-mode", default="mmap", help=argparse.SUPPRESS)
+    p.add_argument(
         "--build-batch",
         type=int,
         default=0,
@@ -1090,6 +1140,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     if args.full:
         args.n, args.dim = 1_000_000, 384
     args.efs = [int(x) for x in str(args.efs).split(",")]
+    args.vectors = [m.strip() for m in str(args.vectors).split(",") if m.strip()]
     args.sections = sorted({int(x) for x in str(args.sections).split(",")})
     if any(s not in SECTIONS for s in args.sections):
         p.error(f"--sections takes numbers of 1..{len(SECTIONS)}")
@@ -1116,7 +1167,7 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         res["reopen"] = section_reopen(built_path, data, args.repeats)
     if 2 in sections:
         common.section(f"2. {SECTIONS[2]} (a fresh subprocess, {args.rss_queries:,} searches)")
-        res["rss"] = section_rss(built_path, queries_file, args.n, args.dim)
+        res["rss"] = section_rss(built_path, queries_file, args.n, args.dim, args.vectors)
     if 4 in sections:
         common.section(f"4. {SECTIONS[4]} (recall@10 >= {args.recall_target})")
         truth = exact_neighbours(

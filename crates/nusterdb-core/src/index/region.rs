@@ -129,9 +129,10 @@ impl Region {
     }
 
     /// The bytes of `pieces` back to back (each a range of a file, `bytes` its content)
-    /// as one region with room for `room` more: with `map`, mapped in place on unix when
-    /// every piece after the first starts on a page, in the buffer and in its file
-    /// ([`Piece`]); a heap copy otherwise.
+    /// as one region: with `map`, mapped in place on unix when every piece after the
+    /// first starts on a page, in the buffer and in its file ([`Piece`]), with address
+    /// space reserved for `room` more bytes to grow into; a heap copy of exactly the
+    /// bytes otherwise.
     ///
     /// # Errors
     /// A range outside its file or a failed `mmap`.
@@ -148,8 +149,11 @@ impl Region {
                 )?)));
             }
         }
+        // On the heap `room` is not reserved: growth reallocates (amortised), where
+        // reserved capacity would be counted as memory held from the start.
+        let _ = room;
         let total: usize = pieces.iter().map(|p| p.bytes.len()).sum();
-        let mut r = Self::with_capacity_hint(total.saturating_add(room));
+        let mut r = Self::with_capacity_hint(total);
         r.resize(total);
         let mut at = 0;
         for p in pieces {
