@@ -131,8 +131,8 @@ impl Region {
     /// The bytes of `pieces` back to back (each a range of a file, `bytes` its content)
     /// as one region: with `map`, mapped in place on unix when every piece after the
     /// first starts on a page, in the buffer and in its file ([`Piece`]), with address
-    /// space reserved for `room` more bytes to grow into; a heap copy of exactly the
-    /// bytes otherwise.
+    /// space reserved for `room` more bytes to grow into; a heap copy otherwise (with
+    /// capacity for an eighth more, at most `room`).
     ///
     /// # Errors
     /// A range outside its file or a failed `mmap`.
@@ -149,11 +149,10 @@ impl Region {
                 )?)));
             }
         }
-        // On the heap `room` is not reserved: growth reallocates (amortised), where
-        // reserved capacity would be counted as memory held from the start.
-        let _ = room;
+        // On the heap not all of `room` is reserved (capacity counts as memory held):
+        // an eighth more, so the first rows added after the open do not copy it all.
         let total: usize = pieces.iter().map(|p| p.bytes.len()).sum();
-        let mut r = Self::with_capacity_hint(total);
+        let mut r = Self::with_capacity_hint(total.saturating_add((total / 8).min(room)));
         r.resize(total);
         let mut at = 0;
         for p in pieces {
@@ -177,7 +176,16 @@ impl Region {
     pub(crate) fn resize(&mut self, bytes: usize) -> usize {
         let len = bytes.div_ceil(BLOCK) * BLOCK;
         match &mut self.repr {
-            Repr::Heap(v) => v.resize(len / BLOCK, Block([0; BLOCK])),
+            Repr::Heap(v) => {
+                let blocks = len / BLOCK;
+                if blocks > v.capacity() {
+                    // Grow by at least an eighth: amortised like doubling (each byte is
+                    // copied a bounded number of times), without doubling a large
+                    // buffer's memory for a few more rows.
+                    let _ = v.try_reserve_exact((blocks - v.len()).max(v.len() / 8));
+                }
+                v.resize(blocks, Block([0; BLOCK]));
+            }
             #[cfg(unix)]
             Repr::Mapped(m) => {
                 if !m.resize(len) {
