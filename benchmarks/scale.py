@@ -76,6 +76,8 @@ Usage:
     .venv/bin/python benchmarks/scale.py                 # 100,000 x 128 (fits a small box)
     .venv/bin/python benchmarks/scale.py --sections 1,2,4
     .venv/bin/python benchmarks/scale.py --full --hnswlib-python /tmp/venv-scale/bin/python
+    .venv/bin/python benchmarks/scale.py --n 1000000 --dim 384 --seed 1 --existing DB \
+        --sections 2,4 --vectors memory,mmap,disk   # on a database built earlier
 
 ``--full`` (= ``--n 1000000 --dim 384``) gives the sizes the redesign's targets are set at
 and the figures BENCHMARKS.md should carry. It needs several GB of memory and disk, and
@@ -1124,6 +1126,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     p.add_argument("--vectors-mode", default="mmap", help=argparse.SUPPRESS)
     p.add_argument(
+        "--existing",
+        help="use this database (built from the same --n, --dim, --seed) instead of building; "
+        "not with section 5",
+    )
+    p.add_argument(
         "--build-batch",
         type=int,
         default=0,
@@ -1144,6 +1151,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args.sections = sorted({int(x) for x in str(args.sections).split(",")})
     if any(s not in SECTIONS for s in args.sections):
         p.error(f"--sections takes numbers of 1..{len(SECTIONS)}")
+    if args.existing and 5 in args.sections:
+        p.error("section 5 times the build: not with --existing")
     return args
 
 
@@ -1154,13 +1163,20 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
     print(f"data: {time.perf_counter() - t_data:.1f} s", flush=True)
     queries_file = tmp / "rss-queries.npy"
     np.save(queries_file, data.fresh(args.rss_queries, stream=9))
-    built_path = tmp / "built"
-    built = build(built_path, data, args.metric, args.build_batch)
-    print(
-        f"built {args.n:,} rows in {built['wall']:.1f} s; disk "
-        f"{common.fmt_bytes(common.dir_size(built_path))}",
-        flush=True,
-    )
+    if args.existing:
+        # A database built earlier from the same --n, --dim, --seed (and --metric):
+        # the sections read it as built (those that write work on copies).
+        built_path = Path(args.existing)
+        built: Dict[str, Any] = {}
+        print(f"existing database {built_path}", flush=True)
+    else:
+        built_path = tmp / "built"
+        built = build(built_path, data, args.metric, args.build_batch)
+        print(
+            f"built {args.n:,} rows in {built['wall']:.1f} s; disk "
+            f"{common.fmt_bytes(common.dir_size(built_path))}",
+            flush=True,
+        )
     res: Dict[str, Any] = {}
     if 1 in sections:
         common.section(f"1. {SECTIONS[1]}: NusterDB.open(path) + one search")
