@@ -20,7 +20,7 @@ use nusterdb_core::filter::{Filter, FilterInput};
 use nusterdb_core::index::hnsw::HnswIndex;
 use nusterdb_core::rng::SplitMix64;
 use nusterdb_core::storage::fileio::{FaultMode, FaultyIo};
-use nusterdb_core::{Database, DatabaseConfig, DistanceMetric, HnswConfig, IndexType};
+use nusterdb_core::{Database, DatabaseConfig, DistanceMetric, HnswConfig};
 use nusterdb_core::{Location, Metadata, Value};
 use proptest::prelude::*;
 
@@ -43,15 +43,7 @@ fn clustered(rng: &mut SplitMix64, n: usize) -> Vec<f32> {
 }
 
 fn config(metric: DistanceMetric) -> DatabaseConfig {
-    let mut c = DatabaseConfig::new(DIM).unwrap();
-    c.index_type = IndexType::Hnsw;
-    c.distance_metric = metric;
-    c.hnsw = HnswConfig {
-        max_nb_connection: 8,
-        ef_construction: 64,
-        ..HnswConfig::default()
-    };
-    c
+    common::hnsw_config(DIM, metric, 8, 64)
 }
 
 fn open(path: &Path, metric: DistanceMetric) -> Database {

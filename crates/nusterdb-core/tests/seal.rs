@@ -683,18 +683,7 @@ fn an_open_maps_the_seals_rows_and_answers_as_the_writer_did() {
         let queries: Vec<Vec<f32>> = (0..30)
             .map(|_| vector(&mut qrng).into_iter().map(|x| x + offset).collect())
             .collect();
-        let answers = |db: &Database| -> Vec<Vec<(u64, u32)>> {
-            queries
-                .iter()
-                .map(|q| {
-                    db.search(q, 10, None, Some(64))
-                        .unwrap()
-                        .into_iter()
-                        .map(|(id, d)| (id, d.to_bits()))
-                        .collect()
-                })
-                .collect()
-        };
+        let answers = |db: &Database| answers_of(db, &queries, 10, 64);
         let before = answers(&db);
         db.seal().unwrap();
         let sealed: Vec<(std::path::PathBuf, Vec<u8>)> = nusterdb_core::db::segment_files_in(&path)
@@ -748,23 +737,7 @@ fn an_open_maps_the_seals_rows_and_answers_as_the_writer_did() {
             );
         }
         let check_search = |db: &Database, stage: &str| {
-            let (mut hits, mut asked) = (0, 0);
-            for q in &queries {
-                let got = db.search(q, 10, None, Some(200)).unwrap();
-                for (id, d) in &got {
-                    let v = rows
-                        .get(id)
-                        .unwrap_or_else(|| panic!("{what} {stage}: {id} is gone"));
-                    assert_eq!(*d, metric.distance_unchecked(q, v), "{what} {stage}: {id}");
-                }
-                let want = brute_force(metric, &rows, q, 10);
-                asked += want.len();
-                hits += got.iter().filter(|h| want.contains(&h.0)).count();
-            }
-            assert!(
-                hits * 100 >= asked * 95,
-                "{what} {stage}: recall {hits}/{asked}"
-            );
+            check_against(db, metric, &rows, &queries, 200, &format!("{what} {stage}"));
         };
         check_search(&db, "after writes");
         let before = answers(&db);
@@ -903,20 +876,13 @@ fn a_seal_writes_only_the_part_that_changed() {
     for metric in [DistanceMetric::Euclidean, DistanceMetric::Cosine] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let mut c = DatabaseConfig::new(WIDE).unwrap();
-        c.index_type = IndexType::Hnsw;
-        c.distance_metric = metric;
-        c.hnsw = HnswConfig {
-            max_nb_connection: 8,
-            ef_construction: 48,
-            ..HnswConfig::default()
-        };
+        let c = common::hnsw_config(WIDE, metric, 8, 48);
         let mut db = open_io(&path, Some(c), Arc::new(OsIo));
         let mut rows: BTreeMap<u64, Vec<f32>> = BTreeMap::new();
         let mut add = |db: &Database, rows: &mut BTreeMap<u64, Vec<f32>>, ids: &[u64]| {
             let mut flat = Vec::with_capacity(ids.len() * WIDE);
             for &i in ids {
-                let v: Vec<f32> = (0..WIDE).map(|_| rng.next_gaussian() as f32).collect();
+                let v: Vec<f32> = common::gaussian(&mut rng, WIDE);
                 flat.extend_from_slice(&v);
                 rows.insert(i, v);
             }
@@ -928,18 +894,7 @@ fn a_seal_writes_only_the_part_that_changed() {
                 .map(|_| (0..WIDE).map(|_| q.next_gaussian() as f32).collect())
                 .collect()
         };
-        let answers = |db: &Database| -> Vec<Vec<(u64, u32)>> {
-            queries
-                .iter()
-                .map(|q| {
-                    db.search(q, 5, None, Some(400))
-                        .unwrap()
-                        .into_iter()
-                        .map(|(id, d)| (id, d.to_bits()))
-                        .collect()
-                })
-                .collect()
-        };
+        let answers = |db: &Database| answers_of(db, &queries, 5, 400);
         let what = format!("{metric:?}");
         // 640 rows: the codes are centred at 512 rows, so the next re-centring is at
         // 1,024 (the seal that crosses it writes one part).
@@ -1034,8 +989,48 @@ fn a_seal_writes_only_the_part_that_changed() {
     }
 }
 
+/// Every hit of 10 per query (at `ef`) is a stored row at the metric's distance from
+/// the query, and recall@10 against brute force over `rows` is at least 0.95.
+fn check_against(
+    db: &Database,
+    metric: DistanceMetric,
+    rows: &BTreeMap<u64, Vec<f32>>,
+    queries: &[Vec<f32>],
+    ef: usize,
+    what: &str,
+) {
+    let (mut hits, mut asked) = (0, 0);
+    for q in queries {
+        let got = db.search(q, 10, None, Some(ef)).unwrap();
+        for (id, d) in &got {
+            let v = rows
+                .get(id)
+                .unwrap_or_else(|| panic!("{what}: {id} is gone"));
+            assert_eq!(*d, metric.distance_unchecked(q, v), "{what}: {id}");
+        }
+        let want = brute_force(metric, rows, q, 10);
+        asked += want.len();
+        hits += got.iter().filter(|h| want.contains(&h.0)).count();
+    }
+    assert!(hits * 100 >= asked * 95, "{what}: recall {hits}/{asked}");
+}
+
 /// Per query, the hits as `(id, distance bits)`.
 type Answers = Vec<Vec<(u64, u32)>>;
+
+/// The `k` hits of each of `queries` at `ef`, as `(id, distance bits)`.
+fn answers_of(db: &Database, queries: &[Vec<f32>], k: usize, ef: usize) -> Answers {
+    queries
+        .iter()
+        .map(|q| {
+            db.search(q, k, None, Some(ef))
+                .unwrap()
+                .into_iter()
+                .map(|(id, d)| (id, d.to_bits()))
+                .collect()
+        })
+        .collect()
+}
 
 /// Closes `db` and opens `path` again: from the seal, nothing replayed, answering
 /// exactly as before.
@@ -1098,38 +1093,18 @@ fn every_vectors_mode_answers_as_the_writer_did() {
     for metric in [DistanceMetric::Euclidean, DistanceMetric::Cosine] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let mut c = DatabaseConfig::new(WIDE).unwrap();
-        c.index_type = IndexType::Hnsw;
-        c.distance_metric = metric;
-        c.hnsw = HnswConfig {
-            max_nb_connection: 16,
-            ef_construction: 100,
-            ..HnswConfig::default()
-        };
+        let c = common::hnsw_config(WIDE, metric, 16, 100);
         let db = open_io(&path, Some(c), Arc::new(OsIo));
         let mut rows: BTreeMap<u64, Vec<f32>> = BTreeMap::new();
         let mut flat = Vec::new();
         for i in 0..4000u64 {
-            let v: Vec<f32> = (0..WIDE).map(|_| rng.next_gaussian() as f32).collect();
+            let v: Vec<f32> = common::gaussian(&mut rng, WIDE);
             flat.extend_from_slice(&v);
             rows.insert(i, v);
         }
         db.bulk_add(&range(0..4000), &flat, None).unwrap();
-        let queries: Vec<Vec<f32>> = (0..40)
-            .map(|_| (0..WIDE).map(|_| rng.next_gaussian() as f32).collect())
-            .collect();
-        let answers = |db: &Database| -> Answers {
-            queries
-                .iter()
-                .map(|q| {
-                    db.search(q, 10, None, Some(200))
-                        .unwrap()
-                        .into_iter()
-                        .map(|(id, d)| (id, d.to_bits()))
-                        .collect()
-                })
-                .collect()
-        };
+        let queries: Vec<Vec<f32>> = (0..40).map(|_| common::gaussian(&mut rng, WIDE)).collect();
+        let answers = |db: &Database| answers_of(db, &queries, 10, 200);
         let before = answers(&db);
         db.seal().unwrap();
         drop(db);
@@ -1174,7 +1149,7 @@ fn every_vectors_mode_answers_as_the_writer_did() {
             let mut flat = Vec::new();
             let new_ids = range(10_000..10_300);
             for &i in &new_ids {
-                let v: Vec<f32> = (0..WIDE).map(|_| rng.next_gaussian() as f32).collect();
+                let v: Vec<f32> = common::gaussian(&mut rng, WIDE);
                 flat.extend_from_slice(&v);
                 model.insert(i, v);
             }
@@ -1182,7 +1157,7 @@ fn every_vectors_mode_answers_as_the_writer_did() {
             let replaced = range(0..100);
             let mut flat = Vec::new();
             for &i in &replaced {
-                let v: Vec<f32> = (0..WIDE).map(|_| rng.next_gaussian() as f32).collect();
+                let v: Vec<f32> = common::gaussian(&mut rng, WIDE);
                 flat.extend_from_slice(&v);
                 model.insert(i, v);
             }
@@ -1200,20 +1175,7 @@ fn every_vectors_mode_answers_as_the_writer_did() {
             for g in &gone {
                 model.remove(g);
             }
-            let (mut hits, mut asked) = (0, 0);
-            for q in &queries {
-                let got = db.search(q, 10, None, Some(400)).unwrap();
-                for (id, d) in &got {
-                    let v = model
-                        .get(id)
-                        .unwrap_or_else(|| panic!("{what}: {id} is gone"));
-                    assert_eq!(*d, metric.distance_unchecked(q, v), "{what}: {id}");
-                }
-                let want = brute_force(metric, &model, q, 10);
-                asked += want.len();
-                hits += got.iter().filter(|h| want.contains(&h.0)).count();
-            }
-            assert!(hits * 100 >= asked * 95, "{what}: recall {hits}/{asked}");
+            check_against(&db, metric, &model, &queries, 400, &what);
         }
     }
     // Refused: a flat index, a metric the walk reads rows for.

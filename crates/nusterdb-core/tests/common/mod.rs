@@ -24,3 +24,26 @@ pub fn seed(test: &str, default: u64) -> u64 {
     eprintln!("{test}: seed {seed} (replay with NUSTERDB_TEST_SEED={seed})");
     seed
 }
+
+/// An HNSW config of `dim` under `metric` with M = `m` and `ef_construction`.
+pub fn hnsw_config(
+    dim: usize,
+    metric: nusterdb_core::DistanceMetric,
+    m: usize,
+    ef_construction: usize,
+) -> nusterdb_core::DatabaseConfig {
+    let mut c = nusterdb_core::DatabaseConfig::new(dim).unwrap();
+    c.index_type = nusterdb_core::IndexType::Hnsw;
+    c.distance_metric = metric;
+    c.hnsw = nusterdb_core::HnswConfig {
+        max_nb_connection: m,
+        ef_construction,
+        ..nusterdb_core::HnswConfig::default()
+    };
+    c
+}
+
+/// A row of `dim` standard normal floats.
+pub fn gaussian(rng: &mut nusterdb_core::rng::SplitMix64, dim: usize) -> Vec<f32> {
+    (0..dim).map(|_| rng.next_gaussian() as f32).collect()
+}
