@@ -45,8 +45,9 @@ impl Database {
     }
 
     /// Syncs the WAL: every acknowledged write then survives power loss. Seals too if
-    /// a seal is due (as after a write): a seal costs O(live rows), so a `flush` after
-    /// every write must not seal every time; [`Database::seal`] seals now.
+    /// a seal is due (as after a write): a seal writes the graph and maps files whole
+    /// (O(live rows)), so a `flush` after every write must not seal every time;
+    /// [`Database::seal`] seals now.
     ///
     /// # Errors
     /// [`Error::Closed`]; storage errors; I/O errors of a due seal.
