@@ -280,27 +280,16 @@ fn check_segments(report: &mut VerifyReport, path: &Path, scan: &Scan) {
     }
     let parts = scan.seal_parts(seal);
     let (vector_paths, _) = crate::db::part_files(path, &parts);
-    let mut vfs = Vec::with_capacity(parts.len());
-    for (p, part) in vector_paths.iter().zip(&parts) {
-        match crate::segment::VectorFile::open(p).and_then(|vf| {
-            vf.verify()?;
-            Ok(vf)
-        }) {
-            Ok(vf) if vf.first() as u64 == part.first => vfs.push(vf),
-            Ok(vf) => {
-                return problem(
-                    report,
-                    format!(
-                        "{}: holds slots from {}, the seal's part from {}",
-                        p.display(),
-                        vf.first(),
-                        part.first
-                    ),
-                )
-            }
-            Err(e) => return problem(report, e.to_string()),
-        }
-    }
+    let opened = crate::segment::vectors::open_parts(&vector_paths, parts.iter().map(|p| p.first))
+        .and_then(|vfs| {
+            vfs.iter()
+                .try_for_each(|vf| vf.verify().map_err(|e| e.to_string()))?;
+            Ok(vfs)
+        });
+    let vfs = match opened {
+        Ok(vfs) => vfs,
+        Err(e) => return problem(report, e),
+    };
     let bounds =
         crate::segment::vectors::part_bounds(vfs.iter().map(|f| (f.first(), f.first() + f.len())));
     let (Some(bounds), Some(vf)) = (bounds, vfs.last()) else {

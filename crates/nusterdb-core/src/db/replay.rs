@@ -492,46 +492,27 @@ fn read_files(
     config: &DatabaseConfig,
     seal: Seal,
 ) -> std::result::Result<SealedParts, String> {
-    let shown = |p: &Path, e: &dyn std::fmt::Display| format!("{}: {e}", p.display());
-    let vfs = vector_paths
-        .iter()
-        .zip(parts)
-        .map(|(p, part)| {
-            let vf = VectorFile::open(p).map_err(|e| shown(p, &e))?;
-            if vf.first() as u64 != part.first {
-                return Err(shown(
-                    p,
-                    &format!(
-                        "holds slots from {}, the seal's part from {}",
-                        vf.first(),
-                        part.first
-                    ),
-                ));
-            }
-            Ok(vf)
-        })
-        .collect::<std::result::Result<Vec<_>, String>>()?;
+    let vfs = vectors::open_parts(vector_paths, parts.iter().map(|p| p.first))?;
     if config.index_type != crate::config::IndexType::Hnsw && vfs.len() != 1 {
         return Err(format!(
             "{}: a flat index's seal has one vector file",
             files.vectors.display()
         ));
     }
-    let vf = vfs.last().ok_or("a seal without vector files")?;
-    read_checked(io, files, codes_paths, config, seal, vf, &vfs)
+    read_checked(io, files, codes_paths, config, seal, &vfs)
 }
 
-/// The reads and cross-checks of [`read_files`]; `vf` is the (last) part whose rows
-/// reach to the end, `vfs` every part.
+/// The reads and cross-checks of [`read_files`] over the parts' vector files `vfs`.
 fn read_checked(
     io: &dyn FileIo,
     files: &SealFiles,
     codes: &[PathBuf],
     config: &DatabaseConfig,
     seal: Seal,
-    vf: &VectorFile,
     vfs: &[VectorFile],
 ) -> std::result::Result<SealedParts, String> {
+    // The last part's rows reach to the end.
+    let vf = vfs.last().ok_or("a seal without vector files")?;
     let shown = |p: &Path, e: &dyn std::fmt::Display| format!("{}: {e}", p.display());
     // The three reads are independent: the maps (their hash map of ids), the rows'
     // block checksums (a damaged row must never be answered from; read through the

@@ -529,6 +529,35 @@ pub(crate) fn row_reads(parts: &[VectorFile]) -> io::Result<Option<Vec<RowRead>>
         .map(Some)
 }
 
+/// Opens the vector files of a seal's parts (`paths`, by ascending first slot; `firsts`
+/// the parts' first slots as the seal records them), each checked to hold the slots
+/// from its part's first.
+///
+/// # Errors
+/// The first file that cannot be opened, is damaged or holds other slots, as a
+/// message naming it.
+pub fn open_parts(
+    paths: &[PathBuf],
+    firsts: impl IntoIterator<Item = u64>,
+) -> std::result::Result<Vec<VectorFile>, String> {
+    let shown = |p: &Path, e: &dyn std::fmt::Display| format!("{}: {e}", p.display());
+    paths
+        .iter()
+        .zip(firsts)
+        .map(|(p, first)| {
+            let vf = VectorFile::open(p).map_err(|e| shown(p, &e))?;
+            if vf.first() as u64 != first {
+                let held = vf.first();
+                return Err(shown(
+                    p,
+                    &format!("holds slots from {held}, the seal's part from {first}"),
+                ));
+            }
+            Ok(vf)
+        })
+        .collect()
+}
+
 /// The slots each of the parts `(first, end)` gives (each from its `first` to the next
 /// part's, the last to its own end), or `None` unless they start at slot 0 and follow
 /// one another without a gap (each reaching at least to where the next starts).
