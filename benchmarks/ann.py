@@ -99,8 +99,10 @@ FILTER_TARGET = 0.95
 SELECTIVITIES = (0.001, 0.01, 0.1, 0.5, 1.0)
 BUCKETS = 1000
 POSTFILTER_CAP = 1000
-LIBRARIES = ("nusterdb", "hnswlib", "faiss", "usearch")
-PEERS = LIBRARIES[1:]
+# NusterDB's default (8-bit codes) and its 4-bit codes (quantization="sq4"), then the peers.
+OURS = ("nusterdb", "nusterdb-sq4")
+PEERS = ("hnswlib", "faiss", "usearch")
+LIBRARIES = OURS + PEERS
 #: faiss's phase 2 once more with OMP_WAIT_POLICY=PASSIVE.
 FAISS_PASSIVE = "faiss-passive"
 RESULT_PREFIX = "RESULT "
@@ -230,6 +232,8 @@ class Engine:
 
 class NusterEngine(Engine):
     name = "nusterdb"
+    # None: the default codes (sq8).
+    quantization: Optional[str] = None
 
     def __init__(self) -> None:
         import nusterdb
@@ -259,6 +263,7 @@ class NusterEngine(Engine):
             hnsw_config=nd.HNSWConfig(
                 max_nb_connection=M, ef_construction=EF_CONSTRUCTION, max_nb_elements=n
             ),
+            quantization=self.quantization,
         )
         self.db = nd.NusterDB(None, cfg)
         self.db.bulk_add(np.arange(n, dtype=np.int64), base, metadata)
@@ -408,8 +413,14 @@ class UsearchEngine(Engine):
         return np.asarray(keys, dtype=np.int64)
 
 
+class NusterSq4Engine(NusterEngine):
+    name = "nusterdb-sq4"
+    quantization = "sq4"
+
+
 ENGINES: Dict[str, Callable[[], Engine]] = {
     "nusterdb": NusterEngine,
+    "nusterdb-sq4": NusterSq4Engine,
     "hnswlib": HnswlibEngine,
     "faiss": FaissEngine,
     "usearch": UsearchEngine,
@@ -830,22 +841,24 @@ def print_dataset_report(
     )
     ratio_rows = []
     for target in TARGETS:
-        ours = targets[f"nusterdb@{target}"]
-        for peer in (p for p in PEERS if p in libs):
-            theirs = targets[f"{peer}@{target}"]
-            cells: List[str] = [f"{target:.2f}", peer]
-            for phase, key in (("phase1", "single_qps"), ("phase1", "batch_qps")):
-                a, b = ours[phase], theirs[phase]
-                cells.append(f"{a[key] / b[key]:.2f}" if a and b else "n/a")
-            a, b = ours["phase2"], theirs["phase2"]
-            cells.append(f"{a['batch_qps'] / b['batch_qps']:.2f}" if a and b else "n/a")
-            ratio_rows.append(cells)
-    if "nusterdb" in libs:
+        for us in (u for u in OURS if u in libs):
+            ours = targets[f"{us}@{target}"]
+            for peer in (p for p in PEERS if p in libs):
+                theirs = targets[f"{peer}@{target}"]
+                cells: List[str] = [f"{target:.2f}", us, peer]
+                for phase, key in (("phase1", "single_qps"), ("phase1", "batch_qps")):
+                    a, b = ours[phase], theirs[phase]
+                    cells.append(f"{a[key] / b[key]:.2f}" if a and b else "n/a")
+                a, b = ours["phase2"], theirs["phase2"]
+                cells.append(f"{a['batch_qps'] / b['batch_qps']:.2f}" if a and b else "n/a")
+                ratio_rows.append(cells)
+    if any(u in libs for u in OURS):
         print_table(
             [
                 "recall@10 ≥",
+                "ours",
                 "peer",
-                "NusterDB / peer, single-query",
+                "ours / peer, single-query",
                 "batch 1 thread",
                 f"batch {threads} threads",
             ],

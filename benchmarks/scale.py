@@ -208,10 +208,10 @@ def percentiles_ms(lat: Sequence[float]) -> Tuple[float, float, float]:
     return float(np.percentile(a, 50)), float(np.percentile(a, 99)), float(a.max())
 
 
-def make_config(dim: int, metric: str) -> DatabaseConfig:
+def make_config(dim: int, metric: str, quantization: Optional[str] = None) -> DatabaseConfig:
     from nusterdb import DatabaseConfig
 
-    return DatabaseConfig(dim, index_type="hnsw", distance_metric=metric)
+    return DatabaseConfig(dim, index_type="hnsw", distance_metric=metric, quantization=quantization)
 
 
 def run_worker(
@@ -346,11 +346,13 @@ def worker_hnswlib(args: argparse.Namespace) -> Dict[str, Any]:
 # ------------------------------------------------------------------------- sections
 
 
-def build(path: Path, data: Data, metric: str, batch: int = 0) -> Dict[str, Any]:
+def build(
+    path: Path, data: Data, metric: str, batch: int = 0, quantization: Optional[str] = None
+) -> Dict[str, Any]:
     from nusterdb import NusterDB
 
     n, dim = data.base.shape
-    db = NusterDB(str(path), make_config(dim, metric))
+    db = NusterDB(str(path), make_config(dim, metric, quantization))
     step = batch if batch > 0 else n
     wall, cpu = time.perf_counter(), time.process_time()
     for start in range(0, n, step):
@@ -745,7 +747,7 @@ def section_churn(
     db.close()
 
     fresh_path = tmp / "churn-fresh"
-    fresh = NusterDB(str(fresh_path), make_config(args.dim, args.metric))
+    fresh = NusterDB(str(fresh_path), make_config(args.dim, args.metric, args.quantization))
     t_fresh = common.time_once(lambda: fresh.bulk_add(ids, rows, progress=False))
     fresh_recall = recall(fresh)
     fresh.close()
@@ -1126,6 +1128,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     p.add_argument("--vectors-mode", default="mmap", help=argparse.SUPPRESS)
     p.add_argument(
+        "--quantization",
+        default=None,
+        help="the codes the database is built with: sq8, sq4 or none (default: sq8)",
+    )
+    p.add_argument(
         "--existing",
         help="use this database (built from the same --n, --dim, --seed) instead of building; "
         "not with section 5",
@@ -1171,7 +1178,7 @@ def run(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         print(f"existing database {built_path}", flush=True)
     else:
         built_path = tmp / "built"
-        built = build(built_path, data, args.metric, args.build_batch)
+        built = build(built_path, data, args.metric, args.build_batch, args.quantization)
         print(
             f"built {args.n:,} rows in {built['wall']:.1f} s; disk "
             f"{common.fmt_bytes(common.dir_size(built_path))}",
@@ -1223,7 +1230,8 @@ def main(argv: Sequence[str]) -> int:
     common.print_environment()
     print(
         f"N = {args.n:,} x {args.dim} clustered float32, {args.metric}, HNSW default config "
-        f"(M=16, ef_construction=200); sections {','.join(map(str, args.sections))}; "
+        f"(M=16, ef_construction=200), quantization {args.quantization or 'sq8 (default)'}; "
+        f"sections {','.join(map(str, args.sections))}; "
         f"rayon threads: {os.environ.get('RAYON_NUM_THREADS', 'all cores')}",
         flush=True,
     )

@@ -279,6 +279,7 @@ class DatabaseConfig:
         snapshot_interval_secs: int = 3600,
         id_type: str = "int",
         vectors: str = "mmap",
+        quantization: Optional[str] = None,
     ) -> DatabaseConfig:
         """index_type is "flat" or "hnsw" ("optimized_flat", "ultra_fast_flat" and
         "super_optimized_flat" are aliases of "flat"); distance_metric defaults to
@@ -287,8 +288,14 @@ class DatabaseConfig:
         where an HNSW index keeps the rows a seal holds, chosen at each open and never
         stored: "memory" (read into memory), "mmap" (mapped: the page cache holds them)
         or "disk" (mapped, and searches read the rows they re-rank from the files, so
-        only the 8-bit codes and the graph become resident; HNSW on euclidean, inner
-        product, cosine or angular)."""
+        only the codes and the graph become resident; HNSW on euclidean, inner
+        product, cosine or angular); quantization is the codes an HNSW index walks its
+        graph on, fixed at creation: "sq8" (dim bytes a vector; the default for
+        euclidean, inner product, cosine and angular), "sq4" (32 * ceil(dim / 64)
+        bytes: half the memory, rougher scores, so a recall target needs a larger
+        ef_search) or "none" (the walk reads the full rows; the default for a flat
+        index and the other metrics); None leaves the default. Returned distances are
+        exact whichever is chosen."""
     @staticmethod
     def simple(dim: int, use_hnsw: bool = False) -> DatabaseConfig: ...
     @staticmethod
@@ -320,6 +327,9 @@ class DatabaseConfig:
     @property
     def vectors(self) -> str:
         """Where an HNSW index keeps its sealed rows: "memory", "mmap" or "disk"."""
+    @property
+    def quantization(self) -> str:
+        """The codes an HNSW index walks its graph on: "sq8", "sq4" or "none"."""
     def __eq__(self, other: object, /) -> bool: ...
 
 _Path = Union[str, "os.PathLike[str]"]

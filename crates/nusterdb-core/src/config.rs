@@ -268,6 +268,68 @@ impl VectorStorage {
     }
 }
 
+/// How an HNSW index codes its rows for the graph walk (stored with the database,
+/// fixed at creation). The walk scores the codes and re-ranks its candidates on the
+/// full rows, so returned distances are exact whichever is chosen; the codes only
+/// decide which candidates are found. For euclidean, inner product, cosine and angular
+/// (the metrics whose score is linear in the row); the others walk on the full rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quantization {
+    /// No codes: the walk scores the full rows (the plain HNSW walk).
+    Off,
+    /// 8 bits per component: `dim` bytes per row (a quarter of the float32 row).
+    Sq8,
+    /// 4 bits per component, two to a byte: `32·⌈dim/64⌉` bytes per row (an eighth of
+    /// the float32 row when `dim` is a multiple of 64). Half of `sq8`'s memory and
+    /// traffic; rougher scores, so a recall target needs a larger `ef_search`.
+    Sq4,
+}
+
+impl Quantization {
+    /// The canonical name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Quantization::Off => "none",
+            Quantization::Sq8 => "sq8",
+            Quantization::Sq4 => "sq4",
+        }
+    }
+
+    /// Parses `none`, `sq8` or `sq4`.
+    ///
+    /// # Errors
+    /// Any other name.
+    pub fn from_name(name: &str) -> Result<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "none" => Ok(Quantization::Off),
+            "sq8" => Ok(Quantization::Sq8),
+            "sq4" => Ok(Quantization::Sq4),
+            _ => Err(Error::invalid(format!(
+                "unknown quantization {name:?}; expected \"none\", \"sq8\" or \"sq4\""
+            ))),
+        }
+    }
+
+    /// Bits per component (0: no codes).
+    pub fn bits(self) -> u32 {
+        match self {
+            Quantization::Off => 0,
+            Quantization::Sq8 => 8,
+            Quantization::Sq4 => 4,
+        }
+    }
+
+    /// The code bytes of one row of `dim` components.
+    pub fn code_bytes(self, dim: usize) -> usize {
+        match self {
+            Quantization::Off => 0,
+            Quantization::Sq8 => dim,
+            // Blocks of 64 components in 32 bytes (the 4-bit kernel's layout).
+            Quantization::Sq4 => dim.div_ceil(64) * 32,
+        }
+    }
+}
+
 /// Which index answers searches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IndexType {
@@ -336,15 +398,17 @@ pub enum Field {
     SnapshotIntervalSecs,
     IdType,
     Vectors,
+    Quantization,
 }
 
 impl Field {
     /// Every field, structural ones first.
-    pub const ALL: [Field; 22] = [
+    pub const ALL: [Field; 23] = [
         Field::Dim,
         Field::IndexType,
         Field::DistanceMetric,
         Field::IdType,
+        Field::Quantization,
         Field::MaxNbConnection,
         Field::MaxLayer,
         Field::MaxNbElements,
@@ -413,6 +477,7 @@ impl Field {
             Field::SnapshotIntervalSecs => "snapshot_interval_secs",
             Field::IdType => "id_type",
             Field::Vectors => "vectors",
+            Field::Quantization => "quantization",
         }
     }
 
@@ -424,6 +489,7 @@ impl Field {
                 | Field::IndexType
                 | Field::DistanceMetric
                 | Field::IdType
+                | Field::Quantization
                 | Field::MaxNbConnection
                 | Field::MaxLayer
         )
@@ -490,6 +556,9 @@ pub struct DatabaseConfig {
     /// Where an HNSW index keeps its sealed rows: chosen at each open, never stored (a
     /// stored config reads back the default).
     pub vectors: VectorStorage,
+    /// How an HNSW index codes its rows for the graph walk (fixed at creation); `None`:
+    /// the default, see [`DatabaseConfig::quantization`].
+    pub quantization: Option<Quantization>,
     pub stated: Fields,
 }
 
@@ -504,6 +573,7 @@ impl PartialEq for DatabaseConfig {
             && self.snapshot_interval_secs == other.snapshot_interval_secs
             && self.id_type == other.id_type
             && self.vectors == other.vectors
+            && self.quantization() == other.quantization()
     }
 }
 
@@ -523,6 +593,7 @@ impl DatabaseConfig {
             snapshot_interval_secs: 3600,
             id_type: IdType::Int,
             vectors: VectorStorage::default(),
+            quantization: None,
             stated: Fields::all(),
         };
         c.validate()?;
@@ -566,8 +637,40 @@ impl DatabaseConfig {
         self.hnsw.validate_stored()
     }
 
+    /// How the index codes its rows for the graph walk: the stated choice, else `sq8`
+    /// for HNSW on a metric with codes (euclidean, inner product, cosine, angular) and
+    /// none otherwise (a flat index is exact; the other metrics walk on the rows).
+    pub fn quantization(&self) -> Quantization {
+        match self.quantization {
+            Some(q) => q,
+            None if self.codes_possible() => Quantization::Sq8,
+            None => Quantization::Off,
+        }
+    }
+
+    /// Whether this index type and metric can walk on codes.
+    fn codes_possible(&self) -> bool {
+        self.index_type == IndexType::Hnsw
+            && crate::index::hnsw::walks_on_codes(self.distance_metric)
+    }
+
     fn validate_common(&self) -> Result<()> {
         in_range("dim", self.dim, 1, MAX_DIMENSION)?;
+        // Codes asked for where nothing would use them are refused, not ignored
+        // (checked once the index type and metric are known: stated, or merged).
+        if let Some(q) = self.quantization.filter(|&q| q != Quantization::Off) {
+            let known = self.stated.contains(Field::IndexType)
+                && self.stated.contains(Field::DistanceMetric);
+            if known && !self.codes_possible() {
+                return Err(Error::invalid(format!(
+                    "quantization={:?} is for HNSW indexes on euclidean, inner product, cosine \
+                     or angular ({} {} walks on the full rows); use quantization=\"none\"",
+                    q.name(),
+                    self.index_type.name(),
+                    self.distance_metric.name()
+                )));
+            }
+        }
         // Checked against the index type and metric when they are stated (a config
         // stating only runtime fields is checked again once merged with the stored one).
         if self.vectors == VectorStorage::Disk && self.stated.contains(Field::Vectors) {
@@ -580,10 +683,18 @@ impl DatabaseConfig {
                 && self.stated.contains(Field::DistanceMetric)
             {
                 return Err(Error::invalid(format!(
-                    "vectors=\"disk\" needs a metric the graph walks on 8-bit codes for \
+                    "vectors=\"disk\" needs a metric the graph walks on codes for \
                      (euclidean, inner product, cosine, angular); {} reads the rows in the walk",
                     self.distance_metric.name()
                 )));
+            }
+            if self.quantization == Some(Quantization::Off)
+                && self.stated.contains(Field::Quantization)
+            {
+                return Err(Error::invalid(
+                    "vectors=\"disk\" needs codes for the graph walk; with quantization=\"none\" \
+                     the walk reads the rows",
+                ));
             }
             if cfg!(not(unix)) {
                 return Err(Error::invalid(
@@ -628,6 +739,7 @@ impl DatabaseConfig {
             Field::SnapshotIntervalSecs => self.snapshot_interval_secs.to_string(),
             Field::IdType => self.id_type.name().into(),
             Field::Vectors => self.vectors.name().into(),
+            Field::Quantization => self.quantization().name().into(),
         }
     }
 
@@ -660,6 +772,7 @@ impl DatabaseConfig {
             | Field::IndexType
             | Field::DistanceMetric
             | Field::IdType
+            | Field::Quantization
             | Field::MaxNbConnection
             | Field::MaxLayer => {}
         }
@@ -833,6 +946,7 @@ mod tests {
                 "index_type",
                 "distance_metric",
                 "id_type",
+                "quantization",
                 "max_nb_connection",
                 "max_layer"
             ]

@@ -313,10 +313,11 @@ fn corruption(path: &Path, detail: impl Into<String>) -> Error {
 fn new_index(config: &DatabaseConfig, capacity: usize) -> Box<dyn VectorIndex> {
     match config.index_type {
         IndexType::Flat => Box::new(FlatIndex::new(config.dim, config.distance_metric, capacity)),
-        IndexType::Hnsw => Box::new(HnswIndex::new(
+        IndexType::Hnsw => Box::new(HnswIndex::new_coded(
             config.dim,
             config.distance_metric,
             &config.hnsw,
+            config.quantization(),
         )),
     }
 }

@@ -770,20 +770,25 @@ fn check_graph(report: &mut VerifyReport, path: &Path, scan: &Scan) {
             return;
         }
     };
-    let image =
-        match HnswIndex::read_graph(&bytes, config.dim, config.distance_metric, &config.hnsw) {
-            Ok(image) => image,
-            Err(d) => {
-                report.problem(
-                    ProblemKind::GraphFile,
-                    format!(
-                        "{}: {d} (a writer's open rebuilds the graph from the vectors)",
-                        file.display()
-                    ),
-                );
-                return;
-            }
-        };
+    let image = match HnswIndex::read_graph(
+        &bytes,
+        config.dim,
+        config.distance_metric,
+        &config.hnsw,
+        config.quantization(),
+    ) {
+        Ok(image) => image,
+        Err(d) => {
+            report.problem(
+                ProblemKind::GraphFile,
+                format!(
+                    "{}: {d} (a writer's open rebuilds the graph from the vectors)",
+                    file.display()
+                ),
+            );
+            return;
+        }
+    };
     let mut nodes: Vec<(u64, u64)> = image
         .ids
         .iter()

@@ -553,7 +553,7 @@ proptest! {
             let crc = crc32fast::hash(&b[..n]);
             b[n..].copy_from_slice(&crc.to_le_bytes());
         }
-        if let Ok(img) = HnswIndex::read_graph(&b, 4, DistanceMetric::Euclidean, cfg) {
+        if let Ok(img) = HnswIndex::read_graph(&b, 4, DistanceMetric::Euclidean, cfg, nusterdb_core::config::Quantization::Sq8) {
             prop_assert_eq!(img.ids.len(), img.hashes.len());
             // Live rows are not restored (zeros), but the structure must be walkable.
             let _ = nusterdb_core::index::VectorIndex::search(

@@ -425,6 +425,190 @@ fn l2_scaled_reads_only_the_common_prefix() {
     }
 }
 
+/// Random bytes from a 64-bit xorshift (every value 0..=255 is equally likely).
+fn xorshift_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 56) as u8
+        })
+        .collect()
+}
+
+/// The 4-bit codes of `c` as one byte per dimension, in natural order: byte `j` of block
+/// `b` (32 bytes) is dimension `64b + j` (low nibble) and `64b + 32 + j` (high nibble).
+/// A partial last block unpacks to a whole one, with zeros where it has no bytes.
+fn unpack_u4(c: &[u8]) -> Vec<u8> {
+    let mut dims = vec![0u8; c.len().div_ceil(32) * 64];
+    for (k, &byte) in c.iter().enumerate() {
+        let (b, j) = (k / 32, k % 32);
+        dims[64 * b + j] = byte & 0x0f;
+        dims[64 * b + 32 + j] = byte >> 4;
+    }
+    dims
+}
+
+/// Σ q·c for packed 4-bit `c`, independently of the crate: unpack, then a plain dot
+/// product over the dimensions both sides have.
+fn dot_u8u4_reference(q: &[u8], c: &[u8]) -> u32 {
+    q.iter()
+        .zip(unpack_u4(c))
+        .map(|(&x, y)| u32::from(x) * u32::from(y))
+        .sum()
+}
+
+fn check_dot_u8u4(k: &Kernels, q: &[u8], c: &[u8]) {
+    assert_eq!(
+        (k.dot_u8u4)(q, c),
+        dot_u8u4_reference(q, c),
+        "{} dot_u8u4, {} code bytes, {} query codes",
+        k.isa.name(),
+        c.len(),
+        q.len()
+    );
+}
+
+#[test]
+fn unpack_u4_follows_the_documented_layout() {
+    let c: Vec<u8> = (0..64u8).map(|k| (k % 16) | ((15 - k % 16) << 4)).collect();
+    let dims = unpack_u4(&c);
+    assert_eq!(dims.len(), 128);
+    for b in 0..2 {
+        for j in 0..32 {
+            let k = 32 * b + j;
+            assert_eq!(dims[64 * b + j], (k % 16) as u8);
+            assert_eq!(dims[64 * b + 32 + j], 15 - (k % 16) as u8);
+        }
+    }
+    // One non-zero nibble at a time lands on exactly its dimension.
+    for k in 0..64 {
+        for (byte, dim) in [
+            (0x01u8, 64 * (k / 32) + k % 32),
+            (0x10, 64 * (k / 32) + 32 + k % 32),
+        ] {
+            let mut c = vec![0u8; 64];
+            c[k] = byte;
+            let mut q = vec![0u8; 128];
+            q[dim] = 200;
+            assert_eq!(
+                dot_u8u4_reference(&q, &c),
+                200,
+                "byte {k}, nibble {byte:#x}"
+            );
+            for t in tables_quiet() {
+                assert_eq!((t.dot_u8u4)(&q, &c), 200, "{} byte {k}", t.isa.name());
+            }
+        }
+    }
+}
+
+#[test]
+fn dot_u8u4_every_isa_on_block_lengths_and_misalignment() {
+    // Code bytes: none, 1, 2, 3 blocks, 384 and 3 072 dimensions, and random multiples
+    // of 32 up to 2 048 bytes (fixed seed).
+    let mut lengths = vec![0usize, 32, 64, 96, 192, 1536];
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..40 {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        lengths.push(32 * (s % 65) as usize);
+    }
+    let q_buf = xorshift_bytes(2 * 2048 + 8, 21);
+    let c_buf = xorshift_bytes(2048 + 8, 22);
+    for k in tables("dot_u8u4_every_isa_on_block_lengths_and_misalignment") {
+        for &n in &lengths {
+            // Offsets shift both starts off any 32-byte boundary, independently.
+            for (oq, oc) in [(0, 0), (1, 3), (5, 0), (0, 7), (7, 2)] {
+                check_dot_u8u4(&k, &q_buf[oq..oq + 2 * n], &c_buf[oc..oc + n]);
+            }
+        }
+    }
+}
+
+#[test]
+fn dot_u8u4_every_isa_on_every_value() {
+    for k in tables("dot_u8u4_every_isa_on_every_value") {
+        let name = k.isa.name();
+        // Every code byte (so each nibble takes each value with each other one) against
+        // query codes that run through every value of 0..=255 several times.
+        let c: Vec<u8> = (0..=255u8).collect();
+        let q: Vec<u8> = (0..512u32).map(|i| (i * 167 + 13) as u8).collect();
+        check_dot_u8u4(&k, &q, &c);
+        let c_rev: Vec<u8> = c.iter().rev().copied().collect();
+        check_dot_u8u4(&k, &q, &c_rev);
+        // The largest terms (255·15 on every dimension): no saturation, no sign trouble
+        // from q ≥ 128 or a nibble of 15.
+        for n in [32usize, 192, 1536] {
+            let got = (k.dot_u8u4)(&vec![255u8; 2 * n], &vec![0xffu8; n]);
+            assert_eq!(got, 255 * 15 * 2 * n as u32, "{name} n={n}");
+            // Only one nibble set: half the dimensions.
+            let got = (k.dot_u8u4)(&vec![255u8; 2 * n], &vec![0xf0u8; n]);
+            assert_eq!(got, 255 * 15 * n as u32, "{name} n={n} high");
+            let got = (k.dot_u8u4)(&vec![255u8; 2 * n], &vec![0x0fu8; n]);
+            assert_eq!(got, 255 * 15 * n as u32, "{name} n={n} low");
+        }
+        assert_eq!((k.dot_u8u4)(&[], &[]), 0, "{name}");
+        assert_eq!((k.dot_u8u4)(&[0; 64], &[0xff; 32]), 0, "{name}");
+    }
+}
+
+#[test]
+fn dot_u8u4_with_other_lengths_reads_only_what_exists() {
+    if cfg!(debug_assertions) {
+        // Other lengths trip the kernels' debug_assert; release builds skip the terms
+        // whose query code does not exist.
+        eprintln!("debug build: dot_u8u4 with other lengths skipped");
+        return;
+    }
+    let q_buf = xorshift_bytes(2 * 300, 31);
+    let c_buf = xorshift_bytes(300, 32);
+    for k in tables("dot_u8u4_with_other_lengths_reads_only_what_exists") {
+        // Every `c` length up to 100 and a few around whole blocks, each against `q`
+        // shorter than one block, around one block, exactly 2·len, and longer.
+        for nc in (0..=100).chain([127, 128, 129, 191, 192, 193, 255, 300]) {
+            let q_lengths = [0, 1, 31, 32, 33, 63, 64, 65, 127];
+            let q_lengths = q_lengths
+                .into_iter()
+                .chain([2 * nc, 2 * nc + 1, 2 * nc + 63]);
+            for nq in q_lengths {
+                let nq = nq.min(q_buf.len());
+                check_dot_u8u4(&k, &q_buf[..nq], &c_buf[..nc]);
+            }
+        }
+    }
+}
+
+/// `(q, c)` for `dot_u8u4`: 0..=48 blocks of random bytes, `q` twice as long as `c`.
+fn u8u4_case() -> impl Strategy<Value = (Vec<u8>, Vec<u8>)> {
+    (0usize..=48).prop_flat_map(|blocks| {
+        (
+            prop::collection::vec(any::<u8>(), 64 * blocks),
+            prop::collection::vec(any::<u8>(), 32 * blocks),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn dot_u8u4_agrees_with_the_unpacked_reference_on_every_isa((q, c) in u8u4_case()) {
+        for k in tables_quiet() {
+            prop_assert_eq!(
+                (k.dot_u8u4)(&q, &c),
+                dot_u8u4_reference(&q, &c),
+                "{} dot_u8u4, {} code bytes",
+                k.isa.name(),
+                c.len()
+            );
+        }
+    }
+}
+
 #[test]
 fn kernels_returns_the_best_available_isa() {
     let available = available_isas();

@@ -9,7 +9,8 @@
 //! and are what a new database is created with. Equality compares values only.
 
 use nusterdb_core::config::{
-    Compression, DatabaseConfig, Field, Fields, HnswConfig, IndexType, StorageConfig, VectorStorage,
+    Compression, DatabaseConfig, Field, Fields, HnswConfig, IndexType, Quantization, StorageConfig,
+    VectorStorage,
 };
 use nusterdb_core::{DistanceMetric, IdType};
 use pyo3::exceptions::PyTypeError;
@@ -406,16 +407,20 @@ impl PyStorageConfig {
 ///
 /// `DatabaseConfig(dim, index_type="flat", distance_metric=None, hnsw_config=None,
 /// storage_config=None, auto_snapshot=False, snapshot_interval_secs=3600,
-/// id_type="int", vectors="mmap")`: index_type "flat" or "hnsw" ("optimized_flat",
+/// id_type="int", vectors="mmap", quantization=None)`: index_type "flat" or "hnsw" ("optimized_flat",
 /// "ultra_fast_flat" and "super_optimized_flat" are aliases of "flat"); distance_metric a
 /// DistanceMetric or its name (default euclidean); id_type "int" (ids 0 <= id < 2**63)
 /// or "str" (non-empty str ids of at most 1,024 UTF-8 bytes); vectors where an HNSW
 /// index keeps the rows a seal holds, chosen at each open and never stored: "memory"
 /// (read into memory), "mmap" (mapped: the page cache holds them) or "disk" (mapped,
-/// and searches read the rows they re-rank from the files, so only the 8-bit codes and
-/// the graph become resident; HNSW on euclidean, inner product, cosine or angular).
-/// InvalidArgumentError for a value out of its domain. Reopening a database checks or
-/// applies only the arguments passed.
+/// and searches read the rows they re-rank from the files, so only the codes and the
+/// graph become resident; HNSW on euclidean, inner product, cosine or angular);
+/// quantization the codes an HNSW index walks its graph on, fixed at creation: "sq8"
+/// (dim bytes a vector; the default for euclidean, inner product, cosine and angular),
+/// "sq4" (32·ceil(dim/64) bytes: half the memory, rougher scores) or "none" (the walk
+/// reads the full rows; the default for a flat index and the other metrics); None
+/// leaves the default. InvalidArgumentError for a value out of its domain. Reopening a
+/// database checks or applies only the arguments passed.
 #[pyclass(
     name = "DatabaseConfig",
     module = "nusterdb._core",
@@ -463,10 +468,12 @@ impl PyDatabaseConfig {
     #[new]
     #[pyo3(signature = (dim, index_type = None, distance_metric = None, hnsw_config = None,
                         storage_config = None, auto_snapshot = None,
-                        snapshot_interval_secs = None, id_type = None, vectors = None),
+                        snapshot_interval_secs = None, id_type = None, vectors = None,
+                        quantization = None),
            text_signature = "(dim, index_type='flat', distance_metric=None, hnsw_config=None, \
                              storage_config=None, auto_snapshot=False, \
-                             snapshot_interval_secs=3600, id_type='int', vectors='mmap')")]
+                             snapshot_interval_secs=3600, id_type='int', vectors='mmap', \
+                             quantization=None)")]
     // One parameter per Python keyword argument.
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -479,8 +486,16 @@ impl PyDatabaseConfig {
         snapshot_interval_secs: Option<u64>,
         id_type: Option<&Bound<'_, PyAny>>,
         vectors: Option<&Bound<'_, PyAny>>,
+        quantization: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let mut stated = Fields::NONE.with(Field::Dim);
+        let quantization = match quantization {
+            Some(q) => Some(Quantization::from_name(&require_str(q, "quantization")?).py()?),
+            None => None,
+        };
+        if quantization.is_some() {
+            stated = stated.with(Field::Quantization);
+        }
         let vectors = match vectors {
             Some(v) => Some(VectorStorage::from_name(&require_str(v, "vectors mode")?).py()?),
             None => None,
@@ -526,6 +541,7 @@ impl PyDatabaseConfig {
             ),
             id_type: arg(st, Field::IdType, id_type, IdType::Int),
             vectors: arg(st, Field::Vectors, vectors, VectorStorage::default()),
+            quantization,
             stated: stated.union(hnsw_stated).union(storage_stated),
         };
         inner.validate().py()?;
@@ -627,18 +643,26 @@ impl PyDatabaseConfig {
         self.inner.vectors.name()
     }
 
+    /// The codes an HNSW index walks its graph on: "sq8", "sq4" or "none" (the
+    /// default resolved: "none" for a flat index and metrics without codes).
+    #[getter]
+    fn quantization(&self) -> &'static str {
+        self.inner.quantization().name()
+    }
+
     fn __repr__(&self) -> String {
         let c = &self.inner;
         format!(
             "DatabaseConfig(dim={}, index_type={:?}, distance_metric={:?}, auto_snapshot={}, \
-             snapshot_interval_secs={}, id_type={:?}, vectors={:?})",
+             snapshot_interval_secs={}, id_type={:?}, vectors={:?}, quantization={:?})",
             c.dim,
             c.index_type.name(),
             c.distance_metric.name(),
             if c.auto_snapshot { "True" } else { "False" },
             c.snapshot_interval_secs,
             c.id_type.name(),
-            c.vectors.name()
+            c.vectors.name(),
+            c.quantization().name()
         )
     }
 }

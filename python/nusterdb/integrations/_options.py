@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-DATABASE_OPTIONS = ("auto_snapshot", "snapshot_interval_secs", "vectors")
+DATABASE_OPTIONS = ("auto_snapshot", "snapshot_interval_secs", "vectors", "quantization")
 HNSW_OPTIONS = (
     "max_nb_connection",
     "max_nb_elements",

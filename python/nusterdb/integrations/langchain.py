@@ -357,9 +357,9 @@ class NusterDBVectorStore(VectorStore):
             ``"angular"`` or ``"manhattan"`` (NusterDB's aliases such as ``"l2"`` too).
         index: ``"hnsw"`` (default, approximate) or ``"flat"`` (exact).
         **db_options: arguments of ``DatabaseConfig`` (``auto_snapshot``,
-            ``snapshot_interval_secs``, ``vectors``), ``HNSWConfig`` (``max_nb_connection``,
-            ``max_nb_elements``, ``max_layer``, ``ef_construction``, ``ef_search``,
-            ``use_heuristic``; HNSW index only) and ``StorageConfiguration``
+            ``snapshot_interval_secs``, ``vectors``, ``quantization``), ``HNSWConfig``
+            (``max_nb_connection``, ``max_nb_elements``, ``max_layer``, ``ef_construction``,
+            ``ef_search``, ``use_heuristic``; HNSW index only) and ``StorageConfiguration``
             (``cache_size_mb``, ``sync_writes``, ...). Anything else raises ``TypeError``.
             When reopening, they are checked or applied as ``NusterDB(path, config)`` does.
 

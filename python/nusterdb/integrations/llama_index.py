@@ -283,7 +283,8 @@ class NusterDBVectorStore(BasePydanticVectorStore):
       ``compression``, ``enable_statistics``, ``enable_bloom_filter``,
       ``bloom_filter_bits_per_key``, ``max_background_jobs``, ``sync_writes`` →
       ``StorageConfiguration``;
-    - ``auto_snapshot``, ``snapshot_interval_secs``, ``vectors`` → ``DatabaseConfig``.
+    - ``auto_snapshot``, ``snapshot_interval_secs``, ``vectors``, ``quantization`` →
+      ``DatabaseConfig``.
 
     On reopen, options given must agree with the stored structural ones (distance,
     index, ``max_nb_connection``, ``max_layer``: else ``ConfigMismatchError``); the

@@ -277,9 +277,15 @@ fn read_graph_file(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("{}: {e}", file.display())),
     };
-    HnswIndex::read_graph(&bytes, config.dim, config.distance_metric, &config.hnsw)
-        .map(Some)
-        .map_err(|d| format!("{}: {d}", file.display()))
+    HnswIndex::read_graph(
+        &bytes,
+        config.dim,
+        config.distance_metric,
+        &config.hnsw,
+        config.quantization(),
+    )
+    .map(Some)
+    .map_err(|d| format!("{}: {d}", file.display()))
 }
 
 /// Brings a saved graph up to date with RocksDB, the source of truth. Matching is by

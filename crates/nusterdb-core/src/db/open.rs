@@ -119,6 +119,8 @@ impl Database {
                         Error::invalid("an in-memory database needs a dimension or a config")
                     })?
                     .stating(Fields::all());
+                // Every rule, the cross-field ones the caller's partial config skipped.
+                config.validate()?;
                 let store = Store::open_in_memory(&config.storage)?;
                 Self::initialise(&store, &config)?;
                 (store, config, None)

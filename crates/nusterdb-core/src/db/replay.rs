@@ -458,9 +458,8 @@ fn read_graph(
             config.dim,
             config.distance_metric,
             &config.hnsw,
-            rows,
-            codes,
-            map,
+            config.quantization(),
+            crate::index::hnsw::SealedRows { rows, codes, map },
         )
         .and_then(|mut image| {
             if config.vectors == VectorStorage::Disk {
@@ -475,9 +474,13 @@ fn read_graph(
             }
             Ok(image)
         }),
-        None if vfs.len() == 1 => {
-            HnswIndex::read_graph(&bytes, config.dim, config.distance_metric, &config.hnsw)
-        }
+        None if vfs.len() == 1 => HnswIndex::read_graph(
+            &bytes,
+            config.dim,
+            config.distance_metric,
+            &config.hnsw,
+            config.quantization(),
+        ),
         None => Err("the parts' vector files do not follow one another by slot".into()),
     }
     .map_err(|d| shown(&files.graph, &d))

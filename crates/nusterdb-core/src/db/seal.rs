@@ -326,8 +326,8 @@ impl Shared {
             // the parts' files side by side as its rows.
             Some(h) => {
                 let end = h.graph_slots(extent);
-                let (mut parts, first) =
-                    plan_parts(kept, h.changed_from(), end, vectors::part_granule(dim));
+                let granule = vectors::part_granule(dim, h.code_bytes_per_slot());
+                let (mut parts, first) = plan_parts(kept, h.changed_from(), end, granule);
                 vectors::write_part(io, &files.vectors, dim, first, end - first, |s| {
                     index.slot_row(s as u32)
                 })?;

@@ -35,7 +35,71 @@ pub(super) fn neon() -> Option<Kernels> {
         // auto-vectorised by the compiler.
         dot_u8: super::scalar::dot_u8,
         dot_u8u8: super::scalar::dot_u8u8,
+        dot_u8u4: dot_u8u4_neon_safe,
     })
+}
+
+/// The safe wrapper of [`dot_u8u4_neon`], for the table built after NEON detection.
+fn dot_u8u4_neon_safe(q: &[u8], c: &[u8]) -> u32 {
+    super::debug_assert_u4_lengths(q, c);
+    // SAFETY: only reachable through the table `neon` builds after
+    // `is_aarch64_feature_detected!` found NEON.
+    unsafe { dot_u8u4_neon(q, c) }
+}
+
+/// Σ q·c with 4-bit codes `c` packed two per byte (layout: [`Kernels::dot_u8u4`]), one
+/// 32-byte block (64 dimensions) per step. Per 16 code bytes, the low nibbles
+/// (`vandq_u8` with 15) pair with 16 query codes and the high ones (`vshrq_n_u8` by 4)
+/// with the 16 that are 32 further on; `vmull_u8`/`vmlal_u8` (and their `_high` forms)
+/// multiply u8×u8 exactly into u16 lanes and add there: each lane collects four products
+/// of at most 255·15 = 3 825, at most 15 300 < 65 536, before `vpadalq_u16` adds pairs
+/// of lanes into the u32 accumulators. Only whole blocks whose 64 query codes exist are
+/// read with vectors; the rest (none for valid lengths) goes through the scalar formula.
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+unsafe fn dot_u8u4_neon(q: &[u8], c: &[u8]) -> u32 {
+    const B: usize = super::U4_BLOCK;
+    let blocks = (c.len() / B).min(q.len() / (2 * B));
+    let (pq, pc) = (q.as_ptr(), c.as_ptr());
+    let nibble = vdupq_n_u8(0x0f);
+    let [mut s0, mut s1] = [vdupq_n_u32(0); 2];
+    for b in 0..blocks {
+        // SAFETY: b < blocks: c[32b..32b + 32] and q[64b..64b + 64] are in bounds.
+        let (c0, c1, q0, q1, q2, q3) = unsafe {
+            let (c, q) = (pc.add(B * b), pq.add(2 * B * b));
+            (
+                vld1q_u8(c),
+                vld1q_u8(c.add(16)),
+                vld1q_u8(q),
+                vld1q_u8(q.add(16)),
+                vld1q_u8(q.add(32)),
+                vld1q_u8(q.add(48)),
+            )
+        };
+        let (lo0, lo1) = (vandq_u8(c0, nibble), vandq_u8(c1, nibble));
+        let (hi0, hi1) = (vshrq_n_u8::<4>(c0), vshrq_n_u8::<4>(c1));
+        // Dimensions 64b + 0..32: the low nibbles.
+        let mut lo = vmull_u8(vget_low_u8(q0), vget_low_u8(lo0));
+        lo = vmlal_high_u8(lo, q0, lo0);
+        lo = vmlal_u8(lo, vget_low_u8(q1), vget_low_u8(lo1));
+        lo = vmlal_high_u8(lo, q1, lo1);
+        // Dimensions 64b + 32..64: the high nibbles.
+        let mut hi = vmull_u8(vget_low_u8(q2), vget_low_u8(hi0));
+        hi = vmlal_high_u8(hi, q2, hi0);
+        hi = vmlal_u8(hi, vget_low_u8(q3), vget_low_u8(hi1));
+        hi = vmlal_high_u8(hi, q3, hi1);
+        s0 = vpadalq_u16(s0, lo);
+        s1 = vpadalq_u16(s1, hi);
+    }
+    // u32 lanes and `vaddvq_u32` wrap like the scalar sum: equal modulo 2³².
+    let total = vaddvq_u32(vaddq_u32(s0, s1));
+    let done = blocks * B;
+    if done == c.len() {
+        return total;
+    }
+    total.wrapping_add(super::scalar::dot_u8u4_any(&q[2 * done..], &c[done..]))
 }
 
 /// Loads 4 lanes from `p`.

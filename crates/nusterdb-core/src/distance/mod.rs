@@ -140,6 +140,35 @@ pub struct Kernels {
     /// Σ a·b of two 8-bit code vectors, exact (u32 arithmetic: exact below 66 051
     /// components, wrapping beyond).
     pub dot_u8u8: fn(&[u8], &[u8]) -> u32,
+    /// Σ q·c for 8-bit query codes `q` and 4-bit codes `c` packed two per byte in blocks of
+    /// 32 bytes (64 dimensions): byte `j` of block `b` holds dimension `64b + j` in its low
+    /// nibble and `64b + 32 + j` in its high nibble. Exact (u32).
+    ///
+    /// Unlike the others, the slices differ in length: `q.len() == 2 * c.len()` with
+    /// `c.len()` a multiple of 32 (checked with `debug_assert`). Given other lengths
+    /// anyway, a kernel skips the terms whose `q` index is past `q.len()` (and bytes of
+    /// `c` past its end) and never reads out of bounds. The sum is exact below about
+    /// 1.1 million dimensions (at most 255·15 per dimension), wrapping beyond.
+    pub dot_u8u4: fn(&[u8], &[u8]) -> u32,
+}
+
+/// Bytes per block of 4-bit codes in [`Kernels::dot_u8u4`]'s layout (64 dimensions).
+const U4_BLOCK: usize = 32;
+
+/// The length contract of [`Kernels::dot_u8u4`], checked in debug builds only (release
+/// kernels handle any lengths safely, see there).
+#[inline]
+fn debug_assert_u4_lengths(q: &[u8], c: &[u8]) {
+    debug_assert_eq!(
+        q.len(),
+        2 * c.len(),
+        "dot_u8u4 needs two query codes per packed byte"
+    );
+    debug_assert!(
+        c.len().is_multiple_of(U4_BLOCK),
+        "dot_u8u4 needs whole blocks of {U4_BLOCK} packed bytes, got {}",
+        c.len()
+    );
 }
 
 impl Kernels {
@@ -173,6 +202,7 @@ impl Kernels {
             norm_squared: scalar::norm_squared,
             dot_u8: scalar::dot_u8,
             dot_u8u8: scalar::dot_u8u8,
+            dot_u8u4: scalar::dot_u8u4,
         }
     }
 }

@@ -87,6 +87,49 @@ pub(super) fn dot_u8u8(a: &[u8], b: &[u8]) -> u32 {
         .fold(0u32, u32::wrapping_add)
 }
 
+/// Σ q·c with `c` 4-bit codes packed two per byte (layout: [`Kernels::dot_u8u4`]), exactly.
+///
+/// [`Kernels::dot_u8u4`]: super::Kernels::dot_u8u4
+pub(super) fn dot_u8u4(q: &[u8], c: &[u8]) -> u32 {
+    super::debug_assert_u4_lengths(q, c);
+    dot_u8u4_any(q, c)
+}
+
+/// [`dot_u8u4`] for any lengths, without the length `debug_assert`: terms whose `q` index
+/// is past `q.len()` are skipped. Also the SIMD kernels' tail, called on what is left
+/// after their whole blocks (block numbers restart at 0 there: the same layout).
+pub(super) fn dot_u8u4_any(q: &[u8], c: &[u8]) -> u32 {
+    const B: usize = super::U4_BLOCK;
+    let (c_blocks, _) = c.as_chunks::<B>();
+    let (q_blocks, _) = q.as_chunks::<{ 2 * B }>();
+    let mut total = 0u32;
+    // Whole blocks: c[32b..32b + 32] against q[64b..64b + 64]. Fixed-size arrays and
+    // 16-bit products (at most 255·15 = 3 825) let the compiler vectorise this well.
+    for (cb, qb) in c_blocks.iter().zip(q_blocks) {
+        let (q_lo, q_hi) = qb.split_at(B);
+        let product = |x: u8, nibble: u8| u32::from(u16::from(x) * u16::from(nibble));
+        let lo: u32 = q_lo
+            .iter()
+            .zip(cb)
+            .map(|(&x, &y)| product(x, y & 0x0f))
+            .sum();
+        let hi: u32 = q_hi.iter().zip(cb).map(|(&x, &y)| product(x, y >> 4)).sum();
+        // lo + hi ≤ 64·3 825: no overflow within a block.
+        total = total.wrapping_add(lo + hi);
+    }
+    // The rest (nothing for valid lengths): byte by byte, skipping missing query codes.
+    let done = c_blocks.len().min(q_blocks.len()) * B;
+    for (k, &y) in c.iter().enumerate().skip(done) {
+        let (lo, hi) = (2 * B * (k / B) + k % B, 2 * B * (k / B) + B + k % B);
+        for (i, nibble) in [(lo, y & 0x0f), (hi, y >> 4)] {
+            if let Some(&x) = q.get(i) {
+                total = total.wrapping_add(u32::from(x) * u32::from(nibble));
+            }
+        }
+    }
+    total
+}
+
 /// Σ |a−b|.
 pub(super) fn l1(a: &[f32], b: &[f32]) -> f32 {
     sum_pairs(a, b, |x, y| (x - y).abs())

@@ -43,6 +43,7 @@ pub(super) fn avx2_fma() -> Option<Kernels> {
         norm_squared,
         dot_u8: dot_u8_avx2_safe,
         dot_u8u8: dot_u8u8_avx2_safe,
+        dot_u8u4: dot_u8u4_avx2_safe,
     })
 }
 
@@ -92,6 +93,91 @@ unsafe fn dot_u8u8_avx2(a: &[u8], b: &[u8]) -> u32 {
         i += 1;
     }
     total
+}
+
+/// The safe wrapper of [`dot_u8u4_avx2`] (see [`dot_u8_avx2_safe`]).
+fn dot_u8u4_avx2_safe(q: &[u8], c: &[u8]) -> u32 {
+    super::debug_assert_u4_lengths(q, c);
+    // SAFETY: as for `dot_u8_avx2_safe`.
+    unsafe { dot_u8u4_avx2(q, c) }
+}
+
+/// Σ q·c with 4-bit codes `c` packed two per byte (layout: [`Kernels::dot_u8u4`]), by
+/// 32-byte blocks (64 dimensions) of `c`, four per step into two accumulators. The 16-bit
+/// pair sums of two blocks (at most 2·15 300 = 30 600) are added before one `vpmaddwd`
+/// widens them to 32 bits. Only whole blocks whose 64 query codes exist are read with
+/// vectors; the rest (none for valid lengths) goes through the scalar formula.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_u8u4_avx2(q: &[u8], c: &[u8]) -> u32 {
+    const B: usize = super::U4_BLOCK;
+    let blocks = (c.len() / B).min(q.len() / (2 * B));
+    let (pq, pc) = (q.as_ptr(), c.as_ptr());
+    let ones = _mm256_set1_epi16(1);
+    let [mut s0, mut s1] = [_mm256_setzero_si256(); 2];
+    let mut b = 0;
+    while b + 4 <= blocks {
+        // SAFETY: b + 4 <= blocks: c[32b..32b + 128] and q[64b..64b + 256] are in bounds.
+        let (p0, p1) = unsafe {
+            let block = |k: usize| u8u4_block_avx2(pq.add(2 * B * k), pc.add(B * k));
+            (
+                _mm256_add_epi16(block(b), block(b + 1)),
+                _mm256_add_epi16(block(b + 2), block(b + 3)),
+            )
+        };
+        s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, ones));
+        s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, ones));
+        b += 4;
+    }
+    while b < blocks {
+        // SAFETY: b < blocks: c[32b..32b + 32] and q[64b..64b + 64] are in bounds.
+        let p = unsafe { u8u4_block_avx2(pq.add(2 * B * b), pc.add(B * b)) };
+        s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p, ones));
+        b += 1;
+    }
+    // Lane sums wrap like the scalar u32 sum, so the total agrees with it modulo 2³².
+    let s = _mm256_add_epi32(s0, s1);
+    let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b0100_1110>(s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b1011_0001>(s));
+    let total = _mm_cvtsi128_si32(s) as u32;
+    let done = blocks * B;
+    if done == c.len() {
+        return total;
+    }
+    total.wrapping_add(super::scalar::dot_u8u4_any(&q[2 * done..], &c[done..]))
+}
+
+/// One block of [`dot_u8u4_avx2`] as sixteen 16-bit partial sums, each of four products.
+/// The low nibbles (`c & 15`) pair with `q[0..32]`, the high ones with `q[32..64]` (AVX2
+/// has no 8-bit shift: a 16-bit one, then the mask drops the bits shifted in from the
+/// neighbouring byte). `vpmaddubsw` multiplies q as unsigned by the nibble as signed
+/// (0..=15, exact in i8) and adds adjacent pairs in i16: at most 2·255·15 = 7 650, so it
+/// never saturates, and the low and high sums together stay at most 15 300.
+///
+/// # Safety
+/// The CPU must support AVX2; `q..q + 64` and `c..c + 32` must be readable.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn u8u4_block_avx2(q: *const u8, c: *const u8) -> __m256i {
+    let nibble = _mm256_set1_epi8(0x0f);
+    // SAFETY: the caller guarantees the 32 bytes at `c` and the 64 at `q` are readable;
+    // the loads are unaligned.
+    let (cv, q_lo, q_hi) = unsafe {
+        (
+            _mm256_loadu_si256(c.cast()),
+            _mm256_loadu_si256(q.cast()),
+            _mm256_loadu_si256(q.add(32).cast()),
+        )
+    };
+    let c_lo = _mm256_and_si256(cv, nibble);
+    let c_hi = _mm256_and_si256(_mm256_srli_epi16::<4>(cv), nibble);
+    _mm256_add_epi16(
+        _mm256_maddubs_epi16(q_lo, c_lo),
+        _mm256_maddubs_epi16(q_hi, c_hi),
+    )
 }
 
 /// The safe wrapper of [`dot_u8_avx2`], for tables built after AVX2+FMA detection.
@@ -572,6 +658,15 @@ pub(super) fn avx512() -> Option<Kernels> {
     } else {
         super::scalar::dot_u8u8
     };
+    // The 4-bit kernel has an AVX-512BW version (measured about 10% faster than AVX2's
+    // at 384 dimensions with the codes in L1, on par when they stream from memory).
+    let dot_u8u4: fn(&[u8], &[u8]) -> u32 = if is_x86_feature_detected!("avx512bw") {
+        dot_u8u4_avx512_safe
+    } else if avx2 {
+        dot_u8u4_avx2_safe
+    } else {
+        super::scalar::dot_u8u4
+    };
     Some(Kernels {
         isa: Isa::Avx512,
         l2_squared,
@@ -583,7 +678,85 @@ pub(super) fn avx512() -> Option<Kernels> {
         norm_squared,
         dot_u8,
         dot_u8u8,
+        dot_u8u4,
     })
+}
+
+/// The safe wrapper of [`dot_u8u4_avx512`].
+fn dot_u8u4_avx512_safe(q: &[u8], c: &[u8]) -> u32 {
+    super::debug_assert_u4_lengths(q, c);
+    // SAFETY: only reachable through the table `avx512` builds, which picks it only after
+    // `is_x86_feature_detected!` found AVX-512F and AVX-512BW.
+    unsafe { dot_u8u4_avx512(q, c) }
+}
+
+/// Σ q·c with 4-bit codes `c` packed two per byte (layout: [`Kernels::dot_u8u4`]), two
+/// 32-byte blocks (128 dimensions) per step: [`dot_u8u4_avx2`]'s arithmetic on 64 bytes,
+/// with the query codes regrouped to match (see [`u8u4_pair_avx512`]). A last odd block is
+/// one 32-byte load, zero-extended, against a zero second block. Only whole blocks whose
+/// 64 query codes exist are read with vectors; the rest (none for valid lengths) goes
+/// through the scalar formula. One accumulator: the only dependency between steps is one
+/// 1-cycle `vpaddd`.
+///
+/// # Safety
+/// The CPU must support AVX-512F and AVX-512BW.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn dot_u8u4_avx512(q: &[u8], c: &[u8]) -> u32 {
+    const B: usize = super::U4_BLOCK;
+    let blocks = (c.len() / B).min(q.len() / (2 * B));
+    let (pq, pc) = (q.as_ptr(), c.as_ptr());
+    let mut s = _mm512_setzero_si512();
+    let mut b = 0;
+    while b + 2 <= blocks {
+        // SAFETY: b + 2 <= blocks: c[32b..32b + 64] and q[64b..64b + 128] are in bounds.
+        let (cv, q0, q1) = unsafe {
+            (
+                _mm512_loadu_si512(pc.add(B * b).cast()),
+                _mm512_loadu_si512(pq.add(2 * B * b).cast()),
+                _mm512_loadu_si512(pq.add(2 * B * (b + 1)).cast()),
+            )
+        };
+        s = _mm512_add_epi32(s, u8u4_pair_avx512(cv, q0, q1));
+        b += 2;
+    }
+    if b < blocks {
+        // SAFETY: b < blocks: c[32b..32b + 32] and q[64b..64b + 64] are in bounds.
+        let (cv, q0) = unsafe {
+            (
+                _mm512_zextsi256_si512(_mm256_loadu_si256(pc.add(B * b).cast())),
+                _mm512_loadu_si512(pq.add(2 * B * b).cast()),
+            )
+        };
+        s = _mm512_add_epi32(s, u8u4_pair_avx512(cv, q0, _mm512_setzero_si512()));
+    }
+    // Lane sums wrap like the scalar u32 sum, so the total agrees with it modulo 2³².
+    let total = _mm512_reduce_add_epi32(s) as u32;
+    let done = blocks * B;
+    if done == c.len() {
+        return total;
+    }
+    total.wrapping_add(super::scalar::dot_u8u4_any(&q[2 * done..], &c[done..]))
+}
+
+/// Two blocks of [`dot_u8u4_avx512`] as sixteen 32-bit partial sums: `cv` holds blocks
+/// b and b + 1 (32 bytes each), `q0` and `q1` their 64 query codes each. The low nibbles
+/// of both blocks pair with `[q0[0..32] | q1[0..32]]`, the high ones with
+/// `[q0[32..64] | q1[32..64]]`, two 128-bit lanes from each (`vshufi64x2`). Then as in
+/// [`u8u4_block_avx2`]: `vpmaddubsw` (q unsigned, nibble 0..=15 signed; pairs at most
+/// 7 650, never saturating), low plus high at most 15 300 in i16, `vpmaddwd` by 1.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn u8u4_pair_avx512(cv: __m512i, q0: __m512i, q1: __m512i) -> __m512i {
+    let nibble = _mm512_set1_epi8(0x0f);
+    let c_lo = _mm512_and_si512(cv, nibble);
+    let c_hi = _mm512_and_si512(_mm512_srli_epi16::<4>(cv), nibble);
+    let q_lo = _mm512_shuffle_i64x2::<0b01_00_01_00>(q0, q1);
+    let q_hi = _mm512_shuffle_i64x2::<0b11_10_11_10>(q0, q1);
+    let pairs = _mm512_add_epi16(
+        _mm512_maddubs_epi16(q_lo, c_lo),
+        _mm512_maddubs_epi16(q_hi, c_hi),
+    );
+    _mm512_madd_epi16(pairs, _mm512_set1_epi16(1))
 }
 
 /// The mask of the first `r` lanes (`r` is clamped to 16).

@@ -73,11 +73,21 @@ pub fn rows_at(version: u32) -> usize {
 }
 
 /// The slots a part may start at are the multiples of this: there both the part's rows
-/// (`4·dim` bytes a slot) and its codes (`dim` bytes a slot) start on a 64 KiB
-/// boundary of the index's buffers, so parts map side by side.
-pub fn part_granule(dim: usize) -> usize {
-    let pow2 = 1usize << dim.trailing_zeros().min(16);
-    (PART_ROWS_AT / pow2).max(1)
+/// (`4·dim` bytes a slot) and its codes (`code_bytes` a slot; 0 for none) start on a
+/// 64 KiB boundary of the index's buffers, so parts map side by side.
+pub fn part_granule(dim: usize, code_bytes: usize) -> usize {
+    // Slots of `bytes` each until a multiple of 64 KiB: 64 KiB over the largest power
+    // of two dividing `bytes` (all powers of two, so the larger is the multiple of both).
+    let granule = |bytes: usize| {
+        let pow2 = 1usize << bytes.trailing_zeros().min(16);
+        (PART_ROWS_AT / pow2).max(1)
+    };
+    let codes = if code_bytes == 0 {
+        1
+    } else {
+        granule(code_bytes)
+    };
+    granule(4 * dim).max(codes)
 }
 /// Rows per checksummed block: 4,096 rows of 384 floats is 6 MiB, small enough that
 /// a damaged block is found without reading the file twice, large enough that the
@@ -642,7 +652,7 @@ mod tests {
             (1024, vec![0usize, 64, 192], true),
             (3, vec![0, 10, 17], false),
         ] {
-            assert_eq!(part_granule(dim) == 64, mapped);
+            assert_eq!(part_granule(dim, dim) == 64, mapped);
             let dir = tempfile::tempdir().unwrap();
             let end = cuts[cuts.len() - 1] + 5;
             let mut want = vec![0f32; end * dim];

@@ -9,7 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::{
-    Compression, DatabaseConfig, Fields, HnswConfig, IndexType, StorageConfig, MAX_DIMENSION,
+    Compression, DatabaseConfig, Fields, HnswConfig, IndexType, Quantization, StorageConfig,
+    MAX_DIMENSION,
 };
 use crate::ids::IdType;
 use crate::metadata::{validate_key, validate_tag, Metadata, Value};
@@ -37,6 +38,9 @@ pub const FORMAT_V2: u32 = 2;
 const RECORD_VERSION: u8 = 1;
 /// The config record of a string-id database (version 1 plus the id type).
 const CONFIG_RECORD_V2: u8 = 2;
+/// A config record stating its quantization: version 2's fields, then a quantization
+/// code (see [`encode_config`]).
+const CONFIG_RECORD_V3: u8 = 3;
 /// Largest document, in UTF-8 bytes (as a metadata string value).
 pub const MAX_DOCUMENT_BYTES: usize = crate::metadata::MAX_STR_BYTES;
 
@@ -382,10 +386,15 @@ fn compression_from_code(c: u8) -> DecodeResult<Compression> {
 
 /// The configuration record.
 /// An int-id config keeps the version-1 record byte for byte; a string-id one is a
-/// version-2 record: the same fields and then the id type.
+/// version-2 record: the same fields and then the id type. A config that states its
+/// quantization (`DatabaseConfig::quantization` not `None`) is a version-3 record: the
+/// version-2 fields and then a quantization code (0 none, 1 sq8, 2 sq4). A build that
+/// predates a field refuses a record that has it rather than open the database wrongly.
 pub fn encode_config(c: &DatabaseConfig) -> Vec<u8> {
     let str_ids = c.id_type == IdType::Str;
-    let mut out = vec![if str_ids {
+    let mut out = vec![if c.quantization.is_some() {
+        CONFIG_RECORD_V3
+    } else if str_ids {
         CONFIG_RECORD_V2
     } else {
         RECORD_VERSION
@@ -415,8 +424,15 @@ pub fn encode_config(c: &DatabaseConfig) -> Vec<u8> {
     out.push(u8::from(s.sync_writes));
     out.push(u8::from(c.auto_snapshot));
     put_u64(&mut out, c.snapshot_interval_secs);
-    if str_ids {
-        out.push(1);
+    if str_ids || c.quantization.is_some() {
+        out.push(u8::from(str_ids));
+    }
+    if let Some(q) = c.quantization {
+        out.push(match q {
+            Quantization::Off => 0,
+            Quantization::Sq8 => 1,
+            Quantization::Sq4 => 2,
+        });
     }
     out
 }
@@ -428,9 +444,9 @@ pub fn encode_config(c: &DatabaseConfig) -> Vec<u8> {
 pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
     let mut r = Reader::new(bytes);
     let record = r.u8("config record version")?;
-    if record != RECORD_VERSION && record != CONFIG_RECORD_V2 {
+    if !(RECORD_VERSION..=CONFIG_RECORD_V3).contains(&record) {
         return Err(format!(
-            "config record version {record} not supported (max {CONFIG_RECORD_V2})"
+            "config record version {record} not supported (max {CONFIG_RECORD_V3})"
         ));
     }
     let dim = r.u32("dim")? as usize;
@@ -468,7 +484,7 @@ pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
     };
     let auto_snapshot = r.bool("auto_snapshot")?;
     let snapshot_interval_secs = r.u64("snapshot_interval_secs")?;
-    let id_type = if record == CONFIG_RECORD_V2 {
+    let id_type = if record >= CONFIG_RECORD_V2 {
         match r.u8("id type")? {
             0 => IdType::Int,
             1 => IdType::Str,
@@ -476,6 +492,16 @@ pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
         }
     } else {
         IdType::Int
+    };
+    let quantization = if record >= CONFIG_RECORD_V3 {
+        Some(match r.u8("quantization")? {
+            0 => Quantization::Off,
+            1 => Quantization::Sq8,
+            2 => Quantization::Sq4,
+            q => return Err(format!("unknown quantization code {q}")),
+        })
+    } else {
+        None
     };
     r.finish("config record")?;
     let mut c = DatabaseConfig {
@@ -489,6 +515,7 @@ pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
         id_type,
         // Not stored: each open chooses (`DatabaseConfig::vectors`).
         vectors: crate::config::VectorStorage::default(),
+        quantization,
         stated: Fields::all(),
     };
     // The ranges the record was written under; a rule added since (ef_construction ≥
@@ -693,6 +720,36 @@ mod tests {
         let mut bad = v2.clone();
         *bad.last_mut().unwrap() = 9;
         assert!(decode_config(&bad).is_err());
+    }
+
+    /// A config stating its quantization is a version-3 record: the version-2 fields
+    /// (id type included), then the quantization code; one that does not keeps the
+    /// version-1 or -2 bytes an older build reads.
+    #[test]
+    fn golden_bytes_of_the_config_record_v3() {
+        let mut c = DatabaseConfig::simple(3, true).unwrap();
+        let v1 = encode_config(&c);
+        assert_eq!(hex(&v1[..1]), "01");
+        for (q, code, id_type) in [
+            (Quantization::Off, "00", IdType::Int),
+            (Quantization::Sq8, "01", IdType::Str),
+            (Quantization::Sq4, "02", IdType::Int),
+        ] {
+            c.quantization = Some(q);
+            c.id_type = id_type;
+            let v3 = encode_config(&c);
+            assert_eq!(hex(&v3[..1]), "03");
+            assert_eq!(v3[1..v3.len() - 2], v1[1..]);
+            let str_ids = if id_type == IdType::Str { "01" } else { "00" };
+            assert_eq!(hex(&v3[v3.len() - 2..]), format!("{str_ids}{code}"));
+            let back = decode_config(&v3).unwrap();
+            assert_eq!((back.quantization, back.id_type), (Some(q), id_type));
+            let mut bad = v3.clone();
+            *bad.last_mut().unwrap() = 3;
+            assert!(decode_config(&bad).is_err());
+            assert!(decode_config(&v3[..v3.len() - 1]).is_err());
+        }
+        assert_eq!(decode_config(&v1).unwrap().quantization, None);
     }
 
     /// What format 3 adds: the marker, the change-log entries and the seal record.

@@ -1,5 +1,5 @@
 //! The codes file of a seal (`segment-<id>.codes`): what an open would otherwise
-//! recompute from every row — the 8-bit codes (`quant.rs`), their per-slot terms, the
+//! recompute from every row — the 8- or 4-bit codes (`quant.rs`), their per-slot terms, the
 //! centre they are coded against and, for cosine and angular, the rows' inverse norms.
 //! With it and the slot-ordered vector file, an open of an HNSW index touches no row:
 //! the code bytes are mapped in place (`index::region`) like the rows.
@@ -8,18 +8,20 @@
 //! (`first..first + slots`, like the vector file's parts, `segment::vectors`); an open
 //! maps the parts' code bytes side by side as one buffer.
 //!
-//! # Format (version 2, little-endian)
+//! # Format (version 3, little-endian)
 //! ```text
 //! header    64 B  magic "NDBCODE\0", version u32, dim u32, slots u64, centred_at u64,
 //!                 flags u32 (bit 0: inverse norms present), block_slots u32,
-//!                 first u64 (version 2: the slot of the first code; else 0),
-//!                 12 reserved zero bytes, CRC-32 of the 60 bytes before it
+//!                 first u64 (version ≥ 2: the slot of the first code; else 0),
+//!                 bits u32 (version 3: 8 or 4; else 8), 8 reserved zero bytes,
+//!                 CRC-32 of the 60 bytes before it
 //! centre    dim f32
 //! terms     slots × [a, b, Σc, b²Σc²] f32
 //! inv_norm  slots f32 (flag bit 0)
 //! CRC-32 of centre, terms and inverse norms
 //! padding   zeros to a multiple of 65,536 bytes (version 1: of 64)
-//! codes     slots × dim bytes (slot first + s at codes + s·dim)
+//! codes     slots × stride bytes (slot first + s at codes + s·stride; stride = dim
+//!           for 8 bits, 32·⌈dim/64⌉ for 4 bits, packed as `quant.rs` says)
 //! trailer   one CRC-32 per block of block_slots slots' codes, the CRC-32 of those,
 //!           magic "NDBCEND\0"
 //! ```
@@ -44,8 +46,8 @@ use crate::storage::fileio::{le_u32, le_u64, CrcWriter};
 pub const MAGIC: [u8; 8] = *b"NDBCODE\0";
 /// Last bytes of a codes file.
 pub const END_MAGIC: [u8; 8] = *b"NDBCEND\0";
-/// The format this build writes (it reads 1 and 2).
-pub const VERSION: u32 = 2;
+/// The format this build writes (it reads 1, 2 and 3).
+pub const VERSION: u32 = 3;
 /// Where version 2 places the codes: a multiple of this (see `segment::vectors`).
 const CODES_ALIGN: usize = crate::segment::vectors::PART_ROWS_AT;
 const HEADER_LEN: usize = 64;
@@ -77,6 +79,7 @@ impl HnswIndex {
             return Ok(());
         };
         let dim = self.dim;
+        let stride = c.stride;
         let slots = end.saturating_sub(first);
         let cos = self.space.kind == Kind::Cos;
         let mut h = [0u8; HEADER_LEN];
@@ -90,6 +93,7 @@ impl HnswIndex {
         h[32..36].copy_from_slice(&flags.to_le_bytes());
         h[36..40].copy_from_slice(&(BLOCK_SLOTS as u32).to_le_bytes());
         h[40..48].copy_from_slice(&(first as u64).to_le_bytes());
+        h[48..52].copy_from_slice(&c.bits.to_le_bytes());
         let crc = crc32fast::hash(&h[..60]);
         h[60..64].copy_from_slice(&crc.to_le_bytes());
         out.write_all(&h)?;
@@ -120,11 +124,11 @@ impl HnswIndex {
 
         let bytes = c.bytes.as_bytes();
         let mut crcs = Vec::with_capacity(slots.div_ceil(BLOCK_SLOTS) * 4 + 12);
-        let zeros = vec![0u8; BLOCK_SLOTS * dim];
+        let zeros = vec![0u8; BLOCK_SLOTS * stride];
         for start in range.clone().step_by(BLOCK_SLOTS) {
             let end = (start + BLOCK_SLOTS).min(range.end);
-            let have = bytes.len().min(end * dim).max(start * dim);
-            let (held, missing) = (&bytes[start * dim..have], end * dim - have);
+            let have = bytes.len().min(end * stride).max(start * stride);
+            let (held, missing) = (&bytes[start * stride..have], end * stride - have);
             out.write_all(held)?;
             out.write_all(&zeros[..missing])?;
             let mut crc = crc32fast::Hasher::new();
@@ -162,9 +166,10 @@ impl HnswIndex {
         slots: usize,
         map: bool,
     ) -> std::result::Result<SealedCodes, String> {
+        let bits = self.codes.as_ref().map_or(8, |c| c.bits);
         let parts = paths
             .par_iter()
-            .map(|p| CodesPart::open(p, self.dim, self.space.kind == Kind::Cos))
+            .map(|p| CodesPart::open(p, self.dim, bits, self.space.kind == Kind::Cos))
             .collect::<std::result::Result<Vec<_>, String>>()?;
         let shown = |p: &CodesPart, what: &str| format!("{}: codes file {what}", p.path.display());
         let bounds = crate::segment::vectors::part_bounds(
@@ -189,6 +194,7 @@ impl HnswIndex {
             ));
         }
         let dim = self.dim;
+        let stride = Codes::stride_of(dim, bits);
         let mut affine = Vec::with_capacity(slots);
         let mut inv_norm = Vec::new();
         let mut pieces = Vec::with_capacity(parts.len());
@@ -208,24 +214,23 @@ impl HnswIndex {
             if let Some(at) = p.inv_norm_at {
                 inv_norm.extend(p.floats(at + 4 * a, b - a));
             }
-            let at = p.codes_at + a * dim;
+            let at = p.codes_at + a * stride;
             pieces.push(Piece {
                 file: &p.file,
                 offset: at,
-                bytes: &p.map[at..at + (b - a) * dim],
+                bytes: &p.map[at..at + (b - a) * stride],
             });
         }
-        let room = (slots * dim).max(64 << 20);
+        let room = (slots * stride).max(64 << 20);
         let bytes =
             Region::of_files(&pieces, room, map).map_err(|e| shown(last, &e.to_string()))?;
         Ok(SealedCodes {
             codes: Codes {
-                dim,
                 bytes,
                 affine,
                 center: last.center(),
                 centred_at: last.centred_at,
-                ..Codes::default()
+                ..Codes::empty(dim, self.quantization())
             },
             inv_norm,
         })
@@ -246,9 +251,9 @@ struct CodesPart {
 }
 
 impl CodesPart {
-    /// Opens the codes file at `path` and checks it (every checksum, `dim`, the inverse
-    /// norms present exactly for cosine).
-    fn open(path: &Path, dim: usize, cos: bool) -> std::result::Result<Self, String> {
+    /// Opens the codes file at `path` and checks it (every checksum, `dim`, `bits`, the
+    /// inverse norms present exactly for cosine).
+    fn open(path: &Path, dim: usize, bits: u32, cos: bool) -> std::result::Result<Self, String> {
         let shown = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
         let file = File::open(path).map_err(|e| shown(&e))?;
         // SAFETY: the file is NusterDB's own, written once and never modified in
@@ -272,23 +277,27 @@ impl CodesPart {
         let flags = le_u32(b, 32);
         let block = le_u32(b, 36) as usize;
         let first = if version >= 2 { le_u64(b, 40) } else { 0 };
+        let file_bits = if version >= 3 { le_u32(b, 48) } else { 8 };
         let fits = |n: u64| n <= u64::from(u32::MAX) + 1;
         if file_dim != dim
+            || file_bits != bits
             || !fits(slots)
             || !fits(first.saturating_add(slots))
             || block == 0
             || flags != if cos { FLAG_INV_NORM } else { 0 }
         {
             return Err(bad(&format!(
-                "made for another index (dim {file_dim}, slots {first}+{slots}, flags {flags})"
+                "made for another index (dim {file_dim}, {file_bits}-bit codes, slots \
+                 {first}+{slots}, flags {flags})"
             )));
         }
         let (slots, first) = (slots as usize, first as usize);
+        let stride = Codes::stride_of(dim, bits);
         let terms_end = HEADER_LEN + 4 * (dim + 4 * slots + if cos { slots } else { 0 });
         let align = if version >= 2 { CODES_ALIGN } else { 64 };
         let codes_at = (terms_end + 4).next_multiple_of(align);
         let blocks = slots.div_ceil(block);
-        let expected = codes_at + slots * dim + 4 * blocks + 12;
+        let expected = codes_at + slots * stride + 4 * blocks + 12;
         if b.len() != expected {
             return Err(bad(&format!(
                 "is {} bytes, its header says {expected} (truncated or extended)",
@@ -306,8 +315,8 @@ impl CodesPart {
         {
             return Err(bad("trailer damaged"));
         }
-        let damaged = b[codes_at..codes_at + slots * dim]
-            .par_chunks((block * dim).max(1))
+        let damaged = b[codes_at..codes_at + slots * stride]
+            .par_chunks((block * stride).max(1))
             .enumerate()
             .find_first(|(k, chunk)| crc32fast::hash(chunk) != le_u32(trailer, 4 * k));
         if let Some((k, _)) = damaged {

@@ -92,12 +92,13 @@
 //!
 //! # Quantized traversal (`quant.rs`)
 //! For euclidean, inner product, cosine and angular every row is also kept as 8-bit
-//! codes (centred on the rows' mean, then a per-row offset and step; the centre follows
-//! the data as it doubles and is saved with the graph); a query is quantized likewise. Searches walk the
-//! graph on integer dot products of the codes — a quarter of the memory traffic — and
-//! re-score the `ef` candidates they end with exactly, so
-//! returned distances are exact. Insertion uses the full vectors.
-//! [`HnswIndex::set_quantized_search`] turns it off (for comparison).
+//! codes, or 4-bit ones (`Quantization::Sq4`), or none (`Quantization::Off`), chosen
+//! at creation (centred on the rows' mean, then a per-row offset and step; the centre
+//! follows the data as it doubles and is saved with the graph); a query is quantized at
+//! 8 bits. Searches walk the graph on integer dot products of the codes — a quarter
+//! (an eighth) of the memory traffic — and re-score the `ef` candidates they end with
+//! exactly, so returned distances are exact. Insertion uses the full vectors.
+//! [`HnswIndex::set_quantized_search`] turns the coded walk off (for comparison).
 //!
 //! # Persistence (`persist.rs`)
 //! [`HnswIndex::write_graph`] writes the whole structure (slot states, levels, every
@@ -123,11 +124,12 @@ use roaring::RoaringBitmap;
 
 pub(crate) use self::file_rows::FileRows;
 use self::graph::Graph;
+pub(crate) use self::persist::SealedRows;
 pub use self::persist::{vector_hash, GraphImage, GRAPH_FORMAT_VERSION, GRAPH_MAGIC, NO_ID};
 use self::visited::ScratchPool;
 use super::rows::Rows;
 use super::{SearchParams, VectorIndex};
-use crate::config::HnswConfig;
+use crate::config::{HnswConfig, Quantization};
 use crate::distance::kernels;
 use crate::metric::DistanceMetric;
 use crate::rng::SplitMix64;
@@ -203,7 +205,7 @@ impl Space {
     }
 }
 
-/// Whether the graph walk of an index under `metric` runs on 8-bit codes (the metrics
+/// Whether the graph walk of an index under `metric` can run on codes (the metrics
 /// whose score is linear in the row) rather than on the full rows.
 pub fn walks_on_codes(metric: DistanceMetric) -> bool {
     quant::uses_codes(Space::of(metric).kind)
@@ -284,8 +286,20 @@ impl HnswIndex {
     /// An empty index for vectors of `dim` under `metric`, with `cfg`'s parameters
     /// (`max_nb_elements` rows are reserved if the allocator agrees; the index grows
     /// past it). Out-of-range parameters are clamped (M ≥ 2, ef_construction ≥ M,
-    /// level ≤ 255); [`HnswConfig::validate`] is where they are rejected.
+    /// level ≤ 255); [`HnswConfig::validate`] is where they are rejected. The graph
+    /// walk runs on 8-bit codes where the metric allows (see [`HnswIndex::new_coded`]).
     pub fn new(dim: usize, metric: DistanceMetric, cfg: &HnswConfig) -> Self {
+        Self::new_coded(dim, metric, cfg, Quantization::Sq8)
+    }
+
+    /// [`HnswIndex::new`] with the codes the walk runs on: `quantization` for the
+    /// metrics with codes ([`walks_on_codes`]), none for the others.
+    pub fn new_coded(
+        dim: usize,
+        metric: DistanceMetric,
+        cfg: &HnswConfig,
+        quantization: Quantization,
+    ) -> Self {
         let m = cfg.max_nb_connection.max(2);
         let hint = cfg.max_nb_elements;
         let mut inv_norm = Vec::new();
@@ -322,7 +336,8 @@ impl HnswIndex {
             pool: ScratchPool::default(),
             filter_brute_force_factor: DEFAULT_FILTER_BRUTE_FORCE_FACTOR,
             row_lines,
-            codes: quant::uses_codes(space.kind).then(|| quant::Codes::new(dim)),
+            codes: (quant::uses_codes(space.kind) && quantization != Quantization::Off)
+                .then(|| quant::Codes::new(dim, quantization)),
             quantized_search: true,
             changed_from: AtomicUsize::new(0),
             file_rows: None,
@@ -334,6 +349,18 @@ impl HnswIndex {
     /// angular), or on the full vectors. Insertion always uses the full vectors.
     pub fn set_quantized_search(&mut self, on: bool) {
         self.quantized_search = on;
+    }
+
+    /// The codes the walk runs on (`Off` for none).
+    pub fn quantization(&self) -> Quantization {
+        self.codes
+            .as_ref()
+            .map_or(Quantization::Off, quant::Codes::quantization)
+    }
+
+    /// Code bytes per slot (0 without codes).
+    pub fn code_bytes_per_slot(&self) -> usize {
+        self.codes.as_ref().map_or(0, |c| c.stride)
     }
 
     /// Whether searches traverse on codes (see [`HnswIndex::set_quantized_search`]).

@@ -36,9 +36,11 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU32;
 
+use rayon::prelude::*;
+
 use super::graph::{Graph, NO_BLOCK};
 use super::{HnswIndex, EMPTY, LIVE, NO_ENTRY, PENDING, TOMBSTONE};
-use crate::config::HnswConfig;
+use crate::config::{HnswConfig, Quantization};
 use crate::index::Rows;
 use crate::metric::DistanceMetric;
 use crate::rng::SplitMix64;
@@ -71,6 +73,17 @@ pub fn vector_hash(v: &[f32]) -> u64 {
     h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     h ^ (h >> 31)
+}
+
+/// The rows and codes of a seal an index is opened over.
+pub(crate) struct SealedRows<'a> {
+    /// The rows of the seal's slot-ordered vector files (at least as many slots as the
+    /// graph).
+    pub rows: Rows,
+    /// Its parts' codes files, by first slot (needed when the index keeps codes).
+    pub codes: &'a [PathBuf],
+    /// Map the codes in place (else copy them).
+    pub map: bool,
 }
 
 /// A graph read back from a file, before the live vectors are restored into it.
@@ -245,13 +258,12 @@ impl HnswIndex {
         dim: usize,
         metric: DistanceMetric,
         cfg: &HnswConfig,
+        quantization: Quantization,
     ) -> Result<GraphImage, String> {
-        Self::read_graph_with(bytes, dim, metric, cfg, None)
+        Self::read_graph_with(bytes, dim, metric, cfg, quantization, None)
     }
 
-    /// [`HnswIndex::read_graph`] over the rows of a seal's slot-ordered vector files
-    /// (`rows`, at least as many slots as the graph) and its parts' codes files
-    /// (`codes`; needed when the index keeps codes; mapped with `map`, else copied):
+    /// [`HnswIndex::read_graph`] over the rows and codes of a seal ([`SealedRows`]):
     /// nothing is re-coded, and every live row is in place at once (no
     /// [`HnswIndex::restore_row`]).
     ///
@@ -263,11 +275,18 @@ impl HnswIndex {
         dim: usize,
         metric: DistanceMetric,
         cfg: &HnswConfig,
-        rows: Rows,
-        codes: &[PathBuf],
-        map: bool,
+        quantization: Quantization,
+        sealed: SealedRows<'_>,
     ) -> Result<GraphImage, String> {
-        Self::read_graph_with(bytes, dim, metric, cfg, Some((rows, codes, map)))
+        let SealedRows { rows, codes, map } = sealed;
+        Self::read_graph_with(
+            bytes,
+            dim,
+            metric,
+            cfg,
+            quantization,
+            Some((rows, codes, map)),
+        )
     }
 
     fn read_graph_with(
@@ -275,6 +294,7 @@ impl HnswIndex {
         dim: usize,
         metric: DistanceMetric,
         cfg: &HnswConfig,
+        quantization: Quantization,
         sealed: Option<(Rows, &[PathBuf], bool)>,
     ) -> Result<GraphImage, String> {
         if bytes.len() < HEADER_BYTES + 4 {
@@ -302,13 +322,14 @@ impl HnswIndex {
         // index; ef_construction and use_heuristic only steer how later nodes are
         // linked, so a graph built with others is used as is and the index goes on
         // with `cfg`'s.
-        let want = HnswIndex::new(
+        let want = HnswIndex::new_coded(
             dim,
             metric,
             &HnswConfig {
                 max_nb_elements: 0,
                 ..cfg.clone()
             },
+            quantization,
         );
         let file_metric = DistanceMetric::ALL.get(usize::from(metric_code)).copied();
         if file_dim != dim
@@ -442,6 +463,13 @@ impl HnswIndex {
                 let sealed = index.read_codes(codes, n, map)?;
                 index.codes = Some(sealed.codes);
                 index.inv_norm = sealed.inv_norm;
+            } else if index.space.kind == super::Kind::Cos {
+                // Cosine without codes (`quantization="none"`): no codes file carries
+                // the inverse norms, so they are computed from the rows.
+                index.inv_norm = index.rows.as_slice()[..n * dim]
+                    .par_chunks(dim.max(1))
+                    .map(crate::vector::inv_norm)
+                    .collect();
             }
             preloaded = true;
         }
@@ -628,7 +656,8 @@ mod tests {
             ef_construction: 4,
             ..HnswConfig::default()
         };
-        let img = HnswIndex::read_graph(&v1, 2, DistanceMetric::Euclidean, &cfg).unwrap();
+        let img = HnswIndex::read_graph(&v1, 2, DistanceMetric::Euclidean, &cfg, Quantization::Sq8)
+            .unwrap();
         let h = golden_index();
         assert_eq!(img.index.entry_point(), h.entry_point());
         assert_eq!(img.index.row(4), h.row(4));
@@ -637,7 +666,10 @@ mod tests {
         // One byte short of the version-2 length is refused, not misread.
         let mut bad = b.clone();
         bad[8..12].copy_from_slice(&1u32.to_le_bytes());
-        assert!(HnswIndex::read_graph(&bad, 2, DistanceMetric::Euclidean, &cfg).is_err());
+        assert!(
+            HnswIndex::read_graph(&bad, 2, DistanceMetric::Euclidean, &cfg, Quantization::Sq8)
+                .is_err()
+        );
     }
 
     const GOLDEN_LEN: usize = 524;
@@ -652,7 +684,8 @@ mod tests {
             ef_construction: 4,
             ..HnswConfig::default()
         };
-        let img = HnswIndex::read_graph(&b, 2, DistanceMetric::Euclidean, &cfg).unwrap();
+        let img = HnswIndex::read_graph(&b, 2, DistanceMetric::Euclidean, &cfg, Quantization::Sq8)
+            .unwrap();
         assert_eq!(img.ids, vec![100, 101, 102, 103, NO_ID, 105]);
         let mut r = img.index;
         for s in [0u32, 1, 2, 3, 5] {

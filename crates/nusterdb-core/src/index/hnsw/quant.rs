@@ -1,5 +1,5 @@
-//! 8-bit codes of the rows (SQ8) for graph traversal, and the scorers the search
-//! and the build run on.
+//! 8-bit (SQ8) or 4-bit (SQ4) codes of the rows for graph traversal, and the scorers
+//! the search and the build run on.
 //!
 //! # Centring
 //! Rows are coded relative to a per-dimension centre `μ`, the mean of the rows: a
@@ -20,18 +20,28 @@
 //! for euclidean, as given for the others) is coded the same way once per search:
 //! `p̃_i = pa + pb·d_i` (for cosine, rows and query are normalised first).
 //!
+//! With 4 bits (`quantization="sq4"`) a row's step is `(max x' − min x') / 15` and its
+//! codes are packed two to a byte in blocks of 64 components (byte `j` of block `k`:
+//! component `64k + j` in the low nibble, `64k + 32 + j` in the high one), the layout the
+//! `dot_u8u4` kernel unpacks with two masks; the query keeps 8-bit codes, so only the
+//! rows' rounding is coarser. Every formula below is unchanged.
+//!
 //! # Scores
 //! - Euclidean scores the difference of the two coded vectors directly,
 //!   `‖p̃ − x̂‖² = n·Δ² + pb²Σd² + b²Σc² + 2Δ(pb·Σd − b·Σc) − 2·pb·b·(d·c)` with
 //!   `Δ = pa − a`: every term is of the size of the rows' spread, not of their
 //!   magnitude, so near neighbours are told apart even far from the origin.
-//! - Inner product: `−q·x = −(q·x' + q·μ)`; `q·μ` is the same for every row and is
-//!   dropped, and `q·x̂' = a·Σq + b·(qa·Σc + qb·(d·c))`.
+//! - Inner product: `−q·x = −(q·x' + q·μ)` with `q·x̂' = a·Σq + b·(qa·Σc + qb·(d·c))`;
+//!   `q·μ` is the same for every row but is kept, so the scores are on the scale of the
+//!   exact ones a search mixes them with (rows the walk did not reach, rows not linked
+//!   yet, scored exactly into the same candidate list). Dropped, it let every exactly
+//!   scored row (off by `q·μ`, ~6,400 for 64-d rows near 10) push out the walk's
+//!   candidates: recall@10 fell to 0 on rows with a common offset.
 //! - Cosine and angular: the rows are normalised before they are centred and coded,
 //!   and scored like euclidean against the normalised query (‖q̂ − x̂‖² = 2 − 2·cos).
 //!
 //! `d·c` is an exact integer dot product of two byte vectors (AVX2: `vpmaddwd`, 32
-//! bytes per step): one pass over `dim` bytes instead of `4·dim`.
+//! bytes per step): one pass over `dim` bytes instead of `4·dim` (4-bit: `dim / 2`).
 //!
 //! The beam search walks the graph on these approximate scores (a quarter of the
 //! memory traffic: a 384-d row is 6 cache lines instead of 24) and the `ef` candidates
@@ -40,6 +50,7 @@
 //! (the graph's quality) always uses exact scores.
 
 use super::{HnswIndex, Kind};
+use crate::config::Quantization;
 use crate::distance::kernels;
 use crate::index::region::Region;
 
@@ -47,7 +58,11 @@ use crate::index::region::Region;
 #[derive(Default)]
 pub(super) struct Codes {
     pub(super) dim: usize,
-    /// `dim` bytes per slot: on the heap, or mapped from a seal's codes file.
+    /// Bits per component: 8 or 4.
+    pub(super) bits: u32,
+    /// Code bytes per slot (`Quantization::code_bytes`).
+    pub(super) stride: usize,
+    /// `stride` bytes per slot: on the heap, or mapped from a seal's codes file.
     pub(super) bytes: Region,
     /// Per slot: `[a, b, Σc, b²·Σc²]`.
     pub(super) affine: Vec<[f32; 4]>,
@@ -57,12 +72,15 @@ pub(super) struct Codes {
     pub(super) centred_at: u64,
     /// The sums of a centre being computed.
     pub(super) sum: Vec<f64>,
+    /// One row's unpacked 4-bit codes, before packing.
+    pub(super) scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for Codes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Codes")
             .field("dim", &self.dim)
+            .field("bits", &self.bits)
             .field("slots", &self.affine.len())
             .field("centred_at", &self.centred_at)
             .finish()
@@ -70,17 +88,47 @@ impl std::fmt::Debug for Codes {
 }
 
 impl Codes {
-    pub(super) fn new(dim: usize) -> Self {
+    /// Codes of `dim` components under `q` (`Sq8` or `Sq4`), no row yet.
+    pub(super) fn new(dim: usize, q: Quantization) -> Self {
+        Self {
+            center: vec![0.0; dim],
+            ..Self::empty(dim, q)
+        }
+    }
+
+    /// Codes of `dim` components under `q` with nothing in them (not even a centre).
+    pub(super) fn empty(dim: usize, q: Quantization) -> Self {
+        let bits = if q == Quantization::Sq4 { 4 } else { 8 };
         Self {
             dim,
-            center: vec![0.0; dim],
+            bits,
+            stride: Self::stride_of(dim, bits),
             ..Self::default()
+        }
+    }
+
+    /// Code bytes per slot of `dim` components at `bits` bits.
+    pub(super) fn stride_of(dim: usize, bits: u32) -> usize {
+        let q = if bits == 4 {
+            Quantization::Sq4
+        } else {
+            Quantization::Sq8
+        };
+        q.code_bytes(dim)
+    }
+
+    /// The quantization these codes are.
+    pub(super) fn quantization(&self) -> Quantization {
+        if self.bits == 4 {
+            Quantization::Sq4
+        } else {
+            Quantization::Sq8
         }
     }
 
     /// Room for `cap` slots.
     pub(super) fn grow(&mut self, cap: usize) {
-        self.bytes.resize(cap * self.dim);
+        self.bytes.resize(cap * self.stride);
         self.affine.resize(cap, [0.0; 4]);
     }
 
@@ -132,8 +180,15 @@ impl Codes {
     /// Encodes `row` as the codes of `slot` (which fits).
     pub(super) fn encode(&mut self, slot: u32, row: &[f32]) {
         let s = slot as usize;
-        let out = &mut self.bytes.as_bytes_mut()[s * self.dim..(s + 1) * self.dim];
-        let (a, b, sum, sum2) = encode_row(row, &self.center, out);
+        let out = &mut self.bytes.as_bytes_mut()[s * self.stride..(s + 1) * self.stride];
+        let (a, b, sum, sum2) = if self.bits == 4 {
+            self.scratch.resize(self.dim, 0);
+            let r = encode_row(row, &self.center, &mut self.scratch, 15);
+            pack_nibbles(&self.scratch, out);
+            r
+        } else {
+            encode_row(row, &self.center, out, 255)
+        };
         let x2 = f64::from(b) * f64::from(b) * sum2 as f64;
         self.affine[s] = [a, b, sum as f32, x2 as f32];
     }
@@ -144,7 +199,7 @@ impl Codes {
         let s = slot as usize;
         self.bytes
             .as_bytes()
-            .get(s * self.dim..(s + 1) * self.dim)
+            .get(s * self.stride..(s + 1) * self.stride)
             .unwrap_or_default()
     }
 
@@ -153,7 +208,7 @@ impl Codes {
         self.bytes
             .as_bytes()
             .as_ptr()
-            .wrapping_add(slot as usize * self.dim)
+            .wrapping_add(slot as usize * self.stride)
     }
 
     /// Heap bytes (the mapped code bytes apart: [`Codes::mapped_bytes`]).
@@ -167,36 +222,65 @@ impl Codes {
     }
 }
 
-/// Offset and step of the codes of values in `[lo, hi]` (step 0: all equal).
-fn affine_of(lo: f32, hi: f32) -> (f32, f32) {
+/// Packs `dim` 4-bit codes (one per byte, ≤ 15) into `out` in the `dot_u8u4` layout:
+/// blocks of 64 components in 32 bytes, component `64k + j` in the low nibble of byte
+/// `32k + j` and `64k + 32 + j` in its high nibble; components past `dim` are zeros.
+fn pack_nibbles(codes: &[u8], out: &mut [u8]) {
+    out.fill(0);
+    for (k, block) in codes.chunks(64).enumerate() {
+        let dst = &mut out[32 * k..32 * k + 32];
+        let (lo, hi) = block.split_at(block.len().min(32));
+        for (d, &c) in dst.iter_mut().zip(lo) {
+            *d = c & 15;
+        }
+        for (d, &c) in dst.iter_mut().zip(hi) {
+            *d |= (c & 15) << 4;
+        }
+    }
+}
+
+/// Offset and step of the codes of values in `[lo, hi]` with `levels` steps (255 or
+/// 15; step 0: all equal).
+fn affine_of(lo: f32, hi: f32, levels: u8) -> (f32, f32) {
     if lo.is_finite() && hi > lo {
-        (lo, (hi - lo) / 255.0)
+        (lo, (hi - lo) / f32::from(levels))
     } else {
         (if lo.is_finite() { lo } else { 0.0 }, 0.0)
     }
 }
 
-/// Codes `row` (finite) around `center` into `out`: the affine `(a, b)` and the sums of
-/// the codes and of their squares. Compiled twice — for the baseline and, chosen at
-/// run time, for AVX2 — from one body the compiler vectorises; the codes are the same
-/// bit for bit (the same IEEE operations per element, exact integer sums).
-fn encode_row(row: &[f32], center: &[f32], out: &mut [u8]) -> (f32, f32, u64, u64) {
+/// Codes `row` (finite) around `center` into `out`, one code of `0..=levels` (255 or
+/// 15) per byte: the affine `(a, b)` and the sums of the codes and of their squares.
+/// Compiled twice — for the baseline and, chosen at run time, for AVX2 — from one body
+/// the compiler vectorises; the codes are the same bit for bit (the same IEEE
+/// operations per element, exact integer sums).
+fn encode_row(row: &[f32], center: &[f32], out: &mut [u8], levels: u8) -> (f32, f32, u64, u64) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: AVX2 is available (checked just above).
-        return unsafe { encode_row_avx2(row, center, out) };
+        return unsafe { encode_row_avx2(row, center, out, levels) };
     }
-    encode_row_body(row, center, out)
+    encode_row_body(row, center, out, levels)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn encode_row_avx2(row: &[f32], center: &[f32], out: &mut [u8]) -> (f32, f32, u64, u64) {
-    encode_row_body(row, center, out)
+unsafe fn encode_row_avx2(
+    row: &[f32],
+    center: &[f32],
+    out: &mut [u8],
+    levels: u8,
+) -> (f32, f32, u64, u64) {
+    encode_row_body(row, center, out, levels)
 }
 
 #[inline(always)]
-fn encode_row_body(row: &[f32], center: &[f32], out: &mut [u8]) -> (f32, f32, u64, u64) {
+fn encode_row_body(
+    row: &[f32],
+    center: &[f32],
+    out: &mut [u8],
+    levels: u8,
+) -> (f32, f32, u64, u64) {
     // Plain comparisons rather than `f32::min`/`max` (whose NaN rules keep the loop
     // scalar): the rows are finite, where both give the same.
     // Sixteen lanes, reduced at the end: a min or max is exact whatever the order,
@@ -225,14 +309,14 @@ fn encode_row_body(row: &[f32], center: &[f32], out: &mut [u8]) -> (f32, f32, u6
     let hi = hi
         .iter()
         .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
-    let (a, b) = affine_of(lo, hi);
+    let (a, b) = affine_of(lo, hi, levels);
     // u32 sums are exact: at most 65,536 (the largest dimension) codes of ≤ 255, so
     // Σq ≤ 16,711,680 and Σq² ≤ 4,261,478,400 < 2^32; narrower lanes vectorise wider.
     let mut sum = 0u32;
     let mut sum2 = 0u32;
     if b > 0.0 {
         for ((c, &x), &m) in out.iter_mut().zip(row).zip(center) {
-            let q = round_code((x - m - a) / b);
+            let q = round_code((x - m - a) / b).min(levels);
             *c = q;
             sum += u32::from(q);
             sum2 += u32::from(q) * u32::from(q);
@@ -306,9 +390,20 @@ pub(super) struct Quantized<'a> {
     n: f32,
     ps: f32,
     p2: f32,
-    /// Inner product: `Σq`.
+    /// Inner product: `Σq` and `q·μ`.
     sum_q: f32,
+    q_mu: f32,
     dot: fn(&[u8], &[u8]) -> u32,
+}
+
+/// The query's code bytes for rows coded with `bits`: `dim` (8-bit rows), or two per
+/// row code byte (4-bit rows; the padding components are zeros and add nothing).
+fn query_code_len(codes: &Codes) -> usize {
+    if codes.bits == 4 {
+        2 * codes.stride
+    } else {
+        codes.dim
+    }
 }
 
 impl<'a> Quantized<'a> {
@@ -328,7 +423,7 @@ impl<'a> Quantized<'a> {
         let (lo, hi) = (0..q.len()).fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), i| {
             (l.min(at(i)), h.max(at(i)))
         });
-        let (pa, pb) = affine_of(lo, hi);
+        let (pa, pb) = affine_of(lo, hi, 255);
         buf.clear();
         let (mut sum, mut sum2) = (0u64, 0u64);
         buf.extend((0..q.len()).map(|i| {
@@ -337,7 +432,13 @@ impl<'a> Quantized<'a> {
             sum2 += u64::from(d) * u64::from(d);
             d
         }));
+        buf.resize(query_code_len(codes).max(q.len()), 0);
         let (pb64, sum_q) = (f64::from(pb), q.iter().map(|&x| f64::from(x)).sum::<f64>());
+        let q_mu: f64 = q
+            .iter()
+            .zip(&codes.center)
+            .map(|(&x, &m)| f64::from(x) * f64::from(m))
+            .sum();
         Self {
             ix,
             codes,
@@ -348,7 +449,12 @@ impl<'a> Quantized<'a> {
             ps: (pb64 * sum as f64) as f32,
             p2: (pb64 * pb64 * sum2 as f64) as f32,
             sum_q: sum_q as f32,
-            dot: kernels().dot_u8u8,
+            q_mu: q_mu as f32,
+            dot: if codes.bits == 4 {
+                kernels().dot_u8u4
+            } else {
+                kernels().dot_u8u8
+            },
         }
     }
 
@@ -375,9 +481,9 @@ impl Scorer for Quantized<'_> {
                     - 2.0 * self.pb * b * dc)
                     .max(0.0)
             }
-            // Inner product: −q·x̂' (q·μ is the same for every row). Never built for
-            // the other metrics (see `uses_codes`).
-            _ => -(a * self.sum_q + b * (self.pa * sum_c + self.pb * dc)),
+            // Inner product: −(q·μ + q·x̂'). Never built for the other metrics (see
+            // `uses_codes`).
+            _ => -(self.q_mu + a * self.sum_q + b * (self.pa * sum_c + self.pb * dc)),
         }
     }
 
@@ -385,7 +491,7 @@ impl Scorer for Quantized<'_> {
     fn prefetch(&self, slot: u32) {
         let p = self.codes.code_ptr(slot);
         let mut off = 0;
-        while off < self.codes.dim {
+        while off < self.codes.stride {
             super::search::prefetch(p.wrapping_add(off));
             off += 64;
         }
@@ -449,20 +555,24 @@ mod tests {
 
     /// The reference coding of a row: the first formulation, `f32::min`/`max` and
     /// `f32::round`.
-    fn reference_row(row: &[f32], center: &[f32]) -> (Vec<u8>, f32, f32, u64, u64) {
+    fn reference_row(row: &[f32], center: &[f32], levels: u8) -> (Vec<u8>, f32, f32, u64, u64) {
         let (lo, hi) = row
             .iter()
             .zip(center)
             .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), (&x, &m)| {
                 (l.min(x - m), h.max(x - m))
             });
-        let (a, b) = super::affine_of(lo, hi);
+        let (a, b) = if lo.is_finite() && hi > lo {
+            (lo, (hi - lo) / f32::from(levels))
+        } else {
+            (if lo.is_finite() { lo } else { 0.0 }, 0.0)
+        };
         let codes: Vec<u8> = row
             .iter()
             .zip(center)
             .map(|(&x, &m)| {
                 if b > 0.0 {
-                    reference((x - m - a) / b)
+                    reference((x - m - a) / b).min(levels)
                 } else {
                     0
                 }
@@ -479,14 +589,37 @@ mod tests {
             row in proptest::collection::vec(-1e6f32..1e6, 1..200),
             shift in -1e3f32..1e3,
             constant: bool,
+            four_bits: bool,
         ) {
+            let levels = if four_bits { 15 } else { 255 };
             let row: Vec<f32> = if constant { vec![row[0]; row.len()] } else { row };
             let center: Vec<f32> = row.iter().enumerate().map(|(i, _)| shift * (i % 3) as f32).collect();
             let mut out = vec![0u8; row.len()];
-            let (a, b, sum, sum2) = super::encode_row(&row, &center, &mut out);
-            let (want, ra, rb, rsum, rsum2) = reference_row(&row, &center);
+            let (a, b, sum, sum2) = super::encode_row(&row, &center, &mut out, levels);
+            let (want, ra, rb, rsum, rsum2) = reference_row(&row, &center, levels);
             prop_assert_eq!(out, want);
             prop_assert_eq!((a.to_bits(), b.to_bits(), sum, sum2), (ra.to_bits(), rb.to_bits(), rsum, rsum2));
+        }
+
+        /// Packed 4-bit codes hold each component where `dot_u8u4` reads it: the
+        /// kernel's dot product of a query with the packed row is the plain one with
+        /// the unpacked codes.
+        #[test]
+        fn packed_nibbles_score_as_the_unpacked_codes(
+            codes in proptest::collection::vec(0u8..16, 1..300),
+            seed in any::<u64>(),
+        ) {
+            let stride = super::Codes::stride_of(codes.len(), 4);
+            let mut packed = vec![0xAAu8; stride];
+            super::pack_nibbles(&codes, &mut packed);
+            let mut rng = crate::rng::SplitMix64::new(seed);
+            // Query bytes past `dim` too: the packing leaves zeros there.
+            let q: Vec<u8> = (0..2 * stride).map(|_| rng.next_u64() as u8).collect();
+            let want: u32 = codes.iter().zip(&q).map(|(&c, &x)| u32::from(c) * u32::from(x)).sum();
+            for isa in crate::distance::available_isas() {
+                let k = crate::distance::Kernels::for_isa(isa).unwrap();
+                prop_assert_eq!((k.dot_u8u4)(&q, &packed), want, "{:?}", isa);
+            }
         }
 
         #[test]

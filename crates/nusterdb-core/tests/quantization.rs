@@ -1,0 +1,247 @@
+//! The codes an HNSW index walks its graph on (`DatabaseConfig::quantization`): every
+//! choice finds the neighbours brute force finds, returns exact distances on awkward
+//! data (a common offset, duplicates, a constant column, a dimension that is not a
+//! multiple of the 4-bit blocks), keeps its codes through a seal and an open, and is
+//! fixed at creation.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use nusterdb_core::config::{Field, Fields, Quantization};
+use nusterdb_core::db::LoadSource;
+use nusterdb_core::rng::SplitMix64;
+use nusterdb_core::{Database, DatabaseConfig, DistanceMetric, Error, IndexType, Location};
+
+fn open(path: &Path, c: Option<DatabaseConfig>) -> nusterdb_core::Result<Database> {
+    Database::open(Location::Path(path.to_path_buf()), c, false)
+}
+
+/// The `k` nearest of `rows` to `q` under `metric`, by brute force (ties by id).
+fn brute_force(metric: DistanceMetric, rows: &BTreeMap<u64, Vec<f32>>, q: &[f32]) -> Vec<u64> {
+    let mut all: Vec<(f32, u64)> = rows
+        .iter()
+        .map(|(&id, v)| (metric.distance_unchecked(q, v), id))
+        .collect();
+    all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    all.into_iter().take(10).map(|e| e.1).collect()
+}
+
+/// Recall@10 at `ef` against brute force over `rows`; every hit's distance is the
+/// metric on its stored row, bit for bit. Ties at the 10th distance count as found.
+fn recall(
+    db: &Database,
+    metric: DistanceMetric,
+    rows: &BTreeMap<u64, Vec<f32>>,
+    queries: &[Vec<f32>],
+    ef: usize,
+    what: &str,
+) -> f64 {
+    let (mut hits, mut asked) = (0usize, 0usize);
+    for q in queries {
+        let got = db.search(q, 10, None, Some(ef)).unwrap();
+        for (id, d) in &got {
+            let v = rows
+                .get(id)
+                .unwrap_or_else(|| panic!("{what}: {id} unknown"));
+            assert_eq!(
+                d.to_bits(),
+                metric.distance_unchecked(q, v).to_bits(),
+                "{what}: {id}"
+            );
+        }
+        let want = brute_force(metric, rows, q);
+        let tenth = want
+            .last()
+            .map(|id| metric.distance_unchecked(q, &rows[id]))
+            .unwrap_or(f32::INFINITY);
+        asked += want.len();
+        hits += got
+            .iter()
+            .filter(|(id, d)| want.contains(id) || *d <= tenth)
+            .count();
+    }
+    hits as f64 / asked as f64
+}
+
+/// `n` rows of `dim` around `offset`: standard normal, column 3 constant, every 50th
+/// row a duplicate of the one before.
+fn rows_of(rng: &mut SplitMix64, n: u64, dim: usize, offset: f32) -> BTreeMap<u64, Vec<f32>> {
+    let mut rows = BTreeMap::new();
+    let mut last = Vec::new();
+    for i in 0..n {
+        let v: Vec<f32> = if i % 50 == 49 {
+            last.clone()
+        } else {
+            let mut v: Vec<f32> = common::gaussian(rng, dim)
+                .into_iter()
+                .map(|x| x + offset)
+                .collect();
+            v[3] = offset + 0.5;
+            v
+        };
+        last = v.clone();
+        rows.insert(i, v);
+    }
+    rows
+}
+
+#[test]
+fn every_quantization_finds_the_neighbours_with_exact_distances() {
+    let mut rng = SplitMix64::new(common::seed("every_quantization", 41));
+    const N: u64 = 3000;
+    for metric in [
+        DistanceMetric::Euclidean,
+        DistanceMetric::Cosine,
+        DistanceMetric::InnerProduct,
+    ] {
+        // 100 dims: two 4-bit blocks, the second half empty; 64 dims far from the origin.
+        for (dim, offset) in [(100usize, 0.0f32), (64, 100.0)] {
+            let rows = rows_of(&mut rng, N, dim, offset);
+            let queries: Vec<Vec<f32>> = (0..30)
+                .map(|_| {
+                    common::gaussian(&mut rng, dim)
+                        .into_iter()
+                        .map(|x| x + offset)
+                        .collect()
+                })
+                .collect();
+            let ids: Vec<u64> = rows.keys().copied().collect();
+            let flat: Vec<f32> = rows.values().flatten().copied().collect();
+            let mut mapped = Vec::new();
+            for q in [Quantization::Off, Quantization::Sq8, Quantization::Sq4] {
+                let what = format!("{metric:?} dim {dim} offset {offset} {q:?}");
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("db");
+                let mut c = common::hnsw_config(dim, metric, 16, 100);
+                c.quantization = Some(q);
+                let db = open(&path, Some(c)).unwrap();
+                assert_eq!(db.config().quantization(), q, "{what}");
+                db.bulk_add(&ids, &flat, None).unwrap();
+                let r = recall(&db, metric, &rows, &queries, 200, &what);
+                assert!(r >= 0.95, "{what}: recall@10 {r:.3}");
+                let answers = |db: &Database| -> Vec<Vec<(u64, u32)>> {
+                    queries
+                        .iter()
+                        .map(|q| {
+                            let hits = db.search(q, 10, None, Some(64)).unwrap();
+                            hits.into_iter().map(|(i, d)| (i, d.to_bits())).collect()
+                        })
+                        .collect()
+                };
+                let before = answers(&db);
+                db.seal().unwrap();
+                drop(db);
+
+                // The open maps the seal's rows and codes and answers as the writer did.
+                let db = open(&path, None).unwrap();
+                assert!(
+                    matches!(
+                        db.load_source().unwrap(),
+                        LoadSource::Sealed { replayed: 0 }
+                    ),
+                    "{what}: {:?}",
+                    db.load_source()
+                );
+                assert_eq!(db.config().quantization(), q, "{what}: stored");
+                assert_eq!(answers(&db), before, "{what}: answers after the open");
+                let stats = db.stats().unwrap();
+                let at_least = N as usize * (4 * dim + q.code_bytes(dim));
+                assert!(
+                    stats.mapped_bytes as usize >= at_least,
+                    "{what}: {} mapped, rows and codes are {at_least}",
+                    stats.mapped_bytes
+                );
+                mapped.push(stats.mapped_bytes);
+                drop(db);
+            }
+            // No codes, then 8 bits, then 4: the mapped files shrink accordingly.
+            assert!(mapped[0] < mapped[1] && mapped[2] < mapped[1], "{mapped:?}");
+        }
+    }
+}
+
+/// 4-bit codes take `32·⌈dim/64⌉` bytes a row, 8-bit ones `dim`.
+#[test]
+fn code_sizes_are_as_documented() {
+    for (dim, sq8, sq4) in [(1, 1, 32), (64, 64, 32), (100, 100, 64), (384, 384, 192)] {
+        assert_eq!(Quantization::Sq8.code_bytes(dim), sq8);
+        assert_eq!(Quantization::Sq4.code_bytes(dim), sq4);
+        assert_eq!(Quantization::Off.code_bytes(dim), 0);
+    }
+}
+
+/// The quantization is fixed at creation: a reopen stating another one is refused
+/// (and one stating the stored one opens); codes asked for where nothing would walk on
+/// them are refused, as is `vectors="disk"` without codes.
+#[test]
+fn the_quantization_is_fixed_and_refused_where_it_means_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut c = common::hnsw_config(8, DistanceMetric::Euclidean, 16, 64);
+    c.quantization = Some(Quantization::Sq4);
+    let db = open(&path, Some(c)).unwrap();
+    db.bulk_add(&[1, 2], &[0.5f32; 16], None).unwrap();
+    drop(db);
+    let stating = |q: Quantization| {
+        let mut c = DatabaseConfig::new(8).unwrap();
+        c.quantization = Some(q);
+        c.stating(Fields::of([Field::Quantization]))
+    };
+    match open(&path, Some(stating(Quantization::Sq8))) {
+        Err(Error::ConfigMismatch {
+            field,
+            stored,
+            given,
+        }) => assert_eq!((field, &*stored, &*given), ("quantization", "sq4", "sq8")),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    let db = open(&path, Some(stating(Quantization::Sq4))).unwrap();
+    assert_eq!(db.config().quantization(), Quantization::Sq4);
+    assert_eq!(db.count().unwrap(), 2);
+    drop(db);
+
+    for (index, metric, q) in [
+        (
+            IndexType::Flat,
+            DistanceMetric::Euclidean,
+            Quantization::Sq8,
+        ),
+        (
+            IndexType::Flat,
+            DistanceMetric::Euclidean,
+            Quantization::Sq4,
+        ),
+        (
+            IndexType::Hnsw,
+            DistanceMetric::Manhattan,
+            Quantization::Sq4,
+        ),
+        (IndexType::Hnsw, DistanceMetric::Hamming, Quantization::Sq8),
+    ] {
+        let mut c = DatabaseConfig::new(8).unwrap();
+        c.index_type = index;
+        c.distance_metric = metric;
+        c.quantization = Some(q);
+        assert!(
+            matches!(c.validate(), Err(Error::InvalidArgument(_))),
+            "{index:?} {metric:?} {q:?}"
+        );
+        c.quantization = Some(Quantization::Off);
+        assert!(c.validate().is_ok(), "{index:?} {metric:?} none");
+    }
+    // The defaults: sq8 where codes are possible, none elsewhere.
+    let mut c = DatabaseConfig::new(8).unwrap();
+    assert_eq!(c.quantization(), Quantization::Off);
+    c.index_type = IndexType::Hnsw;
+    assert_eq!(c.quantization(), Quantization::Sq8);
+    c.distance_metric = DistanceMetric::Chebyshev;
+    assert_eq!(c.quantization(), Quantization::Off);
+
+    let mut c = common::hnsw_config(8, DistanceMetric::Euclidean, 16, 64);
+    c.quantization = Some(Quantization::Off);
+    c.vectors = nusterdb_core::config::VectorStorage::Disk;
+    assert!(matches!(c.validate(), Err(Error::InvalidArgument(_))));
+}
