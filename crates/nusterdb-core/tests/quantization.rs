@@ -19,16 +19,6 @@ fn open(path: &Path, c: Option<DatabaseConfig>) -> nusterdb_core::Result<Databas
     Database::open(Location::Path(path.to_path_buf()), c, false)
 }
 
-/// The `k` nearest of `rows` to `q` under `metric`, by brute force (ties by id).
-fn brute_force(metric: DistanceMetric, rows: &BTreeMap<u64, Vec<f32>>, q: &[f32]) -> Vec<u64> {
-    let mut all: Vec<(f32, u64)> = rows
-        .iter()
-        .map(|(&id, v)| (metric.distance_unchecked(q, v), id))
-        .collect();
-    all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    all.into_iter().take(10).map(|e| e.1).collect()
-}
-
 /// Recall@10 at `ef` against brute force over `rows`; every hit's distance is the
 /// metric on its stored row, bit for bit. Ties at the 10th distance count as found.
 fn recall(
@@ -52,7 +42,7 @@ fn recall(
                 "{what}: {id}"
             );
         }
-        let want = brute_force(metric, rows, q);
+        let want = common::brute_force(metric, rows, q, 10);
         let tenth = want
             .last()
             .map(|id| metric.distance_unchecked(q, &rows[id]))

@@ -634,21 +634,6 @@ fn write_rows(
     write_rows_at(db, rows, rng, ids, replace, 0.0);
 }
 
-/// The `k` nearest of `rows` to `q` under `metric`, by brute force.
-fn brute_force(
-    metric: DistanceMetric,
-    rows: &BTreeMap<u64, Vec<f32>>,
-    q: &[f32],
-    k: usize,
-) -> Vec<u64> {
-    let mut all: Vec<(f32, u64)> = rows
-        .iter()
-        .map(|(&id, v)| (metric.distance_unchecked(q, v), id))
-        .collect();
-    all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    all.into_iter().take(k).map(|e| e.1).collect()
-}
-
 /// An HNSW index opened from a seal maps the seal's rows and codes (no heap copy, no
 /// re-coding) and answers exactly as the index that wrote the seal did, for every kind
 /// of metric (codes with their centre, cosine's inverse norms, a metric without codes),
@@ -982,7 +967,7 @@ fn a_seal_writes_only_the_part_that_changed() {
                 .into_iter()
                 .map(|h| h.0)
                 .collect();
-            let want = brute_force(metric, &rows, q, 5);
+            let want = common::brute_force(metric, &rows, q, 5);
             let hits = got.iter().filter(|i| want.contains(i)).count();
             assert!(hits >= 4, "{what}: {got:?} vs {want:?}");
         }
@@ -1008,7 +993,7 @@ fn check_against(
                 .unwrap_or_else(|| panic!("{what}: {id} is gone"));
             assert_eq!(*d, metric.distance_unchecked(q, v), "{what}: {id}");
         }
-        let want = brute_force(metric, rows, q, 10);
+        let want = common::brute_force(metric, rows, q, 10);
         asked += want.len();
         hits += got.iter().filter(|h| want.contains(&h.0)).count();
     }

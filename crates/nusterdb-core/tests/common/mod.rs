@@ -47,3 +47,18 @@ pub fn hnsw_config(
 pub fn gaussian(rng: &mut nusterdb_core::rng::SplitMix64, dim: usize) -> Vec<f32> {
     (0..dim).map(|_| rng.next_gaussian() as f32).collect()
 }
+
+/// The ids of the `k` nearest of `rows` to `q` under `metric`, by brute force (ties by id).
+pub fn brute_force(
+    metric: nusterdb_core::DistanceMetric,
+    rows: &std::collections::BTreeMap<u64, Vec<f32>>,
+    q: &[f32],
+    k: usize,
+) -> Vec<u64> {
+    let mut all: Vec<(f32, u64)> = rows
+        .iter()
+        .map(|(&id, v)| (metric.distance_unchecked(q, v), id))
+        .collect();
+    all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    all.into_iter().take(k).map(|e| e.1).collect()
+}
