@@ -290,12 +290,12 @@ class DatabaseConfig:
         or "disk" (mapped, and searches read the rows they re-rank from the files, so
         only the codes and the graph become resident; HNSW on euclidean, inner
         product, cosine or angular); quantization is the codes an HNSW index walks its
-        graph on, fixed at creation: "sq8" (dim bytes a vector; the default for
-        euclidean, inner product, cosine and angular), "sq4" (32 * ceil(dim / 64)
-        bytes: half the memory, rougher scores, so a recall target needs a larger
-        ef_search) or "none" (the walk reads the full rows; the default for a flat
-        index and the other metrics); None leaves the default. Returned distances are
-        exact whichever is chosen."""
+        graph on, fixed at creation: "sq4" (32 * ceil(dim / 64) bytes a vector; the
+        default for euclidean, inner product, cosine and angular), "sq8" (dim bytes:
+        twice the memory, finer scores; databases created before the choice keep it)
+        or "none" (the walk reads the full rows; the default for a flat index and the
+        other metrics); None leaves the default. Returned distances are exact
+        whichever is chosen."""
     @staticmethod
     def simple(dim: int, use_hnsw: bool = False) -> DatabaseConfig: ...
     @staticmethod

@@ -116,7 +116,7 @@ def test_the_choice_is_fixed_at_creation(tmp_path: Path) -> None:
 
 def test_defaults_and_refusals() -> None:
     assert DatabaseConfig(8).quantization == "none"
-    assert DatabaseConfig(8, index_type="hnsw").quantization == "sq8"
+    assert DatabaseConfig(8, index_type="hnsw").quantization == "sq4"
     assert DatabaseConfig(8, index_type="hnsw", distance_metric="manhattan").quantization == "none"
     assert 'quantization="sq4"' in repr(DatabaseConfig(8, index_type="hnsw", quantization="sq4"))
     with pytest.raises(InvalidArgumentError, match="quantization"):

@@ -277,11 +277,13 @@ impl VectorStorage {
 pub enum Quantization {
     /// No codes: the walk scores the full rows (the plain HNSW walk).
     Off,
-    /// 8 bits per component: `dim` bytes per row (a quarter of the float32 row).
+    /// 8 bits per component: `dim` bytes per row (a quarter of the float32 row). The
+    /// codes of databases created before the choice existed.
     Sq8,
     /// 4 bits per component, two to a byte: `32·⌈dim/64⌉` bytes per row (an eighth of
     /// the float32 row when `dim` is a multiple of 64). Half of `sq8`'s memory and
-    /// traffic; rougher scores, so a recall target needs a larger `ef_search`.
+    /// traffic; rougher scores, which find fewer true neighbours at the same
+    /// `ef_search` (not at the same speed: BENCHMARKS.md). The default.
     Sq4,
 }
 
@@ -637,19 +639,21 @@ impl DatabaseConfig {
         self.hnsw.validate_stored()
     }
 
-    /// How the index codes its rows for the graph walk: the stated choice, else `sq8`
+    /// How the index codes its rows for the graph walk: the stated choice, else `sq4`
     /// for HNSW on a metric with codes (euclidean, inner product, cosine, angular) and
-    /// none otherwise (a flat index is exact; the other metrics walk on the rows).
+    /// none otherwise (a flat index is exact; the other metrics walk on the rows). A
+    /// stored config that predates the choice reads back `sq8`, what it was built with
+    /// (`storage::codec::decode_config`).
     pub fn quantization(&self) -> Quantization {
         match self.quantization {
             Some(q) => q,
-            None if self.codes_possible() => Quantization::Sq8,
+            None if self.codes_possible() => Quantization::Sq4,
             None => Quantization::Off,
         }
     }
 
     /// Whether this index type and metric can walk on codes.
-    fn codes_possible(&self) -> bool {
+    pub fn codes_possible(&self) -> bool {
         self.index_type == IndexType::Hnsw
             && crate::index::hnsw::walks_on_codes(self.distance_metric)
     }

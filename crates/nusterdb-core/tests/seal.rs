@@ -854,14 +854,16 @@ fn vector_parts(path: &Path) -> Vec<(usize, usize)> {
 /// `verify` follow the parts; re-centred codes (the rows doubled) are one part again.
 #[test]
 fn a_seal_writes_only_the_part_that_changed() {
-    // 1,024 floats a row: parts may start every 64 slots (where both a part's rows and
-    // its codes start on a 64 KiB boundary).
+    // 1,024 floats a row and 8-bit codes: parts may start every 64 slots (where both a
+    // part's rows and its codes start on a 64 KiB boundary; 4-bit codes, 512 bytes a
+    // row, would make it 128).
     const WIDE: usize = 1024;
     let mut rng = SplitMix64::new(seed("a_seal_writes_only_the_part_that_changed"));
     for metric in [DistanceMetric::Euclidean, DistanceMetric::Cosine] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let c = common::hnsw_config(WIDE, metric, 8, 48);
+        let mut c = common::hnsw_config(WIDE, metric, 8, 48);
+        c.quantization = Some(nusterdb_core::config::Quantization::Sq8);
         let mut db = open_io(&path, Some(c), Arc::new(OsIo));
         let mut rows: BTreeMap<u64, Vec<f32>> = BTreeMap::new();
         let mut add = |db: &Database, rows: &mut BTreeMap<u64, Vec<f32>>, ids: &[u64]| {

@@ -415,11 +415,11 @@ impl PyStorageConfig {
 /// (read into memory), "mmap" (mapped: the page cache holds them) or "disk" (mapped,
 /// and searches read the rows they re-rank from the files, so only the codes and the
 /// graph become resident; HNSW on euclidean, inner product, cosine or angular);
-/// quantization the codes an HNSW index walks its graph on, fixed at creation: "sq8"
-/// (dim bytes a vector; the default for euclidean, inner product, cosine and angular),
-/// "sq4" (32·ceil(dim/64) bytes: half the memory, rougher scores) or "none" (the walk
-/// reads the full rows; the default for a flat index and the other metrics); None
-/// leaves the default. InvalidArgumentError for a value out of its domain. Reopening a
+/// quantization the codes an HNSW index walks its graph on, fixed at creation: "sq4"
+/// (32·ceil(dim/64) bytes a vector; the default for euclidean, inner product, cosine
+/// and angular), "sq8" (dim bytes: twice the memory, finer scores; databases created
+/// before the choice keep it) or "none" (the walk reads the full rows; the default for
+/// a flat index and the other metrics); None leaves the default. InvalidArgumentError for a value out of its domain. Reopening a
 /// database checks or applies only the arguments passed.
 #[pyclass(
     name = "DatabaseConfig",

@@ -384,15 +384,29 @@ fn compression_from_code(c: u8) -> DecodeResult<Compression> {
     .ok_or_else(|| format!("unknown compression code {c}"))
 }
 
+/// The quantization a config record without one means: what the builds before the
+/// choice used (8-bit codes where the walk can use codes).
+fn unstated_quantization(c: &DatabaseConfig) -> Quantization {
+    if c.codes_possible() {
+        Quantization::Sq8
+    } else {
+        Quantization::Off
+    }
+}
+
 /// The configuration record.
 /// An int-id config keeps the version-1 record byte for byte; a string-id one is a
-/// version-2 record: the same fields and then the id type. A config that states its
-/// quantization (`DatabaseConfig::quantization` not `None`) is a version-3 record: the
-/// version-2 fields and then a quantization code (0 none, 1 sq8, 2 sq4). A build that
-/// predates a field refuses a record that has it rather than open the database wrongly.
+/// version-2 record: the same fields and then the id type. A config whose quantization
+/// is not what a record without one means (`unstated_quantization`: sq8 where codes
+/// are possible, else none) is a version-3 record: the version-2 fields and then a
+/// quantization code (0 none, 1 sq8, 2 sq4). A build that predates a field refuses a
+/// record that has it rather than open the database wrongly; a database of such a
+/// build keeps its record's version when this one writes its config.
 pub fn encode_config(c: &DatabaseConfig) -> Vec<u8> {
     let str_ids = c.id_type == IdType::Str;
-    let mut out = vec![if c.quantization.is_some() {
+    let quantization = c.quantization();
+    let stated = (quantization != unstated_quantization(c)).then_some(quantization);
+    let mut out = vec![if stated.is_some() {
         CONFIG_RECORD_V3
     } else if str_ids {
         CONFIG_RECORD_V2
@@ -424,10 +438,10 @@ pub fn encode_config(c: &DatabaseConfig) -> Vec<u8> {
     out.push(u8::from(s.sync_writes));
     out.push(u8::from(c.auto_snapshot));
     put_u64(&mut out, c.snapshot_interval_secs);
-    if str_ids || c.quantization.is_some() {
+    if str_ids || stated.is_some() {
         out.push(u8::from(str_ids));
     }
-    if let Some(q) = c.quantization {
+    if let Some(q) = stated {
         out.push(match q {
             Quantization::Off => 0,
             Quantization::Sq8 => 1,
@@ -524,6 +538,8 @@ pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
     c.validate_stored()
         .map_err(|e| format!("stored config is invalid: {e}"))?;
     c.hnsw = c.hnsw.normalised();
+    // A record without a quantization is what it meant when it was written.
+    c.quantization = Some(c.quantization.unwrap_or_else(|| unstated_quantization(&c)));
     Ok(c)
 }
 
@@ -722,20 +738,27 @@ mod tests {
         assert!(decode_config(&bad).is_err());
     }
 
-    /// A config stating its quantization is a version-3 record: the version-2 fields
-    /// (id type included), then the quantization code; one that does not keeps the
-    /// version-1 or -2 bytes an older build reads.
+    /// A config whose quantization is not what a record without one means (sq8 on
+    /// HNSW with codes, none otherwise) is a version-3 record: the version-2 fields (id
+    /// type included), then the quantization code; one whose quantization is that keeps
+    /// the version-1 or -2 bytes an older build reads, and reads back what it meant.
     #[test]
     fn golden_bytes_of_the_config_record_v3() {
         let mut c = DatabaseConfig::simple(3, true).unwrap();
+        c.quantization = Some(Quantization::Sq8);
         let v1 = encode_config(&c);
         assert_eq!(hex(&v1[..1]), "01");
+        assert_eq!(
+            decode_config(&v1).unwrap().quantization,
+            Some(Quantization::Sq8)
+        );
         for (q, code, id_type) in [
-            (Quantization::Off, "00", IdType::Int),
-            (Quantization::Sq8, "01", IdType::Str),
-            (Quantization::Sq4, "02", IdType::Int),
+            (Some(Quantization::Off), "00", IdType::Int),
+            (Some(Quantization::Sq4), "02", IdType::Str),
+            // The default of a new HNSW database.
+            (None, "02", IdType::Int),
         ] {
-            c.quantization = Some(q);
+            c.quantization = q;
             c.id_type = id_type;
             let v3 = encode_config(&c);
             assert_eq!(hex(&v3[..1]), "03");
@@ -743,13 +766,23 @@ mod tests {
             let str_ids = if id_type == IdType::Str { "01" } else { "00" };
             assert_eq!(hex(&v3[v3.len() - 2..]), format!("{str_ids}{code}"));
             let back = decode_config(&v3).unwrap();
-            assert_eq!((back.quantization, back.id_type), (Some(q), id_type));
+            assert_eq!(
+                (back.quantization(), back.id_type),
+                (c.quantization(), id_type)
+            );
             let mut bad = v3.clone();
             *bad.last_mut().unwrap() = 3;
             assert!(decode_config(&bad).is_err());
             assert!(decode_config(&v3[..v3.len() - 1]).is_err());
         }
-        assert_eq!(decode_config(&v1).unwrap().quantization, None);
+        // A flat index: no codes, written and read back without a quantization code.
+        let flat = DatabaseConfig::new(3).unwrap();
+        let v1 = encode_config(&flat);
+        assert_eq!(hex(&v1[..1]), "01");
+        assert_eq!(
+            decode_config(&v1).unwrap().quantization(),
+            Quantization::Off
+        );
     }
 
     /// What format 3 adds: the marker, the change-log entries and the seal record.
