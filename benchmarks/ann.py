@@ -11,7 +11,8 @@ Every library builds an HNSW graph with M = 16 (2·M links on layer 0) and
 ef_construction = 200 from the same float32 rows, keyed 0..n-1:
 NusterDB ``DatabaseConfig(dim, index_type="hnsw", hnsw_config=HNSWConfig(
 max_nb_connection=16, ef_construction=200, max_nb_elements=n))`` in memory, built by one
-``bulk_add``; hnswlib ``Index(space="l2"|"cosine")``, ``init_index(M=16,
+``bulk_add`` (``nusterdb``: its default codes; ``nusterdb-sq8`` / ``nusterdb-sq4``: with
+``quantization="sq8"`` / ``"sq4"``); hnswlib ``Index(space="l2"|"cosine")``, ``init_index(M=16,
 ef_construction=200)``, ``add_items``; faiss ``IndexHNSWFlat(d, 16, METRIC_L2 |
 METRIC_INNER_PRODUCT)`` with ``efConstruction = 200`` (inner product on the unit-length
 rows for cosine); usearch ``Index(metric="l2sq"|"cos", dtype="f32", connectivity=16,
@@ -99,8 +100,9 @@ FILTER_TARGET = 0.95
 SELECTIVITIES = (0.001, 0.01, 0.1, 0.5, 1.0)
 BUCKETS = 1000
 POSTFILTER_CAP = 1000
-# NusterDB's default (8-bit codes) and its 4-bit codes (quantization="sq4"), then the peers.
-OURS = ("nusterdb", "nusterdb-sq4")
+# NusterDB with its default codes, then pinned to 8-bit and to 4-bit codes (quantization=
+# "sq8" / "sq4"; the default is sq4 since 2026-12-06), then the peers.
+OURS = ("nusterdb", "nusterdb-sq8", "nusterdb-sq4")
 PEERS = ("hnswlib", "faiss", "usearch")
 LIBRARIES = OURS + PEERS
 #: faiss's phase 2 once more with OMP_WAIT_POLICY=PASSIVE.
@@ -232,7 +234,7 @@ class Engine:
 
 class NusterEngine(Engine):
     name = "nusterdb"
-    # None: the default codes (sq8).
+    # None: the database's default codes.
     quantization: Optional[str] = None
 
     def __init__(self) -> None:
@@ -413,6 +415,11 @@ class UsearchEngine(Engine):
         return np.asarray(keys, dtype=np.int64)
 
 
+class NusterSq8Engine(NusterEngine):
+    name = "nusterdb-sq8"
+    quantization = "sq8"
+
+
 class NusterSq4Engine(NusterEngine):
     name = "nusterdb-sq4"
     quantization = "sq4"
@@ -420,6 +427,7 @@ class NusterSq4Engine(NusterEngine):
 
 ENGINES: Dict[str, Callable[[], Engine]] = {
     "nusterdb": NusterEngine,
+    "nusterdb-sq8": NusterSq8Engine,
     "nusterdb-sq4": NusterSq4Engine,
     "hnswlib": HnswlibEngine,
     "faiss": FaissEngine,

@@ -1130,7 +1130,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument(
         "--quantization",
         default=None,
-        help="the codes the database is built with: sq8, sq4 or none (default: sq8)",
+        help="the codes the database is built with: sq4, sq8 or none (default: the "
+        "database's, sq4)",
     )
     p.add_argument(
         "--existing",
@@ -1230,7 +1231,7 @@ def main(argv: Sequence[str]) -> int:
     common.print_environment()
     print(
         f"N = {args.n:,} x {args.dim} clustered float32, {args.metric}, HNSW default config "
-        f"(M=16, ef_construction=200), quantization {args.quantization or 'sq8 (default)'}; "
+        f"(M=16, ef_construction=200), quantization {args.quantization or 'default (sq4)'}; "
         f"sections {','.join(map(str, args.sections))}; "
         f"rayon threads: {os.environ.get('RAYON_NUM_THREADS', 'all cores')}",
         flush=True,
