@@ -7,6 +7,12 @@
 //! f32 files `base_{d}.f32` and `query_{d}.f32` there (written by the driver, so Rust
 //! and numpy see the same numbers); otherwise they are generated with a seeded
 //! xorshift. This measures the kernels alone, single-threaded, not an index search.
+//!
+//! The `codes` group times the integer kernels of the quantized graph walk the same way:
+//! one query's codes against N rows of 8-bit (`dot_u8u8`, d bytes a row) or packed 4-bit
+//! codes (`dot_u8u4`, 32·⌈d/64⌉ bytes a row), bytes of codes read per second; streamed
+//! (N = 20 000 rows) and from the L1 cache (`…-hot`: 64 rows scanned over and over, as
+//! a graph walk meets the codes it has just prefetched).
 
 use std::hint::black_box;
 use std::path::Path;
@@ -130,6 +136,49 @@ fn kernels(c: &mut Criterion) {
         }
         group.finish();
     }
+    codes(c, &tables);
+}
+
+/// `f(query, row)` for every row of `rows` (`stride` bytes each) into `out`.
+#[inline(never)]
+fn scan_codes(rows: &[u8], stride: usize, q: &[u8], f: fn(&[u8], &[u8]) -> u32, out: &mut [u32]) {
+    for (row, o) in rows.chunks_exact(stride).zip(out.iter_mut()) {
+        *o = f(q, row);
+    }
+}
+
+fn codes(c: &mut Criterion, tables: &[Kernels]) {
+    let mut group = c.benchmark_group("codes");
+    group.sampling_mode(SamplingMode::Flat);
+    let bytes = |len: usize, seed: u64| -> Vec<u8> {
+        xorshift(len, seed)
+            .iter()
+            .map(|&x| ((x + 1.0) * 127.5) as u8)
+            .collect()
+    };
+    let mut out = vec![0u32; N];
+    for (d, n, hot) in DIMS.into_iter().flat_map(|d| [(d, N, ""), (d, 64, "-hot")]) {
+        for (name, stride, q_len) in [
+            ("dot_u8u8", d, d),
+            ("dot_u8u4", d.div_ceil(64) * 32, d.div_ceil(64) * 64),
+        ] {
+            let rows = bytes(n * stride, 0xc0de + d as u64);
+            let q = bytes(q_len, 0xface + d as u64);
+            group.throughput(Throughput::Bytes(rows.len() as u64));
+            for k in tables {
+                let f = if name == "dot_u8u8" {
+                    k.dot_u8u8
+                } else {
+                    k.dot_u8u4
+                };
+                let id = BenchmarkId::new(format!("{name}{hot}/{}", k.isa.name()), d);
+                group.bench_function(id, |b| {
+                    b.iter(|| scan_codes(&rows, stride, &q, f, black_box(&mut out)))
+                });
+            }
+        }
+    }
+    group.finish();
 }
 
 criterion_group! {

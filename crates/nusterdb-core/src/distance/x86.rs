@@ -658,9 +658,11 @@ pub(super) fn avx512() -> Option<Kernels> {
     } else {
         super::scalar::dot_u8u8
     };
-    // The 4-bit kernel has an AVX-512BW version (measured about 10% faster than AVX2's
-    // at 384 dimensions with the codes in L1, on par when they stream from memory).
-    let dot_u8u4: fn(&[u8], &[u8]) -> u32 = if is_x86_feature_detected!("avx512bw") {
+    // The 4-bit kernel has an AVX-512 VNNI version (`vpdpbusd`: measured about 30 %
+    // faster than AVX2's at 384 dimensions); AVX-512 CPUs without VNNI (Skylake-SP) run
+    // AVX2's, which the AVX2 table tests on every machine that has this one.
+    let vnni = is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vnni");
+    let dot_u8u4: fn(&[u8], &[u8]) -> u32 = if vnni {
         dot_u8u4_avx512_safe
     } else if avx2 {
         dot_u8u4_avx2_safe
@@ -686,26 +688,27 @@ pub(super) fn avx512() -> Option<Kernels> {
 fn dot_u8u4_avx512_safe(q: &[u8], c: &[u8]) -> u32 {
     super::debug_assert_u4_lengths(q, c);
     // SAFETY: only reachable through the table `avx512` builds, which picks it only after
-    // `is_x86_feature_detected!` found AVX-512F and AVX-512BW.
+    // `is_x86_feature_detected!` found AVX-512F, AVX-512BW and AVX-512 VNNI.
     unsafe { dot_u8u4_avx512(q, c) }
 }
 
 /// Σ q·c with 4-bit codes `c` packed two per byte (layout: [`Kernels::dot_u8u4`]), two
-/// 32-byte blocks (128 dimensions) per step: [`dot_u8u4_avx2`]'s arithmetic on 64 bytes,
-/// with the query codes regrouped to match (see [`u8u4_pair_avx512`]). A last odd block is
-/// one 32-byte load, zero-extended, against a zero second block. Only whole blocks whose
-/// 64 query codes exist are read with vectors; the rest (none for valid lengths) goes
-/// through the scalar formula. One accumulator: the only dependency between steps is one
-/// 1-cycle `vpaddd`.
+/// 32-byte blocks (128 dimensions) per step, the query codes regrouped to match the
+/// nibbles (see [`u8u4_pair_avx512`]), each product group summed straight into 32-bit
+/// lanes by `vpdpbusd`. A last odd block is one 32-byte load, zero-extended, against a
+/// zero second block. Only whole blocks whose 64 query codes exist are read with
+/// vectors; the rest (none for valid lengths) goes through the scalar formula. Two
+/// accumulators (low and high nibbles), so consecutive `vpdpbusd` do not wait on each
+/// other.
 ///
 /// # Safety
-/// The CPU must support AVX-512F and AVX-512BW.
-#[target_feature(enable = "avx512f,avx512bw")]
+/// The CPU must support AVX-512F, AVX-512BW and AVX-512 VNNI.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn dot_u8u4_avx512(q: &[u8], c: &[u8]) -> u32 {
     const B: usize = super::U4_BLOCK;
     let blocks = (c.len() / B).min(q.len() / (2 * B));
     let (pq, pc) = (q.as_ptr(), c.as_ptr());
-    let mut s = _mm512_setzero_si512();
+    let mut s = [_mm512_setzero_si512(); 2];
     let mut b = 0;
     while b + 2 <= blocks {
         // SAFETY: b + 2 <= blocks: c[32b..32b + 64] and q[64b..64b + 128] are in bounds.
@@ -716,7 +719,7 @@ unsafe fn dot_u8u4_avx512(q: &[u8], c: &[u8]) -> u32 {
                 _mm512_loadu_si512(pq.add(2 * B * (b + 1)).cast()),
             )
         };
-        s = _mm512_add_epi32(s, u8u4_pair_avx512(cv, q0, q1));
+        s = u8u4_pair_avx512(s, cv, q0, q1);
         b += 2;
     }
     if b < blocks {
@@ -727,10 +730,10 @@ unsafe fn dot_u8u4_avx512(q: &[u8], c: &[u8]) -> u32 {
                 _mm512_loadu_si512(pq.add(2 * B * b).cast()),
             )
         };
-        s = _mm512_add_epi32(s, u8u4_pair_avx512(cv, q0, _mm512_setzero_si512()));
+        s = u8u4_pair_avx512(s, cv, q0, _mm512_setzero_si512());
     }
     // Lane sums wrap like the scalar u32 sum, so the total agrees with it modulo 2³².
-    let total = _mm512_reduce_add_epi32(s) as u32;
+    let total = _mm512_reduce_add_epi32(_mm512_add_epi32(s[0], s[1])) as u32;
     let done = blocks * B;
     if done == c.len() {
         return total;
@@ -738,25 +741,25 @@ unsafe fn dot_u8u4_avx512(q: &[u8], c: &[u8]) -> u32 {
     total.wrapping_add(super::scalar::dot_u8u4_any(&q[2 * done..], &c[done..]))
 }
 
-/// Two blocks of [`dot_u8u4_avx512`] as sixteen 32-bit partial sums: `cv` holds blocks
-/// b and b + 1 (32 bytes each), `q0` and `q1` their 64 query codes each. The low nibbles
-/// of both blocks pair with `[q0[0..32] | q1[0..32]]`, the high ones with
-/// `[q0[32..64] | q1[32..64]]`, two 128-bit lanes from each (`vshufi64x2`). Then as in
-/// [`u8u4_block_avx2`]: `vpmaddubsw` (q unsigned, nibble 0..=15 signed; pairs at most
-/// 7 650, never saturating), low plus high at most 15 300 in i16, `vpmaddwd` by 1.
+/// Two blocks of [`dot_u8u4_avx512`] added into the accumulators `s` (low nibbles,
+/// high nibbles): `cv` holds blocks b and b + 1 (32 bytes each), `q0` and `q1` their 64
+/// query codes each. The low nibbles of both blocks pair with `[q0[0..32] | q1[0..32]]`,
+/// the high ones with `[q0[32..64] | q1[32..64]]`, two 128-bit lanes from each
+/// (`vshufi64x2`). `vpdpbusd` multiplies q as unsigned by the nibble as signed (0..=15,
+/// exact in i8) and adds each group of four products (at most 4·255·15 = 15 300) to a
+/// 32-bit lane, without saturation.
 #[inline]
-#[target_feature(enable = "avx512f,avx512bw")]
-fn u8u4_pair_avx512(cv: __m512i, q0: __m512i, q1: __m512i) -> __m512i {
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn u8u4_pair_avx512(s: [__m512i; 2], cv: __m512i, q0: __m512i, q1: __m512i) -> [__m512i; 2] {
     let nibble = _mm512_set1_epi8(0x0f);
     let c_lo = _mm512_and_si512(cv, nibble);
     let c_hi = _mm512_and_si512(_mm512_srli_epi16::<4>(cv), nibble);
     let q_lo = _mm512_shuffle_i64x2::<0b01_00_01_00>(q0, q1);
     let q_hi = _mm512_shuffle_i64x2::<0b11_10_11_10>(q0, q1);
-    let pairs = _mm512_add_epi16(
-        _mm512_maddubs_epi16(q_lo, c_lo),
-        _mm512_maddubs_epi16(q_hi, c_hi),
-    );
-    _mm512_madd_epi16(pairs, _mm512_set1_epi16(1))
+    [
+        _mm512_dpbusd_epi32(s[0], q_lo, c_lo),
+        _mm512_dpbusd_epi32(s[1], q_hi, c_hi),
+    ]
 }
 
 /// The mask of the first `r` lanes (`r` is clamped to 16).
