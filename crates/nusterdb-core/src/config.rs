@@ -235,7 +235,7 @@ pub enum VectorStorage {
     #[default]
     Mmap,
     /// Mapped as with `Mmap`, but searches read the rows they re-rank or scan from the
-    /// files (`pread`) instead of through the mapping, so only the 8-bit codes and the
+    /// files (`pread`) instead of through the mapping, so only the codes and the
     /// graph become resident: the page cache may hold the rows, the process does not.
     /// Each re-ranked row costs a system call. Writes still read the rows they link
     /// against through the mapping.

@@ -12,7 +12,7 @@
 //!   writer lock, the `Store` handle.
 //! - [`filter`]: the metadata filter language and the per-key payload indexes.
 //! - [`index`]: the `VectorIndex` trait and its implementations: flat (exact) and
-//!   HNSW (approximate, walked on 8-bit codes with an exact re-rank).
+//!   HNSW (approximate, walked on 4- or 8-bit codes with an exact re-rank).
 //! - [`id_map`]: external ids ↔ internal slots.
 //! - [`snapshot`]: point-in-time copies that open as databases.
 //! - [`segment`]: the files of sealed segments (so far the memory-mapped vector file),

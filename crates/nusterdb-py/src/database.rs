@@ -105,7 +105,7 @@ impl PyDatabaseStats {
     }
 
     /// `memory_bytes` by part, as a dict that sums to it: "vectors" (the rows and
-    /// what is kept per row), for HNSW "graph", "codes" (8-bit codes of the rows) and
+    /// what is kept per row), for HNSW "graph", "codes" (the rows' 4- or 8-bit codes) and
     /// "scratch" (search buffers), "id_map", "names" (string ids), "payload_index"
     /// (filter indexes), and the storage engine's "memtables", "block_cache" and
     /// "table_readers".

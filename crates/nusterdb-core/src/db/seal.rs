@@ -12,7 +12,7 @@
 //!    this seal's part (below), for flat the live rows), `segment-<id>.maps` (the id
 //!    map, string ids and payload index, tagged with the id and log position,
 //!    `segment::maps`) and, for HNSW, `segment-<id>.graph` (the graph file format) and
-//!    `segment-<id>.codes` (the 8-bit codes of the part's slots and what else an open
+//!    `segment-<id>.codes` (the codes of the part's slots and what else an open
 //!    would compute from the rows, `hnsw::codes_file`);
 //! 3. stores the [`Seal`] record (id, log position, floor) and, for HNSW, its parts
 //!    ([`SealParts`]) in RocksDB, synced — the commit point: until then the previous

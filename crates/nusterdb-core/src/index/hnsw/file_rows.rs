@@ -4,7 +4,7 @@
 //! Such an index still maps the files as its row buffer (writes and the graph work
 //! read through it), but its searches read the rows they re-rank or scan from the
 //! files: the page cache may keep those pages, the process's resident set does not
-//! (a page of a mapping counts once touched), so a search keeps only the 8-bit codes
+//! (a page of a mapping counts once touched), so a search keeps only the codes
 //! and the graph resident. A slot whose row the index has written since the open is
 //! read from memory instead ([`FileRows::changed`]).
 

@@ -255,7 +255,8 @@ pub struct HnswIndex {
     filter_brute_force_factor: f64,
     /// Cache lines of one row, for prefetching.
     row_lines: usize,
-    /// The rows' 8-bit codes (metrics whose score is linear in the row), else `None`.
+    /// The rows' codes (metrics whose score is linear in the row, unless the
+    /// quantization is `Off`), else `None`.
     codes: Option<quant::Codes>,
     /// Whether searches traverse on `codes` (with an exact re-rank).
     quantized_search: bool,
@@ -287,7 +288,7 @@ impl HnswIndex {
     /// (`max_nb_elements` rows are reserved if the allocator agrees; the index grows
     /// past it). Out-of-range parameters are clamped (M ≥ 2, ef_construction ≥ M,
     /// level ≤ 255); [`HnswConfig::validate`] is where they are rejected. The graph
-    /// walk runs on 8-bit codes where the metric allows (see [`HnswIndex::new_coded`]).
+    /// walk runs on 8-bit codes where the metric allows ([`HnswIndex::new_coded`] chooses).
     pub fn new(dim: usize, metric: DistanceMetric, cfg: &HnswConfig) -> Self {
         Self::new_coded(dim, metric, cfg, Quantization::Sq8)
     }
@@ -344,7 +345,7 @@ impl HnswIndex {
         }
     }
 
-    /// Whether searches walk the graph on the rows' 8-bit codes and re-rank the
+    /// Whether searches walk the graph on the rows' codes and re-rank the
     /// candidates exactly (the default, for euclidean, inner product, cosine and
     /// angular), or on the full vectors. Insertion always uses the full vectors.
     pub fn set_quantized_search(&mut self, on: bool) {
