@@ -230,16 +230,22 @@ fn tables_quiet() -> Vec<Kernels> {
         .collect()
 }
 
+/// A 64-bit xorshift stream.
+fn xorshift(seed: u64) -> impl Iterator<Item = u64> {
+    let mut s = seed | 1;
+    std::iter::repeat_with(move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    })
+}
+
 /// Deterministic xorshift vectors in [-100, 100), so every length is covered for sure.
 fn xorshift_vec(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * 100.0
-        })
+    xorshift(seed)
+        .take(n)
+        .map(|s| ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * 100.0)
         .collect()
 }
 
@@ -427,15 +433,7 @@ fn l2_scaled_reads_only_the_common_prefix() {
 
 /// Random bytes from a 64-bit xorshift (every value 0..=255 is equally likely).
 fn xorshift_bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 56) as u8
-        })
-        .collect()
+    xorshift(seed).take(n).map(|s| (s >> 56) as u8).collect()
 }
 
 /// The 4-bit codes of `c` as one byte per dimension, in natural order: byte `j` of block

@@ -19,43 +19,6 @@ fn open(path: &Path, c: Option<DatabaseConfig>) -> nusterdb_core::Result<Databas
     Database::open(Location::Path(path.to_path_buf()), c, false)
 }
 
-/// Recall@10 at `ef` against brute force over `rows`; every hit's distance is the
-/// metric on its stored row, bit for bit. Ties at the 10th distance count as found.
-fn recall(
-    db: &Database,
-    metric: DistanceMetric,
-    rows: &BTreeMap<u64, Vec<f32>>,
-    queries: &[Vec<f32>],
-    ef: usize,
-    what: &str,
-) -> f64 {
-    let (mut hits, mut asked) = (0usize, 0usize);
-    for q in queries {
-        let got = db.search(q, 10, None, Some(ef)).unwrap();
-        for (id, d) in &got {
-            let v = rows
-                .get(id)
-                .unwrap_or_else(|| panic!("{what}: {id} unknown"));
-            assert_eq!(
-                d.to_bits(),
-                metric.distance_unchecked(q, v).to_bits(),
-                "{what}: {id}"
-            );
-        }
-        let want = common::brute_force(metric, rows, q, 10);
-        let tenth = want
-            .last()
-            .map(|id| metric.distance_unchecked(q, &rows[id]))
-            .unwrap_or(f32::INFINITY);
-        asked += want.len();
-        hits += got
-            .iter()
-            .filter(|(id, d)| want.contains(id) || *d <= tenth)
-            .count();
-    }
-    hits as f64 / asked as f64
-}
-
 /// `n` rows of `dim` around `offset`: standard normal, column 3 constant, every 50th
 /// row a duplicate of the one before.
 fn rows_of(rng: &mut SplitMix64, n: u64, dim: usize, offset: f32) -> BTreeMap<u64, Vec<f32>> {
@@ -110,7 +73,7 @@ fn every_quantization_finds_the_neighbours_with_exact_distances() {
                 let db = open(&path, Some(c)).unwrap();
                 assert_eq!(db.config().quantization(), q, "{what}");
                 db.bulk_add(&ids, &flat, None).unwrap();
-                let r = recall(&db, metric, &rows, &queries, 200, &what);
+                let r = common::recall(&db, metric, &rows, &queries, 200, &what);
                 assert!(r >= 0.95, "{what}: recall@10 {r:.3}");
                 let answers = |db: &Database| -> Vec<Vec<(u64, u32)>> {
                     queries
@@ -287,12 +250,12 @@ fn awkward_shapes_and_scales_keep_recall() {
             c.quantization = Some(q);
             let db = open(&path, Some(c)).unwrap();
             db.bulk_add(&ids, &flat, None).unwrap();
-            let r = recall(&db, metric, &rows, &queries, 200, &what);
+            let r = common::recall(&db, metric, &rows, &queries, 200, &what);
             assert!(r >= 0.95, "{what}: recall@10 {r:.3}");
             db.seal().unwrap();
             drop(db);
             let db = open(&path, None).unwrap();
-            let r = recall(&db, metric, &rows, &queries, 200, &what);
+            let r = common::recall(&db, metric, &rows, &queries, 200, &what);
             assert!(r >= 0.95, "{what}: recall@10 {r:.3} after the open");
         }
     }

@@ -986,20 +986,8 @@ fn check_against(
     ef: usize,
     what: &str,
 ) {
-    let (mut hits, mut asked) = (0, 0);
-    for q in queries {
-        let got = db.search(q, 10, None, Some(ef)).unwrap();
-        for (id, d) in &got {
-            let v = rows
-                .get(id)
-                .unwrap_or_else(|| panic!("{what}: {id} is gone"));
-            assert_eq!(*d, metric.distance_unchecked(q, v), "{what}: {id}");
-        }
-        let want = common::brute_force(metric, rows, q, 10);
-        asked += want.len();
-        hits += got.iter().filter(|h| want.contains(&h.0)).count();
-    }
-    assert!(hits * 100 >= asked * 95, "{what}: recall {hits}/{asked}");
+    let r = common::recall(db, metric, rows, queries, ef, what);
+    assert!(r >= 0.95, "{what}: recall {r:.3}");
 }
 
 /// Per query, the hits as `(id, distance bits)`.

@@ -62,3 +62,40 @@ pub fn brute_force(
     all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     all.into_iter().take(k).map(|e| e.1).collect()
 }
+
+/// Recall@10 at `ef` against brute force over `rows`; every hit's distance is the
+/// metric on its stored row, bit for bit. Ties at the 10th distance count as found.
+pub fn recall(
+    db: &nusterdb_core::Database,
+    metric: nusterdb_core::DistanceMetric,
+    rows: &std::collections::BTreeMap<u64, Vec<f32>>,
+    queries: &[Vec<f32>],
+    ef: usize,
+    what: &str,
+) -> f64 {
+    let (mut hits, mut asked) = (0usize, 0usize);
+    for q in queries {
+        let got = db.search(q, 10, None, Some(ef)).unwrap();
+        for (id, d) in &got {
+            let v = rows
+                .get(id)
+                .unwrap_or_else(|| panic!("{what}: {id} unknown"));
+            assert_eq!(
+                d.to_bits(),
+                metric.distance_unchecked(q, v).to_bits(),
+                "{what}: {id}"
+            );
+        }
+        let want = brute_force(metric, rows, q, 10);
+        let tenth = want
+            .last()
+            .map(|id| metric.distance_unchecked(q, &rows[id]))
+            .unwrap_or(f32::INFINITY);
+        asked += want.len();
+        hits += got
+            .iter()
+            .filter(|(id, d)| want.contains(id) || *d <= tenth)
+            .count();
+    }
+    hits as f64 / asked as f64
+}
