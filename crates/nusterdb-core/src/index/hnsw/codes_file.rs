@@ -39,6 +39,7 @@ use rayon::prelude::*;
 use super::persist::put_all;
 use super::quant::Codes;
 use super::{HnswIndex, Kind};
+use crate::config::Quantization;
 use crate::index::region::{Piece, Region};
 use crate::storage::fileio::{le_u32, le_u64, CrcWriter};
 
@@ -93,7 +94,7 @@ impl HnswIndex {
         h[32..36].copy_from_slice(&flags.to_le_bytes());
         h[36..40].copy_from_slice(&(BLOCK_SLOTS as u32).to_le_bytes());
         h[40..48].copy_from_slice(&(first as u64).to_le_bytes());
-        h[48..52].copy_from_slice(&c.bits.to_le_bytes());
+        h[48..52].copy_from_slice(&c.quant.bits().to_le_bytes());
         let crc = crc32fast::hash(&h[..60]);
         h[60..64].copy_from_slice(&crc.to_le_bytes());
         out.write_all(&h)?;
@@ -166,10 +167,10 @@ impl HnswIndex {
         slots: usize,
         map: bool,
     ) -> std::result::Result<SealedCodes, String> {
-        let bits = self.codes.as_ref().map_or(8, |c| c.bits);
+        let quant = self.quantization();
         let parts = paths
             .par_iter()
-            .map(|p| CodesPart::open(p, self.dim, bits, self.space.kind == Kind::Cos))
+            .map(|p| CodesPart::open(p, self.dim, quant, self.space.kind == Kind::Cos))
             .collect::<std::result::Result<Vec<_>, String>>()?;
         let shown = |p: &CodesPart, what: &str| format!("{}: codes file {what}", p.path.display());
         let bounds = crate::segment::vectors::part_bounds(
@@ -194,7 +195,7 @@ impl HnswIndex {
             ));
         }
         let dim = self.dim;
-        let stride = Codes::stride_of(dim, bits);
+        let stride = quant.code_bytes(dim);
         let mut affine = Vec::with_capacity(slots);
         let mut inv_norm = Vec::new();
         let mut pieces = Vec::with_capacity(parts.len());
@@ -230,7 +231,7 @@ impl HnswIndex {
                 affine,
                 center: last.center(),
                 centred_at: last.centred_at,
-                ..Codes::empty(dim, self.quantization())
+                ..Codes::empty(dim, quant)
             },
             inv_norm,
         })
@@ -251,9 +252,14 @@ struct CodesPart {
 }
 
 impl CodesPart {
-    /// Opens the codes file at `path` and checks it (every checksum, `dim`, `bits`, the
+    /// Opens the codes file at `path` and checks it (every checksum, `dim`, the bits of `quant`, the
     /// inverse norms present exactly for cosine).
-    fn open(path: &Path, dim: usize, bits: u32, cos: bool) -> std::result::Result<Self, String> {
+    fn open(
+        path: &Path,
+        dim: usize,
+        quant: Quantization,
+        cos: bool,
+    ) -> std::result::Result<Self, String> {
         let shown = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
         let file = File::open(path).map_err(|e| shown(&e))?;
         // SAFETY: the file is NusterDB's own, written once and never modified in
@@ -280,7 +286,7 @@ impl CodesPart {
         let file_bits = if version >= 3 { le_u32(b, 48) } else { 8 };
         let fits = |n: u64| n <= u64::from(u32::MAX) + 1;
         if file_dim != dim
-            || file_bits != bits
+            || file_bits != quant.bits()
             || !fits(slots)
             || !fits(first.saturating_add(slots))
             || block == 0
@@ -292,7 +298,7 @@ impl CodesPart {
             )));
         }
         let (slots, first) = (slots as usize, first as usize);
-        let stride = Codes::stride_of(dim, bits);
+        let stride = quant.code_bytes(dim);
         let terms_end = HEADER_LEN + 4 * (dim + 4 * slots + if cos { slots } else { 0 });
         let align = if version >= 2 { CODES_ALIGN } else { 64 };
         let codes_at = (terms_end + 4).next_multiple_of(align);

@@ -354,9 +354,7 @@ impl HnswIndex {
 
     /// The codes the walk runs on (`Off` for none).
     pub fn quantization(&self) -> Quantization {
-        self.codes
-            .as_ref()
-            .map_or(Quantization::Off, quant::Codes::quantization)
+        self.codes.as_ref().map_or(Quantization::Off, |c| c.quant)
     }
 
     /// Code bytes per slot (0 without codes).

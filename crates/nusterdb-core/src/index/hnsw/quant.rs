@@ -55,12 +55,11 @@ use crate::distance::kernels;
 use crate::index::region::Region;
 
 /// The codes of every slot.
-#[derive(Default)]
 pub(super) struct Codes {
     pub(super) dim: usize,
-    /// Bits per component: 8 or 4.
-    pub(super) bits: u32,
-    /// Code bytes per slot (`Quantization::code_bytes`).
+    /// `Sq8` or `Sq4`.
+    pub(super) quant: Quantization,
+    /// Code bytes per slot (`quant.code_bytes(dim)`, kept for the hot path).
     pub(super) stride: usize,
     /// `stride` bytes per slot: on the heap, or mapped from a seal's codes file.
     pub(super) bytes: Region,
@@ -80,7 +79,7 @@ impl std::fmt::Debug for Codes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Codes")
             .field("dim", &self.dim)
-            .field("bits", &self.bits)
+            .field("quant", &self.quant)
             .field("slots", &self.affine.len())
             .field("centred_at", &self.centred_at)
             .finish()
@@ -98,31 +97,16 @@ impl Codes {
 
     /// Codes of `dim` components under `q` with nothing in them (not even a centre).
     pub(super) fn empty(dim: usize, q: Quantization) -> Self {
-        let bits = if q == Quantization::Sq4 { 4 } else { 8 };
         Self {
             dim,
-            bits,
-            stride: Self::stride_of(dim, bits),
-            ..Self::default()
-        }
-    }
-
-    /// Code bytes per slot of `dim` components at `bits` bits.
-    pub(super) fn stride_of(dim: usize, bits: u32) -> usize {
-        let q = if bits == 4 {
-            Quantization::Sq4
-        } else {
-            Quantization::Sq8
-        };
-        q.code_bytes(dim)
-    }
-
-    /// The quantization these codes are.
-    pub(super) fn quantization(&self) -> Quantization {
-        if self.bits == 4 {
-            Quantization::Sq4
-        } else {
-            Quantization::Sq8
+            quant: q,
+            stride: q.code_bytes(dim),
+            bytes: Region::default(),
+            affine: Vec::new(),
+            center: Vec::new(),
+            centred_at: 0,
+            sum: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -181,7 +165,7 @@ impl Codes {
     pub(super) fn encode(&mut self, slot: u32, row: &[f32]) {
         let s = slot as usize;
         let out = &mut self.bytes.as_bytes_mut()[s * self.stride..(s + 1) * self.stride];
-        let (a, b, sum, sum2) = if self.bits == 4 {
+        let (a, b, sum, sum2) = if self.quant == Quantization::Sq4 {
             self.scratch.resize(self.dim, 0);
             let r = encode_row(row, &self.center, &mut self.scratch, 15);
             pack_nibbles(&self.scratch, out);
@@ -399,7 +383,7 @@ pub(super) struct Quantized<'a> {
 /// The query's code bytes for rows coded with `bits`: `dim` (8-bit rows), or two per
 /// row code byte (4-bit rows; the padding components are zeros and add nothing).
 fn query_code_len(codes: &Codes) -> usize {
-    if codes.bits == 4 {
+    if codes.quant == Quantization::Sq4 {
         2 * codes.stride
     } else {
         codes.dim
@@ -450,7 +434,7 @@ impl<'a> Quantized<'a> {
             p2: (pb64 * pb64 * sum2 as f64) as f32,
             sum_q: sum_q as f32,
             q_mu: q_mu as f32,
-            dot: if codes.bits == 4 {
+            dot: if codes.quant == Quantization::Sq4 {
                 kernels().dot_u8u4
             } else {
                 kernels().dot_u8u8
@@ -609,7 +593,7 @@ mod tests {
             codes in proptest::collection::vec(0u8..16, 1..300),
             seed in any::<u64>(),
         ) {
-            let stride = super::Codes::stride_of(codes.len(), 4);
+            let stride = crate::config::Quantization::Sq4.code_bytes(codes.len());
             let mut packed = vec![0xAAu8; stride];
             super::pack_nibbles(&codes, &mut packed);
             let mut rng = crate::rng::SplitMix64::new(seed);
