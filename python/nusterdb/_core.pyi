@@ -756,3 +756,20 @@ class NusterDB:
         ``"not_persisted"`` (flat or in memory), ``"built"`` (no graph file),
         ``"loaded"`` (with ``reused``, ``inserted``, ``removed`` node counts) or
         ``"rebuilt"`` (with the ``reason`` the file was unusable)."""
+
+# The server's entry points (wrapped by nusterdb.server; JSON text in and out).
+def _serve(
+    data_dir: str,
+    host: str,
+    port: int,
+    no_auth: bool,
+    max_body_mb: int,
+    timeout_secs: float,
+    audit_max_mb: int,
+) -> None: ...
+def _keys_create(
+    data_dir: str, name: str, scopes: List[str], collections: Optional[List[str]] = None
+) -> str: ...
+def _keys_list(data_dir: str) -> str: ...
+def _keys_revoke(data_dir: str, id: str) -> str: ...
+def _audit_verify(data_dir: str) -> str: ...

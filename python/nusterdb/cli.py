@@ -1,5 +1,6 @@
 """The ``nusterdb`` command line: inspect, import, export, search, snapshot, verify and
-compact databases.
+compact databases; serve them over HTTP, manage the server's API keys, check its audit
+log.
 
 Run ``nusterdb --help`` (or ``python -m nusterdb --help``) for the commands and
 ``nusterdb COMMAND --help`` for each one. Output is for people by default; ``--json``
@@ -35,7 +36,7 @@ from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, 
 import numpy as np
 import numpy.typing as npt
 
-from nusterdb import DatabaseConfig, NusterDB, NusterDBError
+from nusterdb import DatabaseConfig, NusterDB, NusterDBError, _cli_server
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -1163,6 +1164,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", metavar="PATH")
     _add_json(p)
     p.set_defaults(func=cmd_compact)
+
+    _cli_server.add_commands(sub, _add_json)
     return parser
 
 

@@ -16,6 +16,7 @@ mod metadata;
 mod metric;
 mod progress;
 mod records;
+mod server;
 mod vector;
 
 use nusterdb_core::config::{DEFAULT_CACHE_SIZE_MB, DEFAULT_HNSW_EF_CONSTRUCTION, DEFAULT_HNSW_M};
@@ -46,5 +47,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<records::PyRecord>()?;
     m.add_class::<cursor::PyRecordIterator>()?;
     m.add_function(wrap_pyfunction!(simd_isa, m)?)?;
+    m.add_function(wrap_pyfunction!(server::_serve, m)?)?;
+    m.add_function(wrap_pyfunction!(server::_keys_create, m)?)?;
+    m.add_function(wrap_pyfunction!(server::_keys_list, m)?)?;
+    m.add_function(wrap_pyfunction!(server::_keys_revoke, m)?)?;
+    m.add_function(wrap_pyfunction!(server::_audit_verify, m)?)?;
     Ok(())
 }

@@ -1,0 +1,26 @@
+//! NusterDB's HTTP server: a data directory of collections (each a NusterDB database)
+//! served over a versioned JSON API (`/v1/...`), with API keys (scopes and
+//! per-collection grants), a hash-chained audit log and Prometheus metrics. Built on
+//! `nusterdb-core`, so every guarantee of the embedded database (durability,
+//! filters, bad input refused with nothing lost) holds over the wire; the Python
+//! package starts it (`nusterdb serve`), so it ships in the same wheel.
+//!
+//! - [`app`]: settings, router, middleware, the serve loop and graceful shutdown.
+//! - [`request`]: the authenticated caller of a request and its body.
+//! - [`routes`]: the handlers, one module per resource.
+//! - [`json`]: JSON ↔ core values.
+//! - [`error`]: the one error type and its HTTP statuses.
+//! - [`registry`]: the collections of the data directory.
+//! - [`auth`]: API keys. [`audit`]: the audit log. [`metrics`]: request metrics.
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod error;
+pub mod json;
+pub mod metrics;
+pub mod registry;
+pub mod request;
+pub mod routes;
+
+pub use app::{serve, ServerConfig};

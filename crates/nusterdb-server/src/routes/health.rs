@@ -1,0 +1,53 @@
+//! `/healthz`, `/readyz` (no key needed) and `/metrics`.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::app::AppState;
+use crate::auth::Scope;
+use crate::error::ApiResult;
+use crate::request::Ctx;
+
+/// The process answers.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Every collection is open (they are opened before the server listens, so a server
+/// that answers is ready).
+pub async fn readyz(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({"status": "ready", "collections": state.registry.all().len()}))
+}
+
+/// Prometheus metrics: requests by route and status, latency histograms, and each
+/// collection's vector count.
+pub async fn metrics(ctx: Ctx) -> ApiResult<impl IntoResponse> {
+    ctx.require(Scope::Read, None)?;
+    let state = Arc::clone(&ctx.state);
+    let extra = Ctx::run(move || {
+        let mut out = String::from(
+            "# HELP nusterdb_collection_vectors Vectors stored in a collection.\n\
+             # TYPE nusterdb_collection_vectors gauge\n",
+        );
+        for (name, db) in state.registry.all() {
+            if let Ok(n) = db.count_where(None) {
+                let _ = writeln!(
+                    out,
+                    "nusterdb_collection_vectors{{collection=\"{name}\"}} {n}"
+                );
+            }
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        ctx.state.metrics.render(&extra),
+    ))
+}

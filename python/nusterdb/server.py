@@ -1,0 +1,107 @@
+"""Run the NusterDB server and manage its API keys and audit log from Python.
+
+``serve(DATA_DIR)`` blocks until SIGTERM or Ctrl-C, serving every collection under
+``DATA_DIR/collections`` over the HTTP API (see TECHNICAL_DOCS.md, "The server");
+``nusterdb serve`` on the command line calls it. The key and audit functions work on
+the files of a data directory directly, beside a running server (which picks up key
+changes at its next request).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+from nusterdb import _core
+from nusterdb import exceptions as _exc
+
+_Path = Union[str, "os.PathLike[str]"]
+
+
+def error_from_body(error: Dict[str, Any], status: Optional[int] = None) -> Exception:
+    """The exception an error body ``{"type", "message", "details"}`` names: the class
+    of that name in ``nusterdb.exceptions`` (``ServerError`` for server-only types),
+    carrying ``status`` and ``details``."""
+    kind = str(error.get("type", "NusterDBError"))
+    message = str(error.get("message", ""))
+    details = error.get("details") or {}
+    cls = getattr(_exc, kind, None)
+    if kind == "TimeoutError":
+        cls = getattr(_exc, "ServerTimeoutError", None)
+    if not (isinstance(cls, type) and issubclass(cls, _exc.NusterDBError)):
+        cls = getattr(_exc, "ServerError", _exc.NusterDBError)
+    exc: Exception
+    if issubclass(cls, OSError):
+        exc = cls(int(details.get("errno", 5)), message)
+    else:
+        exc = cls(message)
+    setattr(exc, "status", status if status is not None else error.get("status"))
+    setattr(exc, "details", details)
+    return exc
+
+
+def _unwrap(text: str) -> Any:
+    doc = json.loads(text)
+    if "error" in doc:
+        raise error_from_body(doc["error"])
+    return doc["ok"]
+
+
+def serve(
+    data_dir: _Path,
+    host: str = "127.0.0.1",
+    port: int = 7878,
+    *,
+    no_auth: bool = False,
+    max_body_mb: int = 256,
+    timeout_secs: float = 300.0,
+    audit_max_mb: int = 64,
+) -> None:
+    """Serves ``data_dir`` until SIGTERM or Ctrl-C, then stops accepting connections,
+    finishes the requests in flight, closes every collection and returns.
+
+    ``no_auth`` turns API keys off; it is refused unless ``host`` is a loopback
+    address. Bodies over ``max_body_mb`` MiB are refused (413); a request running past
+    ``timeout_secs`` is answered 503 (the work it started runs to its end); audit
+    files rotate past ``audit_max_mb`` MiB. Raises NusterDBError when the directory
+    cannot be served (a collection locked by another process, an address in use)."""
+    _core._serve(
+        os.fspath(data_dir), host, port, no_auth, max_body_mb, timeout_secs, audit_max_mb
+    )
+
+
+def create_key(
+    data_dir: _Path,
+    name: str,
+    scopes: Sequence[str],
+    collections: Optional[Sequence[str]] = None,
+) -> Dict[str, Any]:
+    """Creates an API key with ``scopes`` (among "read", "write", "admin"), limited to
+    ``collections`` when given. Returns its entry with ``key``, the key itself: it is
+    shown only here (the data directory keeps a salted hash)."""
+    cols = None if collections is None else list(collections)
+    result: Dict[str, Any] = _unwrap(
+        _core._keys_create(os.fspath(data_dir), name, list(scopes), cols)
+    )
+    return result
+
+
+def list_keys(data_dir: _Path) -> List[Dict[str, Any]]:
+    """Every key's id, name, scopes, collections, created_at and revoked state."""
+    result: List[Dict[str, Any]] = _unwrap(_core._keys_list(os.fspath(data_dir)))
+    return result
+
+
+def revoke_key(data_dir: _Path, key_id: str) -> Dict[str, Any]:
+    """Revokes key ``key_id``: a running server refuses it from its next request."""
+    result: Dict[str, Any] = _unwrap(_core._keys_revoke(os.fspath(data_dir), key_id))
+    return result
+
+
+def verify_audit(data_dir: _Path) -> Dict[str, Any]:
+    """Walks the audit log's hash chain. Returns ``healthy``, ``entries``, ``files``,
+    ``denied`` (entries of refused requests), ``head`` (the last entry's seq and hash)
+    and ``problems`` (file, line and what is wrong)."""
+    result: Dict[str, Any] = _unwrap(_core._audit_verify(os.fspath(data_dir)))
+    return result
