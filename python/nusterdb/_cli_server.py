@@ -28,6 +28,8 @@ def cmd_serve(args: argparse.Namespace, out: IO[str]) -> int:
             max_body_mb=args.max_body_mb,
             timeout_secs=args.timeout_secs,
             audit_max_mb=args.audit_max_mb,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
         )
     except KeyboardInterrupt:
         pass  # Ctrl-C: the server already shut down gracefully
@@ -113,6 +115,8 @@ def add_commands(
         "--timeout-secs", type=float, default=300.0, help="answer 503 past this many seconds"
     )
     p.add_argument("--audit-max-mb", type=int, default=64, help="rotate audit files past this")
+    p.add_argument("--tls-cert", metavar="PEM", help="certificate chain: serve HTTPS")
+    p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("keys", help="create, list or revoke the server's API keys")

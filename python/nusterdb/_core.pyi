@@ -766,6 +766,8 @@ def _serve(
     max_body_mb: int,
     timeout_secs: float,
     audit_max_mb: int,
+    tls_cert: Optional[str] = None,
+    tls_key: Optional[str] = None,
 ) -> None: ...
 def _keys_create(
     data_dir: str, name: str, scopes: List[str], collections: Optional[List[str]] = None

@@ -57,6 +57,8 @@ def serve(
     max_body_mb: int = 256,
     timeout_secs: float = 300.0,
     audit_max_mb: int = 64,
+    tls_cert: Optional[_Path] = None,
+    tls_key: Optional[_Path] = None,
 ) -> None:
     """Serves ``data_dir`` until SIGTERM or Ctrl-C, then stops accepting connections,
     finishes the requests in flight, closes every collection and returns.
@@ -64,10 +66,20 @@ def serve(
     ``no_auth`` turns API keys off; it is refused unless ``host`` is a loopback
     address. Bodies over ``max_body_mb`` MiB are refused (413); a request running past
     ``timeout_secs`` is answered 503 (the work it started runs to its end); audit
-    files rotate past ``audit_max_mb`` MiB. Raises NusterDBError when the directory
-    cannot be served (a collection locked by another process, an address in use)."""
+    files rotate past ``audit_max_mb`` MiB. With ``tls_cert`` and ``tls_key`` (PEM
+    files: the certificate chain and its private key) it serves HTTPS. Raises
+    NusterDBError when the directory cannot be served (a collection locked by another
+    process, an address in use, an unusable certificate)."""
     _core._serve(
-        os.fspath(data_dir), host, port, no_auth, max_body_mb, timeout_secs, audit_max_mb
+        os.fspath(data_dir),
+        host,
+        port,
+        no_auth,
+        max_body_mb,
+        timeout_secs,
+        audit_max_mb,
+        None if tls_cert is None else os.fspath(tls_cert),
+        None if tls_key is None else os.fspath(tls_key),
     )
 
 

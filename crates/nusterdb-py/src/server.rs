@@ -27,7 +27,7 @@ fn answer(r: ApiResult<Value>) -> String {
 /// Runs the server until SIGTERM or Ctrl-C (the GIL released throughout); prints
 /// the address it listens on to stderr once it accepts connections.
 #[pyfunction]
-#[pyo3(signature = (data_dir, host, port, no_auth, max_body_mb, timeout_secs, audit_max_mb))]
+#[pyo3(signature = (data_dir, host, port, no_auth, max_body_mb, timeout_secs, audit_max_mb, tls_cert = None, tls_key = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn _serve(
     py: Python<'_>,
@@ -38,7 +38,18 @@ pub fn _serve(
     max_body_mb: u64,
     timeout_secs: f64,
     audit_max_mb: u64,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 ) -> PyResult<()> {
+    let tls = match (tls_cert, tls_key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => {
+            return Err(NusterDBError::new_err(
+                "TLS needs both a certificate (--tls-cert) and its private key (--tls-key)",
+            ))
+        }
+    };
     if !(timeout_secs.is_finite() && timeout_secs > 0.0) {
         return Err(NusterDBError::new_err(
             "timeout_secs must be a positive number",
@@ -51,15 +62,17 @@ pub fn _serve(
         max_body_bytes: usize::try_from(max_body_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
         request_timeout: Duration::from_secs_f64(timeout_secs),
         audit_max_bytes: audit_max_mb.saturating_mul(1 << 20),
+        tls,
         ..ServerConfig::new(data_dir)
     };
     let warn = no_auth;
     py.detach(move || {
-        nusterdb_server::serve(config, |addr| {
+        nusterdb_server::serve(config, |addr, tls| {
             if warn {
                 eprintln!("nusterdb serve: WARNING: authentication is off (--no-auth): every client on this machine may read, write and drop collections");
             }
-            eprintln!("nusterdb serve: listening on http://{addr}");
+            let scheme = if tls { "https" } else { "http" };
+            eprintln!("nusterdb serve: listening on {scheme}://{addr}");
         })
     })
     .map_err(NusterDBError::new_err)

@@ -1,6 +1,6 @@
 //! The server: its settings, shared state, router, middleware (metrics, timeouts,
-//! JSON answers for unknown routes and methods) and the serve loop with graceful
-//! shutdown.
+//! JSON answers for unknown routes and methods) and the serve loop (HTTP or HTTPS)
+//! with graceful shutdown.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,6 +20,7 @@ use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::routes;
+use crate::tls::{ClientAddr, TlsListener};
 
 /// How the server runs.
 #[derive(Clone, Debug)]
@@ -37,6 +38,8 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// An audit file is rotated past this size.
     pub audit_max_bytes: u64,
+    /// PEM certificate chain and private key: serve HTTPS instead of HTTP.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl ServerConfig {
@@ -49,6 +52,7 @@ impl ServerConfig {
             max_body_bytes: 256 << 20,
             request_timeout: Duration::from_secs(300),
             audit_max_bytes: 64 << 20,
+            tls: None,
         }
     }
 }
@@ -208,12 +212,12 @@ async fn shutdown_signal() {
 /// Runs the server until SIGTERM or Ctrl-C: then it stops accepting connections,
 /// finishes the requests in flight, closes every collection (sealing and flushing
 /// it), syncs the audit log and returns. `ready` is called with the bound address
-/// once the server accepts connections.
+/// (and whether it serves TLS) once the server accepts connections.
 ///
 /// # Errors
 /// Settings refused (no authentication off loopback), a data directory that cannot
 /// be opened, an address that cannot be bound.
-pub fn serve(config: ServerConfig, ready: impl FnOnce(SocketAddr)) -> Result<(), String> {
+pub fn serve(config: ServerConfig, ready: impl FnOnce(SocketAddr, bool)) -> Result<(), String> {
     if config.no_auth && !is_loopback(&config.host) {
         return Err(format!(
             "--no-auth serves without API keys, so it binds only to a loopback address \
@@ -226,6 +230,10 @@ pub fn serve(config: ServerConfig, ready: impl FnOnce(SocketAddr)) -> Result<(),
         .thread_name("nusterdb-http")
         .build()
         .map_err(|e| format!("cannot start the server's threads: {e}"))?;
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(crate::tls::server_config(cert, key)?),
+        None => None,
+    };
     let state = AppState::open(config.clone())?;
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
@@ -234,14 +242,31 @@ pub fn serve(config: ServerConfig, ready: impl FnOnce(SocketAddr)) -> Result<(),
         let addr = listener
             .local_addr()
             .map_err(|e| format!("cannot read the bound address: {e}"))?;
-        ready(addr);
-        axum::serve(
-            listener,
-            router(Arc::clone(&state)).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("the server failed: {e}"))
+        let app = router(Arc::clone(&state));
+        let failed = |e: std::io::Error| format!("the server failed: {e}");
+        match tls {
+            Some(tls) => {
+                let listener = TlsListener::new(listener, tls).map_err(failed)?;
+                ready(addr, true);
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<ClientAddr>(),
+                )
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+                .map_err(failed)
+            }
+            None => {
+                ready(addr, false);
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<ClientAddr>(),
+                )
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+                .map_err(failed)
+            }
+        }
     });
     state.registry.close_all();
     match state.audit.sync() {

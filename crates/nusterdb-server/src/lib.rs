@@ -12,6 +12,7 @@
 //! - [`error`]: the one error type and its HTTP statuses.
 //! - [`registry`]: the collections of the data directory.
 //! - [`auth`]: API keys. [`audit`]: the audit log. [`metrics`]: request metrics.
+//! - [`tls`]: HTTPS (rustls).
 
 pub mod app;
 pub mod audit;
@@ -22,5 +23,6 @@ pub mod metrics;
 pub mod registry;
 pub mod request;
 pub mod routes;
+pub mod tls;
 
 pub use app::{serve, ServerConfig};

@@ -2,7 +2,6 @@
 //! route and client address for the audit log) and the request body ([`Payload`]:
 //! a JSON object, or float32 rows followed by a JSON object).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -17,6 +16,7 @@ use crate::app::AppState;
 use crate::audit::Event;
 use crate::auth::{claimed_id, Principal, Scope};
 use crate::error::{ApiError, ApiResult};
+use crate::tls::ClientAddr;
 
 /// The header giving the shape of a raw float32 body: `n,dim`.
 pub const SHAPE_HEADER: &str = "x-nusterdb-shape";
@@ -45,8 +45,8 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
     ) -> Result<Self, Self::Rejection> {
         let client = parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.to_string())
+            .get::<ConnectInfo<ClientAddr>>()
+            .map(|c| c.0 .0.to_string())
             .unwrap_or_default();
         let route = parts
             .extensions
