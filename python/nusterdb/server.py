@@ -26,19 +26,21 @@ def error_from_body(error: Dict[str, Any], status: Optional[int] = None) -> Exce
     kind = str(error.get("type", "NusterDBError"))
     message = str(error.get("message", ""))
     details = error.get("details") or {}
-    cls = getattr(_exc, kind, None)
+    found: Any = getattr(_exc, kind, None)
     if kind == "TimeoutError":
-        cls = getattr(_exc, "ServerTimeoutError", None)
-    if not (isinstance(cls, type) and issubclass(cls, _exc.NusterDBError)):
-        cls = getattr(_exc, "ServerError", _exc.NusterDBError)
-    exc: Exception
-    if issubclass(cls, OSError):
-        exc = cls(int(details.get("errno", 5)), message)
-    else:
-        exc = cls(message)
-    setattr(exc, "status", status if status is not None else error.get("status"))
-    setattr(exc, "details", details)
-    return exc
+        found = getattr(_exc, "ServerTimeoutError", None)
+    cls: Any = (
+        found
+        if isinstance(found, type) and issubclass(found, _exc.NusterDBError)
+        else getattr(_exc, "ServerError", _exc.NusterDBError)
+    )
+    exc: Any = (
+        cls(int(details.get("errno", 5)), message) if issubclass(cls, OSError) else cls(message)
+    )
+    exc.status = status if status is not None else error.get("status")
+    exc.details = details
+    result: Exception = exc
+    return result
 
 
 def _unwrap(text: str) -> Any:

@@ -93,9 +93,9 @@ pub fn _keys_create(
             .map(|s| Scope::parse(s))
             .collect::<ApiResult<Vec<_>>>()?;
         let (entry, key) = KeyStore::new(&data_dir).create(name, scopes, collections)?;
-        let mut v = entry.public_json();
-        v["key"] = json!(key);
-        Ok(v)
+        let mut public = entry.public();
+        public.key = Some(key);
+        Ok(json!(public))
     })())
 }
 
@@ -104,7 +104,9 @@ pub fn _keys_create(
 pub fn _keys_list(data_dir: PathBuf) -> String {
     answer((|| {
         let keys = KeyStore::new(&data_dir).keys()?;
-        Ok(Value::Array(keys.iter().map(|k| k.public_json()).collect()))
+        Ok(Value::Array(
+            keys.iter().map(|k| json!(k.public())).collect(),
+        ))
     })())
 }
 

@@ -146,6 +146,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(h::healthz))
         .route("/readyz", get(h::readyz))
         .route("/metrics", get(h::metrics))
+        .route("/openapi.json", get(crate::openapi::openapi_json))
         .route("/v1/collections", get(c::list).post(c::create))
         .route("/v1/collections/{c}", get(c::info).delete(c::drop))
         .route("/v1/collections/{c}/stats", get(c::stats))

@@ -68,17 +68,18 @@ pub struct KeyEntry {
 }
 
 impl KeyEntry {
-    /// The listing form (no salt, no hash).
-    pub fn public_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.id,
-            "name": self.name,
-            "scopes": self.scopes,
-            "collections": self.collections,
-            "created_at": self.created_at,
-            "revoked": self.revoked_at.is_some(),
-            "revoked_at": self.revoked_at,
-        })
+    /// The listing form (no salt, no hash); `key` is set only by its creation.
+    pub fn public(&self) -> crate::schema::Key {
+        crate::schema::Key {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            scopes: self.scopes.iter().map(|s| s.name().to_owned()).collect(),
+            collections: self.collections.clone(),
+            created_at: self.created_at,
+            revoked: self.revoked_at.is_some(),
+            revoked_at: self.revoked_at,
+            key: None,
+        }
     }
 }
 

@@ -10,8 +10,10 @@ use nusterdb_core::filter::{Filter, FilterInput};
 use nusterdb_core::{DatabaseConfig, DistanceMetric, Id, IdType, Metadata, Stats, Value};
 use serde::Deserialize;
 use serde_json::{json, Map, Value as Json};
+use utoipa::ToSchema;
 
 use crate::error::{id_json, ApiError, ApiResult};
+use crate::schema::{ConfigOut, Hit, HnswOut, MetadataOut, Records, StatsOut};
 
 /// Nesting of filter maps deeper than this is refused before the core sees it (the
 /// core's own limit is lower; this one bounds the conversion's recursion).
@@ -239,7 +241,7 @@ pub fn document_rows(v: Option<&Json>, n: usize) -> ApiResult<Vec<Option<String>
 }
 
 /// Metadata as a response writes it, bookkeeping included.
-pub fn metadata_json(m: &Metadata) -> Json {
+pub fn metadata_out(m: &Metadata) -> MetadataOut {
     let fields: Map<String, Json> = m
         .fields()
         .iter()
@@ -257,13 +259,13 @@ pub fn metadata_json(m: &Metadata) -> Json {
             (k.clone(), v)
         })
         .collect();
-    json!({
-        "fields": fields,
-        "tags": m.tags().iter().collect::<Vec<_>>(),
-        "created_at": m.created_at(),
-        "updated_at": m.updated_at(),
-        "version": m.version(),
-    })
+    MetadataOut {
+        fields,
+        tags: m.tags().iter().cloned().collect(),
+        created_at: m.created_at(),
+        updated_at: m.updated_at(),
+        version: m.version(),
+    }
 }
 
 /// Metadata from its response form (for clients written in Rust and the tests).
@@ -367,56 +369,43 @@ pub fn include(v: Option<&Json>, default: Include) -> ApiResult<Include> {
     Ok(inc)
 }
 
-/// A record's fields as a hit carries them: those `inc` asked for (`document` is
+/// A hit: id, distance and the parts of its record `inc` asked for (`document` is
 /// `null` for a record stored without one).
-pub fn record_into(out: &mut Map<String, Json>, r: &Record, inc: Include) {
-    if inc.vector {
-        out.insert("vector".into(), json!(r.vector));
-    }
-    if inc.metadata {
-        let m = r.metadata.as_ref().map_or(Json::Null, metadata_json);
-        out.insert("metadata".into(), m);
-    }
-    if inc.document {
-        out.insert("document".into(), json!(r.document));
+pub fn hit(r: Record, distance: f32, inc: Include) -> Hit {
+    Hit {
+        id: id_json(&r.id),
+        distance,
+        vector: if inc.vector { r.vector } else { None },
+        metadata: r
+            .metadata
+            .as_ref()
+            .filter(|_| inc.metadata)
+            .map(metadata_out),
+        document: inc.document.then_some(r.document),
     }
 }
 
 /// Records as column lists, `include` saying which are present.
-pub fn records_json(records: &[Record], inc: Include) -> Json {
-    let mut out = Map::new();
-    out.insert(
-        "ids".into(),
-        Json::Array(records.iter().map(|r| id_json(&r.id)).collect()),
-    );
-    if inc.vector {
-        out.insert(
-            "vectors".into(),
-            Json::Array(records.iter().map(|r| json!(r.vector)).collect()),
-        );
+pub fn records_out(records: Vec<Record>, inc: Include) -> Records {
+    Records {
+        ids: records.iter().map(|r| id_json(&r.id)).collect(),
+        metadatas: inc.metadata.then(|| {
+            records
+                .iter()
+                .map(|r| r.metadata.as_ref().map(metadata_out))
+                .collect()
+        }),
+        documents: inc
+            .document
+            .then(|| records.iter().map(|r| r.document.clone()).collect()),
+        vectors: inc
+            .vector
+            .then(|| records.into_iter().map(|r| r.vector).collect()),
     }
-    if inc.metadata {
-        out.insert(
-            "metadatas".into(),
-            Json::Array(
-                records
-                    .iter()
-                    .map(|r| r.metadata.as_ref().map_or(Json::Null, metadata_json))
-                    .collect(),
-            ),
-        );
-    }
-    if inc.document {
-        out.insert(
-            "documents".into(),
-            Json::Array(records.iter().map(|r| json!(r.document)).collect()),
-        );
-    }
-    Json::Object(out)
 }
 
 /// The HNSW part of a collection config.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HnswJson {
     pub m: Option<usize>,
@@ -425,8 +414,9 @@ pub struct HnswJson {
     pub max_elements: Option<usize>,
 }
 
-/// A collection's config as `POST /v1/collections` takes it.
-#[derive(Debug, Deserialize)]
+/// A collection's config as `POST /v1/collections` takes it; what is left out takes
+/// the embedded database's default.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigJson {
     pub dim: usize,
@@ -478,38 +468,42 @@ impl ConfigJson {
 }
 
 /// A config in the shape `ConfigJson` reads.
-pub fn config_json(c: &DatabaseConfig) -> Json {
-    json!({
-        "dim": c.dim,
-        "index_type": c.index_type.name(),
-        "metric": c.distance_metric.name(),
-        "id_type": c.id_type.name(),
-        "quantization": c.quantization().name(),
-        "hnsw": {
-            "m": c.hnsw.max_nb_connection,
-            "ef_construction": c.hnsw.ef_construction,
-            "ef_search": c.hnsw.ef_search,
-            "max_elements": c.hnsw.max_nb_elements,
+pub fn config_out(c: &DatabaseConfig) -> ConfigOut {
+    ConfigOut {
+        dim: c.dim,
+        index_type: c.index_type.name().into(),
+        metric: c.distance_metric.name().into(),
+        id_type: c.id_type.name().into(),
+        quantization: c.quantization().name().into(),
+        hnsw: HnswOut {
+            m: c.hnsw.max_nb_connection,
+            ef_construction: c.hnsw.ef_construction,
+            ef_search: c.hnsw.ef_search,
+            max_elements: c.hnsw.max_nb_elements,
         },
-        "sync_writes": c.storage.sync_writes,
-    })
+        sync_writes: c.storage.sync_writes,
+    }
 }
 
-/// `stats()` as JSON.
-pub fn stats_json(s: &Stats) -> Json {
-    json!({
-        "vector_count": s.vector_count,
-        "dimension": s.dimension,
-        "index_type": s.index_type.name(),
-        "metric": s.metric.name(),
-        "metadata_keys": s.metadata_keys,
-        "deleted_count": s.deleted_count,
-        "memory_bytes": s.memory_bytes,
-        "memory_by_part": s.memory_by_part.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect::<Map<_, _>>(),
-        "mapped_bytes": s.mapped_bytes,
-        "mapped_resident_bytes": s.mapped_resident_bytes,
-        "disk_bytes": s.disk_bytes,
-    })
+/// `stats()` as an answer.
+pub fn stats_out(s: &Stats) -> StatsOut {
+    StatsOut {
+        vector_count: s.vector_count,
+        dimension: s.dimension,
+        index_type: s.index_type.name().into(),
+        metric: s.metric.name().into(),
+        metadata_keys: s.metadata_keys.clone(),
+        deleted_count: s.deleted_count,
+        memory_bytes: s.memory_bytes,
+        memory_by_part: s
+            .memory_by_part
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), json!(v)))
+            .collect(),
+        mapped_bytes: s.mapped_bytes,
+        mapped_resident_bytes: s.mapped_resident_bytes,
+        disk_bytes: s.disk_bytes,
+    }
 }
 
 #[cfg(test)]
@@ -543,10 +537,11 @@ mod tests {
                 .unwrap();
         assert_eq!(m.get("a"), Some(&Value::Int(3)));
         assert_eq!(m.get("b"), Some(&Value::Float(3.0)));
-        let back = metadata_from_json(&metadata_json(&m)).unwrap();
+        let out = serde_json::to_value(metadata_out(&m)).unwrap();
+        let back = metadata_from_json(&out).unwrap();
         assert_eq!(back, m);
         assert_eq!(back.created_at(), m.created_at());
-        let text = serde_json::to_string(&metadata_json(&m)).unwrap();
+        let text = out.to_string();
         assert!(text.contains("\"b\":3.0"), "{text}");
     }
 

@@ -8,7 +8,8 @@
 //! - [`app`]: settings, router, middleware, the serve loop and graceful shutdown.
 //! - [`request`]: the authenticated caller of a request and its body.
 //! - [`routes`]: the handlers, one module per resource.
-//! - [`json`]: JSON ↔ core values.
+//! - [`json`]: JSON ↔ core values; [`schema`]: the answers' types.
+//! - [`openapi`]: the OpenAPI document, generated from the handlers and types.
 //! - [`error`]: the one error type and its HTTP statuses.
 //! - [`registry`]: the collections of the data directory.
 //! - [`auth`]: API keys. [`audit`]: the audit log. [`metrics`]: request metrics.
@@ -20,9 +21,11 @@ pub mod auth;
 pub mod error;
 pub mod json;
 pub mod metrics;
+pub mod openapi;
 pub mod registry;
 pub mod request;
 pub mod routes;
+pub mod schema;
 pub mod tls;
 
 pub use app::{serve, ServerConfig};

@@ -177,12 +177,12 @@ impl Ctx {
     ///
     /// # Errors
     /// `f`'s error (recorded too).
-    pub async fn audited(
+    pub async fn audited<T: Send + 'static>(
         &self,
         operation: &str,
         collection: Option<&str>,
-        f: impl FnOnce() -> ApiResult<(Value, Option<u64>)> + Send + 'static,
-    ) -> ApiResult<Value> {
+        f: impl FnOnce() -> ApiResult<(T, Option<u64>)> + Send + 'static,
+    ) -> ApiResult<T> {
         let r = Self::run(f).await;
         let count = r.as_ref().ok().and_then(|(_, c)| *c);
         self.record(Event {

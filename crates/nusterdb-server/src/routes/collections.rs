@@ -9,62 +9,66 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use nusterdb_core::Database;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use super::param;
 use crate::auth::Scope;
 use crate::error::ApiResult;
-use crate::json::{config_json, stats_json, ConfigJson};
+use crate::json::{config_out, stats_out, ConfigJson};
 use crate::request::{payload, Ctx};
+use crate::schema::{CollectionInfo, CollectionList, Dropped, ErrorBody, Flushed, StatsOut};
 
-fn describe(name: &str, db: &Database) -> ApiResult<Value> {
+fn describe(name: &str, db: &Database, with_config: bool) -> ApiResult<CollectionInfo> {
     let c = db.config();
-    Ok(json!({
-        "name": name,
-        "dim": c.dim,
-        "metric": c.distance_metric.name(),
-        "index_type": c.index_type.name(),
-        "id_type": c.id_type.name(),
-        "quantization": c.quantization().name(),
-        "count": db.count_where(None)?,
-        "config": config_json(c),
-    }))
+    Ok(CollectionInfo {
+        name: name.to_owned(),
+        dim: c.dim,
+        metric: c.distance_metric.name().into(),
+        index_type: c.index_type.name().into(),
+        id_type: c.id_type.name().into(),
+        quantization: c.quantization().name().into(),
+        count: db.count_where(None)?,
+        config: with_config.then(|| config_out(c)),
+    })
 }
 
-/// `GET /v1/collections`: the collections the key may use, by name.
-pub async fn list(ctx: Ctx) -> ApiResult<Json<Value>> {
+/// The collections the key may use, by name.
+#[utoipa::path(get, path = "/v1/collections", tag = "collections", operation_id = "collections_list",
+    responses((status = 200, body = CollectionList), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn list(ctx: Ctx) -> ApiResult<Json<CollectionList>> {
     ctx.require(Scope::Read, None)?;
     let state = Arc::clone(&ctx.state);
     let principal = ctx.principal.clone();
     Ctx::run(move || {
-        let mut out = Vec::new();
+        let mut collections = Vec::new();
         for (name, db) in state.registry.all() {
             if principal.may_use(&name) {
-                let mut i = describe(&name, &db)?;
-                if let Value::Object(o) = &mut i {
-                    o.remove("config");
-                }
-                out.push(i);
+                collections.push(describe(&name, &db, false)?);
             }
         }
-        Ok(Json(json!({ "collections": out })))
+        Ok(Json(CollectionList { collections }))
     })
     .await
 }
 
-#[derive(Deserialize)]
+/// A new collection's name and config.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateReq {
+pub struct CreateReq {
     name: String,
     config: ConfigJson,
 }
 
-/// `POST /v1/collections` (admin): creates a collection.
+/// Creates a collection (admin).
+#[utoipa::path(post, path = "/v1/collections", tag = "collections", operation_id = "collections_create", request_body = CreateReq,
+    responses((status = 201, body = CollectionInfo), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
 pub async fn create(
     ctx: Ctx,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<CollectionInfo>)> {
     ctx.require(Scope::Admin, None)?;
     let req: CreateReq = payload(&headers, body, false)?.parse()?;
     let state = Arc::clone(&ctx.state);
@@ -73,50 +77,69 @@ pub async fn create(
         .audited("collections.create", Some(&name), move || {
             let config = req.config.to_config()?;
             let db = state.registry.create(&req.name, config)?;
-            Ok((describe(&req.name, &db)?, None))
+            Ok((describe(&req.name, &db, true)?, None))
         })
         .await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
-/// `GET /v1/collections/{c}`.
-pub async fn info(ctx: Ctx, p: Result<Path<String>, PathRejection>) -> ApiResult<Json<Value>> {
+/// A collection: shape, count and config.
+#[utoipa::path(get, path = "/v1/collections/{c}", tag = "collections", operation_id = "collections_info",
+    params(("c" = String, Path, description = "collection name")),
+    responses((status = 200, body = CollectionInfo), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn info(
+    ctx: Ctx,
+    p: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<CollectionInfo>> {
     let name = param(p)?;
     ctx.require(Scope::Read, Some(&name))?;
     let db = ctx.state.registry.get(&name)?;
-    Ctx::run(move || describe(&name, &db).map(Json)).await
+    Ctx::run(move || describe(&name, &db, true).map(Json)).await
 }
 
-/// `DELETE /v1/collections/{c}` (admin): closes and deletes the collection.
-pub async fn drop(ctx: Ctx, p: Result<Path<String>, PathRejection>) -> ApiResult<Json<Value>> {
+/// Closes and deletes a collection (admin).
+#[utoipa::path(delete, path = "/v1/collections/{c}", tag = "collections", operation_id = "collections_drop",
+    params(("c" = String, Path, description = "collection name")),
+    responses((status = 200, body = Dropped), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn drop(ctx: Ctx, p: Result<Path<String>, PathRejection>) -> ApiResult<Json<Dropped>> {
     let name = param(p)?;
     ctx.require(Scope::Admin, Some(&name))?;
     let state = Arc::clone(&ctx.state);
     let n = name.clone();
     ctx.audited("collections.drop", Some(&name), move || {
         state.registry.drop_collection(&n)?;
-        Ok((json!({ "dropped": n }), None))
+        Ok((Dropped { dropped: n }, None))
     })
     .await
     .map(Json)
 }
 
-/// `GET /v1/collections/{c}/stats`.
-pub async fn stats(ctx: Ctx, p: Result<Path<String>, PathRejection>) -> ApiResult<Json<Value>> {
+/// The collection's `stats()`.
+#[utoipa::path(get, path = "/v1/collections/{c}/stats", tag = "collections", operation_id = "collections_stats",
+    params(("c" = String, Path, description = "collection name")),
+    responses((status = 200, body = StatsOut), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn stats(ctx: Ctx, p: Result<Path<String>, PathRejection>) -> ApiResult<Json<StatsOut>> {
     let name = param(p)?;
     ctx.require(Scope::Read, Some(&name))?;
     let db = ctx.state.registry.get(&name)?;
-    Ctx::run(move || Ok(Json(stats_json(&db.stats()?)))).await
+    Ctx::run(move || Ok(Json(stats_out(&db.stats()?)))).await
 }
 
-/// `POST /v1/collections/{c}/flush` (write): syncs the WAL, seals if due.
-pub async fn flush(ctx: Ctx, p: Result<Path<String>, PathRejection>) -> ApiResult<Json<Value>> {
+/// Syncs the write-ahead log and seals if due (write).
+#[utoipa::path(post, path = "/v1/collections/{c}/flush", tag = "collections", operation_id = "collections_flush",
+    params(("c" = String, Path, description = "collection name")),
+    responses((status = 200, body = Flushed), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn flush(ctx: Ctx, p: Result<Path<String>, PathRejection>) -> ApiResult<Json<Flushed>> {
     let name = param(p)?;
     ctx.require(Scope::Write, Some(&name))?;
     let db = ctx.state.registry.get(&name)?;
     ctx.audited("collections.flush", Some(&name), move || {
         db.flush()?;
-        Ok((json!({"flushed": true}), None))
+        Ok((Flushed { flushed: true }, None))
     })
     .await
     .map(Json)

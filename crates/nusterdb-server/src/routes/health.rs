@@ -7,26 +7,36 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
-use serde_json::{json, Value};
 
 use crate::app::AppState;
 use crate::auth::Scope;
 use crate::error::ApiResult;
 use crate::request::Ctx;
+use crate::schema::{ErrorBody, Health, Ready};
 
-/// The process answers.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// The process answers (no key needed).
+#[utoipa::path(get, path = "/healthz", tag = "health", operation_id = "health_healthz", responses((status = 200, body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
 }
 
-/// Every collection is open (they are opened before the server listens, so a server
-/// that answers is ready).
-pub async fn readyz(State(state): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({"status": "ready", "collections": state.registry.all().len()}))
+/// Every collection is open (no key needed; they are opened before the server
+/// listens, so a server that answers is ready).
+#[utoipa::path(get, path = "/readyz", tag = "health", operation_id = "health_readyz", responses((status = 200, body = Ready)))]
+pub async fn readyz(State(state): State<Arc<AppState>>) -> Json<Ready> {
+    Json(Ready {
+        status: "ready".into(),
+        collections: state.registry.all().len(),
+    })
 }
 
 /// Prometheus metrics: requests by route and status, latency histograms, and each
-/// collection's vector count.
+/// collection's vector count (read).
+#[utoipa::path(get, path = "/metrics", tag = "health", operation_id = "health_metrics",
+    responses((status = 200, body = String, content_type = "text/plain"), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
 pub async fn metrics(ctx: Ctx) -> ApiResult<impl IntoResponse> {
     ctx.require(Scope::Read, None)?;
     let state = Arc::clone(&ctx.state);

@@ -8,27 +8,34 @@ use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use super::param;
 use crate::auth::Scope;
 use crate::error::ApiResult;
 use crate::request::{payload, Ctx};
+use crate::schema::{ErrorBody, Key, KeyList, Revoked};
 
-#[derive(Deserialize)]
+/// A key to create.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateReq {
+pub struct CreateReq {
     name: String,
+    /// Among "read", "write", "admin" (each includes the ones before it).
     scopes: Vec<String>,
+    /// The collections the key may use (default: all).
     collections: Option<Vec<String>>,
 }
 
-/// `POST /v1/keys`: a new key; the answer holds the key itself, shown only here.
+/// Creates a key; the answer holds the key itself, shown only here (admin).
+#[utoipa::path(post, path = "/v1/keys", tag = "keys", operation_id = "keys_create", request_body = CreateReq,
+    responses((status = 201, body = Key), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
 pub async fn create(
     ctx: Ctx,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Key>)> {
     ctx.require(Scope::Admin, None)?;
     let req: CreateReq = payload(&headers, body, false)?.parse()?;
     let state = Arc::clone(&ctx.state);
@@ -40,30 +47,38 @@ pub async fn create(
                 .map(|s| Scope::parse(s))
                 .collect::<ApiResult<Vec<_>>>()?;
             let (entry, key) = state.keys.create(&req.name, scopes, req.collections)?;
-            let mut v = entry.public_json();
-            v["key"] = json!(key);
-            Ok((v, None))
+            let mut public = entry.public();
+            public.key = Some(key);
+            Ok((public, None))
         })
         .await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
-/// `GET /v1/keys`: every key, revoked ones included (no secrets, no hashes).
-pub async fn list(ctx: Ctx) -> ApiResult<Json<Value>> {
+/// Every key, revoked ones included (no secrets, no hashes) (admin).
+#[utoipa::path(get, path = "/v1/keys", tag = "keys", operation_id = "keys_list",
+    responses((status = 200, body = KeyList), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn list(ctx: Ctx) -> ApiResult<Json<KeyList>> {
     ctx.require(Scope::Admin, None)?;
     let keys = ctx.state.keys.keys()?;
-    let all: Vec<Value> = keys.iter().map(|k| k.public_json()).collect();
-    Ok(Json(json!({ "keys": all })))
+    Ok(Json(KeyList {
+        keys: keys.iter().map(|k| k.public()).collect(),
+    }))
 }
 
-/// `DELETE /v1/keys/{id}`: revokes a key (at once: the next request with it is 401).
-pub async fn revoke(ctx: Ctx, p: Result<Path<String>, PathRejection>) -> ApiResult<Json<Value>> {
+/// Revokes a key: the next request with it is 401 (admin).
+#[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys", operation_id = "keys_revoke",
+    params(("id" = String, Path, description = "key id")),
+    responses((status = 200, body = Revoked), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn revoke(ctx: Ctx, p: Result<Path<String>, PathRejection>) -> ApiResult<Json<Revoked>> {
     let id = param(p)?;
     ctx.require(Scope::Admin, None)?;
     let state = Arc::clone(&ctx.state);
     ctx.audited("keys.revoke", None, move || {
         state.keys.revoke(&id)?;
-        Ok((json!({ "revoked": id }), None))
+        Ok((Revoked { revoked: id }, None))
     })
     .await
     .map(Json)

@@ -9,13 +9,18 @@ use axum::Json;
 use nusterdb_core::db::{Include, PutMode, Selection};
 use nusterdb_core::{Error, IdType};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::param;
 use crate::auth::Scope;
 use crate::error::{ApiError, ApiResult};
 use crate::json;
 use crate::request::{payload, Ctx};
+use crate::schema::{
+    Contains, Count, ErrorBody, IdSchema, MetadataInSchema, RawRows, Records, Removed, Updated,
+    Written,
+};
 
 /// Rows from a JSON list of lists, each of `dim` values (a row of another length is
 /// that row's dimension mismatch, not a reshaped batch).
@@ -65,23 +70,39 @@ pub fn rows_of(
     }
 }
 
-#[derive(Deserialize)]
+/// A batch to add or upsert. With a raw body (`application/octet-stream` and
+/// `X-NusterDB-Shape: n,dim`: n·dim little-endian float32 values, then this object as
+/// JSON) `vectors` is left out.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PutReq {
+pub struct PutReq {
+    /// "add" (the default: every id must be new) or "upsert".
     mode: Option<String>,
+    #[schema(value_type = Vec<IdSchema>)]
     ids: Value,
     vectors: Option<Vec<Vec<f32>>>,
+    /// One per id (null: none for that row).
+    #[schema(value_type = Option<Vec<Option<MetadataInSchema>>>)]
     metadatas: Option<Value>,
+    #[schema(value_type = Option<Vec<Option<String>>>)]
     documents: Option<Value>,
 }
 
-/// `POST /v1/collections/{c}/records` (write): adds or upserts a batch, atomically.
+/// Adds or upserts a batch, atomically: all rows or none (write).
+#[utoipa::path(post, path = "/v1/collections/{c}/records", tag = "records", operation_id = "records_put",
+    params(("c" = String, Path, description = "collection name")),
+    request_body(content(
+        (PutReq = "application/json"),
+        (RawRows = "application/octet-stream")
+    )),
+    responses((status = 200, body = Written), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
 pub async fn put(
     ctx: Ctx,
     p: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Written>> {
     let name = param(p)?;
     ctx.require(Scope::Write, Some(&name))?;
     let db = ctx.state.registry.get(&name)?;
@@ -114,30 +135,39 @@ pub async fn put(
         let metadata = json::metadata_rows(req.metadatas.as_ref(), n)?;
         let documents = json::document_rows(req.documents.as_ref(), n)?;
         let written = db.put(mode, &ids, &rows, metadata, documents)?;
-        Ok((json!({ "written": written }), Some(written as u64)))
+        Ok((Written { written }, Some(written as u64)))
     })
     .await
     .map(Json)
 }
 
-#[derive(Deserialize)]
+/// What to change of one record (what is left out is kept).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateReq {
+pub struct UpdateReq {
+    #[schema(value_type = IdSchema)]
     id: Value,
     vector: Option<Vec<f32>>,
+    #[schema(value_type = Option<MetadataInSchema>)]
     metadata: Option<Value>,
     document: Option<String>,
+    /// Merge into the stored metadata (the default; a field given null is removed) or
+    /// replace it.
     merge: Option<bool>,
 }
 
-/// `POST .../records/update` (write): changes one record's vector, metadata or
-/// document.
+/// Changes one record's vector, metadata or document (write).
+#[utoipa::path(post, path = "/v1/collections/{c}/records/update", tag = "records", operation_id = "records_update",
+    params(("c" = String, Path, description = "collection name")),
+    request_body = UpdateReq,
+    responses((status = 200, body = Updated), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
 pub async fn update(
     ctx: Ctx,
     p: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Updated>> {
     let name = param(p)?;
     ctx.require(Scope::Write, Some(&name))?;
     let db = ctx.state.registry.get(&name)?;
@@ -149,31 +179,43 @@ pub async fn update(
             Some(m) => Some(json::metadata_update(m, req.merge.unwrap_or(true))?),
         };
         db.update_record(&id, req.vector.as_deref(), metadata, req.document)?;
-        Ok((json!({"updated": true}), Some(1)))
+        Ok((Updated { updated: true }, Some(1)))
     })
     .await
     .map(Json)
 }
 
-#[derive(Deserialize)]
+/// Which records to read: these ids in this order, or every record in id order;
+/// then only those the filter allows, after `after`, skipping `offset`, at most
+/// `limit`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct GetReq {
+pub struct GetReq {
+    #[schema(value_type = Option<Vec<IdSchema>>)]
     ids: Option<Value>,
+    /// Names among "vector", "metadata", "document" (default: all three).
+    #[schema(value_type = Option<Vec<String>>)]
     include: Option<Value>,
+    #[schema(value_type = Option<Object>)]
     filter: Option<Value>,
     limit: Option<usize>,
     offset: Option<usize>,
+    #[schema(value_type = Option<IdSchema>)]
     after: Option<Value>,
 }
 
-/// `POST .../records/get` (read): records by id, or every record a filter allows,
-/// in pages.
+/// Records by id, or every record a filter allows, in pages (read).
+#[utoipa::path(post, path = "/v1/collections/{c}/records/get", tag = "records", operation_id = "records_get_many",
+    params(("c" = String, Path, description = "collection name")),
+    request_body = GetReq,
+    responses((status = 200, body = Records), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
 pub async fn get_many(
     ctx: Ctx,
     p: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Records>> {
     let name = param(p)?;
     ctx.require(Scope::Read, Some(&name))?;
     let db = ctx.state.registry.get(&name)?;
@@ -198,26 +240,33 @@ pub async fn get_many(
             limit: req.limit,
         };
         let records = db.select(sel, inc)?;
-        Ok(Json(json::records_json(&records, inc)))
+        Ok(Json(json::records_out(records, inc)))
     })
     .await
 }
 
-#[derive(Deserialize)]
+/// The records to remove: these ids and/or those the filter allows.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct DeleteReq {
+pub struct DeleteReq {
+    #[schema(value_type = Option<Vec<IdSchema>>)]
     ids: Option<Value>,
+    #[schema(value_type = Option<Object>)]
     filter: Option<Value>,
 }
 
-/// `POST .../records/delete` (write): removes the given ids and/or what a filter
-/// allows, atomically.
+/// Removes the given ids and/or what a filter allows, atomically (write).
+#[utoipa::path(post, path = "/v1/collections/{c}/records/delete", tag = "records", operation_id = "records_delete",
+    params(("c" = String, Path, description = "collection name")),
+    request_body = DeleteReq,
+    responses((status = 200, body = Removed), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
 pub async fn delete(
     ctx: Ctx,
     p: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Removed>> {
     let name = param(p)?;
     ctx.require(Scope::Write, Some(&name))?;
     let db = ctx.state.registry.get(&name)?;
@@ -238,62 +287,82 @@ pub async fn delete(
             ));
         }
         let removed = db.delete_where(ids.as_deref(), filter.as_ref())?;
-        Ok((json!({ "removed": removed }), Some(removed as u64)))
+        Ok((Removed { removed }, Some(removed as u64)))
     })
     .await
     .map(Json)
 }
 
-/// `POST .../records/clear` (write): removes every record atomically.
-pub async fn clear(ctx: Ctx, p: Result<Path<String>, PathRejection>) -> ApiResult<Json<Value>> {
+/// Removes every record atomically (write).
+#[utoipa::path(post, path = "/v1/collections/{c}/records/clear", tag = "records", operation_id = "records_clear",
+    params(("c" = String, Path, description = "collection name")),
+    responses((status = 200, body = Removed), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn clear(ctx: Ctx, p: Result<Path<String>, PathRejection>) -> ApiResult<Json<Removed>> {
     let name = param(p)?;
     ctx.require(Scope::Write, Some(&name))?;
     let db = ctx.state.registry.get(&name)?;
     ctx.audited("records.clear", Some(&name), move || {
         let removed = db.clear()?;
-        Ok((json!({ "removed": removed }), Some(removed as u64)))
+        Ok((Removed { removed }, Some(removed as u64)))
     })
     .await
     .map(Json)
 }
 
-#[derive(Deserialize)]
+/// What to count (every record without a filter).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CountReq {
+pub struct CountReq {
+    #[schema(value_type = Option<Object>)]
     filter: Option<Value>,
 }
 
-/// `POST .../records/count` (read).
+/// The number of records a filter allows (read).
+#[utoipa::path(post, path = "/v1/collections/{c}/records/count", tag = "records", operation_id = "records_count",
+    params(("c" = String, Path, description = "collection name")),
+    request_body = CountReq,
+    responses((status = 200, body = Count), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
 pub async fn count(
     ctx: Ctx,
     p: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Count>> {
     let name = param(p)?;
     ctx.require(Scope::Read, Some(&name))?;
     let db = ctx.state.registry.get(&name)?;
     let req: CountReq = payload(&headers, body, false)?.parse()?;
     Ctx::run(move || {
         let filter = json::filter(req.filter.as_ref())?;
-        Ok(Json(json!({ "count": db.count_where(filter.as_ref())? })))
+        Ok(Json(Count {
+            count: db.count_where(filter.as_ref())?,
+        }))
     })
     .await
 }
 
-#[derive(Deserialize)]
+/// The id to look for.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ContainsReq {
+pub struct ContainsReq {
+    #[schema(value_type = IdSchema)]
     id: Value,
 }
 
-/// `POST .../records/contains` (read); an id of the wrong kind is 400 `IdTypeError`.
+/// Whether an id is stored (read); an id of the wrong kind is 400 `IdTypeError`.
+#[utoipa::path(post, path = "/v1/collections/{c}/records/contains", tag = "records", operation_id = "records_contains",
+    params(("c" = String, Path, description = "collection name")),
+    request_body = ContainsReq,
+    responses((status = 200, body = Contains), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
 pub async fn contains(
     ctx: Ctx,
     p: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Contains>> {
     let name = param(p)?;
     ctx.require(Scope::Read, Some(&name))?;
     let db = ctx.state.registry.get(&name)?;
@@ -301,7 +370,9 @@ pub async fn contains(
     Ctx::run(move || {
         let t: IdType = db.config().id_type;
         let id = json::id(&req.id, t)?;
-        Ok(Json(json!({ "contains": db.contains_id(&id)? })))
+        Ok(Json(Contains {
+            contains: db.contains_id(&id)?,
+        }))
     })
     .await
 }

@@ -8,7 +8,8 @@ use axum::Json;
 use nusterdb_core::db::Include;
 use nusterdb_core::progress::Unobserved;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::param;
 use super::records::rows_of;
@@ -16,24 +17,36 @@ use crate::auth::Scope;
 use crate::error::{id_json, ApiResult};
 use crate::json;
 use crate::request::{payload, Ctx};
+use crate::schema::{BatchHits, ErrorBody, Hits, RawRows};
 
-#[derive(Deserialize)]
+/// One query.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SearchReq {
+pub struct SearchReq {
     query: Vec<f32>,
+    /// How many hits (default 10).
     k: Option<usize>,
+    #[schema(value_type = Option<Object>)]
     filter: Option<Value>,
+    /// HNSW candidate list size for this search.
     ef_search: Option<usize>,
+    /// Names among "vector", "metadata", "document" (default: none).
+    #[schema(value_type = Option<Vec<String>>)]
     include: Option<Value>,
 }
 
-/// `POST .../search` (read): the k nearest records, nearest first.
+/// The k nearest records, nearest first (read).
+#[utoipa::path(post, path = "/v1/collections/{c}/search", tag = "search", operation_id = "search_search",
+    params(("c" = String, Path, description = "collection name")),
+    request_body = SearchReq,
+    responses((status = 200, body = Hits), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
 pub async fn search(
     ctx: Ctx,
     p: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Hits>> {
     let name = param(p)?;
     ctx.require(Scope::Read, Some(&name))?;
     let db = ctx.state.registry.get(&name)?;
@@ -41,46 +54,58 @@ pub async fn search(
     Ctx::run(move || {
         let filter = json::filter(req.filter.as_ref())?;
         let inc = json::include(req.include.as_ref(), Include::NOTHING)?;
-        let hits = db.search_records(
-            &req.query,
-            req.k.unwrap_or(10),
-            filter.as_ref(),
-            req.ef_search,
-            inc,
-        )?;
-        let hits: Vec<Value> = hits
-            .iter()
-            .map(|(r, d)| {
-                let mut o = Map::new();
-                o.insert("id".into(), id_json(&r.id));
-                o.insert("distance".into(), json!(d));
-                json::record_into(&mut o, r, inc);
-                Value::Object(o)
-            })
+        let k = req.k.unwrap_or(10);
+        let hits = db.search_records(&req.query, k, filter.as_ref(), req.ef_search, inc)?;
+        let hits = hits
+            .into_iter()
+            .map(|(r, d)| json::hit(r, d, inc))
             .collect();
-        Ok(Json(json!({ "hits": hits })))
+        Ok(Json(Hits { hits }))
     })
     .await
 }
 
-#[derive(Deserialize)]
+/// Many queries. With a raw body (`application/octet-stream` and `X-NusterDB-Shape:
+/// n,dim`: the queries as float32, then this object as JSON) `queries` is left out.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct BatchReq {
+pub struct BatchReq {
     queries: Option<Vec<Vec<f32>>>,
     k: Option<usize>,
+    #[schema(value_type = Option<Object>)]
     filter: Option<Value>,
     ef_search: Option<usize>,
+    #[schema(value_type = Option<Vec<String>>)]
     include: Option<Value>,
 }
 
-/// `POST .../batch_search` (read): every query's k nearest, as rows padded with null
-/// to min(k, records stored) (JSON or raw float32 queries).
+/// Rows of one width: `f` of each hit, padded with `None` (null).
+fn pad<T, U>(rows: &[Vec<T>], width: usize, f: impl Fn(&T) -> Option<U>) -> Vec<Vec<Option<U>>> {
+    rows.iter()
+        .map(|r| {
+            let mut v: Vec<Option<U>> = r.iter().map(&f).collect();
+            v.resize_with(width, || None);
+            v
+        })
+        .collect()
+}
+
+/// Every query's k nearest, as rows padded with null to max(min(k, records stored),
+/// the longest row) (read).
+#[utoipa::path(post, path = "/v1/collections/{c}/batch_search", tag = "search", operation_id = "search_batch_search",
+    params(("c" = String, Path, description = "collection name")),
+    request_body(content(
+        (BatchReq = "application/json"),
+        (RawRows = "application/octet-stream")
+    )),
+    responses((status = 200, body = BatchHits), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
 pub async fn batch_search(
     ctx: Ctx,
     p: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BatchHits>> {
     let name = param(p)?;
     ctx.require(Scope::Read, Some(&name))?;
     let db = ctx.state.registry.get(&name)?;
@@ -107,65 +132,21 @@ pub async fn batch_search(
             .max()
             .unwrap_or(0)
             .max(k.min(stored));
-        let pad = |mut v: Vec<Value>| {
-            v.resize(width, Value::Null);
-            Value::Array(v)
-        };
-        let mut out = Map::new();
-        out.insert(
-            "ids".into(),
-            Value::Array(
-                rows.iter()
-                    .map(|r| pad(r.iter().map(|(x, _)| id_json(&x.id)).collect()))
-                    .collect(),
-            ),
-        );
-        out.insert(
-            "distances".into(),
-            Value::Array(
-                rows.iter()
-                    .map(|r| pad(r.iter().map(|(_, d)| json!(d)).collect()))
-                    .collect(),
-            ),
-        );
-        if inc.vector {
-            out.insert(
-                "vectors".into(),
-                Value::Array(
-                    rows.iter()
-                        .map(|r| pad(r.iter().map(|(x, _)| json!(x.vector)).collect()))
-                        .collect(),
-                ),
-            );
-        }
-        if inc.metadata {
-            out.insert(
-                "metadatas".into(),
-                Value::Array(
-                    rows.iter()
-                        .map(|r| {
-                            pad(r
-                                .iter()
-                                .map(|(x, _)| {
-                                    x.metadata.as_ref().map_or(Value::Null, json::metadata_json)
-                                })
-                                .collect())
-                        })
-                        .collect(),
-                ),
-            );
-        }
-        if inc.document {
-            out.insert(
-                "documents".into(),
-                Value::Array(
-                    rows.iter()
-                        .map(|r| pad(r.iter().map(|(x, _)| json!(x.document)).collect()))
-                        .collect(),
-                ),
-            );
-        }
-        Ok(Json(Value::Object(out)))
+        Ok(Json(BatchHits {
+            ids: pad(&rows, width, |(r, _)| Some(id_json(&r.id))),
+            distances: pad(&rows, width, |(_, d)| Some(*d)),
+            vectors: inc
+                .vector
+                .then(|| pad(&rows, width, |(r, _)| r.vector.clone())),
+            metadatas: inc.metadata.then(|| {
+                pad(&rows, width, |(r, _)| {
+                    r.metadata.as_ref().map(json::metadata_out)
+                })
+            }),
+            documents: inc
+                .document
+                .then(|| pad(&rows, width, |(r, _)| r.document.clone())),
+        }))
     })
     .await
 }

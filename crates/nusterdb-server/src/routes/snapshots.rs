@@ -9,39 +9,48 @@ use axum::Json;
 use nusterdb_core::snapshot::SnapshotInfo;
 use nusterdb_core::Metadata;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::param;
 use crate::auth::Scope;
 use crate::error::ApiResult;
 use crate::json;
 use crate::request::{payload, Ctx};
+use crate::schema::{Deleted, ErrorBody, MetadataInSchema, Restored, Snapshot, SnapshotList};
 
-fn info_json(s: &SnapshotInfo) -> Value {
-    json!({
-        "name": s.name,
-        "created_at": s.created_at,
-        "vector_count": s.vector_count,
-        "auto": s.auto,
-        "metadata": json::metadata_json(&s.metadata),
-    })
+fn snapshot_out(s: &SnapshotInfo) -> Snapshot {
+    Snapshot {
+        name: s.name.clone(),
+        created_at: s.created_at,
+        vector_count: s.vector_count,
+        auto: s.auto,
+        metadata: json::metadata_out(&s.metadata),
+    }
 }
 
-#[derive(Deserialize)]
+/// A snapshot to take.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateReq {
+pub struct CreateReq {
+    /// Default: `snapshot-<time>`.
     name: Option<String>,
+    #[schema(value_type = Option<MetadataInSchema>)]
     metadata: Option<Value>,
 }
 
-/// `POST .../snapshots` (write): takes a snapshot (named `snapshot-<time>` when no
-/// name is given).
+/// Takes a snapshot (write).
+#[utoipa::path(post, path = "/v1/collections/{c}/snapshots", tag = "snapshots", operation_id = "snapshots_create",
+    params(("c" = String, Path, description = "collection name")),
+    request_body = CreateReq,
+    responses((status = 201, body = Snapshot), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
 pub async fn create(
     ctx: Ctx,
     p: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Snapshot>)> {
     let name = param(p)?;
     ctx.require(Scope::Write, Some(&name))?;
     let db = ctx.state.registry.get(&name)?;
@@ -56,51 +65,68 @@ pub async fn create(
                 nusterdb_core::snapshot::auto_name().replacen("auto-", "snapshot-", 1)
             });
             let info = db.snapshot(&snap, &m)?;
-            Ok((info_json(&info), None))
+            Ok((snapshot_out(&info), None))
         })
         .await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
-/// `GET .../snapshots` (read): oldest first (damaged ones left out).
-pub async fn list(ctx: Ctx, p: Result<Path<String>, PathRejection>) -> ApiResult<Json<Value>> {
+/// The collection's snapshots, oldest first (damaged ones left out) (read).
+#[utoipa::path(get, path = "/v1/collections/{c}/snapshots", tag = "snapshots", operation_id = "snapshots_list",
+    params(("c" = String, Path, description = "collection name")),
+    responses((status = 200, body = SnapshotList), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn list(
+    ctx: Ctx,
+    p: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<SnapshotList>> {
     let name = param(p)?;
     ctx.require(Scope::Read, Some(&name))?;
     let db = ctx.state.registry.get(&name)?;
     Ctx::run(move || {
-        let all: Vec<Value> = db.list_snapshots()?.iter().map(info_json).collect();
-        Ok(Json(json!({ "snapshots": all })))
+        let snapshots = db.list_snapshots()?.iter().map(snapshot_out).collect();
+        Ok(Json(SnapshotList { snapshots }))
     })
     .await
 }
 
-/// `POST .../snapshots/{s}/restore` (admin): rolls the collection back in place.
+/// Rolls the collection back to a snapshot, in place (admin).
+#[utoipa::path(post, path = "/v1/collections/{c}/snapshots/{s}/restore", tag = "snapshots", operation_id = "snapshots_restore",
+    params(("c" = String, Path, description = "collection name"),
+           ("s" = String, Path, description = "snapshot name")),
+    responses((status = 200, body = Restored), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
 pub async fn restore(
     ctx: Ctx,
     p: Result<Path<(String, String)>, PathRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Restored>> {
     let (name, snap) = param(p)?;
     ctx.require(Scope::Admin, Some(&name))?;
     let db = ctx.state.registry.get(&name)?;
     ctx.audited("snapshots.restore", Some(&name), move || {
         db.restore_snapshot_in_place(&snap)?;
-        Ok((json!({ "restored": snap }), None))
+        Ok((Restored { restored: snap }, None))
     })
     .await
     .map(Json)
 }
 
-/// `DELETE .../snapshots/{s}` (admin).
+/// Deletes a snapshot (admin).
+#[utoipa::path(delete, path = "/v1/collections/{c}/snapshots/{s}", tag = "snapshots", operation_id = "snapshots_delete",
+    params(("c" = String, Path, description = "collection name"),
+           ("s" = String, Path, description = "snapshot name")),
+    responses((status = 200, body = Deleted), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
 pub async fn delete(
     ctx: Ctx,
     p: Result<Path<(String, String)>, PathRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Deleted>> {
     let (name, snap) = param(p)?;
     ctx.require(Scope::Admin, Some(&name))?;
     let db = ctx.state.registry.get(&name)?;
     ctx.audited("snapshots.delete", Some(&name), move || {
         db.delete_snapshot(&snap)?;
-        Ok((json!({ "deleted": snap }), None))
+        Ok((Deleted { deleted: snap }, None))
     })
     .await
     .map(Json)
