@@ -7,8 +7,13 @@ directly. Catch ``NusterDBError`` to handle every error NusterDB raises itself.
 
 from __future__ import annotations
 
+from typing import Any, Dict, Optional
+
 __all__ = [
+    "BadRequestError",
     "ClosedError",
+    "CollectionExistsError",
+    "CollectionNotFoundError",
     "ConfigMismatchError",
     "CorruptionError",
     "DamagedSnapshotWarning",
@@ -17,6 +22,7 @@ __all__ = [
     "DimensionMismatchError",
     "DuplicateIdError",
     "FilterError",
+    "ForbiddenError",
     "ForkedProcessError",
     "IdNotFoundError",
     "IdTypeError",
@@ -26,7 +32,11 @@ __all__ = [
     "NotADatabaseError",
     "NusterDBError",
     "NusterDBIOError",
+    "PayloadTooLargeError",
     "ReadOnlyError",
+    "ServerError",
+    "ServerTimeoutError",
+    "UnauthorizedError",
 ]
 
 
@@ -127,3 +137,64 @@ class DamagedSnapshotWarning(RuntimeWarning):
     """A snapshot whose manifest cannot be read was left out of ``list_snapshots()``
     (and out of automatic pruning). The other snapshots are listed as usual;
     ``delete_snapshot(name)`` removes the damaged one."""
+
+
+class ServerError(NusterDBError):
+    """An error reported by a NusterDB server (``nusterdb.client``) that has no
+    counterpart in the embedded database, and the base of the server-only errors below.
+    ``status`` is the HTTP status, ``details`` the error body's ``details`` object and
+    ``error_type`` the type name the server gave (a name this module does not define
+    raises a plain ``ServerError``)."""
+
+    def __init__(
+        self,
+        message: str = "",
+        status: Optional[int] = None,
+        details: Optional[Dict[str, Any]] = None,
+        error_type: Optional[str] = None,
+    ) -> None:
+        """ServerError(message, status=None, details=None, error_type=None): the error
+        body's ``message``, the HTTP ``status``, the body's ``details`` object and the
+        ``error_type`` name the server gave (default: the class's own name)."""
+        super().__init__(message)
+        self.status = status
+        self.details: Dict[str, Any] = dict(details or {})
+        self.error_type = error_type if error_type is not None else type(self).__name__
+
+
+class UnauthorizedError(ServerError):
+    """HTTP 401: no API key, an unknown one, or a revoked one. Made as
+    ``ServerError(message, status, details, error_type)``."""
+
+
+class ForbiddenError(ServerError):
+    """HTTP 403: the API key lacks the scope the route needs, or is not granted the
+    collection. Made as
+    ``ServerError(message, status, details, error_type)``."""
+
+
+class CollectionNotFoundError(ServerError):
+    """HTTP 404: no collection of that name on the server. Made as
+    ``ServerError(message, status, details, error_type)``."""
+
+
+class CollectionExistsError(ServerError):
+    """HTTP 409: a collection of that name already exists. Made as
+    ``ServerError(message, status, details, error_type)``."""
+
+
+class BadRequestError(ServerError, ValueError):
+    """HTTP 400: a request the server could not read (malformed JSON, a field of the
+    wrong type, a bad ``X-NusterDB-Shape`` header). Made as
+    ``ServerError(message, status, details, error_type)``."""
+
+
+class PayloadTooLargeError(ServerError):
+    """HTTP 413: the request body is over the server's ``--max-body-mb`` limit. Made as
+    ``ServerError(message, status, details, error_type)``."""
+
+
+class ServerTimeoutError(ServerError):
+    """HTTP 503 with type ``TimeoutError``: the request ran past the server's
+    ``--timeout-secs``. A write may still complete. Made as
+    ``ServerError(message, status, details, error_type)``."""

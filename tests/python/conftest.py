@@ -94,3 +94,8 @@ def seed() -> int:
 def rng(seed: int) -> np.random.Generator:
     """A seeded numpy Generator; its seed is printed (see ``seed``)."""
     return np.random.default_rng(seed)
+
+
+# The HTTP server fixtures (server_fixtures.py), registered here so that every test module
+# shares one session server.
+from server_fixtures import auth_server, server, server_url  # noqa: E402, F401

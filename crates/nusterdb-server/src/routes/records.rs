@@ -174,6 +174,9 @@ pub async fn update(
     let req: UpdateReq = payload(&headers, body, false)?.parse()?;
     ctx.audited("records.update", Some(&name), move || {
         let id = json::id(&req.id, db.config().id_type)?;
+        if req.vector.as_ref().is_some_and(Vec::is_empty) {
+            return Err(Error::EmptyVector.into());
+        }
         let metadata = match &req.metadata {
             None | Some(Value::Null) => None,
             Some(m) => Some(json::metadata_update(m, req.merge.unwrap_or(true))?),
@@ -198,10 +201,31 @@ pub struct GetReq {
     include: Option<Value>,
     #[schema(value_type = Option<Object>)]
     filter: Option<Value>,
-    limit: Option<usize>,
-    offset: Option<usize>,
+    #[schema(value_type = Option<u64>)]
+    limit: Option<Value>,
+    #[schema(value_type = Option<u64>)]
+    offset: Option<Value>,
     #[schema(value_type = Option<IdSchema>)]
     after: Option<Value>,
+}
+
+/// A count argument (`limit`, `offset`): an integer ≥ 0, as the embedded database
+/// takes it (a negative one is `InvalidArgumentError`; counts past `usize` saturate).
+fn count_arg(v: Option<&Value>, what: &str) -> ApiResult<Option<usize>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.is_u64() => {
+            Ok(Some(n.as_u64().map_or(usize::MAX, |x| {
+                usize::try_from(x).unwrap_or(usize::MAX)
+            })))
+        }
+        Some(Value::Number(n)) if n.is_i64() => Err(ApiError::invalid(format!(
+            "{what} must be 0 or more, got {n}"
+        ))),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "{what} must be an int, got {other}"
+        ))),
+    }
 }
 
 /// Records by id, or every record a filter allows, in pages (read).
@@ -236,8 +260,8 @@ pub async fn get_many(
             ids: ids.as_deref(),
             filter: filter.as_ref(),
             after: after.as_ref(),
-            offset: req.offset.unwrap_or(0),
-            limit: req.limit,
+            offset: count_arg(req.offset.as_ref(), "offset")?.unwrap_or(0),
+            limit: count_arg(req.limit.as_ref(), "limit")?,
         };
         let records = db.select(sel, inc)?;
         Ok(Json(json::records_out(records, inc)))

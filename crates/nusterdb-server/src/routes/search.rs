@@ -7,6 +7,7 @@ use axum::http::HeaderMap;
 use axum::Json;
 use nusterdb_core::db::Include;
 use nusterdb_core::progress::Unobserved;
+use nusterdb_core::Error;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -14,7 +15,7 @@ use utoipa::ToSchema;
 use super::param;
 use super::records::rows_of;
 use crate::auth::Scope;
-use crate::error::{id_json, ApiResult};
+use crate::error::{id_json, ApiError, ApiResult};
 use crate::json;
 use crate::request::{payload, Ctx};
 use crate::schema::{BatchHits, ErrorBody, Hits, RawRows};
@@ -55,6 +56,9 @@ pub async fn search(
         let filter = json::filter(req.filter.as_ref())?;
         let inc = json::include(req.include.as_ref(), Include::NOTHING)?;
         let k = req.k.unwrap_or(10);
+        if req.query.is_empty() {
+            return Err(Error::EmptyVector.into());
+        }
         let hits = db.search_records(&req.query, k, filter.as_ref(), req.ef_search, inc)?;
         let hits = hits
             .into_iter()
@@ -90,8 +94,7 @@ fn pad<T, U>(rows: &[Vec<T>], width: usize, f: impl Fn(&T) -> Option<U>) -> Vec<
         .collect()
 }
 
-/// Every query's k nearest, as rows padded with null to max(min(k, records stored),
-/// the longest row) (read).
+/// Every query's k nearest, as rows padded with null to min(k, records stored) (read).
 #[utoipa::path(post, path = "/v1/collections/{c}/batch_search", tag = "search", operation_id = "search_batch_search",
     params(("c" = String, Path, description = "collection name")),
     request_body(content(
@@ -117,21 +120,27 @@ pub async fn batch_search(
         let filter = json::filter(req.filter.as_ref())?;
         let inc = json::include(req.include.as_ref(), Include::NOTHING)?;
         let k = req.k.unwrap_or(10);
-        let stored = db.count_where(None)?;
+        if k == 0 {
+            return Err(ApiError::invalid("k must be at least 1"));
+        }
+        // As the embedded batch_search: rows are min(k, stored) wide, and the core gets
+        // that width as k (at least 1, so it still checks the queries), so a huge k that
+        // fits asks for nothing k-sized.
+        let width = k.min(db.count_where(None)?);
         let rows = db.batch_search_records(
             &queries,
-            k,
+            width.max(1),
             filter.as_ref(),
             req.ef_search,
             inc,
             &Unobserved,
         )?;
-        let width = rows
-            .iter()
-            .map(Vec::len)
-            .max()
-            .unwrap_or(0)
-            .max(k.min(stored));
+        // A row holds at most `width` hits, except when nothing was stored (the core
+        // ran with k = 1) and a writer added a row since.
+        let rows: Vec<Vec<_>> = rows
+            .into_iter()
+            .map(|r| r.into_iter().take(width).collect())
+            .collect();
         Ok(Json(BatchHits {
             ids: pad(&rows, width, |(r, _)| Some(id_json(&r.id))),
             distances: pad(&rows, width, |(_, d)| Some(*d)),
