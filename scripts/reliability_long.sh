@@ -15,8 +15,10 @@ Steps (default: all, in this order):
             flat, mixed hnsw; each on int ids and on string ids with documents),
             ${NUSTERDB_CRASH_SYNC_CYCLES:-100} each with sync_writes=True,
             ${NUSTERDB_CRASH_REOPEN_ROUNDS:-100} kill-during-reopen rounds,
-            ${NUSTERDB_CRASH_SNAPSHOT_CYCLES:-100} kill-during-snapshot cycles, and the
-            big-HNSW reopen test (${NUSTERDB_CRASH_BIG_CYCLES:-20} cycles at <= 100k vectors)
+            ${NUSTERDB_CRASH_SNAPSHOT_CYCLES:-100} kill-during-snapshot cycles, the
+            big-HNSW reopen test (${NUSTERDB_CRASH_BIG_CYCLES:-20} cycles at <= 100k vectors),
+            and ${NUSTERDB_SERVER_KILL_CYCLES:-50} kill -9 cycles of the HTTP server during
+            client bulk_adds (tests/python/test_server_kill.py)
   corrupt   T3: ${NUSTERDB_CORRUPT_CASES:-20000} corrupt-file cases on int ids, as many on
             string ids with documents
   locks     T5: ${NUSTERDB_LOCK_KILL_ROUNDS:-100} writer kills, ${NUSTERDB_REOPEN_ROUNDS:-1000}
@@ -67,6 +69,7 @@ export NUSTERDB_CRASH_SYNC_CYCLES="${NUSTERDB_CRASH_SYNC_CYCLES:-100}"
 export NUSTERDB_CRASH_REOPEN_ROUNDS="${NUSTERDB_CRASH_REOPEN_ROUNDS:-100}"
 export NUSTERDB_CRASH_SNAPSHOT_CYCLES="${NUSTERDB_CRASH_SNAPSHOT_CYCLES:-100}"
 export NUSTERDB_CRASH_BIG_CYCLES="${NUSTERDB_CRASH_BIG_CYCLES:-20}"
+export NUSTERDB_SERVER_KILL_CYCLES="${NUSTERDB_SERVER_KILL_CYCLES:-50}"
 export NUSTERDB_CORRUPT_CASES="${NUSTERDB_CORRUPT_CASES:-20000}"
 export NUSTERDB_LOCK_KILL_ROUNDS="${NUSTERDB_LOCK_KILL_ROUNDS:-100}"
 export NUSTERDB_REOPEN_ROUNDS="${NUSTERDB_REOPEN_ROUNDS:-1000}"
@@ -118,7 +121,7 @@ run_valgrind() {
 
 for step in "${STEPS[@]}"; do
     case "$step" in
-    crash) run_pytest crash tests/python/test_crash.py ;;
+    crash) run_pytest crash tests/python/test_crash.py tests/python/test_server_kill.py ;;
     corrupt) run_pytest corrupt tests/python/test_corruption.py ;;
     locks) run_pytest locks tests/python/test_durability.py -k \
         "writer or lock or reopen or read_only or foreign or random_bytes" ;;
@@ -129,7 +132,7 @@ for step in "${STEPS[@]}"; do
 done
 
 printf '\n===== summary (logs in %s) =====\n' "$LOGS"
-grep -hE "^[.sxFE]*(crash\[|corrupt(:|\[)|threads\[|memory\[|valgrind:|second writer|writer killed|close -> reopen|4 read-only|batch_search of)|: (passed|FAILED) (in|after) " \
+grep -hE "^[.sxFE]*(crash\[|server-kill\[|corrupt(:|\[)|threads\[|memory\[|valgrind:|second writer|writer killed|close -> reopen|4 read-only|batch_search of)|: (passed|FAILED) (in|after) " \
     "$LOGS"/*.log 2>/dev/null || true
 if [ "${#FAILED[@]}" -gt 0 ]; then
     printf '\nFAILED steps: %s\n' "${FAILED[*]}"

@@ -19,7 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -681,102 +681,7 @@ def test_audit_log_verifies_and_detects_a_flipped_byte(auth: AuthSetup, tmp_path
     assert r.returncode == 0, r.stdout
 
 
-# ------------------------------------------------------------------------------ kill -9
-
-
-def test_kill_9_keeps_every_acknowledged_batch(tmp_path: Path, rng: np.random.Generator) -> None:
-    data_dir = tmp_path / "data"
-    acked: Dict[int, npt.NDArray[np.float32]] = {}
-    gone: Set[int] = set()  # ids of writes that were in flight at a kill and were lost
-    batch = 25
-    next_id = 0
-    dim = 8
-
-    def check(col: RemoteCollection, pending: List[List[int]]) -> None:
-        for ids in pending:  # in flight at the kill: all or nothing
-            present = col.get_many(ids, include=[])["ids"]
-            assert present in ([], ids), f"a batch was half written: {present} of {ids}"
-            if present:
-                acked.update(
-                    {i: v for i, v in zip(ids, col.get_many(ids, include=["vector"])["vectors"])}
-                )
-            else:
-                gone.update(ids)
-        want = sorted(acked)
-        got = col.get_many(want, include=["vector", "metadata"])
-        assert got["ids"] == want, f"{len(want) - len(got['ids'])} acknowledged records missing"
-        if want:
-            assert got["vectors"].tobytes() == np.stack([acked[i] for i in want]).tobytes()
-        assert col.count() == len(acked)
-        assert not set(col.get_many(sorted(gone), include=[])["ids"]) if gone else True
-
-    pending: List[List[int]] = []
-    for cycle in range(3):
-        srv = start_server(data_dir)
-        try:
-            with Client(srv.url, retries=0, timeout=60) as c:
-                col = (
-                    c.create_collection("durable", dim=dim)
-                    if cycle == 0
-                    else c.collection("durable")
-                )
-                check(col, pending)
-                pending = []
-                for b in range(20):
-                    ids = list(range(next_id, next_id + batch))
-                    next_id += batch
-                    vecs = rng.standard_normal((batch, dim)).astype(np.float32)
-                    meta = [{"cycle": cycle, "batch": b}] * batch
-                    assert col.bulk_add(ids, vecs, meta) == batch
-                    acked.update(zip(ids, vecs))
-
-                # Writes still going on when the process is killed.
-                stop = threading.Event()
-                inflight: List[List[int]] = []
-                start_id = next_id
-                next_id += 10**6  # the writer's ids stay below this
-
-                def writer(
-                    first: int, url: str, stop: threading.Event, inflight: List[List[int]]
-                ) -> None:
-                    wrng = np.random.default_rng(first)
-                    with Client(url, retries=0, timeout=60) as wc:
-                        wcol = wc.collection("durable")
-                        i = first
-                        while not stop.is_set():
-                            ids = list(range(i, i + batch))
-                            i += batch
-                            inflight.append(ids)
-                            vecs = wrng.standard_normal((batch, dim)).astype(np.float32)
-                            try:
-                                wcol.bulk_add(ids, vecs)
-                            except (OSError, ServerError, ClosedError):
-                                return
-                            acked.update(zip(ids, vecs))
-                            inflight.pop()
-
-                t = threading.Thread(
-                    target=writer, args=(start_id, srv.url, stop, inflight), daemon=True
-                )
-                t.start()
-                deadline = time.monotonic() + 30
-                written = len(acked)
-                while len(acked) < written + 3 * batch and time.monotonic() < deadline:
-                    time.sleep(0.01)  # the writer is under way: a few batches acknowledged
-                assert len(acked) >= written + 3 * batch, "the writer made no progress"
-        finally:
-            srv.kill()  # kill -9
-        stop.set()
-        t.join(timeout=60)
-        assert not t.is_alive()
-        pending = list(inflight)
-    srv = start_server(data_dir)
-    try:
-        with Client(srv.url) as c:
-            check(c.collection("durable"), pending)
-            assert len(acked) >= 3 * 20 * batch
-    finally:
-        stop_and_check(srv)
+# kill -9 of the server under writes: tests/python/test_server_kill.py.
 
 
 # ------------------------------------------------------------------------------ client transport
