@@ -35,6 +35,11 @@ __all__ = [
     "StorageConfiguration",
     "Vector",
     "__version__",
+    "_audit_verify",
+    "_keys_create",
+    "_keys_list",
+    "_keys_revoke",
+    "_serve",
     "simd_isa",
 ]
 
