@@ -173,6 +173,15 @@ class Metadata:
     ) -> Metadata: ...
     @staticmethod
     def with_tags(tags: List[str]) -> Metadata: ...
+    @staticmethod
+    def _restore(
+        data: Dict[str, _MetadataValue],
+        tags: List[str],
+        created_at: int,
+        updated_at: int,
+        version: int,
+    ) -> Metadata:
+        """Metadata as stored, bookkeeping included (used by nusterdb.Client)."""
     def set(self, key: str, value: _MetadataValue) -> None: ...
     def get(self, key: str, default: Any = None) -> Any: ...
     def keys(self) -> List[str]: ...
@@ -655,6 +664,7 @@ class NusterDB:
         filter: Optional[_Filter] = None,
         ef_search: Optional[int] = None,
         include: None = None,
+        quantized: Optional[bool] = None,
     ) -> List[Tuple[Any, float]]: ...
     @overload
     def search(
@@ -665,7 +675,12 @@ class NusterDB:
         ef_search: Optional[int] = None,
         *,
         include: _Include,
-    ) -> List[SearchHit]: ...
+        quantized: Optional[bool] = None,
+    ) -> List[SearchHit]:
+        """``quantized=False``: an HNSW index walks its graph on the full rows for this
+        search instead of its codes (slower, for comparison or for the last bit of
+        recall); ``True`` asks for the coded walk and is refused (InvalidArgumentError)
+        where the index keeps no codes; None (default): as the index is set."""
     @overload
     def batch_search(
         self,
@@ -675,6 +690,7 @@ class NusterDB:
         ef_search: Optional[int] = None,
         progress: _Progress = None,
         include: None = None,
+        quantized: Optional[bool] = None,
     ) -> Tuple[npt.NDArray[Any], npt.NDArray[np.float32]]: ...
     @overload
     def batch_search(
@@ -686,6 +702,7 @@ class NusterDB:
         progress: _Progress = None,
         *,
         include: _Include,
+        quantized: Optional[bool] = None,
     ) -> Dict[str, Any]:
         """(ids, distances) of shape (n, min(k, number of stored vectors)), nearest
         first, padded where fewer match (a filter): ids int64 padded with -1 (string

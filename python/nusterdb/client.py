@@ -32,6 +32,7 @@ import random
 import selectors
 import socket
 import ssl
+import sys
 import threading
 import time
 import urllib.parse
@@ -57,6 +58,7 @@ import numpy.typing as npt
 
 import nusterdb.exceptions as _errors
 from nusterdb._core import DatabaseConfig, DistanceMetric, Metadata, Vector, __version__
+from nusterdb._progress import ProgressBar
 from nusterdb.exceptions import (
     ClosedError,
     DimensionMismatchError,
@@ -261,13 +263,37 @@ def _metadata_json(metadata: Any, allow_null: bool = False) -> Dict[str, Any]:
 
 
 def _metadata_from_json(doc: Any) -> Metadata:
-    """A ``Metadata`` from the API's output shape. Its ``created_at``, ``updated_at`` and
-    ``version`` are those of a new Metadata (they cannot be set from Python)."""
+    """A ``Metadata`` from the API's output shape, its ``created_at``, ``updated_at`` and
+    ``version`` as stored."""
     if not isinstance(doc, Mapping):
         return Metadata()
-    fields = doc.get("fields") or {}
-    tags = doc.get("tags") or []
-    return Metadata.with_data(dict(fields), list(tags))
+    return Metadata._restore(
+        dict(doc.get("fields") or {}),
+        list(doc.get("tags") or []),
+        int(doc.get("created_at", 0)),
+        int(doc.get("updated_at", 0)),
+        int(doc.get("version", 1)),
+    )
+
+
+#: Queries per request when ``batch_search`` reports progress.
+_PROGRESS_QUERIES = 1024
+
+
+def _reporter(
+    progress: _Progress, desc: str
+) -> Tuple[Optional[Callable[[str, int, int], object]], Optional[ProgressBar]]:
+    """The callback a ``progress=`` argument asks for, as the embedded database reads
+    it: None, a text bar on stderr if it is a terminal (shown after a second); True, a
+    bar; False, none; or a callable ``(phase, done, total)``. Also the bar to close."""
+    if progress is False or (progress is None and not sys.stderr.isatty()):
+        return None, None
+    if progress is None or progress is True:
+        bar = ProgressBar(desc, delay=1.0 if progress is None else 0.0)
+        return bar, bar
+    if callable(progress):
+        return progress, None
+    raise TypeError(f"progress must be None, a bool or a callable, got {type(progress).__name__}")
 
 
 def _document_json(document: Any) -> Optional[str]:
@@ -810,8 +836,13 @@ class RemoteCollection:
     * ``stats()`` returns a :class:`RemoteStats`, ``search(include=...)``
       :class:`RemoteSearchHit` objects and ``iter_records`` :class:`RemoteRecord`
       objects (same attributes as ``DatabaseStats``, ``SearchHit`` and ``Record``).
-    * ``restore_snapshot`` restores in place only. ``progress`` arguments are accepted
-      and ignored.
+    * ``restore_snapshot`` restores in place only.
+    * ``progress``: ``bulk_add`` and ``bulk_upsert`` send one atomic request, so they
+      report ("writing", 0, n) when it is sent and ("writing", n, n) when the server
+      acknowledged it; ``batch_search`` with ``progress`` sends the queries 1,024 at a
+      time and reports ("searching", done, n) after each (without it, one request). A
+      Ctrl-C during a request stops waiting for the answer; what the server was doing
+      runs to its end (a write may then be stored).
     * ``close()`` only stops this object from being used; the collection stays open on
       the server.
     """
@@ -1029,6 +1060,7 @@ class RemoteCollection:
         vectors: Union[Sequence[_VectorLike], npt.NDArray[Any]],
         metadata: Optional[Sequence[Optional[_MetadataLike]]],
         documents: Optional[Sequence[Optional[str]]],
+        progress: _Progress = None,
     ) -> int:
         id_list = _id_list(ids)
         rows = self._rows(vectors)
@@ -1053,7 +1085,16 @@ class RemoteCollection:
             tail["documents"] = docs
         if not id_list:
             return 0
-        out = self._call("POST", "/records", raw=(rows, tail))
+        report, bar = _reporter(progress, f"bulk_{mode}")
+        try:
+            if report is not None:
+                report("writing", 0, len(id_list))
+            out = self._call("POST", "/records", raw=(rows, tail))
+            if report is not None:
+                report("writing", len(id_list), len(id_list))
+        finally:
+            if bar is not None:
+                bar.close()
         return int(out["written"])
 
     def bulk_add(
@@ -1066,9 +1107,9 @@ class RemoteCollection:
     ) -> int:
         """Adds many vectors in one atomic write; returns the number added. The rows go
         to the server as raw float32 (a NaN row is refused there: InvalidVectorError);
-        an id already stored or given twice raises DuplicateIdError. ``progress`` is
-        accepted for compatibility and ignored."""
-        return self._write_many("add", ids, vectors, metadata, documents)
+        an id already stored or given twice raises DuplicateIdError. ``progress`` reports
+        the request sent and acknowledged (see the class docs)."""
+        return self._write_many("add", ids, vectors, metadata, documents, progress)
 
     def bulk_upsert(
         self,
@@ -1080,8 +1121,8 @@ class RemoteCollection:
     ) -> int:
         """Inserts or replaces many vectors atomically (all or nothing); returns how many
         were written. Metadata and documents replace the stored ones where given (an
-        entry of None keeps them). ``progress`` is accepted and ignored."""
-        return self._write_many("upsert", ids, vectors, metadata, documents)
+        entry of None keeps them). ``progress`` as for ``bulk_add``."""
+        return self._write_many("upsert", ids, vectors, metadata, documents, progress)
 
     def remove(self, id: _Id) -> bool:
         """Removes an id; returns whether it was there."""
@@ -1276,6 +1317,7 @@ class RemoteCollection:
         filter: Optional[_Filter] = None,
         ef_search: Optional[int] = None,
         include: None = None,
+        quantized: Optional[bool] = None,
     ) -> List[Tuple[Any, float]]: ...
     @overload
     def search(
@@ -1286,6 +1328,7 @@ class RemoteCollection:
         ef_search: Optional[int] = None,
         *,
         include: _Include,
+        quantized: Optional[bool] = None,
     ) -> List[RemoteSearchHit]: ...
     def search(
         self,
@@ -1294,16 +1337,19 @@ class RemoteCollection:
         filter: Optional[_Filter] = None,
         ef_search: Optional[int] = None,
         include: Optional[_Include] = None,
+        quantized: Optional[bool] = None,
     ) -> Union[List[Tuple[Any, float]], List[RemoteSearchHit]]:
         """The ``k`` nearest records to ``query`` that ``filter`` allows, nearest first:
         (id, distance) pairs or, with ``include`` (names among "vector", "metadata",
-        "document"), RemoteSearchHit objects. k must be at least 1 (ValueError)."""
+        "document"), RemoteSearchHit objects. k must be at least 1 (ValueError).
+        ``quantized=False``: walk an HNSW graph on the full rows (see NusterDB.search)."""
         body = {
             "query": _vector_json(query),
             "k": _check_k(k),
             "filter": filter,
             "ef_search": ef_search,
             "include": None if include is None else list(include),
+            "quantized": quantized,
         }
         hits = self._call("POST", "/search", body, idempotent=True)["hits"]
         if include is None:
@@ -1330,6 +1376,7 @@ class RemoteCollection:
         ef_search: Optional[int] = None,
         progress: _Progress = None,
         include: None = None,
+        quantized: Optional[bool] = None,
     ) -> Tuple[npt.NDArray[Any], npt.NDArray[np.float32]]: ...
     @overload
     def batch_search(
@@ -1341,6 +1388,7 @@ class RemoteCollection:
         progress: _Progress = None,
         *,
         include: _Include,
+        quantized: Optional[bool] = None,
     ) -> Dict[str, Any]: ...
     def batch_search(
         self,
@@ -1350,6 +1398,7 @@ class RemoteCollection:
         ef_search: Optional[int] = None,
         progress: _Progress = None,
         include: Optional[_Include] = None,
+        quantized: Optional[bool] = None,
     ) -> Union[Tuple[npt.NDArray[Any], npt.NDArray[np.float32]], Dict[str, Any]]:
         """(ids, distances) of shape (n, min(k, number of stored vectors)), nearest
         first, padded where fewer match (a filter): ids int64 padded with -1 (string
@@ -1359,8 +1408,9 @@ class RemoteCollection:
 
         With ``include`` a dict instead: "ids" and "distances" (the same arrays) and, as
         asked, "metadatas" and "documents" (n lists of w entries, None for padding) and
-        "vectors" (float32 (n, w, dim), NaN rows for padding). ``progress`` is accepted
-        and ignored."""
+        "vectors" (float32 (n, w, dim), NaN rows for padding). With ``progress`` the
+        queries are sent 1,024 at a time, reporting ("searching", done, n) after each;
+        ``quantized`` as for ``search``."""
         k = _check_k(k)
         rows = self._rows(queries, what="queries")
         n = rows.shape[0]
@@ -1369,17 +1419,35 @@ class RemoteCollection:
             "filter": filter,
             "ef_search": ef_search,
             "include": None if include is None else list(include),
+            "quantized": quantized,
         }
-        if n == 0:
-            width = min(k, self.count())
-            id_rows: List[List[Any]] = []
-            dist_rows: List[List[Any]] = []
-            out: Dict[str, Any] = {}
-        else:
-            out = self._call("POST", "/batch_search", raw=(rows, tail), idempotent=True)
-            id_rows = out["ids"]
-            dist_rows = out["distances"]
-            width = max((len(r) for r in id_rows), default=0)
+        report, bar = _reporter(progress, "batch_search")
+        step = n if report is None else _PROGRESS_QUERIES
+        id_rows: List[List[Any]] = []
+        dist_rows: List[List[Any]] = []
+        out: Dict[str, Any] = {}
+        width = 0
+        try:
+            if n == 0:
+                width = min(k, self.count())
+            for start in range(0, n, max(step, 1)):
+                part = self._call(
+                    "POST",
+                    "/batch_search",
+                    raw=(rows[start : start + step], tail),
+                    idempotent=True,
+                )
+                id_rows.extend(part["ids"])
+                dist_rows.extend(part["distances"])
+                for key in ("vectors", "metadatas", "documents"):
+                    if key in part:
+                        out.setdefault(key, []).extend(part[key])
+                width = max([width] + [len(r) for r in part["ids"]])
+                if report is not None:
+                    report("searching", min(start + step, n), n)
+        finally:
+            if bar is not None:
+                bar.close()
         ids = self._ids_array(id_rows, width)
         dists = np.full((n, width), np.inf, dtype=np.float32)
         try:  # every row width long: one conversion (padding's null becomes NaN)

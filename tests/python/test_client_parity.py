@@ -663,3 +663,40 @@ def test_random_batches_round_trip_identically(
     finally:
         local.close()
         client.drop_collection(name)
+
+
+@pytest.mark.parametrize("config", [DatabaseConfig(DIM, "hnsw", "cosine")])
+def test_quantized_walks_and_progress_reports(db: DB, rng: np.random.Generator) -> None:
+    base = rows(rng, 300)
+    seen: List[Tuple[str, int, int]] = []
+    assert db.bulk_add(list(range(300)), base, progress=lambda *a: seen.append(a)) == 300
+    assert seen
+    assert seen[-1][1:] == (300, 300)
+    on_rows = db.search(base[7], k=5, ef_search=64, quantized=False)
+    assert on_rows[0][0] == 7
+    assert len(db.search(base[7], k=5, quantized=True)) == 5
+    seen.clear()
+    ids, _ = db.batch_search(base[:40], k=3, quantized=False, progress=lambda *a: seen.append(a))
+    assert [int(r[0]) for r in ids] == list(range(40))
+    assert seen
+    assert seen[-1][1:] == (40, 40)
+    assert all(phase == "searching" for phase, _, _ in seen)
+
+
+@pytest.mark.parametrize("config", [cfg()])
+def test_quantized_true_is_refused_without_codes(db: DB, rng: np.random.Generator) -> None:
+    db.bulk_add([1, 2], rows(rng, 2))
+    with pytest.raises(InvalidArgumentError, match="quantized=True"):
+        db.search(rows(rng, 1)[0], k=1, quantized=True)
+    with pytest.raises(InvalidArgumentError, match="quantized=True"):
+        db.batch_search(rows(rng, 2), k=1, quantized=True)
+
+
+def test_metadata_bookkeeping_comes_back_as_stored(db: DB, rng: np.random.Generator) -> None:
+    db.add(1, rows(rng, 1)[0], {"a": 1})
+    db.update(1, metadata={"b": 2})
+    m = db.get_metadata(1)
+    assert m is not None
+    assert m.version == 2
+    assert m.created_at > 0
+    assert m.updated_at >= m.created_at

@@ -131,3 +131,42 @@ def test_defaults_and_refusals() -> None:
         DatabaseConfig(8, index_type="hnsw", quantization="none", vectors="disk")
     with pytest.raises(TypeError):
         DatabaseConfig(8, index_type="hnsw", quantization=4)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("quantization", CHOICES)
+def test_quantized_false_walks_on_the_rows_for_one_search(
+    tmp_path: Path, quantization: str
+) -> None:
+    rng = np.random.default_rng(11)
+    dim = 48
+    rows = (rng.standard_normal((N, dim)) + 10.0).astype(np.float32)
+    queries = (rng.standard_normal((20, dim)) + 10.0).astype(np.float32)
+    config = DatabaseConfig(dim, index_type="hnsw", quantization=quantization)
+    db = NusterDB(tmp_path / "db", config)
+    db.bulk_add(np.arange(N), rows)
+    found = 0
+    for q in queries:
+        hits = db.search(q, k=10, ef_search=64, quantized=False)
+        ids = np.array([i for i, _ in hits])
+        exact = np.sqrt(((rows[ids].astype(np.float64) - q) ** 2).sum(axis=1))
+        np.testing.assert_allclose([d for _, d in hits], exact, rtol=1e-5, atol=1e-5)
+        found += len(set(ids.tolist()) & set(brute_force(rows, q, "euclidean").tolist()))
+    assert found / (10 * len(queries)) >= 0.95
+    ids, dists = db.batch_search(queries, k=10, ef_search=64, quantized=False)
+    singles = [db.search(q, k=10, ef_search=64, quantized=False) for q in queries]
+    assert [list(r) for r in ids] == [[i for i, _ in hits] for hits in singles]
+    assert [list(r) for r in dists] == [[np.float32(d) for _, d in hits] for hits in singles]
+    if quantization == "none":
+        # No codes: the rows are what every search walks on, and asking for codes is refused.
+        assert db.search(queries[0], k=10, quantized=False) == db.search(queries[0], k=10)
+        with pytest.raises(InvalidArgumentError, match="quantized=True"):
+            db.search(queries[0], k=10, quantized=True)
+        with pytest.raises(InvalidArgumentError, match="quantized=True"):
+            db.batch_search(queries, k=10, quantized=True)
+    else:
+        assert len(db.search(queries[0], k=10, quantized=True)) == 10
+    flat = NusterDB(tmp_path / "flat", DatabaseConfig(dim))
+    flat.bulk_add(np.arange(N), rows)
+    with pytest.raises(InvalidArgumentError, match="quantized=True"):
+        flat.search(queries[0], k=10, quantized=True)
+    assert flat.search(queries[0], k=10, quantized=False) == flat.search(queries[0], k=10)

@@ -283,9 +283,7 @@ fn main() -> BoxResult<()> {
     for &(quantized, name) in modes {
         h.set_quantized_search(quantized);
         for &ef in &o.efs {
-            let p = SearchParams {
-                ef_search: Some(ef),
-            };
+            let p = SearchParams::ef(Some(ef));
             let (qps, r) = measure(&queries, dim, &truth, min, |q| h.search(q, K, None, &p));
             println!("{name:>6} {ef:>6} {qps:>10.0} {:>10.1} {r:>9.4}", 1e6 / qps);
         }
@@ -294,9 +292,7 @@ fn main() -> BoxResult<()> {
 
     if o.filters {
         let ef = 64;
-        let p = SearchParams {
-            ef_search: Some(ef),
-        };
+        let p = SearchParams::ef(Some(ef));
         println!("filtered, ef {ef}: QPS (recall@10) by strategy");
         println!(
             "{:>8} {:>9} {:>18} {:>18} {:>18}",
@@ -354,9 +350,7 @@ fn main() -> BoxResult<()> {
         let ins = t.elapsed().as_secs_f64();
         let mut cells = Vec::new();
         for ef in [16, 64] {
-            let p = SearchParams {
-                ef_search: Some(ef),
-            };
+            let p = SearchParams::ef(Some(ef));
             let (_, r) = measure(&queries, dim, &truth, Duration::ZERO, |q| {
                 h.search(q, K, None, &p)
             });

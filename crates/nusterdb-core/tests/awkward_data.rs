@@ -112,9 +112,7 @@ fn build_hnsw(metric: DistanceMetric, data: &[f32], dim: usize) -> HnswIndex {
 
 /// Mean recall@10 of the coded walk and of the full-precision walk at `ef`.
 fn walks(h: &mut HnswIndex, data: &[f32], queries: &[f32], dim: usize, ef: usize) -> (f64, f64) {
-    let p = SearchParams {
-        ef_search: Some(ef),
-    };
+    let p = SearchParams::ef(Some(ef));
     let metric = h.metric();
     let mean = |h: &HnswIndex| {
         let nq = queries.len() / dim;
@@ -239,9 +237,7 @@ fn exact_and_hnsw_answers_at_extreme_scales() {
                 flat.insert(i as u32, r);
                 h.insert(i as u32, r);
             }
-            let p = SearchParams {
-                ef_search: Some(64),
-            };
+            let p = SearchParams::ef(Some(64));
             let batch = flat.batch_search(&queries, K, None, &p);
             let mut hits = [0usize; 2];
             for (qi, q) in queries.chunks_exact(dim).enumerate() {
@@ -305,7 +301,7 @@ fn exact_batch_search_on_offset_data() {
         for (i, r) in data.chunks_exact(dim).enumerate() {
             flat.insert(i as u32, r);
         }
-        let p = SearchParams { ef_search: None };
+        let p = SearchParams::ef(None);
         let batch = flat.batch_search(queries, K, None, &p);
         let mut worst: f64 = 1.0;
         for (q, got) in queries.chunks_exact(dim).zip(&batch) {
@@ -356,7 +352,7 @@ fn exact_batch_search_with_a_far_outlier() {
             flat.insert(i as u32, r);
         }
         let queries: Vec<f32> = data[dim..41 * dim].to_vec(); // stored rows as queries
-        let p = SearchParams { ef_search: None };
+        let p = SearchParams::ef(None);
         for k in [1, 3, 10] {
             let batch = flat.batch_search(&queries, k, None, &p);
             for (qi, q) in queries.chunks_exact(dim).enumerate() {
@@ -412,9 +408,7 @@ fn batch_removal_keeps_recall_on_offset_data_with_duplicates() {
                 .map(|(i, &s)| (s, i as u32))
                 .collect();
             let fresh = build_hnsw(metric, &rest, dim);
-            let p = SearchParams {
-                ef_search: Some(20),
-            };
+            let p = SearchParams::ef(Some(20));
             let (mut batch, mut clean) = (0.0, 0.0);
             for q in queries.chunks_exact(dim) {
                 let got: Vec<(u32, f32)> = h

@@ -32,7 +32,7 @@ use nusterdb_core::DistanceMetric;
 use proptest::prelude::*;
 use roaring::RoaringBitmap;
 
-const P: SearchParams = SearchParams { ef_search: None };
+const P: SearchParams = SearchParams::ef(None);
 const U: f64 = f32::EPSILON as f64 / 2.0;
 
 /// The run's seed: `NUSTERDB_TEST_SEED` or a fixed default, printed either way.

@@ -24,7 +24,7 @@ use nusterdb_core::{DistanceMetric, HnswConfig};
 use roaring::RoaringBitmap;
 
 const K: usize = 10;
-const P: SearchParams = SearchParams { ef_search: None };
+const P: SearchParams = SearchParams::ef(None);
 
 /// The run's seed: `NUSTERDB_TEST_SEED` or a fixed default, printed either way.
 fn seed(test: &str) -> u64 {
@@ -123,7 +123,7 @@ fn recall(
     ef: Option<usize>,
 ) -> f64 {
     let d = index.dim();
-    let p = SearchParams { ef_search: ef };
+    let p = SearchParams::ef(ef);
     let truth = exact.batch_search(queries, K, allow, &P);
     let got = index.batch_search(queries, K, allow, &p);
     assert_eq!(truth.len(), got.len());
@@ -243,7 +243,7 @@ fn hnsw_batch_search_equals_search() {
     allow.insert_range(0..7_000);
     for a in [None, Some(&allow)] {
         for ef in [None, Some(16), Some(300)] {
-            let p = SearchParams { ef_search: ef };
+            let p = SearchParams::ef(ef);
             let batch = h.batch_search(queries, K, a, &p);
             assert_eq!(batch.len(), 200);
             for (i, b) in batch.iter().enumerate() {
@@ -575,9 +575,7 @@ fn hnsw_every_metric_small_with_deletes_and_filters() {
                     q,
                     25,
                     a,
-                    &SearchParams {
-                        ef_search: Some(64),
-                    },
+                    &SearchParams::ef(Some(64)),
                 );
                 assert_eq!(got.len(), 25, "{}", metric.name());
                 check_answer(&h, q, &got, 25, a);
@@ -752,4 +750,34 @@ fn hnsw_quantized_traversal_keeps_recall() {
     // Metrics whose score is not linear in the vector have no codes.
     let h = HnswIndex::new(8, DistanceMetric::Manhattan, &cfg());
     assert!(!h.quantized_search());
+}
+
+/// `quantized: Some(false)` on one search is exactly the walk of the index with its
+/// coded traversal turned off: same hits, same distances, with and without a filter.
+#[test]
+fn a_search_without_codes_is_the_walk_on_the_rows() {
+    let (data, queries, _, _) = euclid();
+    let dim = 64;
+    let mut h = build_parallel(&data[..3000 * dim], dim, DistanceMetric::Euclidean, &cfg());
+    assert!(h.quantized_search(), "the index walks on codes by default");
+    let mut allow = RoaringBitmap::new();
+    allow.insert_range(0..1_500);
+    let rows_walk = SearchParams {
+        ef_search: Some(32),
+        quantized: Some(false),
+    };
+    let per_search: Vec<Vec<(u32, f32)>> = [None, Some(&allow)]
+        .iter()
+        .flat_map(|a| (0..50).map(move |i| (*a, i)))
+        .map(|(a, i)| h.search(&queries[i * dim..(i + 1) * dim], K, a, &rows_walk))
+        .collect();
+    h.set_quantized_search(false);
+    let off = SearchParams::ef(Some(32));
+    let index_off: Vec<Vec<(u32, f32)>> = [None, Some(&allow)]
+        .iter()
+        .flat_map(|a| (0..50).map(move |i| (*a, i)))
+        .map(|(a, i)| h.search(&queries[i * dim..(i + 1) * dim], K, a, &off))
+        .collect();
+    assert_eq!(per_search, index_off);
+    assert!(per_search.iter().all(|r| r.len() == K));
 }

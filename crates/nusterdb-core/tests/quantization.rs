@@ -12,6 +12,7 @@ use std::path::Path;
 
 use nusterdb_core::config::{Field, Fields, Quantization};
 use nusterdb_core::db::LoadSource;
+use nusterdb_core::index::SearchParams;
 use nusterdb_core::rng::SplitMix64;
 use nusterdb_core::{Database, DatabaseConfig, DistanceMetric, Error, IndexType, Location};
 
@@ -114,6 +115,67 @@ fn every_quantization_finds_the_neighbours_with_exact_distances() {
             assert!(mapped[0] < mapped[1] && mapped[2] < mapped[1], "{mapped:?}");
         }
     }
+}
+
+/// `quantized: Some(false)` walks on the full rows for one search: on an index with
+/// codes it finds the neighbours with exact distances; on one without it answers as
+/// the default does; `Some(true)` is refused where there are no codes.
+#[test]
+fn a_search_can_walk_on_the_rows_instead_of_the_codes() {
+    let mut rng = SplitMix64::new(common::seed("walk_on_rows", 43));
+    let dim = 48;
+    let rows = rows_of(&mut rng, 2000, dim, 10.0);
+    let queries: Vec<Vec<f32>> = (0..30)
+        .map(|_| common::gaussian(&mut rng, dim).into_iter().map(|x| x + 10.0).collect())
+        .collect();
+    let ids: Vec<u64> = rows.keys().copied().collect();
+    let flat: Vec<f32> = rows.values().flatten().copied().collect();
+    let rows_walk = SearchParams {
+        ef_search: Some(64),
+        quantized: Some(false),
+    };
+    let codes_walk = SearchParams {
+        ef_search: Some(64),
+        quantized: Some(true),
+    };
+    for q in [Quantization::Off, Quantization::Sq8, Quantization::Sq4] {
+        for metric in [DistanceMetric::Euclidean, DistanceMetric::Cosine] {
+            let what = format!("{metric:?} {q:?}");
+            let dir = tempfile::tempdir().unwrap();
+            let mut c = common::hnsw_config(dim, metric, 16, 100);
+            c.quantization = Some(q);
+            let db = open(&dir.path().join("db"), Some(c)).unwrap();
+            db.bulk_add(&ids, &flat, None).unwrap();
+            let r = common::recall_with(&db, metric, &rows, &queries, rows_walk, &what);
+            assert!(r >= 0.95, "{what}: recall@10 {r:.3} walking on the rows");
+            if q == Quantization::Off {
+                for query in &queries {
+                    assert_eq!(
+                        db.search(query, 10, None, rows_walk).unwrap(),
+                        db.search(query, 10, None, Some(64)).unwrap(),
+                        "{what}: no codes, so the same walk"
+                    );
+                }
+                let e = db.search(&queries[0], 10, None, codes_walk).unwrap_err();
+                assert!(matches!(e, Error::InvalidArgument(_)), "{what}: {e}");
+                let e = db.batch_search(&flat[..dim], 10, None, codes_walk).unwrap_err();
+                assert!(matches!(e, Error::InvalidArgument(_)), "{what}: {e}");
+            } else {
+                let r = common::recall_with(&db, metric, &rows, &queries, codes_walk, &what);
+                assert!(r >= 0.9, "{what}: recall@10 {r:.3} walking on the codes");
+            }
+        }
+    }
+    // A flat index has no codes either.
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir.path().join("db"), Some(DatabaseConfig::new(dim).unwrap())).unwrap();
+    db.bulk_add(&ids, &flat, None).unwrap();
+    let e = db.search(&queries[0], 10, None, codes_walk).unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument(_)), "flat: {e}");
+    assert_eq!(
+        db.search(&queries[0], 10, None, rows_walk).unwrap(),
+        db.search(&queries[0], 10, None, None).unwrap()
+    );
 }
 
 /// 4-bit codes take `32·⌈dim/64⌉` bytes a row, 8-bit ones `dim`.

@@ -3,6 +3,7 @@
 //! payload beside them, aligned hit for hit.
 
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArray, PyUntypedArrayMethods};
+use nusterdb_core::index::SearchParams;
 use nusterdb_core::db::{Include, Record};
 use nusterdb_core::filter::Filter;
 use nusterdb_core::progress::Observer;
@@ -137,7 +138,7 @@ pub fn gather(
     n: usize,
     k: usize,
     filter: Option<&Filter>,
-    ef_search: Option<usize>,
+    search: SearchParams,
     include: Option<Include>,
     observer: &dyn Observer,
 ) -> nusterdb_core::Result<BatchHits> {
@@ -176,7 +177,7 @@ pub fn gather(
     }
     match include {
         Some(inc) => {
-            let hits = db.batch_search_records(rows, kk, filter, ef_search, inc, observer)?;
+            let hits = db.batch_search_records(rows, kk, filter, search, inc, observer)?;
             alloc(&mut out);
             for (row, h) in hits.into_iter().enumerate() {
                 for (j, (record, d)) in h.into_iter().take(width).enumerate() {
@@ -188,7 +189,7 @@ pub fn gather(
             }
         }
         None if str_ids => {
-            let hits = db.batch_search_ids(rows, kk, filter, ef_search, observer)?;
+            let hits = db.batch_search_ids(rows, kk, filter, search, observer)?;
             alloc(&mut out);
             for (row, h) in hits.into_iter().enumerate() {
                 for (j, (id, d)) in h.into_iter().take(width).enumerate() {
@@ -198,7 +199,7 @@ pub fn gather(
             }
         }
         None => {
-            let hits = db.batch_search_observed(rows, kk, filter, ef_search, observer)?;
+            let hits = db.batch_search_observed(rows, kk, filter, search, observer)?;
             alloc(&mut out);
             for (row, h) in hits.iter().enumerate() {
                 for (j, &(id, d)) in h.iter().take(width).enumerate() {

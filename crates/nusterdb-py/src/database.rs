@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use nusterdb_core::index::SearchParams;
 use nusterdb_core::db::{
     GraphLoad, Include, LoadSource, Location, MetadataUpdate, PutMode, Selection, Stats,
 };
@@ -931,7 +932,10 @@ impl PyNusterDB {
 
     /// The min(k, matches) nearest vectors, nearest first: [(id, distance)], or with
     /// `include` (names among "vector", "metadata", "document") [SearchHit].
-    #[pyo3(signature = (query, k = 10, filter = None, ef_search = None, include = None))]
+    /// `quantized=False` walks an HNSW graph on the full rows for this search instead of
+    /// its codes.
+    #[pyo3(signature = (query, k = 10, filter = None, ef_search = None, include = None, quantized = None))]
+    #[allow(clippy::too_many_arguments)] // one per Python keyword argument
     fn search<'py>(
         &self,
         py: Python<'py>,
@@ -940,8 +944,13 @@ impl PyNusterDB {
         filter: Option<&Bound<'py, PyAny>>,
         ef_search: Option<usize>,
         include: Option<&Bound<'py, PyAny>>,
+        quantized: Option<bool>,
     ) -> PyResult<Bound<'py, PyList>> {
         let k = to_k(k)?;
+        let params = SearchParams {
+            ef_search,
+            quantized,
+        };
         let q = to_vector(query)?;
         let f: Option<Filter> = to_filter(filter)?;
         let include = match include {
@@ -950,7 +959,7 @@ impl PyNusterDB {
         };
         if include.is_none() && self.id_type() == IdType::Int {
             let hits = py
-                .detach(|| self.db.search(q.as_slice(), k, f.as_ref(), ef_search))
+                .detach(|| self.db.search(q.as_slice(), k, f.as_ref(), params))
                 .py()?;
             return PyList::new(py, hits);
         }
@@ -960,7 +969,7 @@ impl PyNusterDB {
                     q.as_slice(),
                     k,
                     f.as_ref(),
-                    ef_search,
+                    params,
                     include.unwrap_or(Include::NOTHING),
                 )
             })
@@ -982,8 +991,8 @@ impl PyNusterDB {
     /// "vector", "metadata", "document") a dict instead: "ids" and "distances" (those
     /// arrays) and, as asked, "metadatas" and "documents" (n lists of w entries, None
     /// for padding) and "vectors" (float32 (n, w, dim), NaN rows for padding), read
-    /// under the same lock as the search.
-    #[pyo3(signature = (queries, k = 10, filter = None, ef_search = None, progress = None, include = None))]
+    /// under the same lock as the search. `quantized` as for `search`.
+    #[pyo3(signature = (queries, k = 10, filter = None, ef_search = None, progress = None, include = None, quantized = None))]
     #[allow(clippy::too_many_arguments)] // one per Python keyword argument
     fn batch_search<'py>(
         &self,
@@ -994,6 +1003,7 @@ impl PyNusterDB {
         ef_search: Option<usize>,
         progress: Option<&Bound<'py, PyAny>>,
         include: Option<&Bound<'py, PyAny>>,
+        quantized: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let k = to_k(k)?;
         let dim = self.db.config().dim;
@@ -1011,7 +1021,10 @@ impl PyNusterDB {
                 n,
                 k,
                 f.as_ref(),
-                ef_search,
+                SearchParams {
+                    ef_search,
+                    quantized,
+                },
                 include,
                 &watch,
             )

@@ -63,6 +63,28 @@ impl PyMetadata {
         Ok(Self { inner })
     }
 
+    /// Metadata as it was stored, bookkeeping included (`nusterdb.Client` rebuilds the
+    /// metadata a server returns with it). Validated like `with_data`.
+    #[staticmethod]
+    #[pyo3(signature = (data, tags, created_at, updated_at, version))]
+    fn _restore(
+        data: &Bound<'_, PyDict>,
+        tags: &Bound<'_, PyAny>,
+        created_at: u64,
+        updated_at: u64,
+        version: u64,
+    ) -> PyResult<Self> {
+        let checked = Metadata::with_parts(fields_from_dict(data)?, to_tags(tags)?).py()?;
+        let inner = Metadata::from_stored(
+            checked.fields().clone(),
+            checked.tags().clone(),
+            created_at,
+            updated_at,
+            version,
+        );
+        Ok(Self { inner })
+    }
+
     /// Metadata with the given tags (any iterable of str; a single str is refused)
     /// and no fields. InvalidArgumentError for a bad tag.
     #[staticmethod]

@@ -38,11 +38,33 @@ pub(crate) use rows::Rows;
 pub use topk::TopK;
 
 /// Parameters of one search.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SearchParams {
     /// The HNSW candidate-list size for this search (`None`: the index's default).
     /// Exact indexes ignore it.
     pub ef_search: Option<usize>,
+    /// Whether an HNSW index walks its graph on its codes (`None`: as the index is set,
+    /// which is on whenever it keeps codes) or, `Some(false)`, on the full rows for
+    /// this search. `Some(true)` is refused by the database where there are no codes.
+    pub quantized: Option<bool>,
+}
+
+impl SearchParams {
+    /// Only an `ef_search`.
+    pub const fn ef(ef_search: Option<usize>) -> Self {
+        Self {
+            ef_search,
+            quantized: None,
+        }
+    }
+}
+
+/// An `ef_search` alone is a search's parameters (so `db.search(q, k, None, Some(64))`
+/// reads as it always did).
+impl From<Option<usize>> for SearchParams {
+    fn from(ef_search: Option<usize>) -> Self {
+        Self::ef(ef_search)
+    }
 }
 
 /// An index over vectors addressed by slot (u32). Slots are assigned by the caller (the
@@ -186,6 +208,11 @@ pub trait VectorIndex: Send + Sync {
 
     /// Heap bytes held by the index (an estimate: allocated capacity, not just use).
     fn memory_bytes(&self) -> usize;
+
+    /// Whether searches can walk on codes ([`SearchParams::quantized`]).
+    fn walks_on_codes(&self) -> bool {
+        false
+    }
 
     /// Bytes of seal files mapped in place of heap memory (rows, codes): their pages
     /// are the page cache's, counted in a process's RSS only once touched.

@@ -73,9 +73,23 @@ pub fn recall(
     ef: usize,
     what: &str,
 ) -> f64 {
+    let params = nusterdb_core::index::SearchParams::ef(Some(ef));
+    recall_with(db, metric, rows, queries, params, what)
+}
+
+/// [`recall`] with every search parameter given.
+#[allow(dead_code)] // not every test binary uses it
+pub fn recall_with(
+    db: &nusterdb_core::Database,
+    metric: nusterdb_core::DistanceMetric,
+    rows: &std::collections::BTreeMap<u64, Vec<f32>>,
+    queries: &[Vec<f32>],
+    params: nusterdb_core::index::SearchParams,
+    what: &str,
+) -> f64 {
     let (mut hits, mut asked) = (0usize, 0usize);
     for q in queries {
-        let got = db.search(q, 10, None, Some(ef)).unwrap();
+        let got = db.search(q, 10, None, params).unwrap();
         for (id, d) in &got {
             let v = rows
                 .get(id)

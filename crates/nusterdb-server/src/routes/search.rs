@@ -6,6 +6,7 @@ use axum::extract::Path;
 use axum::http::HeaderMap;
 use axum::Json;
 use nusterdb_core::db::Include;
+use nusterdb_core::index::SearchParams;
 use nusterdb_core::progress::Unobserved;
 use nusterdb_core::Error;
 use serde::Deserialize;
@@ -34,6 +35,9 @@ pub struct SearchReq {
     /// Names among "vector", "metadata", "document" (default: none).
     #[schema(value_type = Option<Vec<String>>)]
     include: Option<Value>,
+    /// false: an HNSW index walks on the full rows for this search instead of its
+    /// codes (true is refused where there are no codes; default: the index's setting).
+    quantized: Option<bool>,
 }
 
 /// The k nearest records, nearest first (read).
@@ -59,7 +63,11 @@ pub async fn search(
         if req.query.is_empty() {
             return Err(Error::EmptyVector.into());
         }
-        let hits = db.search_records(&req.query, k, filter.as_ref(), req.ef_search, inc)?;
+        let params = SearchParams {
+            ef_search: req.ef_search,
+            quantized: req.quantized,
+        };
+        let hits = db.search_records(&req.query, k, filter.as_ref(), params, inc)?;
         let hits = hits
             .into_iter()
             .map(|(r, d)| json::hit(r, d, inc))
@@ -81,6 +89,8 @@ pub struct BatchReq {
     ef_search: Option<usize>,
     #[schema(value_type = Option<Vec<String>>)]
     include: Option<Value>,
+    /// As for a single search.
+    quantized: Option<bool>,
 }
 
 /// Rows of one width: `f` of each hit, padded with `None` (null).
@@ -131,7 +141,10 @@ pub async fn batch_search(
             &queries,
             width.max(1),
             filter.as_ref(),
-            req.ef_search,
+            SearchParams {
+                ef_search: req.ef_search,
+                quantized: req.quantized,
+            },
             inc,
             &Unobserved,
         )?;

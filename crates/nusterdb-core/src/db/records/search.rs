@@ -12,6 +12,27 @@ use crate::ids::Id;
 use crate::index::SearchParams;
 use crate::progress::{in_pieces, Observer, Phase, Unobserved};
 
+/// Checks the parameters that do not depend on the index.
+fn check_params(p: &SearchParams) -> Result<()> {
+    match p.ef_search {
+        Some(ef) => check_ef_search(ef),
+        None => Ok(()),
+    }
+}
+
+/// `quantized=True` needs an index that walks on codes: asked of one without, it is
+/// refused rather than answered some other way.
+fn check_walk(st: &State, p: &SearchParams) -> Result<()> {
+    if p.quantized == Some(true) && !st.index.walks_on_codes() {
+        return Err(Error::invalid(
+            "quantized=True: this index keeps no codes to walk on (a flat index, an HNSW \
+             index with quantization=\"none\" or on a metric without codes); leave \
+             quantized unset or pass False",
+        ));
+    }
+    Ok(())
+}
+
 impl Database {
     fn check_query(&self, q: &[f32], k: usize) -> Result<()> {
         if k == 0 {
@@ -51,15 +72,13 @@ impl Database {
         q: &[f32],
         k: usize,
         filter: Option<&Filter>,
-        ef_search: Option<usize>,
+        params: SearchParams,
         map: impl FnOnce(&State, Vec<(u32, f32)>) -> Result<T>,
     ) -> Result<T> {
         self.check_query(q, k)?;
-        if let Some(ef) = ef_search {
-            check_ef_search(ef)?;
-        }
-        let params = SearchParams { ef_search };
+        check_params(&params)?;
         self.read(|st| {
+            check_walk(st, &params)?;
             let allow = Self::allowed(st, filter);
             let hits = st.index.search(q, k, allow.as_deref(), &params);
             map(st, hits)
@@ -67,19 +86,21 @@ impl Database {
     }
 
     /// The min(k, matches) nearest vectors to `q`, nearest first, as (id, distance).
+    /// `search`: the [`SearchParams`], or just an `ef_search` (`None`, `Some(64)`).
     ///
     /// # Errors
-    /// `k == 0`, `ef_search` outside 1..=[`crate::config::MAX_EF`], wrong dimension,
-    /// non-finite query, [`Error::Closed`]; a string-id database.
+    /// `k == 0`, `ef_search` outside 1..=[`crate::config::MAX_EF`], `quantized:
+    /// Some(true)` on an index without codes, wrong dimension, non-finite query,
+    /// [`Error::Closed`]; a string-id database.
     pub fn search(
         &self,
         q: &[f32],
         k: usize,
         filter: Option<&Filter>,
-        ef_search: Option<usize>,
+        search: impl Into<SearchParams>,
     ) -> Result<Vec<(u64, f32)>> {
         self.int_ids()?;
-        self.search_slots(q, k, filter, ef_search, |st, hits| {
+        self.search_slots(q, k, filter, search.into(), |st, hits| {
             Ok(Self::to_keys(st, hits))
         })
     }
@@ -95,10 +116,10 @@ impl Database {
         q: &[f32],
         k: usize,
         filter: Option<&Filter>,
-        ef_search: Option<usize>,
+        search: impl Into<SearchParams>,
         include: Include,
     ) -> Result<Vec<(Record, f32)>> {
-        self.search_slots(q, k, filter, ef_search, |st, hits| {
+        self.search_slots(q, k, filter, search.into(), |st, hits| {
             Self::to_keys(st, hits)
                 .into_iter()
                 .filter_map(|(key, d)| st.id_of(key).map(|id| (id, key, d)))
@@ -115,7 +136,7 @@ impl Database {
         queries: &[f32],
         k: usize,
         filter: Option<&Filter>,
-        ef_search: Option<usize>,
+        params: SearchParams,
         observer: &dyn Observer,
         map: impl Fn(&State, Vec<(u32, f32)>) -> T,
     ) -> Result<Vec<T>> {
@@ -129,9 +150,7 @@ impl Database {
                 got: queries.len(),
             });
         }
-        if let Some(ef) = ef_search {
-            check_ef_search(ef)?;
-        }
+        check_params(&params)?;
         let n = queries.len() / dim;
         if (n as u64).saturating_mul(k as u64) > MAX_BATCH_RESULTS {
             return Err(Error::invalid(format!(
@@ -148,8 +167,8 @@ impl Database {
                 other => other,
             })?;
         }
-        let params = SearchParams { ef_search };
         self.read(|st| {
+            check_walk(st, &params)?;
             let allow = Self::allowed(st, filter);
             let rows: Vec<usize> = (0..n).collect();
             let mut out = Vec::with_capacity(n);
@@ -176,9 +195,9 @@ impl Database {
         queries: &[f32],
         k: usize,
         filter: Option<&Filter>,
-        ef_search: Option<usize>,
+        search: impl Into<SearchParams>,
     ) -> Result<Vec<Vec<(u64, f32)>>> {
-        self.batch_search_observed(queries, k, filter, ef_search, &Unobserved)
+        self.batch_search_observed(queries, k, filter, search, &Unobserved)
     }
 
     /// [`Database::batch_search`] watched by `observer`, which may stop it between
@@ -191,11 +210,11 @@ impl Database {
         queries: &[f32],
         k: usize,
         filter: Option<&Filter>,
-        ef_search: Option<usize>,
+        search: impl Into<SearchParams>,
         observer: &dyn Observer,
     ) -> Result<Vec<Vec<(u64, f32)>>> {
         self.int_ids()?;
-        self.batch_slots(queries, k, filter, ef_search, observer, Self::to_keys)
+        self.batch_slots(queries, k, filter, search.into(), observer, Self::to_keys)
     }
 
     /// [`Database::batch_search_observed`] for ids of either kind.
@@ -207,10 +226,10 @@ impl Database {
         queries: &[f32],
         k: usize,
         filter: Option<&Filter>,
-        ef_search: Option<usize>,
+        search: impl Into<SearchParams>,
         observer: &dyn Observer,
     ) -> Result<Vec<Vec<(Id, f32)>>> {
-        self.batch_slots(queries, k, filter, ef_search, observer, Self::to_ids)
+        self.batch_slots(queries, k, filter, search.into(), observer, Self::to_ids)
     }
 
     /// [`Database::batch_search_ids`] with each hit's record as `include` asks, read
@@ -225,11 +244,11 @@ impl Database {
         queries: &[f32],
         k: usize,
         filter: Option<&Filter>,
-        ef_search: Option<usize>,
+        search: impl Into<SearchParams>,
         include: Include,
         observer: &dyn Observer,
     ) -> Result<Vec<Vec<(Record, f32)>>> {
-        let rows = self.batch_slots(queries, k, filter, ef_search, observer, |st, hits| {
+        let rows = self.batch_slots(queries, k, filter, search.into(), observer, |st, hits| {
             Self::to_keys(st, hits)
                 .into_iter()
                 .filter_map(|(key, d)| st.id_of(key).map(|id| (id, key, d)))

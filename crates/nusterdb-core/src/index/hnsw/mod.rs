@@ -711,6 +711,10 @@ impl VectorIndex for HnswIndex {
         self.search_one(q, k, allow, p)
     }
 
+    fn walks_on_codes(&self) -> bool {
+        self.quantized_search()
+    }
+
     fn batch_search(
         &self,
         qs: &[f32],

@@ -263,7 +263,7 @@ impl HnswIndex {
                         }
                     }
                 } else {
-                    self.graph_search(qp, ef, w, |id| self.is_live(id) && a.contains(id));
+                    self.graph_search(qp, ef, w, p, |id| self.is_live(id) && a.contains(id));
                     if (w.res.len() as u64) < allowed.min(ef as u64) {
                         // Allowed nodes the graph does not reach (or dead ones): score the
                         // rest of the allowed set.
@@ -288,9 +288,9 @@ impl HnswIndex {
             None => {
                 if self.tombstones == 0 && self.pending == 0 && self.unlinked.is_empty() {
                     // Every node is a result: no state to check per node.
-                    self.graph_search(qp, ef, w, |_| true);
+                    self.graph_search(qp, ef, w, p, |_| true);
                 } else {
-                    self.graph_search(qp, ef, w, |id| self.is_live(id));
+                    self.graph_search(qp, ef, w, p, |id| self.is_live(id));
                 }
                 if w.res.len() < ef.min(self.live) {
                     // Live nodes the graph does not reach: score them too.
@@ -308,7 +308,7 @@ impl HnswIndex {
                 self.offer(qp, slot, ef, w);
             }
         }
-        self.collect(q, k, s)
+        self.collect(q, k, s, p)
     }
 
     /// Whether a filter allowing `allowed` slots is answered by scoring them all.
@@ -318,8 +318,15 @@ impl HnswIndex {
     }
 
     /// Descent from the entry point and beam search on layer 0; results in `w.res`.
-    fn graph_search<A: Fn(u32) -> bool>(&self, q: &[f32], ef: usize, w: &mut Work, accept: A) {
-        match self.traversal_codes() {
+    fn graph_search<A: Fn(u32) -> bool>(
+        &self,
+        q: &[f32],
+        ef: usize,
+        w: &mut Work,
+        p: &SearchParams,
+        accept: A,
+    ) {
+        match self.traversal_codes(p) {
             Some(codes) => {
                 let sc = Quantized::new(self, codes, q, std::mem::take(&mut w.qcodes));
                 self.walk(&sc, ef, w, accept);
@@ -329,10 +336,13 @@ impl HnswIndex {
         }
     }
 
-    /// The codes searches traverse on, if quantized traversal is on.
+    /// The codes a search traverses on, if quantized traversal is on for the index and
+    /// not turned off for this search.
     #[inline]
-    fn traversal_codes(&self) -> Option<&Codes> {
-        self.codes.as_ref().filter(|_| self.quantized_search)
+    fn traversal_codes(&self, p: &SearchParams) -> Option<&Codes> {
+        self.codes
+            .as_ref()
+            .filter(|_| self.quantized_search && p.quantized != Some(false))
     }
 
     fn walk<S: Scorer, A: Fn(u32) -> bool>(&self, sc: &S, ef: usize, w: &mut Work, accept: A) {
@@ -350,10 +360,10 @@ impl HnswIndex {
     }
 
     /// The `k` best of `s.w.res` as `(slot, distance)`, sorted by (distance, slot).
-    fn collect(&self, q: &[f32], k: usize, s: &mut Scratch) -> Vec<(u32, f32)> {
+    fn collect(&self, q: &[f32], k: usize, s: &mut Scratch, p: &SearchParams) -> Vec<(u32, f32)> {
         s.sel.clear();
         s.sel.extend(s.w.res.drain_unordered());
-        if self.traversal_codes().is_some() {
+        if self.traversal_codes(p).is_some() {
             // Candidates chosen on the codes: re-scored exactly, then ranked.
             for c in &mut s.sel {
                 c.d = self.score_read(&s.q, c.id, &mut s.w.row);
