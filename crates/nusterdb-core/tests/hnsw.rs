@@ -571,12 +571,7 @@ fn hnsw_every_metric_small_with_deletes_and_filters() {
         let allow: RoaringBitmap = (0..1_500).filter(|s| s % 3 != 0).collect();
         for q in queries.chunks_exact(dim) {
             for a in [None, Some(&allow)] {
-                let got = h.search(
-                    q,
-                    25,
-                    a,
-                    &SearchParams::ef(Some(64)),
-                );
+                let got = h.search(q, 25, a, &SearchParams::ef(Some(64)));
                 assert_eq!(got.len(), 25, "{}", metric.name());
                 check_answer(&h, q, &got, 25, a);
                 assert!(got.iter().all(|r| r.0 % 7 != 0));

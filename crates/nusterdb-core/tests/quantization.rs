@@ -126,7 +126,12 @@ fn a_search_can_walk_on_the_rows_instead_of_the_codes() {
     let dim = 48;
     let rows = rows_of(&mut rng, 2000, dim, 10.0);
     let queries: Vec<Vec<f32>> = (0..30)
-        .map(|_| common::gaussian(&mut rng, dim).into_iter().map(|x| x + 10.0).collect())
+        .map(|_| {
+            common::gaussian(&mut rng, dim)
+                .into_iter()
+                .map(|x| x + 10.0)
+                .collect()
+        })
         .collect();
     let ids: Vec<u64> = rows.keys().copied().collect();
     let flat: Vec<f32> = rows.values().flatten().copied().collect();
@@ -158,7 +163,9 @@ fn a_search_can_walk_on_the_rows_instead_of_the_codes() {
                 }
                 let e = db.search(&queries[0], 10, None, codes_walk).unwrap_err();
                 assert!(matches!(e, Error::InvalidArgument(_)), "{what}: {e}");
-                let e = db.batch_search(&flat[..dim], 10, None, codes_walk).unwrap_err();
+                let e = db
+                    .batch_search(&flat[..dim], 10, None, codes_walk)
+                    .unwrap_err();
                 assert!(matches!(e, Error::InvalidArgument(_)), "{what}: {e}");
             } else {
                 let r = common::recall_with(&db, metric, &rows, &queries, codes_walk, &what);
@@ -168,7 +175,11 @@ fn a_search_can_walk_on_the_rows_instead_of_the_codes() {
     }
     // A flat index has no codes either.
     let dir = tempfile::tempdir().unwrap();
-    let db = open(&dir.path().join("db"), Some(DatabaseConfig::new(dim).unwrap())).unwrap();
+    let db = open(
+        &dir.path().join("db"),
+        Some(DatabaseConfig::new(dim).unwrap()),
+    )
+    .unwrap();
     db.bulk_add(&ids, &flat, None).unwrap();
     let e = db.search(&queries[0], 10, None, codes_walk).unwrap_err();
     assert!(matches!(e, Error::InvalidArgument(_)), "flat: {e}");

@@ -3,9 +3,9 @@
 //! payload beside them, aligned hit for hit.
 
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArray, PyUntypedArrayMethods};
-use nusterdb_core::index::SearchParams;
 use nusterdb_core::db::{Include, Record};
 use nusterdb_core::filter::Filter;
+use nusterdb_core::index::SearchParams;
 use nusterdb_core::progress::Observer;
 use nusterdb_core::{Database, Id, IdType};
 use pyo3::exceptions::{PyTypeError, PyValueError};

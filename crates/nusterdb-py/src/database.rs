@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
-use nusterdb_core::index::SearchParams;
 use nusterdb_core::db::{
     GraphLoad, Include, LoadSource, Location, MetadataUpdate, PutMode, Selection, Stats,
 };
 use nusterdb_core::filter::Filter;
+use nusterdb_core::index::SearchParams;
 use nusterdb_core::{Database, DatabaseConfig, Id, IdType, Metadata};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
