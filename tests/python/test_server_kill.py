@@ -27,9 +27,6 @@ from __future__ import annotations
 
 import http.client
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -42,6 +39,7 @@ import pytest
 from nusterdb import NusterDBError
 from nusterdb.client import Client, RemoteCollection
 from proc_helpers import env_int
+from server_fixtures import Server, start_server
 
 COLLECTION = "killed"
 DIM = 16
@@ -50,7 +48,6 @@ SHORT_CYCLES = 3
 LONG_CYCLES = env_int("NUSTERDB_SERVER_KILL_CYCLES", 50)
 KILL_AFTER_S = (0.5, 2.0)
 READY_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 30.0
 JOIN_TIMEOUT_S = 60.0
 CLIENT_TIMEOUT_S = 30.0
 #: Ids per get_many request of the check.
@@ -60,107 +57,11 @@ CHECK_CHUNK = 5_000
 # ------------------------------------------------------------------ the server process
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on right now (the kernel's choice)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass
-class Server:
-    """A ``nusterdb serve`` child process."""
-
-    proc: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_text(self) -> str:
-        """The last 4,000 characters the server wrote."""
-        try:
-            return self.log.read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
-
-    def readyz(self) -> Tuple[int, bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-        try:
-            conn.request("GET", "/readyz")
-            resp = conn.getresponse()
-            return resp.status, resp.read()
-        finally:
-            conn.close()
-
-    def kill(self) -> None:
-        """SIGKILL (``kill -9``) and wait for the process to be gone."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> int:
-        """SIGTERM, then the exit code (SIGKILL and an AssertionError past
-        STOP_TIMEOUT_S)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(
-                f"the server did not exit within {STOP_TIMEOUT_S}s of SIGTERM; "
-                f"log:\n{self.log_text()}"
-            ) from None
-
-
-def start_server(data_dir: Path, log: Path) -> Tuple[Server, float]:
-    """Starts ``python -m nusterdb serve data_dir --port P --no-auth`` and waits for
-    ``GET /readyz`` to answer 200; returns the server and the seconds that took."""
-    port = free_port()
-    args = [
-        sys.executable,
-        "-m",
-        "nusterdb",
-        "serve",
-        str(data_dir),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-auth",
-    ]
+def start_timed(data_dir: Path) -> Tuple[Server, float]:
+    """:func:`start_server` (no auth), and the seconds until ``GET /readyz`` answered."""
     t0 = time.perf_counter()
-    with open(log, "ab") as out:
-        out.write(f"\n----- start on port {port}\n".encode())
-        out.flush()
-        proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
-        )
-    srv = Server(proc=proc, port=port, log=log)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(
-                f"the server exited ({proc.returncode}) before it was ready; log:\n{srv.log_text()}"
-            )
-        try:
-            status, body = srv.readyz()
-        except OSError as exc:
-            last = repr(exc)
-        else:
-            if status == 200:
-                return srv, time.perf_counter() - t0
-            last = f"{status} {body[:200]!r}"
-        time.sleep(0.05)
-    srv.kill()
-    raise AssertionError(
-        f"the server was not ready within {READY_TIMEOUT_S}s (last: {last}); log:\n{srv.log_text()}"
-    )
+    srv = start_server(data_dir, ready_timeout=READY_TIMEOUT_S)
+    return srv, time.perf_counter() - t0
 
 
 # ------------------------------------------------------------------ the workload
@@ -302,12 +203,11 @@ def check_after_restart(coll: RemoteCollection, acked: List[int], cycle: Cycle, 
 
 def run_kill_cycles(tmp_path: Path, seed: int, cycles: int) -> Totals:
     data_dir = tmp_path / "data"
-    log = tmp_path / "server.log"
     rng = np.random.default_rng(seed)
     totals = Totals()
     acked: List[int] = []  # first ids of every batch known to be stored
     next_id = [0]
-    srv, _ = start_server(data_dir, log)
+    srv, _ = start_timed(data_dir)
     try:
         with Client(srv.url, timeout=CLIENT_TIMEOUT_S) as client:
             client.create_collection(COLLECTION, dim=DIM, index_type="hnsw", metric="cosine")
@@ -349,7 +249,7 @@ def run_kill_cycles(tmp_path: Path, seed: int, cycles: int) -> Totals:
                 + f"\nlog:\n{srv.log_text()}"
             )
 
-            srv, ready_s = start_server(data_dir, log)
+            srv, ready_s = start_timed(data_dir)
             totals.max_ready_s = max(totals.max_ready_s, ready_s)
             acked.extend(cycle.acked)
             with Client(srv.url, timeout=CLIENT_TIMEOUT_S) as client:

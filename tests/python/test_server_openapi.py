@@ -7,11 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from typing import Any, Iterator, List
 
@@ -21,14 +16,7 @@ schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from schemathesis import checks  # noqa: E402
-
-ROOT_TIMEOUT = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from server_fixtures import start_server, stop_and_check  # noqa: E402
 
 
 def _request(url: str, method: str = "GET", body: Any = None) -> Any:
@@ -36,31 +24,15 @@ def _request(url: str, method: str = "GET", body: Any = None) -> Any:
     req = urllib.request.Request(url, data=data, method=method)
     if data is not None:
         req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req, timeout=ROOT_TIMEOUT) as r:
+    with urllib.request.urlopen(req, timeout=30) as r:
         return json.loads(r.read())
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A no-auth server with collection "c" (3-d, HNSW, 30 rows with metadata)."""
-    data = tmp_path_factory.mktemp("openapi")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nusterdb", "serve", str(data), "--port", str(port), "--no-auth"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + ROOT_TIMEOUT
-    while True:
-        try:
-            _request(url + "/readyz")
-            break
-        except OSError as e:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("the server did not start") from e
-            time.sleep(0.05)
+    srv = start_server(tmp_path_factory.mktemp("openapi") / "data")
+    url = srv.url
     _request(
         url + "/v1/collections", "POST", {"name": "c", "config": {"dim": 3, "index_type": "hnsw"}}
     )
@@ -74,8 +46,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
+        stop_and_check(srv)
 
 
 CHECKS = [

@@ -210,6 +210,21 @@ async fn shutdown_signal() {
     }
 }
 
+/// Serves `app` on `listener` until SIGTERM or Ctrl-C, then finishes what is in flight.
+async fn run<L>(listener: L, app: Router) -> Result<(), String>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    for<'a> ClientAddr: axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<ClientAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| format!("the server failed: {e}"))
+}
+
 /// Runs the server until SIGTERM or Ctrl-C: then it stops accepting connections,
 /// finishes the requests in flight, closes every collection (sealing and flushing
 /// it), syncs the audit log and returns. `ready` is called with the bound address
@@ -244,28 +259,16 @@ pub fn serve(config: ServerConfig, ready: impl FnOnce(SocketAddr, bool)) -> Resu
             .local_addr()
             .map_err(|e| format!("cannot read the bound address: {e}"))?;
         let app = router(Arc::clone(&state));
-        let failed = |e: std::io::Error| format!("the server failed: {e}");
         match tls {
             Some(tls) => {
-                let listener = TlsListener::new(listener, tls).map_err(failed)?;
+                let listener = TlsListener::new(listener, tls)
+                    .map_err(|e| format!("the server failed: {e}"))?;
                 ready(addr, true);
-                axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<ClientAddr>(),
-                )
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-                .map_err(failed)
+                run(listener, app).await
             }
             None => {
                 ready(addr, false);
-                axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<ClientAddr>(),
-                )
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-                .map_err(failed)
+                run(listener, app).await
             }
         }
     });

@@ -250,6 +250,22 @@ fn seeded(rt: &tokio::runtime::Runtime, app: &axum::Router) {
     assert_eq!(s, StatusCode::OK, "{v}");
 }
 
+thread_local! {
+    /// One seeded server per test thread, shared by that thread's cases.
+    static SEEDED: (tempfile::TempDir, tokio::runtime::Runtime, axum::Router) = {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = runtime();
+        let app = router(state(dir.path()));
+        seeded(&rt, &app);
+        (dir, rt, app)
+    };
+}
+
+/// Runs `f` on this thread's seeded server.
+fn with_seeded<R>(f: impl FnOnce(&tokio::runtime::Runtime, &axum::Router) -> R) -> R {
+    SEEDED.with(|(_, rt, app)| f(rt, app))
+}
+
 fn check(status: StatusCode, v: &Value, what: &str) {
     assert!(!status.is_server_error(), "{what} → {status} {v}");
     if !status.is_success() {
@@ -271,16 +287,7 @@ proptest! {
         body in any_json(),
         ctype in prop_oneof![Just(Some("application/json")), Just(Some("text/plain")), Just(None)],
     ) {
-        thread_local! {
-            static SETUP: (tempfile::TempDir, tokio::runtime::Runtime, axum::Router) = {
-                let dir = tempfile::tempdir().unwrap();
-                let rt = runtime();
-                let app = router(state(dir.path()));
-                seeded(&rt, &app);
-                (dir, rt, app)
-            };
-        }
-        SETUP.with(|(_, rt, app)| {
+        with_seeded(|rt, app| {
             let (m, p) = ROUTES[route];
             let what = format!("{m} {p} {body}");
             let (s, v) = rt.block_on(call(app, m, p, ctype, None, body.to_string().into_bytes()));
@@ -294,16 +301,7 @@ proptest! {
 
     #[test]
     fn well_shaped_requests_with_any_values_are_never_a_5xx((path, body) in shaped_request()) {
-        thread_local! {
-            static SETUP: (tempfile::TempDir, tokio::runtime::Runtime, axum::Router) = {
-                let dir = tempfile::tempdir().unwrap();
-                let rt = runtime();
-                let app = router(state(dir.path()));
-                seeded(&rt, &app);
-                (dir, rt, app)
-            };
-        }
-        SETUP.with(|(_, rt, app)| {
+        with_seeded(|rt, app| {
             let what = format!("POST {path} {body}");
             let (s, v) = rt.block_on(call(app, "POST", path, Some("application/json"), None, body.to_string().into_bytes()));
             check(s, &v, &what);
@@ -327,16 +325,7 @@ proptest! {
             Just("x".to_owned()),
         ],
     ) {
-        thread_local! {
-            static SETUP: (tempfile::TempDir, tokio::runtime::Runtime, axum::Router) = {
-                let dir = tempfile::tempdir().unwrap();
-                let rt = runtime();
-                let app = router(state(dir.path()));
-                seeded(&rt, &app);
-                (dir, rt, app)
-            };
-        }
-        SETUP.with(|(_, rt, app)| {
+        with_seeded(|rt, app| {
             let mut body: Vec<u8> = floats.iter().flat_map(|f| f.to_le_bytes()).collect();
             body.extend_from_slice(tail.to_string().as_bytes());
             let what = format!("POST {route} shape {shape} {} floats tail {tail}", floats.len());
