@@ -12,7 +12,8 @@ ef_construction = 200 from the same float32 rows, keyed 0..n-1:
 NusterDB ``DatabaseConfig(dim, index_type="hnsw", hnsw_config=HNSWConfig(
 max_nb_connection=16, ef_construction=200, max_nb_elements=n))`` in memory, built by one
 ``bulk_add`` (``nusterdb``: its default codes; ``nusterdb-sq8`` / ``nusterdb-sq4``: with
-``quantization="sq8"`` / ``"sq4"``); hnswlib ``Index(space="l2"|"cosine")``, ``init_index(M=16,
+``quantization="sq8"`` / ``"sq4"``; ``nusterdb-rows``: the default database, every search
+with ``quantized=False``); hnswlib ``Index(space="l2"|"cosine")``, ``init_index(M=16,
 ef_construction=200)``, ``add_items``; faiss ``IndexHNSWFlat(d, 16, METRIC_L2 |
 METRIC_INNER_PRODUCT)`` with ``efConstruction = 200`` (inner product on the unit-length
 rows for cosine); usearch ``Index(metric="l2sq"|"cos", dtype="f32", connectivity=16,
@@ -101,8 +102,9 @@ SELECTIVITIES = (0.001, 0.01, 0.1, 0.5, 1.0)
 BUCKETS = 1000
 POSTFILTER_CAP = 1000
 # NusterDB with its default codes, then pinned to 8-bit and to 4-bit codes (quantization=
-# "sq8" / "sq4"; the default is sq4 since 2026-12-06), then the peers.
-OURS = ("nusterdb", "nusterdb-sq8", "nusterdb-sq4")
+# "sq8" / "sq4"; the default is sq4 since 2026-12-06), then the default walking on the full
+# rows (quantized=False), then the peers.
+OURS = ("nusterdb", "nusterdb-sq8", "nusterdb-sq4", "nusterdb-rows")
 PEERS = ("hnswlib", "faiss", "usearch")
 LIBRARIES = OURS + PEERS
 #: faiss's phase 2 once more with OMP_WAIT_POLICY=PASSIVE.
@@ -236,6 +238,8 @@ class NusterEngine(Engine):
     name = "nusterdb"
     # None: the database's default codes.
     quantization: Optional[str] = None
+    # The searches' ``quantized=`` (None: the walk the database chose).
+    walk: Optional[bool] = None
 
     def __init__(self) -> None:
         import nusterdb
@@ -274,16 +278,16 @@ class NusterEngine(Engine):
         self.ef = ef
 
     def one_query_fn(self, flt: Optional[Dict[str, Any]] = None) -> Callable[[Any], Any]:
-        search, ef = self.db.search, self.ef
+        search, ef, walk = self.db.search, self.ef, self.walk
         if flt is None:
-            return lambda q: search(q, k=K, ef_search=ef)
-        return lambda q: search(q, k=K, filter=flt, ef_search=ef)
+            return lambda q: search(q, k=K, ef_search=ef, quantized=walk)
+        return lambda q: search(q, k=K, filter=flt, ef_search=ef, quantized=walk)
 
     def ids_of(self, raw: Any) -> List[int]:
         return [i for i, _ in raw]
 
     def batch(self, queries: F32, threads: int) -> I64:
-        ids: I64 = self.db.batch_search(queries, k=K, ef_search=self.ef)[0]
+        ids: I64 = self.db.batch_search(queries, k=K, ef_search=self.ef, quantized=self.walk)[0]
         return ids
 
 
@@ -425,10 +429,18 @@ class NusterSq4Engine(NusterEngine):
     quantization = "sq4"
 
 
+class NusterRowsEngine(NusterEngine):
+    """The default database, every search walking on the full rows (``quantized=False``)."""
+
+    name = "nusterdb-rows"
+    walk = False
+
+
 ENGINES: Dict[str, Callable[[], Engine]] = {
     "nusterdb": NusterEngine,
     "nusterdb-sq8": NusterSq8Engine,
     "nusterdb-sq4": NusterSq4Engine,
+    "nusterdb-rows": NusterRowsEngine,
     "hnswlib": HnswlibEngine,
     "faiss": FaissEngine,
     "usearch": UsearchEngine,
