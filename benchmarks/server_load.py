@@ -80,6 +80,9 @@ READ_KINDS = (("search", 0.7), ("batch_search", 0.1), ("get", 0.2))
 #: average (5 rows added and 5 removed per write), so the RSS slope is not the
 #: collection growing.
 WRITE_KINDS = (("bulk_add", 0.05), ("upsert", 0.45), ("delete", 0.5))
+#: ``--upserts-only``: every write replaces a seeded row's vector, so the row count and the
+#: set of ids never change (what is left is the engine's own turnover).
+UPSERT_ONLY = (("upsert", 1.0),)
 KINDS = tuple(k for k, _ in READ_KINDS + WRITE_KINDS)
 
 QUICK_DURATION = 10.0
@@ -229,7 +232,9 @@ def worker(
     own: List[int] = []  # ids this thread added and has not deleted
     while time.perf_counter() < deadline and not stop.is_set():
         is_write = float(rng.random()) < args.write_fraction
-        kind = pick(rng, WRITE_KINDS if is_write else READ_KINDS)
+        kind = pick(
+            rng, (UPSERT_ONLY if args.upserts_only else WRITE_KINDS) if is_write else READ_KINDS
+        )
         if kind == "delete" and len(own) < DELETE_IDS:
             kind = "bulk_add"
         try:
@@ -366,6 +371,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             "dim": args.dim,
             "seed_rows": args.seed_rows,
             "write_fraction": args.write_fraction,
+            "upserts_only": args.upserts_only,
             "seed": args.seed,
             "index": "hnsw",
             "metric": "cosine",
@@ -534,7 +540,8 @@ def print_report(r: Dict[str, Any]) -> None:
     print(
         f"{p['threads']} client threads for {p['duration_s']:.0f} s on one HNSW collection "
         f"(cosine, dim {p['dim']}), seeded with {p['seed_rows']:,} rows; write fraction "
-        f"{p['write_fraction']}, seed {p['seed']}"
+        f"{p['write_fraction']}{' (upserts only)' if p.get('upserts_only') else ''}, "
+        f"seed {p['seed']}"
     )
     print(
         f"cpu: {m['cpu']}; cores: {m['cores']}; load average at start: "
@@ -634,6 +641,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help="fraction of operations that write (default 0.1)",
     )
     ap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    ap.add_argument(
+        "--upserts-only",
+        action="store_true",
+        help="every write an upsert of a seeded row (the row count stays fixed)",
+    )
     ap.add_argument("--quick", action="store_true", help="a smoke run: 10 s, 2,000 seeded rows")
     ap.add_argument("--json", action="store_true", help="print one JSON document instead")
     args = ap.parse_args(argv)
