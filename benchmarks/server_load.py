@@ -372,6 +372,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             "seed_rows": args.seed_rows,
             "write_fraction": args.write_fraction,
             "upserts_only": args.upserts_only,
+            "write_buffer_mb": args.write_buffer_mb,
             "seed": args.seed,
             "index": "hnsw",
             "metric": "cosine",
@@ -420,8 +421,11 @@ def load(args: argparse.Namespace, proc: subprocess.Popen[bytes], port: int) -> 
         f"http://127.0.0.1:{port}", timeout=CLIENT_TIMEOUT_S, pool_size=args.threads + 1
     )
     try:
+        storage = (
+            None if args.write_buffer_mb is None else {"write_buffer_size_mb": args.write_buffer_mb}
+        )
         coll = client.create_collection(
-            COLLECTION, dim=args.dim, index_type="hnsw", metric="cosine"
+            COLLECTION, dim=args.dim, index_type="hnsw", metric="cosine", storage=storage
         )
         rng = np.random.default_rng([args.seed, 0])
         t0 = time.perf_counter()
@@ -541,7 +545,7 @@ def print_report(r: Dict[str, Any]) -> None:
         f"{p['threads']} client threads for {p['duration_s']:.0f} s on one HNSW collection "
         f"(cosine, dim {p['dim']}), seeded with {p['seed_rows']:,} rows; write fraction "
         f"{p['write_fraction']}{' (upserts only)' if p.get('upserts_only') else ''}, "
-        f"seed {p['seed']}"
+        f"memtable {p.get('write_buffer_mb') or 64} MiB, seed {p['seed']}"
     )
     print(
         f"cpu: {m['cpu']}; cores: {m['cores']}; load average at start: "
@@ -641,6 +645,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help="fraction of operations that write (default 0.1)",
     )
     ap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    ap.add_argument(
+        "--write-buffer-mb",
+        type=int,
+        default=None,
+        help="the collection's memtable size in MiB (default: the embedded default, 64)",
+    )
     ap.add_argument(
         "--upserts-only",
         action="store_true",

@@ -366,6 +366,14 @@ def _config_json(config: DatabaseConfig) -> Dict[str, Any]:
             "ef_search": h.ef_search,
             "max_elements": h.max_nb_elements,
         }
+    st = config.storage_config
+    out["storage"] = {
+        "cache_size_mb": st.cache_size_mb,
+        "write_buffer_size_mb": st.write_buffer_size_mb,
+        "max_write_buffer_number": st.max_write_buffer_number,
+        "compression": st.compression,
+    }
+    out["sync_writes"] = st.sync_writes
     return out
 
 
@@ -693,15 +701,19 @@ class Client:
         id_type: Optional[str] = None,
         quantization: Optional[str] = None,
         hnsw: Optional[Mapping[str, Any]] = None,
+        storage: Optional[Mapping[str, Any]] = None,
         sync_writes: Optional[bool] = None,
     ) -> RemoteCollection:
         """Creates the collection ``name`` and returns it (admin scope).
 
         ``config`` is a ``nusterdb.DatabaseConfig`` (its dim, index type, metric, id type,
-        quantization and, for HNSW, the ``hnsw_config`` parameters are sent), a dict in
-        the API's shape, or None; the keyword arguments set or override single entries
-        (``dim`` is needed without a config; ``hnsw`` is a dict of ``m``,
-        ``ef_construction``, ``ef_search``, ``max_elements``). Raises
+        quantization, for HNSW the ``hnsw_config`` parameters, and the storage engine's
+        cache, write buffer, memtable count, compression and ``sync_writes`` are sent), a
+        dict in the API's shape, or None; the keyword arguments set or override single
+        entries (``dim`` is needed without a config; ``hnsw`` is a dict of ``m``,
+        ``ef_construction``, ``ef_search``, ``max_elements``; ``storage`` one of
+        ``cache_size_mb``, ``write_buffer_size_mb``, ``max_write_buffer_number``,
+        ``compression``). Raises
         CollectionExistsError when the name is taken, InvalidArgumentError for a bad
         configuration."""
         if isinstance(config, DatabaseConfig):
@@ -734,6 +746,8 @@ class Client:
             body["quantization"] = quantization
         if hnsw is not None:
             body["hnsw"] = dict(hnsw)
+        if storage is not None:
+            body["storage"] = dict(storage)
         if sync_writes is not None:
             body["sync_writes"] = bool(sync_writes)
         info = self._request("POST", "/v1/collections", {"name": name, "config": body})

@@ -24,13 +24,14 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 import numpy as np
 import numpy.typing as npt
 import pytest
-from nusterdb import ClosedError, NusterDBIOError
+from nusterdb import ClosedError, DatabaseConfig, NusterDBIOError, StorageConfiguration
 from nusterdb.client import Client, RemoteCollection
 from nusterdb.exceptions import (
     BadRequestError,
     CollectionExistsError,
     CollectionNotFoundError,
     ForbiddenError,
+    InvalidArgumentError,
     PayloadTooLargeError,
     ServerError,
     ServerTimeoutError,
@@ -967,3 +968,28 @@ def test_https_with_a_private_ca(tmp_path: Path) -> None:
         assert srv.alive()
     finally:
         stop_and_check(srv)
+
+
+def test_storage_settings_are_applied_and_kept(server: Server) -> None:
+    name = new_name()
+    cfg = DatabaseConfig(
+        4,
+        storage_config=StorageConfiguration(
+            write_buffer_size_mb=4, cache_size_mb=8, compression="zstd", sync_writes=True
+        ),
+    )
+    with Client(server.url) as c:
+        c.create_collection(name, cfg)
+        info = c.collection(name).info()
+        st = info["config"]["storage"]
+        assert (st["write_buffer_size_mb"], st["cache_size_mb"], st["compression"]) == (
+            4,
+            8,
+            "zstd",
+        )
+        assert info["config"]["sync_writes"] is True
+        with pytest.raises(InvalidArgumentError):
+            c.create_collection(new_name(), dim=4, storage={"max_write_buffer_number": 1})
+        with pytest.raises(InvalidArgumentError):
+            c.create_collection(new_name(), dim=4, storage={"compression": "brotli"})
+        c.drop_collection(name)

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value as Json};
 use utoipa::ToSchema;
 
 use crate::error::{id_json, ApiError, ApiResult};
-use crate::schema::{ConfigOut, Hit, HnswOut, MetadataOut, Records, StatsOut};
+use crate::schema::{ConfigOut, Hit, HnswOut, MetadataOut, Records, StatsOut, StorageOut};
 
 /// Nesting of filter maps deeper than this is refused before the core sees it (the
 /// core's own limit is lower; this one bounds the conversion's recursion).
@@ -414,6 +414,22 @@ pub struct HnswJson {
     pub max_elements: Option<usize>,
 }
 
+/// A collection's storage engine settings (each collection is a RocksDB database: its
+/// memtables and block cache are its own, so a server of many collections may want
+/// them smaller than the embedded defaults).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StorageJson {
+    /// Block cache, MiB (0: none).
+    pub cache_size_mb: Option<u64>,
+    /// Memtable size, MiB: writes are held in memory up to this before a flush.
+    pub write_buffer_size_mb: Option<u64>,
+    /// Memtables kept before writes stall (at least 2).
+    pub max_write_buffer_number: Option<u32>,
+    /// "none", "snappy", "lz4" or "zstd".
+    pub compression: Option<String>,
+}
+
 /// A collection's config as `POST /v1/collections` takes it; what is left out takes
 /// the embedded database's default.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -425,6 +441,7 @@ pub struct ConfigJson {
     pub id_type: Option<String>,
     pub quantization: Option<String>,
     pub hnsw: Option<HnswJson>,
+    pub storage: Option<StorageJson>,
     pub sync_writes: Option<bool>,
 }
 
@@ -459,6 +476,20 @@ impl ConfigJson {
                 c.hnsw.max_nb_elements = n;
             }
         }
+        if let Some(st) = &self.storage {
+            if let Some(v) = st.cache_size_mb {
+                c.storage.cache_size_mb = v;
+            }
+            if let Some(v) = st.write_buffer_size_mb {
+                c.storage.write_buffer_size_mb = v;
+            }
+            if let Some(v) = st.max_write_buffer_number {
+                c.storage.max_write_buffer_number = v;
+            }
+            if let Some(v) = &st.compression {
+                c.storage.compression = nusterdb_core::Compression::from_name(v)?;
+            }
+        }
         if let Some(s) = self.sync_writes {
             c.storage.sync_writes = s;
         }
@@ -480,6 +511,12 @@ pub fn config_out(c: &DatabaseConfig) -> ConfigOut {
             ef_construction: c.hnsw.ef_construction,
             ef_search: c.hnsw.ef_search,
             max_elements: c.hnsw.max_nb_elements,
+        },
+        storage: StorageOut {
+            cache_size_mb: c.storage.cache_size_mb,
+            write_buffer_size_mb: c.storage.write_buffer_size_mb,
+            max_write_buffer_number: c.storage.max_write_buffer_number,
+            compression: c.storage.compression.name().into(),
         },
         sync_writes: c.storage.sync_writes,
     }

@@ -84,6 +84,15 @@ pub struct HnswOut {
     pub max_elements: usize,
 }
 
+/// A collection's storage engine settings.
+#[derive(Serialize, ToSchema)]
+pub struct StorageOut {
+    pub cache_size_mb: u64,
+    pub write_buffer_size_mb: u64,
+    pub max_write_buffer_number: u32,
+    pub compression: String,
+}
+
 /// A collection's config, in the shape creation takes.
 #[derive(Serialize, ToSchema)]
 pub struct ConfigOut {
@@ -93,6 +102,7 @@ pub struct ConfigOut {
     pub id_type: String,
     pub quantization: String,
     pub hnsw: HnswOut,
+    pub storage: StorageOut,
     pub sync_writes: bool,
 }
 
