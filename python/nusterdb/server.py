@@ -14,39 +14,20 @@ import os
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from nusterdb import _core
-from nusterdb import exceptions as _exc
+from nusterdb.client import _make_error
 
 _Path = Union[str, "os.PathLike[str]"]
 
 
-def error_from_body(error: Dict[str, Any], status: Optional[int] = None) -> Exception:
-    """The exception an error body ``{"type", "message", "details"}`` names: the class
-    of that name in ``nusterdb.exceptions`` (``ServerError`` for server-only types),
-    carrying ``status`` and ``details``."""
-    kind = str(error.get("type", "NusterDBError"))
-    message = str(error.get("message", ""))
-    details = error.get("details") or {}
-    found: Any = getattr(_exc, kind, None)
-    if kind == "TimeoutError":
-        found = getattr(_exc, "ServerTimeoutError", None)
-    cls: Any = (
-        found
-        if isinstance(found, type) and issubclass(found, _exc.NusterDBError)
-        else getattr(_exc, "ServerError", _exc.NusterDBError)
-    )
-    exc: Any = (
-        cls(int(details.get("errno", 5)), message) if issubclass(cls, OSError) else cls(message)
-    )
-    exc.status = status if status is not None else error.get("status")
-    exc.details = details
-    result: Exception = exc
-    return result
-
-
 def _unwrap(text: str) -> Any:
+    """The answer of an entry point, or the exception its error stands for (the
+    client's mapping, so the command line and the HTTP client raise alike)."""
     doc = json.loads(text)
-    if "error" in doc:
-        raise error_from_body(doc["error"])
+    err = doc.get("error")
+    if err is not None:
+        raise _make_error(
+            str(err["type"]), str(err["message"]), int(err["status"]), err.get("details") or {}
+        )
     return doc["ok"]
 
 
