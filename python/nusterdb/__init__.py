@@ -27,6 +27,7 @@ from nusterdb._core import (
     simd_isa,
 )
 from nusterdb.client import Client, RemoteCollection
+from nusterdb.encryption import EncryptionConfig, EnvKey, KeyFile
 from nusterdb.exceptions import (
     BadRequestError,
     ClosedError,
@@ -39,6 +40,7 @@ from nusterdb.exceptions import (
     DatabaseNotFoundError,
     DimensionMismatchError,
     DuplicateIdError,
+    EncryptionKeyError,
     FilterError,
     ForbiddenError,
     ForkedProcessError,
@@ -76,6 +78,9 @@ __all__ = [
     "DimensionMismatchError",
     "DistanceMetric",
     "DuplicateIdError",
+    "EncryptionConfig",
+    "EncryptionKeyError",
+    "EnvKey",
     "FilterError",
     "ForbiddenError",
     "ForkedProcessError",
@@ -85,6 +90,7 @@ __all__ = [
     "IndexRebuiltWarning",
     "InvalidArgumentError",
     "InvalidVectorError",
+    "KeyFile",
     "Metadata",
     "NotADatabaseError",
     "NusterDB",

@@ -19,6 +19,8 @@ from typing import (
 import numpy as np
 import numpy.typing as npt
 
+from nusterdb.encryption import EncryptionConfig
+
 __all__ = [
     "DEFAULT_CACHE_SIZE_MB",
     "DEFAULT_HNSW_EF_CONSTRUCTION",
@@ -294,6 +296,7 @@ class DatabaseConfig:
         id_type: str = "int",
         vectors: str = "mmap",
         quantization: Optional[str] = None,
+        encryption: Optional[EncryptionConfig] = None,
     ) -> DatabaseConfig:
         """index_type is "flat" or "hnsw" ("optimized_flat", "ultra_fast_flat" and
         "super_optimized_flat" are aliases of "flat"); distance_metric defaults to
@@ -309,7 +312,9 @@ class DatabaseConfig:
         twice the memory, finer scores; databases created before the choice keep it)
         or "none" (the walk reads the full rows; the default for a flat index and the
         other metrics); None leaves the default. Returned distances are exact
-        whichever is chosen."""
+        whichever is chosen. encryption (an EncryptionConfig) encrypts the database at
+        rest with AES-256-GCM; its master key is needed at every open and never stored,
+        and an encrypted database keeps its rows in memory (vectors "memory")."""
     @staticmethod
     def simple(dim: int, use_hnsw: bool = False) -> DatabaseConfig: ...
     @staticmethod
@@ -344,6 +349,9 @@ class DatabaseConfig:
     @property
     def quantization(self) -> str:
         """The codes an HNSW index walks its graph on: "sq8", "sq4" or "none"."""
+    @property
+    def encrypted(self) -> bool:
+        """Whether the database is encrypted at rest (an ``encryption`` was given)."""
     def __eq__(self, other: object, /) -> bool: ...
 
 _Path = Union[str, "os.PathLike[str]"]
@@ -475,18 +483,24 @@ class NusterDB:
         dim: Optional[int] = None,
         read_only: bool = False,
         progress: _Progress = None,
-    ) -> NusterDB: ...
+        encryption: Optional[EncryptionConfig] = None,
+    ) -> NusterDB:
+        """``encryption`` (or ``config.encryption``) creates an encrypted database and
+        is needed at every open of one: EncryptionKeyError without it or with a wrong
+        key, nothing modified."""
     @staticmethod
     def open(
         path: _Path,
         read_only: bool = False,
         progress: _Progress = None,
         vectors: Optional[str] = None,
+        encryption: Optional[EncryptionConfig] = None,
     ) -> NusterDB:
         """Opens an existing database with its stored config. Loading and graph builds
         report to ``progress``; Ctrl-C stops them (KeyboardInterrupt), writing nothing.
         ``vectors`` ("memory", "mmap" or "disk", see DatabaseConfig) chooses where an
-        HNSW index keeps its sealed rows for this open (default "mmap")."""
+        HNSW index keeps its sealed rows for this open (default "mmap"). An encrypted
+        database needs its ``encryption``."""
     @staticmethod
     def simple(path: Optional[_Path], dim: int, use_hnsw: bool = False) -> NusterDB: ...
     @staticmethod
@@ -741,7 +755,16 @@ class NusterDB:
     def delete_snapshot(self, name: str) -> None:
         """Deletes the snapshot, waiting for restores of it in progress."""
     @staticmethod
-    def verify(path: _Path) -> Dict[str, Any]:
+    def rotate_encryption_key(
+        path: _Path, old: EncryptionConfig, new: EncryptionConfig
+    ) -> int:
+        """Rotates the master key of the closed encrypted database at path: its data
+        key is rewrapped from ``old`` to ``new`` in the key file of the database and of
+        each snapshot (no stored value is rewritten); returns how many key files.
+        DatabaseLockedError while it is open; EncryptionKeyError if ``old`` does not
+        open it. Running it again finishes a rotation that was cut short."""
+    @staticmethod
+    def verify(path: _Path, encryption: Optional[EncryptionConfig] = None) -> Dict[str, Any]:
         """Checks the database at path without modifying it; a writer may have it open.
 
         Reads every RocksDB block with its checksum verified, decodes the format

@@ -21,6 +21,7 @@ __all__ = [
     "DatabaseNotFoundError",
     "DimensionMismatchError",
     "DuplicateIdError",
+    "EncryptionKeyError",
     "FilterError",
     "ForbiddenError",
     "ForkedProcessError",
@@ -95,6 +96,12 @@ class NotADatabaseError(CorruptionError):
     """The path holds something other than a NusterDB database: a file, an unrelated
     directory, another program's RocksDB database. Nothing in it was touched. (A
     ``CorruptionError`` subclass, so handlers written for that still catch it.)"""
+
+
+class EncryptionKeyError(NusterDBError):
+    """An encrypted database opened without its master key or with a wrong one, a key
+    given for a database that is not encrypted, or a key provider that yields no valid
+    32-byte key. Nothing was read or modified."""
 
 
 class ClosedError(NusterDBError):

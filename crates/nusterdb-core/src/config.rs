@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 use crate::ids::IdType;
 use crate::metric::DistanceMetric;
+pub use crate::storage::crypto::MasterKey;
 
 /// Default HNSW out-degree M (2·M on layer 0).
 pub const DEFAULT_HNSW_M: usize = 16;
@@ -167,6 +168,10 @@ pub struct StorageConfig {
     pub max_background_jobs: u32,
     /// fsync the WAL on every write batch (survives power loss).
     pub sync_writes: bool,
+    /// The master key of an encrypted database (`storage::crypto`): given at every
+    /// open, never stored. `Some` at creation makes the database encrypted; an
+    /// encrypted database opens only with it.
+    pub encryption: Option<MasterKey>,
 }
 
 impl Default for StorageConfig {
@@ -181,6 +186,7 @@ impl Default for StorageConfig {
             bloom_filter_bits_per_key: 10,
             max_background_jobs: 4,
             sync_writes: false,
+            encryption: None,
         }
     }
 }
@@ -675,6 +681,18 @@ impl DatabaseConfig {
                 )));
             }
         }
+        // An encrypted database writes no plaintext segment files to map: its rows are
+        // decrypted into memory at open.
+        if self.storage.encryption.is_some()
+            && self.vectors != VectorStorage::Memory
+            && self.stated.contains(Field::Vectors)
+        {
+            return Err(Error::invalid(format!(
+                "vectors={:?} maps a seal's plaintext files; an encrypted database keeps its \
+                 rows in memory (vectors=\"memory\", its default)",
+                self.vectors.name()
+            )));
+        }
         // Checked against the index type and metric when they are stated (a config
         // stating only runtime fields is checked again once merged with the stored one).
         if self.vectors == VectorStorage::Disk && self.stated.contains(Field::Vectors) {
@@ -820,6 +838,13 @@ impl DatabaseConfig {
             } else {
                 out.take_runtime(given, f);
             }
+        }
+        // The key is never stored: the open's.
+        out.storage.encryption.clone_from(&given.storage.encryption);
+        if out.storage.encryption.is_some() && !given.stated.contains(Field::Vectors) {
+            // Encrypted rows live in memory: the default there (a stored config holds
+            // no mode; a stated other one is refused by `validate`).
+            out.vectors = VectorStorage::Memory;
         }
         out.validate()?;
         Ok(out)

@@ -45,7 +45,6 @@ use crate::storage::keys::{FORMAT_KEY, LOG_NEXT_KEY, LOG_PREFIX};
 use crate::storage::lock::WriterLock;
 use crate::storage::Store;
 use crate::vector::{check_dims, check_finite, check_magnitude};
-use rocksdb::WriteBatch;
 
 mod beside;
 mod follow;
@@ -65,6 +64,9 @@ pub const MAX_BATCH_RESULTS: u64 = 1 << 28;
 
 /// The HNSW graph file in a database (or snapshot) directory.
 pub const GRAPH_FILE: &str = "hnsw.graph";
+
+/// What an encrypted graph file's chunks are bound to (`storage::crypto`).
+pub(crate) const GRAPH_PURPOSE: &[u8] = b"nusterdb graph";
 
 /// How long a read-only open waits for a database that another process is still
 /// creating (its directory holds our lock file but no initialised database yet) before
@@ -207,7 +209,12 @@ impl State {
     /// store to the current format there too. Returns whether it did; the caller sets
     /// `format` (callers holding only shared access do it once they are exclusive).
     /// Writes are serialised by the lock, so the position cannot race.
-    fn write_logged(&self, mut batch: WriteBatch, keys: &[u64], clear: bool) -> Result<bool> {
+    fn write_logged(
+        &self,
+        mut batch: crate::storage::Batch,
+        keys: &[u64],
+        clear: bool,
+    ) -> Result<bool> {
         let position = self.log_next.load(Ordering::Acquire);
         batch.put(
             crate::storage::keys::record_key(LOG_PREFIX, position),
@@ -255,6 +262,9 @@ struct Shared {
     read_only: bool,
     state: RwLock<Option<State>>,
     io: Arc<dyn FileIo>,
+    /// The data key of an encrypted database (its store's, kept here for what reads
+    /// files without the state: snapshot manifests).
+    cipher: Option<Arc<crate::storage::crypto::Cipher>>,
     /// One seal at a time (seals run under the shared lock).
     save_lock: Mutex<()>,
     /// One refresh at a time, so a state built later is never replaced by an earlier
@@ -274,8 +284,14 @@ impl Shared {
         let Some(h) = st.index.as_hnsw() else {
             return Ok(());
         };
-        write_atomic(self.io.as_ref(), path, |w| {
-            h.write_graph(w, &|s| st.ids.id(s), st.ids.slot_extent())
+        let ids = |s| st.ids.id(s);
+        write_atomic(self.io.as_ref(), path, |w| match st.store.cipher() {
+            Some(c) => {
+                let mut sealed = c.file_writer(w, GRAPH_PURPOSE)?;
+                h.write_graph(&mut sealed, &ids, st.ids.slot_extent())?;
+                sealed.finish()
+            }
+            None => h.write_graph(w, &ids, st.ids.slot_extent()),
         })
     }
 }

@@ -50,6 +50,11 @@ pub enum Error {
     #[error("id {0} not found")]
     IdNotFound(Id),
 
+    /// An encrypted database opened without its key, with a wrong one, or a key given
+    /// for a database that is not encrypted: nothing was read or modified.
+    #[error("encryption key error at {}: {detail}", path.display())]
+    EncryptionKey { path: PathBuf, detail: String },
+
     /// A given configuration disagrees with the one stored in the database.
     #[error(
         "config mismatch for {field}: the database stores {stored}, {given} was given \

@@ -51,7 +51,10 @@
 //!
 //! Manifest format (little-endian): magic `NDBSNAP1`, format version u32, body length
 //! u32, body (record codec metadata: the user's fields plus `name`, `vector_count`,
-//! `nusterdb.auto`), CRC32 of everything before it.
+//! `nusterdb.auto`), CRC32 of everything before it. In an encrypted database the
+//! manifest is those bytes encrypted (`storage::crypto`'s file format), so listing takes
+//! the data key, and a snapshot carries the database's key file (it opens on its own
+//! with the master key).
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io;
@@ -61,6 +64,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::{Error, Result};
 use crate::metadata::{now_unix, Metadata, Value};
 use crate::storage::codec::{decode_metadata, encode_metadata};
+use crate::storage::crypto::Cipher;
 use crate::storage::fileio::{write_atomic, write_synced, FileIo, OsIo};
 use crate::storage::lock::LOCK_FILE;
 
@@ -520,6 +524,7 @@ pub fn create(
     user: &Metadata,
     vector_count: u64,
     auto: bool,
+    cipher: Option<&Cipher>,
     checkpoint: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<SnapshotInfo> {
     validate_name(name)?;
@@ -551,8 +556,10 @@ pub fn create(
     )?;
     meta.set(AUTO_FIELD, Value::Bool(auto))?;
     let manifest = work.join(MANIFEST);
-    write_synced(io, &manifest, |w| w.write_all(&encode_manifest(&meta)))
-        .map_err(io_err(&manifest))?;
+    write_synced(io, &manifest, |w| {
+        w.write_all(&seal_manifest(encode_manifest(&meta), cipher))
+    })
+    .map_err(io_err(&manifest))?;
     io.sync_dir(&work).map_err(io_err(&work))?;
     rename_into_place(io, &work, &final_dir, taken)?;
     if let Err(e) = io.sync_dir(&root) {
@@ -561,16 +568,36 @@ pub fn create(
         return Err(io_err(&root)(e));
     }
     drop(staging);
-    read_info(&final_dir)
+    read_info(&final_dir, cipher)
 }
 
-fn read_info(dir: &Path) -> Result<SnapshotInfo> {
+/// What an encrypted manifest's chunks are bound to (`storage::crypto`).
+const MANIFEST_PURPOSE: &[u8] = b"nusterdb snapshot manifest";
+
+/// The manifest bytes as written: encrypted in an encrypted database.
+fn seal_manifest(plain: Vec<u8>, cipher: Option<&Cipher>) -> Vec<u8> {
+    match cipher {
+        Some(c) => c.seal_file(&plain, MANIFEST_PURPOSE),
+        None => plain,
+    }
+}
+
+fn read_info(dir: &Path, cipher: Option<&Cipher>) -> Result<SnapshotInfo> {
     let manifest = dir.join(MANIFEST);
     let bytes = fs::read(&manifest).map_err(io_err(&manifest))?;
-    let mut meta = decode_manifest(&bytes).map_err(|detail| Error::Corruption {
-        path: manifest.clone(),
-        detail,
-    })?;
+    let plain = match cipher {
+        Some(c) => c.open_file(&bytes, MANIFEST_PURPOSE),
+        None if !bytes.starts_with(MAGIC) && crate::storage::crypto::is_encrypted(dir) => {
+            Err("the manifest is encrypted: list the snapshots with the database's key".into())
+        }
+        None => Ok(bytes),
+    };
+    let mut meta = plain
+        .and_then(|b| decode_manifest(&b))
+        .map_err(|detail| Error::Corruption {
+            path: manifest.clone(),
+            detail,
+        })?;
     let name = match meta.remove("name") {
         Some(Value::Str(s)) => s,
         _ => dir
@@ -646,7 +673,7 @@ fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 ///
 /// # Errors
 /// The snapshots directory cannot be read.
-pub fn list_report(db: &Path) -> Result<Listing> {
+pub fn list_report(db: &Path, cipher: Option<&Cipher>) -> Result<Listing> {
     let root = snapshots_dir(db);
     let entries = match fs::read_dir(&root) {
         Ok(e) => e,
@@ -661,7 +688,7 @@ pub fn list_report(db: &Path) -> Result<Listing> {
         if validate_name(&name).is_err() || !is_snapshot_dir(&entry.path()) {
             continue;
         }
-        match read_info(&entry.path()) {
+        match read_info(&entry.path(), cipher) {
             Ok(info) => out.snapshots.push(info),
             // Deleted between the directory scan and the read.
             Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
@@ -686,8 +713,8 @@ pub fn list_report(db: &Path) -> Result<Listing> {
 ///
 /// # Errors
 /// The snapshots directory cannot be read.
-pub fn list(db: &Path) -> Result<Vec<SnapshotInfo>> {
-    list_report(db).map(|l| l.snapshots)
+pub fn list(db: &Path, cipher: Option<&Cipher>) -> Result<Vec<SnapshotInfo>> {
+    list_report(db, cipher).map(|l| l.snapshots)
 }
 
 /// The directory of snapshot `name`.
@@ -725,7 +752,7 @@ pub fn delete(db: &Path, name: &str) -> Result<()> {
 /// [`Error::AlreadyExists`] for an occupied target (also when a racing restore filled
 /// it first), I/O errors (nothing is left at the target).
 pub fn restore(io: &dyn FileIo, db: &Path, name: &str, target: &Path) -> Result<()> {
-    restore_with(io, db, name, target, false)
+    restore_with(io, db, name, target, false, None)
 }
 
 /// [`restore`], and with `keep_snapshots` the database's snapshots too: every readable
@@ -740,6 +767,7 @@ pub fn restore_with(
     name: &str,
     target: &Path,
     keep_snapshots: bool,
+    cipher: Option<&Cipher>,
 ) -> Result<()> {
     validate_name(name)?;
     let file_name = target
@@ -777,7 +805,7 @@ pub fn restore_with(
     copy_snapshot_files(io, &src, &work, false)?;
     drop(pin);
     if keep_snapshots {
-        copy_snapshots_dir(io, db, &work)?;
+        copy_snapshots_dir(io, db, &work, cipher)?;
         io.sync_dir(&work).map_err(io_err(&work))?;
     }
     // An empty directory at the target is replaced (a rename does that on Unix only).
@@ -835,11 +863,16 @@ fn copy_snapshot_files(
 /// Copies every readable snapshot of the database at `db` into `<work>/snapshots`, each
 /// pinned while it is copied (one deleted meanwhile is left out), so the database made
 /// of `work` lists them too.
-fn copy_snapshots_dir(io: &dyn FileIo, db: &Path, work: &Path) -> Result<()> {
+fn copy_snapshots_dir(
+    io: &dyn FileIo,
+    db: &Path,
+    work: &Path,
+    cipher: Option<&Cipher>,
+) -> Result<()> {
     let root = snapshots_dir(db);
     let out = snapshots_dir(work);
     fs::create_dir(&out).map_err(io_err(&out))?;
-    for info in list(db)? {
+    for info in list(db, cipher)? {
         let (src, pin) = match pin(&root, &info.name) {
             Ok(p) => p,
             Err(Error::InvalidArgument(_)) => continue,
@@ -881,7 +914,12 @@ impl StagedRestore {
 /// # Errors
 /// A bad name or no such snapshot ([`Error::InvalidArgument`]), a damaged one
 /// ([`Error::Corruption`]), I/O errors; nothing is left behind.
-pub fn stage_in_place(io: &dyn FileIo, db: &Path, name: &str) -> Result<StagedRestore> {
+pub fn stage_in_place(
+    io: &dyn FileIo,
+    db: &Path,
+    name: &str,
+    cipher: Option<&Cipher>,
+) -> Result<StagedRestore> {
     validate_name(name)?;
     if restore_pending(db) {
         // Only a withdrawn commit (its staging gone, nothing moved) can be here while
@@ -903,7 +941,7 @@ pub fn stage_in_place(io: &dyn FileIo, db: &Path, name: &str) -> Result<StagedRe
     }
     clean_stale(db, IN_PLACE);
     let (src, pin) = pin(&snapshots_dir(db), name)?;
-    read_info(&src)?;
+    read_info(&src, cipher)?;
     let staging = Staging::create(db, IN_PLACE)?;
     let work = staging.work();
     let mut files = copy_snapshot_files(io, &src, &work, true)?;
@@ -1086,9 +1124,9 @@ pub fn auto_name() -> String {
 ///
 /// # Errors
 /// The first I/O error (the other snapshots are still pruned).
-pub fn prune_auto(db: &Path) -> Result<usize> {
+pub fn prune_auto(db: &Path, cipher: Option<&Cipher>) -> Result<usize> {
     let root = snapshots_dir(db);
-    let autos: Vec<SnapshotInfo> = list_report(db)?
+    let autos: Vec<SnapshotInfo> = list_report(db, cipher)?
         .snapshots
         .into_iter()
         .filter(|s| s.auto)

@@ -27,7 +27,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{DatabaseConfig, IndexType, StorageConfig};
+use crate::config::{DatabaseConfig, IndexType, MasterKey, StorageConfig};
 use crate::db::{Database, GraphLoad, LoadSource, Location, GRAPH_FILE};
 use crate::error::{Error, Result};
 use crate::ids::{IdType, MAX_STR_ID_BYTES};
@@ -35,6 +35,7 @@ use crate::index::hnsw::{vector_hash, GraphImage, HnswIndex, NO_ID};
 use crate::snapshot;
 use crate::storage::changelog::{self, Part, Seal, SealParts};
 use crate::storage::codec;
+use crate::storage::crypto::Cipher;
 use crate::storage::keys::{
     self, CONFIG_KEY, DOCUMENT_PREFIX, FORMAT_KEY, LOG_NEXT_KEY, LOG_PREFIX, METADATA_PREFIX,
     NAME_PREFIX, SEAL_KEY, SEAL_PARTS_KEY, VECTOR_PREFIX,
@@ -174,6 +175,8 @@ struct Scan {
     log_next: Option<u64>,
     /// `(position, clear, keys)` of every log entry that decodes, ascending.
     log: Vec<(u64, bool, Vec<u64>)>,
+    /// The data key of an encrypted store (its graph file is encrypted too).
+    cipher: Option<std::sync::Arc<Cipher>>,
 }
 
 impl Scan {
@@ -414,6 +417,19 @@ pub struct LoadedView<'a> {
 /// ([`Error::NoDatabase`]) or the directory cannot be read. Everything found in a database is a
 /// [`Problem`] in the report.
 pub fn verify(path: &Path) -> Result<VerifyReport> {
+    verify_with(path, None)
+}
+
+/// [`verify`] for a database that may be encrypted: `master` is its master key.
+///
+/// # Errors
+/// As [`verify`]; [`Error::EncryptionKey`] for an encrypted database without its key
+/// (or a key for one that is not): nothing can be checked.
+pub fn verify_with(path: &Path, master: Option<&MasterKey>) -> Result<VerifyReport> {
+    let storage = StorageConfig {
+        encryption: master.cloned(),
+        ..StorageConfig::default()
+    };
     let mut report = VerifyReport {
         path: path.to_path_buf(),
         ..VerifyReport::default()
@@ -443,9 +459,19 @@ pub fn verify(path: &Path) -> Result<VerifyReport> {
         Err(_) => None,
     };
     report.checked.push("open");
-    match Database::open(Location::Path(path.to_path_buf()), None, true) {
+    // Only the key is given: everything else is the stored config.
+    let given = master.map(|_| {
+        let mut c = DatabaseConfig::new(1)
+            .unwrap_or_else(|_| unreachable!("1 is a valid dimension"))
+            .stating(crate::config::Fields::NONE);
+        c.storage = storage.clone();
+        c
+    });
+    let mut cipher = None;
+    match Database::open(Location::Path(path.to_path_buf()), given, true) {
         Ok(db) => {
             let outcome = db.verify_loaded(|store, loaded| {
+                cipher = store.cipher().cloned();
                 let scan = check_store(&mut report, store);
                 check_log(&mut report, &scan);
                 check_segments(&mut report, path, &scan);
@@ -457,15 +483,17 @@ pub fn verify(path: &Path) -> Result<VerifyReport> {
             }
             db.close();
         }
+        Err(e @ Error::EncryptionKey { .. }) => return Err(e),
         Err(load_error) => {
             // The reader's open failed: the raw store says why, if it can be read.
             let before = report.problems.len();
             let store = match &lock {
-                Some(l) => Store::open_frozen(path, &StorageConfig::default(), l),
-                None => Store::open_read_only(path, &StorageConfig::default()),
+                Some(l) => Store::open_frozen(path, &storage, l),
+                None => Store::open_read_only(path, &storage),
             };
             match store {
                 Ok(store) => {
+                    cipher = store.cipher().cloned();
                     let scan = check_store(&mut report, &store);
                     check_log(&mut report, &scan);
                     check_segments(&mut report, path, &scan);
@@ -478,14 +506,17 @@ pub fn verify(path: &Path) -> Result<VerifyReport> {
             }
         }
     }
-    check_snapshots(&mut report, path);
+    check_snapshots(&mut report, path, cipher.as_deref());
     drop(lock);
     Ok(report)
 }
 
 /// Step 2 and 3: reads every record with checksums verified and decodes it.
 fn check_store(report: &mut VerifyReport, store: &Store) -> Scan {
-    let mut scan = Scan::default();
+    let mut scan = Scan {
+        cipher: store.cipher().cloned(),
+        ..Scan::default()
+    };
     let mut format_seen = false;
     let mut config: Option<DatabaseConfig> = None;
     let mut config_seen = false;
@@ -770,6 +801,22 @@ fn check_graph(report: &mut VerifyReport, path: &Path, scan: &Scan) {
             return;
         }
     };
+    let bytes = match &scan.cipher {
+        None => bytes,
+        Some(c) => match c.open_file(&bytes, crate::db::GRAPH_PURPOSE) {
+            Ok(b) => b,
+            Err(d) => {
+                report.problem(
+                    ProblemKind::GraphFile,
+                    format!(
+                        "{}: {d} (a writer's open rebuilds the graph from the vectors)",
+                        file.display()
+                    ),
+                );
+                return;
+            }
+        },
+    };
     let image = match HnswIndex::read_graph(
         &bytes,
         config.dim,
@@ -942,8 +989,8 @@ fn check_loaded(report: &mut VerifyReport, scan: &Scan, loaded: &LoadedView<'_>)
 }
 
 /// Step 6: the snapshots' manifests.
-fn check_snapshots(report: &mut VerifyReport, path: &Path) {
-    match snapshot::list_report(path) {
+fn check_snapshots(report: &mut VerifyReport, path: &Path, cipher: Option<&Cipher>) {
+    match snapshot::list_report(path, cipher) {
         Ok(listing) => {
             report.snapshots = listing.snapshots.len() as u64;
             for bad in listing.damaged {

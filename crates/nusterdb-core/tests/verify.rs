@@ -17,11 +17,11 @@ use nusterdb_core::rng::SplitMix64;
 use nusterdb_core::storage::codec;
 use nusterdb_core::storage::keys::{self, CONFIG_KEY, FORMAT_KEY};
 use nusterdb_core::storage::lock::WriterLock;
+use nusterdb_core::storage::Batch;
 use nusterdb_core::storage::Store;
 use nusterdb_core::verify::{ProblemKind, VerifyReport};
 use nusterdb_core::{Database, DatabaseConfig, HnswConfig, IndexType, StorageConfig};
 use nusterdb_core::{Error, Id, IdType, Location, Metadata, Value};
-use rocksdb::WriteBatch;
 
 const DIM: usize = 8;
 
@@ -77,10 +77,10 @@ fn verify(path: &Path) -> VerifyReport {
 }
 
 /// Writes raw records under the writer lock, as damage from outside would.
-fn write_raw(path: &Path, f: impl FnOnce(&mut WriteBatch)) {
+fn write_raw(path: &Path, f: impl FnOnce(&mut Batch)) {
     let lock = Arc::new(WriterLock::acquire(path).unwrap());
     let store = Store::open_writer(path, &StorageConfig::default(), lock).unwrap();
-    let mut batch = WriteBatch::default();
+    let mut batch = store.batch();
     f(&mut batch);
     store.write(batch).unwrap();
     store.sync_wal().unwrap();

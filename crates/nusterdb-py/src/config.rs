@@ -9,8 +9,8 @@
 //! and are what a new database is created with. Equality compares values only.
 
 use nusterdb_core::config::{
-    Compression, DatabaseConfig, Field, Fields, HnswConfig, IndexType, Quantization, StorageConfig,
-    VectorStorage,
+    Compression, DatabaseConfig, Field, Fields, HnswConfig, IndexType, MasterKey, Quantization,
+    StorageConfig, VectorStorage,
 };
 use nusterdb_core::{DistanceMetric, IdType};
 use pyo3::exceptions::PyTypeError;
@@ -313,6 +313,8 @@ impl PyStorageConfig {
                 d.max_background_jobs,
             ),
             sync_writes: arg(st, Field::SyncWrites, sync_writes, d.sync_writes),
+            // Given to DatabaseConfig (or the open), not among the engine knobs.
+            encryption: None,
         };
         inner.validate().py()?;
         Ok(Self { inner, stated })
@@ -419,8 +421,10 @@ impl PyStorageConfig {
 /// (32·ceil(dim/64) bytes a vector; the default for euclidean, inner product, cosine
 /// and angular), "sq8" (dim bytes: twice the memory, finer scores; databases created
 /// before the choice keep it) or "none" (the walk reads the full rows; the default for
-/// a flat index and the other metrics); None leaves the default. InvalidArgumentError for a value out of its domain. Reopening a
-/// database checks or applies only the arguments passed.
+/// a flat index and the other metrics); None leaves the default; encryption an
+/// `EncryptionConfig` (AES-256-GCM at rest; its master key is given at every open and
+/// never stored; vectors then "memory"). InvalidArgumentError for a value out of its
+/// domain. Reopening a database checks or applies only the arguments passed.
 #[pyclass(
     name = "DatabaseConfig",
     module = "nusterdb._core",
@@ -446,6 +450,37 @@ pub fn simple_config(dim: usize, use_hnsw: bool) -> PyResult<DatabaseConfig> {
     Ok(DatabaseConfig::simple(dim, use_hnsw).py()?.stating(stated))
 }
 
+/// The master key of an `EncryptionConfig` (`nusterdb/encryption.py`), which asks its
+/// key provider for it.
+pub fn master_key(encryption: &Bound<'_, PyAny>) -> PyResult<MasterKey> {
+    if !encryption.hasattr("_master_key")? {
+        return Err(PyTypeError::new_err(format!(
+            "encryption must be a nusterdb.EncryptionConfig, not {}",
+            encryption.get_type().name()?
+        )));
+    }
+    let bytes: Vec<u8> = encryption.call_method0("_master_key")?.extract()?;
+    MasterKey::new(&bytes).py()
+}
+
+/// `config` with the master key of `encryption` (a config stating nothing else when
+/// `config` is `None`: a reopen keeps the stored one).
+pub fn with_encryption(
+    config: Option<DatabaseConfig>,
+    encryption: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<DatabaseConfig>> {
+    let Some(e) = encryption else {
+        return Ok(config);
+    };
+    let mut c = match config {
+        Some(c) => c,
+        None => DatabaseConfig::new(1).py()?.stating(Fields::NONE),
+    };
+    c.storage.encryption = Some(master_key(e)?);
+    c.validate().py()?;
+    Ok(Some(c))
+}
+
 /// A config stating only `vectors` (a reopen applies it and keeps everything else).
 pub fn vectors_config(vectors: &str) -> PyResult<DatabaseConfig> {
     let mut c = DatabaseConfig::new(1).py()?;
@@ -469,11 +504,11 @@ impl PyDatabaseConfig {
     #[pyo3(signature = (dim, index_type = None, distance_metric = None, hnsw_config = None,
                         storage_config = None, auto_snapshot = None,
                         snapshot_interval_secs = None, id_type = None, vectors = None,
-                        quantization = None),
+                        quantization = None, encryption = None),
            text_signature = "(dim, index_type='flat', distance_metric=None, hnsw_config=None, \
                              storage_config=None, auto_snapshot=False, \
                              snapshot_interval_secs=3600, id_type='int', vectors='mmap', \
-                             quantization=None)")]
+                             quantization=None, encryption=None)")]
     // One parameter per Python keyword argument.
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -487,6 +522,7 @@ impl PyDatabaseConfig {
         id_type: Option<&Bound<'_, PyAny>>,
         vectors: Option<&Bound<'_, PyAny>>,
         quantization: Option<&Bound<'_, PyAny>>,
+        encryption: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let mut stated = Fields::NONE.with(Field::Dim);
         let quantization = match quantization {
@@ -517,10 +553,12 @@ impl PyDatabaseConfig {
             Some(h) => (h.inner.clone(), h.stated),
             None => (HnswConfig::default(), Fields::NONE),
         };
-        let (storage, storage_stated) = match storage_config {
+        let (mut storage, storage_stated) = match storage_config {
             Some(s) => (s.inner.clone(), s.stated),
             None => (StorageConfig::default(), Fields::NONE),
         };
+        storage.encryption = encryption.map(master_key).transpose()?;
+        let encrypted = storage.encryption.is_some();
         let inner = DatabaseConfig {
             dim,
             index_type: arg(st, Field::IndexType, index_type, IndexType::Flat),
@@ -540,7 +578,17 @@ impl PyDatabaseConfig {
                 3600,
             ),
             id_type: arg(st, Field::IdType, id_type, IdType::Int),
-            vectors: arg(st, Field::Vectors, vectors, VectorStorage::default()),
+            vectors: arg(
+                st,
+                Field::Vectors,
+                vectors,
+                // An encrypted database keeps its rows in memory.
+                if encrypted {
+                    VectorStorage::Memory
+                } else {
+                    VectorStorage::default()
+                },
+            ),
             quantization,
             stated: stated.union(hnsw_stated).union(storage_stated),
         };
@@ -641,6 +689,12 @@ impl PyDatabaseConfig {
     #[getter]
     fn vectors(&self) -> &'static str {
         self.inner.vectors.name()
+    }
+
+    /// Whether the database is encrypted at rest (an `encryption` was given).
+    #[getter]
+    fn encrypted(&self) -> bool {
+        self.inner.storage.encryption.is_some()
     }
 
     /// The codes an HNSW index walks its graph on: "sq8", "sq4" or "none" (the

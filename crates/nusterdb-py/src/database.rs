@@ -14,7 +14,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::batch::{self, to_k, to_rows};
-use crate::config::{dim_config, simple_config, vectors_config, PyDatabaseConfig};
+use crate::config::{
+    dim_config, master_key, simple_config, vectors_config, with_encryption, PyDatabaseConfig,
+};
 use crate::convert::{
     from_value, require_str, to_count, to_metadata, to_metadata_merge, to_vector, type_name,
     utf8_str, FsPath, SnapshotName,
@@ -415,13 +417,16 @@ impl PyNusterDB {
 
 #[pymethods]
 impl PyNusterDB {
-    /// NusterDB(path=None, config=None, dim=None, read_only=False).
+    /// NusterDB(path=None, config=None, dim=None, read_only=False, progress=None,
+    /// encryption=None).
     ///
     /// path None or ":memory:" → in memory. A new database needs `config` or `dim`; an
     /// existing one uses its stored config with what `config`/`dim` state applied:
     /// structural fields must match (else ConfigMismatchError), runtime knobs apply.
+    /// `encryption` (an EncryptionConfig, or in `config`) creates an encrypted database
+    /// and is needed at every open of one (EncryptionKeyError without it).
     #[new]
-    #[pyo3(signature = (path = None, config = None, dim = None, read_only = false, progress = None))]
+    #[pyo3(signature = (path = None, config = None, dim = None, read_only = false, progress = None, encryption = None))]
     fn new(
         py: Python<'_>,
         path: Option<&Bound<'_, PyAny>>,
@@ -429,6 +434,7 @@ impl PyNusterDB {
         dim: Option<usize>,
         read_only: bool,
         progress: Option<&Bound<'_, PyAny>>,
+        encryption: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let config = match (config, dim) {
             (Some(c), Some(d)) if c.inner.dim != d => {
@@ -441,23 +447,26 @@ impl PyNusterDB {
             (None, Some(d)) => Some(dim_config(d)?),
             (None, None) => None,
         };
+        let config = with_encryption(config, encryption)?;
         Self::open_with(py, path, config, read_only, progress)
     }
 
     /// Opens an existing database with its stored config.
     #[staticmethod]
-    #[pyo3(signature = (path, read_only = false, progress = None, vectors = None))]
+    #[pyo3(signature = (path, read_only = false, progress = None, vectors = None, encryption = None))]
     fn open(
         py: Python<'_>,
         path: &Bound<'_, PyAny>,
         read_only: bool,
         progress: Option<&Bound<'_, PyAny>>,
         vectors: Option<&Bound<'_, PyAny>>,
+        encryption: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let config = match vectors {
             Some(v) => Some(vectors_config(&require_str(v, "vectors mode")?)?),
             None => None,
         };
+        let config = with_encryption(config, encryption)?;
         Self::open_with(py, Some(path), config, read_only, progress)
     }
 
@@ -1127,10 +1136,37 @@ impl PyNusterDB {
 
     /// Checks the database at `path` without modifying it (see the core's `verify`
     /// module); the report as a dict. Raises only when there is no database to check.
+    /// An encrypted database needs its `encryption` (EncryptionKeyError without it).
     #[staticmethod]
-    fn verify<'py>(py: Python<'py>, path: FsPath) -> PyResult<Bound<'py, PyDict>> {
-        let report = py.detach(|| Database::verify(&path.0)).py()?;
+    #[pyo3(signature = (path, encryption = None))]
+    fn verify<'py>(
+        py: Python<'py>,
+        path: FsPath,
+        encryption: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let master = encryption.map(master_key).transpose()?;
+        let report = py
+            .detach(|| Database::verify_with_key(&path.0, master.as_ref()))
+            .py()?;
         verify_report(py, &report)
+    }
+
+    /// Rotates the master key of the closed encrypted database at `path` from `old` to
+    /// `new` (EncryptionConfigs): its data key is rewrapped in the key file of the
+    /// database and of each snapshot; no stored value is rewritten. Returns how many
+    /// key files were rotated. DatabaseLockedError while the database is open;
+    /// EncryptionKeyError if `old` does not open it. Run again to finish a rotation
+    /// that was cut short.
+    #[staticmethod]
+    fn rotate_encryption_key(
+        py: Python<'_>,
+        path: FsPath,
+        old: &Bound<'_, PyAny>,
+        new: &Bound<'_, PyAny>,
+    ) -> PyResult<usize> {
+        let (old, new) = (master_key(old)?, master_key(new)?);
+        py.detach(|| Database::rotate_master_key(&path.0, &old, &new))
+            .py()
     }
 
     /// A full manual compaction (space of removed and replaced records given back).

@@ -20,6 +20,7 @@ pyo3::import_exception!(nusterdb.exceptions, FilterError);
 pyo3::import_exception!(nusterdb.exceptions, DatabaseLockedError);
 pyo3::import_exception!(nusterdb.exceptions, CorruptionError);
 pyo3::import_exception!(nusterdb.exceptions, NotADatabaseError);
+pyo3::import_exception!(nusterdb.exceptions, EncryptionKeyError);
 pyo3::import_exception!(nusterdb.exceptions, DatabaseNotFoundError);
 pyo3::import_exception!(nusterdb.exceptions, ClosedError);
 pyo3::import_exception!(nusterdb.exceptions, ReadOnlyError);
@@ -56,6 +57,7 @@ pub fn to_py_err(err: Error) -> PyErr {
         Error::Locked { .. } => DatabaseLockedError::new_err(msg),
         Error::Corruption { .. } => CorruptionError::new_err(msg),
         Error::NotADatabase { .. } => NotADatabaseError::new_err(msg),
+        Error::EncryptionKey { .. } => EncryptionKeyError::new_err(msg),
         // An OSError with errno ENOENT, like a missing path's.
         Error::NoDatabase { path, .. } => {
             DatabaseNotFoundError::new_err((2, msg, path.to_string_lossy().into_owned()))

@@ -345,8 +345,6 @@ pub(super) fn follow<T>(
 mod tests {
     use std::sync::Arc;
 
-    use rocksdb::WriteBatch;
-
     use super::*;
     use crate::db::tests::{meta, writer};
     use crate::db::Location;
@@ -370,9 +368,9 @@ mod tests {
     /// its change-log entry (naming `logged`), as a write of the writer's would be.
     fn put_raw(db: &Database, key: &[u8], value: &[u8], logged: u64) {
         let guard = db.shared.state.read();
-        let mut batch = WriteBatch::default();
-        batch.put(key, value);
         let st = guard.as_ref().unwrap();
+        let mut batch = st.store.batch();
+        batch.put(key, value);
         st.write_logged(batch, &[logged], false).unwrap();
     }
 

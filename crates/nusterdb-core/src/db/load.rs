@@ -11,7 +11,9 @@ use roaring::RoaringBitmap;
 
 use super::replay::load_sealed;
 use super::seal::SealFiles;
-use super::{corruption, new_index, GraphLoad, LoadSource, Loaded, Maps, GRAPH_FILE};
+use super::{
+    corruption, new_index, GraphLoad, LoadSource, Loaded, Maps, GRAPH_FILE, GRAPH_PURPOSE,
+};
 use crate::config::{DatabaseConfig, IndexType};
 use crate::error::{Error, Result};
 use crate::filter::PayloadIndex;
@@ -105,7 +107,7 @@ fn load_records(
     let path = store.path().to_path_buf();
     let load = Loading::new(store, observer);
     let (ids, index, graph_load) = match graph {
-        Some((io, file)) => match read_graph_file(io, file, config) {
+        Some((io, file)) => match read_graph_file(io, file, config, store.cipher()) {
             Ok(Some(image)) => match load_vectors_into_graph(store, config, image, &load)? {
                 Ok(loaded) => loaded,
                 Err(reason) => {
@@ -271,11 +273,18 @@ fn read_graph_file(
     io: &dyn FileIo,
     file: &Path,
     config: &DatabaseConfig,
+    cipher: Option<&std::sync::Arc<crate::storage::crypto::Cipher>>,
 ) -> std::result::Result<Option<crate::index::hnsw::GraphImage>, String> {
     let bytes = match io.read(file) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("{}: {e}", file.display())),
+    };
+    let bytes = match cipher {
+        Some(c) => c
+            .open_file(&bytes, GRAPH_PURPOSE)
+            .map_err(|d| format!("{}: {d}", file.display()))?,
+        None => bytes,
     };
     HnswIndex::read_graph(
         &bytes,

@@ -136,6 +136,75 @@ impl Database {
         crate::verify::verify(path)
     }
 
+    /// [`Database::verify`] for a database that may be encrypted, with its master key.
+    ///
+    /// # Errors
+    /// As [`Database::verify`]; [`Error::EncryptionKey`] for a missing or wrong key.
+    pub fn verify_with_key(
+        path: &Path,
+        master: Option<&crate::config::MasterKey>,
+    ) -> Result<crate::verify::VerifyReport> {
+        crate::verify::verify_with(path, master)
+    }
+
+    /// Rotates the master key of the closed encrypted database at `path` from `old` to
+    /// `new`: the data key is rewrapped in the database's key file and in each of its
+    /// snapshots' (a few bytes each, atomically; no stored value is rewritten). Takes
+    /// the writer lock, so no handle may have it open (followers opened before keep
+    /// working until their next refresh, which needs `new`). A key file `new` already
+    /// opens is left as it is: a rotation cut short is finished by running it again.
+    /// Returns how many key files were rewrapped or found done.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] while open; [`Error::EncryptionKey`] for a database that is not
+    /// encrypted or a key file neither key opens (the others are still rotated, the
+    /// database's own first: nothing is rewrapped if `old` does not open it);
+    /// [`Error::Corruption`] for a damaged key file; I/O errors.
+    pub fn rotate_master_key(
+        path: &Path,
+        old: &crate::config::MasterKey,
+        new: &crate::config::MasterKey,
+    ) -> Result<usize> {
+        use crate::storage::crypto;
+        use crate::storage::fileio::OsIo;
+        if crate::storage::rocks::inspect_dir(path)? != crate::storage::DirState::Existing {
+            return Err(Error::NoDatabase {
+                path: path.to_path_buf(),
+                detail: "nothing to rotate".into(),
+            });
+        }
+        let _lock = crate::storage::lock::WriterLock::acquire(path)?;
+        // An in-place restore a killed process committed would bring back the
+        // snapshot's key file as it was: completed first, as a writer's open does.
+        crate::snapshot::finish_in_place(&OsIo, path)?;
+        if !crypto::is_encrypted(path) {
+            return Err(Error::EncryptionKey {
+                path: path.to_path_buf(),
+                detail: "the database is not encrypted: there is no master key to rotate".into(),
+            });
+        }
+        crypto::rewrap_key_file(&OsIo, path, old, new)?;
+        let mut done = 1;
+        let mut first_err = None;
+        let root = crate::snapshot::snapshots_dir(path);
+        let entries = match std::fs::read_dir(&root) {
+            Ok(e) => e.filter_map(std::result::Result::ok).collect::<Vec<_>>(),
+            Err(_) => Vec::new(),
+        };
+        for entry in entries {
+            let dir = entry.path();
+            if dir.is_dir() && crypto::is_encrypted(&dir) {
+                match crypto::rewrap_key_file(&OsIo, &dir, old, new) {
+                    Ok(()) => done += 1,
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        first_err.map_or(Ok(done), Err)
+    }
+
     /// Runs `f` on the store this handle's maps were loaded from and a view of those
     /// maps, under the shared lock, so both show the same state.
     ///

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
-use rocksdb::WriteBatch;
 
 use super::follow::{follow, open_follower};
 use super::load::{load_maps, read_stored_config};
@@ -86,6 +85,13 @@ impl Database {
     ) -> Result<Database> {
         let process = ProcessToken::current();
         crate::storage::fork::check_usable()?;
+        let mut config = config;
+        if let Some(c) = config.as_mut() {
+            if c.storage.encryption.is_some() && !c.stated.contains(crate::config::Field::Vectors) {
+                // Encrypted rows live in memory (see `Shared::seal`): the default there.
+                c.vectors = crate::config::VectorStorage::Memory;
+            }
+        }
         if let Some(c) = &config {
             c.validate()?;
             if matches!(location, Location::Memory)
@@ -171,8 +177,16 @@ impl Database {
                 load_maps(&store, &config, dir, observer)?
             }
         };
+        let mut config = config;
+        if config.storage.encryption.is_some() {
+            // An encrypted database writes no segment files (see `Shared::seal`): its
+            // rows are in memory. A stated other mode was refused by `validate`.
+            config.vectors = crate::config::VectorStorage::Memory;
+        }
+        let cipher = store.cipher().cloned();
         let state = State::new(store, loaded);
         let shared = Arc::new(Shared {
+            cipher,
             config,
             location,
             read_only,
@@ -326,7 +340,7 @@ impl Database {
     }
 
     fn initialise(store: &Store, config: &DatabaseConfig) -> Result<()> {
-        let mut batch = WriteBatch::default();
+        let mut batch = store.batch();
         // The newest format: this build keeps the change log from the first write.
         batch.put(FORMAT_KEY, encode_format(codec::FORMAT_VERSION));
         batch.put(CONFIG_KEY, encode_config(config));
@@ -336,7 +350,7 @@ impl Database {
 
     /// Replaces the stored config (synced: it decides how the next open runs).
     pub(super) fn store_config(store: &Store, config: &DatabaseConfig) -> Result<()> {
-        let mut batch = WriteBatch::default();
+        let mut batch = store.batch();
         batch.put(CONFIG_KEY, encode_config(config));
         store.write(batch)?;
         store.sync_wal()

@@ -42,8 +42,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
-use rocksdb::WriteBatch;
-
 use super::{
     save_threshold, GraphLoad, LoadSource, Shared, State, GRAPH_FILE, GRAPH_SAVE_MIN_CHANGES,
 };
@@ -182,9 +180,12 @@ impl Shared {
         if unsaved == 0 {
             return Ok(());
         }
-        let written = if st.format < FORMAT_VERSION {
+        let written = if st.format < FORMAT_VERSION || st.store.cipher().is_some() {
             // An older store this handle has not written to: reading must not change
-            // its format, so only the graph file of builds before seals is saved.
+            // its format, so only the graph file of builds before seals is saved. An
+            // encrypted store saves only its graph file too (encrypted): segment files
+            // are mapped as they are on disk, which encrypted bytes cannot be, so its
+            // rows are read from RocksDB (decrypted) at each open instead.
             match index_graph(st) {
                 Some(_) => self.write_graph_locked(st, &dir.join(GRAPH_FILE)),
                 None => Ok(()),
@@ -235,7 +236,7 @@ impl Shared {
                 return Err(e);
             }
         };
-        let mut batch = WriteBatch::default();
+        let mut batch = st.store.batch();
         batch.put(SEAL_KEY, seal.encode());
         match &parts {
             Some((parts, _)) => batch.put(
@@ -428,7 +429,19 @@ impl Shared {
         let Some(db_dir) = self.seal_dir() else {
             return Ok(());
         };
-        if st.format < FORMAT_VERSION {
+        if st.store.cipher().is_some() {
+            // The key file goes with the snapshot, so it opens (with the master key)
+            // on its own; the data key is the database's.
+            let key = db_dir.join(crate::storage::crypto::KEY_FILE);
+            let bytes = self.io.read(&key).map_err(|source| Error::Io {
+                path: key.clone(),
+                source,
+            })?;
+            let copy = dir.join(crate::storage::crypto::KEY_FILE);
+            crate::storage::fileio::write_synced(self.io.as_ref(), &copy, |w| w.write_all(&bytes))
+                .map_err(|source| Error::Io { path: copy, source })?;
+        }
+        if st.format < FORMAT_VERSION || st.store.cipher().is_some() {
             return match index_graph(st) {
                 Some(_) => self.write_graph(st, &dir.join(GRAPH_FILE)),
                 None => Ok(()),

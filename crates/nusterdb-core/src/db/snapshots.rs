@@ -41,7 +41,8 @@ impl Shared {
         let io = self.io.as_ref();
         let count = st.ids.len() as u64;
         self.prepare_snapshot(st)?;
-        snapshot::create(io, &root, name, metadata, count, auto, |dir| {
+        let cipher = st.store.cipher().map(AsRef::as_ref);
+        snapshot::create(io, &root, name, metadata, count, auto, cipher, |dir| {
             st.store.checkpoint(dir)?;
             // The segment files go with the checkpoint, so the snapshot opens from them.
             self.snapshot_files(st, dir)
@@ -81,7 +82,7 @@ impl Database {
     /// In-memory handles; I/O errors reading the snapshots directory.
     pub fn snapshot_listing(&self) -> Result<Listing> {
         self.ensure_open()?;
-        snapshot::list_report(self.snapshot_root()?)
+        snapshot::list_report(self.snapshot_root()?, self.shared.cipher.as_deref())
     }
 
     /// Copies snapshot `name` to `target` as a database of its own: the target appears
@@ -109,7 +110,14 @@ impl Database {
     ) -> Result<()> {
         self.ensure_open()?;
         let io = self.shared.io.as_ref();
-        snapshot::restore_with(io, self.snapshot_root()?, name, target, keep_snapshots)
+        snapshot::restore_with(
+            io,
+            self.snapshot_root()?,
+            name,
+            target,
+            keep_snapshots,
+            self.shared.cipher.as_deref(),
+        )
     }
 
     /// Rolls this open database back to snapshot `name`, in place; every snapshot is
@@ -153,7 +161,7 @@ impl Database {
         }
         let io = self.shared.io.as_ref();
         let config = &self.shared.config;
-        let mut staged = snapshot::stage_in_place(io, &root, name)?;
+        let mut staged = snapshot::stage_in_place(io, &root, name, self.shared.cipher.as_deref())?;
         // Checked by loading it whole, as an open would, before anything changes.
         let (loaded, stored) = load_staged(&staged.dir(), config, io)?;
         snapshot::commit_in_place(io, &root, &mut staged)?;
@@ -210,7 +218,7 @@ impl Database {
                             .is_ok()
                         {
                             if let Ok(root) = shared.snapshot_root() {
-                                let _ = snapshot::prune_auto(root);
+                                let _ = snapshot::prune_auto(root, shared.cipher.as_deref());
                             }
                         }
                     }

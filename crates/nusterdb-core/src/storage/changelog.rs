@@ -390,7 +390,7 @@ mod tests {
     fn a_tail_names_each_key_once_and_a_clear_forgets_what_came_before() {
         let store = Store::open_in_memory(&crate::config::StorageConfig::default()).unwrap();
         let put = |pos: u64, keys: &[u64], clear: bool| {
-            let mut b = rocksdb::WriteBatch::default();
+            let mut b = store.batch();
             b.put(
                 super::super::keys::record_key(LOG_PREFIX, pos),
                 encode_entry(keys, clear),

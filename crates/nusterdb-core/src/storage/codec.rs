@@ -495,6 +495,8 @@ pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
         bloom_filter_bits_per_key: r.u32("bloom_filter_bits_per_key")?,
         max_background_jobs: r.u32("max_background_jobs")?,
         sync_writes: r.bool("sync_writes")?,
+        // Never stored: the key of each open.
+        encryption: None,
     };
     let auto_snapshot = r.bool("auto_snapshot")?;
     let snapshot_interval_secs = r.u64("snapshot_interval_secs")?;

@@ -76,6 +76,17 @@ pub fn parse_record_key(prefix: u8, key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(b))
 }
 
+/// A key for messages: `v:42` for a record key, the name for a fixed key.
+pub fn describe(key: &[u8]) -> String {
+    match key.first() {
+        Some(&p) if p != 0 && key.len() == 9 => match parse_record_key(p, key) {
+            Some(id) => format!("{}:{id}", char::from(p)),
+            None => format!("{key:?}"),
+        },
+        _ => String::from_utf8_lossy(key.get(1..).unwrap_or_default()).into_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

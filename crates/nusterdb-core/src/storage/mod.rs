@@ -2,6 +2,7 @@
 //!
 //! - [`options`]: how a [`StorageConfig`] becomes RocksDB options, and the durability choices.
 //! - [`keys`]: the key layout. [`codec`]: the record encodings (untrusted-input decoders).
+//! - [`crypto`]: encryption at rest (the data key, the key file, sealed values and files).
 //! - [`changelog`]: the change log, one entry per write batch, and the seal record.
 //! - [`fileio`]: the files NusterDB writes itself, through a trait tests can fault.
 //! - [`logscan`]: a check of RocksDB's log files for damage its readers loop on.
@@ -16,6 +17,7 @@
 
 pub mod changelog;
 pub mod codec;
+pub mod crypto;
 pub mod fileio;
 pub mod fork;
 pub mod keys;
@@ -25,4 +27,4 @@ pub mod options;
 pub mod rocks;
 pub mod scratch;
 
-pub use rocks::{DirState, OpenMode, Store};
+pub use rocks::{Batch, DirState, OpenMode, Store};

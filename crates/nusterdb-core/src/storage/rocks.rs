@@ -11,6 +11,8 @@ use rocksdb::{
     WriteBatch, WriteOptions, DB,
 };
 
+use super::crypto::{self, Cipher};
+use super::fileio::OsIo;
 use super::fork;
 use super::keys;
 use super::lock::{WriterLock, LOCK_FILE};
@@ -97,13 +99,53 @@ pub fn inspect_dir(path: &Path) -> Result<DirState> {
 
 /// Whether `name` is a file a RocksDB creation writes before `CURRENT` (`NewDB`: the
 /// info log, the identity, RocksDB's lock, the first MANIFEST, temporary files), or our
-/// lock file. A directory of nothing else holds no stored record.
+/// lock file or key file (written before RocksDB starts). A directory of nothing else holds no stored record.
 fn is_creation_file(name: &str) -> bool {
     matches!(
         name,
-        LOCK_FILE | "IDENTITY" | "LOCK" | "LOG" | "MANIFEST-000001"
+        LOCK_FILE | crypto::KEY_FILE | "IDENTITY" | "LOCK" | "LOG" | "MANIFEST-000001"
     ) || name.starts_with("LOG.old.")
         || name.ends_with(".dbtmp")
+}
+
+/// The cipher of an existing database at `path`, unlocked with the master key in `cfg`,
+/// before RocksDB opens it (so a wrong key modifies nothing).
+fn existing_cipher(path: &Path, cfg: &StorageConfig) -> Result<Option<Arc<Cipher>>> {
+    let refuse = |detail: &str| Error::EncryptionKey {
+        path: path.to_path_buf(),
+        detail: detail.into(),
+    };
+    match (crypto::is_encrypted(path), &cfg.encryption) {
+        (true, Some(master)) => crypto::unlock(path, master).map(|c| Some(Arc::new(c))),
+        (true, None) => Err(refuse(
+            "the database is encrypted: open it with its master key (encryption=...)",
+        )),
+        (false, Some(_)) => Err(refuse(
+            "the database is not encrypted, but a master key was given (an existing \
+             database cannot be encrypted in place: copy its records into a new encrypted one)",
+        )),
+        (false, None) => Ok(None),
+    }
+}
+
+/// The cipher of a database being created at `path`: a fresh data key wrapped into the
+/// key file when `cfg` has a master key. Without one, a key file left by an encrypted
+/// creation that stopped before storing anything is removed, so the new plaintext
+/// database is not taken for an encrypted one.
+fn new_cipher(path: &Path, cfg: &StorageConfig) -> Result<Option<Arc<Cipher>>> {
+    match &cfg.encryption {
+        Some(master) => crypto::create_key_file(&OsIo, path, master).map(|c| Some(Arc::new(c))),
+        None => {
+            let file = path.join(crypto::KEY_FILE);
+            match std::fs::remove_file(&file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
+                    path: file,
+                    source: e,
+                }),
+                _ => Ok(None),
+            }
+        }
+    }
 }
 
 /// The start of the detail of a follower's open that found the MANIFEST named by
@@ -164,9 +206,40 @@ pub struct Store {
     mode: OpenMode,
     /// The storage knobs of this open (a follower reopens with them on refresh).
     cfg: StorageConfig,
+    /// The data key of an encrypted database: every value is sealed on the way in and
+    /// opened on the way out (see `storage::crypto`).
+    cipher: Option<Arc<Cipher>>,
     _env: Option<Env>,
     _lock: Option<Arc<WriterLock>>,
     _scratch: Option<ScratchDir>,
+}
+
+/// A write batch for a [`Store`]: applied atomically by [`Store::write`], its values
+/// encrypted when the store is.
+pub struct Batch {
+    inner: WriteBatch,
+    cipher: Option<Arc<Cipher>>,
+}
+
+impl Batch {
+    /// Stores `value` at `key`.
+    pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        let key = key.as_ref();
+        match &self.cipher {
+            Some(c) => self.inner.put(key, c.seal_value(key, value.as_ref())),
+            None => self.inner.put(key, value),
+        }
+    }
+
+    /// Removes `key`.
+    pub fn delete(&mut self, key: impl AsRef<[u8]>) {
+        self.inner.delete(key);
+    }
+
+    /// Removes the keys in `from..to`.
+    pub fn delete_range(&mut self, from: impl AsRef<[u8]>, to: impl AsRef<[u8]>) {
+        self.inner.delete_range(from.as_ref(), to.as_ref());
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -189,6 +262,10 @@ impl Store {
     pub fn open_writer(path: &Path, cfg: &StorageConfig, lock: Arc<WriterLock>) -> Result<Self> {
         fork::check_usable()?;
         let state = inspect_dir(path)?;
+        let cipher = match state {
+            DirState::New => new_cipher(path, cfg)?,
+            DirState::Existing => existing_cipher(path, cfg)?,
+        };
         let mut opts = db_options(cfg);
         fork::engine_starting();
         // Never create a fresh database over a directory that should hold one.
@@ -201,6 +278,7 @@ impl Store {
             path: path.to_path_buf(),
             mode: OpenMode::Writer,
             cfg: cfg.clone(),
+            cipher,
             _env: None,
             _lock: Some(lock),
             _scratch: None,
@@ -222,6 +300,7 @@ impl Store {
             return Err(no_database(path));
         }
         fork::check_usable()?;
+        let cipher = existing_cipher(path, cfg)?;
         logscan::check_logs(path)?;
         let mut opts = db_options(cfg);
         fork::engine_starting();
@@ -234,6 +313,7 @@ impl Store {
             path: path.to_path_buf(),
             mode: OpenMode::Frozen,
             cfg: cfg.clone(),
+            cipher,
             _env: None,
             _lock: None,
             _scratch: None,
@@ -248,6 +328,7 @@ impl Store {
         if inspect_dir(path)? == DirState::New {
             return Err(no_database(path));
         }
+        let cipher = existing_cipher(path, cfg)?;
         logscan::check_logs(path)?;
         fork::check_usable()?;
         let scratch = ScratchDir::create()?;
@@ -276,10 +357,38 @@ impl Store {
             path: path.to_path_buf(),
             mode: OpenMode::ReadOnly,
             cfg: cfg.clone(),
+            cipher,
             _env: None,
             _lock: None,
             _scratch: Some(scratch),
         })
+    }
+
+    /// The data key of an encrypted store.
+    pub fn cipher(&self) -> Option<&Arc<Cipher>> {
+        self.cipher.as_ref()
+    }
+
+    /// An empty batch for [`Store::write`].
+    pub fn batch(&self) -> Batch {
+        Batch {
+            inner: WriteBatch::default(),
+            cipher: self.cipher.clone(),
+        }
+    }
+
+    /// `value` as stored at `key`, decrypted for an encrypted store.
+    fn plain<'v>(&self, key: &[u8], value: &'v [u8]) -> Result<std::borrow::Cow<'v, [u8]>> {
+        match &self.cipher {
+            None => Ok(std::borrow::Cow::Borrowed(value)),
+            Some(c) => c
+                .open_value(key, value)
+                .map(std::borrow::Cow::Owned)
+                .map_err(|detail| Error::Corruption {
+                    path: self.path.clone(),
+                    detail: format!("the value at key {}: {detail}", keys::describe(key)),
+                }),
+        }
     }
 
     /// The storage knobs this store was opened with.
@@ -303,6 +412,12 @@ impl Store {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
+        if cfg.encryption.is_some() {
+            return Err(Error::invalid(
+                "an in-memory database stores nothing at rest: encryption is for databases \
+                 at a path",
+            ));
+        }
         fork::check_usable()?;
         let env = Env::mem_env().map_err(|e| map_rocks(&path, e))?;
         let mut opts = db_options(cfg);
@@ -317,6 +432,7 @@ impl Store {
             path,
             mode: OpenMode::InMemory,
             cfg: cfg.clone(),
+            cipher: None,
             _env: Some(env),
             _lock: None,
             _scratch: None,
@@ -342,19 +458,22 @@ impl Store {
     /// # Errors
     /// Engine errors.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.db.get(key).map_err(|e| self.err(e))
+        match self.db.get(key).map_err(|e| self.err(e))? {
+            Some(v) if self.cipher.is_some() => Ok(Some(self.plain(key, &v)?.into_owned())),
+            v => Ok(v),
+        }
     }
 
     /// Applies `batch` atomically (one WAL record; fsync'd when `sync_writes`).
     ///
     /// # Errors
     /// [`Error::ReadOnly`] on a follower; engine errors (nothing applied).
-    pub fn write(&self, batch: WriteBatch) -> Result<()> {
+    pub fn write(&self, batch: Batch) -> Result<()> {
         if matches!(self.mode, OpenMode::ReadOnly | OpenMode::Frozen) {
             return Err(Error::ReadOnly);
         }
         self.db
-            .write_opt(batch, &self.write_opts)
+            .write_opt(batch.inner, &self.write_opts)
             .map_err(|e| self.err(e))
     }
 
@@ -391,7 +510,7 @@ impl Store {
                 path: self.path.clone(),
                 detail: format!("malformed record key of {} bytes", k.len()),
             })?;
-            if !f(id, &v)? {
+            if !f(id, &self.plain(&k, &v)?)? {
                 break;
             }
         }
@@ -503,18 +622,19 @@ impl Store {
 
     /// Reads every key and value of the keyspace in key order with block checksums
     /// verified and without filling the block cache (so every block is read from its
-    /// file, not answered from memory), handing each pair to `f`.
+    /// file, not answered from memory), handing each pair to `f` (values decrypted, and
+    /// so authenticated, in an encrypted store).
     ///
     /// # Errors
-    /// The first engine error (a checksum mismatch is [`Error::Corruption`]); the pairs
-    /// before it were handed to `f`.
+    /// The first engine error (a checksum mismatch is [`Error::Corruption`]) or value
+    /// that fails its authentication tag; the pairs before it were handed to `f`.
     pub fn scan_all_checked(&self, mut f: impl FnMut(&[u8], &[u8])) -> Result<()> {
         let mut ro = ReadOptions::default();
         ro.set_verify_checksums(true);
         ro.fill_cache(false);
         for item in self.db.iterator_opt(IteratorMode::Start, ro) {
             let (k, v) = item.map_err(|e| self.err(e))?;
-            f(&k, &v);
+            f(&k, &self.plain(&k, &v)?);
         }
         Ok(())
     }

@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::{RwLockUpgradableReadGuard, RwLockWriteGuard};
-use rocksdb::WriteBatch;
 
 use super::Selection;
 use crate::db::{beside, corruption, Database, State};
@@ -76,7 +75,7 @@ impl State {
         if present.is_empty() {
             return Ok((present, false));
         }
-        let mut batch = WriteBatch::default();
+        let mut batch = self.store.batch();
         for (key, _) in &present {
             batch.delete(keys::vector_key(*key));
             batch.delete(keys::metadata_key(*key));
@@ -160,7 +159,7 @@ impl State {
     /// Writes `rows` as one RocksDB batch: the commit point. Returns whether the
     /// batch moved the store to the current format ([`State::write_logged`]).
     fn store_rows(&self, rows: &[RowWrite<'_>]) -> Result<bool> {
-        let mut batch = WriteBatch::default();
+        let mut batch = self.store.batch();
         for r in rows {
             if let Some(v) = r.vector {
                 batch.put(keys::vector_key(r.key), codec::encode_vector(v));
@@ -657,7 +656,7 @@ impl Database {
         let config = self.shared.config.clone();
         self.write(|st| {
             let n = st.ids.len();
-            let mut batch = WriteBatch::default();
+            let mut batch = st.store.batch();
             for prefix in [
                 keys::VECTOR_PREFIX,
                 keys::METADATA_PREFIX,
