@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, Optional
 
 from nusterdb import server
+from nusterdb.encryption import EncryptionConfig, EnvKey, KeyFile
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -19,7 +20,17 @@ def _emit(out: IO[str], doc: Any) -> None:
     out.write("\n")
 
 
+def encryption_of(env: Optional[str], file: Optional[str]) -> Optional[EncryptionConfig]:
+    """The EncryptionConfig of ``--*key-env`` / ``--*key-file`` (None: neither given)."""
+    if env is not None:
+        return EncryptionConfig(EnvKey(env))
+    if file is not None:
+        return EncryptionConfig(KeyFile(file))
+    return None
+
+
 def cmd_serve(args: argparse.Namespace, out: IO[str]) -> int:
+    encryption = encryption_of(args.key_env, args.key_file)
     # Ctrl-C: the server has already shut down gracefully when it arrives here.
     with contextlib.suppress(KeyboardInterrupt):
         server.serve(
@@ -32,6 +43,7 @@ def cmd_serve(args: argparse.Namespace, out: IO[str]) -> int:
             audit_max_mb=args.audit_max_mb,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
+            encryption=encryption,
         )
     return EXIT_OK
 
@@ -99,7 +111,8 @@ def add_commands(sub: Any, add_json: Callable[[argparse.ArgumentParser], None]) 
             "Serves every collection under DATA_DIR/collections over the HTTP API "
             "(/v1/...), with API keys (create one first: nusterdb keys create) and an "
             "audit log. SIGTERM or Ctrl-C: stop accepting, finish the requests in flight, "
-            "close every collection, exit 0."
+            "close every collection, exit 0. With the master key (nusterdb --key-env NAME "
+            "serve ...), every collection is created encrypted and opened with it."
         ),
     )
     p.add_argument("data_dir", metavar="DATA_DIR")

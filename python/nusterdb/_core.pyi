@@ -813,6 +813,7 @@ def _serve(
     audit_max_mb: int,
     tls_cert: Optional[str] = None,
     tls_key: Optional[str] = None,
+    encryption_key: Optional[bytes] = None,
 ) -> None: ...
 def _keys_create(
     data_dir: str, name: str, scopes: List[str], collections: Optional[List[str]] = None

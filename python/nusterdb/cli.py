@@ -1,6 +1,11 @@
 """The ``nusterdb`` command line: inspect, import, export, search, snapshot, verify and
-compact databases; serve them over HTTP, manage the server's API keys, check its audit
-log.
+compact databases, rotate an encrypted database's master key; serve them over HTTP,
+manage the server's API keys, check its audit log.
+
+An encrypted database needs its master key for every command:
+``nusterdb --key-env NAME COMMAND ...`` (the environment variable ``NAME`` holds it as 64
+hex digits or base64) or ``--key-file PATH``; with it, ``import`` creates an encrypted
+database and ``serve`` encrypts every collection.
 
 Run ``nusterdb --help`` (or ``python -m nusterdb --help``) for the commands and
 ``nusterdb COMMAND --help`` for each one. Output is for people by default; ``--json``
@@ -37,6 +42,8 @@ import numpy as np
 import numpy.typing as npt
 
 from nusterdb import DatabaseConfig, NusterDB, NusterDBError, _cli_server
+from nusterdb._cli_server import encryption_of
+from nusterdb.encryption import EncryptionConfig
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -134,9 +141,14 @@ def _require_db(path: str) -> None:
         raise CliError(f"no database at {path!r} (it is a file, not a directory)")
 
 
+# The master key given with --key-env / --key-file, for every database a command opens
+# (set by `main` before the command runs).
+_encryption: Optional[EncryptionConfig] = None
+
+
 def _open(path: str, read_only: bool) -> NusterDB:
     _require_db(path)
-    return NusterDB.open(path, read_only=read_only)
+    return NusterDB.open(path, read_only=read_only, encryption=_encryption)
 
 
 def _config_doc(cfg: DatabaseConfig) -> Dict[str, Any]:
@@ -517,7 +529,11 @@ def _columns(args: argparse.Namespace) -> Columns:
 def _create(args: argparse.Namespace, dim: int, str_ids: bool) -> NusterDB:
     id_type = args.id_type or ("str" if str_ids else "int")
     cfg = DatabaseConfig(
-        dim, index_type=args.index or "flat", distance_metric=args.metric, id_type=id_type
+        dim,
+        index_type=args.index or "flat",
+        distance_metric=args.metric,
+        id_type=id_type,
+        encryption=_encryption,
     )
     return NusterDB(args.path, cfg)
 
@@ -921,7 +937,7 @@ def cmd_snapshot_delete(args: argparse.Namespace, out: IO[str]) -> int:
 
 def cmd_verify(args: argparse.Namespace, out: IO[str]) -> int:
     _require_db(args.path)
-    report = NusterDB.verify(args.path)
+    report = NusterDB.verify(args.path, encryption=_encryption)
     code = EXIT_OK if report["healthy"] else EXIT_FAILED
     if args.json:
         _emit_json(out, report)
@@ -1013,6 +1029,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nusterdb",
         description="Inspect and maintain NusterDB databases.",
         epilog="exit codes: 0 ok; 1 operation failed or verify found problems; 2 usage error",
+    )
+    key = parser.add_mutually_exclusive_group()
+    key.add_argument(
+        "--key-env",
+        metavar="NAME",
+        help="master key of an encrypted database, from this environment variable",
+    )
+    key.add_argument(
+        "--key-file", metavar="FILE", help="master key of an encrypted database, from this file"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -1165,8 +1190,49 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(p)
     p.set_defaults(func=cmd_compact)
 
+    p = sub.add_parser(
+        "rotate-key",
+        help="rewrap an encrypted database's data key under a new master key",
+        description=(
+            "Rotates the master key of the closed encrypted database at PATH (or of every "
+            "collection of a server's DATA_DIR): its data key is rewrapped from the old "
+            "master key to the new one in the key file of the database and of each "
+            "snapshot; no stored value is rewritten. Needs the writer lock (stop the "
+            "server first). Running it again finishes a rotation that was cut short."
+        ),
+    )
+    p.add_argument("path", metavar="PATH", help="a database, or a server's DATA_DIR")
+    old = p.add_mutually_exclusive_group(required=True)
+    old.add_argument("--old-key-env", metavar="NAME", help="variable holding the current key")
+    old.add_argument("--old-key-file", metavar="FILE", help="file holding the current key")
+    new = p.add_mutually_exclusive_group(required=True)
+    new.add_argument("--new-key-env", metavar="NAME", help="variable holding the new key")
+    new.add_argument("--new-key-file", metavar="FILE", help="file holding the new key")
+    _add_json(p)
+    p.set_defaults(func=cmd_rotate_key)
+
     _cli_server.add_commands(sub, _add_json)
     return parser
+
+
+def cmd_rotate_key(args: argparse.Namespace, out: IO[str]) -> int:
+    old = encryption_of(args.old_key_env, args.old_key_file)
+    new = encryption_of(args.new_key_env, args.new_key_file)
+    assert old is not None and new is not None  # required groups
+    root = Path(args.path)
+    collections = root / "collections"
+    if collections.is_dir() and not (root / "CURRENT").exists():
+        paths = sorted(p for p in collections.iterdir() if p.is_dir() and p.name[:1] != ".")
+    else:
+        _require_db(args.path)
+        paths = [root]
+    rotated = {str(p): NusterDB.rotate_encryption_key(p, old, new) for p in paths}
+    if args.json:
+        _emit_json(out, {"rotated": rotated})
+    else:
+        for p, n in rotated.items():
+            out.write(f"{p}: {n} key file{'s' if n != 1 else ''} rewrapped\n")
+    return EXIT_OK
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -1178,9 +1244,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except SystemExit as e:  # --help (0) or a usage error (2)
         return e.code if isinstance(e.code, int) else EXIT_USAGE
     out = sys.stdout
+    global _encryption
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
+            _encryption = encryption_of(args.key_env, args.key_file)
             code = int(args.func(args, out))
         except NusterDBError as e:
             _error(f"{type(e).__name__}: {e}")

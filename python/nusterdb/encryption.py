@@ -58,7 +58,7 @@ class EnvKey:
 class KeyFile:
     """A master key read from a file (32 raw bytes, 64 hex digits, or base64)."""
 
-    def __init__(self, path: Union[str, "os.PathLike[str]"]) -> None:
+    def __init__(self, path: Union[str, os.PathLike[str]]) -> None:
         self.path = Path(path)
 
     def __repr__(self) -> str:

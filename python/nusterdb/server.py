@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from nusterdb import _core
 from nusterdb.client import _make_error
+from nusterdb.encryption import EncryptionConfig
 
 _Path = Union[str, "os.PathLike[str]"]
 
@@ -42,6 +43,7 @@ def serve(
     audit_max_mb: int = 64,
     tls_cert: Optional[_Path] = None,
     tls_key: Optional[_Path] = None,
+    encryption: Optional[EncryptionConfig] = None,
 ) -> None:
     """Serves ``data_dir`` until SIGTERM or Ctrl-C, then stops accepting connections,
     finishes the requests in flight, closes every collection and returns.
@@ -50,9 +52,12 @@ def serve(
     address. Bodies over ``max_body_mb`` MiB are refused (413); a request running past
     ``timeout_secs`` is answered 503 (the work it started runs to its end); audit
     files rotate past ``audit_max_mb`` MiB. With ``tls_cert`` and ``tls_key`` (PEM
-    files: the certificate chain and its private key) it serves HTTPS. Raises
-    NusterDBError when the directory cannot be served (a collection locked by another
-    process, an address in use, an unusable certificate)."""
+    files: the certificate chain and its private key) it serves HTTPS. With
+    ``encryption`` every collection is created encrypted at rest under its master key
+    and opened with it (EncryptionKeyError at start for a collection it does not open).
+    Raises NusterDBError when the directory cannot be served (a collection locked by
+    another process, an address in use, an unusable certificate)."""
+    key = None if encryption is None else encryption._master_key()
     _core._serve(
         os.fspath(data_dir),
         host,
@@ -63,6 +68,7 @@ def serve(
         audit_max_mb,
         None if tls_cert is None else os.fspath(tls_cert),
         None if tls_key is None else os.fspath(tls_key),
+        key,
     )
 
 

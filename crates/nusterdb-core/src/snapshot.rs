@@ -517,6 +517,8 @@ fn remove_snapshot(root: &Path, dir_name: &str, wait: bool) -> Result<bool> {
 /// (also when another thread took it meanwhile); I/O or engine errors. An error leaves
 /// no snapshot: the staging directory is removed, and so is the renamed one when only
 /// the final directory sync failed.
+// What the manifest holds, where it goes, and how the copy is taken: one each.
+#[allow(clippy::too_many_arguments)]
 pub fn create(
     io: &dyn FileIo,
     db: &Path,

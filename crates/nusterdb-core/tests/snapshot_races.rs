@@ -330,7 +330,7 @@ fn delete_waits_for_a_restore_in_progress() {
 /// A fake snapshot maker for the snapshot module alone: the "checkpoint" is a directory
 /// with one file and the lock file.
 fn fake_create(db: &Path, name: &str, auto: bool) -> snapshot::SnapshotInfo {
-    snapshot::create(&OsIo, db, name, &Metadata::new(), 1, auto, |dir| {
+    snapshot::create(&OsIo, db, name, &Metadata::new(), 1, auto, None, |dir| {
         std::fs::create_dir(dir).unwrap();
         std::fs::write(dir.join("DATA"), name.as_bytes()).unwrap();
         Ok(())
@@ -368,7 +368,7 @@ fn automatic_retention_prunes_only_automatic_snapshots() {
     }
     legacy_snapshot(db, "auto-old-backup");
     legacy_snapshot(db, "auto-1600000000-4");
-    let listed = snapshot::list(db).unwrap();
+    let listed = snapshot::list(db, None).unwrap();
     let auto_of = |n: &str| listed.iter().find(|s| s.name == n).unwrap().auto;
     assert!(!auto_of("auto-old-backup"));
     assert!(auto_of("auto-1600000000-4"));
@@ -377,9 +377,9 @@ fn automatic_retention_prunes_only_automatic_snapshots() {
         let name = snapshot::auto_name();
         assert!(fake_create(db, &name, true).auto);
         autos.push(name);
-        snapshot::prune_auto(db).unwrap();
+        snapshot::prune_auto(db, None).unwrap();
     }
-    let left: Vec<String> = snapshot::list(db)
+    let left: Vec<String> = snapshot::list(db, None)
         .unwrap()
         .into_iter()
         .map(|s| s.name)
@@ -397,7 +397,7 @@ fn automatic_retention_prunes_only_automatic_snapshots() {
     // The caller's metadata may not forge the marker.
     let mut forged = Metadata::new();
     forged.set(AUTO_FIELD, Value::Bool(true)).unwrap();
-    let r = snapshot::create(&OsIo, db, "forged", &forged, 1, false, |_| Ok(()));
+    let r = snapshot::create(&OsIo, db, "forged", &forged, 1, false, None, |_| Ok(()));
     assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
 }
 
@@ -420,14 +420,18 @@ fn pruning_skips_a_snapshot_being_restored() {
         std::thread::spawn(move || snapshot::restore(io.as_ref(), &db, &oldest, &target))
     };
     paused.recv().unwrap();
-    assert_eq!(snapshot::prune_auto(&db).unwrap(), 0, "pruned while pinned");
+    assert_eq!(
+        snapshot::prune_auto(&db, None).unwrap(),
+        0,
+        "pruned while pinned"
+    );
     release.send(()).unwrap();
     restorer.join().unwrap().unwrap();
     assert_eq!(
         std::fs::read(target.join("DATA")).unwrap(),
         names[0].as_bytes()
     );
-    assert_eq!(snapshot::prune_auto(&db).unwrap(), 1);
+    assert_eq!(snapshot::prune_auto(&db, None).unwrap(), 1);
     assert!(snapshot::find(&db, &names[0]).is_err());
 }
 
@@ -503,7 +507,7 @@ fn a_damaged_manifest_is_reported_not_fatal() {
     for _ in 0..(snapshot::AUTO_RETENTION + 2) {
         fake_create(db, &snapshot::auto_name(), true);
     }
-    let listing = snapshot::list_report(db).unwrap();
+    let listing = snapshot::list_report(db, None).unwrap();
     let mut damaged: Vec<&str> = listing.damaged.iter().map(|d| d.name.as_str()).collect();
     damaged.sort_unstable();
     let bad_auto_name = bad_auto.file_name().unwrap().to_string_lossy().into_owned();
@@ -515,8 +519,8 @@ fn a_damaged_manifest_is_reported_not_fatal() {
         .iter()
         .all(|d| d.reason.contains("manifest")));
     assert_eq!(listing.snapshots.len(), 1 + snapshot::AUTO_RETENTION + 2);
-    assert_eq!(snapshot::prune_auto(db).unwrap(), 2);
-    let listing = snapshot::list_report(db).unwrap();
+    assert_eq!(snapshot::prune_auto(db, None).unwrap(), 2);
+    let listing = snapshot::list_report(db, None).unwrap();
     assert_eq!(
         listing.damaged.len(),
         2,
@@ -524,7 +528,7 @@ fn a_damaged_manifest_is_reported_not_fatal() {
     );
     assert_eq!(listing.snapshots.len(), 1 + snapshot::AUTO_RETENTION);
     snapshot::delete(db, "bad").unwrap();
-    assert_eq!(snapshot::list_report(db).unwrap().damaged.len(), 1);
+    assert_eq!(snapshot::list_report(db, None).unwrap().damaged.len(), 1);
 }
 
 /// What killed creations, deletions and restores leave (staging directories whose owner
@@ -543,7 +547,7 @@ fn leftovers_of_killed_operations_are_not_listed_and_are_cleaned() {
         std::fs::write(snaps.join(stale).join("staging.lock"), b"").unwrap();
     }
     assert_eq!(
-        snapshot::list(&db)
+        snapshot::list(&db, None)
             .unwrap()
             .into_iter()
             .map(|s| s.name)

@@ -11,7 +11,7 @@ use nusterdb_server::ServerConfig;
 use pyo3::prelude::*;
 use serde_json::{json, Value};
 
-use crate::errors::NusterDBError;
+use crate::errors::{IntoPyResult, NusterDBError};
 
 fn answer(r: ApiResult<Value>) -> String {
     match r {
@@ -27,7 +27,7 @@ fn answer(r: ApiResult<Value>) -> String {
 /// Runs the server until SIGTERM or Ctrl-C (the GIL released throughout); prints
 /// the address it listens on to stderr once it accepts connections.
 #[pyfunction]
-#[pyo3(signature = (data_dir, host, port, no_auth, max_body_mb, timeout_secs, audit_max_mb, tls_cert = None, tls_key = None))]
+#[pyo3(signature = (data_dir, host, port, no_auth, max_body_mb, timeout_secs, audit_max_mb, tls_cert = None, tls_key = None, encryption_key = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn _serve(
     py: Python<'_>,
@@ -40,7 +40,12 @@ pub fn _serve(
     audit_max_mb: u64,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    encryption_key: Option<Vec<u8>>,
 ) -> PyResult<()> {
+    let encryption = encryption_key
+        .map(|k| nusterdb_core::config::MasterKey::new(&k))
+        .transpose()
+        .py()?;
     let tls = match (tls_cert, tls_key) {
         (Some(c), Some(k)) => Some((c, k)),
         (None, None) => None,
@@ -63,6 +68,7 @@ pub fn _serve(
         request_timeout: Duration::from_secs_f64(timeout_secs),
         audit_max_bytes: audit_max_mb.saturating_mul(1 << 20),
         tls,
+        encryption,
         ..ServerConfig::new(data_dir)
     };
     let warn = no_auth;

@@ -40,6 +40,9 @@ pub struct ServerConfig {
     pub audit_max_bytes: u64,
     /// PEM certificate chain and private key: serve HTTPS instead of HTTP.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The master key of encryption at rest: every collection is created encrypted
+    /// under it and opened with it.
+    pub encryption: Option<nusterdb_core::config::MasterKey>,
 }
 
 impl ServerConfig {
@@ -53,6 +56,7 @@ impl ServerConfig {
             request_timeout: Duration::from_secs(300),
             audit_max_bytes: 64 << 20,
             tls: None,
+            encryption: None,
         }
     }
 }
@@ -74,7 +78,8 @@ impl AppState {
     pub fn open(config: ServerConfig) -> Result<Arc<Self>, String> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
-        let registry = Registry::open(&config.data_dir).map_err(|e| e.to_string())?;
+        let registry = Registry::open(&config.data_dir, config.encryption.clone())
+            .map_err(|e| e.to_string())?;
         let audit = AuditLog::open(&config.data_dir, config.audit_max_bytes)
             .map_err(|e| format!("cannot open the audit log: {e}"))?;
         Ok(Arc::new(Self {

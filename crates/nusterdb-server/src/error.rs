@@ -96,6 +96,9 @@ impl From<Error> for ApiError {
             Error::Interrupted(_) => (S::SERVICE_UNAVAILABLE, "ClosedError"),
             Error::Corruption { .. } => (S::INTERNAL_SERVER_ERROR, "CorruptionError"),
             Error::NotADatabase { .. } => (S::INTERNAL_SERVER_ERROR, "NotADatabaseError"),
+            // The server's master key is checked when it starts: a collection whose key
+            // file it cannot open is a server-side fault, not the request's.
+            Error::EncryptionKey { .. } => (S::INTERNAL_SERVER_ERROR, "EncryptionKeyError"),
             Error::NoDatabase { .. } => (S::INTERNAL_SERVER_ERROR, "DatabaseNotFoundError"),
             Error::Io { source, .. } if source.raw_os_error() == Some(28) => {
                 (S::INSUFFICIENT_STORAGE, "NusterDBIOError")

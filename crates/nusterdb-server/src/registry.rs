@@ -6,7 +6,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use nusterdb_core::config::{Fields, MasterKey};
 use nusterdb_core::{Database, DatabaseConfig, Location};
+
+/// `config` with the server's master key.
+fn keyed(mut config: DatabaseConfig, key: &MasterKey) -> DatabaseConfig {
+    config.storage.encryption = Some(key.clone());
+    config
+}
 use parking_lot::{Mutex, RwLock};
 
 use crate::error::{ApiError, ApiResult};
@@ -38,6 +45,10 @@ pub fn check_name(name: &str) -> ApiResult<()> {
 pub struct Registry {
     dir: PathBuf,
     open: RwLock<BTreeMap<String, Arc<Database>>>,
+    /// The master key every collection is encrypted under (`nusterdb serve
+    /// --encryption-key-*`): new collections are created encrypted, and every one is
+    /// opened with it.
+    encryption: Option<MasterKey>,
     /// Serialises creation and removal (a name is created or dropped once).
     changing: Mutex<()>,
 }
@@ -48,7 +59,7 @@ impl Registry {
     /// # Errors
     /// A directory that cannot be made or read; a collection that cannot be opened
     /// (locked by another process, damaged): the server does not start half-open.
-    pub fn open(data_dir: &Path) -> nusterdb_core::Result<Self> {
+    pub fn open(data_dir: &Path, encryption: Option<MasterKey>) -> nusterdb_core::Result<Self> {
         let dir = data_dir.join("collections");
         std::fs::create_dir_all(&dir).map_err(|source| nusterdb_core::Error::Io {
             path: dir.clone(),
@@ -69,11 +80,16 @@ impl Registry {
             if check_name(&name).is_err() || !entry.path().is_dir() {
                 continue; // a dropped collection's leftovers, or not ours
             }
-            let db = Database::open(Location::Path(entry.path()), None, false)?;
+            let given = match &encryption {
+                Some(key) => Some(keyed(DatabaseConfig::new(1)?.stating(Fields::NONE), key)),
+                None => None,
+            };
+            let db = Database::open(Location::Path(entry.path()), given, false)?;
             open.insert(name, Arc::new(db));
         }
         Ok(Self {
             dir,
+            encryption,
             open: RwLock::new(open),
             changing: Mutex::new(()),
         })
@@ -118,6 +134,10 @@ impl Registry {
             )
             .with("collection", name));
         }
+        let config = match &self.encryption {
+            Some(key) => keyed(config, key),
+            None => config,
+        };
         let db = match Database::open(Location::Path(path.clone()), Some(config), false) {
             Ok(db) => Arc::new(db),
             Err(e) => {

@@ -135,6 +135,7 @@ mod tests {
             bloom_filter_bits_per_key: 13,
             max_background_jobs: 3,
             sync_writes: true,
+            encryption: None,
         };
         let text = options_file_for(&cfg);
         assert!(has_line(&text, "write_buffer_size=5242880"), "{text}");
