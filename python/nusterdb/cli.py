@@ -1218,7 +1218,8 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_rotate_key(args: argparse.Namespace, out: IO[str]) -> int:
     old = encryption_of(args.old_key_env, args.old_key_file)
     new = encryption_of(args.new_key_env, args.new_key_file)
-    assert old is not None and new is not None  # required groups
+    if old is None or new is None:  # argparse requires both groups
+        raise CliError("give the old and the new master key")
     root = Path(args.path)
     collections = root / "collections"
     if collections.is_dir() and not (root / "CURRENT").exists():

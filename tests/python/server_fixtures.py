@@ -193,12 +193,13 @@ def start_server(
     port: Optional[int] = None,
     ready_timeout: float = READY_TIMEOUT,
     ssl_context: Optional[ssl.SSLContext] = None,
+    root_args: Sequence[str] = (),
 ) -> Server:
     """Starts ``python -m nusterdb serve data_dir --host 127.0.0.1 --port P`` (with
     ``--no-auth`` unless ``no_auth=False``, then ``extra``) and waits until ``GET
     /readyz`` answers 200 (over https with ``ssl_context``, for a server given
     ``--tls-cert``/``--tls-key`` in ``extra``). Its output goes to ``data_dir``'s
-    sibling ``*.log`` file."""
+    sibling ``*.log`` file. ``root_args`` go before ``serve`` (``--key-env NAME``)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     host = "127.0.0.1"
     port = port or free_port()
@@ -209,7 +210,7 @@ def start_server(
     log = data_dir.with_name(data_dir.name + f"-{port}.log")
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "nusterdb", *args],
+            [sys.executable, "-m", "nusterdb", *root_args, *args],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

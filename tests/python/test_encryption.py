@@ -444,3 +444,109 @@ def test_a_killed_writer_loses_no_acknowledged_batch(tmp_path: Path) -> None:
             assert last is not None
             assert last["batch"] == n // 100 - 1
         assert nd.NusterDB.verify(path, encryption=EncryptionConfig(KEY))["healthy"]
+
+
+def test_the_command_line_takes_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nusterdb.cli import main
+
+    monkeypatch.setenv("NDB_CLI_KEY", KEY.hex())
+    monkeypatch.setenv("NDB_CLI_NEW", OTHER.hex())
+    (tmp_path / "new.key").write_bytes(OTHER)
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(
+        "\n".join(
+            f'{{"id": {i}, "vector": [{i}.0, 1.0, 2.0], "tag": "CLI-MARKER"}}' for i in range(30)
+        )
+    )
+    db = tmp_path / "db"
+    assert main(["--key-env", "NDB_CLI_KEY", "import", str(db), str(rows)]) == 0
+    assert (db / "nusterdb.key").exists()
+    assert plaintext_hits(db, [b"CLI-MARKER"]) == []
+    capsys.readouterr()
+    # Without the key: a one-line typed error, exit 1.
+    assert main(["info", str(db)]) == 1
+    assert "EncryptionKeyError" in capsys.readouterr().err
+    assert main(["--key-env", "NDB_CLI_KEY", "verify", str(db)]) == 0
+    assert (
+        main(["--key-env", "NDB_CLI_KEY", "search", str(db), "--vector", "[3, 1, 2]", "-k", "1"])
+        == 0
+    )
+    assert (
+        main(
+            [
+                "rotate-key",
+                str(db),
+                "--old-key-env",
+                "NDB_CLI_KEY",
+                "--new-key-file",
+                str(tmp_path / "new.key"),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["--key-env", "NDB_CLI_KEY", "info", str(db)]) == 1
+    assert "EncryptionKeyError" in capsys.readouterr().err
+    assert main(["--key-env", "NDB_CLI_NEW", "info", str(db), "--json"]) == 0
+
+
+def test_the_server_encrypts_every_collection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server_fixtures import start_server, stop_and_check
+
+    monkeypatch.setenv("NDB_SERVER_KEY", KEY.hex())
+    monkeypatch.setenv("NDB_SERVER_NEW", OTHER.hex())
+    data = tmp_path / "data"
+    x = data_rows = data_of_server(40)
+    srv = start_server(data, root_args=("--key-env", "NDB_SERVER_KEY"))
+    try:
+        client = nd.Client(srv.url)
+        col = client.create_collection("docs", dim=DIM)
+        col.bulk_add(
+            list(range(len(x))),
+            x,
+            metadata=[{"m": "SERVER-MARKER"}] * len(x),
+            documents=["SERVER-DOC-MARKER"] * len(x),
+        )
+        assert col.search(x[3], k=1)[0][0] == 3
+        client.close()
+    finally:
+        stop_and_check(srv)
+    coll = data / "collections" / "docs"
+    assert (coll / "nusterdb.key").exists()
+    assert plaintext_hits(coll, [b"SERVER-MARKER", b"SERVER-DOC-MARKER"]) == []
+    # Without the key the server does not start (a collection it cannot open).
+    with pytest.raises(AssertionError):
+        start_server(data, ready_timeout=20)
+    # Rotated with the command line (server stopped), then served with the new key.
+    from nusterdb.cli import main
+
+    assert (
+        main(
+            [
+                "rotate-key",
+                str(data),
+                "--old-key-env",
+                "NDB_SERVER_KEY",
+                "--new-key-env",
+                "NDB_SERVER_NEW",
+            ]
+        )
+        == 0
+    )
+    srv = start_server(data, root_args=("--key-env", "NDB_SERVER_NEW"))
+    try:
+        client = nd.Client(srv.url)
+        col = client.collection("docs")
+        assert col.count() == len(data_rows)
+        assert col.get_document(5) == "SERVER-DOC-MARKER"
+        client.close()
+    finally:
+        stop_and_check(srv)
+
+
+def data_of_server(n: int) -> np.ndarray:
+    return data(n, seed=11)

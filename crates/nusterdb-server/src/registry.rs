@@ -9,9 +9,11 @@ use std::sync::Arc;
 use nusterdb_core::config::{Fields, MasterKey};
 use nusterdb_core::{Database, DatabaseConfig, Location};
 
-/// `config` with the server's master key.
+/// `config` with the server's master key, its rows in memory (an encrypted database
+/// maps no files; the API has no `vectors` choice, so this replaces only the default).
 fn keyed(mut config: DatabaseConfig, key: &MasterKey) -> DatabaseConfig {
     config.storage.encryption = Some(key.clone());
+    config.vectors = nusterdb_core::config::VectorStorage::Memory;
     config
 }
 use parking_lot::{Mutex, RwLock};
