@@ -788,7 +788,8 @@ class NusterDB:
         """Writes the state into segment files now if it changed since the last seal
         (otherwise done after enough changes, by ``flush()`` and at close), so the next
         open reads those files and replays no change. A no-op in memory and on a
-        follower."""
+        follower; an encrypted database writes only its (encrypted) graph file, and
+        its opens read every record."""
     def load_source(self) -> Dict[str, Any]:
         """Where the last open or refresh took the in-memory state from: ``source`` is
         ``"segments"`` (the seal's files, with ``replayed``: the records written since

@@ -394,6 +394,26 @@ def test_reopening_a_path_keeps_everything(tmp_path: Path) -> None:
         assert len(fourth.db) == 4
 
 
+def test_an_encrypted_store_needs_its_key(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    enc = nusterdb.EncryptionConfig(bytes(range(32)))
+    store = NusterDBVectorStore.from_texts(
+        ["alpha LC-MARKER", "beta"], _fake(), [{"m": "LC-META"}, {}], path=path, encryption=enc
+    )
+    before = store.similarity_search_with_score("alpha LC-MARKER", k=2)
+    store.close()
+    for f in path.rglob("*"):
+        if f.is_file():
+            assert b"LC-MARKER" not in f.read_bytes()
+            assert b"LC-META" not in f.read_bytes()
+    with pytest.raises(nusterdb.EncryptionKeyError):
+        NusterDBVectorStore(path, embedding=_fake())
+    with NusterDBVectorStore(path, embedding=_fake(), encryption=enc) as again:
+        assert again.db is not None
+        assert again.db.config.encrypted
+        assert again.similarity_search_with_score("alpha LC-MARKER", k=2) == before
+
+
 def test_reopening_checks_ids_metric_and_index(tmp_path: Path) -> None:
     ints = tmp_path / "ints"
     NusterDB(str(ints), DatabaseConfig(4, distance_metric="cosine")).close()

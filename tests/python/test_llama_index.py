@@ -870,6 +870,23 @@ def test_bad_options(tmp_path: Path) -> None:
         )
 
 
+def test_an_encrypted_store_needs_its_key(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    enc = nusterdb.EncryptionConfig(bytes(range(32)))
+    s = NusterDBVectorStore(str(path), encryption=enc)
+    nodes = rich_nodes()
+    s.add(nodes)
+    before = s.query(q([0.1, 0.2, 0.3, 0.4], 3))
+    s.close()
+    with pytest.raises(nusterdb.EncryptionKeyError):
+        NusterDBVectorStore(path)
+    again = NusterDBVectorStore(path, encryption=enc)
+    assert again.client is not None
+    assert again.client.config.encrypted
+    assert again.query(q([0.1, 0.2, 0.3, 0.4], 3)).ids == before.ids
+    again.close()
+
+
 def test_persistence_across_reopen(tmp_path: Path) -> None:
     path = tmp_path / "store"
     s = NusterDBVectorStore(str(path), index="hnsw", distance="euclidean", sync_writes=True)

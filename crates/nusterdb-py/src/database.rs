@@ -1174,7 +1174,8 @@ impl PyNusterDB {
         py.detach(|| self.db.compact()).py()
     }
 
-    /// Seals the state into segment files now, if it changed since the last seal.
+    /// Seals the state into segment files now, if it changed since the last seal (an
+    /// encrypted database saves only its encrypted graph file).
     fn seal(&self, py: Python<'_>) -> PyResult<()> {
         py.detach(|| self.db.seal()).py()
     }

@@ -3,7 +3,13 @@
 
 from __future__ import annotations
 
-DATABASE_OPTIONS = ("auto_snapshot", "snapshot_interval_secs", "vectors", "quantization")
+DATABASE_OPTIONS = (
+    "auto_snapshot",
+    "snapshot_interval_secs",
+    "vectors",
+    "quantization",
+    "encryption",
+)
 HNSW_OPTIONS = (
     "max_nb_connection",
     "max_nb_elements",

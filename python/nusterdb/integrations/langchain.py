@@ -357,7 +357,8 @@ class NusterDBVectorStore(VectorStore):
             ``"angular"`` or ``"manhattan"`` (NusterDB's aliases such as ``"l2"`` too).
         index: ``"hnsw"`` (default, approximate) or ``"flat"`` (exact).
         **db_options: arguments of ``DatabaseConfig`` (``auto_snapshot``,
-            ``snapshot_interval_secs``, ``vectors``, ``quantization``), ``HNSWConfig``
+            ``snapshot_interval_secs``, ``vectors``, ``quantization``, ``encryption``: an
+            ``EncryptionConfig``, needed at every open of an encrypted database), ``HNSWConfig``
             (``max_nb_connection``, ``max_nb_elements``, ``max_layer``, ``ef_construction``,
             ``ef_search``, ``use_heuristic``; HNSW index only) and ``StorageConfiguration``
             (``cache_size_mb``, ``sync_writes``, ...). Anything else raises ``TypeError``.
@@ -420,7 +421,7 @@ class NusterDBVectorStore(VectorStore):
         )
 
     def _reopen(self, path: str) -> NusterDB:
-        db = NusterDB.open(path)
+        db = NusterDB.open(path, encryption=self._db_options.get("encryption"))
         try:
             cfg = db.config
             problems = []

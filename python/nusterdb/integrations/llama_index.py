@@ -283,8 +283,9 @@ class NusterDBVectorStore(BasePydanticVectorStore):
       ``compression``, ``enable_statistics``, ``enable_bloom_filter``,
       ``bloom_filter_bits_per_key``, ``max_background_jobs``, ``sync_writes`` →
       ``StorageConfiguration``;
-    - ``auto_snapshot``, ``snapshot_interval_secs``, ``vectors``, ``quantization`` →
-      ``DatabaseConfig``.
+    - ``auto_snapshot``, ``snapshot_interval_secs``, ``vectors``, ``quantization``,
+      ``encryption`` (an ``EncryptionConfig``, needed at every open of an encrypted
+      database) → ``DatabaseConfig``.
 
     On reopen, options given must agree with the stored structural ones (distance,
     index, ``max_nb_connection``, ``max_layer``: else ``ConfigMismatchError``); the
@@ -366,7 +367,7 @@ class NusterDBVectorStore(BasePydanticVectorStore):
         )
 
     def _open(self, path: str) -> NusterDB:
-        db = NusterDB.open(path)
+        db = NusterDB.open(path, encryption=self._options.get("encryption"))
         try:
             stored = db.config
             if stored.id_type != "str":

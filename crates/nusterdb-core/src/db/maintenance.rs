@@ -20,7 +20,7 @@ impl Database {
 
     /// Seals the state now if it changed since the last seal (see `db/seal.rs`; a no-op
     /// in memory and for followers): the next open reads the segment files and replays
-    /// nothing.
+    /// nothing. An encrypted database saves only its encrypted graph file.
     ///
     /// # Errors
     /// [`Error::Closed`]; I/O errors writing the segment files; storage errors.
