@@ -755,9 +755,7 @@ class NusterDB:
     def delete_snapshot(self, name: str) -> None:
         """Deletes the snapshot, waiting for restores of it in progress."""
     @staticmethod
-    def rotate_encryption_key(
-        path: _Path, old: EncryptionConfig, new: EncryptionConfig
-    ) -> int:
+    def rotate_encryption_key(path: _Path, old: EncryptionConfig, new: EncryptionConfig) -> int:
         """Rotates the master key of the closed encrypted database at path: its data
         key is rewrapped from ``old`` to ``new`` in the key file of the database and of
         each snapshot (no stored value is rewritten); returns how many key files.

@@ -81,7 +81,7 @@ class KeyFile:
         return _decode_text(text, f"the key file {self.path}")
 
 
-KeyProvider = Union[EnvKey, KeyFile, bytes, Callable[[], Union[bytes, str]]]
+KeyProvider = Union[EnvKey, KeyFile, bytes, bytearray, Callable[[], Union[bytes, str]]]
 
 
 def _decode_text(text: str, where: str) -> bytes:

@@ -27,7 +27,7 @@ import textwrap
 import time
 import warnings
 from pathlib import Path
-from typing import Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import numpy as np
 import nusterdb as nd
@@ -45,6 +45,7 @@ from nusterdb import (
     KeyFile,
     NusterDB,
 )
+from nusterdb.encryption import KeyProvider
 
 KEY = bytes(range(32))
 OTHER = bytes(range(100, 132))
@@ -339,7 +340,7 @@ def test_key_providers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NDB_TEST_B64", b64key)
     (tmp_path / "raw.key").write_bytes(KEY)
     (tmp_path / "hex.key").write_text(hexkey + "\n")
-    providers = [
+    providers: List[KeyProvider] = [
         EnvKey("NDB_TEST_HEX"),
         EnvKey("NDB_TEST_B64"),
         KeyFile(tmp_path / "raw.key"),
@@ -355,7 +356,7 @@ def test_key_providers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         with NusterDB(path, encryption=EncryptionConfig(p), read_only=True) as db:
             assert len(db) == 20
     monkeypatch.setenv("NDB_TEST_SHORT", "abcd")
-    bad = [
+    bad: List[Any] = [
         EnvKey("NDB_TEST_UNSET_VARIABLE"),
         EnvKey("NDB_TEST_SHORT"),
         KeyFile(tmp_path / "missing.key"),
@@ -363,9 +364,9 @@ def test_key_providers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         lambda: 5,
         KEY + b"x",
     ]
-    for p in bad:
+    for b in bad:
         with pytest.raises(EncryptionKeyError):
-            NusterDB(path, encryption=EncryptionConfig(p))  # type: ignore[arg-type]
+            NusterDB(path, encryption=EncryptionConfig(b))
     assert len(EncryptionConfig.generate_key()) == 64
     assert "key bytes" in repr(EncryptionConfig(KEY))
     assert KEY.hex() not in repr(EncryptionConfig(KEY))

@@ -177,12 +177,6 @@ impl Database {
                 load_maps(&store, &config, dir, observer)?
             }
         };
-        let mut config = config;
-        if config.storage.encryption.is_some() {
-            // An encrypted database writes no segment files (see `Shared::seal`): its
-            // rows are in memory. A stated other mode was refused by `validate`.
-            config.vectors = crate::config::VectorStorage::Memory;
-        }
         let cipher = store.cipher().cloned();
         let state = State::new(store, loaded);
         let shared = Arc::new(Shared {

@@ -414,8 +414,8 @@ impl Shared {
     /// Puts what a snapshot needs beside its RocksDB checkpoint into `dir`: the seal's
     /// files, hard-linked (they are never changed once written; copied where the file
     /// system cannot link), or, for an older store this handle has not written to, the
-    /// graph file. A database never sealed is sealed first, so the snapshot opens from
-    /// files too. Must run before the checkpoint is taken (the seal writes its record),
+    /// graph file; for an encrypted store, its key file and its (encrypted) graph file.
+    /// A database never sealed is sealed first, so the snapshot opens from files too. Must run before the checkpoint is taken (the seal writes its record),
     /// under the upgradable read or more.
     pub(super) fn prepare_snapshot(&self, st: &State) -> Result<()> {
         if st.format >= FORMAT_VERSION && st.seal.lock().is_none() {
