@@ -56,7 +56,8 @@ class EnvKey:
 
 
 class KeyFile:
-    """A master key read from a file (32 raw bytes, 64 hex digits, or base64)."""
+    """A master key read from the file at ``path`` (32 raw bytes, 64 hex digits, or
+    base64)."""
 
     def __init__(self, path: Union[str, os.PathLike[str]]) -> None:
         self.path = Path(path)

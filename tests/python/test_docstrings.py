@@ -124,6 +124,7 @@ def test_the_walk_finds_what_it_should() -> None:
         "dim",
         "read_only",
         "progress",
+        "encryption",
     ]
 
 

@@ -365,9 +365,9 @@ def test_all_covers_the_public_api() -> None:
     public = {n for n in dir(nusterdb) if not n.startswith("_")}
     # nusterdb.integrations, nusterdb.cli (the command line) and nusterdb.server are
     # imported on demand (their tests import them at collection), never by `import
-    # nusterdb`; nusterdb.client is the module of Client. They are attributes here
-    # without being in __all__.
-    allowed = {"annotations", "integrations", "cli", "server", "client"}
+    # nusterdb`; nusterdb.client is the module of Client, nusterdb.encryption that of
+    # EncryptionConfig. They are attributes here without being in __all__.
+    allowed = {"annotations", "integrations", "cli", "server", "client", "encryption"}
     assert public <= set(nusterdb.__all__) | allowed
 
 

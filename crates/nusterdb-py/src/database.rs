@@ -164,14 +164,16 @@ impl PyDatabaseStats {
 
 /// An embedded vector database on RocksDB.
 ///
-/// `NusterDB(path=None, config=None, dim=None, read_only=False, progress=None)` creates
-/// or opens; path None or ":memory:" is in memory. A new database needs `config` or
+/// `NusterDB(path=None, config=None, dim=None, read_only=False, progress=None,
+/// encryption=None)` creates or opens; path None or ":memory:" is in memory. A new database needs `config` or
 /// `dim`; an existing one uses its stored config with what `config`/`dim` state applied:
 /// structural fields must match (else ConfigMismatchError), runtime knobs apply. One
 /// writer per database: a second one raises DatabaseLockedError; `read_only=True` opens
 /// a follower beside a live writer (`refresh()` catches up). Opening reports to
-/// `progress`; Ctrl-C stops it (KeyboardInterrupt). Use it as a context manager to close
-/// it at the end of a `with` block.
+/// `progress`; Ctrl-C stops it (KeyboardInterrupt). `encryption` (an EncryptionConfig,
+/// or in `config`) creates an encrypted database and is needed at every open of one
+/// (EncryptionKeyError without it). Use it as a context manager to close it at the end
+/// of a `with` block.
 ///
 /// Facts fixed at open are properties, readable after `close()`: `path`, `config`,
 /// `dim`, `metric`, `index`, `id_type`, `read_only`, `closed`. Everything that reads the
