@@ -801,29 +801,20 @@ fn check_graph(report: &mut VerifyReport, path: &Path, scan: &Scan) {
             return;
         }
     };
-    let bytes = match &scan.cipher {
-        None => bytes,
-        Some(c) => match c.open_file(&bytes, crate::db::GRAPH_PURPOSE) {
-            Ok(b) => b,
-            Err(d) => {
-                report.problem(
-                    ProblemKind::GraphFile,
-                    format!(
-                        "{}: {d} (a writer's open rebuilds the graph from the vectors)",
-                        file.display()
-                    ),
-                );
-                return;
-            }
-        },
+    let plain = match &scan.cipher {
+        None => Ok(bytes),
+        Some(c) => c.open_file(&bytes, crate::db::GRAPH_PURPOSE),
     };
-    let image = match HnswIndex::read_graph(
-        &bytes,
-        config.dim,
-        config.distance_metric,
-        &config.hnsw,
-        config.quantization(),
-    ) {
+    let image = plain.and_then(|bytes| {
+        HnswIndex::read_graph(
+            &bytes,
+            config.dim,
+            config.distance_metric,
+            &config.hnsw,
+            config.quantization(),
+        )
+    });
+    let image = match image {
         Ok(image) => image,
         Err(d) => {
             report.problem(
