@@ -715,8 +715,16 @@ class Client:
         ``cache_size_mb``, ``write_buffer_size_mb``, ``max_write_buffer_number``,
         ``compression``). Raises
         CollectionExistsError when the name is taken, InvalidArgumentError for a bad
-        configuration."""
+        configuration or a config with ``encryption`` (the server encrypts every
+        collection under its own master key: ``nusterdb --key-env NAME serve``; a key is
+        never sent)."""
         if isinstance(config, DatabaseConfig):
+            if config.encrypted:
+                raise InvalidArgumentError(
+                    "a collection is encrypted by the server, under the master key it was "
+                    "started with (nusterdb --key-env NAME serve DATA_DIR); a config's "
+                    "encryption is not sent"
+                )
             body = _config_json(config)
         elif config is None:
             if dim is None:

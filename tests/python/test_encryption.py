@@ -513,6 +513,12 @@ def test_the_server_encrypts_every_collection(
             documents=["SERVER-DOC-MARKER"] * len(x),
         )
         assert col.search(x[3], k=1)[0][0] == 3
+        # A client's config never carries a key: refused, not dropped.
+        with pytest.raises(InvalidArgumentError, match="encrypted by the server"):
+            client.create_collection(
+                "other", config=DatabaseConfig(DIM, encryption=EncryptionConfig(KEY))
+            )
+        assert [c["name"] for c in client.list_collections()] == ["docs"]
         client.close()
     finally:
         stop_and_check(srv)
