@@ -157,6 +157,7 @@ def _config_doc(cfg: DatabaseConfig) -> Dict[str, Any]:
         "index_type": cfg.index_type,
         "distance_metric": cfg.distance_metric.name,
         "id_type": cfg.id_type,
+        "encrypted": cfg.encrypted,
     }
     if cfg.index_type == "hnsw":
         h = cfg.hnsw_config
@@ -218,7 +219,8 @@ def cmd_info(args: argparse.Namespace, out: IO[str]) -> int:
     cfg = doc["config"]
     out.write(f"path:        {doc['path']}\n")
     line = f"config:      dim {cfg['dim']}, {cfg['index_type']}, {cfg['distance_metric']}"
-    out.write(line + f", {cfg['id_type']} ids\n")
+    encrypted = ", encrypted at rest" if cfg["encrypted"] else ""
+    out.write(line + f", {cfg['id_type']} ids{encrypted}\n")
     if "hnsw" in cfg:
         h = cfg["hnsw"]
         out.write(

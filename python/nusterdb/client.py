@@ -766,7 +766,8 @@ class Client:
 
     def list_collections(self) -> List[Dict[str, Any]]:
         """The collections the key may see, sorted by name: dicts of ``name``, ``dim``,
-        ``metric``, ``index_type``, ``id_type`` and ``count``."""
+        ``metric``, ``index_type``, ``id_type``, ``quantization``, ``encrypted`` and
+        ``count``."""
         out: List[Dict[str, Any]] = self._request("GET", "/v1/collections")["collections"]
         return out
 

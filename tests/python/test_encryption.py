@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -490,7 +491,11 @@ def test_the_command_line_takes_the_key(
     capsys.readouterr()
     assert main(["--key-env", "NDB_CLI_KEY", "info", str(db)]) == 1
     assert "EncryptionKeyError" in capsys.readouterr().err
+    capsys.readouterr()
     assert main(["--key-env", "NDB_CLI_NEW", "info", str(db), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["encrypted"] is True
+    assert main(["--key-env", "NDB_CLI_NEW", "info", str(db)]) == 0
+    assert "encrypted at rest" in capsys.readouterr().out
 
 
 def test_the_server_encrypts_every_collection(
@@ -518,7 +523,7 @@ def test_the_server_encrypts_every_collection(
             client.create_collection(
                 "other", config=DatabaseConfig(DIM, encryption=EncryptionConfig(KEY))
             )
-        assert [c["name"] for c in client.list_collections()] == ["docs"]
+        assert [(c["name"], c["encrypted"]) for c in client.list_collections()] == [("docs", True)]
         client.close()
     finally:
         stop_and_check(srv)

@@ -115,6 +115,8 @@ pub struct CollectionInfo {
     pub index_type: String,
     pub id_type: String,
     pub quantization: String,
+    /// Encrypted at rest (the server was started with a master key).
+    pub encrypted: bool,
     pub count: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config: Option<ConfigOut>,

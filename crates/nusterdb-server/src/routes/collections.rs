@@ -27,6 +27,7 @@ fn describe(name: &str, db: &Database, with_config: bool) -> ApiResult<Collectio
         index_type: c.index_type.name().into(),
         id_type: c.id_type.name().into(),
         quantization: c.quantization().name().into(),
+        encrypted: c.storage.encryption.is_some(),
         count: db.count_where(None)?,
         config: with_config.then(|| config_out(c)),
     })
