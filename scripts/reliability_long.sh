@@ -17,8 +17,10 @@ Steps (default: all, in this order):
             ${NUSTERDB_CRASH_REOPEN_ROUNDS:-100} kill-during-reopen rounds,
             ${NUSTERDB_CRASH_SNAPSHOT_CYCLES:-100} kill-during-snapshot cycles, the
             big-HNSW reopen test (${NUSTERDB_CRASH_BIG_CYCLES:-20} cycles at <= 100k vectors),
-            and ${NUSTERDB_SERVER_KILL_CYCLES:-50} kill -9 cycles of the HTTP server during
-            client bulk_adds (tests/python/test_server_kill.py)
+            ${NUSTERDB_SERVER_KILL_CYCLES:-50} kill -9 cycles of the HTTP server during
+            client bulk_adds (tests/python/test_server_kill.py), and
+            ${NUSTERDB_ENCRYPTION_KILL_CYCLES:-50} of an encrypted database's writer
+            (tests/python/test_encryption.py)
   corrupt   T3: ${NUSTERDB_CORRUPT_CASES:-20000} corrupt-file cases on int ids, as many on
             string ids with documents
   locks     T5: ${NUSTERDB_LOCK_KILL_ROUNDS:-100} writer kills, ${NUSTERDB_REOPEN_ROUNDS:-1000}
@@ -70,6 +72,7 @@ export NUSTERDB_CRASH_REOPEN_ROUNDS="${NUSTERDB_CRASH_REOPEN_ROUNDS:-100}"
 export NUSTERDB_CRASH_SNAPSHOT_CYCLES="${NUSTERDB_CRASH_SNAPSHOT_CYCLES:-100}"
 export NUSTERDB_CRASH_BIG_CYCLES="${NUSTERDB_CRASH_BIG_CYCLES:-20}"
 export NUSTERDB_SERVER_KILL_CYCLES="${NUSTERDB_SERVER_KILL_CYCLES:-50}"
+export NUSTERDB_ENCRYPTION_KILL_CYCLES="${NUSTERDB_ENCRYPTION_KILL_CYCLES:-50}"
 export NUSTERDB_CORRUPT_CASES="${NUSTERDB_CORRUPT_CASES:-20000}"
 export NUSTERDB_LOCK_KILL_ROUNDS="${NUSTERDB_LOCK_KILL_ROUNDS:-100}"
 export NUSTERDB_REOPEN_ROUNDS="${NUSTERDB_REOPEN_ROUNDS:-1000}"
@@ -121,7 +124,8 @@ run_valgrind() {
 
 for step in "${STEPS[@]}"; do
     case "$step" in
-    crash) run_pytest crash tests/python/test_crash.py tests/python/test_server_kill.py ;;
+    crash) run_pytest crash tests/python/test_crash.py tests/python/test_server_kill.py \
+        tests/python/test_encryption.py::test_a_killed_writer_loses_no_acknowledged_batch_many_cycles ;;
     corrupt) run_pytest corrupt tests/python/test_corruption.py ;;
     locks) run_pytest locks tests/python/test_durability.py -k \
         "writer or lock or reopen or read_only or foreign or random_bytes" ;;
