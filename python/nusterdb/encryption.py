@@ -3,8 +3,10 @@
 ``EncryptionConfig(key_provider=...)`` is given to ``DatabaseConfig(encryption=...)``
 (or ``NusterDB(path, encryption=...)``) to create an encrypted database, and at every
 open of one. The master key is 32 bytes; it only wraps the database's data key (made
-at creation, stored wrapped in ``nusterdb.key``), which encrypts every stored value
-and every file NusterDB writes with AES-256-GCM. Rotating the master key
+at creation, stored wrapped in ``nusterdb.key``), which encrypts with AES-256-GCM every
+stored value (vectors, metadata, documents, string ids) and the data files NusterDB
+writes itself (the graph file, snapshot manifests). Record ids, file names and sizes stay
+visible. Rotating the master key
 (``NusterDB.rotate_encryption_key``) rewraps that one key; no data is rewritten.
 
 Key providers:

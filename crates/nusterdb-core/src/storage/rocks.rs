@@ -99,7 +99,8 @@ pub fn inspect_dir(path: &Path) -> Result<DirState> {
 
 /// Whether `name` is a file a RocksDB creation writes before `CURRENT` (`NewDB`: the
 /// info log, the identity, RocksDB's lock, the first MANIFEST, temporary files), or our
-/// lock file or key file (written before RocksDB starts). A directory of nothing else holds no stored record.
+/// lock file or key file (written before RocksDB starts). A directory of nothing else
+/// holds no stored record.
 fn is_creation_file(name: &str) -> bool {
     matches!(
         name,
