@@ -264,6 +264,8 @@ pub fn serve(config: ServerConfig, ready: impl FnOnce(SocketAddr, bool)) -> Resu
             .local_addr()
             .map_err(|e| format!("cannot read the bound address: {e}"))?;
         let app = router(Arc::clone(&state));
+        // Stopped with the runtime when the server stops.
+        tokio::spawn(crate::memory::trim_every(crate::memory::TRIM_PERIOD));
         match tls {
             Some(tls) => {
                 let listener = TlsListener::new(listener, tls)

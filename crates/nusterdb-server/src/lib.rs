@@ -13,13 +13,14 @@
 //! - [`error`]: the one error type and its HTTP statuses.
 //! - [`registry`]: the collections of the data directory.
 //! - [`auth`]: API keys. [`audit`]: the audit log. [`metrics`]: request metrics.
-//! - [`tls`]: HTTPS (rustls).
+//! - [`tls`]: HTTPS (rustls). [`memory`]: freed heap memory handed back periodically.
 
 pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod json;
+pub mod memory;
 pub mod metrics;
 pub mod openapi;
 pub mod registry;
