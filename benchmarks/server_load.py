@@ -52,7 +52,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Dict, List, Optional, Sequence, Tuple
+from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -299,11 +299,15 @@ def worker(
 @dataclass
 class RssSampler:
     """Samples a process's VmRSS once a second in a thread, until stopped or the
-    deadline passes."""
+    deadline passes; every 10 s also the database's own memory (``db_memory``, the
+    collection's ``stats().memory_bytes``), so the server's memory beside it shows."""
 
     pid: int
     deadline: float
+    db_memory: Optional[Callable[[], int]] = None
     samples: List[Tuple[float, int]] = field(default_factory=list)  # (s since start, KiB)
+    #: (s since start, RSS KiB, database memory KiB)
+    db_samples: List[Tuple[float, int, int]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: Optional[threading.Thread] = None
 
@@ -318,6 +322,9 @@ class RssSampler:
             kib = proc_status_kib(self.pid, "VmRSS")
             if kib is not None:
                 self.samples.append((now - t0, kib))
+                if self.db_memory is not None and len(self.samples) % 10 == 1:
+                    with contextlib.suppress(Exception):  # a busy or stopping server
+                        self.db_samples.append((now - t0, kib, self.db_memory() // 1024))
             if now >= self.deadline or kib is None or self._stop.wait(1.0):
                 return
 
@@ -373,6 +380,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             "write_fraction": args.write_fraction,
             "upserts_only": args.upserts_only,
             "write_buffer_mb": args.write_buffer_mb,
+            "cache_mb": args.cache_mb,
             "seed": args.seed,
             "index": "hnsw",
             "metric": "cosine",
@@ -418,14 +426,16 @@ def _mib(kib: Optional[int]) -> Optional[float]:
 def load(args: argparse.Namespace, proc: subprocess.Popen[bytes], port: int) -> Dict[str, Any]:
     out: Dict[str, Any] = {"rss_idle_mib": _mib(proc_status_kib(proc.pid, "VmRSS"))}
     client = Client(
-        f"http://127.0.0.1:{port}", timeout=CLIENT_TIMEOUT_S, pool_size=args.threads + 1
+        f"http://127.0.0.1:{port}", timeout=CLIENT_TIMEOUT_S, pool_size=args.threads + 2
     )
     try:
-        storage = (
-            None if args.write_buffer_mb is None else {"write_buffer_size_mb": args.write_buffer_mb}
-        )
+        storage: Dict[str, int] = {}
+        if args.write_buffer_mb is not None:
+            storage["write_buffer_size_mb"] = args.write_buffer_mb
+        if args.cache_mb is not None:
+            storage["cache_size_mb"] = args.cache_mb
         coll = client.create_collection(
-            COLLECTION, dim=args.dim, index_type="hnsw", metric="cosine", storage=storage
+            COLLECTION, dim=args.dim, index_type="hnsw", metric="cosine", storage=storage or None
         )
         rng = np.random.default_rng([args.seed, 0])
         t0 = time.perf_counter()
@@ -448,7 +458,7 @@ def load(args: argparse.Namespace, proc: subprocess.Popen[bytes], port: int) -> 
         records = [Record() for _ in range(args.threads)]
         load_start = time.perf_counter()
         deadline = load_start + args.duration
-        sampler = RssSampler(proc.pid, deadline + 1.0)
+        sampler = RssSampler(proc.pid, deadline + 1.0, lambda: coll.stats().memory_bytes)
         sampler.start()
         threads = [
             threading.Thread(
@@ -520,6 +530,19 @@ def load(args: argparse.Namespace, proc: subprocess.Popen[bytes], port: int) -> 
             "slope_last_half_mib_per_min": slope_mib_per_min(half),
             "last_half_samples": len(half),
         }
+        dbs = [s for s in sampler.db_samples if s[0] >= args.duration / 2]
+        out["rss"]["db_memory_start_mib"] = (
+            sampler.db_samples[0][2] / 1024.0 if sampler.db_samples else None
+        )
+        out["rss"]["db_memory_end_mib"] = (
+            sampler.db_samples[-1][2] / 1024.0 if sampler.db_samples else None
+        )
+        out["rss"]["db_memory_slope_last_half_mib_per_min"] = slope_mib_per_min(
+            [(t, d) for t, _, d in dbs]
+        )
+        out["rss"]["rss_minus_db_slope_last_half_mib_per_min"] = slope_mib_per_min(
+            [(t, r - d) for t, r, d in dbs]
+        )
     finally:
         client.close()
     return out
@@ -545,7 +568,8 @@ def print_report(r: Dict[str, Any]) -> None:
         f"{p['threads']} client threads for {p['duration_s']:.0f} s on one HNSW collection "
         f"(cosine, dim {p['dim']}), seeded with {p['seed_rows']:,} rows; write fraction "
         f"{p['write_fraction']}{' (upserts only)' if p.get('upserts_only') else ''}, "
-        f"memtable {p.get('write_buffer_mb') or 64} MiB, seed {p['seed']}"
+        f"memtable {p.get('write_buffer_mb') or 64} MiB, block cache "
+        f"{p.get('cache_mb') or 256} MiB, seed {p['seed']}"
     )
     print(
         f"cpu: {m['cpu']}; cores: {m['cores']}; load average at start: "
@@ -608,6 +632,15 @@ def print_report(r: Dict[str, Any]) -> None:
         f"{_f(rss['slope_last_half_mib_per_min'], '{:+.2f}')} MiB/min "
         f"({rss['last_half_samples']} of {rss['samples']} one-second samples)"
     )
+    if rss.get("db_memory_end_mib") is not None:
+        print(
+            f"database memory (stats().memory_bytes, MiB): load start "
+            f"{_f(rss['db_memory_start_mib'])}, end {_f(rss['db_memory_end_mib'])}, slope over "
+            f"the last half {_f(rss['db_memory_slope_last_half_mib_per_min'], '{:+.2f}')} "
+            f"MiB/min; RSS minus it: slope "
+            f"{_f(rss['rss_minus_db_slope_last_half_mib_per_min'], '{:+.2f}')} MiB/min "
+            "(sampled every 10 s)"
+        )
     ex = r["server_exit"]
     note = f" ({ex['note']})" if ex["note"] else ""
     print(f"server stop: SIGTERM -> exit code {ex['code']} after {ex['seconds']:.2f} s{note}")
@@ -650,6 +683,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         type=int,
         default=None,
         help="the collection's memtable size in MiB (default: the embedded default, 64)",
+    )
+    ap.add_argument(
+        "--cache-mb",
+        type=int,
+        default=None,
+        help="the collection's block cache in MiB (default: the embedded default, 256)",
     )
     ap.add_argument(
         "--upserts-only",
