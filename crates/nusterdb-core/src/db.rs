@@ -49,6 +49,7 @@ use crate::vector::{check_dims, check_finite, check_magnitude};
 mod beside;
 mod follow;
 mod load;
+pub(crate) use load::decode_graph;
 mod maintenance;
 mod open;
 mod records;

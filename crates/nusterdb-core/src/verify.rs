@@ -31,7 +31,7 @@ use crate::config::{DatabaseConfig, IndexType, MasterKey, StorageConfig};
 use crate::db::{Database, GraphLoad, LoadSource, Location, GRAPH_FILE};
 use crate::error::{Error, Result};
 use crate::ids::{IdType, MAX_STR_ID_BYTES};
-use crate::index::hnsw::{vector_hash, GraphImage, HnswIndex, NO_ID};
+use crate::index::hnsw::{vector_hash, GraphImage, NO_ID};
 use crate::snapshot;
 use crate::storage::changelog::{self, Part, Seal, SealParts};
 use crate::storage::codec;
@@ -801,20 +801,7 @@ fn check_graph(report: &mut VerifyReport, path: &Path, scan: &Scan) {
             return;
         }
     };
-    let plain = match &scan.cipher {
-        None => Ok(bytes),
-        Some(c) => c.open_file(&bytes, crate::db::GRAPH_PURPOSE),
-    };
-    let image = plain.and_then(|bytes| {
-        HnswIndex::read_graph(
-            &bytes,
-            config.dim,
-            config.distance_metric,
-            &config.hnsw,
-            config.quantization(),
-        )
-    });
-    let image = match image {
+    let image = match crate::db::decode_graph(bytes, &config, scan.cipher.as_deref()) {
         Ok(image) => image,
         Err(d) => {
             report.problem(

@@ -280,10 +280,20 @@ fn read_graph_file(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("{}: {e}", file.display())),
     };
+    decode_graph(bytes, config, cipher.map(AsRef::as_ref))
+        .map(Some)
+        .map_err(|d| format!("{}: {d}", file.display()))
+}
+
+/// The graph image in the bytes of a graph file (decrypted first in an encrypted
+/// database), or why they cannot be used.
+pub(crate) fn decode_graph(
+    bytes: Vec<u8>,
+    config: &DatabaseConfig,
+    cipher: Option<&crate::storage::crypto::Cipher>,
+) -> std::result::Result<crate::index::hnsw::GraphImage, String> {
     let bytes = match cipher {
-        Some(c) => c
-            .open_file(&bytes, GRAPH_PURPOSE)
-            .map_err(|d| format!("{}: {d}", file.display()))?,
+        Some(c) => c.open_file(&bytes, GRAPH_PURPOSE)?,
         None => bytes,
     };
     HnswIndex::read_graph(
@@ -293,8 +303,6 @@ fn read_graph_file(
         &config.hnsw,
         config.quantization(),
     )
-    .map(Some)
-    .map_err(|d| format!("{}: {d}", file.display()))
 }
 
 /// Brings a saved graph up to date with RocksDB, the source of truth. Matching is by
