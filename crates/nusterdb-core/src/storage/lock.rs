@@ -15,9 +15,16 @@
 //! therefore points the child's copies at `/dev/null` right after the fork
 //! ([`super::fork::inherited`]), and a handle used or dropped in a forked child closes
 //! its copy too ([`WriterLock::release_inherited`]).
+//!
+//! A child that another thread spawns (`std::process::Command`, Python's
+//! `subprocess`) also shares every descriptor between its `fork`/`clone` and its
+//! `exec`, close-on-exec ones included, and no handler runs in between. A lock released
+//! in that window stays held until the child execs, a moment later; so a lock found
+//! held is tried again for up to [`RELEASE_GRACE`] before [`Error::Locked`] is reported.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -34,6 +41,10 @@ fn track(file: &File) -> Option<inherited::Tracked> {
 
 /// Name of the lock file inside a database directory.
 pub const LOCK_FILE: &str = "nusterdb.lock";
+
+/// How long a lock found held is tried again (see the module docs): far longer than a
+/// spawned child's fork-to-exec window, short beside an open.
+pub const RELEASE_GRACE: Duration = Duration::from_millis(100);
 
 /// A held writer lock; released on drop.
 #[derive(Debug)]
@@ -74,17 +85,29 @@ impl WriterLock {
                 Err(e) => return Err(io(e)),
             }
         };
-        match file.try_lock() {
-            Ok(()) => Ok(Self {
-                _tracked: track(&file),
-                file: Mutex::new(Some(file)),
-                path,
-                created,
-            }),
-            Err(TryLockError::WouldBlock) => Err(Error::Locked {
-                path: dir.to_path_buf(),
-            }),
-            Err(TryLockError::Error(source)) => Err(Error::Io { path, source }),
+        let deadline = Instant::now() + RELEASE_GRACE;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match file.try_lock() {
+                Ok(()) => {
+                    return Ok(Self {
+                        _tracked: track(&file),
+                        file: Mutex::new(Some(file)),
+                        path,
+                        created,
+                    })
+                }
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(Error::Locked {
+                        path: dir.to_path_buf(),
+                    })
+                }
+                Err(TryLockError::Error(source)) => return Err(Error::Io { path, source }),
+            }
         }
     }
 
@@ -126,5 +149,37 @@ mod tests {
         drop(first);
         let again = WriterLock::acquire(dir.path()).unwrap();
         assert!(!again.created());
+    }
+
+    /// A copy of the lock's descriptor that outlives the handle for a moment — as a
+    /// child spawned by another thread holds one until it execs — delays the next
+    /// acquire instead of failing it.
+    #[test]
+    fn a_copy_released_a_moment_later_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = WriterLock::acquire(dir.path()).unwrap();
+        // `try_clone` duplicates the descriptor: the same open file, the same lock.
+        let copy = first.file.lock().as_ref().unwrap().try_clone().unwrap();
+        drop(first);
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            drop(copy);
+        });
+        // Without the grace this fails: the copy still holds the lock at the first try.
+        let again = WriterLock::acquire(dir.path()).unwrap();
+        releaser.join().unwrap();
+        drop(again);
+        // A copy kept past the grace is a held lock.
+        let held = WriterLock::acquire(dir.path()).unwrap();
+        let copy = held.file.lock().as_ref().unwrap().try_clone().unwrap();
+        drop(held);
+        let start = Instant::now();
+        assert!(matches!(
+            WriterLock::acquire(dir.path()),
+            Err(Error::Locked { .. })
+        ));
+        assert!(start.elapsed() >= RELEASE_GRACE);
+        drop(copy);
+        WriterLock::acquire(dir.path()).unwrap();
     }
 }
