@@ -11,8 +11,8 @@ Every library builds an HNSW graph with M = 16 (2·M links on layer 0) and
 ef_construction = 200 from the same float32 rows, keyed 0..n-1:
 NusterDB ``DatabaseConfig(dim, index_type="hnsw", hnsw_config=HNSWConfig(
 max_nb_connection=16, ef_construction=200, max_nb_elements=n))`` in memory, built by one
-``bulk_add`` (``nusterdb``: its default codes; ``nusterdb-sq8`` / ``nusterdb-sq4``: with
-``quantization="sq8"`` / ``"sq4"``; ``nusterdb-rows``: the default database, every search
+``bulk_add`` (``nusterdb``: its default codes; ``nusterdb-sq8`` / ``nusterdb-sq4`` /
+``nusterdb-rabitq``: with ``quantization="sq8"`` / ``"sq4"`` / ``"rabitq"``; ``nusterdb-rows``: the default database, every search
 with ``quantized=False``); hnswlib ``Index(space="l2"|"cosine")``, ``init_index(M=16,
 ef_construction=200)``, ``add_items``; faiss ``IndexHNSWFlat(d, 16, METRIC_L2 |
 METRIC_INNER_PRODUCT)`` with ``efConstruction = 200`` (inner product on the unit-length
@@ -101,10 +101,10 @@ FILTER_TARGET = 0.95
 SELECTIVITIES = (0.001, 0.01, 0.1, 0.5, 1.0)
 BUCKETS = 1000
 POSTFILTER_CAP = 1000
-# NusterDB with its default codes, then pinned to 8-bit and to 4-bit codes (quantization=
-# "sq8" / "sq4"; the default is sq4 since 2026-12-06), then the default walking on the full
-# rows (quantized=False), then the peers.
-OURS = ("nusterdb", "nusterdb-sq8", "nusterdb-sq4", "nusterdb-rows")
+# NusterDB with its default codes, then pinned to 8-bit, 4-bit and 1-bit RaBitQ codes
+# (quantization="sq8" / "sq4" / "rabitq"; the default is sq4 since 2026-12-06), then the
+# default walking on the full rows (quantized=False), then the peers.
+OURS = ("nusterdb", "nusterdb-sq8", "nusterdb-sq4", "nusterdb-rabitq", "nusterdb-rows")
 PEERS = ("hnswlib", "faiss", "usearch")
 LIBRARIES = OURS + PEERS
 #: faiss's phase 2 once more with OMP_WAIT_POLICY=PASSIVE.
@@ -429,6 +429,11 @@ class NusterSq4Engine(NusterEngine):
     quantization = "sq4"
 
 
+class NusterRabitqEngine(NusterEngine):
+    name = "nusterdb-rabitq"
+    quantization = "rabitq"
+
+
 class NusterRowsEngine(NusterEngine):
     """The default database, every search walking on the full rows (``quantized=False``)."""
 
@@ -440,6 +445,7 @@ ENGINES: Dict[str, Callable[[], Engine]] = {
     "nusterdb": NusterEngine,
     "nusterdb-sq8": NusterSq8Engine,
     "nusterdb-sq4": NusterSq4Engine,
+    "nusterdb-rabitq": NusterRabitqEngine,
     "nusterdb-rows": NusterRowsEngine,
     "hnswlib": HnswlibEngine,
     "faiss": FaissEngine,

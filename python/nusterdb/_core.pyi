@@ -309,9 +309,11 @@ class DatabaseConfig:
         product, cosine or angular); quantization is the codes an HNSW index walks its
         graph on, fixed at creation: "sq4" (32 * ceil(dim / 64) bytes a vector; the
         default for euclidean, inner product, cosine and angular), "sq8" (dim bytes:
-        twice the memory, finer scores; databases created before the choice keep it)
-        or "none" (the walk reads the full rows; the default for a flat index and the
-        other metrics); None leaves the default. Returned distances are exact
+        twice the memory, finer scores; databases created before the choice keep it),
+        "rabitq" (1 bit a component after a random rotation: P / 8 bytes, P = dim
+        rounded up to a power of two, at least 64; for high-dimensional embeddings,
+        wants a larger ef_search) or "none" (the walk reads the full rows; the default
+        for a flat index and the other metrics); None leaves the default. Returned distances are exact
         whichever is chosen. encryption (an EncryptionConfig) encrypts the database at
         rest with AES-256-GCM; its master key is needed at every open and never stored,
         and an encrypted database keeps its rows in memory (vectors "memory")."""
@@ -348,7 +350,7 @@ class DatabaseConfig:
         """Where an HNSW index keeps its sealed rows: "memory", "mmap" or "disk"."""
     @property
     def quantization(self) -> str:
-        """The codes an HNSW index walks its graph on: "sq8", "sq4" or "none"."""
+        """The codes an HNSW index walks its graph on: "sq8", "sq4", "rabitq" or "none"."""
     @property
     def encrypted(self) -> bool:
         """Whether the database is encrypted at rest (an ``encryption`` was given)."""

@@ -1,4 +1,4 @@
-"""The codes an HNSW index walks its graph on: ``quantization="sq8" | "sq4" | "none"``.
+"""The codes an HNSW index walks its graph on: ``quantization="sq8" | "sq4" | "rabitq" | "none"``.
 
 Fixed at creation and stored. Every choice returns exact distances (numpy on the stored
 rows) and reaches recall@10 >= 0.95 against brute force, on rows far from the origin
@@ -23,7 +23,7 @@ from nusterdb import (
 )
 
 N = 2000
-CHOICES = ("none", "sq8", "sq4")
+CHOICES = ("none", "sq8", "sq4", "rabitq")
 
 
 def brute_force(rows: np.ndarray, q: np.ndarray, metric: str) -> np.ndarray:

@@ -291,6 +291,12 @@ pub enum Quantization {
     /// traffic; rougher scores, which find fewer true neighbours at the same
     /// `ef_search` (not at the same speed: BENCHMARKS.md). The default.
     Sq4,
+    /// 1 bit per component after a random rotation (RaBitQ): `P / 8` bytes per row, `P`
+    /// the dimension rounded up to a power of two (at least 64): 64 bytes at 384-d, 128 at 768-d, 256 at 1,536-d, 512 at 3,072-d (24–32× smaller
+    /// than the float32 row). Scores are unbiased estimates with an error that shrinks
+    /// as `1/√P`: for high-dimensional embeddings, with a larger `ef_search` than the
+    /// byte codes need for the same recall.
+    RaBitQ,
 }
 
 impl Quantization {
@@ -300,10 +306,11 @@ impl Quantization {
             Quantization::Off => "none",
             Quantization::Sq8 => "sq8",
             Quantization::Sq4 => "sq4",
+            Quantization::RaBitQ => "rabitq",
         }
     }
 
-    /// Parses `none`, `sq8` or `sq4`.
+    /// Parses `none`, `sq8`, `sq4` or `rabitq`.
     ///
     /// # Errors
     /// Any other name.
@@ -312,8 +319,9 @@ impl Quantization {
             "none" => Ok(Quantization::Off),
             "sq8" => Ok(Quantization::Sq8),
             "sq4" => Ok(Quantization::Sq4),
+            "rabitq" => Ok(Quantization::RaBitQ),
             _ => Err(Error::invalid(format!(
-                "unknown quantization {name:?}; expected \"none\", \"sq8\" or \"sq4\""
+                "unknown quantization {name:?}; expected \"none\", \"sq8\", \"sq4\" or \"rabitq\""
             ))),
         }
     }
@@ -324,6 +332,7 @@ impl Quantization {
             Quantization::Off => 0,
             Quantization::Sq8 => 8,
             Quantization::Sq4 => 4,
+            Quantization::RaBitQ => 1,
         }
     }
 
@@ -334,8 +343,15 @@ impl Quantization {
             Quantization::Sq8 => dim,
             // Blocks of 64 components in 32 bytes (the 4-bit kernel's layout).
             Quantization::Sq4 => dim.div_ceil(64) * 32,
+            Quantization::RaBitQ => rotated_dim(dim) / 8,
         }
     }
+}
+
+/// The dimension RaBitQ codes rotate rows into: `dim` rounded up to a power of two
+/// (the Walsh–Hadamard transform's length), at least 64 (whole 64-bit words of codes).
+pub fn rotated_dim(dim: usize) -> usize {
+    dim.max(64).next_power_of_two()
 }
 
 /// Which index answers searches.

@@ -607,6 +607,124 @@ proptest! {
     }
 }
 
+/// `dot_bits` independently of the crate: unpack the code bits (bit `i` = bit `i % 8` of
+/// byte `i / 8`) and rebuild each query value from its planes, then a plain dot product.
+fn dot_bits_reference(planes: &[u8], c: &[u8]) -> u32 {
+    let bits = c.len() * 8;
+    let nplanes = if c.is_empty() {
+        0
+    } else {
+        (planes.len() / c.len()).min(8)
+    };
+    let bit = |bytes: &[u8], i: usize| u32::from((bytes[i / 8] >> (i % 8)) & 1);
+    (0..bits)
+        .map(|i| {
+            let q: u32 = (0..nplanes)
+                .map(|j| bit(&planes[j * c.len()..], i) << j)
+                .sum();
+            q * bit(c, i)
+        })
+        .sum()
+}
+
+/// The planes of query values `q` (each < 2^nplanes), in `dot_bits`' layout.
+fn to_planes(q: &[u8], nplanes: usize) -> Vec<u8> {
+    let n = q.len() / 8;
+    let mut planes = vec![0u8; nplanes * n];
+    for (i, &v) in q.iter().enumerate() {
+        for j in 0..nplanes {
+            planes[j * n + i / 8] |= ((v >> j) & 1) << (i % 8);
+        }
+    }
+    planes
+}
+
+#[test]
+fn dot_bits_every_isa_on_words_planes_and_misalignment() {
+    let buf = xorshift_bytes(8 * 1024 + 16, 41);
+    let cbuf = xorshift_bytes(1024 + 16, 42);
+    for k in tables("dot_bits_every_isa_on_words_planes_and_misalignment") {
+        for n in [0usize, 8, 16, 24, 64, 128, 256, 512, 1024] {
+            for nplanes in 1..=8 {
+                for (op, oc) in [(0, 0), (1, 3), (7, 0), (0, 5)] {
+                    let planes = &buf[op..op + nplanes * n];
+                    let c = &cbuf[oc..oc + n];
+                    assert_eq!(
+                        (k.dot_bits)(planes, c),
+                        dot_bits_reference(planes, c),
+                        "{} dot_bits, {n} code bytes, {nplanes} planes",
+                        k.isa.name()
+                    );
+                }
+            }
+        }
+        // The largest sum: every bit set in every plane.
+        let n = 1024;
+        assert_eq!(
+            (k.dot_bits)(&vec![0xff; 8 * n], &vec![0xff; n]),
+            255 * 8 * n as u32
+        );
+        // A query value rebuilt from its planes scores as the value.
+        let q: Vec<u8> = (0..512u32).map(|i| (i * 37 % 16) as u8).collect();
+        let mut c = vec![0u8; 64];
+        c[5] = 0b1000_0001;
+        let want = u32::from(q[40]) + u32::from(q[47]);
+        assert_eq!(
+            (k.dot_bits)(&to_planes(&q, 4), &c),
+            want,
+            "{}",
+            k.isa.name()
+        );
+    }
+}
+
+#[test]
+fn dot_bits_with_other_lengths_reads_only_what_exists() {
+    if cfg!(debug_assertions) {
+        eprintln!("debug build: dot_bits with other lengths skipped");
+        return;
+    }
+    let buf = xorshift_bytes(9 * 40, 43);
+    let cbuf = xorshift_bytes(40, 44);
+    for k in tables("dot_bits_with_other_lengths_reads_only_what_exists") {
+        for nc in 0..=40 {
+            for np in [0, 1, 7, nc, nc + 1, 2 * nc + 3, 9 * nc] {
+                let np = np.min(buf.len());
+                assert_eq!(
+                    (k.dot_bits)(&buf[..np], &cbuf[..nc]),
+                    dot_bits_reference(&buf[..np], &cbuf[..nc]),
+                    "{} {np} plane bytes, {nc} code bytes",
+                    k.isa.name()
+                );
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn dot_bits_agrees_with_the_unpacked_reference_on_every_isa(
+        (q, c, nplanes) in (0usize..=64, 1usize..=8).prop_flat_map(|(words, nplanes)| (
+            prop::collection::vec(0u8..=255, 64 * words),
+            prop::collection::vec(any::<u8>(), 8 * words),
+            Just(nplanes),
+        ))
+    ) {
+        let q: Vec<u8> = q.iter().map(|&v| v & ((1u16 << nplanes) - 1) as u8).collect();
+        let planes = to_planes(&q, nplanes);
+        let want: u32 = q
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| u32::from(v) * u32::from((c[i / 8] >> (i % 8)) & 1))
+            .sum();
+        for k in tables_quiet() {
+            prop_assert_eq!((k.dot_bits)(&planes, &c), want, "{} dot_bits", k.isa.name());
+        }
+    }
+}
+
 #[test]
 fn kernels_returns_the_best_available_isa() {
     let available = available_isas();

@@ -42,6 +42,13 @@ fn rows_of(rng: &mut SplitMix64, n: u64, dim: usize, offset: f32) -> BTreeMap<u6
     rows
 }
 
+const QUANTIZATIONS: [Quantization; 4] = [
+    Quantization::Off,
+    Quantization::Sq8,
+    Quantization::Sq4,
+    Quantization::RaBitQ,
+];
+
 #[test]
 fn every_quantization_finds_the_neighbours_with_exact_distances() {
     let mut rng = SplitMix64::new(common::seed("every_quantization", 41));
@@ -65,7 +72,7 @@ fn every_quantization_finds_the_neighbours_with_exact_distances() {
             let ids: Vec<u64> = rows.keys().copied().collect();
             let flat: Vec<f32> = rows.values().flatten().copied().collect();
             let mut mapped = Vec::new();
-            for q in [Quantization::Off, Quantization::Sq8, Quantization::Sq4] {
+            for q in QUANTIZATIONS {
                 let what = format!("{metric:?} dim {dim} offset {offset} {q:?}");
                 let dir = tempfile::tempdir().unwrap();
                 let path = dir.path().join("db");
@@ -111,8 +118,11 @@ fn every_quantization_finds_the_neighbours_with_exact_distances() {
                 mapped.push(stats.mapped_bytes);
                 drop(db);
             }
-            // No codes, then 8 bits, then 4: the mapped files shrink accordingly.
-            assert!(mapped[0] < mapped[1] && mapped[2] < mapped[1], "{mapped:?}");
+            // No codes, then 8 bits, 4, 1: the mapped files shrink accordingly.
+            assert!(
+                mapped[0] < mapped[1] && mapped[2] < mapped[1] && mapped[3] < mapped[2],
+                "{mapped:?}"
+            );
         }
     }
 }
@@ -143,7 +153,7 @@ fn a_search_can_walk_on_the_rows_instead_of_the_codes() {
         ef_search: Some(64),
         quantized: Some(true),
     };
-    for q in [Quantization::Off, Quantization::Sq8, Quantization::Sq4] {
+    for q in QUANTIZATIONS {
         for metric in [DistanceMetric::Euclidean, DistanceMetric::Cosine] {
             let what = format!("{metric:?} {q:?}");
             let dir = tempfile::tempdir().unwrap();
@@ -189,12 +199,22 @@ fn a_search_can_walk_on_the_rows_instead_of_the_codes() {
     );
 }
 
-/// 4-bit codes take `32·⌈dim/64⌉` bytes a row, 8-bit ones `dim`.
+/// 4-bit codes take `32·⌈dim/64⌉` bytes a row, 8-bit ones `dim`, RaBitQ's `P/8` (`P`
+/// the dimension rounded up to a power of two, at least 64).
 #[test]
 fn code_sizes_are_as_documented() {
-    for (dim, sq8, sq4) in [(1, 1, 32), (64, 64, 32), (100, 100, 64), (384, 384, 192)] {
+    for (dim, sq8, sq4, rabitq) in [
+        (1, 1, 32, 8),
+        (64, 64, 32, 8),
+        (100, 100, 64, 16),
+        (384, 384, 192, 64),
+        (768, 768, 384, 128),
+        (1536, 1536, 768, 256),
+        (3072, 3072, 1536, 512),
+    ] {
         assert_eq!(Quantization::Sq8.code_bytes(dim), sq8);
         assert_eq!(Quantization::Sq4.code_bytes(dim), sq4);
+        assert_eq!(Quantization::RaBitQ.code_bytes(dim), rabitq);
         assert_eq!(Quantization::Off.code_bytes(dim), 0);
     }
 }
@@ -314,7 +334,7 @@ fn awkward_shapes_and_scales_keep_recall() {
             .collect();
         let ids: Vec<u64> = rows.keys().copied().collect();
         let flat: Vec<f32> = rows.values().flatten().copied().collect();
-        for q in [Quantization::Off, Quantization::Sq8, Quantization::Sq4] {
+        for q in QUANTIZATIONS {
             let what =
                 format!("{metric:?} dim {dim} scale {scale} zeros {zeros} equal {equal} {q:?}");
             let dir = tempfile::tempdir().unwrap();
@@ -365,7 +385,7 @@ fn filtered_search_keeps_recall_at_every_selectivity() {
                 .collect()
         })
         .collect();
-    for q in [Quantization::Off, Quantization::Sq8, Quantization::Sq4] {
+    for q in QUANTIZATIONS {
         let dir = tempfile::tempdir().unwrap();
         let mut c = common::hnsw_config(dim, DistanceMetric::Euclidean, 16, 100);
         c.quantization = Some(q);

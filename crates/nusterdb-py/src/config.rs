@@ -420,8 +420,10 @@ impl PyStorageConfig {
 /// quantization the codes an HNSW index walks its graph on, fixed at creation: "sq4"
 /// (32·ceil(dim/64) bytes a vector; the default for euclidean, inner product, cosine
 /// and angular), "sq8" (dim bytes: twice the memory, finer scores; databases created
-/// before the choice keep it) or "none" (the walk reads the full rows; the default for
-/// a flat index and the other metrics); None leaves the default; encryption an
+/// before the choice keep it), "rabitq" (1 bit a component after a random rotation:
+/// P/8 bytes, P = dim rounded up to a power of two, at least 64; for high-dimensional
+/// embeddings, wants a larger ef_search) or "none" (the walk reads the full rows; the
+/// default for a flat index and the other metrics); None leaves the default; encryption an
 /// `EncryptionConfig` (AES-256-GCM at rest; its master key is given at every open and
 /// never stored; vectors then "memory"). InvalidArgumentError for a value out of its
 /// domain. Reopening a database checks or applies only the arguments passed.
@@ -697,7 +699,7 @@ impl PyDatabaseConfig {
         self.inner.storage.encryption.is_some()
     }
 
-    /// The codes an HNSW index walks its graph on: "sq8", "sq4" or "none" (the
+    /// The codes an HNSW index walks its graph on: "sq8", "sq4", "rabitq" or "none" (the
     /// default resolved: "none" for a flat index and metrics without codes).
     #[getter]
     fn quantization(&self) -> &'static str {

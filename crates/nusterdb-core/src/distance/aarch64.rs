@@ -36,6 +36,8 @@ pub(super) fn neon() -> Option<Kernels> {
         dot_u8: super::scalar::dot_u8,
         dot_u8u8: super::scalar::dot_u8u8,
         dot_u8u4: dot_u8u4_neon_safe,
+        // `count_ones` compiles to NEON's `cnt` on aarch64: the portable loop is it.
+        dot_bits: super::scalar::dot_bits,
     })
 }
 

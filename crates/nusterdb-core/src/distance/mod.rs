@@ -150,6 +150,29 @@ pub struct Kernels {
     /// `c` past its end) and never reads out of bounds. The sum is exact below about
     /// 1.1 million dimensions (at most 255·15 per dimension), wrapping beyond.
     pub dot_u8u4: fn(&[u8], &[u8]) -> u32,
+    /// Σ_j 2^j · popcount(c ∧ p_j): the dot product of 1-bit codes `c` (bit `i` of the
+    /// row is bit `i % 8` of byte `i / 8`) with a query of small unsigned integers given
+    /// as its bit planes `p_0, p_1, …` (`p_j` = bit `j` of every query component, in the
+    /// same layout), laid one after another in `planes`. Exact (u32).
+    ///
+    /// The slices differ in length: `planes.len()` is a multiple (1 to 8) of `c.len()`,
+    /// and `c.len()` a multiple of 8 (checked with `debug_assert`). Given other lengths
+    /// anyway, a kernel uses the whole planes of `c.len()` bytes there are (at most 8)
+    /// and never reads out of bounds.
+    pub dot_bits: fn(&[u8], &[u8]) -> u32,
+}
+
+/// The length contract of [`Kernels::dot_bits`], checked in debug builds only.
+#[inline]
+fn debug_assert_bits_lengths(planes: &[u8], c: &[u8]) {
+    debug_assert!(
+        c.len().is_multiple_of(8)
+            && planes.len().is_multiple_of(c.len().max(1))
+            && planes.len() <= 8 * c.len(),
+        "dot_bits needs whole 64-bit words and 1 to 8 planes: {} plane bytes, {} code bytes",
+        planes.len(),
+        c.len()
+    );
 }
 
 /// Bytes per block of 4-bit codes in [`Kernels::dot_u8u4`]'s layout (64 dimensions).
@@ -203,6 +226,7 @@ impl Kernels {
             dot_u8: scalar::dot_u8,
             dot_u8u8: scalar::dot_u8u8,
             dot_u8u4: scalar::dot_u8u4,
+            dot_bits: scalar::dot_bits,
         }
     }
 }

@@ -87,6 +87,38 @@ pub(super) fn dot_u8u8(a: &[u8], b: &[u8]) -> u32 {
         .fold(0u32, u32::wrapping_add)
 }
 
+/// Σ_j 2^j · popcount(c ∧ plane_j) (see [`Kernels::dot_bits`]), exactly.
+///
+/// [`Kernels::dot_bits`]: super::Kernels::dot_bits
+pub(super) fn dot_bits(planes: &[u8], c: &[u8]) -> u32 {
+    super::debug_assert_bits_lengths(planes, c);
+    dot_bits_body(planes, c)
+}
+
+/// [`dot_bits`]'s body, inlined into the x86 table's `popcnt` build of it (where
+/// `count_ones` is one instruction; on aarch64 it is NEON's `cnt`). Whole 64-bit words,
+/// then any bytes left (none for valid lengths).
+#[inline(always)]
+pub(super) fn dot_bits_body(planes: &[u8], c: &[u8]) -> u32 {
+    if c.is_empty() {
+        return 0;
+    }
+    let (words, rest) = c.as_chunks::<8>();
+    let mut total = 0u32;
+    for (j, plane) in planes.chunks_exact(c.len()).take(8).enumerate() {
+        let (pw, pr) = plane.as_chunks::<8>();
+        let mut ones = 0u32;
+        for (a, b) in words.iter().zip(pw) {
+            ones += (u64::from_le_bytes(*a) & u64::from_le_bytes(*b)).count_ones();
+        }
+        for (a, b) in rest.iter().zip(pr) {
+            ones += (a & b).count_ones();
+        }
+        total = total.wrapping_add(ones << j);
+    }
+    total
+}
+
 /// Σ q·c with `c` 4-bit codes packed two per byte (layout: [`Kernels::dot_u8u4`]), exactly.
 ///
 /// [`Kernels::dot_u8u4`]: super::Kernels::dot_u8u4

@@ -44,7 +44,34 @@ pub(super) fn avx2_fma() -> Option<Kernels> {
         dot_u8: dot_u8_avx2_safe,
         dot_u8u8: dot_u8u8_avx2_safe,
         dot_u8u4: dot_u8u4_avx2_safe,
+        dot_bits: dot_bits_x86(),
     })
+}
+
+/// The 1-bit kernel for an x86 table: the portable loop built with `popcnt` (one
+/// instruction a 64-bit word), if this CPU has it (every AVX2 CPU does; checked anyway).
+fn dot_bits_x86() -> fn(&[u8], &[u8]) -> u32 {
+    if is_x86_feature_detected!("popcnt") {
+        dot_bits_popcnt_safe
+    } else {
+        super::scalar::dot_bits
+    }
+}
+
+/// The safe wrapper of [`dot_bits_popcnt`], chosen only after `popcnt` detection.
+fn dot_bits_popcnt_safe(planes: &[u8], c: &[u8]) -> u32 {
+    super::debug_assert_bits_lengths(planes, c);
+    // SAFETY: only reachable through `dot_bits_x86`, which checks for `popcnt` first.
+    unsafe { dot_bits_popcnt(planes, c) }
+}
+
+/// [`super::scalar::dot_bits_body`] compiled with `popcnt`.
+///
+/// # Safety
+/// The CPU must support `popcnt`.
+#[target_feature(enable = "popcnt")]
+unsafe fn dot_bits_popcnt(planes: &[u8], c: &[u8]) -> u32 {
+    super::scalar::dot_bits_body(planes, c)
 }
 
 /// The safe wrapper of [`dot_u8u8_avx2`] (see [`dot_u8_avx2_safe`]).
@@ -681,6 +708,7 @@ pub(super) fn avx512() -> Option<Kernels> {
         dot_u8,
         dot_u8u8,
         dot_u8u4,
+        dot_bits: dot_bits_x86(),
     })
 }
 

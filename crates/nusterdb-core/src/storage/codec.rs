@@ -446,6 +446,7 @@ pub fn encode_config(c: &DatabaseConfig) -> Vec<u8> {
             Quantization::Off => 0,
             Quantization::Sq8 => 1,
             Quantization::Sq4 => 2,
+            Quantization::RaBitQ => 3,
         });
     }
     out
@@ -514,6 +515,7 @@ pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
             0 => Quantization::Off,
             1 => Quantization::Sq8,
             2 => Quantization::Sq4,
+            3 => Quantization::RaBitQ,
             q => return Err(format!("unknown quantization code {q}")),
         })
     } else {
@@ -757,6 +759,7 @@ mod tests {
         for (q, code, id_type) in [
             (Some(Quantization::Off), "00", IdType::Int),
             (Some(Quantization::Sq4), "02", IdType::Str),
+            (Some(Quantization::RaBitQ), "03", IdType::Int),
             // The default of a new HNSW database.
             (None, "02", IdType::Int),
         ] {
@@ -773,7 +776,7 @@ mod tests {
                 (c.quantization(), id_type)
             );
             let mut bad = v3.clone();
-            *bad.last_mut().unwrap() = 3;
+            *bad.last_mut().unwrap() = 4;
             assert!(decode_config(&bad).is_err());
             assert!(decode_config(&v3[..v3.len() - 1]).is_err());
         }

@@ -1,5 +1,5 @@
 //! The codes file of a seal (`segment-<id>.codes`): what an open would otherwise
-//! recompute from every row — the 8- or 4-bit codes (`quant.rs`), their per-slot terms, the
+//! recompute from every row — the 8-, 4- or 1-bit codes (`quant.rs`, `rabitq.rs`), their per-slot terms, the
 //! centre they are coded against and, for cosine and angular, the rows' inverse norms.
 //! With it and the slot-ordered vector file, an open of an HNSW index touches no row:
 //! the code bytes are mapped in place (`index::region`) like the rows.
@@ -13,15 +13,17 @@
 //! header    64 B  magic "NDBCODE\0", version u32, dim u32, slots u64, centred_at u64,
 //!                 flags u32 (bit 0: inverse norms present), block_slots u32,
 //!                 first u64 (version ≥ 2: the slot of the first code; else 0),
-//!                 bits u32 (version 3: 8 or 4; else 8), 8 reserved zero bytes,
+//!                 bits u32 (version 3: 8, 4 or 1 — RaBitQ; else 8), 8 reserved
+//!                 zero bytes,
 //!                 CRC-32 of the 60 bytes before it
 //! centre    dim f32
-//! terms     slots × [a, b, Σc, b²Σc²] f32
+//! terms     slots × [a, b, Σc, b²Σc²] f32 (RaBitQ: ‖x'‖, 1/⟨x̄, o⟩, ones, ‖x'‖²)
 //! inv_norm  slots f32 (flag bit 0)
 //! CRC-32 of centre, terms and inverse norms
 //! padding   zeros to a multiple of 65,536 bytes (version 1: of 64)
 //! codes     slots × stride bytes (slot first + s at codes + s·stride; stride = dim
-//!           for 8 bits, 32·⌈dim/64⌉ for 4 bits, packed as `quant.rs` says)
+//!           for 8 bits, 32·⌈dim/64⌉ for 4 bits, packed as `quant.rs` says; P/8 for 1
+//!           bit, P the rotated dimension)
 //! trailer   one CRC-32 per block of block_slots slots' codes, the CRC-32 of those,
 //!           magic "NDBCEND\0"
 //! ```

@@ -1,4 +1,5 @@
-//! 8-bit (SQ8) or 4-bit (SQ4) codes of the rows for graph traversal, and the scorers
+//! 8-bit (SQ8) or 4-bit (SQ4) codes of the rows for graph traversal — or 1-bit RaBitQ
+//! codes ([`super::rabitq`], which shares the centre and the scorer) — and the scorers
 //! the search and the build run on.
 //!
 //! # Centring
@@ -49,6 +50,7 @@
 //! distances are exact and only the choice of candidates is approximate. Insertion
 //! (the graph's quality) always uses exact scores.
 
+use super::rabitq::{self, BitsQuery, Rotation};
 use super::{HnswIndex, Kind};
 use crate::config::Quantization;
 use crate::distance::kernels;
@@ -57,13 +59,13 @@ use crate::index::region::Region;
 /// The codes of every slot.
 pub(super) struct Codes {
     pub(super) dim: usize,
-    /// `Sq8` or `Sq4`.
+    /// `Sq8`, `Sq4` or `RaBitQ`.
     pub(super) quant: Quantization,
     /// Code bytes per slot (`quant.code_bytes(dim)`, kept for the hot path).
     pub(super) stride: usize,
     /// `stride` bytes per slot: on the heap, or mapped from a seal's codes file.
     pub(super) bytes: Region,
-    /// Per slot: `[a, b, Σc, b²·Σc²]`.
+    /// Per slot: `[a, b, Σc, b²·Σc²]` (RaBitQ: [`rabitq::encode`]'s numbers).
     pub(super) affine: Vec<[f32; 4]>,
     /// The centre `μ` rows are coded relative to (zeros until the first row).
     pub(super) center: Vec<f32>,
@@ -73,6 +75,9 @@ pub(super) struct Codes {
     pub(super) sum: Vec<f64>,
     /// One row's unpacked 4-bit codes, before packing.
     pub(super) scratch: Vec<u8>,
+    /// RaBitQ's rotation, and one rotated row.
+    pub(super) rotation: Option<Rotation>,
+    pub(super) rotated: Vec<f32>,
 }
 
 impl std::fmt::Debug for Codes {
@@ -107,6 +112,8 @@ impl Codes {
             centred_at: 0,
             sum: Vec::new(),
             scratch: Vec::new(),
+            rotation: (q == Quantization::RaBitQ).then(|| Rotation::new(dim)),
+            rotated: Vec::new(),
         }
     }
 
@@ -165,6 +172,11 @@ impl Codes {
     pub(super) fn encode(&mut self, slot: u32, row: &[f32]) {
         let s = slot as usize;
         let out = &mut self.bytes.as_bytes_mut()[s * self.stride..(s + 1) * self.stride];
+        if let Some(rotation) = &self.rotation {
+            rotation.apply(row, &self.center, &mut self.rotated);
+            self.affine[s] = rabitq::encode(&self.rotated, out);
+            return;
+        }
         let (a, b, sum, sum2) = if self.quant == Quantization::Sq4 {
             self.scratch.resize(self.dim, 0);
             let r = encode_row(row, &self.center, &mut self.scratch, 15);
@@ -341,6 +353,14 @@ pub(super) trait Scorer {
     fn score(&self, slot: u32) -> f32;
     /// Brings what [`Scorer::score`] reads for `slot` towards the cache.
     fn prefetch(&self, slot: u32);
+    /// Whether [`Scorer::score`] only estimates, too roughly to rank results on: the
+    /// beam then ranks its results on [`Scorer::exact`] scores, taken as it expands a
+    /// node, and steers by the estimates only (RaBitQ's 1-bit codes).
+    fn ranks_exactly(&self) -> bool {
+        false
+    }
+    /// The exact score of `slot` (a row read from the files goes through `buf`).
+    fn exact(&self, slot: u32, buf: &mut Vec<f32>) -> f32;
 }
 
 /// Exact scores ([`HnswIndex::score`]).
@@ -359,12 +379,19 @@ impl Scorer for Exact<'_> {
     fn prefetch(&self, slot: u32) {
         self.ix.prefetch_row(slot);
     }
+
+    #[inline(always)]
+    fn exact(&self, slot: u32, buf: &mut Vec<f32>) -> f32 {
+        self.ix.score_read(self.q, slot, buf)
+    }
 }
 
 /// Scores on the codes (see the module docs).
 pub(super) struct Quantized<'a> {
     ix: &'a HnswIndex,
     codes: &'a Codes,
+    /// The prepared query (for [`Scorer::exact`]).
+    q: &'a [f32],
     /// The query's codes (a pooled buffer, handed back by [`Quantized::into_buffer`]).
     qc: Vec<u8>,
     /// Offset and step of the query's codes.
@@ -377,23 +404,51 @@ pub(super) struct Quantized<'a> {
     /// Inner product: `Σq` and `q·μ`.
     sum_q: f32,
     q_mu: f32,
+    /// RaBitQ: the query's numbers (the byte codes' fields above are then unused but
+    /// `q_mu`, and `qc` holds the query's bit planes).
+    bits: Option<BitsQuery>,
     dot: fn(&[u8], &[u8]) -> u32,
 }
 
 /// The query's code bytes for rows coded with `bits`: `dim` (8-bit rows), or two per
 /// row code byte (4-bit rows; the padding components are zeros and add nothing).
 fn query_code_len(codes: &Codes) -> usize {
-    if codes.quant == Quantization::Sq4 {
-        2 * codes.stride
-    } else {
-        codes.dim
+    match codes.quant {
+        Quantization::Sq4 => 2 * codes.stride,
+        _ => codes.dim,
     }
 }
 
 impl<'a> Quantized<'a> {
     /// A scorer for the prepared query `q`, its codes written into `buf`.
-    pub(super) fn new(ix: &'a HnswIndex, codes: &'a Codes, q: &[f32], mut buf: Vec<u8>) -> Self {
+    pub(super) fn new(ix: &'a HnswIndex, codes: &'a Codes, q: &'a [f32], mut buf: Vec<u8>) -> Self {
         let l2 = matches!(ix.space.kind, Kind::L2 | Kind::Cos);
+        let q_mu = || -> f32 {
+            q.iter()
+                .zip(&codes.center)
+                .map(|(&x, &m)| f64::from(x) * f64::from(m))
+                .sum::<f64>() as f32
+        };
+        if let Some(rotation) = &codes.rotation {
+            let mut z = Vec::with_capacity(rotation.padded());
+            rotation.apply(q, if l2 { &codes.center } else { &[] }, &mut z);
+            let bits = BitsQuery::new(&z, &mut buf);
+            return Self {
+                ix,
+                codes,
+                q,
+                qc: buf,
+                pa: 0.0,
+                pb: 0.0,
+                n: 0.0,
+                ps: 0.0,
+                p2: 0.0,
+                sum_q: 0.0,
+                q_mu: if l2 { 0.0 } else { q_mu() },
+                bits: Some(bits),
+                dot: kernels().dot_bits,
+            };
+        }
         // The query as coded: centred for euclidean and cosine (scored as euclidean on
         // normalised vectors; `q` is already normalised), as given for inner product.
         let at = |i: usize| -> f32 {
@@ -418,14 +473,10 @@ impl<'a> Quantized<'a> {
         }));
         buf.resize(query_code_len(codes).max(q.len()), 0);
         let (pb64, sum_q) = (f64::from(pb), q.iter().map(|&x| f64::from(x)).sum::<f64>());
-        let q_mu: f64 = q
-            .iter()
-            .zip(&codes.center)
-            .map(|(&x, &m)| f64::from(x) * f64::from(m))
-            .sum();
         Self {
             ix,
             codes,
+            q,
             qc: buf,
             pa,
             pb,
@@ -433,7 +484,8 @@ impl<'a> Quantized<'a> {
             ps: (pb64 * sum as f64) as f32,
             p2: (pb64 * pb64 * sum2 as f64) as f32,
             sum_q: sum_q as f32,
-            q_mu: q_mu as f32,
+            q_mu: q_mu(),
+            bits: None,
             dot: if codes.quant == Quantization::Sq4 {
                 kernels().dot_u8u4
             } else {
@@ -457,7 +509,15 @@ impl Scorer for Quantized<'_> {
             .get(slot as usize)
             .copied()
             .unwrap_or_default();
-        let dc = (self.dot)(&self.qc, self.codes.code(slot)) as f32;
+        let dot = (self.dot)(&self.qc, self.codes.code(slot));
+        if let Some(bits) = &self.bits {
+            let f = [a, b, sum_c, x2];
+            return match self.ix.space.kind {
+                Kind::L2 | Kind::Cos => bits.l2(f, dot),
+                _ => -(self.q_mu + f[0] * bits.z_dot_o(f, dot)),
+            };
+        }
+        let dc = dot as f32;
         match self.ix.space.kind {
             Kind::L2 | Kind::Cos => {
                 let delta = self.pa - a;
@@ -479,6 +539,16 @@ impl Scorer for Quantized<'_> {
             super::search::prefetch(p.wrapping_add(off));
             off += 64;
         }
+    }
+
+    #[inline(always)]
+    fn ranks_exactly(&self) -> bool {
+        self.bits.is_some()
+    }
+
+    #[inline(always)]
+    fn exact(&self, slot: u32, buf: &mut Vec<f32>) -> f32 {
+        self.ix.score_read(self.q, slot, buf)
     }
 }
 

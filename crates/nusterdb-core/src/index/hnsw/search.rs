@@ -14,6 +14,7 @@ use super::graph::Graph;
 use super::quant::{Codes, Exact, Quantized, Scorer};
 use super::visited::{Cand, Scratch, Work};
 use super::{HnswIndex, Kind};
+use crate::config::Quantization;
 use crate::index::topk::sort_results;
 use crate::index::SearchParams;
 
@@ -167,6 +168,9 @@ impl HnswIndex {
         if !w.visited.insert(ep.id) {
             return;
         }
+        if sc.ranks_exactly() {
+            return self.expand_ranked_exactly::<CONC, _, _>(sc, ep, ef, layer, w, accept);
+        }
         w.cand.push(ep);
         if accept(ep.id) {
             w.res.push(ep);
@@ -206,6 +210,62 @@ impl HnswIndex {
                             w.res.pop();
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// [`HnswIndex::expand`] for scores too rough to rank results on: candidates are
+    /// queued and admitted on their estimates, and each node expanded enters the
+    /// results with its exact score (one exact score per expansion, about one per
+    /// `2·M` estimates). The beam stops when the best queued estimate is worse than the
+    /// worst of `ef` exact results. The results are then exact: `collect` does not
+    /// re-score them.
+    #[inline]
+    fn expand_ranked_exactly<const CONC: bool, S: Scorer, A: Fn(u32) -> bool>(
+        &self,
+        sc: &S,
+        ep: Cand,
+        ef: usize,
+        layer: usize,
+        w: &mut Work,
+        accept: &A,
+    ) {
+        w.cand.push(ep);
+        while let Some(c) = w.cand.pop() {
+            let full = w.res.len() >= ef;
+            if full && w.res.top().is_some_and(|worst| c.d > worst.d) {
+                break;
+            }
+            if accept(c.id) {
+                let d = sc.exact(c.id, &mut w.row);
+                if !full || w.res.top().is_some_and(|worst| d < worst.d) {
+                    w.res.push(Cand { d, id: c.id });
+                    if w.res.len() > ef {
+                        w.res.pop();
+                    }
+                }
+            }
+            self.gather_unvisited::<CONC>(c.id, layer, w);
+            if layer == 0 {
+                if let Some(next) = w.cand.top() {
+                    self.prefetch_list0(next.id);
+                }
+            }
+            for &id in w.nbuf.iter().take(PREFETCH_AHEAD) {
+                sc.prefetch(id);
+            }
+            for (j, &id) in w.nbuf.iter().enumerate() {
+                if let Some(&ahead) = w.nbuf.get(j + PREFETCH_AHEAD) {
+                    sc.prefetch(ahead);
+                }
+                let d = sc.score(id);
+                let admit = match w.res.top() {
+                    Some(worst) if w.res.len() >= ef => d < worst.d,
+                    _ => true,
+                };
+                if admit {
+                    w.cand.push(Cand { d, id });
                 }
             }
         }
@@ -363,8 +423,12 @@ impl HnswIndex {
     fn collect(&self, q: &[f32], k: usize, s: &mut Scratch, p: &SearchParams) -> Vec<(u32, f32)> {
         s.sel.clear();
         s.sel.extend(s.w.res.drain_unordered());
-        if self.traversal_codes(p).is_some() {
-            // Candidates chosen on the codes: re-scored exactly, then ranked.
+        if self
+            .traversal_codes(p)
+            .is_some_and(|c| c.quant != Quantization::RaBitQ)
+        {
+            // Candidates chosen on the codes: re-scored exactly, then ranked (RaBitQ's
+            // walk ranked them exactly already: `expand_ranked_exactly`).
             for c in &mut s.sel {
                 c.d = self.score_read(&s.q, c.id, &mut s.w.row);
             }

@@ -1,0 +1,314 @@
+//! 1-bit RaBitQ codes (`quantization="rabitq"`): a random rotation, the sign of each
+//! rotated component, and two numbers per row that make the score an unbiased
+//! estimate.
+//!
+//! # Codes
+//! A row is centred (`x' = x − μ`, the centre of [`super::quant`]), zero-padded to `P`
+//! components (`P` = the dimension rounded up to a power of two, at least 64) and
+//! rotated: `y = R·x'`, `R = H·D₃·H·D₂·H·D₁`, `H` the normalised Walsh–Hadamard matrix
+//! and `Dᵢ` diagonal matrices of random signs — orthogonal, so `‖y‖ = ‖x'‖` and
+//! `(R·a)·(R·b) = a·b`, applied in `O(P log P)`. The code is `bᵢ = [yᵢ > 0]`, one bit a
+//! component; it stands for the unit vector `x̄ = (2b − 1)/√P`. Kept per row: `‖x'‖`,
+//! `1/⟨x̄, o⟩` with `o = y/‖y‖` (`⟨x̄, o⟩ = Σ|yᵢ| / (√P·‖y‖)`), the number of set bits
+//! and `‖x'‖²`. The signs come from a fixed seed and `P`, so every build codes a row
+//! the same way; the codes file's header (1 bit per component) names this scheme.
+//!
+//! # Scores
+//! The query is centred the same way (euclidean and cosine; inner product uses it as
+//! given), rotated, `z = R·q'`, and rounded to [`QUERY_BITS`]-bit unsigned integers
+//! `z ≈ za + zb·d`. RaBitQ's estimator of `z·o` is `⟨x̄, z⟩ / ⟨x̄, o⟩` (unbiased over
+//! the random rotation, error `O(‖z‖/√P)`), and
+//! `⟨x̄, z⟩ = (za·(2·ones − P) + zb·(2·Σ_{bᵢ=1} dᵢ − Σd)) / √P`, where
+//! `Σ_{bᵢ=1} dᵢ` is the one data-dependent term: `Σ_j 2^j·popcount(b ∧ plane_j(d))`
+//! ([`crate::distance::Kernels::dot_bits`]). Then, with `‖x'‖` the row's kept norm:
+//! - euclidean and cosine (normalised rows and query): `‖q'‖² + ‖x'‖² − 2‖x'‖·(z·o)`;
+//! - inner product: `−(q·μ + ‖x'‖·(z·o))`, on the scale of the exact scores a search
+//!   mixes in (see [`super::quant`]).
+//!
+//! The walk ranks candidates on these estimates and re-ranks its `ef` best exactly, as
+//! with the byte codes; the estimates are rougher, so the same recall wants a larger
+//! `ef_search`, in exchange for 1/4–1/8 of `sq4`'s code bytes and traffic.
+
+use crate::config::rotated_dim;
+use crate::rng::SplitMix64;
+
+/// Bits per rotated query component (RaBitQ's analysis: 4 lose next to nothing against
+/// the float query).
+pub(super) const QUERY_BITS: usize = 4;
+
+/// Seed of the rotation's signs (with `P` mixed in). Changing it changes every code: the
+/// codes file's scheme would need a new version.
+const ROTATION_SEED: u64 = 0x5261_4269_7451_0001;
+
+/// The random rotation `R` for rows of `dim` components.
+#[derive(Clone, Debug)]
+pub(super) struct Rotation {
+    dim: usize,
+    /// `P`.
+    p: usize,
+    /// `D₁, D₂, D₃` as `±1.0`, `P` each.
+    signs: Vec<f32>,
+}
+
+impl Rotation {
+    pub(super) fn new(dim: usize) -> Self {
+        let p = rotated_dim(dim);
+        let mut rng = SplitMix64::new(ROTATION_SEED ^ (p as u64).rotate_left(17));
+        let signs = (0..3 * p)
+            .map(|_| if rng.next_u64() >> 63 == 1 { 1.0 } else { -1.0 })
+            .collect();
+        Self { dim, p, signs }
+    }
+
+    /// `P`.
+    pub(super) fn padded(&self) -> usize {
+        self.p
+    }
+
+    /// `out = R·(x − center)` (`center` may be empty: no centring; components past
+    /// either slice count as 0).
+    pub(super) fn apply(&self, x: &[f32], center: &[f32], out: &mut Vec<f32>) {
+        out.clear();
+        out.extend(
+            (0..self.dim)
+                .map(|i| x.get(i).copied().unwrap_or(0.0) - center.get(i).copied().unwrap_or(0.0)),
+        );
+        out.resize(self.p, 0.0);
+        for signs in self.signs.chunks_exact(self.p) {
+            for (v, s) in out.iter_mut().zip(signs) {
+                *v *= s;
+            }
+            fwht(out);
+        }
+        // Three unnormalised transforms scale by P^{3/2}.
+        let scale = 1.0 / (self.p as f32 * (self.p as f32).sqrt());
+        for v in out.iter_mut() {
+            *v *= scale;
+        }
+    }
+}
+
+/// The unnormalised Walsh–Hadamard transform of `a` (length a power of two), in place.
+fn fwht(a: &mut [f32]) {
+    let n = a.len();
+    let mut h = 1;
+    while h < n {
+        for block in a.chunks_exact_mut(2 * h) {
+            let (lo, hi) = block.split_at_mut(h);
+            for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
+                let (u, v) = (*x, *y);
+                *x = u + v;
+                *y = u - v;
+            }
+        }
+        h *= 2;
+    }
+}
+
+/// Codes the rotated row `y` into `out` (`P / 8` bytes, bit `i` = bit `i % 8` of byte
+/// `i / 8`): the per-row numbers `[‖y‖, 1/⟨x̄, o⟩, ones, ‖y‖²]` (`1/⟨x̄, o⟩` is 0 for
+/// the zero row, whose score is then `‖q'‖²` or `−q·μ`, exact).
+pub(super) fn encode(y: &[f32], out: &mut [u8]) -> [f32; 4] {
+    out.fill(0);
+    let (mut norm2, mut abs_sum, mut ones) = (0f64, 0f64, 0u32);
+    for (i, &v) in y.iter().enumerate() {
+        norm2 += f64::from(v) * f64::from(v);
+        abs_sum += f64::from(v.abs());
+        if v > 0.0 {
+            if let Some(byte) = out.get_mut(i / 8) {
+                *byte |= 1 << (i % 8);
+                ones += 1;
+            }
+        }
+    }
+    let norm = norm2.sqrt();
+    let inv = if abs_sum > 0.0 {
+        (y.len() as f64).sqrt() * norm / abs_sum
+    } else {
+        0.0
+    };
+    [norm as f32, inv as f32, ones as f32, norm2 as f32]
+}
+
+/// A query prepared for scoring 1-bit codes.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct BitsQuery {
+    /// `za/√P` and `zb/√P`.
+    c1: f32,
+    c2: f32,
+    /// `P` and `Σd`.
+    p: f32,
+    sum_d: f32,
+    /// `‖z‖² = ‖q'‖²`.
+    z2: f32,
+}
+
+impl BitsQuery {
+    /// Rounds the rotated query `z` to [`QUERY_BITS`]-bit integers and writes their bit
+    /// planes into `planes` ([`QUERY_BITS`] × `P/8` bytes).
+    pub(super) fn new(z: &[f32], planes: &mut Vec<u8>) -> Self {
+        let p = z.len();
+        let stride = p / 8;
+        let levels = (1u32 << QUERY_BITS) - 1;
+        let (lo, hi) = z
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+                (l.min(v), h.max(v))
+            });
+        let (za, zb) = if lo.is_finite() && hi > lo {
+            (lo, (hi - lo) / levels as f32)
+        } else {
+            (if lo.is_finite() { lo } else { 0.0 }, 0.0)
+        };
+        planes.clear();
+        planes.resize(QUERY_BITS * stride, 0);
+        let (mut sum_d, mut z2) = (0u64, 0f64);
+        for (i, &v) in z.iter().enumerate() {
+            z2 += f64::from(v) * f64::from(v);
+            let d = if zb > 0.0 {
+                (((v - za) / zb).round().clamp(0.0, levels as f32)) as u32
+            } else {
+                0
+            };
+            sum_d += u64::from(d);
+            for j in 0..QUERY_BITS {
+                if (d >> j) & 1 == 1 {
+                    planes[j * stride + i / 8] |= 1 << (i % 8);
+                }
+            }
+        }
+        let root = (p as f32).sqrt();
+        Self {
+            c1: za / root,
+            c2: zb / root,
+            p: p as f32,
+            sum_d: sum_d as f32,
+            z2: z2 as f32,
+        }
+    }
+
+    /// The estimate of `z·o` for a row with numbers `f` whose bits meet the query's
+    /// planes in `dot = Σ_{bᵢ=1} dᵢ`.
+    #[inline(always)]
+    pub(super) fn z_dot_o(&self, f: [f32; 4], dot: u32) -> f32 {
+        let ones = f[2];
+        let zx = self.c1 * (2.0 * ones - self.p) + self.c2 * (2.0 * dot as f32 - self.sum_d);
+        zx * f[1]
+    }
+
+    /// The estimated squared distance `‖q' − x'‖²`.
+    #[inline(always)]
+    pub(super) fn l2(&self, f: [f32; 4], dot: u32) -> f32 {
+        (self.z2 + f[3] - 2.0 * f[0] * self.z_dot_o(f, dot)).max(0.0)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn dot(a: &[f32], b: &[f32]) -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(&x, &y)| f64::from(x) * f64::from(y))
+            .sum()
+    }
+
+    proptest! {
+        /// `R` is orthogonal: norms and dot products survive it (to f32 rounding).
+        #[test]
+        fn the_rotation_keeps_norms_and_dot_products(
+            a in proptest::collection::vec(-100f32..100.0, 1..300),
+            seed in any::<u64>(),
+        ) {
+            let mut rng = SplitMix64::new(seed);
+            let b: Vec<f32> = a.iter().map(|_| (rng.next_u64() % 2001) as f32 / 10.0 - 100.0).collect();
+            let r = Rotation::new(a.len());
+            let (mut ra, mut rb) = (Vec::new(), Vec::new());
+            r.apply(&a, &[], &mut ra);
+            r.apply(&b, &[], &mut rb);
+            prop_assert_eq!(ra.len(), rotated_dim(a.len()));
+            let (na, nb) = (dot(&a, &a).sqrt(), dot(&b, &b).sqrt());
+            let tol = 1e-4 * (na * nb).max(1.0);
+            prop_assert!((dot(&ra, &ra).sqrt() - na).abs() <= 1e-4 * na.max(1.0));
+            prop_assert!((dot(&ra, &rb) - dot(&a, &b)).abs() <= tol, "{} vs {}", dot(&ra, &rb), dot(&a, &b));
+        }
+
+        /// The bits and numbers of a row are what their definitions give, and the
+        /// score of a row against itself as query is near 0.
+        #[test]
+        fn codes_follow_their_definitions(
+            y in (6u32..10).prop_flat_map(|k| proptest::collection::vec(-10f32..10.0, 1usize << k)),
+        ) {
+            let mut out = vec![0u8; y.len() / 8];
+            let f = encode(&y, &mut out);
+            let ones: usize = out.iter().map(|b| b.count_ones() as usize).sum();
+            prop_assert_eq!(f[2] as usize, ones);
+            for (i, &v) in y.iter().enumerate() {
+                prop_assert_eq!((out[i / 8] >> (i % 8)) & 1 == 1, v > 0.0);
+            }
+            let norm = dot(&y, &y).sqrt();
+            prop_assert!((f64::from(f[0]) - norm).abs() <= 1e-4 * norm.max(1.0));
+            let abs: f64 = y.iter().map(|v| f64::from(v.abs())).sum();
+            if abs > 0.0 {
+                let want = (y.len() as f64).sqrt() * norm / abs;
+                prop_assert!((f64::from(f[1]) - want).abs() <= 1e-4 * want);
+            }
+        }
+    }
+
+    /// Over many random rotations the estimate of `z·o` averages to the true value
+    /// (unbiased), and each estimate is within a few `‖z‖/√P` of it.
+    #[test]
+    fn the_estimate_is_unbiased_and_within_its_error() {
+        let dim = 200;
+        let mut rng = SplitMix64::new(7);
+        let mut gauss = || {
+            // Sum of uniforms: near-normal, enough for a test vector.
+            (0..12)
+                .map(|_| (rng.next_u64() % 10_000) as f32 / 10_000.0)
+                .sum::<f32>()
+                - 6.0
+        };
+        let x: Vec<f32> = (0..dim).map(|_| gauss()).collect();
+        let q: Vec<f32> = (0..dim).map(|i| x[i] * 0.6 + gauss() * 0.8).collect();
+        let truth = dot(&x, &q) / dot(&x, &x).sqrt();
+        let (mut y, mut z, mut planes) = (Vec::new(), Vec::new(), Vec::new());
+        let mut sum = 0f64;
+        let trials = 200;
+        let qn = dot(&q, &q).sqrt();
+        for t in 0..trials {
+            // A different rotation each trial: the seed's `P` mixing is bypassed by
+            // rotating with fresh signs.
+            let mut r = Rotation::new(dim);
+            let mut srng = SplitMix64::new(1000 + t);
+            for s in &mut r.signs {
+                *s = if srng.next_u64() >> 63 == 1 {
+                    1.0
+                } else {
+                    -1.0
+                };
+            }
+            r.apply(&x, &[], &mut y);
+            r.apply(&q, &[], &mut z);
+            let mut code = vec![0u8; y.len() / 8];
+            let f = encode(&y, &mut code);
+            let bq = BitsQuery::new(&z, &mut planes);
+            let d = crate::distance::kernels().dot_bits;
+            let est = f64::from(bq.z_dot_o(f, d(&planes, &code)));
+            let err = (est - truth).abs();
+            assert!(
+                err <= 4.0 * qn / (y.len() as f64).sqrt(),
+                "trial {t}: {est} vs {truth}"
+            );
+            sum += est;
+        }
+        let mean = sum / trials as f64;
+        assert!(
+            (mean - truth).abs() <= 0.05 * qn,
+            "mean {mean} vs {truth} (‖q‖ {qn})"
+        );
+    }
+}
