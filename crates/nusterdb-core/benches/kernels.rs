@@ -10,7 +10,8 @@
 //!
 //! The `codes` group times the integer kernels of the quantized graph walk the same way:
 //! one query's codes against N rows of 8-bit (`dot_u8u8`, d bytes a row) or packed 4-bit
-//! codes (`dot_u8u4`, 32·⌈d/64⌉ bytes a row), bytes of codes read per second; streamed
+//! codes (`dot_u8u4`, 32·⌈d/64⌉ bytes a row) or RaBitQ's 1-bit codes against 4 query bit
+//! planes (`dot_bits`, P/8 bytes a row), bytes of codes read per second; streamed
 //! (N = 20 000 rows) and from the L1 cache (`…-hot`: 64 rows scanned over and over, as
 //! a graph walk meets the codes it has just prefetched).
 
@@ -161,15 +162,21 @@ fn codes(c: &mut Criterion, tables: &[Kernels]) {
         for (name, stride, q_len) in [
             ("dot_u8u8", d, d),
             ("dot_u8u4", d.div_ceil(64) * 32, d.div_ceil(64) * 64),
+            // RaBitQ: P/8 code bytes a row, the query's 4 bit planes of P/8 bytes each.
+            (
+                "dot_bits",
+                d.max(64).next_power_of_two() / 8,
+                4 * d.max(64).next_power_of_two() / 8,
+            ),
         ] {
             let rows = bytes(n * stride, 0xc0de + d as u64);
             let q = bytes(q_len, 0xface + d as u64);
             group.throughput(Throughput::Bytes(rows.len() as u64));
             for k in tables {
-                let f = if name == "dot_u8u8" {
-                    k.dot_u8u8
-                } else {
-                    k.dot_u8u4
+                let f = match name {
+                    "dot_u8u8" => k.dot_u8u8,
+                    "dot_u8u4" => k.dot_u8u4,
+                    _ => k.dot_bits,
                 };
                 let id = BenchmarkId::new(format!("{name}{hot}/{}", k.isa.name()), d);
                 group.bench_function(id, |b| {
