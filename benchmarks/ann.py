@@ -13,8 +13,9 @@ NusterDB ``DatabaseConfig(dim, index_type="hnsw", hnsw_config=HNSWConfig(
 max_nb_connection=16, ef_construction=200, max_nb_elements=n))`` in memory, built by one
 ``bulk_add`` (``nusterdb``: its default codes; ``nusterdb-sq8`` / ``nusterdb-sq4`` /
 ``nusterdb-rabitq``: with ``quantization="sq8"`` / ``"sq4"`` / ``"rabitq"``;
-``nusterdb-rows``: the default database, every search with ``quantized=False``); hnswlib ``Index(space="l2"|"cosine")``, ``init_index(M=16,
-ef_construction=200)``, ``add_items``; faiss ``IndexHNSWFlat(d, 16, METRIC_L2 |
+``nusterdb-rows``: the default database, every search with ``quantized=False``);
+hnswlib ``Index(space="l2"|"cosine")``, ``init_index(M=16, ef_construction=200)``,
+``add_items``; faiss ``IndexHNSWFlat(d, 16, METRIC_L2 |
 METRIC_INNER_PRODUCT)`` with ``efConstruction = 200`` (inner product on the unit-length
 rows for cosine); usearch ``Index(metric="l2sq"|"cos", dtype="f32", connectivity=16,
 expansion_add=200)``.

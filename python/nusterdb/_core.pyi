@@ -314,9 +314,10 @@ class DatabaseConfig:
         rounded up to a power of two, at least 64; for high-dimensional embeddings,
         wants a larger ef_search) or "none" (the walk reads the full rows; the default
         for a flat index and the other metrics); None leaves the default. Returned
-        distances are exact whichever is chosen. encryption (an EncryptionConfig) encrypts the database at
-        rest with AES-256-GCM; its master key is needed at every open and never stored,
-        and an encrypted database keeps its rows in memory (vectors "memory")."""
+        distances are exact whichever is chosen. encryption (an EncryptionConfig)
+        encrypts the database at rest with AES-256-GCM; its master key is needed at
+        every open and never stored, and an encrypted database keeps its rows in memory
+        (vectors "memory")."""
     @staticmethod
     def simple(dim: int, use_hnsw: bool = False) -> DatabaseConfig: ...
     @staticmethod
