@@ -250,6 +250,9 @@ impl HnswIndex {
             if layer == 0 {
                 if let Some(next) = w.cand.top() {
                     self.prefetch_list0(next.id);
+                    // Its exact score is the next one taken, unless a neighbour below
+                    // overtakes it.
+                    self.prefetch_row(next.id);
                 }
             }
             for &id in w.nbuf.iter().take(PREFETCH_AHEAD) {
