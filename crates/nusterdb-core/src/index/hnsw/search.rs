@@ -189,30 +189,47 @@ impl HnswIndex {
                     self.prefetch_list0(next.id);
                 }
             }
-            for &id in w.nbuf.iter().take(PREFETCH_AHEAD) {
-                sc.prefetch(id);
-            }
-            for (j, &id) in w.nbuf.iter().enumerate() {
-                if let Some(&ahead) = w.nbuf.get(j + PREFETCH_AHEAD) {
-                    sc.prefetch(ahead);
-                }
-                let d = sc.score(id);
-                let admit = match w.res.top() {
-                    Some(worst) if w.res.len() >= ef => d < worst.d,
-                    _ => true,
-                };
-                if admit {
-                    let c = Cand { d, id };
-                    w.cand.push(c);
-                    if accept(id) {
-                        w.res.push(c);
-                        if w.res.len() > ef {
-                            w.res.pop();
-                        }
+            self.score_gathered(sc, ef, w, |w, c| {
+                w.cand.push(c);
+                if accept(c.id) {
+                    w.res.push(c);
+                    if w.res.len() > ef {
+                        w.res.pop();
                     }
                 }
+            });
+        }
+    }
+
+    /// Scores the neighbours gathered in `w.nbuf` (prefetching a few ahead) and hands
+    /// each one closer than the worst of `ef` results — any, while there are fewer — to
+    /// `admit`.
+    #[inline(always)]
+    fn score_gathered<S: Scorer>(
+        &self,
+        sc: &S,
+        ef: usize,
+        w: &mut Work,
+        mut admit: impl FnMut(&mut Work, Cand),
+    ) {
+        let nbuf = std::mem::take(&mut w.nbuf);
+        for &id in nbuf.iter().take(PREFETCH_AHEAD) {
+            sc.prefetch(id);
+        }
+        for (j, &id) in nbuf.iter().enumerate() {
+            if let Some(&ahead) = nbuf.get(j + PREFETCH_AHEAD) {
+                sc.prefetch(ahead);
+            }
+            let d = sc.score(id);
+            let closer = match w.res.top() {
+                Some(worst) if w.res.len() >= ef => d < worst.d,
+                _ => true,
+            };
+            if closer {
+                admit(w, Cand { d, id });
             }
         }
+        w.nbuf = nbuf;
     }
 
     /// [`HnswIndex::expand`] for scores too rough to rank results on: candidates are
@@ -255,22 +272,7 @@ impl HnswIndex {
                     self.prefetch_row(next.id);
                 }
             }
-            for &id in w.nbuf.iter().take(PREFETCH_AHEAD) {
-                sc.prefetch(id);
-            }
-            for (j, &id) in w.nbuf.iter().enumerate() {
-                if let Some(&ahead) = w.nbuf.get(j + PREFETCH_AHEAD) {
-                    sc.prefetch(ahead);
-                }
-                let d = sc.score(id);
-                let admit = match w.res.top() {
-                    Some(worst) if w.res.len() >= ef => d < worst.d,
-                    _ => true,
-                };
-                if admit {
-                    w.cand.push(Cand { d, id });
-                }
-            }
+            self.score_gathered(sc, ef, w, |w, c| w.cand.push(c));
         }
     }
 
