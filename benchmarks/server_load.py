@@ -300,14 +300,17 @@ def worker(
 class RssSampler:
     """Samples a process's VmRSS once a second in a thread, until stopped or the
     deadline passes; every 10 s also the database's own memory (``db_memory``, the
-    collection's ``stats().memory_bytes``), so the server's memory beside it shows."""
+    collection's ``stats().memory_bytes``), so the server's memory beside it shows, and
+    the RSS's two kinds: ``RssAnon`` (heap and other private pages) and ``RssFile``
+    (pages of mapped files, such as a database's mapped segment files: the kernel can
+    drop these)."""
 
     pid: int
     deadline: float
     db_memory: Optional[Callable[[], int]] = None
     samples: List[Tuple[float, int]] = field(default_factory=list)  # (s since start, KiB)
-    #: (s since start, RSS KiB, database memory KiB)
-    db_samples: List[Tuple[float, int, int]] = field(default_factory=list)
+    #: (s since start, RSS KiB, database memory KiB, RssAnon KiB, RssFile KiB)
+    db_samples: List[Tuple[float, int, int, int, int]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: Optional[threading.Thread] = None
 
@@ -324,7 +327,10 @@ class RssSampler:
                 self.samples.append((now - t0, kib))
                 if self.db_memory is not None and len(self.samples) % 10 == 1:
                     with contextlib.suppress(Exception):  # a busy or stopping server
-                        self.db_samples.append((now - t0, kib, self.db_memory() // 1024))
+                        db = self.db_memory() // 1024
+                        anon = proc_status_kib(self.pid, "RssAnon") or 0
+                        file = proc_status_kib(self.pid, "RssFile") or 0
+                        self.db_samples.append((now - t0, kib, db, anon, file))
             if now >= self.deadline or kib is None or self._stop.wait(1.0):
                 return
 
@@ -538,10 +544,22 @@ def load(args: argparse.Namespace, proc: subprocess.Popen[bytes], port: int) -> 
             sampler.db_samples[-1][2] / 1024.0 if sampler.db_samples else None
         )
         out["rss"]["db_memory_slope_last_half_mib_per_min"] = slope_mib_per_min(
-            [(t, d) for t, _, d in dbs]
+            [(t, d) for t, _, d, _, _ in dbs]
         )
         out["rss"]["rss_minus_db_slope_last_half_mib_per_min"] = slope_mib_per_min(
-            [(t, r - d) for t, r, d in dbs]
+            [(t, r - d) for t, r, d, _, _ in dbs]
+        )
+        ends = sampler.db_samples[-1] if sampler.db_samples else None
+        out["rss"]["anon_end_mib"] = ends[3] / 1024.0 if ends else None
+        out["rss"]["file_end_mib"] = ends[4] / 1024.0 if ends else None
+        out["rss"]["anon_slope_last_half_mib_per_min"] = slope_mib_per_min(
+            [(t, a) for t, _, _, a, _ in dbs]
+        )
+        out["rss"]["file_slope_last_half_mib_per_min"] = slope_mib_per_min(
+            [(t, f) for t, _, _, _, f in dbs]
+        )
+        out["rss"]["anon_minus_db_slope_last_half_mib_per_min"] = slope_mib_per_min(
+            [(t, a - d) for t, _, d, a, _ in dbs]
         )
     finally:
         client.close()
@@ -640,6 +658,15 @@ def print_report(r: Dict[str, Any]) -> None:
             f"MiB/min; RSS minus it: slope "
             f"{_f(rss['rss_minus_db_slope_last_half_mib_per_min'], '{:+.2f}')} MiB/min "
             "(sampled every 10 s)"
+        )
+    if rss.get("anon_end_mib") is not None:
+        print(
+            f"RSS by kind at the end: RssAnon {_f(rss['anon_end_mib'])} MiB (slope over the "
+            f"last half {_f(rss['anon_slope_last_half_mib_per_min'], '{:+.2f}')} MiB/min; "
+            f"minus the database memory "
+            f"{_f(rss['anon_minus_db_slope_last_half_mib_per_min'], '{:+.2f}')} MiB/min), "
+            f"RssFile {_f(rss['file_end_mib'])} MiB (mapped files; slope "
+            f"{_f(rss['file_slope_last_half_mib_per_min'], '{:+.2f}')} MiB/min)"
         )
     ex = r["server_exit"]
     note = f" ({ex['note']})" if ex["note"] else ""
