@@ -36,6 +36,21 @@ pub(super) fn prefetch(p: *const u8) {
     let _ = p;
 }
 
+/// Scores each of `ids` in order, prefetching what the scorer reads a few ahead, and
+/// hands `(id, score)` to `f`.
+#[inline(always)]
+fn score_each<S: Scorer>(sc: &S, ids: &[u32], mut f: impl FnMut(u32, f32)) {
+    for &id in ids.iter().take(PREFETCH_AHEAD) {
+        sc.prefetch(id);
+    }
+    for (j, &id) in ids.iter().enumerate() {
+        if let Some(&ahead) = ids.get(j + PREFETCH_AHEAD) {
+            sc.prefetch(ahead);
+        }
+        f(id, sc.score(id));
+    }
+}
+
 impl HnswIndex {
     /// Prefetches the vector (and inverse norm) of `slot`.
     #[inline(always)]
@@ -99,20 +114,12 @@ impl HnswIndex {
                 );
             }
             let mut moved = false;
-            let nb = &w.nbuf;
-            for &id in nb.iter().take(PREFETCH_AHEAD) {
-                sc.prefetch(id);
-            }
-            for (j, &id) in nb.iter().enumerate() {
-                if let Some(&ahead) = nb.get(j + PREFETCH_AHEAD) {
-                    sc.prefetch(ahead);
-                }
-                let d = sc.score(id);
+            score_each(sc, &w.nbuf, |id, d| {
                 if d < cur.d {
                     cur = Cand { d, id };
                     moved = true;
                 }
-            }
+            });
             if !moved {
                 return cur;
             }
@@ -213,14 +220,7 @@ impl HnswIndex {
         mut admit: impl FnMut(&mut Work, Cand),
     ) {
         let nbuf = std::mem::take(&mut w.nbuf);
-        for &id in nbuf.iter().take(PREFETCH_AHEAD) {
-            sc.prefetch(id);
-        }
-        for (j, &id) in nbuf.iter().enumerate() {
-            if let Some(&ahead) = nbuf.get(j + PREFETCH_AHEAD) {
-                sc.prefetch(ahead);
-            }
-            let d = sc.score(id);
+        score_each(sc, &nbuf, |id, d| {
             let closer = match w.res.top() {
                 Some(worst) if w.res.len() >= ef => d < worst.d,
                 _ => true,
@@ -228,7 +228,7 @@ impl HnswIndex {
             if closer {
                 admit(w, Cand { d, id });
             }
-        }
+        });
         w.nbuf = nbuf;
     }
 
