@@ -311,10 +311,11 @@ class DatabaseConfig:
         default for euclidean, inner product, cosine and angular), "sq8" (dim bytes:
         twice the memory, finer scores; databases created before the choice keep it),
         "rabitq" (1 bit a component after a random rotation: P / 8 bytes, P = dim
-        rounded up to a power of two, at least 64; for high-dimensional embeddings,
-        wants a larger ef_search) or "none" (the walk reads the full rows; the default
-        for a flat index and the other metrics); None leaves the default. Returned
-        distances are exact whichever is chosen. encryption (an EncryptionConfig)
+        rounded up to a power of two, at least 64; for embeddings spread around their
+        mean: on far-apart clusters its recall falls below sq4's) or "none" (the walk
+        reads the full rows; the default for a flat index and the other metrics); None
+        leaves the default. Returned distances are exact whichever is chosen.
+        encryption (an EncryptionConfig)
         encrypts the database at rest with AES-256-GCM; its master key is needed at
         every open and never stored, and an encrypted database keeps its rows in memory
         (vectors "memory")."""

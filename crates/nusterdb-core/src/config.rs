@@ -292,10 +292,11 @@ pub enum Quantization {
     /// `ef_search` (not at the same speed: BENCHMARKS.md). The default.
     Sq4,
     /// 1 bit per component after a random rotation (RaBitQ): `P / 8` bytes per row, `P`
-    /// the dimension rounded up to a power of two (at least 64): 64 bytes at 384-d, 128 at 768-d, 256 at 1,536-d, 512 at 3,072-d (24–32× smaller
-    /// than the float32 row). Scores are unbiased estimates with an error that shrinks
-    /// as `1/√P`: for high-dimensional embeddings, with a larger `ef_search` than the
-    /// byte codes need for the same recall.
+    /// the dimension rounded up to a power of two (at least 64): 64 bytes at 384-d, 128
+    /// at 768-d, 256 at 1,536-d, 512 at 3,072-d (24–32× smaller than the float32 row).
+    /// Scores are unbiased estimates whose error shrinks as `1/√P` and grows with a
+    /// row's distance from the centre: for embeddings spread around their mean; on rows
+    /// made of far-apart clusters recall falls well below `sq4`'s (BENCHMARKS.md).
     RaBitQ,
 }
 

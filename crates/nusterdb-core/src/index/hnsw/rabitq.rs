@@ -25,9 +25,11 @@
 //! - inner product: `−(q·μ + ‖x'‖·(z·o))`, on the scale of the exact scores a search
 //!   mixes in (see [`super::quant`]).
 //!
-//! The walk ranks candidates on these estimates and re-ranks its `ef` best exactly, as
-//! with the byte codes; the estimates are rougher, so the same recall wants a larger
-//! `ef_search`, in exchange for 1/4–1/8 of `sq4`'s code bytes and traffic.
+//! The estimates are too rough to rank results on, so the walk steers on them (which
+//! neighbours to queue and expand) and ranks its results on the exact score of each node
+//! it expands (`search.rs`, `expand_ranked_exactly`); a third of `sq4`'s code bytes at
+//! 384-d. The error grows with `‖x'‖`: on rows made of far-apart clusters, whose distance
+//! from the one centre dwarfs the distances inside a cluster, recall suffers.
 
 use crate::config::rotated_dim;
 use crate::rng::SplitMix64;
