@@ -246,6 +246,7 @@ pub fn serve(config: ServerConfig, ready: impl FnOnce(SocketAddr, bool)) -> Resu
             config.host
         ));
     }
+    crate::memory::limit_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("nusterdb-http")

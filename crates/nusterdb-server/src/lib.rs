@@ -13,7 +13,8 @@
 //! - [`error`]: the one error type and its HTTP statuses.
 //! - [`registry`]: the collections of the data directory.
 //! - [`auth`]: API keys. [`audit`]: the audit log. [`metrics`]: request metrics.
-//! - [`tls`]: HTTPS (rustls). [`memory`]: freed heap memory handed back periodically.
+//! - [`tls`]: HTTPS (rustls). [`memory`]: few malloc arenas, freed heap memory handed back
+//!   periodically.
 
 pub mod app;
 pub mod audit;

@@ -14,6 +14,7 @@
 //! - `rows::Rows`: the aligned float buffer the indexes keep their vectors in, over a
 //!   `region::Region` (heap memory, or a seal's file mapped in place).
 //! - [`topk::TopK`]: the bounded "k best so far" collector every index shares.
+//! - `kmeans`: k-means centroids of a sample of rows (RaBitQ codes rows against them).
 //!
 //! Search semantics (SPEC §1): results are the `min(k, matches)` nearest eligible slots,
 //! nearest first, as `(slot, distance)` with the metric's true distance (exactly
@@ -25,6 +26,7 @@
 
 pub mod flat;
 pub mod hnsw;
+pub(crate) mod kmeans;
 pub(crate) mod region;
 mod rows;
 pub mod topk;

@@ -8,16 +8,19 @@
 //! (`first..first + slots`, like the vector file's parts, `segment::vectors`); an open
 //! maps the parts' code bytes side by side as one buffer.
 //!
-//! # Format (version 3, little-endian)
+//! # Format (version 4, little-endian)
 //! ```text
 //! header    64 B  magic "NDBCODE\0", version u32, dim u32, slots u64, centred_at u64,
 //!                 flags u32 (bit 0: inverse norms present), block_slots u32,
 //!                 first u64 (version ≥ 2: the slot of the first code; else 0),
-//!                 bits u32 (version 3: 8, 4 or 1 — RaBitQ; else 8), 8 reserved
-//!                 zero bytes,
+//!                 bits u32 (version ≥ 3: 8, 4 or 1 — RaBitQ; else 8),
+//!                 centroids u32 (version 4: RaBitQ's centroid count k; else 0),
+//!                 4 reserved zero bytes,
 //!                 CRC-32 of the 60 bytes before it
 //! centre    dim f32
-//! terms     slots × [a, b, Σc, b²Σc²] f32 (RaBitQ: ‖x'‖, 1/⟨x̄, o⟩, ones, ‖x'‖²)
+//! centroids k × dim f32
+//! terms     slots × [a, b, Σc, b²Σc²] f32 (RaBitQ: ‖x'‖, 1/⟨x̄, o⟩, ones and centroid,
+//!           ‖x'‖² plus the centroid's term — `rabitq.rs`)
 //! inv_norm  slots f32 (flag bit 0)
 //! CRC-32 of centre, terms and inverse norms
 //! padding   zeros to a multiple of 65,536 bytes (version 1: of 64)
@@ -49,8 +52,8 @@ use crate::storage::fileio::{le_u32, le_u64, CrcWriter};
 pub const MAGIC: [u8; 8] = *b"NDBCODE\0";
 /// Last bytes of a codes file.
 pub const END_MAGIC: [u8; 8] = *b"NDBCEND\0";
-/// The format this build writes (it reads 1, 2 and 3).
-pub const VERSION: u32 = 3;
+/// The format this build writes (it reads 1 to 4).
+pub const VERSION: u32 = 4;
 /// Where version 2 places the codes: a multiple of this (see `segment::vectors`).
 const CODES_ALIGN: usize = crate::segment::vectors::PART_ROWS_AT;
 const HEADER_LEN: usize = 64;
@@ -97,6 +100,9 @@ impl HnswIndex {
         h[36..40].copy_from_slice(&(BLOCK_SLOTS as u32).to_le_bytes());
         h[40..48].copy_from_slice(&(first as u64).to_le_bytes());
         h[48..52].copy_from_slice(&c.quant.bits().to_le_bytes());
+        // At most rabitq::MAX_CENTROIDS.
+        let k = c.centroid_count();
+        h[52..56].copy_from_slice(&(k as u32).to_le_bytes());
         let crc = crc32fast::hash(&h[..60]);
         h[60..64].copy_from_slice(&crc.to_le_bytes());
         out.write_all(&h)?;
@@ -104,6 +110,7 @@ impl HnswIndex {
         let range = first..first + slots;
         let mut w = CrcWriter::new(&mut *out);
         put_all(&mut w, c.center.iter().copied(), f32::to_le_bytes)?;
+        put_all(&mut w, c.centroids.iter().copied(), f32::to_le_bytes)?;
         put_all(
             &mut w,
             range
@@ -122,7 +129,8 @@ impl HnswIndex {
         }
         let (crc, out) = w.finish();
         out.write_all(&crc.to_le_bytes())?;
-        let written = HEADER_LEN + 4 * (dim + 4 * slots + if cos { slots } else { 0 }) + 4;
+        let written =
+            HEADER_LEN + 4 * ((1 + k) * dim + 4 * slots + if cos { slots } else { 0 }) + 4;
         out.write_all(&vec![0u8; written.next_multiple_of(CODES_ALIGN) - written])?;
 
         let bytes = c.bytes.as_bytes();
@@ -202,7 +210,9 @@ impl HnswIndex {
         let mut inv_norm = Vec::new();
         let mut pieces = Vec::with_capacity(parts.len());
         for (p, &(from, to)) in parts.iter().zip(&bounds) {
-            if (p.center(), p.centred_at) != (last.center(), last.centred_at) {
+            if (p.center(), p.centred_at, p.centroids())
+                != (last.center(), last.centred_at, last.centroids())
+            {
                 return Err(shown(
                     p,
                     "was coded against another centre than the last part",
@@ -227,16 +237,15 @@ impl HnswIndex {
         let room = (slots * stride).max(64 << 20);
         let bytes =
             Region::of_files(&pieces, room, map).map_err(|e| shown(last, &e.to_string()))?;
-        Ok(SealedCodes {
-            codes: Codes {
-                bytes,
-                affine,
-                center: last.center(),
-                centred_at: last.centred_at,
-                ..Codes::empty(dim, quant)
-            },
-            inv_norm,
-        })
+        let mut codes = Codes {
+            bytes,
+            affine,
+            center: last.center(),
+            centred_at: last.centred_at,
+            ..Codes::empty(dim, quant)
+        };
+        codes.set_centroids(last.centroids());
+        Ok(SealedCodes { codes, inv_norm })
     }
 }
 
@@ -248,6 +257,8 @@ struct CodesPart {
     first: usize,
     slots: usize,
     centred_at: u64,
+    /// Centroid count.
+    k: usize,
     terms_at: usize,
     inv_norm_at: Option<usize>,
     codes_at: usize,
@@ -286,22 +297,34 @@ impl CodesPart {
         let block = le_u32(b, 36) as usize;
         let first = if version >= 2 { le_u64(b, 40) } else { 0 };
         let file_bits = if version >= 3 { le_u32(b, 48) } else { 8 };
+        let k = if version >= 4 {
+            le_u32(b, 52) as usize
+        } else {
+            0
+        };
         let fits = |n: u64| n <= u64::from(u32::MAX) + 1;
+        let max_k = if quant == Quantization::RaBitQ {
+            super::rabitq::centroid_count(u64::MAX, crate::config::rotated_dim(dim))
+        } else {
+            0
+        };
         if file_dim != dim
             || file_bits != quant.bits()
+            || k > max_k
             || !fits(slots)
             || !fits(first.saturating_add(slots))
             || block == 0
             || flags != if cos { FLAG_INV_NORM } else { 0 }
         {
             return Err(bad(&format!(
-                "made for another index (dim {file_dim}, {file_bits}-bit codes, slots \
-                 {first}+{slots}, flags {flags})"
+                "made for another index (dim {file_dim}, {file_bits}-bit codes, {k} \
+                 centroids, slots {first}+{slots}, flags {flags})"
             )));
         }
         let (slots, first) = (slots as usize, first as usize);
         let stride = quant.code_bytes(dim);
-        let terms_end = HEADER_LEN + 4 * (dim + 4 * slots + if cos { slots } else { 0 });
+        let terms_at = HEADER_LEN + 4 * (1 + k) * dim;
+        let terms_end = terms_at + 4 * (4 * slots + if cos { slots } else { 0 });
         let align = if version >= 2 { CODES_ALIGN } else { 64 };
         let codes_at = (terms_end + 4).next_multiple_of(align);
         let blocks = slots.div_ceil(block);
@@ -340,12 +363,18 @@ impl CodesPart {
             first,
             slots,
             centred_at,
-            terms_at: HEADER_LEN + 4 * dim,
-            inv_norm_at: cos.then_some(HEADER_LEN + 4 * (dim + 4 * slots)),
+            k,
+            terms_at,
+            inv_norm_at: cos.then_some(terms_at + 16 * slots),
             codes_at,
         };
-        if !part.center().iter().all(|x| x.is_finite()) {
-            return Err(bad("centre is not finite"));
+        if !part
+            .center()
+            .iter()
+            .chain(&part.centroids())
+            .all(|x| x.is_finite())
+        {
+            return Err(bad("centre or centroids not finite"));
         }
         Ok(part)
     }
@@ -359,6 +388,11 @@ impl CodesPart {
     }
 
     fn center(&self) -> Vec<f32> {
-        self.floats(HEADER_LEN, (self.terms_at - HEADER_LEN) / 4)
+        self.floats(HEADER_LEN, (self.terms_at - HEADER_LEN) / 4 / (1 + self.k))
+    }
+
+    fn centroids(&self) -> Vec<f32> {
+        let dim = (self.terms_at - HEADER_LEN) / 4 / (1 + self.k);
+        self.floats(HEADER_LEN + 4 * dim, self.k * dim)
     }
 }

@@ -593,7 +593,7 @@ impl HnswIndex {
             *self.changed_from.get_mut() = 0;
             let stored = |s: &usize| self.state.get(*s).is_some_and(|&st| st != EMPTY);
             let mut buf = Vec::new();
-            c.recentre_start();
+            c.recentre_start(n);
             for s in (0..self.end).filter(|s| stored(s)) {
                 c.recentre_add(self.coded_row(s as u32, &mut buf));
             }

@@ -12,7 +12,9 @@
 //! `μ` is recomputed, and every row re-coded, whenever the number of coded rows has
 //! doubled since the last time (at 1, 2, 4, 8, … rows: amortised, each row is coded
 //! about twice), so it follows the data as it grows or drifts. It is saved in the graph
-//! file, so a loaded index codes its rows exactly as the saved one did.
+//! file, so a loaded index codes its rows exactly as the saved one did. RaBitQ codes
+//! rows against the nearest of centroids trained at the same moments and saved with the
+//! codes (`rabitq.rs`).
 //!
 //! # Codes
 //! Each centred row `x' = x − μ` is stored as `dim` bytes `c_i = round((x'_i − a) / b)`
@@ -50,11 +52,18 @@
 //! distances are exact and only the choice of candidates is approximate. Insertion
 //! (the graph's quality) always uses exact scores.
 
+use std::cell::Cell;
+
 use super::rabitq::{self, BitsQuery, Rotation};
 use super::{HnswIndex, Kind};
 use crate::config::Quantization;
 use crate::distance::kernels;
+use crate::index::kmeans;
 use crate::index::region::Region;
+
+/// Seed of the centroids' training (with the row count mixed in). Changing it changes
+/// the centroids a re-centre trains, not the reading of saved ones.
+const CENTROID_SEED: u64 = 0x4365_6e74_726f_6964;
 
 /// The codes of every slot.
 pub(super) struct Codes {
@@ -78,6 +87,17 @@ pub(super) struct Codes {
     /// RaBitQ's rotation, and one rotated row.
     pub(super) rotation: Option<Rotation>,
     pub(super) rotated: Vec<f32>,
+    /// RaBitQ: the centroids rows are coded against (`dim` floats each; empty: every
+    /// row against `center`), trained with the centre (`rabitq.rs`).
+    pub(super) centroids: Vec<f32>,
+    /// RaBitQ: per centroid `R·(c − μ)` (`P` floats each) and the sum of its components.
+    pub(super) shifts: Vec<f32>,
+    pub(super) shift_sums: Vec<f32>,
+    /// RaBitQ: rows sampled while a centre is computed (every `sample_every`-th of the
+    /// `sample_seen` added), to train the centroids on.
+    pub(super) sample: Vec<f32>,
+    pub(super) sample_every: u64,
+    pub(super) sample_seen: u64,
 }
 
 impl std::fmt::Debug for Codes {
@@ -87,6 +107,7 @@ impl std::fmt::Debug for Codes {
             .field("quant", &self.quant)
             .field("slots", &self.affine.len())
             .field("centred_at", &self.centred_at)
+            .field("centroids", &(self.centroids.len() / self.dim.max(1)))
             .finish()
     }
 }
@@ -114,6 +135,12 @@ impl Codes {
             scratch: Vec::new(),
             rotation: (q == Quantization::RaBitQ).then(|| Rotation::new(dim)),
             rotated: Vec::new(),
+            centroids: Vec::new(),
+            shifts: Vec::new(),
+            shift_sums: Vec::new(),
+            sample: Vec::new(),
+            sample_every: 1,
+            sample_seen: 0,
         }
     }
 
@@ -146,26 +173,86 @@ impl Codes {
         rows > 0 && rows >= self.centred_at.saturating_mul(2)
     }
 
-    /// Starts computing a new centre: [`Codes::recentre_add`] every stored row, then
-    /// [`Codes::recentre_finish`]; the caller re-codes every row afterwards.
-    pub(super) fn recentre_start(&mut self) {
+    /// Starts computing a new centre from `rows` rows: [`Codes::recentre_add`] each,
+    /// then [`Codes::recentre_finish`]; the caller re-codes every row afterwards.
+    pub(super) fn recentre_start(&mut self, rows: u64) {
         self.sum.clear();
         self.sum.resize(self.dim, 0.0);
+        self.sample.clear();
+        self.sample_seen = 0;
+        if let Some(r) = &self.rotation {
+            let want =
+                rabitq::centroid_count(rows, r.padded()) as u64 * rabitq::SAMPLE_PER_CENTROID;
+            self.sample_every = if want == 0 {
+                u64::MAX
+            } else {
+                rows.div_ceil(want).max(1)
+            };
+        }
     }
 
-    /// Adds one row (as coded) to the new centre's sums.
+    /// Adds one row (as coded) to the new centre's sums (and, for RaBitQ, maybe to the
+    /// centroids' training sample).
     pub(super) fn recentre_add(&mut self, row: &[f32]) {
         for (s, &x) in self.sum.iter_mut().zip(row) {
             *s += f64::from(x);
         }
+        if self.rotation.is_some() && self.sample_seen.is_multiple_of(self.sample_every) {
+            self.sample
+                .extend_from_slice(&row[..self.dim.min(row.len())]);
+            self.sample
+                .resize(self.sample.len().next_multiple_of(self.dim.max(1)), 0.0);
+        }
+        self.sample_seen += 1;
     }
 
-    /// Sets the centre to the mean of the `n` rows added.
+    /// Sets the centre to the mean of the `n` rows added (RaBitQ: and trains the
+    /// centroids on the sample, the same ones for the same rows).
     pub(super) fn recentre_finish(&mut self, n: u64) {
         let n = n.max(1);
         self.center = self.sum.iter().map(|&s| (s / n as f64) as f32).collect();
         self.centred_at = n;
         self.sum = Vec::new();
+        if let Some(r) = &self.rotation {
+            let k = rabitq::centroid_count(n, r.padded());
+            let sample = std::mem::take(&mut self.sample);
+            let seed = CENTROID_SEED ^ n;
+            let centroids = kmeans::train(&sample, self.dim, k, rabitq::CENTROID_ITERS, seed);
+            self.set_centroids(centroids);
+        }
+    }
+
+    /// Puts in the centroids rows are coded against (saved ones, before any row is
+    /// coded, or new ones, after which every row is re-coded), and what scores on them
+    /// need.
+    pub(super) fn set_centroids(&mut self, centroids: Vec<f32>) {
+        let Some(r) = &self.rotation else {
+            return;
+        };
+        let dim = self.dim.max(1);
+        self.shifts.clear();
+        self.shift_sums.clear();
+        let mut h = Vec::new();
+        for c in centroids.chunks_exact(dim) {
+            r.apply(c, &self.center, &mut h);
+            self.shift_sums
+                .push(h.iter().map(|&x| f64::from(x)).sum::<f64>() as f32);
+            self.shifts.extend_from_slice(&h);
+        }
+        self.centroids = centroids;
+    }
+
+    /// How many centroids rows are coded against (0: against the centre).
+    pub(super) fn centroid_count(&self) -> usize {
+        self.centroids.len() / self.dim.max(1)
+    }
+
+    /// Centroid `j` (`dim` floats).
+    #[inline]
+    pub(super) fn centroid(&self, j: usize) -> &[f32] {
+        self.centroids
+            .get(j * self.dim..(j + 1) * self.dim)
+            .unwrap_or_default()
     }
 
     /// Encodes `row` as the codes of `slot` (which fits).
@@ -173,8 +260,29 @@ impl Codes {
         let s = slot as usize;
         let out = &mut self.bytes.as_bytes_mut()[s * self.stride..(s + 1) * self.stride];
         if let Some(rotation) = &self.rotation {
-            rotation.apply(row, &self.center, &mut self.rotated);
-            self.affine[s] = rabitq::encode(&self.rotated, out);
+            let j = kmeans::nearest(&self.centroids, self.dim, row);
+            let centre = if self.centroids.is_empty() {
+                &self.center[..]
+            } else {
+                &self.centroids[j * self.dim..(j + 1) * self.dim]
+            };
+            rotation.apply(row, centre, &mut self.rotated);
+            let mut f = rabitq::encode(&self.rotated, out);
+            let p = self.rotated.len();
+            if let Some(h) = self.shifts.get(j * p..(j + 1) * p) {
+                // g = ⟨x̄, R·(c − μ)⟩ / ⟨x̄, o⟩, from the signs just coded.
+                let on: f64 = h
+                    .iter()
+                    .zip(&self.rotated)
+                    .filter(|(_, &y)| y > 0.0)
+                    .map(|(&v, _)| f64::from(v))
+                    .sum();
+                let sum = f64::from(self.shift_sums[j]);
+                let g = (2.0 * on - sum) / (p as f64).sqrt() * f64::from(f[1]);
+                f[3] = (f64::from(f[3]) + 2.0 * f64::from(f[0]) * g) as f32;
+            }
+            f[2] = rabitq::pack_ones(f[2], j, p);
+            self.affine[s] = f;
             return;
         }
         let (a, b, sum, sum2) = if self.quant == Quantization::Sq4 {
@@ -209,7 +317,13 @@ impl Codes {
 
     /// Heap bytes (the mapped code bytes apart: [`Codes::mapped_bytes`]).
     pub(super) fn memory_bytes(&self) -> usize {
-        self.bytes.heap_bytes() + self.affine.capacity() * 16 + self.center.capacity() * 4
+        self.bytes.heap_bytes()
+            + self.affine.capacity() * 16
+            + (self.center.capacity()
+                + self.centroids.capacity()
+                + self.shifts.capacity()
+                + self.shift_sums.capacity())
+                * 4
     }
 
     /// Code bytes mapped from a seal's codes file.
@@ -407,6 +521,10 @@ pub(super) struct Quantized<'a> {
     /// RaBitQ: the query's numbers (the byte codes' fields above are then unused but
     /// `q_mu`, and `qc` holds the query's bit planes).
     bits: Option<BitsQuery>,
+    /// RaBitQ with centroids: per centroid `‖q − c‖²` (inner product: `q·c`), computed
+    /// the first time a row of that centroid is scored (NaN until then; a walk meets a
+    /// few of them). A pooled buffer, handed back by [`Quantized::into_buffer`].
+    tab: Vec<Cell<f32>>,
     dot: fn(&[u8], &[u8]) -> u32,
 }
 
@@ -420,8 +538,18 @@ fn query_code_len(codes: &Codes) -> usize {
 }
 
 impl<'a> Quantized<'a> {
-    /// A scorer for the prepared query `q`, its codes written into `buf`.
-    pub(super) fn new(ix: &'a HnswIndex, codes: &'a Codes, q: &'a [f32], mut buf: Vec<u8>) -> Self {
+    /// A scorer for the prepared query `q`, its codes written into `buf`; RaBitQ rotates
+    /// the query into `tmp` (only while this runs) and keeps its centroid terms in
+    /// `tab`. The caller passes pooled buffers, so a warm search allocates nothing.
+    pub(super) fn new(
+        ix: &'a HnswIndex,
+        codes: &'a Codes,
+        q: &'a [f32],
+        mut buf: Vec<u8>,
+        tmp: &mut Vec<f32>,
+        mut tab: Vec<Cell<f32>>,
+    ) -> Self {
+        tab.clear();
         let l2 = matches!(ix.space.kind, Kind::L2 | Kind::Cos);
         let q_mu = || -> f32 {
             q.iter()
@@ -430,9 +558,9 @@ impl<'a> Quantized<'a> {
                 .sum::<f64>() as f32
         };
         if let Some(rotation) = &codes.rotation {
-            let mut z = Vec::with_capacity(rotation.padded());
-            rotation.apply(q, if l2 { &codes.center } else { &[] }, &mut z);
-            let bits = BitsQuery::new(&z, &mut buf);
+            rotation.apply(q, if l2 { &codes.center } else { &[] }, tmp);
+            let bits = BitsQuery::new(tmp, &mut buf);
+            tab.resize(codes.centroid_count(), Cell::new(f32::NAN));
             return Self {
                 ix,
                 codes,
@@ -446,6 +574,7 @@ impl<'a> Quantized<'a> {
                 sum_q: 0.0,
                 q_mu: if l2 { 0.0 } else { q_mu() },
                 bits: Some(bits),
+                tab,
                 dot: kernels().dot_bits,
             };
         }
@@ -486,6 +615,7 @@ impl<'a> Quantized<'a> {
             sum_q: sum_q as f32,
             q_mu: q_mu(),
             bits: None,
+            tab,
             dot: if codes.quant == Quantization::Sq4 {
                 kernels().dot_u8u4
             } else {
@@ -494,9 +624,37 @@ impl<'a> Quantized<'a> {
         }
     }
 
-    /// The query-code buffer, for reuse.
-    pub(super) fn into_buffer(self) -> Vec<u8> {
-        self.qc
+    /// The pooled buffers, for reuse.
+    pub(super) fn into_buffer(self) -> (Vec<u8>, Vec<Cell<f32>>) {
+        (self.qc, self.tab)
+    }
+
+    /// The score's part from the row's centroid (its centre without centroids):
+    /// `‖q − c‖²`, inner product `q·c`.
+    #[inline(always)]
+    fn centroid_term(&self, bits: &BitsQuery, f: [f32; 4]) -> f32 {
+        let l2 = matches!(self.ix.space.kind, Kind::L2 | Kind::Cos);
+        if self.tab.is_empty() {
+            return if l2 { bits.centre_term() } else { self.q_mu };
+        }
+        let j = bits.centroid(f);
+        match self.tab.get(j) {
+            Some(t) if !t.get().is_nan() => t.get(),
+            Some(t) => self.fill(j, t, l2),
+            None => 0.0,
+        }
+    }
+
+    #[cold]
+    fn fill(&self, j: usize, t: &Cell<f32>, l2: bool) -> f32 {
+        let c = self.codes.centroid(j);
+        let v = if l2 {
+            (kernels().l2_squared)(self.q, c)
+        } else {
+            (kernels().dot)(self.q, c)
+        };
+        t.set(v);
+        v
     }
 }
 
@@ -512,9 +670,10 @@ impl Scorer for Quantized<'_> {
         let dot = (self.dot)(&self.qc, self.codes.code(slot));
         if let Some(bits) = &self.bits {
             let f = [a, b, sum_c, x2];
+            let base = self.centroid_term(bits, f);
             return match self.ix.space.kind {
-                Kind::L2 | Kind::Cos => bits.l2(f, dot),
-                _ => -(self.q_mu + f[0] * bits.z_dot_o(f, dot)),
+                Kind::L2 | Kind::Cos => bits.l2(base, f, dot),
+                _ => -(base + f[0] * bits.z_dot_o(f, dot)),
             };
         }
         let dc = dot as f32;

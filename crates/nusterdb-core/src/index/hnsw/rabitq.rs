@@ -1,35 +1,56 @@
 //! 1-bit RaBitQ codes (`quantization="rabitq"`): a random rotation, the sign of each
-//! rotated component, and two numbers per row that make the score an unbiased
+//! rotated component, and a few numbers per row that make the score an unbiased
 //! estimate.
 //!
+//! # Centroids
+//! The estimate's error grows with the distance between a row and the point it is
+//! coded against, and with the query's. Coded against the one mean `μ` of the rows
+//! ([`super::quant`]'s centre), rows made of far-apart clusters — whose distance from
+//! `μ` dwarfs the distances inside a cluster, which decide the neighbours — were
+//! estimated too roughly to steer by (recall@10 0.94 at ef 256 on 300,000 × 384
+//! synthetic blobs, BENCHMARKS.md). So each row is coded against the nearest of `k`
+//! centroids `c`, trained by k-means ([`crate::index::kmeans`]) on a sample of the rows
+//! whenever the centre is (each time the row count doubles, when every row is
+//! re-coded): `k = ⌊√n⌋` up to [`MAX_CENTROIDS`], none under 4 rows (rows are then
+//! coded against `μ`, as a codes file written before centroids reads). The centroids
+//! are saved in the codes file; the row's centroid is numbered in its third number
+//! ([`pack_ones`]).
+//!
 //! # Codes
-//! A row is centred (`x' = x − μ`, the centre of [`super::quant`]), zero-padded to `P`
+//! A row is taken relative to its centroid (`x' = x − c`), zero-padded to `P`
 //! components (`P` = the dimension rounded up to a power of two, at least 64) and
 //! rotated: `y = R·x'`, `R = H·D₃·H·D₂·H·D₁`, `H` the normalised Walsh–Hadamard matrix
 //! and `Dᵢ` diagonal matrices of random signs — orthogonal, so `‖y‖ = ‖x'‖` and
 //! `(R·a)·(R·b) = a·b`, applied in `O(P log P)`. The code is `bᵢ = [yᵢ > 0]`, one bit a
 //! component; it stands for the unit vector `x̄ = (2b − 1)/√P`. Kept per row: `‖x'‖`,
 //! `1/⟨x̄, o⟩` with `o = y/‖y‖` (`⟨x̄, o⟩ = Σ|yᵢ| / (√P·‖y‖)`), the number of set bits
-//! and `‖x'‖²`. The signs come from a fixed seed and `P`, so every build codes a row
-//! the same way; the codes file's header (1 bit per component) names this scheme.
+//! with the centroid's number, and `‖x'‖² + 2‖x'‖·g` with
+//! `g = ⟨x̄, R·(c − μ)⟩ / ⟨x̄, o⟩` (0 against `μ`). The signs come from a fixed seed and
+//! `P`, so every build rotates a row the same way; the codes file's header (1 bit per
+//! component) names this scheme.
 //!
 //! # Scores
-//! The query is centred the same way (euclidean and cosine; inner product uses it as
-//! given), rotated, `z = R·q'`, and rounded to [`QUERY_BITS`]-bit unsigned integers
-//! `z ≈ za + zb·d`. RaBitQ's estimator of `z·o` is `⟨x̄, z⟩ / ⟨x̄, o⟩` (unbiased over
-//! the random rotation, error `O(‖z‖/√P)`), and
+//! The query is centred on `μ` (euclidean and cosine; inner product uses it as given),
+//! rotated, `z = R·q'`, and rounded to [`QUERY_BITS`]-bit unsigned integers
+//! `z ≈ za + zb·d`. RaBitQ's estimator of `z·o` is `⟨x̄, z⟩ / ⟨x̄, o⟩` (unbiased over the
+//! random rotation, error `O(‖z‖/√P)`), and
 //! `⟨x̄, z⟩ = (za·(2·ones − P) + zb·(2·Σ_{bᵢ=1} dᵢ − Σd)) / √P`, where
 //! `Σ_{bᵢ=1} dᵢ` is the one data-dependent term: `Σ_j 2^j·popcount(b ∧ plane_j(d))`
 //! ([`crate::distance::Kernels::dot_bits`]). Then, with `‖x'‖` the row's kept norm:
-//! - euclidean and cosine (normalised rows and query): `‖q'‖² + ‖x'‖² − 2‖x'‖·(z·o)`;
-//! - inner product: `−(q·μ + ‖x'‖·(z·o))`, on the scale of the exact scores a search
+//! - euclidean and cosine (normalised rows and query):
+//!   `‖q − c‖² + ‖x'‖² − 2‖x'‖·(z·o − g)`. The estimator is linear in the query, so
+//!   `z·o − g` estimates `⟨q − c, o⟩` with an error that grows with `‖q − c‖`, small
+//!   for the clusters near the query — the ones that matter;
+//! - inner product: `−(q·c + ‖x'‖·(z·o))`, on the scale of the exact scores a search
 //!   mixes in (see [`super::quant`]).
+//!
+//! `‖q − c‖²` (`q·c`) is computed the first time a walk meets a row of centroid `c`
+//! (`quant.rs`), so a query pays for the few clusters it visits, not for all `k`.
 //!
 //! The estimates are too rough to rank results on, so the walk steers on them (which
 //! neighbours to queue and expand) and ranks its results on the exact score of each node
 //! it expands (`search.rs`, `expand_ranked_exactly`); a third of `sq4`'s code bytes at
-//! 384-d. The error grows with `‖x'‖`: on rows made of far-apart clusters, whose distance
-//! from the one centre dwarfs the distances inside a cluster, recall suffers.
+//! 384-d.
 
 use crate::config::rotated_dim;
 use crate::rng::SplitMix64;
@@ -37,6 +58,42 @@ use crate::rng::SplitMix64;
 /// Bits per rotated query component (RaBitQ's analysis: 4 lose next to nothing against
 /// the float query).
 pub(super) const QUERY_BITS: usize = 4;
+
+/// The most centroids a database's rows are coded against.
+pub(super) const MAX_CENTROIDS: usize = 256;
+
+/// Lloyd iterations of the centroids' training.
+pub(super) const CENTROID_ITERS: usize = 8;
+
+/// Sample rows per centroid the training reads.
+pub(super) const SAMPLE_PER_CENTROID: u64 = 40;
+
+/// How many centroids rows of rotated dimension `p` are coded against when there are
+/// `rows` of them: `⌊√rows⌋` (none below 4 rows), at most [`MAX_CENTROIDS`] and at most
+/// what [`pack_ones`] can number beside the set-bit count.
+pub(super) fn centroid_count(rows: u64, p: usize) -> usize {
+    let k = rows.isqrt() as usize;
+    let packable = (1usize << 24) >> (p.trailing_zeros() + 1);
+    if k < 2 {
+        0
+    } else {
+        k.min(MAX_CENTROIDS).min(packable)
+    }
+}
+
+/// The third per-row number: the set-bit count (`≤ P`) and the row's centroid, as the
+/// integer `centroid·2P + ones` held exactly in an `f32` (below 2²⁴, which
+/// [`centroid_count`] keeps to); centroid 0 gives the count itself.
+pub(super) fn pack_ones(ones: f32, centroid: usize, p: usize) -> f32 {
+    ((centroid << (p.trailing_zeros() + 1)) as u32 + ones as u32) as f32
+}
+
+/// [`pack_ones`] undone: `(ones, centroid)`.
+#[inline(always)]
+pub(super) fn unpack_ones(v: f32, p: usize) -> (f32, usize) {
+    let (v, shift) = (v as u32, p.trailing_zeros() + 1);
+    ((v & ((1 << shift) - 1)) as f32, (v >> shift) as usize)
+}
 
 /// Seed of the rotation's signs (with `P` mixed in). Changing it changes every code: the
 /// codes file's scheme would need a new version.
@@ -109,7 +166,10 @@ fn fwht(a: &mut [f32]) {
 
 /// Codes the rotated row `y` into `out` (`P / 8` bytes, bit `i` = bit `i % 8` of byte
 /// `i / 8`): the per-row numbers `[‖y‖, 1/⟨x̄, o⟩, ones, ‖y‖²]` (`1/⟨x̄, o⟩` is 0 for
-/// the zero row, whose score is then `‖q'‖²` or `−q·μ`, exact).
+/// the zero row, whose score is then that of its centre, exact). [`Codes::encode`]
+/// then adds the centroid's part (see the module docs).
+///
+/// [`Codes::encode`]: super::quant::Codes
 pub(super) fn encode(y: &[f32], out: &mut [u8]) -> [f32; 4] {
     out.fill(0);
     let (mut norm2, mut abs_sum, mut ones) = (0f64, 0f64, 0u32);
@@ -138,8 +198,9 @@ pub(super) struct BitsQuery {
     /// `za/√P` and `zb/√P`.
     c1: f32,
     c2: f32,
-    /// `P` and `Σd`.
+    /// `P` (as a float, and as an integer for [`unpack_ones`]) and `Σd`.
     p: f32,
+    p_int: usize,
     sum_d: f32,
     /// `‖z‖² = ‖q'‖²`.
     z2: f32,
@@ -184,24 +245,37 @@ impl BitsQuery {
             c1: za / root,
             c2: zb / root,
             p: p as f32,
+            p_int: p,
             sum_d: sum_d as f32,
             z2: z2 as f32,
         }
+    }
+
+    /// The row's centroid (0 when rows have none).
+    #[inline(always)]
+    pub(super) fn centroid(&self, f: [f32; 4]) -> usize {
+        unpack_ones(f[2], self.p_int).1
     }
 
     /// The estimate of `z·o` for a row with numbers `f` whose bits meet the query's
     /// planes in `dot = Σ_{bᵢ=1} dᵢ`.
     #[inline(always)]
     pub(super) fn z_dot_o(&self, f: [f32; 4], dot: u32) -> f32 {
-        let ones = f[2];
+        let ones = unpack_ones(f[2], self.p_int).0;
         let zx = self.c1 * (2.0 * ones - self.p) + self.c2 * (2.0 * dot as f32 - self.sum_d);
         zx * f[1]
     }
 
-    /// The estimated squared distance `‖q' − x'‖²`.
+    /// `‖q' − x'‖²` (`q' = q − μ`) for rows coded against `μ` itself.
+    pub(super) fn centre_term(&self) -> f32 {
+        self.z2
+    }
+
+    /// The estimated squared distance `‖q − x‖²`, `base` = `‖q − c‖²` for the row's
+    /// centroid `c` (`‖q − μ‖²` without centroids).
     #[inline(always)]
-    pub(super) fn l2(&self, f: [f32; 4], dot: u32) -> f32 {
-        (self.z2 + f[3] - 2.0 * f[0] * self.z_dot_o(f, dot)).max(0.0)
+    pub(super) fn l2(&self, base: f32, f: [f32; 4], dot: u32) -> f32 {
+        (base + f[3] - 2.0 * f[0] * self.z_dot_o(f, dot)).max(0.0)
     }
 }
 
@@ -259,6 +333,32 @@ mod tests {
                 prop_assert!((f64::from(f[1]) - want).abs() <= 1e-4 * want);
             }
         }
+    }
+
+    proptest! {
+        /// The set-bit count and the centroid's number come back from the packed
+        /// float exactly, for every `P` and every centroid [`centroid_count`] allows.
+        #[test]
+        fn ones_and_centroid_pack_exactly(k in 6u32..17, ones_frac in 0.0f64..=1.0, c_frac in 0.0f64..=1.0) {
+            let p = 1usize << k;
+            let kmax = centroid_count(u64::MAX, p);
+            prop_assert!(kmax >= 1 && kmax <= MAX_CENTROIDS);
+            let ones = (ones_frac * p as f64).round() as usize;
+            let c = (c_frac * (kmax - 1) as f64).round() as usize;
+            let v = pack_ones(ones as f32, c, p);
+            prop_assert_eq!(unpack_ones(v, p), (ones as f32, c));
+        }
+    }
+
+    #[test]
+    fn centroid_counts_follow_the_row_count() {
+        assert_eq!(centroid_count(0, 512), 0);
+        assert_eq!(centroid_count(3, 512), 0);
+        assert_eq!(centroid_count(4, 512), 2);
+        assert_eq!(centroid_count(10_000, 512), 100);
+        assert_eq!(centroid_count(1 << 40, 512), MAX_CENTROIDS);
+        // 2^24 / (2·65,536): the packing's room beside a 65,536-bit count.
+        assert_eq!(centroid_count(1 << 40, 65_536), 128);
     }
 
     /// Over many random rotations the estimate of `z·o` averages to the true value

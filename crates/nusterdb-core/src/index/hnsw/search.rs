@@ -393,9 +393,11 @@ impl HnswIndex {
     ) {
         match self.traversal_codes(p) {
             Some(codes) => {
-                let sc = Quantized::new(self, codes, q, std::mem::take(&mut w.qcodes));
+                // `w.row` is free until the walk reads a row from the files.
+                let (qc, tab) = (std::mem::take(&mut w.qcodes), std::mem::take(&mut w.ctab));
+                let sc = Quantized::new(self, codes, q, qc, &mut w.row, tab);
                 self.walk(&sc, ef, w, accept);
-                w.qcodes = sc.into_buffer();
+                (w.qcodes, w.ctab) = sc.into_buffer();
             }
             None => self.walk(&Exact { ix: self, q }, ef, w, accept),
         }

@@ -163,6 +163,8 @@ pub(crate) struct Work {
     pub(crate) nbuf: Vec<u32>,
     /// The query's 8-bit codes (quantized traversal).
     pub(crate) qcodes: Vec<u8>,
+    /// The query's centroid terms (RaBitQ with centroids).
+    pub(crate) ctab: Vec<std::cell::Cell<f32>>,
     /// A row read from a seal's files (`vectors="disk"`).
     pub(crate) row: Vec<f32>,
 }
@@ -174,6 +176,7 @@ impl Work {
             + self.res.memory_bytes()
             + self.nbuf.capacity() * 4
             + self.qcodes.capacity()
+            + self.ctab.capacity() * 4
             + self.row.capacity() * 4
     }
 }
