@@ -340,6 +340,23 @@ class RssSampler:
             self._thread.join(timeout=10)
 
 
+def windows(
+    db_samples: Sequence[Tuple[float, int, int, int, int]], duration: float, parts: int = 6
+) -> List[Dict[str, float]]:
+    """The load phase cut into ``parts`` equal windows: per window the median RSS, heap
+    (``RssAnon``) and database memory, MiB — a trend shows as rising medians, a
+    sawtooth around a plateau does not."""
+    out: List[Dict[str, float]] = []
+    for w in range(parts):
+        lo, hi = duration * w / parts, duration * (w + 1) / parts
+        inside = [s for s in db_samples if lo <= s[0] < hi]
+        if not inside:
+            continue
+        rss, db, anon = (float(np.median([s[i] for s in inside])) / 1024.0 for i in (1, 2, 3))
+        out.append({"from_s": lo, "to_s": hi, "rss": rss, "db": db, "anon": anon})
+    return out
+
+
 def slope_mib_per_min(samples: Sequence[Tuple[float, int]]) -> Optional[float]:
     """The least-squares slope of RSS over time, MiB per minute (None under 2 points)."""
     if len(samples) < 2:
@@ -549,6 +566,7 @@ def load(args: argparse.Namespace, proc: subprocess.Popen[bytes], port: int) -> 
         out["rss"]["rss_minus_db_slope_last_half_mib_per_min"] = slope_mib_per_min(
             [(t, r - d) for t, r, d, _, _ in dbs]
         )
+        out["rss"]["windows"] = windows(sampler.db_samples, args.duration)
         ends = sampler.db_samples[-1] if sampler.db_samples else None
         out["rss"]["anon_end_mib"] = ends[3] / 1024.0 if ends else None
         out["rss"]["file_end_mib"] = ends[4] / 1024.0 if ends else None
@@ -668,6 +686,13 @@ def print_report(r: Dict[str, Any]) -> None:
             f"RssFile {_f(rss['file_end_mib'])} MiB (mapped files; slope "
             f"{_f(rss['file_slope_last_half_mib_per_min'], '{:+.2f}')} MiB/min)"
         )
+    if rss.get("windows"):
+        print("median MiB by window of the load phase (RSS / RssAnon / database memory):")
+        for w in rss["windows"]:
+            print(
+                f"  {w['from_s'] / 60:5.1f}-{w['to_s'] / 60:5.1f} min: {w['rss']:6.1f} / "
+                f"{w['anon']:6.1f} / {w['db']:5.1f}"
+            )
     ex = r["server_exit"]
     note = f" ({ex['note']})" if ex["note"] else ""
     print(f"server stop: SIGTERM -> exit code {ex['code']} after {ex['seconds']:.2f} s{note}")

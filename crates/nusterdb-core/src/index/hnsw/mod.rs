@@ -598,9 +598,11 @@ impl HnswIndex {
                 c.recentre_add(self.coded_row(s as u32, &mut buf));
             }
             c.recentre_finish(n);
-            for s in (0..self.end).filter(|s| stored(s)) {
-                c.encode(s as u32, self.coded_row(s as u32, &mut buf));
-            }
+            c.encode_all(
+                self.end,
+                |s| stored(&s),
+                |s, buf, code| code(self.coded_row(s as u32, buf)),
+            );
         }
         self.codes = Some(c);
     }

@@ -258,7 +258,56 @@ impl Codes {
     /// Encodes `row` as the codes of `slot` (which fits).
     pub(super) fn encode(&mut self, slot: u32, row: &[f32]) {
         let s = slot as usize;
-        let out = &mut self.bytes.as_bytes_mut()[s * self.stride..(s + 1) * self.stride];
+        let (mut bytes, mut rotated, mut scratch) = (
+            std::mem::take(&mut self.bytes),
+            std::mem::take(&mut self.rotated),
+            std::mem::take(&mut self.scratch),
+        );
+        let out = &mut bytes.as_bytes_mut()[s * self.stride..(s + 1) * self.stride];
+        self.affine[s] = self.encode_into(row, out, &mut rotated, &mut scratch);
+        (self.bytes, self.rotated, self.scratch) = (bytes, rotated, scratch);
+    }
+
+    /// Re-codes the first `end` slots, those `stored` says hold a row, in parallel (after
+    /// a new centre every row's codes change): `row(s, buf, code)` calls `code` with the
+    /// row of slot `s` as it is coded (computed into `buf` if need be).
+    pub(super) fn encode_all(
+        &mut self,
+        end: usize,
+        stored: impl Fn(usize) -> bool + Sync,
+        row: impl Fn(usize, &mut Vec<f32>, &mut dyn FnMut(&[f32])) + Sync,
+    ) {
+        use rayon::prelude::*;
+        let (mut bytes, mut affine) = (
+            std::mem::take(&mut self.bytes),
+            std::mem::take(&mut self.affine),
+        );
+        let this = &*self;
+        bytes.as_bytes_mut()[..end * this.stride]
+            .par_chunks_mut(this.stride.max(1))
+            .zip(affine[..end].par_iter_mut())
+            .enumerate()
+            .filter(|(s, _)| stored(*s))
+            .for_each_init(
+                || (Vec::new(), Vec::new(), Vec::new()),
+                |(buf, rotated, scratch), (s, (out, f))| {
+                    row(s, buf, &mut |r| {
+                        *f = this.encode_into(r, out, rotated, scratch)
+                    });
+                },
+            );
+        (self.bytes, self.affine) = (bytes, affine);
+    }
+
+    /// The codes of `row` into `out` and its per-row numbers (`rotated` and `scratch`:
+    /// working buffers).
+    fn encode_into(
+        &self,
+        row: &[f32],
+        out: &mut [u8],
+        rotated: &mut Vec<f32>,
+        scratch: &mut Vec<u8>,
+    ) -> [f32; 4] {
         if let Some(rotation) = &self.rotation {
             let j = kmeans::nearest(&self.centroids, self.dim, row);
             let centre = if self.centroids.is_empty() {
@@ -266,14 +315,14 @@ impl Codes {
             } else {
                 &self.centroids[j * self.dim..(j + 1) * self.dim]
             };
-            rotation.apply(row, centre, &mut self.rotated);
-            let mut f = rabitq::encode(&self.rotated, out);
-            let p = self.rotated.len();
+            rotation.apply(row, centre, rotated);
+            let mut f = rabitq::encode(rotated, out);
+            let p = rotated.len();
             if let Some(h) = self.shifts.get(j * p..(j + 1) * p) {
                 // g = ⟨x̄, R·(c − μ)⟩ / ⟨x̄, o⟩, from the signs just coded.
                 let on: f64 = h
                     .iter()
-                    .zip(&self.rotated)
+                    .zip(rotated.iter())
                     .filter(|(_, &y)| y > 0.0)
                     .map(|(&v, _)| f64::from(v))
                     .sum();
@@ -282,19 +331,18 @@ impl Codes {
                 f[3] = (f64::from(f[3]) + 2.0 * f64::from(f[0]) * g) as f32;
             }
             f[2] = rabitq::pack_ones(f[2], j, p);
-            self.affine[s] = f;
-            return;
+            return f;
         }
         let (a, b, sum, sum2) = if self.quant == Quantization::Sq4 {
-            self.scratch.resize(self.dim, 0);
-            let r = encode_row(row, &self.center, &mut self.scratch, 15);
-            pack_nibbles(&self.scratch, out);
+            scratch.resize(self.dim, 0);
+            let r = encode_row(row, &self.center, scratch, 15);
+            pack_nibbles(scratch, out);
             r
         } else {
             encode_row(row, &self.center, out, 255)
         };
         let x2 = f64::from(b) * f64::from(b) * sum2 as f64;
-        self.affine[s] = [a, b, sum as f32, x2 as f32];
+        [a, b, sum as f32, x2 as f32]
     }
 
     /// The codes of `slot` (empty past the end).

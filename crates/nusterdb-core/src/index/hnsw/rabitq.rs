@@ -60,7 +60,7 @@ use crate::rng::SplitMix64;
 pub(super) const QUERY_BITS: usize = 4;
 
 /// The most centroids a database's rows are coded against.
-pub(super) const MAX_CENTROIDS: usize = 256;
+pub(super) const MAX_CENTROIDS: usize = 1024;
 
 /// Lloyd iterations of the centroids' training.
 pub(super) const CENTROID_ITERS: usize = 8;
@@ -342,7 +342,7 @@ mod tests {
         fn ones_and_centroid_pack_exactly(k in 6u32..17, ones_frac in 0.0f64..=1.0, c_frac in 0.0f64..=1.0) {
             let p = 1usize << k;
             let kmax = centroid_count(u64::MAX, p);
-            prop_assert!(kmax >= 1 && kmax <= MAX_CENTROIDS);
+            prop_assert!((1..=MAX_CENTROIDS).contains(&kmax));
             let ones = (ones_frac * p as f64).round() as usize;
             let c = (c_frac * (kmax - 1) as f64).round() as usize;
             let v = pack_ones(ones as f32, c, p);
