@@ -295,8 +295,9 @@ pub enum Quantization {
     /// the dimension rounded up to a power of two (at least 64): 64 bytes at 384-d, 128
     /// at 768-d, 256 at 1,536-d, 512 at 3,072-d (24–32× smaller than the float32 row).
     /// Scores are unbiased estimates whose error shrinks as `1/√P` and grows with a
-    /// row's distance from the centre: for embeddings spread around their mean; on rows
-    /// made of far-apart clusters recall falls well below `sq4`'s (BENCHMARKS.md).
+    /// row's distance from the point it is coded against: the nearest of up to 1,024
+    /// k-means centroids, so clustered rows keep their recall. The least memory; slower
+    /// than `sq4` at equal recall on clustered rows (BENCHMARKS.md).
     RaBitQ,
 }
 

@@ -421,8 +421,9 @@ impl PyStorageConfig {
 /// (32·ceil(dim/64) bytes a vector; the default for euclidean, inner product, cosine
 /// and angular), "sq8" (dim bytes: twice the memory, finer scores; databases created
 /// before the choice keep it), "rabitq" (1 bit a component after a random rotation:
-/// P/8 bytes, P = dim rounded up to a power of two, at least 64; for embeddings spread
-/// around their mean: on far-apart clusters its recall falls below sq4's) or "none" (the
+/// P/8 bytes, P = dim rounded up to a power of two, at least 64; rows coded against the
+/// nearest of up to 1,024 k-means centroids; the least memory, slower than sq4 at equal
+/// recall on clustered rows) or "none" (the
 /// walk reads the full rows; the default for a flat index and the other metrics); None
 /// leaves the default; encryption an
 /// `EncryptionConfig` (AES-256-GCM at rest; its master key is given at every open and
