@@ -49,6 +49,24 @@ const QUANTIZATIONS: [Quantization; 4] = [
     Quantization::RaBitQ,
 ];
 
+/// A new HNSW database at `path` (M 16, ef_construction 100) walking on `q`, holding
+/// `rows` (one `bulk_add`).
+fn built(
+    path: &Path,
+    dim: usize,
+    metric: DistanceMetric,
+    q: Quantization,
+    rows: &BTreeMap<u64, Vec<f32>>,
+) -> Database {
+    let mut c = common::hnsw_config(dim, metric, 16, 100);
+    c.quantization = Some(q);
+    let db = open(path, Some(c)).unwrap();
+    let ids: Vec<u64> = rows.keys().copied().collect();
+    let flat: Vec<f32> = rows.values().flatten().copied().collect();
+    db.bulk_add(&ids, &flat, None).unwrap();
+    db
+}
+
 #[test]
 fn every_quantization_finds_the_neighbours_with_exact_distances() {
     let mut rng = SplitMix64::new(common::seed("every_quantization", 41));
@@ -332,17 +350,12 @@ fn awkward_shapes_and_scales_keep_recall() {
                     .collect()
             })
             .collect();
-        let ids: Vec<u64> = rows.keys().copied().collect();
-        let flat: Vec<f32> = rows.values().flatten().copied().collect();
         for q in QUANTIZATIONS {
             let what =
                 format!("{metric:?} dim {dim} scale {scale} zeros {zeros} equal {equal} {q:?}");
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("db");
-            let mut c = common::hnsw_config(dim, metric, 16, 100);
-            c.quantization = Some(q);
-            let db = open(&path, Some(c)).unwrap();
-            db.bulk_add(&ids, &flat, None).unwrap();
+            let db = built(&path, dim, metric, q, &rows);
             let r = common::recall(&db, metric, &rows, &queries, 200, &what);
             assert!(r >= 0.95, "{what}: recall@10 {r:.3}");
             db.seal().unwrap();
@@ -459,8 +472,6 @@ fn far_apart_clusters_keep_recall() {
     };
     let rows: BTreeMap<u64, Vec<f32>> = (0..n).map(|i| (i, draw(&mut rng))).collect();
     let queries: Vec<Vec<f32>> = (0..40).map(|_| draw(&mut rng)).collect();
-    let ids: Vec<u64> = rows.keys().copied().collect();
-    let flat: Vec<f32> = rows.values().flatten().copied().collect();
     for metric in [
         DistanceMetric::Euclidean,
         DistanceMetric::Cosine,
@@ -470,10 +481,7 @@ fn far_apart_clusters_keep_recall() {
             let what = format!("{metric:?} {q:?}");
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("db");
-            let mut c = common::hnsw_config(dim, metric, 16, 100);
-            c.quantization = Some(q);
-            let db = open(&path, Some(c)).unwrap();
-            db.bulk_add(&ids, &flat, None).unwrap();
+            let db = built(&path, dim, metric, q, &rows);
             let r = common::recall(&db, metric, &rows, &queries, 64, &what);
             assert!(r >= 0.95, "{what}: recall@10 {r:.3}");
             db.seal().unwrap();
@@ -495,14 +503,15 @@ fn damaged_centroids_are_refused() {
         .map(|i| (i, common::gaussian(&mut rng, dim)))
         .collect();
     let queries: Vec<Vec<f32>> = (0..20).map(|_| common::gaussian(&mut rng, dim)).collect();
-    let ids: Vec<u64> = rows.keys().copied().collect();
-    let flat: Vec<f32> = rows.values().flatten().copied().collect();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
-    let mut c = common::hnsw_config(dim, DistanceMetric::Euclidean, 16, 100);
-    c.quantization = Some(Quantization::RaBitQ);
-    let db = open(&path, Some(c)).unwrap();
-    db.bulk_add(&ids, &flat, None).unwrap();
+    let db = built(
+        &path,
+        dim,
+        DistanceMetric::Euclidean,
+        Quantization::RaBitQ,
+        &rows,
+    );
     db.seal().unwrap();
     drop(db);
     let codes: Vec<_> = std::fs::read_dir(&path)
