@@ -56,7 +56,9 @@ def serve(
     ``encryption`` every collection is created encrypted at rest under its master key
     and opened with it (EncryptionKeyError at start for a collection it does not open).
     Raises NusterDBError when the directory cannot be served (a collection locked by
-    another process, an address in use, an unusable certificate)."""
+    another process, an address in use, an unusable certificate). On glibc it caps
+    malloc's arenas at one per core (at least 2) for the whole process, which keeps the
+    server's memory flat under writes, and hands freed heap pages back every 30 s."""
     key = None if encryption is None else encryption._master_key()
     _core._serve(
         os.fspath(data_dir),
