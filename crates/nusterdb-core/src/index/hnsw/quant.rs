@@ -74,7 +74,7 @@ pub(super) struct Codes {
     pub(super) stride: usize,
     /// `stride` bytes per slot: on the heap, or mapped from a seal's codes file.
     pub(super) bytes: Region,
-    /// Per slot: `[a, b, Σc, b²·Σc²]` (RaBitQ: [`rabitq::encode`]'s numbers).
+    /// Per slot: `[a, b, Σc, b²·Σc²]` (RaBitQ: the four numbers of `rabitq.rs`'s "Codes").
     pub(super) affine: Vec<[f32; 4]>,
     /// The centre `μ` rows are coded relative to (zeros until the first row).
     pub(super) center: Vec<f32>,

@@ -169,7 +169,7 @@ fn fwht(a: &mut [f32]) {
 /// the zero row, whose score is then that of its centre, exact). [`Codes::encode`]
 /// then adds the centroid's part (see the module docs).
 ///
-/// [`Codes::encode`]: super::quant::Codes
+/// [`Codes::encode`]: super::quant::Codes::encode
 pub(super) fn encode(y: &[f32], out: &mut [u8]) -> [f32; 4] {
     out.fill(0);
     let (mut norm2, mut abs_sum, mut ones) = (0f64, 0f64, 0u32);
