@@ -257,6 +257,7 @@ struct CodesPart {
     first: usize,
     slots: usize,
     centred_at: u64,
+    dim: usize,
     /// Centroid count.
     k: usize,
     terms_at: usize,
@@ -363,6 +364,7 @@ impl CodesPart {
             first,
             slots,
             centred_at,
+            dim,
             k,
             terms_at,
             inv_norm_at: cos.then_some(terms_at + 16 * slots),
@@ -388,11 +390,10 @@ impl CodesPart {
     }
 
     fn center(&self) -> Vec<f32> {
-        self.floats(HEADER_LEN, (self.terms_at - HEADER_LEN) / 4 / (1 + self.k))
+        self.floats(HEADER_LEN, self.dim)
     }
 
     fn centroids(&self) -> Vec<f32> {
-        let dim = (self.terms_at - HEADER_LEN) / 4 / (1 + self.k);
-        self.floats(HEADER_LEN + 4 * dim, self.k * dim)
+        self.floats(HEADER_LEN + 4 * self.dim, self.k * self.dim)
     }
 }

@@ -313,7 +313,7 @@ impl Codes {
             let centre = if self.centroids.is_empty() {
                 &self.center[..]
             } else {
-                &self.centroids[j * self.dim..(j + 1) * self.dim]
+                self.centroid(j)
             };
             rotation.apply(row, centre, rotated);
             let mut f = rabitq::encode(rotated, out);
