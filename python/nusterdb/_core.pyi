@@ -297,9 +297,17 @@ class DatabaseConfig:
         vectors: str = "mmap",
         quantization: Optional[str] = None,
         encryption: Optional[EncryptionConfig] = None,
+        nlist: Optional[int] = None,
+        nprobe: Optional[int] = None,
     ) -> DatabaseConfig:
-        """index_type is "flat" or "hnsw" ("optimized_flat", "ultra_fast_flat" and
-        "super_optimized_flat" are aliases of "flat"); distance_metric defaults to
+        """index_type is "flat" (exact), "hnsw" (a graph) or "ivf" (rows in k-means
+        lists; a search scans the nearest ``nprobe`` of ``nlist`` lists exactly)
+        ("optimized_flat", "ultra_fast_flat" and "super_optimized_flat" are aliases of
+        "flat"); nlist (IVF, fixed at creation; None: the square root of the row count,
+        trained from 1,024 rows and again once as many rows changed) and nprobe (IVF,
+        the lists a search scans unless
+        it says; None: a sixteenth of the lists, at least 8), each 1 to 65,536 and
+        refused for the other index types; distance_metric defaults to
         euclidean; id_type is "int" (ids 0 <= id < 2**63) or "str" (non-empty str ids
         of at most 1,024 UTF-8 bytes), fixed when the database is created; vectors is
         where an HNSW index keeps the rows a seal holds, chosen at each open and never
@@ -357,6 +365,12 @@ class DatabaseConfig:
     @property
     def encrypted(self) -> bool:
         """Whether the database is encrypted at rest (an ``encryption`` was given)."""
+    @property
+    def nlist(self) -> Optional[int]:
+        """An IVF index's list count (None: automatic)."""
+    @property
+    def nprobe(self) -> Optional[int]:
+        """The lists an IVF search scans unless it says (None: automatic)."""
     def __eq__(self, other: object, /) -> bool: ...
 
 _Path = Union[str, "os.PathLike[str]"]
@@ -684,6 +698,7 @@ class NusterDB:
         ef_search: Optional[int] = None,
         include: None = None,
         quantized: Optional[bool] = None,
+        nprobe: Optional[int] = None,
     ) -> List[Tuple[Any, float]]: ...
     @overload
     def search(
@@ -695,11 +710,15 @@ class NusterDB:
         *,
         include: _Include,
         quantized: Optional[bool] = None,
+        nprobe: Optional[int] = None,
     ) -> List[SearchHit]:
         """``quantized=False``: an HNSW index walks its graph on the full rows for this
         search instead of its codes (slower, for comparison or for the last bit of
         recall); ``True`` asks for the coded walk and is refused (InvalidArgumentError)
-        where the index keeps no codes; None (default): as the index is set."""
+        where the index keeps no codes; None (default): as the index is set.
+        ``nprobe``: the lists an IVF index scans for this search (more: slower, higher
+        recall; at least the list count: exact); refused for the other index types, as
+        ``ef_search`` is for an IVF index."""
     @overload
     def batch_search(
         self,
@@ -710,6 +729,7 @@ class NusterDB:
         progress: _Progress = None,
         include: None = None,
         quantized: Optional[bool] = None,
+        nprobe: Optional[int] = None,
     ) -> Tuple[npt.NDArray[Any], npt.NDArray[np.float32]]: ...
     @overload
     def batch_search(
@@ -722,6 +742,7 @@ class NusterDB:
         *,
         include: _Include,
         quantized: Optional[bool] = None,
+        nprobe: Optional[int] = None,
     ) -> Dict[str, Any]:
         """(ids, distances) of shape (n, min(k, number of stored vectors)), nearest
         first, padded where fewer match (a filter): ids int64 padded with -1 (string
@@ -802,9 +823,11 @@ class NusterDB:
         ``replayed``: the records written since its previous state)."""
     def graph_load(self) -> Dict[str, Any]:
         """How the HNSW graph was obtained at the last open or refresh: ``state`` is
-        ``"not_persisted"`` (flat or in memory), ``"built"`` (no graph file),
-        ``"loaded"`` (with ``reused``, ``inserted``, ``removed`` node counts) or
-        ``"rebuilt"`` (with the ``reason`` the file was unusable)."""
+        ``"not_persisted"`` (flat, in memory, or IVF with its lists read from the seal or
+        not trained yet), ``"built"`` (no graph file), ``"loaded"`` (with ``reused``,
+        ``inserted``, ``removed`` node counts) or ``"rebuilt"`` (with the ``reason`` the
+        file was unusable: the HNSW graph rebuilt, or an IVF index's lists trained
+        again; an ``IndexRebuiltWarning`` says so at the open)."""
 
 # The server's entry points (wrapped by nusterdb.server; JSON text in and out).
 def _serve(

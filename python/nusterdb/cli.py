@@ -167,6 +167,8 @@ def _config_doc(cfg: DatabaseConfig) -> Dict[str, Any]:
             "ef_search": h.ef_search,
             "max_layer": h.max_layer,
         }
+    if cfg.index_type == "ivf":
+        doc["ivf"] = {"nlist": cfg.nlist, "nprobe": cfg.nprobe}
     return doc
 
 
@@ -227,6 +229,10 @@ def cmd_info(args: argparse.Namespace, out: IO[str]) -> int:
             f"hnsw:        M {h['max_nb_connection']}, ef_construction {h['ef_construction']}, "
             f"ef_search {h['ef_search']}\n"
         )
+    if "ivf" in cfg:
+        auto = "auto"
+        i = cfg["ivf"]
+        out.write(f"ivf:         nlist {i['nlist'] or auto}, nprobe {i['nprobe'] or auto}\n")
     out.write(f"vectors:     {doc['count']} ({doc['deleted_slots']} free slots)\n")
     keys = ", ".join(doc["metadata_keys"]) or "(none)"
     out.write(f"metadata:    {keys}\n")
@@ -536,6 +542,7 @@ def _create(args: argparse.Namespace, dim: int, str_ids: bool) -> NusterDB:
         distance_metric=args.metric,
         id_type=id_type,
         encryption=_encryption,
+        nlist=args.nlist,
     )
     return NusterDB(args.path, cfg)
 
@@ -549,6 +556,7 @@ def _check_stated(args: argparse.Namespace, db: NusterDB) -> None:
         ("--metric", _metric_name(args.metric), cfg.distance_metric.name),
         ("--index", args.index, cfg.index_type),
         ("--id-type", args.id_type, cfg.id_type),
+        ("--nlist", args.nlist, cfg.nlist),
     ]
     for flag, given, actual in stated:
         if given is not None and given != actual:
@@ -827,7 +835,12 @@ def cmd_search(args: argparse.Namespace, out: IO[str]) -> int:
     with _open(args.path, read_only=True) as db:
         for q in queries:
             hits = db.search(
-                q, k=args.k, filter=args.filter, ef_search=args.ef_search, include=include
+                q,
+                k=args.k,
+                filter=args.filter,
+                ef_search=args.ef_search,
+                nprobe=args.nprobe,
+                include=include,
             )
             rows = []
             for hit in hits:
@@ -1084,7 +1097,12 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("a new database (given for an existing one, they must agree with it)")
     g.add_argument("--dim", type=_positive, help="default: the length of the first vector")
     g.add_argument("--metric", help="distance metric (default: euclidean)")
-    g.add_argument("--index", choices=("flat", "hnsw"), help="default: flat")
+    g.add_argument("--index", choices=("flat", "hnsw", "ivf"), help="default: flat")
+    g.add_argument(
+        "--nlist",
+        type=_positive,
+        help="--index ivf: the number of lists (default: the square root of the row count)",
+    )
     g.add_argument(
         "--id-type",
         choices=("int", "str"),
@@ -1124,6 +1142,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--filter", type=_json_arg, help='a metadata filter as JSON, e.g. \'{"a": {"$gt": 1}}\''
     )
     p.add_argument("--ef-search", type=_positive, help="HNSW candidate list size for this search")
+    p.add_argument("--nprobe", type=_positive, help="IVF lists scanned for this search")
     p.add_argument(
         "--show-metadata", action="store_true", help="also print each hit's metadata and document"
     )

@@ -366,6 +366,8 @@ def _config_json(config: DatabaseConfig) -> Dict[str, Any]:
             "ef_search": h.ef_search,
             "max_elements": h.max_nb_elements,
         }
+    if config.index_type == "ivf":
+        out["ivf"] = {"nlist": config.nlist, "nprobe": config.nprobe}
     st = config.storage_config
     out["storage"] = {
         "cache_size_mb": st.cache_size_mb,
@@ -701,17 +703,20 @@ class Client:
         id_type: Optional[str] = None,
         quantization: Optional[str] = None,
         hnsw: Optional[Mapping[str, Any]] = None,
+        ivf: Optional[Mapping[str, Any]] = None,
         storage: Optional[Mapping[str, Any]] = None,
         sync_writes: Optional[bool] = None,
     ) -> RemoteCollection:
         """Creates the collection ``name`` and returns it (admin scope).
 
         ``config`` is a ``nusterdb.DatabaseConfig`` (its dim, index type, metric, id type,
-        quantization, for HNSW the ``hnsw_config`` parameters, and the storage engine's
+        quantization, for HNSW the ``hnsw_config`` parameters, for IVF ``nlist`` and
+        ``nprobe``, and the storage engine's
         cache, write buffer, memtable count, compression and ``sync_writes`` are sent), a
         dict in the API's shape, or None; the keyword arguments set or override single
         entries (``dim`` is needed without a config; ``hnsw`` is a dict of ``m``,
-        ``ef_construction``, ``ef_search``, ``max_elements``; ``storage`` one of
+        ``ef_construction``, ``ef_search``, ``max_elements``; ``ivf`` a dict of ``nlist``,
+        ``nprobe``; ``storage`` one of
         ``cache_size_mb``, ``write_buffer_size_mb``, ``max_write_buffer_number``,
         ``compression``). Raises
         CollectionExistsError when the name is taken, InvalidArgumentError for a bad
@@ -754,6 +759,8 @@ class Client:
             body["quantization"] = quantization
         if hnsw is not None:
             body["hnsw"] = dict(hnsw)
+        if ivf is not None:
+            body["ivf"] = dict(ivf)
         if storage is not None:
             body["storage"] = dict(storage)
         if sync_writes is not None:
@@ -1341,6 +1348,7 @@ class RemoteCollection:
         ef_search: Optional[int] = None,
         include: None = None,
         quantized: Optional[bool] = None,
+        nprobe: Optional[int] = None,
     ) -> List[Tuple[Any, float]]: ...
     @overload
     def search(
@@ -1352,6 +1360,7 @@ class RemoteCollection:
         *,
         include: _Include,
         quantized: Optional[bool] = None,
+        nprobe: Optional[int] = None,
     ) -> List[RemoteSearchHit]: ...
     def search(
         self,
@@ -1361,11 +1370,13 @@ class RemoteCollection:
         ef_search: Optional[int] = None,
         include: Optional[_Include] = None,
         quantized: Optional[bool] = None,
+        nprobe: Optional[int] = None,
     ) -> Union[List[Tuple[Any, float]], List[RemoteSearchHit]]:
         """The ``k`` nearest records to ``query`` that ``filter`` allows, nearest first:
         (id, distance) pairs or, with ``include`` (names among "vector", "metadata",
         "document"), RemoteSearchHit objects. k must be at least 1 (ValueError).
-        ``quantized=False``: walk an HNSW graph on the full rows (see NusterDB.search)."""
+        ``quantized=False``: walk an HNSW graph on the full rows; ``nprobe``: the lists
+        an IVF index scans (see NusterDB.search)."""
         body = {
             "query": _vector_json(query),
             "k": _check_k(k),
@@ -1373,6 +1384,7 @@ class RemoteCollection:
             "ef_search": ef_search,
             "include": None if include is None else list(include),
             "quantized": quantized,
+            "nprobe": nprobe,
         }
         hits = self._call("POST", "/search", body, idempotent=True)["hits"]
         if include is None:
@@ -1400,6 +1412,7 @@ class RemoteCollection:
         progress: _Progress = None,
         include: None = None,
         quantized: Optional[bool] = None,
+        nprobe: Optional[int] = None,
     ) -> Tuple[npt.NDArray[Any], npt.NDArray[np.float32]]: ...
     @overload
     def batch_search(
@@ -1412,6 +1425,7 @@ class RemoteCollection:
         *,
         include: _Include,
         quantized: Optional[bool] = None,
+        nprobe: Optional[int] = None,
     ) -> Dict[str, Any]: ...
     def batch_search(
         self,
@@ -1422,6 +1436,7 @@ class RemoteCollection:
         progress: _Progress = None,
         include: Optional[_Include] = None,
         quantized: Optional[bool] = None,
+        nprobe: Optional[int] = None,
     ) -> Union[Tuple[npt.NDArray[Any], npt.NDArray[np.float32]], Dict[str, Any]]:
         """(ids, distances) of shape (n, min(k, number of stored vectors)), nearest
         first, padded where fewer match (a filter): ids int64 padded with -1 (string
@@ -1433,7 +1448,7 @@ class RemoteCollection:
         asked, "metadatas" and "documents" (n lists of w entries, None for padding) and
         "vectors" (float32 (n, w, dim), NaN rows for padding). With ``progress`` the
         queries are sent 1,024 at a time, reporting ("searching", done, n) after each;
-        ``quantized`` as for ``search``."""
+        ``quantized`` and ``nprobe`` as for ``search``."""
         k = _check_k(k)
         rows = self._rows(queries, what="queries")
         n = rows.shape[0]
@@ -1443,6 +1458,7 @@ class RemoteCollection:
             "ef_search": ef_search,
             "include": None if include is None else list(include),
             "quantized": quantized,
+            "nprobe": nprobe,
         }
         report, bar = _reporter(progress, "batch_search")
         step = n if report is None else _PROGRESS_QUERIES

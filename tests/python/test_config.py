@@ -358,6 +358,8 @@ def test_zero_snapshot_interval_with_auto_snapshot_is_invalid_argument() -> None
         ("flat", "flat"),
         ("hnsw", "hnsw"),
         ("HNSW", "hnsw"),
+        ("ivf", "ivf"),
+        ("IVF", "ivf"),
         ("Flat", "flat"),
         ("optimized_flat", "flat"),
         ("ultra_fast_flat", "flat"),
@@ -369,11 +371,12 @@ def test_index_type_and_flat_aliases(given: str, stored: str) -> None:
     assert DatabaseConfig(8, index_type=given).index_type == stored
 
 
-@pytest.mark.parametrize("bad", ["ivf", "", "pq", "flat_hnsw", "brute"])
+@pytest.mark.parametrize("bad", ["ivfpq", "", "pq", "flat_hnsw", "brute"])
 def test_unknown_index_type_is_invalid_argument(bad: str) -> None:
     with pytest.raises(InvalidArgumentError, match="flat") as info:
         DatabaseConfig(8, index_type=bad)
     assert "hnsw" in str(info.value)
+    assert "ivf" in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -715,6 +715,14 @@ def test_constructor_options_map_to_the_config_classes() -> None:
     assert cfg.id_type == "str"
     assert cfg.distance_metric.name == "cosine"
 
+    ivf = NusterDBVectorStore(embedding=_fake(), index="ivf", nlist=4, nprobe=2)
+    ivf.add_texts(["a", "b"])
+    assert ivf.db is not None
+    assert (ivf.db.config.index_type, ivf.db.config.nlist, ivf.db.config.nprobe) == ("ivf", 4, 2)
+    assert [d.page_content for d in ivf.similarity_search("a", k=1)] == ["a"]
+    with pytest.raises(InvalidArgumentError, match="nprobe"):
+        NusterDBVectorStore(embedding=_fake(), index="hnsw", nprobe=2).add_texts(["a"])
+
 
 def test_bad_constructor_arguments() -> None:
     with pytest.raises(TypeError, match="efconstruction"):
@@ -726,7 +734,7 @@ def test_bad_constructor_arguments() -> None:
     with pytest.raises(InvalidArgumentError):
         NusterDBVectorStore(embedding=_fake(), distance="nope")
     with pytest.raises(InvalidArgumentError):
-        NusterDBVectorStore(embedding=_fake(), index="ivf")
+        NusterDBVectorStore(embedding=_fake(), index="ivfpq")
     with pytest.raises(InvalidArgumentError):
         NusterDBVectorStore(embedding=_fake(), compression="zip")
 

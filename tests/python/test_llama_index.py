@@ -853,6 +853,11 @@ def test_db_options_reach_the_config(tmp_path: Path) -> None:
     assert default.client is not None
     assert default.client.config.distance_metric.name == "cosine"
     assert default.client.config.index_type == "flat"
+    ivf = NusterDBVectorStore(index="ivf", nlist=4, nprobe=2)
+    ivf.add([TextNode(id_="a", text="t", embedding=[1.0, 2.0])])
+    assert ivf.client is not None
+    cfg = ivf.client.config
+    assert (cfg.index_type, cfg.nlist, cfg.nprobe) == ("ivf", 4, 2)
 
 
 def test_bad_options(tmp_path: Path) -> None:
@@ -863,7 +868,7 @@ def test_bad_options(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="chebyshev"):
         NusterDBVectorStore(distance="chebyshev")
     with pytest.raises(InvalidArgumentError, match="index"):
-        NusterDBVectorStore(index="ivf")
+        NusterDBVectorStore(index="ivfpq")
     with pytest.raises(InvalidArgumentError):
         NusterDBVectorStore(index="hnsw", max_nb_connection=1).add(
             [TextNode(id_="a", text="t", embedding=[1.0])]

@@ -8,14 +8,18 @@ and the change log").
   seal's files remain after a writer open, the open reads the seal, ``verify`` is healthy;
 * an open reads the seal and replays exactly the keys written since it;
 * a missing or damaged segment file makes the open read every record (named in
-  ``refused``), with the contents exact, and the next open reads segments again;
+  ``refused``), with the contents exact, and the next open reads segments again; but a
+  missing or damaged IVF lists file only makes the open train the lists again (the same
+  answers, an ``IndexRebuiltWarning``) and seal at once;
 * a follower's ``refresh()`` follows the log, also after the writer sealed twice past
   it and after ``clear()``, while other threads search it;
 * a format-1 database read by a writer stays as it is; its first write moves it to
   format 3 and the close seals it.
 
 Children run ``seal_worker.py``; the kill cycles per variant come from
-``NUSTERDB_SEAL_CRASH_CYCLES`` (default 10), so a longer run needs no other code.
+``NUSTERDB_SEAL_CRASH_CYCLES`` (default 10), so a longer run needs no other code. IVF
+databases hold clustered vectors (``seal_worker.CLUSTERED``) and have lists (they reach
+1,024 rows), and their searches are checked as recall@10 >= 0.95 at the default nprobe.
 """
 
 from __future__ import annotations
@@ -36,11 +40,15 @@ from nusterdb import DatabaseConfig, IndexRebuiltWarning, NusterDB, StorageConfi
 from proc_helpers import Child, env_int, wal_format_markers
 from seal_worker import (
     BASE_ROWS,
+    CLUSTERED,
     DIM,
+    MAX_ROWS,
+    TARGET,
     State,
     apply_batch,
     apply_tail,
     base_rows,
+    draw,
     frozen,
     parse,
     tail_ops,
@@ -50,12 +58,15 @@ from test_crash import kill_after
 WORKER = str(Path(__file__).resolve().with_name("seal_worker.py"))
 DATA = Path(__file__).resolve().parents[1] / "data"
 CYCLES = env_int("NUSTERDB_SEAL_CRASH_CYCLES", 10)
-SEGMENT = re.compile(r"^segment-([0-9a-f]+)\.(vectors|maps|graph|codes)$")
+SEGMENT = re.compile(r"^segment-([0-9a-f]+)\.(vectors|maps|graph|codes|lists)$")
 
-#: (index type, id type) of the two variants: HNSW with string ids and documents, flat
-#: with int ids.
-VARIANTS = [("hnsw", "str"), ("flat", "int")]
-VARIANT_IDS = ["hnsw-str", "flat-int"]
+#: (index type, id type) of the variants: HNSW with string ids and documents, flat and
+#: IVF with int ids.
+VARIANTS = [("hnsw", "str"), ("flat", "int"), ("ivf", "int")]
+VARIANT_IDS = ["hnsw-str", "flat-int", "ivf-int"]
+#: The rows an IVF database of the kill test starts with: lists from the start (1,024
+#: rows on), and the workload's floor (it only adds below ``TARGET // 2``).
+IVF_START_ROWS = TARGET // 2
 
 Model = Dict[int, State]
 
@@ -76,10 +87,10 @@ def segment_files(path: Path) -> List[str]:
 
 
 def one_seal_files(path: Path, kind: str) -> str:
-    """Asserts ``path`` holds exactly one seal's files (two on a flat database, four on
-    HNSW with the default euclidean metric) and, on HNSW, the vector and codes files of
-    the earlier seals its parts keep, nothing else named ``segment-*``; returns the seal
-    id."""
+    """Asserts ``path`` holds exactly one seal's files (two on a flat database, three on
+    IVF with lists, as every IVF database here has, four on HNSW with the default
+    euclidean metric) and, on HNSW, the vector and codes files of the earlier seals its
+    parts keep, nothing else named ``segment-*``; returns the seal id."""
     names = segment_files(path)
     matched = [SEGMENT.match(n) for n in names]
     assert all(matched), f"unexpected segment files: {names}"
@@ -89,7 +100,10 @@ def one_seal_files(path: Path, kind: str) -> str:
             by_id.setdefault(m.group(1), set()).add(m.group(2))
     owners = [i for i, kinds in by_id.items() if "maps" in kinds]
     assert len(owners) == 1, f"files of {len(owners)} seals: {names}"
-    want = {"vectors", "maps", "graph", "codes"} if kind == "hnsw" else {"vectors", "maps"}
+    want = {
+        "hnsw": {"vectors", "maps", "graph", "codes"},
+        "ivf": {"vectors", "maps", "lists"},
+    }.get(kind, {"vectors", "maps"})
     assert by_id[owners[0]] == want, names
     parts = [kinds for i, kinds in by_id.items() if i != owners[0]]
     assert kind == "hnsw" or not parts, names
@@ -143,14 +157,23 @@ def matrix(model: Model) -> Tuple[List[int], np.ndarray]:
     return ids, np.stack(rows) if rows else np.zeros((0, DIM), np.float32)
 
 
+def query_for(db: NusterDB, base: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A query: N(0, 1), or on clustered rows (IVF) a stored row moved by 0.1·N(0, 1), as
+    test_ivf's queries."""
+    query = rng.standard_normal(DIM)
+    if db.config.index_type in CLUSTERED and len(base):
+        query = base[int(rng.integers(len(base)))] + 0.1 * query
+    return query.astype(np.float32)
+
+
 def check_searches(db: NusterDB, model: Model, rng: np.random.Generator, where: str) -> float:
-    """Flat: 5 searches equal brute force. HNSW: recall@10 against brute force over 30
-    queries (returned). Either way every hit is a stored id."""
+    """Flat: 5 searches equal brute force. HNSW and IVF (default nprobe): recall@10
+    against brute force over 30 queries (returned). Either way every hit is a stored id."""
     ids, base = matrix(model)
     strs = db.config.id_type == "str"
     recall_hits = wanted = 0
     for _q in range(5 if db.is_flat() else 30):
-        query = rng.standard_normal(DIM).astype(np.float32)
+        query = query_for(db, base, rng)
         got = [(int_id(i), d) for i, d in db.search(query, k=10)]
         assert all(i in model for i, _ in got), f"{where}: a hit is not a stored id: {got}"
         if db.is_flat():
@@ -172,10 +195,18 @@ def test_kill_9_during_seals_loses_nothing_and_keeps_one_seal(
     tmp_path: Path, seed: int, rng: np.random.Generator, kind: str, id_type: str
 ) -> None:
     path = tmp_path / "db"
-    NusterDB(str(path), config(kind, id_type)).close()
     model: Model = {}
     next_batch = 0
-    sealed = False  # a seal's commit was acknowledged (or a parent's close sealed)
+    if kind == "ivf":
+        # Lists (and a lists file in every seal) from the start: the workload grows from
+        # nothing, and a kill could come before it reached 1,024 rows. The batches' fresh
+        # ids begin past these (seal_worker: 1 + first batch * MAX_ROWS).
+        model = write_base(path, kind, id_type, seed, n=IVF_START_ROWS)
+        next_batch = -(-IVF_START_ROWS // MAX_ROWS)
+    else:
+        NusterDB(str(path), config(kind, id_type)).close()
+    # A seal's commit was acknowledged (or a parent's close sealed, as write_base's did).
+    sealed = bool(model)
     kills = mid_seal = lost = partial = in_flight_applied = batches = 0
     sources: Dict[str, int] = {}
     for cycle in range(CYCLES):
@@ -203,7 +234,7 @@ def test_kill_9_during_seals_loses_nothing_and_keeps_one_seal(
         strs = id_type == "str"
         flight: Optional[Dict[int, Optional[State]]] = None
         for b, op, ids, acked in logged:
-            changes = apply_batch(model, seed, b, op, ids, strs)
+            changes = apply_batch(model, seed, b, op, ids, strs, kind in CLUSTERED)
             if acked:
                 for i, s in changes.items():
                     if s is None:
@@ -227,6 +258,10 @@ def test_kill_9_during_seals_loses_nothing_and_keeps_one_seal(
                 # Cycle 0 killed before any seal committed may read records; from then on
                 # a seal record always exists (the parent's close below seals too).
                 assert source["source"] == "segments", (cycle, source)
+            if kind == "ivf":
+                # The lists were read from the seal's lists file (open_quietly: no
+                # IndexRebuiltWarning either).
+                assert db.graph_load()["state"] == "not_persisted", (cycle, db.graph_load())
             got = read_all(db)
             with_flight = dict(model)
             for i, s in (flight or {}).items():
@@ -251,7 +286,8 @@ def test_kill_9_during_seals_loses_nothing_and_keeps_one_seal(
                 )
             assert db.count() == len(model)
             recall = check_searches(db, model, rng, f"cycle {cycle}")
-            assert recall >= 0.9, f"cycle {cycle}: recall@10 {recall:.3f}"
+            least = 0.95 if kind == "ivf" else 0.9
+            assert recall >= least, f"cycle {cycle}: recall@10 {recall:.3f}"
         finally:
             db.close()
         sealed = True  # the close sealed what the open replayed
@@ -280,7 +316,7 @@ def test_kill_9_during_seals_loses_nothing_and_keeps_one_seal(
 def write_base(path: Path, kind: str, id_type: str, seed: int, n: int = BASE_ROWS) -> Model:
     """Creates ``path`` with :func:`seal_worker.base_rows` and closes it (which seals);
     returns the model of its contents."""
-    rows = base_rows(seed, n)
+    rows = base_rows(seed, n, kind in CLUSTERED)
     strs = id_type == "str"
     model = {i: (v, m, doc if strs else None) for i, (v, m, doc) in rows.items()}
     ids = sorted(model)
@@ -308,15 +344,18 @@ def test_an_open_reads_the_seal_and_replays_only_the_tail(
     child.expect("ack")
     child.kill()
     assert child.proc.returncode == -signal.SIGKILL
-    ops = tail_ops(seed)
+    ops = tail_ops(seed, kind in CLUSTERED)
     apply_tail(model, ops, id_type == "str")
     touched = len({i for _, i, _, _ in ops})
     assert touched == 100
     with open_quietly(path) as db:
         assert db.load_source() == {"source": "segments", "replayed": touched}
+        if kind == "ivf":
+            # The lists read from the seal, the tail's rows added to them.
+            assert db.graph_load()["state"] == "not_persisted", db.graph_load()
         assert_same(read_all(db), model, "after the kill")
         recall = check_searches(db, model, rng, "after the kill")
-        if kind == "hnsw":
+        if kind != "flat":
             assert recall >= 0.95, f"recall@10 {recall:.3f}"
     with open_quietly(path) as db:
         # The close sealed the replayed state.
@@ -334,17 +373,30 @@ DAMAGE = [
     ("hnsw", "str", "codes"),
     ("flat", "int", "vectors"),
     ("flat", "int", "maps"),
+    ("ivf", "int", "vectors"),
+    ("ivf", "int", "maps"),
 ]
 
 
 @pytest.fixture(scope="module")
 def sealed_bases(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Tuple[Path, Model]]:
-    """One sealed database per variant (2,000 rows), copied by each damage case."""
+    """One sealed database per variant (2,000 rows: an IVF one has lists), copied by each
+    damage case."""
     out = {}
     for kind, id_type in VARIANTS:
         path = tmp_path_factory.mktemp("sealed") / f"{kind}-{id_type}"
         out[kind] = (path, write_base(path, kind, id_type, 11, n=2000))
     return out
+
+
+def damage(victim: Path, how: str) -> None:
+    """Deletes ``victim`` or flips a bit in its middle."""
+    if how == "delete":
+        victim.unlink()
+    else:
+        data = bytearray(victim.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        victim.write_bytes(bytes(data))
 
 
 @pytest.mark.parametrize("how", ["delete", "flip"])
@@ -364,12 +416,7 @@ def test_a_damaged_segment_file_makes_the_open_read_every_record(
     shutil.copytree(base, path)
     seal_id = one_seal_files(path, kind)
     victim = path / f"segment-{seal_id}.{part}"
-    if how == "delete":
-        victim.unlink()
-    else:
-        data = bytearray(victim.read_bytes())
-        data[len(data) // 2] ^= 0x01
-        victim.write_bytes(bytes(data))
+    damage(victim, how)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         db = NusterDB.open(str(path))
@@ -380,7 +427,9 @@ def test_a_damaged_segment_file_makes_the_open_read_every_record(
         graph = db.graph_load()
         rebuilt = [w for w in caught if issubclass(w.category, IndexRebuiltWarning)]
         assert len(rebuilt) == len(caught), [str(w.message) for w in caught]
-        if kind == "flat":
+        if kind in ("flat", "ivf"):
+            # IVF: the lists trained from the records as a bulk insert trains them, which
+            # is no rebuild (the lists file of the refused seal is not read).
             assert graph["state"] == "not_persisted", graph
             assert not caught
         elif part == "graph" and how == "flip":
@@ -407,12 +456,90 @@ def test_a_damaged_segment_file_makes_the_open_read_every_record(
     assert NusterDB.verify(str(path))["healthy"]
 
 
+Answers = List[List[Tuple[Any, float]]]
+
+
+def answers(db: NusterDB, queries: np.ndarray) -> Answers:
+    return [db.search(q, k=10) for q in queries]
+
+
+@pytest.mark.parametrize("how", ["delete", "flip"])
+def test_a_damaged_ivf_lists_file_makes_the_open_train_the_lists_again(
+    tmp_path: Path,
+    sealed_bases: Dict[str, Tuple[Path, Model]],
+    rng: np.random.Generator,
+    how: str,
+) -> None:
+    base, model = sealed_bases["ivf"]
+    path = tmp_path / "db"
+    shutil.copytree(base, path)
+    with open_quietly(path) as db:
+        # Intact: the rows and the lists from the seal.
+        assert db.load_source() == {"source": "segments", "replayed": 0}
+        assert db.graph_load()["state"] == "not_persisted", db.graph_load()
+        _, rows = matrix(model)
+        queries = np.stack([query_for(db, rows, rng) for _ in range(30)])
+        before = answers(db, queries)
+        recall = check_searches(db, model, rng, "intact")
+        assert recall >= 0.95, f"recall@10 {recall:.3f}"
+    seal_id = one_seal_files(path, "ivf")
+    victim = path / f"segment-{seal_id}.lists"
+    damage(victim, how)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        db = NusterDB.open(str(path))
+    with db:
+        # The seal's rows and maps are used; only the lists are trained again.
+        assert db.load_source() == {"source": "segments", "replayed": 0}
+        graph = db.graph_load()
+        assert graph["state"] == "rebuilt", graph
+        assert victim.name in graph["reason"], graph
+        assert [w.category for w in caught] == [IndexRebuiltWarning], [
+            f"{w.category.__name__}: {w.message}" for w in caught
+        ]
+        message = str(caught[0].message)
+        assert message.startswith(
+            "the IVF lists file was not usable and the lists were trained again"
+        ), message
+        assert victim.name in message, message
+        assert_same(read_all(db), model, f"lists {how}")
+        # The training is deterministic: the same lists, the same answers.
+        assert answers(db, queries) == before
+        # The open sealed again at once, with a lists file.
+        assert one_seal_files(path, "ivf") != seal_id
+    with open_quietly(path) as db:
+        assert db.load_source() == {"source": "segments", "replayed": 0}
+        assert db.graph_load()["state"] == "not_persisted", db.graph_load()
+        assert_same(read_all(db), model, f"lists {how}, reopened")
+        assert answers(db, queries) == before
+    one_seal_files(path, "ivf")
+    assert NusterDB.verify(str(path))["healthy"]
+
+
+def test_a_seal_removes_the_previous_seals_lists_file(tmp_path: Path, seed: int) -> None:
+    path = tmp_path / "db"
+    write_base(path, "ivf", "int", seed, n=1100)
+    with open_quietly(path) as db:
+        first = one_seal_files(path, "ivf")
+        db.add(10**6, np.zeros(DIM, np.float32))
+        db.seal()
+        assert one_seal_files(path, "ivf") != first
+
+
 # ============================================================== followers
 
 
-def compare_follower(writer: NusterDB, follower: NusterDB, model: Model, where: str) -> None:
+def compare_follower(
+    writer: NusterDB,
+    follower: NusterDB,
+    model: Model,
+    where: str,
+    rng: Optional[np.random.Generator] = None,
+) -> None:
     """The writer and the follower both hold exactly ``model``; counts and filtered
-    counts agree with it."""
+    counts agree with it. With ``rng``, an IVF follower's searches are checked too
+    (recall@10 >= 0.95: its lists came from its replay of the log or the seal's lists
+    file)."""
     assert_same(read_all(writer), model, f"{where}: writer")
     assert_same(read_all(follower), model, f"{where}: follower")
     assert follower.list_ids() == writer.list_ids()
@@ -420,6 +547,9 @@ def compare_follower(writer: NusterDB, follower: NusterDB, model: Model, where: 
     for flt in ({"g": 1}, {"$not": {"g": 2}}, {"u": {"$exists": True}}):
         want = sum(1 for _, m, _ in model.values() if matches(flt, {k: v for k, (_, v) in m}, []))
         assert follower.count(filter=flt) == writer.count(filter=flt) == want, (where, flt)
+    if rng is not None and follower.config.index_type == "ivf":
+        recall = check_searches(follower, model, rng, f"{where}: follower")
+        assert recall >= 0.95, f"{where}: follower recall@10 {recall:.3f}"
 
 
 class Writes:
@@ -427,7 +557,9 @@ class Writes:
 
     def __init__(self, writer: NusterDB, seed: int) -> None:
         self.db = writer
+        self.seed = seed
         self.strs = writer.config.id_type == "str"
+        self.clustered = writer.config.index_type in CLUSTERED
         self.model: Model = {}
         self.ever: Set[int] = set()
         self.fresh = 0
@@ -438,7 +570,7 @@ class Writes:
         ~10% (update, merge=False)."""
         ids = list(range(self.fresh, self.fresh + adds))
         self.fresh += adds
-        vs = self.rng.standard_normal((adds, DIM), dtype=np.float32)
+        vs = draw(self.rng, adds, self.seed, self.clustered)
         metas: List[Fields] = [{"i": i, "g": i % 3} for i in ids]
         docs = [f"doc {i} ✓" for i in ids] if self.strs else None
         self.db.bulk_add(db_ids(ids, self.db.config.id_type), vs, metas, documents=docs)
@@ -465,7 +597,7 @@ class Writes:
 
 @pytest.mark.parametrize(("kind", "id_type"), VARIANTS, ids=VARIANT_IDS)
 def test_a_followers_refresh_follows_the_log(
-    tmp_path: Path, seed: int, kind: str, id_type: str
+    tmp_path: Path, seed: int, rng: np.random.Generator, kind: str, id_type: str
 ) -> None:
     path = tmp_path / "db"
     writer = NusterDB(str(path), config(kind, id_type))
@@ -474,10 +606,10 @@ def test_a_followers_refresh_follows_the_log(
         w = Writes(writer, seed)
         w.round(1000)
         follower.refresh()
-        compare_follower(writer, follower, w.model, "round 1")
+        compare_follower(writer, follower, w.model, "round 1", rng)
         w.round(300)
         follower.refresh()
-        compare_follower(writer, follower, w.model, "round 2")
+        compare_follower(writer, follower, w.model, "round 2", rng)
         # Two seals with writes between them: the floor moves past the follower's
         # position, so its refresh cannot replay and must reload.
         w.round(200)
@@ -486,14 +618,14 @@ def test_a_followers_refresh_follows_the_log(
         writer.seal()
         w.round(50)
         follower.refresh()
-        compare_follower(writer, follower, w.model, "after two seals")
+        compare_follower(writer, follower, w.model, "after two seals", rng)
         writer.clear()
         w.model.clear()
         follower.refresh()
-        compare_follower(writer, follower, w.model, "after clear")
+        compare_follower(writer, follower, w.model, "after clear", rng)
         w.round(400)
         follower.refresh()
-        compare_follower(writer, follower, w.model, "after clear and writes")
+        compare_follower(writer, follower, w.model, "after clear and writes", rng)
     finally:
         follower.close()
         writer.close()

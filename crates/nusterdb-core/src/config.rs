@@ -102,6 +102,14 @@ pub fn check_ef_search(ef: usize) -> Result<()> {
     in_range("ef_search", ef, 1, MAX_EF)
 }
 
+/// Checks a search's `nprobe`.
+///
+/// # Errors
+/// `nprobe` outside 1..=[`crate::index::ivf::MAX_NLIST`].
+pub fn check_nprobe(nprobe: usize) -> Result<()> {
+    in_range("nprobe", nprobe, 1, crate::index::ivf::MAX_NLIST)
+}
+
 fn in_range(field: &str, value: usize, min: usize, max: usize) -> Result<()> {
     if (min..=max).contains(&value) {
         Ok(())
@@ -363,6 +371,8 @@ pub enum IndexType {
     Flat,
     /// Approximate search on an HNSW graph.
     Hnsw,
+    /// Approximate search over the nearest of k-means lists (`index::ivf`).
+    Ivf,
 }
 
 impl IndexType {
@@ -371,10 +381,11 @@ impl IndexType {
         match self {
             IndexType::Flat => "flat",
             IndexType::Hnsw => "hnsw",
+            IndexType::Ivf => "ivf",
         }
     }
 
-    /// Parses `flat` or `hnsw`. The original API's flat variants (`optimized_flat`,
+    /// Parses `flat`, `hnsw` or `ivf`. The original API's flat variants (`optimized_flat`,
     /// `ultra_fast_flat`, `super_optimized_flat`) are aliases of `flat`: there is one
     /// exact search, the fastest we have.
     ///
@@ -386,8 +397,9 @@ impl IndexType {
                 Ok(IndexType::Flat)
             }
             "hnsw" => Ok(IndexType::Hnsw),
+            "ivf" => Ok(IndexType::Ivf),
             _ => Err(Error::invalid(format!(
-                "unknown index type {name:?}; expected \"flat\" or \"hnsw\" (aliases of flat: \
+                "unknown index type {name:?}; expected \"flat\", \"hnsw\" or \"ivf\" (aliases of flat: \
                  optimized_flat, ultra_fast_flat, super_optimized_flat)"
             ))),
         }
@@ -425,16 +437,20 @@ pub enum Field {
     IdType,
     Vectors,
     Quantization,
+    Nlist,
+    Nprobe,
 }
 
 impl Field {
     /// Every field, structural ones first.
-    pub const ALL: [Field; 23] = [
+    pub const ALL: [Field; 25] = [
         Field::Dim,
         Field::IndexType,
         Field::DistanceMetric,
         Field::IdType,
         Field::Quantization,
+        Field::Nlist,
+        Field::Nprobe,
         Field::MaxNbConnection,
         Field::MaxLayer,
         Field::MaxNbElements,
@@ -504,6 +520,8 @@ impl Field {
             Field::IdType => "id_type",
             Field::Vectors => "vectors",
             Field::Quantization => "quantization",
+            Field::Nlist => "nlist",
+            Field::Nprobe => "nprobe",
         }
     }
 
@@ -516,6 +534,7 @@ impl Field {
                 | Field::DistanceMetric
                 | Field::IdType
                 | Field::Quantization
+                | Field::Nlist
                 | Field::MaxNbConnection
                 | Field::MaxLayer
         )
@@ -585,7 +604,20 @@ pub struct DatabaseConfig {
     /// How an HNSW index codes its rows for the graph walk (fixed at creation); `None`:
     /// the default, see [`DatabaseConfig::quantization`].
     pub quantization: Option<Quantization>,
+    /// The IVF index's lists and probes (refused when stated for another index type).
+    pub ivf: IvfConfig,
     pub stated: Fields,
+}
+
+/// IVF parameters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IvfConfig {
+    /// Lists the rows are partitioned into (fixed at creation); `None`: `⌊√n⌋` for `n`
+    /// live rows at each training (`index::ivf`).
+    pub nlist: Option<usize>,
+    /// Lists a search probes unless the call says otherwise; `None`: a sixteenth of the
+    /// lists, at least 8 (`index::ivf::auto_nprobe`).
+    pub nprobe: Option<usize>,
 }
 
 impl PartialEq for DatabaseConfig {
@@ -600,6 +632,7 @@ impl PartialEq for DatabaseConfig {
             && self.id_type == other.id_type
             && self.vectors == other.vectors
             && self.quantization() == other.quantization()
+            && self.ivf == other.ivf
     }
 }
 
@@ -620,6 +653,7 @@ impl DatabaseConfig {
             id_type: IdType::Int,
             vectors: VectorStorage::default(),
             quantization: None,
+            ivf: IvfConfig::default(),
             stated: Fields::all(),
         };
         c.validate()?;
@@ -684,6 +718,24 @@ impl DatabaseConfig {
 
     fn validate_common(&self) -> Result<()> {
         in_range("dim", self.dim, 1, MAX_DIMENSION)?;
+        let max_lists = crate::index::ivf::MAX_NLIST;
+        for (field, value) in [
+            (Field::Nlist, self.ivf.nlist),
+            (Field::Nprobe, self.ivf.nprobe),
+        ] {
+            let Some(v) = value else { continue };
+            in_range(field.name(), v, 1, max_lists)?;
+            if self.index_type != IndexType::Ivf
+                && self.stated.contains(field)
+                && self.stated.contains(Field::IndexType)
+            {
+                return Err(Error::invalid(format!(
+                    "{}={v} is for IVF indexes (index_type=\"ivf\"), not {}",
+                    field.name(),
+                    self.index_type.name()
+                )));
+            }
+        }
         // Codes asked for where nothing would use them are refused, not ignored
         // (checked once the index type and metric are known: stated, or merged).
         if let Some(q) = self.quantization.filter(|&q| q != Quantization::Off) {
@@ -714,10 +766,11 @@ impl DatabaseConfig {
         // Checked against the index type and metric when they are stated (a config
         // stating only runtime fields is checked again once merged with the stored one).
         if self.vectors == VectorStorage::Disk && self.stated.contains(Field::Vectors) {
-            if self.index_type == IndexType::Flat && self.stated.contains(Field::IndexType) {
-                return Err(Error::invalid(
-                    "vectors=\"disk\" is for HNSW indexes: a flat index keeps its rows in memory",
-                ));
+            if self.index_type != IndexType::Hnsw && self.stated.contains(Field::IndexType) {
+                return Err(Error::invalid(format!(
+                    "vectors=\"disk\" is for HNSW indexes: a {} index keeps its rows in memory",
+                    self.index_type.name()
+                )));
             }
             if !crate::index::hnsw::walks_on_codes(self.distance_metric)
                 && self.stated.contains(Field::DistanceMetric)
@@ -780,6 +833,14 @@ impl DatabaseConfig {
             Field::IdType => self.id_type.name().into(),
             Field::Vectors => self.vectors.name().into(),
             Field::Quantization => self.quantization().name().into(),
+            Field::Nlist => self
+                .ivf
+                .nlist
+                .map_or_else(|| "auto".into(), |n| n.to_string()),
+            Field::Nprobe => self
+                .ivf
+                .nprobe
+                .map_or_else(|| "auto".into(), |n| n.to_string()),
         }
     }
 
@@ -808,11 +869,13 @@ impl DatabaseConfig {
                 self.snapshot_interval_secs = from.snapshot_interval_secs
             }
             Field::Vectors => self.vectors = from.vectors,
+            Field::Nprobe => self.ivf.nprobe = from.ivf.nprobe,
             Field::Dim
             | Field::IndexType
             | Field::DistanceMetric
             | Field::IdType
             | Field::Quantization
+            | Field::Nlist
             | Field::MaxNbConnection
             | Field::MaxLayer => {}
         }
@@ -994,6 +1057,7 @@ mod tests {
                 "distance_metric",
                 "id_type",
                 "quantization",
+                "nlist",
                 "max_nb_connection",
                 "max_layer"
             ]
@@ -1012,7 +1076,8 @@ mod tests {
         ] {
             assert_eq!(IndexType::from_name(n).ok(), Some(IndexType::Flat));
         }
-        assert!(IndexType::from_name("ivf").is_err());
+        assert_eq!(IndexType::from_name("IVF").ok(), Some(IndexType::Ivf));
+        assert!(IndexType::from_name("ivfpq").is_err());
         assert!(Compression::from_name("gzip").is_err());
     }
 }

@@ -35,7 +35,7 @@ use crate::id_map::IdMap;
 use crate::ids::Names;
 use crate::index::flat::FlatIndex;
 use crate::index::hnsw::HnswIndex;
-use crate::index::VectorIndex;
+use crate::index::{IvfIndex, VectorIndex};
 use crate::metric::DistanceMetric;
 use crate::storage::changelog::{self, Part, Seal};
 use crate::storage::codec::{encode_format, FORMAT_VERSION};
@@ -58,7 +58,9 @@ mod seal;
 mod snapshots;
 
 pub use records::{Include, MetadataUpdate, PutMode, Record, Selection};
-pub use seal::{is_segment_file, live_slots, part_files, segment_files, segment_files_in};
+pub use seal::{
+    is_segment_file, lists_file, live_slots, part_files, segment_files, segment_files_in,
+};
 
 /// Largest n·k a `batch_search` may return (the result arrays are n·k in size).
 pub const MAX_BATCH_RESULTS: u64 = 1 << 28;
@@ -82,7 +84,8 @@ pub const GRAPH_SAVE_MIN_CHANGES: usize = 4096;
 /// How the HNSW graph of an open (or a refresh) came to be.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GraphLoad {
-    /// Not an HNSW database, or in memory.
+    /// A flat index, an IVF index whose lists were read from its seal or not trained
+    /// yet, or a database in memory.
     NotPersisted,
     /// No graph file: built from the vectors.
     Built,
@@ -95,7 +98,8 @@ pub enum GraphLoad {
         removed: usize,
     },
     /// The graph file was unreadable (damaged, or made with other parameters) and the
-    /// graph was rebuilt from the vectors; `reason` says why.
+    /// graph was rebuilt from the vectors — or an IVF index's lists file was missing or
+    /// unusable and its lists were trained again; `reason` says why.
     Rebuilt { reason: String },
 }
 
@@ -330,6 +334,13 @@ fn corruption(path: &Path, detail: impl Into<String>) -> Error {
 fn new_index(config: &DatabaseConfig, capacity: usize) -> Box<dyn VectorIndex> {
     match config.index_type {
         IndexType::Flat => Box::new(FlatIndex::new(config.dim, config.distance_metric, capacity)),
+        IndexType::Ivf => Box::new(IvfIndex::new(
+            config.dim,
+            config.distance_metric,
+            config.ivf.nlist,
+            config.ivf.nprobe,
+            capacity,
+        )),
         IndexType::Hnsw => Box::new(HnswIndex::new_coded(
             config.dim,
             config.distance_metric,

@@ -39,7 +39,7 @@ pub mod storage;
 pub mod vector;
 pub mod verify;
 
-pub use config::{Compression, DatabaseConfig, HnswConfig, IndexType, StorageConfig};
+pub use config::{Compression, DatabaseConfig, HnswConfig, IndexType, IvfConfig, StorageConfig};
 pub use db::{Database, Location, Stats};
 pub use error::{Error, Result};
 pub use ids::{Id, IdType};

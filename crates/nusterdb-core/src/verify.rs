@@ -350,6 +350,9 @@ fn check_segments(report: &mut VerifyReport, path: &Path, scan: &Scan) {
         vfs[k].row(s.checked_sub(vfs[k].first())?)
     };
     report.checked.push("segment_files");
+    if config.index_type == IndexType::Ivf {
+        check_lists_file(report, path, seal.id, &config, live.len());
+    }
     if !scan.complete {
         return;
     }
@@ -776,6 +779,35 @@ fn check_codes(report: &mut VerifyReport, path: &Path, parts: &[Part], image: &G
     }
 }
 
+/// An IVF seal's lists file: present once the index has lists (from
+/// `max(1,024, nlist)` live rows on), and every check of its reader passed. A damaged
+/// one costs an open the training, not an answer.
+fn check_lists_file(
+    report: &mut VerifyReport,
+    path: &Path,
+    seal: u64,
+    config: &DatabaseConfig,
+    live: usize,
+) {
+    let file = crate::db::lists_file(path, seal);
+    let trained = live >= crate::index::ivf::MIN_TRAIN_ROWS.max(config.ivf.nlist.unwrap_or(0));
+    let problem = match std::fs::read(&file) {
+        Ok(bytes) => crate::index::ivf::file::read(&bytes, config.dim, live).err(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !trained => None,
+        Err(e) => Some(e.to_string()),
+    };
+    match problem {
+        None => report.checked.push("lists_file"),
+        Some(detail) => report.problem(
+            ProblemKind::Segment,
+            format!(
+                "{}: {detail} (an open trains the lists again)",
+                file.display()
+            ),
+        ),
+    }
+}
+
 fn check_graph(report: &mut VerifyReport, path: &Path, scan: &Scan) {
     let Some(config) = report.config.clone() else {
         return;
@@ -914,9 +946,18 @@ fn check_loaded(report: &mut VerifyReport, scan: &Scan, loaded: &LoadedView<'_>)
         }
     }
     if let GraphLoad::Rebuilt { reason } = loaded.graph_load {
-        report.notes.push(format!(
-            "a reader's open rebuilt the graph from the vectors: {reason}"
-        ));
+        let what = if report
+            .config
+            .as_ref()
+            .is_some_and(|c| c.index_type == IndexType::Ivf)
+        {
+            "trained the IVF lists again"
+        } else {
+            "rebuilt the graph from the vectors"
+        };
+        report
+            .notes
+            .push(format!("a reader's open {what}: {reason}"));
     }
     if !scan.complete {
         return;

@@ -9,8 +9,8 @@
 //! and are what a new database is created with. Equality compares values only.
 
 use nusterdb_core::config::{
-    Compression, DatabaseConfig, Field, Fields, HnswConfig, IndexType, MasterKey, Quantization,
-    StorageConfig, VectorStorage,
+    Compression, DatabaseConfig, Field, Fields, HnswConfig, IndexType, IvfConfig, MasterKey,
+    Quantization, StorageConfig, VectorStorage,
 };
 use nusterdb_core::{DistanceMetric, IdType};
 use pyo3::exceptions::PyTypeError;
@@ -409,8 +409,12 @@ impl PyStorageConfig {
 ///
 /// `DatabaseConfig(dim, index_type="flat", distance_metric=None, hnsw_config=None,
 /// storage_config=None, auto_snapshot=False, snapshot_interval_secs=3600,
-/// id_type="int", vectors="mmap", quantization=None)`: index_type "flat" or "hnsw" ("optimized_flat",
-/// "ultra_fast_flat" and "super_optimized_flat" are aliases of "flat"); distance_metric a
+/// id_type="int", vectors="mmap", quantization=None, encryption=None, nlist=None,
+/// nprobe=None)`: index_type "flat", "hnsw" or "ivf" ("optimized_flat",
+/// "ultra_fast_flat" and "super_optimized_flat" are aliases of "flat"); nlist the lists
+/// of an IVF index (fixed at creation; None: the square root of the row count) and
+/// nprobe the lists an IVF search scans unless it says (None: a sixteenth of the
+/// lists, at least 8), each 1 to 65,536 and refused for the other index types; distance_metric a
 /// DistanceMetric or its name (default euclidean); id_type "int" (ids 0 <= id < 2**63)
 /// or "str" (non-empty str ids of at most 1,024 UTF-8 bytes); vectors where an HNSW
 /// index keeps the rows a seal holds, chosen at each open and never stored: "memory"
@@ -424,8 +428,8 @@ impl PyStorageConfig {
 /// P/8 bytes, P = dim rounded up to a power of two, at least 64; rows coded against the
 /// nearest of up to 1,024 k-means centroids; the least memory, slower than sq4 at equal
 /// recall on clustered rows) or "none" (the
-/// walk reads the full rows; the default for a flat index and the other metrics); None
-/// leaves the default; encryption an
+/// walk reads the full rows; the default for flat and IVF indexes and the other
+/// metrics); None leaves the default; encryption an
 /// `EncryptionConfig` (AES-256-GCM at rest; its master key is given at every open and
 /// never stored; vectors then "memory"). InvalidArgumentError for a value out of its
 /// domain. Reopening a database checks or applies only the arguments passed.
@@ -508,11 +512,11 @@ impl PyDatabaseConfig {
     #[pyo3(signature = (dim, index_type = None, distance_metric = None, hnsw_config = None,
                         storage_config = None, auto_snapshot = None,
                         snapshot_interval_secs = None, id_type = None, vectors = None,
-                        quantization = None, encryption = None),
+                        quantization = None, encryption = None, nlist = None, nprobe = None),
            text_signature = "(dim, index_type='flat', distance_metric=None, hnsw_config=None, \
                              storage_config=None, auto_snapshot=False, \
                              snapshot_interval_secs=3600, id_type='int', vectors='mmap', \
-                             quantization=None, encryption=None)")]
+                             quantization=None, encryption=None, nlist=None, nprobe=None)")]
     // One parameter per Python keyword argument.
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -527,8 +531,15 @@ impl PyDatabaseConfig {
         vectors: Option<&Bound<'_, PyAny>>,
         quantization: Option<&Bound<'_, PyAny>>,
         encryption: Option<&Bound<'_, PyAny>>,
+        nlist: Option<usize>,
+        nprobe: Option<usize>,
     ) -> PyResult<Self> {
         let mut stated = Fields::NONE.with(Field::Dim);
+        for (field, value) in [(Field::Nlist, nlist), (Field::Nprobe, nprobe)] {
+            if value.is_some() {
+                stated = stated.with(field);
+            }
+        }
         let quantization = match quantization {
             Some(q) => Some(Quantization::from_name(&require_str(q, "quantization")?).py()?),
             None => None,
@@ -594,6 +605,7 @@ impl PyDatabaseConfig {
                 },
             ),
             quantization,
+            ivf: IvfConfig { nlist, nprobe },
             stated: stated.union(hnsw_stated).union(storage_stated),
         };
         inner.validate().py()?;
@@ -708,11 +720,35 @@ impl PyDatabaseConfig {
         self.inner.quantization().name()
     }
 
+    /// An IVF index's list count (None: the square root of the row count at each
+    /// training).
+    #[getter]
+    fn nlist(&self) -> Option<usize> {
+        self.inner.ivf.nlist
+    }
+
+    /// The lists an IVF search probes unless the call says (None: a sixteenth of the
+    /// lists, at least 8).
+    #[getter]
+    fn nprobe(&self) -> Option<usize> {
+        self.inner.ivf.nprobe
+    }
+
     fn __repr__(&self) -> String {
         let c = &self.inner;
+        let ivf = if c.index_type == IndexType::Ivf {
+            let show = |v: Option<usize>| v.map_or("None".to_string(), |n| n.to_string());
+            format!(
+                ", nlist={}, nprobe={}",
+                show(c.ivf.nlist),
+                show(c.ivf.nprobe)
+            )
+        } else {
+            String::new()
+        };
         format!(
             "DatabaseConfig(dim={}, index_type={:?}, distance_metric={:?}, auto_snapshot={}, \
-             snapshot_interval_secs={}, id_type={:?}, vectors={:?}, quantization={:?})",
+             snapshot_interval_secs={}, id_type={:?}, vectors={:?}, quantization={:?}{ivf})",
             c.dim,
             c.index_type.name(),
             c.distance_metric.name(),

@@ -301,10 +301,17 @@ impl PyNusterDB {
     /// open or refresh (an error if the warning filters turn warnings into errors).
     fn warn_if_rebuilt(&self, py: Python<'_>) -> PyResult<()> {
         if let Ok(GraphLoad::Rebuilt { reason }) = py.detach(|| self.db.graph_load()) {
-            let msg = format!(
-                "the HNSW graph file was not usable and the graph was rebuilt from the \
-                 stored vectors (nothing was lost): {reason}"
-            );
+            let msg = if self.db.config().index_type == nusterdb_core::IndexType::Ivf {
+                format!(
+                    "the IVF lists file was not usable and the lists were trained again \
+                     from the stored vectors (nothing was lost): {reason}"
+                )
+            } else {
+                format!(
+                    "the HNSW graph file was not usable and the graph was rebuilt from the \
+                     stored vectors (nothing was lost): {reason}"
+                )
+            };
             let msg = std::ffi::CString::new(msg.replace('\0', " "))
                 .map_err(|e| PyValueError::new_err(e.to_string()))?;
             let category = py.get_type::<IndexRebuiltWarning>();
@@ -944,8 +951,8 @@ impl PyNusterDB {
     /// The min(k, matches) nearest vectors, nearest first: [(id, distance)], or with
     /// `include` (names among "vector", "metadata", "document") [SearchHit].
     /// `quantized=False` walks an HNSW graph on the full rows for this search instead of
-    /// its codes.
-    #[pyo3(signature = (query, k = 10, filter = None, ef_search = None, include = None, quantized = None))]
+    /// its codes; `nprobe` is the lists an IVF index scans for this search.
+    #[pyo3(signature = (query, k = 10, filter = None, ef_search = None, include = None, quantized = None, nprobe = None))]
     #[allow(clippy::too_many_arguments)] // one per Python keyword argument
     fn search<'py>(
         &self,
@@ -956,11 +963,13 @@ impl PyNusterDB {
         ef_search: Option<usize>,
         include: Option<&Bound<'py, PyAny>>,
         quantized: Option<bool>,
+        nprobe: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
         let k = to_k(k)?;
         let params = SearchParams {
             ef_search,
             quantized,
+            nprobe,
         };
         let q = to_vector(query)?;
         let f: Option<Filter> = to_filter(filter)?;
@@ -1002,8 +1011,8 @@ impl PyNusterDB {
     /// "vector", "metadata", "document") a dict instead: "ids" and "distances" (those
     /// arrays) and, as asked, "metadatas" and "documents" (n lists of w entries, None
     /// for padding) and "vectors" (float32 (n, w, dim), NaN rows for padding), read
-    /// under the same lock as the search. `quantized` as for `search`.
-    #[pyo3(signature = (queries, k = 10, filter = None, ef_search = None, progress = None, include = None, quantized = None))]
+    /// under the same lock as the search. `quantized` and `nprobe` as for `search`.
+    #[pyo3(signature = (queries, k = 10, filter = None, ef_search = None, progress = None, include = None, quantized = None, nprobe = None))]
     #[allow(clippy::too_many_arguments)] // one per Python keyword argument
     fn batch_search<'py>(
         &self,
@@ -1015,6 +1024,7 @@ impl PyNusterDB {
         progress: Option<&Bound<'py, PyAny>>,
         include: Option<&Bound<'py, PyAny>>,
         quantized: Option<bool>,
+        nprobe: Option<usize>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let k = to_k(k)?;
         let dim = self.db.config().dim;
@@ -1035,6 +1045,7 @@ impl PyNusterDB {
                 SearchParams {
                     ef_search,
                     quantized,
+                    nprobe,
                 },
                 include,
                 &watch,
@@ -1203,7 +1214,7 @@ impl PyNusterDB {
         Ok(d)
     }
 
-    /// How the HNSW graph was obtained at the last open or refresh, as a dict. The
+    /// How the HNSW graph (or an IVF index's lists) was obtained at the last open or refresh, as a dict. The
     /// database's lock is waited for without the GIL, as by every call that takes it.
     fn graph_load<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let load = py.detach(|| self.db.graph_load()).py()?;

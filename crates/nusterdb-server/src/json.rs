@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value as Json};
 use utoipa::ToSchema;
 
 use crate::error::{id_json, ApiError, ApiResult};
-use crate::schema::{ConfigOut, Hit, HnswOut, MetadataOut, Records, StatsOut, StorageOut};
+use crate::schema::{ConfigOut, Hit, HnswOut, IvfOut, MetadataOut, Records, StatsOut, StorageOut};
 
 /// Nesting of filter maps deeper than this is refused before the core sees it (the
 /// core's own limit is lower; this one bounds the conversion's recursion).
@@ -414,6 +414,17 @@ pub struct HnswJson {
     pub max_elements: Option<usize>,
 }
 
+/// The IVF part of a collection config (`index_type` "ivf").
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IvfJson {
+    /// Lists (fixed at creation; left out: the square root of the row count at each
+    /// training).
+    pub nlist: Option<usize>,
+    /// Lists a search probes by default (left out: a sixteenth of them, at least 8).
+    pub nprobe: Option<usize>,
+}
+
 /// A collection's storage engine settings (each collection is a RocksDB database: its
 /// memtables and block cache are its own, so a server of many collections may want
 /// them smaller than the embedded defaults).
@@ -441,6 +452,7 @@ pub struct ConfigJson {
     pub id_type: Option<String>,
     pub quantization: Option<String>,
     pub hnsw: Option<HnswJson>,
+    pub ivf: Option<IvfJson>,
     pub storage: Option<StorageJson>,
     pub sync_writes: Option<bool>,
 }
@@ -475,6 +487,10 @@ impl ConfigJson {
             if let Some(n) = h.max_elements {
                 c.hnsw.max_nb_elements = n;
             }
+        }
+        if let Some(i) = &self.ivf {
+            c.ivf.nlist = i.nlist;
+            c.ivf.nprobe = i.nprobe;
         }
         if let Some(st) = &self.storage {
             if let Some(v) = st.cache_size_mb {
@@ -512,6 +528,10 @@ pub fn config_out(c: &DatabaseConfig) -> ConfigOut {
             ef_search: c.hnsw.ef_search,
             max_elements: c.hnsw.max_nb_elements,
         },
+        ivf: (c.index_type == IndexType::Ivf).then_some(IvfOut {
+            nlist: c.ivf.nlist,
+            nprobe: c.ivf.nprobe,
+        }),
         storage: StorageOut {
             cache_size_mb: c.storage.cache_size_mb,
             write_buffer_size_mb: c.storage.write_buffer_size_mb,

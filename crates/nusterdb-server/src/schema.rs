@@ -84,6 +84,13 @@ pub struct HnswOut {
     pub max_elements: usize,
 }
 
+/// A collection's IVF settings (null: automatic).
+#[derive(Serialize, ToSchema)]
+pub struct IvfOut {
+    pub nlist: Option<usize>,
+    pub nprobe: Option<usize>,
+}
+
 /// A collection's storage engine settings.
 #[derive(Serialize, ToSchema)]
 pub struct StorageOut {
@@ -102,6 +109,9 @@ pub struct ConfigOut {
     pub id_type: String,
     pub quantization: String,
     pub hnsw: HnswOut,
+    /// Present for an IVF collection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ivf: Option<IvfOut>,
     pub storage: StorageOut,
     pub sync_writes: bool,
 }

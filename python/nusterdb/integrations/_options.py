@@ -9,6 +9,8 @@ DATABASE_OPTIONS = (
     "vectors",
     "quantization",
     "encryption",
+    "nlist",
+    "nprobe",
 )
 HNSW_OPTIONS = (
     "max_nb_connection",

@@ -355,10 +355,12 @@ class NusterDBVectorStore(VectorStore):
         embedding: the LangChain ``Embeddings`` for texts and queries.
         distance: ``"cosine"`` (default), ``"euclidean"``, ``"inner_product"``,
             ``"angular"`` or ``"manhattan"`` (NusterDB's aliases such as ``"l2"`` too).
-        index: ``"hnsw"`` (default, approximate) or ``"flat"`` (exact).
+        index: ``"hnsw"`` (default, approximate), ``"ivf"`` (approximate, k-means
+            lists: fast to build) or ``"flat"`` (exact).
         **db_options: arguments of ``DatabaseConfig`` (``auto_snapshot``,
             ``snapshot_interval_secs``, ``vectors``, ``quantization``, ``encryption``: an
-            ``EncryptionConfig``, needed at every open of an encrypted database), ``HNSWConfig``
+            ``EncryptionConfig``, needed at every open of an encrypted database; ``nlist``,
+            ``nprobe``: IVF index only), ``HNSWConfig``
             (``max_nb_connection``, ``max_nb_elements``, ``max_layer``, ``ef_construction``,
             ``ef_search``, ``use_heuristic``; HNSW index only) and ``StorageConfiguration``
             (``cache_size_mb``, ``sync_writes``, ...). Anything else raises ``TypeError``.

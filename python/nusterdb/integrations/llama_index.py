@@ -275,7 +275,9 @@ class NusterDBVectorStore(BasePydanticVectorStore):
 
     - ``distance``: ``"cosine"`` (default), ``"euclidean"``, ``"inner_product"``,
       ``"angular"``, ``"manhattan"`` → ``DatabaseConfig(distance_metric=...)``;
-    - ``index``: ``"flat"`` (exact, default) or ``"hnsw"`` → ``DatabaseConfig(index_type=...)``;
+    - ``index``: ``"flat"`` (exact, default), ``"hnsw"`` or ``"ivf"`` →
+      ``DatabaseConfig(index_type=...)``; with ``"ivf"``, ``nlist`` and ``nprobe`` →
+      ``DatabaseConfig``;
     - HNSW (only with ``index="hnsw"``): ``max_nb_connection``, ``max_nb_elements``,
       ``max_layer``, ``ef_construction``, ``ef_search``, ``use_heuristic`` →
       ``HNSWConfig``;
@@ -310,8 +312,8 @@ class NusterDBVectorStore(BasePydanticVectorStore):
             options["distance"] = _metric_name(options["distance"])
         if "index" in options:
             index = options["index"]
-            if index not in ("flat", "hnsw"):
-                raise InvalidArgumentError(f"index must be 'flat' or 'hnsw', got {index!r}")
+            if index not in ("flat", "hnsw", "ivf"):
+                raise InvalidArgumentError(f"index must be 'flat', 'hnsw' or 'ivf', got {index!r}")
         super().__init__(stores_text=True)
         self._options = options
         self._path = None if path is None or os.fspath(path) == ":memory:" else os.fspath(path)

@@ -389,7 +389,7 @@ pub(super) fn load_sealed(
     };
     let files = SealFiles::of(dir, seal.id);
     let read = read_files(io, (&files, &part_files(dir, &parts)), &parts, config, seal);
-    let (ids, mut names, mut payload, mut index) = match read {
+    let (ids, mut names, mut payload, mut index, retrained) = match read {
         Ok(read) => read,
         Err(reason) => return Ok(Err(reason)),
     };
@@ -413,6 +413,8 @@ pub(super) fn load_sealed(
             inserted: applied.inserted,
             removed: applied.removed,
         }
+    } else if let Some(reason) = retrained {
+        GraphLoad::Rebuilt { reason }
     } else {
         GraphLoad::NotPersisted
     };
@@ -431,7 +433,15 @@ pub(super) fn load_sealed(
     Ok(Ok((maps, graph_load, applied)))
 }
 
-type SealedParts = (IdMap, Option<Names>, PayloadIndex, Box<dyn VectorIndex>);
+/// The seal's maps and index, and why an IVF index's lists were trained again (their
+/// file missing or unusable) if they were.
+type SealedParts = (
+    IdMap,
+    Option<Names>,
+    PayloadIndex,
+    Box<dyn VectorIndex>,
+    Option<String>,
+);
 
 /// The seal's graph over the rows of its vector files: mapped in place with its codes
 /// (slot-ordered files), or with the live rows still to be restored (a live-rows file).
@@ -505,6 +515,33 @@ fn read_files(
     read_checked(io, files, codes_paths, config, seal, &vfs)
 }
 
+/// An IVF index over the seal's live rows `items` with the lists of its lists file;
+/// else why not (another index type, or no usable file: the caller then builds the
+/// index from the rows, training the lists again — a damaged file costs time, never an
+/// answer).
+fn restore_lists(
+    io: &dyn FileIo,
+    files: &SealFiles,
+    config: &DatabaseConfig,
+    items: &[(u32, &[f32])],
+) -> std::result::Result<crate::index::IvfIndex, String> {
+    if config.index_type != crate::config::IndexType::Ivf {
+        return Err("not an IVF index".into());
+    }
+    let shown = |e: &dyn std::fmt::Display| format!("{}: {e}", files.lists.display());
+    let bytes = io.read(&files.lists).map_err(|e| shown(&e))?;
+    let lists =
+        crate::index::ivf::file::read(&bytes, config.dim, items.len()).map_err(|e| shown(&e))?;
+    crate::index::IvfIndex::with_lists(
+        config.dim,
+        config.distance_metric,
+        (config.ivf.nlist, config.ivf.nprobe),
+        items,
+        lists,
+    )
+    .ok_or_else(|| shown(&"its lists do not fit the rows"))
+}
+
 /// The reads and cross-checks of [`read_files`] over the parts' vector files `vfs`.
 fn read_checked(
     io: &dyn FileIo,
@@ -569,6 +606,7 @@ fn read_checked(
         ));
     }
     let row_of = |i: usize, s: u32| vf.row(if by_slot { s as usize } else { i }).unwrap_or(&[]);
+    let mut retrained = None;
     let index: Box<dyn VectorIndex> = match graph {
         None => {
             let items: Vec<(u32, &[f32])> = live
@@ -576,9 +614,17 @@ fn read_checked(
                 .enumerate()
                 .map(|(i, &s)| (s, row_of(i, s)))
                 .collect();
-            let mut index = new_index(config, extent);
-            index.insert_many(&items);
-            index
+            match restore_lists(io, files, config, &items) {
+                Ok(ivf) => Box::new(ivf),
+                Err(reason) => {
+                    let mut index = new_index(config, extent);
+                    index.insert_many(&items);
+                    if index.as_ivf().is_some_and(|i| i.nlist() > 0) {
+                        retrained = Some(reason);
+                    }
+                    index
+                }
+            }
         }
         Some(image) => {
             let image = image?;
@@ -604,5 +650,5 @@ fn read_checked(
             Box::new(index)
         }
     };
-    Ok((m.ids, m.names, m.payload, index))
+    Ok((m.ids, m.names, m.payload, index, retrained))
 }

@@ -13,7 +13,8 @@
 //!    map, string ids and payload index, tagged with the id and log position,
 //!    `segment::maps`) and, for HNSW, `segment-<id>.graph` (the graph file format) and
 //!    `segment-<id>.codes` (the codes of the part's slots and what else an open
-//!    would compute from the rows, `hnsw::codes_file`);
+//!    would compute from the rows, `hnsw::codes_file`); for IVF, `segment-<id>.lists`
+//!    (the centroids and each live row's list, `ivf::file`);
 //! 3. stores the [`Seal`] record (id, log position, floor) and, for HNSW, its parts
 //!    ([`SealParts`]) in RocksDB, synced — the commit point: until then the previous
 //!    seal and its files are the valid ones, and a crash leaves only unreferenced
@@ -60,6 +61,8 @@ pub(super) struct SealFiles {
     pub maps: PathBuf,
     pub graph: PathBuf,
     pub codes: PathBuf,
+    /// An IVF index's centroids and lists (`index::ivf::file`).
+    pub lists: PathBuf,
 }
 
 /// Prefix of every segment file name.
@@ -73,18 +76,25 @@ impl SealFiles {
             maps: dir.join(format!("{base}.maps")),
             graph: dir.join(format!("{base}.graph")),
             codes: dir.join(format!("{base}.codes")),
+            lists: dir.join(format!("{base}.lists")),
         }
     }
 
-    fn all(&self) -> [&Path; 4] {
-        [&self.vectors, &self.maps, &self.graph, &self.codes]
+    fn all(&self) -> [&Path; 5] {
+        [
+            &self.vectors,
+            &self.maps,
+            &self.graph,
+            &self.codes,
+            &self.lists,
+        ]
     }
 
-    /// Every file of seal `seal` with parts `parts`: its maps and graph, and the
+    /// Every file of seal `seal` with parts `parts`: its maps, graph and lists, and the
     /// vector and codes files of each part.
     pub(super) fn of_parts(dir: &Path, seal: u64, parts: &[Part]) -> Vec<PathBuf> {
         let own = Self::of(dir, seal);
-        let mut out = vec![own.maps, own.graph];
+        let mut out = vec![own.maps, own.graph, own.lists];
         for p in parts {
             let f = Self::of(dir, p.id);
             out.push(f.vectors);
@@ -127,6 +137,11 @@ pub(super) fn plan_parts(
 pub fn segment_files(dir: &Path, id: u64) -> [PathBuf; 4] {
     let f = SealFiles::of(dir, id);
     [f.vectors, f.maps, f.graph, f.codes]
+}
+
+/// The lists file of seal `id` in `dir` (an IVF index's, `index::ivf::file`).
+pub fn lists_file(dir: &Path, id: u64) -> PathBuf {
+    SealFiles::of(dir, id).lists
 }
 
 /// The vector and codes files of each of `parts`, by ascending first slot.
@@ -346,13 +361,19 @@ impl Shared {
                 });
                 Some((parts, end))
             }
-            // The live rows only (a flat index copies its rows at open): the file
-            // shrinks with the live count after removals.
+            // The live rows only (flat and IVF indexes copy their rows at open): the
+            // file shrinks with the live count after removals. An IVF index's lists
+            // go beside them, row by row in the same order.
             None => {
                 let live = live_slots(&st.ids);
                 vectors::write_live_rows(io, &files.vectors, dim, live.len(), |i| {
                     index.get(live[i])
                 })?;
+                if let Some(lists) = index.as_ivf().and_then(|ivf| ivf.lists_of(&live)) {
+                    crate::storage::fileio::write_atomic(io, &files.lists, |w| {
+                        crate::index::ivf::file::write(w, dim, &lists)
+                    })?;
+                }
                 None
             }
         };
@@ -390,6 +411,9 @@ impl Shared {
     /// crash) does not do it again.
     pub(super) fn count_load_redo(&self, st: &State) {
         let (redo, now) = match (&st.load_source, &st.graph_load) {
+            // An IVF index whose lists file was unusable trained its lists again: seal
+            // them, so the next open does not.
+            (LoadSource::Sealed { .. }, GraphLoad::Rebuilt { .. }) => (st.ids.len().max(1), true),
             (LoadSource::Sealed { replayed }, _) => (*replayed, false),
             // A follower's refresh: followers never seal.
             (LoadSource::Log { .. }, _) => (0, false),

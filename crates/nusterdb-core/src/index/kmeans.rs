@@ -5,16 +5,19 @@
 //! a centroid, where uniform picks leave some merged), then refined by Lloyd's
 //! iterations. Rows equal to a chosen centroid are never drawn again, so data with
 //! fewer than `k` distinct rows gets fewer centroids rather than duplicates. The
-//! assignment steps run in parallel; the result depends only on the rows and the seed
-//! (sums are taken in a fixed order), not on the thread count.
+//! assignment steps ([`assign`]) run as the flat index's batch search for the nearest
+//! centroid (its blocked matrix product, in parallel); the result depends only on the
+//! rows and the seed (sums are taken in a fixed order), not on the thread count.
 
 use rayon::prelude::*;
 
+use super::{FlatIndex, SearchParams, VectorIndex};
 use crate::distance::kernels;
+use crate::metric::DistanceMetric;
 use crate::rng::SplitMix64;
 
-/// Rows per parallel task of an assignment step.
-const CHUNK: usize = 256;
+/// Rows per batch search of [`assign`] (bounds the per-query state it holds at once).
+const ASSIGN_ROWS: usize = 1 << 16;
 
 /// Up to `k` centroids (`dim` floats each, concatenated) of `rows` (`dim` floats each),
 /// after `iters` Lloyd iterations. Empty for no rows; fewer than `k` when `rows` has
@@ -65,19 +68,11 @@ pub fn train(rows: &[f32], dim: usize, k: usize, iters: usize, seed: u64) -> Vec
     }
 
     let kk = centroids.len() / dim;
-    let mut assign = vec![0u32; n];
     for _ in 0..iters {
-        assign
-            .par_chunks_mut(CHUNK)
-            .enumerate()
-            .for_each(|(c, out)| {
-                for (j, a) in out.iter_mut().enumerate() {
-                    *a = nearest(&centroids, dim, row(c * CHUNK + j)) as u32;
-                }
-            });
+        let assigned = assign(&centroids, dim, rows);
         let mut sums = vec![0f64; kk * dim];
         let mut counts = vec![0u64; kk];
-        for (i, &a) in assign.iter().enumerate() {
+        for (i, &a) in assigned.iter().enumerate() {
             let a = a as usize;
             counts[a] += 1;
             for (s, &x) in sums[a * dim..(a + 1) * dim].iter_mut().zip(row(i)) {
@@ -99,8 +94,38 @@ pub fn train(rows: &[f32], dim: usize, k: usize, iters: usize, seed: u64) -> Vec
     centroids
 }
 
+/// The nearest centroid of each of `rows` (`dim` floats each), as [`nearest`] finds it
+/// for one row (squared euclidean; of equals the first), all at once: an exact flat
+/// index over the centroids answers the rows as a batch of queries, a blocked matrix
+/// product several times faster than one pair at a time.
+pub fn assign(centroids: &[f32], dim: usize, rows: &[f32]) -> Vec<u32> {
+    let dim = dim.max(1);
+    let (k, n) = (centroids.len() / dim, rows.len() / dim);
+    if k <= 1 {
+        return vec![0; n];
+    }
+    let mut index = FlatIndex::new(dim, DistanceMetric::Euclidean, k);
+    let items: Vec<(u32, &[f32])> = centroids
+        .chunks_exact(dim)
+        .enumerate()
+        .map(|(j, c)| (j as u32, c))
+        .collect();
+    index.insert_many(&items);
+    let mut out = Vec::with_capacity(n);
+    for chunk in rows.chunks(ASSIGN_ROWS * dim) {
+        let hits = index.batch_search(chunk, 1, None, &SearchParams::default());
+        out.extend(hits.iter().map(|h| h.first().map_or(0, |&(j, _)| j)));
+    }
+    out
+}
+
 /// The index of the centroid nearest to `x` (the first of equals; 0 when there is none).
 pub fn nearest(centroids: &[f32], dim: usize, x: &[f32]) -> usize {
+    nearest_with_distance(centroids, dim, x).0
+}
+
+/// [`nearest`] and the squared distance to it (infinite when there is no centroid).
+pub fn nearest_with_distance(centroids: &[f32], dim: usize, x: &[f32]) -> (usize, f32) {
     let l2 = kernels().l2_squared;
     let mut best = (0, f32::INFINITY);
     for (j, c) in centroids.chunks_exact(dim.max(1)).enumerate() {
@@ -109,7 +134,7 @@ pub fn nearest(centroids: &[f32], dim: usize, x: &[f32]) -> usize {
             best = (j, d);
         }
     }
-    best.0
+    best
 }
 
 #[cfg(test)]
@@ -169,5 +194,23 @@ mod tests {
         assert_eq!(train(&[5.0; 12], 3, 4, 5, 0), vec![5.0; 3]);
         assert!(train(&[], 3, 4, 5, 0).is_empty());
         assert_eq!(nearest(&[], 3, &[1.0, 2.0, 3.0]), 0);
+    }
+
+    #[test]
+    fn assign_finds_what_nearest_finds() {
+        let centres: Vec<Vec<f32>> = (0..37)
+            .map(|j| vec![(j * 3) as f32, (j % 5) as f32, 1.0])
+            .collect();
+        let rows = blobs(&centres, 30, 2.0, 5);
+        let c: Vec<f32> = centres.concat();
+        let got = assign(&c, 3, &rows);
+        assert_eq!(got.len(), rows.len() / 3);
+        for (i, r) in rows.chunks_exact(3).enumerate() {
+            let j = got[i] as usize;
+            let l2 = kernels().l2_squared;
+            let best = l2(r, &c[nearest(&c, 3, r) * 3..][..3]);
+            assert!(l2(r, &c[j * 3..][..3]) <= best * (1.0 + 1e-5), "row {i}");
+        }
+        assert_eq!(assign(&c[..3], 3, &rows), vec![0; rows.len() / 3]);
     }
 }

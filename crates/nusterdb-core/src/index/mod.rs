@@ -11,10 +11,12 @@
 //! - [`flat::FlatIndex`]: exact search by a full scan, the reference the approximate
 //!   indexes are measured against.
 //! - [`hnsw::HnswIndex`]: the HNSW graph, approximate search.
+//! - [`ivf::IvfIndex`]: rows in k-means lists, approximate search over the nearest lists.
 //! - `rows::Rows`: the aligned float buffer the indexes keep their vectors in, over a
 //!   `region::Region` (heap memory, or a seal's file mapped in place).
 //! - [`topk::TopK`]: the bounded "k best so far" collector every index shares.
-//! - `kmeans`: k-means centroids of a sample of rows (RaBitQ codes rows against them).
+//! - `kmeans`: k-means centroids of a sample of rows (RaBitQ codes rows against them,
+//!   IVF lists are theirs).
 //!
 //! Search semantics (SPEC §1): results are the `min(k, matches)` nearest eligible slots,
 //! nearest first, as `(slot, distance)` with the metric's true distance (exactly
@@ -26,6 +28,7 @@
 
 pub mod flat;
 pub mod hnsw;
+pub mod ivf;
 pub(crate) mod kmeans;
 pub(crate) mod region;
 mod rows;
@@ -36,6 +39,7 @@ use roaring::RoaringBitmap;
 use crate::metric::DistanceMetric;
 
 pub use flat::FlatIndex;
+pub use ivf::IvfIndex;
 pub(crate) use rows::Rows;
 pub use topk::TopK;
 
@@ -49,6 +53,9 @@ pub struct SearchParams {
     /// which is on whenever it keeps codes) or, `Some(false)`, on the full rows for
     /// this search. `Some(true)` is refused by the database where there are no codes.
     pub quantized: Option<bool>,
+    /// The lists an IVF index probes for this search (`None`: the index's default).
+    /// The database refuses it for the other index types.
+    pub nprobe: Option<usize>,
 }
 
 impl SearchParams {
@@ -57,6 +64,7 @@ impl SearchParams {
         Self {
             ef_search,
             quantized: None,
+            nprobe: None,
         }
     }
 }
@@ -238,6 +246,12 @@ pub trait VectorIndex: Send + Sync {
     /// The HNSW index behind this trait object, if it is one: the database saves its
     /// graph, which (unlike a flat index) is costly to rebuild from the vectors.
     fn as_hnsw(&self) -> Option<&hnsw::HnswIndex> {
+        None
+    }
+
+    /// The IVF index behind this trait object, if it is one: the database saves its
+    /// lists, which would otherwise be trained again at each open.
+    fn as_ivf(&self) -> Option<&ivf::IvfIndex> {
         None
     }
 }

@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::{
-    Compression, DatabaseConfig, Fields, HnswConfig, IndexType, Quantization, StorageConfig,
-    MAX_DIMENSION,
+    Compression, DatabaseConfig, Fields, HnswConfig, IndexType, IvfConfig, Quantization,
+    StorageConfig, MAX_DIMENSION,
 };
 use crate::ids::IdType;
 use crate::metadata::{validate_key, validate_tag, Metadata, Value};
@@ -41,6 +41,8 @@ const CONFIG_RECORD_V2: u8 = 2;
 /// A config record stating its quantization: version 2's fields, then a quantization
 /// code (see [`encode_config`]).
 const CONFIG_RECORD_V3: u8 = 3;
+/// Config record with the IVF parameters (an IVF index's config).
+const CONFIG_RECORD_V4: u8 = 4;
 /// Largest document, in UTF-8 bytes (as a metadata string value).
 pub const MAX_DOCUMENT_BYTES: usize = crate::metadata::MAX_STR_BYTES;
 
@@ -399,14 +401,19 @@ fn unstated_quantization(c: &DatabaseConfig) -> Quantization {
 /// version-2 record: the same fields and then the id type. A config whose quantization
 /// is not what a record without one means (`unstated_quantization`: sq8 where codes
 /// are possible, else none) is a version-3 record: the version-2 fields and then a
-/// quantization code (0 none, 1 sq8, 2 sq4). A build that predates a field refuses a
+/// quantization code (0 none, 1 sq8, 2 sq4, 3 rabitq). An IVF config (index type code
+/// 2) is a version-4 record: the version-3 fields (the quantization always present)
+/// and then `nlist` and `nprobe` (u32 each, 0 for automatic). A build that predates a field refuses a
 /// record that has it rather than open the database wrongly; a database of such a
 /// build keeps its record's version when this one writes its config.
 pub fn encode_config(c: &DatabaseConfig) -> Vec<u8> {
     let str_ids = c.id_type == IdType::Str;
     let quantization = c.quantization();
-    let stated = (quantization != unstated_quantization(c)).then_some(quantization);
-    let mut out = vec![if stated.is_some() {
+    let ivf = c.index_type == IndexType::Ivf;
+    let stated = (ivf || quantization != unstated_quantization(c)).then_some(quantization);
+    let mut out = vec![if ivf {
+        CONFIG_RECORD_V4
+    } else if stated.is_some() {
         CONFIG_RECORD_V3
     } else if str_ids {
         CONFIG_RECORD_V2
@@ -417,6 +424,7 @@ pub fn encode_config(c: &DatabaseConfig) -> Vec<u8> {
     out.push(match c.index_type {
         IndexType::Flat => 0,
         IndexType::Hnsw => 1,
+        IndexType::Ivf => 2,
     });
     out.push(metric_code(c.distance_metric));
     let h = &c.hnsw;
@@ -449,6 +457,10 @@ pub fn encode_config(c: &DatabaseConfig) -> Vec<u8> {
             Quantization::RaBitQ => 3,
         });
     }
+    if ivf {
+        put_u32(&mut out, c.ivf.nlist.map_or(0, len_u32));
+        put_u32(&mut out, c.ivf.nprobe.map_or(0, len_u32));
+    }
     out
 }
 
@@ -459,9 +471,9 @@ pub fn encode_config(c: &DatabaseConfig) -> Vec<u8> {
 pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
     let mut r = Reader::new(bytes);
     let record = r.u8("config record version")?;
-    if !(RECORD_VERSION..=CONFIG_RECORD_V3).contains(&record) {
+    if !(RECORD_VERSION..=CONFIG_RECORD_V4).contains(&record) {
         return Err(format!(
-            "config record version {record} not supported (max {CONFIG_RECORD_V3})"
+            "config record version {record} not supported (max {CONFIG_RECORD_V4})"
         ));
     }
     let dim = r.u32("dim")? as usize;
@@ -471,6 +483,7 @@ pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
     let index_type = match r.u8("index type")? {
         0 => IndexType::Flat,
         1 => IndexType::Hnsw,
+        2 if record >= CONFIG_RECORD_V4 => IndexType::Ivf,
         t => return Err(format!("unknown index type code {t}")),
     };
     let distance_metric = metric_from_code(r.u8("metric")?)?;
@@ -521,6 +534,20 @@ pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
     } else {
         None
     };
+    let mut ivf = IvfConfig::default();
+    if record >= CONFIG_RECORD_V4 {
+        let auto = |n: u32| (n > 0).then_some(n as usize);
+        ivf.nlist = auto(r.u32("nlist")?);
+        ivf.nprobe = auto(r.u32("nprobe")?);
+        if index_type != IndexType::Ivf {
+            return Err(format!(
+                "IVF parameters in the config of a {} index",
+                index_type.name()
+            ));
+        }
+    } else if index_type == IndexType::Ivf {
+        return Err("an IVF config in a record without its parameters".into());
+    }
     r.finish("config record")?;
     let mut c = DatabaseConfig {
         dim,
@@ -534,6 +561,7 @@ pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
         // Not stored: each open chooses (`DatabaseConfig::vectors`).
         vectors: crate::config::VectorStorage::default(),
         quantization,
+        ivf,
         stated: Fields::all(),
     };
     // The ranges the record was written under; a rule added since (ef_construction ≥

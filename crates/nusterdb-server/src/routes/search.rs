@@ -32,6 +32,8 @@ pub struct SearchReq {
     filter: Option<Value>,
     /// HNSW candidate list size for this search.
     ef_search: Option<usize>,
+    /// Lists an IVF index probes for this search.
+    nprobe: Option<usize>,
     /// Names among "vector", "metadata", "document" (default: none).
     #[schema(value_type = Option<Vec<String>>)]
     include: Option<Value>,
@@ -66,6 +68,7 @@ pub async fn search(
         let params = SearchParams {
             ef_search: req.ef_search,
             quantized: req.quantized,
+            nprobe: req.nprobe,
         };
         let hits = db.search_records(&req.query, k, filter.as_ref(), params, inc)?;
         let hits = hits
@@ -87,6 +90,7 @@ pub struct BatchReq {
     #[schema(value_type = Option<Object>)]
     filter: Option<Value>,
     ef_search: Option<usize>,
+    nprobe: Option<usize>,
     #[schema(value_type = Option<Vec<String>>)]
     include: Option<Value>,
     /// As for a single search.
@@ -144,6 +148,7 @@ pub async fn batch_search(
             SearchParams {
                 ef_search: req.ef_search,
                 quantized: req.quantized,
+                nprobe: req.nprobe,
             },
             inc,
             &Unobserved,

@@ -4,7 +4,7 @@
 //! allowed set (see `Database::allowed`).
 
 use super::{Include, Record};
-use crate::config::check_ef_search;
+use crate::config::{check_ef_search, check_nprobe, IndexType};
 use crate::db::{Database, State, MAX_BATCH_RESULTS};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
@@ -12,12 +12,29 @@ use crate::ids::Id;
 use crate::index::SearchParams;
 use crate::progress::{in_pieces, Observer, Phase, Unobserved};
 
-/// Checks the parameters that do not depend on the index.
-fn check_params(p: &SearchParams) -> Result<()> {
-    match p.ef_search {
-        Some(ef) => check_ef_search(ef),
-        None => Ok(()),
+/// Checks the parameters against their ranges and the index type: `nprobe` is an IVF
+/// index's, `ef_search` the graph's (a flat index accepts it, as it always did, and is
+/// exact anyway), so each is refused where it would change nothing.
+fn check_params(p: &SearchParams, index: IndexType) -> Result<()> {
+    if let Some(ef) = p.ef_search {
+        check_ef_search(ef)?;
+        if index == IndexType::Ivf {
+            return Err(Error::invalid(
+                "ef_search is for HNSW indexes; an IVF index takes nprobe (the lists a search \
+                 scans)",
+            ));
+        }
     }
+    if let Some(n) = p.nprobe {
+        check_nprobe(n)?;
+        if index != IndexType::Ivf {
+            return Err(Error::invalid(format!(
+                "nprobe={n} is for IVF indexes (index_type=\"ivf\"); this database's index is {}",
+                index.name()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `quantized=True` needs an index that walks on codes: asked of one without, it is
@@ -25,8 +42,8 @@ fn check_params(p: &SearchParams) -> Result<()> {
 fn check_walk(st: &State, p: &SearchParams) -> Result<()> {
     if p.quantized == Some(true) && !st.index.walks_on_codes() {
         return Err(Error::invalid(
-            "quantized=True: this index keeps no codes to walk on (a flat index, an HNSW \
-             index with quantization=\"none\" or on a metric without codes); leave \
+            "quantized=True: this index keeps no codes to walk on (a flat or IVF index, an \
+             HNSW index with quantization=\"none\" or on a metric without codes); leave \
              quantized unset or pass False",
         ));
     }
@@ -76,7 +93,7 @@ impl Database {
         map: impl FnOnce(&State, Vec<(u32, f32)>) -> Result<T>,
     ) -> Result<T> {
         self.check_query(q, k)?;
-        check_params(&params)?;
+        check_params(&params, self.shared.config.index_type)?;
         self.read(|st| {
             check_walk(st, &params)?;
             let allow = Self::allowed(st, filter);
@@ -89,7 +106,8 @@ impl Database {
     /// `search`: the [`SearchParams`], or just an `ef_search` (`None`, `Some(64)`).
     ///
     /// # Errors
-    /// `k == 0`, `ef_search` outside 1..=[`crate::config::MAX_EF`], `quantized:
+    /// `k == 0`, `ef_search` outside 1..=[`crate::config::MAX_EF`] or given to an IVF
+    /// index, `nprobe` outside 1..=65,536 or given to another index type, `quantized:
     /// Some(true)` on an index without codes, wrong dimension, non-finite query,
     /// [`Error::Closed`]; a string-id database.
     pub fn search(
@@ -150,7 +168,7 @@ impl Database {
                 got: queries.len(),
             });
         }
-        check_params(&params)?;
+        check_params(&params, self.shared.config.index_type)?;
         let n = queries.len() / dim;
         if (n as u64).saturating_mul(k as u64) > MAX_BATCH_RESULTS {
             return Err(Error::invalid(format!(

@@ -1,0 +1,1043 @@
+#!/usr/bin/env python3
+"""IVF benchmark: NusterDB ``index_type="ivf"`` vs faiss-cpu ``IndexIVFFlat`` (and HNSW builds).
+
+Datasets as in ``benchmarks/ann.py`` (``benchmarks/datasets.py``, cached under
+~/.cache/nusterdb/datasets/): ``synthetic`` = 100,000 x 128 clustered float32 rows +
+1,000 queries, euclidean; ``real`` = about 56,000 x 384 all-MiniLM-L6-v2 sentence
+embeddings + 1,000 held-out sentences, cosine (unit rows). Ground truth is the exact
+top-10 by float64 brute force; recall@10 counts ties as hits (``ann.recalls``: a returned
+id is a hit when its exact distance is within the 10th true distance, +1e-5 relative).
+
+Libraries, each keyed 0..n-1 and built from the same float32 rows:
+
+* ``nusterdb-ivf``: ``DatabaseConfig(dim, index_type="ivf", distance_metric=metric,
+  nlist=--nlist)`` in memory, one ``bulk_add`` (the time includes the k-means training,
+  done once after the rows are stored: ``nlist`` = ⌊√n⌋ lists unless --nlist fixes it,
+  on a sample of 40 rows per list, 10 Lloyd iterations); searched by
+  ``search(q, k=10, nprobe=p)`` and ``batch_search(qs, k=10, nprobe=p)``.
+* ``faiss-ivf``: ``IndexIVFFlat(IndexFlatL2(d), d, nlist, METRIC_L2)``, or
+  ``IndexFlatIP`` / ``METRIC_INNER_PRODUCT`` on the unit rows for cosine, with the same
+  nlist; ``train`` on all base rows (its IVF defaults: a random sample of at most 256
+  rows per list, 10 iterations, spherical k-means for inner product), then ``add``;
+  ``index.nprobe = p``. Once more, build time and batch recall only, with NusterDB's
+  sample size (``cp.max_points_per_centroid = 40``; NusterDB seeds by k-means++, faiss
+  picks random rows).
+* build-speed references: ``nusterdb-hnsw`` (``index_type="hnsw"``, default codes,
+  ``HNSWConfig(max_nb_connection=16, ef_construction=200, max_nb_elements=n)``, as
+  ann.py builds it; build only), ``hnswlib`` (M=16, ef_construction=200; also an
+  ef_search sweep, for its single-query QPS at the recall targets) and ``nusterdb-flat``
+  (``index_type="flat"``: what ``bulk_add`` costs without any index, build only).
+
+Each library runs in a fresh subprocess (its memory is its own; ``RAYON_NUM_THREADS``,
+``OMP_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS`` are set before it starts; faiss also
+``omp_set_num_threads``, hnswlib ``num_threads``):
+
+* phase 1 (1 thread): build (RSS increase over it from /proc/self/status VmRSS, VmHWM for
+  the peak; NusterDB also ``db.stats().memory_bytes``), then for each nprobe of the sweep
+  (each ef for hnswlib): recall@10 and single-query QPS (a Python loop, one query per
+  call; one untimed pass whose answers give the recall, then the median of 3 timed
+  passes) and batch QPS (all queries in one call, median of 3 after a warm-up call);
+* phase 2 (``--threads``, default all cores): a new build with that many threads, and
+  for the IVF libraries batch QPS with that many threads over the same sweep;
+* cross-check (1 thread): nusterdb-ivf and faiss-ivf built in one process, then at each
+  nprobe where either first reached a recall target, the single-query loops of both
+  alternated over ``--interleaved-rounds`` rounds: load drifting on a shared machine
+  hits both alike, so these equal-nprobe ratios are the more trustworthy ones.
+
+"QPS at recall r" is the QPS at the smallest nprobe (ef) of the sweep whose recall@10
+reaches r (no interpolation). Ratios are NusterDB / peer (> 1: NusterDB faster) and, for
+builds, IVF build / HNSW build (< 1: the IVF build is faster).
+
+Usage (peers in their own venv, see benchmarks/requirements.txt):
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv-bench/bin/python benchmarks/ivf.py --quick
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv-bench/bin/python benchmarks/ivf.py \\
+        --dataset both --out /tmp/ivf.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ann
+import datasets
+from common import (
+    F32,
+    I64,
+    cpu_model,
+    fmt_bytes,
+    fmt_rate,
+    load_average,
+    median,
+    package_version,
+    print_environment,
+    print_table,
+    section,
+)
+
+K = ann.K
+TARGETS = ann.TARGETS
+NPROBE_SWEEP = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128)
+QUICK_NPROBES = (1, 4, 16, 64)
+QUICK_EFS = (16, 64, 256)
+IVF_LIBS = ("nusterdb-ivf", "faiss-ivf")
+HNSW_LIBS = ("nusterdb-hnsw", "hnswlib")
+LIBRARIES = (*IVF_LIBS, *HNSW_LIBS, "nusterdb-flat")
+#: Libraries with a search sweep (the others are built only).
+SWEPT = (*IVF_LIBS, "hnswlib")
+#: faiss's k-means with NusterDB's training budget (rows per list sampled, iterations).
+MATCHED_POINTS_PER_LIST = 40
+MATCHED_ITERS = 10
+#: Pause between workers, so the previous one's threads and memory are gone (--quick: less).
+SETTLE_SECONDS = ann.SETTLE_SECONDS
+QUICK_SETTLE_SECONDS = 0.2
+THREAD_VARS = ann.THREAD_VARS
+
+
+@dataclass(frozen=True)
+class Sizes:
+    synthetic_rows: int
+    real_rows: Optional[int]  # None: all of the real dataset's rows
+    queries: int
+    repeats: int
+    nprobes: Tuple[int, ...]
+    efs: Tuple[int, ...]
+
+
+FULL = Sizes(100_000, None, 1_000, 3, NPROBE_SWEEP, ann.EF_SWEEP)
+QUICK = Sizes(10_000, 10_000, 200, 3, QUICK_NPROBES, QUICK_EFS)
+
+
+def log(msg: str) -> None:
+    """Progress, to stderr (the tables go to stdout)."""
+    print(f"[ivf.py {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def auto_nlist(n: int) -> int:
+    """NusterDB's list count for ``n`` rows when none is configured (``ivf.rs``)."""
+    return min(max(math.isqrt(n), 1), 65_536)
+
+
+# ------------------------------------------------------------------------- libraries
+
+
+class NusterIvfEngine(ann.Engine):
+    """NusterDB's IVF index; ``set_ef`` sets the searches' ``nprobe``."""
+
+    name = "nusterdb-ivf"
+
+    def __init__(self, nlist: Optional[int]) -> None:
+        import nusterdb
+
+        self.mod = nusterdb
+        self.nlist = nlist
+        self.nprobe = 8
+        self.db: Any = None
+
+    def version(self) -> str:
+        return f"{self.mod.__version__} ({self.mod.simd_isa()})"
+
+    def build(self, base: F32, metric: str, threads: int, seed: int) -> None:
+        # threads: rayon's pool, fixed by RAYON_NUM_THREADS when the process started.
+        n, dim = base.shape
+        cfg = self.mod.DatabaseConfig(
+            dim, index_type="ivf", distance_metric=metric, nlist=self.nlist
+        )
+        self.db = self.mod.NusterDB(None, cfg)
+        self.db.bulk_add(np.arange(n, dtype=np.int64), base)
+
+    def set_ef(self, ef: int) -> None:
+        self.nprobe = ef
+
+    def one_query_fn(self) -> Callable[[Any], Any]:
+        search, nprobe = self.db.search, self.nprobe
+        return lambda q: search(q, k=K, nprobe=nprobe)
+
+    def ids_of(self, raw: Any) -> List[int]:
+        return [i for i, _ in raw]
+
+    def batch(self, queries: F32, threads: int) -> I64:
+        ids: I64 = self.db.batch_search(queries, k=K, nprobe=self.nprobe)[0]
+        return ids
+
+
+class NusterFlatEngine(NusterIvfEngine):
+    """NusterDB's flat (exact) database: the cost of ``bulk_add`` with no index to build."""
+
+    name = "nusterdb-flat"
+
+    def build(self, base: F32, metric: str, threads: int, seed: int) -> None:
+        n, dim = base.shape
+        cfg = self.mod.DatabaseConfig(dim, index_type="flat", distance_metric=metric)
+        self.db = self.mod.NusterDB(None, cfg)
+        self.db.bulk_add(np.arange(n, dtype=np.int64), base)
+
+
+class FaissIvfEngine(ann.Engine):
+    """faiss ``IndexIVFFlat``; ``set_ef`` sets ``index.nprobe``. ``matched``: k-means with
+    NusterDB's training budget instead of faiss's defaults."""
+
+    name = "faiss-ivf"
+
+    def __init__(self, nlist: int, matched: bool = False) -> None:
+        import faiss
+
+        self.mod = faiss
+        self.nlist = nlist
+        self.matched = matched
+        self.index: Any = None
+        self.quantizer: Any = None
+        self.train_seconds = 0.0
+        self.add_seconds = 0.0
+        self.train_points = 0
+        self.niter = 0
+
+    def version(self) -> str:
+        return package_version("faiss-cpu", "faiss")
+
+    def build(self, base: F32, metric: str, threads: int, seed: int) -> None:
+        faiss = self.mod
+        faiss.omp_set_num_threads(threads)
+        n, d = base.shape
+        if metric == "euclidean":
+            self.quantizer = faiss.IndexFlatL2(d)
+            kind = faiss.METRIC_L2
+        else:
+            self.quantizer = faiss.IndexFlatIP(d)
+            kind = faiss.METRIC_INNER_PRODUCT
+        self.index = faiss.IndexIVFFlat(self.quantizer, d, self.nlist, kind)
+        self.index.cp.seed = seed % (2**31)
+        if self.matched:
+            self.index.cp.niter = MATCHED_ITERS
+            self.index.cp.max_points_per_centroid = MATCHED_POINTS_PER_LIST
+            self.index.cp.min_points_per_centroid = 1
+        self.niter = int(self.index.cp.niter)
+        self.train_points = min(n, self.nlist * int(self.index.cp.max_points_per_centroid))
+        start = time.perf_counter()
+        self.index.train(base)
+        self.train_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        self.index.add(base)
+        self.add_seconds = time.perf_counter() - start
+
+    def set_ef(self, ef: int) -> None:
+        self.index.nprobe = ef
+
+    def query_rows(self, queries: F32) -> List[Any]:
+        return [queries[i : i + 1] for i in range(queries.shape[0])]
+
+    def one_query_fn(self) -> Callable[[Any], Any]:
+        self.mod.omp_set_num_threads(1)
+        search = self.index.search
+        return lambda q: search(q, K)
+
+    def ids_of(self, raw: Any) -> List[int]:
+        return [int(x) for x in raw[1][0]]
+
+    def batch(self, queries: F32, threads: int) -> I64:
+        self.mod.omp_set_num_threads(threads)
+        return np.asarray(self.index.search(queries, K)[1], dtype=np.int64)
+
+
+def make_engine(lib: str, nlist: int, nlist_arg: Optional[int]) -> ann.Engine:
+    if lib == "nusterdb-ivf":
+        return NusterIvfEngine(nlist_arg)
+    if lib == "nusterdb-flat":
+        return NusterFlatEngine(None)
+    if lib == "faiss-ivf":
+        return FaissIvfEngine(nlist)
+    if lib == "nusterdb-hnsw":
+        return ann.NusterEngine()
+    if lib == "hnswlib":
+        return ann.HnswlibEngine()
+    raise ValueError(f"unknown library {lib!r}")
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def nuster_memory(engine: ann.Engine) -> Dict[str, Any]:
+    """``db.stats()`` memory of a NusterDB engine (empty for the others)."""
+    db = getattr(engine, "db", None)
+    if db is None:
+        return {}
+    stats = db.stats()
+    return {"memory_bytes": stats.memory_bytes, "memory_by_part": dict(stats.memory_by_part)}
+
+
+def run_sweep(
+    engine: ann.Engine,
+    data: ann.WorkerData,
+    values: Sequence[int],
+    threads: int,
+    repeats: int,
+    label: str,
+) -> List[Dict[str, Any]]:
+    """recall@10 and QPS at each nprobe (ef) of ``values``: with 1 thread the single-query
+    loop and batch, else batch with ``threads`` threads only."""
+    nq = data.queries.shape[0]
+    rows = engine.query_rows(data.queries)
+    out: List[Dict[str, Any]] = []
+    for value in values:
+        engine.set_ef(value)
+        point: Dict[str, Any] = {"p": value}
+        if threads == 1:
+            one = engine.one_query_fn()
+            answers = [one(q) for q in rows]  # the untimed pass
+            found = ann.pad_ids([engine.ids_of(a) for a in answers], K)
+            point["recall"], point["recall_overlap"] = ann.recalls(
+                found, data.truth_ids, data.truth_dists, data.base, data.queries, data.metric
+            )
+            samples = [ann.time_loop(one, rows) for _ in range(repeats)]
+            point["single_qps"] = nq / median(samples)
+            point["single_samples"] = samples
+        batch_found = engine.batch(data.queries, threads)  # warm-up, and its recall
+        point["batch_recall"], _ = ann.recalls(
+            batch_found, data.truth_ids, data.truth_dists, data.base, data.queries, data.metric
+        )
+        point.setdefault("recall", point["batch_recall"])
+        batch_samples = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            engine.batch(data.queries, threads)
+            batch_samples.append(time.perf_counter() - start)
+        point["batch_qps"] = nq / median(batch_samples)
+        point["batch_samples"] = batch_samples
+        out.append(point)
+        log(
+            f"{label} t={threads} {value}: recall {point['recall']:.4f}"
+            + (f", single {point['single_qps']:,.0f} QPS" if "single_qps" in point else "")
+            + f", batch {point['batch_qps']:,.0f} QPS"
+        )
+    return out
+
+
+def worker_run(args: argparse.Namespace) -> None:
+    """One library: build with ``args.threads`` threads (memory from it), then its sweep
+    (see :func:`run_sweep`); for faiss with 1 thread also the matched-training build."""
+    data = ann.load_worker_data(args.data)
+    n = data.base.shape[0]
+    nlist = args.nlist or auto_nlist(n)
+    lib, threads = args.lib, args.threads
+    engine = make_engine(lib, nlist, args.nlist)
+    result: Dict[str, Any] = {"lib": lib, "threads": threads, "version": engine.version()}
+    result.update(ann.measured_build(engine, data, threads, args.seed))
+    result.update(nuster_memory(engine))
+    if lib in IVF_LIBS:
+        result["nlist"] = nlist
+    if isinstance(engine, FaissIvfEngine):
+        result["train_seconds"] = engine.train_seconds
+        result["add_seconds"] = engine.add_seconds
+        result["train_points"] = engine.train_points
+        result["niter"] = engine.niter
+    log(f"{lib}: built with {threads} thread(s) in {result['build_seconds']:.2f} s")
+    values: Sequence[int] = ()
+    if lib in IVF_LIBS:
+        values = args.nprobes
+    elif lib == "hnswlib" and threads == 1:
+        values = args.efs
+    result["sweep"] = run_sweep(engine, data, values, threads, args.repeats, lib)
+    if isinstance(engine, FaissIvfEngine) and threads == 1:
+        del engine
+        matched = FaissIvfEngine(nlist, matched=True)
+        start = time.perf_counter()
+        matched.build(data.base, data.metric, 1, args.seed)
+        seconds = time.perf_counter() - start
+        recall = {}
+        for p in args.nprobes:
+            matched.set_ef(p)
+            found = matched.batch(data.queries, 1)
+            recall[str(p)] = ann.recalls(
+                found, data.truth_ids, data.truth_dists, data.base, data.queries, data.metric
+            )[0]
+        result["matched"] = {
+            "build_seconds": seconds,
+            "train_seconds": matched.train_seconds,
+            "add_seconds": matched.add_seconds,
+            "train_points": matched.train_points,
+            "niter": matched.niter,
+            "batch_recall": recall,
+        }
+        log(f"faiss-ivf matched training: built in {seconds:.2f} s")
+    result["load_average_end"] = load_average()
+    ann.emit(result)
+
+
+def worker_interleaved(args: argparse.Namespace) -> None:
+    """nusterdb-ivf and faiss-ivf built in this one process (1 thread), then at each
+    nprobe of ``args.interleaved_nprobes`` their single-query loops alternated round by
+    round, the order rotating."""
+    data = ann.load_worker_data(args.data)
+    nlist = args.nlist or auto_nlist(data.base.shape[0])
+    engines = {lib: make_engine(lib, nlist, args.nlist) for lib in IVF_LIBS}
+    for lib, engine in engines.items():
+        engine.build(data.base, data.metric, 1, args.seed)
+        log(f"interleaved: {lib} built")
+    rows = {lib: engine.query_rows(data.queries) for lib, engine in engines.items()}
+    nq = data.queries.shape[0]
+    libs = list(engines)
+    out: Dict[str, Any] = {}
+    for p in args.interleaved_nprobes:
+        fns: Dict[str, Callable[[Any], Any]] = {}
+        for lib in libs:
+            engines[lib].set_ef(p)
+            fns[lib] = engines[lib].one_query_fn()
+            ann.time_loop(fns[lib], rows[lib])  # warm-up
+        samples: Dict[str, List[float]] = {lib: [] for lib in libs}
+        for r in range(args.rounds):
+            for i in range(len(libs)):
+                lib = libs[(i + r) % len(libs)]
+                samples[lib].append(ann.time_loop(fns[lib], rows[lib]))
+        out[str(p)] = {lib: {"qps": nq / median(t), "samples": t} for lib, t in samples.items()}
+        log(
+            f"interleaved nprobe {p}: "
+            + ", ".join(f"{k} {v['qps']:,.0f}" for k, v in out[str(p)].items())
+        )
+    ann.emit({"interleaved": out, "rounds": args.rounds, "queries": nq})
+
+
+def run_worker(
+    args: List[str], env_extra: Dict[str, str], settle: float = SETTLE_SECONDS
+) -> Dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
+    env.update(env_extra)
+    cmd = [sys.executable, str(Path(__file__).resolve()), *args]
+    time.sleep(settle)
+    load = load_average()
+    log(f"worker {' '.join(args[:6])}... env {env_extra} (load {load})")
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"worker {args} failed with exit code {proc.returncode}")
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(ann.RESULT_PREFIX):
+            result: Dict[str, Any] = json.loads(line[len(ann.RESULT_PREFIX) :])
+            result["load_average_start"] = load
+            return result
+    raise RuntimeError(f"worker {args} printed no result:\n{proc.stdout}")
+
+
+def thread_env(threads: int) -> Dict[str, str]:
+    """Every pool at ``threads``, faiss's OpenMP OpenBLAS (its k-means) included."""
+    t = str(threads)
+    return {"RAYON_NUM_THREADS": t, "OMP_NUM_THREADS": t, "OPENBLAS_NUM_THREADS": t}
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def max_recall(sweep: Sequence[Dict[str, Any]]) -> str:
+    best = max(sweep, key=lambda p: p["recall"])
+    return f"not reached (max {best['recall']:.4f} at {best['p']})"
+
+
+def ratio(a: Optional[float], b: Optional[float], digits: int = 2) -> str:
+    return f"{a / b:.{digits}f}" if a and b else "n/a"
+
+
+def at(sweep: Sequence[Dict[str, Any]], p: int) -> Optional[Dict[str, Any]]:
+    for point in sweep:
+        if point["p"] == p:
+            return point
+    return None
+
+
+def mem_cell(r: Dict[str, Any]) -> str:
+    if "memory_bytes" not in r:
+        return "-"
+    parts = r["memory_by_part"]
+    index = sum(v for k, v in parts.items() if k in ("index", "graph", "codes", "scratch"))
+    return (
+        f"{fmt_bytes(r['memory_bytes'])} (vectors {fmt_bytes(parts.get('vectors', 0))}, "
+        f"index {fmt_bytes(index)})"
+    )
+
+
+def print_build_report(
+    ds: datasets.Dataset,
+    phase1: Dict[str, Dict[str, Any]],
+    phase2: Dict[str, Dict[str, Any]],
+    threads: int,
+) -> Dict[str, Any]:
+    n, dim = ds.base.shape
+    raw = n * dim * 4
+    libs = list(phase1)
+
+    def build2(lib: str) -> str:
+        return f"{phase2[lib]['build_seconds']:.2f}" if lib in phase2 else "-"
+
+    def structure(lib: str) -> str:
+        r = phase1[lib]
+        if lib == "nusterdb-ivf":
+            return f"nlist {r['nlist']}"
+        if lib == "faiss-ivf":
+            return (
+                f"nlist {r['nlist']}; train {r['train_seconds']:.2f} s on "
+                f"{r['train_points']:,} rows x {r['niter']} iters + add {r['add_seconds']:.2f} s"
+            )
+        if lib in HNSW_LIBS:
+            return f"M={ann.M}, ef_construction={ann.EF_CONSTRUCTION}"
+        return "no index"
+
+    print_table(
+        [
+            "library",
+            "version",
+            "index",
+            "build 1 thread (s)",
+            f"build {threads} threads (s)",
+            "load avg at start (1 / N threads)",
+        ],
+        [
+            (
+                lib,
+                phase1[lib]["version"],
+                structure(lib),
+                f"{phase1[lib]['build_seconds']:.2f}",
+                build2(lib),
+                " / ".join(
+                    r["load_average_start"].split()[0]
+                    for r in [phase1[lib]] + ([phase2[lib]] if lib in phase2 else [])
+                ),
+            )
+            for lib in libs
+        ],
+        title=(
+            f"Build of {n:,} x {dim} rows (NusterDB: one bulk_add, IVF training included; "
+            "faiss: train + add):"
+        ),
+        right=[3, 4],
+    )
+    if "faiss-ivf" in phase1 and "matched" in phase1["faiss-ivf"]:
+        m = phase1["faiss-ivf"]["matched"]
+        print(
+            f"faiss-ivf with NusterDB's training budget ({m['train_points']:,} rows x "
+            f"{m['niter']} iters), 1 thread: {m['build_seconds']:.2f} s (train "
+            f"{m['train_seconds']:.2f} s + add {m['add_seconds']:.2f} s); batch recall@10 "
+            + ", ".join(f"nprobe {p}: {r:.4f}" for p, r in m["batch_recall"].items())
+        )
+        print()
+    pairs = [
+        ("nusterdb-ivf", "nusterdb-hnsw"),
+        ("nusterdb-ivf", "hnswlib"),
+        ("faiss-ivf", "hnswlib"),
+        ("faiss-ivf", "nusterdb-hnsw"),
+        ("nusterdb-ivf", "faiss-ivf"),
+        ("nusterdb-ivf", "nusterdb-flat"),
+    ]
+    ratios: Dict[str, Dict[str, Optional[float]]] = {}
+    rows: List[Sequence[object]] = []
+    for a, b in pairs:
+        if a not in phase1 or b not in phase1:
+            continue
+        r1 = phase1[a]["build_seconds"] / phase1[b]["build_seconds"]
+        r2 = (
+            phase2[a]["build_seconds"] / phase2[b]["build_seconds"]
+            if a in phase2 and b in phase2
+            else None
+        )
+        # Keyed by thread count ("1", and str(threads) when phase 2 ran).
+        ratios[f"{a}/{b}"] = {"1": r1} if r2 is None else {"1": r1, str(threads): r2}
+        rows.append((f"{a} / {b}", f"{r1:.3f}", f"{r2:.3f}" if r2 is not None else "-"))
+    print_table(
+        ["build time ratio", "1 thread", f"{threads} threads"],
+        rows,
+        title="Build time ratios (< 1: the first builds faster):",
+    )
+    print_table(
+        [
+            "library",
+            "RSS increase (build)",
+            "peak RSS increase",
+            "RSS increase / raw vectors",
+            "db.stats().memory_bytes",
+        ],
+        [
+            (
+                lib,
+                fmt_bytes(phase1[lib]["rss_delta_kib"] * 1024),
+                fmt_bytes(phase1[lib]["peak_delta_kib"] * 1024),
+                f"{phase1[lib]['rss_delta_kib'] * 1024 / raw:.2f}",
+                mem_cell(phase1[lib]),
+            )
+            for lib in libs
+        ],
+        title=(
+            f"Memory of the 1-thread build; raw vectors {n:,} x {dim} x 4 B = {fmt_bytes(raw)} "
+            "(memory_bytes also counts RocksDB's memtables and block cache):"
+        ),
+        right=[1, 2, 3],
+    )
+    return ratios
+
+
+def print_search_report(
+    ds: datasets.Dataset,
+    phase1: Dict[str, Dict[str, Any]],
+    phase2: Dict[str, Dict[str, Any]],
+    threads: int,
+) -> Dict[str, Any]:
+    nq = ds.queries.shape[0]
+    ours, theirs = phase1.get("nusterdb-ivf"), phase1.get("faiss-ivf")
+    if ours is not None and theirs is not None:
+        o2 = phase2.get("nusterdb-ivf", {}).get("sweep", [])
+        t2 = phase2.get("faiss-ivf", {}).get("sweep", [])
+        rows: List[Sequence[object]] = []
+        for p in ours["sweep"]:
+            f = at(theirs["sweep"], p["p"])
+            if f is None:
+                continue
+            a2, b2 = at(o2, p["p"]), at(t2, p["p"])
+            rows.append(
+                (
+                    p["p"],
+                    f"{p['recall']:.4f}",
+                    f"{f['recall']:.4f}",
+                    fmt_rate(p["single_qps"]),
+                    fmt_rate(f["single_qps"]),
+                    ratio(p["single_qps"], f["single_qps"]),
+                    fmt_rate(p["batch_qps"]),
+                    fmt_rate(f["batch_qps"]),
+                    ratio(p["batch_qps"], f["batch_qps"]),
+                    (
+                        f"{fmt_rate(a2['batch_qps'])} / {fmt_rate(b2['batch_qps'])}"
+                        if a2 and b2
+                        else "-"
+                    ),
+                    ratio(a2["batch_qps"], b2["batch_qps"]) if a2 and b2 else "-",
+                )
+            )
+        print_table(
+            [
+                "nprobe",
+                "recall NusterDB",
+                "recall faiss",
+                "single QPS NusterDB",
+                "single QPS faiss",
+                "ratio",
+                "batch QPS NusterDB",
+                "batch QPS faiss",
+                "ratio",
+                f"batch {threads} thr NusterDB / faiss",
+                "ratio",
+            ],
+            rows,
+            title=(
+                f"IVF sweep over nprobe of {ours['nlist']} lists (k={K}, {nq:,} queries; "
+                "single-query and batch with 1 thread; ratio = NusterDB / faiss):"
+            ),
+        )
+        odd = [
+            p["p"]
+            for lib in IVF_LIBS
+            for p in phase1[lib]["sweep"]
+            if abs(p["batch_recall"] - p["recall"]) > 0.002
+        ]
+        if odd:
+            print(f"NOTE: batch recall differs from single-query recall at nprobe {odd}\n")
+    if "hnswlib" in phase1 and phase1["hnswlib"]["sweep"]:
+        print_table(
+            ["ef", "recall@10", "single-query QPS", "batch QPS 1 thread"],
+            [
+                (
+                    p["p"],
+                    f"{p['recall']:.4f}",
+                    fmt_rate(p["single_qps"]),
+                    fmt_rate(p["batch_qps"]),
+                )
+                for p in phase1["hnswlib"]["sweep"]
+            ],
+            title=f"hnswlib (reference): sweep over ef_search (k={K}, {nq:,} queries, 1 thread):",
+        )
+    targets: Dict[str, Any] = {}
+    rows = []
+    for target in TARGETS:
+        for lib in SWEPT:
+            if lib not in phase1 or not phase1[lib]["sweep"]:
+                continue
+            sweep = phase1[lib]["sweep"]
+            p = ann.first_reaching(sweep, target)
+            q = None
+            if p is not None and lib in phase2:
+                q = at(phase2[lib]["sweep"], p["p"])
+            targets[f"{lib}@{target}"] = {"phase1": p, "phase2": q}
+            rows.append(
+                (
+                    f"{target:.2f}",
+                    lib,
+                    ("ef " if lib == "hnswlib" else "nprobe ")
+                    + (str(p["p"]) if p else max_recall(sweep)),
+                    f"{p['recall']:.4f}" if p else "-",
+                    fmt_rate(p["single_qps"]) if p else "-",
+                    fmt_rate(p["batch_qps"]) if p else "-",
+                    fmt_rate(q["batch_qps"]) if q else "-",
+                )
+            )
+    print_table(
+        [
+            "recall@10 ≥",
+            "library",
+            "first nprobe / ef reaching it",
+            "recall@10",
+            "single-query QPS",
+            "batch QPS 1 thread",
+            f"batch QPS {threads} threads",
+        ],
+        rows,
+        title="QPS at the first nprobe (ef) of the sweep whose recall@10 reaches the target "
+        "(no interpolation):",
+        right=[3, 4, 5, 6],
+    )
+    ratio_rows: List[Tuple[str, ...]] = []
+    for target in TARGETS:
+        a = targets.get(f"nusterdb-ivf@{target}", {})
+        b = targets.get(f"faiss-ivf@{target}", {})
+        h = targets.get(f"hnswlib@{target}", {})
+        a1, b1, h1 = a.get("phase1"), b.get("phase1"), h.get("phase1")
+        a2, b2 = a.get("phase2"), b.get("phase2")
+        ratio_rows.append(
+            (
+                f"{target:.2f}",
+                ratio(a1 and a1["single_qps"], b1 and b1["single_qps"]),
+                ratio(a1 and a1["batch_qps"], b1 and b1["batch_qps"]),
+                ratio(a2 and a2["batch_qps"], b2 and b2["batch_qps"]),
+                ratio(a1 and a1["single_qps"], h1 and h1["single_qps"]),
+                ratio(b1 and b1["single_qps"], h1 and h1["single_qps"]),
+            )
+        )
+    print_table(
+        [
+            "recall@10 ≥",
+            "NusterDB IVF / faiss IVF, single-query",
+            "batch 1 thread",
+            f"batch {threads} threads",
+            "NusterDB IVF / hnswlib, single-query",
+            "faiss IVF / hnswlib, single-query",
+        ],
+        ratio_rows,
+        title="Ratios of QPS at equal recall target (> 1: the first faster; n/a: one side "
+        "never reached the target):",
+    )
+    return targets
+
+
+def print_interleaved_report(result: Dict[str, Any]) -> None:
+    rows = []
+    nq = result["queries"]
+    for p, per_lib in result["interleaved"].items():
+        a, b = per_lib["nusterdb-ivf"], per_lib["faiss-ivf"]
+        rows.append(
+            (
+                p,
+                fmt_rate(a["qps"]),
+                f"{fmt_rate(nq / max(a['samples']))}-{fmt_rate(nq / min(a['samples']))}",
+                fmt_rate(b["qps"]),
+                f"{fmt_rate(nq / max(b['samples']))}-{fmt_rate(nq / min(b['samples']))}",
+                f"{a['qps'] / b['qps']:.2f}",
+                f"{1e6 / a['qps'] - 1e6 / b['qps']:.0f}",
+            )
+        )
+    print_table(
+        [
+            "nprobe",
+            "NusterDB QPS (median)",
+            "range",
+            "faiss QPS (median)",
+            "range",
+            "NusterDB / faiss",
+            "extra µs per query (NusterDB - faiss)",
+        ],
+        rows,
+        title=(
+            "Cross-check, single-query QPS of both IVF indexes built in one process (1 "
+            f"thread), loops alternated over {result['rounds']} rounds in rotating order, "
+            "at equal nprobe (those where either first reached a recall target):"
+        ),
+    )
+
+
+def print_summary(results: Dict[str, Any], threads: int) -> None:
+    section("summary")
+    rows: List[Sequence[object]] = []
+    for name, r in results["datasets"].items():
+        p1, p2 = r["phase1"], r["phase2"]
+        for lib in p1:
+            rows.append(
+                (
+                    name,
+                    lib,
+                    f"{p1[lib]['build_seconds']:.2f}",
+                    f"{p2[lib]['build_seconds']:.2f}" if lib in p2 else "-",
+                    fmt_bytes(p1[lib]["rss_delta_kib"] * 1024),
+                    fmt_bytes(p1[lib]["memory_bytes"]) if "memory_bytes" in p1[lib] else "-",
+                )
+            )
+    print_table(
+        [
+            "dataset",
+            "library",
+            "build 1 thread (s)",
+            f"build {threads} threads (s)",
+            "RSS increase",
+            "memory_bytes",
+        ],
+        rows,
+        title="Builds and memory:",
+    )
+    rows = []
+    for name, r in results["datasets"].items():
+        for key, v in r["build_ratios"].items():
+            r2 = v.get(str(threads)) if threads > 1 else None
+            rows.append((name, key, f"{v['1']:.3f}", f"{r2:.3f}" if r2 is not None else "-"))
+    print_table(
+        ["dataset", "build time ratio", "1 thread", f"{threads} threads"],
+        rows,
+        title="Build time ratios (< 1: the first builds faster):",
+    )
+    rows = []
+    for name, r in results["datasets"].items():
+        t = r["targets"]
+        for target in TARGETS:
+            cells: List[str] = [name, f"{target:.2f}"]
+            for lib in SWEPT:
+                p = t.get(f"{lib}@{target}", {}).get("phase1")
+                knob = "ef" if lib == "hnswlib" else "nprobe"
+                cells.append(f"{fmt_rate(p['single_qps'])} ({knob} {p['p']})" if p else "-")
+            a = t.get(f"nusterdb-ivf@{target}", {}).get("phase1")
+            b = t.get(f"faiss-ivf@{target}", {}).get("phase1")
+            cells.append(ratio(a and a["single_qps"], b and b["single_qps"]))
+            cells.append(ratio(a and a["batch_qps"], b and b["batch_qps"]))
+            rows.append(cells)
+    print_table(
+        [
+            "dataset",
+            "recall@10 ≥",
+            "NusterDB IVF single QPS",
+            "faiss IVF single QPS",
+            "hnswlib single QPS",
+            "NusterDB / faiss single",
+            "NusterDB / faiss batch 1 thr",
+        ],
+        rows,
+        title="Single-query QPS (1 thread) at the first nprobe / ef reaching each recall:",
+    )
+
+
+# ------------------------------------------------------------------------------ main
+
+
+def bench_dataset(
+    name: str, sizes: Sizes, args: argparse.Namespace, tmpdir: Path
+) -> Dict[str, Any]:
+    ds = datasets.load(name, args.seed)
+    n_rows = sizes.synthetic_rows if name == "synthetic" else sizes.real_rows
+    if n_rows is not None or sizes.queries < ds.queries.shape[0]:
+        ds = ds.head(n_rows or ds.base.shape[0], sizes.queries)
+    n = ds.base.shape[0]
+    nlist = args.nlist or auto_nlist(n)
+    section(f"{name}: {ds.describe()}")
+    for key, value in ds.info.items():
+        print(f"- {key}: {value}")
+    print(
+        f"- nlist: {nlist} ("
+        + ("--nlist" if args.nlist else "NusterDB's automatic ⌊√n⌋, passed to faiss too")
+        + f"); nprobe sweep {list(sizes.nprobes)}; hnswlib ef sweep {list(sizes.efs)}"
+    )
+    print()
+    t = time.perf_counter()
+    truth_ids, truth_dists = datasets.ground_truth(ds, K)
+    log(f"{name}: ground truth ready in {time.perf_counter() - t:.1f} s")
+    directory = tmpdir / name
+    directory.mkdir()
+    np.save(directory / "base.npy", ds.base)
+    np.save(directory / "queries.npy", ds.queries)
+    np.save(directory / "truth_ids.npy", truth_ids)
+    np.save(directory / "truth_dists.npy", truth_dists)
+    (directory / "meta.json").write_text(json.dumps({"metric": ds.metric}), encoding="utf-8")
+    common_args = [
+        "--data",
+        str(directory),
+        "--repeats",
+        str(sizes.repeats),
+        "--seed",
+        str(args.seed),
+        "--nprobes",
+        ",".join(map(str, sizes.nprobes)),
+        "--efs",
+        ",".join(map(str, sizes.efs)),
+    ]
+    if args.nlist:
+        common_args += ["--nlist", str(args.nlist)]
+    settle = QUICK_SETTLE_SECONDS if args.quick else SETTLE_SECONDS
+    phase1: Dict[str, Dict[str, Any]] = {}
+    phase2: Dict[str, Dict[str, Any]] = {}
+    for lib in args.libs:
+        cmd = ["--worker", "run", "--lib", lib, "--threads", "1", *common_args]
+        phase1[lib] = run_worker(cmd, thread_env(1), settle)
+    if args.threads > 1:
+        for lib in args.libs:
+            cmd = ["--worker", "run", "--lib", lib, "--threads", str(args.threads), *common_args]
+            phase2[lib] = run_worker(cmd, thread_env(args.threads), settle)
+    build_ratios = print_build_report(ds, phase1, phase2, args.threads)
+    targets = print_search_report(ds, phase1, phase2, args.threads)
+    out: Dict[str, Any] = {
+        "dataset": ds.describe(),
+        "info": ds.info,
+        "nlist": nlist,
+        "phase1": phase1,
+        "phase2": phase2,
+        "build_ratios": build_ratios,
+        "targets": targets,
+    }
+    if args.interleaved_rounds > 0 and all(lib in args.libs for lib in IVF_LIBS):
+        probes = sorted(
+            {
+                int(p["p"])
+                for lib in IVF_LIBS
+                for target in TARGETS
+                if (p := ann.first_reaching(phase1[lib]["sweep"], target)) is not None
+            }
+        )
+        if probes:
+            inter = run_worker(
+                [
+                    "--worker",
+                    "interleaved",
+                    "--interleaved-nprobes",
+                    ",".join(map(str, probes)),
+                    "--rounds",
+                    str(args.interleaved_rounds),
+                    *common_args,
+                ],
+                thread_env(1),
+                settle,
+            )
+            print_interleaved_report(inter)
+            out["interleaved"] = inter
+    return out
+
+
+def int_list(text: str) -> List[int]:
+    return [int(x) for x in text.split(",") if x]
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    doc = __doc__ or ""
+    parser = argparse.ArgumentParser(
+        description=doc.split("\n\n")[0],
+        epilog="Usage" + doc.split("Usage")[-1] if "Usage" in doc else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--dataset", choices=("synthetic", "real", "both"), default="both")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{QUICK.synthetic_rows:,} rows and {QUICK.queries} queries per dataset, "
+        f"nprobes {list(QUICK_NPROBES)}, efs {list(QUICK_EFS)}",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="threads of phase 2 (multi-threaded builds, IVF batch search); 1 skips it "
+        "(default: all cores)",
+    )
+    parser.add_argument(
+        "--nlist",
+        type=int,
+        default=None,
+        help="IVF list count for both libraries (default: NusterDB's automatic ⌊√n⌋)",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="write every figure as JSON")
+    parser.add_argument("--seed", type=int, default=datasets.DEFAULT_SEED)
+    parser.add_argument(
+        "--libs", default=",".join(LIBRARIES), help="comma-separated subset of libraries"
+    )
+    parser.add_argument(
+        "--interleaved-rounds",
+        type=int,
+        default=5,
+        help="rounds of the one-process NusterDB/faiss single-query cross-check (0: skip)",
+    )
+    parser.add_argument("--tmpdir", type=Path, default=None)
+    # Internal: one measurement in a subprocess.
+    parser.add_argument("--worker", choices=("run", "interleaved"), help=argparse.SUPPRESS)
+    parser.add_argument("--lib", help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--repeats", type=int, default=3, help=argparse.SUPPRESS)
+    parser.add_argument("--nprobes", type=int_list, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--efs", type=int_list, default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--interleaved-nprobes", type=int_list, default=None, help=argparse.SUPPRESS
+    )
+    parser.add_argument("--rounds", type=int, default=5, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.libs = [x for x in args.libs.split(",") if x]
+    unknown = set(args.libs) - set(LIBRARIES)
+    if unknown:
+        parser.error(f"unknown libraries {sorted(unknown)}")
+    if args.nlist is not None and not 1 <= args.nlist <= 65_536:
+        parser.error("--nlist must be in 1..65536")
+    return args
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parse_args(argv)
+    if args.worker == "run":
+        worker_run(args)
+        return 0
+    if args.worker == "interleaved":
+        worker_interleaved(args)
+        return 0
+    sizes = QUICK if args.quick else FULL
+    names = ["synthetic", "real"] if args.dataset == "both" else [args.dataset]
+    print("# NusterDB IVF benchmark" + (" (--quick)" if args.quick else ""))
+    print()
+    print(f"command: {shlex.join([sys.executable, *sys.argv])}")
+    print(f"date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores")
+    print()
+    print_environment()
+    print(
+        f"k={K}, nlist {args.nlist or 'automatic (⌊√n⌋)'}, nprobe sweep {list(sizes.nprobes)}, "
+        f"HNSW M={ann.M} ef_construction={ann.EF_CONSTRUCTION}, hnswlib ef sweep "
+        f"{list(sizes.efs)}, phase-2 threads {args.threads}, seed {args.seed}, timed "
+        f"repeats {sizes.repeats}, libraries {args.libs}"
+    )
+    started = time.perf_counter()
+    results: Dict[str, Any] = {
+        "command": sys.argv,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "threads": args.threads,
+        "datasets": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="nusterdb-ivf-", dir=args.tmpdir) as tmp:
+        for name in names:
+            results["datasets"][name] = bench_dataset(name, sizes, args, Path(tmp))
+            if args.out is not None:
+                args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    print_summary(results, args.threads)
+    print(f"total benchmark time: {time.perf_counter() - started:.1f} s")
+    print(f"load average (1/5/15 min) at the end: {load_average()}")
+    if args.out is not None:
+        print(f"JSON written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
