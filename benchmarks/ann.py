@@ -65,7 +65,6 @@ import gc
 import json
 import math
 import os
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -82,15 +81,15 @@ import datasets
 from common import (
     F32,
     I64,
-    cpu_model,
+    end_run,
     fmt_bytes,
     fmt_rate,
     load_average,
     median,
     package_version,
-    print_environment,
     print_table,
     section,
+    start_run,
 )
 
 K = 10
@@ -1147,35 +1146,19 @@ def main(argv: Sequence[str]) -> int:
         return 0
     sizes = QUICK if args.quick else FULL
     names = ["synthetic", "real"] if args.dataset == "both" else [args.dataset]
-    print("# NusterDB approximate search (HNSW) benchmark" + (" (--quick)" if args.quick else ""))
-    print()
-    print(f"command: {shlex.join([sys.executable, *sys.argv])}")
-    print(f"date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores")
-    print()
-    print_environment()
+    title = "# NusterDB approximate search (HNSW) benchmark"
+    results = start_run(title + (" (--quick)" if args.quick else ""), args.threads)
     print(
         f"M={M}, ef_construction={EF_CONSTRUCTION}, k={K}, ef sweep {list(EF_SWEEP)}, "
         f"phase-2 threads {args.threads}, seed {args.seed}, timed repeats {sizes.repeats}"
     )
     started = time.perf_counter()
-    results: Dict[str, Any] = {
-        "command": sys.argv,
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "threads": args.threads,
-        "datasets": {},
-    }
     with tempfile.TemporaryDirectory(prefix="nusterdb-ann-", dir=args.tmpdir) as tmp:
         for name in names:
             results["datasets"][name] = bench_dataset(name, sizes, args, Path(tmp))
             if args.out is not None:
                 args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    print(f"total benchmark time: {time.perf_counter() - started:.1f} s")
-    print(f"load average (1/5/15 min) at the end: {load_average()}")
-    if args.out is not None:
-        print(f"JSON written to {args.out}")
+    end_run(started, args.out)
     return 0
 
 

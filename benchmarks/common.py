@@ -11,7 +11,9 @@ import importlib
 import importlib.metadata
 import os
 import platform
+import shlex
 import statistics
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -302,6 +304,37 @@ def environment_rows() -> list[tuple[str, str]]:
 
 def print_environment() -> None:
     print_table(["what", "value"], environment_rows(), right=[])
+
+
+def start_run(title: str, threads: int) -> dict[str, Any]:
+    """Prints a sweep benchmark's opening lines (``title``, the command, the date, the
+    machine and the environment table) and returns its JSON results' header, with an
+    empty ``datasets`` for the caller to fill."""
+    date = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    print(title)
+    print()
+    print(f"command: {shlex.join([sys.executable, *sys.argv])}")
+    print(f"date: {date}")
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores")
+    print()
+    print_environment()
+    return {
+        "command": sys.argv,
+        "date": date,
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "threads": threads,
+        "datasets": {},
+    }
+
+
+def end_run(started: float, out: Optional[Path]) -> None:
+    """A sweep benchmark's closing lines: its time since ``started`` (a
+    ``time.perf_counter()``), the load, and where the JSON went."""
+    print(f"total benchmark time: {time.perf_counter() - started:.1f} s")
+    print(f"load average (1/5/15 min) at the end: {load_average()}")
+    if out is not None:
+        print(f"JSON written to {out}")
 
 
 def env_without(names: Sequence[str]) -> dict[str, str]:

@@ -13,14 +13,14 @@ Libraries, each keyed 0..n-1 and built from the same float32 rows:
 * ``nusterdb-ivf``: ``DatabaseConfig(dim, index_type="ivf", distance_metric=metric,
   nlist=--nlist)`` in memory, one ``bulk_add`` (the time includes the k-means training,
   done once after the rows are stored: ``nlist`` = ⌊√n⌋ lists unless --nlist fixes it,
-  on a sample of 40 rows per list, 10 Lloyd iterations); searched by
+  on a sample of 64 rows per list, 10 Lloyd iterations); searched by
   ``search(q, k=10, nprobe=p)`` and ``batch_search(qs, k=10, nprobe=p)``.
 * ``faiss-ivf``: ``IndexIVFFlat(IndexFlatL2(d), d, nlist, METRIC_L2)``, or
   ``IndexFlatIP`` / ``METRIC_INNER_PRODUCT`` on the unit rows for cosine, with the same
   nlist; ``train`` on all base rows (its IVF defaults: a random sample of at most 256
   rows per list, 10 iterations, spherical k-means for inner product), then ``add``;
   ``index.nprobe = p``. Once more, build time and batch recall only, with NusterDB's
-  sample size (``cp.max_points_per_centroid = 40``; NusterDB seeds by k-means++, faiss
+  sample size (``cp.max_points_per_centroid = 64``; NusterDB seeds by k-means++, faiss
   picks random rows).
 * build-speed references: ``nusterdb-hnsw`` (``index_type="hnsw"``, default codes,
   ``HNSWConfig(max_nb_connection=16, ef_construction=200, max_nb_elements=n)``, as
@@ -60,7 +60,6 @@ import argparse
 import json
 import math
 import os
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -78,15 +77,14 @@ import datasets
 from common import (
     F32,
     I64,
-    cpu_model,
+    end_run,
     fmt_bytes,
     fmt_rate,
     load_average,
     median,
-    package_version,
-    print_environment,
     print_table,
     section,
+    start_run,
 )
 
 K = ann.K
@@ -100,7 +98,7 @@ LIBRARIES = (*IVF_LIBS, *HNSW_LIBS, "nusterdb-flat")
 #: Libraries with a search sweep (the others are built only).
 SWEPT = (*IVF_LIBS, "hnswlib")
 #: faiss's k-means with NusterDB's training budget (rows per list sampled, iterations).
-MATCHED_POINTS_PER_LIST = 40
+MATCHED_POINTS_PER_LIST = 64
 MATCHED_ITERS = 10
 #: Pause between workers, so the previous one's threads and memory are gone (--quick: less).
 SETTLE_SECONDS = ann.SETTLE_SECONDS
@@ -187,16 +185,15 @@ class NusterFlatEngine(NusterIvfEngine):
         self.db.bulk_add(np.arange(n, dtype=np.int64), base)
 
 
-class FaissIvfEngine(ann.Engine):
+class FaissIvfEngine(ann.FaissEngine):
     """faiss ``IndexIVFFlat``; ``set_ef`` sets ``index.nprobe``. ``matched``: k-means with
-    NusterDB's training budget instead of faiss's defaults."""
+    NusterDB's training budget instead of faiss's defaults. Searches as ann.py's faiss
+    engine does."""
 
     name = "faiss-ivf"
 
     def __init__(self, nlist: int, matched: bool = False) -> None:
-        import faiss
-
-        self.mod = faiss
+        super().__init__()
         self.nlist = nlist
         self.matched = matched
         self.index: Any = None
@@ -205,9 +202,6 @@ class FaissIvfEngine(ann.Engine):
         self.add_seconds = 0.0
         self.train_points = 0
         self.niter = 0
-
-    def version(self) -> str:
-        return package_version("faiss-cpu", "faiss")
 
     def build(self, base: F32, metric: str, threads: int, seed: int) -> None:
         faiss = self.mod
@@ -236,21 +230,6 @@ class FaissIvfEngine(ann.Engine):
 
     def set_ef(self, ef: int) -> None:
         self.index.nprobe = ef
-
-    def query_rows(self, queries: F32) -> List[Any]:
-        return [queries[i : i + 1] for i in range(queries.shape[0])]
-
-    def one_query_fn(self) -> Callable[[Any], Any]:
-        self.mod.omp_set_num_threads(1)
-        search = self.index.search
-        return lambda q: search(q, K)
-
-    def ids_of(self, raw: Any) -> List[int]:
-        return [int(x) for x in raw[1][0]]
-
-    def batch(self, queries: F32, threads: int) -> I64:
-        self.mod.omp_set_num_threads(threads)
-        return np.asarray(self.index.search(queries, K)[1], dtype=np.int64)
 
 
 def make_engine(lib: str, nlist: int, nlist_arg: Optional[int]) -> ann.Engine:
@@ -1004,13 +983,8 @@ def main(argv: Sequence[str]) -> int:
         return 0
     sizes = QUICK if args.quick else FULL
     names = ["synthetic", "real"] if args.dataset == "both" else [args.dataset]
-    print("# NusterDB IVF benchmark" + (" (--quick)" if args.quick else ""))
-    print()
-    print(f"command: {shlex.join([sys.executable, *sys.argv])}")
-    print(f"date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores")
-    print()
-    print_environment()
+    title = "# NusterDB IVF benchmark" + (" (--quick)" if args.quick else "")
+    results = start_run(title, args.threads)
     print(
         f"k={K}, nlist {args.nlist or 'automatic (⌊√n⌋)'}, nprobe sweep {list(sizes.nprobes)}, "
         f"HNSW M={ann.M} ef_construction={ann.EF_CONSTRUCTION}, hnswlib ef sweep "
@@ -1018,24 +992,13 @@ def main(argv: Sequence[str]) -> int:
         f"repeats {sizes.repeats}, libraries {args.libs}"
     )
     started = time.perf_counter()
-    results: Dict[str, Any] = {
-        "command": sys.argv,
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "threads": args.threads,
-        "datasets": {},
-    }
     with tempfile.TemporaryDirectory(prefix="nusterdb-ivf-", dir=args.tmpdir) as tmp:
         for name in names:
             results["datasets"][name] = bench_dataset(name, sizes, args, Path(tmp))
             if args.out is not None:
                 args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print_summary(results, args.threads)
-    print(f"total benchmark time: {time.perf_counter() - started:.1f} s")
-    print(f"load average (1/5/15 min) at the end: {load_average()}")
-    if args.out is not None:
-        print(f"JSON written to {args.out}")
+    end_run(started, args.out)
     return 0
 
 

@@ -633,6 +633,40 @@ def test_new_database_options_must_agree_with_an_existing_one(
         assert h.list_ids() == [0, 1, 2, 10, 11, 12]
 
 
+def test_an_ivf_database_from_import_to_search(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(4)
+    vecs = rng.standard_normal((1500, 8)).astype(np.float32)
+    np.save(tmp_path / "v.npy", vecs)
+    db = str(tmp_path / "db")
+    code, _, err = run(capsys, "import", db, str(tmp_path / "v.npy"), "--index", "ivf",
+                       "--nlist", "20")  # fmt: skip
+    assert code == 0, err
+    info = run_json(capsys, "info", db)
+    assert info["config"]["index_type"] == "ivf"
+    assert info["config"]["ivf"] == {"nlist": 20, "nprobe": None}
+    assert any(name.endswith(".lists") for name in info["segment_files"])
+    q = vecs[17] + 0.01
+    # Every list probed: the exact answer, as numpy has it.
+    got = run_json(capsys, "search", db, "--vector", json.dumps(q.tolist()), "-k", "3",
+                   "--nprobe", "20")  # fmt: skip
+    want = np.argsort(np.linalg.norm(vecs - q, axis=1))[:3]
+    assert [h["id"] for h in got["results"][0]] == [int(i) for i in want]
+    # Another list count for the existing database is refused, as the other options are.
+    code, _, err = run(capsys, "import", db, str(tmp_path / "v.npy"), "--id-start", "5000",
+                       "--nlist", "30")  # fmt: skip
+    assert code == 1
+    assert "--nlist 30 differs from the existing database's 20" in err
+    # nprobe is an IVF knob: refused on a flat database.
+    flat = str(tmp_path / "flat")
+    assert run(capsys, "import", flat, str(tmp_path / "v.npy"))[0] == 0
+    code, _, err = run(capsys, "search", flat, "--vector", json.dumps(q.tolist()),
+                       "--nprobe", "2")  # fmt: skip
+    assert code == 1
+    assert "nprobe" in err
+
+
 def test_progress_clock_does_not_wrap_at_a_day() -> None:
     from nusterdb.cli import _clock
 

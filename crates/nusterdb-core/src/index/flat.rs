@@ -494,33 +494,6 @@ impl FlatIndex {
         v
     }
 
-    /// The `min(k, slots.len())` nearest of `slots` (live and distinct) to `q`, ranked
-    /// and reported as [`VectorIndex::search`] does: the exact scan of the candidates
-    /// an IVF index gathers from its lists.
-    pub(crate) fn search_among(&self, q: &[f32], k: usize, slots: Vec<u32>) -> Vec<(u32, f32)> {
-        if k == 0 || slots.is_empty() || q.len() != self.dim {
-            return Vec::new();
-        }
-        let plan = Plan::List(slots);
-        let all = 0..plan.positions();
-        let how = self.scan_finish();
-        let normalised;
-        let scan_q = if self.fast == Fast::Cos {
-            normalised = normalise(q);
-            &normalised[..]
-        } else {
-            q
-        };
-        let mut top = TopK::new(k, all.len());
-        self.scan_one(scan_q, &plan, all, &mut top);
-        self.finish(q, top, how)
-    }
-
-    /// The live slots, ascending.
-    pub(crate) fn live_slots(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..self.end).filter(|&s| self.live[s]).map(|s| s as u32)
-    }
-
     /// Splits `0..n` positions into `parts` near-equal ranges.
     fn split(n: usize, parts: usize) -> impl Iterator<Item = Range<usize>> {
         let parts = parts.max(1);

@@ -818,6 +818,41 @@ mod tests {
         );
     }
 
+    /// An IVF config is a version-4 record: the flat record's fields with index type
+    /// code 2, the id type and quantization (none), then `nlist` and `nprobe` (0 =
+    /// automatic); every truncation, another index type carrying them, and IVF in an
+    /// older record are refused.
+    #[test]
+    fn golden_bytes_of_the_config_record_v4() {
+        let flat = DatabaseConfig::new(3).unwrap();
+        let v1 = encode_config(&flat);
+        let mut c = flat.clone();
+        c.index_type = IndexType::Ivf;
+        for (nlist, nprobe, tail) in [
+            (None, None, "0000000000000000"),
+            (Some(100), Some(7), "6400000007000000"),
+        ] {
+            c.ivf = IvfConfig { nlist, nprobe };
+            let v4 = encode_config(&c);
+            assert_eq!(hex(&v4[..1]), "04");
+            assert_eq!(v4[1..5], v1[1..5]);
+            assert_eq!(hex(&v4[5..6]), "02");
+            assert_eq!(v4[6..v1.len()], v1[6..]);
+            assert_eq!(hex(&v4[v1.len()..]), format!("0000{tail}"));
+            let back = decode_config(&v4).unwrap();
+            assert_eq!((back.index_type, back.ivf), (IndexType::Ivf, c.ivf));
+            for cut in 1..v4.len() {
+                assert!(decode_config(&v4[..cut]).is_err(), "cut at {cut}");
+            }
+            let mut other = v4.clone();
+            other[5] = 1;
+            assert!(decode_config(&other).is_err(), "IVF parameters on HNSW");
+        }
+        let mut old = v1.clone();
+        old[5] = 2;
+        assert!(decode_config(&old).is_err(), "IVF in a version-1 record");
+    }
+
     /// What format 3 adds: the marker, the change-log entries and the seal record.
     #[test]
     fn golden_bytes_of_format_v3() {

@@ -33,9 +33,9 @@
 //!   lists, where `q·c` has 0.99.)
 //!
 //! # Search
-//! The rows of the probed lists (only the allowed ones under a filter) are scored
-//! exactly by the flat index's scan over a candidate list, so returned distances are
-//! the metric's own, as every index reports them. Under a filter a list counts towards
+//! The rows of the probed lists (only the allowed ones under a filter) are read in
+//! list order and scored exactly as the flat index's single-query scan scores them, so
+//! returned distances are the metric's own, as every index reports them. Under a filter a list counts towards
 //! `nprobe` only if it held allowed rows (with a filter that follows the clusters the
 //! lists nearest the query may hold none), and lists past `nprobe` are probed while
 //! fewer than `k` candidates were gathered. A filter that allows no more rows than
@@ -53,8 +53,8 @@ pub mod file;
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
-use super::flat::FlatIndex;
-use super::{kmeans, SearchParams, VectorIndex};
+use super::topk::sort_results;
+use super::{kmeans, SearchParams, TopK, VectorIndex};
 use crate::distance::kernels;
 use crate::metric::DistanceMetric;
 use crate::rng::SplitMix64;
@@ -64,7 +64,7 @@ pub const MIN_TRAIN_ROWS: usize = 1024;
 /// Most lists an index has (configured or automatic).
 pub const MAX_NLIST: usize = 65_536;
 /// Rows sampled per list to train the centroids on.
-pub const SAMPLE_PER_LIST: usize = 40;
+pub const SAMPLE_PER_LIST: usize = 64;
 /// Lloyd iterations of a training.
 pub const TRAIN_ITERS: usize = 10;
 /// Seed of the training (the live row count is mixed in).
@@ -105,21 +105,57 @@ impl Coarse {
     }
 }
 
+/// How a scan ranks a row, and how a kept score becomes the reported distance: the
+/// flat index's single-query scan, so every reported distance is exactly
+/// [`DistanceMetric::distance_unchecked`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Score {
+    /// Euclidean: the kernel's squared distance; reported as its square root.
+    L2,
+    /// Inner product: `−q·x`, the distance itself.
+    Ip,
+    /// Cosine and angular: `‖q̂ − x/‖x‖‖² = 2 − 2 cos` (with the row's 1/‖x‖ kept),
+    /// which keeps its precision for nearly parallel rows; reported as recomputed.
+    Cos,
+    /// The other metrics: the distance itself.
+    Other,
+}
+
+/// One list: its slots and their rows side by side, so a probe reads them in order
+/// (rows scattered over the whole buffer by slot made a probe 1.5–2.7× slower).
+#[derive(Clone, Debug, Default)]
+struct List {
+    slots: Vec<u32>,
+    /// `dim` floats per slot, in the order of `slots`.
+    rows: Vec<f32>,
+    /// Cosine and angular: 1/‖x‖ per slot (0 for a zero row); empty otherwise.
+    inv: Vec<f32>,
+}
+
+impl List {
+    fn bytes(&self) -> usize {
+        (self.slots.capacity() + self.rows.capacity() + self.inv.capacity()) * 4
+    }
+}
+
 /// The IVF index. See the module docs.
 pub struct IvfIndex {
-    /// The rows, their liveness, and the exact scan.
-    flat: FlatIndex,
+    dim: usize,
+    metric: DistanceMetric,
     coarse: Coarse,
+    score: Score,
     /// Configured list count (`None`: [`auto_nlist`] at each training).
     nlist: Option<usize>,
     /// Configured default `nprobe` (`None`: [`auto_nprobe`]).
     nprobe: Option<usize>,
-    /// `dim` floats per list (in the coarse space); empty before the first training.
+    /// `dim` floats per list (in the coarse space); empty before the first training,
+    /// when every row is in the one list there is.
     centroids: Vec<f32>,
-    /// The slots of each list.
-    lists: Vec<Vec<u32>>,
+    lists: Vec<List>,
     /// Per slot: its list and its position there (`NO_LIST` for none).
     place: Vec<(u32, u32)>,
+    /// Live rows.
+    len: usize,
     /// Live rows at the last training (0: never trained).
     trained_at: usize,
     /// Rows added, replaced or removed since the last training.
@@ -129,8 +165,8 @@ pub struct IvfIndex {
 impl std::fmt::Debug for IvfIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IvfIndex")
-            .field("len", &self.flat.len())
-            .field("lists", &self.lists.len())
+            .field("len", &self.len)
+            .field("lists", &self.nlist())
             .field("trained_at", &self.trained_at)
             .finish()
     }
@@ -138,6 +174,7 @@ impl std::fmt::Debug for IvfIndex {
 
 impl IvfIndex {
     /// An empty index; `nlist` and `nprobe` as configured (`None`: automatic).
+    /// `capacity_hint`: slots to reserve the slot map for.
     pub fn new(
         dim: usize,
         metric: DistanceMetric,
@@ -145,33 +182,57 @@ impl IvfIndex {
         nprobe: Option<usize>,
         capacity_hint: usize,
     ) -> Self {
+        let mut place = Vec::new();
+        // A hint is only a hint: a reservation that fails is skipped.
+        let _ = place.try_reserve(capacity_hint.min(1 << 24));
         Self {
-            flat: FlatIndex::new(dim, metric, capacity_hint),
+            dim,
+            metric,
             coarse: Coarse::of(metric),
+            score: match metric {
+                DistanceMetric::Euclidean => Score::L2,
+                DistanceMetric::InnerProduct => Score::Ip,
+                DistanceMetric::Cosine | DistanceMetric::Angular => Score::Cos,
+                _ => Score::Other,
+            },
             nlist,
             nprobe,
             centroids: Vec::new(),
             lists: Vec::new(),
-            place: Vec::new(),
+            place,
+            len: 0,
             trained_at: 0,
             changed: 0,
         }
     }
 
-    /// The number of lists (0 before the first training).
-    pub fn nlist(&self) -> usize {
-        self.lists.len()
+    /// Whether the index has trained lists (else every row is in one list).
+    fn trained(&self) -> bool {
+        !self.centroids.is_empty()
     }
 
-    /// The sizes of the lists.
+    /// The number of lists (0 before the first training).
+    pub fn nlist(&self) -> usize {
+        if self.trained() {
+            self.lists.len()
+        } else {
+            0
+        }
+    }
+
+    /// The sizes of the lists (empty before the first training).
     pub fn list_sizes(&self) -> Vec<usize> {
-        self.lists.iter().map(Vec::len).collect()
+        if self.trained() {
+            self.lists.iter().map(|l| l.slots.len()).collect()
+        } else {
+            Vec::new()
+        }
     }
 
     /// The lists as a seal's lists file holds them, for the live slots `live`
     /// (ascending); `None` before the first training.
     pub fn lists_of(&self, live: &[u32]) -> Option<file::Lists> {
-        if self.lists.is_empty() {
+        if !self.trained() {
             return None;
         }
         let of_row = live
@@ -197,20 +258,21 @@ impl IvfIndex {
         lists: file::Lists,
     ) -> Option<Self> {
         let count = lists.centroids.len() / dim.max(1);
-        if lists.of_row.len() != items.len() || lists.centroids.len() != count * dim {
+        if count == 0
+            || lists.of_row.len() != items.len()
+            || lists.centroids.len() != count * dim
+            || items.iter().any(|(_, v)| v.len() != dim)
+        {
             return None;
         }
         let extent = items.last().map_or(0, |&(s, _)| s as usize + 1);
         let mut index = Self::new(dim, metric, nlist, nprobe, extent);
-        for &(slot, v) in items {
-            index.flat.insert(slot, v);
-        }
         index.centroids = lists.centroids;
-        index.lists = vec![Vec::new(); count];
+        index.lists = vec![List::default(); count];
         index.trained_at = usize::try_from(lists.trained_at).unwrap_or(usize::MAX);
         index.changed = usize::try_from(lists.changed).unwrap_or(usize::MAX);
-        for (&(slot, _), &l) in items.iter().zip(&lists.of_row) {
-            index.attach(slot, l);
+        for (&(slot, v), &l) in items.iter().zip(&lists.of_row) {
+            index.push(l, slot, v);
         }
         Some(index)
     }
@@ -233,62 +295,88 @@ impl IvfIndex {
         }
     }
 
-    /// The lists of the rows of `slots` (live), as [`IvfIndex::assign`] finds them one
+    /// The lists of `rows` (`dim` floats each), as [`IvfIndex::assign`] finds them one
     /// by one, in batches through [`kmeans::assign`].
-    fn assign_many(&self, slots: &[u32]) -> Vec<u32> {
+    fn assign_rows(&self, rows: &[f32]) -> Vec<u32> {
         const BATCH: usize = 8192;
-        let dim = self.flat.dim();
-        let mut out = Vec::with_capacity(slots.len());
-        let mut rows = Vec::with_capacity(BATCH.min(slots.len()) * dim);
-        for batch in slots.chunks(BATCH) {
-            rows.clear();
-            for &s in batch {
-                match self.flat.get(s) {
-                    Some(v) if self.coarse == Coarse::Cos => rows.extend(self.coarse_row(v)),
-                    Some(v) => rows.extend_from_slice(v),
-                    None => rows.resize(rows.len() + dim, 0.0),
+        let dim = self.dim.max(1);
+        let mut out = Vec::with_capacity(rows.len() / dim);
+        let mut coarse = Vec::new();
+        for batch in rows.chunks(BATCH * dim) {
+            let batch = if self.coarse == Coarse::Cos {
+                coarse.clear();
+                for v in batch.chunks_exact(dim) {
+                    coarse.extend(self.coarse_row(v));
                 }
-            }
-            out.extend(kmeans::assign(&self.centroids, dim, &rows));
+                &coarse[..]
+            } else {
+                batch
+            };
+            out.extend(kmeans::assign(&self.centroids, dim, batch));
         }
         out
     }
 
-    /// The list a row belongs to.
+    /// The list a row belongs to (the one list before the first training).
     fn assign(&self, v: &[f32]) -> u32 {
-        let dim = self.flat.dim();
+        if !self.trained() {
+            return 0;
+        }
         let j = match self.coarse {
-            Coarse::Cos => kmeans::nearest(&self.centroids, dim, &self.coarse_row(v)),
-            Coarse::L2 | Coarse::Ip => kmeans::nearest(&self.centroids, dim, v),
+            Coarse::Cos => kmeans::nearest(&self.centroids, self.dim, &self.coarse_row(v)),
+            Coarse::L2 | Coarse::Ip => kmeans::nearest(&self.centroids, self.dim, v),
         };
         j as u32
     }
 
-    /// Takes `slot` out of its list, if it is in one.
-    fn detach(&mut self, slot: u32) {
-        let Some(&(list, pos)) = self.place.get(slot as usize) else {
-            return;
-        };
-        if list == NO_LIST {
-            return;
-        }
-        let l = &mut self.lists[list as usize];
-        l.swap_remove(pos as usize);
-        if let Some(&moved) = l.get(pos as usize) {
-            self.place[moved as usize].1 = pos;
-        }
-        self.place[slot as usize] = (NO_LIST, 0);
-    }
-
-    /// Puts `slot` into `list`.
-    fn attach(&mut self, slot: u32, list: u32) {
+    /// Appends `slot` with row `v` to `list` (creating the one list of an untrained
+    /// index).
+    fn push(&mut self, list: u32, slot: u32, v: &[f32]) {
         let s = slot as usize;
         if self.place.len() <= s {
             self.place.resize(s + 1, (NO_LIST, 0));
         }
+        if self.lists.len() <= list as usize {
+            self.lists.resize(list as usize + 1, List::default());
+        }
         let l = &mut self.lists[list as usize];
-        self.place[s] = (list, l.len() as u32);
-        l.push(slot);
+        self.place[s] = (list, l.slots.len() as u32);
+        l.slots.push(slot);
+        l.rows.extend_from_slice(&v[..self.dim.min(v.len())]);
+        l.rows.resize(l.slots.len() * self.dim, 0.0);
+        if self.score == Score::Cos {
+            // In f64: a row's ‖x‖² under- or overflows f32 long before ‖x‖ does.
+            l.inv.push(crate::vector::inv_norm(v));
+        }
+        self.len += 1;
+    }
+
+    /// Takes `slot` out of its list (the list's last row moves into its place);
+    /// whether it was there.
+    fn take(&mut self, slot: u32) -> bool {
+        let Some(&(list, pos)) = self.place.get(slot as usize) else {
+            return false;
+        };
+        if list == NO_LIST {
+            return false;
+        }
+        let d = self.dim;
+        let l = &mut self.lists[list as usize];
+        let (pos, last) = (pos as usize, l.slots.len() - 1);
+        if pos != last {
+            l.rows.copy_within(last * d..(last + 1) * d, pos * d);
+            l.slots[pos] = l.slots[last];
+            if !l.inv.is_empty() {
+                l.inv[pos] = l.inv[last];
+            }
+            self.place[l.slots[pos] as usize].1 = pos as u32;
+        }
+        l.slots.truncate(last);
+        l.rows.truncate(last * d);
+        l.inv.truncate(l.inv.len().min(last));
+        self.place[slot as usize] = (NO_LIST, 0);
+        self.len -= 1;
+        true
     }
 
     /// The fewest live rows an index has lists for.
@@ -296,82 +384,101 @@ impl IvfIndex {
         MIN_TRAIN_ROWS.max(self.nlist.unwrap_or(0))
     }
 
-    /// Whether `rows` live rows call for a (new) training: the first once there are
+    /// Whether the live rows call for a (new) training: the first once there are
     /// enough, then whenever the rows changed since the last one (added, replaced,
     /// removed) reach the row count it was trained on.
-    fn wants_training(&self, rows: usize) -> bool {
-        rows >= self.least_rows() && (self.trained_at == 0 || self.changed >= self.trained_at)
+    fn wants_training(&self) -> bool {
+        self.len >= self.least_rows() && (self.trained_at == 0 || self.changed >= self.trained_at)
     }
 
-    /// After removals: below the training size the lists go (every search scans every
-    /// row again, exactly, as below it before); else a training if the changes call
-    /// for one.
+    /// After removals: below the training size the lists merge into one (every search
+    /// scans every row again, exactly, as below it before); else a training if the
+    /// changes call for one.
     fn after_removals(&mut self) {
-        let rows = self.flat.len();
-        if rows < self.least_rows() {
-            self.centroids = Vec::new();
-            self.lists = Vec::new();
-            self.place = Vec::new();
+        if self.len < self.least_rows() {
+            if self.trained() {
+                self.regroup(Vec::new(), |ix: &Self, rows: &[f32]| {
+                    vec![0; rows.len() / ix.dim.max(1)]
+                });
+            }
             self.trained_at = 0;
             self.changed = 0;
-        } else if self.wants_training(rows) {
+        } else if self.wants_training() {
             self.train();
+        }
+    }
+
+    /// Replaces the centroids with `centroids` and moves every row into the list
+    /// `assign` gives it (called with the index and each old list's rows), one old list
+    /// at a time, so at most one list's rows are held twice.
+    fn regroup(&mut self, centroids: Vec<f32>, assign: impl Fn(&Self, &[f32]) -> Vec<u32>) {
+        let count = (centroids.len() / self.dim.max(1)).max(1);
+        let old = std::mem::replace(&mut self.lists, vec![List::default(); count]);
+        self.centroids = centroids;
+        self.len = 0;
+        for list in old {
+            let to = assign(self, &list.rows);
+            for ((&slot, v), &l) in list
+                .slots
+                .iter()
+                .zip(list.rows.chunks_exact(self.dim))
+                .zip(&to)
+            {
+                self.push(l, slot, v);
+            }
         }
     }
 
     /// Trains the centroids on a sample of the live rows and assigns every live row.
     fn train(&mut self) {
-        let dim = self.flat.dim();
-        let live: Vec<u32> = self.flat.live_slots().collect();
+        let dim = self.dim;
+        let mut live: Vec<u32> = self
+            .lists
+            .iter()
+            .flat_map(|l| l.slots.iter().copied())
+            .collect();
+        live.sort_unstable();
         let n = live.len();
         let k = self.nlist.unwrap_or_else(|| auto_nlist(n)).min(MAX_NLIST);
-        // A uniform sample without replacement (a partial Fisher–Yates shuffle, seeded
-        // by the row count): every `n/sample`-th slot instead missed whole clusters of
-        // rows stored in a repeating order.
-        let take = k.saturating_mul(SAMPLE_PER_LIST).clamp(1, n.max(1)).min(n);
-        let mut picked = live.clone();
+        // A uniform sample without replacement (a partial Fisher–Yates shuffle of the
+        // slots in ascending order, seeded by the row count): every `n/sample`-th slot
+        // instead missed whole clusters of rows stored in a repeating order.
+        let take = k.saturating_mul(SAMPLE_PER_LIST).min(n);
         let mut rng = SplitMix64::new(TRAIN_SEED ^ n as u64);
         for i in 0..take {
             let j = i + (rng.next_u64() % (n - i) as u64) as usize;
-            picked.swap(i, j);
+            live.swap(i, j);
         }
-        picked.truncate(take);
-        picked.sort_unstable();
+        live.truncate(take);
+        live.sort_unstable();
         let mut sample = Vec::with_capacity(take * dim);
-        for &s in &picked {
-            if let Some(v) = self.flat.get(s) {
+        for &s in &live {
+            if let Some(v) = self.get(s) {
                 sample.extend_from_slice(&self.coarse_row(v));
             }
         }
         let centroids = kmeans::train(&sample, dim, k, TRAIN_ITERS, TRAIN_SEED ^ n as u64);
-        let lists = centroids.len() / dim.max(1);
-        self.centroids = centroids;
-        self.lists = vec![Vec::new(); lists];
-        self.place.clear();
-        self.trained_at = n;
+        drop(sample);
+        self.regroup(centroids, Self::assign_rows);
+        self.trained_at = self.len;
         self.changed = 0;
-        let assigned = self.assign_many(&live);
-        for (&s, &a) in live.iter().zip(&assigned) {
-            self.attach(s, a);
-        }
     }
 
     /// The lists in the order a search for `q` probes them (see the module docs).
     fn probe_order(&self, q: &[f32]) -> Vec<u32> {
-        let dim = self.flat.dim();
         let k = kernels();
         let mut scored: Vec<(f32, u32)> = match self.coarse {
             Coarse::L2 | Coarse::Cos => {
                 let q = self.coarse_row(q);
                 self.centroids
-                    .chunks_exact(dim)
+                    .chunks_exact(self.dim)
                     .enumerate()
                     .map(|(j, c)| ((k.l2_squared)(&q, c), j as u32))
                     .collect()
             }
             Coarse::Ip => self
                 .centroids
-                .chunks_exact(dim)
+                .chunks_exact(self.dim)
                 .enumerate()
                 .map(|(j, c)| (-(k.dot)(q, c), j as u32))
                 .collect(),
@@ -379,49 +486,106 @@ impl IvfIndex {
         scored.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         scored.into_iter().map(|(_, j)| j).collect()
     }
+
+    /// The score of row `x` (1/‖x‖ = `inv`) for the prepared query `q` (normalised for
+    /// cosine and angular, where `zero` says it is the zero vector).
+    #[inline]
+    fn score_of(&self, q: &[f32], zero: bool, x: &[f32], inv: f32) -> f32 {
+        let k = kernels();
+        match self.score {
+            Score::L2 => (k.l2_squared)(q, x),
+            Score::Ip => -(k.dot)(q, x),
+            // The zero query: cos = 0 with every row, an exact tie (the slot decides),
+            // which rounding in ‖0 − x/‖x‖‖² would break at random; a zero row: cos 0.
+            Score::Cos if zero => 1.0,
+            Score::Cos if inv == 0.0 => 2.0,
+            Score::Cos => (k.l2_scaled)(q, x, inv),
+            Score::Other => self.metric.distance_unchecked(q, x),
+        }
+    }
+
+    /// Offers the rows of `list` that `allow` allows to `top`.
+    fn scan(
+        &self,
+        q: &[f32],
+        zero: bool,
+        list: &List,
+        allow: Option<&RoaringBitmap>,
+        top: &mut TopK,
+    ) {
+        let d = self.dim;
+        for (i, (&slot, x)) in list.slots.iter().zip(list.rows.chunks_exact(d)).enumerate() {
+            if allow.is_some_and(|a| !a.contains(slot)) {
+                continue;
+            }
+            let s = self.score_of(q, zero, x, list.inv.get(i).copied().unwrap_or(0.0));
+            if s <= top.worst() || s.is_nan() {
+                top.push(s, slot);
+            }
+        }
+    }
+
+    /// The sorted results of `top` for the original query `q`, with exact distances.
+    fn finish(&self, q: &[f32], top: TopK) -> Vec<(u32, f32)> {
+        let mut v = top.into_sorted_vec();
+        match self.score {
+            Score::Ip | Score::Other => return v,
+            Score::L2 => v.iter_mut().for_each(|(_, d)| *d = d.sqrt()),
+            Score::Cos => {
+                for (slot, d) in &mut v {
+                    if let Some(x) = self.get(*slot) {
+                        *d = self.metric.distance_unchecked(q, x);
+                    }
+                }
+            }
+        }
+        sort_results(&mut v);
+        v
+    }
 }
 
 impl VectorIndex for IvfIndex {
     fn dim(&self) -> usize {
-        self.flat.dim()
+        self.dim
     }
 
     fn metric(&self) -> DistanceMetric {
-        self.flat.metric()
+        self.metric
     }
 
     fn len(&self) -> usize {
-        self.flat.len()
+        self.len
     }
 
     fn insert(&mut self, slot: u32, v: &[f32]) {
-        self.detach(slot);
-        self.flat.insert(slot, v);
+        self.take(slot);
+        let list = self.assign(v);
+        self.push(list, slot, v);
         self.changed += 1;
-        if self.wants_training(self.flat.len()) {
+        if self.wants_training() {
             self.train();
-        } else if !self.lists.is_empty() {
-            let a = self.assign(v);
-            self.attach(slot, a);
         }
     }
 
     fn insert_many(&mut self, items: &[(u32, &[f32])]) {
-        for &(slot, v) in items {
-            self.detach(slot);
-            self.flat.insert(slot, v);
+        let lists: Vec<u32> = if self.trained() {
+            let mut rows = Vec::with_capacity(items.len() * self.dim);
+            for &(_, v) in items {
+                rows.extend_from_slice(v);
+            }
+            self.assign_rows(&rows)
+        } else {
+            vec![0; items.len()]
+        };
+        // A slot given twice in one batch holds its last row: each take removes the
+        // row an earlier entry pushed.
+        for (&(slot, v), &l) in items.iter().zip(&lists) {
+            self.take(slot);
+            self.push(l, slot, v);
         }
         self.changed += items.len();
-        if self.wants_training(self.flat.len()) {
+        if self.wants_training() {
             self.train();
-        } else if !self.lists.is_empty() {
-            let slots: Vec<u32> = items.iter().map(|&(s, _)| s).collect();
-            let assigned = self.assign_many(&slots);
-            for (&slot, a) in slots.iter().zip(assigned) {
-                // A slot given twice in one batch holds its last row: assign it once.
-                self.detach(slot);
-                self.attach(slot, a);
-            }
         }
     }
 
@@ -431,9 +595,7 @@ impl VectorIndex for IvfIndex {
 
     fn remove_many(&mut self, slots: &[u32]) {
         for &slot in slots {
-            if self.flat.get(slot).is_some() {
-                self.detach(slot);
-                self.flat.remove(slot);
+            if self.take(slot) {
                 self.changed += 1;
             }
         }
@@ -441,11 +603,15 @@ impl VectorIndex for IvfIndex {
     }
 
     fn get(&self, slot: u32) -> Option<&[f32]> {
-        self.flat.get(slot)
+        let &(list, pos) = self.place.get(slot as usize)?;
+        let l = self.lists.get(list as usize)?;
+        let at = pos as usize * self.dim;
+        l.rows.get(at..at + self.dim)
     }
 
+    /// A live slot's row (an IVF index keeps no others; a seal writes its live rows).
     fn slot_row(&self, slot: u32) -> Option<&[f32]> {
-        self.flat.slot_row(slot)
+        self.get(slot)
     }
 
     fn search(
@@ -455,40 +621,72 @@ impl VectorIndex for IvfIndex {
         allow: Option<&RoaringBitmap>,
         p: &SearchParams,
     ) -> Vec<(u32, f32)> {
-        let n = self.flat.len();
-        if k == 0 || n == 0 || q.len() != self.dim() {
+        let n = self.len;
+        if k == 0 || n == 0 || q.len() != self.dim {
             return Vec::new();
         }
-        let nlist = self.lists.len();
+        let original = q;
+        let normalised;
+        let q = if self.score == Score::Cos {
+            let inv = crate::vector::inv_norm(q);
+            normalised = q.iter().map(|&x| x * inv).collect::<Vec<f32>>();
+            &normalised[..]
+        } else {
+            q
+        };
+        let zero = self.score == Score::Cos && q.iter().all(|&x| x == 0.0);
+        let nlist = self.nlist();
         let nprobe = self.nprobe_for(p);
-        if nlist == 0 || nprobe >= nlist {
-            return self.flat.search(q, k, allow, p);
-        }
-        let expected = (n as u64).saturating_mul(nprobe as u64) / nlist as u64;
-        if allow.is_some_and(|a| a.len() <= expected) {
-            return self.flat.search(q, k, allow, p);
-        }
-        let mut candidates: Vec<u32> = Vec::with_capacity(expected as usize * 2);
-        // Under a filter a list counts towards `nprobe` only if it held allowed rows:
-        // with a filter that follows the clusters, the lists nearest the query may hold
-        // none, and stopping there (at the first `k` candidates) lost the nearest
-        // allowed rows (recall@10 0.66–0.82 on 100 clusters, 10–20 of them allowed).
-        let mut probed = 0;
-        for &l in &self.probe_order(q) {
-            if probed >= nprobe && candidates.len() >= k {
-                break;
+        let expected = (n as u64).saturating_mul(nprobe as u64) / nlist.max(1) as u64;
+        let bound = allow.map_or(n as u64, |a| a.len().min(n as u64)) as usize;
+        let mut top = TopK::new(k, bound);
+        if let Some(a) = allow.filter(|a| nlist > 0 && a.len() <= expected) {
+            // Few allowed rows: score them all, exactly, wherever they are.
+            let d = self.dim;
+            for slot in a {
+                let Some(&(l, pos)) = self.place.get(slot as usize) else {
+                    continue;
+                };
+                let Some(list) = self.lists.get(l as usize) else {
+                    continue;
+                };
+                let pos = pos as usize;
+                let x = &list.rows[pos * d..(pos + 1) * d];
+                let s = self.score_of(q, zero, x, list.inv.get(pos).copied().unwrap_or(0.0));
+                if s <= top.worst() || s.is_nan() {
+                    top.push(s, slot);
+                }
             }
-            let list = &self.lists[l as usize];
-            let before = candidates.len();
-            match allow {
-                None => candidates.extend_from_slice(list),
-                Some(a) => candidates.extend(list.iter().filter(|&&s| a.contains(s))),
+        } else if nlist == 0 || nprobe >= nlist {
+            for list in &self.lists {
+                self.scan(q, zero, list, allow, &mut top);
             }
-            if allow.is_none() || candidates.len() > before {
+        } else {
+            // Under a filter a list counts towards `nprobe` only if it held allowed
+            // rows: with a filter that follows the clusters, the lists nearest the query
+            // may hold none, and stopping there lost the nearest allowed rows (recall@10
+            // 0.66–0.82 on 100 clusters, 10–20 of them allowed).
+            let mut probed = 0;
+            let mut gathered = 0;
+            for &l in &self.probe_order(original) {
+                if probed >= nprobe && gathered >= k {
+                    break;
+                }
+                let list = &self.lists[l as usize];
+                let held = match allow {
+                    None => list.slots.len(),
+                    Some(a) => list.slots.iter().filter(|&&s| a.contains(s)).count(),
+                };
+                if held == 0 {
+                    probed += usize::from(allow.is_none());
+                    continue;
+                }
+                self.scan(q, zero, list, allow, &mut top);
                 probed += 1;
+                gathered += held;
             }
         }
-        self.flat.search_among(q, k, candidates)
+        self.finish(original, top)
     }
 
     fn batch_search(
@@ -498,14 +696,10 @@ impl VectorIndex for IvfIndex {
         allow: Option<&RoaringBitmap>,
         p: &SearchParams,
     ) -> Vec<Vec<(u32, f32)>> {
-        let d = self.dim();
-        if d == 0 {
+        if self.dim == 0 {
             return Vec::new();
         }
-        if self.lists.is_empty() {
-            return self.flat.batch_search(qs, k, allow, p);
-        }
-        qs.par_chunks_exact(d)
+        qs.par_chunks_exact(self.dim)
             .map(|q| self.search(q, k, allow, p))
             .collect()
     }
@@ -519,13 +713,14 @@ impl VectorIndex for IvfIndex {
     }
 
     fn memory_parts(&self) -> Vec<(&'static str, usize)> {
-        let mut parts = self.flat.memory_parts();
-        let lists = self.centroids.capacity() * 4
-            + self.lists.capacity() * std::mem::size_of::<Vec<u32>>()
-            + self.lists.iter().map(|l| l.capacity() * 4).sum::<usize>()
-            + self.place.capacity() * 8;
-        parts.push(("index", lists));
-        parts
+        // The rows and what is kept per row beside them (slot, list and position,
+        // inverse norm); the centroids and the lists' own headers.
+        let vectors = self.lists.iter().map(List::bytes).sum::<usize>()
+            + self.place.capacity() * std::mem::size_of::<(u32, u32)>();
+        let index = std::mem::size_of::<Self>()
+            + self.centroids.capacity() * 4
+            + self.lists.capacity() * std::mem::size_of::<List>();
+        vec![("vectors", vectors), ("index", index)]
     }
 }
 
@@ -545,6 +740,19 @@ mod tests {
             .collect();
         (0..n)
             .map(|i| centres[i % blobs].iter().map(|&c| c + u()).collect())
+            .collect()
+    }
+
+    /// Each list's slots, ascending (a list's order depends on how rows arrived).
+    fn sorted_lists(index: &IvfIndex) -> Vec<Vec<u32>> {
+        index
+            .lists
+            .iter()
+            .map(|l| {
+                let mut s = l.slots.clone();
+                s.sort_unstable();
+                s
+            })
             .collect()
     }
 
@@ -756,12 +964,7 @@ mod tests {
                 .unwrap();
         assert_eq!(back.centroids, index.centroids);
         assert_eq!(back.trained_at, index.trained_at);
-        let mut a = index.lists.clone();
-        let mut b = back.lists.clone();
-        a.iter_mut()
-            .chain(b.iter_mut())
-            .for_each(|l| l.sort_unstable());
-        assert_eq!(a, b);
+        assert_eq!(sorted_lists(&index), sorted_lists(&back));
         for q in rows.iter().take(20) {
             let p = SearchParams::default();
             assert_eq!(index.search(q, 10, None, &p), back.search(q, 10, None, &p));
@@ -783,6 +986,6 @@ mod tests {
         };
         let (a, b) = (build(), build());
         assert_eq!(a.centroids, b.centroids);
-        assert_eq!(a.lists, b.lists);
+        assert_eq!(sorted_lists(&a), sorted_lists(&b));
     }
 }
