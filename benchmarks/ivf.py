@@ -12,8 +12,8 @@ Libraries, each keyed 0..n-1 and built from the same float32 rows:
 
 * ``nusterdb-ivf``: ``DatabaseConfig(dim, index_type="ivf", distance_metric=metric,
   nlist=--nlist)`` in memory, one ``bulk_add`` (the time includes the k-means training,
-  done once after the rows are stored: ``nlist`` = ⌊√n⌋ lists unless --nlist fixes it,
-  on a sample of 64 rows per list, 10 Lloyd iterations); searched by
+  done once at the end of the write: ``nlist`` = ⌊√n⌋ lists unless --nlist fixes it, on
+  a sample of 64 rows per list, 10 Lloyd iterations); searched by
   ``search(q, k=10, nprobe=p)`` and ``batch_search(qs, k=10, nprobe=p)``.
 * ``faiss-ivf``: ``IndexIVFFlat(IndexFlatL2(d), d, nlist, METRIC_L2)``, or
   ``IndexFlatIP`` / ``METRIC_INNER_PRODUCT`` on the unit rows for cosine, with the same
@@ -42,7 +42,11 @@ Each library runs in a fresh subprocess (its memory is its own; ``RAYON_NUM_THRE
 * cross-check (1 thread): nusterdb-ivf and faiss-ivf built in one process, then at each
   nprobe where either first reached a recall target, the single-query loops of both
   alternated over ``--interleaved-rounds`` rounds: load drifting on a shared machine
-  hits both alike, so these equal-nprobe ratios are the more trustworthy ones.
+  hits both alike, so these equal-nprobe ratios are the more trustworthy ones;
+* reopen (``--threads`` threads): a NusterDB IVF database on disk, one ``bulk_add``,
+  closed (sealed with its lists file); opens each followed by one search, median of the
+  timed repeats — from the lists file, and with a byte of it flipped (the lists trained
+  again).
 
 "QPS at recall r" is the QPS at the smallest nprobe (ef) of the sweep whose recall@10
 reaches r (no interpolation). Ratios are NusterDB / peer (> 1: NusterDB faster) and, for
@@ -64,6 +68,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -387,6 +392,79 @@ def worker_interleaved(args: argparse.Namespace) -> None:
             + ", ".join(f"{k} {v['qps']:,.0f}" for k, v in out[str(p)].items())
         )
     ann.emit({"interleaved": out, "rounds": args.rounds, "queries": nq})
+
+
+def worker_reopen(args: argparse.Namespace) -> None:
+    """An IVF database on disk (one ``bulk_add``, closed: sealed with its lists file),
+    then ``args.repeats`` timed opens followed by one search each, from the seal's lists;
+    then the same with a byte of the lists file flipped, where each open trains the lists
+    again (and seals them, so the file is damaged again before each of those opens)."""
+    import nusterdb
+
+    data = ann.load_worker_data(args.data)
+    n, dim = data.base.shape
+    path = Path(args.data) / "reopen-db"
+    cfg = nusterdb.DatabaseConfig(dim, index_type="ivf", distance_metric=data.metric)
+    with nusterdb.NusterDB(str(path), cfg) as db:
+        db.bulk_add(np.arange(n, dtype=np.int64), data.base)
+    q = data.queries[0]
+
+    def timed_open() -> Tuple[float, str]:
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            db = nusterdb.NusterDB.open(str(path))
+        db.search(q, K)
+        seconds = time.perf_counter() - start
+        state = str(db.graph_load()["state"])
+        db.close()
+        return seconds, state
+
+    def damage() -> None:
+        (lists,) = path.glob("segment-*.lists")
+        raw = bytearray(lists.read_bytes())
+        raw[len(raw) // 2] ^= 0x01
+        lists.write_bytes(bytes(raw))
+
+    restored = [timed_open() for _ in range(args.repeats)]
+    retrained = []
+    for _ in range(args.repeats):
+        damage()
+        retrained.append(timed_open())
+    out = {
+        "rows": n,
+        "restored_seconds": [s for s, _ in restored],
+        "restored_states": sorted({st for _, st in restored}),
+        "retrained_seconds": [s for s, _ in retrained],
+        "retrained_states": sorted({st for _, st in retrained}),
+    }
+    log(
+        f"reopen: from the lists file {median(out['restored_seconds']):.3f} s, "
+        f"training again {median(out['retrained_seconds']):.3f} s"
+    )
+    ann.emit({"reopen": out})
+
+
+def print_reopen_report(result: Dict[str, Any]) -> None:
+    r = result["reopen"]
+    print_table(
+        ["open of the sealed IVF database, then one search", "median (s)", "runs (s)", "state"],
+        [
+            (
+                "lists read from the seal's lists file",
+                f"{median(r['restored_seconds']):.3f}",
+                ", ".join(f"{s:.3f}" for s in r["restored_seconds"]),
+                "/".join(r["restored_states"]),
+            ),
+            (
+                "lists file damaged: trained again",
+                f"{median(r['retrained_seconds']):.3f}",
+                ", ".join(f"{s:.3f}" for s in r["retrained_seconds"]),
+                "/".join(r["retrained_states"]),
+            ),
+        ],
+        title=f"Reopen ({r['rows']:,} rows on disk, default threads):",
+    )
 
 
 def run_worker(
@@ -906,6 +984,10 @@ def bench_dataset(
             )
             print_interleaved_report(inter)
             out["interleaved"] = inter
+    if "nusterdb-ivf" in args.libs:
+        reopen = run_worker(["--worker", "reopen", *common_args], thread_env(args.threads), settle)
+        print_reopen_report(reopen)
+        out["reopen"] = reopen
     return out
 
 
@@ -953,7 +1035,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--tmpdir", type=Path, default=None)
     # Internal: one measurement in a subprocess.
-    parser.add_argument("--worker", choices=("run", "interleaved"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--worker", choices=("run", "interleaved", "reopen"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--lib", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--repeats", type=int, default=3, help=argparse.SUPPRESS)
@@ -980,6 +1064,9 @@ def main(argv: Sequence[str]) -> int:
         return 0
     if args.worker == "interleaved":
         worker_interleaved(args)
+        return 0
+    if args.worker == "reopen":
+        worker_reopen(args)
         return 0
     sizes = QUICK if args.quick else FULL
     names = ["synthetic", "real"] if args.dataset == "both" else [args.dataset]

@@ -106,6 +106,15 @@ pub trait VectorIndex: Send + Sync {
         }
     }
 
+    /// Opens a write whose rows arrive in several [`VectorIndex::insert_many`] calls
+    /// (the database indexes a large batch in pieces, for progress and interruption):
+    /// upkeep an index does per call — IVF's training — waits for
+    /// [`VectorIndex::end_batch`], so it is done once for the whole write.
+    fn begin_batch(&mut self) {}
+
+    /// Closes what [`VectorIndex::begin_batch`] opened, doing the upkeep it held back.
+    fn end_batch(&mut self) {}
+
     /// Removes the vector at `slot`; a no-op if there is none.
     fn remove(&mut self, slot: u32);
 

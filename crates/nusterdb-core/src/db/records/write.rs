@@ -139,9 +139,11 @@ impl State {
             }
         }
         let index = &mut self.index;
+        index.begin_batch();
         let stopped = in_pieces(&fresh, 256, Phase::Indexing, observer, |piece| {
             index.insert_many(piece)
         });
+        index.end_batch();
         if let Err(done) = stopped {
             self.take_back(&rows, done);
             return Err(Error::Interrupted("indexing"));

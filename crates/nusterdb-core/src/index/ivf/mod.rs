@@ -15,7 +15,9 @@
 //! [`TRAIN_ITERS`] Lloyd iterations) on a uniform sample of [`SAMPLE_PER_LIST`] live rows
 //! per list (seeded by the row count: deterministic for the same rows; every
 //! `n/sample`-th slot instead missed whole clusters of rows stored in a repeating
-//! order). A bulk insert trains once, after all its rows are stored. Between trainings a
+//! order). One `insert_many` trains at most once, after all its rows are stored, and a
+//! write the database indexes in pieces (a large `bulk_add`, for progress and Ctrl-C)
+//! once at its end (`begin_batch`/`end_batch`). Between trainings a
 //! new row joins the list of its nearest centroid.
 //!
 //! # Geometry
@@ -160,6 +162,9 @@ pub struct IvfIndex {
     trained_at: usize,
     /// Rows added, replaced or removed since the last training.
     changed: usize,
+    /// Inside [`VectorIndex::begin_batch`] … [`VectorIndex::end_batch`]: trainings wait
+    /// for the end.
+    batch: bool,
 }
 
 impl std::fmt::Debug for IvfIndex {
@@ -203,6 +208,7 @@ impl IvfIndex {
             len: 0,
             trained_at: 0,
             changed: 0,
+            batch: false,
         }
     }
 
@@ -388,7 +394,9 @@ impl IvfIndex {
     /// enough, then whenever the rows changed since the last one (added, replaced,
     /// removed) reach the row count it was trained on.
     fn wants_training(&self) -> bool {
-        self.len >= self.least_rows() && (self.trained_at == 0 || self.changed >= self.trained_at)
+        !self.batch
+            && self.len >= self.least_rows()
+            && (self.trained_at == 0 || self.changed >= self.trained_at)
     }
 
     /// After removals: below the training size the lists merge into one (every search
@@ -584,6 +592,17 @@ impl VectorIndex for IvfIndex {
             self.push(l, slot, v);
         }
         self.changed += items.len();
+        if self.wants_training() {
+            self.train();
+        }
+    }
+
+    fn begin_batch(&mut self) {
+        self.batch = true;
+    }
+
+    fn end_batch(&mut self) {
+        self.batch = false;
         if self.wants_training() {
             self.train();
         }
@@ -969,6 +988,30 @@ mod tests {
             let p = SearchParams::default();
             assert_eq!(index.search(q, 10, None, &p), back.search(q, 10, None, &p));
         }
+    }
+
+    #[test]
+    fn a_write_in_pieces_trains_once_at_its_end() {
+        let rows = clustered(5000, 4, 10, 2.0, 23);
+        let items: Vec<(u32, &[f32])> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i as u32, &r[..]))
+            .collect();
+        let mut index = IvfIndex::new(4, DistanceMetric::Euclidean, None, None, 0);
+        index.begin_batch();
+        for piece in items.chunks(256) {
+            index.insert_many(piece);
+            assert_eq!(index.nlist(), 0, "no training inside the batch");
+        }
+        index.end_batch();
+        assert_eq!(index.trained_at, 5000);
+        assert_eq!(index.nlist(), auto_nlist(5000));
+        assert_eq!(index.list_sizes().iter().sum::<usize>(), 5000);
+        // Outside a batch, a piece past the size trains at once.
+        let mut single = IvfIndex::new(4, DistanceMetric::Euclidean, None, None, 0);
+        single.insert_many(&items[..MIN_TRAIN_ROWS]);
+        assert_eq!(single.trained_at, MIN_TRAIN_ROWS);
     }
 
     #[test]
