@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import tempfile
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -303,3 +305,25 @@ def matches(filter: Mapping[str, Any], fields: Mapping[str, Scalar], tags: Seque
         if not ok:
             return False
     return True
+
+
+class DbCache:
+    """One database per (dim, metric), made by ``make(path, dim, metric)`` and reused
+    across a property test's examples (creating a database on disk costs ~60 ms); every
+    example leaves its database empty again."""
+
+    def __init__(self, make: Callable[[Path, int, str], NusterDB], prefix: str) -> None:
+        self._make = make
+        self._dir = tempfile.TemporaryDirectory(prefix=prefix)
+        self._dbs: Dict[Tuple[int, str], NusterDB] = {}
+
+    def get(self, dim: int, metric: str) -> NusterDB:
+        key = (dim, metric)
+        if key not in self._dbs:
+            self._dbs[key] = self._make(Path(self._dir.name) / f"{metric}-{dim}", dim, metric)
+        return self._dbs[key]
+
+    def close(self) -> None:
+        for db in self._dbs.values():
+            db.close()
+        self._dir.cleanup()

@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 import numpy.typing as npt
 import pytest
-from db_helpers import METRICS, assert_hits_match, distances, tolerance
+from db_helpers import METRICS, DbCache, assert_hits_match, distances, tolerance
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nusterdb import (
@@ -345,30 +345,9 @@ def test_config_round_trip_and_repr() -> None:
 # --------------------------------------------------------------------- hypothesis
 
 
-class _DbCache:
-    """One IVF database per (dim, metric), reused across examples; every example leaves
-    its database empty again."""
-
-    def __init__(self) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="nusterdb-ivf-hyp-")
-        self._dbs: Dict[Tuple[int, str], NusterDB] = {}
-
-    def get(self, dim: int, metric: str) -> NusterDB:
-        key = (dim, metric)
-        if key not in self._dbs:
-            path = Path(self._dir.name) / f"{metric}-{dim}"
-            self._dbs[key] = NusterDB(path, ivf(dim, metric))
-        return self._dbs[key]
-
-    def close(self) -> None:
-        for db in self._dbs.values():
-            db.close()
-        self._dir.cleanup()
-
-
 @pytest.fixture(scope="module")
-def db_cache() -> Iterator[_DbCache]:
-    cache = _DbCache()
+def db_cache() -> Iterator[DbCache]:
+    cache = DbCache(lambda path, dim, metric: NusterDB(path, ivf(dim, metric)), "nusterdb-ivf-hyp-")
     yield cache
     cache.close()
 
@@ -396,7 +375,7 @@ def small_cases(draw: st.DrawFn) -> Tuple[str, F32, F32, int]:
 @given(case=small_cases())
 @settings(max_examples=60)
 def test_small_data_with_every_list_equals_brute_force_hypothesis(
-    db_cache: _DbCache, case: Tuple[str, F32, F32, int]
+    db_cache: DbCache, case: Tuple[str, F32, F32, int]
 ) -> None:
     metric, rows, queries, k = case
     n, dim = rows.shape

@@ -6,7 +6,6 @@ malformed filters rejected with the path into the filter (SPEC §1 "NusterDB",
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
@@ -14,7 +13,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 import numpy as np
 import numpy.typing as npt
 import pytest
-from db_helpers import METRICS, assert_hits_match, brute_force, matches
+from db_helpers import METRICS, DbCache, assert_hits_match, brute_force, matches
 from hypothesis import given
 from hypothesis import strategies as st
 from nusterdb import (
@@ -572,36 +571,16 @@ def search_cases(draw: st.DrawFn) -> Tuple[str, int, List[int], F32, F32, int]:
     return metric, dim, ids, base, np.array(queries, dtype=np.float32), k
 
 
-class _DbCache:
-    """One database per (dim, metric), reused across examples (creating a database on
-    disk costs ~60 ms); every example leaves its database empty again."""
-
-    def __init__(self) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="nusterdb-hyp-")
-        self._dbs: Dict[Tuple[int, str], NusterDB] = {}
-
-    def get(self, dim: int, metric: str) -> NusterDB:
-        key = (dim, metric)
-        if key not in self._dbs:
-            self._dbs[key] = make_db(Path(self._dir.name) / f"{metric}-{dim}", dim, metric)
-        return self._dbs[key]
-
-    def close(self) -> None:
-        for db in self._dbs.values():
-            db.close()
-        self._dir.cleanup()
-
-
 @pytest.fixture(scope="module")
-def db_cache() -> Iterator[_DbCache]:
-    cache = _DbCache()
+def db_cache() -> Iterator[DbCache]:
+    cache = DbCache(make_db, "nusterdb-hyp-")
     yield cache
     cache.close()
 
 
 @given(case=search_cases())
 def test_flat_search_equals_numpy_brute_force_hypothesis(
-    db_cache: _DbCache, case: Tuple[str, int, List[int], F32, F32, int]
+    db_cache: DbCache, case: Tuple[str, int, List[int], F32, F32, int]
 ) -> None:
     metric, dim, ids, base, queries, k = case
     db = db_cache.get(dim, metric)
