@@ -986,7 +986,7 @@ class RemoteCollection:
 
     @property
     def index(self) -> str:
-        """The index type, "flat" or "hnsw" (asked of the server once)."""
+        """The index type, "flat", "hnsw" or "ivf" (asked of the server once)."""
         return str(self._info()["index_type"])
 
     @property

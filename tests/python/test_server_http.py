@@ -688,6 +688,39 @@ def test_audit_log_verifies_and_detects_a_flipped_byte(auth: AuthSetup, tmp_path
 # ------------------------------------------------------------------------------ client transport
 
 
+def test_an_ivf_collection_over_http(server: Server) -> None:
+    name, flat = new_name(), new_name()
+    rng = np.random.default_rng(11)
+    base = rng.standard_normal((1500, 8)).astype(np.float32)
+    with Client(server.url) as c:
+        col = c.create_collection(name, dim=8, index_type="ivf", ivf={"nlist": 12, "nprobe": 3})
+        col.bulk_add(list(range(1500)), base)
+        info = col.info()
+        assert info["index_type"] == "ivf"
+        assert info["config"]["ivf"] == {"nlist": 12, "nprobe": 3}
+        q = base[5] + 0.01
+        # Every list probed: the exact answer, as numpy has it.
+        got = [i for i, _ in col.search(q, k=5, nprobe=12)]
+        assert got == np.argsort(np.linalg.norm(base - q, axis=1))[:5].tolist()
+        ids, _ = col.batch_search(np.stack([q, q]), k=5, nprobe=12)
+        assert ids.tolist() == [got, got]
+        # Without nprobe the collection's own (3) applies.
+        assert col.search(q, k=5) == col.search(q, k=5, nprobe=3)
+        # ef_search is the graph's: refused for IVF, as nprobe is for a flat collection.
+        path = f"/v1/collections/{name}/search"
+        resp = send_json(server, "POST", path, {"query": q.tolist(), "ef_search": 8})
+        assert "nprobe" in assert_error(resp, 400, "InvalidArgumentError")["message"]
+        c.create_collection(flat, dim=8).bulk_add([1], base[:1])
+        path = f"/v1/collections/{flat}/search"
+        resp = send_json(server, "POST", path, {"query": q.tolist(), "nprobe": 2})
+        assert "IVF" in assert_error(resp, 400, "InvalidArgumentError")["message"]
+        # IVF parameters on another index type are refused at creation.
+        with pytest.raises(InvalidArgumentError, match="nlist"):
+            c.create_collection(new_name(), dim=8, index_type="hnsw", ivf={"nlist": 4})
+        c.drop_collection(name)
+        c.drop_collection(flat)
+
+
 def test_one_client_from_many_threads(server: Server) -> None:
     name = new_name()
     rng = np.random.default_rng(7)
