@@ -679,11 +679,19 @@ def worker_interleaved(
     emit({"interleaved": out, "rounds": rounds, "queries": nq})
 
 
-def run_worker(args: List[str], env_extra: Dict[str, str]) -> Dict[str, Any]:
+def run_worker(
+    args: List[str],
+    env_extra: Dict[str, str],
+    settle: float = SETTLE_SECONDS,
+    script: Optional[Path] = None,
+) -> Dict[str, Any]:
+    """Runs ``script`` (default: this file) with ``args`` in a fresh process, its thread
+    pools set by ``env_extra``, after ``settle`` seconds of quiet; returns the result it
+    printed (with the load average at its start)."""
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
     env.update(env_extra)
-    cmd = [sys.executable, str(Path(__file__).resolve()), *args]
-    time.sleep(SETTLE_SECONDS)
+    cmd = [sys.executable, str(script or Path(__file__).resolve()), *args]
+    time.sleep(settle)
     load = load_average()
     log(f"worker {' '.join(args[:6])}... env {env_extra} (load {load})")
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=False)

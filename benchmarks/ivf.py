@@ -64,7 +64,6 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -470,21 +469,8 @@ def print_reopen_report(result: Dict[str, Any]) -> None:
 def run_worker(
     args: List[str], env_extra: Dict[str, str], settle: float = SETTLE_SECONDS
 ) -> Dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
-    env.update(env_extra)
-    cmd = [sys.executable, str(Path(__file__).resolve()), *args]
-    time.sleep(settle)
-    load = load_average()
-    log(f"worker {' '.join(args[:6])}... env {env_extra} (load {load})")
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"worker {args} failed with exit code {proc.returncode}")
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(ann.RESULT_PREFIX):
-            result: Dict[str, Any] = json.loads(line[len(ann.RESULT_PREFIX) :])
-            result["load_average_start"] = load
-            return result
-    raise RuntimeError(f"worker {args} printed no result:\n{proc.stdout}")
+    """ann.py's worker runner, on this script."""
+    return ann.run_worker(args, env_extra, settle, Path(__file__).resolve())
 
 
 def thread_env(threads: int) -> Dict[str, str]:
