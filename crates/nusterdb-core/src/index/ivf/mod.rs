@@ -37,8 +37,8 @@
 //! # Search
 //! The rows of the probed lists (only the allowed ones under a filter) are read in
 //! list order and scored exactly as the flat index's single-query scan scores them, so
-//! returned distances are the metric's own, as every index reports them. Under a filter a list counts towards
-//! `nprobe` only if it held allowed rows (with a filter that follows the clusters the
+//! returned distances are the metric's own, as every index reports them. Under a filter
+//! a list counts towards `nprobe` only if it held allowed rows (with a filter that follows the clusters the
 //! lists nearest the query may hold none), and lists past `nprobe` are probed while
 //! fewer than `k` candidates were gathered. A filter that allows no more rows than
 //! `nprobe` lists hold on average is answered by the exact scan of the allowed rows
@@ -512,7 +512,18 @@ impl IvfIndex {
         }
     }
 
-    /// Offers the rows of `list` that `allow` allows to `top`.
+    /// Offers row `i` of `list` to `top`.
+    #[inline]
+    fn offer(&self, q: &[f32], zero: bool, list: &List, i: usize, top: &mut TopK) {
+        let d = self.dim;
+        let x = &list.rows[i * d..(i + 1) * d];
+        let s = self.score_of(q, zero, x, list.inv.get(i).copied().unwrap_or(0.0));
+        if s <= top.worst() || s.is_nan() {
+            top.push(s, list.slots[i]);
+        }
+    }
+
+    /// Offers the rows of `list` that `allow` allows to `top`; returns how many.
     fn scan(
         &self,
         q: &[f32],
@@ -520,17 +531,15 @@ impl IvfIndex {
         list: &List,
         allow: Option<&RoaringBitmap>,
         top: &mut TopK,
-    ) {
-        let d = self.dim;
-        for (i, (&slot, x)) in list.slots.iter().zip(list.rows.chunks_exact(d)).enumerate() {
-            if allow.is_some_and(|a| !a.contains(slot)) {
-                continue;
-            }
-            let s = self.score_of(q, zero, x, list.inv.get(i).copied().unwrap_or(0.0));
-            if s <= top.worst() || s.is_nan() {
-                top.push(s, slot);
+    ) -> usize {
+        let mut offered = 0;
+        for (i, &slot) in list.slots.iter().enumerate() {
+            if allow.is_none_or(|a| a.contains(slot)) {
+                self.offer(q, zero, list, i, top);
+                offered += 1;
             }
         }
+        offered
     }
 
     /// The sorted results of `top` for the original query `q`, with exact distances.
@@ -661,19 +670,12 @@ impl VectorIndex for IvfIndex {
         let mut top = TopK::new(k, bound);
         if let Some(a) = allow.filter(|a| nlist > 0 && a.len() <= expected) {
             // Few allowed rows: score them all, exactly, wherever they are.
-            let d = self.dim;
             for slot in a {
                 let Some(&(l, pos)) = self.place.get(slot as usize) else {
                     continue;
                 };
-                let Some(list) = self.lists.get(l as usize) else {
-                    continue;
-                };
-                let pos = pos as usize;
-                let x = &list.rows[pos * d..(pos + 1) * d];
-                let s = self.score_of(q, zero, x, list.inv.get(pos).copied().unwrap_or(0.0));
-                if s <= top.worst() || s.is_nan() {
-                    top.push(s, slot);
+                if let Some(list) = self.lists.get(l as usize) {
+                    self.offer(q, zero, list, pos as usize, &mut top);
                 }
             }
         } else if nlist == 0 || nprobe >= nlist {
@@ -691,17 +693,10 @@ impl VectorIndex for IvfIndex {
                 if probed >= nprobe && gathered >= k {
                     break;
                 }
-                let list = &self.lists[l as usize];
-                let held = match allow {
-                    None => list.slots.len(),
-                    Some(a) => list.slots.iter().filter(|&&s| a.contains(s)).count(),
-                };
-                if held == 0 {
-                    probed += usize::from(allow.is_none());
-                    continue;
+                let held = self.scan(q, zero, &self.lists[l as usize], allow, &mut top);
+                if held > 0 || allow.is_none() {
+                    probed += 1;
                 }
-                self.scan(q, zero, list, allow, &mut top);
-                probed += 1;
                 gathered += held;
             }
         }
