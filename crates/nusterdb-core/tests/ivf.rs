@@ -4,8 +4,8 @@
 //!   sensible `nprobe`, the exact answer (by distance, ties allowed) once `nprobe`
 //!   reaches the list count, and every reported distance the metric's own, bit for bit;
 //! - a search that probes fewer lists is really approximate (the lists are in use);
-//! - awkward rows: a large common offset, duplicates, all rows equal, zero rows under
-//!   cosine, 1-d and 7-d rows;
+//! - awkward rows: a large common offset, tiny and huge scales (1e-6, 1e6),
+//!   duplicates, all rows equal, zero rows under cosine, 1-d and 7-d rows;
 //! - persistence: a close and an open give the config and the answers back, also after
 //!   removes, upserts and adds, and no removed id is ever returned;
 //! - metadata filters from 0.1 % to 100 % of the rows;
@@ -324,6 +324,8 @@ fn ivf_awkward_rows_keep_recall_and_exactness() {
         Zeros,
         /// Plain blobs.
         Blobs,
+        /// Blobs, then rows and queries multiplied by this (tiny and huge scales).
+        Scaled(f32),
     }
     let cases: &[(DistanceMetric, usize, Kind)] = &[
         (DistanceMetric::Euclidean, 32, Kind::Offset),
@@ -343,6 +345,12 @@ fn ivf_awkward_rows_keep_recall_and_exactness() {
         (DistanceMetric::Euclidean, 7, Kind::Blobs),
         (DistanceMetric::Cosine, 7, Kind::Blobs),
         (DistanceMetric::InnerProduct, 7, Kind::Blobs),
+        (DistanceMetric::Euclidean, 16, Kind::Scaled(1e-6)),
+        (DistanceMetric::Cosine, 16, Kind::Scaled(1e-6)),
+        (DistanceMetric::InnerProduct, 16, Kind::Scaled(1e-6)),
+        (DistanceMetric::Euclidean, 16, Kind::Scaled(1e6)),
+        (DistanceMetric::Cosine, 16, Kind::Scaled(1e6)),
+        (DistanceMetric::InnerProduct, 16, Kind::Scaled(1e6)),
     ];
     for &(metric, dim, kind) in cases {
         let what = format!("{metric:?} dim {dim} {kind:?}");
@@ -356,7 +364,9 @@ fn ivf_awkward_rows_keep_recall_and_exactness() {
                 let v = common::gaussian(&mut rng, dim);
                 (0..N as u64).map(|i| (i, v.clone())).collect()
             }
-            Kind::Zeros | Kind::Blobs => blobs(&mut rng, N, dim, 30, 3.0, 1.0, 0.0),
+            Kind::Zeros | Kind::Blobs | Kind::Scaled(_) => {
+                blobs(&mut rng, N, dim, 30, 3.0, 1.0, 0.0)
+            }
         };
         if matches!(kind, Kind::Zeros) {
             for (n, v) in rows.values_mut().enumerate() {
@@ -368,6 +378,11 @@ fn ivf_awkward_rows_keep_recall_and_exactness() {
         let mut queries = near(&mut rng, &rows, 30, 0.05);
         if matches!(kind, Kind::Zeros) {
             queries.push(vec![0.0; dim]);
+        }
+        if let Kind::Scaled(by) = kind {
+            for v in rows.values_mut().chain(queries.iter_mut()) {
+                v.iter_mut().for_each(|x| *x *= by);
+            }
         }
         let db = in_memory(ivf_config(dim, metric, None, None));
         fill(&db, &rows);
