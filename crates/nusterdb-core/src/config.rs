@@ -741,10 +741,19 @@ impl DatabaseConfig {
         if let Some(q) = self.quantization.filter(|&q| q != Quantization::Off) {
             let known = self.stated.contains(Field::IndexType)
                 && self.stated.contains(Field::DistanceMetric);
-            if known && !self.codes_possible() {
+            let ivf_codes = self.index_type == IndexType::Ivf
+                && crate::index::hnsw::walks_on_codes(self.distance_metric);
+            if known && ivf_codes && q != Quantization::RaBitQ {
                 return Err(Error::invalid(format!(
-                    "quantization={:?} is for HNSW indexes on euclidean, inner product, cosine \
-                     or angular ({} {} walks on the full rows); use quantization=\"none\"",
+                    "quantization={:?} is for HNSW indexes; IVF lists are coded with \
+                     quantization=\"rabitq\" (or \"none\": rows scanned in full)",
+                    q.name()
+                )));
+            }
+            if known && !self.codes_possible() && !ivf_codes {
+                return Err(Error::invalid(format!(
+                    "quantization={:?} is for HNSW and IVF indexes on euclidean, inner product, \
+                     cosine or angular ({} {} scans the full rows); use quantization=\"none\"",
                     q.name(),
                     self.index_type.name(),
                     self.distance_metric.name()

@@ -28,7 +28,7 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock, RwLockUpgradableReadGuard, RwLockWriteGuard};
 use roaring::RoaringBitmap;
 
-use crate::config::{DatabaseConfig, IndexType};
+use crate::config::{DatabaseConfig, IndexType, Quantization};
 use crate::error::{Error, Result};
 use crate::filter::{Filter, PayloadIndex};
 use crate::id_map::IdMap;
@@ -334,13 +334,16 @@ fn corruption(path: &Path, detail: impl Into<String>) -> Error {
 fn new_index(config: &DatabaseConfig, capacity: usize) -> Box<dyn VectorIndex> {
     match config.index_type {
         IndexType::Flat => Box::new(FlatIndex::new(config.dim, config.distance_metric, capacity)),
-        IndexType::Ivf => Box::new(IvfIndex::new(
-            config.dim,
-            config.distance_metric,
-            config.ivf.nlist,
-            config.ivf.nprobe,
-            capacity,
-        )),
+        IndexType::Ivf => Box::new(
+            IvfIndex::new(
+                config.dim,
+                config.distance_metric,
+                config.ivf.nlist,
+                config.ivf.nprobe,
+                capacity,
+            )
+            .with_codes(config.quantization() == Quantization::RaBitQ),
+        ),
         IndexType::Hnsw => Box::new(HnswIndex::new_coded(
             config.dim,
             config.distance_metric,

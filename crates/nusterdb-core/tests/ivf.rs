@@ -68,6 +68,21 @@ fn ivf_config(
     c
 }
 
+/// [`ivf_config`], its rows coded with 1-bit RaBitQ when `codes`.
+fn ivf_config_coded(
+    codes: bool,
+    dim: usize,
+    metric: DistanceMetric,
+    nlist: Option<usize>,
+    nprobe: Option<usize>,
+) -> DatabaseConfig {
+    let mut c = ivf_config(dim, metric, nlist, nprobe);
+    if codes {
+        c.quantization = Some(Quantization::RaBitQ);
+    }
+    c
+}
+
 /// A search probing `n` lists.
 fn probes(n: usize) -> SearchParams {
     SearchParams {
@@ -214,6 +229,17 @@ fn answers(db: &Database, queries: &[Vec<f32>], p: SearchParams) -> Vec<Vec<(u64
 /// `nprobe`), and a batch answers as single searches do.
 #[test]
 fn ivf_recall_on_clustered_rows_and_exact_with_every_list() {
+    ivf_recall_on_clustered_rows_and_exact_with_every_list_with(false);
+}
+
+/// The same with `quantization="rabitq"`: the lists' rows coded, the rows the
+/// codes' bound lets through scored exactly.
+#[test]
+fn ivf_recall_on_clustered_rows_and_exact_with_every_list_rabitq() {
+    ivf_recall_on_clustered_rows_and_exact_with_every_list_with(true);
+}
+
+fn ivf_recall_on_clustered_rows_and_exact_with_every_list_with(codes: bool) {
     let mut rng = SplitMix64::new(common::seed("ivf_recall_clustered", 0x1f_0001));
     let dim = 32;
     let rows = blobs(&mut rng, 6000, dim, 60, 2.0, 1.0, 0.0);
@@ -228,7 +254,7 @@ fn ivf_recall_on_clustered_rows_and_exact_with_every_list() {
     for metric in METRICS {
         for nlist in [None, Some(40)] {
             let what = format!("{metric:?} nlist {nlist:?}");
-            let db = in_memory(ivf_config(dim, metric, nlist, None));
+            let db = in_memory(ivf_config_coded(codes, dim, metric, nlist, None));
             fill(&db, &rows);
             let r =
                 common::recall_with(&db, metric, &rows, &queries, SearchParams::default(), &what);
@@ -275,6 +301,17 @@ fn ivf_recall_on_clustered_rows_and_exact_with_every_list() {
 /// find more, and every list finds all (recall counted as [`common::recall_with`]).
 #[test]
 fn ivf_fewer_lists_probed_find_fewer_neighbours() {
+    ivf_fewer_lists_probed_find_fewer_neighbours_with(false);
+}
+
+/// The same with `quantization="rabitq"`: the lists' rows coded, the rows the
+/// codes' bound lets through scored exactly.
+#[test]
+fn ivf_fewer_lists_probed_find_fewer_neighbours_rabitq() {
+    ivf_fewer_lists_probed_find_fewer_neighbours_with(true);
+}
+
+fn ivf_fewer_lists_probed_find_fewer_neighbours_with(codes: bool) {
     let mut rng = SplitMix64::new(common::seed("ivf_fewer_lists", 0x1f_0002));
     let dim = 32;
     let rows: Rows = (0..4096u64)
@@ -283,7 +320,7 @@ fn ivf_fewer_lists_probed_find_fewer_neighbours() {
     let queries: Vec<Vec<f32>> = (0..40).map(|_| common::gaussian(&mut rng, dim)).collect();
     for metric in METRICS {
         let what = format!("{metric:?}");
-        let db = in_memory(ivf_config(dim, metric, None, None));
+        let db = in_memory(ivf_config_coded(codes, dim, metric, None, None));
         fill(&db, &rows);
         let at = |p: SearchParams| common::recall_with(&db, metric, &rows, &queries, p, &what);
         let (one, default, many, all) = (
@@ -310,6 +347,17 @@ fn ivf_fewer_lists_probed_find_fewer_neighbours() {
 /// are brute force's by distance.
 #[test]
 fn ivf_awkward_rows_keep_recall_and_exactness() {
+    ivf_awkward_rows_keep_recall_and_exactness_with(false);
+}
+
+/// The same with `quantization="rabitq"`: the lists' rows coded, the rows the
+/// codes' bound lets through scored exactly.
+#[test]
+fn ivf_awkward_rows_keep_recall_and_exactness_rabitq() {
+    ivf_awkward_rows_keep_recall_and_exactness_with(true);
+}
+
+fn ivf_awkward_rows_keep_recall_and_exactness_with(codes: bool) {
     let mut rng = SplitMix64::new(common::seed("ivf_awkward", 0x1f_0003));
     const N: usize = 3000;
     #[derive(Debug, Clone, Copy)]
@@ -384,7 +432,7 @@ fn ivf_awkward_rows_keep_recall_and_exactness() {
                 v.iter_mut().for_each(|x| *x *= by);
             }
         }
-        let db = in_memory(ivf_config(dim, metric, None, None));
+        let db = in_memory(ivf_config_coded(codes, dim, metric, None, None));
         fill(&db, &rows);
         let r = common::recall_with(&db, metric, &rows, &queries, SearchParams::default(), &what);
         eprintln!("{what}: recall@10 {r:.3}");
@@ -402,6 +450,17 @@ fn ivf_awkward_rows_keep_recall_and_exactness() {
 /// ≥ 0.95 and exactly with every list; again after another close and open.
 #[test]
 fn ivf_persists_and_never_returns_removed_rows() {
+    ivf_persists_and_never_returns_removed_rows_with(false);
+}
+
+/// The same with `quantization="rabitq"`: the lists' rows coded, the rows the
+/// codes' bound lets through scored exactly.
+#[test]
+fn ivf_persists_and_never_returns_removed_rows_rabitq() {
+    ivf_persists_and_never_returns_removed_rows_with(true);
+}
+
+fn ivf_persists_and_never_returns_removed_rows_with(codes: bool) {
     let mut rng = SplitMix64::new(common::seed("ivf_persistence", 0x1f_0004));
     let dim = 24;
     let metric = DistanceMetric::Euclidean;
@@ -417,7 +476,11 @@ fn ivf_persists_and_never_returns_removed_rows() {
     }));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
-    let db = open(&path, Some(ivf_config(dim, metric, Some(48), Some(6)))).unwrap();
+    let db = open(
+        &path,
+        Some(ivf_config_coded(codes, dim, metric, Some(48), Some(6))),
+    )
+    .unwrap();
     fill(&db, &rows);
     let before = answers(&db, &queries, SearchParams::default());
     let before_all = answers(&db, &queries, probes(ALL_LISTS));
@@ -562,11 +625,22 @@ fn ivf_persists_and_never_returns_removed_rows() {
 /// among them, 15 to 25 of the 50 answers on 300 rows were not the exact ones.)
 #[test]
 fn ivf_below_the_training_size_after_removals_is_exact() {
+    ivf_below_the_training_size_after_removals_is_exact_with(false);
+}
+
+/// The same with `quantization="rabitq"`: the lists' rows coded, the rows the
+/// codes' bound lets through scored exactly.
+#[test]
+fn ivf_below_the_training_size_after_removals_is_exact_rabitq() {
+    ivf_below_the_training_size_after_removals_is_exact_with(true);
+}
+
+fn ivf_below_the_training_size_after_removals_is_exact_with(codes: bool) {
     let mut rng = SplitMix64::new(common::seed("ivf_below_training", 0x1f_000a));
     let dim = 24;
     let metric = DistanceMetric::Euclidean;
     let rows = blobs(&mut rng, 5000, dim, 50, 2.0, 1.0, 0.0);
-    let db = in_memory(ivf_config(dim, metric, Some(48), Some(6)));
+    let db = in_memory(ivf_config_coded(codes, dim, metric, Some(48), Some(6)));
     fill(&db, &rows);
     let all: Vec<u64> = rows.keys().copied().collect();
     assert_eq!(db.bulk_remove(&all).unwrap(), all.len());
@@ -594,11 +668,22 @@ fn ivf_below_the_training_size_after_removals_is_exact() {
 /// keeps recall at the default `nprobe`.
 #[test]
 fn ivf_single_adds_across_trainings() {
+    ivf_single_adds_across_trainings_with(false);
+}
+
+/// The same with `quantization="rabitq"`: the lists' rows coded, the rows the
+/// codes' bound lets through scored exactly.
+#[test]
+fn ivf_single_adds_across_trainings_rabitq() {
+    ivf_single_adds_across_trainings_with(true);
+}
+
+fn ivf_single_adds_across_trainings_with(codes: bool) {
     let mut rng = SplitMix64::new(common::seed("ivf_single_adds", 0x1f_0005));
     let dim = 16;
     let metric = DistanceMetric::Cosine;
     let all = blobs(&mut rng, 2300, dim, 40, 2.0, 1.0, 0.0);
-    let db = in_memory(ivf_config(dim, metric, None, None));
+    let db = in_memory(ivf_config_coded(codes, dim, metric, None, None));
     let mut rows = Rows::new();
     for (n, (&id, v)) in all.iter().enumerate() {
         db.add(id, v, None).unwrap();
@@ -627,6 +712,17 @@ fn ivf_single_adds_across_trainings() {
 /// list probed the exact answer.
 #[test]
 fn ivf_filtered_search_keeps_recall_at_every_selectivity() {
+    ivf_filtered_search_keeps_recall_at_every_selectivity_with(false);
+}
+
+/// The same with `quantization="rabitq"`: the lists' rows coded, the rows the
+/// codes' bound lets through scored exactly.
+#[test]
+fn ivf_filtered_search_keeps_recall_at_every_selectivity_rabitq() {
+    ivf_filtered_search_keeps_recall_at_every_selectivity_with(true);
+}
+
+fn ivf_filtered_search_keeps_recall_at_every_selectivity_with(codes: bool) {
     let mut rng = SplitMix64::new(common::seed("ivf_filtered", 0x1f_0006));
     const N: usize = 20_000;
     let dim = 32;
@@ -644,7 +740,7 @@ fn ivf_filtered_search_keeps_recall_at_every_selectivity() {
         .collect();
     let queries = near(&mut rng, &rows, 20, 0.1);
     for metric in [DistanceMetric::Euclidean, DistanceMetric::InnerProduct] {
-        let db = in_memory(ivf_config(dim, metric, None, None));
+        let db = in_memory(ivf_config_coded(codes, dim, metric, None, None));
         let id_list: Vec<Id> = ids.iter().map(|&i| Id::Int(i)).collect();
         db.put(PutMode::Add, &id_list, &flat, metadata.clone(), Vec::new())
             .unwrap();
@@ -696,7 +792,8 @@ fn is_invalid<T>(r: nusterdb_core::Result<T>) -> bool {
 }
 
 /// The config's refusals: `nlist` or `nprobe` 0 or above 65,536, either stated for a
-/// flat or HNSW index, codes (`quantization`) or `vectors="disk"` with IVF — each
+/// flat or HNSW index, 8- or 4-bit codes, RaBitQ codes under a metric without a geometry
+/// or `vectors="disk"` with IVF — each
 /// refused by `validate` and by a creation, nothing created.
 #[test]
 fn ivf_config_refusals() {
@@ -738,7 +835,7 @@ fn ivf_config_refusals() {
         }
     }
     for metric in METRICS {
-        for q in [Quantization::Sq8, Quantization::Sq4, Quantization::RaBitQ] {
+        for q in [Quantization::Sq8, Quantization::Sq4] {
             let mut c = ivf_config(8, metric, None, None);
             c.quantization = Some(q);
             bad.push((format!("ivf {metric:?} {q:?}"), c));
@@ -747,6 +844,10 @@ fn ivf_config_refusals() {
         c.vectors = VectorStorage::Disk;
         bad.push((format!("ivf {metric:?} vectors disk"), c));
     }
+    // RaBitQ codes need a metric with a geometry.
+    let mut c = ivf_config(8, DistanceMetric::Manhattan, None, None);
+    c.quantization = Some(Quantization::RaBitQ);
+    bad.push(("ivf manhattan rabitq".into(), c));
     for (n, (what, c)) in bad.into_iter().enumerate() {
         assert!(is_invalid(c.validate()), "{what}: validate");
         let path = dir.path().join(format!("db{n}"));
@@ -760,10 +861,14 @@ fn ivf_config_refusals() {
             "{what}: in memory"
         );
     }
-    // Explicitly no codes, and the memory or mmap modes, are fine with IVF.
-    let mut c = ivf_config(8, e, None, None);
-    c.quantization = Some(Quantization::Off);
-    assert!(c.validate().is_ok());
+    // Explicitly no codes, RaBitQ codes, and the memory or mmap modes, are fine with IVF.
+    for q in [Quantization::Off, Quantization::RaBitQ] {
+        for metric in METRICS {
+            let mut c = ivf_config(8, metric, None, None);
+            c.quantization = Some(q);
+            assert!(c.validate().is_ok(), "{metric:?} {q:?}");
+        }
+    }
     for v in [VectorStorage::Memory, VectorStorage::Mmap] {
         let mut c = ivf_config(8, e, None, None);
         c.vectors = v;
@@ -927,6 +1032,17 @@ fn ivf_reopen_rules() {
 /// to 0.83–0.97 by metric, inner product lowest.)
 #[test]
 fn ivf_round_robin_insertion_order_keeps_recall() {
+    ivf_round_robin_insertion_order_keeps_recall_with(false);
+}
+
+/// The same with `quantization="rabitq"`: the lists' rows coded, the rows the
+/// codes' bound lets through scored exactly.
+#[test]
+fn ivf_round_robin_insertion_order_keeps_recall_rabitq() {
+    ivf_round_robin_insertion_order_keeps_recall_with(true);
+}
+
+fn ivf_round_robin_insertion_order_keeps_recall_with(codes: bool) {
     let mut rng = SplitMix64::new(common::seed("ivf_round_robin", 0x1f_0009));
     let dim = 32;
     let c = centres(&mut rng, 60, dim, 2.0, 0.0);
@@ -934,7 +1050,7 @@ fn ivf_round_robin_insertion_order_keeps_recall() {
     let queries = near(&mut rng, &rows, 50, 0.1);
     let mut failed = Vec::new();
     for metric in METRICS {
-        let db = in_memory(ivf_config(dim, metric, None, None));
+        let db = in_memory(ivf_config_coded(codes, dim, metric, None, None));
         fill(&db, &rows);
         let what = format!("{metric:?} round robin");
         let r = common::recall_with(&db, metric, &rows, &queries, SearchParams::default(), &what);
@@ -957,6 +1073,17 @@ fn ivf_round_robin_insertion_order_keeps_recall() {
 /// few enough to be scanned exactly.)
 #[test]
 fn ivf_filter_following_the_clusters_keeps_recall() {
+    ivf_filter_following_the_clusters_keeps_recall_with(false);
+}
+
+/// The same with `quantization="rabitq"`: the lists' rows coded, the rows the
+/// codes' bound lets through scored exactly.
+#[test]
+fn ivf_filter_following_the_clusters_keeps_recall_rabitq() {
+    ivf_filter_following_the_clusters_keeps_recall_with(true);
+}
+
+fn ivf_filter_following_the_clusters_keeps_recall_with(codes: bool) {
     let mut rng = SplitMix64::new(common::seed("ivf_cluster_filter", 0x1f_000b));
     let dim = 32;
     let n = 20_000u64;
@@ -987,7 +1114,7 @@ fn ivf_filter_following_the_clusters_keeps_recall() {
         .collect();
     let mut failed = Vec::new();
     for metric in METRICS {
-        let db = in_memory(ivf_config(dim, metric, None, None));
+        let db = in_memory(ivf_config_coded(codes, dim, metric, None, None));
         db.put(PutMode::Add, &ids, &flat, metadata.clone(), Vec::new())
             .unwrap();
         for t in [10i64, 20] {

@@ -725,6 +725,211 @@ proptest! {
     }
 }
 
+/// The fast-scan sums of 32 rows, independently of the crate: each row's codes unpacked
+/// from the nibbles (row `r < 16` in the low nibble of byte `r` of a group, row `r ≥ 16`
+/// in the high nibble of byte `r − 16`), looked up in their group's table and summed in
+/// u64, over the whole groups both slices hold.
+fn fast_scan_reference(codes: &[u8], luts: &[u8]) -> [u32; 32] {
+    let groups = codes.len().min(luts.len()) / 16;
+    let row_codes = |r: usize| -> Vec<usize> {
+        (0..groups)
+            .map(|g| {
+                let byte = codes[16 * g + r % 16];
+                usize::from(if r < 16 { byte & 0x0f } else { byte >> 4 })
+            })
+            .collect()
+    };
+    let mut out = [0u32; 32];
+    for (r, o) in out.iter_mut().enumerate() {
+        let sum: u64 = row_codes(r)
+            .into_iter()
+            .enumerate()
+            .map(|(g, v)| u64::from(luts[16 * g + v]))
+            .sum();
+        *o = u32::try_from(sum).expect("test sums fit in u32");
+    }
+    out
+}
+
+/// Checks `(k.fast_scan)(codes, luts)` against [`fast_scan_reference`], into an `out`
+/// full of garbage (it must be overwritten, not added to).
+fn check_fast_scan(k: &Kernels, codes: &[u8], luts: &[u8]) {
+    let mut out = [0xdead_beef_u32; 32];
+    (k.fast_scan)(codes, luts, &mut out);
+    assert_eq!(
+        out,
+        fast_scan_reference(codes, luts),
+        "{} fast_scan, {} code bytes, {} table bytes",
+        k.isa.name(),
+        codes.len(),
+        luts.len()
+    );
+}
+
+#[test]
+fn fast_scan_follows_the_documented_layout() {
+    for k in tables("fast_scan_follows_the_documented_layout") {
+        let name = k.isa.name();
+        // One row at a time picks a non-zero table entry, in the middle one of three
+        // groups: only its sum is non-zero.
+        for r in 0..32 {
+            let mut codes = [0u8; 48];
+            codes[16 + r % 16] = if r < 16 { 0x05 } else { 0x50 };
+            let mut luts = [0u8; 48];
+            luts[16 + 5] = 100;
+            let mut out = [7u32; 32];
+            (k.fast_scan)(&codes, &luts, &mut out);
+            let mut want = [0u32; 32];
+            want[r] = 100;
+            assert_eq!(out, want, "{name} row {r}");
+            assert_eq!(
+                fast_scan_reference(&codes, &luts),
+                want,
+                "reference row {r}"
+            );
+        }
+        // Table g maps v to v + g mod 16: row j < 16 has code j in every group, row
+        // j + 16 has 15 − j, so the sums are known in closed form.
+        for groups in [1usize, 2, 3, 7, 64, 513] {
+            let codes: Vec<u8> = (0..16 * groups)
+                .map(|i| (i % 16) as u8 | ((15 - i % 16) as u8) << 4)
+                .collect();
+            let luts: Vec<u8> = (0..16 * groups)
+                .map(|i| (i % 16 + i / 16 % 16) as u8)
+                .collect();
+            let offsets: u32 = (0..groups).map(|g| (g % 16) as u32).sum();
+            let mut out = [0u32; 32];
+            (k.fast_scan)(&codes, &luts, &mut out);
+            for (r, &got) in out.iter().enumerate() {
+                let code = (if r < 16 { r } else { 31 - r }) as u32;
+                assert_eq!(
+                    got,
+                    code * groups as u32 + offsets,
+                    "{name} {groups} groups, row {r}"
+                );
+            }
+        }
+        // No groups: every sum is 0.
+        let mut out = [1u32; 32];
+        (k.fast_scan)(&[], &[], &mut out);
+        assert_eq!(out, [0; 32], "{name}");
+    }
+}
+
+#[test]
+fn fast_scan_every_isa_on_group_counts_and_misalignment() {
+    // Around the SIMD steps (one, two groups) and the 16-bit flush of the vector kernels
+    // (every 256 groups for NEON, 256 pairs = 512 groups for AVX2).
+    let counts = [
+        0usize, 1, 2, 3, 4, 5, 8, 31, 32, 33, 255, 256, 257, 511, 512, 513, 600, 1024, 1025, 1100,
+    ];
+    let codes_buf = xorshift_bytes(16 * 1100 + 8, 51);
+    let luts_buf = xorshift_bytes(16 * 1100 + 8, 52);
+    for k in tables("fast_scan_every_isa_on_group_counts_and_misalignment") {
+        for &groups in &counts {
+            let n = 16 * groups;
+            // Offsets shift both starts off any 16- or 32-byte boundary, independently.
+            for (oc, ol) in [(0, 0), (1, 3), (5, 0), (0, 7), (8, 8)] {
+                check_fast_scan(&k, &codes_buf[oc..oc + n], &luts_buf[ol..ol + n]);
+            }
+        }
+    }
+}
+
+#[test]
+fn fast_scan_every_isa_on_the_largest_sums() {
+    // Every table entry 255: each row gains 255 a group whatever its codes, the worst case
+    // for 16-bit accumulators. 1 100 groups is more than four AVX2 flushes (512 groups
+    // each) and NEON ones (256), and 255·1 100 = 280 500 needs more than 16 bits.
+    for k in tables("fast_scan_every_isa_on_the_largest_sums") {
+        let name = k.isa.name();
+        for groups in [255usize, 256, 257, 511, 512, 513, 1024, 1100] {
+            let luts = vec![255u8; 16 * groups];
+            for codes in [
+                vec![0x00u8; 16 * groups],
+                vec![0xffu8; 16 * groups],
+                xorshift_bytes(16 * groups, groups as u64),
+            ] {
+                let mut out = [0u32; 32];
+                (k.fast_scan)(&codes, &luts, &mut out);
+                assert_eq!(out, [255 * groups as u32; 32], "{name} {groups} groups");
+            }
+        }
+        // Only the entries 15 (high nibbles of 0xf0) are 255: rows 16..32 get them all,
+        // rows 0..16 (code 0, entry 0) nothing.
+        let groups = 1100;
+        let luts: Vec<u8> = (0..16 * groups)
+            .map(|i| if i % 16 == 15 { 255 } else { 0 })
+            .collect();
+        let mut out = [0u32; 32];
+        (k.fast_scan)(&vec![0xf0u8; 16 * groups], &luts, &mut out);
+        for (r, &got) in out.iter().enumerate() {
+            let want = if r < 16 { 0 } else { 255 * groups as u32 };
+            assert_eq!(got, want, "{name} row {r}");
+        }
+    }
+}
+
+#[test]
+fn fast_scan_with_other_lengths_reads_only_whole_groups() {
+    if cfg!(debug_assertions) {
+        // Other lengths trip the kernels' debug_assert; release builds use the whole
+        // groups both slices hold.
+        eprintln!("debug build: fast_scan with other lengths skipped");
+        return;
+    }
+    let codes_buf = xorshift_bytes(16 * 40, 53);
+    let luts_buf = xorshift_bytes(16 * 40, 54);
+    for k in tables("fast_scan_with_other_lengths_reads_only_whole_groups") {
+        // Every `codes` length up to 100 and a few around 32 and 33 groups, each against
+        // tables shorter, around one and two groups, of the same length and longer.
+        for nc in (0usize..=100).chain([511, 512, 513, 527, 528, 529, 640]) {
+            let nl_lengths = [0, 1, 15, 16, 17, 31, 33, 47];
+            let nl_lengths = nl_lengths.into_iter().chain([
+                nc.saturating_sub(1),
+                nc,
+                nc + 1,
+                nc + 15,
+                nc + 16,
+                2 * nc + 5,
+            ]);
+            for nl in nl_lengths {
+                let nl = nl.min(luts_buf.len());
+                // Both ways round: codes longer than the tables and tables longer.
+                check_fast_scan(&k, &codes_buf[..nc], &luts_buf[..nl]);
+                check_fast_scan(&k, &codes_buf[..nl], &luts_buf[..nc]);
+            }
+        }
+    }
+}
+
+/// `(codes, luts)` for `fast_scan`: 0..=600 groups of random codes and table entries
+/// (past 512 groups, the AVX2 kernel flushes its 16-bit sums at least once).
+fn fast_scan_case() -> impl Strategy<Value = (Vec<u8>, Vec<u8>)> {
+    (0usize..=600).prop_flat_map(|groups| {
+        (
+            prop::collection::vec(any::<u8>(), 16 * groups),
+            prop::collection::vec(any::<u8>(), 16 * groups),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn fast_scan_agrees_with_the_unpacked_reference_on_every_isa(
+        (codes, luts) in fast_scan_case()
+    ) {
+        let want = fast_scan_reference(&codes, &luts);
+        for k in tables_quiet() {
+            let mut out = [u32::MAX; 32];
+            (k.fast_scan)(&codes, &luts, &mut out);
+            prop_assert_eq!(out, want, "{} fast_scan, {} bytes", k.isa.name(), codes.len());
+        }
+    }
+}
+
 #[test]
 fn kernels_returns_the_best_available_isa() {
     let available = available_isas();

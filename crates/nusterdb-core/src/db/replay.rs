@@ -535,7 +535,11 @@ fn restore_lists(
     crate::index::IvfIndex::with_lists(
         config.dim,
         config.distance_metric,
-        (config.ivf.nlist, config.ivf.nprobe),
+        (
+            config.ivf.nlist,
+            config.ivf.nprobe,
+            config.quantization() == crate::config::Quantization::RaBitQ,
+        ),
         items,
         lists,
     )

@@ -38,7 +38,65 @@ pub(super) fn neon() -> Option<Kernels> {
         dot_u8u4: dot_u8u4_neon_safe,
         // `count_ones` compiles to NEON's `cnt` on aarch64: the portable loop is it.
         dot_bits: super::scalar::dot_bits,
+        fast_scan: fast_scan_neon_safe,
     })
+}
+
+/// The safe wrapper of [`fast_scan_neon`], for the table built after NEON detection.
+fn fast_scan_neon_safe(codes: &[u8], luts: &[u8], out: &mut [u32; 32]) {
+    super::debug_assert_fast_scan_lengths(codes, luts);
+    // SAFETY: only reachable through the table `neon` builds after
+    // `is_aarch64_feature_detected!` found NEON.
+    unsafe { fast_scan_neon(codes, luts, out) }
+}
+
+/// Groups [`fast_scan_neon`] adds into its 16-bit accumulators before widening them: a
+/// lane gains at most 255 a group, and 256·255 = 65 280 < 2¹⁶.
+const FAST_SCAN_GROUPS_PER_FLUSH: usize = 256;
+
+/// The fast-scan sums of 32 rows (layout: [`Kernels::fast_scan`]), one group per step:
+/// `vqtbl1q_u8` looks the 16 low nibbles (rows 0..16) and the 16 high ones (rows 16..32)
+/// up in the group's 16-byte table, and `vaddw_u8`/`vaddw_high_u8` add the looked-up
+/// bytes into 16-bit lanes, eight rows a vector. Those are widened into 32-bit totals
+/// (`vaddw_u16`) every [`FAST_SCAN_GROUPS_PER_FLUSH`] groups, so any number of groups is
+/// exact (modulo 2³², like the scalar sum). Bytes past the whole groups (none for valid
+/// lengths) are not read: there is no partial group to add.
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+unsafe fn fast_scan_neon(codes: &[u8], luts: &[u8], out: &mut [u32; 32]) {
+    const G: usize = super::FAST_SCAN_GROUP;
+    let groups = codes.len().min(luts.len()) / G;
+    let (pc, pl) = (codes.as_ptr(), luts.as_ptr());
+    let nibble = vdupq_n_u8(0x0f);
+    // 32-bit totals of rows 4k..4k + 4.
+    let mut totals = [vdupq_n_u32(0); 8];
+    let mut g = 0;
+    while g < groups {
+        let end = groups.min(g + FAST_SCAN_GROUPS_PER_FLUSH);
+        // 16-bit sums of rows 8k..8k + 8.
+        let mut acc = [vdupq_n_u16(0); 4];
+        while g < end {
+            // SAFETY: g < groups: bytes 16g..16g + 16 are in bounds of both slices.
+            let (c, lut) = unsafe { (vld1q_u8(pc.add(G * g)), vld1q_u8(pl.add(G * g))) };
+            let lo = vqtbl1q_u8(lut, vandq_u8(c, nibble));
+            let hi = vqtbl1q_u8(lut, vshrq_n_u8::<4>(c));
+            acc[0] = vaddw_u8(acc[0], vget_low_u8(lo));
+            acc[1] = vaddw_high_u8(acc[1], lo);
+            acc[2] = vaddw_u8(acc[2], vget_low_u8(hi));
+            acc[3] = vaddw_high_u8(acc[3], hi);
+            g += 1;
+        }
+        for (k, a) in acc.into_iter().enumerate() {
+            totals[2 * k] = vaddw_u16(totals[2 * k], vget_low_u16(a));
+            totals[2 * k + 1] = vaddw_high_u16(totals[2 * k + 1], a);
+        }
+    }
+    for (k, t) in totals.into_iter().enumerate() {
+        // SAFETY: out has 32 lanes; k < 8, so lanes 4k..4k + 4 exist.
+        unsafe { vst1q_u32(out.as_mut_ptr().add(4 * k), t) };
+    }
 }
 
 /// The safe wrapper of [`dot_u8u4_neon`], for the table built after NEON detection.

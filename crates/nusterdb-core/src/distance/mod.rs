@@ -160,6 +160,20 @@ pub struct Kernels {
     /// anyway, a kernel uses the whole planes of `c.len()` bytes there are (at most 8)
     /// and never reads out of bounds.
     pub dot_bits: fn(&[u8], &[u8]) -> u32,
+    /// Fast-scan: the sums of 4-bit lookups for a block of 32 rows. A row is coded as
+    /// `groups` 4-bit sub-codes; `luts` holds one 16-entry u8 table per group
+    /// (`luts[16·g + v]` is group `g`'s value for code `v`) and `codes` the block's codes
+    /// group by group, 16 bytes a group: byte `j` of group `g` holds row `j`'s code in its
+    /// low nibble and row `j + 16`'s in its high nibble. `out[r] = Σ_g luts[16·g + code_g(r)]`,
+    /// exact (u32).
+    ///
+    /// `codes.len() == luts.len()`, a multiple of 16 (checked with `debug_assert`). Given
+    /// other lengths anyway, a kernel uses the whole groups both slices hold and never reads
+    /// out of bounds.
+    ///
+    /// `out` is overwritten, not accumulated into. The sums are exact up to 16 843 009
+    /// groups (at most 255 a group), wrapping beyond.
+    pub fast_scan: fn(codes: &[u8], luts: &[u8], out: &mut [u32; 32]),
 }
 
 /// The length contract of [`Kernels::dot_bits`], checked in debug builds only.
@@ -191,6 +205,23 @@ fn debug_assert_u4_lengths(q: &[u8], c: &[u8]) {
         c.len().is_multiple_of(U4_BLOCK),
         "dot_u8u4 needs whole blocks of {U4_BLOCK} packed bytes, got {}",
         c.len()
+    );
+}
+
+/// Bytes per group in [`Kernels::fast_scan`]: the 16 code bytes of a block of 32 rows
+/// (two nibbles a byte), and equally the 16 entries of the group's table.
+const FAST_SCAN_GROUP: usize = 16;
+
+/// The length contract of [`Kernels::fast_scan`], checked in debug builds only (release
+/// kernels use the whole groups both slices hold, see there).
+#[inline]
+fn debug_assert_fast_scan_lengths(codes: &[u8], luts: &[u8]) {
+    debug_assert!(
+        codes.len() == luts.len() && codes.len().is_multiple_of(FAST_SCAN_GROUP),
+        "fast_scan needs one {FAST_SCAN_GROUP}-entry table per {FAST_SCAN_GROUP}-byte group \
+         of codes: {} code bytes, {} table bytes",
+        codes.len(),
+        luts.len()
     );
 }
 
@@ -227,6 +258,7 @@ impl Kernels {
             dot_u8u8: scalar::dot_u8u8,
             dot_u8u4: scalar::dot_u8u4,
             dot_bits: scalar::dot_bits,
+            fast_scan: scalar::fast_scan,
         }
     }
 }

@@ -162,6 +162,33 @@ pub(super) fn dot_u8u4_any(q: &[u8], c: &[u8]) -> u32 {
     total
 }
 
+/// The fast-scan sums of a block of 32 rows (layout: [`Kernels::fast_scan`]), exactly.
+///
+/// [`Kernels::fast_scan`]: super::Kernels::fast_scan
+pub(super) fn fast_scan(codes: &[u8], luts: &[u8], out: &mut [u32; 32]) {
+    super::debug_assert_fast_scan_lengths(codes, luts);
+    *out = [0; 32];
+    fast_scan_add(codes, luts, out);
+}
+
+/// Adds the lookups of the whole groups both `codes` and `luts` hold to `out`, without the
+/// length `debug_assert`; bytes past them are ignored. Also the SIMD kernels' tail, called
+/// on what is left after their vector steps (group numbers restart at 0 there: the same
+/// layout).
+pub(super) fn fast_scan_add(codes: &[u8], luts: &[u8], out: &mut [u32; 32]) {
+    const G: usize = super::FAST_SCAN_GROUP;
+    let (code_groups, _) = codes.as_chunks::<G>();
+    let (lut_groups, _) = luts.as_chunks::<G>();
+    for (c, lut) in code_groups.iter().zip(lut_groups) {
+        for (j, &byte) in c.iter().enumerate() {
+            // Both indices are nibbles, < 16: always inside the group's table.
+            let (lo, hi) = (lut[usize::from(byte & 0x0f)], lut[usize::from(byte >> 4)]);
+            out[j] = out[j].wrapping_add(u32::from(lo));
+            out[j + G] = out[j + G].wrapping_add(u32::from(hi));
+        }
+    }
+}
+
 /// Σ |a−b|.
 pub(super) fn l1(a: &[f32], b: &[f32]) -> f32 {
     sum_pairs(a, b, |x, y| (x - y).abs())

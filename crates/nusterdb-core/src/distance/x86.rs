@@ -45,6 +45,7 @@ pub(super) fn avx2_fma() -> Option<Kernels> {
         dot_u8u8: dot_u8u8_avx2_safe,
         dot_u8u4: dot_u8u4_avx2_safe,
         dot_bits: dot_bits_x86(),
+        fast_scan: fast_scan_avx2_safe,
     })
 }
 
@@ -205,6 +206,95 @@ unsafe fn u8u4_block_avx2(q: *const u8, c: *const u8) -> __m256i {
         _mm256_maddubs_epi16(q_lo, c_lo),
         _mm256_maddubs_epi16(q_hi, c_hi),
     )
+}
+
+/// The safe wrapper of [`fast_scan_avx2`] (see [`dot_u8_avx2_safe`]).
+fn fast_scan_avx2_safe(codes: &[u8], luts: &[u8], out: &mut [u32; 32]) {
+    super::debug_assert_fast_scan_lengths(codes, luts);
+    // SAFETY: as for `dot_u8_avx2_safe`.
+    unsafe { fast_scan_avx2(codes, luts, out) }
+}
+
+/// Group pairs [`fast_scan_avx2`] adds into its 16-bit accumulators before widening them:
+/// a lane gains at most 255 a pair, and 256·255 = 65 280 < 2¹⁶.
+const FAST_SCAN_PAIRS_PER_FLUSH: usize = 256;
+
+/// The fast-scan sums of 32 rows (layout: [`Kernels::fast_scan`]), two groups per step
+/// with `vpshufb` as sixteen parallel 16-entry table lookups in each 128-bit lane: 32
+/// code bytes hold group g (low lane) and g + 1 (high lane), and the 32 table bytes at
+/// the same offset are those two groups' tables, in the matching lanes. The low nibbles
+/// look up rows 0..16, the high ones rows 16..32. The looked-up bytes are added in 16-bit
+/// lanes, even and odd bytes (rows 2i and 2i + 1) apart so no byte spills into its
+/// neighbour, and widened into 32-bit totals every [`FAST_SCAN_PAIRS_PER_FLUSH`] pairs, so
+/// any number of groups is exact (modulo 2³², like the scalar sum). A last odd group, and
+/// bytes past the whole groups (none for valid lengths), go through the scalar loop.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn fast_scan_avx2(codes: &[u8], luts: &[u8], out: &mut [u32; 32]) {
+    const G: usize = super::FAST_SCAN_GROUP;
+    let pairs = codes.len().min(luts.len()) / (2 * G);
+    let (pc, pl) = (codes.as_ptr(), luts.as_ptr());
+    let nibble = _mm256_set1_epi8(0x0f);
+    let low_byte = _mm256_set1_epi16(0x00ff);
+    // 32-bit totals of rows 0..16 even, 0..16 odd, 16..32 even, 16..32 odd: lane i of
+    // each holds row 2i (+ 1 for odd) of its half.
+    let mut totals = [_mm256_setzero_si256(); 4];
+    let mut p = 0;
+    while p < pairs {
+        let end = pairs.min(p + FAST_SCAN_PAIRS_PER_FLUSH);
+        // 16-bit sums in the same order; in each, 128-bit lane h holds groups g + h.
+        let mut acc = [_mm256_setzero_si256(); 4];
+        while p < end {
+            // SAFETY: p < pairs: bytes 32p..32p + 32 are in bounds of both slices.
+            let (cv, lut) = unsafe {
+                (
+                    _mm256_loadu_si256(pc.add(2 * G * p).cast()),
+                    _mm256_loadu_si256(pl.add(2 * G * p).cast()),
+                )
+            };
+            // No 8-bit shift in AVX2: a 16-bit one, then the mask drops the bits shifted
+            // in from the neighbouring byte.
+            let lo = _mm256_shuffle_epi8(lut, _mm256_and_si256(cv, nibble));
+            let hi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16::<4>(cv), nibble));
+            acc[0] = _mm256_add_epi16(acc[0], _mm256_and_si256(lo, low_byte));
+            acc[1] = _mm256_add_epi16(acc[1], _mm256_srli_epi16::<8>(lo));
+            acc[2] = _mm256_add_epi16(acc[2], _mm256_and_si256(hi, low_byte));
+            acc[3] = _mm256_add_epi16(acc[3], _mm256_srli_epi16::<8>(hi));
+            p += 1;
+        }
+        // Widen each 128-bit lane to 32 bits and add the two (the same rows, other
+        // groups) into the totals.
+        for (t, a) in totals.iter_mut().zip(acc) {
+            let g0 = _mm256_cvtepu16_epi32(_mm256_castsi256_si128(a));
+            let g1 = _mm256_cvtepu16_epi32(_mm256_extracti128_si256::<1>(a));
+            *t = _mm256_add_epi32(*t, _mm256_add_epi32(g0, g1));
+        }
+    }
+    // Interleave even and odd rows back into row order (here for rows 0..16; 16..32 the
+    // same): `unpacklo` pairs rows 2i, 2i + 1 within each 128-bit lane into rows 0..4 |
+    // 8..12, `unpackhi` into 4..8 | 12..16, and the lane permutes put the quarters in
+    // order.
+    for (half, [even, odd]) in [[totals[0], totals[1]], [totals[2], totals[3]]]
+        .into_iter()
+        .enumerate()
+    {
+        let a = _mm256_unpacklo_epi32(even, odd);
+        let b = _mm256_unpackhi_epi32(even, odd);
+        let first = _mm256_permute2x128_si256::<0x20>(a, b);
+        let second = _mm256_permute2x128_si256::<0x31>(a, b);
+        // SAFETY: out has 32 lanes; half ≤ 1, so lanes 16·half..16·half + 16 exist.
+        unsafe {
+            let dst = out.as_mut_ptr().add(G * half);
+            _mm256_storeu_si256(dst.cast(), first);
+            _mm256_storeu_si256(dst.add(8).cast(), second);
+        }
+    }
+    let done = 2 * G * pairs;
+    if done < codes.len().min(luts.len()) {
+        super::scalar::fast_scan_add(&codes[done..], &luts[done..], out);
+    }
 }
 
 /// The safe wrapper of [`dot_u8_avx2`], for tables built after AVX2+FMA detection.
@@ -696,6 +786,13 @@ pub(super) fn avx512() -> Option<Kernels> {
     } else {
         super::scalar::dot_u8u4
     };
+    // Fast-scan is AVX2's too (`vpshufb` looks up 16-entry tables in 128-bit lanes, the
+    // same in 256 and 512 bits).
+    let fast_scan: fn(&[u8], &[u8], &mut [u32; 32]) = if avx2 {
+        fast_scan_avx2_safe
+    } else {
+        super::scalar::fast_scan
+    };
     Some(Kernels {
         isa: Isa::Avx512,
         l2_squared,
@@ -709,6 +806,7 @@ pub(super) fn avx512() -> Option<Kernels> {
         dot_u8u8,
         dot_u8u4,
         dot_bits: dot_bits_x86(),
+        fast_scan,
     })
 }
 

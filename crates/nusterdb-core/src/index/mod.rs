@@ -31,6 +31,7 @@ pub mod hnsw;
 pub mod ivf;
 pub(crate) mod kmeans;
 pub(crate) mod region;
+pub(crate) mod rotation;
 mod rows;
 pub mod topk;
 

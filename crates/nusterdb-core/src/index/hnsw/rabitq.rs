@@ -52,8 +52,7 @@
 //! it expands (`search.rs`, `expand_ranked_exactly`); a third of `sq4`'s code bytes at
 //! 384-d.
 
-use crate::config::rotated_dim;
-use crate::rng::SplitMix64;
+pub(super) use crate::index::rotation::{encode, Rotation};
 
 /// Bits per rotated query component (RaBitQ's analysis: 4 lose next to nothing against
 /// the float query).
@@ -93,103 +92,6 @@ pub(super) fn pack_ones(ones: f32, centroid: usize, p: usize) -> f32 {
 pub(super) fn unpack_ones(v: f32, p: usize) -> (f32, usize) {
     let (v, shift) = (v as u32, p.trailing_zeros() + 1);
     ((v & ((1 << shift) - 1)) as f32, (v >> shift) as usize)
-}
-
-/// Seed of the rotation's signs (with `P` mixed in). Changing it changes every code: the
-/// codes file's scheme would need a new version.
-const ROTATION_SEED: u64 = 0x5261_4269_7451_0001;
-
-/// The random rotation `R` for rows of `dim` components.
-#[derive(Clone, Debug)]
-pub(super) struct Rotation {
-    dim: usize,
-    /// `P`.
-    p: usize,
-    /// `D₁, D₂, D₃` as `±1.0`, `P` each.
-    signs: Vec<f32>,
-}
-
-impl Rotation {
-    pub(super) fn new(dim: usize) -> Self {
-        let p = rotated_dim(dim);
-        let mut rng = SplitMix64::new(ROTATION_SEED ^ (p as u64).rotate_left(17));
-        let signs = (0..3 * p)
-            .map(|_| if rng.next_u64() >> 63 == 1 { 1.0 } else { -1.0 })
-            .collect();
-        Self { dim, p, signs }
-    }
-
-    /// `P`.
-    pub(super) fn padded(&self) -> usize {
-        self.p
-    }
-
-    /// `out = R·(x − center)` (`center` may be empty: no centring; components past
-    /// either slice count as 0).
-    pub(super) fn apply(&self, x: &[f32], center: &[f32], out: &mut Vec<f32>) {
-        out.clear();
-        out.extend(
-            (0..self.dim)
-                .map(|i| x.get(i).copied().unwrap_or(0.0) - center.get(i).copied().unwrap_or(0.0)),
-        );
-        out.resize(self.p, 0.0);
-        for signs in self.signs.chunks_exact(self.p) {
-            for (v, s) in out.iter_mut().zip(signs) {
-                *v *= s;
-            }
-            fwht(out);
-        }
-        // Three unnormalised transforms scale by P^{3/2}.
-        let scale = 1.0 / (self.p as f32 * (self.p as f32).sqrt());
-        for v in out.iter_mut() {
-            *v *= scale;
-        }
-    }
-}
-
-/// The unnormalised Walsh–Hadamard transform of `a` (length a power of two), in place.
-fn fwht(a: &mut [f32]) {
-    let n = a.len();
-    let mut h = 1;
-    while h < n {
-        for block in a.chunks_exact_mut(2 * h) {
-            let (lo, hi) = block.split_at_mut(h);
-            for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
-                let (u, v) = (*x, *y);
-                *x = u + v;
-                *y = u - v;
-            }
-        }
-        h *= 2;
-    }
-}
-
-/// Codes the rotated row `y` into `out` (`P / 8` bytes, bit `i` = bit `i % 8` of byte
-/// `i / 8`): the per-row numbers `[‖y‖, 1/⟨x̄, o⟩, ones, ‖y‖²]` (`1/⟨x̄, o⟩` is 0 for
-/// the zero row, whose score is then that of its centre, exact). [`Codes::encode`]
-/// then adds the centroid's part (see the module docs).
-///
-/// [`Codes::encode`]: super::quant::Codes::encode
-pub(super) fn encode(y: &[f32], out: &mut [u8]) -> [f32; 4] {
-    out.fill(0);
-    let (mut norm2, mut abs_sum, mut ones) = (0f64, 0f64, 0u32);
-    for (i, &v) in y.iter().enumerate() {
-        norm2 += f64::from(v) * f64::from(v);
-        abs_sum += f64::from(v.abs());
-        if v > 0.0 {
-            if let Some(byte) = out.get_mut(i / 8) {
-                *byte |= 1 << (i % 8);
-                ones += 1;
-            }
-        }
-    }
-    let norm = norm2.sqrt();
-    let inv = if abs_sum > 0.0 {
-        (y.len() as f64).sqrt() * norm / abs_sum
-    } else {
-        0.0
-    };
-    [norm as f32, inv as f32, ones as f32, norm2 as f32]
 }
 
 /// A query prepared for scoring 1-bit codes.
@@ -283,6 +185,8 @@ impl BitsQuery {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::config::rotated_dim;
+    use crate::rng::SplitMix64;
     use proptest::prelude::*;
 
     fn dot(a: &[f32], b: &[f32]) -> f64 {
@@ -382,17 +286,8 @@ mod tests {
         let trials = 200;
         let qn = dot(&q, &q).sqrt();
         for t in 0..trials {
-            // A different rotation each trial: the seed's `P` mixing is bypassed by
-            // rotating with fresh signs.
-            let mut r = Rotation::new(dim);
-            let mut srng = SplitMix64::new(1000 + t);
-            for s in &mut r.signs {
-                *s = if srng.next_u64() >> 63 == 1 {
-                    1.0
-                } else {
-                    -1.0
-                };
-            }
+            // A different rotation each trial.
+            let r = Rotation::seeded(dim, 1000 + t);
             r.apply(&x, &[], &mut y);
             r.apply(&q, &[], &mut z);
             let mut code = vec![0u8; y.len() / 8];

@@ -50,11 +50,13 @@
 //! an encrypted database, which writes no segment files) the open trains as a bulk
 //! insert does.
 
+mod codes;
 pub mod file;
 
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
+use super::rotation::Rotation;
 use super::topk::sort_results;
 use super::{kmeans, SearchParams, TopK, VectorIndex};
 use crate::distance::kernels;
@@ -132,12 +134,43 @@ struct List {
     rows: Vec<f32>,
     /// Cosine and angular: 1/‖x‖ per slot (0 for a zero row); empty otherwise.
     inv: Vec<f32>,
+    /// `quantization="rabitq"`: the codes of the first `codes.len()` rows.
+    codes: codes::ListCodes,
 }
 
 impl List {
     fn bytes(&self) -> usize {
         (self.slots.capacity() + self.rows.capacity() + self.inv.capacity()) * 4
     }
+
+    /// Codes the rows pushed since the last call against `centroid` (coarse space).
+    fn code(&mut self, rot: &Rotation, centroid: &[f32], dim: usize) {
+        let done = self.codes.len();
+        if done >= self.slots.len() {
+            return;
+        }
+        let rows = &self.rows[done * dim..];
+        if self.inv.is_empty() {
+            self.codes.code(rot, centroid, rows, dim);
+        } else {
+            // Cosine and angular: lists live on the unit sphere.
+            let mut unit = Vec::with_capacity(rows.len());
+            for (x, &inv) in rows.chunks_exact(dim.max(1)).zip(&self.inv[done..]) {
+                unit.extend(x.iter().map(|&v| v * inv));
+            }
+            self.codes.code(rot, centroid, &unit, dim);
+        }
+    }
+}
+
+/// A search's buffers for coded lists.
+#[derive(Default)]
+struct Scratch {
+    tables: codes::Tables,
+    /// The rotated query (minus the list's centroid).
+    z: Vec<f32>,
+    /// A list's rows whose bound passed: `(bound, slot, position)`.
+    passed: Vec<(f32, u32, u32)>,
 }
 
 /// The IVF index. See the module docs.
@@ -165,6 +198,8 @@ pub struct IvfIndex {
     /// Inside [`VectorIndex::begin_batch`] … [`VectorIndex::end_batch`]: trainings wait
     /// for the end.
     batch: bool,
+    /// `quantization="rabitq"`: the rotation the lists' rows are coded with (`codes.rs`).
+    rotation: Option<Rotation>,
 }
 
 impl std::fmt::Debug for IvfIndex {
@@ -209,7 +244,48 @@ impl IvfIndex {
             trained_at: 0,
             changed: 0,
             batch: false,
+            rotation: None,
         }
+    }
+
+    /// The index with its lists' rows coded as 1-bit RaBitQ codes (`codes.rs`) when
+    /// `rabitq`, for metrics with a geometry (euclidean, inner product, cosine, angular:
+    /// the configuration refuses codes for the others). Called before any row arrives.
+    #[must_use]
+    pub fn with_codes(mut self, rabitq: bool) -> Self {
+        self.rotation = (rabitq && self.score != Score::Other).then(|| Rotation::new(self.dim));
+        self
+    }
+
+    /// Whether the lists' rows are coded.
+    pub fn coded(&self) -> bool {
+        self.rotation.is_some()
+    }
+
+    /// Codes list `l`'s rows pushed since it was last coded (nothing before the first
+    /// training: the one list is scanned exactly).
+    fn code_list(&mut self, l: usize) {
+        let Some(rot) = &self.rotation else { return };
+        if !self.centroids.is_empty() {
+            let d = self.dim;
+            if let Some(list) = self.lists.get_mut(l) {
+                list.code(rot, &self.centroids[l * d..(l + 1) * d], d);
+            }
+        }
+    }
+
+    /// Codes every list's rows pushed since it was last coded, lists in parallel.
+    fn code_pending(&mut self) {
+        let Some(rot) = &self.rotation else { return };
+        if self.centroids.is_empty() {
+            return;
+        }
+        let d = self.dim;
+        let centroids = &self.centroids;
+        self.lists
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(l, list)| list.code(rot, &centroids[l * d..(l + 1) * d], d));
     }
 
     /// Whether the index has trained lists (else every row is in one list).
@@ -256,10 +332,11 @@ impl IvfIndex {
     /// An index over `items` (distinct live slots, ascending) with `lists` read from a
     /// lists file made for them; `None` when the file's lists do not fit the
     /// rows (every check of [`file::read`] passed, but not made for this index).
+    /// Rows are coded when `rabitq` (see [`IvfIndex::with_codes`]).
     pub fn with_lists(
         dim: usize,
         metric: DistanceMetric,
-        (nlist, nprobe): (Option<usize>, Option<usize>),
+        (nlist, nprobe, rabitq): (Option<usize>, Option<usize>, bool),
         items: &[(u32, &[f32])],
         lists: file::Lists,
     ) -> Option<Self> {
@@ -272,7 +349,7 @@ impl IvfIndex {
             return None;
         }
         let extent = items.last().map_or(0, |&(s, _)| s as usize + 1);
-        let mut index = Self::new(dim, metric, nlist, nprobe, extent);
+        let mut index = Self::new(dim, metric, nlist, nprobe, extent).with_codes(rabitq);
         index.centroids = lists.centroids;
         index.lists = vec![List::default(); count];
         index.trained_at = usize::try_from(lists.trained_at).unwrap_or(usize::MAX);
@@ -280,6 +357,7 @@ impl IvfIndex {
         for (&(slot, v), &l) in items.iter().zip(&lists.of_row) {
             index.push(l, slot, v);
         }
+        index.code_pending();
         Some(index)
     }
 
@@ -366,9 +444,15 @@ impl IvfIndex {
         if list == NO_LIST {
             return false;
         }
+        // The codes move with the rows: code the list's rows not coded yet first.
+        self.code_list(list as usize);
         let d = self.dim;
+        let groups = self.rotation.as_ref().map_or(0, |r| r.padded() / 4);
         let l = &mut self.lists[list as usize];
         let (pos, last) = (pos as usize, l.slots.len() - 1);
+        if l.codes.len() == l.slots.len() && l.codes.len() > 0 {
+            l.codes.swap_remove(pos, groups);
+        }
         if pos != last {
             l.rows.copy_within(last * d..(last + 1) * d, pos * d);
             l.slots[pos] = l.slots[last];
@@ -435,6 +519,7 @@ impl IvfIndex {
                 self.push(l, slot, v);
             }
         }
+        self.code_pending();
     }
 
     /// Trains the centroids on a sample of the live rows and assigns every live row.
@@ -542,6 +627,73 @@ impl IvfIndex {
         offered
     }
 
+    /// [`IvfIndex::scan`] on list `l`'s codes: each allowed row's score is estimated
+    /// from its code, and the row scored exactly only when the estimate's lower bound
+    /// could beat the `k`-th score held (`codes.rs`). The rows whose bound passes
+    /// are scored in the order of their bounds (the slot breaks ties), which makes
+    /// the answer independent of the order of rows inside a list — which a removal
+    /// or a reopen changes — and lowers the `k`-th score soonest. `q` as prepared
+    /// for the scan, `original` as given; `w.tables` the query's tables for inner
+    /// product (filled once by the caller; the others are filled here for `l`).
+    fn scan_coded(
+        &self,
+        (q, original): (&[f32], &[f32]),
+        l: usize,
+        allow: Option<&RoaringBitmap>,
+        top: &mut TopK,
+        w: &mut Scratch,
+    ) -> usize {
+        let (Some(rot), Some(list)) = (&self.rotation, self.lists.get(l)) else {
+            return 0;
+        };
+        let d = self.dim;
+        let centroid = &self.centroids[l * d..(l + 1) * d];
+        let k = kernels();
+        // Inner product: −q·x = −(q·c + ‖x'‖·⟨o, q⟩), the tables the caller's.
+        let qc = if self.score == Score::Ip {
+            (k.dot)(original, centroid)
+        } else {
+            rot.apply(q, centroid, &mut w.z);
+            w.tables.fill(&w.z);
+            0.0
+        };
+        let (t, passed) = (&w.tables, &mut w.passed);
+        passed.clear();
+        let mut offered = 0;
+        let worst = top.worst();
+        t.scan(k, &list.codes, |i, est, margin| {
+            let slot = list.slots[i];
+            if allow.is_some_and(|a| !a.contains(slot)) {
+                return;
+            }
+            offered += 1;
+            let least = if self.score == Score::Ip {
+                -(qc + est + margin)
+            } else {
+                t.l2(&list.codes, i, est, margin)
+            };
+            // NaN passes too: `offer` ranks it as the exact score says.
+            if least <= worst || least.is_nan() {
+                passed.push((least, slot, i as u32));
+            }
+        });
+        passed.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        for &(least, _, i) in passed.iter() {
+            if least > top.worst() {
+                break;
+            }
+            self.offer(q, false, list, i as usize, top);
+        }
+        // Rows not coded yet (none outside a batch write): exactly.
+        for i in list.codes.len()..list.slots.len() {
+            if allow.is_none_or(|a| a.contains(list.slots[i])) {
+                self.offer(q, false, list, i, top);
+                offered += 1;
+            }
+        }
+        offered
+    }
+
     /// The sorted results of `top` for the original query `q`, with exact distances.
     fn finish(&self, q: &[f32], top: TopK) -> Vec<(u32, f32)> {
         let mut v = top.into_sorted_vec();
@@ -581,6 +733,8 @@ impl VectorIndex for IvfIndex {
         self.changed += 1;
         if self.wants_training() {
             self.train();
+        } else if !self.batch {
+            self.code_list(list as usize);
         }
     }
 
@@ -603,6 +757,8 @@ impl VectorIndex for IvfIndex {
         self.changed += items.len();
         if self.wants_training() {
             self.train();
+        } else if !self.batch {
+            self.code_pending();
         }
     }
 
@@ -614,6 +770,8 @@ impl VectorIndex for IvfIndex {
         self.batch = false;
         if self.wants_training() {
             self.train();
+        } else {
+            self.code_pending();
         }
     }
 
@@ -689,11 +847,23 @@ impl VectorIndex for IvfIndex {
             // 0.66–0.82 on 100 clusters, 10–20 of them allowed).
             let mut probed = 0;
             let mut gathered = 0;
+            // Coded lists: the zero query of cosine ties every row (scanned exactly).
+            let coded = self.rotation.as_ref().filter(|_| !zero);
+            let mut w = Scratch::default();
+            if let Some(rot) = coded.filter(|_| self.score == Score::Ip) {
+                rot.apply(original, &[], &mut w.z);
+                w.tables.fill(&w.z);
+            }
             for &l in &self.probe_order(original) {
                 if probed >= nprobe && gathered >= k {
                     break;
                 }
-                let held = self.scan(q, zero, &self.lists[l as usize], allow, &mut top);
+                let held = if coded.is_some() {
+                    let qs = (q, original);
+                    self.scan_coded(qs, l as usize, allow, &mut top, &mut w)
+                } else {
+                    self.scan(q, zero, &self.lists[l as usize], allow, &mut top)
+                };
                 if held > 0 || allow.is_none() {
                     probed += 1;
                 }
@@ -734,7 +904,12 @@ impl VectorIndex for IvfIndex {
         let index = std::mem::size_of::<Self>()
             + self.centroids.capacity() * 4
             + self.lists.capacity() * std::mem::size_of::<List>();
-        vec![("vectors", vectors), ("index", index)]
+        let codes: usize = self.lists.iter().map(|l| l.codes.bytes()).sum();
+        if self.coded() {
+            vec![("vectors", vectors), ("index", index), ("codes", codes)]
+        } else {
+            vec![("vectors", vectors), ("index", index)]
+        }
     }
 }
 
@@ -973,9 +1148,14 @@ mod tests {
         let mut bytes = Vec::new();
         file::write(&mut bytes, 8, &index.lists_of(&slots).unwrap()).unwrap();
         let lists = file::read(&bytes, 8, live.len()).unwrap();
-        let back =
-            IvfIndex::with_lists(8, DistanceMetric::Euclidean, (None, Some(3)), &live, lists)
-                .unwrap();
+        let back = IvfIndex::with_lists(
+            8,
+            DistanceMetric::Euclidean,
+            (None, Some(3), false),
+            &live,
+            lists,
+        )
+        .unwrap();
         assert_eq!(back.centroids, index.centroids);
         assert_eq!(back.trained_at, index.trained_at);
         assert_eq!(sorted_lists(&index), sorted_lists(&back));
