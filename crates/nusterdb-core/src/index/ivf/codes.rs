@@ -12,25 +12,26 @@
 //! each: row `j`'s in the low nibble of byte `j`, row `j + 16`'s in the high one), the
 //! layout one lookup-table pass scores 32 rows in. Kept per row: `‖x'‖²`,
 //! `‖x'‖/⟨x̄, o⟩` (`o = y/‖y‖`) and `‖x'‖·√(1/⟨x̄, o⟩² − 1)·ε₀/√(P − 1)`, the
-//! row's part of the error bound below.
+//! row's part of the error bound below, and its number of set bits.
 //!
 //! # Estimates
 //! For the query `q` (normalised likewise) and list `l`, `z = R·(q − c)`
 //! (inner product: `z = R·q`). RaBitQ's estimator of `⟨o, z⟩` is `⟨x̄, z⟩/⟨x̄, o⟩`, and
-//! `⟨x̄, z⟩ = (2·Σ_{bᵢ=1} zᵢ − Σz)/√P`. `Σ_{bᵢ=1} zᵢ` is the sum over sub-codes of a
-//! 16-entry table of `z`'s four components (entry `v`: the sum of those whose bit is
-//! set in `v`), rounded to bytes: `table_g[v] ≈ lo_g + Δ·t_g[v]` with `lo_g` the
-//! table's least entry and `Δ` the largest table's range / 255 — the fast-scan kernel
-//! sums the byte tables for 32 rows at once. Then
+//! `⟨x̄, z⟩ = (2·Σ_{bᵢ=1} zᵢ − Σz)/√P`. The query's components are rounded to integers
+//! `zᵢ ≈ z_min + Δ·uᵢ`, `uᵢ ≤ 63` (RaBitQ rounds to 4 bits and loses next to nothing),
+//! so `Σ_{bᵢ=1} zᵢ ≈ z_min·(set bits) + Δ·Σ_{bᵢ=1} uᵢ`, and `Σ_{bᵢ=1} uᵢ` is a sum over
+//! sub-codes of a 16-entry byte table of four `uᵢ` (entry `v`: the sum of those whose
+//! bit is set in `v`, at most 252) — the fast-scan kernel sums them for 32 rows at
+//! once. Then
 //! - euclidean, cosine, angular: `‖q − x‖² ≈ ‖x'‖² + ‖z‖² − 2‖x'‖·⟨o, z⟩`;
 //! - inner product: `−q·x ≈ −(q·c + ‖x'‖·⟨o, z⟩)`.
 //!
 //! # The bound
 //! With probability about `1 − 2·exp(−c₀·ε₀²)` over the rotation, the estimator's
 //! error is at most `‖z‖·√(1/⟨x̄, o⟩² − 1)·ε₀/√(P − 1)` (RaBitQ's theorem;
-//! [`EPSILON`] = 1.9 as in the paper's experiments), and the tables' rounding adds at
-//! most `Δ·√G` to `Σ_{bᵢ=1} zᵢ` for `G` sub-codes (3.5 standard deviations of `G`
-//! independent roundings). A search scores a row exactly only when the estimate minus
+//! [`EPSILON`] = 1.9 as in the paper's experiments), and the query's rounding adds at
+//! most `3.5·Δ·√(P/24)` to `Σ_{bᵢ=1} zᵢ` (3.5 standard deviations of the ~`P/2`
+//! independent roundings it sums). A search scores a row exactly only when the estimate minus
 //! that bound could still beat the `k`-th exact score it holds: every row it returns is
 //! scored exactly, and a true neighbour is missed only where the bound fails.
 
@@ -49,8 +50,8 @@ pub(super) const EPSILON: f32 = 1.9;
 pub(super) struct ListCodes {
     /// Whole blocks of `groups·16` bytes.
     blocks: Vec<u8>,
-    /// Per coded row: `[‖x'‖², ‖x'‖/⟨x̄, o⟩, the bound's part]` (module docs).
-    factors: Vec<[f32; 3]>,
+    /// Per coded row: `[‖x'‖², ‖x'‖/⟨x̄, o⟩, the bound's part, set bits]` (module docs).
+    factors: Vec<[f32; 4]>,
 }
 
 impl ListCodes {
@@ -60,7 +61,7 @@ impl ListCodes {
     }
 
     pub(super) fn bytes(&self) -> usize {
-        self.blocks.capacity() + self.factors.capacity() * 12
+        self.blocks.capacity() + self.factors.capacity() * 16
     }
 
     /// Appends the code of the rotated residual `y` (`P` components).
@@ -69,7 +70,7 @@ impl ListCodes {
         let groups = p / 4;
         bits.clear();
         bits.resize(p / 8, 0);
-        let [norm, inv, _, norm2] = encode(y, bits);
+        let [norm, inv, ones, norm2] = encode(y, bits);
         let i = self.factors.len();
         if i.is_multiple_of(BLOCK) {
             self.blocks.resize(self.blocks.len() + groups * 16, 0);
@@ -83,7 +84,7 @@ impl ListCodes {
             0.0
         };
         let bound = norm * spread * EPSILON / ((p as f32 - 1.0).max(1.0)).sqrt();
-        self.factors.push([norm2, norm * inv, bound]);
+        self.factors.push([norm2, norm * inv, bound, ones]);
     }
 
     /// Moves the last coded row into row `pos` and drops the last (a list's removal).
@@ -133,58 +134,75 @@ impl ListCodes {
 pub(super) struct Tables {
     /// `G·16` bytes.
     luts: Vec<u8>,
-    /// `Σ_g lo_g`, `Δ`, `Σz` and `‖z‖²`.
-    lo_sum: f32,
+    /// The query's components as integers `zᵢ ≈ z_min + Δ·uᵢ`, `uᵢ ≤ 63`.
+    units: Vec<u8>,
+    /// `z_min` and `Δ`.
+    z_min: f32,
     step: f32,
+    /// `Σz` and `‖z‖²`.
     z_sum: f32,
     z2: f32,
-    /// `1/√P`, and the tables' rounding bound in units of `⟨x̄, z⟩` (`2·Δ·√G/√P`).
+    /// `1/√P`, and the rounding bound in units of `⟨x̄, z⟩` (module docs).
     inv_root: f32,
     rounding: f32,
     /// `‖z‖`.
     z_norm: f32,
 }
 
+/// The largest query integer: a table entry sums four, at most 252, a byte.
+const QUERY_MAX: f32 = 63.0;
+
 impl Tables {
     /// The tables of the rotated query `z` (`P` components).
     pub(super) fn fill(&mut self, z: &[f32]) {
         let p = z.len();
-        let groups = p / 4;
-        let mut float = vec![0f32; groups * 16];
-        let (mut lo_sum, mut widest, mut z_sum, mut z2) = (0f64, 0f32, 0f64, 0f64);
-        for (g, t) in float.chunks_exact_mut(16).enumerate() {
-            let c = &z[4 * g..4 * g + 4];
-            for v in 1..16usize {
-                let low = v.trailing_zeros() as usize;
-                t[v] = t[v & (v - 1)] + c[low];
-            }
-            let lo: f32 = c.iter().map(|&x| x.min(0.0)).sum();
-            let hi: f32 = c.iter().map(|&x| x.max(0.0)).sum();
-            lo_sum += f64::from(lo);
-            widest = widest.max(hi - lo);
-            for &x in c {
-                z_sum += f64::from(x);
-                z2 += f64::from(x) * f64::from(x);
-            }
+        let (mut lo, mut hi, mut z_sum, mut z2) = (f32::INFINITY, f32::NEG_INFINITY, 0f64, 0f64);
+        for &x in z {
+            lo = lo.min(x);
+            hi = hi.max(x);
+            z_sum += f64::from(x);
+            z2 += f64::from(x) * f64::from(x);
         }
-        let step = widest / 255.0;
+        if z.is_empty() {
+            (lo, hi) = (0.0, 0.0);
+        }
+        let step = (hi - lo) / QUERY_MAX;
         let inv = if step > 0.0 { 1.0 / step } else { 0.0 };
+        // Non-negative: rounding is `+ 0.5` and a truncating cast.
+        self.units.clear();
+        self.units.extend(
+            z.iter()
+                .map(|&x| (((x - lo) * inv + 0.5) as i32).clamp(0, 63) as u8),
+        );
         self.luts.clear();
-        self.luts.reserve(groups * 16);
-        for (g, t) in float.chunks_exact(16).enumerate() {
-            let lo: f32 = z[4 * g..4 * g + 4].iter().map(|&x| x.min(0.0)).sum();
-            self.luts.extend(
-                t.iter()
-                    .map(|&e| ((e - lo) * inv).round().clamp(0.0, 255.0) as u8),
-            );
+        self.luts.resize(p / 4 * 16, 0);
+        for (u, t) in self
+            .units
+            .chunks_exact(4)
+            .zip(self.luts.chunks_exact_mut(16))
+        {
+            // Entry `v`: the sum of the components whose bit is set in `v`, built
+            // from the entries of fewer bits (byte adds, exact: at most 4 · 63).
+            t[1] = u[0];
+            t[2] = u[1];
+            t[3] = u[0] + u[1];
+            for v in 4..8 {
+                t[v] = t[v - 4] + u[2];
+            }
+            for v in 8..16 {
+                t[v] = t[v - 8] + u[3];
+            }
         }
         let root = (p as f32).sqrt().max(1.0);
-        self.lo_sum = lo_sum as f32;
+        self.z_min = lo;
         self.step = step;
         self.z_sum = z_sum as f32;
         self.z2 = z2 as f32;
         self.inv_root = 1.0 / root;
-        self.rounding = 2.0 * step * (groups as f32).sqrt() / root;
+        // Each integer is within Δ/2 of its component; over the ~P/2 set bits the
+        // errors add like independent uniforms: 3.5 standard deviations of the sum,
+        // 3.5·Δ·√(P/24), doubled and over √P in units of ⟨x̄, z⟩.
+        self.rounding = 7.0 * step / 24f32.sqrt();
         self.z_norm = (z2 as f32).sqrt();
     }
 
@@ -211,8 +229,8 @@ impl Tables {
                 .zip(&codes.factors[first..first + rows])
                 .enumerate()
             {
-                let ones = self.lo_sum + self.step * a as f32;
-                let xz = (2.0 * ones - self.z_sum) * self.inv_root;
+                let set = self.z_min * f[3] + self.step * a as f32;
+                let xz = (2.0 * set - self.z_sum) * self.inv_root;
                 let est = f[1] * xz;
                 let margin = self.z_norm * f[2] + f[1] * self.rounding;
                 each(first + j, est, margin);

@@ -169,6 +169,8 @@ struct Scratch {
     tables: codes::Tables,
     /// The rotated query (minus the list's centroid).
     z: Vec<f32>,
+    /// The rotated query (`R·q`, all but inner product).
+    zq: Vec<f32>,
     /// A list's rows whose bound passed: `(bound, slot, position)`.
     passed: Vec<(f32, u32, u32)>,
 }
@@ -200,6 +202,10 @@ pub struct IvfIndex {
     batch: bool,
     /// `quantization="rabitq"`: the rotation the lists' rows are coded with (`codes.rs`).
     rotation: Option<Rotation>,
+    /// `R·c` for every centroid (`P` floats each) when the rows are coded and the
+    /// tables are per list (all but inner product): a search's `R·(q − c)` is then
+    /// `R·q − R·c`, one rotation per query instead of one per probed list.
+    rotated: Vec<f32>,
 }
 
 impl std::fmt::Debug for IvfIndex {
@@ -245,6 +251,7 @@ impl IvfIndex {
             changed: 0,
             batch: false,
             rotation: None,
+            rotated: Vec::new(),
         }
     }
 
@@ -272,6 +279,25 @@ impl IvfIndex {
                 list.code(rot, &self.centroids[l * d..(l + 1) * d], d);
             }
         }
+    }
+
+    /// Rotates the centroids for the searches (see `rotated`).
+    fn rotate_centroids(&mut self) {
+        self.rotated.clear();
+        let Some(rot) = self.rotation.as_ref().filter(|_| self.score != Score::Ip) else {
+            return;
+        };
+        let (d, p) = (self.dim.max(1), rot.padded());
+        let mut rotated = vec![0f32; self.centroids.len() / d * p];
+        rotated
+            .par_chunks_exact_mut(p)
+            .zip(self.centroids.par_chunks_exact(d))
+            .for_each(|(out, c)| {
+                let mut y = Vec::with_capacity(p);
+                rot.apply(c, &[], &mut y);
+                out.copy_from_slice(&y);
+            });
+        self.rotated = rotated;
     }
 
     /// Codes every list's rows pushed since it was last coded, lists in parallel.
@@ -357,6 +383,7 @@ impl IvfIndex {
         for (&(slot, v), &l) in items.iter().zip(&lists.of_row) {
             index.push(l, slot, v);
         }
+        index.rotate_centroids();
         index.code_pending();
         Some(index)
     }
@@ -507,6 +534,7 @@ impl IvfIndex {
         let count = (centroids.len() / self.dim.max(1)).max(1);
         let old = std::mem::replace(&mut self.lists, vec![List::default(); count]);
         self.centroids = centroids;
+        self.rotate_centroids();
         self.len = 0;
         for list in old {
             let to = assign(self, &list.rows);
@@ -653,7 +681,14 @@ impl IvfIndex {
         let qc = if self.score == Score::Ip {
             (k.dot)(original, centroid)
         } else {
-            rot.apply(q, centroid, &mut w.z);
+            let p = rot.padded();
+            match self.rotated.get(l * p..(l + 1) * p) {
+                Some(rc) => {
+                    w.z.clear();
+                    w.z.extend(w.zq.iter().zip(rc).map(|(a, b)| a - b));
+                }
+                None => rot.apply(q, centroid, &mut w.z),
+            }
             w.tables.fill(&w.z);
             0.0
         };
@@ -850,9 +885,13 @@ impl VectorIndex for IvfIndex {
             // Coded lists: the zero query of cosine ties every row (scanned exactly).
             let coded = self.rotation.as_ref().filter(|_| !zero);
             let mut w = Scratch::default();
-            if let Some(rot) = coded.filter(|_| self.score == Score::Ip) {
-                rot.apply(original, &[], &mut w.z);
-                w.tables.fill(&w.z);
+            if let Some(rot) = coded {
+                if self.score == Score::Ip {
+                    rot.apply(original, &[], &mut w.z);
+                    w.tables.fill(&w.z);
+                } else {
+                    rot.apply(q, &[], &mut w.zq);
+                }
             }
             for &l in &self.probe_order(original) {
                 if probed >= nprobe && gathered >= k {
@@ -902,7 +941,7 @@ impl VectorIndex for IvfIndex {
         let vectors = self.lists.iter().map(List::bytes).sum::<usize>()
             + self.place.capacity() * std::mem::size_of::<(u32, u32)>();
         let index = std::mem::size_of::<Self>()
-            + self.centroids.capacity() * 4
+            + (self.centroids.capacity() + self.rotated.capacity()) * 4
             + self.lists.capacity() * std::mem::size_of::<List>();
         let codes: usize = self.lists.iter().map(|l| l.codes.bytes()).sum();
         if self.coded() {
