@@ -301,7 +301,7 @@ class DatabaseConfig:
         nprobe: Optional[int] = None,
     ) -> DatabaseConfig:
         """index_type is "flat" (exact), "hnsw" (a graph) or "ivf" (rows in k-means
-        lists; a search scans the nearest ``nprobe`` of ``nlist`` lists exactly)
+        lists; a search scans the nearest ``nprobe`` of ``nlist`` lists)
         ("optimized_flat", "ultra_fast_flat" and "super_optimized_flat" are aliases of
         "flat"); nlist (IVF, fixed at creation; None: the square root of the row count,
         trained from 1,024 rows and again once as many rows changed) and nprobe (IVF,
@@ -323,7 +323,11 @@ class DatabaseConfig:
         to 1,024 k-means centroids; the least memory, slower than sq4 at equal recall
         on clustered rows) or "none" (the walk
         reads the full rows; the default for a flat index and the other metrics); None
-        leaves the default. Returned distances are exact whichever is chosen.
+        leaves the default. An IVF index takes "rabitq" (each list's rows coded against
+        its centroid, scanned 32 at a time through 4-bit lookup tables; rows whose
+        estimate could beat the k-th exact distance so far are scored exactly) or
+        "none" (its default: every probed row scored exactly), on euclidean, inner
+        product, cosine or angular. Returned distances are exact whichever is chosen.
         encryption (an EncryptionConfig)
         encrypts the database at rest with AES-256-GCM; its master key is needed at
         every open and never stored, and an encrypted database keeps its rows in memory
@@ -461,8 +465,10 @@ class DatabaseStats:
     @property
     def memory_by_part(self) -> Dict[str, int]:
         """``memory_bytes`` by part, as a dict that sums to it: "vectors" (the rows and
-        what is kept per row), for HNSW "graph", "codes" (the rows' 4- or 8-bit codes) and
-        "scratch" (search buffers), "id_map", "names" (string ids), "payload_index"
+        what is kept per row), for HNSW "graph", "codes" (the rows' 8-, 4- or 1-bit
+        codes) and "scratch" (search buffers), for IVF "index" (the centroids and the
+        lists) and, with quantization="rabitq", "codes" (the lists' 1-bit codes and
+        per-row numbers), "id_map", "names" (string ids), "payload_index"
         (filter indexes), and the storage engine's "memtables", "block_cache" and
         "table_readers"."""
     @property

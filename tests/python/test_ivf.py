@@ -35,6 +35,9 @@ Hits = List[Tuple[int, float]]
 #: The largest nprobe a search takes: every list, so the exact answer.
 ALL_LISTS = 65536
 THREE = ("euclidean", "cosine", "inner_product")
+#: Rows scanned in full, and coded with 1-bit RaBitQ (rows re-scored exactly where the
+#: codes' bound lets them through).
+QUANTS = ("none", "rabitq")
 
 
 def clustered(rng: np.random.Generator, n: int, dim: int, blobs: int, spread: float = 2.0) -> F32:
@@ -94,15 +97,18 @@ def assert_batch_equals_singles(db: NusterDB, queries: F32, **kw: Any) -> None:
     assert [list(r) for r in dists] == [[np.float32(d) for _, d in hits] for hits in singles]
 
 
+@pytest.mark.parametrize("quantization", QUANTS)
 @pytest.mark.parametrize("metric", THREE)
-def test_recall_on_clustered_rows_and_exact_with_every_list(metric: str) -> None:
+def test_recall_on_clustered_rows_and_exact_with_every_list(metric: str, quantization: str) -> None:
     rng = np.random.default_rng(100 + THREE.index(metric))
     n, dim = 6000, 32
     rows = clustered(rng, n, dim, 60)
     ids = np.arange(5, 5 + 3 * n, 3, dtype=np.int64)
     queries = near(rng, rows, 30)
     far = (2.0 * rng.standard_normal((10, dim))).astype(np.float32)
-    db = NusterDB(None, ivf(dim, metric))
+    db = NusterDB(None, ivf(dim, metric, quantization=quantization))
+    assert db.config.quantization == quantization
+    assert ("codes" in db.stats().memory_by_part) == (quantization == "rabitq")
     assert db.index == "ivf"
     assert db.bulk_add(ids, rows) == n
     r = recall(db, rows, ids, queries, metric)
@@ -115,14 +121,15 @@ def test_recall_on_clustered_rows_and_exact_with_every_list(metric: str) -> None
         assert_batch_equals_singles(db, np.concatenate([queries, far]), nprobe=probe)
 
 
-def test_fewer_lists_probed_find_fewer_neighbours() -> None:
+@pytest.mark.parametrize("quantization", QUANTS)
+def test_fewer_lists_probed_find_fewer_neighbours(quantization: str) -> None:
     # Rows without structure: one list of ~64 misses most neighbours.
     rng = np.random.default_rng(7)
     rows = rng.standard_normal((4096, 32)).astype(np.float32)
     ids = np.arange(4096, dtype=np.int64)
     queries = rng.standard_normal((30, 32)).astype(np.float32)
     for metric in THREE:
-        db = NusterDB(None, ivf(32, metric))
+        db = NusterDB(None, ivf(32, metric, quantization=quantization))
         db.bulk_add(ids, rows)
         one = recall(db, rows, ids, queries, metric, nprobe=1)
         default = recall(db, rows, ids, queries, metric)
@@ -132,7 +139,7 @@ def test_fewer_lists_probed_find_fewer_neighbours() -> None:
         assert one < default < many, (metric, one, default, many)
         assert every == 1.0
         # A stated default nprobe steers the searches that state none.
-        fixed = NusterDB(None, ivf(32, metric, nprobe=1))
+        fixed = NusterDB(None, ivf(32, metric, nprobe=1, quantization=quantization))
         fixed.bulk_add(ids, rows)
         assert fixed.config.nprobe == 1
         for q in queries[:10]:
@@ -140,13 +147,14 @@ def test_fewer_lists_probed_find_fewer_neighbours() -> None:
         assert recall(fixed, rows, ids, queries, metric) == one
 
 
+@pytest.mark.parametrize("quantization", QUANTS)
 @pytest.mark.parametrize("metric", ["euclidean", "inner_product"])
-def test_filters_at_every_selectivity(metric: str) -> None:
+def test_filters_at_every_selectivity(metric: str, quantization: str) -> None:
     rng = np.random.default_rng(21)
     n, dim = 10_000, 24
     rows = clustered(rng, n, dim, 80)
     ids = np.arange(n, dtype=np.int64)
-    db = NusterDB(None, ivf(dim, metric))
+    db = NusterDB(None, ivf(dim, metric, quantization=quantization))
     db.bulk_add(ids, rows, [{"r": i % 1000} for i in range(n)])
     queries = near(rng, rows, 20)
     for per_mille in (1, 10, 100, 1000):
@@ -166,7 +174,8 @@ def answers(db: NusterDB, queries: F32, **kw: Any) -> List[Hits]:
     return [db.search(q, k=10, **kw) for q in queries]
 
 
-def test_reopen_keeps_the_config_and_the_answers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("quantization", QUANTS)
+def test_reopen_keeps_the_config_and_the_answers(tmp_path: Path, quantization: str) -> None:
     rng = np.random.default_rng(31)
     n, dim = 5000, 16
     rows = clustered(rng, n, dim, 50)
@@ -176,7 +185,7 @@ def test_reopen_keeps_the_config_and_the_answers(tmp_path: Path) -> None:
         np.float32
     )
     path = tmp_path / "db"
-    with NusterDB(path, ivf(dim, nlist=40, nprobe=4)) as db:
+    with NusterDB(path, ivf(dim, nlist=40, nprobe=4, quantization=quantization)) as db:
         db.bulk_add(ids, rows)
         before = answers(db, queries)
         exact = answers(db, queries, nprobe=ALL_LISTS)
@@ -184,6 +193,7 @@ def test_reopen_keeps_the_config_and_the_answers(tmp_path: Path) -> None:
     with NusterDB.open(path) as db:
         c = db.config
         assert (c.index_type, c.nlist, c.nprobe, c.dim) == ("ivf", 40, 4, dim)
+        assert c.quantization == quantization
         assert db.index == "ivf"
         assert answers(db, queries) == before
         assert answers(db, queries, nprobe=ALL_LISTS) == exact
@@ -248,6 +258,10 @@ def test_reopen_keeps_the_config_and_the_answers(tmp_path: Path) -> None:
         NusterDB(path, DatabaseConfig(dim, nprobe=0))
     with NusterDB.open(path) as db:
         assert db.config.nprobe == 40, "a refused open changed nothing"
+    # The codes are fixed at creation too.
+    other = "none" if quantization == "rabitq" else "rabitq"
+    with pytest.raises(ConfigMismatchError, match="quantization"):
+        NusterDB(path, ivf(dim, quantization=other))
 
 
 @pytest.mark.parametrize(
@@ -259,7 +273,6 @@ def test_reopen_keeps_the_config_and_the_answers(tmp_path: Path) -> None:
         {"nprobe": ALL_LISTS + 1},
         {"quantization": "sq4"},
         {"quantization": "sq8"},
-        {"quantization": "rabitq"},
         {"vectors": "disk"},
     ],
 )
@@ -342,6 +355,14 @@ def test_config_round_trip_and_repr() -> None:
         assert_hits_match(more.search(q, k=10), rows, ids, q, 10, "euclidean")
 
 
+@pytest.mark.parametrize("metric", ["manhattan", "chebyshev", "hamming", "jaccard"])
+def test_rabitq_codes_need_a_metric_with_a_geometry(metric: str) -> None:
+    with pytest.raises(InvalidArgumentError, match="quantization"):
+        NusterDB(None, ivf(8, metric, quantization="rabitq"))
+    for ok in ("euclidean", "cosine", "angular", "inner_product"):
+        assert NusterDB(None, ivf(8, ok, quantization="rabitq")).config.quantization == "rabitq"
+
+
 # --------------------------------------------------------------------- hypothesis
 
 
@@ -398,10 +419,11 @@ def test_small_data_with_every_list_equals_brute_force_hypothesis(
     nlist=st.integers(1, 64),
     seed=st.integers(0, 2**32 - 1),
     ties=st.booleans(),
+    coded=st.booleans(),
 )
-@settings(max_examples=15)
+@settings(max_examples=20)
 def test_trained_lists_with_every_list_probed_equal_brute_force_hypothesis(
-    metric: str, dim: int, n: int, nlist: int, seed: int, ties: bool
+    metric: str, dim: int, n: int, nlist: int, seed: int, ties: bool, coded: bool
 ) -> None:
     rng = np.random.default_rng(seed)
     rows = rng.integers(-3, 4, (n, dim)).astype(np.float32) if ties else clustered(rng, n, dim, 20)
@@ -409,7 +431,9 @@ def test_trained_lists_with_every_list_probed_equal_brute_force_hypothesis(
     queries = np.concatenate([near(rng, rows, 4), rows[:2]]).astype(np.float32)
     if metric == "jaccard":
         rows, queries = np.abs(rows), np.abs(queries)
-    db = NusterDB(None, ivf(dim, metric, nlist=nlist))
+    # RaBitQ codes where the metric has a geometry (the others refuse them).
+    quantization = "rabitq" if coded and metric in ("euclidean", "cosine", "inner_product") else "none"
+    db = NusterDB(None, ivf(dim, metric, nlist=nlist, quantization=quantization))
     db.bulk_add(ids, rows)
     for q in queries:
         for p in (nlist, ALL_LISTS):

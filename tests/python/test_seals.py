@@ -62,8 +62,8 @@ SEGMENT = re.compile(r"^segment-([0-9a-f]+)\.(vectors|maps|graph|codes|lists)$")
 
 #: (index type, id type) of the variants: HNSW with string ids and documents, flat and
 #: IVF with int ids.
-VARIANTS = [("hnsw", "str"), ("flat", "int"), ("ivf", "int")]
-VARIANT_IDS = ["hnsw-str", "flat-int", "ivf-int"]
+VARIANTS = [("hnsw", "str"), ("flat", "int"), ("ivf", "int"), ("ivf-rabitq", "int")]
+VARIANT_IDS = ["hnsw-str", "flat-int", "ivf-int", "ivf-rabitq-int"]
 #: The rows an IVF database of the kill test starts with: lists from the start (1,024
 #: rows on), and the workload's floor (it only adds below ``TARGET // 2``).
 IVF_START_ROWS = TARGET // 2
@@ -72,13 +72,21 @@ Model = Dict[int, State]
 
 
 def config(kind: str, id_type: str) -> DatabaseConfig:
+    """``kind`` is an index type, or "ivf-rabitq": IVF lists of 1-bit RaBitQ codes (no
+    file of their own: coded again from the rows and lists at each open)."""
     # sync_writes: an acknowledged batch is durable, so the check below is exact.
     return DatabaseConfig(
         DIM,
-        index_type=kind,
+        index_type=index_of(kind),
+        quantization="rabitq" if kind == "ivf-rabitq" else None,
         id_type=id_type,
         storage_config=StorageConfiguration(sync_writes=True),
     )
+
+
+def index_of(kind: str) -> str:
+    """The index type of a variant's ``kind``."""
+    return kind.split("-")[0]
 
 
 def segment_files(path: Path) -> List[str]:
@@ -103,7 +111,7 @@ def one_seal_files(path: Path, kind: str) -> str:
     want = {
         "hnsw": {"vectors", "maps", "graph", "codes"},
         "ivf": {"vectors", "maps", "lists"},
-    }.get(kind, {"vectors", "maps"})
+    }.get(index_of(kind), {"vectors", "maps"})
     assert by_id[owners[0]] == want, names
     parts = [kinds for i, kinds in by_id.items() if i != owners[0]]
     assert kind == "hnsw" or not parts, names
@@ -197,7 +205,7 @@ def test_kill_9_during_seals_loses_nothing_and_keeps_one_seal(
     path = tmp_path / "db"
     model: Model = {}
     next_batch = 0
-    if kind == "ivf":
+    if index_of(kind) == "ivf":
         # Lists (and a lists file in every seal) from the start: the workload grows from
         # nothing, and a kill could come before it reached 1,024 rows. The batches' fresh
         # ids begin past these (seal_worker: 1 + first batch * MAX_ROWS).
@@ -234,7 +242,7 @@ def test_kill_9_during_seals_loses_nothing_and_keeps_one_seal(
         strs = id_type == "str"
         flight: Optional[Dict[int, Optional[State]]] = None
         for b, op, ids, acked in logged:
-            changes = apply_batch(model, seed, b, op, ids, strs, kind in CLUSTERED)
+            changes = apply_batch(model, seed, b, op, ids, strs, index_of(kind) in CLUSTERED)
             if acked:
                 for i, s in changes.items():
                     if s is None:
@@ -258,7 +266,7 @@ def test_kill_9_during_seals_loses_nothing_and_keeps_one_seal(
                 # Cycle 0 killed before any seal committed may read records; from then on
                 # a seal record always exists (the parent's close below seals too).
                 assert source["source"] == "segments", (cycle, source)
-            if kind == "ivf":
+            if index_of(kind) == "ivf":
                 # The lists were read from the seal's lists file (open_quietly: no
                 # IndexRebuiltWarning either).
                 assert db.graph_load()["state"] == "not_persisted", (cycle, db.graph_load())
@@ -286,7 +294,7 @@ def test_kill_9_during_seals_loses_nothing_and_keeps_one_seal(
                 )
             assert db.count() == len(model)
             recall = check_searches(db, model, rng, f"cycle {cycle}")
-            least = 0.95 if kind == "ivf" else 0.9
+            least = 0.95 if index_of(kind) == "ivf" else 0.9
             assert recall >= least, f"cycle {cycle}: recall@10 {recall:.3f}"
         finally:
             db.close()
@@ -316,7 +324,7 @@ def test_kill_9_during_seals_loses_nothing_and_keeps_one_seal(
 def write_base(path: Path, kind: str, id_type: str, seed: int, n: int = BASE_ROWS) -> Model:
     """Creates ``path`` with :func:`seal_worker.base_rows` and closes it (which seals);
     returns the model of its contents."""
-    rows = base_rows(seed, n, kind in CLUSTERED)
+    rows = base_rows(seed, n, index_of(kind) in CLUSTERED)
     strs = id_type == "str"
     model = {i: (v, m, doc if strs else None) for i, (v, m, doc) in rows.items()}
     ids = sorted(model)
@@ -344,13 +352,13 @@ def test_an_open_reads_the_seal_and_replays_only_the_tail(
     child.expect("ack")
     child.kill()
     assert child.proc.returncode == -signal.SIGKILL
-    ops = tail_ops(seed, kind in CLUSTERED)
+    ops = tail_ops(seed, index_of(kind) in CLUSTERED)
     apply_tail(model, ops, id_type == "str")
     touched = len({i for _, i, _, _ in ops})
     assert touched == 100
     with open_quietly(path) as db:
         assert db.load_source() == {"source": "segments", "replayed": touched}
-        if kind == "ivf":
+        if index_of(kind) == "ivf":
             # The lists read from the seal, the tail's rows added to them.
             assert db.graph_load()["state"] == "not_persisted", db.graph_load()
         assert_same(read_all(db), model, "after the kill")
@@ -375,6 +383,7 @@ DAMAGE = [
     ("flat", "int", "maps"),
     ("ivf", "int", "vectors"),
     ("ivf", "int", "maps"),
+    ("ivf-rabitq", "int", "vectors"),
 ]
 
 
@@ -427,7 +436,7 @@ def test_a_damaged_segment_file_makes_the_open_read_every_record(
         graph = db.graph_load()
         rebuilt = [w for w in caught if issubclass(w.category, IndexRebuiltWarning)]
         assert len(rebuilt) == len(caught), [str(w.message) for w in caught]
-        if kind in ("flat", "ivf"):
+        if index_of(kind) in ("flat", "ivf"):
             # IVF: the lists trained from the records as a bulk insert trains them, which
             # is no rebuild (the lists file of the refused seal is not read).
             assert graph["state"] == "not_persisted", graph
@@ -463,14 +472,16 @@ def answers(db: NusterDB, queries: np.ndarray) -> Answers:
     return [db.search(q, k=10) for q in queries]
 
 
+@pytest.mark.parametrize("kind", ["ivf", "ivf-rabitq"])
 @pytest.mark.parametrize("how", ["delete", "flip"])
 def test_a_damaged_ivf_lists_file_makes_the_open_train_the_lists_again(
     tmp_path: Path,
     sealed_bases: Dict[str, Tuple[Path, Model]],
     rng: np.random.Generator,
     how: str,
+    kind: str,
 ) -> None:
-    base, model = sealed_bases["ivf"]
+    base, model = sealed_bases[kind]
     path = tmp_path / "db"
     shutil.copytree(base, path)
     with open_quietly(path) as db:

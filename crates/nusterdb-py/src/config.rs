@@ -429,7 +429,11 @@ impl PyStorageConfig {
 /// nearest of up to 1,024 k-means centroids; the least memory, slower than sq4 at equal
 /// recall on clustered rows) or "none" (the
 /// walk reads the full rows; the default for flat and IVF indexes and the other
-/// metrics); None leaves the default; encryption an
+/// metrics); an IVF index takes "rabitq" (each list's rows coded against its centroid,
+/// scanned 32 at a time through 4-bit lookup tables, rows whose estimate could beat the
+/// k-th exact distance so far scored exactly) or "none" (every probed row scored
+/// exactly), on euclidean, inner product, cosine or angular; None leaves the default;
+/// encryption an
 /// `EncryptionConfig` (AES-256-GCM at rest; its master key is given at every open and
 /// never stored; vectors then "memory"). InvalidArgumentError for a value out of its
 /// domain. Reopening a database checks or applies only the arguments passed.
