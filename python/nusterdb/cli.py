@@ -158,6 +158,7 @@ def _config_doc(cfg: DatabaseConfig) -> Dict[str, Any]:
         "distance_metric": cfg.distance_metric.name,
         "id_type": cfg.id_type,
         "encrypted": cfg.encrypted,
+        "quantization": cfg.quantization,
     }
     if cfg.index_type == "hnsw":
         h = cfg.hnsw_config
@@ -222,7 +223,8 @@ def cmd_info(args: argparse.Namespace, out: IO[str]) -> int:
     out.write(f"path:        {doc['path']}\n")
     line = f"config:      dim {cfg['dim']}, {cfg['index_type']}, {cfg['distance_metric']}"
     encrypted = ", encrypted at rest" if cfg["encrypted"] else ""
-    out.write(line + f", {cfg['id_type']} ids{encrypted}\n")
+    codes = "" if cfg["quantization"] == "none" else f", {cfg['quantization']} codes"
+    out.write(line + f", {cfg['id_type']} ids{codes}{encrypted}\n")
     if "hnsw" in cfg:
         h = cfg["hnsw"]
         out.write(
@@ -543,6 +545,7 @@ def _create(args: argparse.Namespace, dim: int, str_ids: bool) -> NusterDB:
         id_type=id_type,
         encryption=_encryption,
         nlist=args.nlist,
+        quantization=args.quantization,
     )
     return NusterDB(args.path, cfg)
 
@@ -557,6 +560,7 @@ def _check_stated(args: argparse.Namespace, db: NusterDB) -> None:
         ("--index", args.index, cfg.index_type),
         ("--id-type", args.id_type, cfg.id_type),
         ("--nlist", args.nlist, cfg.nlist),
+        ("--quantization", args.quantization, cfg.quantization),
     ]
     for flag, given, actual in stated:
         if given is not None and given != actual:
@@ -1102,6 +1106,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--nlist",
         type=_positive,
         help="--index ivf: the number of lists (default: the square root of the row count)",
+    )
+    g.add_argument(
+        "--quantization",
+        choices=("none", "sq8", "sq4", "rabitq"),
+        help=(
+            "the rows' codes: for --index hnsw sq4 (the default), sq8, rabitq or none; "
+            "for --index ivf rabitq or none (the default)"
+        ),
     )
     g.add_argument(
         "--id-type",
