@@ -47,6 +47,7 @@ use crate::storage::Store;
 use crate::vector::{check_dims, check_finite, check_magnitude};
 
 mod beside;
+mod calibration;
 mod follow;
 mod load;
 pub(crate) use load::decode_graph;
@@ -176,6 +177,12 @@ struct State {
     /// The parts of the seal's rows and codes a next seal may keep (recorded by this
     /// build for an HNSW index; empty: the next seal writes every slot).
     parts: Mutex<Vec<Part>>,
+    /// Vectors added, changed or removed since the state was built (never reset: the
+    /// recall calibration's measure of change).
+    changes: AtomicU64,
+    /// The recall curves measured so far (`db/calibration.rs`); the lock also makes
+    /// concurrent searches wait for one measurement instead of each taking its own.
+    curves: Mutex<calibration::Curves>,
 }
 
 impl State {
@@ -206,6 +213,8 @@ impl State {
             log_next: AtomicU64::new(log_next),
             seal: Mutex::new(seal),
             parts: Mutex::new(parts),
+            changes: AtomicU64::new(0),
+            curves: Mutex::new(calibration::Curves::default()),
         }
     }
 
@@ -238,6 +247,7 @@ impl State {
     /// Counts `n` changed vectors towards the next seal.
     fn changed(&self, n: usize) {
         self.unsaved.fetch_add(n, Ordering::Relaxed);
+        self.changes.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// Whether enough changed since the last seal for the next one.

@@ -760,7 +760,7 @@ fn a_search_without_codes_is_the_walk_on_the_rows() {
     let rows_walk = SearchParams {
         ef_search: Some(32),
         quantized: Some(false),
-        nprobe: None,
+        ..SearchParams::default()
     };
     let per_search: Vec<Vec<(u32, f32)>> = [None, Some(&allow)]
         .iter()

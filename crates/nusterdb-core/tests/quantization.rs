@@ -166,12 +166,12 @@ fn a_search_can_walk_on_the_rows_instead_of_the_codes() {
     let rows_walk = SearchParams {
         ef_search: Some(64),
         quantized: Some(false),
-        nprobe: None,
+        ..SearchParams::default()
     };
     let codes_walk = SearchParams {
         ef_search: Some(64),
         quantized: Some(true),
-        nprobe: None,
+        ..SearchParams::default()
     };
     for q in QUANTIZATIONS {
         for metric in [DistanceMetric::Euclidean, DistanceMetric::Cosine] {

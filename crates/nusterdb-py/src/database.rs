@@ -951,8 +951,10 @@ impl PyNusterDB {
     /// The min(k, matches) nearest vectors, nearest first: [(id, distance)], or with
     /// `include` (names among "vector", "metadata", "document") [SearchHit].
     /// `quantized=False` walks an HNSW graph on the full rows for this search instead of
-    /// its codes; `nprobe` is the lists an IVF index scans for this search.
-    #[pyo3(signature = (query, k = 10, filter = None, ef_search = None, include = None, quantized = None, nprobe = None))]
+    /// its codes; `nprobe` is the lists an IVF index scans for this search; `recall`
+    /// (in (0, 1], instead of `ef_search` or `nprobe`) a recall@k target the database
+    /// meets by its calibration on its own rows.
+    #[pyo3(signature = (query, k = 10, filter = None, ef_search = None, include = None, quantized = None, nprobe = None, recall = None))]
     #[allow(clippy::too_many_arguments)] // one per Python keyword argument
     fn search<'py>(
         &self,
@@ -964,12 +966,14 @@ impl PyNusterDB {
         include: Option<&Bound<'py, PyAny>>,
         quantized: Option<bool>,
         nprobe: Option<usize>,
+        recall: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
         let k = to_k(k)?;
         let params = SearchParams {
             ef_search,
             quantized,
             nprobe,
+            recall: recall.map(|r| r as f32),
         };
         let q = to_vector(query)?;
         let f: Option<Filter> = to_filter(filter)?;
@@ -1011,8 +1015,9 @@ impl PyNusterDB {
     /// "vector", "metadata", "document") a dict instead: "ids" and "distances" (those
     /// arrays) and, as asked, "metadatas" and "documents" (n lists of w entries, None
     /// for padding) and "vectors" (float32 (n, w, dim), NaN rows for padding), read
-    /// under the same lock as the search. `quantized` and `nprobe` as for `search`.
-    #[pyo3(signature = (queries, k = 10, filter = None, ef_search = None, progress = None, include = None, quantized = None, nprobe = None))]
+    /// under the same lock as the search. `quantized`, `nprobe` and `recall` as for
+    /// `search`.
+    #[pyo3(signature = (queries, k = 10, filter = None, ef_search = None, progress = None, include = None, quantized = None, nprobe = None, recall = None))]
     #[allow(clippy::too_many_arguments)] // one per Python keyword argument
     fn batch_search<'py>(
         &self,
@@ -1025,6 +1030,7 @@ impl PyNusterDB {
         include: Option<&Bound<'py, PyAny>>,
         quantized: Option<bool>,
         nprobe: Option<usize>,
+        recall: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let k = to_k(k)?;
         let dim = self.db.config().dim;
@@ -1046,6 +1052,7 @@ impl PyNusterDB {
                     ef_search,
                     quantized,
                     nprobe,
+                    recall: recall.map(|r| r as f32),
                 },
                 include,
                 &watch,

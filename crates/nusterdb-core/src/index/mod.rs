@@ -45,7 +45,7 @@ pub(crate) use rows::Rows;
 pub use topk::TopK;
 
 /// Parameters of one search.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct SearchParams {
     /// The HNSW candidate-list size for this search (`None`: the index's default).
     /// Exact indexes ignore it.
@@ -57,6 +57,10 @@ pub struct SearchParams {
     /// The lists an IVF index probes for this search (`None`: the index's default).
     /// The database refuses it for the other index types.
     pub nprobe: Option<usize>,
+    /// A recall@k target in (0, 1] instead of `ef_search` or `nprobe`: the database
+    /// sets the knob its calibration says reaches it (`db/calibration.rs`). Indexes
+    /// never see it.
+    pub recall: Option<f32>,
 }
 
 impl SearchParams {
@@ -66,6 +70,7 @@ impl SearchParams {
             ef_search,
             quantized: None,
             nprobe: None,
+            recall: None,
         }
     }
 }

@@ -34,6 +34,9 @@ pub struct SearchReq {
     ef_search: Option<usize>,
     /// Lists an IVF index probes for this search.
     nprobe: Option<usize>,
+    /// A recall@k target in (0, 1] instead of ef_search or nprobe: the database sets
+    /// the one its calibration on its own rows says reaches it.
+    recall: Option<f32>,
     /// Names among "vector", "metadata", "document" (default: none).
     #[schema(value_type = Option<Vec<String>>)]
     include: Option<Value>,
@@ -69,6 +72,7 @@ pub async fn search(
             ef_search: req.ef_search,
             quantized: req.quantized,
             nprobe: req.nprobe,
+            recall: req.recall,
         };
         let hits = db.search_records(&req.query, k, filter.as_ref(), params, inc)?;
         let hits = hits
@@ -91,6 +95,8 @@ pub struct BatchReq {
     filter: Option<Value>,
     ef_search: Option<usize>,
     nprobe: Option<usize>,
+    /// As for a single search.
+    recall: Option<f32>,
     #[schema(value_type = Option<Vec<String>>)]
     include: Option<Value>,
     /// As for a single search.
@@ -149,6 +155,7 @@ pub async fn batch_search(
                 ef_search: req.ef_search,
                 quantized: req.quantized,
                 nprobe: req.nprobe,
+                recall: req.recall,
             },
             inc,
             &Unobserved,

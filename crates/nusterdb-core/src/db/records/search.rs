@@ -12,10 +12,27 @@ use crate::ids::Id;
 use crate::index::SearchParams;
 use crate::progress::{in_pieces, Observer, Phase, Unobserved};
 
+/// The largest `ef_search` a recall target climbs to (at least `k`): HNSW's recall
+/// is within a hair of 1 long before.
+const EF_TOP: usize = 4096;
+
 /// Checks the parameters against their ranges and the index type: `nprobe` is an IVF
 /// index's, `ef_search` the graph's (a flat index accepts it, as it always did, and is
 /// exact anyway), so each is refused where it would change nothing.
 fn check_params(p: &SearchParams, index: IndexType) -> Result<()> {
+    if let Some(r) = p.recall {
+        if !(r > 0.0 && r <= 1.0) {
+            return Err(Error::invalid(format!(
+                "recall must be above 0 and at most 1, got {r}"
+            )));
+        }
+        if p.ef_search.is_some() || p.nprobe.is_some() {
+            return Err(Error::invalid(
+                "recall chooses ef_search (HNSW) or nprobe (IVF) itself; give a recall or \
+                 one of them, not both",
+            ));
+        }
+    }
     if let Some(ef) = p.ef_search {
         check_ef_search(ef)?;
         if index == IndexType::Ivf {
@@ -51,6 +68,80 @@ fn check_walk(st: &State, p: &SearchParams) -> Result<()> {
 }
 
 impl Database {
+    /// `p` with a recall target turned into the knob its curve gives (measured now if
+    /// there is no fresh one: `db/calibration.rs`); unchanged without a target or on an
+    /// exact index.
+    fn with_recall(
+        st: &State,
+        p: SearchParams,
+        k: usize,
+        allow: Option<&roaring::RoaringBitmap>,
+    ) -> SearchParams {
+        use crate::db::calibration::{band_of, measure, Knob};
+        use std::sync::atomic::Ordering;
+        let Some(target) = p.recall else { return p };
+        let live = st.ids.len();
+        let knob = match (st.index.as_hnsw(), st.index.as_ivf()) {
+            (Some(_), _) => Knob::Ef(live.clamp(k.max(1), EF_TOP.max(k))),
+            (_, Some(ivf)) if ivf.nlist() > 0 => Knob::Nprobe(ivf.nlist()),
+            // Exact: every target is met.
+            _ => return SearchParams { recall: None, ..p },
+        };
+        let band = band_of(allow.map(|a| a.len()), live);
+        let key = (k, band, knob, p.quantized);
+        let changes = st.changes.load(Ordering::Relaxed);
+        let mut curves = st.curves.lock();
+        let curve = match curves.find(key, live, changes) {
+            Some(c) => c,
+            None => {
+                let slots = crate::db::seal::live_slots(&st.ids);
+                let c =
+                    std::sync::Arc::new(measure(st.index.as_ref(), &slots, key, allow, changes));
+                curves.keep(c.clone());
+                c
+            }
+        };
+        drop(curves);
+        let value = curve.pick(f64::from(target));
+        match knob {
+            Knob::Ef(_) => SearchParams {
+                ef_search: Some(value),
+                recall: None,
+                ..p
+            },
+            Knob::Nprobe(_) => SearchParams {
+                nprobe: Some(value),
+                recall: None,
+                ..p
+            },
+        }
+    }
+
+    /// The search parameters a search of `k` under `filter` with `search`'s recall
+    /// target runs with: `ef_search` (HNSW) or `nprobe` (IVF) as the calibration chose
+    /// it (measured now if needed: `db/calibration.rs`); unchanged without a target,
+    /// and without one on an exact index (flat, or IVF below its training size).
+    ///
+    /// # Errors
+    /// As [`Database::search`] for the parameters; `k == 0`.
+    pub fn search_params_for(
+        &self,
+        k: usize,
+        filter: Option<&Filter>,
+        search: impl Into<SearchParams>,
+    ) -> Result<SearchParams> {
+        let params = search.into();
+        if k == 0 {
+            return Err(Error::invalid("k must be at least 1"));
+        }
+        check_params(&params, self.shared.config.index_type)?;
+        self.read(|st| {
+            check_walk(st, &params)?;
+            let allow = Self::allowed(st, filter);
+            Ok(Self::with_recall(st, params, k, allow.as_deref()))
+        })
+    }
+
     fn check_query(&self, q: &[f32], k: usize) -> Result<()> {
         if k == 0 {
             return Err(Error::invalid("k must be at least 1"));
@@ -97,6 +188,7 @@ impl Database {
         self.read(|st| {
             check_walk(st, &params)?;
             let allow = Self::allowed(st, filter);
+            let params = Self::with_recall(st, params, k, allow.as_deref());
             let hits = st.index.search(q, k, allow.as_deref(), &params);
             map(st, hits)
         })
@@ -188,6 +280,7 @@ impl Database {
         self.read(|st| {
             check_walk(st, &params)?;
             let allow = Self::allowed(st, filter);
+            let params = Self::with_recall(st, params, k, allow.as_deref());
             let rows: Vec<usize> = (0..n).collect();
             let mut out = Vec::with_capacity(n);
             let min = st.index.batch_granularity();
