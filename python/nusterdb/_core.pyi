@@ -705,6 +705,7 @@ class NusterDB:
         include: None = None,
         quantized: Optional[bool] = None,
         nprobe: Optional[int] = None,
+        recall: Optional[float] = None,
     ) -> List[Tuple[Any, float]]: ...
     @overload
     def search(
@@ -717,6 +718,7 @@ class NusterDB:
         include: _Include,
         quantized: Optional[bool] = None,
         nprobe: Optional[int] = None,
+        recall: Optional[float] = None,
     ) -> List[SearchHit]:
         """``quantized=False``: an HNSW index walks its graph on the full rows for this
         search instead of its codes (slower, for comparison or for the last bit of
@@ -724,7 +726,28 @@ class NusterDB:
         where the index keeps no codes; None (default): as the index is set.
         ``nprobe``: the lists an IVF index scans for this search (more: slower, higher
         recall; at least the list count: exact); refused for the other index types, as
-        ``ef_search`` is for an IVF index."""
+        ``ef_search`` is for an IVF index. ``recall`` (in (0, 1], instead of
+        ``ef_search`` or ``nprobe``): a recall@k target; the database sets ``ef_search``
+        (HNSW) or ``nprobe`` (IVF) from recall curves it measures against exact answers,
+        per k and per filter selectivity band: first on queries made from its own rows
+        (the first search asking waits for it: 1–4 s at 56,000–100,000 rows), then,
+        once 100 searches asked for a target, on a sample of those queries (kept in
+        memory), and again once a tenth of the rows changed; curves are not saved (an
+        open measures again). Measured on held-out queries after that, recall@10 landed
+        within 0.015 of 0.9, 0.95 and 0.99 with HNSW and within 0.025 with IVF on the
+        benchmark sets (BENCHMARKS.md "Recall targets"). ``search_params_for`` says what a target sets. A flat index
+        (exact) meets every target as it is."""
+    def search_params_for(
+        self,
+        recall: float,
+        k: int = 10,
+        filter: Optional[_Filter] = None,
+        quantized: Optional[bool] = None,
+    ) -> Dict[str, int]:
+        """What ``search(..., recall=recall)`` sets for k and filter:
+        ``{"ef_search": n}`` (HNSW) or ``{"nprobe": n}`` (IVF), measuring the curve
+        first if needed; ``{}`` on an exact index (flat, or IVF below its training
+        size)."""
     @overload
     def batch_search(
         self,
@@ -736,6 +759,7 @@ class NusterDB:
         include: None = None,
         quantized: Optional[bool] = None,
         nprobe: Optional[int] = None,
+        recall: Optional[float] = None,
     ) -> Tuple[npt.NDArray[Any], npt.NDArray[np.float32]]: ...
     @overload
     def batch_search(
@@ -749,6 +773,7 @@ class NusterDB:
         include: _Include,
         quantized: Optional[bool] = None,
         nprobe: Optional[int] = None,
+        recall: Optional[float] = None,
     ) -> Dict[str, Any]:
         """(ids, distances) of shape (n, min(k, number of stored vectors)), nearest
         first, padded where fewer match (a filter): ids int64 padded with -1 (string

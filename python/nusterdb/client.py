@@ -1349,6 +1349,7 @@ class RemoteCollection:
         include: None = None,
         quantized: Optional[bool] = None,
         nprobe: Optional[int] = None,
+        recall: Optional[float] = None,
     ) -> List[Tuple[Any, float]]: ...
     @overload
     def search(
@@ -1361,6 +1362,7 @@ class RemoteCollection:
         include: _Include,
         quantized: Optional[bool] = None,
         nprobe: Optional[int] = None,
+        recall: Optional[float] = None,
     ) -> List[RemoteSearchHit]: ...
     def search(
         self,
@@ -1371,12 +1373,14 @@ class RemoteCollection:
         include: Optional[_Include] = None,
         quantized: Optional[bool] = None,
         nprobe: Optional[int] = None,
+        recall: Optional[float] = None,
     ) -> Union[List[Tuple[Any, float]], List[RemoteSearchHit]]:
         """The ``k`` nearest records to ``query`` that ``filter`` allows, nearest first:
         (id, distance) pairs or, with ``include`` (names among "vector", "metadata",
         "document"), RemoteSearchHit objects. k must be at least 1 (ValueError).
         ``quantized=False``: walk an HNSW graph on the full rows; ``nprobe``: the lists
-        an IVF index scans (see NusterDB.search)."""
+        an IVF index scans; ``recall``: a recall@k target the server's database meets
+        by calibration (see NusterDB.search)."""
         body = {
             "query": _vector_json(query),
             "k": _check_k(k),
@@ -1385,6 +1389,7 @@ class RemoteCollection:
             "include": None if include is None else list(include),
             "quantized": quantized,
             "nprobe": nprobe,
+            "recall": recall,
         }
         hits = self._call("POST", "/search", body, idempotent=True)["hits"]
         if include is None:
@@ -1413,6 +1418,7 @@ class RemoteCollection:
         include: None = None,
         quantized: Optional[bool] = None,
         nprobe: Optional[int] = None,
+        recall: Optional[float] = None,
     ) -> Tuple[npt.NDArray[Any], npt.NDArray[np.float32]]: ...
     @overload
     def batch_search(
@@ -1426,6 +1432,7 @@ class RemoteCollection:
         include: _Include,
         quantized: Optional[bool] = None,
         nprobe: Optional[int] = None,
+        recall: Optional[float] = None,
     ) -> Dict[str, Any]: ...
     def batch_search(
         self,
@@ -1437,6 +1444,7 @@ class RemoteCollection:
         include: Optional[_Include] = None,
         quantized: Optional[bool] = None,
         nprobe: Optional[int] = None,
+        recall: Optional[float] = None,
     ) -> Union[Tuple[npt.NDArray[Any], npt.NDArray[np.float32]], Dict[str, Any]]:
         """(ids, distances) of shape (n, min(k, number of stored vectors)), nearest
         first, padded where fewer match (a filter): ids int64 padded with -1 (string
@@ -1448,7 +1456,7 @@ class RemoteCollection:
         asked, "metadatas" and "documents" (n lists of w entries, None for padding) and
         "vectors" (float32 (n, w, dim), NaN rows for padding). With ``progress`` the
         queries are sent 1,024 at a time, reporting ("searching", done, n) after each;
-        ``quantized`` and ``nprobe`` as for ``search``."""
+        ``quantized``, ``nprobe`` and ``recall`` as for ``search``."""
         k = _check_k(k)
         rows = self._rows(queries, what="queries")
         n = rows.shape[0]
@@ -1459,6 +1467,7 @@ class RemoteCollection:
             "include": None if include is None else list(include),
             "quantized": quantized,
             "nprobe": nprobe,
+            "recall": recall,
         }
         report, bar = _reporter(progress, "batch_search")
         step = n if report is None else _PROGRESS_QUERIES

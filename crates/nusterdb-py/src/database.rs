@@ -1009,6 +1009,37 @@ impl PyNusterDB {
         Ok(out)
     }
 
+    /// What `search(..., recall=recall)` sets for `k` and `filter`: {"ef_search": n}
+    /// (HNSW) or {"nprobe": n} (IVF), measured first if needed; {} on an exact index.
+    #[pyo3(signature = (recall, k = 10, filter = None, quantized = None))]
+    fn search_params_for<'py>(
+        &self,
+        py: Python<'py>,
+        recall: f64,
+        k: i64,
+        filter: Option<&Bound<'py, PyAny>>,
+        quantized: Option<bool>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let k = to_k(k)?;
+        let f: Option<Filter> = to_filter(filter)?;
+        let params = SearchParams {
+            quantized,
+            recall: Some(recall as f32),
+            ..SearchParams::default()
+        };
+        let got = py
+            .detach(|| self.db.search_params_for(k, f.as_ref(), params))
+            .py()?;
+        let out = PyDict::new(py);
+        if let Some(ef) = got.ef_search {
+            out.set_item("ef_search", ef)?;
+        }
+        if let Some(n) = got.nprobe {
+            out.set_item("nprobe", n)?;
+        }
+        Ok(out)
+    }
+
     /// Searches every row of an (n, dim) batch; returns (ids, distances) arrays of shape
     /// (n, min(k, number of stored vectors)), padded with -1 / inf where fewer match
     /// (string ids: an object array padded with None). With `include` (names among

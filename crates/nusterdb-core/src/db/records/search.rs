@@ -73,7 +73,7 @@ impl Database {
     /// exact index.
     fn with_recall(
         st: &State,
-        p: SearchParams,
+        (p, queries): (SearchParams, &[&[f32]]),
         k: usize,
         allow: Option<&roaring::RoaringBitmap>,
     ) -> SearchParams {
@@ -91,12 +91,21 @@ impl Database {
         let key = (k, band, knob, p.quantized);
         let changes = st.changes.load(Ordering::Relaxed);
         let mut curves = st.curves.lock();
+        for q in queries {
+            curves.asked(q);
+        }
         let curve = match curves.find(key, live, changes) {
             Some(c) => c,
             None => {
                 let slots = crate::db::seal::live_slots(&st.ids);
-                let c =
-                    std::sync::Arc::new(measure(st.index.as_ref(), &slots, key, allow, changes));
+                let asked = curves.queries().to_vec();
+                let c = std::sync::Arc::new(measure(
+                    st.index.as_ref(),
+                    &slots,
+                    key,
+                    (allow, &asked),
+                    changes,
+                ));
                 curves.keep(c.clone());
                 c
             }
@@ -138,7 +147,7 @@ impl Database {
         self.read(|st| {
             check_walk(st, &params)?;
             let allow = Self::allowed(st, filter);
-            Ok(Self::with_recall(st, params, k, allow.as_deref()))
+            Ok(Self::with_recall(st, (params, &[]), k, allow.as_deref()))
         })
     }
 
@@ -188,7 +197,7 @@ impl Database {
         self.read(|st| {
             check_walk(st, &params)?;
             let allow = Self::allowed(st, filter);
-            let params = Self::with_recall(st, params, k, allow.as_deref());
+            let params = Self::with_recall(st, (params, &[q]), k, allow.as_deref());
             let hits = st.index.search(q, k, allow.as_deref(), &params);
             map(st, hits)
         })
@@ -280,7 +289,8 @@ impl Database {
         self.read(|st| {
             check_walk(st, &params)?;
             let allow = Self::allowed(st, filter);
-            let params = Self::with_recall(st, params, k, allow.as_deref());
+            let asked: Vec<&[f32]> = queries.chunks_exact(dim).collect();
+            let params = Self::with_recall(st, (params, &asked), k, allow.as_deref());
             let rows: Vec<usize> = (0..n).collect();
             let mut out = Vec::with_capacity(n);
             let min = st.index.batch_granularity();

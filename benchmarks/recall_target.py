@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Recall targets: ``search(..., recall=r)`` against the recall it delivers.
+
+For each dataset (``benchmarks/datasets.py``: ``synthetic`` 100,000 x 128 clustered,
+euclidean; ``real`` ~56,000 x 384 all-MiniLM-L6-v2 sentence embeddings, cosine) and each
+index (``hnsw`` with its defaults, ``ivf`` with ``quantization="rabitq"``), one in-memory
+database is built with one ``bulk_add``; then:
+
+1. ``search_params_for(0.9)`` — the first curve, measured on queries made from the rows
+   (its time is printed);
+2. ``batch_search(queries[:half], recall=0.9)`` — searches asking for a target, which the
+   database samples; the curves are measured again on them (time printed);
+3. for each target, ``search_params_for(target)`` (the knob it sets) and recall@10 of
+   single searches ``search(q, k=10, recall=target)`` over ``queries[half:]`` — queries no
+   curve saw — against the exact top-10 (float64 brute force; ids compared).
+
+Usage:
+    .venv/bin/python benchmarks/recall_target.py [--dataset real|synthetic|both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import List, Sequence
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import datasets
+import nusterdb
+
+TARGETS = (0.8, 0.9, 0.95, 0.99)
+
+
+def run(name: str) -> None:
+    ds = datasets.load(name)
+    base = ds.base.astype(np.float32)
+    queries = ds.queries.astype(np.float32)
+    truth = datasets.exact_knn(base, queries, 10, ds.metric)[0]
+    half = len(queries) // 2
+    for index, quantization in (("hnsw", None), ("ivf", "rabitq")):
+        cfg = nusterdb.DatabaseConfig(
+            base.shape[1], index_type=index, distance_metric=ds.metric, quantization=quantization
+        )
+        db = nusterdb.NusterDB(None, cfg)
+        db.bulk_add(np.arange(len(base), dtype=np.int64), base)
+        t0 = time.perf_counter()
+        db.search_params_for(0.9)
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        db.batch_search(queries[:half], k=10, recall=0.9)
+        again = time.perf_counter() - t0
+        print(
+            f"{name} {index}: n={len(base):,}: first curve {first:.2f} s; "
+            f"{half} searches asked, curve measured again on them: {again:.2f} s"
+        )
+        for target in TARGETS:
+            setting = db.search_params_for(target)
+            got: List[Sequence[int]] = [
+                [i for i, _ in db.search(q, k=10, recall=target)] for q in queries[half:]
+            ]
+            found = sum(len(set(g) & set(truth[half + j][:10].tolist())) for j, g in enumerate(got))
+            recall = found / (10 * len(got))
+            print(
+                f"  target {target:.2f}: {setting} -> recall@10 {recall:.3f} "
+                f"({recall - target:+.3f})"
+            )
+
+
+def main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", choices=("real", "synthetic", "both"), default="both")
+    args = p.parse_args(argv)
+    print(f"nusterdb {nusterdb.__version__} ({nusterdb.simd_isa()})")
+    for name in ("real", "synthetic") if args.dataset == "both" else (args.dataset,):
+        run(name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
