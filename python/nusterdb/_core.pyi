@@ -730,13 +730,13 @@ class NusterDB:
         ``ef_search`` or ``nprobe``): a recall@k target; the database sets ``ef_search``
         (HNSW) or ``nprobe`` (IVF) from recall curves it measures against exact answers,
         per k and per filter selectivity band: first on queries made from its own rows
-        (the first search asking waits for it: 1–4 s at 56,000–100,000 rows), then,
+        (the first search asking waits for it: 1 to 4 s at 56,000 to 100,000 rows), then,
         once 100 searches asked for a target, on a sample of those queries (kept in
         memory), and again once a tenth of the rows changed; curves are not saved (an
         open measures again). Measured on held-out queries after that, recall@10 landed
         within 0.015 of 0.9, 0.95 and 0.99 with HNSW and within 0.025 with IVF on the
-        benchmark sets (BENCHMARKS.md "Recall targets"). ``search_params_for`` says what a target sets. A flat index
-        (exact) meets every target as it is."""
+        benchmark sets (BENCHMARKS.md "Recall targets"). ``search_params_for`` says what
+        a target sets. A flat index (exact) meets every target as it is."""
     def search_params_for(
         self,
         recall: float,

@@ -432,7 +432,8 @@ def test_trained_lists_with_every_list_probed_equal_brute_force_hypothesis(
     if metric == "jaccard":
         rows, queries = np.abs(rows), np.abs(queries)
     # RaBitQ codes where the metric has a geometry (the others refuse them).
-    quantization = "rabitq" if coded and metric in ("euclidean", "cosine", "inner_product") else "none"
+    geometric = metric in ("euclidean", "cosine", "inner_product")
+    quantization = "rabitq" if coded and geometric else "none"
     db = NusterDB(None, ivf(dim, metric, nlist=nlist, quantization=quantization))
     db.bulk_add(ids, rows)
     for q in queries:
