@@ -717,6 +717,20 @@ def test_an_ivf_collection_over_http(server: Server) -> None:
         # IVF parameters on another index type are refused at creation.
         with pytest.raises(InvalidArgumentError, match="nlist"):
             c.create_collection(new_name(), dim=8, index_type="hnsw", ivf={"nlist": 4})
+        # A recall target: answered (stored ids, nearest first; a batch as single
+        # searches), refused out of (0, 1] or beside nprobe, with a typed 400.
+        hits = col.search(q, k=5, recall=0.95)
+        assert len(hits) == 5
+        assert all(0 <= i < 1500 for i, _ in hits)
+        assert [d for _, d in hits] == sorted(d for _, d in hits)
+        ids, _ = col.batch_search(np.stack([q, q]), k=5, recall=0.95)
+        assert ids.tolist() == [[i for i, _ in hits]] * 2
+        path = f"/v1/collections/{name}/search"
+        for body in ({"recall": 1.5}, {"recall": 0}, {"recall": 0.9, "nprobe": 3}):
+            resp = send_json(server, "POST", path, {"query": q.tolist(), **body})
+            assert "recall" in assert_error(resp, 400, "InvalidArgumentError")["message"]
+        resp = send_json(server, "POST", path, {"query": q.tolist(), "recall": "high"})
+        assert resp[0] == 400, resp
         c.drop_collection(name)
         c.drop_collection(flat)
 
