@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""IVF benchmark: NusterDB ``index_type="ivf"`` vs faiss-cpu ``IndexIVFFlat`` (and HNSW builds).
+"""IVF benchmark: NusterDB ``index_type="ivf"`` (rows or 1-bit codes) vs faiss-cpu IVF indexes.
 
 Datasets as in ``benchmarks/ann.py`` (``benchmarks/datasets.py``, cached under
 ~/.cache/nusterdb/datasets/): ``synthetic`` = 100,000 x 128 clustered float32 rows +
@@ -14,7 +14,15 @@ Libraries, each keyed 0..n-1 and built from the same float32 rows:
   nlist=--nlist)`` in memory, one ``bulk_add`` (the time includes the k-means training,
   done once at the end of the write: ``nlist`` = ⌊√n⌋ lists unless --nlist fixes it, on
   a sample of 64 rows per list, 10 Lloyd iterations); searched by
-  ``search(q, k=10, nprobe=p)`` and ``batch_search(qs, k=10, nprobe=p)``.
+  ``search(q, k=10, nprobe=p)`` and ``batch_search(qs, k=10, nprobe=p)``. Its lists hold
+  the rows, scanned exactly.
+* ``nusterdb-ivf-rabitq``: the same with ``quantization="rabitq"``: each list's rows are
+  also coded as 1-bit RaBitQ codes (rotated relative to their list's centroid, one bit per
+  rotated component, P = dim rounded up to a power of two, at least 64), the codes
+  scanned by a 4-bit lookup-table fast-scan kernel; a row whose estimate's lower bound
+  (RaBitQ's error bound, ε₀ = 1.9) could beat the current 10th exact distance is scored
+  exactly from the full rows (kept in memory), so the returned distances are exact.
+  Searched as ``nusterdb-ivf``; ``db.stats()`` counts the codes as its ``codes`` part.
 * ``faiss-ivf``: ``IndexIVFFlat(IndexFlatL2(d), d, nlist, METRIC_L2)``, or
   ``IndexFlatIP`` / ``METRIC_INNER_PRODUCT`` on the unit rows for cosine, with the same
   nlist; ``train`` on all base rows (its IVF defaults: a random sample of at most 256
@@ -22,6 +30,39 @@ Libraries, each keyed 0..n-1 and built from the same float32 rows:
   ``index.nprobe = p``. Once more, build time and batch recall only, with NusterDB's
   sample size (``cp.max_points_per_centroid = 64``; NusterDB seeds by k-means++, faiss
   picks random rows).
+* faiss with codes in its lists, each wrapped in ``IndexRefineFlat`` (built before
+  training: its ``train`` trains the IVF index, its ``add`` adds the rows to the IVF index
+  and to a flat copy, which scores the IVF index's k · k_factor best candidates exactly,
+  so the final top-10 are exact as NusterDB's are); quantizer, metric, nlist and k-means
+  as ``faiss-ivf`` (``train`` also trains the codes' encoder), ``nprobe`` set on the IVF
+  index, the wrapper searched:
+
+  - ``faiss-ivf-rabitq``: ``IndexIVFRaBitQ(quantizer, d, nlist, metric)``: 1-bit RaBitQ
+    codes of each row's residual to its list's centroid, queries quantized to faiss's
+    default ``qb`` = 4 bits;
+  - ``faiss-ivf-rabitq-fs``: ``IndexIVFRaBitQFastScan(quantizer, d, nlist, metric)``: the
+    same codes scanned 32 rows at a time with 4-bit lookup tables (default ``bbs`` 32,
+    ``qb`` 8);
+  - ``faiss-ivfpq-fs``: ``IndexIVFPQFastScan(quantizer, d, nlist, d/2, 4, metric)``
+    (``PQ{d/2}x4fs``: product quantization with d/2 sub-quantizers of 4 bits, fast-scan,
+    faiss's defaults otherwise).
+
+  k_factor per dataset (``--rabitq-k-factor`` for the two RaBitQ indexes and
+  ``--pq-k-factor`` override it on every dataset), chosen in trials (this script's seed,
+  1 thread, k_factor 4 to 50) as the fastest at recall 0.95 within the sweep, and of
+  about equally fast ones the one that also reaches 0.99:
+
+  - real (nlist 237): RaBitQ (both indexes alike) k_factor 10. With 4, recall 0.95 comes
+    only at nprobe 64 and the recall stops at 0.964-0.966 (nprobe 128); 10 reaches 0.90
+    and 0.95 at nprobe 16 and 32 (a higher QPS at 0.95 than 4 at nprobe 64) and stops at
+    0.9896-0.9897, short of 0.99 (nprobe 128); 16 or 20 add at most 0.004 recall at
+    nprobe 16-32 for 11-35 % less QPS, and reach 0.99 at nprobe 96 (``--rabitq-k-factor
+    16`` lets faiss reach 0.99). PQ k_factor 4: it reaches the three targets at nprobe
+    16 / 32 / 96, and 10 at the same nprobes, only slower.
+  - synthetic (nlist 316): k_factor 20 for both. With 10 the recall stops at 0.937-0.940
+    (RaBitQ; 4: 0.76-0.77) and at 0.96 (PQ, from nprobe 8; 4: 0.81); with 20 they reach
+    0.97 at nprobe 4 and 0.99 at nprobe 8, PQ at 0.95 about as fast as with 10 (16,400
+    vs 17,900 QPS, one pass each); 50 reaches 1.0 at nprobe 8 at about half the QPS.
 * build-speed references: ``nusterdb-hnsw`` (``index_type="hnsw"``, default codes,
   ``HNSWConfig(max_nb_connection=16, ef_construction=200, max_nb_elements=n)``, as
   ann.py builds it; build only), ``hnswlib`` (M=16, ef_construction=200; also an
@@ -33,24 +74,29 @@ Each library runs in a fresh subprocess (its memory is its own; ``RAYON_NUM_THRE
 ``omp_set_num_threads``, hnswlib ``num_threads``):
 
 * phase 1 (1 thread): build (RSS increase over it from /proc/self/status VmRSS, VmHWM for
-  the peak; NusterDB also ``db.stats().memory_bytes``), then for each nprobe of the sweep
+  the peak; NusterDB also ``db.stats()``: ``memory_bytes`` and its parts, ``codes`` among
+  them; faiss's codes as n x ``code_size``), then for each nprobe of the sweep
   (each ef for hnswlib): recall@10 and single-query QPS (a Python loop, one query per
   call; one untimed pass whose answers give the recall, then the median of 3 timed
   passes) and batch QPS (all queries in one call, median of 3 after a warm-up call);
 * phase 2 (``--threads``, default all cores): a new build with that many threads, and
   for the IVF libraries batch QPS with that many threads over the same sweep;
-* cross-check (1 thread): nusterdb-ivf and faiss-ivf built in one process, then at each
-  nprobe where either first reached a recall target, the single-query loops of both
-  alternated over ``--interleaved-rounds`` rounds: load drifting on a shared machine
-  hits both alike, so these equal-nprobe ratios are the more trustworthy ones;
+* cross-check (1 thread), one process per group: nusterdb-ivf and faiss-ivf; then
+  nusterdb-ivf-rabitq, faiss-ivf-rabitq, faiss-ivf-rabitq-fs, faiss-ivfpq-fs and
+  nusterdb-ivf (the codes' speed-up over the rows) — those of ``--libs``. The group is
+  built in the process, then at each nprobe where any of it first reached a recall
+  target, the single-query loops of all of it alternated over ``--interleaved-rounds``
+  rounds: load drifting on a shared machine hits them alike, so these equal-nprobe ratios
+  (the group's first / each other) are the more trustworthy ones;
 * reopen (``--threads`` threads): a NusterDB IVF database on disk, one ``bulk_add``,
   closed (sealed with its lists file); opens each followed by one search, median of the
   timed repeats — from the lists file, and with a byte of it flipped (the lists trained
   again).
 
 "QPS at recall r" is the QPS at the smallest nprobe (ef) of the sweep whose recall@10
-reaches r (no interpolation). Ratios are NusterDB / peer (> 1: NusterDB faster) and, for
-builds, IVF build / HNSW build (< 1: the IVF build is faster).
+reaches r (no interpolation). Ratios are NusterDB / peer (> 1: NusterDB faster), or
+nusterdb-ivf-rabitq / nusterdb-ivf (> 1: the codes faster than the rows), and, for
+builds, the first build / the second (< 1: the first is faster).
 
 Usage (peers in their own venv, see benchmarks/requirements.txt):
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv-bench/bin/python benchmarks/ivf.py --quick
@@ -96,11 +142,49 @@ TARGETS = ann.TARGETS
 NPROBE_SWEEP = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128)
 QUICK_NPROBES = (1, 4, 16, 64)
 QUICK_EFS = (16, 64, 256)
-IVF_LIBS = ("nusterdb-ivf", "faiss-ivf")
+IVF_LIBS = (
+    "nusterdb-ivf",
+    "faiss-ivf",
+    "nusterdb-ivf-rabitq",
+    "faiss-ivf-rabitq",
+    "faiss-ivf-rabitq-fs",
+    "faiss-ivfpq-fs",
+)
 HNSW_LIBS = ("nusterdb-hnsw", "hnswlib")
 LIBRARIES = (*IVF_LIBS, *HNSW_LIBS, "nusterdb-flat")
 #: Libraries with a search sweep (the others are built only).
 SWEPT = (*IVF_LIBS, "hnswlib")
+#: (first, second) pairs compared at equal nprobe and at equal recall target (ratio =
+#: first / second): each NusterDB IVF against its faiss peers, and the lists of codes
+#: against the lists of rows.
+PAIRS = (
+    ("nusterdb-ivf", "faiss-ivf"),
+    ("nusterdb-ivf-rabitq", "faiss-ivf-rabitq"),
+    ("nusterdb-ivf-rabitq", "faiss-ivf-rabitq-fs"),
+    ("nusterdb-ivf-rabitq", "faiss-ivfpq-fs"),
+    ("nusterdb-ivf-rabitq", "nusterdb-ivf"),
+)
+#: Pairs compared with hnswlib at equal recall target only.
+HNSWLIB_PAIRS = (
+    ("nusterdb-ivf", "hnswlib"),
+    ("faiss-ivf", "hnswlib"),
+    ("nusterdb-ivf-rabitq", "hnswlib"),
+)
+#: The cross-check's groups, each built in one process and alternated at equal nprobe;
+#: the first of a group is the one the others are compared with.
+INTERLEAVED_GROUPS = (
+    ("nusterdb-ivf", "faiss-ivf"),
+    (
+        "nusterdb-ivf-rabitq",
+        "faiss-ivf-rabitq",
+        "faiss-ivf-rabitq-fs",
+        "faiss-ivfpq-fs",
+        "nusterdb-ivf",
+    ),
+)
+#: IndexRefineFlat's k_factor around faiss's 1-bit RaBitQ IVF indexes and around its
+#: 4-bit PQ fast-scan IVF index, per dataset (see the module docstring for the choice).
+K_FACTORS: Dict[str, Tuple[int, int]] = {"synthetic": (20, 20), "real": (10, 4)}
 #: faiss's k-means with NusterDB's training budget (rows per list sampled, iterations).
 MATCHED_POINTS_PER_LIST = 64
 MATCHED_ITERS = 10
@@ -141,6 +225,8 @@ class NusterIvfEngine(ann.Engine):
     """NusterDB's IVF index; ``set_ef`` sets the searches' ``nprobe``."""
 
     name = "nusterdb-ivf"
+    #: ``DatabaseConfig(quantization=...)``; None: the lists hold the rows, scanned exactly.
+    quantization: Optional[str] = None
 
     def __init__(self, nlist: Optional[int]) -> None:
         import nusterdb
@@ -157,7 +243,11 @@ class NusterIvfEngine(ann.Engine):
         # threads: rayon's pool, fixed by RAYON_NUM_THREADS when the process started.
         n, dim = base.shape
         cfg = self.mod.DatabaseConfig(
-            dim, index_type="ivf", distance_metric=metric, nlist=self.nlist
+            dim,
+            index_type="ivf",
+            distance_metric=metric,
+            nlist=self.nlist,
+            quantization=self.quantization,
         )
         self.db = self.mod.NusterDB(None, cfg)
         self.db.bulk_add(np.arange(n, dtype=np.int64), base)
@@ -177,6 +267,15 @@ class NusterIvfEngine(ann.Engine):
         return ids
 
 
+class NusterIvfRabitqEngine(NusterIvfEngine):
+    """NusterDB's IVF index with each list's rows as 1-bit RaBitQ codes
+    (``quantization="rabitq"``): the lists' codes are scanned, the rows whose estimate could
+    still beat the k-th exact distance scored exactly from the full rows."""
+
+    name = "nusterdb-ivf-rabitq"
+    quantization = "rabitq"
+
+
 class NusterFlatEngine(NusterIvfEngine):
     """NusterDB's flat (exact) database: the cost of ``bulk_add`` with no index to build."""
 
@@ -190,22 +289,43 @@ class NusterFlatEngine(NusterIvfEngine):
 
 
 class FaissIvfEngine(ann.FaissEngine):
-    """faiss ``IndexIVFFlat``; ``set_ef`` sets ``index.nprobe``. ``matched``: k-means with
-    NusterDB's training budget instead of faiss's defaults. Searches as ann.py's faiss
-    engine does."""
+    """faiss ``IndexIVFFlat``; ``set_ef`` sets the IVF index's ``nprobe``. ``matched``:
+    k-means with NusterDB's training budget instead of faiss's defaults. Searches as
+    ann.py's faiss engine does (``index.search``, the refine wrapper's when there is one)."""
 
     name = "faiss-ivf"
+    #: IndexRefineFlat's k_factor around the IVF index (the constructor's); 0: no
+    #: refine wrapper.
+    k_factor = 0
 
-    def __init__(self, nlist: int, matched: bool = False) -> None:
+    def __init__(self, nlist: int, matched: bool = False, k_factor: Optional[int] = None) -> None:
         super().__init__()
         self.nlist = nlist
         self.matched = matched
-        self.index: Any = None
+        if k_factor is not None:
+            self.k_factor = k_factor
+        self.index: Any = None  # what is searched: the IVF index, or its refine wrapper
+        self.ivf: Any = None
         self.quantizer: Any = None
         self.train_seconds = 0.0
         self.add_seconds = 0.0
         self.train_points = 0
         self.niter = 0
+
+    def make_ivf(self, d: int, kind: int) -> Any:
+        """The IVF index over ``self.quantizer`` (metric ``kind``)."""
+        return self.mod.IndexIVFFlat(self.quantizer, d, self.nlist, kind)
+
+    def describe(self) -> str:
+        """The faiss classes built and their search-time settings."""
+        text = type(self.ivf).__name__
+        if hasattr(self.ivf, "pq"):
+            text += f" (M {int(self.ivf.pq.M)} x {int(self.ivf.pq.nbits)} bits)"
+        if hasattr(self.ivf, "qb"):
+            text += f" (qb {int(self.ivf.qb)})"
+        if self.k_factor:
+            text += f" + IndexRefineFlat (k_factor {self.k_factor})"
+        return text
 
     def build(self, base: F32, metric: str, threads: int, seed: int) -> None:
         faiss = self.mod
@@ -217,14 +337,21 @@ class FaissIvfEngine(ann.FaissEngine):
         else:
             self.quantizer = faiss.IndexFlatIP(d)
             kind = faiss.METRIC_INNER_PRODUCT
-        self.index = faiss.IndexIVFFlat(self.quantizer, d, self.nlist, kind)
-        self.index.cp.seed = seed % (2**31)
+        self.ivf = self.make_ivf(d, kind)
+        self.ivf.cp.seed = seed % (2**31)
         if self.matched:
-            self.index.cp.niter = MATCHED_ITERS
-            self.index.cp.max_points_per_centroid = MATCHED_POINTS_PER_LIST
-            self.index.cp.min_points_per_centroid = 1
-        self.niter = int(self.index.cp.niter)
-        self.train_points = min(n, self.nlist * int(self.index.cp.max_points_per_centroid))
+            self.ivf.cp.niter = MATCHED_ITERS
+            self.ivf.cp.max_points_per_centroid = MATCHED_POINTS_PER_LIST
+            self.ivf.cp.min_points_per_centroid = 1
+        self.niter = int(self.ivf.cp.niter)
+        self.train_points = min(n, self.nlist * int(self.ivf.cp.max_points_per_centroid))
+        if self.k_factor:
+            # Wrapped before training: its add fills the IVF index and a flat copy of the
+            # rows, which re-scores the IVF index's k · k_factor candidates exactly.
+            self.index = faiss.IndexRefineFlat(self.ivf)
+            self.index.k_factor = self.k_factor
+        else:
+            self.index = self.ivf
         start = time.perf_counter()
         self.index.train(base)
         self.train_seconds = time.perf_counter() - start
@@ -233,16 +360,63 @@ class FaissIvfEngine(ann.FaissEngine):
         self.add_seconds = time.perf_counter() - start
 
     def set_ef(self, ef: int) -> None:
-        self.index.nprobe = ef
+        self.ivf.nprobe = ef
 
 
-def make_engine(lib: str, nlist: int, nlist_arg: Optional[int]) -> ann.Engine:
+class FaissIvfRabitqEngine(FaissIvfEngine):
+    """faiss ``IndexIVFRaBitQ`` (1-bit codes of the rows' residuals, default ``qb``),
+    re-ranked exactly by ``IndexRefineFlat``."""
+
+    name = "faiss-ivf-rabitq"
+
+    def make_ivf(self, d: int, kind: int) -> Any:
+        return self.mod.IndexIVFRaBitQ(self.quantizer, d, self.nlist, kind)
+
+
+class FaissIvfRabitqFsEngine(FaissIvfEngine):
+    """faiss ``IndexIVFRaBitQFastScan`` (the same 1-bit codes, scanned 32 rows at a time
+    with 4-bit lookup tables; default ``qb``, ``bbs`` 32), re-ranked exactly by
+    ``IndexRefineFlat``."""
+
+    name = "faiss-ivf-rabitq-fs"
+
+    def make_ivf(self, d: int, kind: int) -> Any:
+        return self.mod.IndexIVFRaBitQFastScan(self.quantizer, d, self.nlist, kind)
+
+
+class FaissIvfPqFsEngine(FaissIvfEngine):
+    """faiss ``IndexIVFPQFastScan`` with d/2 sub-quantizers of 4 bits (``PQ{d/2}x4fs``),
+    re-ranked exactly by ``IndexRefineFlat``."""
+
+    name = "faiss-ivfpq-fs"
+
+    def make_ivf(self, d: int, kind: int) -> Any:
+        if d % 2:
+            raise ValueError(f"faiss-ivfpq-fs needs an even dimension, not {d}")
+        return self.mod.IndexIVFPQFastScan(self.quantizer, d, self.nlist, d // 2, 4, kind)
+
+
+def make_engine(
+    lib: str,
+    nlist: int,
+    nlist_arg: Optional[int],
+    rabitq_k_factor: int = K_FACTORS["real"][0],
+    pq_k_factor: int = K_FACTORS["real"][1],
+) -> ann.Engine:
     if lib == "nusterdb-ivf":
         return NusterIvfEngine(nlist_arg)
+    if lib == "nusterdb-ivf-rabitq":
+        return NusterIvfRabitqEngine(nlist_arg)
     if lib == "nusterdb-flat":
         return NusterFlatEngine(None)
     if lib == "faiss-ivf":
         return FaissIvfEngine(nlist)
+    if lib == "faiss-ivf-rabitq":
+        return FaissIvfRabitqEngine(nlist, k_factor=rabitq_k_factor)
+    if lib == "faiss-ivf-rabitq-fs":
+        return FaissIvfRabitqFsEngine(nlist, k_factor=rabitq_k_factor)
+    if lib == "faiss-ivfpq-fs":
+        return FaissIvfPqFsEngine(nlist, k_factor=pq_k_factor)
     if lib == "nusterdb-hnsw":
         return ann.NusterEngine()
     if lib == "hnswlib":
@@ -316,7 +490,7 @@ def worker_run(args: argparse.Namespace) -> None:
     n = data.base.shape[0]
     nlist = args.nlist or auto_nlist(n)
     lib, threads = args.lib, args.threads
-    engine = make_engine(lib, nlist, args.nlist)
+    engine = make_engine(lib, nlist, args.nlist, args.rabitq_k_factor, args.pq_k_factor)
     result: Dict[str, Any] = {"lib": lib, "threads": threads, "version": engine.version()}
     result.update(ann.measured_build(engine, data, threads, args.seed))
     result.update(nuster_memory(engine))
@@ -327,6 +501,8 @@ def worker_run(args: argparse.Namespace) -> None:
         result["add_seconds"] = engine.add_seconds
         result["train_points"] = engine.train_points
         result["niter"] = engine.niter
+        result["faiss_index"] = engine.describe()
+        result["code_size"] = int(engine.ivf.code_size)
     log(f"{lib}: built with {threads} thread(s) in {result['build_seconds']:.2f} s")
     values: Sequence[int] = ()
     if lib in IVF_LIBS:
@@ -334,7 +510,7 @@ def worker_run(args: argparse.Namespace) -> None:
     elif lib == "hnswlib" and threads == 1:
         values = args.efs
     result["sweep"] = run_sweep(engine, data, values, threads, args.repeats, lib)
-    if isinstance(engine, FaissIvfEngine) and threads == 1:
+    if lib == "faiss-ivf" and threads == 1:
         del engine
         matched = FaissIvfEngine(nlist, matched=True)
         start = time.perf_counter()
@@ -361,12 +537,15 @@ def worker_run(args: argparse.Namespace) -> None:
 
 
 def worker_interleaved(args: argparse.Namespace) -> None:
-    """nusterdb-ivf and faiss-ivf built in this one process (1 thread), then at each
-    nprobe of ``args.interleaved_nprobes`` their single-query loops alternated round by
-    round, the order rotating."""
+    """The libraries of ``args.interleaved_libs`` (one group of INTERLEAVED_GROUPS) built
+    in this one process (1 thread), then at each nprobe of ``args.interleaved_nprobes``
+    their single-query loops alternated round by round, the order rotating."""
     data = ann.load_worker_data(args.data)
     nlist = args.nlist or auto_nlist(data.base.shape[0])
-    engines = {lib: make_engine(lib, nlist, args.nlist) for lib in IVF_LIBS}
+    engines = {
+        lib: make_engine(lib, nlist, args.nlist, args.rabitq_k_factor, args.pq_k_factor)
+        for lib in args.interleaved_libs
+    }
     for lib, engine in engines.items():
         engine.build(data.base, data.metric, 1, args.seed)
         log(f"interleaved: {lib} built")
@@ -390,7 +569,7 @@ def worker_interleaved(args: argparse.Namespace) -> None:
             f"interleaved nprobe {p}: "
             + ", ".join(f"{k} {v['qps']:,.0f}" for k, v in out[str(p)].items())
         )
-    ann.emit({"interleaved": out, "rounds": args.rounds, "queries": nq})
+    ann.emit({"interleaved": out, "libs": libs, "rounds": args.rounds, "queries": nq})
 
 
 def worker_reopen(args: argparse.Namespace) -> None:
@@ -502,11 +681,23 @@ def mem_cell(r: Dict[str, Any]) -> str:
     if "memory_bytes" not in r:
         return "-"
     parts = r["memory_by_part"]
-    index = sum(v for k, v in parts.items() if k in ("index", "graph", "codes", "scratch"))
+    index = sum(v for k, v in parts.items() if k in ("index", "graph", "scratch"))
+    codes = f", codes {fmt_bytes(parts['codes'])}" if "codes" in parts else ""
     return (
         f"{fmt_bytes(r['memory_bytes'])} (vectors {fmt_bytes(parts.get('vectors', 0))}, "
-        f"index {fmt_bytes(index)})"
+        f"index {fmt_bytes(index)}{codes})"
     )
+
+
+def codes_cell(r: Dict[str, Any], n: int) -> str:
+    """The codes: NusterDB's ``codes`` memory part, faiss's n x code_size (its IVF
+    indexes with codes; their lists' ids and block padding not counted)."""
+    if "codes" in r.get("memory_by_part", {}):
+        size = r["memory_by_part"]["codes"]
+        return f"{fmt_bytes(size)} ({size / n:.1f} B/row)"
+    if r.get("code_size") and r["lib"] != "faiss-ivf":
+        return f"{fmt_bytes(n * r['code_size'])} (code_size {r['code_size']} B)"
+    return "-"
 
 
 def print_build_report(
@@ -526,9 +717,11 @@ def print_build_report(
         r = phase1[lib]
         if lib == "nusterdb-ivf":
             return f"nlist {r['nlist']}"
-        if lib == "faiss-ivf":
+        if lib == "nusterdb-ivf-rabitq":
+            return f"nlist {r['nlist']}, 1-bit RaBitQ codes"
+        if "faiss_index" in r:
             return (
-                f"nlist {r['nlist']}; train {r['train_seconds']:.2f} s on "
+                f"{r['faiss_index']}, nlist {r['nlist']}; train {r['train_seconds']:.2f} s on "
                 f"{r['train_points']:,} rows x {r['niter']} iters + add {r['add_seconds']:.2f} s"
             )
         if lib in HNSW_LIBS:
@@ -580,6 +773,11 @@ def print_build_report(
         ("faiss-ivf", "nusterdb-hnsw"),
         ("nusterdb-ivf", "faiss-ivf"),
         ("nusterdb-ivf", "nusterdb-flat"),
+        ("nusterdb-ivf-rabitq", "nusterdb-ivf"),
+        ("nusterdb-ivf-rabitq", "nusterdb-hnsw"),
+        ("nusterdb-ivf-rabitq", "faiss-ivf-rabitq"),
+        ("nusterdb-ivf-rabitq", "faiss-ivf-rabitq-fs"),
+        ("nusterdb-ivf-rabitq", "faiss-ivfpq-fs"),
     ]
     ratios: Dict[str, Dict[str, Optional[float]]] = {}
     rows: List[Sequence[object]] = []
@@ -607,6 +805,7 @@ def print_build_report(
             "peak RSS increase",
             "RSS increase / raw vectors",
             "db.stats().memory_bytes",
+            "codes",
         ],
         [
             (
@@ -615,16 +814,77 @@ def print_build_report(
                 fmt_bytes(phase1[lib]["peak_delta_kib"] * 1024),
                 f"{phase1[lib]['rss_delta_kib'] * 1024 / raw:.2f}",
                 mem_cell(phase1[lib]),
+                codes_cell(phase1[lib], n),
             )
             for lib in libs
         ],
         title=(
             f"Memory of the 1-thread build; raw vectors {n:,} x {dim} x 4 B = {fmt_bytes(raw)} "
-            "(memory_bytes also counts RocksDB's memtables and block cache):"
+            "(memory_bytes also counts RocksDB's memtables and block cache; every IVF "
+            "library with codes keeps the full rows too, for its exact scores):"
         ),
         right=[1, 2, 3],
     )
     return ratios
+
+
+def print_pair_sweep(
+    a: str,
+    b: str,
+    phase1: Dict[str, Dict[str, Any]],
+    phase2: Dict[str, Dict[str, Any]],
+    threads: int,
+    nq: int,
+) -> None:
+    """``a`` against ``b`` at each nprobe of the sweep (ratio = a / b)."""
+    ours, theirs = phase1[a], phase1[b]
+    o2 = phase2.get(a, {}).get("sweep", [])
+    t2 = phase2.get(b, {}).get("sweep", [])
+    rows: List[Sequence[object]] = []
+    for p in ours["sweep"]:
+        f = at(theirs["sweep"], p["p"])
+        if f is None:
+            continue
+        a2, b2 = at(o2, p["p"]), at(t2, p["p"])
+        rows.append(
+            (
+                p["p"],
+                f"{p['recall']:.4f}",
+                f"{f['recall']:.4f}",
+                fmt_rate(p["single_qps"]),
+                fmt_rate(f["single_qps"]),
+                ratio(p["single_qps"], f["single_qps"]),
+                fmt_rate(p["batch_qps"]),
+                fmt_rate(f["batch_qps"]),
+                ratio(p["batch_qps"], f["batch_qps"]),
+                (
+                    f"{fmt_rate(a2['batch_qps'])} / {fmt_rate(b2['batch_qps'])}"
+                    if a2 and b2
+                    else "-"
+                ),
+                ratio(a2["batch_qps"], b2["batch_qps"]) if a2 and b2 else "-",
+            )
+        )
+    print_table(
+        [
+            "nprobe",
+            "recall A",
+            "recall B",
+            "single QPS A",
+            "single QPS B",
+            "ratio",
+            "batch QPS A",
+            "batch QPS B",
+            "ratio",
+            f"batch {threads} thr A / B",
+            "ratio",
+        ],
+        rows,
+        title=(
+            f"A = {a}, B = {b}: sweep over nprobe of {ours['nlist']} lists (k={K}, "
+            f"{nq:,} queries; single-query and batch with 1 thread; ratio = A / B):"
+        ),
+    )
 
 
 def print_search_report(
@@ -634,63 +894,18 @@ def print_search_report(
     threads: int,
 ) -> Dict[str, Any]:
     nq = ds.queries.shape[0]
-    ours, theirs = phase1.get("nusterdb-ivf"), phase1.get("faiss-ivf")
-    if ours is not None and theirs is not None:
-        o2 = phase2.get("nusterdb-ivf", {}).get("sweep", [])
-        t2 = phase2.get("faiss-ivf", {}).get("sweep", [])
-        rows: List[Sequence[object]] = []
-        for p in ours["sweep"]:
-            f = at(theirs["sweep"], p["p"])
-            if f is None:
-                continue
-            a2, b2 = at(o2, p["p"]), at(t2, p["p"])
-            rows.append(
-                (
-                    p["p"],
-                    f"{p['recall']:.4f}",
-                    f"{f['recall']:.4f}",
-                    fmt_rate(p["single_qps"]),
-                    fmt_rate(f["single_qps"]),
-                    ratio(p["single_qps"], f["single_qps"]),
-                    fmt_rate(p["batch_qps"]),
-                    fmt_rate(f["batch_qps"]),
-                    ratio(p["batch_qps"], f["batch_qps"]),
-                    (
-                        f"{fmt_rate(a2['batch_qps'])} / {fmt_rate(b2['batch_qps'])}"
-                        if a2 and b2
-                        else "-"
-                    ),
-                    ratio(a2["batch_qps"], b2["batch_qps"]) if a2 and b2 else "-",
-                )
-            )
-        print_table(
-            [
-                "nprobe",
-                "recall NusterDB",
-                "recall faiss",
-                "single QPS NusterDB",
-                "single QPS faiss",
-                "ratio",
-                "batch QPS NusterDB",
-                "batch QPS faiss",
-                "ratio",
-                f"batch {threads} thr NusterDB / faiss",
-                "ratio",
-            ],
-            rows,
-            title=(
-                f"IVF sweep over nprobe of {ours['nlist']} lists (k={K}, {nq:,} queries; "
-                "single-query and batch with 1 thread; ratio = NusterDB / faiss):"
-            ),
-        )
-        odd = [
-            p["p"]
-            for lib in IVF_LIBS
-            for p in phase1[lib]["sweep"]
-            if abs(p["batch_recall"] - p["recall"]) > 0.002
-        ]
-        if odd:
-            print(f"NOTE: batch recall differs from single-query recall at nprobe {odd}\n")
+    for a, b in PAIRS:
+        if a in phase1 and b in phase1:
+            print_pair_sweep(a, b, phase1, phase2, threads, nq)
+    odd = [
+        f"{lib} {p['p']}"
+        for lib in IVF_LIBS
+        if lib in phase1
+        for p in phase1[lib]["sweep"]
+        if abs(p["batch_recall"] - p["recall"]) > 0.002
+    ]
+    if odd:
+        print(f"NOTE: batch recall differs from single-query recall at nprobe {odd}\n")
     if "hnswlib" in phase1 and phase1["hnswlib"]["sweep"]:
         print_table(
             ["ef", "recall@10", "single-query QPS", "batch QPS 1 thread"],
@@ -746,69 +961,78 @@ def print_search_report(
     )
     ratio_rows: List[Tuple[str, ...]] = []
     for target in TARGETS:
-        a = targets.get(f"nusterdb-ivf@{target}", {})
-        b = targets.get(f"faiss-ivf@{target}", {})
-        h = targets.get(f"hnswlib@{target}", {})
-        a1, b1, h1 = a.get("phase1"), b.get("phase1"), h.get("phase1")
-        a2, b2 = a.get("phase2"), b.get("phase2")
-        ratio_rows.append(
-            (
-                f"{target:.2f}",
-                ratio(a1 and a1["single_qps"], b1 and b1["single_qps"]),
-                ratio(a1 and a1["batch_qps"], b1 and b1["batch_qps"]),
-                ratio(a2 and a2["batch_qps"], b2 and b2["batch_qps"]),
-                ratio(a1 and a1["single_qps"], h1 and h1["single_qps"]),
-                ratio(b1 and b1["single_qps"], h1 and h1["single_qps"]),
+        for a_lib, b_lib in (*PAIRS, *HNSWLIB_PAIRS):
+            if a_lib not in phase1 or b_lib not in phase1:
+                continue
+            a = targets.get(f"{a_lib}@{target}", {})
+            b = targets.get(f"{b_lib}@{target}", {})
+            a1, b1 = a.get("phase1"), b.get("phase1")
+            a2, b2 = a.get("phase2"), b.get("phase2")
+            ratio_rows.append(
+                (
+                    f"{target:.2f}",
+                    f"{a_lib} / {b_lib}",
+                    ratio(a1 and a1["single_qps"], b1 and b1["single_qps"]),
+                    ratio(a1 and a1["batch_qps"], b1 and b1["batch_qps"]),
+                    ratio(a2 and a2["batch_qps"], b2 and b2["batch_qps"]),
+                )
             )
+    if ratio_rows:
+        print_table(
+            [
+                "recall@10 ≥",
+                "first / second",
+                "single-query",
+                "batch 1 thread",
+                f"batch {threads} threads",
+            ],
+            ratio_rows,
+            title="Ratios of QPS at equal recall target, each at its own first nprobe (ef) "
+            "reaching it (> 1: the first faster; n/a: one side never reached the target or "
+            "was not measured so):",
+            right=[2, 3, 4],
         )
-    print_table(
-        [
-            "recall@10 ≥",
-            "NusterDB IVF / faiss IVF, single-query",
-            "batch 1 thread",
-            f"batch {threads} threads",
-            "NusterDB IVF / hnswlib, single-query",
-            "faiss IVF / hnswlib, single-query",
-        ],
-        ratio_rows,
-        title="Ratios of QPS at equal recall target (> 1: the first faster; n/a: one side "
-        "never reached the target):",
-    )
     return targets
 
 
-def print_interleaved_report(result: Dict[str, Any]) -> None:
+def print_interleaved_report(result: Dict[str, Any], phase1: Dict[str, Dict[str, Any]]) -> None:
     rows = []
     nq = result["queries"]
+    libs: List[str] = result["libs"]
+    first = libs[0]
     for p, per_lib in result["interleaved"].items():
-        a, b = per_lib["nusterdb-ivf"], per_lib["faiss-ivf"]
-        rows.append(
-            (
-                p,
-                fmt_rate(a["qps"]),
-                f"{fmt_rate(nq / max(a['samples']))}-{fmt_rate(nq / min(a['samples']))}",
-                fmt_rate(b["qps"]),
-                f"{fmt_rate(nq / max(b['samples']))}-{fmt_rate(nq / min(b['samples']))}",
-                f"{a['qps'] / b['qps']:.2f}",
-                f"{1e6 / a['qps'] - 1e6 / b['qps']:.0f}",
+        a = per_lib[first]
+        for lib in libs:
+            v = per_lib[lib]
+            point = at(phase1[lib]["sweep"], int(p)) if lib in phase1 else None
+            rows.append(
+                (
+                    p,
+                    lib,
+                    f"{point['recall']:.4f}" if point else "-",
+                    fmt_rate(v["qps"]),
+                    f"{fmt_rate(nq / max(v['samples']))}-{fmt_rate(nq / min(v['samples']))}",
+                    f"{a['qps'] / v['qps']:.2f}" if lib != first else "",
+                    f"{1e6 / a['qps'] - 1e6 / v['qps']:.0f}" if lib != first else "",
+                )
             )
-        )
     print_table(
         [
             "nprobe",
-            "NusterDB QPS (median)",
+            "library",
+            "recall@10 (sweep)",
+            "single-query QPS (median)",
             "range",
-            "faiss QPS (median)",
-            "range",
-            "NusterDB / faiss",
-            "extra µs per query (NusterDB - faiss)",
+            f"{first} / library",
+            f"extra µs per query ({first} - library)",
         ],
         rows,
         title=(
-            "Cross-check, single-query QPS of both IVF indexes built in one process (1 "
+            f"Cross-check, single-query QPS of {', '.join(libs)} built in one process (1 "
             f"thread), loops alternated over {result['rounds']} rounds in rotating order, "
-            "at equal nprobe (those where either first reached a recall target):"
+            "at equal nprobe (those where any of them first reached a recall target):"
         ),
+        right=[2, 3, 4, 5, 6],
     )
 
 
@@ -817,6 +1041,7 @@ def print_summary(results: Dict[str, Any], threads: int) -> None:
     rows: List[Sequence[object]] = []
     for name, r in results["datasets"].items():
         p1, p2 = r["phase1"], r["phase2"]
+        n = r["rows"]
         for lib in p1:
             rows.append(
                 (
@@ -826,6 +1051,7 @@ def print_summary(results: Dict[str, Any], threads: int) -> None:
                     f"{p2[lib]['build_seconds']:.2f}" if lib in p2 else "-",
                     fmt_bytes(p1[lib]["rss_delta_kib"] * 1024),
                     fmt_bytes(p1[lib]["memory_bytes"]) if "memory_bytes" in p1[lib] else "-",
+                    codes_cell(p1[lib], n),
                 )
             )
     print_table(
@@ -836,6 +1062,7 @@ def print_summary(results: Dict[str, Any], threads: int) -> None:
             f"build {threads} threads (s)",
             "RSS increase",
             "memory_bytes",
+            "codes",
         ],
         rows,
         title="Builds and memory:",
@@ -850,33 +1077,54 @@ def print_summary(results: Dict[str, Any], threads: int) -> None:
         rows,
         title="Build time ratios (< 1: the first builds faster):",
     )
+    swept = [lib for lib in SWEPT if any(lib in r["phase1"] for r in results["datasets"].values())]
+    pairs = [(a, b) for a, b in PAIRS if a in swept and b in swept]
     rows = []
     for name, r in results["datasets"].items():
         t = r["targets"]
         for target in TARGETS:
             cells: List[str] = [name, f"{target:.2f}"]
-            for lib in SWEPT:
+            for lib in swept:
                 p = t.get(f"{lib}@{target}", {}).get("phase1")
                 knob = "ef" if lib == "hnswlib" else "nprobe"
                 cells.append(f"{fmt_rate(p['single_qps'])} ({knob} {p['p']})" if p else "-")
-            a = t.get(f"nusterdb-ivf@{target}", {}).get("phase1")
-            b = t.get(f"faiss-ivf@{target}", {}).get("phase1")
-            cells.append(ratio(a and a["single_qps"], b and b["single_qps"]))
-            cells.append(ratio(a and a["batch_qps"], b and b["batch_qps"]))
+            for a_lib, b_lib in pairs:
+                a = t.get(f"{a_lib}@{target}", {}).get("phase1")
+                b = t.get(f"{b_lib}@{target}", {}).get("phase1")
+                cells.append(ratio(a and a["single_qps"], b and b["single_qps"]))
             rows.append(cells)
     print_table(
         [
             "dataset",
             "recall@10 ≥",
-            "NusterDB IVF single QPS",
-            "faiss IVF single QPS",
-            "hnswlib single QPS",
-            "NusterDB / faiss single",
-            "NusterDB / faiss batch 1 thr",
+            *swept,
+            *(f"{a} / {b}" for a, b in pairs),
         ],
         rows,
-        title="Single-query QPS (1 thread) at the first nprobe / ef reaching each recall:",
+        title="Single-query QPS (1 thread) at the first nprobe / ef reaching each recall, "
+        "and the ratios of those QPS:",
     )
+    rows = []
+    for name, r in results["datasets"].items():
+        for group in r.get("interleaved", []):
+            first = group["libs"][0]
+            for p, per_lib in group["interleaved"].items():
+                for lib in group["libs"][1:]:
+                    rows.append(
+                        (
+                            name,
+                            p,
+                            f"{first} / {lib}",
+                            f"{per_lib[first]['qps'] / per_lib[lib]['qps']:.2f}",
+                        )
+                    )
+    if rows:
+        print_table(
+            ["dataset", "nprobe", "first / second", "single-query QPS ratio"],
+            rows,
+            title="Cross-check ratios, one process, equal nprobe (> 1: the first faster):",
+            right=[1, 3],
+        )
 
 
 # ------------------------------------------------------------------------------ main
@@ -891,6 +1139,8 @@ def bench_dataset(
         ds = ds.head(n_rows or ds.base.shape[0], sizes.queries)
     n = ds.base.shape[0]
     nlist = args.nlist or auto_nlist(n)
+    rabitq_kf = args.rabitq_k_factor or K_FACTORS[name][0]
+    pq_kf = args.pq_k_factor or K_FACTORS[name][1]
     section(f"{name}: {ds.describe()}")
     for key, value in ds.info.items():
         print(f"- {key}: {value}")
@@ -898,6 +1148,10 @@ def bench_dataset(
         f"- nlist: {nlist} ("
         + ("--nlist" if args.nlist else "NusterDB's automatic ⌊√n⌋, passed to faiss too")
         + f"); nprobe sweep {list(sizes.nprobes)}; hnswlib ef sweep {list(sizes.efs)}"
+    )
+    print(
+        f"- faiss IndexRefineFlat k_factor: {rabitq_kf} around the RaBitQ indexes, {pq_kf} "
+        "around IVF-PQ fast-scan"
     )
     print()
     t = time.perf_counter()
@@ -924,6 +1178,7 @@ def bench_dataset(
     ]
     if args.nlist:
         common_args += ["--nlist", str(args.nlist)]
+    common_args += ["--rabitq-k-factor", str(rabitq_kf), "--pq-k-factor", str(pq_kf)]
     settle = QUICK_SETTLE_SECONDS if args.quick else SETTLE_SECONDS
     phase1: Dict[str, Dict[str, Any]] = {}
     phase2: Dict[str, Dict[str, Any]] = {}
@@ -939,37 +1194,46 @@ def bench_dataset(
     out: Dict[str, Any] = {
         "dataset": ds.describe(),
         "info": ds.info,
+        "rows": n,
         "nlist": nlist,
+        "k_factors": {"rabitq": rabitq_kf, "pq": pq_kf},
         "phase1": phase1,
         "phase2": phase2,
         "build_ratios": build_ratios,
         "targets": targets,
     }
-    if args.interleaved_rounds > 0 and all(lib in args.libs for lib in IVF_LIBS):
+    out["interleaved"] = []
+    for group in INTERLEAVED_GROUPS if args.interleaved_rounds > 0 else ():
+        libs = [lib for lib in group if lib in args.libs]
+        if group[0] not in libs or len(libs) < 2:
+            continue
         probes = sorted(
             {
                 int(p["p"])
-                for lib in IVF_LIBS
+                for lib in libs
                 for target in TARGETS
                 if (p := ann.first_reaching(phase1[lib]["sweep"], target)) is not None
             }
         )
-        if probes:
-            inter = run_worker(
-                [
-                    "--worker",
-                    "interleaved",
-                    "--interleaved-nprobes",
-                    ",".join(map(str, probes)),
-                    "--rounds",
-                    str(args.interleaved_rounds),
-                    *common_args,
-                ],
-                thread_env(1),
-                settle,
-            )
-            print_interleaved_report(inter)
-            out["interleaved"] = inter
+        if not probes:
+            continue
+        inter = run_worker(
+            [
+                "--worker",
+                "interleaved",
+                "--interleaved-libs",
+                ",".join(libs),
+                "--interleaved-nprobes",
+                ",".join(map(str, probes)),
+                "--rounds",
+                str(args.interleaved_rounds),
+                *common_args,
+            ],
+            thread_env(1),
+            settle,
+        )
+        print_interleaved_report(inter, phase1)
+        out["interleaved"].append(inter)
     if "nusterdb-ivf" in args.libs:
         reopen = run_worker(["--worker", "reopen", *common_args], thread_env(args.threads), settle)
         print_reopen_report(reopen)
@@ -1006,7 +1270,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--nlist",
         type=int,
         default=None,
-        help="IVF list count for both libraries (default: NusterDB's automatic ⌊√n⌋)",
+        help="IVF list count for every IVF library (default: NusterDB's automatic ⌊√n⌋)",
     )
     parser.add_argument("--out", type=Path, default=None, help="write every figure as JSON")
     parser.add_argument("--seed", type=int, default=datasets.DEFAULT_SEED)
@@ -1018,6 +1282,23 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         type=int,
         default=5,
         help="rounds of the one-process NusterDB/faiss single-query cross-check (0: skip)",
+    )
+    parser.add_argument(
+        "--rabitq-k-factor",
+        type=int,
+        default=None,
+        help="IndexRefineFlat k_factor of faiss-ivf-rabitq and faiss-ivf-rabitq-fs on every "
+        "dataset (default: "
+        + ", ".join(f"{name} {kf[0]}" for name, kf in K_FACTORS.items())
+        + "; on the real set 16 reaches recall 0.99)",
+    )
+    parser.add_argument(
+        "--pq-k-factor",
+        type=int,
+        default=None,
+        help="IndexRefineFlat k_factor of faiss-ivfpq-fs on every dataset (default: "
+        + ", ".join(f"{name} {kf[1]}" for name, kf in K_FACTORS.items())
+        + ")",
     )
     parser.add_argument("--tmpdir", type=Path, default=None)
     # Internal: one measurement in a subprocess.
@@ -1032,6 +1313,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--interleaved-nprobes", type=int_list, default=None, help=argparse.SUPPRESS
     )
+    parser.add_argument(
+        "--interleaved-libs",
+        type=lambda text: [x for x in text.split(",") if x],
+        default=None,
+        help=argparse.SUPPRESS,
+    )
     parser.add_argument("--rounds", type=int, default=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.libs = [x for x in args.libs.split(",") if x]
@@ -1040,6 +1327,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         parser.error(f"unknown libraries {sorted(unknown)}")
     if args.nlist is not None and not 1 <= args.nlist <= 65_536:
         parser.error("--nlist must be in 1..65536")
+    for flag, value in (
+        ("--rabitq-k-factor", args.rabitq_k_factor),
+        ("--pq-k-factor", args.pq_k_factor),
+    ):
+        if value is not None and value < 1:
+            parser.error(f"{flag} must be at least 1")
+        if value is None and args.worker in ("run", "interleaved"):
+            parser.error(f"a worker needs {flag}")
     return args
 
 

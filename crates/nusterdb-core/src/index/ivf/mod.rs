@@ -1,6 +1,8 @@
 //! The IVF index (inverted file): the rows are partitioned into lists by k-means
 //! centroids; a search ranks the centroids against the query, scans the rows of the
-//! `nprobe` best lists exactly, and returns the best `k` of them.
+//! `nprobe` best lists — exactly, or with `quantization="rabitq"` on their 1-bit codes
+//! (`codes.rs`), scoring exactly only the rows whose estimate's bound could enter the
+//! top `k` — and returns the best `k` of them.
 //!
 //! # Training
 //! Below [`MIN_TRAIN_ROWS`] live rows (or `nlist`, if larger) there are no lists and a
@@ -36,7 +38,8 @@
 //!
 //! # Search
 //! The rows of the probed lists (only the allowed ones under a filter) are read in
-//! list order and scored exactly as the flat index's single-query scan scores them, so
+//! list order and scored exactly as the flat index's single-query scan scores them (with
+//! codes: those the codes' bound lets through, in the order of their bounds), so
 //! returned distances are the metric's own, as every index reports them. Under a filter
 //! a list counts towards `nprobe` only if it held allowed rows (with a filter that follows the clusters the
 //! lists nearest the query may hold none), and lists past `nprobe` are probed while
@@ -46,7 +49,8 @@
 //!
 //! # Persistence
 //! A seal writes the centroids and each live row's list (`file.rs`); an open restores
-//! them with the rows instead of training again. Without a usable file (none, damaged,
+//! them with the rows instead of training again (and codes the rows again: the codes
+//! are not saved). Without a usable file (none, damaged,
 //! an encrypted database, which writes no segment files) the open trains as a bulk
 //! insert does.
 
