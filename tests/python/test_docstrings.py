@@ -160,4 +160,4 @@ def test_signatures_are_introspectable() -> None:
     sig = inspect.signature(nusterdb.NusterDB.iter_records)
     assert sig.parameters["batch_size"].default == 1000
     sig = inspect.signature(nusterdb.NusterDB.batch_search)
-    assert list(sig.parameters)[-3:] == ["include", "quantized", "nprobe"]
+    assert list(sig.parameters)[-4:] == ["include", "quantized", "nprobe", "recall"]
