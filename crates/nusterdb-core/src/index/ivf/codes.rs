@@ -29,7 +29,10 @@
 //! # The bound
 //! With probability about `1 − 2·exp(−c₀·ε₀²)` over the rotation, the estimator's
 //! error is at most `‖z‖·√(1/⟨x̄, o⟩² − 1)·ε₀/√(P − 1)` (RaBitQ's theorem;
-//! [`EPSILON`] = 1.9 as in the paper's experiments), and the query's rounding adds at
+//! [`EPSILON`] = 3: the paper's 1.9 let about 3 % of rows past their bound on the
+//! wrong side, enough that probing every list stopped at recall@10 0.9967 on 100,000
+//! synthetic rows where the full scan has 1.0; 3 matches the full scan's recall at
+//! every `nprobe`, for about a quarter of the speed), and the query's rounding adds at
 //! most `3.5·Δ·√(P/24)` to `Σ_{bᵢ=1} zᵢ` (3.5 standard deviations of the ~`P/2`
 //! independent roundings it sums). A search scores a row exactly only when the estimate minus
 //! that bound could still beat the `k`-th exact score it holds: every row it returns is
@@ -41,8 +44,8 @@ use crate::index::rotation::{encode, Rotation};
 /// Rows per block: the fast-scan kernel scores 32 rows at a time.
 pub(super) const BLOCK: usize = 32;
 
-/// RaBitQ's ε₀: the bound's width in standard deviations of the estimator.
-pub(super) const EPSILON: f32 = 1.9;
+/// RaBitQ's ε₀: the bound's width in standard deviations of the estimator (module docs).
+pub(super) const EPSILON: f32 = 3.0;
 
 /// One list's codes, for its first [`ListCodes::len`] rows (rows pushed since are
 /// coded by the next [`ListCodes::code`] call; a search scans them exactly).
@@ -292,8 +295,8 @@ mod tests {
             }
             assert!(t.l2(&codes, i, est, margin) <= estimate);
         }
-        // ε₀ = 1.9 standard deviations: about 6 % of estimates fall outside, either way.
-        assert!(outside <= 16, "{outside} of 200 rows outside their bound");
+        // ε₀ = 3 standard deviations: well under 1 % of estimates fall outside.
+        assert!(outside <= 3, "{outside} of 200 rows outside their bound");
         // Remove rows 3 and 0: the last rows move into their places with their codes.
         codes.swap_remove(3, p / 4);
         codes.swap_remove(0, p / 4);
