@@ -355,6 +355,31 @@ def test_config_round_trip_and_repr() -> None:
         assert_hits_match(more.search(q, k=10), rows, ids, q, 10, "euclidean")
 
 
+@pytest.mark.parametrize("metric", THREE)
+def test_quantized_false_scans_the_full_rows_of_a_coded_index(metric: str) -> None:
+    # The same rows give the same lists (deterministic training): the coded index with
+    # quantized=False answers as the plain one does; quantized=True is the coded scan,
+    # and refused where there are no codes.
+    rng = np.random.default_rng(61)
+    rows = clustered(rng, 3000, 16, 30)
+    ids = np.arange(3000, dtype=np.int64)
+    coded = NusterDB(None, ivf(16, metric, quantization="rabitq"))
+    plain = NusterDB(None, ivf(16, metric))
+    coded.bulk_add(ids, rows)
+    plain.bulk_add(ids, rows)
+    for q in near(rng, rows, 20):
+        for p in (1, 4):
+            want = plain.search(q, k=10, nprobe=p)
+            assert coded.search(q, k=10, nprobe=p, quantized=False) == want
+            assert coded.search(q, k=10, nprobe=p, quantized=True) == coded.search(
+                q, k=10, nprobe=p
+            )
+        ids_f, _ = coded.batch_search(q[None, :], k=10, nprobe=4, quantized=False)
+        assert list(ids_f[0]) == [i for i, _ in plain.search(q, k=10, nprobe=4)]
+    with pytest.raises(InvalidArgumentError, match="quantized"):
+        plain.search(rows[0], k=10, quantized=True)
+
+
 @pytest.mark.parametrize("metric", ["manhattan", "chebyshev", "hamming", "jaccard"])
 def test_rabitq_codes_need_a_metric_with_a_geometry(metric: str) -> None:
     with pytest.raises(InvalidArgumentError, match="quantization"):

@@ -59,7 +59,8 @@ fn check_params(p: &SearchParams, index: IndexType) -> Result<()> {
 fn check_walk(st: &State, p: &SearchParams) -> Result<()> {
     if p.quantized == Some(true) && !st.index.walks_on_codes() {
         return Err(Error::invalid(
-            "quantized=True: this index keeps no codes to walk on (a flat or IVF index, an \
+            "quantized=True: this index keeps no codes to walk on (a flat index, an IVF \
+             index with quantization=\"none\", an \
              HNSW index with quantization=\"none\" or on a metric without codes); leave \
              quantized unset or pass False",
         ));

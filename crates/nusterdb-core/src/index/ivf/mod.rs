@@ -886,8 +886,12 @@ impl VectorIndex for IvfIndex {
             // 0.66–0.82 on 100 clusters, 10–20 of them allowed).
             let mut probed = 0;
             let mut gathered = 0;
-            // Coded lists: the zero query of cosine ties every row (scanned exactly).
-            let coded = self.rotation.as_ref().filter(|_| !zero);
+            // Coded lists, unless the search asks for the full rows (`quantized:
+            // Some(false)`); the zero query of cosine ties every row (scanned exactly).
+            let coded = self
+                .rotation
+                .as_ref()
+                .filter(|_| !zero && p.quantized != Some(false));
             let mut w = Scratch::default();
             if let Some(rot) = coded {
                 if self.score == Score::Ip {
@@ -937,6 +941,11 @@ impl VectorIndex for IvfIndex {
 
     fn as_ivf(&self) -> Option<&IvfIndex> {
         Some(self)
+    }
+
+    /// With RaBitQ codes: `quantized=False` scans the probed lists' full rows instead.
+    fn walks_on_codes(&self) -> bool {
+        self.coded()
     }
 
     fn memory_parts(&self) -> Vec<(&'static str, usize)> {
