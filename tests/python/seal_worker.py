@@ -119,7 +119,9 @@ def _choose(rng: np.random.Generator, live: List[int], fresh: int) -> Tuple[str,
     """The op and ids of the next batch, and the next fresh id."""
     k = int(rng.integers(MIN_ROWS, MAX_ROWS + 1))
     r = float(rng.random())
-    if len(live) < TARGET // 2 or (r < 0.4 and len(live) < TARGET * 1.3):
+    # Below TARGET // 2 + MAX_ROWS only adds: a remove never takes the database under
+    # TARGET // 2 rows (an IVF database keeps its lists: it drops them under 1,024).
+    if len(live) < TARGET // 2 + MAX_ROWS or (r < 0.4 and len(live) < TARGET * 1.3):
         return "add", list(range(fresh, fresh + k)), fresh + k
     if r < 0.75:
         # Above the target an upsert replaces stored ids only: the database stays small.

@@ -65,7 +65,8 @@ SEGMENT = re.compile(r"^segment-([0-9a-f]+)\.(vectors|maps|graph|codes|lists)$")
 VARIANTS = [("hnsw", "str"), ("flat", "int"), ("ivf", "int"), ("ivf-rabitq", "int")]
 VARIANT_IDS = ["hnsw-str", "flat-int", "ivf-int", "ivf-rabitq-int"]
 #: The rows an IVF database of the kill test starts with: lists from the start (1,024
-#: rows on), and the workload's floor (it only adds below ``TARGET // 2``).
+#: rows on), and the workload's floor (it only adds below ``TARGET // 2 + MAX_ROWS``, so a
+#: remove never takes it under ``TARGET // 2``).
 IVF_START_ROWS = TARGET // 2
 
 Model = Dict[int, State]
