@@ -102,6 +102,20 @@ pub fn check_ef_search(ef: usize) -> Result<()> {
     in_range("ef_search", ef, 1, MAX_EF)
 }
 
+/// Checks a recall target (a config's default or a search's).
+///
+/// # Errors
+/// A target outside (0, 1] (NaN and infinities included).
+pub fn check_recall(r: f32) -> Result<()> {
+    if r > 0.0 && r <= 1.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "recall must be above 0 and at most 1, got {r}"
+        )))
+    }
+}
+
 /// Checks a search's `nprobe`.
 ///
 /// # Errors
@@ -439,11 +453,12 @@ pub enum Field {
     Quantization,
     Nlist,
     Nprobe,
+    Recall,
 }
 
 impl Field {
     /// Every field, structural ones first.
-    pub const ALL: [Field; 25] = [
+    pub const ALL: [Field; 26] = [
         Field::Dim,
         Field::IndexType,
         Field::DistanceMetric,
@@ -469,6 +484,7 @@ impl Field {
         Field::AutoSnapshot,
         Field::SnapshotIntervalSecs,
         Field::Vectors,
+        Field::Recall,
     ];
 
     /// The HNSW fields, in the order of [`HnswConfig`]'s fields.
@@ -522,6 +538,7 @@ impl Field {
             Field::Quantization => "quantization",
             Field::Nlist => "nlist",
             Field::Nprobe => "nprobe",
+            Field::Recall => "recall",
         }
     }
 
@@ -606,6 +623,10 @@ pub struct DatabaseConfig {
     pub quantization: Option<Quantization>,
     /// The IVF index's lists and probes (refused when stated for another index type).
     pub ivf: IvfConfig,
+    /// The recall@k target of a search that names no `ef_search`, `nprobe` or `recall`
+    /// of its own (`search(..., recall=r)`; `None`: the index's `ef_search` / `nprobe`
+    /// rule). Runtime; replaces a stored `ef_search` / `nprobe` and is replaced by one.
+    pub recall: Option<f32>,
     pub stated: Fields,
 }
 
@@ -633,6 +654,7 @@ impl PartialEq for DatabaseConfig {
             && self.vectors == other.vectors
             && self.quantization() == other.quantization()
             && self.ivf == other.ivf
+            && self.recall == other.recall
     }
 }
 
@@ -654,6 +676,7 @@ impl DatabaseConfig {
             vectors: VectorStorage::default(),
             quantization: None,
             ivf: IvfConfig::default(),
+            recall: None,
             stated: Fields::all(),
         };
         c.validate()?;
@@ -718,6 +741,22 @@ impl DatabaseConfig {
 
     fn validate_common(&self) -> Result<()> {
         in_range("dim", self.dim, 1, MAX_DIMENSION)?;
+        if let Some(r) = self.recall {
+            check_recall(r)?;
+            let knob = [
+                (self.hnsw.ef_search.is_some(), Field::EfSearch),
+                (self.ivf.nprobe.is_some(), Field::Nprobe),
+            ]
+            .into_iter()
+            .find(|&(set, f)| set && self.stated.contains(f));
+            if let Some((_, f)) = knob.filter(|_| self.stated.contains(Field::Recall)) {
+                return Err(Error::invalid(format!(
+                    "recall={r} chooses {} itself; give a default recall or a default {},                      not both",
+                    f.name(),
+                    f.name()
+                )));
+            }
+        }
         let max_lists = crate::index::ivf::MAX_NLIST;
         for (field, value) in [
             (Field::Nlist, self.ivf.nlist),
@@ -850,6 +889,7 @@ impl DatabaseConfig {
                 .ivf
                 .nprobe
                 .map_or_else(|| "auto".into(), |n| n.to_string()),
+            Field::Recall => self.recall.map_or_else(|| "none".into(), |r| r.to_string()),
         }
     }
 
@@ -879,6 +919,7 @@ impl DatabaseConfig {
             }
             Field::Vectors => self.vectors = from.vectors,
             Field::Nprobe => self.ivf.nprobe = from.ivf.nprobe,
+            Field::Recall => self.recall = from.recall,
             Field::Dim
             | Field::IndexType
             | Field::DistanceMetric
@@ -928,6 +969,22 @@ impl DatabaseConfig {
             } else {
                 out.take_runtime(given, f);
             }
+        }
+        // One default knob: a stated recall replaces a stored ef_search / nprobe, and
+        // a stated one of those replaces a stored recall (stating both is refused).
+        let states = |f| given.stated.contains(f);
+        if states(Field::Recall) && given.recall.is_some() {
+            if !states(Field::EfSearch) {
+                out.hnsw.ef_search = None;
+            }
+            if !states(Field::Nprobe) {
+                out.ivf.nprobe = None;
+            }
+        } else if !states(Field::Recall)
+            && ((states(Field::EfSearch) && given.hnsw.ef_search.is_some())
+                || (states(Field::Nprobe) && given.ivf.nprobe.is_some()))
+        {
+            out.recall = None;
         }
         // The key is never stored: the open's.
         out.storage.encryption.clone_from(&given.storage.encryption);

@@ -47,7 +47,7 @@ use crate::storage::Store;
 use crate::vector::{check_dims, check_finite, check_magnitude};
 
 mod beside;
-mod calibration;
+pub(crate) mod calibration;
 mod follow;
 mod load;
 pub(crate) use load::decode_graph;
@@ -58,6 +58,7 @@ mod replay;
 mod seal;
 mod snapshots;
 
+pub use calibration::RecallCurve;
 pub use records::{Include, MetadataUpdate, PutMode, Record, Selection};
 pub use seal::{
     is_segment_file, lists_file, live_slots, part_files, segment_files, segment_files_in,
@@ -180,7 +181,7 @@ struct State {
     /// Vectors added, changed or removed since the state was built (never reset: the
     /// recall calibration's measure of change).
     changes: AtomicU64,
-    /// The recall curves measured so far (`db/calibration.rs`); the lock also makes
+    /// The recall curves measured so far (`db/calibration`); the lock also makes
     /// concurrent searches wait for one measurement instead of each taking its own.
     curves: Mutex<calibration::Curves>,
 }
@@ -198,6 +199,7 @@ impl State {
             parts,
         } = maps;
         let live = ids.len();
+        let curves = calibration::persist::load(&store, log_next, index.dim());
         Self {
             store,
             ids,
@@ -214,7 +216,7 @@ impl State {
             seal: Mutex::new(seal),
             parts: Mutex::new(parts),
             changes: AtomicU64::new(0),
-            curves: Mutex::new(calibration::Curves::default()),
+            curves: Mutex::new(curves),
         }
     }
 

@@ -590,6 +590,11 @@ fn check_store(report: &mut VerifyReport, store: &Store) -> Scan {
                 Ok(s) => scan.seal = Some(s),
                 Err(d) => report.problem(ProblemKind::ChangeLog, d),
             }
+        } else if k == keys::CALIBRATION_KEY {
+            // A cache an open ignores when it does not decode; still damage to report.
+            if let Err(d) = crate::db::calibration::persist::decode(v, row.len()) {
+                record_problems.push(format!("recall calibration: {d}"));
+            }
         } else if k == SEAL_PARTS_KEY {
             match SealParts::decode(v) {
                 Ok(p) => scan.parts = Some(p),

@@ -270,3 +270,151 @@ fn bad_targets_are_refused() {
         ));
     }
 }
+
+/// Stores rows `from..from + n` of fresh blobs data (ids past the test's rows).
+fn add_more(db: &Database, rng: &mut SplitMix64, from: u64, n: usize) {
+    let more: Rows = blobs(rng, n, 32, 40)
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (from + i as u64, v))
+        .collect();
+    fill(db, &more, false);
+}
+
+/// The curves are saved with the asked queries: a reopened database (and a follower)
+/// uses them without measuring, counts the records changed before the open towards
+/// measuring again, and drops them after a `clear`.
+#[test]
+fn curves_survive_a_reopen() {
+    let (rows, queries) = data("recall_target_reopen");
+    let dir = tempfile::tempdir().unwrap();
+    let at = || Location::Path(dir.path().join("db"));
+    let c = common::hnsw_config(32, nusterdb_core::DistanceMetric::Euclidean, 8, 40);
+    let db = Database::open(at(), Some(c), false).unwrap();
+    fill(&db, &rows, false);
+    let flat: Vec<f32> = queries[..150].iter().flatten().copied().collect();
+    db.batch_search(&flat, 10, None, target(0.9)).unwrap();
+    let chosen = db.search_params_for(10, None, target(0.95)).unwrap();
+    let curves = db.recall_curves().unwrap();
+    assert_eq!(curves.len(), 1);
+    assert!(curves[0].from_searches, "{curves:?}");
+    assert_eq!((curves[0].knob, curves[0].k), ("ef_search", 10));
+    db.close();
+    drop(db);
+
+    let db = Database::open(at(), None, false).unwrap();
+    assert_eq!(db.recall_curves().unwrap(), curves, "read back as measured");
+    let follower = Database::open(at(), None, true).unwrap();
+    assert_eq!(
+        follower.recall_curves().unwrap(),
+        curves,
+        "a follower's too"
+    );
+    drop(follower);
+    assert_eq!(
+        db.search_params_for(10, None, target(0.95)).unwrap(),
+        chosen
+    );
+    assert_eq!(
+        db.recall_curves().unwrap(),
+        curves,
+        "answered from the saved curve"
+    );
+    let mut rng = SplitMix64::new(common::seed("recall_target_reopen_more", 7));
+    add_more(&db, &mut rng, 100_000, 300);
+    db.close();
+    drop(db);
+
+    let db = Database::open(at(), None, false).unwrap();
+    let reopened = db.recall_curves().unwrap();
+    assert_eq!(reopened.len(), 1);
+    assert_eq!(
+        reopened[0].changed_since, 300,
+        "changes before the open count"
+    );
+    assert_eq!(reopened[0].points, curves[0].points);
+    // 300 + 500 changed: a tenth of the 8,000 rows measured on; measured again.
+    add_more(&db, &mut rng, 200_000, 500);
+    db.search_params_for(10, None, target(0.95)).unwrap();
+    let again = db.recall_curves().unwrap();
+    assert_eq!(again[0].changed_since, 0, "{again:?}");
+    assert_eq!(again[0].live, 8800);
+    db.clear().unwrap();
+    db.close();
+    drop(db);
+    let db = Database::open(at(), None, false).unwrap();
+    assert_eq!(
+        db.recall_curves().unwrap(),
+        Vec::new(),
+        "a clear drops the saved curves"
+    );
+}
+
+/// `DatabaseConfig::recall`: a search naming no knob runs with the config's target;
+/// one naming its own runs with that; it is runtime, replacing a stored `ef_search`
+/// and replaced by a stated one; stating both is refused.
+#[test]
+fn a_config_default_target() {
+    use nusterdb_core::config::{Field, Fields};
+    let (rows, queries) = data("recall_target_default");
+    let dir = tempfile::tempdir().unwrap();
+    let at = || Location::Path(dir.path().join("db"));
+    let mut c = common::hnsw_config(32, nusterdb_core::DistanceMetric::Euclidean, 8, 40);
+    c.recall = Some(0.9);
+    c.hnsw.ef_search = Some(64);
+    let e = c.validate().unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+    assert!(Database::open(at(), Some(c.clone()), false).is_err());
+    c.hnsw.ef_search = None;
+    let db = Database::open(at(), Some(c), false).unwrap();
+    fill(&db, &rows, false);
+    let q = &queries[0];
+    let by_default = db.search(q, 10, None, SearchParams::default()).unwrap();
+    assert_eq!(by_default, db.search(q, 10, None, target(0.9)).unwrap());
+    let ef = db
+        .search_params_for(10, None, target(0.9))
+        .unwrap()
+        .ef_search;
+    assert_eq!(
+        db.search_params_for(10, None, SearchParams::default())
+            .unwrap()
+            .ef_search,
+        ef,
+        "the default target sets the same ef"
+    );
+    // A search's own knob wins over the default target.
+    let own = SearchParams::ef(Some(200));
+    assert_eq!(db.search_params_for(10, None, own).unwrap(), own);
+    db.close();
+    drop(db);
+
+    // Stored: a reopen stating nothing keeps it.
+    let db = Database::open(at(), None, false).unwrap();
+    assert_eq!(db.config().recall, Some(0.9));
+    db.close();
+    drop(db);
+    // A stated ef_search replaces it …
+    let mut given = DatabaseConfig::new(32).unwrap();
+    given.hnsw.ef_search = Some(50);
+    let given = given.stating(Fields::of([Field::EfSearch]));
+    let db = Database::open(at(), Some(given), false).unwrap();
+    assert_eq!(
+        (db.config().recall, db.config().hnsw.ef_search),
+        (None, Some(50))
+    );
+    db.close();
+    drop(db);
+    // … and a stated recall replaces that.
+    let mut given = DatabaseConfig::new(32).unwrap();
+    given.recall = Some(0.95);
+    let given = given.stating(Fields::of([Field::Recall]));
+    let db = Database::open(at(), Some(given), false).unwrap();
+    assert_eq!(
+        (db.config().recall, db.config().hnsw.ef_search),
+        (Some(0.95), None)
+    );
+    db.close();
+    drop(db);
+    let db = Database::open(at(), None, false).unwrap();
+    assert_eq!(db.config().recall, Some(0.95), "stored");
+}

@@ -410,7 +410,7 @@ impl PyStorageConfig {
 /// `DatabaseConfig(dim, index_type="flat", distance_metric=None, hnsw_config=None,
 /// storage_config=None, auto_snapshot=False, snapshot_interval_secs=3600,
 /// id_type="int", vectors="mmap", quantization=None, encryption=None, nlist=None,
-/// nprobe=None)`: index_type "flat", "hnsw" or "ivf" ("optimized_flat",
+/// nprobe=None, recall=None)`: index_type "flat", "hnsw" or "ivf" ("optimized_flat",
 /// "ultra_fast_flat" and "super_optimized_flat" are aliases of "flat"); nlist the lists
 /// of an IVF index (fixed at creation; None: the square root of the row count) and
 /// nprobe the lists an IVF search scans unless it says (None: a sixteenth of the
@@ -433,7 +433,10 @@ impl PyStorageConfig {
 /// scanned 32 at a time through 4-bit lookup tables, rows whose estimate could beat the
 /// k-th exact distance so far scored exactly) or "none" (every probed row scored
 /// exactly), on euclidean, inner product, cosine or angular; None leaves the default;
-/// encryption an
+/// recall in (0, 1] the recall@k target of every search that names no ef_search, nprobe
+/// or recall of its own (as `search(..., recall=...)`; runtime: a reopen passing it
+/// replaces a stored ef_search or nprobe, one passing those replaces it; refused with
+/// either in the same config); encryption an
 /// `EncryptionConfig` (AES-256-GCM at rest; its master key is given at every open and
 /// never stored; vectors then "memory"). InvalidArgumentError for a value out of its
 /// domain. Reopening a database checks or applies only the arguments passed.
@@ -516,11 +519,13 @@ impl PyDatabaseConfig {
     #[pyo3(signature = (dim, index_type = None, distance_metric = None, hnsw_config = None,
                         storage_config = None, auto_snapshot = None,
                         snapshot_interval_secs = None, id_type = None, vectors = None,
-                        quantization = None, encryption = None, nlist = None, nprobe = None),
+                        quantization = None, encryption = None, nlist = None, nprobe = None,
+                        recall = None),
            text_signature = "(dim, index_type='flat', distance_metric=None, hnsw_config=None, \
                              storage_config=None, auto_snapshot=False, \
                              snapshot_interval_secs=3600, id_type='int', vectors='mmap', \
-                             quantization=None, encryption=None, nlist=None, nprobe=None)")]
+                             quantization=None, encryption=None, nlist=None, nprobe=None, \
+                             recall=None)")]
     // One parameter per Python keyword argument.
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -537,12 +542,16 @@ impl PyDatabaseConfig {
         encryption: Option<&Bound<'_, PyAny>>,
         nlist: Option<usize>,
         nprobe: Option<usize>,
+        recall: Option<f64>,
     ) -> PyResult<Self> {
         let mut stated = Fields::NONE.with(Field::Dim);
         for (field, value) in [(Field::Nlist, nlist), (Field::Nprobe, nprobe)] {
             if value.is_some() {
                 stated = stated.with(field);
             }
+        }
+        if recall.is_some() {
+            stated = stated.with(Field::Recall);
         }
         let quantization = match quantization {
             Some(q) => Some(Quantization::from_name(&require_str(q, "quantization")?).py()?),
@@ -610,6 +619,7 @@ impl PyDatabaseConfig {
             ),
             quantization,
             ivf: IvfConfig { nlist, nprobe },
+            recall: recall.map(|r| r as f32),
             stated: stated.union(hnsw_stated).union(storage_stated),
         };
         inner.validate().py()?;
@@ -738,6 +748,13 @@ impl PyDatabaseConfig {
         self.inner.ivf.nprobe
     }
 
+    /// The recall target of a search naming no ef_search, nprobe or recall of its own
+    /// (None: the index's ef_search / nprobe rule).
+    #[getter]
+    fn recall(&self) -> Option<f64> {
+        self.inner.recall.map(f64::from)
+    }
+
     fn __repr__(&self) -> String {
         let c = &self.inner;
         let ivf = if c.index_type == IndexType::Ivf {
@@ -750,9 +767,12 @@ impl PyDatabaseConfig {
         } else {
             String::new()
         };
+        let recall = c
+            .recall
+            .map_or_else(String::new, |r| format!(", recall={r}"));
         format!(
             "DatabaseConfig(dim={}, index_type={:?}, distance_metric={:?}, auto_snapshot={}, \
-             snapshot_interval_secs={}, id_type={:?}, vectors={:?}, quantization={:?}{ivf})",
+             snapshot_interval_secs={}, id_type={:?}, vectors={:?}, quantization={:?}{ivf}{recall})",
             c.dim,
             c.index_type.name(),
             c.distance_metric.name(),

@@ -58,7 +58,7 @@ pub struct SearchParams {
     /// The database refuses it for the other index types.
     pub nprobe: Option<usize>,
     /// A recall@k target in (0, 1] instead of `ef_search` or `nprobe`: the database
-    /// sets the knob its calibration says reaches it (`db/calibration.rs`). Indexes
+    /// sets the knob its calibration says reaches it (`db/calibration`). Indexes
     /// never see it.
     pub recall: Option<f32>,
 }

@@ -43,6 +43,9 @@ const CONFIG_RECORD_V2: u8 = 2;
 const CONFIG_RECORD_V3: u8 = 3;
 /// Config record with the IVF parameters (an IVF index's config).
 const CONFIG_RECORD_V4: u8 = 4;
+/// Config record with a default recall target: version 4's fields (the IVF
+/// parameters only for an IVF index; the quantization always), then the target (f32).
+const CONFIG_RECORD_V5: u8 = 5;
 /// Largest document, in UTF-8 bytes (as a metadata string value).
 pub const MAX_DOCUMENT_BYTES: usize = crate::metadata::MAX_STR_BYTES;
 
@@ -410,8 +413,12 @@ pub fn encode_config(c: &DatabaseConfig) -> Vec<u8> {
     let str_ids = c.id_type == IdType::Str;
     let quantization = c.quantization();
     let ivf = c.index_type == IndexType::Ivf;
-    let stated = (ivf || quantization != unstated_quantization(c)).then_some(quantization);
-    let mut out = vec![if ivf {
+    let recall = c.recall;
+    let stated = (ivf || recall.is_some() || quantization != unstated_quantization(c))
+        .then_some(quantization);
+    let mut out = vec![if recall.is_some() {
+        CONFIG_RECORD_V5
+    } else if ivf {
         CONFIG_RECORD_V4
     } else if stated.is_some() {
         CONFIG_RECORD_V3
@@ -461,6 +468,9 @@ pub fn encode_config(c: &DatabaseConfig) -> Vec<u8> {
         put_u32(&mut out, c.ivf.nlist.map_or(0, len_u32));
         put_u32(&mut out, c.ivf.nprobe.map_or(0, len_u32));
     }
+    if let Some(r) = recall {
+        put_u32(&mut out, r.to_bits());
+    }
     out
 }
 
@@ -471,9 +481,9 @@ pub fn encode_config(c: &DatabaseConfig) -> Vec<u8> {
 pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
     let mut r = Reader::new(bytes);
     let record = r.u8("config record version")?;
-    if !(RECORD_VERSION..=CONFIG_RECORD_V4).contains(&record) {
+    if !(RECORD_VERSION..=CONFIG_RECORD_V5).contains(&record) {
         return Err(format!(
-            "config record version {record} not supported (max {CONFIG_RECORD_V4})"
+            "config record version {record} not supported (max {CONFIG_RECORD_V5})"
         ));
     }
     let dim = r.u32("dim")? as usize;
@@ -535,7 +545,10 @@ pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
         None
     };
     let mut ivf = IvfConfig::default();
-    if record >= CONFIG_RECORD_V4 {
+    // Version 4 is only written for IVF; version 5 holds the parameters when IVF.
+    let has_ivf =
+        record == CONFIG_RECORD_V4 || (record >= CONFIG_RECORD_V5 && index_type == IndexType::Ivf);
+    if has_ivf {
         let auto = |n: u32| (n > 0).then_some(n as usize);
         ivf.nlist = auto(r.u32("nlist")?);
         ivf.nprobe = auto(r.u32("nprobe")?);
@@ -548,6 +561,15 @@ pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
     } else if index_type == IndexType::Ivf {
         return Err("an IVF config in a record without its parameters".into());
     }
+    let recall = if record >= CONFIG_RECORD_V5 {
+        let r = f32::from_bits(r.u32("recall")?);
+        if !(r > 0.0 && r <= 1.0) {
+            return Err(format!("default recall {r} outside (0, 1]"));
+        }
+        Some(r)
+    } else {
+        None
+    };
     r.finish("config record")?;
     let mut c = DatabaseConfig {
         dim,
@@ -562,6 +584,7 @@ pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
         vectors: crate::config::VectorStorage::default(),
         quantization,
         ivf,
+        recall,
         stated: Fields::all(),
     };
     // The ranges the record was written under; a rule added since (ef_construction ≥
@@ -851,6 +874,44 @@ mod tests {
         let mut old = v1.clone();
         old[5] = 2;
         assert!(decode_config(&old).is_err(), "IVF in a version-1 record");
+    }
+
+    /// A default recall target makes a version-5 record: the version-1 fields, the id
+    /// type, the quantization, the IVF parameters for an IVF index only, then the
+    /// target's f32 bits; truncations and targets outside (0, 1] are refused.
+    #[test]
+    fn golden_bytes_of_the_config_record_v5() {
+        let flat = DatabaseConfig::new(3).unwrap();
+        let v1 = encode_config(&flat);
+        let mut c = flat.clone();
+        c.recall = Some(0.95);
+        let v5 = encode_config(&c);
+        assert_eq!(hex(&v5[..1]), "05");
+        assert_eq!(v5[1..v1.len()], v1[1..]);
+        assert_eq!(hex(&v5[v1.len()..]), "00003333733f");
+        assert_eq!(decode_config(&v5).unwrap(), c);
+        for cut in 1..v5.len() {
+            assert!(decode_config(&v5[..cut]).is_err(), "cut at {cut}");
+        }
+        for bad in [0.0f32, -0.5, 1.5, f32::NAN, f32::INFINITY] {
+            let mut b = v5.clone();
+            let n = b.len();
+            b[n - 4..].copy_from_slice(&bad.to_bits().to_le_bytes());
+            assert!(decode_config(&b).is_err(), "recall {bad}");
+        }
+        let mut ivf = c.clone();
+        ivf.index_type = IndexType::Ivf;
+        ivf.quantization = Some(Quantization::RaBitQ);
+        ivf.ivf = IvfConfig {
+            nlist: Some(100),
+            nprobe: None,
+        };
+        ivf.distance_metric = DistanceMetric::Cosine;
+        let back = decode_config(&encode_config(&ivf)).unwrap();
+        assert_eq!(back, ivf);
+        let mut hnsw = DatabaseConfig::simple(8, true).unwrap();
+        hnsw.recall = Some(1.0);
+        assert_eq!(decode_config(&encode_config(&hnsw)).unwrap(), hnsw);
     }
 
     /// What format 3 adds: the marker, the change-log entries and the seal record.

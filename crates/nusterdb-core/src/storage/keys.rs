@@ -11,6 +11,7 @@
 //! | `w` + position (u64 big-endian) | a change-log entry: the record keys one write batch touched (format 3, [`super::changelog`]) |
 //! | `0x00` `log.next` | the position the next change-log entry takes (u64 little-endian) |
 //! | `0x00` `seal` | the sealed state the segment files hold ([`super::changelog::Seal`]) |
+//! | `0x00` `calibration` | the recall curves and asked queries (`db::calibration::persist`) |
 //!
 //! Ids are big-endian so RocksDB's byte order is numeric order: a prefix scan lists
 //! ids sorted, and the records of one id are written in one batch. A string-id
@@ -35,6 +36,8 @@ pub const LOG_NEXT_KEY: &[u8] = b"\x00log.next";
 /// The seal record: which segment files hold the sealed state, and up to which log
 /// position.
 pub const SEAL_KEY: &[u8] = b"\x00seal";
+/// The recall calibration (a cache: `db::calibration::persist`).
+pub const CALIBRATION_KEY: &[u8] = b"\x00calibration";
 /// The parts of the seal's rows and codes (`storage::changelog::SealParts`).
 pub const SEAL_PARTS_KEY: &[u8] = b"\x00seal.parts";
 

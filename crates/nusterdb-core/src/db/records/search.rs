@@ -4,8 +4,8 @@
 //! allowed set (see `Database::allowed`).
 
 use super::{Include, Record};
-use crate::config::{check_ef_search, check_nprobe, IndexType};
-use crate::db::{Database, State, MAX_BATCH_RESULTS};
+use crate::config::{check_ef_search, check_nprobe, check_recall, DatabaseConfig, IndexType};
+use crate::db::{calibration, Database, State, MAX_BATCH_RESULTS};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::ids::Id;
@@ -18,14 +18,19 @@ const EF_TOP: usize = 4096;
 
 /// Checks the parameters against their ranges and the index type: `nprobe` is an IVF
 /// index's, `ef_search` the graph's (a flat index accepts it, as it always did, and is
-/// exact anyway), so each is refused where it would change nothing.
+/// exact anyway), so each is refused where it would change nothing. Returns them with
+/// the config's default recall target when they name no knob of their own.
+fn checked(mut p: SearchParams, config: &DatabaseConfig) -> Result<SearchParams> {
+    check_params(&p, config.index_type)?;
+    if p.recall.is_none() && p.ef_search.is_none() && p.nprobe.is_none() {
+        p.recall = config.recall;
+    }
+    Ok(p)
+}
+
 fn check_params(p: &SearchParams, index: IndexType) -> Result<()> {
     if let Some(r) = p.recall {
-        if !(r > 0.0 && r <= 1.0) {
-            return Err(Error::invalid(format!(
-                "recall must be above 0 and at most 1, got {r}"
-            )));
-        }
+        check_recall(r)?;
         if p.ef_search.is_some() || p.nprobe.is_some() {
             return Err(Error::invalid(
                 "recall chooses ef_search (HNSW) or nprobe (IVF) itself; give a recall or \
@@ -70,7 +75,7 @@ fn check_walk(st: &State, p: &SearchParams) -> Result<()> {
 
 impl Database {
     /// `p` with a recall target turned into the knob its curve gives (measured now if
-    /// there is no fresh one: `db/calibration.rs`); unchanged without a target or on an
+    /// there is no fresh one: `db/calibration`); unchanged without a target or on an
     /// exact index.
     fn with_recall(
         st: &State,
@@ -105,9 +110,11 @@ impl Database {
                     &slots,
                     key,
                     (allow, &asked),
-                    changes,
+                    (changes, st.log_next.load(Ordering::Acquire)),
                 ));
                 curves.keep(c.clone());
+                // A cache: a failed save leaves the curve in memory, the search goes on.
+                let _ = calibration::persist::save(&st.store, &curves, st.index.dim());
                 c
             }
         };
@@ -129,7 +136,7 @@ impl Database {
 
     /// The search parameters a search of `k` under `filter` with `search`'s recall
     /// target runs with: `ef_search` (HNSW) or `nprobe` (IVF) as the calibration chose
-    /// it (measured now if needed: `db/calibration.rs`); unchanged without a target,
+    /// it (measured now if needed: `db/calibration`); unchanged without a target,
     /// and without one on an exact index (flat, or IVF below its training size).
     ///
     /// # Errors
@@ -140,15 +147,28 @@ impl Database {
         filter: Option<&Filter>,
         search: impl Into<SearchParams>,
     ) -> Result<SearchParams> {
-        let params = search.into();
         if k == 0 {
             return Err(Error::invalid("k must be at least 1"));
         }
-        check_params(&params, self.shared.config.index_type)?;
+        let params = checked(search.into(), &self.shared.config)?;
         self.read(|st| {
             check_walk(st, &params)?;
             let allow = Self::allowed(st, filter);
             Ok(Self::with_recall(st, (params, &[]), k, allow.as_deref()))
+        })
+    }
+
+    /// The recall curves kept (measured in this process or saved by an earlier one and
+    /// still fresh enough to use: `db/calibration`), oldest first.
+    ///
+    /// # Errors
+    /// A closed database.
+    pub fn recall_curves(&self) -> Result<Vec<calibration::RecallCurve>> {
+        self.read(|st| {
+            Ok(st
+                .curves
+                .lock()
+                .shown(st.changes.load(std::sync::atomic::Ordering::Relaxed)))
         })
     }
 
@@ -194,7 +214,7 @@ impl Database {
         map: impl FnOnce(&State, Vec<(u32, f32)>) -> Result<T>,
     ) -> Result<T> {
         self.check_query(q, k)?;
-        check_params(&params, self.shared.config.index_type)?;
+        let params = checked(params, &self.shared.config)?;
         self.read(|st| {
             check_walk(st, &params)?;
             let allow = Self::allowed(st, filter);
@@ -270,7 +290,7 @@ impl Database {
                 got: queries.len(),
             });
         }
-        check_params(&params, self.shared.config.index_type)?;
+        let params = checked(params, &self.shared.config)?;
         let n = queries.len() / dim;
         if (n as u64).saturating_mul(k as u64) > MAX_BATCH_RESULTS {
             return Err(Error::invalid(format!(

@@ -53,6 +53,8 @@ use crate::index::{SearchParams, VectorIndex};
 use crate::metric::DistanceMetric;
 use crate::rng::SplitMix64;
 
+pub mod persist;
+
 /// Queries a curve is measured on (fewer when the database holds fewer rows).
 pub const QUERIES: usize = 200;
 /// Curves kept; the least recently measured is dropped beyond.
@@ -120,7 +122,7 @@ pub fn band_of(allowed: Option<u64>, live: usize) -> usize {
 }
 
 /// One measured curve: the recall each knob value reached.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Curve {
     pub k: usize,
     pub band: usize,
@@ -128,9 +130,13 @@ pub struct Curve {
     pub quantized: Option<bool>,
     /// `(value, recall)`, ascending in value.
     pub points: Vec<(usize, f64)>,
-    /// Live rows and the change count when measured.
+    /// Live rows and the change count when measured (or loaded).
     pub live: usize,
     pub changes: u64,
+    /// Records changed between its measurement and the open that loaded it.
+    pub carried: u64,
+    /// The change-log position when measured (saved: `persist`).
+    pub position: u64,
     /// Measured on queries searches asked (else on moved rows).
     pub from_searches: bool,
 }
@@ -163,10 +169,34 @@ impl Curve {
         if !self.from_searches && asked >= QUERIES / 2 {
             return true;
         }
-        let since = changes.saturating_sub(self.changes);
+        let since = changes
+            .saturating_sub(self.changes)
+            .saturating_add(self.carried);
         since.saturating_mul(10) >= self.live.max(1) as u64
             || live.abs_diff(self.live) * 10 >= self.live.max(1)
     }
+}
+
+/// A kept curve as [`crate::Database::recall_curves`] shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecallCurve {
+    /// The `k` it was measured for.
+    pub k: usize,
+    /// The least share of the live rows a filter of its band allows (1.0 … 0.0; 0.5:
+    /// no filter or one allowing half or more).
+    pub band: f64,
+    /// `"ef_search"` (HNSW) or `"nprobe"` (IVF).
+    pub knob: &'static str,
+    /// The walk it was measured for (`None`: as the index is set).
+    pub quantized: Option<bool>,
+    /// `(knob value, recall@k)`, ascending in value.
+    pub points: Vec<(usize, f64)>,
+    /// Measured on queries searches asked (else on rows moved off the data).
+    pub from_searches: bool,
+    /// Live rows when measured, and records changed since (it is measured again once
+    /// they reach a tenth of those rows).
+    pub live: usize,
+    pub changed_since: u64,
 }
 
 /// The curves of a database's state.
@@ -209,6 +239,26 @@ impl Curves {
         }
     }
 
+    /// The kept curves, oldest first; `changes`: the state's change count now.
+    pub fn shown(&self, changes: u64) -> Vec<RecallCurve> {
+        self.kept
+            .iter()
+            .map(|c| RecallCurve {
+                k: c.k,
+                band: BANDS[c.band],
+                knob: match c.knob {
+                    Knob::Ef(_) => "ef_search",
+                    Knob::Nprobe(_) => "nprobe",
+                },
+                quantized: c.quantized,
+                points: c.points.clone(),
+                from_searches: c.from_searches,
+                live: c.live,
+                changed_since: changes.saturating_sub(c.changes).saturating_add(c.carried),
+            })
+            .collect()
+    }
+
     /// The queries kept.
     pub fn queries(&self) -> &[Vec<f32>] {
         &self.asked
@@ -237,7 +287,7 @@ pub fn measure(
     live: &[u32],
     (k, band, knob, quantized): (usize, usize, Knob, Option<bool>),
     (allow, asked): (Option<&RoaringBitmap>, &[Vec<f32>]),
-    changes: u64,
+    (changes, position): (u64, u64),
 ) -> Curve {
     let n = live.len();
     let metric = index.metric();
@@ -303,6 +353,8 @@ pub fn measure(
         points,
         live: n,
         changes,
+        carried: 0,
+        position,
         from_searches,
     }
 }
@@ -383,6 +435,8 @@ mod tests {
             points: vec![(10, 0.8), (15, 0.9), (23, 0.96), (35, 0.99)],
             live: 1000,
             changes: 5,
+            carried: 0,
+            position: 0,
             from_searches: true,
         };
         assert_eq!(c.pick(0.5), 10);
@@ -405,6 +459,16 @@ mod tests {
         assert!(
             moved.stale(1000, 5, QUERIES / 2),
             "enough queries asked: measured again"
+        );
+        let loaded = Curve {
+            carried: 60,
+            from_searches: true,
+            ..moved
+        };
+        assert!(!loaded.stale(1000, 44, 0));
+        assert!(
+            loaded.stale(1000, 45, 0),
+            "changes before the open count too"
         );
     }
 }

@@ -1,0 +1,240 @@
+//! The calibration saved in the store (key `0x00` `calibration`), so a reopened
+//! database, a snapshot restored from it and a follower answer recall targets without
+//! measuring again.
+//!
+//! The record holds every kept curve with the change-log position it was measured at,
+//! and the sample of queries searches asked. An open reads it and counts, from the
+//! change log, the records changed since each curve's position: a curve whose entries
+//! are gone (a seal deleted them) or that a `clear` followed is dropped, the others
+//! carry that count towards the rule that measures again after a tenth of the rows
+//! changed. It is a cache: a record that does not decode is ignored (and reported by
+//! `verify`), and a failed save leaves the curves in memory.
+//!
+//! Layout (little-endian): version u8; curves u64, each: k u32, band u8, knob u8
+//! (0 ef, 1 nprobe) and its bound u32, quantized u8 (0 unset, 1 false, 2 true), live
+//! u64, log position u64, from_searches u8, points u64 × (value u32, recall f64 bits);
+//! then queries seen u64, dimension u32, queries u64 × dimension f32.
+
+use std::sync::Arc;
+
+use super::{Curve, Curves, Knob, BANDS};
+use crate::storage::changelog::read_tail;
+use crate::storage::codec::{DecodeResult, Reader};
+use crate::storage::Store;
+
+const VERSION: u8 = 1;
+
+/// The record of `curves` (queries of `dim` floats).
+pub fn encode(curves: &Curves, dim: usize) -> Vec<u8> {
+    let mut out = vec![VERSION];
+    out.extend_from_slice(&(curves.kept.len() as u64).to_le_bytes());
+    for c in &curves.kept {
+        out.extend_from_slice(&(c.k as u32).to_le_bytes());
+        out.push(c.band as u8);
+        let (kind, bound) = match c.knob {
+            Knob::Ef(v) => (0u8, v),
+            Knob::Nprobe(v) => (1u8, v),
+        };
+        out.push(kind);
+        out.extend_from_slice(&(bound as u32).to_le_bytes());
+        out.push(match c.quantized {
+            None => 0,
+            Some(false) => 1,
+            Some(true) => 2,
+        });
+        out.extend_from_slice(&(c.live as u64).to_le_bytes());
+        out.extend_from_slice(&c.position.to_le_bytes());
+        out.push(u8::from(c.from_searches));
+        out.extend_from_slice(&(c.points.len() as u64).to_le_bytes());
+        for &(v, r) in &c.points {
+            out.extend_from_slice(&(v as u32).to_le_bytes());
+            out.extend_from_slice(&r.to_bits().to_le_bytes());
+        }
+    }
+    out.extend_from_slice(&curves.seen.to_le_bytes());
+    out.extend_from_slice(&(dim as u32).to_le_bytes());
+    out.extend_from_slice(&(curves.asked.len() as u64).to_le_bytes());
+    for q in &curves.asked {
+        for v in q {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// Decodes a record written for queries of `dim` floats (curves as measured: no
+/// change carried yet).
+///
+/// # Errors
+/// A detail naming what is wrong (every length and code is checked).
+pub fn decode(bytes: &[u8], dim: usize) -> DecodeResult<Curves> {
+    let mut r = Reader::new(bytes);
+    let v = r.u8("calibration version")?;
+    if v != VERSION {
+        return Err(format!("calibration: version {v} not supported"));
+    }
+    let n = r.count(24, "calibration curves")?;
+    let mut kept = Vec::with_capacity(n);
+    for _ in 0..n {
+        let k = r.u32("curve k")? as usize;
+        let band = r.u8("curve band")? as usize;
+        if band >= BANDS.len() || k == 0 {
+            return Err(format!("calibration: curve k {k}, band {band}"));
+        }
+        let knob = match (r.u8("curve knob")?, r.u32("curve knob bound")? as usize) {
+            (0, v) if v >= 1 => Knob::Ef(v),
+            (1, v) if v >= 1 => Knob::Nprobe(v),
+            (kind, v) => return Err(format!("calibration: knob {kind} bound {v}")),
+        };
+        let quantized = match r.u8("curve quantized")? {
+            0 => None,
+            1 => Some(false),
+            2 => Some(true),
+            q => return Err(format!("calibration: quantized code {q}")),
+        };
+        let live = r.u64("curve live rows")? as usize;
+        let position = r.u64("curve position")?;
+        let from_searches = r.bool("curve from searches")?;
+        let m = r.count(12, "curve points")?;
+        let mut points = Vec::with_capacity(m);
+        for _ in 0..m {
+            let value = r.u32("point value")? as usize;
+            let recall = f64::from_bits(r.u64("point recall")?);
+            if !(0.0..=1.0).contains(&recall) || value == 0 {
+                return Err(format!("calibration: point ({value}, {recall})"));
+            }
+            points.push((value, recall));
+        }
+        if points.is_empty() || points.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err("calibration: a curve's points are empty or not ascending".into());
+        }
+        kept.push(Arc::new(Curve {
+            k,
+            band,
+            knob,
+            quantized,
+            points,
+            live,
+            changes: 0,
+            carried: 0,
+            position,
+            from_searches,
+        }));
+    }
+    let seen = r.u64("queries seen")?;
+    let stored_dim = r.u32("query dimension")? as usize;
+    let q = r.count(4 * stored_dim.max(1), "queries")?;
+    if q > 0 && stored_dim != dim {
+        return Err(format!(
+            "calibration: queries of {stored_dim} floats in a {dim}-d database"
+        ));
+    }
+    let mut asked = Vec::with_capacity(q);
+    for _ in 0..q {
+        let row = r.take(4 * dim, "query")?;
+        asked.push(
+            row.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        );
+    }
+    r.finish("calibration")?;
+    Ok(Curves { kept, asked, seen })
+}
+
+/// The curves saved in `store`, each carrying the records changed since it was
+/// measured (the change log up to `log_next`); empty when none are saved or the record
+/// does not decode.
+pub fn load(store: &Store, log_next: u64, dim: usize) -> Curves {
+    let Ok(Some(bytes)) = store.get(crate::storage::keys::CALIBRATION_KEY) else {
+        return Curves::default();
+    };
+    let Ok(mut curves) = decode(&bytes, dim) else {
+        return Curves::default();
+    };
+    curves.kept = curves
+        .kept
+        .into_iter()
+        .filter_map(|c| {
+            let since = if c.position >= log_next {
+                0
+            } else {
+                match read_tail(store, c.position, log_next) {
+                    Ok(t) if !t.cleared => t.keys.len() as u64,
+                    _ => return None,
+                }
+            };
+            let mut c = Arc::unwrap_or_clone(c);
+            c.carried = since;
+            Some(Arc::new(c))
+        })
+        .collect();
+    curves
+}
+
+/// Saves `curves` in `store` when it takes writes (a follower's or a frozen store's
+/// curves stay in memory). A failure is returned for the caller to ignore: the curves
+/// are a cache.
+pub fn save(store: &Store, curves: &Curves, dim: usize) -> crate::error::Result<()> {
+    use crate::storage::rocks::OpenMode;
+    if !matches!(store.mode(), OpenMode::Writer | OpenMode::InMemory) {
+        return Ok(());
+    }
+    let mut batch = store.batch();
+    batch.put(crate::storage::keys::CALIBRATION_KEY, encode(curves, dim));
+    store.write(batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn curve(k: usize, knob: Knob) -> Arc<Curve> {
+        Arc::new(Curve {
+            k,
+            band: 2,
+            knob,
+            quantized: Some(true),
+            points: vec![(10, 0.8), (13, 0.9), (17, 0.95)],
+            live: 5000,
+            changes: 7,
+            carried: 3,
+            position: 42,
+            from_searches: true,
+        })
+    }
+
+    #[test]
+    fn a_record_reads_back_as_written() {
+        let mut c = Curves::default();
+        c.keep(curve(10, Knob::Ef(4096)));
+        c.keep(curve(5, Knob::Nprobe(64)));
+        c.asked(&[1.0, -2.5, 3.0]);
+        c.asked(&[0.5, 0.25, f32::MIN_POSITIVE]);
+        let bytes = encode(&c, 3);
+        let back = decode(&bytes, 3).expect("decodes");
+        assert_eq!(back.kept.len(), 2);
+        for (a, b) in c.kept.iter().zip(&back.kept) {
+            assert_eq!(
+                (a.k, a.band, a.knob, a.quantized),
+                (b.k, b.band, b.knob, b.quantized)
+            );
+            assert_eq!(a.points, b.points);
+            assert_eq!(
+                (a.live, a.position, a.from_searches),
+                (b.live, b.position, b.from_searches)
+            );
+            assert_eq!((b.changes, b.carried), (0, 0), "change is counted at load");
+        }
+        assert_eq!(back.asked, c.asked);
+        assert_eq!(back.seen, 2);
+        // Every truncation and a wrong dimension are refused, never a panic.
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut], 3).is_err(), "cut at {cut}");
+        }
+        assert!(decode(&bytes, 4).is_err());
+        let mut bad = bytes.clone();
+        bad[0] = 9;
+        assert!(decode(&bad, 3).is_err());
+    }
+}
