@@ -186,6 +186,7 @@ pub fn save(store: &Store, curves: &Curves, dim: usize) -> crate::error::Result<
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
 
