@@ -299,6 +299,7 @@ class DatabaseConfig:
         encryption: Optional[EncryptionConfig] = None,
         nlist: Optional[int] = None,
         nprobe: Optional[int] = None,
+        recall: Optional[float] = None,
     ) -> DatabaseConfig:
         """index_type is "flat" (exact), "hnsw" (a graph) or "ivf" (rows in k-means
         lists; a search scans the nearest ``nprobe`` of ``nlist`` lists)
@@ -328,7 +329,11 @@ class DatabaseConfig:
         estimate could beat the k-th exact distance so far are scored exactly) or
         "none" (its default: every probed row scored exactly), on euclidean, inner
         product, cosine or angular. Returned distances are exact whichever is chosen.
-        encryption (an EncryptionConfig)
+        recall (in (0, 1]) is the recall@k target of every search that passes no
+        ``ef_search``, ``nprobe`` or ``recall`` of its own (as ``search(...,
+        recall=...)``); stored, and a reopen passing it replaces a stored ef_search /
+        nprobe default (one passing those replaces it); refused together with either
+        in the same config. encryption (an EncryptionConfig)
         encrypts the database at rest with AES-256-GCM; its master key is needed at
         every open and never stored, and an encrypted database keeps its rows in memory
         (vectors "memory")."""
@@ -375,6 +380,9 @@ class DatabaseConfig:
     @property
     def nprobe(self) -> Optional[int]:
         """The lists an IVF search scans unless it says (None: automatic)."""
+    @property
+    def recall(self) -> Optional[float]:
+        """The recall target of a search naming no knob of its own (None: none)."""
     def __eq__(self, other: object, /) -> bool: ...
 
 _Path = Union[str, "os.PathLike[str]"]
@@ -732,11 +740,22 @@ class NusterDB:
         per k and per filter selectivity band: first on queries made from its own rows
         (the first search asking waits for it: 1 to 4 s at 56,000 to 100,000 rows), then,
         once 100 searches asked for a target, on a sample of those queries (kept in
-        memory), and again once a tenth of the rows changed; curves are not saved (an
-        open measures again). Measured on held-out queries after that, recall@10 landed
+        memory), and again once a tenth of the rows changed. Curves and the sample are
+        saved in the database (a reopen, a follower or a restored snapshot uses them,
+        counting the changes made since; ``recall_curves`` lists them), and
+        ``DatabaseConfig(recall=...)`` sets a default target. Measured on held-out
+        queries after that, recall@10 landed
         within 0.015 of 0.9, 0.95 and 0.99 with HNSW and within 0.025 with IVF on the
         benchmark sets (BENCHMARKS.md "Recall targets"). ``search_params_for`` says what
         a target sets. A flat index (exact) meets every target as it is."""
+    def recall_curves(self) -> List[Dict[str, Any]]:
+        """The recall curves kept (measured here, or saved earlier and still fresh),
+        oldest first: dicts with ``k``, ``band`` (the least share of the rows a filter
+        of its band allows; 0.5 covers no filter), ``knob`` (``"ef_search"`` or
+        ``"nprobe"``), ``quantized``, ``points`` (``(knob value, recall@k)`` pairs),
+        ``from_searches`` (measured on queries searches asked, else on rows moved off
+        the data), ``live`` (rows when measured) and ``changed_since`` (records changed
+        since; at a tenth of ``live`` it is measured again)."""
     def search_params_for(
         self,
         recall: float,

@@ -170,6 +170,7 @@ def _config_doc(cfg: DatabaseConfig) -> Dict[str, Any]:
         }
     if cfg.index_type == "ivf":
         doc["ivf"] = {"nlist": cfg.nlist, "nprobe": cfg.nprobe}
+    doc["recall"] = cfg.recall
     return doc
 
 
@@ -235,6 +236,8 @@ def cmd_info(args: argparse.Namespace, out: IO[str]) -> int:
         auto = "auto"
         i = cfg["ivf"]
         out.write(f"ivf:         nlist {i['nlist'] or auto}, nprobe {i['nprobe'] or auto}\n")
+    if cfg.get("recall") is not None:
+        out.write(f"recall:      {cfg['recall']:g} (the default target of a search)\n")
     out.write(f"vectors:     {doc['count']} ({doc['deleted_slots']} free slots)\n")
     keys = ", ".join(doc["metadata_keys"]) or "(none)"
     out.write(f"metadata:    {keys}\n")
@@ -844,6 +847,7 @@ def cmd_search(args: argparse.Namespace, out: IO[str]) -> int:
                 filter=args.filter,
                 ef_search=args.ef_search,
                 nprobe=args.nprobe,
+                recall=args.recall,
                 include=include,
             )
             rows = []
@@ -1155,6 +1159,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--ef-search", type=_positive, help="HNSW candidate list size for this search")
     p.add_argument("--nprobe", type=_positive, help="IVF lists scanned for this search")
+    p.add_argument(
+        "--recall",
+        type=float,
+        help="a recall@k target in (0, 1] instead of --ef-search / --nprobe",
+    )
     p.add_argument(
         "--show-metadata", action="store_true", help="also print each hit's metadata and document"
     )

@@ -368,6 +368,8 @@ def _config_json(config: DatabaseConfig) -> Dict[str, Any]:
         }
     if config.index_type == "ivf":
         out["ivf"] = {"nlist": config.nlist, "nprobe": config.nprobe}
+    if config.recall is not None:
+        out["recall"] = config.recall
     st = config.storage_config
     out["storage"] = {
         "cache_size_mb": st.cache_size_mb,
@@ -706,19 +708,21 @@ class Client:
         ivf: Optional[Mapping[str, Any]] = None,
         storage: Optional[Mapping[str, Any]] = None,
         sync_writes: Optional[bool] = None,
+        recall: Optional[float] = None,
     ) -> RemoteCollection:
         """Creates the collection ``name`` and returns it (admin scope).
 
         ``config`` is a ``nusterdb.DatabaseConfig`` (its dim, index type, metric, id type,
         quantization, for HNSW the ``hnsw_config`` parameters, for IVF ``nlist`` and
-        ``nprobe``, and the storage engine's
+        ``nprobe``, the default ``recall`` target, and the storage engine's
         cache, write buffer, memtable count, compression and ``sync_writes`` are sent), a
         dict in the API's shape, or None; the keyword arguments set or override single
         entries (``dim`` is needed without a config; ``hnsw`` is a dict of ``m``,
         ``ef_construction``, ``ef_search``, ``max_elements``; ``ivf`` a dict of ``nlist``,
         ``nprobe``; ``storage`` one of
         ``cache_size_mb``, ``write_buffer_size_mb``, ``max_write_buffer_number``,
-        ``compression``). Raises
+        ``compression``; ``recall`` the default recall@k target of a search naming no
+        ``ef_search``, ``nprobe`` or ``recall``). Raises
         CollectionExistsError when the name is taken, InvalidArgumentError for a bad
         configuration or a config with ``encryption`` (the server encrypts every
         collection under its own master key: ``nusterdb --key-env NAME serve``; a key is
@@ -765,6 +769,8 @@ class Client:
             body["storage"] = dict(storage)
         if sync_writes is not None:
             body["sync_writes"] = bool(sync_writes)
+        if recall is not None:
+            body["recall"] = float(recall)
         info = self._request("POST", "/v1/collections", {"name": name, "config": body})
         coll = RemoteCollection(self, name)
         if isinstance(info, dict) and "dim" in info:

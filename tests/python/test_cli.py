@@ -665,6 +665,17 @@ def test_an_ivf_database_from_import_to_search(
                        "--nprobe", "2")  # fmt: skip
     assert code == 1
     assert "nprobe" in err
+    # A recall target: the search the database answers for it; refused outside (0, 1].
+    target = run_json(capsys, "search", db, "--vector", json.dumps(q.tolist()), "-k", "3",
+                      "--recall", "0.99")  # fmt: skip
+    with NusterDB.open(db, read_only=True) as direct:
+        want_r = [i for i, _ in direct.search(q, k=3, recall=0.99)]
+    assert [h["id"] for h in target["results"][0]] == want_r
+    code, _, err = run(capsys, "search", db, "--vector", json.dumps(q.tolist()),
+                       "--recall", "1.5")  # fmt: skip
+    assert code == 1
+    assert "recall" in err
+    assert info["config"]["recall"] is None
 
 
 def test_an_ivf_database_with_rabitq_codes(

@@ -812,3 +812,31 @@ def test_from_documents_by_vector_and_ef_search(tmp_path: Path) -> None:
             store.similarity_search("q", ef_search=0)
         with pytest.raises(InvalidArgumentError, match="ef_search"):
             store.max_marginal_relevance_search("q", ef_search=0)
+
+
+def test_a_recall_target_reaches_the_database(tmp_path: Path) -> None:
+    """``recall`` per search (also through ``as_retriever(search_kwargs=...)``) is the
+    database's recall target; the ``recall`` option its default target."""
+    rng = np.random.default_rng(5)
+    texts = [f"t{i}" for i in range(300)]
+    emb = TableEmbeddings({t: rng.standard_normal(8).tolist() for t in [*texts, "q"]})
+    with NusterDBVectorStore(tmp_path / "db", embedding=emb, recall=0.9) as store:
+        store.add_texts(texts, ids=texts)
+        assert store.db is not None
+        assert store.db.config.recall == pytest.approx(0.9)
+        q = emb.embed_query("q")
+        want = [i for i, _ in store.db.search(np.asarray(q, np.float32), k=4, recall=0.99)]
+        got = store.similarity_search("q", k=4, recall=0.99)
+        assert [d.id for d in got] == want
+        retriever = store.as_retriever(search_kwargs={"k": 4, "recall": 0.99})
+        assert [d.id for d in retriever.invoke("q")] == want
+        by_default = [i for i, _ in store.db.search(np.asarray(q, np.float32), k=4)]
+        assert [d.id for d in store.similarity_search("q", k=4)] == by_default
+        with pytest.raises(InvalidArgumentError, match="recall"):
+            store.similarity_search("q", recall=1.5)
+        with pytest.raises(InvalidArgumentError, match="recall"):
+            store.max_marginal_relevance_search("q", recall=0.0)
+        with pytest.raises(InvalidArgumentError, match="recall"):
+            store.similarity_search("q", recall=0.9, ef_search=20)
+    with pytest.raises(InvalidArgumentError, match="recall"):
+        NusterDBVectorStore(embedding=emb, recall=2.0).add_texts(["t0"])

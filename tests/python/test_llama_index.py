@@ -1086,3 +1086,24 @@ def test_filters_agree_with_simple_vector_store(
     expected = dict(zip(theirs.ids, theirs.similarities))
     for node_id, sim in zip(ours.ids, ours.similarities):
         assert sim == pytest.approx(expected[node_id], abs=1e-5)
+
+
+def test_a_recall_target_reaches_the_database(tmp_path: Path) -> None:
+    """``query(..., recall=r)`` (a retriever's ``vector_store_kwargs``) is the
+    database's recall target; the ``recall`` option its default target."""
+    rng = np.random.default_rng(6)
+    vectors = rng.standard_normal((300, 8))
+    s = NusterDBVectorStore(tmp_path / "db", index="hnsw", recall=0.9)
+    s.add(
+        [TextNode(id_=f"n{i}", text=f"t{i}", embedding=v.tolist()) for i, v in enumerate(vectors)]
+    )
+    db = s.client
+    assert db is not None
+    assert db.config.recall == pytest.approx(0.9)
+    query = rng.standard_normal(8)
+    for r in (None, 0.99):
+        want = [i for i, _ in db.search(query.astype(np.float32), k=5, recall=r)]
+        kwargs = {} if r is None else {"recall": r}
+        assert s.query(q(query.tolist(), 5), **kwargs).ids == want
+    with pytest.raises(InvalidArgumentError, match="recall"):
+        s.query(q(query.tolist(), 5), recall=1.5)

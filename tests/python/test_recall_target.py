@@ -121,3 +121,75 @@ def test_a_target_with_its_knob_is_refused(data: tuple[F32, F32]) -> None:
     ivf = make("ivf", rows[:2000])
     with pytest.raises(InvalidArgumentError, match="recall"):
         ivf.search(queries[0], recall=0.9, nprobe=4)
+
+
+def test_curves_are_saved_with_the_database(data: tuple[F32, F32], tmp_path: Any) -> None:
+    """A reopened database (and a read-only follower) answers from the saved curves,
+    with the changes made since counted; ``recall_curves`` shows them."""
+    rows, queries = data
+    path = str(tmp_path / "db")
+    hnsw = HNSWConfig(max_nb_connection=8, ef_construction=40)
+    db = NusterDB(path, DatabaseConfig(32, index_type="hnsw", hnsw_config=hnsw))
+    db.bulk_add(np.arange(len(rows)), rows)
+    db.batch_search(queries[:150], recall=0.9)
+    chosen = db.search_params_for(0.95)
+    curves = db.recall_curves()
+    assert len(curves) == 1
+    c = curves[0]
+    assert (c["k"], c["knob"], c["band"], c["from_searches"], c["live"]) == (
+        10,
+        "ef_search",
+        0.5,
+        True,
+        8000,
+    )
+    values = [v for v, _ in c["points"]]
+    recalls = [r for _, r in c["points"]]
+    assert values == sorted(values)
+    assert all(0.0 <= r <= 1.0 for r in recalls)
+    db.bulk_add(np.arange(8000, 8100), rows[:100] + 0.5)
+    db.close()
+
+    again = NusterDB.open(path)
+    follower = NusterDB.open(path, read_only=True)
+    for handle in (again, follower):
+        (back,) = handle.recall_curves()
+        assert back["points"] == c["points"]
+        assert back["changed_since"] == 100
+    assert again.search_params_for(0.95) == chosen
+    assert again.recall_curves()[0]["changed_since"] == 100, "not measured again"
+    follower.close()
+    again.close()
+
+
+def test_a_config_default_target(data: tuple[F32, F32], tmp_path: Any) -> None:
+    rows, queries = data
+    with pytest.raises(InvalidArgumentError, match="recall"):
+        DatabaseConfig(32, index_type="hnsw", recall=0.9, hnsw_config=HNSWConfig(ef_search=50))
+    with pytest.raises(InvalidArgumentError, match="recall"):
+        DatabaseConfig(32, index_type="ivf", recall=0.9, nprobe=4)
+    for bad in (0.0, 1.5, float("nan")):
+        with pytest.raises(InvalidArgumentError, match="recall"):
+            DatabaseConfig(32, recall=bad)
+    path = str(tmp_path / "db")
+    db = NusterDB(path, DatabaseConfig(32, index_type="ivf", recall=0.95))
+    assert db.config.recall == pytest.approx(0.95)
+    db.bulk_add(np.arange(len(rows)), rows)
+    q = queries[0]
+    assert db.search(q) == db.search(q, recall=0.95)
+    chosen = db.search_params_for(0.95)
+    assert db.search(q) == db.search(q, nprobe=chosen["nprobe"])
+    # A search's own knob wins.
+    assert measured(db, rows, queries[150:], nprobe=1) < measured(db, rows, queries[150:])
+    db.close()
+    # Stored; a reopen passing nprobe replaces it, one passing recall replaces that.
+    db = NusterDB.open(path)
+    assert db.config.recall == pytest.approx(0.95)
+    db.close()
+    db = NusterDB(path, DatabaseConfig(32, index_type="ivf", nprobe=3))
+    assert (db.config.recall, db.config.nprobe) == (None, 3)
+    db.close()
+    db = NusterDB(path, DatabaseConfig(32, recall=0.9))
+    assert db.config.recall == pytest.approx(0.9)
+    assert db.config.nprobe is None
+    db.close()

@@ -731,6 +731,16 @@ def test_an_ivf_collection_over_http(server: Server) -> None:
             assert "recall" in assert_error(resp, 400, "InvalidArgumentError")["message"]
         resp = send_json(server, "POST", path, {"query": q.tolist(), "recall": "high"})
         assert resp[0] == 400, resp
+        # A default target in the config: shown, used by searches naming no knob.
+        dflt = c.create_collection(new_name(), dim=8, index_type="ivf", recall=0.9)
+        dflt.bulk_add(list(range(1500)), base)
+        assert dflt.info()["config"]["recall"] == pytest.approx(0.9)
+        assert dflt.search(q, k=5) == dflt.search(q, k=5, recall=0.9)
+        assert col.info()["config"]["recall"] is None
+        with pytest.raises(InvalidArgumentError, match="recall"):
+            c.create_collection(new_name(), dim=8, index_type="ivf", recall=0.9, ivf={"nprobe": 2})
+        with pytest.raises(InvalidArgumentError, match="recall"):
+            c.create_collection(new_name(), dim=8, recall=1.5)
         c.drop_collection(name)
         c.drop_collection(flat)
 

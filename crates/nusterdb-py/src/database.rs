@@ -1040,6 +1040,30 @@ impl PyNusterDB {
         Ok(out)
     }
 
+    /// The recall curves the database keeps (measured here, or saved by an earlier
+    /// process and still fresh), oldest first: dicts with "k", "band" (the least share
+    /// of the rows a filter of its band allows), "knob" ("ef_search" or "nprobe"),
+    /// "quantized", "points" (a list of (knob value, recall@k)), "from_searches"
+    /// (measured on queries searches asked, else on rows moved off the data), "live"
+    /// (rows when measured) and "changed_since" (records changed since).
+    fn recall_curves<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let curves = py.detach(|| self.db.recall_curves()).py()?;
+        let out = PyList::empty(py);
+        for c in curves {
+            let d = PyDict::new(py);
+            d.set_item("k", c.k)?;
+            d.set_item("band", c.band)?;
+            d.set_item("knob", c.knob)?;
+            d.set_item("quantized", c.quantized)?;
+            d.set_item("points", c.points)?;
+            d.set_item("from_searches", c.from_searches)?;
+            d.set_item("live", c.live)?;
+            d.set_item("changed_since", c.changed_since)?;
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
     /// Searches every row of an (n, dim) batch; returns (ids, distances) arrays of shape
     /// (n, min(k, number of stored vectors)), padded with -1 / inf where fewer match
     /// (string ids: an object array padded with None). With `include` (names among

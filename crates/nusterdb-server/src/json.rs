@@ -455,6 +455,9 @@ pub struct ConfigJson {
     pub ivf: Option<IvfJson>,
     pub storage: Option<StorageJson>,
     pub sync_writes: Option<bool>,
+    /// The recall@k target of a search naming no `ef_search`, `nprobe` or `recall`
+    /// (in (0, 1]; not with a default `ef_search` / `nprobe`).
+    pub recall: Option<f32>,
 }
 
 impl ConfigJson {
@@ -509,6 +512,7 @@ impl ConfigJson {
         if let Some(s) = self.sync_writes {
             c.storage.sync_writes = s;
         }
+        c.recall = self.recall;
         c.validate()?;
         Ok(c)
     }
@@ -539,6 +543,7 @@ pub fn config_out(c: &DatabaseConfig) -> ConfigOut {
             compression: c.storage.compression.name().into(),
         },
         sync_writes: c.storage.sync_writes,
+        recall: c.recall,
     }
 }
 

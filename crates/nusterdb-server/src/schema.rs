@@ -114,6 +114,8 @@ pub struct ConfigOut {
     pub ivf: Option<IvfOut>,
     pub storage: StorageOut,
     pub sync_writes: bool,
+    /// The default recall@k target (null: none).
+    pub recall: Option<f32>,
 }
 
 /// A collection: its shape and count (and, described alone, its config).

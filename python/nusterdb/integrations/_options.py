@@ -11,6 +11,7 @@ DATABASE_OPTIONS = (
     "encryption",
     "nlist",
     "nprobe",
+    "recall",
 )
 HNSW_OPTIONS = (
     "max_nb_connection",

@@ -57,6 +57,14 @@ metric (with the filter), with their stored vectors, and picks ``k`` of them by 
 marginal relevance computed with numpy on cosine similarity (as LangChain's own helper
 does): each step takes the candidate maximising
 ``lambda_mult · sim(query, c) - (1 - lambda_mult) · max sim(c, chosen)``.
+
+Search knobs
+------------
+Every search method takes ``ef_search`` (HNSW) and ``recall`` (a recall@k target in
+(0, 1]: the database chooses ``ef_search`` or ``nprobe`` from recall curves it measures
+against exact answers; see ``NusterDB.search``), and so does ``as_retriever`` through
+``search_kwargs={"recall": 0.95}``. The store's ``recall=`` option sets the database's
+default target for searches that name neither.
 """
 
 from __future__ import annotations
@@ -360,7 +368,8 @@ class NusterDBVectorStore(VectorStore):
         **db_options: arguments of ``DatabaseConfig`` (``auto_snapshot``,
             ``snapshot_interval_secs``, ``vectors``, ``quantization``, ``encryption``: an
             ``EncryptionConfig``, needed at every open of an encrypted database; ``nlist``,
-            ``nprobe``: IVF index only), ``HNSWConfig``
+            ``nprobe``: IVF index only; ``recall``: the default recall target),
+            ``HNSWConfig``
             (``max_nb_connection``, ``max_nb_elements``, ``max_layer``, ``ef_construction``,
             ``ef_search``, ``use_heuristic``; HNSW index only) and ``StorageConfiguration``
             (``cache_size_mb``, ``sync_writes``, ...). Anything else raises ``TypeError``.
@@ -595,6 +604,7 @@ class NusterDBVectorStore(VectorStore):
         k: int,
         filter: Optional[Dict[str, Any]],
         ef_search: Optional[int],
+        recall: Optional[float],
         with_vectors: bool,
     ) -> List[SearchHit]:
         db = self._db
@@ -606,6 +616,7 @@ class NusterDBVectorStore(VectorStore):
             k=k,
             filter=filter,
             ef_search=ef_search,
+            recall=recall,
             include=include,
         )
 
@@ -616,10 +627,11 @@ class NusterDBVectorStore(VectorStore):
         *,
         filter: Optional[Dict[str, Any]] = None,
         ef_search: Optional[int] = None,
+        recall: Optional[float] = None,
     ) -> List[Tuple[Document, float]]:
         """The ``k`` nearest documents with their distances (smaller is closer),
         nearest first; ``filter`` is a NusterDB filter dict."""
-        hits = self._hits(embedding, k, filter, ef_search, with_vectors=False)
+        hits = self._hits(embedding, k, filter, ef_search, recall, with_vectors=False)
         return [(_decode(_str_id(h.id), h.document, h.metadata), float(h.distance)) for h in hits]
 
     def similarity_search_with_score(
@@ -629,6 +641,7 @@ class NusterDBVectorStore(VectorStore):
         *,
         filter: Optional[Dict[str, Any]] = None,
         ef_search: Optional[int] = None,
+        recall: Optional[float] = None,
         **kwargs: Any,
     ) -> List[Tuple[Document, float]]:
         """The ``k`` nearest documents to ``query`` with their distances (smaller is
@@ -637,7 +650,7 @@ class NusterDBVectorStore(VectorStore):
         if self._db is None:
             return []
         return self.similarity_search_with_score_by_vector(
-            self._embedding.embed_query(query), k, filter=filter, ef_search=ef_search
+            self._embedding.embed_query(query), k, filter=filter, ef_search=ef_search, recall=recall
         )
 
     def similarity_search(
@@ -647,6 +660,7 @@ class NusterDBVectorStore(VectorStore):
         *,
         filter: Optional[Dict[str, Any]] = None,
         ef_search: Optional[int] = None,
+        recall: Optional[float] = None,
         **kwargs: Any,
     ) -> List[Document]:
         """The ``k`` documents nearest to ``query`` (embedded with ``embeddings``),
@@ -656,7 +670,7 @@ class NusterDBVectorStore(VectorStore):
         return [
             doc
             for doc, _ in self.similarity_search_with_score(
-                query, k, filter=filter, ef_search=ef_search
+                query, k, filter=filter, ef_search=ef_search, recall=recall
             )
         ]
 
@@ -667,6 +681,7 @@ class NusterDBVectorStore(VectorStore):
         *,
         filter: Optional[Dict[str, Any]] = None,
         ef_search: Optional[int] = None,
+        recall: Optional[float] = None,
         **kwargs: Any,
     ) -> List[Document]:
         """The ``k`` documents nearest to ``embedding``, nearest first, among those
@@ -675,7 +690,7 @@ class NusterDBVectorStore(VectorStore):
         return [
             doc
             for doc, _ in self.similarity_search_with_score_by_vector(
-                embedding, k, filter=filter, ef_search=ef_search
+                embedding, k, filter=filter, ef_search=ef_search, recall=recall
             )
         ]
 
@@ -691,6 +706,7 @@ class NusterDBVectorStore(VectorStore):
         *,
         filter: Optional[Dict[str, Any]] = None,
         ef_search: Optional[int] = None,
+        recall: Optional[float] = None,
         **kwargs: Any,
     ) -> List[Document]:
         """``k`` documents chosen by maximal marginal relevance among the ``fetch_k``
@@ -700,7 +716,7 @@ class NusterDBVectorStore(VectorStore):
             raise InvalidArgumentError(f"fetch_k ({fetch_k}) must be at least k ({k})")
         if not 0.0 <= lambda_mult <= 1.0:
             raise InvalidArgumentError(f"lambda_mult must be in [0, 1], got {lambda_mult}")
-        hits = self._hits(embedding, fetch_k, filter, ef_search, with_vectors=True)
+        hits = self._hits(embedding, fetch_k, filter, ef_search, recall, with_vectors=True)
         if not hits:
             return []
         candidates = np.stack([np.asarray(h.vector, dtype=np.float64) for h in hits])
@@ -716,6 +732,7 @@ class NusterDBVectorStore(VectorStore):
         *,
         filter: Optional[Dict[str, Any]] = None,
         ef_search: Optional[int] = None,
+        recall: Optional[float] = None,
         **kwargs: Any,
     ) -> List[Document]:
         """As ``max_marginal_relevance_search_by_vector`` for ``query`` embedded with
@@ -731,6 +748,7 @@ class NusterDBVectorStore(VectorStore):
             lambda_mult,
             filter=filter,
             ef_search=ef_search,
+            recall=recall,
         )
 
     # ------------------------------------------------------------- constructors

@@ -145,7 +145,7 @@ _METRIC_ALIASES = {
 
 _ALL_OPTIONS = ("distance", "index", *_HNSW_OPTIONS, *_STORAGE_OPTIONS, *_DB_OPTIONS)
 
-_QUERY_KWARGS = ("mmr_threshold", "mmr_prefetch_factor", "mmr_prefetch_k")
+_QUERY_KWARGS = ("mmr_threshold", "mmr_prefetch_factor", "mmr_prefetch_k", "recall")
 _DEFAULT_MMR_THRESHOLD = 0.5
 _DEFAULT_MMR_PREFETCH_FACTOR = 4.0
 
@@ -287,7 +287,7 @@ class NusterDBVectorStore(BasePydanticVectorStore):
       ``StorageConfiguration``;
     - ``auto_snapshot``, ``snapshot_interval_secs``, ``vectors``, ``quantization``,
       ``encryption`` (an ``EncryptionConfig``, needed at every open of an encrypted
-      database) → ``DatabaseConfig``.
+      database), ``recall`` (the default recall@k target of a query) → ``DatabaseConfig``.
 
     On reopen, options given must agree with the stored structural ones (distance,
     index, ``max_nb_connection``, ``max_layer``: else ``ConfigMismatchError``); the
@@ -497,7 +497,10 @@ class NusterDBVectorStore(BasePydanticVectorStore):
         matching ``query.filters``, ``query.node_ids`` and ``query.doc_ids`` (an empty
         list of ids restricts nothing, as LlamaIndex's retriever expects); MMR in
         ``VectorStoreQueryMode.MMR`` (keyword arguments ``mmr_threshold``,
-        ``mmr_prefetch_factor``, ``mmr_prefetch_k``)."""
+        ``mmr_prefetch_factor``, ``mmr_prefetch_k``). ``recall`` (a recall@k target in
+        (0, 1]; a retriever passes it through ``vector_store_kwargs``): the database
+        chooses ``ef_search`` / ``nprobe`` for it (``NusterDB.search``); without it the
+        database's default target, if it has one, else its index's default."""
         unknown = sorted(set(kwargs) - set(_QUERY_KWARGS))
         if unknown:
             raise TypeError(
@@ -528,7 +531,8 @@ class NusterDBVectorStore(BasePydanticVectorStore):
         if mmr:
             include.append("vector")
             fetch = _mmr_fetch(k, kwargs)
-        hits = db.search(q, k=fetch, filter=nuster_filter, include=include)
+        recall = kwargs.get("recall")
+        hits = db.search(q, k=fetch, filter=nuster_filter, include=include, recall=recall)
         distances = np.asarray([hit.distance for hit in hits], dtype=np.float64)
         similarities = to_similarity(distances)
         order = list(range(len(hits)))
