@@ -248,11 +248,15 @@ impl StorageConfig {
     }
 }
 
-/// Where an HNSW index keeps the rows a seal holds, chosen at each open (not stored:
+/// Where an index keeps the rows a seal holds, chosen at each open (not stored:
 /// processes sharing a database may choose differently). Rows added since the seal
 /// are in memory in every mode. A flat index copies its rows into memory at open
 /// (`memory` and `mmap` alike) and refuses `disk`, as do metrics the graph walk reads
-/// full rows for (manhattan, chebyshev, hamming, jaccard).
+/// full rows for (manhattan, chebyshev, hamming, jaccard). An IVF index copies them
+/// under `memory` and `mmap` (its lists hold their rows side by side) and under `disk`,
+/// which needs its RaBitQ codes, leaves them in the seal's file and reads the rows
+/// its codes let through (`index::ivf`'s `rows.rs`; rows written since the open stay
+/// in memory until the next open).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum VectorStorage {
     /// Read into memory at open (a copy of the files, not reclaimed under memory
@@ -814,11 +818,22 @@ impl DatabaseConfig {
         // Checked against the index type and metric when they are stated (a config
         // stating only runtime fields is checked again once merged with the stored one).
         if self.vectors == VectorStorage::Disk && self.stated.contains(Field::Vectors) {
-            if self.index_type != IndexType::Hnsw && self.stated.contains(Field::IndexType) {
-                return Err(Error::invalid(format!(
-                    "vectors=\"disk\" is for HNSW indexes: a {} index keeps its rows in memory",
-                    self.index_type.name()
-                )));
+            if self.index_type == IndexType::Flat && self.stated.contains(Field::IndexType) {
+                return Err(Error::invalid(
+                    "vectors=\"disk\" is for HNSW and IVF indexes: a flat index keeps its rows \
+                     in memory",
+                ));
+            }
+            // An IVF index scores from its codes and reads only the rows they let
+            // through; without codes every probed row would be a read from the file.
+            if self.index_type == IndexType::Ivf
+                && self.stated.contains(Field::IndexType)
+                && self.quantization() != Quantization::RaBitQ
+            {
+                return Err(Error::invalid(
+                    "vectors=\"disk\" on an IVF index needs quantization=\"rabitq\": its \
+                     searches read from the files only the rows the codes let through",
+                ));
             }
             if !crate::index::hnsw::walks_on_codes(self.distance_metric)
                 && self.stated.contains(Field::DistanceMetric)

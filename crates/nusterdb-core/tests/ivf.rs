@@ -450,17 +450,42 @@ fn ivf_awkward_rows_keep_recall_and_exactness_with(codes: bool) {
 /// ≥ 0.95 and exactly with every list; again after another close and open.
 #[test]
 fn ivf_persists_and_never_returns_removed_rows() {
-    ivf_persists_and_never_returns_removed_rows_with(false);
+    ivf_persists_and_never_returns_removed_rows_with(false, false);
 }
 
 /// The same with `quantization="rabitq"`: the lists' rows coded, the rows the
 /// codes' bound lets through scored exactly.
 #[test]
 fn ivf_persists_and_never_returns_removed_rows_rabitq() {
-    ivf_persists_and_never_returns_removed_rows_with(true);
+    ivf_persists_and_never_returns_removed_rows_with(true, false);
 }
 
-fn ivf_persists_and_never_returns_removed_rows_with(codes: bool) {
+/// The same with the rows left in the seal's file at each open (`vectors="disk"`):
+/// the same answers, the rows written since the open kept in memory, removals and
+/// retrainings moving locations instead of rows.
+#[test]
+fn ivf_persists_and_never_returns_removed_rows_rabitq_disk() {
+    ivf_persists_and_never_returns_removed_rows_with(true, true);
+}
+
+/// Opens the database at `path` with its stored config, with `vectors="disk"` when
+/// `disk` (checked to have left the seal's rows in the file).
+fn reopen(path: &Path, disk: bool) -> Database {
+    if !disk {
+        return open(path, None).unwrap();
+    }
+    let mut c = DatabaseConfig::new(1).unwrap();
+    c.vectors = VectorStorage::Disk;
+    let db = open(path, Some(c.stating(Fields::of([Field::Vectors])))).unwrap();
+    let stats = db.stats().unwrap();
+    assert!(
+        stats.mapped_bytes > 0,
+        "the seal's rows are mapped: {stats:?}"
+    );
+    db
+}
+
+fn ivf_persists_and_never_returns_removed_rows_with(codes: bool, disk: bool) {
     let mut rng = SplitMix64::new(common::seed("ivf_persistence", 0x1f_0004));
     let dim = 24;
     let metric = DistanceMetric::Euclidean;
@@ -500,7 +525,7 @@ fn ivf_persists_and_never_returns_removed_rows_with(codes: bool) {
     db.close();
     drop(db);
 
-    let db = open(&path, None).unwrap();
+    let db = reopen(&path, disk);
     let c = db.config();
     assert_eq!(c.index_type, IndexType::Ivf);
     assert_eq!(c.distance_metric, metric);
@@ -586,7 +611,7 @@ fn ivf_persists_and_never_returns_removed_rows_with(codes: bool) {
     check(&db, "after the changes");
     let before = answers(&db, &queries, SearchParams::default());
     drop(db);
-    let db = open(&path, None).unwrap();
+    let db = reopen(&path, disk);
     assert_eq!(db.count().unwrap(), rows.len());
     check(&db, "after the changes and an open");
     assert_eq!(
@@ -612,7 +637,7 @@ fn ivf_persists_and_never_returns_removed_rows_with(codes: bool) {
     };
     refilled(&db, "refilled");
     drop(db);
-    let db = open(&path, None).unwrap();
+    let db = reopen(&path, disk);
     refilled(&db, "refilled, after an open");
 }
 
@@ -1146,4 +1171,117 @@ fn ivf_filter_following_the_clusters_keeps_recall_with(codes: bool) {
         }
     }
     assert!(failed.is_empty(), "{failed:?}");
+}
+
+/// `vectors="disk"` (RaBitQ codes): the rows stay in the seal's file and the answers —
+/// coded, with every list, with `quantized=False`, under a filter — are the ones the
+/// same database gives with its rows in memory, for each metric with codes; the
+/// per-row memory falls to the locations, and searches leave the file's pages out of
+/// the resident set (positioned reads). Without codes it is refused.
+#[test]
+fn ivf_rows_on_disk_answer_as_in_memory() {
+    let mut rng = SplitMix64::new(common::seed("ivf_disk", 0x1f_000d));
+    let dim = 32;
+    for metric in METRICS {
+        let rows = blobs(&mut rng, 6000, dim, 40, 2.0, 1.0, 0.5);
+        let mut queries = near(&mut rng, &rows, 60, 0.3);
+        queries.push(vec![0.0; dim]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let db = open(&path, Some(ivf_config_coded(true, dim, metric, None, None))).unwrap();
+        let ids: Vec<u64> = rows.keys().copied().collect();
+        let flat: Vec<f32> = rows.values().flatten().copied().collect();
+        let meta: Vec<Option<nusterdb_core::Metadata>> = ids
+            .iter()
+            .map(|&i| {
+                let tag = nusterdb_core::Value::Int((i % 10) as i64);
+                Some(nusterdb_core::Metadata::with_parts([("t".to_owned(), tag)], []).unwrap())
+            })
+            .collect();
+        let keyed: Vec<nusterdb_core::Id> =
+            ids.iter().map(|&i| nusterdb_core::Id::Int(i)).collect();
+        db.put(PutMode::Add, &keyed, &flat, meta, Vec::new())
+            .unwrap();
+        db.close();
+        drop(db);
+        let f = Filter::parse(&FilterInput::Map(vec![(
+            "t".into(),
+            FilterInput::Map(vec![("$lt".into(), FilterInput::Int(3))]),
+        )]))
+        .unwrap();
+        let plain = SearchParams {
+            quantized: Some(false),
+            ..SearchParams::default()
+        };
+        let everything = |db: &Database| {
+            let mut out = Vec::new();
+            for p in [SearchParams::default(), probes(ALL_LISTS), plain] {
+                out.push(answers(db, &queries, p));
+            }
+            for q in &queries {
+                out.push(vec![db
+                    .search(q, 10, Some(&f), SearchParams::default())
+                    .unwrap()
+                    .iter()
+                    .map(|&(i, d)| (i, d.to_bits()))
+                    .collect()]);
+            }
+            out
+        };
+        let vectors_part = |db: &Database| {
+            let s = db.stats().unwrap();
+            s.memory_by_part
+                .iter()
+                .find(|p| p.0 == "vectors")
+                .map_or(0, |p| p.1)
+        };
+        let db = open(&path, None).unwrap();
+        let in_memory = everything(&db);
+        let memory_bytes = vectors_part(&db);
+        drop(db);
+        let db = reopen(&path, true);
+        assert_eq!(everything(&db), in_memory, "{metric:?}: the same answers");
+        let disk_bytes = vectors_part(&db);
+        assert!(
+            disk_bytes * 4 < memory_bytes,
+            "{metric:?}: {disk_bytes} bytes for the rows' part on disk, {memory_bytes} in memory"
+        );
+        let s = db.stats().unwrap();
+        if let Some(resident) = s.mapped_resident_bytes {
+            assert!(
+                resident * 4 < s.mapped_bytes as u64,
+                "{metric:?}: searches made {resident} of {} mapped bytes resident",
+                s.mapped_bytes
+            );
+        }
+        // Exact with every list after writes on top of the file's rows.
+        let mut now = rows.clone();
+        let gone: Vec<u64> = ids.iter().copied().step_by(4).collect();
+        db.bulk_remove(&gone).unwrap();
+        for id in &gone {
+            now.remove(id);
+        }
+        let more = blobs(&mut rng, 800, dim, 10, 2.0, 1.0, 0.5);
+        for (n, v) in more.into_values().enumerate() {
+            let id = 900_000 + n as u64;
+            db.add(id, &v, None).unwrap();
+            now.insert(id, v);
+        }
+        for q in &queries[..20] {
+            let got = db.search(q, 10, None, probes(ALL_LISTS)).unwrap();
+            assert_exact(metric, &now, q, 10, &got, "disk, after writes");
+        }
+        drop(db);
+        // Without codes: refused.
+        let plain_path = dir.path().join("plain");
+        let db = open(&plain_path, Some(ivf_config(dim, metric, None, None))).unwrap();
+        fill(&db, &rows);
+        drop(db);
+        let mut c = DatabaseConfig::new(1).unwrap();
+        c.vectors = VectorStorage::Disk;
+        assert!(is_invalid(open(
+            &plain_path,
+            Some(c.stating(Fields::of([Field::Vectors])))
+        )));
+    }
 }

@@ -528,10 +528,8 @@ fn restore_lists(
     if config.index_type != crate::config::IndexType::Ivf {
         return Err("not an IVF index".into());
     }
+    let lists = read_lists(io, files, config, items.len())?;
     let shown = |e: &dyn std::fmt::Display| format!("{}: {e}", files.lists.display());
-    let bytes = io.read(&files.lists).map_err(|e| shown(&e))?;
-    let lists =
-        crate::index::ivf::file::read(&bytes, config.dim, items.len()).map_err(|e| shown(&e))?;
     crate::index::IvfIndex::with_lists(
         config.dim,
         config.distance_metric,
@@ -544,6 +542,52 @@ fn restore_lists(
         lists,
     )
     .ok_or_else(|| shown(&"its lists do not fit the rows"))
+}
+
+/// The seal's lists file, read for `rows` live rows (every check of
+/// [`crate::index::ivf::file::read`] passed); else why not.
+fn read_lists(
+    io: &dyn FileIo,
+    files: &SealFiles,
+    config: &DatabaseConfig,
+    rows: usize,
+) -> std::result::Result<crate::index::ivf::file::Lists, String> {
+    let shown = |e: &dyn std::fmt::Display| format!("{}: {e}", files.lists.display());
+    let bytes = io.read(&files.lists).map_err(|e| shown(&e))?;
+    crate::index::ivf::file::read(&bytes, config.dim, rows).map_err(|e| shown(&e))
+}
+
+/// An IVF index with `vectors="disk"` over the seal's live-rows file `vf` (mapped
+/// afresh: `verify` read every row through `vf`'s own mapping), its rows left there;
+/// with the reason when the lists file could not be used and the lists were trained
+/// again.
+fn ivf_on_disk(
+    io: &dyn FileIo,
+    files: &SealFiles,
+    config: &DatabaseConfig,
+    live: &[u32],
+    vf: &VectorFile,
+) -> std::result::Result<(crate::index::IvfIndex, Option<String>), String> {
+    let lists = read_lists(io, files, config, live.len());
+    let file = vf
+        .remapped()
+        .map_err(|e| format!("{}: {e}", vf.path().display()))?;
+    let (nlist, nprobe) = (config.ivf.nlist, config.ivf.nprobe);
+    let (lists, reason) = match lists {
+        Ok(l) => (Some(l), None),
+        Err(reason) => (None, Some(reason)),
+    };
+    let index = crate::index::IvfIndex::on_disk(
+        config.dim,
+        config.distance_metric,
+        (nlist, nprobe),
+        live,
+        file,
+        lists,
+    )
+    .ok_or_else(|| format!("{}: cannot hold these rows", vf.path().display()))?;
+    let retrained = reason.filter(|_| index.nlist() > 0);
+    Ok((index, retrained))
 }
 
 /// The reads and cross-checks of [`read_files`] over the parts' vector files `vfs`.
@@ -611,7 +655,15 @@ fn read_checked(
     }
     let row_of = |i: usize, s: u32| vf.row(if by_slot { s as usize } else { i }).unwrap_or(&[]);
     let mut retrained = None;
+    let disk_ivf = config.index_type == crate::config::IndexType::Ivf
+        && config.vectors == VectorStorage::Disk
+        && !by_slot;
     let index: Box<dyn VectorIndex> = match graph {
+        None if disk_ivf => {
+            let (ivf, reason) = ivf_on_disk(io, files, config, &live, vf)?;
+            retrained = reason;
+            Box::new(ivf)
+        }
         None => {
             let items: Vec<(u32, &[f32])> = live
                 .iter()

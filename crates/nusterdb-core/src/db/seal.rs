@@ -369,6 +369,10 @@ impl Shared {
                 vectors::write_live_rows(io, &files.vectors, dim, live.len(), |i| {
                     index.get(live[i])
                 })?;
+                if let Some(ivf) = index.as_ivf() {
+                    // With `vectors="disk"` that read every row through the mapping.
+                    ivf.release_pages();
+                }
                 if let Some(lists) = index.as_ivf().and_then(|ivf| ivf.lists_of(&live)) {
                     crate::storage::fileio::write_atomic(io, &files.lists, |w| {
                         crate::index::ivf::file::write(w, dim, &lists)

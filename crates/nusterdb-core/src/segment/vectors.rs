@@ -471,6 +471,58 @@ impl VectorFile {
         }
     }
 
+    /// The same file under a mapping of its own, none of whose pages are resident yet
+    /// (this one's may be: `verify` reads every row through it).
+    ///
+    /// # Errors
+    /// Reopening or mapping the file fails.
+    pub(crate) fn remapped(&self) -> io::Result<VectorFile> {
+        let file = self.file.try_clone()?;
+        // SAFETY: as in `open`: the file is never modified in place.
+        let map = unsafe { Mmap::map(&file) }?;
+        Ok(VectorFile {
+            path: self.path.clone(),
+            file,
+            map,
+            ..*self
+        })
+    }
+
+    /// Reads row `i` into `out` (`dim` floats) with a positioned read of the file, not
+    /// through the mapping: the page cache may keep the page, the process's resident
+    /// set does not grow. `false` past the end or when the read fails.
+    pub(crate) fn read_row(&self, i: usize, out: &mut [f32]) -> bool {
+        if i >= self.count || out.len() != self.dim {
+            return false;
+        }
+        let at = (self.rows_at + i * self.stride * 4) as u64;
+        read_floats(&self.file, at, out)
+    }
+
+    /// The address range of the mapping.
+    pub(crate) fn mapped_range(&self) -> (usize, usize) {
+        let start = self.map.as_ptr() as usize;
+        (start, start + self.map.len())
+    }
+
+    /// Bytes mapped.
+    pub(crate) fn mapped_len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Drops the mapping's pages from the process's resident set (the file keeps
+    /// them; a later read through the mapping faults them in again).
+    pub(crate) fn release_pages(&self) {
+        // SAFETY: a read-only shared mapping of a file never modified in place: after
+        // MADV_DONTNEED its pages read back the file's bytes, unchanged. A failure only
+        // leaves the pages resident.
+        #[cfg(unix)]
+        let _ = unsafe {
+            self.map
+                .unchecked_advise(memmap2::UncheckedAdvice::DontNeed)
+        };
+    }
+
     /// The rows of slots `from..to` (inside this file's, by slot) as a piece of an
     /// index's row buffer.
     fn piece(&self, from: usize, to: usize) -> Piece<'_> {
@@ -482,6 +534,25 @@ impl VectorFile {
             bytes: &self.map[at..at + (to - from) * row],
         }
     }
+}
+
+/// Reads `out.len()` little-endian floats at byte `at` of `file` (positioned: no
+/// seek); `false` when the read fails.
+#[cfg(unix)]
+pub(crate) fn read_floats(file: &File, at: u64, out: &mut [f32]) -> bool {
+    use std::os::unix::fs::FileExt;
+    // SAFETY: the bytes of `out` are initialised floats, every bit pattern of which is
+    // a valid f32; the byte view lives only for this call, with `out` borrowed mutably.
+    let bytes =
+        unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), out.len() * 4) };
+    // The files are little-endian (`VectorFile::open` refuses big-endian CPUs).
+    file.read_exact_at(bytes, at).is_ok()
+}
+
+#[cfg(not(unix))]
+pub(crate) fn read_floats(_file: &File, _at: u64, _out: &mut [f32]) -> bool {
+    // `vectors="disk"` is refused off unix (`DatabaseConfig::validate`).
+    false
 }
 
 /// The rows of a seal's parts (slot-ordered files by ascending `first`, the first

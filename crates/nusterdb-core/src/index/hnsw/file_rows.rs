@@ -11,6 +11,8 @@
 use std::fs::File;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::segment::vectors::read_floats;
+
 /// One part's vector file: slots `first..end`, the row of slot `s` at byte
 /// `rows_at + (s − first)·4·dim`.
 #[derive(Debug)]
@@ -76,26 +78,6 @@ impl FileRows {
         let at = part.rows_at + ((s - part.first) * self.dim * 4) as u64;
         read_floats(&part.file, at, out)
     }
-}
-
-#[cfg(unix)]
-fn read_floats(file: &File, at: u64, out: &mut [f32]) -> bool {
-    use std::os::unix::fs::FileExt;
-    // SAFETY: the bytes of `out` are initialised floats, every bit pattern of which is
-    // a valid f32; the byte view lives only for this call, with `out` borrowed mutably.
-    let bytes =
-        unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), out.len() * 4) };
-    if file.read_exact_at(bytes, at).is_err() {
-        return false;
-    }
-    // The files are little-endian (`segment::vectors` refuses big-endian CPUs).
-    true
-}
-
-#[cfg(not(unix))]
-fn read_floats(_file: &File, _at: u64, _out: &mut [f32]) -> bool {
-    // `vectors="disk"` is refused off unix (`DatabaseConfig::validate`).
-    false
 }
 
 #[cfg(all(test, unix))]

@@ -56,6 +56,7 @@
 
 mod codes;
 pub mod file;
+mod rows;
 
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
@@ -66,6 +67,8 @@ use super::{kmeans, SearchParams, TopK, VectorIndex};
 use crate::distance::kernels;
 use crate::metric::DistanceMetric;
 use crate::rng::SplitMix64;
+use crate::segment::vectors::VectorFile;
+use rows::DiskRows;
 
 /// Fewest live rows lists are trained on; below, every search scans every row.
 pub const MIN_TRAIN_ROWS: usize = 1024;
@@ -134,8 +137,10 @@ enum Score {
 #[derive(Clone, Debug, Default)]
 struct List {
     slots: Vec<u32>,
-    /// `dim` floats per slot, in the order of `slots`.
+    /// `dim` floats per slot, in the order of `slots` (empty with `vectors="disk"`).
     rows: Vec<f32>,
+    /// With `vectors="disk"`: where each slot's row is (`rows.rs`); else empty.
+    locs: Vec<u32>,
     /// Cosine and angular: 1/‖x‖ per slot (0 for a zero row); empty otherwise.
     inv: Vec<f32>,
     /// `quantization="rabitq"`: the codes of the first `codes.len()` rows.
@@ -144,16 +149,25 @@ struct List {
 
 impl List {
     fn bytes(&self) -> usize {
-        (self.slots.capacity() + self.rows.capacity() + self.inv.capacity()) * 4
+        (self.slots.capacity() + self.rows.capacity() + self.inv.capacity() + self.locs.capacity())
+            * 4
     }
 
-    /// Codes the rows pushed since the last call against `centroid` (coarse space).
-    fn code(&mut self, rot: &Rotation, centroid: &[f32], dim: usize) {
+    /// Codes the rows pushed since the last call against `centroid` (coarse space);
+    /// `disk`: where the rows are, with `vectors="disk"`.
+    fn code(&mut self, rot: &Rotation, centroid: &[f32], dim: usize, disk: Option<&DiskRows>) {
         let done = self.codes.len();
         if done >= self.slots.len() {
             return;
         }
-        let rows = &self.rows[done * dim..];
+        let gathered;
+        let rows = match disk {
+            Some(d) => {
+                gathered = d.gather(&self.locs[done..]);
+                &gathered[..]
+            }
+            None => &self.rows[done * dim..],
+        };
         if self.inv.is_empty() {
             self.codes.code(rot, centroid, rows, dim);
         } else {
@@ -177,6 +191,8 @@ struct Scratch {
     zq: Vec<f32>,
     /// A list's rows whose bound passed: `(bound, slot, position)`.
     passed: Vec<(f32, u32, u32)>,
+    /// A row read from the file (`vectors="disk"`).
+    row: Vec<f32>,
 }
 
 /// The IVF index. See the module docs.
@@ -210,6 +226,8 @@ pub struct IvfIndex {
     /// tables are per list (all but inner product): a search's `R·(q − c)` is then
     /// `R·q − R·c`, one rotation per query instead of one per probed list.
     rotated: Vec<f32>,
+    /// `vectors="disk"`: the rows stay in the seal's file (`rows.rs`).
+    disk: Option<DiskRows>,
 }
 
 impl std::fmt::Debug for IvfIndex {
@@ -256,6 +274,7 @@ impl IvfIndex {
             batch: false,
             rotation: None,
             rotated: Vec::new(),
+            disk: None,
         }
     }
 
@@ -280,7 +299,12 @@ impl IvfIndex {
         if !self.centroids.is_empty() {
             let d = self.dim;
             if let Some(list) = self.lists.get_mut(l) {
-                list.code(rot, &self.centroids[l * d..(l + 1) * d], d);
+                list.code(
+                    rot,
+                    &self.centroids[l * d..(l + 1) * d],
+                    d,
+                    self.disk.as_ref(),
+                );
             }
         }
     }
@@ -311,11 +335,11 @@ impl IvfIndex {
             return;
         }
         let d = self.dim;
-        let centroids = &self.centroids;
+        let (centroids, disk) = (&self.centroids, self.disk.as_ref());
         self.lists
             .par_iter_mut()
             .enumerate()
-            .for_each(|(l, list)| list.code(rot, &centroids[l * d..(l + 1) * d], d));
+            .for_each(|(l, list)| list.code(rot, &centroids[l * d..(l + 1) * d], d, disk));
     }
 
     /// Whether the index has trained lists (else every row is in one list).
@@ -392,6 +416,79 @@ impl IvfIndex {
         Some(index)
     }
 
+    /// An index with RaBitQ codes over the live rows of a seal's live-rows vector `file`
+    /// (row `i` is the row of `live[i]`, ascending), the rows left in the file
+    /// (`vectors="disk"`: `rows.rs`); the lists from `lists` when they fit the rows,
+    /// else trained as a bulk insert would. `None` when the file cannot be used so
+    /// (its dimension, or more rows than a location holds).
+    pub fn on_disk(
+        dim: usize,
+        metric: DistanceMetric,
+        (nlist, nprobe): (Option<usize>, Option<usize>),
+        live: &[u32],
+        file: VectorFile,
+        lists: Option<file::Lists>,
+    ) -> Option<Self> {
+        if file.len() != live.len() {
+            return None;
+        }
+        let extent = live.last().map_or(0, |&s| s as usize + 1);
+        let mut index = Self::new(dim, metric, nlist, nprobe, extent).with_codes(true);
+        let disk = DiskRows::new(dim, file)?;
+        // Cosine and angular keep 1/‖x‖ per row: read once here (positioned reads).
+        let inv: Vec<f32> = if index.score == Score::Cos {
+            let mut buf = Vec::new();
+            (0..live.len())
+                .map(|i| {
+                    disk.read(DiskRows::file_row(i), &mut buf)
+                        .map_or(0.0, crate::vector::inv_norm)
+                })
+                .collect()
+        } else {
+            vec![0.0; live.len()]
+        };
+        index.disk = Some(disk);
+        let count = lists.as_ref().map_or(0, |l| l.centroids.len() / dim.max(1));
+        match lists.filter(|l| {
+            count > 0 && l.of_row.len() == live.len() && l.centroids.len() == count * dim
+        }) {
+            Some(lists) => {
+                index.centroids = lists.centroids;
+                index.lists = vec![List::default(); count];
+                index.trained_at = usize::try_from(lists.trained_at).unwrap_or(usize::MAX);
+                index.changed = usize::try_from(lists.changed).unwrap_or(usize::MAX);
+                for (i, (&slot, &l)) in live.iter().zip(&lists.of_row).enumerate() {
+                    index.push_loc(l, slot, DiskRows::file_row(i), inv[i]);
+                }
+                index.rotate_centroids();
+                index.code_pending();
+            }
+            None => {
+                for (i, &slot) in live.iter().enumerate() {
+                    index.push_loc(0, slot, DiskRows::file_row(i), inv[i]);
+                }
+                index.changed = live.len();
+                if index.wants_training() {
+                    index.train();
+                }
+            }
+        }
+        Some(index)
+    }
+
+    /// Whether the rows stay in the seal's file (`vectors="disk"`).
+    pub fn on_disk_rows(&self) -> bool {
+        self.disk.is_some()
+    }
+
+    /// Drops the pages of the seal's file that borrowed reads made resident (a seal
+    /// copies every row through the mapping).
+    pub fn release_pages(&self) {
+        if let Some(d) = &self.disk {
+            d.release_pages();
+        }
+    }
+
     /// The `nprobe` a search with `p` uses.
     pub fn nprobe_for(&self, p: &SearchParams) -> usize {
         p.nprobe
@@ -457,11 +554,36 @@ impl IvfIndex {
         let l = &mut self.lists[list as usize];
         self.place[s] = (list, l.slots.len() as u32);
         l.slots.push(slot);
-        l.rows.extend_from_slice(&v[..self.dim.min(v.len())]);
-        l.rows.resize(l.slots.len() * self.dim, 0.0);
+        match self.disk.as_mut() {
+            Some(d) => l.locs.push(d.store(v)),
+            None => {
+                l.rows.extend_from_slice(&v[..self.dim.min(v.len())]);
+                l.rows.resize(l.slots.len() * self.dim, 0.0);
+            }
+        }
         if self.score == Score::Cos {
             // In f64: a row's ‖x‖² under- or overflows f32 long before ‖x‖ does.
             l.inv.push(crate::vector::inv_norm(v));
+        }
+        self.len += 1;
+    }
+
+    /// Appends `slot` to `list` with its row at `loc` (`vectors="disk"`) and, for
+    /// cosine and angular, its row's 1/‖x‖.
+    fn push_loc(&mut self, list: u32, slot: u32, loc: u32, inv: f32) {
+        let s = slot as usize;
+        if self.place.len() <= s {
+            self.place.resize(s + 1, (NO_LIST, 0));
+        }
+        if self.lists.len() <= list as usize {
+            self.lists.resize(list as usize + 1, List::default());
+        }
+        let l = &mut self.lists[list as usize];
+        self.place[s] = (list, l.slots.len() as u32);
+        l.slots.push(slot);
+        l.locs.push(loc);
+        if self.score == Score::Cos {
+            l.inv.push(inv);
         }
         self.len += 1;
     }
@@ -484,8 +606,15 @@ impl IvfIndex {
         if l.codes.len() == l.slots.len() && l.codes.len() > 0 {
             l.codes.swap_remove(pos, groups);
         }
+        if let (Some(d), Some(&loc)) = (self.disk.as_mut(), l.locs.get(pos)) {
+            d.release(loc);
+            l.locs.swap_remove(pos);
+        }
         if pos != last {
-            l.rows.copy_within(last * d..(last + 1) * d, pos * d);
+            // (Empty with `vectors="disk"`: the locations moved above.)
+            if !l.rows.is_empty() {
+                l.rows.copy_within(last * d..(last + 1) * d, pos * d);
+            }
             l.slots[pos] = l.slots[last];
             if !l.inv.is_empty() {
                 l.inv[pos] = l.inv[last];
@@ -541,6 +670,15 @@ impl IvfIndex {
         self.rotate_centroids();
         self.len = 0;
         for list in old {
+            if let Some(d) = &self.disk {
+                // The rows stay where they are: only their locations move.
+                let to = assign(self, &d.gather(&list.locs));
+                for (i, (&slot, &l)) in list.slots.iter().zip(&to).enumerate() {
+                    let inv = list.inv.get(i).copied().unwrap_or(0.0);
+                    self.push_loc(l, slot, list.locs[i], inv);
+                }
+                continue;
+            }
             let to = assign(self, &list.rows);
             for ((&slot, v), &l) in list
                 .slots
@@ -577,8 +715,9 @@ impl IvfIndex {
         live.truncate(take);
         live.sort_unstable();
         let mut sample = Vec::with_capacity(take * dim);
+        let mut buf = Vec::new();
         for &s in &live {
-            if let Some(v) = self.get(s) {
+            if let Some(v) = self.read_slot(s, &mut buf) {
                 sample.extend_from_slice(&self.coarse_row(v));
             }
         }
@@ -629,11 +768,35 @@ impl IvfIndex {
         }
     }
 
-    /// Offers row `i` of `list` to `top`.
+    /// Row `i` of `list`: in the list, or read from the seal's file into `buf`
+    /// (`vectors="disk"`).
     #[inline]
-    fn offer(&self, q: &[f32], zero: bool, list: &List, i: usize, top: &mut TopK) {
-        let d = self.dim;
-        let x = &list.rows[i * d..(i + 1) * d];
+    fn row_at<'a>(&'a self, list: &'a List, i: usize, buf: &'a mut Vec<f32>) -> Option<&'a [f32]> {
+        match &self.disk {
+            Some(d) => d.read(*list.locs.get(i)?, buf),
+            None => list.rows.get(i * self.dim..(i + 1) * self.dim),
+        }
+    }
+
+    /// The row of `slot` as [`IvfIndex::row_at`] reads it.
+    fn read_slot<'a>(&'a self, slot: u32, buf: &'a mut Vec<f32>) -> Option<&'a [f32]> {
+        let &(l, pos) = self.place.get(slot as usize)?;
+        self.row_at(self.lists.get(l as usize)?, pos as usize, buf)
+    }
+
+    /// Offers row `i` of `list` to `top` (`buf`: see [`IvfIndex::row_at`]).
+    #[inline]
+    fn offer(
+        &self,
+        (q, zero): (&[f32], bool),
+        list: &List,
+        i: usize,
+        top: &mut TopK,
+        buf: &mut Vec<f32>,
+    ) {
+        let Some(x) = self.row_at(list, i, buf) else {
+            return;
+        };
         let s = self.score_of(q, zero, x, list.inv.get(i).copied().unwrap_or(0.0));
         if s <= top.worst() || s.is_nan() {
             top.push(s, list.slots[i]);
@@ -643,16 +806,16 @@ impl IvfIndex {
     /// Offers the rows of `list` that `allow` allows to `top`; returns how many.
     fn scan(
         &self,
-        q: &[f32],
-        zero: bool,
+        q: (&[f32], bool),
         list: &List,
         allow: Option<&RoaringBitmap>,
         top: &mut TopK,
+        buf: &mut Vec<f32>,
     ) -> usize {
         let mut offered = 0;
         for (i, &slot) in list.slots.iter().enumerate() {
             if allow.is_none_or(|a| a.contains(slot)) {
-                self.offer(q, zero, list, i, top);
+                self.offer(q, list, i, top, buf);
                 offered += 1;
             }
         }
@@ -696,7 +859,7 @@ impl IvfIndex {
             w.tables.fill(&w.z);
             0.0
         };
-        let (t, passed) = (&w.tables, &mut w.passed);
+        let (t, passed, buf) = (&w.tables, &mut w.passed, &mut w.row);
         passed.clear();
         let mut offered = 0;
         let worst = top.worst();
@@ -721,12 +884,12 @@ impl IvfIndex {
             if least > top.worst() {
                 break;
             }
-            self.offer(q, false, list, i as usize, top);
+            self.offer((q, false), list, i as usize, top, buf);
         }
         // Rows not coded yet (none outside a batch write): exactly.
         for i in list.codes.len()..list.slots.len() {
             if allow.is_none_or(|a| a.contains(list.slots[i])) {
-                self.offer(q, false, list, i, top);
+                self.offer((q, false), list, i, top, buf);
                 offered += 1;
             }
         }
@@ -734,14 +897,14 @@ impl IvfIndex {
     }
 
     /// The sorted results of `top` for the original query `q`, with exact distances.
-    fn finish(&self, q: &[f32], top: TopK) -> Vec<(u32, f32)> {
+    fn finish(&self, q: &[f32], top: TopK, buf: &mut Vec<f32>) -> Vec<(u32, f32)> {
         let mut v = top.into_sorted_vec();
         match self.score {
             Score::Ip | Score::Other => return v,
             Score::L2 => v.iter_mut().for_each(|(_, d)| *d = d.sqrt()),
             Score::Cos => {
                 for (slot, d) in &mut v {
-                    if let Some(x) = self.get(*slot) {
+                    if let Some(x) = self.read_slot(*slot, buf) {
                         *d = self.metric.distance_unchecked(q, x);
                     }
                 }
@@ -830,6 +993,9 @@ impl VectorIndex for IvfIndex {
     fn get(&self, slot: u32) -> Option<&[f32]> {
         let &(list, pos) = self.place.get(slot as usize)?;
         let l = self.lists.get(list as usize)?;
+        if let Some(d) = &self.disk {
+            return d.row(*l.locs.get(pos as usize)?);
+        }
         let at = pos as usize * self.dim;
         l.rows.get(at..at + self.dim)
     }
@@ -865,6 +1031,7 @@ impl VectorIndex for IvfIndex {
         let expected = (n as u64).saturating_mul(nprobe as u64) / nlist.max(1) as u64;
         let bound = allow.map_or(n as u64, |a| a.len().min(n as u64)) as usize;
         let mut top = TopK::new(k, bound);
+        let mut w = Scratch::default();
         if let Some(a) = allow.filter(|a| nlist > 0 && a.len() <= expected) {
             // Few allowed rows: score them all, exactly, wherever they are.
             for slot in a {
@@ -872,12 +1039,12 @@ impl VectorIndex for IvfIndex {
                     continue;
                 };
                 if let Some(list) = self.lists.get(l as usize) {
-                    self.offer(q, zero, list, pos as usize, &mut top);
+                    self.offer((q, zero), list, pos as usize, &mut top, &mut w.row);
                 }
             }
         } else if nlist == 0 || nprobe >= nlist {
             for list in &self.lists {
-                self.scan(q, zero, list, allow, &mut top);
+                self.scan((q, zero), list, allow, &mut top, &mut w.row);
             }
         } else {
             // Under a filter a list counts towards `nprobe` only if it held allowed
@@ -892,7 +1059,6 @@ impl VectorIndex for IvfIndex {
                 .rotation
                 .as_ref()
                 .filter(|_| !zero && p.quantized != Some(false));
-            let mut w = Scratch::default();
             if let Some(rot) = coded {
                 if self.score == Score::Ip {
                     rot.apply(original, &[], &mut w.z);
@@ -909,7 +1075,13 @@ impl VectorIndex for IvfIndex {
                     let qs = (q, original);
                     self.scan_coded(qs, l as usize, allow, &mut top, &mut w)
                 } else {
-                    self.scan(q, zero, &self.lists[l as usize], allow, &mut top)
+                    self.scan(
+                        (q, zero),
+                        &self.lists[l as usize],
+                        allow,
+                        &mut top,
+                        &mut w.row,
+                    )
                 };
                 if held > 0 || allow.is_none() {
                     probed += 1;
@@ -917,7 +1089,7 @@ impl VectorIndex for IvfIndex {
                 gathered += held;
             }
         }
-        self.finish(original, top)
+        self.finish(original, top, &mut w.row)
     }
 
     fn batch_search(
@@ -948,11 +1120,25 @@ impl VectorIndex for IvfIndex {
         self.coded()
     }
 
+    fn mapped_bytes(&self) -> usize {
+        self.disk.as_ref().map_or(0, |d| d.mapped().0)
+    }
+
+    fn mapped_ranges(&self) -> Vec<(usize, usize)> {
+        self.disk
+            .as_ref()
+            .map(|d| d.mapped().1)
+            .into_iter()
+            .collect()
+    }
+
     fn memory_parts(&self) -> Vec<(&'static str, usize)> {
         // The rows and what is kept per row beside them (slot, list and position,
-        // inverse norm); the centroids and the lists' own headers.
+        // inverse norm, a row's location with `vectors="disk"`, where the heap holds
+        // only the rows written since the open); the centroids and the lists' headers.
         let vectors = self.lists.iter().map(List::bytes).sum::<usize>()
-            + self.place.capacity() * std::mem::size_of::<(u32, u32)>();
+            + self.place.capacity() * std::mem::size_of::<(u32, u32)>()
+            + self.disk.as_ref().map_or(0, DiskRows::heap_bytes);
         let index = std::mem::size_of::<Self>()
             + (self.centroids.capacity() + self.rotated.capacity()) * 4
             + self.lists.capacity() * std::mem::size_of::<List>();
