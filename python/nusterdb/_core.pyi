@@ -315,7 +315,10 @@ class DatabaseConfig:
         stored: "memory" (read into memory), "mmap" (mapped: the page cache holds them)
         or "disk" (mapped, and searches read the rows they re-rank from the files, so
         only the codes and the graph become resident; HNSW on euclidean, inner
-        product, cosine or angular); quantization is the codes an HNSW index walks its
+        product, cosine or angular; IVF with quantization "rabitq", whose lists then
+        keep each row's place in the seal's file and searches read the rows the codes
+        let through; flat and IVF indexes copy their rows under "memory" and "mmap");
+        quantization is the codes an HNSW index walks its
         graph on, fixed at creation: "sq4" (32 * ceil(dim / 64) bytes a vector; the
         default for euclidean, inner product, cosine and angular), "sq8" (dim bytes:
         twice the memory, finer scores; databases created before the choice keep it),
@@ -367,7 +370,7 @@ class DatabaseConfig:
         """The kind of ids: "int" or "str" (fixed when the database is created)."""
     @property
     def vectors(self) -> str:
-        """Where an HNSW index keeps its sealed rows: "memory", "mmap" or "disk"."""
+        """Where the index keeps its sealed rows: "memory", "mmap" or "disk"."""
     @property
     def quantization(self) -> str:
         """The codes an HNSW index walks its graph on: "sq8", "sq4", "rabitq" or "none"."""
@@ -531,8 +534,9 @@ class NusterDB:
     ) -> NusterDB:
         """Opens an existing database with its stored config. Loading and graph builds
         report to ``progress``; Ctrl-C stops them (KeyboardInterrupt), writing nothing.
-        ``vectors`` ("memory", "mmap" or "disk", see DatabaseConfig) chooses where an
-        HNSW index keeps its sealed rows for this open (default "mmap"). An encrypted
+        ``vectors`` ("memory", "mmap" or "disk", see DatabaseConfig) chooses where the
+        index keeps its sealed rows for this open (default "mmap"; an IVF index with
+        RaBitQ codes leaves them in the seal's file with "disk"). An encrypted
         database needs its ``encryption``."""
     @staticmethod
     def simple(path: Optional[_Path], dim: int, use_hnsw: bool = False) -> NusterDB: ...

@@ -472,3 +472,45 @@ def test_trained_lists_with_every_list_probed_equal_brute_force_hypothesis(
         for i, d in hits:
             assert d == db.metric.distance(q, rows[by_id[i]])
         assert [d for _, d in hits] == sorted(d for _, d in hits)
+
+
+@pytest.mark.parametrize("metric", THREE)
+def test_rows_left_on_disk_answer_as_in_memory(tmp_path: Path, metric: str) -> None:
+    """``vectors="disk"`` on an IVF index with RaBitQ codes: the seal's rows stay in its
+    file (mapped, not resident), the answers are the in-memory ones, writes on top of
+    them stay exact with every list (numpy brute force)."""
+    rng = np.random.default_rng(12)
+    rows = clustered(rng, 4000, 24, 30)
+    queries = near(rng, rows, 40, 0.2)
+    path = str(tmp_path / "db")
+    with NusterDB(path, ivf(24, metric, quantization="rabitq")) as db:
+        db.bulk_add(np.arange(len(rows)), rows)
+    with NusterDB.open(path) as db:
+        want = [answers(db, queries), answers(db, queries, nprobe=ALL_LISTS)]
+        in_memory = db.stats().memory_by_part["vectors"]
+    with NusterDB.open(path, vectors="disk") as db:
+        assert db.config.vectors == "disk"
+        assert [answers(db, queries), answers(db, queries, nprobe=ALL_LISTS)] == want
+        stats = db.stats()
+        assert stats.mapped_bytes >= rows.nbytes
+        assert stats.memory_by_part["vectors"] * 4 < in_memory
+        if stats.mapped_resident_bytes is not None:
+            assert stats.mapped_resident_bytes * 4 < stats.mapped_bytes
+        more = clustered(rng, 300, 24, 5)
+        db.bulk_add(np.arange(10_000, 10_300), more)
+        db.bulk_remove(list(range(0, 4000, 3)))
+        kept = np.concatenate([np.delete(rows, np.arange(0, 4000, 3), axis=0), more])
+        ids = np.concatenate(
+            [np.delete(np.arange(4000), np.arange(0, 4000, 3)), np.arange(10_000, 10_300)]
+        )
+        for q in queries[:10]:
+            got = db.search(q, k=10, nprobe=ALL_LISTS)
+            d = distances(kept, q, metric)
+            order = np.argsort(d, kind="stable")[:10]
+            assert np.allclose([dist for _, dist in got], d[order], rtol=1e-5, atol=1e-5)
+            assert {i for i, _ in got} <= set(ids.tolist())
+    plain = str(tmp_path / "plain")
+    with NusterDB(plain, ivf(24, metric)) as db:
+        db.bulk_add(np.arange(len(rows)), rows)
+    with pytest.raises(InvalidArgumentError, match="rabitq"):
+        NusterDB.open(plain, vectors="disk")

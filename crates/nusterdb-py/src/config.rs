@@ -420,7 +420,10 @@ impl PyStorageConfig {
 /// index keeps the rows a seal holds, chosen at each open and never stored: "memory"
 /// (read into memory), "mmap" (mapped: the page cache holds them) or "disk" (mapped,
 /// and searches read the rows they re-rank from the files, so only the codes and the
-/// graph become resident; HNSW on euclidean, inner product, cosine or angular);
+/// graph become resident; HNSW on euclidean, inner product, cosine or angular; IVF
+/// with quantization "rabitq", whose lists then keep each row's place in the seal's
+/// file and searches read the rows the codes let through; flat and IVF indexes copy
+/// their rows under "memory" and "mmap");
 /// quantization the codes an HNSW index walks its graph on, fixed at creation: "sq4"
 /// (32·ceil(dim/64) bytes a vector; the default for euclidean, inner product, cosine
 /// and angular), "sq8" (dim bytes: twice the memory, finer scores; databases created
@@ -715,7 +718,7 @@ impl PyDatabaseConfig {
         self.inner.id_type.name()
     }
 
-    /// Where an HNSW index keeps its sealed rows: "memory", "mmap" or "disk".
+    /// Where the index keeps its sealed rows: "memory", "mmap" or "disk".
     #[getter]
     fn vectors(&self) -> &'static str {
         self.inner.vectors.name()
