@@ -20,7 +20,7 @@ Libraries, each keyed 0..n-1 and built from the same float32 rows:
   also coded as 1-bit RaBitQ codes (rotated relative to their list's centroid, one bit per
   rotated component, P = dim rounded up to a power of two, at least 64), the codes
   scanned by a 4-bit lookup-table fast-scan kernel; a row whose estimate's lower bound
-  (RaBitQ's error bound, ε₀ = 1.9) could beat the current 10th exact distance is scored
+  (RaBitQ's error bound, ε₀ = 3) could beat the current 10th exact distance is scored
   exactly from the full rows (kept in memory), so the returned distances are exact.
   Searched as ``nusterdb-ivf``; ``db.stats()`` counts the codes as its ``codes`` part.
 * ``faiss-ivf``: ``IndexIVFFlat(IndexFlatL2(d), d, nlist, METRIC_L2)``, or
@@ -92,6 +92,17 @@ Each library runs in a fresh subprocess (its memory is its own; ``RAYON_NUM_THRE
   closed (sealed with its lists file); opens each followed by one search, median of the
   timed repeats — from the lists file, and with a byte of it flipped (the lists trained
   again).
+* resident memory (with ``nusterdb-ivf-rabitq``; ``--resident-searches``, default 10,000;
+  0 skips it): a database on disk with ``quantization="rabitq"`` (one ``bulk_add``,
+  closed, opened and closed once more), then per ``vectors`` mode, ``"memory"`` (the
+  rows copied into the lists) and ``"disk"`` (the rows left in the seal's file, read by
+  positioned reads for the rows the codes let through), a fresh 1-thread process opens
+  and searches (100 queries) a 2,000-row database built the same way, closes it (the
+  library's code pages and the storage engine's fixed allocations are then resident),
+  reads VmRSS, opens the database, runs that many single searches at the nprobe where phase 1 first
+  reached recall 0.95 (the queries in turn; recall@10 from the first pass), reads VmRSS
+  again: the increase and ``stats()``'s index and maps bytes (without RocksDB's) as
+  multiples of the raw float32 bytes.
 
 "QPS at recall r" is the QPS at the smallest nprobe (ef) of the sweep whose recall@10
 reaches r (no interpolation). Ratios are NusterDB / peer (> 1: NusterDB faster), or
@@ -621,6 +632,127 @@ def worker_reopen(args: argparse.Namespace) -> None:
         f"training again {median(out['retrained_seconds']):.3f} s"
     )
     ann.emit({"reopen": out})
+
+
+#: Rows of the small database the resident-memory worker opens and searches first.
+WARM_ROWS = 2_000
+
+#: The storage engine's parts of ``stats().memory_by_part`` (RocksDB's memtables, block
+#: cache and table readers), apart from the index and maps.
+STORAGE_PARTS = ("memtables", "block_cache", "table_readers")
+
+
+def worker_resident_build(args: argparse.Namespace) -> None:
+    """The on-disk database of the resident-memory section: IVF with RaBitQ codes, one
+    ``bulk_add``, closed (sealed: rows, lists), opened and closed once more (RocksDB's
+    write-ahead log replayed into table files, so the measured opens do not)."""
+    import nusterdb
+
+    data = ann.load_worker_data(args.data)
+    n, dim = data.base.shape
+    path = Path(args.data) / "resident-db"
+    cfg = nusterdb.DatabaseConfig(
+        dim, index_type="ivf", distance_metric=data.metric, quantization="rabitq"
+    )
+    for where, rows in ((path, data.base), (path.with_name("warm-db"), data.base[:WARM_ROWS])):
+        with nusterdb.NusterDB(str(where), cfg) as db:
+            db.bulk_add(np.arange(len(rows), dtype=np.int64), rows)
+        nusterdb.NusterDB.open(str(where)).close()
+    ann.emit({"path": str(path)})
+
+
+def worker_resident(args: argparse.Namespace) -> None:
+    """VmRSS of a fresh process before and after an open of the resident-memory
+    database with ``vectors=args.vectors_mode`` and ``args.resident_searches`` single
+    searches at ``nprobe=args.resident_nprobe`` (the queries in turn); recall@10 of the
+    first pass over the queries, ``db.stats()``."""
+    import nusterdb
+
+    data = ann.load_worker_data(args.data)
+    n, dim = data.base.shape
+    path = Path(args.data) / "resident-db"
+    # The same open and searches on a small database first: the library's code pages
+    # and the storage engine's fixed allocations are then in the baseline, so the
+    # increase below is what the rows cost.
+    with nusterdb.NusterDB.open(str(path.with_name("warm-db")), vectors=args.vectors_mode) as db:
+        for q in data.queries[:100]:
+            db.search(q, k=K, nprobe=args.resident_nprobe)
+    base_kib = ann.proc_status_kib("VmRSS")
+    start = time.perf_counter()
+    db = nusterdb.NusterDB.open(str(path), vectors=args.vectors_mode)
+    opened = time.perf_counter() - start
+    nq = len(data.queries)
+    found = np.full((nq, K), -1, dtype=np.int64)
+    start = time.perf_counter()
+    for i in range(args.resident_searches):
+        hits = db.search(data.queries[i % nq], k=K, nprobe=args.resident_nprobe)
+        if i < nq:
+            found[i, : len(hits)] = [h[0] for h in hits]
+    searched = time.perf_counter() - start
+    after_kib = ann.proc_status_kib("VmRSS")
+    stats = db.stats()
+    recall, _ = ann.recalls(
+        found, data.truth_ids, data.truth_dists, data.base, data.queries, data.metric
+    )
+    out = {
+        "vectors": args.vectors_mode,
+        "rows": n,
+        "raw_bytes": n * dim * 4,
+        "rss_base_kib": base_kib,
+        "rss_after_kib": after_kib,
+        "memory_bytes": stats.memory_bytes,
+        "memory_by_part": dict(stats.memory_by_part),
+        "mapped_bytes": stats.mapped_bytes,
+        "mapped_resident_bytes": stats.mapped_resident_bytes,
+        "open_s": opened,
+        "searches": args.resident_searches,
+        "qps": args.resident_searches / searched,
+        "nprobe": args.resident_nprobe,
+        "recall": recall,
+    }
+    db.close()
+    ann.emit(out)
+
+
+def print_resident_report(results: Sequence[Dict[str, Any]]) -> None:
+    rows = []
+    for r in results:
+        raw = r["raw_bytes"]
+        grown = (r["rss_after_kib"] - r["rss_base_kib"]) * 1024
+        parts = r["memory_by_part"]
+        own = sum(v for k, v in parts.items() if k not in STORAGE_PARTS)
+        resident = r["mapped_resident_bytes"]
+        rows.append(
+            (
+                r["vectors"],
+                f"{grown / 2**20:.1f} MiB = {grown / raw:.3f}x",
+                f"{own / 2**20:.1f} MiB = {own / raw:.3f}x",
+                ", ".join(f"{k} {v / r['rows']:.0f}" for k, v in parts.items() if v),
+                "n/a" if resident is None else f"{resident / 2**20:.1f} MiB",
+                f"{r['open_s']:.3f}",
+                f"{r['recall']:.4f}",
+                f"{r['qps']:,.0f}",
+            )
+        )
+    r0 = results[0]
+    print_table(
+        [
+            "vectors",
+            "VmRSS increase (x raw)",
+            "index + maps (x raw)",
+            "stats() bytes per row by part",
+            "mapped resident",
+            "open (s)",
+            "recall@10",
+            "QPS",
+        ],
+        rows,
+        title=(
+            f"Resident memory: IVF + RaBitQ codes on disk, {r0['rows']:,} rows "
+            f"({r0['raw_bytes'] / 2**20:.1f} MiB of float32), a fresh process opening it "
+            f"and running {r0['searches']:,} single searches at nprobe {r0['nprobe']}:"
+        ),
+    )
 
 
 def print_reopen_report(result: Dict[str, Any]) -> None:
@@ -1238,6 +1370,31 @@ def bench_dataset(
         reopen = run_worker(["--worker", "reopen", *common_args], thread_env(args.threads), settle)
         print_reopen_report(reopen)
         out["reopen"] = reopen
+    if "nusterdb-ivf-rabitq" in args.libs and args.resident_searches > 0:
+        run_worker(["--worker", "resident-build", *common_args], thread_env(args.threads), 0.0)
+        sweep = phase1["nusterdb-ivf-rabitq"]["sweep"]
+        hit = ann.first_reaching(sweep, 0.95)
+        nprobe = int(hit["p"]) if hit is not None else max(int(p["p"]) for p in sweep)
+        resident = [
+            run_worker(
+                [
+                    "--worker",
+                    "resident",
+                    "--vectors-mode",
+                    mode,
+                    "--resident-nprobe",
+                    str(nprobe),
+                    "--resident-searches",
+                    str(args.resident_searches),
+                    *common_args,
+                ],
+                thread_env(1),
+                settle,
+            )
+            for mode in ("memory", "disk")
+        ]
+        print_resident_report(resident)
+        out["resident"] = resident
     return out
 
 
@@ -1301,10 +1458,21 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         + ")",
     )
     parser.add_argument("--tmpdir", type=Path, default=None)
+    parser.add_argument(
+        "--resident-searches",
+        type=int,
+        default=10_000,
+        help="searches of the resident-memory section (nusterdb-ivf-rabitq with vectors "
+        "'memory' and 'disk' on disk; 0 skips it)",
+    )
     # Internal: one measurement in a subprocess.
     parser.add_argument(
-        "--worker", choices=("run", "interleaved", "reopen"), help=argparse.SUPPRESS
+        "--worker",
+        choices=("run", "interleaved", "reopen", "resident-build", "resident"),
+        help=argparse.SUPPRESS,
     )
+    parser.add_argument("--vectors-mode", default="memory", help=argparse.SUPPRESS)
+    parser.add_argument("--resident-nprobe", type=int, default=32, help=argparse.SUPPRESS)
     parser.add_argument("--lib", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--repeats", type=int, default=3, help=argparse.SUPPRESS)
@@ -1348,6 +1516,12 @@ def main(argv: Sequence[str]) -> int:
         return 0
     if args.worker == "reopen":
         worker_reopen(args)
+        return 0
+    if args.worker == "resident-build":
+        worker_resident_build(args)
+        return 0
+    if args.worker == "resident":
+        worker_resident(args)
         return 0
     sizes = QUICK if args.quick else FULL
     names = ["synthetic", "real"] if args.dataset == "both" else [args.dataset]

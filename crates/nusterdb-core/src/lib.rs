@@ -26,6 +26,7 @@ pub mod db;
 pub mod distance;
 pub mod error;
 pub mod filter;
+pub mod heap;
 pub mod id_map;
 pub mod ids;
 pub mod index;

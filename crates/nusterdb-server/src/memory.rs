@@ -51,22 +51,5 @@ pub fn limit_arenas() {
 
 /// Hands the free pages of every malloc arena back to the operating system.
 pub fn trim() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim takes no pointer and may be called from any thread.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn trimming_keeps_live_allocations_whole() {
-        let keep: Vec<Vec<u8>> = (0..64).map(|i| vec![i as u8; 1 << 16]).collect();
-        drop((0..256).map(|_| vec![7u8; 1 << 16]).collect::<Vec<_>>());
-        super::trim();
-        for (i, v) in keep.iter().enumerate() {
-            assert!(v.iter().all(|&b| b == i as u8));
-        }
-    }
+    nusterdb_core::heap::trim();
 }

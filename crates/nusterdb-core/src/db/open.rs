@@ -179,6 +179,8 @@ impl Database {
         };
         let cipher = store.cipher().cloned();
         let state = State::new(store, loaded);
+        // The load's temporary structures are freed: give their pages back.
+        crate::heap::trim();
         let shared = Arc::new(Shared {
             cipher,
             config,

@@ -63,6 +63,12 @@ impl ListCodes {
         self.factors.len()
     }
 
+    /// Gives back the capacity beyond the codes held.
+    pub(super) fn shrink(&mut self) {
+        self.blocks.shrink_to_fit();
+        self.factors.shrink_to_fit();
+    }
+
     pub(super) fn bytes(&self) -> usize {
         self.blocks.capacity() + self.factors.capacity() * 16
     }

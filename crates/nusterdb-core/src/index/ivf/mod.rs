@@ -52,7 +52,8 @@
 //! them with the rows instead of training again (and codes the rows again: the codes
 //! are not saved). Without a usable file (none, damaged,
 //! an encrypted database, which writes no segment files) the open trains as a bulk
-//! insert does.
+//! insert does. With `vectors="disk"` the rows stay in the seal's vector file and the
+//! lists keep their locations (`rows.rs`, [`IvfIndex::on_disk`]).
 
 mod codes;
 pub mod file;
@@ -151,6 +152,16 @@ impl List {
     fn bytes(&self) -> usize {
         (self.slots.capacity() + self.rows.capacity() + self.inv.capacity() + self.locs.capacity())
             * 4
+    }
+
+    /// Gives back the capacity beyond what the list holds (after an open or a training
+    /// built it whole: doubling growth left up to twice the bytes).
+    fn shrink(&mut self) {
+        self.slots.shrink_to_fit();
+        self.rows.shrink_to_fit();
+        self.inv.shrink_to_fit();
+        self.locs.shrink_to_fit();
+        self.codes.shrink();
     }
 
     /// Codes the rows pushed since the last call against `centroid` (coarse space);
@@ -413,6 +424,7 @@ impl IvfIndex {
         }
         index.rotate_centroids();
         index.code_pending();
+        index.lists.par_iter_mut().for_each(List::shrink);
         Some(index)
     }
 
@@ -462,6 +474,7 @@ impl IvfIndex {
                 }
                 index.rotate_centroids();
                 index.code_pending();
+                index.lists.par_iter_mut().for_each(List::shrink);
             }
             None => {
                 for (i, &slot) in live.iter().enumerate() {
@@ -690,6 +703,7 @@ impl IvfIndex {
             }
         }
         self.code_pending();
+        self.lists.par_iter_mut().for_each(List::shrink);
     }
 
     /// Trains the centroids on a sample of the live rows and assigns every live row.
