@@ -649,7 +649,7 @@ def worker_resident_build(args: argparse.Namespace) -> None:
     import nusterdb
 
     data = ann.load_worker_data(args.data)
-    n, dim = data.base.shape
+    dim = data.base.shape[1]
     path = Path(args.data) / "resident-db"
     cfg = nusterdb.DatabaseConfig(
         dim, index_type="ivf", distance_metric=data.metric, quantization="rabitq"
