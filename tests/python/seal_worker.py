@@ -21,6 +21,7 @@ N(0, 1) (:func:`draw`).
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -209,14 +210,15 @@ def main(argv: Sequence[str]) -> None:
     if argv[0] == "tail":
         import time
 
-        db = NusterDB.open(argv[1])
+        db = NusterDB.open(argv[1], vectors=os.environ.get("NUSTERDB_SEAL_VECTORS"))
         run_tail(db, tail_ops(int(argv[2]), db.config.index_type in CLUSTERED))
         print("ack", flush=True)
         time.sleep(3600)
     argv = argv[1:]
 
     path, seed, first, seal_every = argv[0], int(argv[1]), int(argv[2]), int(argv[3])
-    db = NusterDB.open(path)
+    # The variant's vectors= (the test sets it for an IVF database with its rows on disk).
+    db = NusterDB.open(path, vectors=os.environ.get("NUSTERDB_SEAL_VECTORS"))
     id_type = db.config.id_type
     strs = id_type == "str"
     clustered = db.config.index_type in CLUSTERED

@@ -24,6 +24,7 @@ databases hold clustered vectors (``seal_worker.CLUSTERED``) and have lists (the
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -62,8 +63,14 @@ SEGMENT = re.compile(r"^segment-([0-9a-f]+)\.(vectors|maps|graph|codes|lists)$")
 
 #: (index type, id type) of the variants: HNSW with string ids and documents, flat and
 #: IVF with int ids.
-VARIANTS = [("hnsw", "str"), ("flat", "int"), ("ivf", "int"), ("ivf-rabitq", "int")]
-VARIANT_IDS = ["hnsw-str", "flat-int", "ivf-int", "ivf-rabitq-int"]
+VARIANTS = [
+    ("hnsw", "str"),
+    ("flat", "int"),
+    ("ivf", "int"),
+    ("ivf-rabitq", "int"),
+    ("ivf-disk", "int"),
+]
+VARIANT_IDS = ["hnsw-str", "flat-int", "ivf-int", "ivf-rabitq-int", "ivf-disk-int"]
 #: The rows an IVF database of the kill test starts with: lists from the start (1,024
 #: rows on), and the workload's floor (it only adds below ``TARGET // 2 + MAX_ROWS``, so a
 #: remove never takes it under ``TARGET // 2``).
@@ -73,16 +80,30 @@ Model = Dict[int, State]
 
 
 def config(kind: str, id_type: str) -> DatabaseConfig:
-    """``kind`` is an index type, or "ivf-rabitq": IVF lists of 1-bit RaBitQ codes (no
-    file of their own: coded again from the rows and lists at each open)."""
+    """``kind`` is an index type, "ivf-rabitq": IVF lists of 1-bit RaBitQ codes (no
+    file of their own: coded again from the rows and lists at each open), or
+    "ivf-disk": those opened with ``vectors="disk"`` (the rows left in the seal's file)."""
     # sync_writes: an acknowledged batch is durable, so the check below is exact.
     return DatabaseConfig(
         DIM,
         index_type=index_of(kind),
-        quantization="rabitq" if kind == "ivf-rabitq" else None,
+        quantization="rabitq" if kind in ("ivf-rabitq", "ivf-disk") else None,
         id_type=id_type,
+        vectors=vectors_of(kind),
         storage_config=StorageConfiguration(sync_writes=True),
     )
+
+
+def vectors_of(kind: str) -> Optional[str]:
+    """The ``vectors=`` a variant's opens pass (None: the default)."""
+    return "disk" if kind == "ivf-disk" else None
+
+
+def worker_env(kind: str) -> Optional[Dict[str, str]]:
+    """The environment of a worker on a variant's database (it opens with
+    ``NUSTERDB_SEAL_VECTORS`` as ``vectors=``)."""
+    mode = vectors_of(kind)
+    return None if mode is None else {**os.environ, "NUSTERDB_SEAL_VECTORS": mode}
 
 
 def index_of(kind: str) -> str:
@@ -120,12 +141,15 @@ def one_seal_files(path: Path, kind: str) -> str:
     return owners[0]
 
 
-def open_quietly(path: Path) -> NusterDB:
-    """Opens ``path`` as the writer; any warning (an ``IndexRebuiltWarning`` above all)
-    fails."""
+def open_quietly(path: Path, kind: str = "") -> NusterDB:
+    """Opens ``path`` as the writer (as variant ``kind`` opens); any warning (an
+    ``IndexRebuiltWarning`` above all) fails."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        db = NusterDB.open(str(path))
+        db = NusterDB.open(str(path), vectors=vectors_of(kind))
+    if vectors_of(kind) == "disk" and db.load_source()["source"] == "segments":
+        # The rows were left in the seal's file (mapped), not read into the lists.
+        assert db.stats().mapped_bytes > 0, db.stats()
     assert not caught, [f"{w.category.__name__}: {w.message}" for w in caught]
     return db
 
@@ -221,7 +245,14 @@ def test_kill_9_during_seals_loses_nothing_and_keeps_one_seal(
     for cycle in range(CYCLES):
         seal_every = 1 + (cycle // 2) % 2
         child = Child(
-            WORKER, "batches", str(path), str(seed), str(next_batch), str(seal_every), is_file=True
+            WORKER,
+            "batches",
+            str(path),
+            str(seed),
+            str(next_batch),
+            str(seal_every),
+            is_file=True,
+            env=worker_env(kind),
         )
         child.expect("ready")
         if cycle % 2 == 0:
@@ -256,7 +287,7 @@ def test_kill_9_during_seals_loses_nothing_and_keeps_one_seal(
         batches += sum(1 for *_, a in logged if a)
         next_batch = logged[-1][0] + 1
 
-        db = open_quietly(path)
+        db = open_quietly(path, kind)
         try:
             seal_id = one_seal_files(path, kind) if sealed or cycle > 0 else None
             if seal_id is None:
@@ -345,11 +376,11 @@ def test_an_open_reads_the_seal_and_replays_only_the_tail(
 ) -> None:
     path = tmp_path / "db"
     model = write_base(path, kind, id_type, seed)
-    with open_quietly(path) as db:
+    with open_quietly(path, kind) as db:
         assert db.load_source() == {"source": "segments", "replayed": 0}
         assert_same(read_all(db), model, "after a clean close")
     # A writer that never closes: the tail is only in the change log.
-    child = Child(WORKER, "tail", str(path), str(seed), is_file=True)
+    child = Child(WORKER, "tail", str(path), str(seed), is_file=True, env=worker_env(kind))
     child.expect("ack")
     child.kill()
     assert child.proc.returncode == -signal.SIGKILL
@@ -357,7 +388,7 @@ def test_an_open_reads_the_seal_and_replays_only_the_tail(
     apply_tail(model, ops, id_type == "str")
     touched = len({i for _, i, _, _ in ops})
     assert touched == 100
-    with open_quietly(path) as db:
+    with open_quietly(path, kind) as db:
         assert db.load_source() == {"source": "segments", "replayed": touched}
         if index_of(kind) == "ivf":
             # The lists read from the seal, the tail's rows added to them.
@@ -366,7 +397,7 @@ def test_an_open_reads_the_seal_and_replays_only_the_tail(
         recall = check_searches(db, model, rng, "after the kill")
         if kind != "flat":
             assert recall >= 0.95, f"recall@10 {recall:.3f}"
-    with open_quietly(path) as db:
+    with open_quietly(path, kind) as db:
         # The close sealed the replayed state.
         assert db.load_source() == {"source": "segments", "replayed": 0}
         assert_same(read_all(db), model, "reopened")
@@ -385,6 +416,7 @@ DAMAGE = [
     ("ivf", "int", "vectors"),
     ("ivf", "int", "maps"),
     ("ivf-rabitq", "int", "vectors"),
+    ("ivf-disk", "int", "vectors"),
 ]
 
 
@@ -429,7 +461,7 @@ def test_a_damaged_segment_file_makes_the_open_read_every_record(
     damage(victim, how)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        db = NusterDB.open(str(path))
+        db = NusterDB.open(str(path), vectors=vectors_of(kind))
     with db:
         source = db.load_source()
         assert source["source"] == "records", source
@@ -460,7 +492,7 @@ def test_a_damaged_segment_file_makes_the_open_read_every_record(
         assert_same(read_all(db), model, f"{part} {how}")
         # The open sealed again at once: one fresh seal's files, the damaged one gone.
         assert one_seal_files(path, kind) != seal_id
-    with open_quietly(path) as db:
+    with open_quietly(path, kind) as db:
         assert db.load_source() == {"source": "segments", "replayed": 0}
         assert_same(read_all(db), model, f"{part} {how}, reopened")
     assert NusterDB.verify(str(path))["healthy"]
@@ -473,7 +505,7 @@ def answers(db: NusterDB, queries: np.ndarray) -> Answers:
     return [db.search(q, k=10) for q in queries]
 
 
-@pytest.mark.parametrize("kind", ["ivf", "ivf-rabitq"])
+@pytest.mark.parametrize("kind", ["ivf", "ivf-rabitq", "ivf-disk"])
 @pytest.mark.parametrize("how", ["delete", "flip"])
 def test_a_damaged_ivf_lists_file_makes_the_open_train_the_lists_again(
     tmp_path: Path,
@@ -485,7 +517,7 @@ def test_a_damaged_ivf_lists_file_makes_the_open_train_the_lists_again(
     base, model = sealed_bases[kind]
     path = tmp_path / "db"
     shutil.copytree(base, path)
-    with open_quietly(path) as db:
+    with open_quietly(path, kind) as db:
         # Intact: the rows and the lists from the seal.
         assert db.load_source() == {"source": "segments", "replayed": 0}
         assert db.graph_load()["state"] == "not_persisted", db.graph_load()
@@ -499,7 +531,7 @@ def test_a_damaged_ivf_lists_file_makes_the_open_train_the_lists_again(
     damage(victim, how)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        db = NusterDB.open(str(path))
+        db = NusterDB.open(str(path), vectors=vectors_of(kind))
     with db:
         # The seal's rows and maps are used; only the lists are trained again.
         assert db.load_source() == {"source": "segments", "replayed": 0}
@@ -519,7 +551,7 @@ def test_a_damaged_ivf_lists_file_makes_the_open_train_the_lists_again(
         assert answers(db, queries) == before
         # The open sealed again at once, with a lists file.
         assert one_seal_files(path, "ivf") != seal_id
-    with open_quietly(path) as db:
+    with open_quietly(path, kind) as db:
         assert db.load_source() == {"source": "segments", "replayed": 0}
         assert db.graph_load()["state"] == "not_persisted", db.graph_load()
         assert_same(read_all(db), model, f"lists {how}, reopened")
@@ -613,7 +645,7 @@ def test_a_followers_refresh_follows_the_log(
 ) -> None:
     path = tmp_path / "db"
     writer = NusterDB(str(path), config(kind, id_type))
-    follower = NusterDB.open(str(path), read_only=True)
+    follower = NusterDB.open(str(path), read_only=True, vectors=vectors_of(kind))
     try:
         w = Writes(writer, seed)
         w.round(1000)
