@@ -80,8 +80,8 @@ Model = Dict[int, State]
 
 
 def config(kind: str, id_type: str) -> DatabaseConfig:
-    """``kind`` is an index type, "ivf-rabitq": IVF lists of 1-bit RaBitQ codes (no
-    file of their own: coded again from the rows and lists at each open), or
+    """``kind`` is an index type, "ivf-rabitq": IVF lists of 1-bit RaBitQ codes (saved in
+    the lists file, no file of their own), or
     "ivf-disk": those opened with ``vectors="disk"`` (the rows left in the seal's file)."""
     # sync_writes: an acknowledged batch is durable, so the check below is exact.
     return DatabaseConfig(
@@ -89,7 +89,7 @@ def config(kind: str, id_type: str) -> DatabaseConfig:
         index_type=index_of(kind),
         quantization="rabitq" if kind in ("ivf-rabitq", "ivf-disk") else None,
         id_type=id_type,
-        vectors=vectors_of(kind),
+        vectors=vectors_of(kind) or "mmap",
         storage_config=StorageConfiguration(sync_writes=True),
     )
 

@@ -32,7 +32,7 @@
 //! 0.888 where the moved rows promised 0.95 — in many dimensions a random move is
 //! nearly orthogonal to every row, so a moved row's neighbours are still the row's
 //! own, which its links lead to. So the database keeps a uniform sample of
-//! [`QUERIES`] of the queries searches asked with a recall target (in memory only),
+//! [`QUERIES`] of the queries searches asked with a recall target (saved with the curves),
 //! and once it holds half that many, every curve measured on moved rows is measured
 //! again on them: from then on the curves follow the queries users actually ask.
 //!
@@ -40,8 +40,9 @@
 //! At the first search asking for a recall with that `k` and band, under the read lock
 //! (searches go on; writes wait), and again once the rows changed since (added,
 //! replaced, removed) reach a tenth of the live rows the curve was measured on. Curves
-//! are kept in memory (at most [`KEPT`]), not saved: a reopened database measures
-//! again at its first such search. A flat index, and an IVF index below its training
+//! are kept (at most [`KEPT`]) in memory and in the store with the sample of asked
+//! queries ([`persist`]): a reopened database, a follower or a restored snapshot uses
+//! them, counting the records changed since from the change log. A flat index, and an IVF index below its training
 //! size, are exact: a recall target changes nothing there and needs no measurement.
 
 use std::sync::Arc;

@@ -47,9 +47,30 @@ pub(super) const BLOCK: usize = 32;
 /// RaBitQ's ε₀: the bound's width in standard deviations of the estimator (module docs).
 pub(super) const EPSILON: f32 = 3.0;
 
+/// What codes made with `rot` depend on beyond the rows and centroids: the rotation
+/// (its images of the first two unit vectors) and the bound's [`EPSILON`]. Saved codes
+/// whose fingerprint differs (another build's rotation or bound) are made again.
+pub(super) fn fingerprint(rot: &Rotation) -> u64 {
+    let p = rot.padded();
+    let mut h = crc32fast::Hasher::new();
+    h.update(&(p as u64).to_le_bytes());
+    h.update(&EPSILON.to_bits().to_le_bytes());
+    let mut y = Vec::new();
+    for axis in 0..2.min(p) {
+        let mut e = vec![0f32; p];
+        e[axis] = 1.0;
+        rot.apply(&e, &[], &mut y);
+        for v in &y {
+            h.update(&v.to_bits().to_le_bytes());
+        }
+    }
+    let low = u64::from(h.finalize());
+    (low << 32) | (p as u64 & 0xffff_ffff)
+}
+
 /// One list's codes, for its first [`ListCodes::len`] rows (rows pushed since are
 /// coded by the next [`ListCodes::code`] call; a search scans them exactly).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(super) struct ListCodes {
     /// Whole blocks of `groups·16` bytes.
     blocks: Vec<u8>,
@@ -94,6 +115,30 @@ impl ListCodes {
         };
         let bound = norm * spread * EPSILON / ((p as f32 - 1.0).max(1.0)).sqrt();
         self.factors.push([norm2, norm * inv, bound, ones]);
+    }
+
+    /// The code of row `i` into `bits` (`groups/2` bytes: sub-code `g` in the low nibble
+    /// of byte `g/2` when `g` is even, the high one when odd), and its factors.
+    pub(super) fn row(&self, groups: usize, i: usize, bits: &mut Vec<u8>) -> [f32; 4] {
+        bits.clear();
+        bits.resize(groups.div_ceil(2), 0);
+        for g in 0..groups {
+            bits[g / 2] |= self.nibble(groups, i, g) << (4 * (g % 2));
+        }
+        self.factors[i]
+    }
+
+    /// Appends a row's code as [`ListCodes::row`] gives it (saved with the lists).
+    pub(super) fn push_coded(&mut self, groups: usize, bits: &[u8], factors: [f32; 4]) {
+        let i = self.factors.len();
+        if i.is_multiple_of(BLOCK) {
+            self.blocks.resize(self.blocks.len() + groups * 16, 0);
+        }
+        for g in 0..groups {
+            let v = bits.get(g / 2).map_or(0, |b| (b >> (4 * (g % 2))) & 0x0f);
+            self.set_nibble(groups, i, g, v);
+        }
+        self.factors.push(factors);
     }
 
     /// Moves the last coded row into row `pos` and drops the last (a list's removal).

@@ -48,9 +48,9 @@
 //! instead: cheaper, and exact. `nprobe ≥ nlist` probes every list: the exact answer.
 //!
 //! # Persistence
-//! A seal writes the centroids and each live row's list (`file.rs`); an open restores
-//! them with the rows instead of training again (and codes the rows again: the codes
-//! are not saved). Without a usable file (none, damaged,
+//! A seal writes the centroids, each live row's list and, with codes, each row's code
+//! (`file.rs`); an open restores them with the rows instead of training and coding
+//! again (codes made with another rotation or bound are made again). Without a usable file (none, damaged,
 //! an encrypted database, which writes no segment files) the open trains as a bulk
 //! insert does. With `vectors="disk"` the rows stay in the seal's vector file and the
 //! lists keep their locations (`rows.rs`, [`IvfIndex::on_disk`]).
@@ -391,7 +391,61 @@ impl IvfIndex {
             of_row,
             trained_at: self.trained_at as u64,
             changed: self.changed as u64,
+            codes: self.row_codes(live),
         })
+    }
+
+    /// The codes of the live slots `live` in their order, for the lists file; `None`
+    /// without codes or while some rows wait to be coded (inside a batch write).
+    fn row_codes(&self, live: &[u32]) -> Option<file::RowCodes> {
+        let rot = self.rotation.as_ref()?;
+        if self.lists.iter().any(|l| l.codes.len() != l.slots.len()) {
+            return None;
+        }
+        let (groups, n) = (rot.padded() / 4, rot.padded() / 8);
+        let mut c = file::RowCodes {
+            code_bytes: n,
+            fingerprint: codes::fingerprint(rot),
+            bits: Vec::with_capacity(live.len() * n),
+            factors: Vec::with_capacity(live.len()),
+            inv: Vec::with_capacity(live.len()),
+        };
+        let mut bits = Vec::new();
+        for &s in live {
+            let &(l, pos) = self.place.get(s as usize)?;
+            let list = self.lists.get(l as usize)?;
+            let pos = pos as usize;
+            c.factors.push(list.codes.row(groups, pos, &mut bits));
+            c.bits.extend_from_slice(&bits);
+            c.inv.push(list.inv.get(pos).copied().unwrap_or(0.0));
+        }
+        Some(c)
+    }
+
+    /// Whether `c` holds codes this index makes, for `rows` rows.
+    fn fits(&self, c: &file::RowCodes, rows: usize) -> bool {
+        self.rotation.as_ref().is_some_and(|rot| {
+            c.code_bytes == rot.padded() / 8
+                && c.fingerprint == codes::fingerprint(rot)
+                && c.factors.len() == rows
+                && c.inv.len() == rows
+                && c.bits.len() == rows * c.code_bytes
+        })
+    }
+
+    /// Takes the saved codes `c` (fitting: [`IvfIndex::fits`]) of the rows of `live`,
+    /// just pushed in that order, in place of coding them again.
+    fn take_codes(&mut self, live: impl Iterator<Item = u32>, c: &file::RowCodes) {
+        let groups = c.code_bytes * 2;
+        for (i, s) in live.enumerate() {
+            let Some(&(l, _)) = self.place.get(s as usize) else {
+                continue;
+            };
+            if let Some(list) = self.lists.get_mut(l as usize) {
+                let bits = &c.bits[i * c.code_bytes..(i + 1) * c.code_bytes];
+                list.codes.push_coded(groups, bits, c.factors[i]);
+            }
+        }
     }
 
     /// An index over `items` (distinct live slots, ascending) with `lists` read from a
@@ -423,7 +477,11 @@ impl IvfIndex {
             index.push(l, slot, v);
         }
         index.rotate_centroids();
-        index.code_pending();
+        // Each list's rows were pushed in the file's order, which its codes follow.
+        match lists.codes.filter(|c| index.fits(c, items.len())) {
+            Some(c) => index.take_codes(items.iter().map(|&(s, _)| s), &c),
+            None => index.code_pending(),
+        }
         index.lists.par_iter_mut().for_each(List::shrink);
         Some(index)
     }
@@ -447,8 +505,19 @@ impl IvfIndex {
         let extent = live.last().map_or(0, |&s| s as usize + 1);
         let mut index = Self::new(dim, metric, nlist, nprobe, extent).with_codes(true);
         let disk = DiskRows::new(dim, file)?;
-        // Cosine and angular keep 1/‖x‖ per row: read once here (positioned reads).
-        let inv: Vec<f32> = if index.score == Score::Cos {
+        let count = lists.as_ref().map_or(0, |l| l.centroids.len() / dim.max(1));
+        let lists = lists.filter(|l| {
+            count > 0 && l.of_row.len() == live.len() && l.centroids.len() == count * dim
+        });
+        let saved = lists
+            .as_ref()
+            .and_then(|l| l.codes.as_ref())
+            .filter(|c| index.fits(c, live.len()));
+        // Cosine and angular keep 1/‖x‖ per row: saved with the codes, else read once
+        // here (positioned reads).
+        let inv: Vec<f32> = if let Some(c) = saved {
+            c.inv.clone()
+        } else if index.score == Score::Cos {
             let mut buf = Vec::new();
             (0..live.len())
                 .map(|i| {
@@ -460,10 +529,7 @@ impl IvfIndex {
             vec![0.0; live.len()]
         };
         index.disk = Some(disk);
-        let count = lists.as_ref().map_or(0, |l| l.centroids.len() / dim.max(1));
-        match lists.filter(|l| {
-            count > 0 && l.of_row.len() == live.len() && l.centroids.len() == count * dim
-        }) {
+        match lists {
             Some(lists) => {
                 index.centroids = lists.centroids;
                 index.lists = vec![List::default(); count];
@@ -473,7 +539,11 @@ impl IvfIndex {
                     index.push_loc(l, slot, DiskRows::file_row(i), inv[i]);
                 }
                 index.rotate_centroids();
-                index.code_pending();
+                // With saved codes the open reads no row.
+                match lists.codes.filter(|c| index.fits(c, live.len())) {
+                    Some(c) => index.take_codes(live.iter().copied(), &c),
+                    None => index.code_pending(),
+                }
                 index.lists.par_iter_mut().for_each(List::shrink);
             }
             None => {
@@ -1457,5 +1527,60 @@ mod tests {
         let (a, b) = (build(), build());
         assert_eq!(a.centroids, b.centroids);
         assert_eq!(sorted_lists(&a), sorted_lists(&b));
+    }
+
+    /// Codes saved with the lists read back as the codes made again from the rows, and
+    /// codes of another rotation or bound (another fingerprint) are made again.
+    #[test]
+    fn saved_codes_are_the_codes_made_again() {
+        for metric in [DistanceMetric::Euclidean, DistanceMetric::Cosine] {
+            let rows = clustered(3000, 24, 20, 3.0, 41);
+            let mut index = IvfIndex::new(24, metric, None, None, 0).with_codes(true);
+            let mut items: Vec<(u32, &[f32])> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (i as u32, &r[..]))
+                .collect();
+            index.insert_many(&items);
+            // Removals and re-adds shuffle the rows inside the lists.
+            index.remove_many(&(0..3000).step_by(7).collect::<Vec<u32>>());
+            items.retain(|(s, _)| s % 7 != 0);
+            let live: Vec<u32> = items.iter().map(|x| x.0).collect();
+            let lists = index.lists_of(&live).unwrap();
+            let saved = lists.codes.as_ref().unwrap();
+            assert_eq!(saved.factors.len(), live.len());
+            let mut bytes = Vec::new();
+            file::write(&mut bytes, 24, &lists).unwrap();
+            let read = || file::read(&bytes, 24, live.len()).unwrap();
+            let restore = |lists: file::Lists| {
+                IvfIndex::with_lists(24, metric, (None, None, true), &items, lists).unwrap()
+            };
+            let from_saved = restore(read());
+            let mut without = read();
+            without.codes = None;
+            let recoded = restore(without);
+            let mut other = read();
+            if let Some(c) = other.codes.as_mut() {
+                c.fingerprint ^= 1;
+                c.factors.iter_mut().for_each(|f| f[2] = 0.0);
+            }
+            let refused = restore(other);
+            // The saved codes are what the open takes: a marked factor shows up.
+            let mut marked = read();
+            if let Some(c) = marked.codes.as_mut() {
+                c.factors[5][0] = 12_345.0;
+            }
+            let taken = restore(marked);
+            let (l, pos) = taken.place[live[5] as usize];
+            let mut bits = Vec::new();
+            let groups = taken.rotation.as_ref().unwrap().padded() / 4;
+            let f = taken.lists[l as usize].codes.row(groups, pos as usize, &mut bits);
+            assert_eq!(f[0], 12_345.0, "{metric:?}: the saved factor");
+            for ((a, b), c) in from_saved.lists.iter().zip(&recoded.lists).zip(&refused.lists) {
+                assert_eq!(a.codes, b.codes, "{metric:?}");
+                assert_eq!(c.codes, b.codes, "{metric:?}: another fingerprint");
+                assert_eq!(a.inv, b.inv);
+            }
+        }
     }
 }
