@@ -186,14 +186,23 @@ pub fn read(bytes: &[u8], dim: usize, rows: usize) -> Result<Lists, String> {
         };
         for rec in body[lists_end as usize + 12..].chunks_exact(n + 20) {
             c.bits.extend_from_slice(&rec[..n]);
-            c.factors
-                .push([f(&rec[n..]), f(&rec[n + 4..]), f(&rec[n + 8..]), f(&rec[n + 12..])]);
+            c.factors.push([
+                f(&rec[n..]),
+                f(&rec[n + 4..]),
+                f(&rec[n + 8..]),
+                f(&rec[n + 12..]),
+            ]);
             c.inv.push(f(&rec[n + 16..]));
         }
         c
     });
     if let Some(c) = &codes {
-        if c.factors.iter().flatten().chain(&c.inv).any(|x| !x.is_finite()) {
+        if c.factors
+            .iter()
+            .flatten()
+            .chain(&c.inv)
+            .any(|x| !x.is_finite())
+        {
             return Err("a code's factor is not finite".into());
         }
     }

@@ -1574,9 +1574,16 @@ mod tests {
             let (l, pos) = taken.place[live[5] as usize];
             let mut bits = Vec::new();
             let groups = taken.rotation.as_ref().unwrap().padded() / 4;
-            let f = taken.lists[l as usize].codes.row(groups, pos as usize, &mut bits);
+            let f = taken.lists[l as usize]
+                .codes
+                .row(groups, pos as usize, &mut bits);
             assert_eq!(f[0], 12_345.0, "{metric:?}: the saved factor");
-            for ((a, b), c) in from_saved.lists.iter().zip(&recoded.lists).zip(&refused.lists) {
+            for ((a, b), c) in from_saved
+                .lists
+                .iter()
+                .zip(&recoded.lists)
+                .zip(&refused.lists)
+            {
                 assert_eq!(a.codes, b.codes, "{metric:?}");
                 assert_eq!(c.codes, b.codes, "{metric:?}: another fingerprint");
                 assert_eq!(a.inv, b.inv);
