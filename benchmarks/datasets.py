@@ -9,6 +9,12 @@ Two datasets, each a base matrix, held-out queries and the exact top-k of every 
     queries from the same distribution; euclidean. Seeded: the same seed gives the same
     arrays.
 
+``wide``
+    50,000 x 1,536 float32 rows (the width of large text-embedding models) drawn as
+    ``synthetic``'s, around 100 centres, and 1,000 queries; euclidean. For the codes of
+    wide rows (1 bit a component: 192 bytes a row against 6,144), not for recall
+    comparisons with the others.
+
 ``real``
     Sentence embeddings (384-d, cosine) of English prose shipped by two Debian packages:
     the sentences of the Python 3.11 documentation (``python3.11-doc``, the reST sources
@@ -145,6 +151,7 @@ def synthetic(
     n_clusters: int = 100,
     spread: float = 1.0,
     seed: int = DEFAULT_SEED,
+    name: str = "synthetic",
 ) -> Dataset:
     """Clustered Gaussian rows (see the module docstring), cached."""
     stem = f"synthetic-{n_base}x{dim}-q{n_queries}-c{n_clusters}-s{spread:g}-seed{seed}"
@@ -152,7 +159,7 @@ def synthetic(
     if cached is not None:
         arrays, info = cached
         info["cache"] = f"reused {CACHE_DIR / stem}.*.npy"
-        return Dataset("synthetic", "euclidean", arrays["base"], arrays["queries"], info)
+        return Dataset(name, "euclidean", arrays["base"], arrays["queries"], info)
     start = time.perf_counter()
     base, queries = clustered(n_base, n_queries, dim, seed, n_clusters=n_clusters, spread=spread)
     info = {
@@ -165,7 +172,7 @@ def synthetic(
     }
     _save(stem, {"base": base, "queries": queries}, info)
     info["cache"] = f"built now, saved as {CACHE_DIR / stem}.*.npy"
-    return Dataset("synthetic", "euclidean", base, queries, info)
+    return Dataset(name, "euclidean", base, queries, info)
 
 
 # ----------------------------------------------------------------------- real: text
@@ -361,6 +368,8 @@ def real(n_queries: int = 1_000, seed: int = DEFAULT_SEED) -> Dataset:
 def load(name: str, seed: int = DEFAULT_SEED) -> Dataset:
     if name == "synthetic":
         return synthetic(seed=seed)
+    if name == "wide":
+        return synthetic(n_base=50_000, dim=1536, seed=seed, name="wide")
     if name == "real":
         return real(seed=seed)
     raise ValueError(f"unknown dataset {name!r}")

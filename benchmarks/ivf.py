@@ -4,7 +4,8 @@
 Datasets as in ``benchmarks/ann.py`` (``benchmarks/datasets.py``, cached under
 ~/.cache/nusterdb/datasets/): ``synthetic`` = 100,000 x 128 clustered float32 rows +
 1,000 queries, euclidean; ``real`` = about 56,000 x 384 all-MiniLM-L6-v2 sentence
-embeddings + 1,000 held-out sentences, cosine (unit rows). Ground truth is the exact
+embeddings + 1,000 held-out sentences, cosine (unit rows); ``wide`` (``--dataset wide``
+only) = 50,000 x 1,536 clustered rows + 1,000 queries, euclidean. Ground truth is the exact
 top-10 by float64 brute force; recall@10 counts ties as hits (``ann.recalls``: a returned
 id is a hit when its exact distance is within the 10th true distance, +1e-5 relative).
 
@@ -195,7 +196,7 @@ INTERLEAVED_GROUPS = (
 )
 #: IndexRefineFlat's k_factor around faiss's 1-bit RaBitQ IVF indexes and around its
 #: 4-bit PQ fast-scan IVF index, per dataset (see the module docstring for the choice).
-K_FACTORS: Dict[str, Tuple[int, int]] = {"synthetic": (20, 20), "real": (10, 4)}
+K_FACTORS: Dict[str, Tuple[int, int]] = {"synthetic": (20, 20), "real": (10, 4), "wide": (20, 20)}
 #: faiss's k-means with NusterDB's training budget (rows per list sampled, iterations).
 MATCHED_POINTS_PER_LIST = 64
 MATCHED_ITERS = 10
@@ -208,7 +209,7 @@ THREAD_VARS = ann.THREAD_VARS
 @dataclass(frozen=True)
 class Sizes:
     synthetic_rows: int
-    real_rows: Optional[int]  # None: all of the real dataset's rows
+    real_rows: Optional[int]  # None: all of the real (and wide) dataset's rows
     queries: int
     repeats: int
     nprobes: Tuple[int, ...]
@@ -1409,7 +1410,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         epilog="Usage" + doc.split("Usage")[-1] if "Usage" in doc else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--dataset", choices=("synthetic", "real", "both"), default="both")
+    parser.add_argument(
+        "--dataset",
+        choices=("synthetic", "real", "both", "wide"),
+        default="both",
+        help="both: synthetic and real; wide: 50,000 x 1,536 clustered rows (datasets.py)",
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
