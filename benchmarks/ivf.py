@@ -1514,20 +1514,15 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
-    if args.worker == "run":
-        worker_run(args)
-        return 0
-    if args.worker == "interleaved":
-        worker_interleaved(args)
-        return 0
-    if args.worker == "reopen":
-        worker_reopen(args)
-        return 0
-    if args.worker == "resident-build":
-        worker_resident_build(args)
-        return 0
-    if args.worker == "resident":
-        worker_resident(args)
+    if args.worker is not None:
+        workers: Dict[str, Callable[[argparse.Namespace], None]] = {
+            "run": worker_run,
+            "interleaved": worker_interleaved,
+            "reopen": worker_reopen,
+            "resident-build": worker_resident_build,
+            "resident": worker_resident,
+        }
+        workers[args.worker](args)
         return 0
     sizes = QUICK if args.quick else FULL
     names = ["synthetic", "real"] if args.dataset == "both" else [args.dataset]

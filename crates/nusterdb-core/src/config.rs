@@ -250,9 +250,10 @@ impl StorageConfig {
 
 /// Where an index keeps the rows a seal holds, chosen at each open (not stored:
 /// processes sharing a database may choose differently). Rows added since the seal
-/// are in memory in every mode. A flat index copies its rows into memory at open
-/// (`memory` and `mmap` alike) and refuses `disk`, as do metrics the graph walk reads
-/// full rows for (manhattan, chebyshev, hamming, jaccard). An IVF index copies them
+/// are in memory in every mode. A flat index maps its sealed rows under `mmap` (copied
+/// under `memory`, and from a seal written below half its slots live) and refuses
+/// `disk` — its scan reads every row —, as do metrics the graph walk reads full rows
+/// for (manhattan, chebyshev, hamming, jaccard). An IVF index copies them
 /// under `memory` and `mmap` (its lists hold their rows side by side) and under `disk`,
 /// which needs its RaBitQ codes, leaves them in the seal's file and reads the rows
 /// its codes let through (`index::ivf`'s `rows.rs`; rows written since the open stay

@@ -637,7 +637,8 @@ fn write_rows(
 /// An HNSW index opened from a seal maps the seal's rows and codes (no heap copy, no
 /// re-coding) and answers exactly as the index that wrote the seal did, for every kind
 /// of metric (codes with their centre, cosine's inverse norms, a metric without codes),
-/// removed nodes the graph still routes through included; writes after the open (rows
+/// removed nodes the graph still routes through included; a flat index maps its rows
+/// and answers as before too; writes after the open (rows
 /// past the mapped ones, replaced and removed rows) change only the copy in memory,
 /// never the files, and are there after the next seal and open.
 #[test]
@@ -645,16 +646,20 @@ fn an_open_maps_the_seals_rows_and_answers_as_the_writer_did() {
     let mut rng = SplitMix64::new(seed("maps_the_seals_rows"));
     // The last case: rows far from the origin (a common offset of 100, the data
     // the 8-bit walk once lost recall on), coded against their saved centre.
-    for (metric, offset) in [
-        (DistanceMetric::Euclidean, 0.0),
-        (DistanceMetric::Cosine, 0.0),
-        (DistanceMetric::InnerProduct, 0.0),
-        (DistanceMetric::Manhattan, 0.0),
-        (DistanceMetric::Euclidean, 100.0f32),
+    // A flat index maps its rows the same way (one part from slot 0).
+    for (index, metric, offset) in [
+        (IndexType::Hnsw, DistanceMetric::Euclidean, 0.0),
+        (IndexType::Hnsw, DistanceMetric::Cosine, 0.0),
+        (IndexType::Hnsw, DistanceMetric::InnerProduct, 0.0),
+        (IndexType::Hnsw, DistanceMetric::Manhattan, 0.0),
+        (IndexType::Hnsw, DistanceMetric::Euclidean, 100.0f32),
+        (IndexType::Flat, DistanceMetric::Euclidean, 0.0),
+        (IndexType::Flat, DistanceMetric::Cosine, 0.0),
+        (IndexType::Flat, DistanceMetric::Manhattan, 0.0),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let mut c = config(IndexType::Hnsw, IdType::Int);
+        let mut c = config(index, IdType::Int);
         c.distance_metric = metric;
         let db = open_io(&path, Some(c), Arc::new(OsIo));
         let mut rows: BTreeMap<u64, Vec<f32>> = BTreeMap::new();
@@ -682,7 +687,7 @@ fn an_open_maps_the_seals_rows_and_answers_as_the_writer_did() {
         drop(db);
 
         let db = reopen(&path);
-        let what = format!("{metric:?} offset {offset}");
+        let what = format!("{index:?} {metric:?} offset {offset}");
         assert!(
             matches!(
                 db.load_source().unwrap(),
@@ -692,7 +697,7 @@ fn an_open_maps_the_seals_rows_and_answers_as_the_writer_did() {
             db.load_source()
         );
         let stats = db.stats().unwrap();
-        let codes = metric != DistanceMetric::Manhattan;
+        let codes = index == IndexType::Hnsw && metric != DistanceMetric::Manhattan;
         let mapped_at_least = 600 * DIM * 4 + if codes { 600 * DIM } else { 0 };
         assert!(
             stats.mapped_bytes as usize >= mapped_at_least,

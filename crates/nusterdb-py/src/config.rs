@@ -416,14 +416,15 @@ impl PyStorageConfig {
 /// nprobe the lists an IVF search scans unless it says (None: a sixteenth of the
 /// lists, at least 8), each 1 to 65,536 and refused for the other index types; distance_metric a
 /// DistanceMetric or its name (default euclidean); id_type "int" (ids 0 <= id < 2**63)
-/// or "str" (non-empty str ids of at most 1,024 UTF-8 bytes); vectors where an HNSW
+/// or "str" (non-empty str ids of at most 1,024 UTF-8 bytes); vectors where the
 /// index keeps the rows a seal holds, chosen at each open and never stored: "memory"
 /// (read into memory), "mmap" (mapped: the page cache holds them) or "disk" (mapped,
 /// and searches read the rows they re-rank from the files, so only the codes and the
 /// graph become resident; HNSW on euclidean, inner product, cosine or angular; IVF
 /// with quantization "rabitq", whose lists then keep each row's place in the seal's
-/// file and searches read the rows the codes let through; flat and IVF indexes copy
-/// their rows under "memory" and "mmap");
+/// file and searches read the rows the codes let through; a flat index maps them under
+/// "mmap" and copies them under "memory", an IVF index copies them into its lists under
+/// both);
 /// quantization the codes an HNSW index walks its graph on, fixed at creation: "sq4"
 /// (32·ceil(dim/64) bytes a vector; the default for euclidean, inner product, cosine
 /// and angular), "sq8" (dim bytes: twice the memory, finer scores; databases created

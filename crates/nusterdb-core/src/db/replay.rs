@@ -658,7 +658,23 @@ fn read_checked(
     let disk_ivf = config.index_type == crate::config::IndexType::Ivf
         && config.vectors == VectorStorage::Disk
         && !by_slot;
+    let mapped_flat = config.index_type == crate::config::IndexType::Flat && by_slot;
     let index: Box<dyn VectorIndex> = match graph {
+        None if mapped_flat => {
+            // Mapped in place (`vectors="mmap"`, the default) or copied (`"memory"`),
+            // with address space to grow into: as much again (at least 64 MiB).
+            let map = config.vectors != VectorStorage::Memory;
+            let room = (extent * config.dim * 4).max(64 << 20);
+            let rows = vectors::map_rows(vfs, room, map)
+                .map_err(|e| shown(vf.path(), &e))?
+                .ok_or_else(|| format!("{}: not one part from slot 0", vf.path().display()))?;
+            Box::new(crate::index::FlatIndex::from_rows(
+                config.dim,
+                config.distance_metric,
+                rows,
+                &live,
+            ))
+        }
         None if disk_ivf => {
             let (ivf, reason) = ivf_on_disk(io, files, config, &live, vf)?;
             retrained = reason;

@@ -361,9 +361,22 @@ impl Shared {
                 });
                 Some((parts, end))
             }
-            // The live rows only (flat and IVF indexes copy their rows at open): the
-            // file shrinks with the live count after removals. An IVF index's lists
-            // go beside them, row by row in the same order.
+            // A flat index's rows by slot, one part from slot 0 (an open maps them as
+            // its row buffer, as HNSW's parts) — while at least half the slots are
+            // live; below, the live rows only (an open copies them), so that the file
+            // gives back the space of mass removals.
+            None if self.config.index_type == crate::config::IndexType::Flat
+                && st.ids.len() * 2 >= extent =>
+            {
+                vectors::write_part(io, &files.vectors, dim, 0, extent, |s| {
+                    index.slot_row(s as u32)
+                })?;
+                None
+            }
+            // The live rows only (an IVF index copies them into its lists at open, or
+            // with `vectors="disk"` keeps each one's place in this file): the file
+            // shrinks with the live count after removals. The lists go beside them, row
+            // by row in the same order.
             None => {
                 let live = live_slots(&st.ids);
                 vectors::write_live_rows(io, &files.vectors, dim, live.len(), |i| {

@@ -298,6 +298,35 @@ impl FlatIndex {
         }
     }
 
+    /// An index over `rows` — a seal's rows by slot, mapped in place or copied
+    /// (`segment::vectors::map_rows`) — whose live slots are `live` (ascending; slots
+    /// past the rows are skipped). Reads every live row once (1/‖x‖ under cosine and
+    /// angular, the running sum), writes none.
+    pub(crate) fn from_rows(dim: usize, metric: DistanceMetric, rows: Rows, live: &[u32]) -> Self {
+        let mut ix = Self::new(dim, metric, 0);
+        let cap_rows = rows.as_slice().len().checked_div(dim).unwrap_or(0);
+        ix.rows = rows;
+        ix.cap_rows = cap_rows;
+        ix.live = vec![false; cap_rows];
+        if ix.fast == Fast::Cos {
+            ix.aux = vec![0.0; cap_rows];
+        }
+        for &s in live {
+            let s = s as usize;
+            if s >= cap_rows || ix.live[s] {
+                continue;
+            }
+            if ix.fast == Fast::Cos {
+                ix.aux[s] = crate::vector::inv_norm(ix.row(s));
+            }
+            ix.account(s, 1.0);
+            ix.live[s] = true;
+            ix.len += 1;
+            ix.end = s + 1;
+        }
+        ix
+    }
+
     /// The mean of the live rows (normalised rows for cosine and angular; zeros before
     /// any row, and for the metrics without a GEMM path).
     fn center(&self) -> Vec<f32> {
@@ -933,6 +962,14 @@ impl VectorIndex for FlatIndex {
 
     fn memory_bytes(&self) -> usize {
         self.memory_parts().iter().map(|p| p.1).sum()
+    }
+
+    fn mapped_bytes(&self) -> usize {
+        self.rows.mapped_bytes()
+    }
+
+    fn mapped_ranges(&self) -> Vec<(usize, usize)> {
+        self.rows.mapped_range().into_iter().collect()
     }
 
     fn memory_parts(&self) -> Vec<(&'static str, usize)> {

@@ -3,7 +3,8 @@
 //! A sealed file's rows are never rewritten, so they need no heap copy: the file is
 //! mapped and the page cache holds the rows (a second open, a snapshot's hard link and
 //! a follower share those pages). Three layouts:
-//! - version 3, a part by slot ([`Layout::Slots`], HNSW): the rows of slots
+//! - version 3, a part by slot ([`Layout::Slots`], HNSW; flat as one part from slot
+//!   0 while at least half its slots are live): the rows of slots
 //!   `first..first + count` exactly as the index keeps them in memory — `dim` floats
 //!   per slot, back to back from byte 65,536 —, so the index maps the files of a
 //!   seal's parts side by side as its row buffer (`index::region`) and reads nothing at
@@ -12,8 +13,9 @@
 //!   mapped right after the one before it;
 //! - version 2, by slot from slot 0, the rows 64 bytes in (seals of earlier builds:
 //!   still mapped, as one part);
-//! - version 1, live rows ([`Layout::Live`], the flat index, which copies its rows at
-//!   open): the live slots' rows only, so the file shrinks with removals.
+//! - version 1, live rows ([`Layout::Live`]: IVF, whose lists file follows this order;
+//!   flat below half its slots live, and flat seals of earlier builds — copied at open):
+//!   the live slots' rows only, so the file shrinks with removals.
 //!
 //! # Format (little-endian)
 //! ```text

@@ -627,33 +627,34 @@ impl IvfIndex {
     /// Appends `slot` with row `v` to `list` (creating the one list of an untrained
     /// index).
     fn push(&mut self, list: u32, slot: u32, v: &[f32]) {
-        let s = slot as usize;
-        if self.place.len() <= s {
-            self.place.resize(s + 1, (NO_LIST, 0));
-        }
-        if self.lists.len() <= list as usize {
-            self.lists.resize(list as usize + 1, List::default());
-        }
-        let l = &mut self.lists[list as usize];
-        self.place[s] = (list, l.slots.len() as u32);
-        l.slots.push(slot);
-        match self.disk.as_mut() {
+        let dim = self.dim;
+        let inv = (self.score == Score::Cos).then(|| crate::vector::inv_norm(v));
+        let (l, disk) = self.push_slot(list, slot);
+        match disk {
             Some(d) => l.locs.push(d.store(v)),
             None => {
-                l.rows.extend_from_slice(&v[..self.dim.min(v.len())]);
-                l.rows.resize(l.slots.len() * self.dim, 0.0);
+                l.rows.extend_from_slice(&v[..dim.min(v.len())]);
+                l.rows.resize(l.slots.len() * dim, 0.0);
             }
         }
-        if self.score == Score::Cos {
-            // In f64: a row's ‖x‖² under- or overflows f32 long before ‖x‖ does.
-            l.inv.push(crate::vector::inv_norm(v));
-        }
-        self.len += 1;
+        // (In f64: a row's ‖x‖² under- or overflows f32 long before ‖x‖ does.)
+        l.inv.extend(inv);
     }
 
     /// Appends `slot` to `list` with its row at `loc` (`vectors="disk"`) and, for
     /// cosine and angular, its row's 1/‖x‖.
     fn push_loc(&mut self, list: u32, slot: u32, loc: u32, inv: f32) {
+        let cos = self.score == Score::Cos;
+        let (l, _) = self.push_slot(list, slot);
+        l.locs.push(loc);
+        if cos {
+            l.inv.push(inv);
+        }
+    }
+
+    /// Appends `slot` to `list`'s slots (creating the list if needed) and counts it;
+    /// the list, for its row, and where rows on disk are kept.
+    fn push_slot(&mut self, list: u32, slot: u32) -> (&mut List, Option<&mut DiskRows>) {
         let s = slot as usize;
         if self.place.len() <= s {
             self.place.resize(s + 1, (NO_LIST, 0));
@@ -661,14 +662,11 @@ impl IvfIndex {
         if self.lists.len() <= list as usize {
             self.lists.resize(list as usize + 1, List::default());
         }
+        self.len += 1;
         let l = &mut self.lists[list as usize];
         self.place[s] = (list, l.slots.len() as u32);
         l.slots.push(slot);
-        l.locs.push(loc);
-        if self.score == Score::Cos {
-            l.inv.push(inv);
-        }
-        self.len += 1;
+        (l, self.disk.as_mut())
     }
 
     /// Takes `slot` out of its list (the list's last row moves into its place);
