@@ -50,9 +50,9 @@
 //! # Persistence
 //! A seal writes the centroids, each live row's list and, with codes, each row's code
 //! (`file.rs`); an open restores them with the rows instead of training and coding
-//! again (codes made with another rotation or bound are made again). Without a usable file (none, damaged,
-//! an encrypted database, which writes no segment files) the open trains as a bulk
-//! insert does. With `vectors="disk"` the rows stay in the seal's vector file and the
+//! again (codes made with another rotation or bound are made again). Without a usable
+//! file (none, damaged, an encrypted database, which writes no segment files) the open
+//! trains as a bulk insert does. With `vectors="disk"` the rows stay in the seal's vector file and the
 //! lists keep their locations (`rows.rs`, [`IvfIndex::on_disk`]).
 
 mod codes;
