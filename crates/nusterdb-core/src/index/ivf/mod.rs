@@ -96,6 +96,12 @@ pub fn auto_nprobe(nlist: usize) -> usize {
     nlist.div_ceil(16).max(8).min(nlist.max(1))
 }
 
+/// Whether `lists` can hold `rows` live rows of `dim` floats (lists, a centroid each).
+fn lists_fit(lists: &file::Lists, dim: usize, rows: usize) -> bool {
+    let count = lists.centroids.len() / dim.max(1);
+    count > 0 && lists.of_row.len() == rows && lists.centroids.len() == count * dim
+}
+
 /// How rows are assigned to lists and lists ranked for a query (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Coarse {
@@ -459,31 +465,42 @@ impl IvfIndex {
         items: &[(u32, &[f32])],
         lists: file::Lists,
     ) -> Option<Self> {
-        let count = lists.centroids.len() / dim.max(1);
-        if count == 0
-            || lists.of_row.len() != items.len()
-            || lists.centroids.len() != count * dim
-            || items.iter().any(|(_, v)| v.len() != dim)
-        {
+        if !lists_fit(&lists, dim, items.len()) || items.iter().any(|(_, v)| v.len() != dim) {
             return None;
         }
         let extent = items.last().map_or(0, |&(s, _)| s as usize + 1);
         let mut index = Self::new(dim, metric, nlist, nprobe, extent).with_codes(rabitq);
-        index.centroids = lists.centroids;
-        index.lists = vec![List::default(); count];
-        index.trained_at = usize::try_from(lists.trained_at).unwrap_or(usize::MAX);
-        index.changed = usize::try_from(lists.changed).unwrap_or(usize::MAX);
-        for (&(slot, v), &l) in items.iter().zip(&lists.of_row) {
-            index.push(l, slot, v);
-        }
-        index.rotate_centroids();
-        // Each list's rows were pushed in the file's order, which its codes follow.
-        match lists.codes.filter(|c| index.fits(c, items.len())) {
-            Some(c) => index.take_codes(items.iter().map(|&(s, _)| s), &c),
-            None => index.code_pending(),
-        }
-        index.lists.par_iter_mut().for_each(List::shrink);
+        let live: Vec<u32> = items.iter().map(|&(s, _)| s).collect();
+        index.restore(lists, &live, |ix, i, slot, l| ix.push(l, slot, items[i].1));
         Some(index)
+    }
+
+    /// Takes the centroids, training counts and (when they fit) codes of `lists`
+    /// ([`lists_fit`] for `live`), `push`ing row `i` — slot `live[i]`, in list
+    /// `of_row[i]` — with `push(index, i, slot, list)`; codes the rows if the codes
+    /// were not usable.
+    fn restore(
+        &mut self,
+        lists: file::Lists,
+        live: &[u32],
+        mut push: impl FnMut(&mut Self, usize, u32, u32),
+    ) {
+        let count = lists.centroids.len() / self.dim.max(1);
+        self.centroids = lists.centroids;
+        self.lists = vec![List::default(); count];
+        self.trained_at = usize::try_from(lists.trained_at).unwrap_or(usize::MAX);
+        self.changed = usize::try_from(lists.changed).unwrap_or(usize::MAX);
+        for (i, (&slot, &l)) in live.iter().zip(&lists.of_row).enumerate() {
+            push(self, i, slot, l);
+        }
+        self.rotate_centroids();
+        // Each list's rows were pushed in the file's order, which its codes follow
+        // (with saved codes an open reads no row).
+        match lists.codes.filter(|c| self.fits(c, live.len())) {
+            Some(c) => self.take_codes(live.iter().copied(), &c),
+            None => self.code_pending(),
+        }
+        self.lists.par_iter_mut().for_each(List::shrink);
     }
 
     /// An index with RaBitQ codes over the live rows of a seal's live-rows vector `file`
@@ -505,10 +522,7 @@ impl IvfIndex {
         let extent = live.last().map_or(0, |&s| s as usize + 1);
         let mut index = Self::new(dim, metric, nlist, nprobe, extent).with_codes(true);
         let disk = DiskRows::new(dim, file)?;
-        let count = lists.as_ref().map_or(0, |l| l.centroids.len() / dim.max(1));
-        let lists = lists.filter(|l| {
-            count > 0 && l.of_row.len() == live.len() && l.centroids.len() == count * dim
-        });
+        let lists = lists.filter(|l| lists_fit(l, dim, live.len()));
         let saved = lists
             .as_ref()
             .and_then(|l| l.codes.as_ref())
@@ -530,22 +544,9 @@ impl IvfIndex {
         };
         index.disk = Some(disk);
         match lists {
-            Some(lists) => {
-                index.centroids = lists.centroids;
-                index.lists = vec![List::default(); count];
-                index.trained_at = usize::try_from(lists.trained_at).unwrap_or(usize::MAX);
-                index.changed = usize::try_from(lists.changed).unwrap_or(usize::MAX);
-                for (i, (&slot, &l)) in live.iter().zip(&lists.of_row).enumerate() {
-                    index.push_loc(l, slot, DiskRows::file_row(i), inv[i]);
-                }
-                index.rotate_centroids();
-                // With saved codes the open reads no row.
-                match lists.codes.filter(|c| index.fits(c, live.len())) {
-                    Some(c) => index.take_codes(live.iter().copied(), &c),
-                    None => index.code_pending(),
-                }
-                index.lists.par_iter_mut().for_each(List::shrink);
-            }
+            Some(lists) => index.restore(lists, live, |ix, i, slot, l| {
+                ix.push_loc(l, slot, DiskRows::file_row(i), inv[i]);
+            }),
             None => {
                 for (i, &slot) in live.iter().enumerate() {
                     index.push_loc(0, slot, DiskRows::file_row(i), inv[i]);
@@ -557,11 +558,6 @@ impl IvfIndex {
             }
         }
         Some(index)
-    }
-
-    /// Whether the rows stay in the seal's file (`vectors="disk"`).
-    pub fn on_disk_rows(&self) -> bool {
-        self.disk.is_some()
     }
 
     /// Drops the pages of the seal's file that borrowed reads made resident (a seal
