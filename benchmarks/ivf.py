@@ -24,6 +24,8 @@ Libraries, each keyed 0..n-1 and built from the same float32 rows:
   (RaBitQ's error bound, ε₀ = 3) could beat the current 10th exact distance is scored
   exactly from the full rows (kept in memory), so the returned distances are exact.
   Searched as ``nusterdb-ivf``; ``db.stats()`` counts the codes as its ``codes`` part.
+* ``nusterdb-ivf-binary``: the same with ``quantization="binary"``: P = dim rounded up to
+  a multiple of 64 only (one bit a component: 384 at 384-d where rabitq has 512).
 * ``faiss-ivf``: ``IndexIVFFlat(IndexFlatL2(d), d, nlist, METRIC_L2)``, or
   ``IndexFlatIP`` / ``METRIC_INNER_PRODUCT`` on the unit rows for cosine, with the same
   nlist; ``train`` on all base rows (its IVF defaults: a random sample of at most 256
@@ -93,15 +95,16 @@ Each library runs in a fresh subprocess (its memory is its own; ``RAYON_NUM_THRE
   closed (sealed with its lists file); opens each followed by one search, median of the
   timed repeats — from the lists file, and with a byte of it flipped (the lists trained
   again).
-* resident memory (with ``nusterdb-ivf-rabitq``; ``--resident-searches``, default 10,000;
-  0 skips it): a database on disk with ``quantization="rabitq"`` (one ``bulk_add``,
+* resident memory (for each of ``nusterdb-ivf-rabitq`` and ``nusterdb-ivf-binary`` in
+  ``--libs``; ``--resident-searches``, default 10,000; 0 skips it): a database on disk
+  with that ``quantization`` (one ``bulk_add``,
   closed, opened and closed once more), then per ``vectors`` mode, ``"memory"`` (the
   rows copied into the lists) and ``"disk"`` (the rows left in the seal's file, read by
   positioned reads for the rows the codes let through), a fresh 1-thread process opens
   and searches (100 queries) a 2,000-row database built the same way, closes it (the
   library's code pages and the storage engine's fixed allocations are then resident),
-  reads VmRSS, opens the database, runs that many single searches at the nprobe where phase 1 first
-  reached recall 0.95 (the queries in turn; recall@10 from the first pass), reads VmRSS
+  reads VmRSS, opens the database, runs that many single searches at the nprobe where
+  phase 1 first reached recall 0.95 with those codes (the queries in turn; recall@10 from the first pass), reads VmRSS
   again: the increase and ``stats()``'s index and maps bytes (without RocksDB's) as
   multiples of the raw float32 bytes.
 
@@ -158,6 +161,7 @@ IVF_LIBS = (
     "nusterdb-ivf",
     "faiss-ivf",
     "nusterdb-ivf-rabitq",
+    "nusterdb-ivf-binary",
     "faiss-ivf-rabitq",
     "faiss-ivf-rabitq-fs",
     "faiss-ivfpq-fs",
@@ -175,6 +179,8 @@ PAIRS = (
     ("nusterdb-ivf-rabitq", "faiss-ivf-rabitq-fs"),
     ("nusterdb-ivf-rabitq", "faiss-ivfpq-fs"),
     ("nusterdb-ivf-rabitq", "nusterdb-ivf"),
+    ("nusterdb-ivf-binary", "nusterdb-ivf-rabitq"),
+    ("nusterdb-ivf-binary", "nusterdb-ivf"),
 )
 #: Pairs compared with hnswlib at equal recall target only.
 HNSWLIB_PAIRS = (
@@ -286,6 +292,14 @@ class NusterIvfRabitqEngine(NusterIvfEngine):
 
     name = "nusterdb-ivf-rabitq"
     quantization = "rabitq"
+
+
+class NusterIvfBinaryEngine(NusterIvfEngine):
+    """The same with ``quantization="binary"``: rows rotated into the dimension rounded up
+    to a multiple of 64 rather than a power of two, one bit a component."""
+
+    name = "nusterdb-ivf-binary"
+    quantization = "binary"
 
 
 class NusterFlatEngine(NusterIvfEngine):
@@ -419,6 +433,8 @@ def make_engine(
         return NusterIvfEngine(nlist_arg)
     if lib == "nusterdb-ivf-rabitq":
         return NusterIvfRabitqEngine(nlist_arg)
+    if lib == "nusterdb-ivf-binary":
+        return NusterIvfBinaryEngine(nlist_arg)
     if lib == "nusterdb-flat":
         return NusterFlatEngine(None)
     if lib == "faiss-ivf":
@@ -643,17 +659,26 @@ WARM_ROWS = 2_000
 STORAGE_PARTS = ("memtables", "block_cache", "table_readers")
 
 
+def resident_path(args: argparse.Namespace) -> Path:
+    """The resident-memory section's database of ``args.resident_quantization``."""
+    return Path(args.data) / f"resident-db-{args.resident_quantization}"
+
+
 def worker_resident_build(args: argparse.Namespace) -> None:
-    """The on-disk database of the resident-memory section: IVF with RaBitQ codes, one
-    ``bulk_add``, closed (sealed: rows, lists), opened and closed once more (RocksDB's
-    write-ahead log replayed into table files, so the measured opens do not)."""
+    """The on-disk database of the resident-memory section: IVF with 1-bit codes
+    (``args.resident_quantization``), one ``bulk_add``, closed (sealed: rows, lists),
+    opened and closed once more (RocksDB's write-ahead log replayed into table files, so
+    the measured opens do not)."""
     import nusterdb
 
     data = ann.load_worker_data(args.data)
     dim = data.base.shape[1]
-    path = Path(args.data) / "resident-db"
+    path = resident_path(args)
     cfg = nusterdb.DatabaseConfig(
-        dim, index_type="ivf", distance_metric=data.metric, quantization="rabitq"
+        dim,
+        index_type="ivf",
+        distance_metric=data.metric,
+        quantization=args.resident_quantization,
     )
     for where, rows in ((path, data.base), (path.with_name("warm-db"), data.base[:WARM_ROWS])):
         with nusterdb.NusterDB(str(where), cfg) as db:
@@ -671,7 +696,7 @@ def worker_resident(args: argparse.Namespace) -> None:
 
     data = ann.load_worker_data(args.data)
     n, dim = data.base.shape
-    path = Path(args.data) / "resident-db"
+    path = resident_path(args)
     # The same open and searches on a small database first: the library's code pages
     # and the storage engine's fixed allocations are then in the baseline, so the
     # increase below is what the rows cost.
@@ -697,6 +722,7 @@ def worker_resident(args: argparse.Namespace) -> None:
     )
     out = {
         "vectors": args.vectors_mode,
+        "quantization": args.resident_quantization,
         "rows": n,
         "raw_bytes": n * dim * 4,
         "rss_base_kib": base_kib,
@@ -725,12 +751,14 @@ def print_resident_report(results: Sequence[Dict[str, Any]]) -> None:
         resident = r["mapped_resident_bytes"]
         rows.append(
             (
+                r.get("quantization", "rabitq"),
                 r["vectors"],
                 f"{grown / 2**20:.1f} MiB = {grown / raw:.3f}x",
                 f"{own / 2**20:.1f} MiB = {own / raw:.3f}x",
                 ", ".join(f"{k} {v / r['rows']:.0f}" for k, v in parts.items() if v),
                 "n/a" if resident is None else f"{resident / 2**20:.1f} MiB",
                 f"{r['open_s']:.3f}",
+                r["nprobe"],
                 f"{r['recall']:.4f}",
                 f"{r['qps']:,.0f}",
             )
@@ -738,20 +766,23 @@ def print_resident_report(results: Sequence[Dict[str, Any]]) -> None:
     r0 = results[0]
     print_table(
         [
+            "codes",
             "vectors",
             "VmRSS increase (x raw)",
             "index + maps (x raw)",
             "stats() bytes per row by part",
             "mapped resident",
             "open (s)",
+            "nprobe",
             "recall@10",
             "QPS",
         ],
         rows,
         title=(
-            f"Resident memory: IVF + RaBitQ codes on disk, {r0['rows']:,} rows "
+            f"Resident memory: IVF + 1-bit codes on disk, {r0['rows']:,} rows "
             f"({r0['raw_bytes'] / 2**20:.1f} MiB of float32), a fresh process opening it "
-            f"and running {r0['searches']:,} single searches at nprobe {r0['nprobe']}:"
+            f"and running {r0['searches']:,} single searches at the first nprobe of the "
+            "codes' sweep reaching recall 0.95:"
         ),
     )
 
@@ -852,6 +883,8 @@ def print_build_report(
             return f"nlist {r['nlist']}"
         if lib == "nusterdb-ivf-rabitq":
             return f"nlist {r['nlist']}, 1-bit RaBitQ codes"
+        if lib == "nusterdb-ivf-binary":
+            return f"nlist {r['nlist']}, binary codes"
         if "faiss_index" in r:
             return (
                 f"{r['faiss_index']}, nlist {r['nlist']}; train {r['train_seconds']:.2f} s on "
@@ -911,6 +944,7 @@ def print_build_report(
         ("nusterdb-ivf-rabitq", "faiss-ivf-rabitq"),
         ("nusterdb-ivf-rabitq", "faiss-ivf-rabitq-fs"),
         ("nusterdb-ivf-rabitq", "faiss-ivfpq-fs"),
+        ("nusterdb-ivf-binary", "nusterdb-ivf-rabitq"),
     ]
     ratios: Dict[str, Dict[str, Optional[float]]] = {}
     rows: List[Sequence[object]] = []
@@ -1371,29 +1405,36 @@ def bench_dataset(
         reopen = run_worker(["--worker", "reopen", *common_args], thread_env(args.threads), settle)
         print_reopen_report(reopen)
         out["reopen"] = reopen
-    if "nusterdb-ivf-rabitq" in args.libs and args.resident_searches > 0:
-        run_worker(["--worker", "resident-build", *common_args], thread_env(args.threads), 0.0)
-        sweep = phase1["nusterdb-ivf-rabitq"]["sweep"]
-        hit = ann.first_reaching(sweep, 0.95)
-        nprobe = int(hit["p"]) if hit is not None else max(int(p["p"]) for p in sweep)
-        resident = [
+    coded = [q for q in ("rabitq", "binary") if f"nusterdb-ivf-{q}" in args.libs]
+    if coded and args.resident_searches > 0:
+        resident = []
+        for quant in coded:
+            which = ["--resident-quantization", quant]
             run_worker(
-                [
-                    "--worker",
-                    "resident",
-                    "--vectors-mode",
-                    mode,
-                    "--resident-nprobe",
-                    str(nprobe),
-                    "--resident-searches",
-                    str(args.resident_searches),
-                    *common_args,
-                ],
-                thread_env(1),
-                settle,
+                ["--worker", "resident-build", *which, *common_args], thread_env(args.threads), 0.0
             )
-            for mode in ("memory", "disk")
-        ]
+            sweep = phase1[f"nusterdb-ivf-{quant}"]["sweep"]
+            hit = ann.first_reaching(sweep, 0.95)
+            nprobe = int(hit["p"]) if hit is not None else max(int(p["p"]) for p in sweep)
+            resident += [
+                run_worker(
+                    [
+                        "--worker",
+                        "resident",
+                        "--vectors-mode",
+                        mode,
+                        "--resident-nprobe",
+                        str(nprobe),
+                        "--resident-searches",
+                        str(args.resident_searches),
+                        *which,
+                        *common_args,
+                    ],
+                    thread_env(1),
+                    settle,
+                )
+                for mode in ("memory", "disk")
+            ]
         print_resident_report(resident)
         out["resident"] = resident
     return out
@@ -1478,6 +1519,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help=argparse.SUPPRESS,
     )
     parser.add_argument("--vectors-mode", default="memory", help=argparse.SUPPRESS)
+    parser.add_argument("--resident-quantization", default="rabitq", help=argparse.SUPPRESS)
     parser.add_argument("--resident-nprobe", type=int, default=32, help=argparse.SUPPRESS)
     parser.add_argument("--lib", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)

@@ -315,7 +315,8 @@ class DatabaseConfig:
         stored: "memory" (read into memory), "mmap" (mapped: the page cache holds them)
         or "disk" (mapped, and searches read the rows they re-rank from the files, so
         only the codes and the graph become resident; HNSW on euclidean, inner
-        product, cosine or angular; IVF with quantization "rabitq", whose lists then
+        product, cosine or angular; IVF with quantization "rabitq" or "binary", whose
+        lists then
         keep each row's place in the seal's file and searches read the rows the codes
         let through; a flat index maps them under "mmap" and copies them under
         "memory", an IVF index copies them into its lists under both);
@@ -325,10 +326,12 @@ class DatabaseConfig:
         twice the memory, finer scores; databases created before the choice keep it),
         "rabitq" (1 bit a component after a random rotation: P / 8 bytes, P = dim
         rounded up to a power of two, at least 64; rows coded against the nearest of up
-        to 1,024 k-means centroids; the least memory, slower than sq4 at equal recall
-        on clustered rows) or "none" (the walk
-        reads the full rows; the default for a flat index and the other metrics); None
-        leaves the default. An IVF index takes "rabitq" (each list's rows coded against
+        to 1,024 k-means centroids; slower than sq4 at equal recall on clustered rows),
+        "binary" (the same with P = dim rounded up to a multiple of 64 only: one bit a
+        component, 32 times smaller than the float32 row; the least memory, for wide
+        embeddings) or "none" (the walk reads the full rows; the default for a flat
+        index and the other metrics); None leaves the default. An IVF index takes
+        "rabitq" or "binary" (each list's rows coded against
         its centroid, scanned 32 at a time through 4-bit lookup tables; rows whose
         estimate could beat the k-th exact distance so far are scored exactly) or
         "none" (its default: every probed row scored exactly), on euclidean, inner
@@ -374,7 +377,7 @@ class DatabaseConfig:
         """Where the index keeps its sealed rows: "memory", "mmap" or "disk"."""
     @property
     def quantization(self) -> str:
-        """The codes an HNSW index walks its graph on: "sq8", "sq4", "rabitq" or "none"."""
+        """The codes the index searches on: "sq8", "sq4", "rabitq", "binary" or "none"."""
     @property
     def encrypted(self) -> bool:
         """Whether the database is encrypted at rest (an ``encryption`` was given)."""
@@ -479,8 +482,8 @@ class DatabaseStats:
         """``memory_bytes`` by part, as a dict that sums to it: "vectors" (the rows and
         what is kept per row), for HNSW "graph", "codes" (the rows' 8-, 4- or 1-bit
         codes) and "scratch" (search buffers), for IVF "index" (the centroids and the
-        lists) and, with quantization="rabitq", "codes" (the lists' 1-bit codes and
-        per-row numbers), "id_map", "names" (string ids), "payload_index"
+        lists) and, with quantization="rabitq" or "binary", "codes" (the lists' 1-bit
+        codes and per-row numbers), "id_map", "names" (string ids), "payload_index"
         (filter indexes), and the storage engine's "memtables", "block_cache" and
         "table_readers"."""
     @property

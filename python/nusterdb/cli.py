@@ -1113,10 +1113,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--quantization",
-        choices=("none", "sq8", "sq4", "rabitq"),
+        choices=("none", "sq8", "sq4", "rabitq", "binary"),
         help=(
-            "the rows' codes: for --index hnsw sq4 (the default), sq8, rabitq or none; "
-            "for --index ivf rabitq or none (the default)"
+            "the rows' codes: for --index hnsw sq4 (the default), sq8, rabitq, binary or "
+            "none; for --index ivf rabitq, binary or none (the default)"
         ),
     )
     g.add_argument(

@@ -37,7 +37,7 @@ ALL_LISTS = 65536
 THREE = ("euclidean", "cosine", "inner_product")
 #: Rows scanned in full, and coded with 1-bit RaBitQ (rows re-scored exactly where the
 #: codes' bound lets them through).
-QUANTS = ("none", "rabitq")
+QUANTS = ("none", "rabitq", "binary")
 
 
 def clustered(rng: np.random.Generator, n: int, dim: int, blobs: int, spread: float = 2.0) -> F32:
@@ -108,7 +108,7 @@ def test_recall_on_clustered_rows_and_exact_with_every_list(metric: str, quantiz
     far = (2.0 * rng.standard_normal((10, dim))).astype(np.float32)
     db = NusterDB(None, ivf(dim, metric, quantization=quantization))
     assert db.config.quantization == quantization
-    assert ("codes" in db.stats().memory_by_part) == (quantization == "rabitq")
+    assert ("codes" in db.stats().memory_by_part) == (quantization != "none")
     assert db.index == "ivf"
     assert db.bulk_add(ids, rows) == n
     r = recall(db, rows, ids, queries, metric)
@@ -259,7 +259,7 @@ def test_reopen_keeps_the_config_and_the_answers(tmp_path: Path, quantization: s
     with NusterDB.open(path) as db:
         assert db.config.nprobe == 40, "a refused open changed nothing"
     # The codes are fixed at creation too.
-    other = "none" if quantization == "rabitq" else "rabitq"
+    other = "rabitq" if quantization != "rabitq" else "binary"
     with pytest.raises(ConfigMismatchError, match="quantization"):
         NusterDB(path, ivf(dim, quantization=other))
 

@@ -1,4 +1,5 @@
-"""The codes an HNSW index walks its graph on: ``quantization="sq8" | "sq4" | "rabitq" | "none"``.
+"""The codes an HNSW index walks its graph on: ``quantization="sq8" | "sq4" | "rabitq" |
+"binary" | "none"``.
 
 Fixed at creation and stored. Every choice returns exact distances (numpy on the stored
 rows) and reaches recall@10 >= 0.95 against brute force, on rows far from the origin
@@ -23,7 +24,7 @@ from nusterdb import (
 )
 
 N = 2000
-CHOICES = ("none", "sq8", "sq4", "rabitq")
+CHOICES = ("none", "sq8", "sq4", "rabitq", "binary")
 
 
 def brute_force(rows: np.ndarray, q: np.ndarray, metric: str) -> np.ndarray:
@@ -49,6 +50,8 @@ def answers(db: NusterDB, queries: np.ndarray, ef: int) -> List[List[Tuple[int, 
         ("cosine", 96, 0.0),
         ("inner_product", 64, 10.0),
         ("euclidean", 64, 100.0),
+        # Binary codes rotate 160 components into 192, rabitq's into 256.
+        ("cosine", 160, 0.0),
     ],
 )
 def test_every_quantization_answers_exactly_and_finds_the_neighbours(

@@ -318,14 +318,22 @@ pub enum Quantization {
     /// traffic; rougher scores, which find fewer true neighbours at the same
     /// `ef_search` (not at the same speed: BENCHMARKS.md). The default.
     Sq4,
-    /// 1 bit per component after a random rotation (RaBitQ): `P / 8` bytes per row, `P`
-    /// the dimension rounded up to a power of two (at least 64): 64 bytes at 384-d, 128
-    /// at 768-d, 256 at 1,536-d, 512 at 3,072-d (24–32× smaller than the float32 row).
-    /// Scores are unbiased estimates whose error shrinks as `1/√P` and grows with a
-    /// row's distance from the point it is coded against: the nearest of up to 1,024
-    /// k-means centroids, so clustered rows keep their recall. The least memory; slower
-    /// than `sq4` at equal recall on clustered rows (BENCHMARKS.md).
+    /// 1 bit per rotated component (RaBitQ): the row, zero-padded to `P` components —
+    /// the dimension rounded up to a power of two, at least 64 — and randomly rotated,
+    /// keeps the sign of each: `P / 8` bytes per row, 64 at 384-d, 128 at 768-d, 256 at
+    /// 1,536-d, 512 at 3,072-d (24–32× smaller than the float32 row). Scores are
+    /// unbiased estimates whose error shrinks as `1/√P` and grows with a row's distance
+    /// from the point it is coded against: the nearest of up to 1,024 k-means centroids,
+    /// so clustered rows keep their recall. Slower than `sq4` at equal recall on
+    /// clustered rows (BENCHMARKS.md).
     RaBitQ,
+    /// The binary code: RaBitQ's, rotated into the dimension rounded up to a multiple of
+    /// 64 only, so one bit per component: 48 bytes at 384-d, 96 at 768-d, 192 at
+    /// 1,536-d, 384 at 3,072-d (32× smaller than the float32 row when `dim` is a
+    /// multiple of 64; the same as `rabitq` where `dim` is a power of two). The least
+    /// memory, for wide embeddings (768–3,072 d); fewer bits than `rabitq` make rougher
+    /// estimates, so more rows are scored exactly at the same recall (BENCHMARKS.md).
+    Binary,
 }
 
 impl Quantization {
@@ -336,10 +344,11 @@ impl Quantization {
             Quantization::Sq8 => "sq8",
             Quantization::Sq4 => "sq4",
             Quantization::RaBitQ => "rabitq",
+            Quantization::Binary => "binary",
         }
     }
 
-    /// Parses `none`, `sq8`, `sq4` or `rabitq`.
+    /// Parses `none`, `sq8`, `sq4`, `rabitq` or `binary`.
     ///
     /// # Errors
     /// Any other name.
@@ -349,8 +358,10 @@ impl Quantization {
             "sq8" => Ok(Quantization::Sq8),
             "sq4" => Ok(Quantization::Sq4),
             "rabitq" => Ok(Quantization::RaBitQ),
+            "binary" => Ok(Quantization::Binary),
             _ => Err(Error::invalid(format!(
-                "unknown quantization {name:?}; expected \"none\", \"sq8\", \"sq4\" or \"rabitq\""
+                "unknown quantization {name:?}; expected \"none\", \"sq8\", \"sq4\", \"rabitq\" \
+                 or \"binary\""
             ))),
         }
     }
@@ -361,7 +372,23 @@ impl Quantization {
             Quantization::Off => 0,
             Quantization::Sq8 => 8,
             Quantization::Sq4 => 4,
-            Quantization::RaBitQ => 1,
+            Quantization::RaBitQ | Quantization::Binary => 1,
+        }
+    }
+
+    /// Whether rows are coded with 1 bit per rotated component (`rabitq`, `binary`).
+    pub fn one_bit(self) -> bool {
+        matches!(self, Quantization::RaBitQ | Quantization::Binary)
+    }
+
+    /// The dimension 1-bit codes of `dim`-component rows rotate into (`P`; 0 for the
+    /// other codes): the power of two for `rabitq`, the multiple of 64 for `binary`,
+    /// at least 64 (whole 64-bit words of codes).
+    pub fn rotated_dim(self, dim: usize) -> usize {
+        match self {
+            Quantization::RaBitQ => dim.max(64).next_power_of_two(),
+            Quantization::Binary => dim.max(64).next_multiple_of(64),
+            _ => 0,
         }
     }
 
@@ -372,15 +399,9 @@ impl Quantization {
             Quantization::Sq8 => dim,
             // Blocks of 64 components in 32 bytes (the 4-bit kernel's layout).
             Quantization::Sq4 => dim.div_ceil(64) * 32,
-            Quantization::RaBitQ => rotated_dim(dim) / 8,
+            Quantization::RaBitQ | Quantization::Binary => self.rotated_dim(dim) / 8,
         }
     }
-}
-
-/// The dimension RaBitQ codes rotate rows into: `dim` rounded up to a power of two
-/// (the Walsh–Hadamard transform's length), at least 64 (whole 64-bit words of codes).
-pub fn rotated_dim(dim: usize) -> usize {
-    dim.max(64).next_power_of_two()
 }
 
 /// Which index answers searches.
@@ -787,10 +808,11 @@ impl DatabaseConfig {
                 && self.stated.contains(Field::DistanceMetric);
             let ivf_codes = self.index_type == IndexType::Ivf
                 && crate::index::hnsw::walks_on_codes(self.distance_metric);
-            if known && ivf_codes && q != Quantization::RaBitQ {
+            if known && ivf_codes && !q.one_bit() {
                 return Err(Error::invalid(format!(
                     "quantization={:?} is for HNSW indexes; IVF lists are coded with \
-                     quantization=\"rabitq\" (or \"none\": rows scanned in full)",
+                     quantization=\"rabitq\" or \"binary\" (or \"none\": rows scanned in \
+                     full)",
                     q.name()
                 )));
             }
@@ -829,11 +851,12 @@ impl DatabaseConfig {
             // through; without codes every probed row would be a read from the file.
             if self.index_type == IndexType::Ivf
                 && self.stated.contains(Field::IndexType)
-                && self.quantization() != Quantization::RaBitQ
+                && !self.quantization().one_bit()
             {
                 return Err(Error::invalid(
-                    "vectors=\"disk\" on an IVF index needs quantization=\"rabitq\": its \
-                     searches read from the files only the rows the codes let through",
+                    "vectors=\"disk\" on an IVF index needs quantization=\"rabitq\" or \
+                     \"binary\": its searches read from the files only the rows the codes let \
+                     through",
                 ));
             }
             if !crate::index::hnsw::walks_on_codes(self.distance_metric)

@@ -28,7 +28,7 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock, RwLockUpgradableReadGuard, RwLockWriteGuard};
 use roaring::RoaringBitmap;
 
-use crate::config::{DatabaseConfig, IndexType, Quantization};
+use crate::config::{DatabaseConfig, IndexType};
 use crate::error::{Error, Result};
 use crate::filter::{Filter, PayloadIndex};
 use crate::id_map::IdMap;
@@ -354,7 +354,7 @@ fn new_index(config: &DatabaseConfig, capacity: usize) -> Box<dyn VectorIndex> {
                 config.ivf.nprobe,
                 capacity,
             )
-            .with_codes(config.quantization() == Quantization::RaBitQ),
+            .with_codes(config.quantization()),
         ),
         IndexType::Hnsw => Box::new(HnswIndex::new_coded(
             config.dim,

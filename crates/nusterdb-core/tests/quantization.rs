@@ -42,11 +42,12 @@ fn rows_of(rng: &mut SplitMix64, n: u64, dim: usize, offset: f32) -> BTreeMap<u6
     rows
 }
 
-const QUANTIZATIONS: [Quantization; 4] = [
+const QUANTIZATIONS: [Quantization; 5] = [
     Quantization::Off,
     Quantization::Sq8,
     Quantization::Sq4,
     Quantization::RaBitQ,
+    Quantization::Binary,
 ];
 
 /// A new HNSW database at `path` (M 16, ef_construction 100) walking on `q`, holding
@@ -76,8 +77,9 @@ fn every_quantization_finds_the_neighbours_with_exact_distances() {
         DistanceMetric::Cosine,
         DistanceMetric::InnerProduct,
     ] {
-        // 100 dims: two 4-bit blocks, the second half empty; 64 dims far from the origin.
-        for (dim, offset) in [(100usize, 0.0f32), (64, 100.0)] {
+        // 100 dims: two 4-bit blocks, the second half empty; 64 dims far from the origin;
+        // 160 dims: binary codes rotated into 192 components, rabitq's into 256.
+        for (dim, offset) in [(100usize, 0.0f32), (64, 100.0), (160, 0.0)] {
             let rows = rows_of(&mut rng, N, dim, offset);
             let queries: Vec<Vec<f32>> = (0..30)
                 .map(|_| {
@@ -220,21 +222,25 @@ fn a_search_can_walk_on_the_rows_instead_of_the_codes() {
 }
 
 /// 4-bit codes take `32·⌈dim/64⌉` bytes a row, 8-bit ones `dim`, RaBitQ's `P/8` (`P`
-/// the dimension rounded up to a power of two, at least 64).
+/// the dimension rounded up to a power of two, at least 64), binary's `P/8` with `P`
+/// rounded up to a multiple of 64 only.
 #[test]
 fn code_sizes_are_as_documented() {
-    for (dim, sq8, sq4, rabitq) in [
-        (1, 1, 32, 8),
-        (64, 64, 32, 8),
-        (100, 100, 64, 16),
-        (384, 384, 192, 64),
-        (768, 768, 384, 128),
-        (1536, 1536, 768, 256),
-        (3072, 3072, 1536, 512),
+    for (dim, sq8, sq4, rabitq, binary) in [
+        (1, 1, 32, 8, 8),
+        (64, 64, 32, 8, 8),
+        (100, 100, 64, 16, 16),
+        (200, 200, 128, 32, 32),
+        (384, 384, 192, 64, 48),
+        (768, 768, 384, 128, 96),
+        (1024, 1024, 512, 128, 128),
+        (1536, 1536, 768, 256, 192),
+        (3072, 3072, 1536, 512, 384),
     ] {
         assert_eq!(Quantization::Sq8.code_bytes(dim), sq8);
         assert_eq!(Quantization::Sq4.code_bytes(dim), sq4);
         assert_eq!(Quantization::RaBitQ.code_bytes(dim), rabitq);
+        assert_eq!(Quantization::Binary.code_bytes(dim), binary);
         assert_eq!(Quantization::Off.code_bytes(dim), 0);
     }
 }

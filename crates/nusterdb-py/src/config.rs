@@ -421,7 +421,7 @@ impl PyStorageConfig {
 /// (read into memory), "mmap" (mapped: the page cache holds them) or "disk" (mapped,
 /// and searches read the rows they re-rank from the files, so only the codes and the
 /// graph become resident; HNSW on euclidean, inner product, cosine or angular; IVF
-/// with quantization "rabitq", whose lists then keep each row's place in the seal's
+/// with quantization "rabitq" or "binary", whose lists then keep each row's place in the seal's
 /// file and searches read the rows the codes let through; a flat index maps them under
 /// "mmap" and copies them under "memory", an IVF index copies them into its lists under
 /// both);
@@ -430,10 +430,12 @@ impl PyStorageConfig {
 /// and angular), "sq8" (dim bytes: twice the memory, finer scores; databases created
 /// before the choice keep it), "rabitq" (1 bit a component after a random rotation:
 /// P/8 bytes, P = dim rounded up to a power of two, at least 64; rows coded against the
-/// nearest of up to 1,024 k-means centroids; the least memory, slower than sq4 at equal
-/// recall on clustered rows) or "none" (the
-/// walk reads the full rows; the default for flat and IVF indexes and the other
-/// metrics); an IVF index takes "rabitq" (each list's rows coded against its centroid,
+/// nearest of up to 1,024 k-means centroids; slower than sq4 at equal recall on
+/// clustered rows), "binary" (the same with P = dim rounded up to a multiple of 64
+/// only: one bit a component, 32 times smaller than the float32 row; the least memory,
+/// for wide embeddings) or "none" (the walk reads the full rows; the default for flat
+/// and IVF indexes and the other metrics); an IVF index takes "rabitq" or "binary"
+/// (each list's rows coded against its centroid,
 /// scanned 32 at a time through 4-bit lookup tables, rows whose estimate could beat the
 /// k-th exact distance so far scored exactly) or "none" (every probed row scored
 /// exactly), on euclidean, inner product, cosine or angular; None leaves the default;
@@ -731,7 +733,7 @@ impl PyDatabaseConfig {
         self.inner.storage.encryption.is_some()
     }
 
-    /// The codes an HNSW index walks its graph on: "sq8", "sq4", "rabitq" or "none" (the
+    /// The codes the index searches on: "sq8", "sq4", "rabitq", "binary" or "none" (the
     /// default resolved: "none" for a flat index and metrics without codes).
     #[getter]
     fn quantization(&self) -> &'static str {

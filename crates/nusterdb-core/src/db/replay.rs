@@ -533,11 +533,7 @@ fn restore_lists(
     crate::index::IvfIndex::with_lists(
         config.dim,
         config.distance_metric,
-        (
-            config.ivf.nlist,
-            config.ivf.nprobe,
-            config.quantization() == crate::config::Quantization::RaBitQ,
-        ),
+        (config.ivf.nlist, config.ivf.nprobe, config.quantization()),
         items,
         lists,
     )
@@ -580,7 +576,7 @@ fn ivf_on_disk(
     let index = crate::index::IvfIndex::on_disk(
         config.dim,
         config.distance_metric,
-        (nlist, nprobe),
+        (nlist, nprobe, config.quantization()),
         live,
         file,
         lists,

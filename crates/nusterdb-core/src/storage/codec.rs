@@ -462,6 +462,7 @@ pub fn encode_config(c: &DatabaseConfig) -> Vec<u8> {
             Quantization::Sq8 => 1,
             Quantization::Sq4 => 2,
             Quantization::RaBitQ => 3,
+            Quantization::Binary => 4,
         });
     }
     if ivf {
@@ -539,6 +540,7 @@ pub fn decode_config(bytes: &[u8]) -> DecodeResult<DatabaseConfig> {
             1 => Quantization::Sq8,
             2 => Quantization::Sq4,
             3 => Quantization::RaBitQ,
+            4 => Quantization::Binary,
             q => return Err(format!("unknown quantization code {q}")),
         })
     } else {
@@ -811,6 +813,7 @@ mod tests {
             (Some(Quantization::Off), "00", IdType::Int),
             (Some(Quantization::Sq4), "02", IdType::Str),
             (Some(Quantization::RaBitQ), "03", IdType::Int),
+            (Some(Quantization::Binary), "04", IdType::Int),
             // The default of a new HNSW database.
             (None, "02", IdType::Int),
         ] {
@@ -827,7 +830,7 @@ mod tests {
                 (c.quantization(), id_type)
             );
             let mut bad = v3.clone();
-            *bad.last_mut().unwrap() = 4;
+            *bad.last_mut().unwrap() = 5;
             assert!(decode_config(&bad).is_err());
             assert!(decode_config(&v3[..v3.len() - 1]).is_err());
         }

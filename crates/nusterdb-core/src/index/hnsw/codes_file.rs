@@ -8,14 +8,16 @@
 //! (`first..first + slots`, like the vector file's parts, `segment::vectors`); an open
 //! maps the parts' code bytes side by side as one buffer.
 //!
-//! # Format (version 4, little-endian)
+//! # Format (version 5, little-endian)
 //! ```text
 //! header    64 B  magic "NDBCODE\0", version u32, dim u32, slots u64, centred_at u64,
 //!                 flags u32 (bit 0: inverse norms present), block_slots u32,
 //!                 first u64 (version ≥ 2: the slot of the first code; else 0),
 //!                 bits u32 (version ≥ 3: 8, 4 or 1 — RaBitQ; else 8),
-//!                 centroids u32 (version 4: RaBitQ's centroid count k; else 0),
-//!                 4 reserved zero bytes,
+//!                 centroids u32 (version ≥ 4: RaBitQ's centroid count k; else 0),
+//!                 rotated u32 (version 5: the rotated dimension P of 1-bit codes;
+//!                 else 0 — earlier versions had only `rabitq`'s, the power of two
+//!                 above dim),
 //!                 CRC-32 of the 60 bytes before it
 //! centre    dim f32
 //! centroids k × dim f32
@@ -52,8 +54,8 @@ use crate::storage::fileio::{le_u32, le_u64, CrcWriter};
 pub const MAGIC: [u8; 8] = *b"NDBCODE\0";
 /// Last bytes of a codes file.
 pub const END_MAGIC: [u8; 8] = *b"NDBCEND\0";
-/// The format this build writes (it reads 1 to 4).
-pub const VERSION: u32 = 4;
+/// The format this build writes (it reads 1 to 5).
+pub const VERSION: u32 = 5;
 /// Where version 2 places the codes: a multiple of this (see `segment::vectors`).
 const CODES_ALIGN: usize = crate::segment::vectors::PART_ROWS_AT;
 const HEADER_LEN: usize = 64;
@@ -103,6 +105,8 @@ impl HnswIndex {
         // At most rabitq::MAX_CENTROIDS.
         let k = c.centroid_count();
         h[52..56].copy_from_slice(&(k as u32).to_le_bytes());
+        let p = c.rotation.as_ref().map_or(0, |r| r.padded());
+        h[56..60].copy_from_slice(&(p as u32).to_le_bytes());
         let crc = crc32fast::hash(&h[..60]);
         h[60..64].copy_from_slice(&crc.to_le_bytes());
         out.write_all(&h)?;
@@ -303,13 +307,19 @@ impl CodesPart {
         } else {
             0
         };
+        let rotated = match (version, quant) {
+            (5.., _) => le_u32(b, 56) as usize,
+            (_, Quantization::RaBitQ) => quant.rotated_dim(dim),
+            _ => 0,
+        };
         let fits = |n: u64| n <= u64::from(u32::MAX) + 1;
-        let max_k = if quant == Quantization::RaBitQ {
-            super::rabitq::centroid_count(u64::MAX, crate::config::rotated_dim(dim))
+        let max_k = if quant.one_bit() {
+            super::rabitq::centroid_count(u64::MAX, quant.rotated_dim(dim))
         } else {
             0
         };
         if file_dim != dim
+            || rotated != quant.rotated_dim(dim)
             || file_bits != quant.bits()
             || k > max_k
             || !fits(slots)
@@ -319,7 +329,8 @@ impl CodesPart {
         {
             return Err(bad(&format!(
                 "made for another index (dim {file_dim}, {file_bits}-bit codes, {k} \
-                 centroids, slots {first}+{slots}, flags {flags})"
+                 centroids, rotated dimension {rotated}, slots {first}+{slots}, flags \
+                 {flags})"
             )));
         }
         let (slots, first) = (slots as usize, first as usize);
@@ -395,5 +406,83 @@ impl CodesPart {
 
     fn centroids(&self) -> Vec<f32> {
         self.floats(HEADER_LEN + 4 * self.dim, self.k * self.dim)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::HnswConfig;
+    use crate::index::VectorIndex;
+    use crate::metric::DistanceMetric;
+    use crate::rng::SplitMix64;
+
+    /// Rewrites the header of a codes file as version `version` naming rotated dimension
+    /// `rotated` (0: none, as version 4 wrote it), with its checksum.
+    fn patch_header(bytes: &mut [u8], version: u32, rotated: u32) {
+        bytes[8..12].copy_from_slice(&version.to_le_bytes());
+        bytes[56..60].copy_from_slice(&rotated.to_le_bytes());
+        let crc = crc32fast::hash(&bytes[..60]);
+        bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    /// Version 4 wrote RaBitQ codes (rotated into the power of two above `dim`, then
+    /// the only rule) without naming the rotation: they read as the saved index's codes
+    /// (bytes, terms, stride, rotation); a file naming another rotation than the
+    /// index's quantization makes is refused, as is a version-4 file for binary codes
+    /// (which came after it).
+    #[test]
+    fn version_4_rabitq_codes_read_with_their_rotation() {
+        let (dim, n) = (384, 300);
+        let coded =
+            |q| HnswIndex::new_coded(dim, DistanceMetric::Euclidean, &HnswConfig::default(), q);
+        let mut index = coded(Quantization::RaBitQ);
+        let mut rng = SplitMix64::new(5);
+        for s in 0..n {
+            let v: Vec<f32> = (0..dim)
+                .map(|_| (rng.next_u64() % 2001) as f32 / 100.0 - 10.0)
+                .collect();
+            index.insert(s as u32, &v);
+        }
+        let saved = index.codes.as_ref().unwrap();
+        assert_eq!(
+            (saved.stride, saved.rotation.as_ref().unwrap().padded()),
+            (64, 512)
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("segment-1.codes");
+        let mut bytes = Vec::new();
+        index.write_codes(&mut bytes, 0, n).unwrap();
+        assert_eq!(le_u32(&bytes, 56), 512, "version 5 names its rotation");
+        patch_header(&mut bytes, 4, 0);
+        std::fs::write(&path, &bytes).unwrap();
+        let read = index.read_codes(&[path.clone()], n, false).unwrap().codes;
+        assert_eq!(
+            (read.stride, read.rotation.as_ref().unwrap().padded()),
+            (64, 512)
+        );
+        assert_eq!(
+            read.bytes.as_bytes()[..n * 64],
+            saved.bytes.as_bytes()[..n * 64]
+        );
+        assert_eq!(read.affine[..n], saved.affine[..n]);
+        assert_eq!(read.shifts, saved.shifts);
+
+        let binary = coded(Quantization::Binary);
+        assert_eq!(binary.codes.as_ref().unwrap().stride, 48);
+        let Err(e) = binary.read_codes(&[path.clone()], n, false) else {
+            panic!("a version-4 file was read as binary codes");
+        };
+        assert!(e.contains("made for another index"), "{e}");
+        for rotated in [384, 1024] {
+            patch_header(&mut bytes, 5, rotated);
+            std::fs::write(&path, &bytes).unwrap();
+            let Err(e) = index.read_codes(&[path.clone()], n, false) else {
+                panic!("{rotated}: codes of another rotation were read");
+            };
+            assert!(e.contains("made for another index"), "{rotated}: {e}");
+        }
     }
 }

@@ -70,7 +70,8 @@ pub(super) struct Codes {
     pub(super) dim: usize,
     /// `Sq8`, `Sq4` or `RaBitQ`.
     pub(super) quant: Quantization,
-    /// Code bytes per slot (`quant.code_bytes(dim)`, kept for the hot path).
+    /// Code bytes per slot (`quant.code_bytes(dim)`; RaBitQ: `P/8` of its rotation),
+    /// kept for the hot path.
     pub(super) stride: usize,
     /// `stride` bytes per slot: on the heap, or mapped from a seal's codes file.
     pub(super) bytes: Region,
@@ -133,7 +134,7 @@ impl Codes {
             centred_at: 0,
             sum: Vec::new(),
             scratch: Vec::new(),
-            rotation: (q == Quantization::RaBitQ).then(|| Rotation::new(dim)),
+            rotation: q.one_bit().then(|| Rotation::new(dim, q)),
             rotated: Vec::new(),
             centroids: Vec::new(),
             shifts: Vec::new(),

@@ -72,7 +72,7 @@ pub(super) const SAMPLE_PER_CENTROID: u64 = 40;
 /// what [`pack_ones`] can number beside the set-bit count.
 pub(super) fn centroid_count(rows: u64, p: usize) -> usize {
     let k = rows.isqrt() as usize;
-    let packable = (1usize << 24) >> (p.trailing_zeros() + 1);
+    let packable = (1usize << 24) >> ones_bits(p);
     if k < 2 {
         0
     } else {
@@ -81,16 +81,23 @@ pub(super) fn centroid_count(rows: u64, p: usize) -> usize {
 }
 
 /// The third per-row number: the set-bit count (`≤ P`) and the row's centroid, as the
-/// integer `centroid·2P + ones` held exactly in an `f32` (below 2²⁴, which
+/// integer `centroid·2^b + ones` (`b` the bits of `P`, [`ones_bits`]) held exactly in an `f32` (below 2²⁴, which
 /// [`centroid_count`] keeps to); centroid 0 gives the count itself.
 pub(super) fn pack_ones(ones: f32, centroid: usize, p: usize) -> f32 {
-    ((centroid << (p.trailing_zeros() + 1)) as u32 + ones as u32) as f32
+    ((centroid << ones_bits(p)) as u32 + ones as u32) as f32
+}
+
+/// The bits a set-bit count of up to `p` takes (`log₂ P + 1` for a power of two, as
+/// codes saved before rotations between powers of two packed it).
+#[inline(always)]
+fn ones_bits(p: usize) -> u32 {
+    usize::BITS - p.leading_zeros()
 }
 
 /// [`pack_ones`] undone: `(ones, centroid)`.
 #[inline(always)]
 pub(super) fn unpack_ones(v: f32, p: usize) -> (f32, usize) {
-    let (v, shift) = (v as u32, p.trailing_zeros() + 1);
+    let (v, shift) = (v as u32, ones_bits(p));
     ((v & ((1 << shift) - 1)) as f32, (v >> shift) as usize)
 }
 
@@ -185,7 +192,7 @@ impl BitsQuery {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::config::rotated_dim;
+    use crate::config::Quantization;
     use crate::rng::SplitMix64;
     use proptest::prelude::*;
 
@@ -205,11 +212,12 @@ mod tests {
         ) {
             let mut rng = SplitMix64::new(seed);
             let b: Vec<f32> = a.iter().map(|_| (rng.next_u64() % 2001) as f32 / 10.0 - 100.0).collect();
-            let r = Rotation::new(a.len());
+            let q = if seed % 2 == 0 { Quantization::RaBitQ } else { Quantization::Binary };
+            let r = Rotation::new(a.len(), q);
             let (mut ra, mut rb) = (Vec::new(), Vec::new());
             r.apply(&a, &[], &mut ra);
             r.apply(&b, &[], &mut rb);
-            prop_assert_eq!(ra.len(), rotated_dim(a.len()));
+            prop_assert_eq!(ra.len(), q.rotated_dim(a.len()));
             let (na, nb) = (dot(&a, &a).sqrt(), dot(&b, &b).sqrt());
             let tol = 1e-4 * (na * nb).max(1.0);
             prop_assert!((dot(&ra, &ra).sqrt() - na).abs() <= 1e-4 * na.max(1.0));
@@ -243,8 +251,8 @@ mod tests {
         /// The set-bit count and the centroid's number come back from the packed
         /// float exactly, for every `P` and every centroid [`centroid_count`] allows.
         #[test]
-        fn ones_and_centroid_pack_exactly(k in 6u32..17, ones_frac in 0.0f64..=1.0, c_frac in 0.0f64..=1.0) {
-            let p = 1usize << k;
+        fn ones_and_centroid_pack_exactly(words in 1usize..=1024, ones_frac in 0.0f64..=1.0, c_frac in 0.0f64..=1.0) {
+            let p = 64 * words;
             let kmax = centroid_count(u64::MAX, p);
             prop_assert!((1..=MAX_CENTROIDS).contains(&kmax));
             let ones = (ones_frac * p as f64).round() as usize;
@@ -269,7 +277,13 @@ mod tests {
     /// (unbiased), and each estimate is within a few `‖z‖/√P` of it.
     #[test]
     fn the_estimate_is_unbiased_and_within_its_error() {
-        let dim = 200;
+        // A power-of-two rotation (200 → 256) and one between powers of two (384).
+        for (dim, quant) in [(200, Quantization::RaBitQ), (384, Quantization::Binary)] {
+            estimate_within_error(dim, quant);
+        }
+    }
+
+    fn estimate_within_error(dim: usize, quant: Quantization) {
         let mut rng = SplitMix64::new(7);
         let mut gauss = || {
             // Sum of uniforms: near-normal, enough for a test vector.
@@ -287,7 +301,7 @@ mod tests {
         let qn = dot(&q, &q).sqrt();
         for t in 0..trials {
             // A different rotation each trial.
-            let r = Rotation::seeded(dim, 1000 + t);
+            let r = Rotation::seeded(dim, quant, 1000 + t);
             r.apply(&x, &[], &mut y);
             r.apply(&q, &[], &mut z);
             let mut code = vec![0u8; y.len() / 8];
@@ -298,14 +312,14 @@ mod tests {
             let err = (est - truth).abs();
             assert!(
                 err <= 4.0 * qn / (y.len() as f64).sqrt(),
-                "trial {t}: {est} vs {truth}"
+                "dim {dim} trial {t}: {est} vs {truth}"
             );
             sum += est;
         }
         let mean = sum / trials as f64;
         assert!(
             (mean - truth).abs() <= 0.05 * qn,
-            "mean {mean} vs {truth} (‖q‖ {qn})"
+            "dim {dim}: mean {mean} vs {truth} (‖q‖ {qn})"
         );
     }
 }

@@ -14,7 +14,6 @@ use super::graph::Graph;
 use super::quant::{Codes, Exact, Quantized, Scorer};
 use super::visited::{Cand, Scratch, Work};
 use super::{HnswIndex, Kind};
-use crate::config::Quantization;
 use crate::index::topk::sort_results;
 use crate::index::SearchParams;
 
@@ -430,10 +429,7 @@ impl HnswIndex {
     fn collect(&self, q: &[f32], k: usize, s: &mut Scratch, p: &SearchParams) -> Vec<(u32, f32)> {
         s.sel.clear();
         s.sel.extend(s.w.res.drain_unordered());
-        if self
-            .traversal_codes(p)
-            .is_some_and(|c| c.quant != Quantization::RaBitQ)
-        {
+        if self.traversal_codes(p).is_some_and(|c| !c.quant.one_bit()) {
             // Candidates chosen on the codes: re-scored exactly, then ranked (RaBitQ's
             // walk ranked them exactly already: `expand_ranked_exactly`).
             for c in &mut s.sel {

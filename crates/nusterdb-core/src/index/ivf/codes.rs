@@ -315,7 +315,7 @@ mod tests {
     #[test]
     fn estimates_stay_within_their_bound_and_removals_keep_codes() {
         let dim = 100;
-        let rot = Rotation::new(dim);
+        let rot = Rotation::new(dim, crate::config::Quantization::RaBitQ);
         let p = rot.padded();
         let mut rng = SplitMix64::new(5);
         let mut u = move || rng.next_f64() as f32 * 2.0 - 1.0;

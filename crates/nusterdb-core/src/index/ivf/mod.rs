@@ -65,6 +65,7 @@ use roaring::RoaringBitmap;
 use super::rotation::Rotation;
 use super::topk::sort_results;
 use super::{kmeans, SearchParams, TopK, VectorIndex};
+use crate::config::Quantization;
 use crate::distance::kernels;
 use crate::metric::DistanceMetric;
 use crate::rng::SplitMix64;
@@ -296,11 +297,13 @@ impl IvfIndex {
     }
 
     /// The index with its lists' rows coded as 1-bit RaBitQ codes (`codes.rs`) when
-    /// `rabitq`, for metrics with a geometry (euclidean, inner product, cosine, angular:
-    /// the configuration refuses codes for the others). Called before any row arrives.
+    /// `quant` is `rabitq` or `binary` (which differ in the rotated dimension), for
+    /// metrics with a geometry (euclidean, inner product, cosine, angular: the
+    /// configuration refuses codes for the others). Called before any row arrives.
     #[must_use]
-    pub fn with_codes(mut self, rabitq: bool) -> Self {
-        self.rotation = (rabitq && self.score != Score::Other).then(|| Rotation::new(self.dim));
+    pub fn with_codes(mut self, quant: Quantization) -> Self {
+        self.rotation =
+            (quant.one_bit() && self.score != Score::Other).then(|| Rotation::new(self.dim, quant));
         self
     }
 
@@ -457,11 +460,11 @@ impl IvfIndex {
     /// An index over `items` (distinct live slots, ascending) with `lists` read from a
     /// lists file made for them; `None` when the file's lists do not fit the
     /// rows (every check of [`file::read`] passed, but not made for this index).
-    /// Rows are coded when `rabitq` (see [`IvfIndex::with_codes`]).
+    /// Rows are coded under `quant` (see [`IvfIndex::with_codes`]).
     pub fn with_lists(
         dim: usize,
         metric: DistanceMetric,
-        (nlist, nprobe, rabitq): (Option<usize>, Option<usize>, bool),
+        (nlist, nprobe, quant): (Option<usize>, Option<usize>, Quantization),
         items: &[(u32, &[f32])],
         lists: file::Lists,
     ) -> Option<Self> {
@@ -469,7 +472,7 @@ impl IvfIndex {
             return None;
         }
         let extent = items.last().map_or(0, |&(s, _)| s as usize + 1);
-        let mut index = Self::new(dim, metric, nlist, nprobe, extent).with_codes(rabitq);
+        let mut index = Self::new(dim, metric, nlist, nprobe, extent).with_codes(quant);
         let live: Vec<u32> = items.iter().map(|&(s, _)| s).collect();
         index.restore(lists, &live, |ix, i, slot, l| ix.push(l, slot, items[i].1));
         Some(index)
@@ -503,15 +506,15 @@ impl IvfIndex {
         self.lists.par_iter_mut().for_each(List::shrink);
     }
 
-    /// An index with RaBitQ codes over the live rows of a seal's live-rows vector `file`
-    /// (row `i` is the row of `live[i]`, ascending), the rows left in the file
-    /// (`vectors="disk"`: `rows.rs`); the lists from `lists` when they fit the rows,
-    /// else trained as a bulk insert would. `None` when the file cannot be used so
-    /// (its dimension, or more rows than a location holds).
+    /// An index with 1-bit codes under `quant` over the live rows of a seal's live-rows
+    /// vector `file` (row `i` is the row of `live[i]`, ascending), the rows left in the
+    /// file (`vectors="disk"`: `rows.rs`); the lists from `lists` when they fit the rows,
+    /// else trained as a bulk insert would. `None` when the file cannot be used so (its
+    /// dimension, or more rows than a location holds) or `quant` makes no codes.
     pub fn on_disk(
         dim: usize,
         metric: DistanceMetric,
-        (nlist, nprobe): (Option<usize>, Option<usize>),
+        (nlist, nprobe, quant): (Option<usize>, Option<usize>, Quantization),
         live: &[u32],
         file: VectorFile,
         lists: Option<file::Lists>,
@@ -520,7 +523,10 @@ impl IvfIndex {
             return None;
         }
         let extent = live.last().map_or(0, |&s| s as usize + 1);
-        let mut index = Self::new(dim, metric, nlist, nprobe, extent).with_codes(true);
+        if !quant.one_bit() {
+            return None;
+        }
+        let mut index = Self::new(dim, metric, nlist, nprobe, extent).with_codes(quant);
         let disk = DiskRows::new(dim, file)?;
         let lists = lists.filter(|l| lists_fit(l, dim, live.len()));
         let saved = lists
@@ -1467,7 +1473,7 @@ mod tests {
         let back = IvfIndex::with_lists(
             8,
             DistanceMetric::Euclidean,
-            (None, Some(3), false),
+            (None, Some(3), Quantization::Off),
             &live,
             lists,
         )
@@ -1529,7 +1535,8 @@ mod tests {
     fn saved_codes_are_the_codes_made_again() {
         for metric in [DistanceMetric::Euclidean, DistanceMetric::Cosine] {
             let rows = clustered(3000, 24, 20, 3.0, 41);
-            let mut index = IvfIndex::new(24, metric, None, None, 0).with_codes(true);
+            let mut index =
+                IvfIndex::new(24, metric, None, None, 0).with_codes(Quantization::RaBitQ);
             let mut items: Vec<(u32, &[f32])> = rows
                 .iter()
                 .enumerate()
@@ -1547,7 +1554,14 @@ mod tests {
             file::write(&mut bytes, 24, &lists).unwrap();
             let read = || file::read(&bytes, 24, live.len()).unwrap();
             let restore = |lists: file::Lists| {
-                IvfIndex::with_lists(24, metric, (None, None, true), &items, lists).unwrap()
+                IvfIndex::with_lists(
+                    24,
+                    metric,
+                    (None, None, Quantization::RaBitQ),
+                    &items,
+                    lists,
+                )
+                .unwrap()
             };
             let from_saved = restore(read());
             let mut without = read();
