@@ -12,7 +12,8 @@ ef_construction = 200 from the same float32 rows, keyed 0..n-1:
 NusterDB ``DatabaseConfig(dim, index_type="hnsw", hnsw_config=HNSWConfig(
 max_nb_connection=16, ef_construction=200, max_nb_elements=n))`` in memory, built by one
 ``bulk_add`` (``nusterdb``: its default codes; ``nusterdb-sq8`` / ``nusterdb-sq4`` /
-``nusterdb-rabitq``: with ``quantization="sq8"`` / ``"sq4"`` / ``"rabitq"``;
+``nusterdb-rabitq`` / ``nusterdb-binary``: with ``quantization="sq8"`` / ``"sq4"`` /
+``"rabitq"`` / ``"binary"``;
 ``nusterdb-rows``: the default database, every search with ``quantized=False``);
 hnswlib ``Index(space="l2"|"cosine")``, ``init_index(M=16, ef_construction=200)``,
 ``add_items``; faiss ``IndexHNSWFlat(d, 16, METRIC_L2 |
@@ -101,10 +102,17 @@ FILTER_TARGET = 0.95
 SELECTIVITIES = (0.001, 0.01, 0.1, 0.5, 1.0)
 BUCKETS = 1000
 POSTFILTER_CAP = 1000
-# NusterDB with its default codes, then pinned to 8-bit, 4-bit and 1-bit RaBitQ codes
-# (quantization="sq8" / "sq4" / "rabitq"; the default is sq4 since 2026-12-06), then the
-# default walking on the full rows (quantized=False), then the peers.
-OURS = ("nusterdb", "nusterdb-sq8", "nusterdb-sq4", "nusterdb-rabitq", "nusterdb-rows")
+# NusterDB with its default codes, then pinned to 8-bit, 4-bit, 1-bit RaBitQ and binary
+# codes (quantization="sq8" / "sq4" / "rabitq" / "binary"; the default is sq4 since
+# 2026-12-06), then the default walking on the full rows (quantized=False), then the peers.
+OURS = (
+    "nusterdb",
+    "nusterdb-sq8",
+    "nusterdb-sq4",
+    "nusterdb-rabitq",
+    "nusterdb-binary",
+    "nusterdb-rows",
+)
 PEERS = ("hnswlib", "faiss", "usearch")
 LIBRARIES = OURS + PEERS
 #: faiss's phase 2 once more with OMP_WAIT_POLICY=PASSIVE.
@@ -434,6 +442,11 @@ class NusterRabitqEngine(NusterEngine):
     quantization = "rabitq"
 
 
+class NusterBinaryEngine(NusterEngine):
+    name = "nusterdb-binary"
+    quantization = "binary"
+
+
 class NusterRowsEngine(NusterEngine):
     """The default database, every search walking on the full rows (``quantized=False``)."""
 
@@ -446,6 +459,7 @@ ENGINES: Dict[str, Callable[[], Engine]] = {
     "nusterdb-sq8": NusterSq8Engine,
     "nusterdb-sq4": NusterSq4Engine,
     "nusterdb-rabitq": NusterRabitqEngine,
+    "nusterdb-binary": NusterBinaryEngine,
     "nusterdb-rows": NusterRowsEngine,
     "hnswlib": HnswlibEngine,
     "faiss": FaissEngine,

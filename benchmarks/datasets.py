@@ -13,7 +13,8 @@ Two datasets, each a base matrix, held-out queries and the exact top-k of every 
     50,000 x 1,536 float32 rows (the width of large text-embedding models) drawn as
     ``synthetic``'s, around 100 centres, and 1,000 queries; euclidean. For the codes of
     wide rows (1 bit a component: 192 bytes a row against 6,144), not for recall
-    comparisons with the others.
+    comparisons with the others. ``wide-200k``: the same with 200,000 rows (where what
+    is kept per list weighs half as much per row).
 
 ``real``
     Sentence embeddings (384-d, cosine) of English prose shipped by two Debian packages:
@@ -370,6 +371,8 @@ def load(name: str, seed: int = DEFAULT_SEED) -> Dataset:
         return synthetic(seed=seed)
     if name == "wide":
         return synthetic(n_base=50_000, dim=1536, seed=seed, name="wide")
+    if name == "wide-200k":
+        return synthetic(n_base=200_000, dim=1536, seed=seed, name="wide-200k")
     if name == "real":
         return real(seed=seed)
     raise ValueError(f"unknown dataset {name!r}")

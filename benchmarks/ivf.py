@@ -85,8 +85,9 @@ Each library runs in a fresh subprocess (its memory is its own; ``RAYON_NUM_THRE
 * phase 2 (``--threads``, default all cores): a new build with that many threads, and
   for the IVF libraries batch QPS with that many threads over the same sweep;
 * cross-check (1 thread), one process per group: nusterdb-ivf and faiss-ivf; then
-  nusterdb-ivf-rabitq, faiss-ivf-rabitq, faiss-ivf-rabitq-fs, faiss-ivfpq-fs and
-  nusterdb-ivf (the codes' speed-up over the rows) — those of ``--libs``. The group is
+  nusterdb-ivf-rabitq, faiss-ivf-rabitq, faiss-ivf-rabitq-fs, faiss-ivfpq-fs,
+  nusterdb-ivf (the codes' speed-up over the rows) and nusterdb-ivf-binary (rabitq's
+  over binary's) — those of ``--libs``. The group is
   built in the process, then at each nprobe where any of it first reached a recall
   target, the single-query loops of all of it alternated over ``--interleaved-rounds``
   rounds: load drifting on a shared machine hits them alike, so these equal-nprobe ratios
@@ -198,11 +199,17 @@ INTERLEAVED_GROUPS = (
         "faiss-ivf-rabitq-fs",
         "faiss-ivfpq-fs",
         "nusterdb-ivf",
+        "nusterdb-ivf-binary",
     ),
 )
 #: IndexRefineFlat's k_factor around faiss's 1-bit RaBitQ IVF indexes and around its
 #: 4-bit PQ fast-scan IVF index, per dataset (see the module docstring for the choice).
-K_FACTORS: Dict[str, Tuple[int, int]] = {"synthetic": (20, 20), "real": (10, 4), "wide": (20, 20)}
+K_FACTORS: Dict[str, Tuple[int, int]] = {
+    "synthetic": (20, 20),
+    "real": (10, 4),
+    "wide": (20, 20),
+    "wide-200k": (20, 20),
+}
 #: faiss's k-means with NusterDB's training budget (rows per list sampled, iterations).
 MATCHED_POINTS_PER_LIST = 64
 MATCHED_ITERS = 10
@@ -680,7 +687,7 @@ def worker_resident_build(args: argparse.Namespace) -> None:
         distance_metric=data.metric,
         quantization=args.resident_quantization,
     )
-    for where, rows in ((path, data.base), (path.with_name("warm-db"), data.base[:WARM_ROWS])):
+    for where, rows in ((path, data.base), (path.with_name(f"warm-db-{args.resident_quantization}"), data.base[:WARM_ROWS])):
         with nusterdb.NusterDB(str(where), cfg) as db:
             db.bulk_add(np.arange(len(rows), dtype=np.int64), rows)
         nusterdb.NusterDB.open(str(where)).close()
@@ -700,7 +707,7 @@ def worker_resident(args: argparse.Namespace) -> None:
     # The same open and searches on a small database first: the library's code pages
     # and the storage engine's fixed allocations are then in the baseline, so the
     # increase below is what the rows cost.
-    with nusterdb.NusterDB.open(str(path.with_name("warm-db")), vectors=args.vectors_mode) as db:
+    with nusterdb.NusterDB.open(str(path.with_name(f"warm-db-{args.resident_quantization}")), vectors=args.vectors_mode) as db:
         for q in data.queries[:100]:
             db.search(q, k=K, nprobe=args.resident_nprobe)
     base_kib = ann.proc_status_kib("VmRSS")
@@ -1453,9 +1460,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--dataset",
-        choices=("synthetic", "real", "both", "wide"),
+        choices=("synthetic", "real", "both", "wide", "wide-200k"),
         default="both",
-        help="both: synthetic and real; wide: 50,000 x 1,536 clustered rows (datasets.py)",
+        help=(
+            "both: synthetic and real; wide: 50,000 x 1,536 clustered rows; wide-200k: "
+            "200,000 of them (datasets.py)"
+        ),
     )
     parser.add_argument(
         "--quick",

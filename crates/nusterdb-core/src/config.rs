@@ -331,8 +331,9 @@ pub enum Quantization {
     /// 64 only, so one bit per component: 48 bytes at 384-d, 96 at 768-d, 192 at
     /// 1,536-d, 384 at 3,072-d (32× smaller than the float32 row when `dim` is a
     /// multiple of 64; the same as `rabitq` where `dim` is a power of two). The least
-    /// memory, for wide embeddings (768–3,072 d); fewer bits than `rabitq` make rougher
-    /// estimates, so more rows are scored exactly at the same recall (BENCHMARKS.md).
+    /// memory, for wide embeddings (768–3,072 d). Fewer bits than `rabitq` widen the
+    /// estimates' error bound (as `1/√P`); on the IVF lists of the real 384-d set that
+    /// cost no speed at equal recall (BENCHMARKS.md "Binary codes").
     Binary,
 }
 

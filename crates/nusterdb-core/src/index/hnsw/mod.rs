@@ -98,8 +98,10 @@
 //! 8 bits. Searches walk the graph on integer dot products of the codes — a quarter
 //! (an eighth) of the memory traffic — and re-score the `ef` candidates they end with
 //! exactly, so returned distances are exact. Insertion uses the full vectors.
-//! `Quantization::RaBitQ` (`rabitq.rs`) keeps one bit per component of the randomly
-//! rotated row instead, scored by popcounts against the rotated query's bit planes.
+//! `Quantization::RaBitQ` and `Quantization::Binary` (`rabitq.rs`) keep one bit per
+//! component of the randomly rotated row instead (rotated into the power of two above
+//! the dimension, or the multiple of 64), scored by popcounts against the rotated
+//! query's bit planes.
 //! [`HnswIndex::set_quantized_search`] turns the coded walk off (for comparison).
 //!
 //! # Persistence (`persist.rs`)

@@ -18,16 +18,18 @@
 //!
 //! # Codes
 //! A row is taken relative to its centroid (`x' = x − c`), zero-padded to `P`
-//! components (`P` = the dimension rounded up to a power of two, at least 64) and
-//! rotated: `y = R·x'`, `R = H·D₃·H·D₂·H·D₁`, `H` the normalised Walsh–Hadamard matrix
-//! and `Dᵢ` diagonal matrices of random signs — orthogonal, so `‖y‖ = ‖x'‖` and
+//! components (`rabitq`: the dimension rounded up to a power of two; `binary`: to a
+//! multiple of 64; at least 64) and rotated: `y = R·x'`, for a power of two
+//! `R = H·D₃·H·D₂·H·D₁`, `H` the normalised Walsh–Hadamard matrix and `Dᵢ` diagonal
+//! matrices of random signs (between powers of two, block transforms with random
+//! permutations: [`crate::index::rotation`]) — orthogonal, so `‖y‖ = ‖x'‖` and
 //! `(R·a)·(R·b) = a·b`, applied in `O(P log P)`. The code is `bᵢ = [yᵢ > 0]`, one bit a
 //! component; it stands for the unit vector `x̄ = (2b − 1)/√P`. Kept per row: `‖x'‖`,
 //! `1/⟨x̄, o⟩` with `o = y/‖y‖` (`⟨x̄, o⟩ = Σ|yᵢ| / (√P·‖y‖)`), the number of set bits
 //! with the centroid's number, and `‖x'‖² + 2‖x'‖·g` with
-//! `g = ⟨x̄, R·(c − μ)⟩ / ⟨x̄, o⟩` (0 against `μ`). The signs come from a fixed seed and
-//! `P`, so every build rotates a row the same way; the codes file's header (1 bit per
-//! component) names this scheme.
+//! `g = ⟨x̄, R·(c − μ)⟩ / ⟨x̄, o⟩` (0 against `μ`). The signs and permutations come
+//! from a fixed seed and `P`, so every build rotates a row the same way; the codes
+//! file's header (1 bit per component, `P`) names this scheme.
 //!
 //! # Scores
 //! The query is centred on `μ` (euclidean and cosine; inner product uses it as given),

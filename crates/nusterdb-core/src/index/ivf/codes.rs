@@ -1,10 +1,11 @@
-//! 1-bit RaBitQ codes of an IVF list's rows (`quantization="rabitq"`), laid out for the
+//! 1-bit RaBitQ codes of an IVF list's rows (`quantization="rabitq"` or `"binary"`), laid out for the
 //! fast-scan kernel ([`crate::distance::Kernels::fast_scan`]), and the bound that
 //! decides which rows a search scores exactly.
 //!
 //! # Codes
 //! A row `x` of list `l` (normalised first for cosine and angular) is taken relative
-//! to the list's centroid, `x' = x − c`, zero-padded to `P` components and rotated,
+//! to the list's centroid, `x' = x − c`, zero-padded to `P` components (the power of
+//! two above the dimension for `rabitq`, the multiple of 64 for `binary`) and rotated,
 //! `y = R·x'` (the rotation of the HNSW codes, [`crate::index::rotation`]); its code
 //! is the sign of each component, `bᵢ = [yᵢ > 0]`, standing for the unit vector
 //! `x̄ = (2b − 1)/√P`. Four consecutive bits form a 4-bit sub-code: a row has `P/4` of

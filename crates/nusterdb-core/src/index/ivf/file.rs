@@ -62,7 +62,7 @@ pub struct Lists {
     /// Rows added, replaced or removed since that training (read back saturated at
     /// `u32::MAX`).
     pub changed: u64,
-    /// The rows' codes (an index with `quantization="rabitq"`, every row coded).
+    /// The rows' codes (an index with 1-bit codes, `rabitq` or `binary`, every row coded).
     pub codes: Option<RowCodes>,
 }
 

@@ -1,6 +1,6 @@
 //! The IVF index (inverted file): the rows are partitioned into lists by k-means
 //! centroids; a search ranks the centroids against the query, scans the rows of the
-//! `nprobe` best lists — exactly, or with `quantization="rabitq"` on their 1-bit codes
+//! `nprobe` best lists — exactly, or with `quantization="rabitq"` (or `"binary"`) on their 1-bit codes
 //! (`codes.rs`), scoring exactly only the rows whose estimate's bound could enter the
 //! top `k` — and returns the best `k` of them.
 //!
@@ -151,7 +151,7 @@ struct List {
     locs: Vec<u32>,
     /// Cosine and angular: 1/‖x‖ per slot (0 for a zero row); empty otherwise.
     inv: Vec<f32>,
-    /// `quantization="rabitq"`: the codes of the first `codes.len()` rows.
+    /// `quantization="rabitq"` or `"binary"`: the codes of the first `codes.len()` rows.
     codes: codes::ListCodes,
 }
 
@@ -238,7 +238,7 @@ pub struct IvfIndex {
     /// Inside [`VectorIndex::begin_batch`] … [`VectorIndex::end_batch`]: trainings wait
     /// for the end.
     batch: bool,
-    /// `quantization="rabitq"`: the rotation the lists' rows are coded with (`codes.rs`).
+    /// `quantization="rabitq"` or `"binary"`: the rotation the lists' rows are coded with (`codes.rs`).
     rotation: Option<Rotation>,
     /// `R·c` for every centroid (`P` floats each) when the rows are coded and the
     /// tables are per list (all but inner product): a search's `R·(q − c)` is then

@@ -1,6 +1,6 @@
 //! [`DiskRows`]: where an IVF index opened with `vectors="disk"` keeps its rows.
 //!
-//! Such an index codes its lists (`quantization="rabitq"`) and needs a row only to
+//! Such an index codes its lists (`quantization="rabitq"` or `"binary"`) and needs a row only to
 //! score it exactly: the rows whose code's bound lets them through, a few per probed
 //! list. So the rows of the seal it was opened from stay in the seal's live-rows vector
 //! file, and a list keeps, per position, a *location* instead of the row: a row of that
