@@ -105,9 +105,9 @@ Each library runs in a fresh subprocess (its memory is its own; ``RAYON_NUM_THRE
   and searches (100 queries) a 2,000-row database built the same way, closes it (the
   library's code pages and the storage engine's fixed allocations are then resident),
   reads VmRSS, opens the database, runs that many single searches at the nprobe where
-  phase 1 first reached recall 0.95 with those codes (the queries in turn; recall@10 from the first pass), reads VmRSS
-  again: the increase and ``stats()``'s index and maps bytes (without RocksDB's) as
-  multiples of the raw float32 bytes.
+  phase 1 first reached recall 0.95 with those codes (the queries in turn; recall@10
+  from the first pass), reads VmRSS again: the increase and ``stats()``'s index and
+  maps bytes (without RocksDB's) as multiples of the raw float32 bytes.
 
 "QPS at recall r" is the QPS at the smallest nprobe (ef) of the sweep whose recall@10
 reaches r (no interpolation). Ratios are NusterDB / peer (> 1: NusterDB faster), or
@@ -687,7 +687,10 @@ def worker_resident_build(args: argparse.Namespace) -> None:
         distance_metric=data.metric,
         quantization=args.resident_quantization,
     )
-    for where, rows in ((path, data.base), (path.with_name(f"warm-db-{args.resident_quantization}"), data.base[:WARM_ROWS])):
+    for where, rows in (
+        (path, data.base),
+        (path.with_name(f"warm-db-{args.resident_quantization}"), data.base[:WARM_ROWS]),
+    ):
         with nusterdb.NusterDB(str(where), cfg) as db:
             db.bulk_add(np.arange(len(rows), dtype=np.int64), rows)
         nusterdb.NusterDB.open(str(where)).close()
@@ -707,7 +710,9 @@ def worker_resident(args: argparse.Namespace) -> None:
     # The same open and searches on a small database first: the library's code pages
     # and the storage engine's fixed allocations are then in the baseline, so the
     # increase below is what the rows cost.
-    with nusterdb.NusterDB.open(str(path.with_name(f"warm-db-{args.resident_quantization}")), vectors=args.vectors_mode) as db:
+    with nusterdb.NusterDB.open(
+        str(path.with_name(f"warm-db-{args.resident_quantization}")), vectors=args.vectors_mode
+    ) as db:
         for q in data.queries[:100]:
             db.search(q, k=K, nprobe=args.resident_nprobe)
     base_kib = ann.proc_status_kib("VmRSS")
