@@ -273,7 +273,7 @@ mod tests {
             .collect();
         // Normalised Hadamard entry (i, j): (−1)^popcount(i ∧ j) / √P.
         let h = |i: usize, j: usize| {
-            let s = if (i & j).count_ones() % 2 == 0 {
+            let s = if (i & j).count_ones().is_multiple_of(2) {
                 1.0
             } else {
                 -1.0

@@ -458,7 +458,10 @@ mod tests {
         assert_eq!(le_u32(&bytes, 56), 512, "version 5 names its rotation");
         patch_header(&mut bytes, 4, 0);
         std::fs::write(&path, &bytes).unwrap();
-        let read = index.read_codes(&[path.clone()], n, false).unwrap().codes;
+        let read = index
+            .read_codes(std::slice::from_ref(&path), n, false)
+            .unwrap()
+            .codes;
         assert_eq!(
             (read.stride, read.rotation.as_ref().unwrap().padded()),
             (64, 512)
@@ -472,14 +475,14 @@ mod tests {
 
         let binary = coded(Quantization::Binary);
         assert_eq!(binary.codes.as_ref().unwrap().stride, 48);
-        let Err(e) = binary.read_codes(&[path.clone()], n, false) else {
+        let Err(e) = binary.read_codes(std::slice::from_ref(&path), n, false) else {
             panic!("a version-4 file was read as binary codes");
         };
         assert!(e.contains("made for another index"), "{e}");
         for rotated in [384, 1024] {
             patch_header(&mut bytes, 5, rotated);
             std::fs::write(&path, &bytes).unwrap();
-            let Err(e) = index.read_codes(&[path.clone()], n, false) else {
+            let Err(e) = index.read_codes(std::slice::from_ref(&path), n, false) else {
                 panic!("{rotated}: codes of another rotation were read");
             };
             assert!(e.contains("made for another index"), "{rotated}: {e}");
