@@ -678,21 +678,22 @@ def test_an_ivf_database_from_import_to_search(
     assert info["config"]["recall"] is None
 
 
+@pytest.mark.parametrize("codes", ["rabitq", "binary"])
 def test_an_ivf_database_with_rabitq_codes(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], codes: str
 ) -> None:
     rng = np.random.default_rng(5)
     vecs = rng.standard_normal((1500, 16)).astype(np.float32)
     np.save(tmp_path / "v.npy", vecs)
     db = str(tmp_path / "db")
     code, _, err = run(capsys, "import", db, str(tmp_path / "v.npy"), "--index", "ivf",
-                       "--quantization", "rabitq")  # fmt: skip
+                       "--quantization", codes)  # fmt: skip
     assert code == 0, err
     info = run_json(capsys, "info", db)
-    assert info["config"]["quantization"] == "rabitq"
+    assert info["config"]["quantization"] == codes
     code, text, err = run(capsys, "info", db)
     assert code == 0, err
-    assert "rabitq codes" in text
+    assert f"{codes} codes" in text
     q = vecs[3] + 0.01
     got = run_json(capsys, "search", db, "--vector", json.dumps(q.tolist()), "-k", "5",
                    "--nprobe", "65536")  # fmt: skip
@@ -701,7 +702,7 @@ def test_an_ivf_database_with_rabitq_codes(
     code, _, err = run(capsys, "import", db, str(tmp_path / "v.npy"), "--id-start", "5000",
                        "--quantization", "none")  # fmt: skip
     assert code == 1
-    assert "--quantization none differs from the existing database's rabitq" in err
+    assert f"--quantization none differs from the existing database's {codes}" in err
     # 4-bit codes are for HNSW: refused for a new IVF database, nothing created.
     other = str(tmp_path / "other")
     code, _, err = run(capsys, "import", other, str(tmp_path / "v.npy"), "--index", "ivf",

@@ -204,10 +204,11 @@ pub(crate) fn encode(y: &[f32], out: &mut [u8]) -> [f32; 4] {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn dot(a: &[f32], b: &[f32]) -> f64 {
+    /// `a·b` in f64 (the tests' reference for rotated dot products).
+    pub(crate) fn dot(a: &[f32], b: &[f32]) -> f64 {
         a.iter()
             .zip(b)
             .map(|(&x, &y)| f64::from(x) * f64::from(y))

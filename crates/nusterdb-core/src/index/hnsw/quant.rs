@@ -68,10 +68,9 @@ const CENTROID_SEED: u64 = 0x4365_6e74_726f_6964;
 /// The codes of every slot.
 pub(super) struct Codes {
     pub(super) dim: usize,
-    /// `Sq8`, `Sq4` or `RaBitQ`.
+    /// `Sq8`, `Sq4`, `RaBitQ` or `Binary`.
     pub(super) quant: Quantization,
-    /// Code bytes per slot (`quant.code_bytes(dim)`; RaBitQ: `P/8` of its rotation),
-    /// kept for the hot path.
+    /// Code bytes per slot (`quant.code_bytes(dim)`, kept for the hot path).
     pub(super) stride: usize,
     /// `stride` bytes per slot: on the heap, or mapped from a seal's codes file.
     pub(super) bytes: Region,

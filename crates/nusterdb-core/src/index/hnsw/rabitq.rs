@@ -83,8 +83,9 @@ pub(super) fn centroid_count(rows: u64, p: usize) -> usize {
 }
 
 /// The third per-row number: the set-bit count (`≤ P`) and the row's centroid, as the
-/// integer `centroid·2^b + ones` (`b` the bits of `P`, [`ones_bits`]) held exactly in an `f32` (below 2²⁴, which
-/// [`centroid_count`] keeps to); centroid 0 gives the count itself.
+/// integer `centroid·2^b + ones` (`b` the bits of `P`, [`ones_bits`]) held exactly in an
+/// `f32` (below 2²⁴, which [`centroid_count`] keeps to); centroid 0 gives the count
+/// itself.
 pub(super) fn pack_ones(ones: f32, centroid: usize, p: usize) -> f32 {
     ((centroid << ones_bits(p)) as u32 + ones as u32) as f32
 }
@@ -195,15 +196,9 @@ impl BitsQuery {
 mod tests {
     use super::*;
     use crate::config::Quantization;
+    use crate::index::rotation::tests::dot;
     use crate::rng::SplitMix64;
     use proptest::prelude::*;
-
-    fn dot(a: &[f32], b: &[f32]) -> f64 {
-        a.iter()
-            .zip(b)
-            .map(|(&x, &y)| f64::from(x) * f64::from(y))
-            .sum()
-    }
 
     proptest! {
         /// `R` is orthogonal: norms and dot products survive it (to f32 rounding).

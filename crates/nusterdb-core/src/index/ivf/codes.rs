@@ -1,6 +1,6 @@
-//! 1-bit RaBitQ codes of an IVF list's rows (`quantization="rabitq"` or `"binary"`), laid out for the
-//! fast-scan kernel ([`crate::distance::Kernels::fast_scan`]), and the bound that
-//! decides which rows a search scores exactly.
+//! 1-bit RaBitQ codes of an IVF list's rows (`quantization="rabitq"` or `"binary"`),
+//! laid out for the fast-scan kernel ([`crate::distance::Kernels::fast_scan`]), and the
+//! bound that decides which rows a search scores exactly.
 //!
 //! # Codes
 //! A row `x` of list `l` (normalised first for cosine and angular) is taken relative

@@ -1,8 +1,8 @@
 //! The IVF index (inverted file): the rows are partitioned into lists by k-means
 //! centroids; a search ranks the centroids against the query, scans the rows of the
-//! `nprobe` best lists — exactly, or with `quantization="rabitq"` (or `"binary"`) on their 1-bit codes
-//! (`codes.rs`), scoring exactly only the rows whose estimate's bound could enter the
-//! top `k` — and returns the best `k` of them.
+//! `nprobe` best lists — exactly, or with `quantization="rabitq"` (or `"binary"`) on
+//! their 1-bit codes (`codes.rs`), scoring exactly only the rows whose estimate's bound
+//! could enter the top `k` — and returns the best `k` of them.
 //!
 //! # Training
 //! Below [`MIN_TRAIN_ROWS`] live rows (or `nlist`, if larger) there are no lists and a
@@ -238,7 +238,8 @@ pub struct IvfIndex {
     /// Inside [`VectorIndex::begin_batch`] … [`VectorIndex::end_batch`]: trainings wait
     /// for the end.
     batch: bool,
-    /// `quantization="rabitq"` or `"binary"`: the rotation the lists' rows are coded with (`codes.rs`).
+    /// `quantization="rabitq"` or `"binary"`: the rotation the lists' rows are coded
+    /// with (`codes.rs`).
     rotation: Option<Rotation>,
     /// `R·c` for every centroid (`P` floats each) when the rows are coded and the
     /// tables are per list (all but inner product): a search's `R·(q − c)` is then

@@ -1,8 +1,8 @@
 //! [`DiskRows`]: where an IVF index opened with `vectors="disk"` keeps its rows.
 //!
-//! Such an index codes its lists (`quantization="rabitq"` or `"binary"`) and needs a row only to
-//! score it exactly: the rows whose code's bound lets them through, a few per probed
-//! list. So the rows of the seal it was opened from stay in the seal's live-rows vector
+//! Such an index codes its lists (`quantization="rabitq"` or `"binary"`) and needs a
+//! row only to score it exactly: the rows whose code's bound lets them through, a few
+//! per probed list. So the rows of the seal it was opened from stay in the seal's live-rows vector
 //! file, and a list keeps, per position, a *location* instead of the row: a row of that
 //! file, or — for a row written since the open — a row of a small heap buffer. Searches
 //! read the file's rows with positioned reads (`pread`): the page cache may hold them,
