@@ -53,11 +53,7 @@ impl Rotation {
     /// The rotation of `quant`'s codes of `dim`-component rows (`P` =
     /// [`Quantization::rotated_dim`]).
     pub(crate) fn new(dim: usize, quant: Quantization) -> Self {
-        Self::with_padded(dim, quant.rotated_dim(dim))
-    }
-
-    /// The rotation into `p` components (a multiple of 64, at least `dim`).
-    pub(crate) fn with_padded(dim: usize, p: usize) -> Self {
+        let p = quant.rotated_dim(dim);
         Self::seeded_padded(dim, p, ROTATION_SEED ^ (p as u64).rotate_left(17))
     }
 
