@@ -166,6 +166,29 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     cos_and_gap(a, b).0 as f32
 }
 
+/// Below this `‖q̂ − x̂‖²` (a cosine distance of 0.005) the scans score a row again in
+/// f64 ([`unit_chord`]): the float32 chord's rounding, ~4u/‖q̂ − x̂‖ of its value
+/// (u = 2⁻²⁴: the normalised query and row are each off by ~u), reaches 10⁻³ of it at
+/// cosine distances of 10⁻⁹ (rows far from the origin), more than the gaps between
+/// their neighbours; above the threshold it stays under ~2·10⁻⁶, the size of the
+/// kernel's summation error. Real embeddings rarely have rows this near.
+pub(crate) const NEAR_CHORD: f32 = 1e-2;
+
+/// The exact scans' cosine score `‖q̂ − x̂‖² = 2 − 2·cos` for query `q` (`unit` =
+/// q/‖q‖ in f32) and row `x` (`inv` = 1/‖x‖, not 0): the float32 kernel's value, or,
+/// below [`NEAR_CHORD`], twice the gap [`DistanceMetric::distance_unchecked`] computes
+/// from `q` and `x` in f64 — so nearly parallel rows are chosen in the exact metric's
+/// order, not in the order of float32's rounding.
+#[inline]
+pub(crate) fn unit_chord(unit: &[f32], q: &[f32], x: &[f32], inv: f32) -> f32 {
+    let s = (kernels().l2_scaled)(unit, x, inv);
+    if s < NEAR_CHORD {
+        (2.0 * cos_and_gap(q, x).1) as f32
+    } else {
+        s
+    }
+}
+
 /// cos(a, b) and 1 − cos(a, b) (0 and 1 when either vector is zero). For nearly
 /// parallel vectors (cos > 0.5) the gap is computed as ‖â − b̂‖²/2 in f64 from the
 /// exact (f64) norms: `1 − cos` from a float32 dot product keeps only ~10⁻⁷ of

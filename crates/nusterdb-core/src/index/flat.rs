@@ -36,8 +36,11 @@
 //! only if their exact values differ by less than the sum of their errors): euclidean
 //! GEMM form γ·(‖q−μ‖ + ‖x−μ‖)² on the squared distance; inner product γ·Σ|qᵢ(xᵢ−μᵢ)|;
 //! cosine and angular about γ·Σ|q̂ᵢ(x̂ᵢ−μ̂ᵢ)| + 3u on cos for the GEMM form, and
-//! γ·‖q̂ − x̂‖² + 2u on 2 − 2 cos for the single-query difference. Outside those bands
-//! the result equals exact search. Centring on the rows' mean is what keeps the bands
+//! γ·‖q̂ − x̂‖² + 2u on 2 − 2 cos for the single-query difference — except that a row
+//! whose difference is below [`crate::metric::NEAR_CHORD`] is scored from the float64
+//! gap `distance_unchecked` reports (those rows, nearly parallel to the query, are
+//! chosen exactly as brute force chooses them). Outside those bands the result equals
+//! exact search. Centring on the rows' mean is what keeps the bands
 //! proportional to the data's spread: uncentred, rows around a common offset of 100
 //! (spread ±0.1, d = 384) had a euclidean band of ~350 on squared distances of ~7, and
 //! batch results were mostly wrong; and cosine scored as −q̂·x/‖x‖ could not rank rows
@@ -103,7 +106,7 @@ use super::rows::Rows;
 use super::topk::{sort_results, TopK};
 use super::{SearchParams, VectorIndex};
 use crate::distance::{kernels, Isa};
-use crate::metric::DistanceMetric;
+use crate::metric::{unit_chord, DistanceMetric};
 
 /// Queries scored together against one chunk of the base (a multiple of 16). Larger
 /// blocks read the base from memory less often; measured (1 thread, 100k rows, d = 128,
@@ -458,7 +461,15 @@ impl FlatIndex {
 
     /// One query against `range` positions of `plan`, pair by pair; returns how the
     /// kept scores become distances.
-    fn scan_one(&self, q: &[f32], plan: &Plan<'_>, range: Range<usize>, top: &mut TopK) -> Finish {
+    /// `q` as prepared for the scan (normalised for cosine and angular), `original` as
+    /// given.
+    fn scan_one(
+        &self,
+        (q, original): (&[f32], &[f32]),
+        plan: &Plan<'_>,
+        range: Range<usize>,
+        top: &mut TopK,
+    ) -> Finish {
         let k = kernels();
         match self.fast {
             Fast::L2 => {
@@ -475,7 +486,6 @@ impl FlatIndex {
                 // `q` is normalised (see `search`): ‖q̂ − x/‖x‖‖² = 2 − 2·cos, a
                 // difference that keeps its precision for nearly parallel vectors where
                 // −q̂·x/‖x‖ would not (see the module docs); 2 for a zero row (cos = 0).
-                let f = k.l2_scaled;
                 let aux = &self.aux;
                 if q.iter().all(|&x| x == 0.0) {
                     // The zero query: cos = 0 with every row, an exact tie (the slot
@@ -484,7 +494,7 @@ impl FlatIndex {
                 } else {
                     self.scan_with(plan, range, top, |x, s| match aux[s] {
                         0.0 => 2.0,
-                        inv => f(q, x, inv),
+                        inv => unit_chord(q, original, x, inv),
                     });
                 }
                 Finish::Recompute
@@ -733,7 +743,8 @@ impl FlatIndex {
         while start < prange.end {
             let stop = (start + chunk_rows).min(prange.end);
             for (qi, top) in qrange.clone().zip(&mut tops) {
-                self.scan_one(&qs[qi * d..(qi + 1) * d], plan, start..stop, top);
+                let q = &qs[qi * d..(qi + 1) * d];
+                self.scan_one((q, q), plan, start..stop, top);
             }
             start = stop;
         }
@@ -838,7 +849,7 @@ impl VectorIndex for FlatIndex {
                 .into_par_iter()
                 .map(|r| {
                     let mut t = TopK::new(k, plan.bound(&r));
-                    self.scan_one(q, &plan, r, &mut t);
+                    self.scan_one((q, original), &plan, r, &mut t);
                     t
                 })
                 .reduce_with(|mut a, b| {
@@ -848,7 +859,7 @@ impl VectorIndex for FlatIndex {
                 .unwrap_or_else(|| TopK::new(k, 0))
         } else {
             let mut t = TopK::new(k, plan.bound(&all));
-            self.scan_one(q, &plan, all, &mut t);
+            self.scan_one((q, original), &plan, all, &mut t);
             t
         };
         self.finish(original, top, how)

@@ -67,7 +67,7 @@ use super::topk::sort_results;
 use super::{kmeans, SearchParams, TopK, VectorIndex};
 use crate::config::Quantization;
 use crate::distance::kernels;
-use crate::metric::DistanceMetric;
+use crate::metric::{unit_chord, DistanceMetric};
 use crate::rng::SplitMix64;
 use crate::segment::vectors::VectorFile;
 use rows::DiskRows;
@@ -134,10 +134,22 @@ enum Score {
     /// Inner product: `−q·x`, the distance itself.
     Ip,
     /// Cosine and angular: `‖q̂ − x/‖x‖‖² = 2 − 2 cos` (with the row's 1/‖x‖ kept),
-    /// which keeps its precision for nearly parallel rows; reported as recomputed.
+    /// from the float64 gap for rows nearly parallel to the query
+    /// ([`crate::metric::unit_chord`]); reported as recomputed.
     Cos,
     /// The other metrics: the distance itself.
     Other,
+}
+
+/// A query as the scans take it.
+#[derive(Clone, Copy)]
+struct Query<'a> {
+    /// Normalised for cosine and angular ([`Score::Cos`]); else as given.
+    q: &'a [f32],
+    /// As given.
+    original: &'a [f32],
+    /// Cosine and angular: whether it is the zero vector.
+    zero: bool,
 }
 
 /// One list: its slots and their rows side by side, so a probe reads them in order
@@ -836,20 +848,19 @@ impl IvfIndex {
         scored.into_iter().map(|(_, j)| j).collect()
     }
 
-    /// The score of row `x` (1/‖x‖ = `inv`) for the prepared query `q` (normalised for
-    /// cosine and angular, where `zero` says it is the zero vector).
+    /// The score of row `x` (1/‖x‖ = `inv`) for query `q`.
     #[inline]
-    fn score_of(&self, q: &[f32], zero: bool, x: &[f32], inv: f32) -> f32 {
+    fn score_of(&self, q: Query<'_>, x: &[f32], inv: f32) -> f32 {
         let k = kernels();
         match self.score {
-            Score::L2 => (k.l2_squared)(q, x),
-            Score::Ip => -(k.dot)(q, x),
+            Score::L2 => (k.l2_squared)(q.q, x),
+            Score::Ip => -(k.dot)(q.q, x),
             // The zero query: cos = 0 with every row, an exact tie (the slot decides),
             // which rounding in ‖0 − x/‖x‖‖² would break at random; a zero row: cos 0.
-            Score::Cos if zero => 1.0,
+            Score::Cos if q.zero => 1.0,
             Score::Cos if inv == 0.0 => 2.0,
-            Score::Cos => (k.l2_scaled)(q, x, inv),
-            Score::Other => self.metric.distance_unchecked(q, x),
+            Score::Cos => unit_chord(q.q, q.original, x, inv),
+            Score::Other => self.metric.distance_unchecked(q.q, x),
         }
     }
 
@@ -871,18 +882,11 @@ impl IvfIndex {
 
     /// Offers row `i` of `list` to `top` (`buf`: see [`IvfIndex::row_at`]).
     #[inline]
-    fn offer(
-        &self,
-        (q, zero): (&[f32], bool),
-        list: &List,
-        i: usize,
-        top: &mut TopK,
-        buf: &mut Vec<f32>,
-    ) {
+    fn offer(&self, q: Query<'_>, list: &List, i: usize, top: &mut TopK, buf: &mut Vec<f32>) {
         let Some(x) = self.row_at(list, i, buf) else {
             return;
         };
-        let s = self.score_of(q, zero, x, list.inv.get(i).copied().unwrap_or(0.0));
+        let s = self.score_of(q, x, list.inv.get(i).copied().unwrap_or(0.0));
         if s <= top.worst() || s.is_nan() {
             top.push(s, list.slots[i]);
         }
@@ -891,7 +895,7 @@ impl IvfIndex {
     /// Offers the rows of `list` that `allow` allows to `top`; returns how many.
     fn scan(
         &self,
-        q: (&[f32], bool),
+        q: Query<'_>,
         list: &List,
         allow: Option<&RoaringBitmap>,
         top: &mut TopK,
@@ -912,12 +916,12 @@ impl IvfIndex {
     /// could beat the `k`-th score held (`codes.rs`). The rows whose bound passes
     /// are scored in the order of their bounds (the slot breaks ties), which makes
     /// the answer independent of the order of rows inside a list — which a removal
-    /// or a reopen changes — and lowers the `k`-th score soonest. `q` as prepared
-    /// for the scan, `original` as given; `w.tables` the query's tables for inner
-    /// product (filled once by the caller; the others are filled here for `l`).
+    /// or a reopen changes — and lowers the `k`-th score soonest. `w.tables` the
+    /// query's tables for inner product (filled once by the caller; the others are
+    /// filled here for `l`). Never called for the zero query of cosine.
     fn scan_coded(
         &self,
-        (q, original): (&[f32], &[f32]),
+        q: Query<'_>,
         l: usize,
         allow: Option<&RoaringBitmap>,
         top: &mut TopK,
@@ -931,7 +935,7 @@ impl IvfIndex {
         let k = kernels();
         // Inner product: −q·x = −(q·c + ‖x'‖·⟨o, q⟩), the tables the caller's.
         let qc = if self.score == Score::Ip {
-            (k.dot)(original, centroid)
+            (k.dot)(q.original, centroid)
         } else {
             let p = rot.padded();
             match self.rotated.get(l * p..(l + 1) * p) {
@@ -939,7 +943,7 @@ impl IvfIndex {
                     w.z.clear();
                     w.z.extend(w.zq.iter().zip(rc).map(|(a, b)| a - b));
                 }
-                None => rot.apply(q, centroid, &mut w.z),
+                None => rot.apply(q.q, centroid, &mut w.z),
             }
             w.tables.fill(&w.z);
             0.0
@@ -969,12 +973,12 @@ impl IvfIndex {
             if least > top.worst() {
                 break;
             }
-            self.offer((q, false), list, i as usize, top, buf);
+            self.offer(q, list, i as usize, top, buf);
         }
         // Rows not coded yet (none outside a batch write): exactly.
         for i in list.codes.len()..list.slots.len() {
             if allow.is_none_or(|a| a.contains(list.slots[i])) {
-                self.offer((q, false), list, i, top, buf);
+                self.offer(q, list, i, top, buf);
                 offered += 1;
             }
         }
@@ -1111,6 +1115,7 @@ impl VectorIndex for IvfIndex {
             q
         };
         let zero = self.score == Score::Cos && q.iter().all(|&x| x == 0.0);
+        let query = Query { q, original, zero };
         let nlist = self.nlist();
         let nprobe = self.nprobe_for(p);
         let expected = (n as u64).saturating_mul(nprobe as u64) / nlist.max(1) as u64;
@@ -1124,12 +1129,12 @@ impl VectorIndex for IvfIndex {
                     continue;
                 };
                 if let Some(list) = self.lists.get(l as usize) {
-                    self.offer((q, zero), list, pos as usize, &mut top, &mut w.row);
+                    self.offer(query, list, pos as usize, &mut top, &mut w.row);
                 }
             }
         } else if nlist == 0 || nprobe >= nlist {
             for list in &self.lists {
-                self.scan((q, zero), list, allow, &mut top, &mut w.row);
+                self.scan(query, list, allow, &mut top, &mut w.row);
             }
         } else {
             // Under a filter a list counts towards `nprobe` only if it held allowed
@@ -1157,16 +1162,10 @@ impl VectorIndex for IvfIndex {
                     break;
                 }
                 let held = if coded.is_some() {
-                    let qs = (q, original);
-                    self.scan_coded(qs, l as usize, allow, &mut top, &mut w)
+                    self.scan_coded(query, l as usize, allow, &mut top, &mut w)
                 } else {
-                    self.scan(
-                        (q, zero),
-                        &self.lists[l as usize],
-                        allow,
-                        &mut top,
-                        &mut w.row,
-                    )
+                    let list = &self.lists[l as usize];
+                    self.scan(query, list, allow, &mut top, &mut w.row)
                 };
                 if held > 0 || allow.is_none() {
                     probed += 1;
