@@ -12,9 +12,13 @@
 //! graph's recall — the walk reaches a node's neighbours through the node's own links:
 //! held-out queries found 0.735 where the curve promised 0.8.) The truth is the exact
 //! top `k` by the metric over the allowed rows; a hit counts when its distance is within
-//! the true `k`-th (ties are not misses). The knob goes up a ladder (roughly ×1.25 a step)
-//! until the measured recall reaches 0.999 or the knob its largest useful value (IVF:
-//! every list, the exact answer).
+//! the true `k`-th (ties are not misses). HNSW's `ef_search` goes up a ladder (roughly
+//! ×1.25 a step, searching at each) until the measured recall reaches 0.999 or the
+//! knob its largest value. IVF's curve has every `nprobe` from 1 to where it reaches
+//! 0.999 (or every list), from one pass per query: a search finds a row of the exact
+//! answer once it scans the row's list, so the index says which `nprobe` each such row
+//! needs ([`IvfIndex::probes_needed`]) and no search is run (a ladder of searches
+//! measured about one `nprobe` in four at 10–20 lists and interpolated between them).
 //!
 //! # Filters
 //! A filter changes what a knob value achieves (the graph walk collects only allowed
@@ -32,9 +36,11 @@
 //! 0.888 where the moved rows promised 0.95 — in many dimensions a random move is
 //! nearly orthogonal to every row, so a moved row's neighbours are still the row's
 //! own, which its links lead to. So the database keeps a uniform sample of
-//! [`QUERIES`] of the queries searches asked with a recall target (saved with the curves),
-//! and once it holds half that many, every curve measured on moved rows is measured
-//! again on them: from then on the curves follow the queries users actually ask.
+//! [`ASKED`] of the queries searches asked with a recall target (saved with the
+//! curves), and once it holds [`QUERIES`]/2, every curve measured on moved rows is
+//! measured again on them, and again each time their number doubles (up to
+//! [`ASKED`]: the fewer the queries, the noisier the curve): from then on the curves
+//! follow the queries users actually ask.
 //!
 //! # When it is measured
 //! At the first search asking for a recall with that `k` and band, under the read lock
@@ -50,14 +56,20 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
-use crate::index::{SearchParams, VectorIndex};
+use crate::index::{IvfIndex, SearchParams, VectorIndex};
 use crate::metric::DistanceMetric;
 use crate::rng::SplitMix64;
 
 pub mod persist;
 
-/// Queries a curve is measured on (fewer when the database holds fewer rows).
+/// Rows moved off the data a curve is measured on until searches asked [`QUERIES`]/2
+/// queries (fewer when the database holds fewer rows).
 pub const QUERIES: usize = 200;
+/// The asked queries kept (a uniform sample), on which curves are measured once there
+/// are [`QUERIES`]/2, and again each time their number doubles. Recall@10 varies from
+/// query to query (a standard deviation of ~0.15 at 0.9 on real embeddings): 200
+/// queries measure a curve to ±0.011, 500 to ±0.007.
+pub const ASKED: usize = 500;
 /// Curves kept; the least recently measured is dropped beyond.
 pub const KEPT: usize = 16;
 /// The selectivity bands: the least share of the live rows each allows.
@@ -140,6 +152,9 @@ pub struct Curve {
     pub position: u64,
     /// Measured on queries searches asked (else on moved rows).
     pub from_searches: bool,
+    /// How many queries it was measured on (not saved: a loaded curve counts the asked
+    /// queries saved with it).
+    pub queries: usize,
 }
 
 impl Curve {
@@ -164,10 +179,14 @@ impl Curve {
         (v.ceil() as usize).clamp(v1 + 1, v2)
     }
 
-    /// Whether to measure again: the rows changed enough since, or it was measured on
-    /// moved rows and enough searches were asked since to measure on theirs.
+    /// Whether to measure again: the rows changed enough since, it was measured on
+    /// moved rows and enough searches were asked since to measure on theirs, or on
+    /// asked queries that have since doubled in number (up to [`ASKED`]).
     pub fn stale(&self, live: usize, changes: u64, asked: usize) -> bool {
         if !self.from_searches && asked >= QUERIES / 2 {
+            return true;
+        }
+        if self.from_searches && self.queries < ASKED && asked >= 2 * self.queries {
             return true;
         }
         let since = changes
@@ -226,10 +245,10 @@ impl Curves {
     }
 
     /// Keeps `q` among the queries searches asked: a uniform sample of
-    /// [`QUERIES`] of them (reservoir sampling, deterministic).
+    /// [`ASKED`] of them (reservoir sampling, deterministic).
     pub fn asked(&mut self, q: &[f32]) {
         self.seen += 1;
-        if self.asked.len() < QUERIES {
+        if self.asked.len() < ASKED {
             self.asked.push(q.to_vec());
             return;
         }
@@ -291,7 +310,6 @@ pub fn measure(
     (changes, position): (u64, u64),
 ) -> Curve {
     let n = live.len();
-    let metric = index.metric();
     let candidates: Vec<u32> = match allow {
         Some(a) => a.iter().collect(),
         None => live.to_vec(),
@@ -315,11 +333,42 @@ pub fn measure(
             .filter_map(|&(s, seed)| moved(index, live, s, seed))
             .collect()
     };
+    let count = queries.len();
+    let points = match (knob, index.as_ivf()) {
+        (Knob::Nprobe(nlist), Some(ivf)) => {
+            probed_points(ivf, &queries, &candidates, (k, nlist), allow)
+        }
+        _ => ladder_points(index, queries, &candidates, (k, knob, quantized), allow),
+    };
+    Curve {
+        k,
+        band,
+        knob,
+        quantized,
+        points,
+        live: n,
+        changes,
+        carried: 0,
+        position,
+        from_searches,
+        queries: count,
+    }
+}
+
+/// The curve by searching: recall@`k` at each value of the knob's ladder.
+fn ladder_points(
+    index: &dyn VectorIndex,
+    queries: Vec<Vec<f32>>,
+    candidates: &[u32],
+    (k, knob, quantized): (usize, Knob, Option<bool>),
+    allow: Option<&RoaringBitmap>,
+) -> Vec<(usize, f64)> {
+    let metric = index.metric();
     // The exact answer's k-th distance of each query.
     let truths: Vec<(Vec<f32>, f32)> = queries
         .into_par_iter()
         .filter_map(|q| {
-            let kth = kth_distance(index, metric, &q, &candidates, k)?;
+            let kth = kth_distance(index, metric, &q, candidates, k)?;
             Some((q, kth))
         })
         .collect();
@@ -346,18 +395,62 @@ pub fn measure(
             break;
         }
     }
-    Curve {
-        k,
-        band,
-        knob,
-        quantized,
-        points,
-        live: n,
-        changes,
-        carried: 0,
-        position,
-        from_searches,
+    points
+}
+
+/// The curve of an IVF index at every `nprobe` from 1, from one pass per query: a
+/// search finds a row of the exact answer once it scans the row's list (the top `k`
+/// of the scanned rows holds every row of the whole top `k` they hold), so recall at
+/// `nprobe` p counts, per query, the rows within the exact `k`-th distance whose list
+/// the search scans at p ([`IvfIndex::probes_needed`]), at most `k`. Exact for the
+/// plain scan; the coded scan scores a row of a scanned list exactly unless its
+/// estimate's bound fails (ε₀ = 3, `codes.rs`), which measured recall shows as no
+/// difference at four decimals (BENCHMARKS.md "IVF"). Every value is measured where a
+/// ladder of searches measured a value every ×1.25 and interpolated between them, and
+/// at the cost of the exact answers alone.
+fn probed_points(
+    ivf: &IvfIndex,
+    queries: &[Vec<f32>],
+    candidates: &[u32],
+    (k, nlist): (usize, usize),
+    allow: Option<&RoaringBitmap>,
+) -> Vec<(usize, f64)> {
+    let metric = ivf.metric();
+    // Per query: the `nprobe` each row of its exact answer needs (ascending), and the
+    // `nprobe` from which every allowed row is scored.
+    let needs: Vec<(Vec<usize>, usize)> = queries
+        .par_iter()
+        .filter_map(|q| {
+            let near = nearest_rows(ivf, metric, q, candidates, k)?;
+            let (mut need, every) = ivf.probes_needed(q, k, allow, &near);
+            need.sort_unstable();
+            Some((need, every))
+        })
+        .collect();
+    let asked = needs.len() * k;
+    let mut points = Vec::new();
+    for p in 1..=nlist.max(1) {
+        let hits: usize = needs
+            .iter()
+            .map(|(need, every)| {
+                if p >= *every {
+                    k
+                } else {
+                    need.partition_point(|&v| v <= p).min(k)
+                }
+            })
+            .sum();
+        let recall = if asked == 0 {
+            1.0
+        } else {
+            hits as f64 / asked as f64
+        };
+        points.push((p, recall));
+        if recall >= ENOUGH {
+            break;
+        }
     }
+    points
 }
 
 /// The row of `slot` moved in a random direction (from `seed`) by its euclidean
@@ -379,6 +472,31 @@ fn moved(index: &dyn VectorIndex, live: &[u32], slot: u32, seed: u64) -> Option<
         0.0
     };
     Some(x.iter().zip(&g).map(|(&a, &b)| a + step * b).collect())
+}
+
+/// The rows of `candidates` within the `k`-th smallest distance from `q` (ties count,
+/// as they do for a search's hits), `None` when there are fewer than `k`.
+fn nearest_rows(
+    index: &dyn VectorIndex,
+    metric: DistanceMetric,
+    q: &[f32],
+    candidates: &[u32],
+    k: usize,
+) -> Option<Vec<u32>> {
+    let d: Vec<(f32, u32)> = candidates
+        .iter()
+        .filter_map(|&s| {
+            let x = index.slot_row(s)?;
+            Some((metric.distance_unchecked(q, x), s))
+        })
+        .collect();
+    let mut only: Vec<f32> = d.iter().map(|p| p.0).collect();
+    if only.len() < k || k == 0 {
+        return None;
+    }
+    let (_, kth, _) = only.select_nth_unstable_by(k - 1, f32::total_cmp);
+    let limit = *kth + kth.abs() * 1e-6;
+    Some(d.into_iter().filter(|p| p.0 <= limit).map(|p| p.1).collect())
 }
 
 /// The `k`-th smallest distance from `q` to the rows of `candidates` (`None` when there
@@ -439,6 +557,7 @@ mod tests {
             carried: 0,
             position: 0,
             from_searches: true,
+            queries: ASKED,
         };
         assert_eq!(c.pick(0.5), 10);
         assert_eq!(c.pick(0.8), 10);
@@ -454,7 +573,7 @@ mod tests {
         assert!(!c.stale(950, 5, 500));
         let moved = Curve {
             from_searches: false,
-            ..c
+            ..c.clone()
         };
         assert!(!moved.stale(1000, 5, QUERIES / 2 - 1));
         assert!(
@@ -471,5 +590,11 @@ mod tests {
             loaded.stale(1000, 45, 0),
             "changes before the open count too"
         );
+        let few = Curve {
+            queries: 120,
+            ..c
+        };
+        assert!(!few.stale(1000, 5, 239));
+        assert!(few.stale(1000, 5, 240), "twice the asked queries: measured again");
     }
 }

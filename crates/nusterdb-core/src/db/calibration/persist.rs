@@ -119,6 +119,8 @@ pub fn decode(bytes: &[u8], dim: usize) -> DecodeResult<Curves> {
             carried: 0,
             position,
             from_searches,
+            // Set below, from the queries saved with it.
+            queries: 0,
         }));
     }
     let seen = r.u64("queries seen")?;
@@ -139,6 +141,15 @@ pub fn decode(bytes: &[u8], dim: usize) -> DecodeResult<Curves> {
         );
     }
     r.finish("calibration")?;
+    // A curve measured on asked queries is taken as measured on those saved (their
+    // number when it was measured is not saved).
+    for c in &mut kept {
+        if c.from_searches {
+            if let Some(c) = Arc::get_mut(c) {
+                c.queries = asked.len();
+            }
+        }
+    }
     Ok(Curves { kept, asked, seen })
 }
 
@@ -202,6 +213,7 @@ mod tests {
             carried: 3,
             position: 42,
             from_searches: true,
+            queries: 2,
         })
     }
 
@@ -222,8 +234,8 @@ mod tests {
             );
             assert_eq!(a.points, b.points);
             assert_eq!(
-                (a.live, a.position, a.from_searches),
-                (b.live, b.position, b.from_searches)
+                (a.live, a.position, a.from_searches, a.queries),
+                (b.live, b.position, b.from_searches, b.queries)
             );
             assert_eq!((b.changes, b.carried), (0, 0), "change is counted at load");
         }

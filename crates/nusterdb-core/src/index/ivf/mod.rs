@@ -594,6 +594,56 @@ impl IvfIndex {
             .unwrap_or_else(|| auto_nprobe(self.nlist()))
     }
 
+    /// For calibrating a recall target (`db/calibration`): the least `nprobe` at which a
+    /// search for `q` of `k` rows under `allow` scans the list of each of `slots`
+    /// (`usize::MAX` for a slot the index does not hold), and the least `nprobe` from
+    /// which it scores every allowed row ([`VectorIndex::search`]'s path for few allowed
+    /// rows; `usize::MAX` without a filter). Mirrors the search's probing: the lists go
+    /// in [`IvfIndex::probe_order`], a list counts towards `nprobe` only if it holds
+    /// allowed rows (every list without a filter), and a list is scanned while fewer
+    /// than `nprobe` lists were counted or fewer than `k` rows gathered — so list `j`
+    /// is scanned from `nprobe` = (lists counted before it) + 1, or always when fewer
+    /// than `k` rows came before it.
+    pub fn probes_needed(
+        &self,
+        q: &[f32],
+        k: usize,
+        allow: Option<&RoaringBitmap>,
+        slots: &[u32],
+    ) -> (Vec<usize>, usize) {
+        let nlist = self.nlist();
+        let n = self.len.max(1) as u64;
+        let every = allow.map_or(usize::MAX, |a| {
+            // `a ≤ ⌊n·p/nlist⌋` ⇔ `p ≥ a·nlist/n` (`a` an integer).
+            let p = a.len().saturating_mul(nlist as u64).div_ceil(n).max(1);
+            usize::try_from(p).unwrap_or(usize::MAX)
+        });
+        let mut need = vec![usize::MAX; self.lists.len()];
+        if nlist > 0 {
+            let (mut counted, mut gathered) = (0usize, 0usize);
+            for l in self.probe_order(q) {
+                let list = &self.lists[l as usize];
+                let held = match allow {
+                    None => list.slots.len(),
+                    Some(a) => list.slots.iter().filter(|&&s| a.contains(s)).count(),
+                };
+                need[l as usize] = if gathered < k { 1 } else { counted + 1 };
+                if held > 0 || allow.is_none() {
+                    counted += 1;
+                }
+                gathered += held;
+            }
+        }
+        let of = |slot: u32| {
+            let (l, _) = *self.place.get(slot as usize)?;
+            need.get(l as usize).copied()
+        };
+        (
+            slots.iter().map(|&s| of(s).unwrap_or(usize::MAX)).collect(),
+            every,
+        )
+    }
+
     /// `v` in the coarse space (normalised for cosine and angular).
     fn coarse_row(&self, v: &[f32]) -> Vec<f32> {
         match self.coarse {
