@@ -256,8 +256,8 @@ impl StorageConfig {
 /// for (manhattan, chebyshev, hamming, jaccard). An IVF index copies them
 /// under `memory` and `mmap` (its lists hold their rows side by side) and under `disk`,
 /// which needs its RaBitQ codes, leaves them in the seal's file and reads the rows
-/// its codes let through (`index::ivf`'s `rows.rs`; rows written since the open stay
-/// in memory until the next open).
+/// its codes let through (`index::ivf`'s `rows.rs`; each seal moves the rows written
+/// before it into its file).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum VectorStorage {
     /// Read into memory at open (a copy of the files, not reclaimed under memory

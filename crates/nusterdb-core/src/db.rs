@@ -475,6 +475,16 @@ impl Database {
         f(guard.as_ref().ok_or(Error::Closed)?)
     }
 
+    /// [`Database::read_between_writes`] for `f` that may seal: then hands a coded
+    /// IVF index with `vectors="disk"` the seal's rows (`Shared::adopt_sealed_rows`).
+    fn seal_between_writes(&self, f: impl FnOnce(&State) -> Result<()>) -> Result<()> {
+        self.check_process()?;
+        let guard = self.shared.state.upgradable_read();
+        f(guard.as_ref().ok_or(Error::Closed)?)?;
+        self.shared.adopt_sealed_rows(guard);
+        Ok(())
+    }
+
     fn write<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
         self.check_writable()?;
         let mut guard = self.shared.state.write();
@@ -498,20 +508,20 @@ impl Database {
     fn after_write(&self, guard: RwLockWriteGuard<'_, Option<State>>) {
         let due = guard.as_ref().is_some_and(State::seal_due);
         if due && self.shared.seal_dir().is_some() {
-            let guard = RwLockWriteGuard::downgrade_to_upgradable(guard);
-            if let Some(st) = guard.as_ref() {
-                // The write itself is durable in RocksDB; a failed seal only means a
-                // longer open, and is retried after more changes.
-                let _ = self.shared.seal(st);
-            }
+            self.after_staged_write(RwLockWriteGuard::downgrade_to_upgradable(guard));
         }
     }
 
     /// [`Database::after_write`] for a write that ends under the upgradable read.
-    fn after_staged_write(&self, guard: &RwLockUpgradableReadGuard<'_, Option<State>>) {
-        if let Some(st) = guard.as_ref().filter(|st| st.seal_due()) {
-            // As in `after_write`: a failed seal is retried after more changes.
-            let _ = self.shared.seal(st);
+    fn after_staged_write(&self, guard: RwLockUpgradableReadGuard<'_, Option<State>>) {
+        // The write itself is durable in RocksDB; a failed seal only means a longer
+        // open, and is retried after more changes.
+        let sealed = guard
+            .as_ref()
+            .filter(|st| st.seal_due())
+            .is_some_and(|st| self.shared.seal(st).is_ok());
+        if sealed {
+            self.shared.adopt_sealed_rows(guard);
         }
     }
 

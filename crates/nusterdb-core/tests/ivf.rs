@@ -1365,3 +1365,93 @@ fn ivf_rows_on_disk_answer_as_in_memory() {
         )));
     }
 }
+
+/// `vectors="disk"` on a database built since it was created (no open from a seal
+/// yet): the seal its first write triggers leaves the rows in the seal's file — the
+/// rows' part of the memory is a fraction of an in-memory twin's — with the twin's
+/// answers; rows written and removed after it are on the heap until the next seal,
+/// which takes them out again; exact with every list throughout, and a reopen answers
+/// as before it.
+#[test]
+fn ivf_rows_on_disk_leave_the_heap_at_each_seal() {
+    let mut rng = SplitMix64::new(common::seed("ivf_disk_seal", 0x1f_000f));
+    let dim = 32;
+    let metric = DistanceMetric::Cosine;
+    let mut rows = blobs(&mut rng, 6000, dim, 40, 2.0, 1.0, 0.5);
+    let queries = near(&mut rng, &rows, 40, 0.3);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let config = ivf_config_coded(Quantization::RaBitQ, dim, metric, None, None);
+    let twin = in_memory(config.clone());
+    let mut c = config;
+    c.vectors = VectorStorage::Disk;
+    let db = open(&path, Some(c)).unwrap();
+    fill(&twin, &rows);
+    fill(&db, &rows);
+    let vectors_part = |db: &Database| {
+        let s = db.stats().unwrap();
+        s.memory_by_part
+            .iter()
+            .find(|p| p.0 == "vectors")
+            .map_or(0, |p| p.1)
+    };
+    let plain = SearchParams {
+        quantized: Some(false),
+        ..SearchParams::default()
+    };
+    let everything = |db: &Database| {
+        [SearchParams::default(), probes(ALL_LISTS), plain].map(|p| answers(db, &queries, p))
+    };
+    let (sealed, in_memory) = (vectors_part(&db), vectors_part(&twin));
+    assert!(
+        sealed * 4 < in_memory,
+        "{sealed} bytes for the rows' part after the seal, {in_memory} in memory"
+    );
+    assert_eq!(everything(&db), everything(&twin), "the twin's answers");
+    // Writes on top: removals and new rows (on the heap until a seal).
+    let ids: Vec<u64> = rows.keys().copied().collect();
+    let gone: Vec<u64> = ids.iter().copied().step_by(5).collect();
+    for d in [&db, &twin] {
+        d.bulk_remove(&gone).unwrap();
+    }
+    for id in &gone {
+        rows.remove(id);
+    }
+    let more = blobs(&mut rng, 1500, dim, 10, 2.0, 1.0, 0.5);
+    for (n, v) in more.into_values().enumerate() {
+        let id = 700_000 + n as u64;
+        for d in [&db, &twin] {
+            d.add(id, &v, None).unwrap();
+        }
+        rows.insert(id, v);
+    }
+    let check = |db: &Database, what: &str| {
+        for q in &queries {
+            let got = db.search(q, 10, None, probes(ALL_LISTS)).unwrap();
+            assert_exact(metric, &rows, q, 10, &got, what);
+        }
+    };
+    check(&db, "after writes, before the seal");
+    let written = vectors_part(&db);
+    assert!(
+        written > sealed,
+        "{written} bytes with rows on the heap, {sealed} before"
+    );
+    db.seal().unwrap();
+    let resealed = vectors_part(&db);
+    assert!(
+        resealed * 2 < written,
+        "{resealed} bytes for the rows' part after the second seal, {written} before"
+    );
+    check(&db, "after the second seal");
+    let last = everything(&db);
+    assert_eq!(
+        last,
+        everything(&twin),
+        "the twin's answers after the writes"
+    );
+    drop(db);
+    let db = reopen(&path, true);
+    assert_eq!(everything(&db), last, "a reopen answers as before it");
+    check(&db, "reopened");
+}

@@ -25,7 +25,7 @@ impl Database {
     /// # Errors
     /// [`Error::Closed`]; I/O errors writing the segment files; storage errors.
     pub fn seal(&self) -> Result<()> {
-        self.read_between_writes(|st| self.shared.seal(st))
+        self.seal_between_writes(|st| self.shared.seal(st))
     }
 
     /// [`Database::seal`], under its former name.
@@ -52,7 +52,7 @@ impl Database {
     /// # Errors
     /// [`Error::Closed`]; storage errors; I/O errors of a due seal.
     pub fn flush(&self) -> Result<()> {
-        self.read_between_writes(|st| {
+        self.seal_between_writes(|st| {
             st.store.sync_wal()?;
             if st.seal_due() {
                 self.shared.seal(st)?;

@@ -20,7 +20,10 @@
 //!    seal and its files are the valid ones, and a crash leaves only unreferenced
 //!    files, removed at the next writer open;
 //! 4. deletes the log entries below the floor (the previous seal's position) and the
-//!    previous seal's files that no part of the new one uses.
+//!    previous seal's files that no part of the new one uses;
+//! 5. with `vectors="disk"` on a coded IVF index, hands the index the new live-rows
+//!    file, so the rows written since the last seal leave the heap
+//!    ([`Shared::adopt_sealed_rows`]: the write lock, briefly).
 //!
 //! # Parts: a seal writes the rows its changes touched
 //! An HNSW seal's rows and codes are a list of parts, each the vector and codes files
@@ -43,9 +46,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
+use parking_lot::RwLockUpgradableReadGuard;
+
 use super::{
     save_threshold, GraphLoad, LoadSource, Shared, State, GRAPH_FILE, GRAPH_SAVE_MIN_CHANGES,
 };
+use crate::config::VectorStorage;
 use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
 use crate::segment::maps::{self, MapsTag};
@@ -228,6 +234,42 @@ impl Shared {
                     .store(unsaved + save_threshold(st.ids.len()), Ordering::Relaxed);
                 Err(e)
             }
+        }
+    }
+
+    /// After a seal, with `vectors="disk"` on a coded IVF index: hands the index the
+    /// seal's live-rows file ([`crate::index::IvfIndex::adopt_rows`]), so the rows it
+    /// built or was given since the last seal leave the heap, and the previous file
+    /// (removed by the seal) is let go. The file is opened under the upgradable read
+    /// (searches go on); the swap takes the write lock, O(live rows) to relocate.
+    /// Nothing when a write came after the seal, or the index reads this file already;
+    /// should anything not fit, the rows stay where they are (the next open maps them).
+    pub(super) fn adopt_sealed_rows(&self, guard: RwLockUpgradableReadGuard<'_, Option<State>>) {
+        let Some(st) = guard.as_ref() else {
+            return;
+        };
+        if self.config.vectors != VectorStorage::Disk || st.unsaved.load(Ordering::Relaxed) != 0 {
+            return;
+        }
+        let (Some(dir), Some(seal), Some(ivf)) =
+            (self.seal_dir(), *st.seal.lock(), st.index.as_ivf())
+        else {
+            return;
+        };
+        let path = SealFiles::of(dir, seal.id).vectors;
+        if !ivf.coded() || ivf.rows_file() == Some(path.as_path()) {
+            return;
+        }
+        let Ok(file) = vectors::VectorFile::open(&path) else {
+            return;
+        };
+        if file.layout() != vectors::Layout::Live {
+            return;
+        }
+        let live = live_slots(&st.ids);
+        let mut w = RwLockUpgradableReadGuard::upgrade(guard);
+        if let Some(ivf) = w.as_mut().and_then(|st| st.index.as_ivf_mut()) {
+            ivf.adopt_rows(&live, file);
         }
     }
 

@@ -269,4 +269,9 @@ pub trait VectorIndex: Send + Sync {
     fn as_ivf(&self) -> Option<&ivf::IvfIndex> {
         None
     }
+
+    /// [`VectorIndex::as_ivf`], to change it (a seal hands it its rows' new file).
+    fn as_ivf_mut(&mut self) -> Option<&mut ivf::IvfIndex> {
+        None
+    }
 }

@@ -496,7 +496,12 @@ fn nearest_rows(
     }
     let (_, kth, _) = only.select_nth_unstable_by(k - 1, f32::total_cmp);
     let limit = *kth + kth.abs() * 1e-6;
-    Some(d.into_iter().filter(|p| p.0 <= limit).map(|p| p.1).collect())
+    Some(
+        d.into_iter()
+            .filter(|p| p.0 <= limit)
+            .map(|p| p.1)
+            .collect(),
+    )
 }
 
 /// The `k`-th smallest distance from `q` to the rows of `candidates` (`None` when there
@@ -590,11 +595,11 @@ mod tests {
             loaded.stale(1000, 45, 0),
             "changes before the open count too"
         );
-        let few = Curve {
-            queries: 120,
-            ..c
-        };
+        let few = Curve { queries: 120, ..c };
         assert!(!few.stale(1000, 5, 239));
-        assert!(few.stale(1000, 5, 240), "twice the asked queries: measured again");
+        assert!(
+            few.stale(1000, 5, 240),
+            "twice the asked queries: measured again"
+        );
     }
 }

@@ -539,7 +539,7 @@ impl Database {
         if let (Some(st), Some(retired)) = (guard.as_ref(), retired) {
             beside::run(|| st.index.repair_retired(&retired));
         }
-        self.after_staged_write(&guard);
+        self.after_staged_write(guard);
         Ok(())
     }
 
@@ -645,7 +645,7 @@ impl Database {
         if let (Some(st), Some(retired)) = (guard.as_ref(), retired) {
             beside::run(|| st.index.repair_retired(&retired));
         }
-        self.after_staged_write(&guard);
+        self.after_staged_write(guard);
         Ok(present.len())
     }
 

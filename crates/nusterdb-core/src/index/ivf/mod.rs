@@ -579,6 +579,46 @@ impl IvfIndex {
         Some(index)
     }
 
+    /// With `vectors="disk"`: the path of the live-rows vector file the rows are read
+    /// from (`None` with the rows in memory).
+    pub fn rows_file(&self) -> Option<&std::path::Path> {
+        self.disk.as_ref().map(DiskRows::path)
+    }
+
+    /// Leaves the rows in a seal's live-rows vector `file` (`vectors="disk"`, as
+    /// [`IvfIndex::on_disk`] does at an open): row `i` of it is the row of `live[i]`
+    /// (ascending), the index's live slots, just written from this index by the seal.
+    /// Every list then keeps locations in `file` — the rows it held in memory (an
+    /// index built since it was created) or on the heap (written since the last seal)
+    /// are freed, and the previous file is let go (a seal has already removed it).
+    /// Returns `false`, changing nothing, unless the index is coded and `file` and
+    /// `live` hold exactly its rows' slots.
+    pub fn adopt_rows(&mut self, live: &[u32], file: VectorFile) -> bool {
+        if !self.coded() || live.len() != self.len || file.len() != live.len() {
+            return false;
+        }
+        let mut locs = Vec::with_capacity(self.lists.len());
+        for list in &self.lists {
+            let mut at = Vec::with_capacity(list.slots.len());
+            for &slot in &list.slots {
+                match live.binary_search(&slot) {
+                    Ok(i) => at.push(DiskRows::file_row(i)),
+                    Err(_) => return false,
+                }
+            }
+            locs.push(at);
+        }
+        let Some(disk) = DiskRows::new(self.dim, file) else {
+            return false;
+        };
+        for (list, at) in self.lists.iter_mut().zip(locs) {
+            list.locs = at;
+            list.rows = Vec::new();
+        }
+        self.disk = Some(disk);
+        true
+    }
+
     /// Drops the pages of the seal's file that borrowed reads made resident (a seal
     /// copies every row through the mapping).
     pub fn release_pages(&self) {
@@ -1249,6 +1289,10 @@ impl VectorIndex for IvfIndex {
         Some(self)
     }
 
+    fn as_ivf_mut(&mut self) -> Option<&mut IvfIndex> {
+        Some(self)
+    }
+
     /// With RaBitQ codes: `quantized=False` scans the probed lists' full rows instead.
     fn walks_on_codes(&self) -> bool {
         self.coded()
@@ -1269,7 +1313,7 @@ impl VectorIndex for IvfIndex {
     fn memory_parts(&self) -> Vec<(&'static str, usize)> {
         // The rows and what is kept per row beside them (slot, list and position,
         // inverse norm, a row's location with `vectors="disk"`, where the heap holds
-        // only the rows written since the open); the centroids and the lists' headers.
+        // only the rows written since the last seal); the centroids and the lists' headers.
         let vectors = self.lists.iter().map(List::bytes).sum::<usize>()
             + self.place.capacity() * std::mem::size_of::<(u32, u32)>()
             + self.disk.as_ref().map_or(0, DiskRows::heap_bytes);

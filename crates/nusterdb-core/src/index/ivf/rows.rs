@@ -2,9 +2,10 @@
 //!
 //! Such an index codes its lists (`quantization="rabitq"` or `"binary"`) and needs a
 //! row only to score it exactly: the rows whose code's bound lets them through, a few
-//! per probed list. So the rows of the seal it was opened from stay in the seal's live-rows vector
+//! per probed list. So the rows of the last seal stay in the seal's live-rows vector
 //! file, and a list keeps, per position, a *location* instead of the row: a row of that
-//! file, or — for a row written since the open — a row of a small heap buffer. Searches
+//! file, or — for a row written since that seal — a row of a small heap buffer. The
+//! index takes the next seal's file in the same way ([`super::IvfIndex::adopt_rows`]). Searches
 //! read the file's rows with positioned reads (`pread`): the page cache may hold them,
 //! the process's resident set does not. The few reads that need a borrowed row (a
 //! record's vector, the recall calibration, the next seal's copy) go through a mapping
@@ -103,7 +104,12 @@ impl DiskRows {
         all
     }
 
-    /// Heap bytes held (rows written since the open, and the free list).
+    /// The file's path.
+    pub(super) fn path(&self) -> &std::path::Path {
+        self.file.path()
+    }
+
+    /// Heap bytes held (rows written since the last seal, and the free list).
     pub(super) fn heap_bytes(&self) -> usize {
         (self.heap.capacity() + self.free.capacity()) * 4
     }
