@@ -181,7 +181,13 @@ pub(crate) const NEAR_CHORD: f32 = 1e-2;
 /// order, not in the order of float32's rounding.
 #[inline]
 pub(crate) fn unit_chord(unit: &[f32], q: &[f32], x: &[f32], inv: f32) -> f32 {
-    let s = (kernels().l2_scaled)(unit, x, inv);
+    near_chord((kernels().l2_scaled)(unit, x, inv), q, x)
+}
+
+/// A float32 chord `s` between `q` and `x` (as [`unit_chord`] computes it), or below
+/// [`NEAR_CHORD`], the same from the float64 gap.
+#[inline]
+pub(crate) fn near_chord(s: f32, q: &[f32], x: &[f32]) -> f32 {
     if s < NEAR_CHORD {
         (2.0 * cos_and_gap(q, x).1) as f32
     } else {

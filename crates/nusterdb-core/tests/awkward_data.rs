@@ -15,6 +15,7 @@ use nusterdb_core::index::{FlatIndex, IvfIndex, SearchParams, VectorIndex};
 use nusterdb_core::rng::SplitMix64;
 use nusterdb_core::vector::{check_magnitude, MAX_NORM, MIN_NORM};
 use nusterdb_core::{DistanceMetric, HnswConfig};
+use roaring::RoaringBitmap;
 
 const K: usize = 10;
 
@@ -432,9 +433,11 @@ fn batch_removal_keeps_recall_on_offset_data_with_duplicates() {
 /// clusters of spread 0.3; each query a row moved by 0.05 a component: cosine distances
 /// 10⁻¹²–10⁻⁹, where float32's `‖q̂ − x̂‖²` is off by more than the gaps between
 /// neighbours): exact search (single and
-/// batch) and IVF with every list probed return the true nearest rows (f64 reference;
-/// angular ranks as cosine does), at 192 and 384 dimensions; IVF with a list short of
-/// all, coded or not, finds what the uncoded scan of the same lists finds.
+/// batch), HNSW's exact scan of a filter's rows (half of them, `ef` above) and its
+/// ranking of the walk's candidates (ef 400), and IVF with every list probed return the true nearest rows
+/// (f64 reference; angular ranks as cosine does), at 192 and 384 dimensions; IVF with
+/// a list short of all, coded or not, finds what the uncoded scan of the same lists
+/// finds.
 #[test]
 fn exact_answers_on_nearly_parallel_rows() {
     let mut rng = SplitMix64::new(seed("exact_answers_on_nearly_parallel_rows"));
@@ -470,6 +473,35 @@ fn exact_answers_on_nearly_parallel_rows() {
             assert_eq!(worst(&single), 1.0, "{what}: flat search");
             let batch = flat.batch_search(queries, K, None, &p);
             assert_eq!(worst(&batch), 1.0, "{what}: flat batch search");
+            // HNSW's exact scans: a filter allowing fewer rows than `ef` (every other
+            // one), and the graph's candidates ranked at the end.
+            let h = build_hnsw(metric, data, dim);
+            let allow: RoaringBitmap = (0..n as u32).step_by(2).collect();
+            let sub: Vec<f32> = data
+                .chunks_exact(dim)
+                .step_by(2)
+                .flatten()
+                .copied()
+                .collect();
+            let (scan, wide) = (SearchParams::ef(Some(n)), SearchParams::ef(Some(400)));
+            let scanned: Vec<Vec<(u32, f32)>> = queries
+                .chunks_exact(dim)
+                .map(|q| {
+                    let got = h.search(q, K, Some(&allow), &scan);
+                    got.into_iter().map(|(s, d)| (s / 2, d)).collect()
+                })
+                .collect();
+            let worst_sub = queries
+                .chunks_exact(dim)
+                .zip(&scanned)
+                .map(|(q, got)| recall(DistanceMetric::Cosine, &sub, dim, q, got))
+                .fold(1.0f64, f64::min);
+            assert_eq!(worst_sub, 1.0, "{what}: HNSW, a filter scanned exactly");
+            let walked: Vec<_> = queries
+                .chunks_exact(dim)
+                .map(|q| h.search(q, K, None, &wide))
+                .collect();
+            assert_eq!(worst(&walked), 1.0, "{what}: HNSW at ef 400");
             let items: Vec<(u32, &[f32])> = data
                 .chunks_exact(dim)
                 .enumerate()

@@ -32,7 +32,9 @@
 //! ([`crate::distance::kernels`]). The `k` results get their reported distance exactly
 //! as [`DistanceMetric::distance_unchecked`] computes it (the square root of the same
 //! kernel's value for euclidean, a recomputation for cosine/angular) and are sorted by
-//! (distance, slot).
+//! (distance, slot). Under cosine and angular the kept candidates nearly parallel to
+//! the query (a chord below [`crate::metric::NEAR_CHORD`]) are ranked by the float64
+//! gap, whose order the float32 chord does not keep for rows far from the origin.
 //!
 //! # Search (`search.rs`)
 //! Greedy descent from the entry point through the upper layers, then a beam search on
@@ -136,7 +138,7 @@ use super::rows::Rows;
 use super::{SearchParams, VectorIndex};
 use crate::config::{HnswConfig, Quantization};
 use crate::distance::kernels;
-use crate::metric::DistanceMetric;
+use crate::metric::{near_chord, DistanceMetric};
 use crate::rng::SplitMix64;
 
 /// Default `F` of the filtered-search rule (see the module docs): brute force over the
@@ -516,6 +518,16 @@ impl HnswIndex {
                 Some(f) if f.read(slot, buf) => self.metric.distance_unchecked(q, buf),
                 _ => self.metric.distance_unchecked(q, self.row(slot)),
             },
+        }
+    }
+
+    /// Cosine and angular: the score `s` of a kept candidate at `slot` (a chord below
+    /// [`crate::metric::NEAR_CHORD`]) from the float64 gap to the original query `q`;
+    /// a row read as [`HnswIndex::finish`] reads it.
+    fn near_score(&self, q: &[f32], s: f32, slot: u32, buf: &mut Vec<f32>) -> f32 {
+        match &self.file_rows {
+            Some(f) if f.read(slot, buf) => near_chord(s, q, buf),
+            _ => near_chord(s, q, self.row(slot)),
         }
     }
 

@@ -16,6 +16,7 @@ use super::visited::{Cand, Scratch, Work};
 use super::{HnswIndex, Kind};
 use crate::index::topk::sort_results;
 use crate::index::SearchParams;
+use crate::metric::NEAR_CHORD;
 
 /// How many candidates ahead of the one being scored have their vectors prefetched.
 const PREFETCH_AHEAD: usize = 3;
@@ -276,10 +277,15 @@ impl HnswIndex {
     }
 
     /// Offers `slot` to the bounded max-heap `w.res` of the `k` best (ties keep the
-    /// earlier offer: scans go by ascending slot).
+    /// earlier offer: scans go by ascending slot). `qp` is the prepared query, `q` as
+    /// given: under cosine and angular a row nearly parallel to it is scored from the
+    /// float64 gap (`metric::NEAR_CHORD`), so the exact scans choose as brute force.
     #[inline]
-    fn offer(&self, q: &[f32], slot: u32, k: usize, w: &mut Work) {
-        let d = self.score_read(q, slot, &mut w.row);
+    fn offer(&self, (qp, q): (&[f32], &[f32]), slot: u32, k: usize, w: &mut Work) {
+        let mut d = self.score_read(qp, slot, &mut w.row);
+        if self.space.kind == Kind::Cos && d < NEAR_CHORD {
+            d = self.near_score(q, d, slot, &mut w.row);
+        }
         if w.res.len() < k {
             w.res.push(Cand { d, id: slot });
         } else if let Some(worst) = w.res.top() {
@@ -323,7 +329,7 @@ impl HnswIndex {
                             break;
                         }
                         if self.is_live(slot) {
-                            self.offer(qp, slot, k, w);
+                            self.offer((qp, q), slot, k, w);
                         }
                     }
                 } else {
@@ -336,7 +342,7 @@ impl HnswIndex {
                                 break;
                             }
                             if self.is_live(slot) && w.visited.insert(slot) {
-                                self.offer(qp, slot, ef, w);
+                                self.offer((qp, q), slot, ef, w);
                             }
                         }
                     }
@@ -345,7 +351,7 @@ impl HnswIndex {
             None if self.live <= ef => {
                 for slot in 0..self.end as u32 {
                     if self.is_live(slot) {
-                        self.offer(qp, slot, k, w);
+                        self.offer((qp, q), slot, k, w);
                     }
                 }
             }
@@ -360,7 +366,7 @@ impl HnswIndex {
                     // Live nodes the graph does not reach: score them too.
                     for slot in 0..self.end as u32 {
                         if self.is_live(slot) && w.visited.insert(slot) {
-                            self.offer(qp, slot, ef, w);
+                            self.offer((qp, q), slot, ef, w);
                         }
                     }
                 }
@@ -369,7 +375,7 @@ impl HnswIndex {
         // Rows not linked yet are scored directly (the graph never returns them).
         for &slot in &self.unlinked {
             if allow.is_none_or(|a| a.contains(slot)) {
-                self.offer(qp, slot, ef, w);
+                self.offer((qp, q), slot, ef, w);
             }
         }
         self.collect(q, k, s, p)
@@ -434,6 +440,13 @@ impl HnswIndex {
             // walk ranked them exactly already: `expand_ranked_exactly`).
             for c in &mut s.sel {
                 c.d = self.score_read(&s.q, c.id, &mut s.w.row);
+            }
+        }
+        if self.space.kind == Kind::Cos {
+            // Rows nearly parallel to the query: ranked by the float64 gap, as the
+            // exact scans rank them (`metric::NEAR_CHORD`).
+            for c in s.sel.iter_mut().filter(|c| c.d < NEAR_CHORD) {
+                c.d = self.near_score(q, c.d, c.id, &mut s.w.row);
             }
         }
         s.sel
