@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Approximate nearest-neighbour (HNSW) benchmark: NusterDB vs hnswlib, faiss-cpu, usearch.
+"""Approximate nearest-neighbour (HNSW) benchmark: NusterDB vs hnswlib, faiss-cpu, usearch,
+and (opt-in) glass, SymphonyQG, RaBitQ-HNSW, ScaNN and faiss IVF-PQ fast-scan.
 
 Datasets (``benchmarks/datasets.py``, cached under ~/.cache/nusterdb/datasets/):
 ``synthetic`` = 100,000 x 128 clustered float32 rows + 1,000 queries, euclidean;
@@ -7,7 +8,7 @@ Datasets (``benchmarks/datasets.py``, cached under ~/.cache/nusterdb/datasets/):
 prose + 1,000 held-out sentences, cosine. Ground truth is the exact top-10 by float64
 brute force.
 
-Every library builds an HNSW graph with M = 16 (2·M links on layer 0) and
+The default libraries each build an HNSW graph with M = 16 (2·M links on layer 0) and
 ef_construction = 200 from the same float32 rows, keyed 0..n-1:
 NusterDB ``DatabaseConfig(dim, index_type="hnsw", hnsw_config=HNSWConfig(
 max_nb_connection=16, ef_construction=200, max_nb_elements=n))`` in memory, built by one
@@ -20,6 +21,51 @@ hnswlib ``Index(space="l2"|"cosine")``, ``init_index(M=16, ef_construction=200)`
 METRIC_INNER_PRODUCT)`` with ``efConstruction = 200`` (inner product on the unit-length
 rows for cosine); usearch ``Index(metric="l2sq"|"cos", dtype="f32", connectivity=16,
 expansion_add=200)``.
+
+Stronger peers, run only when named in ``--libs`` (each skipped with a note when its
+package is not installed, dropped with a note when its worker fails). For cosine every one
+of them gets unit-length rows and queries (normalised by the engine, the single queries
+before the timed loop) and scores by inner product; n = rows, d = dimension:
+
+* ``glass`` (PyPI ``pyglass-portable``, zilliztech's glass): ``glass.Index("HNSW",
+  metric="L2"|"IP", quant="SQ8U", R=32, L=200)`` (the graph built on 8-bit codes, 32
+  links a node on the base layer = 2·M, L = ef_construction), ``graph = index.build(X)``,
+  ``glass.Searcher(graph, X, metric, "SQ4U", "FP32")`` (the walk on 4-bit codes, the
+  candidates re-scored on the float32 rows), ``optimize(threads)`` (its prefetch tuning,
+  counted in the build); ``set_ef(ef)``, ``search(q, k)``, ``batch_search(Q, k,
+  num_threads)``; ``glass.set_num_threads(threads)``. Sweep over ef.
+* ``symphonyqg`` (PyPI ``rabitqlib``, ``SymqgIndex``): ``SymqgIndex(dim=d, max_degree=32,
+  metric="l2"|"ip", quantization_bits=0)`` (each node holds its float32 row, the 1-bit
+  RaBitQ codes of its 32 neighbours, their factors and ids), ``build(X,
+  ef_construction=200, num_threads=threads, init="pipnn")``; ``search(q[None], k, ef,
+  num_threads=1)``, ``search_batch(Q, k, ef, num_threads)``. Sweep over ef.
+* ``rabitq-hnsw`` (PyPI ``rabitqlib``, ``HnswIndex``): 16 clusters by
+  ``RaBitQKMeans(d, 16, num_threads=threads, seed=seed, final_assignment=Exact)``, then
+  ``HnswIndex(dim=d, max_elements=n, M=16, ef_construction=200, nbits=7,
+  metric="l2"|"ip", random_seed=seed)``, ``build(X, centroids, assignments,
+  num_threads)``: 1-bit codes plus 6 extra bits a component (7 bits in total), no float
+  rows kept (the distances it returns are estimates); ``search(Q, k, ef, num_threads)``.
+  Sweep over ef.
+* ``scann`` (PyPI ``scann``): ``scann_ops_pybind.builder(X, 10, "squared_l2" |
+  "dot_product").tree(num_leaves=isqrt(n), num_leaves_to_search=16,
+  training_sample_size=n, spherical=<cosine>, quantize_centroids=True).score_ah(2,
+  anisotropic_quantization_threshold=0.2).reorder(100).set_n_training_threads(threads)
+  .build()`` (237 leaves on the real dataset); ``search(q, 10,
+  pre_reorder_num_neighbors=50, leaves_to_search=L)``, ``search_batched`` (1 thread) or
+  ``set_num_threads`` and ``search_batched_parallel``. Sweep over leaves_to_search L;
+  pre_reorder_num_neighbors 50 throughout: in trials on the real dataset (1 thread) 50
+  kept the recall of 100 within 0.001 at every L and was about as fast, 30 lost up to
+  0.006.
+* ``faiss-ivfpq-fs``: ``faiss.index_factory(d, f"IVF{isqrt(n)},PQ{d // 2}x4fs,RFlat",
+  METRIC_L2 | METRIC_INNER_PRODUCT)`` (an ``IndexRefineFlat`` around
+  ``IndexIVFPQFastScan``: d/2 sub-quantizers of 4 bits scanned 32 codes at a time, the
+  k · k_factor best re-scored exactly on the float32 rows), ``cp.seed = seed``, ``train``
+  and ``add`` on all rows; ``k_factor`` 4 for cosine, 20 for euclidean (the choices of
+  benchmarks/ivf.py's trials on the real and the synthetic dataset); searched as faiss
+  above. Sweep over nprobe.
+
+The sweeps: ef over ``EF_SWEEP`` for the graph indexes; leaves_to_search and nprobe over
+``PARTITION_SWEEP`` up to the number of leaves / lists.
 
 Each library runs in a fresh subprocess (its memory is its own, its thread pools are set
 by the environment before it starts), one after the other:
@@ -35,9 +81,10 @@ by the environment before it starts), one after the other:
   build for every library alike) and batch QPS with that many threads over the same sweep;
 * cross-check (1 thread): all libraries built in one more process, then at each recall
   target the single-query loops of all of them (each at its first ef reaching the target
-  in phase 1) alternated over 7 rounds in rotating order. On a shared machine the load
-  drifts between the phase-1 subprocesses; here it hits every library alike, so these
-  ratios are the more trustworthy single-query ones.
+  in phase 1) alternated over ``--interleaved-rounds`` (default 7) rounds in rotating
+  order. On a shared machine the load drifts between the phase-1 subprocesses; here it
+  hits every library alike, so these ratios are the more trustworthy single-query ones.
+  Every library of ``--libs`` that reached the target in phase 1 takes part.
 * filtered search (NusterDB and hnswlib, 1 thread): an integer field ``bucket`` uniform in
   [0, 1000) on every row, filter ``bucket < s`` for selectivities 0.1 %, 1 %, 10 %, 50 %,
   100 %: NusterDB ``search(q, filter={"bucket": {"$lt": s}}, ef_search=ef)``, hnswlib
@@ -51,18 +98,22 @@ by the environment before it starts), one after the other:
 recall@10 counts a returned id as a hit when its exact (float64) distance to the query
 is within the 10th true distance (+1e-5 relative), so exact ties and duplicate rows do not
 count against a library (the ann-benchmarks definition); the plain id-overlap recall is in
-the JSON too. "QPS at recall r" is the QPS at the smallest ef of the sweep whose recall
-reaches r (no interpolation). Ratios are NusterDB / peer (> 1: NusterDB faster).
+the JSON too. "QPS at recall r" is the QPS at the smallest ef (or nprobe, leaves) of the
+sweep whose recall reaches r (no interpolation). Ratios are NusterDB / peer (> 1: NusterDB faster).
 
 Usage (peers in their own venv, see benchmarks/requirements.txt):
     .venv-bench/bin/python benchmarks/ann.py --quick                         # smoke run
     .venv-bench/bin/python benchmarks/ann.py --dataset both --out /tmp/ann.json
+    .venv-bench/bin/python benchmarks/ann.py --dataset real --threads 1 --filtered '' \\
+        --libs nusterdb,hnswlib,glass,symphonyqg,rabitq-hnsw,scann,faiss-ivfpq-fs
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import importlib
+import importlib.util
 import json
 import math
 import os
@@ -73,7 +124,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Type
 
 import numpy as np
 
@@ -114,7 +165,20 @@ OURS = (
     "nusterdb-rows",
 )
 PEERS = ("hnswlib", "faiss", "usearch")
-LIBRARIES = OURS + PEERS
+#: Opt-in peers (named in --libs): quantised graphs, and partitions with fast-scan codes.
+STRONG_PEERS = ("glass", "symphonyqg", "rabitq-hnsw", "scann", "faiss-ivfpq-fs")
+ALL_PEERS = PEERS + STRONG_PEERS
+LIBRARIES = OURS + ALL_PEERS
+DEFAULT_LIBS = OURS + PEERS
+#: nprobe (faiss IVF) and leaves_to_search (ScaNN), up to the number of lists / leaves.
+PARTITION_SWEEP = (1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+#: IndexRefineFlat's k_factor around faiss's IVF-PQ fast-scan index, by metric (the
+#: choices of benchmarks/ivf.py's trials on the real and the synthetic dataset).
+IVFPQ_K_FACTOR = {"cosine": 4, "euclidean": 20}
+#: ScaNN's pre_reorder_num_neighbors at every leaves_to_search of the sweep.
+SCANN_PRE_REORDER = 50
+#: The id rabitqlib returns in a slot it could not fill (2**32 - 1).
+RABITQ_NO_ID = 2**32 - 1
 #: faiss's phase 2 once more with OMP_WAIT_POLICY=PASSIVE.
 FAISS_PASSIVE = "faiss-passive"
 RESULT_PREFIX = "RESULT "
@@ -213,10 +277,39 @@ def time_loop(fn: Callable[[Any], Any], items: Sequence[Any]) -> float:
 # ------------------------------------------------------------------------- libraries
 
 
+def unit_rows(x: F32, metric: str) -> F32:
+    """``x`` as C-contiguous float32; for cosine, each row scaled to unit length (a zero
+    row stays zero), for the peers that score cosine as inner product."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if metric == "euclidean":
+        return x
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    out: F32 = np.ascontiguousarray(x / np.where(norms > 0, norms, 1), dtype=np.float32)
+    return out
+
+
+def import_optional(module: str) -> Any:
+    """``module`` imported by name (the optional peers, which have no type stubs)."""
+    return importlib.import_module(module)
+
+
 class Engine:
-    """One library's HNSW index behind the few calls the benchmark makes."""
+    """One library's index behind the few calls the benchmark makes."""
 
     name = ""
+    #: (import name, PyPI name) of the peer's package; None: NusterDB, always there.
+    requires: Optional[Tuple[str, str]] = None
+    #: What ``set_ef`` sets, for the tables.
+    knob = "ef_search"
+
+    def sweep(self, n: int, metric: str) -> Tuple[int, ...]:
+        """The values of :attr:`knob` the sweep visits, cheapest first."""
+        return EF_SWEEP
+
+    def params(self) -> str:
+        """The index's parameters, for the report (empty: as the module docstring says for
+        the HNSW libraries)."""
+        return ""
 
     def build(self, base: F32, metric: str, threads: int, seed: int) -> None:
         raise NotImplementedError
@@ -301,6 +394,7 @@ class NusterEngine(Engine):
 
 class HnswlibEngine(Engine):
     name = "hnswlib"
+    requires = ("hnswlib", "hnswlib")
 
     def __init__(self) -> None:
         import hnswlib
@@ -352,6 +446,7 @@ class HnswlibEngine(Engine):
 
 class FaissEngine(Engine):
     name = "faiss"
+    requires = ("faiss", "faiss-cpu")
 
     def __init__(self) -> None:
         import faiss
@@ -391,6 +486,7 @@ class FaissEngine(Engine):
 
 class UsearchEngine(Engine):
     name = "usearch"
+    requires = ("usearch", "usearch")
 
     def __init__(self) -> None:
         from usearch.index import Index
@@ -427,6 +523,296 @@ class UsearchEngine(Engine):
         return np.asarray(keys, dtype=np.int64)
 
 
+class GlassEngine(Engine):
+    """zilliztech's glass: an HNSW graph walked on 4-bit codes (SQ4U), the candidates
+    re-scored on the float32 rows (refine FP32)."""
+
+    name = "glass"
+    requires = ("glass", "pyglass-portable")
+    R = 2 * M  # links a node on the base layer
+    BUILD_QUANT = "SQ8U"
+    SEARCH_QUANT = "SQ4U"
+    REFINE_QUANT = "FP32"
+
+    def __init__(self) -> None:
+        self.mod = import_optional("glass")
+        self.searcher: Any = None
+        self.metric = "cosine"
+
+    def version(self) -> str:
+        return package_version("pyglass-portable", "glass")
+
+    def params(self) -> str:
+        return (
+            f'Index("HNSW", quant="{self.BUILD_QUANT}", R={self.R}, L={EF_CONSTRUCTION}), '
+            f'Searcher(quantizer="{self.SEARCH_QUANT}", refine_quant="{self.REFINE_QUANT}")'
+            ", optimize()"
+        )
+
+    def build(self, base: F32, metric: str, threads: int, seed: int) -> None:
+        glass = self.mod
+        glass.set_num_threads(threads)
+        self.metric = metric
+        kind = "L2" if metric == "euclidean" else "IP"
+        rows = unit_rows(base, metric)
+        index = glass.Index(
+            "HNSW", metric=kind, quant=self.BUILD_QUANT, R=self.R, L=EF_CONSTRUCTION
+        )
+        graph = index.build(rows)
+        self.searcher = glass.Searcher(graph, rows, kind, self.SEARCH_QUANT, self.REFINE_QUANT)
+        self.searcher.optimize(threads)
+
+    def set_ef(self, ef: int) -> None:
+        self.searcher.set_ef(ef)
+
+    def query_rows(self, queries: F32) -> List[Any]:
+        q = unit_rows(queries, self.metric)
+        return [q[i] for i in range(q.shape[0])]
+
+    def one_query_fn(self) -> Callable[[Any], Any]:
+        search = self.searcher.search
+        return lambda q: search(q, K)
+
+    def ids_of(self, raw: Any) -> List[int]:
+        return [int(x) for x in raw[0] if x >= 0]
+
+    def batch(self, queries: F32, threads: int) -> I64:
+        q = unit_rows(queries, self.metric)
+        ids = self.searcher.batch_search(q, K, num_threads=threads)[0]
+        return np.asarray(ids, dtype=np.int64).reshape(-1, K)
+
+
+class RabitqEngine(Engine):
+    """The indexes of rabitqlib (RaBitQ-Library): searched a (1, d) array at a time."""
+
+    requires = ("rabitqlib", "rabitqlib")
+
+    def __init__(self) -> None:
+        self.mod = import_optional("rabitqlib")
+        self.index: Any = None
+        self.ef = 64
+        self.metric = "cosine"
+
+    def version(self) -> str:
+        return package_version("rabitqlib", "rabitqlib")
+
+    def set_ef(self, ef: int) -> None:
+        self.ef = ef
+
+    def query_rows(self, queries: F32) -> List[Any]:
+        q = unit_rows(queries, self.metric)
+        return [q[i : i + 1] for i in range(q.shape[0])]
+
+    def one_query_fn(self) -> Callable[[Any], Any]:
+        search, ef = self.index.search, self.ef
+        return lambda q: search(q, K, ef, 1)
+
+    def ids_of(self, raw: Any) -> List[int]:
+        return [int(x) for x in raw[0][0] if x != RABITQ_NO_ID]
+
+    def batch(self, queries: F32, threads: int) -> I64:
+        ids = np.asarray(self.search_all(unit_rows(queries, self.metric), threads)[0])
+        return np.where(ids == RABITQ_NO_ID, -1, ids.astype(np.int64))
+
+    def search_all(self, queries: F32, threads: int) -> Any:
+        return self.index.search(queries, K, self.ef, threads)
+
+
+class SymphonyqgEngine(RabitqEngine):
+    """SymphonyQG (rabitqlib ``SymqgIndex``): each node holds its float32 row and the 1-bit
+    RaBitQ codes of its 32 neighbours, estimated all at once by FastScan."""
+
+    name = "symphonyqg"
+    DEGREE = 2 * M
+
+    def params(self) -> str:
+        return (
+            f"SymqgIndex(max_degree={self.DEGREE}, quantization_bits=0), "
+            f'build(ef_construction={EF_CONSTRUCTION}, init="pipnn")'
+        )
+
+    def build(self, base: F32, metric: str, threads: int, seed: int) -> None:
+        self.metric = metric
+        rows = unit_rows(base, metric)
+        self.index = self.mod.SymqgIndex(
+            dim=rows.shape[1],
+            max_degree=self.DEGREE,
+            metric="l2" if metric == "euclidean" else "ip",
+            quantization_bits=0,
+        )
+        self.index.build(rows, ef_construction=EF_CONSTRUCTION, num_threads=threads, init="pipnn")
+
+    def search_all(self, queries: F32, threads: int) -> Any:
+        return self.index.search_batch(queries, K, self.ef, threads)
+
+
+class RabitqHnswEngine(RabitqEngine):
+    """RaBitQ-HNSW (rabitqlib ``HnswIndex``): an HNSW graph over 7-bit RaBitQ codes (1 bit
+    plus 6 extra bits a component), no float rows kept."""
+
+    name = "rabitq-hnsw"
+    NBITS = 7
+    CLUSTERS = 16
+
+    def params(self) -> str:
+        return (
+            f"RaBitQKMeans(k={self.CLUSTERS}, Exact), HnswIndex(M={M}, "
+            f"ef_construction={EF_CONSTRUCTION}, nbits={self.NBITS})"
+        )
+
+    def build(self, base: F32, metric: str, threads: int, seed: int) -> None:
+        rq = self.mod
+        self.metric = metric
+        rows = unit_rows(base, metric)
+        n, dim = rows.shape
+        kmeans = rq.RaBitQKMeans(
+            dim,
+            self.CLUSTERS,
+            num_threads=threads,
+            seed=seed % (2**31),
+            final_assignment=rq.FinalAssignmentMode.Exact,
+        )
+        kmeans.train(rows)
+        self.index = rq.HnswIndex(
+            dim=dim,
+            max_elements=n,
+            M=M,
+            ef_construction=EF_CONSTRUCTION,
+            nbits=self.NBITS,
+            metric="l2" if metric == "euclidean" else "ip",
+            random_seed=seed % (2**31),
+        )
+        self.index.build(rows, kmeans.centroids, kmeans.assignments, num_threads=threads)
+
+
+class ScannEngine(Engine):
+    """Google's ScaNN: a k-means tree, anisotropic 4-bit codes (2 dimensions a code, 16
+    centres) scored by LUT16, the best ``pre_reorder_num_neighbors`` re-scored on the
+    float32 rows. ``set_ef`` sets leaves_to_search."""
+
+    name = "scann"
+    requires = ("scann", "scann")
+    knob = "leaves_to_search"
+
+    def __init__(self) -> None:
+        self.mod = import_optional("scann")
+        self.searcher: Any = None
+        self.leaves = 16
+        self.num_leaves = 0
+        self.metric = "cosine"
+
+    def version(self) -> str:
+        return package_version("scann", "scann")
+
+    def sweep(self, n: int, metric: str) -> Tuple[int, ...]:
+        return tuple(x for x in PARTITION_SWEEP if x <= max(math.isqrt(n), 1))
+
+    def params(self) -> str:
+        return (
+            f"tree(num_leaves={self.num_leaves}, training_sample_size=n, "
+            f"spherical={self.metric != 'euclidean'}, quantize_centroids=True), "
+            "score_ah(2, anisotropic_quantization_threshold=0.2), reorder(100), "
+            f"pre_reorder_num_neighbors={SCANN_PRE_REORDER}"
+        )
+
+    def build(self, base: F32, metric: str, threads: int, seed: int) -> None:
+        self.metric = metric
+        rows = unit_rows(base, metric)
+        n = rows.shape[0]
+        self.num_leaves = max(math.isqrt(n), 1)
+        cosine = metric != "euclidean"
+        builder = self.mod.scann_ops_pybind.builder(
+            rows, K, "dot_product" if cosine else "squared_l2"
+        )
+        self.searcher = (
+            builder.tree(
+                num_leaves=self.num_leaves,
+                num_leaves_to_search=self.leaves,
+                training_sample_size=n,
+                spherical=cosine,
+                quantize_centroids=True,
+            )
+            .score_ah(2, anisotropic_quantization_threshold=0.2)
+            .reorder(100)
+            .set_n_training_threads(threads)
+            .build()
+        )
+        self.searcher.set_num_threads(threads)
+
+    def set_ef(self, ef: int) -> None:
+        self.leaves = ef
+
+    def query_rows(self, queries: F32) -> List[Any]:
+        q = unit_rows(queries, self.metric)
+        return [q[i] for i in range(q.shape[0])]
+
+    def one_query_fn(self) -> Callable[[Any], Any]:
+        search, leaves = self.searcher.search, self.leaves
+        return lambda q: search(q, K, SCANN_PRE_REORDER, leaves)
+
+    def ids_of(self, raw: Any) -> List[int]:
+        return [int(x) for x in raw[0]]
+
+    def batch(self, queries: F32, threads: int) -> I64:
+        q = unit_rows(queries, self.metric)
+        args = (K, SCANN_PRE_REORDER, self.leaves)
+        if threads == 1:
+            ids = self.searcher.search_batched(q, *args)[0]
+        else:
+            self.searcher.set_num_threads(threads)
+            ids = self.searcher.search_batched_parallel(q, *args)[0]
+        return np.asarray(ids, dtype=np.int64).reshape(-1, K)
+
+
+class FaissIvfPqFsEngine(FaissEngine):
+    """faiss ``IVF{isqrt(n)},PQ{d/2}x4fs,RFlat``: IVF lists of 4-bit PQ codes scanned 32 at
+    a time, the k · k_factor best re-scored exactly. ``set_ef`` sets nprobe."""
+
+    name = "faiss-ivfpq-fs"
+    knob = "nprobe"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ivf: Any = None
+        self.factory = ""
+        self.k_factor = 0
+        self.metric = "cosine"
+
+    def sweep(self, n: int, metric: str) -> Tuple[int, ...]:
+        return tuple(x for x in PARTITION_SWEEP if x <= max(math.isqrt(n), 1))
+
+    def params(self) -> str:
+        return f'index_factory("{self.factory}"), k_factor {self.k_factor}'
+
+    def build(self, base: F32, metric: str, threads: int, seed: int) -> None:
+        faiss = self.mod
+        faiss.omp_set_num_threads(threads)
+        self.metric = metric
+        rows = unit_rows(base, metric)
+        n, d = rows.shape
+        if d % 2:
+            raise ValueError(f"{self.name} needs an even dimension, not {d}")
+        self.factory = f"IVF{max(math.isqrt(n), 1)},PQ{d // 2}x4fs,RFlat"
+        kind = faiss.METRIC_L2 if metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
+        self.index = faiss.index_factory(d, self.factory, kind)
+        self.k_factor = IVFPQ_K_FACTOR[metric]
+        self.index.k_factor = self.k_factor
+        self.ivf = faiss.extract_index_ivf(self.index)
+        self.ivf.cp.seed = seed % (2**31)
+        self.index.train(rows)
+        self.index.add(rows)
+
+    def set_ef(self, ef: int) -> None:
+        self.ivf.nprobe = ef
+
+    def query_rows(self, queries: F32) -> List[Any]:
+        q = unit_rows(queries, self.metric)
+        return [q[i : i + 1] for i in range(q.shape[0])]
+
+    def batch(self, queries: F32, threads: int) -> I64:
+        return super().batch(unit_rows(queries, self.metric), threads)
+
+
 class NusterSq8Engine(NusterEngine):
     name = "nusterdb-sq8"
     quantization = "sq8"
@@ -454,7 +840,7 @@ class NusterRowsEngine(NusterEngine):
     walk = False
 
 
-ENGINES: Dict[str, Callable[[], Engine]] = {
+ENGINES: Dict[str, Type[Engine]] = {
     "nusterdb": NusterEngine,
     "nusterdb-sq8": NusterSq8Engine,
     "nusterdb-sq4": NusterSq4Engine,
@@ -464,6 +850,11 @@ ENGINES: Dict[str, Callable[[], Engine]] = {
     "hnswlib": HnswlibEngine,
     "faiss": FaissEngine,
     "usearch": UsearchEngine,
+    "glass": GlassEngine,
+    "symphonyqg": SymphonyqgEngine,
+    "rabitq-hnsw": RabitqHnswEngine,
+    "scann": ScannEngine,
+    "faiss-ivfpq-fs": FaissIvfPqFsEngine,
 }
 
 
@@ -515,13 +906,16 @@ def worker_ann(
     engine = ENGINES[lib]()
     result: Dict[str, Any] = {"lib": lib, "threads": threads, "version": engine.version()}
     result.update(measured_build(engine, data, threads, seed))
+    result["knob"] = engine.knob
+    result["params"] = engine.params()
     log(f"{lib}: built with {threads} thread(s) in {result['build_seconds']:.1f} s")
     if save is not None and isinstance(engine, HnswlibEngine):
         engine.index.save_index(str(save))
     nq = data.queries.shape[0]
     rows = engine.query_rows(data.queries)
     sweep: List[Dict[str, Any]] = []
-    for ef in EF_SWEEP:
+    # "ef" in the JSON is the engine's knob (nprobe, leaves_to_search for the partitions).
+    for ef in engine.sweep(data.base.shape[0], data.metric):
         engine.set_ef(ef)
         point: Dict[str, Any] = {"ef": ef}
         if threads == 1:
@@ -549,7 +943,7 @@ def worker_ann(
         point["batch_samples"] = batch_samples
         sweep.append(point)
         log(
-            f"{lib} t={threads} ef={ef}: recall {point['recall']:.4f}"
+            f"{lib} t={threads} {engine.knob}={ef}: recall {point['recall']:.4f}"
             + (f", single {point['single_qps']:,.0f} QPS" if "single_qps" in point else "")
             + f", batch {point['batch_qps']:,.0f} QPS"
         )
@@ -802,12 +1196,18 @@ def print_dataset_report(
             for lib in libs
         ],
         title=(
-            f"Build (M={M}, ef_construction={EF_CONSTRUCTION}) and memory; raw vectors "
-            f"{n:,} x {dim} x 4 B = {fmt_bytes(raw)}. Memory from the 1-thread build:"
+            f"Build (HNSW libraries: M={M}, ef_construction={EF_CONSTRUCTION}) and memory; "
+            f"raw vectors {n:,} x {dim} x 4 B = {fmt_bytes(raw)}. Memory from the 1-thread "
+            "build:"
         ),
         right=[2, 3, 4, 5, 6],
     )
     for lib in libs:
+        if phase1[lib].get("params"):
+            print(f"- {lib}: {phase1[lib]['params']}")
+    print()
+    for lib in libs:
+        knob = phase1[lib].get("knob", "ef_search")
         p2 = {p["ef"]: p for p in phase2[lib]["sweep"]} if lib in phase2 else {}
         p2b = (
             {p["ef"]: p for p in phase2[FAISS_PASSIVE]["sweep"]}
@@ -823,7 +1223,7 @@ def print_dataset_report(
 
         print_table(
             [
-                "ef",
+                knob,
                 "recall@10",
                 "single-query QPS",
                 "batch QPS 1 thread",
@@ -841,7 +1241,7 @@ def print_dataset_report(
                 )
                 for p in phase1[lib]["sweep"]
             ],
-            title=f"{lib}: sweep over ef_search (k={K}, {ds.queries.shape[0]:,} queries)",
+            title=f"{lib}: sweep over {knob} (k={K}, {ds.queries.shape[0]:,} queries)",
         )
         odd = [
             p["ef"] for p in phase1[lib]["sweep"] if abs(p["batch_recall"] - p["recall"]) > 0.002
@@ -876,7 +1276,7 @@ def print_dataset_report(
         [
             "recall@10 ≥",
             "library",
-            "first ef reaching it",
+            "first ef / nprobe / leaves reaching it",
             "recall@10",
             "single-query QPS",
             "batch QPS 1 thread",
@@ -891,7 +1291,7 @@ def print_dataset_report(
     for target in TARGETS:
         for us in (u for u in OURS if u in libs):
             ours = targets[f"{us}@{target}"]
-            for peer in (p for p in PEERS if p in libs):
+            for peer in (p for p in ALL_PEERS if p in libs):
                 theirs = targets[f"{peer}@{target}"]
                 cells: List[str] = [f"{target:.2f}", us, peer]
                 for phase, key in (("phase1", "single_qps"), ("phase1", "batch_qps")):
@@ -934,7 +1334,14 @@ def print_interleaved_report(result: Dict[str, Any]) -> None:
                 )
             )
     print_table(
-        ["recall@10 ≥", "library", "ef", "single-query QPS (median)", "range", "NusterDB / lib"],
+        [
+            "recall@10 ≥",
+            "library",
+            "ef / nprobe / leaves",
+            "single-query QPS (median)",
+            "range",
+            "NusterDB / lib",
+        ],
         rows,
         title=(
             "Cross-check, single-query QPS with all libraries in one process (1 thread), "
@@ -1029,14 +1436,21 @@ def bench_dataset(
     common_args.append(str(args.seed))
     phase1: Dict[str, Dict[str, Any]] = {}
     phase2: Dict[str, Dict[str, Any]] = {}
+    failed: Dict[str, str] = {}
     for lib in args.libs:
         extra = ["--save", str(hnsw_path)] if lib == "hnswlib" else []
-        phase1[lib] = run_worker(
-            ["--worker", "ann", "--lib", lib, "--threads", "1", *common_args, *extra],
-            thread_env(1),
-        )
+        cmd = ["--worker", "ann", "--lib", lib, "--threads", "1", *common_args, *extra]
+        try:
+            phase1[lib] = run_worker(cmd, thread_env(1))
+        except RuntimeError as e:
+            if lib in OURS:
+                raise
+            # A peer that crashes or cannot build is reported and left out, not fatal.
+            failed[lib] = str(e).splitlines()[0]
+            log(f"{lib}: FAILED, left out: {failed[lib]}")
+    libs = [lib for lib in args.libs if lib in phase1]
     if args.threads > 1:
-        for lib in args.libs:
+        for lib in libs:
             cmd = ["--worker", "ann", "--lib", lib, "--threads", str(args.threads), *common_args]
             phase2[lib] = run_worker(cmd, thread_env(args.threads))
             if lib == "faiss":
@@ -1046,16 +1460,19 @@ def bench_dataset(
                     cmd, {**thread_env(args.threads), "OMP_WAIT_POLICY": "PASSIVE"}
                 )
     targets = print_dataset_report(ds, phase1, phase2, args.threads)
+    for lib, why in failed.items():
+        print(f"FAILED: {lib} left out of this dataset: {why} (its worker's stderr is above)\n")
     out: Dict[str, Any] = {
         "dataset": ds.describe(),
         "info": ds.info,
         "phase1": phase1,
         "phase2": phase2,
         "targets": targets,
+        "failed": failed,
     }
-    if args.interleaved_rounds > 0 and "nusterdb" in args.libs:
+    if args.interleaved_rounds > 0 and "nusterdb" in libs:
         efs: Dict[str, Dict[str, int]] = {}
-        for lib in args.libs:
+        for lib in libs:
             for target in TARGETS:
                 p = first_reaching(phase1[lib]["sweep"], target)
                 if p is not None:
@@ -1120,7 +1537,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None, help="write every figure as JSON")
     parser.add_argument("--seed", type=int, default=datasets.DEFAULT_SEED)
     parser.add_argument(
-        "--libs", default=",".join(LIBRARIES), help="comma-separated subset of libraries"
+        "--libs",
+        default=",".join(DEFAULT_LIBS),
+        help=f"comma-separated libraries, of {', '.join(LIBRARIES)} (default: "
+        f"{', '.join(DEFAULT_LIBS)}); a peer whose package is missing is skipped",
     )
     parser.add_argument(
         "--filtered",
@@ -1155,6 +1575,21 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
+def installed_libs(libs: Sequence[str]) -> List[str]:
+    """``libs`` without the peers whose package is not installed (each noted)."""
+    kept = []
+    for lib in libs:
+        requires = ENGINES[lib].requires
+        if requires is not None and importlib.util.find_spec(requires[0]) is None:
+            print(
+                f"SKIPPED: {lib}: Python package {requires[0]!r} is not installed "
+                f"(pip install {requires[1]})"
+            )
+            continue
+        kept.append(lib)
+    return kept
+
+
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     if args.worker == "ann":
@@ -1166,6 +1601,7 @@ def main(argv: Sequence[str]) -> int:
     if args.worker == "filtered":
         worker_filtered(args.data, args.repeats, args.seed, args.hnsw_path)
         return 0
+    args.libs = installed_libs(args.libs)
     sizes = QUICK if args.quick else FULL
     names = ["synthetic", "real"] if args.dataset == "both" else [args.dataset]
     title = "# NusterDB approximate search (HNSW) benchmark"
