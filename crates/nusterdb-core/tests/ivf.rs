@@ -1243,6 +1243,43 @@ fn ivf_binary_codes_of_wide_rows_find_what_the_rows_find() {
     }
 }
 
+/// The bytes `stats()` counts for the index's "vectors" part.
+fn vectors_part(db: &Database) -> u64 {
+    let s = db.stats().unwrap();
+    s.memory_by_part
+        .iter()
+        .find(|p| p.0 == "vectors")
+        .map_or(0, |p| p.1)
+}
+
+/// Removes every `every`-th id of `rows` from each of `dbs`, then adds `n` new rows
+/// (blobs; ids from `first`) one at a time, and keeps `rows` in step.
+fn churn(
+    dbs: &[&Database],
+    rows: &mut Rows,
+    rng: &mut SplitMix64,
+    every: usize,
+    (n, first): (usize, u64),
+) {
+    let ids: Vec<u64> = rows.keys().copied().collect();
+    let gone: Vec<u64> = ids.iter().copied().step_by(every).collect();
+    for db in dbs {
+        db.bulk_remove(&gone).unwrap();
+    }
+    for id in &gone {
+        rows.remove(id);
+    }
+    let dim = rows.values().next().map_or(0, Vec::len);
+    let more = blobs(rng, n, dim, 10, 2.0, 1.0, 0.5);
+    for (i, v) in more.into_values().enumerate() {
+        let id = first + i as u64;
+        for db in dbs {
+            db.add(id, &v, None).unwrap();
+        }
+        rows.insert(id, v);
+    }
+}
+
 /// `vectors="disk"` (RaBitQ codes): the rows stay in the seal's file and the answers —
 /// coded, with every list, with `quantized=False`, under a filter — are the ones the
 /// same database gives with its rows in memory, for each metric with codes; the
@@ -1308,13 +1345,6 @@ fn ivf_rows_on_disk_answer_as_in_memory() {
             }
             out
         };
-        let vectors_part = |db: &Database| {
-            let s = db.stats().unwrap();
-            s.memory_by_part
-                .iter()
-                .find(|p| p.0 == "vectors")
-                .map_or(0, |p| p.1)
-        };
         let db = open(&path, None).unwrap();
         let in_memory = everything(&db);
         let memory_bytes = vectors_part(&db);
@@ -1336,17 +1366,7 @@ fn ivf_rows_on_disk_answer_as_in_memory() {
         }
         // Exact with every list after writes on top of the file's rows.
         let mut now = rows.clone();
-        let gone: Vec<u64> = ids.iter().copied().step_by(4).collect();
-        db.bulk_remove(&gone).unwrap();
-        for id in &gone {
-            now.remove(id);
-        }
-        let more = blobs(&mut rng, 800, dim, 10, 2.0, 1.0, 0.5);
-        for (n, v) in more.into_values().enumerate() {
-            let id = 900_000 + n as u64;
-            db.add(id, &v, None).unwrap();
-            now.insert(id, v);
-        }
+        churn(&[&db], &mut now, &mut rng, 4, (800, 900_000));
         for q in &queries[..20] {
             let got = db.search(q, 10, None, probes(ALL_LISTS)).unwrap();
             assert_exact(metric, &now, q, 10, &got, "disk, after writes");
@@ -1388,13 +1408,6 @@ fn ivf_rows_on_disk_leave_the_heap_at_each_seal() {
     let db = open(&path, Some(c)).unwrap();
     fill(&twin, &rows);
     fill(&db, &rows);
-    let vectors_part = |db: &Database| {
-        let s = db.stats().unwrap();
-        s.memory_by_part
-            .iter()
-            .find(|p| p.0 == "vectors")
-            .map_or(0, |p| p.1)
-    };
     let plain = SearchParams {
         quantized: Some(false),
         ..SearchParams::default()
@@ -1409,22 +1422,7 @@ fn ivf_rows_on_disk_leave_the_heap_at_each_seal() {
     );
     assert_eq!(everything(&db), everything(&twin), "the twin's answers");
     // Writes on top: removals and new rows (on the heap until a seal).
-    let ids: Vec<u64> = rows.keys().copied().collect();
-    let gone: Vec<u64> = ids.iter().copied().step_by(5).collect();
-    for d in [&db, &twin] {
-        d.bulk_remove(&gone).unwrap();
-    }
-    for id in &gone {
-        rows.remove(id);
-    }
-    let more = blobs(&mut rng, 1500, dim, 10, 2.0, 1.0, 0.5);
-    for (n, v) in more.into_values().enumerate() {
-        let id = 700_000 + n as u64;
-        for d in [&db, &twin] {
-            d.add(id, &v, None).unwrap();
-        }
-        rows.insert(id, v);
-    }
+    churn(&[&db, &twin], &mut rows, &mut rng, 5, (1500, 700_000));
     let check = |db: &Database, what: &str| {
         for q in &queries {
             let got = db.search(q, 10, None, probes(ALL_LISTS)).unwrap();

@@ -384,12 +384,7 @@ fn ladder_points(
                     .count()
             })
             .sum();
-        let asked = truths.len() * k;
-        let recall = if asked == 0 {
-            1.0
-        } else {
-            hits as f64 / asked as f64
-        };
+        let recall = recall_of(hits, truths.len(), k);
         points.push((value, recall));
         if recall >= ENOUGH {
             break;
@@ -427,7 +422,6 @@ fn probed_points(
             Some((need, every))
         })
         .collect();
-    let asked = needs.len() * k;
     let mut points = Vec::new();
     for p in 1..=nlist.max(1) {
         let hits: usize = needs
@@ -440,11 +434,7 @@ fn probed_points(
                 }
             })
             .sum();
-        let recall = if asked == 0 {
-            1.0
-        } else {
-            hits as f64 / asked as f64
-        };
+        let recall = recall_of(hits, needs.len(), k);
         points.push((p, recall));
         if recall >= ENOUGH {
             break;
@@ -474,6 +464,37 @@ fn moved(index: &dyn VectorIndex, live: &[u32], slot: u32, seed: u64) -> Option<
     Some(x.iter().zip(&g).map(|(&a, &b)| a + step * b).collect())
 }
 
+/// Recall@`k` from `hits` over the answers to `queries` queries (1 when none).
+fn recall_of(hits: usize, queries: usize, k: usize) -> f64 {
+    match queries * k {
+        0 => 1.0,
+        asked => hits as f64 / asked as f64,
+    }
+}
+
+/// The distances from `q` to the rows of `candidates`, with their slots.
+fn distances(
+    index: &dyn VectorIndex,
+    metric: DistanceMetric,
+    q: &[f32],
+    candidates: &[u32],
+) -> Vec<(f32, u32)> {
+    candidates
+        .iter()
+        .filter_map(|&s| Some((metric.distance_unchecked(q, index.slot_row(s)?), s)))
+        .collect()
+}
+
+/// The `k`-th smallest of the distances `d` (`None` when there are fewer than `k`).
+fn kth(d: &[(f32, u32)], k: usize) -> Option<f32> {
+    if d.len() < k || k == 0 {
+        return None;
+    }
+    let mut only: Vec<f32> = d.iter().map(|p| p.0).collect();
+    let (_, kth, _) = only.select_nth_unstable_by(k - 1, f32::total_cmp);
+    Some(*kth)
+}
+
 /// The rows of `candidates` within the `k`-th smallest distance from `q` (ties count,
 /// as they do for a search's hits), `None` when there are fewer than `k`.
 fn nearest_rows(
@@ -483,19 +504,9 @@ fn nearest_rows(
     candidates: &[u32],
     k: usize,
 ) -> Option<Vec<u32>> {
-    let d: Vec<(f32, u32)> = candidates
-        .iter()
-        .filter_map(|&s| {
-            let x = index.slot_row(s)?;
-            Some((metric.distance_unchecked(q, x), s))
-        })
-        .collect();
-    let mut only: Vec<f32> = d.iter().map(|p| p.0).collect();
-    if only.len() < k || k == 0 {
-        return None;
-    }
-    let (_, kth, _) = only.select_nth_unstable_by(k - 1, f32::total_cmp);
-    let limit = *kth + kth.abs() * 1e-6;
+    let d = distances(index, metric, q, candidates);
+    let kth = kth(&d, k)?;
+    let limit = kth + kth.abs() * 1e-6;
     Some(
         d.into_iter()
             .filter(|p| p.0 <= limit)
@@ -513,15 +524,7 @@ fn kth_distance(
     candidates: &[u32],
     k: usize,
 ) -> Option<f32> {
-    let mut d: Vec<f32> = candidates
-        .iter()
-        .filter_map(|&s| index.slot_row(s).map(|x| metric.distance_unchecked(q, x)))
-        .collect();
-    if d.len() < k || k == 0 {
-        return None;
-    }
-    let (_, kth, _) = d.select_nth_unstable_by(k - 1, f32::total_cmp);
-    Some(*kth)
+    kth(&distances(index, metric, q, candidates), k)
 }
 
 #[cfg(test)]
