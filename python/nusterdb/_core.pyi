@@ -319,7 +319,9 @@ class DatabaseConfig:
         lists then
         keep each row's place in the seal's file and searches read the rows the codes
         let through; a flat index maps them under "mmap" and copies them under
-        "memory", an IVF index copies them into its lists under both);
+        "memory"; an IVF index copies them into its lists under "memory", and under
+        "mmap" when it has no codes — with codes it leaves them in the seal's file and
+        reads the rows the codes let through through the mapping);
         quantization is the codes an HNSW index walks its
         graph on, fixed at creation: "sq4" (32 * ceil(dim / 64) bytes a vector; the
         default for euclidean, inner product, cosine and angular), "sq8" (dim bytes:
@@ -540,7 +542,7 @@ class NusterDB:
         report to ``progress``; Ctrl-C stops them (KeyboardInterrupt), writing nothing.
         ``vectors`` ("memory", "mmap" or "disk", see DatabaseConfig) chooses where the
         index keeps its sealed rows for this open (default "mmap"; an IVF index with
-        RaBitQ codes leaves them in the seal's file with "disk"). An encrypted
+        1-bit codes leaves them in the seal's file with "mmap" and "disk"). An encrypted
         database needs its ``encryption``."""
     @staticmethod
     def simple(path: Optional[_Path], dim: int, use_hnsw: bool = False) -> NusterDB: ...

@@ -253,11 +253,12 @@ impl StorageConfig {
 /// are in memory in every mode. A flat index maps its sealed rows under `mmap` (copied
 /// under `memory`, and from a seal written below half its slots live) and refuses
 /// `disk` — its scan reads every row —, as do metrics the graph walk reads full rows
-/// for (manhattan, chebyshev, hamming, jaccard). An IVF index copies them
-/// under `memory` and `mmap` (its lists hold their rows side by side) and under `disk`,
-/// which needs its RaBitQ codes, leaves them in the seal's file and reads the rows
-/// its codes let through (`index::ivf`'s `rows.rs`; each seal moves the rows written
-/// before it into its file).
+/// for (manhattan, chebyshev, hamming, jaccard). An IVF index copies them under
+/// `memory`, and under `mmap` when it has no codes (its lists hold their rows side by
+/// side: the scan reads every row of a probed list); with 1-bit codes `mmap` and
+/// `disk` leave them in the seal's file and read the rows the codes let through —
+/// through the mapping, or with positioned reads (`index::ivf`'s `rows.rs`; each seal
+/// moves the rows written before it into its file). `disk` needs the codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum VectorStorage {
     /// Read into memory at open (a copy of the files, not reclaimed under memory

@@ -493,15 +493,20 @@ fn reopen(path: &Path, disk: bool) -> Database {
     if !disk {
         return open(path, None).unwrap();
     }
-    let mut c = DatabaseConfig::new(1).unwrap();
-    c.vectors = VectorStorage::Disk;
-    let db = open(path, Some(c.stating(Fields::of([Field::Vectors])))).unwrap();
+    let db = reopen_as(path, VectorStorage::Disk);
     let stats = db.stats().unwrap();
     assert!(
         stats.mapped_bytes > 0,
         "the seal's rows are mapped: {stats:?}"
     );
     db
+}
+
+/// Opens the database at `path` with `vectors` stated.
+fn reopen_as(path: &Path, vectors: VectorStorage) -> Database {
+    let mut c = DatabaseConfig::new(1).unwrap();
+    c.vectors = vectors;
+    open(path, Some(c.stating(Fields::of([Field::Vectors])))).unwrap()
 }
 
 fn ivf_persists_and_never_returns_removed_rows_with(q: Quantization, disk: bool) {
@@ -1280,11 +1285,12 @@ fn churn(
     }
 }
 
-/// `vectors="disk"` (RaBitQ codes): the rows stay in the seal's file and the answers —
-/// coded, with every list, with `quantized=False`, under a filter — are the ones the
-/// same database gives with its rows in memory, for each metric with codes; the
-/// per-row memory falls to the locations, and searches leave the file's pages out of
-/// the resident set (positioned reads). Without codes it is refused.
+/// `vectors="disk"` and `"mmap"` (RaBitQ codes): the rows stay in the seal's file and
+/// the answers — coded, with every list, with `quantized=False`, under a filter — are
+/// the ones the same database gives with its rows in memory, for each metric with
+/// codes; the per-row memory falls to the locations, and under `disk` searches leave
+/// the file's pages out of the resident set (positioned reads). Without codes `disk` is
+/// refused.
 #[test]
 fn ivf_rows_on_disk_answer_as_in_memory() {
     let mut rng = SplitMix64::new(common::seed("ivf_disk", 0x1f_000d));
@@ -1345,9 +1351,26 @@ fn ivf_rows_on_disk_answer_as_in_memory() {
             }
             out
         };
-        let db = open(&path, None).unwrap();
+        let db = reopen_as(&path, VectorStorage::Memory);
         let in_memory = everything(&db);
         let memory_bytes = vectors_part(&db);
+        drop(db);
+        // `mmap` (the default) leaves the rows in the file too, read through the mapping.
+        let db = reopen_as(&path, VectorStorage::Mmap);
+        assert_eq!(
+            everything(&db),
+            in_memory,
+            "{metric:?}: mmap, the same answers"
+        );
+        let mapped_bytes = vectors_part(&db);
+        assert!(
+            mapped_bytes * 4 < memory_bytes,
+            "{metric:?}: {mapped_bytes} bytes for the rows' part mapped, {memory_bytes} in memory"
+        );
+        assert!(
+            db.stats().unwrap().mapped_bytes > 0,
+            "{metric:?}: mmap maps"
+        );
         drop(db);
         let db = reopen(&path, true);
         assert_eq!(everything(&db), in_memory, "{metric:?}: the same answers");
@@ -1386,14 +1409,20 @@ fn ivf_rows_on_disk_answer_as_in_memory() {
     }
 }
 
-/// `vectors="disk"` on a database built since it was created (no open from a seal
-/// yet): the seal its first write triggers leaves the rows in the seal's file — the
+/// `vectors="disk"` and `"mmap"` on a database built since it was created (no open
+/// from a seal yet): the seal its first write triggers leaves the rows in the seal's file — the
 /// rows' part of the memory is a fraction of an in-memory twin's — with the twin's
 /// answers; rows written and removed after it are on the heap until the next seal,
 /// which takes them out again; exact with every list throughout, and a reopen answers
 /// as before it.
 #[test]
 fn ivf_rows_on_disk_leave_the_heap_at_each_seal() {
+    for vectors in [VectorStorage::Disk, VectorStorage::Mmap] {
+        rows_leave_the_heap_at_each_seal(vectors);
+    }
+}
+
+fn rows_leave_the_heap_at_each_seal(vectors: VectorStorage) {
     let mut rng = SplitMix64::new(common::seed("ivf_disk_seal", 0x1f_000f));
     let dim = 32;
     let metric = DistanceMetric::Cosine;
@@ -1404,7 +1433,7 @@ fn ivf_rows_on_disk_leave_the_heap_at_each_seal() {
     let config = ivf_config_coded(Quantization::RaBitQ, dim, metric, None, None);
     let twin = in_memory(config.clone());
     let mut c = config;
-    c.vectors = VectorStorage::Disk;
+    c.vectors = vectors;
     let db = open(&path, Some(c)).unwrap();
     fill(&twin, &rows);
     fill(&db, &rows);
@@ -1449,7 +1478,7 @@ fn ivf_rows_on_disk_leave_the_heap_at_each_seal() {
         "the twin's answers after the writes"
     );
     drop(db);
-    let db = reopen(&path, true);
+    let db = reopen_as(&path, vectors);
     assert_eq!(everything(&db), last, "a reopen answers as before it");
     check(&db, "reopened");
 }

@@ -423,8 +423,9 @@ impl PyStorageConfig {
 /// graph become resident; HNSW on euclidean, inner product, cosine or angular; IVF
 /// with quantization "rabitq" or "binary", whose lists then keep each row's place in the seal's
 /// file and searches read the rows the codes let through; a flat index maps them under
-/// "mmap" and copies them under "memory", an IVF index copies them into its lists under
-/// both);
+/// "mmap" and copies them under "memory"; an IVF index copies them into its lists under
+/// "memory", and under "mmap" when it has no codes — with codes it leaves them in the
+/// seal's file and reads the rows the codes let through through the mapping);
 /// quantization the codes an HNSW index walks its graph on, fixed at creation: "sq4"
 /// (32·ceil(dim/64) bytes a vector; the default for euclidean, inner product, cosine
 /// and angular), "sq8" (dim bytes: twice the memory, finer scores; databases created

@@ -578,7 +578,7 @@ fn ivf_on_disk(
         config.distance_metric,
         (nlist, nprobe, config.quantization()),
         live,
-        file,
+        (file, config.vectors == VectorStorage::Mmap),
         lists,
     )
     .ok_or_else(|| format!("{}: cannot hold these rows", vf.path().display()))?;
@@ -651,8 +651,11 @@ fn read_checked(
     }
     let row_of = |i: usize, s: u32| vf.row(if by_slot { s as usize } else { i }).unwrap_or(&[]);
     let mut retrained = None;
+    // With codes the rows stay in the file under `disk` and `mmap` (a search reads only
+    // the rows its codes let through); without, `mmap` copies them into the lists.
     let disk_ivf = config.index_type == crate::config::IndexType::Ivf
-        && config.vectors == VectorStorage::Disk
+        && (config.vectors == VectorStorage::Disk
+            || (config.vectors == VectorStorage::Mmap && config.quantization().one_bit()))
         && !by_slot;
     let mapped_flat = config.index_type == crate::config::IndexType::Flat && by_slot;
     let index: Box<dyn VectorIndex> = match graph {

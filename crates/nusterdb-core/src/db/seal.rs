@@ -21,8 +21,8 @@
 //!    files, removed at the next writer open;
 //! 4. deletes the log entries below the floor (the previous seal's position) and the
 //!    previous seal's files that no part of the new one uses;
-//! 5. with `vectors="disk"` on a coded IVF index, hands the index the new live-rows
-//!    file, so the rows written since the last seal leave the heap
+//! 5. with `vectors="disk"` or `"mmap"` on a coded IVF index, hands the index the new
+//!    live-rows file, so the rows written since the last seal leave the heap
 //!    ([`Shared::adopt_sealed_rows`]: the write lock, briefly).
 //!
 //! # Parts: a seal writes the rows its changes touched
@@ -237,10 +237,10 @@ impl Shared {
         }
     }
 
-    /// After a seal, with `vectors="disk"` on a coded IVF index: hands the index the
-    /// seal's live-rows file ([`crate::index::IvfIndex::adopt_rows`]), so the rows it
-    /// built or was given since the last seal leave the heap, and the previous file
-    /// (removed by the seal) is let go. The file is opened under the upgradable read
+    /// After a seal, with `vectors="disk"` or `"mmap"` on a coded IVF index: hands the
+    /// index the seal's live-rows file ([`crate::index::IvfIndex::adopt_rows`]), so
+    /// the rows it built or was given since the last seal leave the heap, and the
+    /// previous file (removed by the seal) is let go. The file is opened under the upgradable read
     /// (searches go on); the swap takes the write lock, O(live rows) to relocate.
     /// Nothing when a write came after the seal, or the index reads this file already;
     /// should anything not fit, the rows stay where they are (the next open maps them).
@@ -248,7 +248,12 @@ impl Shared {
         let Some(st) = guard.as_ref() else {
             return;
         };
-        if self.config.vectors != VectorStorage::Disk || st.unsaved.load(Ordering::Relaxed) != 0 {
+        let mapped = match self.config.vectors {
+            VectorStorage::Disk => false,
+            VectorStorage::Mmap => true,
+            VectorStorage::Memory => return,
+        };
+        if st.unsaved.load(Ordering::Relaxed) != 0 {
             return;
         }
         let (Some(dir), Some(seal), Some(ivf)) =
@@ -269,7 +274,7 @@ impl Shared {
         let live = live_slots(&st.ids);
         let mut w = RwLockUpgradableReadGuard::upgrade(guard);
         if let Some(ivf) = w.as_mut().and_then(|st| st.index.as_ivf_mut()) {
-            ivf.adopt_rows(&live, file);
+            ivf.adopt_rows(&live, (file, mapped));
         }
     }
 

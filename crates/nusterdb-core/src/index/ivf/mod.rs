@@ -521,15 +521,16 @@ impl IvfIndex {
 
     /// An index with 1-bit codes under `quant` over the live rows of a seal's live-rows
     /// vector `file` (row `i` is the row of `live[i]`, ascending), the rows left in the
-    /// file (`vectors="disk"`: `rows.rs`); the lists from `lists` when they fit the rows,
-    /// else trained as a bulk insert would. `None` when the file cannot be used so (its
-    /// dimension, or more rows than a location holds) or `quant` makes no codes.
+    /// file (`vectors="disk"`, or `"mmap"` when `mapped`: `rows.rs`); the lists from
+    /// `lists` when they fit the rows, else trained as a bulk insert would. `None` when
+    /// the file cannot be used so (its dimension, or more rows than a location holds)
+    /// or `quant` makes no codes.
     pub fn on_disk(
         dim: usize,
         metric: DistanceMetric,
         (nlist, nprobe, quant): (Option<usize>, Option<usize>, Quantization),
         live: &[u32],
-        file: VectorFile,
+        (file, mapped): (VectorFile, bool),
         lists: Option<file::Lists>,
     ) -> Option<Self> {
         if file.len() != live.len() {
@@ -540,7 +541,7 @@ impl IvfIndex {
             return None;
         }
         let mut index = Self::new(dim, metric, nlist, nprobe, extent).with_codes(quant);
-        let disk = DiskRows::new(dim, file)?;
+        let disk = DiskRows::new(dim, file, mapped)?;
         let lists = lists.filter(|l| lists_fit(l, dim, live.len()));
         let saved = lists
             .as_ref()
@@ -585,15 +586,16 @@ impl IvfIndex {
         self.disk.as_ref().map(DiskRows::path)
     }
 
-    /// Leaves the rows in a seal's live-rows vector `file` (`vectors="disk"`, as
-    /// [`IvfIndex::on_disk`] does at an open): row `i` of it is the row of `live[i]`
+    /// Leaves the rows in a seal's live-rows vector `file` (`vectors="disk"`, or
+    /// `"mmap"` when `mapped`, as [`IvfIndex::on_disk`] does at an open): row `i` of it
+    /// is the row of `live[i]`
     /// (ascending), the index's live slots, just written from this index by the seal.
     /// Every list then keeps locations in `file` — the rows it held in memory (an
     /// index built since it was created) or on the heap (written since the last seal)
     /// are freed, and the previous file is let go (a seal has already removed it).
     /// Returns `false`, changing nothing, unless the index is coded and `file` and
     /// `live` hold exactly its rows' slots.
-    pub fn adopt_rows(&mut self, live: &[u32], file: VectorFile) -> bool {
+    pub fn adopt_rows(&mut self, live: &[u32], (file, mapped): (VectorFile, bool)) -> bool {
         if !self.coded() || live.len() != self.len || file.len() != live.len() {
             return false;
         }
@@ -608,7 +610,7 @@ impl IvfIndex {
             }
             locs.push(at);
         }
-        let Some(disk) = DiskRows::new(self.dim, file) else {
+        let Some(disk) = DiskRows::new(self.dim, file, mapped) else {
             return false;
         };
         for (list, at) in self.lists.iter_mut().zip(locs) {

@@ -1,15 +1,19 @@
-//! [`DiskRows`]: where an IVF index opened with `vectors="disk"` keeps its rows.
+//! [`DiskRows`]: where an IVF index with codes keeps its rows under `vectors="disk"`
+//! and `vectors="mmap"`.
 //!
 //! Such an index codes its lists (`quantization="rabitq"` or `"binary"`) and needs a
 //! row only to score it exactly: the rows whose code's bound lets them through, a few
 //! per probed list. So the rows of the last seal stay in the seal's live-rows vector
 //! file, and a list keeps, per position, a *location* instead of the row: a row of that
 //! file, or — for a row written since that seal — a row of a small heap buffer. The
-//! index takes the next seal's file in the same way ([`super::IvfIndex::adopt_rows`]). Searches
-//! read the file's rows with positioned reads (`pread`): the page cache may hold them,
-//! the process's resident set does not. The few reads that need a borrowed row (a
-//! record's vector, the recall calibration, the next seal's copy) go through a mapping
-//! of the file, whose pages the seal drops again ([`DiskRows::release_pages`]).
+//! index takes the next seal's file in the same way ([`super::IvfIndex::adopt_rows`]).
+//! Under `disk` searches read the file's rows with positioned reads (`pread`): the page
+//! cache may hold them, the process's resident set does not; the few reads that need a
+//! borrowed row (a record's vector, the recall calibration, the next seal's copy) go
+//! through a mapping of the file, whose pages the seal drops again
+//! ([`DiskRows::release_pages`]). Under `mmap` every read goes through the mapping (no
+//! system call; the pages searches touch count as resident, and the kernel may
+//! reclaim them).
 
 use crate::segment::vectors::VectorFile;
 
@@ -24,17 +28,21 @@ pub(super) struct DiskRows {
     /// `dim` floats per heap row; the rows of `free` are unused.
     heap: Vec<f32>,
     free: Vec<u32>,
+    /// `vectors="mmap"`: searches read through the mapping, not with `pread`.
+    mapped: bool,
 }
 
 impl DiskRows {
     /// The rows of `file` (a live-rows vector file of `dim`-float rows, mapped afresh:
-    /// none of its pages resident yet); `None` when it has too many rows to locate.
-    pub(super) fn new(dim: usize, file: VectorFile) -> Option<Self> {
+    /// none of its pages resident yet), read through its mapping when `mapped`;
+    /// `None` when it has too many rows to locate.
+    pub(super) fn new(dim: usize, file: VectorFile, mapped: bool) -> Option<Self> {
         (file.len() < HEAP as usize && file.dim() == dim).then_some(Self {
             dim,
             file,
             heap: Vec::new(),
             free: Vec::new(),
+            mapped,
         })
     }
 
@@ -77,10 +85,11 @@ impl DiskRows {
         }
     }
 
-    /// The row at `loc` read into `out` (a positioned read for the file's rows; through
-    /// the mapping should the read fail); `None` for no such row.
+    /// The row at `loc` read into `out` (a positioned read for the file's rows under
+    /// `disk`; through the mapping under `mmap`, or should the read fail); `None` for
+    /// no such row.
     pub(super) fn read<'a>(&'a self, loc: u32, out: &'a mut Vec<f32>) -> Option<&'a [f32]> {
-        if loc >= HEAP {
+        if loc >= HEAP || self.mapped {
             return self.row(loc);
         }
         out.resize(self.dim, 0.0);
@@ -119,8 +128,11 @@ impl DiskRows {
         (self.file.mapped_len(), self.file.mapped_range())
     }
 
-    /// Drops the mapping's pages from the resident set (after a seal read every row).
+    /// Drops the mapping's pages from the resident set (after a seal read every row),
+    /// under `disk` (under `mmap` they are the searches' working set).
     pub(super) fn release_pages(&self) {
-        self.file.release_pages();
+        if !self.mapped {
+            self.file.release_pages();
+        }
     }
 }
