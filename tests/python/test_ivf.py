@@ -478,16 +478,21 @@ def test_trained_lists_with_every_list_probed_equal_brute_force_hypothesis(
 def test_rows_left_on_disk_answer_as_in_memory(tmp_path: Path, metric: str) -> None:
     """``vectors="disk"`` on an IVF index with RaBitQ codes: the seal's rows stay in its
     file (mapped, not resident), the answers are the in-memory ones, writes on top of
-    them stay exact with every list (numpy brute force)."""
+    them stay exact with every list (numpy brute force). ``"mmap"`` (the default)
+    leaves them in the file too, read through the mapping, with the same answers."""
     rng = np.random.default_rng(12)
     rows = clustered(rng, 4000, 24, 30)
     queries = near(rng, rows, 40, 0.2)
     path = str(tmp_path / "db")
     with NusterDB(path, ivf(24, metric, quantization="rabitq")) as db:
         db.bulk_add(np.arange(len(rows)), rows)
-    with NusterDB.open(path) as db:
+    with NusterDB.open(path, vectors="memory") as db:
         want = [answers(db, queries), answers(db, queries, nprobe=ALL_LISTS)]
         in_memory = db.stats().memory_by_part["vectors"]
+    with NusterDB.open(path) as db:
+        assert db.config.vectors == "mmap"
+        assert [answers(db, queries), answers(db, queries, nprobe=ALL_LISTS)] == want
+        assert db.stats().memory_by_part["vectors"] * 4 < in_memory
     with NusterDB.open(path, vectors="disk") as db:
         assert db.config.vectors == "disk"
         assert [answers(db, queries), answers(db, queries, nprobe=ALL_LISTS)] == want
