@@ -100,8 +100,9 @@ Each library runs in a fresh subprocess (its memory is its own; ``RAYON_NUM_THRE
   ``--libs``; ``--resident-searches``, default 10,000; 0 skips it): a database on disk
   with that ``quantization`` (one ``bulk_add``,
   closed, opened and closed once more), then per ``vectors`` mode, ``"memory"`` (the
-  rows copied into the lists) and ``"disk"`` (the rows left in the seal's file, read by
-  positioned reads for the rows the codes let through), a fresh 1-thread process opens
+  rows copied into the lists), ``"mmap"`` (the rows left in the seal's file, read through
+  its mapping for the rows the codes let through) and ``"disk"`` (the same, read by
+  positioned reads), a fresh 1-thread process opens
   and searches (100 queries) a 2,000-row database built the same way, closes it (the
   library's code pages and the storage engine's fixed allocations are then resident),
   reads VmRSS, opens the database, runs that many single searches at the nprobe where
@@ -1445,7 +1446,7 @@ def bench_dataset(
                     thread_env(1),
                     settle,
                 )
-                for mode in ("memory", "disk")
+                for mode in ("memory", "mmap", "disk")
             ]
         print_resident_report(resident)
         out["resident"] = resident
