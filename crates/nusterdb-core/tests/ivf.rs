@@ -1450,6 +1450,14 @@ fn rows_leave_the_heap_at_each_seal(vectors: VectorStorage) {
         "{sealed} bytes for the rows' part after the seal, {in_memory} in memory"
     );
     assert_eq!(everything(&db), everything(&twin), "the twin's answers");
+    if vectors == VectorStorage::Mmap {
+        // The rows the searches scored exactly were read through the mapping.
+        let resident = db.stats().unwrap().mapped_resident_bytes;
+        assert!(
+            resident.is_none_or(|r| r > 0),
+            "mmap: {resident:?} resident"
+        );
+    }
     // Writes on top: removals and new rows (on the heap until a seal).
     churn(&[&db, &twin], &mut rows, &mut rng, 5, (1500, 700_000));
     let check = |db: &Database, what: &str| {

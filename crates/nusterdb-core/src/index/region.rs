@@ -493,6 +493,17 @@ pub(crate) fn resident_in(ranges: &[(usize, usize)]) -> Option<Vec<usize>> {
     #[cfg(target_os = "linux")]
     {
         let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        // A mapping of a file's length (not a multiple of the page) ends at its last
+        // page's end in smaps.
+        // SAFETY: sysconf has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+            .ok()
+            .filter(|&p| p > 0)
+            .unwrap_or(4096);
+        let ranges: Vec<(usize, usize)> = ranges
+            .iter()
+            .map(|&(lo, hi)| (lo, hi.next_multiple_of(page)))
+            .collect();
         let mut out = vec![0usize; ranges.len()];
         let mut current: Option<(usize, usize)> = None;
         for line in smaps.lines() {
@@ -506,7 +517,7 @@ pub(crate) fn resident_in(ranges: &[(usize, usize)]) -> Option<Vec<usize>> {
             }
             if let (Some((a, b)), Some(kib)) = (current, line.strip_prefix("Rss:")) {
                 let kib: usize = kib.trim().trim_end_matches("kB").trim().parse().ok()?;
-                for (o, &(lo, hi)) in out.iter_mut().zip(ranges) {
+                for (o, &(lo, hi)) in out.iter_mut().zip(&ranges) {
                     // A mapping lies inside a reservation or outside it: a reservation
                     // is split into mappings, never shared with another.
                     if a >= lo && b <= hi {
