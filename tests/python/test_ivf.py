@@ -519,3 +519,31 @@ def test_rows_left_on_disk_answer_as_in_memory(tmp_path: Path, metric: str) -> N
         db.bulk_add(np.arange(len(rows)), rows)
     with pytest.raises(InvalidArgumentError, match="rabitq"):
         NusterDB.open(plain, vectors="disk")
+
+
+@pytest.mark.parametrize("vectors", ["mmap", "disk"])
+def test_a_seal_takes_the_rows_off_the_heap(tmp_path: Path, vectors: str) -> None:
+    """With 1-bit codes under ``vectors="mmap"`` (the default) and ``"disk"``, a database
+    built since it was created keeps its rows in the seal's file once a seal ran: the
+    rows' part of the memory is a fraction of an in-memory twin's, the answers are the
+    twin's, and rows added afterwards leave the heap at the next seal."""
+    rng = np.random.default_rng(5)
+    rows = clustered(rng, 6000, 24, 30)
+    queries = near(rng, rows, 30, 0.2)
+    twin = NusterDB(None, ivf(24, "cosine", quantization="binary"))
+    twin.bulk_add(np.arange(len(rows)), rows)
+    cfg = ivf(24, "cosine", quantization="binary", vectors=vectors)
+    with NusterDB(str(tmp_path / "db"), cfg) as db:
+        db.bulk_add(np.arange(len(rows)), rows)
+        db.flush()
+        twin_bytes = twin.stats().memory_by_part["vectors"]
+        assert db.stats().memory_by_part["vectors"] * 4 < twin_bytes
+        assert answers(db, queries) == answers(twin, queries)
+        # Fewer rows than a seal waits for: on the heap until `seal()`.
+        more = clustered(rng, 1500, 24, 10)
+        db.bulk_add(np.arange(10_000, 11_500), more)
+        twin.bulk_add(np.arange(10_000, 11_500), more)
+        heap = db.stats().memory_by_part["vectors"]
+        db.seal()
+        assert db.stats().memory_by_part["vectors"] * 2 < heap
+        assert answers(db, queries) == answers(twin, queries)
