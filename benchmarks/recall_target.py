@@ -14,8 +14,14 @@ database is built with one ``bulk_add``; then:
    single searches ``search(q, k=10, recall=target)`` over ``queries[half:]`` — queries no
    curve saw — against the exact top-10 (float64 brute force; ids compared).
 
+4. with ``--filtered`` (percentages, default ``10,1``): every row carries
+   ``{"bucket": id % 100}``; per percentage ``s`` the filter ``{"bucket": {"$lt": s}}``
+   (its own selectivity band) gets the same treatment — ``batch_search`` of the first
+   half with the filter and ``recall=0.9``, then per target recall@10 of the second half
+   against the exact top-10 over the allowed rows. ``--filtered ''`` skips it.
+
 Usage:
-    .venv/bin/python benchmarks/recall_target.py [--dataset real|synthetic|both]
+    .venv/bin/python benchmarks/recall_target.py [--dataset real|synthetic|both] [--filtered 10,1]
 """
 
 from __future__ import annotations
@@ -35,48 +41,61 @@ import nusterdb
 TARGETS = (0.8, 0.9, 0.95, 0.99)
 
 
-def run(name: str) -> None:
+def run(name: str, filtered: Sequence[int]) -> None:
     ds = datasets.load(name)
     base = ds.base.astype(np.float32)
     queries = ds.queries.astype(np.float32)
-    truth = datasets.exact_knn(base, queries, 10, ds.metric)[0]
+    ids = np.arange(len(base), dtype=np.int64)
+    buckets = ids % 100
     half = len(queries) // 2
     for index, quantization in (("hnsw", None), ("ivf", "rabitq")):
         cfg = nusterdb.DatabaseConfig(
             base.shape[1], index_type=index, distance_metric=ds.metric, quantization=quantization
         )
         db = nusterdb.NusterDB(None, cfg)
-        db.bulk_add(np.arange(len(base), dtype=np.int64), base)
+        db.bulk_add(ids, base, metadata=[{"bucket": int(b)} for b in buckets])
         t0 = time.perf_counter()
         db.search_params_for(0.9)
         first = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        db.batch_search(queries[:half], k=10, recall=0.9)
-        again = time.perf_counter() - t0
-        print(
-            f"{name} {index}: n={len(base):,}: first curve {first:.2f} s; "
-            f"{half} searches asked, curve measured again on them: {again:.2f} s"
-        )
-        for target in TARGETS:
-            setting = db.search_params_for(target)
-            got: List[Sequence[int]] = [
-                [i for i, _ in db.search(q, k=10, recall=target)] for q in queries[half:]
-            ]
-            found = sum(len(set(g) & set(truth[half + j][:10].tolist())) for j, g in enumerate(got))
-            recall = found / (10 * len(got))
-            print(
-                f"  target {target:.2f}: {setting} -> recall@10 {recall:.3f} "
-                f"({recall - target:+.3f})"
-            )
+        print(f"{name} {index}: n={len(base):,}: first curve {first:.2f} s")
+        for share in [None, *filtered]:
+            f = None if share is None else {"bucket": {"$lt": share}}
+            allowed = None if share is None else buckets < share
+            truth = datasets.exact_knn(base, queries, 10, ds.metric, allowed)[0]
+            t0 = time.perf_counter()
+            db.batch_search(queries[:half], k=10, filter=f, recall=0.9)
+            again = time.perf_counter() - t0
+            what = "no filter" if share is None else f"filter allowing {share} %"
+            print(f"  {what}: {half} searches asked, curve measured again on them: {again:.2f} s")
+            for target in TARGETS:
+                setting = db.search_params_for(target, filter=f)
+                got: List[Sequence[int]] = [
+                    [i for i, _ in db.search(q, k=10, filter=f, recall=target)]
+                    for q in queries[half:]
+                ]
+                found = sum(
+                    len(set(g) & set(truth[half + j][:10].tolist())) for j, g in enumerate(got)
+                )
+                recall = found / (10 * len(got))
+                print(
+                    f"    target {target:.2f}: {setting} -> recall@10 {recall:.3f} "
+                    f"({recall - target:+.3f})"
+                )
 
 
 def main(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", choices=("real", "synthetic", "both"), default="both")
+    p.add_argument(
+        "--filtered",
+        default="10,1",
+        help="percentages of the rows a filter allows, comma-separated ('' for none)",
+    )
     args = p.parse_args(argv)
+    filtered = [int(x) for x in args.filtered.split(",") if x]
     print(f"nusterdb {nusterdb.__version__} ({nusterdb.simd_isa()})")
     for name in ("real", "synthetic") if args.dataset == "both" else (args.dataset,):
-        run(name)
+        run(name, filtered)
     return 0
 
 
