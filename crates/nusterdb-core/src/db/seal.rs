@@ -23,7 +23,8 @@
 //!    previous seal's files that no part of the new one uses;
 //! 5. with `vectors="disk"` or `"mmap"` on a coded IVF index, hands the index the new
 //!    live-rows file, so the rows written since the last seal leave the heap
-//!    ([`Shared::adopt_sealed_rows`]: the write lock, briefly).
+//!    ([`Shared::adopt_sealed_rows`]: the write lock for a swap of the lists'
+//!    locations).
 //!
 //! # Parts: a seal writes the rows its changes touched
 //! An HNSW seal's rows and codes are a list of parts, each the vector and codes files
@@ -240,8 +241,9 @@ impl Shared {
     /// After a seal, with `vectors="disk"` or `"mmap"` on a coded IVF index: hands the
     /// index the seal's live-rows file ([`crate::index::IvfIndex::adopt_rows`]), so
     /// the rows it built or was given since the last seal leave the heap, and the
-    /// previous file (removed by the seal) is let go. The file is opened under the upgradable read
-    /// (searches go on); the swap takes the write lock, O(live rows) to relocate.
+    /// previous file (removed by the seal) is let go. The file is opened and the rows'
+    /// new locations computed under the upgradable read (searches go on); only the swap
+    /// takes the write lock (O(lists)), and what it replaced is freed after it.
     /// Nothing when a write came after the seal, or the index reads this file already;
     /// should anything not fit, the rows stay where they are (the next open maps them).
     pub(super) fn adopt_sealed_rows(&self, guard: RwLockUpgradableReadGuard<'_, Option<State>>) {
@@ -271,11 +273,17 @@ impl Shared {
         if file.layout() != vectors::Layout::Live {
             return;
         }
-        let live = live_slots(&st.ids);
+        let Some(moved) = ivf.relocation(&live_slots(&st.ids)) else {
+            return;
+        };
+        // Only the swap holds the write lock; what it replaced is freed after.
         let mut w = RwLockUpgradableReadGuard::upgrade(guard);
-        if let Some(ivf) = w.as_mut().and_then(|st| st.index.as_ivf_mut()) {
-            ivf.adopt_rows(&live, (file, mapped));
-        }
+        let retired = w
+            .as_mut()
+            .and_then(|st| st.index.as_ivf_mut())
+            .and_then(|ivf| ivf.adopt_rows(moved, (file, mapped)));
+        drop(w);
+        drop(retired);
     }
 
     /// The steps of the module docs.

@@ -141,6 +141,20 @@ enum Score {
     Other,
 }
 
+/// Each list's row locations in a seal's file ([`IvfIndex::relocation`]).
+#[derive(Debug)]
+pub struct Relocation {
+    locs: Vec<Vec<u32>>,
+}
+
+/// What [`IvfIndex::adopt_rows`] replaced (the lists' rows and locations, the previous
+/// file): freed when dropped.
+#[derive(Debug)]
+pub struct RetiredRows {
+    _lists: Vec<(Vec<f32>, Vec<u32>)>,
+    _disk: Option<DiskRows>,
+}
+
 /// A query as the scans take it.
 #[derive(Clone, Copy)]
 struct Query<'a> {
@@ -586,39 +600,68 @@ impl IvfIndex {
         self.disk.as_ref().map(DiskRows::path)
     }
 
-    /// Leaves the rows in a seal's live-rows vector `file` (`vectors="disk"`, or
-    /// `"mmap"` when `mapped`, as [`IvfIndex::on_disk`] does at an open): row `i` of it
-    /// is the row of `live[i]`
-    /// (ascending), the index's live slots, just written from this index by the seal.
-    /// Every list then keeps locations in `file` — the rows it held in memory (an
-    /// index built since it was created) or on the heap (written since the last seal)
-    /// are freed, and the previous file is let go (a seal has already removed it).
-    /// Returns `false`, changing nothing, unless the index is coded and `file` and
-    /// `live` hold exactly its rows' slots.
-    pub fn adopt_rows(&mut self, live: &[u32], (file, mapped): (VectorFile, bool)) -> bool {
-        if !self.coded() || live.len() != self.len || file.len() != live.len() {
-            return false;
+    /// Where each list's rows are in a seal's live-rows vector file whose row `i` is
+    /// the row of `live[i]` (ascending): per list, per position, that file row — for
+    /// [`IvfIndex::adopt_rows`], computed beforehand under a shared lock. `None` unless
+    /// the index is coded and `live` holds exactly its rows' slots.
+    pub fn relocation(&self, live: &[u32]) -> Option<Relocation> {
+        if !self.coded() || live.len() != self.len {
+            return None;
+        }
+        let extent = live.last().map_or(0, |&s| s as usize + 1);
+        let mut row_of = vec![u32::MAX; extent];
+        for (i, &slot) in live.iter().enumerate() {
+            row_of[slot as usize] = DiskRows::file_row(i);
         }
         let mut locs = Vec::with_capacity(self.lists.len());
         for list in &self.lists {
-            let mut at = Vec::with_capacity(list.slots.len());
-            for &slot in &list.slots {
-                match live.binary_search(&slot) {
-                    Ok(i) => at.push(DiskRows::file_row(i)),
-                    Err(_) => return false,
-                }
+            let at: Vec<u32> = list
+                .slots
+                .iter()
+                .map(|&s| row_of.get(s as usize).copied().unwrap_or(u32::MAX))
+                .collect();
+            if at.contains(&u32::MAX) {
+                return None;
             }
             locs.push(at);
         }
-        let Some(disk) = DiskRows::new(self.dim, file, mapped) else {
-            return false;
-        };
-        for (list, at) in self.lists.iter_mut().zip(locs) {
-            list.locs = at;
-            list.rows = Vec::new();
+        Some(Relocation { locs })
+    }
+
+    /// Leaves the rows in a seal's live-rows vector `file` (`vectors="disk"`, or
+    /// `"mmap"` when `mapped`, as [`IvfIndex::on_disk`] does at an open), each list
+    /// keeping the locations `moved` gives ([`IvfIndex::relocation`] of the file's
+    /// live slots, with no change to the index since): the rows it held in memory (an
+    /// index built since it was created) or on the heap (written since the last seal)
+    /// and the previous file (a seal has already removed it) are handed back, to be
+    /// dropped outside any lock. O(lists). `None`, changing nothing, when `moved` or
+    /// `file` does not fit the lists.
+    pub fn adopt_rows(
+        &mut self,
+        moved: Relocation,
+        (file, mapped): (VectorFile, bool),
+    ) -> Option<RetiredRows> {
+        let fits = moved.locs.len() == self.lists.len()
+            && moved
+                .locs
+                .iter()
+                .zip(&self.lists)
+                .all(|(at, l)| at.len() == l.slots.len());
+        if !fits || file.len() != self.len {
+            return None;
         }
-        self.disk = Some(disk);
-        true
+        let disk = DiskRows::new(self.dim, file, mapped)?;
+        let mut old = Vec::with_capacity(self.lists.len());
+        for (list, at) in self.lists.iter_mut().zip(moved.locs) {
+            old.push((
+                std::mem::take(&mut list.rows),
+                std::mem::replace(&mut list.locs, at),
+            ));
+        }
+        Some(RetiredRows {
+            _lists: old,
+            _disk: self.disk.replace(disk),
+        })
     }
 
     /// Drops the pages of the seal's file that borrowed reads made resident (a seal
