@@ -757,8 +757,9 @@ class NusterDB:
         target. Measured on held-out queries after that, recall@10 landed within 0.015
         of 0.9, 0.95 and 0.99 with HNSW and within 0.01 with IVF on the real
         embeddings; on tightly clustered rows IVF's whole number of lists moves recall
-        in coarse steps (a 0.9 target got 0.957) (BENCHMARKS.md "Recall targets"). ``search_params_for`` says what
-        a target sets. A flat index (exact) meets every target as it is."""
+        in coarse steps (a 0.9 target got 0.957) (BENCHMARKS.md "Recall targets").
+        ``search_params_for`` says what a target sets. A flat index (exact) meets every
+        target as it is."""
     def recall_curves(self) -> List[Dict[str, Any]]:
         """The recall curves kept (measured here, or saved earlier and still fresh),
         oldest first: dicts with ``k``, ``band`` (the least share of the rows a filter
