@@ -476,7 +476,8 @@ impl Database {
     }
 
     /// [`Database::read_between_writes`] for `f` that may seal: then hands a coded
-    /// IVF index with `vectors="disk"` the seal's rows (`Shared::adopt_sealed_rows`).
+    /// IVF index with `vectors="disk"` or `"mmap"` the seal's rows
+    /// (`Shared::adopt_sealed_rows`).
     fn seal_between_writes(&self, f: impl FnOnce(&State) -> Result<()>) -> Result<()> {
         self.check_process()?;
         let guard = self.shared.state.upgradable_read();
