@@ -8,7 +8,8 @@
 //! - a higher target never gives a lower recall; batch searches answer as single ones;
 //! - a filter (its own selectivity band) keeps the target;
 //! - a flat index and an untrained IVF index are exact whatever the target;
-//! - refusals: a target outside (0, 1] or NaN, or given with `ef_search` / `nprobe`.
+//! - refusals: a target outside (0, 1] or NaN, or given with `ef_search` / `nprobe`; a
+//!   `probe_reach` that is negative or not finite, given with a target, or not on IVF.
 //!
 //! Recall@10 counts a hit within the true 10th distance (ties are not misses). Random
 //! data is seeded: the seed is printed and `NUSTERDB_TEST_SEED=<u64>` replays a run.
@@ -123,10 +124,20 @@ fn check_targets(db: &Database, rows: &Rows, queries: &[Vec<f32>], what: &str) {
         assert!(r >= tf - 0.03, "{what}: target {t}: recall@10 {r:.3}");
         let smaller = match (chosen.ef_search, chosen.nprobe) {
             (Some(ef), _) if ef > 10 => Some(SearchParams::ef(Some(ef - 1))),
-            (_, Some(n)) if n > 1 => Some(SearchParams {
-                nprobe: Some(n - 1),
-                ..SearchParams::default()
-            }),
+            // IVF: the curve's setting before the chosen one (the next cheaper).
+            (_, Some(n)) => {
+                let curves = db.recall_curves().unwrap();
+                let steps = &curves.last().unwrap().steps;
+                let i = steps
+                    .iter()
+                    .position(|s| (s.0, s.1) == (n, chosen.probe_reach))
+                    .unwrap_or_else(|| panic!("{what}: {chosen:?} is not in {steps:?}"));
+                i.checked_sub(1).map(|j| SearchParams {
+                    nprobe: Some(steps[j].0),
+                    probe_reach: steps[j].1,
+                    ..SearchParams::default()
+                })
+            }
             _ => None,
         };
         if let Some(p) = smaller.filter(|_| r > tf + 0.03) {
@@ -202,8 +213,8 @@ fn a_filter_keeps_the_target() {
 }
 
 /// An IVF curve is measured at every `nprobe` from one pass per query (the lists each
-/// row of the exact answer needs): each point is the recall searches at that `nprobe`
-/// get on the queries it was measured on — exactly for the plain scan, within 0.002
+/// row of the exact answer needs): each point, and each step (an `nprobe` with a
+/// reach), is the recall searches at that setting get on the queries it was measured on — exactly for the plain scan, within 0.002
 /// with RaBitQ codes — with no filter and with filters allowing 30 %, 5 % and 1 % of
 /// the rows (the last scored all at once, as few allowed rows are).
 #[test]
@@ -245,15 +256,30 @@ fn ivf_curves_are_what_searches_get() {
             let values: Vec<usize> = curve.points.iter().map(|p| p.0).collect();
             let want: Vec<usize> = (1..=values.len()).collect();
             assert_eq!(values, want, "{what}: every nprobe from 1");
-            for &(p, r) in &curve.points {
+            let settings = curve.points.iter().map(|&(p, r)| (p, None, r));
+            for (p, reach, r) in settings.chain(curve.steps.iter().copied()) {
                 let params = SearchParams {
                     nprobe: Some(p),
+                    probe_reach: reach,
                     ..SearchParams::default()
                 };
                 let got = recall(&db, &rows, warm, params, f.as_ref(), &allowed);
                 assert!(
                     (got - r).abs() <= tol,
-                    "{what}: nprobe {p}: the curve says {r}, searches get {got}"
+                    "{what}: nprobe {p}, reach {reach:?}: the curve says {r}, searches get {got}"
+                );
+            }
+            // The steps climb in recall, a reach between whole nprobe values among them.
+            assert!(
+                curve.steps.windows(2).all(|w| w[0].2 < w[1].2),
+                "{what}: {:?}",
+                curve.steps
+            );
+            if below.is_none() {
+                assert!(
+                    curve.steps.iter().any(|s| s.1.is_some()),
+                    "{what}: no reach among {:?}",
+                    curve.steps
                 );
             }
         }
@@ -327,6 +353,27 @@ fn bad_targets_are_refused() {
             db.search(q, 10, None, both),
             Err(Error::InvalidArgument(_))
         ));
+        // A reach: IVF's alone, finite and not negative, not with a target.
+        for (reach, recall) in [
+            (f32::NAN, None),
+            (-1.0, None),
+            (f32::INFINITY, None),
+            (0.5, Some(0.9)),
+            (0.5, None),
+        ] {
+            let p = SearchParams {
+                probe_reach: Some(reach),
+                nprobe: (index == IndexType::Ivf).then_some(2),
+                recall,
+                ..SearchParams::default()
+            };
+            let got = db.search(q, 10, None, p);
+            let fine = index == IndexType::Ivf && reach == 0.5 && recall.is_none();
+            assert_eq!(got.is_ok(), fine, "{index:?} {reach} {recall:?}: {got:?}");
+            if let Err(e) = got {
+                assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+            }
+        }
     }
 }
 

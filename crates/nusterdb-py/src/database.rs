@@ -973,6 +973,8 @@ impl PyNusterDB {
             ef_search,
             quantized,
             nprobe,
+            // Set by recall targets only: not a Python search argument.
+            probe_reach: None,
             recall: recall.map(|r| r as f32),
         };
         let q = to_vector(query)?;
@@ -1037,6 +1039,9 @@ impl PyNusterDB {
         if let Some(n) = got.nprobe {
             out.set_item("nprobe", n)?;
         }
+        if let Some(r) = got.probe_reach {
+            out.set_item("probe_reach", r)?;
+        }
         Ok(out)
     }
 
@@ -1056,6 +1061,7 @@ impl PyNusterDB {
             d.set_item("knob", c.knob)?;
             d.set_item("quantized", c.quantized)?;
             d.set_item("points", c.points)?;
+            d.set_item("steps", c.steps)?;
             d.set_item("from_searches", c.from_searches)?;
             d.set_item("live", c.live)?;
             d.set_item("changed_since", c.changed_since)?;
@@ -1107,6 +1113,7 @@ impl PyNusterDB {
                     ef_search,
                     quantized,
                     nprobe,
+                    probe_reach: None,
                     recall: recall.map(|r| r as f32),
                 },
                 include,

@@ -57,6 +57,11 @@ pub struct SearchParams {
     /// The lists an IVF index probes for this search (`None`: the index's default).
     /// The database refuses it for the other index types.
     pub nprobe: Option<usize>,
+    /// An IVF search also scans the lists whose coarse score is within this of the
+    /// nearest list's (`ivf/probe.rs`): a finer knob than `nprobe`, which a recall target
+    /// sets where one more list would overshoot it. `None`: `nprobe` alone. The database
+    /// refuses it for the other index types, and unless finite and ≥ 0.
+    pub probe_reach: Option<f32>,
     /// A recall@k target in (0, 1] instead of `ef_search` or `nprobe`: the database
     /// sets the knob its calibration says reaches it (`db/calibration`). Indexes
     /// never see it.
@@ -70,6 +75,7 @@ impl SearchParams {
             ef_search,
             quantized: None,
             nprobe: None,
+            probe_reach: None,
             recall: None,
         }
     }

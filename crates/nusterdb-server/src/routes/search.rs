@@ -72,6 +72,8 @@ pub async fn search(
             ef_search: req.ef_search,
             quantized: req.quantized,
             nprobe: req.nprobe,
+            // Set by recall targets only (`probe_reach` is not part of the HTTP API).
+            probe_reach: None,
             recall: req.recall,
         };
         let hits = db.search_records(&req.query, k, filter.as_ref(), params, inc)?;
@@ -155,6 +157,7 @@ pub async fn batch_search(
                 ef_search: req.ef_search,
                 quantized: req.quantized,
                 nprobe: req.nprobe,
+                probe_reach: None,
                 recall: req.recall,
             },
             inc,

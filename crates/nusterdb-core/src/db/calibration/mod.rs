@@ -1,8 +1,9 @@
 //! `search(..., recall=r)`: a recall target instead of the index's knob. The database
 //! measures, on queries drawn from its own rows, the recall@k each value of the knob
 //! (HNSW `ef_search`, IVF `nprobe`) reaches against exact answers, and answers a
-//! search with the value its measurements say reaches the target (interpolated
-//! between the two measured values around it).
+//! search with the value its measurements say reaches the target (HNSW: interpolated
+//! between the two measured values around it; IVF: the cheapest setting measured to
+//! reach it).
 //!
 //! # The measurement
 //! The queries are [`QUERIES`] stored rows (a deterministic sample of the live slots),
@@ -14,11 +15,16 @@
 //! top `k` by the metric over the allowed rows; a hit counts when its distance is within
 //! the true `k`-th (ties are not misses). HNSW's `ef_search` goes up a ladder (one at a
 //! time from `k` to `2k`, then roughly ×1.25 a step, searching at each) until the
-//! measured recall reaches 0.999 or the knob its largest value. IVF's curve has every `nprobe` from 1 to where it reaches
-//! 0.999 (or every list), from one pass per query: a search finds a row of the exact
-//! answer once it scans the row's list, so the index says which `nprobe` each such row
-//! needs ([`IvfIndex::probes_needed`]) and no search is run (a ladder of searches
-//! measured about one `nprobe` in four at 10–20 lists and interpolated between them).
+//! measured recall reaches 0.999 or the knob its largest value. IVF's curve has every
+//! `nprobe` from 1 to where it reaches 0.999 (or every list), from one pass per query:
+//! a search finds a row of the exact answer once it scans the row's list, so the index
+//! says which lists a search scans at any setting ([`IvfIndex::probes`]) and no search
+//! is run (a ladder of searches measured about one `nprobe` in four at 10–20 lists and
+//! interpolated between them). On clustered rows one more list moves recall by a lot
+//! (0.873 at 2 lists, 0.957 at 3), so an IVF curve also measures, at each `nprobe`,
+//! settings with a reach (`SearchParams::probe_reach`: the next lists too for the
+//! queries near their boundary), and keeps the cheapest settings in rows scanned; a
+//! target takes the first of them that reaches it.
 //!
 //! # Filters
 //! A filter changes what a knob value achieves (the graph walk collects only allowed
@@ -56,6 +62,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
+use crate::index::ivf::probe::Probes;
 use crate::index::{IvfIndex, SearchParams, VectorIndex};
 use crate::metric::DistanceMetric;
 use crate::rng::SplitMix64;
@@ -163,15 +170,41 @@ pub struct Curve {
     /// How many queries it was measured on (not saved: a loaded curve counts the asked
     /// queries saved with it).
     pub queries: usize,
+    /// IVF: the cheapest settings measured, each reaching more recall than any cheaper
+    /// one (ascending in recall and cost); a target takes the first reaching it. Empty
+    /// for HNSW, whose `points` are interpolated.
+    pub steps: Vec<Step>,
+}
+
+/// One IVF setting of a curve: `nprobe`, maybe a reach (`SearchParams::probe_reach`),
+/// and the recall measured there.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Step {
+    pub nprobe: usize,
+    pub reach: Option<f32>,
+    pub recall: f64,
 }
 
 impl Curve {
-    /// The value for `target`: between the last measured value below it and the first
-    /// that reached it, by linear interpolation of the recall (rounded up: recall
-    /// grows concavely with the knob, so the chord under-states it and the value
-    /// errs high); the first value when it already reaches the target, the largest
-    /// tried when none does.
-    pub fn pick(&self, target: f64) -> usize {
+    /// The setting for `target`: the knob's value and (IVF) maybe a reach. With `steps`,
+    /// the first (the cheapest) reaching it, the last when none does. Otherwise the
+    /// value between the last measured value below it and the first that reached it,
+    /// by linear interpolation of the recall (rounded up: recall grows concavely with
+    /// the knob, so the chord under-states it and the value errs high); the first value
+    /// when it already reaches the target, the largest tried when none does.
+    pub fn pick(&self, target: f64) -> (usize, Option<f32>) {
+        if let Some(last) = self.steps.last() {
+            let s = self
+                .steps
+                .iter()
+                .find(|s| s.recall >= target)
+                .unwrap_or(last);
+            return (s.nprobe, s.reach);
+        }
+        (self.interpolate(target), None)
+    }
+
+    fn interpolate(&self, target: f64) -> usize {
         let Some(i) = self.points.iter().position(|&(_, r)| r >= target) else {
             return self.points.last().map_or(1, |&(v, _)| v);
         };
@@ -219,6 +252,10 @@ pub struct RecallCurve {
     pub quantized: Option<bool>,
     /// `(knob value, recall@k)`, ascending in value.
     pub points: Vec<(usize, f64)>,
+    /// IVF: the settings a target picks from, `(nprobe, probe_reach, recall@k)`,
+    /// ascending in recall and in rows scanned (empty for HNSW: `points` are
+    /// interpolated).
+    pub steps: Vec<(usize, Option<f32>, f64)>,
     /// Measured on queries searches asked (else on rows moved off the data).
     pub from_searches: bool,
     /// Live rows when measured, and records changed since (it is measured again once
@@ -280,6 +317,11 @@ impl Curves {
                 },
                 quantized: c.quantized,
                 points: c.points.clone(),
+                steps: c
+                    .steps
+                    .iter()
+                    .map(|s| (s.nprobe, s.reach, s.recall))
+                    .collect(),
                 from_searches: c.from_searches,
                 live: c.live,
                 changed_since: changes.saturating_sub(c.changes).saturating_add(c.carried),
@@ -342,11 +384,14 @@ pub fn measure(
             .collect()
     };
     let count = queries.len();
-    let points = match (knob, index.as_ivf()) {
+    let (points, steps) = match (knob, index.as_ivf()) {
         (Knob::Nprobe(nlist), Some(ivf)) => {
             probed_points(ivf, &queries, &candidates, (k, nlist), allow)
         }
-        _ => ladder_points(index, queries, &candidates, (k, knob, quantized), allow),
+        _ => (
+            ladder_points(index, queries, &candidates, (k, knob, quantized), allow),
+            Vec::new(),
+        ),
     };
     Curve {
         k,
@@ -360,6 +405,7 @@ pub fn measure(
         position,
         from_searches,
         queries: count,
+        steps,
     }
 }
 
@@ -401,54 +447,140 @@ fn ladder_points(
     points
 }
 
-/// The curve of an IVF index at every `nprobe` from 1, from one pass per query: a
-/// search finds a row of the exact answer once it scans the row's list (the top `k`
-/// of the scanned rows holds every row of the whole top `k` they hold), so recall at
-/// `nprobe` p counts, per query, the rows within the exact `k`-th distance whose list
-/// the search scans at p ([`IvfIndex::probes_needed`]), at most `k`. Exact for the
-/// plain scan; the coded scan scores a row of a scanned list exactly unless its
-/// estimate's bound fails (ε₀ = 3, `codes.rs`), which measured recall shows as no
-/// difference at four decimals (BENCHMARKS.md "IVF"). Every value is measured where a
-/// ladder of searches measured a value every ×1.25 and interpolated between them, and
-/// at the cost of the exact answers alone.
+/// The curve of an IVF index at every `nprobe` from 1, and its cheapest settings with a
+/// reach, from one pass per query: a search finds a row of the exact answer once it
+/// scans the row's list (the top `k` of the scanned rows holds every row of the whole
+/// top `k` they hold), so recall at a setting counts, per query, the rows within the
+/// exact `k`-th distance whose list the search scans there ([`IvfIndex::probes`]), at
+/// most `k`. Exact for the plain scan; the coded scan scores a row of a scanned list
+/// exactly unless its estimate's bound fails (ε₀ = 3, `codes.rs`), which measured
+/// recall shows as no difference at four decimals (BENCHMARKS.md "IVF"). Every value is
+/// measured, at the cost of the exact answers alone.
+///
+/// The steps: at each `nprobe` below the curve's top, [`REACHES`] reaches taken from
+/// the gaps of the next list the queries would scan (quantiles, so each adds the next
+/// list for a like share of the queries — those nearest its boundary first), with the
+/// rows each setting scans; kept are the settings that reach more recall than every
+/// cheaper one.
 fn probed_points(
     ivf: &IvfIndex,
     queries: &[Vec<f32>],
     candidates: &[u32],
     (k, nlist): (usize, usize),
     allow: Option<&RoaringBitmap>,
-) -> Vec<(usize, f64)> {
+) -> (Vec<(usize, f64)>, Vec<Step>) {
     let metric = ivf.metric();
-    // Per query: the `nprobe` each row of its exact answer needs (ascending), and the
-    // `nprobe` from which every allowed row is scored.
-    let needs: Vec<(Vec<usize>, usize)> = queries
+    let seen: Vec<Probed> = queries
         .par_iter()
         .filter_map(|q| {
             let near = nearest_rows(ivf, metric, q, candidates, k)?;
-            let (mut need, every) = ivf.probes_needed(q, k, allow, &near);
-            need.sort_unstable();
-            Some((need, every))
+            Some(Probed::new(ivf.probes(q, k, allow, &near)))
         })
         .collect();
+    let outcome = |nprobe: usize, reach: Option<f32>| {
+        let (hits, rows) = seen.iter().fold((0, 0), |(h, r), s| {
+            let (sh, sr) = s.at(k, nprobe, reach);
+            (h + sh, r + sr)
+        });
+        (recall_of(hits, seen.len(), k), rows)
+    };
     let mut points = Vec::new();
     for p in 1..=nlist.max(1) {
-        let hits: usize = needs
-            .iter()
-            .map(|(need, every)| {
-                if p >= *every {
-                    k
-                } else {
-                    need.partition_point(|&v| v <= p).min(k)
-                }
-            })
-            .sum();
-        let recall = recall_of(hits, needs.len(), k);
+        let recall = outcome(p, None).0;
         points.push((p, recall));
         if recall >= ENOUGH {
             break;
         }
     }
-    points
+    let top = points.last().map_or(1, |p| p.0);
+    let mut settings: Vec<(usize, Step)> = Vec::new();
+    for p in 1..=top {
+        let mut next: Vec<f32> = seen.iter().filter_map(|s| s.next_gap(p)).collect();
+        next.sort_unstable_by(f32::total_cmp);
+        let mut reaches: Vec<Option<f32>> = (1..=REACHES)
+            .filter_map(|j| next.get(j * next.len() / (REACHES + 1)).copied())
+            .map(Some)
+            .collect();
+        reaches.dedup();
+        reaches.insert(0, None);
+        for reach in reaches {
+            let (recall, rows) = outcome(p, reach);
+            settings.push((
+                rows,
+                Step {
+                    nprobe: p,
+                    reach,
+                    recall,
+                },
+            ));
+        }
+    }
+    // Cheapest first (the fewer lists on a tie in rows), then each that does better
+    // than everything cheaper.
+    settings.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then(b.1.recall.total_cmp(&a.1.recall))
+            .then(a.1.nprobe.cmp(&b.1.nprobe))
+    });
+    let mut steps: Vec<Step> = Vec::new();
+    for (_, step) in settings {
+        if steps.last().is_none_or(|s| step.recall > s.recall) {
+            steps.push(step);
+            if step.recall >= ENOUGH {
+                break;
+            }
+        }
+    }
+    (points, steps)
+}
+
+/// Reaches tried at each `nprobe` of an IVF curve.
+const REACHES: usize = 24;
+
+/// One query's probes ([`IvfIndex::probes`]) with what the curve reads off them.
+struct Probed {
+    probes: Probes,
+    /// The positions in probe order of its exact answer's lists, ascending.
+    found: Vec<usize>,
+    /// Rows in the first `i` lists, at `i`.
+    rows: Vec<usize>,
+}
+
+impl Probed {
+    fn new(probes: Probes) -> Self {
+        let mut found = probes.at.clone();
+        found.sort_unstable();
+        let mut rows = Vec::with_capacity(probes.lists.len() + 1);
+        rows.push(0);
+        for l in &probes.lists {
+            rows.push(rows.last().copied().unwrap_or(0) + l.rows);
+        }
+        Self {
+            probes,
+            found,
+            rows,
+        }
+    }
+
+    /// The hits (at most `k`) and rows scanned of a search at `nprobe` and `reach`.
+    fn at(&self, k: usize, nprobe: usize, reach: Option<f32>) -> (usize, usize) {
+        let (from, allowed) = self.probes.every;
+        if nprobe >= from {
+            return (k, allowed);
+        }
+        let m = self.probes.scanned(nprobe, reach);
+        let hits = self.found.partition_point(|&i| i < m).min(k);
+        (hits, self.rows.get(m).copied().unwrap_or(0))
+    }
+
+    /// The gap of the first list a search at `nprobe` leaves out, if any.
+    fn next_gap(&self, nprobe: usize) -> Option<f32> {
+        if nprobe >= self.probes.every.0 {
+            return None;
+        }
+        let m = self.probes.scanned(nprobe, None);
+        self.probes.lists.get(m).map(|l| l.gap)
+    }
 }
 
 /// The row of `slot` moved in a random direction (from `seed`) by its euclidean
@@ -575,14 +707,39 @@ mod tests {
             position: 0,
             from_searches: true,
             queries: ASKED,
+            steps: Vec::new(),
         };
-        assert_eq!(c.pick(0.5), 10);
-        assert_eq!(c.pick(0.8), 10);
+        assert_eq!(c.pick(0.5), (10, None));
+        assert_eq!(c.pick(0.8), (10, None));
         // 0.95 lies 5/6 of the way from (15, 0.9) to (23, 0.96).
-        assert_eq!(c.pick(0.95), 22);
-        assert_eq!(c.pick(0.96), 23);
-        assert_eq!(c.pick(0.9000001), 16);
-        assert_eq!(c.pick(0.999), 35, "beyond reach: the largest measured");
+        assert_eq!(c.pick(0.95), (22, None));
+        assert_eq!(c.pick(0.96), (23, None));
+        assert_eq!(c.pick(0.9000001), (16, None));
+        assert_eq!(
+            c.pick(0.999),
+            (35, None),
+            "beyond reach: the largest measured"
+        );
+        // With steps: the first reaching the target, no interpolation.
+        let step = |nprobe, reach, recall| Step {
+            nprobe,
+            reach,
+            recall,
+        };
+        let ivf = Curve {
+            knob: Knob::Nprobe(64),
+            steps: vec![
+                step(2, None, 0.87),
+                step(2, Some(0.5), 0.9),
+                step(2, Some(0.75), 0.93),
+                step(3, None, 0.95),
+            ],
+            ..c.clone()
+        };
+        assert_eq!(ivf.pick(0.5), (2, None));
+        assert_eq!(ivf.pick(0.89), (2, Some(0.5)));
+        assert_eq!(ivf.pick(0.93), (2, Some(0.75)));
+        assert_eq!(ivf.pick(0.99), (3, None), "beyond reach: the last");
         assert!(!c.stale(1000, 104, 0));
         assert!(c.stale(1000, 105, 0));
         assert!(c.stale(1100, 5, 0));

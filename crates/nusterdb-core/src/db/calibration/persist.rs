@@ -12,17 +12,19 @@
 //!
 //! Layout (little-endian): version u8; curves u64, each: k u32, band u8, knob u8
 //! (0 ef, 1 nprobe) and its bound u32, quantized u8 (0 unset, 1 false, 2 true), live
-//! u64, log position u64, from_searches u8, points u64 × (value u32, recall f64 bits);
-//! then queries seen u64, dimension u32, queries u64 × dimension f32.
+//! u64, log position u64, from_searches u8, points u64 × (value u32, recall f64 bits),
+//! steps u64 × (nprobe u32, has reach u8, reach f32 bits, recall f64 bits); then
+//! queries seen u64, dimension u32, queries u64 × dimension f32. Version 1 (before IVF
+//! curves had steps) had no steps; it is read as curves without them.
 
 use std::sync::Arc;
 
-use super::{Curve, Curves, Knob, BANDS};
+use super::{Curve, Curves, Knob, Step, BANDS};
 use crate::storage::changelog::read_tail;
 use crate::storage::codec::{DecodeResult, Reader};
 use crate::storage::Store;
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 /// The record of `curves` (queries of `dim` floats).
 pub fn encode(curves: &Curves, dim: usize) -> Vec<u8> {
@@ -50,6 +52,13 @@ pub fn encode(curves: &Curves, dim: usize) -> Vec<u8> {
             out.extend_from_slice(&(v as u32).to_le_bytes());
             out.extend_from_slice(&r.to_bits().to_le_bytes());
         }
+        out.extend_from_slice(&(c.steps.len() as u64).to_le_bytes());
+        for s in &c.steps {
+            out.extend_from_slice(&(s.nprobe as u32).to_le_bytes());
+            out.push(u8::from(s.reach.is_some()));
+            out.extend_from_slice(&s.reach.unwrap_or(0.0).to_bits().to_le_bytes());
+            out.extend_from_slice(&s.recall.to_bits().to_le_bytes());
+        }
     }
     out.extend_from_slice(&curves.seen.to_le_bytes());
     out.extend_from_slice(&(dim as u32).to_le_bytes());
@@ -70,7 +79,7 @@ pub fn encode(curves: &Curves, dim: usize) -> Vec<u8> {
 pub fn decode(bytes: &[u8], dim: usize) -> DecodeResult<Curves> {
     let mut r = Reader::new(bytes);
     let v = r.u8("calibration version")?;
-    if v != VERSION {
+    if v != VERSION && v != 1 {
         return Err(format!("calibration: version {v} not supported"));
     }
     let n = r.count(24, "calibration curves")?;
@@ -108,6 +117,32 @@ pub fn decode(bytes: &[u8], dim: usize) -> DecodeResult<Curves> {
         if points.is_empty() || points.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err("calibration: a curve's points are empty or not ascending".into());
         }
+        let m = if v == 1 {
+            0
+        } else {
+            r.count(17, "curve steps")?
+        };
+        let mut steps = Vec::with_capacity(m);
+        for _ in 0..m {
+            let nprobe = r.u32("step nprobe")? as usize;
+            let has = r.bool("step has reach")?;
+            let reach = f32::from_bits(r.u32("step reach")?);
+            let recall = f64::from_bits(r.u64("step recall")?);
+            if nprobe == 0 || !(0.0..=1.0).contains(&recall) || !(reach.is_finite() && reach >= 0.0)
+            {
+                return Err(format!("calibration: step ({nprobe}, {reach}, {recall})"));
+            }
+            steps.push(Step {
+                nprobe,
+                reach: has.then_some(reach),
+                recall,
+            });
+        }
+        if steps.windows(2).any(|w| w[0].recall >= w[1].recall)
+            || (!steps.is_empty() && !matches!(knob, Knob::Nprobe(_)))
+        {
+            return Err("calibration: a curve's steps are not ascending or not IVF's".into());
+        }
         kept.push(Arc::new(Curve {
             k,
             band,
@@ -121,6 +156,7 @@ pub fn decode(bytes: &[u8], dim: usize) -> DecodeResult<Curves> {
             from_searches,
             // Set below, from the queries saved with it.
             queries: 0,
+            steps,
         }));
     }
     let seen = r.u64("queries seen")?;
@@ -214,6 +250,21 @@ mod tests {
             position: 42,
             from_searches: true,
             queries: 2,
+            steps: match knob {
+                Knob::Nprobe(_) => vec![
+                    Step {
+                        nprobe: 1,
+                        reach: None,
+                        recall: 0.7,
+                    },
+                    Step {
+                        nprobe: 1,
+                        reach: Some(0.25),
+                        recall: 0.75,
+                    },
+                ],
+                Knob::Ef(_) => Vec::new(),
+            },
         })
     }
 
@@ -233,6 +284,7 @@ mod tests {
                 (b.k, b.band, b.knob, b.quantized)
             );
             assert_eq!(a.points, b.points);
+            assert_eq!(a.steps, b.steps);
             assert_eq!(
                 (a.live, a.position, a.from_searches, a.queries),
                 (b.live, b.position, b.from_searches, b.queries)
@@ -249,5 +301,22 @@ mod tests {
         let mut bad = bytes.clone();
         bad[0] = 9;
         assert!(decode(&bad, 3).is_err());
+    }
+
+    #[test]
+    fn a_version_1_record_reads_as_curves_without_steps() {
+        let mut c = Curves::default();
+        c.keep(curve(10, Knob::Ef(4096)));
+        c.asked(&[1.0, 2.0]);
+        let mut bytes = encode(&c, 2);
+        // Version 1 had no steps count after a curve's points.
+        let at = 1 + 8 + (4 + 1 + 1 + 4 + 1 + 8 + 8 + 1 + 8) + 12 * 3;
+        assert_eq!(bytes[at..at + 8], [0; 8]);
+        bytes.drain(at..at + 8);
+        bytes[0] = 1;
+        let back = decode(&bytes, 2).expect("decodes");
+        assert_eq!(back.kept[0].points, c.kept[0].points);
+        assert!(back.kept[0].steps.is_empty());
+        assert_eq!(back.asked, c.asked);
     }
 }

@@ -47,6 +47,25 @@ fn check_params(p: &SearchParams, index: IndexType) -> Result<()> {
             ));
         }
     }
+    if let Some(r) = p.probe_reach {
+        if !(r.is_finite() && r >= 0.0) {
+            return Err(Error::invalid(format!(
+                "probe_reach={r}: give a finite score gap, at least 0"
+            )));
+        }
+        if index != IndexType::Ivf {
+            return Err(Error::invalid(format!(
+                "probe_reach is for IVF indexes (index_type=\"ivf\"); this database's index \
+                 is {}",
+                index.name()
+            )));
+        }
+        if p.recall.is_some() {
+            return Err(Error::invalid(
+                "recall chooses probe_reach itself; give a recall or probe_reach, not both",
+            ));
+        }
+    }
     if let Some(n) = p.nprobe {
         check_nprobe(n)?;
         if index != IndexType::Ivf {
@@ -119,7 +138,7 @@ impl Database {
             }
         };
         drop(curves);
-        let value = curve.pick(f64::from(target));
+        let (value, reach) = curve.pick(f64::from(target));
         match knob {
             Knob::Ef(_) => SearchParams {
                 ef_search: Some(value),
@@ -128,6 +147,7 @@ impl Database {
             },
             Knob::Nprobe(_) => SearchParams {
                 nprobe: Some(value),
+                probe_reach: reach,
                 recall: None,
                 ..p
             },
@@ -135,8 +155,8 @@ impl Database {
     }
 
     /// The search parameters a search of `k` under `filter` with `search`'s recall
-    /// target runs with: `ef_search` (HNSW) or `nprobe` (IVF) as the calibration chose
-    /// it (measured now if needed: `db/calibration`); unchanged without a target,
+    /// target runs with: `ef_search` (HNSW) or `nprobe` and maybe `probe_reach` (IVF) as
+    /// the calibration chose them (measured now if needed: `db/calibration`); unchanged without a target,
     /// and without one on an exact index (flat, or IVF below its training size).
     ///
     /// # Errors

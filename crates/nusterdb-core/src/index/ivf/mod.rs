@@ -43,7 +43,9 @@
 //! returned distances are the metric's own, as every index reports them. Under a filter
 //! a list counts towards `nprobe` only if it held allowed rows (with a filter that follows the clusters the
 //! lists nearest the query may hold none), and lists past `nprobe` are probed while
-//! fewer than `k` candidates were gathered. A filter that allows no more rows than
+//! fewer than `k` candidates were gathered; with a reach (`SearchParams::probe_reach`,
+//! which recall targets set) also while a list's coarse score is within the reach of
+//! the nearest list's (`probe.rs`). A filter that allows no more rows than
 //! `nprobe` lists hold on average is answered by the exact scan of the allowed rows
 //! instead: cheaper, and exact. `nprobe ≥ nlist` probes every list: the exact answer.
 //!
@@ -57,6 +59,7 @@
 
 mod codes;
 pub mod file;
+pub mod probe;
 mod rows;
 
 use rayon::prelude::*;
@@ -70,6 +73,7 @@ use crate::distance::kernels;
 use crate::metric::{unit_chord, DistanceMetric};
 use crate::rng::SplitMix64;
 use crate::segment::vectors::VectorFile;
+use probe::{ProbedList, Probes};
 use rows::DiskRows;
 
 /// Fewest live rows lists are trained on; below, every search scans every row.
@@ -679,54 +683,58 @@ impl IvfIndex {
             .unwrap_or_else(|| auto_nprobe(self.nlist()))
     }
 
-    /// For calibrating a recall target (`db/calibration`): the least `nprobe` at which a
-    /// search for `q` of `k` rows under `allow` scans the list of each of `slots`
-    /// (`usize::MAX` for a slot the index does not hold), and the least `nprobe` from
-    /// which it scores every allowed row ([`VectorIndex::search`]'s path for few allowed
-    /// rows; `usize::MAX` without a filter). Mirrors the search's probing: the lists go
-    /// in [`IvfIndex::probe_order`], a list counts towards `nprobe` only if it holds
-    /// allowed rows (every list without a filter), and a list is scanned while fewer
-    /// than `nprobe` lists were counted or fewer than `k` rows gathered — so list `j`
-    /// is scanned from `nprobe` = (lists counted before it) + 1, or always when fewer
-    /// than `k` rows came before it.
-    pub fn probes_needed(
+    /// For calibrating a recall target (`db/calibration`): what a search for `q` of `k`
+    /// rows under `allow` scans at any `nprobe` and reach — each list in probe order with
+    /// the least `nprobe` that scans it and its gap to the nearest, the position of each
+    /// of `slots`' lists, and the least `nprobe` from which the search scores every
+    /// allowed row instead ([`VectorIndex::search`]'s path for few allowed rows). Follows
+    /// the search's own rule (`probe.rs`).
+    pub fn probes(
         &self,
         q: &[f32],
         k: usize,
         allow: Option<&RoaringBitmap>,
         slots: &[u32],
-    ) -> (Vec<usize>, usize) {
+    ) -> Probes {
         let nlist = self.nlist();
         let n = self.len.max(1) as u64;
-        let every = allow.map_or(usize::MAX, |a| {
+        let every = allow.map_or((usize::MAX, 0), |a| {
             // `a ≤ ⌊n·p/nlist⌋` ⇔ `p ≥ a·nlist/n` (`a` an integer).
             let p = a.len().saturating_mul(nlist as u64).div_ceil(n).max(1);
-            usize::try_from(p).unwrap_or(usize::MAX)
+            (
+                usize::try_from(p).unwrap_or(usize::MAX),
+                usize::try_from(a.len()).unwrap_or(usize::MAX),
+            )
         });
-        let mut need = vec![usize::MAX; self.lists.len()];
+        let mut lists = Vec::new();
+        let mut position = vec![usize::MAX; self.lists.len()];
         if nlist > 0 {
-            let (mut counted, mut gathered) = (0usize, 0usize);
-            for l in self.probe_order(q) {
+            let mut walk = probe::Walk::new(usize::MAX, k, None, allow.is_some());
+            let order = self.probe_order(q);
+            let first = order.first().map_or(0.0, |o| o.0);
+            for (i, &(score, l)) in order.iter().enumerate() {
                 let list = &self.lists[l as usize];
                 let held = match allow {
                     None => list.slots.len(),
                     Some(a) => list.slots.iter().filter(|&&s| a.contains(s)).count(),
                 };
-                need[l as usize] = if gathered < k { 1 } else { counted + 1 };
-                if held > 0 || allow.is_none() {
-                    counted += 1;
-                }
-                gathered += held;
+                lists.push(ProbedList {
+                    need: walk.need(),
+                    gap: probe::gap(score, first),
+                    rows: list.slots.len(),
+                });
+                position[l as usize] = i;
+                walk.scanned(held);
             }
         }
-        let of = |slot: u32| {
-            let (l, _) = *self.place.get(slot as usize)?;
-            need.get(l as usize).copied()
-        };
-        (
-            slots.iter().map(|&s| of(s).unwrap_or(usize::MAX)).collect(),
-            every,
-        )
+        let at = slots
+            .iter()
+            .map(|&s| {
+                let l = self.place.get(s as usize).map_or(NO_LIST, |p| p.0);
+                position.get(l as usize).copied().unwrap_or(usize::MAX)
+            })
+            .collect();
+        Probes { lists, at, every }
     }
 
     /// `v` in the coarse space (normalised for cosine and angular).
@@ -960,8 +968,9 @@ impl IvfIndex {
         self.changed = 0;
     }
 
-    /// The lists in the order a search for `q` probes them (see the module docs).
-    fn probe_order(&self, q: &[f32]) -> Vec<u32> {
+    /// The lists in the order a search for `q` probes them (see the module docs), with
+    /// their coarse scores (ascending).
+    fn probe_order(&self, q: &[f32]) -> Vec<(f32, u32)> {
         let k = kernels();
         let mut scored: Vec<(f32, u32)> = match self.coarse {
             Coarse::L2 | Coarse::Cos => {
@@ -980,7 +989,7 @@ impl IvfIndex {
                 .collect(),
         };
         scored.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        scored.into_iter().map(|(_, j)| j).collect()
+        scored
     }
 
     /// The score of row `x` (1/‖x‖ = `inv`) for query `q`.
@@ -1276,8 +1285,7 @@ impl VectorIndex for IvfIndex {
             // rows: with a filter that follows the clusters, the lists nearest the query
             // may hold none, and stopping there lost the nearest allowed rows (recall@10
             // 0.66–0.82 on 100 clusters, 10–20 of them allowed).
-            let mut probed = 0;
-            let mut gathered = 0;
+            let mut walk = probe::Walk::new(nprobe, k, p.probe_reach, allow.is_some());
             // Coded lists, unless the search asks for the full rows (`quantized:
             // Some(false)`); the zero query of cosine ties every row (scanned exactly).
             let coded = self
@@ -1292,8 +1300,8 @@ impl VectorIndex for IvfIndex {
                     rot.apply(q, &[], &mut w.zq);
                 }
             }
-            for &l in &self.probe_order(original) {
-                if probed >= nprobe && gathered >= k {
+            for (score, l) in self.probe_order(original) {
+                if !walk.scans(score) {
                     break;
                 }
                 let held = if coded.is_some() {
@@ -1302,10 +1310,7 @@ impl VectorIndex for IvfIndex {
                     let list = &self.lists[l as usize];
                     self.scan(query, list, allow, &mut top, &mut w.row)
                 };
-                if held > 0 || allow.is_none() {
-                    probed += 1;
-                }
-                gathered += held;
+                walk.scanned(held);
             }
         }
         self.finish(original, top, &mut w.row)
@@ -1498,6 +1503,23 @@ mod tests {
             };
             let r = recall(&index, &rows, &qs, &some);
             assert!(r >= 0.9, "{m:?}: recall {r} at nprobe 8 of 63");
+            // A reach adds lists: never less recall, and past every gap every list.
+            let mut last = recall(&index, &rows, &qs, &probes(1, None));
+            for reach in [0.0, 0.5, 2.0, 8.0, 32.0] {
+                let r = recall(&index, &rows, &qs, &probes(1, Some(reach)));
+                assert!(r >= last, "{m:?}: reach {reach}: {r} < {last}");
+                last = r;
+            }
+            let far = probes(1, Some(f32::MAX));
+            assert_eq!(recall(&index, &rows, &qs, &far), 1.0, "{m:?}: every list");
+        }
+    }
+
+    fn probes(nprobe: usize, reach: Option<f32>) -> SearchParams {
+        SearchParams {
+            nprobe: Some(nprobe),
+            probe_reach: reach,
+            ..SearchParams::default()
         }
     }
 
