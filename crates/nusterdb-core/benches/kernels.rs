@@ -11,9 +11,11 @@
 //! The `codes` group times the integer kernels of the quantized graph walk the same way:
 //! one query's codes against N rows of 8-bit (`dot_u8u8`, d bytes a row) or packed 4-bit
 //! codes (`dot_u8u4`, 32·⌈d/64⌉ bytes a row) or RaBitQ's 1-bit codes against 4 query bit
-//! planes (`dot_bits`, P/8 bytes a row), bytes of codes read per second; streamed
-//! (N = 20 000 rows) and from the L1 cache (`…-hot`: 64 rows scanned over and over, as
-//! a graph walk meets the codes it has just prefetched).
+//! planes (`dot_bits`, P/8 bytes a row, P the power of two from d, at least 64), and the
+//! IVF lists' fast-scan of the same 1-bit codes (`fast_scan`: blocks of 32 rows of P/4
+//! 4-bit sub-codes, P/8 bytes a row, against one 16-entry table per sub-code), bytes of
+//! codes read per second; streamed (N = 20 000 rows) and from the L1 cache (`…-hot`: 64
+//! rows scanned over and over, as a graph walk meets the codes it has just prefetched).
 
 use std::hint::black_box;
 use std::path::Path;
@@ -148,6 +150,16 @@ fn scan_codes(rows: &[u8], stride: usize, q: &[u8], f: fn(&[u8], &[u8]) -> u32, 
     }
 }
 
+/// `f(block, luts)` for every block of 32 rows (`luts.len()` bytes each) of `blocks`, the
+/// sums into `out`.
+#[inline(never)]
+fn scan_blocks(blocks: &[u8], luts: &[u8], f: fn(&[u8], &[u8], &mut [u32; 32]), out: &mut [u32]) {
+    let (sums, _) = out.as_chunks_mut::<32>();
+    for (block, o) in blocks.chunks_exact(luts.len()).zip(sums) {
+        f(block, luts, o);
+    }
+}
+
 fn codes(c: &mut Criterion, tables: &[Kernels]) {
     let mut group = c.benchmark_group("codes");
     group.sampling_mode(SamplingMode::Flat);
@@ -183,6 +195,18 @@ fn codes(c: &mut Criterion, tables: &[Kernels]) {
                     b.iter(|| scan_codes(&rows, stride, &q, f, black_box(&mut out)))
                 });
             }
+        }
+        // Fast-scan: P/4 sub-codes a row (P/8 bytes, as `dot_bits`), one 16-byte table
+        // each; N and 64 are whole blocks of 32 rows.
+        let p = d.max(64).next_power_of_two();
+        let blocks = bytes(n * p / 8, 0xb10c + d as u64);
+        let luts = bytes(16 * (p / 4), 0x1007 + d as u64);
+        group.throughput(Throughput::Bytes(blocks.len() as u64));
+        for k in tables {
+            let id = BenchmarkId::new(format!("fast_scan{hot}/{}", k.isa.name()), d);
+            group.bench_function(id, |b| {
+                b.iter(|| scan_blocks(&blocks, &luts, k.fast_scan, black_box(&mut out)))
+            });
         }
     }
     group.finish();

@@ -643,8 +643,12 @@ fn to_planes(q: &[u8], nplanes: usize) -> Vec<u8> {
 fn dot_bits_every_isa_on_words_planes_and_misalignment() {
     let buf = xorshift_bytes(8 * 1024 + 16, 41);
     let cbuf = xorshift_bytes(1024 + 16, 42);
+    // Every whole number of words up to 264 bytes (the SIMD kernels' 64-byte steps, with
+    // and without a partial last one: 384-d binary codes are 48 bytes, 768-d 96), then
+    // longer ones.
+    let lengths = (0usize..=264).step_by(8).chain([384, 512, 1024]);
     for k in tables("dot_bits_every_isa_on_words_planes_and_misalignment") {
-        for n in [0usize, 8, 16, 24, 64, 128, 256, 512, 1024] {
+        for n in lengths.clone() {
             for nplanes in 1..=8 {
                 for (op, oc) in [(0, 0), (1, 3), (7, 0), (0, 5)] {
                     let planes = &buf[op..op + nplanes * n];
@@ -684,10 +688,11 @@ fn dot_bits_with_other_lengths_reads_only_what_exists() {
         eprintln!("debug build: dot_bits with other lengths skipped");
         return;
     }
-    let buf = xorshift_bytes(9 * 40, 43);
-    let cbuf = xorshift_bytes(40, 44);
+    let buf = xorshift_bytes(9 * 200, 43);
+    let cbuf = xorshift_bytes(200, 44);
     for k in tables("dot_bits_with_other_lengths_reads_only_what_exists") {
-        for nc in 0..=40 {
+        // Every code length to 72 (past one 64-byte step), then some around two and three.
+        for nc in (0..=72).chain([127, 128, 129, 135, 191, 192, 193, 200]) {
             for np in [0, 1, 7, nc, nc + 1, 2 * nc + 3, 9 * nc] {
                 let np = np.min(buf.len());
                 assert_eq!(
@@ -818,13 +823,14 @@ fn fast_scan_follows_the_documented_layout() {
 
 #[test]
 fn fast_scan_every_isa_on_group_counts_and_misalignment() {
-    // Around the SIMD steps (one, two groups) and the 16-bit flush of the vector kernels
-    // (every 256 groups for NEON, 256 pairs = 512 groups for AVX2).
+    // Around the SIMD steps (one, two, four groups) and the 16-bit flush of the vector
+    // kernels (every 256 steps: 256 groups for NEON, 512 for AVX2, 1 024 for AVX-512).
     let counts = [
-        0usize, 1, 2, 3, 4, 5, 8, 31, 32, 33, 255, 256, 257, 511, 512, 513, 600, 1024, 1025, 1100,
+        0usize, 1, 2, 3, 4, 5, 6, 7, 8, 9, 31, 32, 33, 255, 256, 257, 511, 512, 513, 600, 1023,
+        1024, 1025, 1027, 1100, 2047, 2048, 2049, 2100,
     ];
-    let codes_buf = xorshift_bytes(16 * 1100 + 8, 51);
-    let luts_buf = xorshift_bytes(16 * 1100 + 8, 52);
+    let codes_buf = xorshift_bytes(16 * 2100 + 8, 51);
+    let luts_buf = xorshift_bytes(16 * 2100 + 8, 52);
     for k in tables("fast_scan_every_isa_on_group_counts_and_misalignment") {
         for &groups in &counts {
             let n = 16 * groups;
@@ -839,11 +845,14 @@ fn fast_scan_every_isa_on_group_counts_and_misalignment() {
 #[test]
 fn fast_scan_every_isa_on_the_largest_sums() {
     // Every table entry 255: each row gains 255 a group whatever its codes, the worst case
-    // for 16-bit accumulators. 1 100 groups is more than four AVX2 flushes (512 groups
-    // each) and NEON ones (256), and 255·1 100 = 280 500 needs more than 16 bits.
+    // for 16-bit accumulators. 2 100 groups is more than two AVX-512 flushes (1 024 groups
+    // each), four AVX2 ones (512) and eight NEON ones (256), and 255·2 100 = 535 500 needs
+    // more than 16 bits.
     for k in tables("fast_scan_every_isa_on_the_largest_sums") {
         let name = k.isa.name();
-        for groups in [255usize, 256, 257, 511, 512, 513, 1024, 1100] {
+        for groups in [
+            255usize, 256, 257, 300, 511, 512, 513, 1023, 1024, 1025, 1100, 2048, 2049, 2100,
+        ] {
             let luts = vec![255u8; 16 * groups];
             for codes in [
                 vec![0x00u8; 16 * groups],
@@ -883,7 +892,7 @@ fn fast_scan_with_other_lengths_reads_only_whole_groups() {
     for k in tables("fast_scan_with_other_lengths_reads_only_whole_groups") {
         // Every `codes` length up to 100 and a few around 32 and 33 groups, each against
         // tables shorter, around one and two groups, of the same length and longer.
-        for nc in (0usize..=100).chain([511, 512, 513, 527, 528, 529, 640]) {
+        for nc in (0usize..=100).chain([511, 512, 513, 527, 528, 529, 575, 576, 577, 640]) {
             let nl_lengths = [0, 1, 15, 16, 17, 31, 33, 47];
             let nl_lengths = nl_lengths.into_iter().chain([
                 nc.saturating_sub(1),
@@ -903,10 +912,11 @@ fn fast_scan_with_other_lengths_reads_only_whole_groups() {
     }
 }
 
-/// `(codes, luts)` for `fast_scan`: 0..=600 groups of random codes and table entries
-/// (past 512 groups, the AVX2 kernel flushes its 16-bit sums at least once).
+/// `(codes, luts)` for `fast_scan`: 0..=1 100 groups of random codes and table entries
+/// (past 512 groups the AVX2 kernel flushes its 16-bit sums at least once, past 1 024 the
+/// AVX-512 kernel).
 fn fast_scan_case() -> impl Strategy<Value = (Vec<u8>, Vec<u8>)> {
-    (0usize..=600).prop_flat_map(|groups| {
+    (0usize..=1100).prop_flat_map(|groups| {
         (
             prop::collection::vec(any::<u8>(), 16 * groups),
             prop::collection::vec(any::<u8>(), 16 * groups),

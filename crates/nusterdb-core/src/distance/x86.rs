@@ -215,9 +215,10 @@ fn fast_scan_avx2_safe(codes: &[u8], luts: &[u8], out: &mut [u32; 32]) {
     unsafe { fast_scan_avx2(codes, luts, out) }
 }
 
-/// Group pairs [`fast_scan_avx2`] adds into its 16-bit accumulators before widening them:
-/// a lane gains at most 255 a pair, and 256·255 = 65 280 < 2¹⁶.
-const FAST_SCAN_PAIRS_PER_FLUSH: usize = 256;
+/// Vector steps (two groups for [`fast_scan_avx2`], four for [`fast_scan_avx512`]) the
+/// fast-scan kernels add into 16-bit accumulators before widening them: a lane gains at
+/// most 255 a step, and 256·255 = 65 280 < 2¹⁶.
+const FAST_SCAN_STEPS_PER_FLUSH: usize = 256;
 
 /// The fast-scan sums of 32 rows (layout: [`Kernels::fast_scan`]), two groups per step
 /// with `vpshufb` as sixteen parallel 16-entry table lookups in each 128-bit lane: 32
@@ -225,7 +226,7 @@ const FAST_SCAN_PAIRS_PER_FLUSH: usize = 256;
 /// the same offset are those two groups' tables, in the matching lanes. The low nibbles
 /// look up rows 0..16, the high ones rows 16..32. The looked-up bytes are added in 16-bit
 /// lanes, even and odd bytes (rows 2i and 2i + 1) apart so no byte spills into its
-/// neighbour, and widened into 32-bit totals every [`FAST_SCAN_PAIRS_PER_FLUSH`] pairs, so
+/// neighbour, and widened into 32-bit totals every [`FAST_SCAN_STEPS_PER_FLUSH`] pairs, so
 /// any number of groups is exact (modulo 2³², like the scalar sum). A last odd group, and
 /// bytes past the whole groups (none for valid lengths), go through the scalar loop.
 ///
@@ -243,7 +244,7 @@ unsafe fn fast_scan_avx2(codes: &[u8], luts: &[u8], out: &mut [u32; 32]) {
     let mut totals = [_mm256_setzero_si256(); 4];
     let mut p = 0;
     while p < pairs {
-        let end = pairs.min(p + FAST_SCAN_PAIRS_PER_FLUSH);
+        let end = pairs.min(p + FAST_SCAN_STEPS_PER_FLUSH);
         // 16-bit sums in the same order; in each, 128-bit lane h holds groups g + h.
         let mut acc = [_mm256_setzero_si256(); 4];
         while p < end {
@@ -272,10 +273,22 @@ unsafe fn fast_scan_avx2(codes: &[u8], luts: &[u8], out: &mut [u32; 32]) {
             *t = _mm256_add_epi32(*t, _mm256_add_epi32(g0, g1));
         }
     }
-    // Interleave even and odd rows back into row order (here for rows 0..16; 16..32 the
-    // same): `unpacklo` pairs rows 2i, 2i + 1 within each 128-bit lane into rows 0..4 |
-    // 8..12, `unpackhi` into 4..8 | 12..16, and the lane permutes put the quarters in
-    // order.
+    fast_scan_store_avx2(totals, out);
+    let done = 2 * G * pairs;
+    if done < codes.len().min(luts.len()) {
+        super::scalar::fast_scan_add(&codes[done..], &luts[done..], out);
+    }
+}
+
+/// Writes the fast-scan kernels' 32-bit totals to `out` in row order. `totals` holds rows
+/// 0..16 even, 0..16 odd, 16..32 even, 16..32 odd: lane i of each is row 2i (+ 1 for odd)
+/// of its half. Even and odd rows are interleaved back (here for rows 0..16; 16..32 the
+/// same): `unpacklo` pairs rows 2i, 2i + 1 within each 128-bit lane into rows 0..4 |
+/// 8..12, `unpackhi` into 4..8 | 12..16, and the lane permutes put the quarters in order.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn fast_scan_store_avx2(totals: [__m256i; 4], out: &mut [u32; 32]) {
+    const G: usize = super::FAST_SCAN_GROUP;
     for (half, [even, odd]) in [[totals[0], totals[1]], [totals[2], totals[3]]]
         .into_iter()
         .enumerate()
@@ -290,10 +303,6 @@ unsafe fn fast_scan_avx2(codes: &[u8], luts: &[u8], out: &mut [u32; 32]) {
             _mm256_storeu_si256(dst.cast(), first);
             _mm256_storeu_si256(dst.add(8).cast(), second);
         }
-    }
-    let done = 2 * G * pairs;
-    if done < codes.len().min(luts.len()) {
-        super::scalar::fast_scan_add(&codes[done..], &luts[done..], out);
     }
 }
 
@@ -786,9 +795,21 @@ pub(super) fn avx512() -> Option<Kernels> {
     } else {
         super::scalar::dot_u8u4
     };
-    // Fast-scan is AVX2's too (`vpshufb` looks up 16-entry tables in 128-bit lanes, the
-    // same in 256 and 512 bits).
-    let fast_scan: fn(&[u8], &[u8], &mut [u32; 32]) = if avx2 {
+    // The byte kernels below need AVX-512BW (Knights Landing has AVX-512F without it).
+    let bw = is_x86_feature_detected!("avx512bw");
+    // The 1-bit kernel has a VPOPCNTDQ version (Ice Lake and later; Skylake-SP has none
+    // and runs the x86 table's `popcnt` one).
+    let vpopcntdq = bw && is_x86_feature_detected!("avx512vpopcntdq");
+    let dot_bits: fn(&[u8], &[u8]) -> u32 = if vpopcntdq {
+        dot_bits_avx512_safe
+    } else {
+        dot_bits_x86()
+    };
+    // Fast-scan: four groups per 512-bit `vpshufb` (it looks up 16-entry tables in each
+    // 128-bit lane, as in 256 bits) with AVX-512BW, else AVX2's two.
+    let fast_scan: fn(&[u8], &[u8], &mut [u32; 32]) = if bw {
+        fast_scan_avx512_safe
+    } else if avx2 {
         fast_scan_avx2_safe
     } else {
         super::scalar::fast_scan
@@ -805,7 +826,7 @@ pub(super) fn avx512() -> Option<Kernels> {
         dot_u8,
         dot_u8u8,
         dot_u8u4,
-        dot_bits: dot_bits_x86(),
+        dot_bits,
         fast_scan,
     })
 }
@@ -886,6 +907,181 @@ fn u8u4_pair_avx512(s: [__m512i; 2], cv: __m512i, q0: __m512i, q1: __m512i) -> [
         _mm512_dpbusd_epi32(s[0], q_lo, c_lo),
         _mm512_dpbusd_epi32(s[1], q_hi, c_hi),
     ]
+}
+
+/// The safe wrapper of [`dot_bits_avx512`].
+fn dot_bits_avx512_safe(planes: &[u8], c: &[u8]) -> u32 {
+    super::debug_assert_bits_lengths(planes, c);
+    // SAFETY: only reachable through the table `avx512` builds, which picks it only after
+    // `is_x86_feature_detected!` found AVX-512F, AVX-512BW and AVX-512 VPOPCNTDQ.
+    unsafe { dot_bits_avx512(planes, c) }
+}
+
+/// Σ_j 2^j · popcount(c ∧ p_j) (layout: [`Kernels::dot_bits`]) with `vpopcntq`, 64 code
+/// bytes a step: the codes are loaded once per step and ANDed with the same 64 bytes of
+/// every plane, each plane's bit counts kept in its own 64-bit lanes (no overflow); the
+/// planes are weighted only once, at the end, before the one horizontal sum. A last
+/// partial step (the whole of it at 48 bytes, 384 dimensions) loads with byte masks, so no
+/// length reads past either slice and none needs a scalar tail. The plane count is a
+/// const parameter (one copy per count, 1 to 8) so the per-plane accumulators stay in
+/// registers and the plane loop unrolls: at the code lengths in use (48 to 256 bytes, one
+/// to four steps) loop overhead and the final sum are most of the cost. Truncated to u32
+/// like the scalar sum (equal modulo 2³²).
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX-512BW and AVX-512 VPOPCNTDQ.
+#[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq")]
+unsafe fn dot_bits_avx512(planes: &[u8], c: &[u8]) -> u32 {
+    let n = c.len();
+    if n == 0 {
+        return 0;
+    }
+    // The whole planes of `n` bytes there are, at most 8 (as the scalar kernel).
+    let nplanes = (planes.len() / n).min(8);
+    let (pp, pc) = (planes.as_ptr(), c.as_ptr());
+    // SAFETY: `c` holds `n` bytes and `planes` at least `nplanes · n`.
+    unsafe {
+        match nplanes {
+            0 => 0,
+            1 => bits_planes_avx512::<1>(pp, pc, n),
+            2 => bits_planes_avx512::<2>(pp, pc, n),
+            3 => bits_planes_avx512::<3>(pp, pc, n),
+            4 => bits_planes_avx512::<4>(pp, pc, n),
+            5 => bits_planes_avx512::<5>(pp, pc, n),
+            6 => bits_planes_avx512::<6>(pp, pc, n),
+            7 => bits_planes_avx512::<7>(pp, pc, n),
+            _ => bits_planes_avx512::<8>(pp, pc, n),
+        }
+    }
+}
+
+/// [`dot_bits_avx512`] for `P` planes of `n` bytes at `planes` and `n` code bytes at `c`.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX-512BW and AVX-512 VPOPCNTDQ; `c..c + n` and
+/// `planes..planes + P·n` must be readable.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq")]
+unsafe fn bits_planes_avx512<const P: usize>(planes: *const u8, c: *const u8, n: usize) -> u32 {
+    // counts[j]: per 64-bit lane, the set bits of c ∧ p_j.
+    let mut counts = [_mm512_setzero_si512(); P];
+    let mut i = 0;
+    while i + 64 <= n {
+        // SAFETY: i + 64 <= n: bytes i..i + 64 of the codes and of every plane are readable.
+        unsafe {
+            let cv = _mm512_loadu_si512(c.add(i).cast());
+            for (j, count) in counts.iter_mut().enumerate() {
+                let pv = _mm512_loadu_si512(planes.add(j * n + i).cast());
+                *count = _mm512_add_epi64(*count, _mm512_popcnt_epi64(_mm512_and_si512(cv, pv)));
+            }
+        }
+        i += 64;
+    }
+    if i < n {
+        let m = mask64(n - i);
+        // SAFETY: bytes i..n of the codes and of every plane are readable, and n - i < 64;
+        // a zero-masked load reads (and can fault on) only the bytes whose mask bit is set.
+        unsafe {
+            let cv = _mm512_maskz_loadu_epi8(m, c.add(i).cast());
+            for (j, count) in counts.iter_mut().enumerate() {
+                let pv = _mm512_maskz_loadu_epi8(m, planes.add(j * n + i).cast());
+                *count = _mm512_add_epi64(*count, _mm512_popcnt_epi64(_mm512_and_si512(cv, pv)));
+            }
+        }
+    }
+    // Σ_j 2^j · counts[j], highest plane first: t ← 2t + counts[j].
+    let mut t = counts[P - 1];
+    for &count in counts[..P - 1].iter().rev() {
+        t = _mm512_add_epi64(count, _mm512_add_epi64(t, t));
+    }
+    _mm512_reduce_add_epi64(t) as u32
+}
+
+/// The safe wrapper of [`fast_scan_avx512`].
+fn fast_scan_avx512_safe(codes: &[u8], luts: &[u8], out: &mut [u32; 32]) {
+    super::debug_assert_fast_scan_lengths(codes, luts);
+    // SAFETY: only reachable through the table `avx512` builds, which picks it only after
+    // `is_x86_feature_detected!` found AVX-512F and AVX-512BW.
+    unsafe { fast_scan_avx512(codes, luts, out) }
+}
+
+/// The fast-scan sums of 32 rows (layout: [`Kernels::fast_scan`]), four groups per step:
+/// [`fast_scan_avx2`]'s scheme with 512-bit `vpshufb`, which looks up each 128-bit lane's
+/// bytes in that lane's table just as in 256 bits, so lane h of a step holds group g + h
+/// (codes and table at the same offset). AVX-512 runs 512-bit integer operations on two
+/// ports where AVX2 has three for 256 bits, so operations per step are what count: the
+/// 16-bit sums take each lookup's 16-bit lanes whole (row 2i + 256 · row 2i + 1, wrapping)
+/// beside the odd rows alone (shifted down), and at each flush the even rows are the
+/// difference, raw − 256 · odd (modulo 2¹⁶, exact because each is below 2¹⁶ after
+/// [`FAST_SCAN_STEPS_PER_FLUSH`] steps). That drops AVX2's two masks, 11 operations a
+/// step instead of 13. Totals are exact modulo 2³², like the scalar sum. A last one to
+/// three groups, and bytes past the whole groups (none for valid lengths), go through the
+/// scalar loop.
+///
+/// # Safety
+/// The CPU must support AVX-512F and AVX-512BW.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn fast_scan_avx512(codes: &[u8], luts: &[u8], out: &mut [u32; 32]) {
+    const G: usize = super::FAST_SCAN_GROUP;
+    let quads = codes.len().min(luts.len()) / (4 * G);
+    let (pc, pl) = (codes.as_ptr(), luts.as_ptr());
+    let nibble = _mm512_set1_epi8(0x0f);
+    // 32-bit totals in [`fast_scan_store_avx2`]'s order: rows 0..16 even, 0..16 odd,
+    // 16..32 even, 16..32 odd.
+    let mut totals = [_mm256_setzero_si256(); 4];
+    let mut p = 0;
+    while p < quads {
+        let end = quads.min(p + FAST_SCAN_STEPS_PER_FLUSH);
+        // 16-bit sums of rows 0..16 whole lanes, 0..16 odd, 16..32 whole, 16..32 odd; in
+        // each, 128-bit lane h holds groups g + h.
+        let mut acc = [_mm512_setzero_si512(); 4];
+        while p < end {
+            // SAFETY: p < quads: bytes 64p..64p + 64 are in bounds of both slices.
+            let (cv, lut) = unsafe {
+                (
+                    _mm512_loadu_si512(pc.add(4 * G * p).cast()),
+                    _mm512_loadu_si512(pl.add(4 * G * p).cast()),
+                )
+            };
+            // No 8-bit shift: a 16-bit one, then the mask drops the bits shifted in from
+            // the neighbouring byte (`vpshufb` would read a set bit 7 as "zero this").
+            let lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(cv, nibble));
+            let hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16::<4>(cv), nibble));
+            acc[0] = _mm512_add_epi16(acc[0], lo);
+            acc[1] = _mm512_add_epi16(acc[1], _mm512_srli_epi16::<8>(lo));
+            acc[2] = _mm512_add_epi16(acc[2], hi);
+            acc[3] = _mm512_add_epi16(acc[3], _mm512_srli_epi16::<8>(hi));
+            p += 1;
+        }
+        // Even rows: the whole lanes minus the odd rows' share, 256 · odd.
+        acc[0] = _mm512_sub_epi16(acc[0], _mm512_slli_epi16::<8>(acc[1]));
+        acc[2] = _mm512_sub_epi16(acc[2], _mm512_slli_epi16::<8>(acc[3]));
+        // Widen to 32 bits and add the four 128-bit lanes (the same rows, other groups)
+        // into the totals: lanes 0 + 2 and 1 + 3, then those two.
+        for (t, a) in totals.iter_mut().zip(acc) {
+            let w = _mm512_add_epi32(
+                _mm512_cvtepu16_epi32(_mm512_castsi512_si256(a)),
+                _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64::<1>(a)),
+            );
+            let w = _mm256_add_epi32(_mm512_castsi512_si256(w), _mm512_extracti64x4_epi64::<1>(w));
+            *t = _mm256_add_epi32(*t, w);
+        }
+    }
+    fast_scan_store_avx2(totals, out);
+    let done = 4 * G * quads;
+    if done < codes.len().min(luts.len()) {
+        super::scalar::fast_scan_add(&codes[done..], &luts[done..], out);
+    }
+}
+
+/// The mask of the first `r` bytes (`r` is clamped to 64).
+#[inline]
+fn mask64(r: usize) -> __mmask64 {
+    if r >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << r) - 1
+    }
 }
 
 /// The mask of the first `r` lanes (`r` is clamped to 16).
@@ -1324,6 +1520,78 @@ mod tests {
                 assert_eq!((k.linf)(a, b), linf_f64(a, b) as f32, "linf len {len}");
             }
         }
+        check_codes(k);
+    }
+
+    /// `len` deterministic bytes (xorshift32), every value about equally often.
+    fn bytes(len: usize, seed: u32) -> Vec<u8> {
+        let mut s = seed.max(1);
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s >> 24) as u8
+            })
+            .collect()
+    }
+
+    /// The scalar fast-scan sums, the reference for the SIMD ones.
+    fn fast_scan_reference(codes: &[u8], luts: &[u8]) -> [u32; 32] {
+        let mut out = [0; 32];
+        super::super::scalar::fast_scan_add(codes, luts, &mut out);
+        out
+    }
+
+    /// The 1-bit and fast-scan kernels of `k` against the scalar ones, on valid lengths
+    /// (the wrappers `debug_assert` them; other lengths are
+    /// `code_kernels_read_only_inside_their_slices`'): `dot_bits` on every code length
+    /// 0..=264 in whole words with 1 to 8 planes, `fast_scan` on 0..=70 groups and around
+    /// the 16-bit flushes (every 512 groups for AVX2, 1 024 for AVX-512), both with their
+    /// slices misaligned in several ways, and on tables of 255 only (the largest sums).
+    fn check_codes(k: &Kernels) {
+        let name = k.isa.name();
+        let plane_buf = bytes(8 * 264 + 8, 7);
+        let code_buf = bytes(264 + 8, 13);
+        for n in (0..=264).step_by(8) {
+            for nplanes in 1..=8 {
+                for (op, oc) in [(0, 0), (1, 5), (7, 3), (3, 0)] {
+                    let (planes, c) = (&plane_buf[op..op + nplanes * n], &code_buf[oc..oc + n]);
+                    assert_eq!(
+                        (k.dot_bits)(planes, c),
+                        super::super::scalar::dot_bits_body(planes, c),
+                        "{name} dot_bits, {n} code bytes, {nplanes} planes"
+                    );
+                }
+            }
+        }
+        // Every bit set: the largest sum, 255 per code bit.
+        for n in [8, 48, 64, 96, 192, 256] {
+            assert_eq!(
+                (k.dot_bits)(&vec![0xff; 8 * n], &vec![0xff; n]),
+                255 * 8 * n as u32,
+                "{name} dot_bits, {n} code bytes of ones"
+            );
+        }
+        let counts = (0..=70).chain([
+            255, 256, 257, 511, 512, 513, 1023, 1024, 1025, 1026, 1027, 2047, 2048, 2049, 2051,
+        ]);
+        let codes_buf = bytes(16 * 2051 + 8, 17);
+        let luts_buf = bytes(16 * 2051 + 8, 19);
+        for groups in counts {
+            let len = 16 * groups;
+            for (oc, ol) in [(0, 0), (1, 3), (8, 5)] {
+                let (codes, luts) = (&codes_buf[oc..oc + len], &luts_buf[ol..ol + len]);
+                let mut out = [u32::MAX; 32];
+                (k.fast_scan)(codes, luts, &mut out);
+                let want = fast_scan_reference(codes, luts);
+                assert_eq!(out, want, "{name} fast_scan, {groups} groups");
+            }
+            let mut out = [u32::MAX; 32];
+            (k.fast_scan)(&codes_buf[..len], &vec![255; len], &mut out);
+            let want = [255 * groups as u32; 32];
+            assert_eq!(out, want, "{name} fast_scan, {groups} groups of 255");
+        }
     }
 
     #[test]
@@ -1342,6 +1610,152 @@ mod tests {
         }
     }
 
+    /// A copy of some bytes that ends where an inaccessible page begins, so reading one
+    /// byte past it faults.
+    #[cfg(unix)]
+    struct Guarded {
+        map: *mut libc::c_void,
+        map_len: usize,
+        start: *const u8,
+        len: usize,
+    }
+
+    #[cfg(unix)]
+    impl Guarded {
+        fn new(data: &[u8]) -> Guarded {
+            // SAFETY: sysconf has no preconditions.
+            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+            let page = usize::try_from(page).unwrap_or(4096).max(4096);
+            let readable = data.len().div_ceil(page).max(1) * page;
+            // SAFETY: a fresh anonymous mapping; no existing memory is affected.
+            let map = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    readable + page,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            assert_ne!(map, libc::MAP_FAILED, "mmap failed");
+            // SAFETY: the last page of the mapping just made.
+            let protected =
+                unsafe { libc::mprotect(map.cast::<u8>().add(readable).cast(), page, 0) };
+            assert_eq!(protected, 0, "mprotect failed");
+            // SAFETY: the last `data.len()` bytes before the guard page are read-write
+            // memory of the new mapping, which cannot overlap `data`.
+            let start = unsafe {
+                let start = map.cast::<u8>().add(readable - data.len());
+                std::ptr::copy_nonoverlapping(data.as_ptr(), start, data.len());
+                start
+            };
+            Guarded {
+                map,
+                map_len: readable + page,
+                start,
+                len: data.len(),
+            }
+        }
+
+        fn bytes(&self) -> &[u8] {
+            // SAFETY: initialised bytes of the mapping, which lives as long as `self`.
+            unsafe { std::slice::from_raw_parts(self.start, self.len) }
+        }
+    }
+
+    #[cfg(unix)]
+    impl Drop for Guarded {
+        fn drop(&mut self) {
+            // SAFETY: the mapping made in `new`, referenced by nothing that outlives `self`.
+            unsafe { libc::munmap(self.map, self.map_len) };
+        }
+    }
+
+    /// The 1-bit and fast-scan kernels this CPU runs, called directly (no length
+    /// `debug_assert`) on lengths valid or not, each slice ending at an inaccessible
+    /// page: a read past either slice crashes the test instead of going unnoticed, and
+    /// every result must be the scalar kernel's (which uses the whole planes or groups
+    /// both slices hold).
+    #[cfg(unix)]
+    #[test]
+    fn code_kernels_read_only_inside_their_slices() {
+        type Bits = fn(&[u8], &[u8]) -> u32;
+        type Scan = fn(&[u8], &[u8], &mut [u32; 32]);
+        let mut bits: Vec<(&str, Bits)> = Vec::new();
+        let mut scans: Vec<(&str, Scan)> = Vec::new();
+        if is_x86_feature_detected!("popcnt") {
+            // SAFETY: `popcnt` was detected.
+            bits.push(("popcnt", |p, c| unsafe { dot_bits_popcnt(p, c) }));
+        }
+        if is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 was detected.
+            scans.push(("avx2", |c, l, o| unsafe { fast_scan_avx2(c, l, o) }));
+        }
+        let bw = is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw");
+        if bw {
+            // SAFETY: AVX-512F and AVX-512BW were detected.
+            scans.push(("avx512", |c, l, o| unsafe { fast_scan_avx512(c, l, o) }));
+        }
+        if bw && is_x86_feature_detected!("avx512vpopcntdq") {
+            // SAFETY: AVX-512F, AVX-512BW and AVX-512 VPOPCNTDQ were detected.
+            bits.push(("avx512", |p, c| unsafe { dot_bits_avx512(p, c) }));
+        } else {
+            eprintln!("AVX-512BW or VPOPCNTDQ not available on this CPU: dot_bits_avx512 skipped");
+        }
+        let plane_buf = bytes(10 * 200 + 3, 23);
+        let code_buf = bytes(200, 29);
+        for nc in 0usize..=200 {
+            let plane_lengths = [0, 1, 7, nc.saturating_sub(1), nc, nc + 1, 3 * nc + 7];
+            let plane_lengths = plane_lengths.into_iter().chain([
+                4 * nc,
+                8 * nc - nc.min(1),
+                8 * nc,
+                8 * nc + 1,
+                10 * nc + 3,
+            ]);
+            let c = Guarded::new(&code_buf[..nc]);
+            for np in plane_lengths {
+                let planes = Guarded::new(&plane_buf[..np]);
+                let want = super::super::scalar::dot_bits_body(planes.bytes(), c.bytes());
+                for (name, f) in &bits {
+                    let got = f(planes.bytes(), c.bytes());
+                    assert_eq!(
+                        got, want,
+                        "{name} dot_bits, {np} plane bytes, {nc} code bytes"
+                    );
+                }
+            }
+        }
+        let codes_buf = bytes(16 * 1100 + 40, 31);
+        let luts_buf = bytes(16 * 1100 + 40, 37);
+        let code_lengths =
+            (0usize..=100).chain([1023, 1024, 1025, 1039, 1040, 1041, 16 * 1100 + 9]);
+        for nc in code_lengths {
+            let lut_lengths = [0, 1, 15, 16, 17, 63, 64, 65, 79];
+            let lut_lengths =
+                lut_lengths
+                    .into_iter()
+                    .chain([nc.saturating_sub(1), nc, nc + 1, nc + 16, nc + 31]);
+            for nl in lut_lengths {
+                // Both ways round: codes longer than the tables and tables longer.
+                for (nc, nl) in [(nc, nl), (nl, nc)] {
+                    let codes = Guarded::new(&codes_buf[..nc]);
+                    let luts = Guarded::new(&luts_buf[..nl]);
+                    let want = fast_scan_reference(codes.bytes(), luts.bytes());
+                    for (name, f) in &scans {
+                        let mut out = [u32::MAX; 32];
+                        f(codes.bytes(), luts.bytes(), &mut out);
+                        assert_eq!(
+                            out, want,
+                            "{name} fast_scan, {nc} code bytes, {nl} table bytes"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn masks_select_leading_lanes() {
         assert_eq!(mask16(0), 0);
@@ -1349,5 +1763,11 @@ mod tests {
         assert_eq!(mask16(15), 0x7fff);
         assert_eq!(mask16(16), 0xffff);
         assert_eq!(mask16(99), 0xffff);
+        assert_eq!(mask64(0), 0);
+        assert_eq!(mask64(1), 0b1);
+        assert_eq!(mask64(48), (1 << 48) - 1);
+        assert_eq!(mask64(63), u64::MAX >> 1);
+        assert_eq!(mask64(64), u64::MAX);
+        assert_eq!(mask64(200), u64::MAX);
     }
 }
