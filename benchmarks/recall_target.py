@@ -10,9 +10,11 @@ database is built with one ``bulk_add``; then:
    (its time is printed);
 2. ``batch_search(queries[:half], recall=0.9)`` — searches asking for a target, which the
    database samples; the curves are measured again on them (time printed);
-3. for each target, ``search_params_for(target)`` (the knob it sets) and recall@10 of
-   single searches ``search(q, k=10, recall=target)`` over ``queries[half:]`` — queries no
-   curve saw — against the exact top-10 (float64 brute force; ids compared).
+3. for each target, ``search_params_for(target)`` (the knob it sets) and recall@10 and
+   QPS (one thread) of single searches ``search(q, k=10, recall=target)`` over
+   ``queries[half:]`` — queries no curve saw — against the exact top-10 (float64 brute
+   force; ids compared); for IVF also recall@10 and QPS at the curve's first whole
+   ``nprobe`` reaching the target (the setting without a probe reach).
 
 4. with ``--filtered`` (percentages, default ``10,1``): every row carries
    ``{"bucket": id % 100}``; per percentage ``s`` the filter ``{"bucket": {"$lt": s}}``
@@ -67,20 +69,38 @@ def run(name: str, filtered: Sequence[int]) -> None:
             again = time.perf_counter() - t0
             what = "no filter" if share is None else f"filter allowing {share} %"
             print(f"  {what}: {half} searches asked, curve measured again on them: {again:.2f} s")
-            for target in TARGETS:
-                setting = db.search_params_for(target, filter=f)
+            held_out = queries[half:]
+
+            def measure(**kw: object) -> tuple[float, float]:
+                """Recall@10 of single searches over the held-out half, and their QPS."""
+                t0 = time.perf_counter()
                 got: List[Sequence[int]] = [
-                    [i for i, _ in db.search(q, k=10, filter=f, recall=target)]
-                    for q in queries[half:]
+                    [i for i, _ in db.search(q, k=10, filter=f, **kw)] for q in held_out
                 ]
+                qps = len(held_out) / (time.perf_counter() - t0)
                 found = sum(
                     len(set(g) & set(truth[half + j][:10].tolist())) for j, g in enumerate(got)
                 )
-                recall = found / (10 * len(got))
-                print(
+                return found / (10 * len(got)), qps
+
+            for target in TARGETS:
+                recall, qps = measure(recall=target)
+                setting = db.search_params_for(target, filter=f)
+                line = (
                     f"    target {target:.2f}: {setting} -> recall@10 {recall:.3f} "
-                    f"({recall - target:+.3f})"
+                    f"({recall - target:+.3f}), {qps:,.0f} QPS"
                 )
+                if index == "ivf":
+                    # The same target with a whole nprobe alone: the curve's first point
+                    # reaching it (what targets chose before reaches).
+                    points = db.recall_curves()[-1]["points"]
+                    whole = next((v for v, r in points if r >= target), points[-1][0])
+                    r_whole, qps_whole = measure(nprobe=whole)
+                    line += (
+                        f"; whole nprobe {whole}: {r_whole:.3f} ({r_whole - target:+.3f}), "
+                        f"{qps_whole:,.0f} QPS"
+                    )
+                print(line)
 
 
 def main(argv: Sequence[str]) -> int:

@@ -11,6 +11,7 @@ from typing import (
     Optional,
     Sequence,
     Tuple,
+    TypedDict,
     Union,
     final,
     overload,
@@ -396,6 +397,13 @@ class DatabaseConfig:
 
 _Path = Union[str, "os.PathLike[str]"]
 _Filter = Dict[str, Any]
+
+class _SearchSetting(TypedDict, total=False):
+    """What a recall target sets (``Database.search_params_for``)."""
+
+    ef_search: int
+    nprobe: int
+    probe_reach: float
 _MetadataLike = Union[Metadata, Dict[str, _MetadataValue]]
 # An id: an int for an int-id database, a str for a string-id one.
 _Id = Union[int, str]
@@ -765,6 +773,9 @@ class NusterDB:
         oldest first: dicts with ``k``, ``band`` (the least share of the rows a filter
         of its band allows; 0.5 covers no filter), ``knob`` (``"ef_search"`` or
         ``"nprobe"``), ``quantized``, ``points`` (``(knob value, recall@k)`` pairs),
+        ``steps`` (IVF: the settings a target picks from, ``(nprobe, probe_reach or
+        None, recall@k)``, each reaching more recall than any that scans fewer rows;
+        empty for HNSW, whose points are interpolated),
         ``from_searches`` (measured on queries searches asked, else on rows moved off
         the data), ``live`` (rows when measured) and ``changed_since`` (records changed
         since; at a tenth of ``live`` it is measured again)."""
@@ -774,11 +785,14 @@ class NusterDB:
         k: int = 10,
         filter: Optional[_Filter] = None,
         quantized: Optional[bool] = None,
-    ) -> Dict[str, int]:
+    ) -> _SearchSetting:
         """What ``search(..., recall=recall)`` sets for k and filter:
-        ``{"ef_search": n}`` (HNSW) or ``{"nprobe": n}`` (IVF), measuring the curve
-        first if needed; ``{}`` on an exact index (flat, or IVF below its training
-        size)."""
+        ``{"ef_search": n}`` (HNSW) or ``{"nprobe": n}`` (IVF), with
+        ``"probe_reach": r`` where IVF's curve found a reach cheaper (the search also
+        scans the lists whose centroid score is within ``r`` of the nearest's: the
+        next lists for the queries near their boundary; set by targets only), measuring
+        the curve first if needed; ``{}`` on an exact index (flat, or IVF below its
+        training size)."""
     @overload
     def batch_search(
         self,
