@@ -774,7 +774,7 @@ class NusterDB:
         of its band allows; 0.5 covers no filter), ``knob`` (``"ef_search"`` or
         ``"nprobe"``), ``quantized``, ``points`` (``(knob value, recall@k)`` pairs),
         ``steps`` (IVF: the settings a target picks from, ``(nprobe, probe_reach or
-        None, recall@k)``, each reaching more recall than any that scans fewer rows;
+        None, recall@k)``, each reaching more recall than any cheaper one;
         empty for HNSW, whose points are interpolated),
         ``from_searches`` (measured on queries searches asked, else on rows moved off
         the data), ``live`` (rows when measured) and ``changed_since`` (records changed

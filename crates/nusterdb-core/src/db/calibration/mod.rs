@@ -23,7 +23,7 @@
 //! interpolated between them). On clustered rows one more list moves recall by a lot
 //! (0.873 at 2 lists, 0.957 at 3), so an IVF curve also measures, at each `nprobe`,
 //! settings with a reach (`SearchParams::probe_reach`: the next lists too for the
-//! queries near their boundary), and keeps the cheapest settings in rows scanned; a
+//! queries near their boundary), and keeps the cheapest settings (in rows scored); a
 //! target takes the first of them that reaches it.
 //!
 //! # Filters
@@ -253,7 +253,7 @@ pub struct RecallCurve {
     /// `(knob value, recall@k)`, ascending in value.
     pub points: Vec<(usize, f64)>,
     /// IVF: the settings a target picks from, `(nprobe, probe_reach, recall@k)`,
-    /// ascending in recall and in rows scanned (empty for HNSW: `points` are
+    /// ascending in recall and in cost (empty for HNSW: `points` are
     /// interpolated).
     pub steps: Vec<(usize, Option<f32>, f64)>,
     /// Measured on queries searches asked (else on rows moved off the data).
@@ -386,7 +386,7 @@ pub fn measure(
     let count = queries.len();
     let (points, steps) = match (knob, index.as_ivf()) {
         (Knob::Nprobe(nlist), Some(ivf)) => {
-            probed_points(ivf, &queries, &candidates, (k, nlist), allow)
+            probed_points(ivf, &queries, &candidates, (k, nlist, quantized), allow)
         }
         _ => (
             ladder_points(index, queries, &candidates, (k, knob, quantized), allow),
@@ -466,7 +466,7 @@ fn probed_points(
     ivf: &IvfIndex,
     queries: &[Vec<f32>],
     candidates: &[u32],
-    (k, nlist): (usize, usize),
+    (k, nlist, quantized): (usize, usize, Option<bool>),
     allow: Option<&RoaringBitmap>,
 ) -> (Vec<(usize, f64)>, Vec<Step>) {
     let metric = ivf.metric();
@@ -474,15 +474,15 @@ fn probed_points(
         .par_iter()
         .filter_map(|q| {
             let near = nearest_rows(ivf, metric, q, candidates, k)?;
-            Some(Probed::new(ivf.probes(q, k, allow, &near)))
+            Some(Probed::new(ivf.probes((q, k), allow, quantized, &near)))
         })
         .collect();
     let outcome = |nprobe: usize, reach: Option<f32>| {
-        let (hits, rows) = seen.iter().fold((0, 0), |(h, r), s| {
-            let (sh, sr) = s.at(k, nprobe, reach);
-            (h + sh, r + sr)
+        let (hits, cost) = seen.iter().fold((0, 0.0), |(h, c), s| {
+            let (sh, sc) = s.at(k, nprobe, reach);
+            (h + sh, c + sc)
         });
-        (recall_of(hits, seen.len(), k), rows)
+        (recall_of(hits, seen.len(), k), cost)
     };
     let mut points = Vec::new();
     for p in 1..=nlist.max(1) {
@@ -493,7 +493,7 @@ fn probed_points(
         }
     }
     let top = points.last().map_or(1, |p| p.0);
-    let mut settings: Vec<(usize, Step)> = Vec::new();
+    let mut settings: Vec<(f64, Step)> = Vec::new();
     for p in 1..=top {
         let mut next: Vec<f32> = seen.iter().filter_map(|s| s.next_gap(p)).collect();
         next.sort_unstable_by(f32::total_cmp);
@@ -504,9 +504,9 @@ fn probed_points(
         reaches.dedup();
         reaches.insert(0, None);
         for reach in reaches {
-            let (recall, rows) = outcome(p, reach);
+            let (recall, cost) = outcome(p, reach);
             settings.push((
-                rows,
+                cost,
                 Step {
                     nprobe: p,
                     reach,
@@ -515,10 +515,10 @@ fn probed_points(
             ));
         }
     }
-    // Cheapest first (the fewer lists on a tie in rows), then each that does better
-    // than everything cheaper.
+    // Cheapest first (the fewer lists on a tie), then each that does better than
+    // everything cheaper.
     settings.sort_by(|a, b| {
-        a.0.cmp(&b.0)
+        a.0.total_cmp(&b.0)
             .then(b.1.recall.total_cmp(&a.1.recall))
             .then(a.1.nprobe.cmp(&b.1.nprobe))
     });
@@ -542,35 +542,36 @@ struct Probed {
     probes: Probes,
     /// The positions in probe order of its exact answer's lists, ascending.
     found: Vec<usize>,
-    /// Rows in the first `i` lists, at `i`.
-    rows: Vec<usize>,
+    /// The cost of scanning the first `i` lists, at `i`.
+    cost: Vec<f64>,
 }
 
 impl Probed {
     fn new(probes: Probes) -> Self {
         let mut found = probes.at.clone();
         found.sort_unstable();
-        let mut rows = Vec::with_capacity(probes.lists.len() + 1);
-        rows.push(0);
+        let mut cost = Vec::with_capacity(probes.lists.len() + 1);
+        cost.push(0.0);
         for l in &probes.lists {
-            rows.push(rows.last().copied().unwrap_or(0) + l.rows);
+            cost.push(cost.last().copied().unwrap_or(0.0) + l.cost);
         }
         Self {
             probes,
             found,
-            rows,
+            cost,
         }
     }
 
-    /// The hits (at most `k`) and rows scanned of a search at `nprobe` and `reach`.
-    fn at(&self, k: usize, nprobe: usize, reach: Option<f32>) -> (usize, usize) {
+    /// The hits (at most `k`) and cost (rows scored exactly: `ProbedList::cost`) of a
+    /// search at `nprobe` and `reach`.
+    fn at(&self, k: usize, nprobe: usize, reach: Option<f32>) -> (usize, f64) {
         let (from, allowed) = self.probes.every;
         if nprobe >= from {
-            return (k, allowed);
+            return (k, allowed as f64);
         }
         let m = self.probes.scanned(nprobe, reach);
         let hits = self.found.partition_point(|&i| i < m).min(k);
-        (hits, self.rows.get(m).copied().unwrap_or(0))
+        (hits, self.cost.get(m).copied().unwrap_or(0.0))
     }
 
     /// The gap of the first list a search at `nprobe` leaves out, if any.

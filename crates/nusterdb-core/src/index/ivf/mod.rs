@@ -684,18 +684,20 @@ impl IvfIndex {
     }
 
     /// For calibrating a recall target (`db/calibration`): what a search for `q` of `k`
-    /// rows under `allow` scans at any `nprobe` and reach — each list in probe order with
+    /// rows under `allow` (on the codes unless `quantized` is `Some(false)`) scans at any
+    /// `nprobe` and reach — each list in probe order with
     /// the least `nprobe` that scans it and its gap to the nearest, the position of each
     /// of `slots`' lists, and the least `nprobe` from which the search scores every
     /// allowed row instead ([`VectorIndex::search`]'s path for few allowed rows). Follows
     /// the search's own rule (`probe.rs`).
     pub fn probes(
         &self,
-        q: &[f32],
-        k: usize,
+        (q, k): (&[f32], usize),
         allow: Option<&RoaringBitmap>,
+        quantized: Option<bool>,
         slots: &[u32],
     ) -> Probes {
+        let coded = self.rotation.is_some() && quantized != Some(false);
         let nlist = self.nlist();
         let n = self.len.max(1) as u64;
         let every = allow.map_or((usize::MAX, 0), |a| {
@@ -721,7 +723,11 @@ impl IvfIndex {
                 lists.push(ProbedList {
                     need: walk.need(),
                     gap: probe::gap(score, first),
-                    rows: list.slots.len(),
+                    cost: if coded {
+                        list.slots.len() as f64 * probe::CODED_ROW_COST
+                    } else {
+                        held as f64
+                    },
                 });
                 position[l as usize] = i;
                 walk.scanned(held);

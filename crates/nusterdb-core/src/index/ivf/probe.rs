@@ -85,9 +85,15 @@ pub struct ProbedList {
     pub need: usize,
     /// Its coarse score's gap to the nearest list's: scanned at any reach ≥ this.
     pub gap: f32,
-    /// Its rows (what scanning it costs).
-    pub rows: usize,
+    /// What scanning it costs, in rows scored exactly: its allowed rows for the plain
+    /// scan, [`CODED_ROW_COST`] a row for the coded one (which reads every row's code).
+    pub cost: f64,
 }
+
+/// The cost of a row of a coded list's scan, in rows scored exactly. Measured on the
+/// real set (384-d, `rabitq`, one thread): about 44 ns a row of the lists scanned at
+/// `nprobe` 15, against 130 ns a row for the exact scan of a filter's allowed rows.
+pub const CODED_ROW_COST: f64 = 0.33;
 
 /// What a search for one query scans at any `nprobe` and reach, for the calibration
 /// of recall targets ([`super::IvfIndex::probes`]).
