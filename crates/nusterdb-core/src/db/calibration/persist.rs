@@ -13,7 +13,8 @@
 //! Layout (little-endian): version u8; curves u64, each: k u32, band u8, knob u8
 //! (0 ef, 1 nprobe) and its bound u32, quantized u8 (0 unset, 1 false, 2 true), live
 //! u64, log position u64, from_searches u8, points u64 × (value u32, recall f64 bits),
-//! steps u64 × (nprobe u32, has reach u8, reach f32 bits, recall f64 bits); then
+//! steps u64 × (nprobe u32, has reach u8, reach f32 bits, recall f64 bits, its standard
+//! error f64 bits); then
 //! queries seen u64, dimension u32, queries u64 × dimension f32. Version 1 (before IVF
 //! curves had steps) had no steps; it is read as curves without them.
 
@@ -58,6 +59,7 @@ pub fn encode(curves: &Curves, dim: usize) -> Vec<u8> {
             out.push(u8::from(s.reach.is_some()));
             out.extend_from_slice(&s.reach.unwrap_or(0.0).to_bits().to_le_bytes());
             out.extend_from_slice(&s.recall.to_bits().to_le_bytes());
+            out.extend_from_slice(&s.error.to_bits().to_le_bytes());
         }
     }
     out.extend_from_slice(&curves.seen.to_le_bytes());
@@ -120,7 +122,7 @@ pub fn decode(bytes: &[u8], dim: usize) -> DecodeResult<Curves> {
         let m = if v == 1 {
             0
         } else {
-            r.count(17, "curve steps")?
+            r.count(25, "curve steps")?
         };
         let mut steps = Vec::with_capacity(m);
         for _ in 0..m {
@@ -128,14 +130,21 @@ pub fn decode(bytes: &[u8], dim: usize) -> DecodeResult<Curves> {
             let has = r.bool("step has reach")?;
             let reach = f32::from_bits(r.u32("step reach")?);
             let recall = f64::from_bits(r.u64("step recall")?);
-            if nprobe == 0 || !(0.0..=1.0).contains(&recall) || !(reach.is_finite() && reach >= 0.0)
+            let error = f64::from_bits(r.u64("step error")?);
+            if nprobe == 0
+                || !(0.0..=1.0).contains(&recall)
+                || !(0.0..=1.0).contains(&error)
+                || !(reach.is_finite() && reach >= 0.0)
             {
-                return Err(format!("calibration: step ({nprobe}, {reach}, {recall})"));
+                return Err(format!(
+                    "calibration: step ({nprobe}, {reach}, {recall}, {error})"
+                ));
             }
             steps.push(Step {
                 nprobe,
                 reach: has.then_some(reach),
                 recall,
+                error,
             });
         }
         if steps.windows(2).any(|w| w[0].recall >= w[1].recall)
@@ -256,11 +265,13 @@ mod tests {
                         nprobe: 1,
                         reach: None,
                         recall: 0.7,
+                        error: 0.02,
                     },
                     Step {
                         nprobe: 1,
                         reach: Some(0.25),
                         recall: 0.75,
+                        error: 0.015,
                     },
                 ],
                 Knob::Ef(_) => Vec::new(),

@@ -724,7 +724,7 @@ impl IvfIndex {
                     need: walk.need(),
                     gap: probe::gap(score, first),
                     cost: if coded {
-                        list.slots.len() as f64 * probe::CODED_ROW_COST
+                        list.slots.len() as f64 * probe::coded_row_cost(self.dim)
                     } else {
                         held as f64
                     },

@@ -86,14 +86,22 @@ pub struct ProbedList {
     /// Its coarse score's gap to the nearest list's: scanned at any reach ≥ this.
     pub gap: f32,
     /// What scanning it costs, in rows scored exactly: its allowed rows for the plain
-    /// scan, [`CODED_ROW_COST`] a row for the coded one (which reads every row's code).
+    /// scan, [`coded_row_cost`] a row for the coded one (which reads every row's code).
     pub cost: f64,
 }
 
-/// The cost of a row of a coded list's scan, in rows scored exactly. Measured on the
-/// real set (384-d, `rabitq`, one thread): about 44 ns a row of the lists scanned at
-/// `nprobe` 15, against 130 ns a row for the exact scan of a filter's allowed rows.
-pub const CODED_ROW_COST: f64 = 0.33;
+/// The cost of a row of a coded list's scan, in rows scored exactly, at `dim`
+/// dimensions: bytes read, with a fixed share for what is done per row whatever the
+/// dimension (the estimate, the filter's lookup, the bound's test) — `dim/8 + 490`
+/// against `4·dim + 64` (the row and a cache line's worth of its random access). The
+/// fixed share is fitted to the real set (384-d, `rabitq`, one thread: 44 ns a row of
+/// the lists scanned at `nprobe` 15, 130 ns a row for the exact scan of a filter's
+/// allowed rows: 0.34); at 128-d a coded row then costs 0.88 of an exact one, as the
+/// synthetic set showed (the exact scan of a 1 % filter's rows beat the coded lists).
+pub fn coded_row_cost(dim: usize) -> f64 {
+    let d = dim as f64;
+    ((d / 8.0 + 490.0) / (4.0 * d + 64.0)).min(1.0)
+}
 
 /// What a search for one query scans at any `nprobe` and reach, for the calibration
 /// of recall targets ([`super::IvfIndex::probes`]).
