@@ -36,7 +36,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import List, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -45,6 +45,22 @@ import datasets
 import nusterdb
 
 TARGETS = (0.8, 0.9, 0.95, 0.99)
+
+
+def measure(
+    db: nusterdb.NusterDB,
+    queries: np.ndarray,
+    truth: np.ndarray,
+    f: Optional[Dict[str, Any]],
+    **kw: Any,
+) -> Tuple[float, float]:
+    """Recall@10 of single searches of ``queries`` against ``truth`` (their exact top
+    ids), and their QPS."""
+    t0 = time.perf_counter()
+    got: List[Sequence[int]] = [[i for i, _ in db.search(q, k=10, filter=f, **kw)] for q in queries]
+    qps = len(queries) / (time.perf_counter() - t0)
+    found = sum(len(set(g) & set(truth[j][:10].tolist())) for j, g in enumerate(got))
+    return found / (10 * len(got)), qps
 
 
 def run(name: str, filtered: Sequence[int], synthetic_queries: int) -> None:
@@ -78,22 +94,9 @@ def run(name: str, filtered: Sequence[int], synthetic_queries: int) -> None:
             again = time.perf_counter() - t0
             what = "no filter" if share is None else f"filter allowing {share} %"
             print(f"  {what}: {half} searches asked, curve measured again on them: {again:.2f} s")
-            held_out = queries[half:]
-
-            def measure(**kw: object) -> tuple[float, float]:
-                """Recall@10 of single searches over the held-out half, and their QPS."""
-                t0 = time.perf_counter()
-                got: List[Sequence[int]] = [
-                    [i for i, _ in db.search(q, k=10, filter=f, **kw)] for q in held_out
-                ]
-                qps = len(held_out) / (time.perf_counter() - t0)
-                found = sum(
-                    len(set(g) & set(truth[half + j][:10].tolist())) for j, g in enumerate(got)
-                )
-                return found / (10 * len(got)), qps
-
+            held_out, truth_out = queries[half:], truth[half:]
             for target in TARGETS:
-                recall, qps = measure(recall=target)
+                recall, qps = measure(db, held_out, truth_out, f, recall=target)
                 setting = db.search_params_for(target, filter=f)
                 line = (
                     f"    target {target:.2f}: {setting} -> recall@10 {recall:.3f} "
@@ -104,7 +107,7 @@ def run(name: str, filtered: Sequence[int], synthetic_queries: int) -> None:
                     # reaching it (what targets chose before reaches).
                     points = db.recall_curves()[-1]["points"]
                     whole = next((v for v, r in points if r >= target), points[-1][0])
-                    r_whole, qps_whole = measure(nprobe=whole)
+                    r_whole, qps_whole = measure(db, held_out, truth_out, f, nprobe=whole)
                     line += (
                         f"; whole nprobe {whole}: {r_whole:.3f} ({r_whole - target:+.3f}), "
                         f"{qps_whole:,.0f} QPS"

@@ -404,6 +404,7 @@ class _SearchSetting(TypedDict, total=False):
     ef_search: int
     nprobe: int
     probe_reach: float
+
 _MetadataLike = Union[Metadata, Dict[str, _MetadataValue]]
 # An id: an int for an int-id database, a str for a string-id one.
 _Id = Union[int, str]
@@ -762,10 +763,11 @@ class NusterDB:
         Curves and the sample are saved in the database (a reopen, a follower or a
         restored snapshot uses them, counting the changes made since;
         ``recall_curves`` lists them), and ``DatabaseConfig(recall=...)`` sets a default
-        target. Measured on held-out queries after that, recall@10 landed within 0.015
-        of 0.9, 0.95 and 0.99 with HNSW and within 0.01 with IVF on the real
-        embeddings; on tightly clustered rows IVF's whole number of lists moves recall
-        in coarse steps (a 0.9 target got 0.957) (BENCHMARKS.md "Recall targets").
+        target. An IVF target may also set a probe reach (the lists whose centroid is
+        within it of the nearest's are scanned too), so recall moves in fine steps.
+        Measured on held-out queries after that, recall@10 landed within 0.015 of 0.9,
+        0.95 and 0.99 with HNSW and IVF on the real embeddings and on clustered rows,
+        filtered or not (BENCHMARKS.md "Recall targets").
         ``search_params_for`` says what a target sets. A flat index (exact) meets every
         target as it is."""
     def recall_curves(self) -> List[Dict[str, Any]]:

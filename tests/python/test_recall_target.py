@@ -1,7 +1,7 @@
 """``search(..., recall=r)``: the database calibrates ``ef_search`` (HNSW) or ``nprobe``
-and maybe a probe reach (IVF) on its own rows, then on the queries searches asked; held-out queries from the
-same distribution — never stored, not among those asked — land near the target against
-numpy brute force. ``search_params_for`` says what a
+and maybe a probe reach (IVF) on its own rows, then on the queries searches asked;
+held-out queries from the same distribution — never stored, not among those asked —
+land near the target against numpy brute force. ``search_params_for`` says what a
 target sets; bad targets are refused with ``InvalidArgumentError``."""
 
 from __future__ import annotations

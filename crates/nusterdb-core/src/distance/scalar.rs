@@ -300,14 +300,26 @@ pub(crate) mod oracle {
         a.iter().map(|&x| f64::from(x) * f64::from(x)).sum()
     }
 
-    /// Deterministic test vectors in [-scale, scale) (xorshift32), no dependencies.
-    pub(crate) fn vector(len: usize, seed: u32, scale: f32) -> Vec<f32> {
+    /// `len` deterministic 32-bit words (xorshift32), no dependencies.
+    fn xorshift32(len: usize, seed: u32) -> impl Iterator<Item = u32> {
         let mut s = seed.max(1);
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
+        (0..len).map(move |_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            s
+        })
+    }
+
+    /// `len` deterministic bytes, every value about equally often.
+    pub(crate) fn bytes(len: usize, seed: u32) -> Vec<u8> {
+        xorshift32(len, seed).map(|s| (s >> 24) as u8).collect()
+    }
+
+    /// Deterministic test vectors in [-scale, scale).
+    pub(crate) fn vector(len: usize, seed: u32, scale: f32) -> Vec<f32> {
+        xorshift32(len, seed)
+            .map(|s| {
                 // 24 random bits -> [0, 1) exactly, then to [-scale, scale).
                 let unit = (s >> 8) as f32 / (1u32 << 24) as f32;
                 (unit * 2.0 - 1.0) * scale

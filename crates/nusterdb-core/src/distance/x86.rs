@@ -1523,19 +1523,6 @@ mod tests {
         check_codes(k);
     }
 
-    /// `len` deterministic bytes (xorshift32), every value about equally often.
-    fn bytes(len: usize, seed: u32) -> Vec<u8> {
-        let mut s = seed.max(1);
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s >> 24) as u8
-            })
-            .collect()
-    }
-
     /// The scalar fast-scan sums, the reference for the SIMD ones.
     fn fast_scan_reference(codes: &[u8], luts: &[u8]) -> [u32; 32] {
         let mut out = [0; 32];

@@ -131,11 +131,12 @@ pub fn decode(bytes: &[u8], dim: usize) -> DecodeResult<Curves> {
             let reach = f32::from_bits(r.u32("step reach")?);
             let recall = f64::from_bits(r.u64("step recall")?);
             let error = f64::from_bits(r.u64("step error")?);
-            if nprobe == 0
-                || !(0.0..=1.0).contains(&recall)
-                || !(0.0..=1.0).contains(&error)
-                || !(reach.is_finite() && reach >= 0.0)
-            {
+            let sound = nprobe > 0
+                && (0.0..=1.0).contains(&recall)
+                && (0.0..=1.0).contains(&error)
+                && reach.is_finite()
+                && reach >= 0.0;
+            if !sound {
                 return Err(format!(
                     "calibration: step ({nprobe}, {reach}, {recall}, {error})"
                 ));
