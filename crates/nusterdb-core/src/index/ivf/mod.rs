@@ -685,11 +685,11 @@ impl IvfIndex {
 
     /// For calibrating a recall target (`db/calibration`): what a search for `q` of `k`
     /// rows under `allow` (on the codes unless `quantized` is `Some(false)`) scans at any
-    /// `nprobe` and reach — each list in probe order with
-    /// the least `nprobe` that scans it and its gap to the nearest, the position of each
-    /// of `slots`' lists, and the least `nprobe` from which the search scores every
-    /// allowed row instead ([`VectorIndex::search`]'s path for few allowed rows). Follows
-    /// the search's own rule (`probe.rs`).
+    /// `nprobe` and reach — each list in probe order with the least `nprobe` that scans
+    /// it, its gap to the nearest and its cost; the position of each of `slots`' lists;
+    /// and the least `nprobe` from which the search scores every allowed row instead
+    /// ([`VectorIndex::search`]'s path for few allowed rows). Follows the search's own
+    /// rule (`probe.rs`).
     pub fn probes(
         &self,
         (q, k): (&[f32], usize),
