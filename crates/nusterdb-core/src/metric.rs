@@ -19,7 +19,7 @@
 
 use crate::distance::kernels;
 use crate::error::{Error, Result};
-use crate::vector::{check_dims, norm_f64};
+use crate::vector::check_dims;
 
 /// One of the eight supported metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -205,18 +205,37 @@ fn cos_and_gap(a: &[f32], b: &[f32]) -> (f64, f64) {
     if cos <= 0.5 {
         return (cos, 1.0 - cos);
     }
-    let (na, nb) = (norm_f64(a), norm_f64(b));
+    let na = sum_pairs_f64(a, a, |x, _| x * x).sqrt();
+    let nb = sum_pairs_f64(b, b, |x, _| x * x).sqrt();
     let (ia, ib) = (1.0 / na, 1.0 / nb);
-    let gap = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| (f64::from(x) * ia - f64::from(y) * ib).powi(2))
-        .sum::<f64>()
-        / 2.0;
+    let gap = sum_pairs_f64(a, b, |x, y| (x * ia - y * ib).powi(2)) / 2.0;
     // Below ~1e-30 (angles under ~1.4e-15) the f64 chord is rounding noise of the two
     // unit vectors (~1e-16 each, squared): parallel vectors report exactly 0.
     let gap = if gap < 1e-30 { 0.0 } else { gap.min(2.0) };
     (1.0 - gap, gap)
+}
+
+/// Σ `f(aᵢ, bᵢ)` in f64 over the common length, in eight independent sums: one
+/// running f64 sum waits on each add (about 0.5 µs at 384-d), which made the three
+/// sums of [`cos_and_gap`] 12 % of an HNSW search returning 10 cosine distances.
+#[inline]
+fn sum_pairs_f64(a: &[f32], b: &[f32], f: impl Fn(f64, f64) -> f64) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let (ca, ra) = a.as_chunks::<8>();
+    let (cb, rb) = b.as_chunks::<8>();
+    let mut acc = [0.0f64; 8];
+    for (x, y) in ca.iter().zip(cb) {
+        for ((s, &xi), &yi) in acc.iter_mut().zip(x).zip(y) {
+            *s += f(f64::from(xi), f64::from(yi));
+        }
+    }
+    let tail: f64 = ra
+        .iter()
+        .zip(rb)
+        .map(|(&x, &y)| f(f64::from(x), f64::from(y)))
+        .sum();
+    acc.iter().sum::<f64>() + tail
 }
 
 /// cos(a, b) from the SIMD kernel's one-pass sums (f64 fallback out of f32's range).
